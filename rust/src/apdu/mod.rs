@@ -1,0 +1,1 @@
+//! xDLMS APDUs: (to be written)
