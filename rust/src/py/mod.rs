@@ -3,7 +3,12 @@
 
 use pyo3::prelude::*;
 
+mod apdu;
+mod axdr;
 mod errors;
+mod hdlc;
+mod profile;
+mod security;
 
 pub use errors::to_py_err;
 
@@ -11,6 +16,11 @@ pub use errors::to_py_err;
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
+    hdlc::register(m)?;
+    axdr::register(m)?;
+    profile::register(m)?;
+    apdu::register(m)?;
+    security::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
