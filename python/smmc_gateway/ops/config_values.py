@@ -69,7 +69,10 @@ def check_keys(table: Table, path: str, allowed: Iterable[str], probs: Problems)
     """Unknown keys are errors, with a did-you-mean when one is close."""
     allowed_list = list(allowed)
     for key in table:
-        if key not in allowed_list:
+        if key not in allowed_list and key in ("include", "meters_csv") and path:
+            probs.add(join(path, key), f"{key} is a top-level key: move it above the first "
+                      "[table] of the file (TOML puts it in the table above it)")
+        elif key not in allowed_list:
             probs.add(
                 join(path, key),
                 f"unknown key{suggest(key, allowed_list)}; allowed: {', '.join(allowed_list)}",
