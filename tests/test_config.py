@@ -314,3 +314,29 @@ def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "absent.toml")
     assert os.path.exists(tmp_path / "gateway.toml")
+
+
+def test_every_key_is_documented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Record every allowed-key list the validators use while loading the example, and
+    find each key in docs/configuration.md."""
+    import re
+
+    from smmc_gateway.ops import config_values
+
+    seen: set[str] = set()
+    original = config_values.check_keys
+
+    def recording(table: dict[str, object], path: str, allowed: object, probs: object) -> None:
+        allowed_list = list(allowed)  # type: ignore[call-overload]
+        seen.update(allowed_list)
+        original(table, path, allowed_list, probs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(config_values, "check_keys", recording)
+    shutil.copytree(DOCS, tmp_path / "docs")
+    (tmp_path / "docs" / "keys.example.toml").chmod(0o600)
+    load_config(tmp_path / "docs" / "gateway.example.toml")
+    doc = (DOCS / "configuration.md").read_text()
+    assert len(seen) > 60
+    missing = sorted(k for k in seen if not re.search(rf"[`.[]{re.escape(k)}[`.\]]", doc)
+                     and not re.search(rf"^{re.escape(k)} = ", doc, re.M))
+    assert not missing, f"undocumented keys: {missing}"
