@@ -3,7 +3,9 @@ path and what is allowed, all problems are reported together, secrets stay hidde
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import shutil
 import time
 from pathlib import Path
@@ -14,6 +16,7 @@ from smmc_gateway.ops.config import (
     GatewayConfig,
     SerialConnection,
     TcpConnection,
+    config_as_dict,
     load_config,
 )
 
@@ -237,6 +240,13 @@ def test_secrets_not_in_repr(tmp_path: Path) -> None:
     for secret in ("broker-secret-123", "s3cr3t-pw", EK, AK, repr(bytes.fromhex(EK))):
         assert secret not in text
     assert "Secret('***')" in text
+    plain = config_as_dict(cfg)
+    dumped = json.dumps(plain)
+    assert isinstance(plain, dict) and plain["meters"][1]["keys"]["ek"] == "***"
+    assert plain["broker"]["password"] == "***"
+    assert "s3cr3t-pw" not in dumped and "broker-secret-123" not in dumped
+    with pytest.raises(TypeError):
+        pickle.dumps(cfg.broker.password)
 
 
 def test_csv_errors_name_file_line_column(tmp_path: Path) -> None:

@@ -8,9 +8,12 @@ together in one `ConfigError`; nothing half-valid is returned.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import glob
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
@@ -47,7 +50,7 @@ __all__ = [
     "GatewayConfig", "GatewaySection", "LimitsConfig", "ListenConfig", "LoggingConfig",
     "MeterConfig", "MeterKeys", "ModelConfig", "OpticalConnection", "OutboxClassLimits",
     "OutboxConfig", "RegisterSpec", "SchedulesConfig", "Secret", "SerialConnection",
-    "TcpConnection", "TlsConfig", "load_config",
+    "TcpConnection", "TlsConfig", "config_as_dict", "load_config",
 ]
 
 TOP_KEYS = ("include", "meters_csv", "gateway", "broker", "meters", "models", "buses",
@@ -167,6 +170,7 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
         gateway=gateway,
         broker=broker,
         meters=tuple(meters),
+        meters_by_id=MappingProxyType({m.id: m for m in meters}),
         models=MappingProxyType(models),
         buses=MappingProxyType(buses),
         schedules=sec.schedules_section(v.table(doc.get("schedules"), "schedules", probs), probs),
@@ -205,3 +209,22 @@ def _cross_check(meters: list[MeterConfig], buses: dict[str, BusConfig], probs: 
                           f"{m.addresses.server_physical} is also used by {on_bus[slot]}")
             else:
                 on_bus[slot] = f"meter {m.id} ({m.source})"
+
+
+def config_as_dict(value: object) -> object:
+    """JSON-ready plain data of a config object (for `--print-config` and the like):
+    secrets become "***", paths and times strings, bytes hex."""
+    if isinstance(value, Secret):
+        return "***"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: config_as_dict(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.repr}
+    if isinstance(value, Mapping):
+        return {str(k): config_as_dict(x) for k, x in value.items()}
+    if isinstance(value, list | tuple):
+        return [config_as_dict(x) for x in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Path | dt.time):
+        return str(value)
+    return value

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -75,6 +75,12 @@ class Secret:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("a Secret is not picklable")
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +246,8 @@ class LoggingConfig:
 class GatewayConfig:
     gateway: GatewaySection
     broker: BrokerConfig
-    meters: tuple[MeterConfig, ...]
+    meters: tuple[MeterConfig, ...]  # in file order: main file, includes, CSV files
+    meters_by_id: Mapping[str, MeterConfig] = field(repr=False)
     models: Mapping[str, ModelConfig]
     buses: Mapping[str, BusConfig]
     schedules: SchedulesConfig
@@ -252,10 +259,8 @@ class GatewayConfig:
     source: Path
 
     def meter(self, meter_id: str) -> MeterConfig:
-        for m in self.meters:
-            if m.id == meter_id:
-                return m
-        raise KeyError(meter_id)
+        """The meter with this id (KeyError if there is none)."""
+        return self.meters_by_id[meter_id]
 
     def group(self, name: str) -> tuple[MeterConfig, ...]:
         return tuple(m for m in self.meters if name in m.groups)
