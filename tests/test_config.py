@@ -259,6 +259,9 @@ def test_csv_errors_name_file_line_column(tmp_path: Path) -> None:
     assert "meters.csv:3: column port: 70000 is out of range (1..65535)" in got
     assert any(p.startswith("meters.csv:4: column id:") for p in got)
     assert any(p.startswith('meters.csv:4: column model: "nomodel"') for p in got)
+    write(tmp_path, "id,host,host\nx,h,h\n", "meters.csv")
+    got = problems(tmp_path, 'meters_csv = "meters.csv"\n' + BASE)
+    assert got == ['meters.csv:1: column "host" appears more than once']
     write(tmp_path, "id,hots\nx,h\n", "meters.csv")
     got = problems(tmp_path, 'meters_csv = "meters.csv"\n' + BASE)
     assert got[0].startswith('meters.csv:1: unknown column "hots" (did you mean "host"?)')
@@ -269,7 +272,8 @@ def test_include_errors_name_file(tmp_path: Path) -> None:
           "meters.d/a.toml")
     got = problems(tmp_path, BASE.replace("[gateway]", 'include = ["meters.d/*.toml"]\n[gateway]'))
     assert "meters.d/a.toml: meters[0].connection.port: 0 is out of range (1..65535)" in got
-    assert any(p.startswith("meters.d/a.toml.broker: unknown key") for p in got)
+    assert "meters.d/a.toml: broker: not allowed in an included file (only meters, models, " \
+        "buses)" in got
     got = problems(tmp_path, BASE.replace("[gateway]", 'include = ["nope.toml"]\n[gateway]'))
     assert got[0].startswith('include[0]: "nope.toml"') and "does not exist" in got[0]
 
@@ -317,6 +321,17 @@ def test_serial_meter_and_env_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     got = problems(tmp_path, body)
     assert "gateway.key_file: \"$CREDENTIALS_DIRECTORY/keys.toml\" names an environment variable" \
         in got[0]
+
+
+def test_required_keys(tmp_path: Path) -> None:
+    got = problems(tmp_path, '[gateway]\n[broker]\n[[meters]]\nmodel = "default"\n')
+    assert got == [
+        'gateway.id: is required (the gateway\'s MQTT topic level, like "gw-0001")',
+        "broker.host: is required",
+        "meters[0].id: is required",
+        "meters[0].connection.host: is required",
+        "meters[0].connection: is required",
+    ]
 
 
 def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:

@@ -118,7 +118,10 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
         sub = _read_toml(inc, "include", probs)
         if sub is None:
             continue
-        v.check_keys(sub, label, INCLUDE_KEYS, probs)
+        for key in sub:
+            if key not in INCLUDE_KEYS:
+                probs.add(f"{label}: {key}", "not allowed in an included file (only "
+                          f"{', '.join(INCLUDE_KEYS)}){v.suggest(key, INCLUDE_KEYS)}")
         parts.append((label, sub))
 
     gateway = sec.gateway_section(v.table(doc.get("gateway"), "gateway", probs), base, probs)

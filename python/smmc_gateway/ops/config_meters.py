@@ -185,7 +185,11 @@ def _addresses(t: Table, p: str, conn: Connection | None, probs: Problems) -> Ad
 
 def meter_entry(t: Table, p: str, source: str, ctx: MeterContext, probs: Problems) -> MeterConfig:
     v.check_keys(t, p, METER_KEYS, probs)
-    meter_id = v.check_id(t.get("id", ""), join(p, "id"), probs, "meter id") or ""
+    if "id" not in t:
+        probs.add(join(p, "id"), "is required")
+        meter_id = ""
+    else:
+        meter_id = v.check_id(t["id"], join(p, "id"), probs, "meter id") or ""
     model = v.get_str(t, "model", p, probs, "default") or "default"
     if model not in ctx.models:
         hint = v.suggest(model, ctx.models)
@@ -260,6 +264,9 @@ def meters_from_csv(
             probs.add(f"{label}:1", f"unknown column {v.show(col)}{v.suggest(col, CSV_COLUMNS)}; "
                       f"allowed: {', '.join(CSV_COLUMNS)}")
             bad = True
+    for col in {c for c in header if header.count(c) > 1}:
+        probs.add(f"{label}:1", f"column {v.show(col)} appears more than once")
+        bad = True
     if "id" not in header:
         probs.add(f"{label}:1", "the header has no id column")
         bad = True

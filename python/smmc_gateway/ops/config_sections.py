@@ -75,7 +75,11 @@ def check_private_file(path: Path, where: str, probs: Problems, what: str) -> bo
 def gateway_section(t: Table, base: Path, probs: Problems) -> GatewaySection:
     p = "gateway"
     v.check_keys(t, p, ("id", "state_dir", "key_file", "client_system_title"), probs)
-    gid = v.check_id(t.get("id", ""), join(p, "id"), probs, "gateway id") or "invalid"
+    if "id" not in t:
+        probs.add(join(p, "id"), "is required (the gateway's MQTT topic level, like \"gw-0001\")")
+        gid = "invalid"
+    else:
+        gid = v.check_id(t["id"], join(p, "id"), probs, "gateway id") or "invalid"
     default_state = os.environ.get("STATE_DIRECTORY", "/var/lib/smmc-gateway").split(":")[0]
     raw_state = v.get_str(t, "state_dir", p, probs, default_state) or default_state
     state_dir = resolve_path(raw_state, base, join(p, "state_dir"), probs) or Path(default_state)
