@@ -365,3 +365,71 @@ def test_every_key_is_documented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     missing = sorted(k for k in seen if not re.search(rf"[`.[]{re.escape(k)}[`.\]]", doc)
                      and not re.search(rf"^{re.escape(k)} = ", doc, re.M))
     assert not missing, f"undocumented keys: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        ("[broker.tls]\ncert = \"c.pem\"\n",
+         "broker.tls.cert: {tmp}/c.pem does not exist or is not a file"),
+        ("[broker.tls]\n", None),
+        ("[limits]\nmax_tcp_sessions = true\n",
+         "limits.max_tcp_sessions: true is not an integer (1..10000)"),
+        ("[limits]\nsessions_per_bus = 2\n", "limits.sessions_per_bus: 2 is out of range (1..1)"),
+        ('[limits]\nbackoff_initial = "1m"\nbackoff_max = "30s"\n',
+         "limits.backoff_max: must not be smaller than backoff_initial"),
+        ('[limits]\nbackoff_multiplier = "x"\n',
+         'limits.backoff_multiplier: "x" is not a number (1.0..10.0)'),
+        ('[schedules]\nload_profile_every = "1h"\nload_profile_jitter = "2h"\n',
+         'schedules.load_profile_jitter: "2h" is out of range (0s..3600s)'),
+        ('[schedules]\nclock_shift_limit = "20m"\n',
+         'schedules.clock_shift_limit: "20m" is out of range (0s..900s)'),
+        ('[schedules]\nclock_tolerance = "10s"\nclock_shift_limit = "5s"\n',
+         "schedules.clock_shift_limit: must not be smaller than clock_tolerance"),
+        ('[schedules]\nregisters_every = -5\n',
+         "schedules.registers_every: -5 is out of range (60s..604800s)"),
+        ('[outbox.readings]\nmax_bytes = "lots"\n',
+         'outbox.readings.max_bytes: "lots" is not a size'),
+        ('[outbox.replies]\nmax_messages = 5\n', "outbox.replies.max_messages: replies are never"),
+        ("[outbox]\nreadings = 5\n", "outbox.readings: 5 is not a table"),
+        ("[metrics]\nport = 4059\n", "metrics.port: 4059 is also push.port; use two ports"),
+        ('[metrics]\nenabled = "yes"\n', 'metrics.enabled: "yes" is not a boolean (true or false)'),
+        ('[models.m.obis]\nload_profil = "1.0.99.1.0.255"\n',
+         'models.m.obis.load_profil: unknown key (did you mean "load_profile"?)'),
+        ('[models.m.obis]\nclock = "0.0.1.0.0.256"\n',
+         'models.m.obis.clock: "0.0.1.0.0.256" is not an OBIS code'),
+        ('[[models.m.registers]]\nname = "x"\n', "models.m.registers[0].obis: is required"),
+        ('[[models.m.registers]]\nobis = "1.0.1.8.0.255"\nscaler = 200\n',
+         "models.m.registers[0].scaler: 200 is out of range (-128..127)"),
+        ('[models.m]\ncapture_period = "0s"\n',
+         'models.m.capture_period: "0s" is out of range (1s..86400s)'),
+        ('[[buses]]\nname = "b"\ndevice = "/dev/ttyS0"\nparity = "mark"\n',
+         'buses[0].parity: "mark" is not one of none | even | odd'),
+        ('[[buses]]\nname = "b"\n', "buses[0].device: is required"),
+        ("[[buses]]\nname = \"b\"\ndevice = \"/dev/x\"\n[[buses]]\nname = \"b\"\n"
+         "device = \"/dev/y\"\n", 'buses[1].name: "b" is defined twice'),
+        ('meters = "m1"\n', "meters: is not an array of tables (write [[meters]])"),
+    ],
+)
+def test_bad_values(tmp_path: Path, snippet: str, expected: str | None) -> None:
+    body = BASE + snippet if not snippet.startswith("meters =") else snippet + BASE
+    if expected is None:
+        cfg = load_config(write(tmp_path, body))
+        assert cfg.broker.tls is not None and cfg.broker.port == 8883
+        return
+    got = problems(tmp_path, body)
+    want = expected.format(tmp=tmp_path)
+    assert any(p.startswith(want) for p in got), got
+
+
+def test_bad_client_system_title_is_named_without_value(tmp_path: Path) -> None:
+    body = BASE.replace('id = "gw-1"', 'id = "gw-1"\nclient_system_title = "zz11"')
+    assert problems(tmp_path, body) == [
+        "gateway.client_system_title: is not valid hex (expected 16 hex digits; value not shown)"
+    ]
+
+
+def test_duplicate_model_across_files(tmp_path: Path) -> None:
+    write(tmp_path, "[models.m]\ncapture_period = 60\n", "inc.toml")
+    body = BASE.replace("[gateway]", 'include = "inc.toml"\n[gateway]') + "[models.m]\n"
+    assert problems(tmp_path, body) == ["inc.toml: models.m: is defined twice"]
