@@ -119,3 +119,21 @@ def test_secret_key_names() -> None:
         assert is_secret_key(name), name
     for name in ("key_id", "meter_id", "keepalive", "peak", "monkey", "event", "bytes"):
         assert not is_secret_key(name), name
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_tracebacks_do_not_show_local_secrets(fmt: str) -> None:
+    out = FakeTty()
+    configure_logging("info", fmt, stream=out)  # type: ignore[arg-type]
+
+    def associate(password: str) -> None:
+        raise ValueError("association refused")
+
+    secret = "-".join(("tb", "LEAK", "pw"))  # built at run time: not in the source lines
+    try:
+        associate(secret)
+    except ValueError:
+        get_logger().exception("association_failed")
+    text = out.getvalue()
+    assert "association refused" in text and "associate" in text
+    assert "tb-LEAK-pw" not in text

@@ -95,7 +95,11 @@ def configure_logging(
     ]
     renderer: Processor
     if _want_console(fmt, out):
-        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(out))
+        # Plain tracebacks: rich's traceback formatter shows local variables, which may
+        # hold secrets.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=_isatty(out), exception_formatter=structlog.dev.plain_traceback
+        )
     else:
         shared.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
