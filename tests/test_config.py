@@ -433,3 +433,13 @@ def test_duplicate_model_across_files(tmp_path: Path) -> None:
     write(tmp_path, "[models.m]\ncapture_period = 60\n", "inc.toml")
     body = BASE.replace("[gateway]", 'include = "inc.toml"\n[gateway]') + "[models.m]\n"
     assert problems(tmp_path, body) == ["inc.toml: models.m: is defined twice"]
+
+
+def test_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from smmc_gateway.ops.config import main
+
+    assert main([str(write(tmp_path, BASE))]) == 0
+    assert "OK: gateway gw-1, 0 meters" in capsys.readouterr().out
+    assert main([str(write(tmp_path, BASE + "[limits]\nretry_attempts = -1\n"))]) == 2
+    err = capsys.readouterr().err
+    assert "(1 problem):" in err and "limits.retry_attempts: -1 is out of range (0..100)" in err

@@ -25,7 +25,8 @@ def test_names_follow_conventions() -> None:
     for expected in ("smmc_reads", "smmc_session_duration_seconds", "smmc_wire_bytes",
                      "smmc_meters_reachable", "smmc_outbox_depth_messages",
                      "smmc_outbox_oldest_age_seconds", "smmc_outbox_dropped_messages",
-                     "smmc_clock_deviation_seconds", "smmc_push_notifications", "smmc_commands"):
+                     "smmc_clock_deviation_seconds", "smmc_push_notifications", "smmc_commands",
+                     "smmc_process_resident_memory_bytes", "smmc_process_start_time_seconds"):
         assert expected in names, expected
 
 

@@ -231,3 +231,25 @@ def config_as_dict(value: object) -> object:
     if isinstance(value, Path | dt.time):
         return str(value)
     return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m smmc_gateway.ops.config FILE`: validate a configuration (exit 0 or 2)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m smmc_gateway.ops.config GATEWAY_TOML", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_config(args[0])
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{cfg.source}: OK: gateway {cfg.gateway.id}, {len(cfg.meters)} meters, "
+          f"{len(cfg.buses)} buses, {len(cfg.models)} models")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

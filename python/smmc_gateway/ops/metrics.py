@@ -15,6 +15,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
     start_http_server,
 )
@@ -94,9 +95,8 @@ class GatewayMetrics:
         self.mqtt_connected = Gauge(
             "smmc_mqtt_connected", "1 while connected to the MQTT broker", registry=r,
         )
-        self.up_since = Gauge(
-            "smmc_start_time_seconds", "Start time of the gateway (unix seconds)", registry=r,
-        )
+        # smmc_process_cpu_seconds_total, smmc_process_resident_memory_bytes, open fds, ...
+        self.process = ProcessCollector(namespace="smmc", registry=r)
 
     def read_done(self, use_case: str, ok: bool) -> None:
         self.reads.labels(use_case=use_case, result="ok" if ok else "failed").inc()
