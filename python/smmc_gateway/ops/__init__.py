@@ -1,0 +1,1 @@
+"""Operations layer of the daemon: configuration, logging, metrics, systemd notify."""

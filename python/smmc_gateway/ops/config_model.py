@@ -1,0 +1,266 @@
+"""The validated gateway configuration: frozen, typed dataclasses.
+
+Built only by `smmc_gateway.ops.config.load_config`; every field here has already
+been checked. Durations are float seconds, paths are absolute, OBIS codes are
+dotted strings ("1.0.99.1.0.255"). Secrets are `Secret` objects whose repr/str
+never show the value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+SecurityLevel = Literal["none", "lls", "hls-gmac"]
+Framing = Literal["wrapper", "hdlc"]
+BusKind = Literal["rs485", "serial"]
+Parity = Literal["none", "even", "odd"]
+OutboxClass = Literal["readings", "bulk", "events", "alarms", "replies"]
+
+#: Blue Book default OBIS codes; a model's [models.NAME.obis] table overrides any of them.
+DEFAULT_OBIS: Mapping[str, str] = {
+    "clock": "0.0.1.0.0.255",
+    "load_profile": "1.0.99.1.0.255",
+    "billing_profile": "0.0.98.1.0.255",
+    "power_failure_log": "1.0.99.97.0.255",
+    "event_log_standard": "0.0.99.98.0.255",
+    "event_log_fraud": "0.0.99.98.1.255",
+    "event_log_disconnect": "0.0.99.98.2.255",
+    "event_log_power_quality": "0.0.99.98.4.255",
+    "disconnect_control": "0.0.96.3.10.255",
+    "limiter": "0.0.17.0.0.255",
+    "image_transfer": "0.0.44.0.0.255",
+    "image_activation_schedule": "0.0.15.0.2.255",
+    "activity_calendar": "0.0.13.0.0.255",
+    "special_days": "0.0.11.0.0.255",
+    "association_ln": "0.0.40.0.0.255",
+    "security_setup": "0.0.43.0.0.255",
+    "device_id": "0.0.96.1.0.255",
+    "last_clock_sync": "0.0.96.2.12.255",
+    "end_of_billing_script": "0.0.10.0.1.255",
+    "active_tariff": "0.0.96.14.0.255",
+    "consumer_message": "0.0.96.13.0.255",
+    "push_setup": "0.0.25.9.0.255",
+    "voltage_l1": "1.0.32.7.0.255",
+    "alarm_register": "0.0.97.98.0.255",
+    "firmware_id": "1.0.0.2.0.255",
+}
+
+
+class Secret:
+    """A secret value (bytes). repr/str show `Secret('***')`; use `reveal()` to get it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash((Secret, len(self._value)))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a Secret is not picklable")
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySection:
+    id: str
+    state_dir: Path
+    key_file: Path | None  # default key file for meters that name none
+    client_system_title: bytes | None  # this gateway's 8-byte system title (HLS)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    ca: Path | None
+    cert: Path | None
+    key: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    host: str
+    port: int
+    tls: TlsConfig | None
+    username: str | None
+    password: Secret | None  # read from password_file at load time
+    password_file: Path | None
+    keepalive_s: int
+    client_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TcpConnection:
+    host: str
+    port: int
+    framing: Framing
+    kind: Literal["tcp"] = "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class SerialConnection:
+    bus: str  # name of a [[buses]] entry
+    kind: Literal["serial"] = "serial"
+
+
+@dataclass(frozen=True, slots=True)
+class OpticalConnection:
+    device: Path
+    kind: Literal["optical"] = "optical"
+
+
+Connection = TcpConnection | SerialConnection | OpticalConnection
+
+
+@dataclass(frozen=True, slots=True)
+class Addresses:
+    client: int  # client SAP (HDLC: 0..127; wrapper wPort)
+    server_logical: int
+    server_physical: int | None  # HDLC lower address; None with the wrapper or 1-byte HDLC
+    address_size: int | None  # HDLC server address size 1, 2 or 4; None with the wrapper
+
+
+@dataclass(frozen=True, slots=True)
+class MeterKeys:
+    """One key set from a key file (the secrets are never shown by repr)."""
+
+    key_id: str
+    password: Secret | None  # LLS password
+    ek: Secret | None  # global unicast encryption key (16 bytes)
+    ak: Secret | None  # authentication key (16 bytes)
+    master_key: Secret | None  # KEK for key transfer (16 bytes)
+    system_title: bytes | None  # the meter's expected system title (8 bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterConfig:
+    id: str
+    model: str  # a key of GatewayConfig.models
+    connection: Connection
+    addresses: Addresses
+    security: SecurityLevel
+    keys: MeterKeys | None  # None only with security "none"
+    groups: tuple[str, ...]
+    source: str  # where it was defined: "gateway.toml meters[3]" or "meters.csv:17"
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSpec:
+    obis: str
+    name: str
+    scaler: int | None
+    unit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str
+    obis: Mapping[str, str]  # DEFAULT_OBIS with this model's overrides applied
+    capture_period_s: float
+    registers: tuple[RegisterSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BusConfig:
+    name: str
+    device: Path
+    baud: int
+    data_bits: int
+    parity: Parity
+    stop_bits: int
+    kind: BusKind
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulesConfig:
+    load_profile_every_s: float
+    load_profile_jitter_s: float
+    registers_every_s: float
+    events_every_s: float
+    bulk_export_at: dt.time
+    clock_sync_at: dt.time
+    clock_tolerance_s: float  # deviation at or below this: leave the clock alone
+    clock_shift_limit_s: float  # up to this: method shift_time; beyond: SET the time
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    max_tcp_sessions: int
+    sessions_per_bus: int  # always 1: a bus is half-duplex and carries one session at a time
+    retry_attempts: int
+    backoff_initial_s: float
+    backoff_max_s: float
+    backoff_multiplier: float
+    response_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxClassLimits:
+    ttl_s: float | None  # None: kept until delivered
+    max_messages: int | None
+    max_bytes: int | None
+    droppable: bool  # only readings and bulk may age out; the rest is never dropped
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxConfig:
+    path: Path
+    classes: Mapping[str, OutboxClassLimits]  # keys: readings bulk events alarms replies
+
+
+@dataclass(frozen=True, slots=True)
+class ListenConfig:
+    enabled: bool
+    address: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: Literal["debug", "info", "warning", "error"]
+    format: Literal["auto", "json", "console"]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    gateway: GatewaySection
+    broker: BrokerConfig
+    meters: tuple[MeterConfig, ...]  # in file order: main file, includes, CSV files
+    meters_by_id: Mapping[str, MeterConfig] = field(repr=False)
+    models: Mapping[str, ModelConfig]
+    buses: Mapping[str, BusConfig]
+    schedules: SchedulesConfig
+    limits: LimitsConfig
+    outbox: OutboxConfig
+    metrics: ListenConfig
+    push: ListenConfig
+    logging: LoggingConfig
+    source: Path
+
+    def meter(self, meter_id: str) -> MeterConfig:
+        """The meter with this id (KeyError if there is none)."""
+        return self.meters_by_id[meter_id]
+
+    def group(self, name: str) -> tuple[MeterConfig, ...]:
+        return tuple(m for m in self.meters if name in m.groups)
