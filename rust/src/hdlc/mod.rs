@@ -20,4 +20,6 @@ pub const LLC_REQUEST: [u8; 3] = [0xE6, 0xE6, 0x00];
 pub const LLC_RESPONSE: [u8; 3] = [0xE6, 0xE7, 0x00];
 
 #[cfg(test)]
+mod link_tests;
+#[cfg(test)]
 mod tests;
