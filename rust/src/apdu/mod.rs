@@ -1,1 +1,250 @@
-//! xDLMS APDUs: (to be written)
+//! xDLMS and ACSE APDUs (IEC 62056-5-3, DLMS UA Green Book): one typed
+//! [`Apdu`] enum, [`decode`] from bytes and [`Apdu::encode`] back, the exact
+//! inverse. A-XDR payloads (GET results, SET values, ACTION parameters,
+//! notification bodies) stay raw bytes, validated to hold one A-XDR value;
+//! block data is opaque; ciphered APDUs are framed, not deciphered.
+
+pub mod access;
+pub mod action;
+pub mod association;
+pub mod ber;
+pub mod block;
+pub mod ciphered;
+pub mod errors;
+pub mod get;
+pub mod initiate;
+pub mod notification;
+pub mod results;
+pub mod set;
+mod xdr;
+
+#[cfg(test)]
+mod tests;
+
+use crate::error::{Error, ErrorKind, Layer, Result};
+
+pub use access::{
+    entry_descriptor, range_descriptor, AttributeDescriptor, AttributeWithSelection, CaptureObject, MethodDescriptor,
+    Obis, SelectiveAccess,
+};
+pub use action::{ActionRequest, ActionResponse, ActionResult};
+pub use association::{Aare, Aarq, Diagnostic, Release};
+pub use block::GeneralBlockTransfer;
+pub use ciphered::{Ciphered, GeneralCiphering};
+pub use errors::{ConfirmedServiceError, ExceptionResponse};
+pub use get::{BlockResult, GetDataResult, GetRequest, GetResponse};
+pub use initiate::{InitiateRequest, InitiateResponse};
+pub use notification::{DataNotification, EventNotification};
+pub use set::{DataBlockSa, SetRequest, SetResponse};
+
+/// Any APDU this codec knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Apdu {
+    Aarq(Aarq),
+    Aare(Aare),
+    Rlrq(Release),
+    Rlre(Release),
+    InitiateRequest(InitiateRequest),
+    InitiateResponse(InitiateResponse),
+    ConfirmedServiceError(ConfirmedServiceError),
+    GetRequest(GetRequest),
+    GetResponse(GetResponse),
+    SetRequest(SetRequest),
+    SetResponse(SetResponse),
+    ActionRequest(ActionRequest),
+    ActionResponse(ActionResponse),
+    DataNotification(DataNotification),
+    EventNotification(EventNotification),
+    ExceptionResponse(ExceptionResponse),
+    GeneralBlockTransfer(GeneralBlockTransfer),
+    Ciphered(Ciphered),
+    GeneralCiphering(GeneralCiphering),
+}
+
+/// Every kind name [`Apdu::kind`] can return.
+pub fn kinds() -> Vec<&'static str> {
+    let mut v = vec![
+        "aarq",
+        "aare",
+        "rlrq",
+        "rlre",
+        "initiate-request",
+        "initiate-response",
+        "confirmed-service-error",
+        "get-request-normal",
+        "get-request-next",
+        "get-request-with-list",
+        "get-response-normal",
+        "get-response-with-datablock",
+        "get-response-with-list",
+        "set-request-normal",
+        "set-request-with-first-datablock",
+        "set-request-with-datablock",
+        "set-request-with-list",
+        "set-request-with-list-and-first-datablock",
+        "set-response-normal",
+        "set-response-datablock",
+        "set-response-last-datablock",
+        "set-response-last-datablock-with-list",
+        "set-response-with-list",
+        "action-request-normal",
+        "action-request-next-pblock",
+        "action-request-with-list",
+        "action-request-with-first-pblock",
+        "action-request-with-list-and-first-pblock",
+        "action-request-with-pblock",
+        "action-response-normal",
+        "action-response-with-pblock",
+        "action-response-with-list",
+        "action-response-next-pblock",
+        "data-notification",
+        "event-notification-request",
+        "exception-response",
+        "general-block-transfer",
+        "general-glo-ciphering",
+        "general-ded-ciphering",
+    ];
+    v.extend(ciphered::CIPHERED_TAGS.iter().map(|(_, n)| *n));
+    v
+}
+
+impl Apdu {
+    /// The kebab-case kind name ("get-response-normal", "glo-get-request", …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Apdu::Aarq(_) => "aarq",
+            Apdu::Aare(_) => "aare",
+            Apdu::Rlrq(_) => "rlrq",
+            Apdu::Rlre(_) => "rlre",
+            Apdu::InitiateRequest(_) => "initiate-request",
+            Apdu::InitiateResponse(_) => "initiate-response",
+            Apdu::ConfirmedServiceError(_) => "confirmed-service-error",
+            Apdu::GetRequest(g) => match g {
+                GetRequest::Normal { .. } => "get-request-normal",
+                GetRequest::Next { .. } => "get-request-next",
+                GetRequest::WithList { .. } => "get-request-with-list",
+            },
+            Apdu::GetResponse(g) => match g {
+                GetResponse::Normal { .. } => "get-response-normal",
+                GetResponse::WithDatablock { .. } => "get-response-with-datablock",
+                GetResponse::WithList { .. } => "get-response-with-list",
+            },
+            Apdu::SetRequest(s) => match s {
+                SetRequest::Normal { .. } => "set-request-normal",
+                SetRequest::WithFirstDatablock { .. } => "set-request-with-first-datablock",
+                SetRequest::WithDatablock { .. } => "set-request-with-datablock",
+                SetRequest::WithList { .. } => "set-request-with-list",
+                SetRequest::WithListAndFirstDatablock { .. } => "set-request-with-list-and-first-datablock",
+            },
+            Apdu::SetResponse(s) => match s {
+                SetResponse::Normal { .. } => "set-response-normal",
+                SetResponse::Datablock { .. } => "set-response-datablock",
+                SetResponse::LastDatablock { .. } => "set-response-last-datablock",
+                SetResponse::LastDatablockWithList { .. } => "set-response-last-datablock-with-list",
+                SetResponse::WithList { .. } => "set-response-with-list",
+            },
+            Apdu::ActionRequest(a) => match a {
+                ActionRequest::Normal { .. } => "action-request-normal",
+                ActionRequest::NextPblock { .. } => "action-request-next-pblock",
+                ActionRequest::WithList { .. } => "action-request-with-list",
+                ActionRequest::WithFirstPblock { .. } => "action-request-with-first-pblock",
+                ActionRequest::WithListAndFirstPblock { .. } => "action-request-with-list-and-first-pblock",
+                ActionRequest::WithPblock { .. } => "action-request-with-pblock",
+            },
+            Apdu::ActionResponse(a) => match a {
+                ActionResponse::Normal { .. } => "action-response-normal",
+                ActionResponse::WithPblock { .. } => "action-response-with-pblock",
+                ActionResponse::WithList { .. } => "action-response-with-list",
+                ActionResponse::NextPblock { .. } => "action-response-next-pblock",
+            },
+            Apdu::DataNotification(_) => "data-notification",
+            Apdu::EventNotification(_) => "event-notification-request",
+            Apdu::ExceptionResponse(_) => "exception-response",
+            Apdu::GeneralBlockTransfer(_) => "general-block-transfer",
+            Apdu::Ciphered(c) => ciphered::ciphered_name(c.tag).unwrap_or("ciphered"),
+            Apdu::GeneralCiphering(g) => {
+                if g.dedicated {
+                    "general-ded-ciphering"
+                } else {
+                    "general-glo-ciphering"
+                }
+            }
+        }
+    }
+
+    /// The APDU's bytes (exact inverse of [`decode`]).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        match self {
+            Apdu::Aarq(a) => a.encode(&mut out),
+            Apdu::Aare(a) => a.encode(&mut out),
+            Apdu::Rlrq(r) => r.encode(association::TAG_RLRQ, &mut out),
+            Apdu::Rlre(r) => r.encode(association::TAG_RLRE, &mut out),
+            Apdu::InitiateRequest(i) => i.encode(&mut out),
+            Apdu::InitiateResponse(i) => i.encode(&mut out),
+            Apdu::ConfirmedServiceError(e) => e.encode(&mut out),
+            Apdu::GetRequest(g) => g.encode(&mut out),
+            Apdu::GetResponse(g) => g.encode(&mut out),
+            Apdu::SetRequest(s) => s.encode(&mut out),
+            Apdu::SetResponse(s) => s.encode(&mut out),
+            Apdu::ActionRequest(a) => a.encode(&mut out),
+            Apdu::ActionResponse(a) => a.encode(&mut out),
+            Apdu::DataNotification(d) => d.encode(&mut out),
+            Apdu::EventNotification(e) => e.encode(&mut out),
+            Apdu::ExceptionResponse(e) => e.encode(&mut out),
+            Apdu::GeneralBlockTransfer(b) => b.encode(&mut out),
+            Apdu::Ciphered(c) => c.encode(&mut out),
+            Apdu::GeneralCiphering(g) => g.encode(&mut out),
+        }
+        out
+    }
+}
+
+/// Decode exactly one APDU; trailing bytes are an error.
+pub fn decode(buf: &[u8]) -> Result<Apdu> {
+    let Some(&tag) = buf.first() else {
+        return Err(Error::truncated(Layer::Apdu, "APDU tag", 0, 1, 0));
+    };
+    if (association::TAG_AARQ..=association::TAG_RLRE).contains(&tag) {
+        return decode_acse(buf);
+    }
+    let mut r = xdr::reader(buf);
+    r.u8("APDU tag")?;
+    let apdu = match tag {
+        initiate::TAG_INITIATE_REQUEST => Apdu::InitiateRequest(InitiateRequest::decode(&mut r)?),
+        initiate::TAG_INITIATE_RESPONSE => Apdu::InitiateResponse(InitiateResponse::decode(&mut r)?),
+        errors::TAG_CONFIRMED_SERVICE_ERROR => Apdu::ConfirmedServiceError(ConfirmedServiceError::decode(&mut r)?),
+        get::TAG_GET_REQUEST => Apdu::GetRequest(GetRequest::decode(&mut r)?),
+        get::TAG_GET_RESPONSE => Apdu::GetResponse(GetResponse::decode(&mut r)?),
+        set::TAG_SET_REQUEST => Apdu::SetRequest(SetRequest::decode(&mut r)?),
+        set::TAG_SET_RESPONSE => Apdu::SetResponse(SetResponse::decode(&mut r)?),
+        action::TAG_ACTION_REQUEST => Apdu::ActionRequest(ActionRequest::decode(&mut r)?),
+        action::TAG_ACTION_RESPONSE => Apdu::ActionResponse(ActionResponse::decode(&mut r)?),
+        notification::TAG_DATA_NOTIFICATION => Apdu::DataNotification(DataNotification::decode(&mut r)?),
+        notification::TAG_EVENT_NOTIFICATION_REQUEST => Apdu::EventNotification(EventNotification::decode(&mut r)?),
+        errors::TAG_EXCEPTION_RESPONSE => Apdu::ExceptionResponse(ExceptionResponse::decode(&mut r)?),
+        block::TAG_GENERAL_BLOCK_TRANSFER => Apdu::GeneralBlockTransfer(GeneralBlockTransfer::decode(&mut r)?),
+        ciphered::TAG_GENERAL_GLO_CIPHERING => Apdu::GeneralCiphering(GeneralCiphering::decode(false, &mut r)?),
+        ciphered::TAG_GENERAL_DED_CIPHERING => Apdu::GeneralCiphering(GeneralCiphering::decode(true, &mut r)?),
+        t if ciphered::ciphered_name(t).is_some() => Apdu::Ciphered(Ciphered::decode(t, &mut r)?),
+        t => return Err(Error::new(Layer::Apdu, "APDU tag", 0, ErrorKind::UnknownTag(t))),
+    };
+    if !r.is_empty() {
+        return Err(r.error("APDU", ErrorKind::Trailing(r.remaining())));
+    }
+    Ok(apdu)
+}
+
+fn decode_acse(buf: &[u8]) -> Result<Apdu> {
+    let mut r = ber::reader(buf);
+    let t = ber::read_tlv(&mut r, "ACSE APDU")?;
+    if !r.is_empty() {
+        return Err(r.error("ACSE APDU", ErrorKind::Trailing(r.remaining())));
+    }
+    Ok(match t.tag {
+        association::TAG_AARQ => Apdu::Aarq(Aarq::decode(t.content, t.at)?),
+        association::TAG_AARE => Apdu::Aare(Aare::decode(t.content, t.at)?),
+        association::TAG_RLRQ => Apdu::Rlrq(Release::decode(t.content, t.at)?),
+        _ => Apdu::Rlre(Release::decode(t.content, t.at)?),
+    })
+}

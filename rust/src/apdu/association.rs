@@ -1,0 +1,433 @@
+//! ACSE APDUs of the DLMS association (BER): AARQ (0x60), AARE (0x61), RLRQ
+//! (0x62) and RLRE (0x63), with the DLMS application context and
+//! authentication mechanism names, and user-information carrying an xDLMS
+//! InitiateRequest/Response, a ciphered initiate, or a ConfirmedServiceError.
+
+use crate::axdr::Reader;
+use crate::error::{Error, ErrorKind, Layer, Result};
+
+use super::ber::{self, Tlv};
+use super::Apdu;
+
+pub const TAG_AARQ: u8 = 0x60;
+pub const TAG_AARE: u8 = 0x61;
+pub const TAG_RLRQ: u8 = 0x62;
+pub const TAG_RLRE: u8 = 0x63;
+
+/// OBJECT IDENTIFIER content of {joint-iso-ccitt(2) country(16) country-name(756)
+/// identified-organization(5) DLMS-UA(8) application-context(1) n}.
+const CONTEXT_PREFIX: [u8; 6] = [0x60, 0x85, 0x74, 0x05, 0x08, 0x01];
+/// … authentication-mechanism-name(2) n}.
+const MECHANISM_PREFIX: [u8; 6] = [0x60, 0x85, 0x74, 0x05, 0x08, 0x02];
+
+pub const CONTEXT_NAMES: &[(u8, &str)] =
+    &[(1, "logical-name"), (2, "short-name"), (3, "logical-name-with-ciphering"), (4, "short-name-with-ciphering")];
+
+pub const MECHANISM_NAMES: &[(u8, &str)] = &[
+    (0, "none"),
+    (1, "lls"),
+    (2, "hls"),
+    (3, "hls-md5"),
+    (4, "hls-sha1"),
+    (5, "hls-gmac"),
+    (6, "hls-sha256"),
+    (7, "hls-ecdsa"),
+];
+
+/// The OID content of a DLMS application context (1..=4).
+pub fn context_oid(n: u8) -> Vec<u8> {
+    let mut v = CONTEXT_PREFIX.to_vec();
+    v.push(n);
+    v
+}
+
+/// The OID content of a DLMS mechanism (0..=7).
+pub fn mechanism_oid(n: u8) -> Vec<u8> {
+    let mut v = MECHANISM_PREFIX.to_vec();
+    v.push(n);
+    v
+}
+
+fn named(prefix: &[u8; 6], table: &[(u8, &'static str)], oid: &[u8]) -> Option<&'static str> {
+    match oid.split_last() {
+        Some((last, head)) if head == prefix => table.iter().find(|(v, _)| v == last).map(|(_, n)| *n),
+        _ => None,
+    }
+}
+
+/// "logical-name" etc. for a DLMS application context OID, else None.
+pub fn context_name(oid: &[u8]) -> Option<&'static str> {
+    named(&CONTEXT_PREFIX, CONTEXT_NAMES, oid)
+}
+
+/// "lls", "hls-gmac" etc. for a DLMS mechanism OID, else None.
+pub fn mechanism_name(oid: &[u8]) -> Option<&'static str> {
+    named(&MECHANISM_PREFIX, MECHANISM_NAMES, oid)
+}
+
+/// AARQ. Optional fields absent are `None`; OIDs are their BER content bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Aarq {
+    /// Content of the protocol-version bit-string (e.g. `[0x07, 0x80]` = version1).
+    pub protocol_version: Option<Vec<u8>>,
+    pub application_context_name: Vec<u8>,
+    pub called_ap_title: Option<Vec<u8>>,
+    pub called_ae_qualifier: Option<Vec<u8>>,
+    pub called_ap_invocation_id: Option<i64>,
+    pub called_ae_invocation_id: Option<i64>,
+    /// The client system title when ciphering is used.
+    pub calling_ap_title: Option<Vec<u8>>,
+    pub calling_ae_qualifier: Option<Vec<u8>>,
+    pub calling_ap_invocation_id: Option<i64>,
+    pub calling_ae_invocation_id: Option<i64>,
+    /// The authentication functional unit bit of sender-acse-requirements.
+    pub sender_acse_requirements: Option<bool>,
+    pub mechanism_name: Option<Vec<u8>>,
+    /// The charstring alternative of calling-authentication-value (password or challenge).
+    pub calling_authentication_value: Option<Vec<u8>>,
+    pub implementation_information: Option<Vec<u8>>,
+    pub user_information: Option<Box<Apdu>>,
+}
+
+/// AARE.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Aare {
+    pub protocol_version: Option<Vec<u8>>,
+    pub application_context_name: Option<Vec<u8>>,
+    /// 0 accepted, 1 rejected-permanent, 2 rejected-transient.
+    pub result: i64,
+    pub result_source_diagnostic: Option<Diagnostic>,
+    pub responding_ap_title: Option<Vec<u8>>,
+    pub responding_ae_qualifier: Option<Vec<u8>>,
+    pub responding_ap_invocation_id: Option<i64>,
+    pub responding_ae_invocation_id: Option<i64>,
+    pub responder_acse_requirements: Option<bool>,
+    pub mechanism_name: Option<Vec<u8>>,
+    pub responding_authentication_value: Option<Vec<u8>>,
+    pub implementation_information: Option<Vec<u8>>,
+    pub user_information: Option<Box<Apdu>>,
+}
+
+/// Associate-source-diagnostic: which ACSE side and its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Diagnostic {
+    ServiceUser(i64),
+    ServiceProvider(i64),
+}
+
+pub const RESULTS: &[(u8, &str)] = &[(0, "accepted"), (1, "rejected-permanent"), (2, "rejected-transient")];
+
+pub const USER_DIAGNOSTICS: &[(u8, &str)] = &[
+    (0, "null"),
+    (1, "no-reason-given"),
+    (2, "application-context-name-not-supported"),
+    (3, "calling-ap-title-not-recognized"),
+    (4, "calling-ap-invocation-identifier-not-recognized"),
+    (5, "calling-ae-qualifier-not-recognized"),
+    (6, "calling-ae-invocation-identifier-not-recognized"),
+    (7, "called-ap-title-not-recognized"),
+    (8, "called-ap-invocation-identifier-not-recognized"),
+    (9, "called-ae-qualifier-not-recognized"),
+    (10, "called-ae-invocation-identifier-not-recognized"),
+    (11, "authentication-mechanism-name-not-recognised"),
+    (12, "authentication-mechanism-name-required"),
+    (13, "authentication-failure"),
+    (14, "authentication-required"),
+];
+
+pub const PROVIDER_DIAGNOSTICS: &[(u8, &str)] = &[(0, "null"), (1, "no-reason-given"), (2, "no-common-acse-version")];
+
+/// RLRQ / RLRE: the reason (request: 0 normal, 1 urgent, 30 user-defined;
+/// response: 0 normal, 1 not-finished, 30 user-defined) and optional user-information.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Release {
+    pub reason: Option<i64>,
+    pub user_information: Option<Box<Apdu>>,
+}
+
+pub const RELEASE_REQUEST_REASONS: &[(u8, &str)] = &[(0, "normal"), (1, "urgent"), (30, "user-defined")];
+pub const RELEASE_RESPONSE_REASONS: &[(u8, &str)] = &[(0, "normal"), (1, "not-finished"), (30, "user-defined")];
+
+// ------------------------------------------------------------------ field codecs
+
+fn octets_in(t: &Tlv<'_>, tag: u8, field: &'static str) -> Result<Vec<u8>> {
+    Ok(ber::inner(t, tag, field)?.content.to_vec())
+}
+
+fn integer_in(t: &Tlv<'_>, field: &'static str) -> Result<i64> {
+    ber::integer(&ber::inner(t, 0x02, field)?, field)
+}
+
+fn acse_requirements(t: &Tlv<'_>, field: &'static str) -> Result<bool> {
+    // BIT STRING content: unused-bits count, then the bits (authentication is bit 0).
+    match t.content {
+        [unused, first, ..] if *unused < 8 => Ok(first & 0x80 != 0),
+        _ => Err(Error::invalid(Layer::Ber, field, t.at, super::initiate::hex(t.content), "a bit-string like 0780")),
+    }
+}
+
+fn auth_value(t: &Tlv<'_>, field: &'static str) -> Result<Vec<u8>> {
+    let i = ber::inner(t, 0x80, field).map_err(|e| {
+        if let ErrorKind::Invalid { .. } = e.kind {
+            Error::new(
+                Layer::Ber,
+                field,
+                e.offset,
+                ErrorKind::Unsupported("authentication-value other than charstring [0]"),
+            )
+        } else {
+            e
+        }
+    })?;
+    Ok(i.content.to_vec())
+}
+
+fn user_information(t: &Tlv<'_>) -> Result<Box<Apdu>> {
+    let i = ber::inner(t, 0x04, "user-information")?;
+    let apdu = super::decode(i.content).map_err(|e| e.shifted(i.at))?;
+    match apdu {
+        Apdu::InitiateRequest(_)
+        | Apdu::InitiateResponse(_)
+        | Apdu::ConfirmedServiceError(_)
+        | Apdu::Ciphered(_)
+        | Apdu::GeneralCiphering(_) => Ok(Box::new(apdu)),
+        other => Err(Error::invalid(
+            Layer::Ber,
+            "user-information",
+            i.at,
+            other.kind(),
+            "an initiate request/response, its ciphered form, or a confirmed-service-error",
+        )),
+    }
+}
+
+fn put_wrapped(out: &mut Vec<u8>, outer: u8, inner: u8, content: &[u8]) {
+    let mut v = Vec::with_capacity(content.len() + 4);
+    ber::put_tlv(&mut v, inner, content);
+    ber::put_tlv(out, outer, &v);
+}
+
+fn put_opt_wrapped(out: &mut Vec<u8>, outer: u8, inner: u8, content: &Option<Vec<u8>>) {
+    if let Some(c) = content {
+        put_wrapped(out, outer, inner, c);
+    }
+}
+
+fn put_opt_int(out: &mut Vec<u8>, outer: u8, v: Option<i64>) {
+    if let Some(v) = v {
+        put_wrapped(out, outer, 0x02, &ber::integer_content(v));
+    }
+}
+
+fn put_requirements(out: &mut Vec<u8>, tag: u8, v: Option<bool>) {
+    if let Some(b) = v {
+        ber::put_tlv(out, tag, &[0x07, if b { 0x80 } else { 0x00 }]);
+    }
+}
+
+fn put_user_information(out: &mut Vec<u8>, u: &Option<Box<Apdu>>) {
+    if let Some(a) = u {
+        put_wrapped(out, 0xbe, 0x04, &a.encode());
+    }
+}
+
+/// Walk the TLVs of an ACSE APDU body, refusing duplicates.
+fn fields<'a>(body: &'a [u8], base: usize) -> Result<Vec<Tlv<'a>>> {
+    let mut r: Reader<'a> = ber::reader(body);
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    while !r.is_empty() {
+        let at = r.pos() + base;
+        let mut t = ber::read_tlv(&mut r, "ACSE field").map_err(|e| e.shifted(base))?;
+        t.at += base;
+        if seen.contains(&t.tag) {
+            return Err(Error::invalid(
+                Layer::Ber,
+                "ACSE field",
+                at,
+                format!("tag 0x{:02x} twice", t.tag),
+                "each field once",
+            ));
+        }
+        seen.push(t.tag);
+        out.push(t);
+    }
+    Ok(out)
+}
+
+fn unknown(t: &Tlv<'_>) -> Error {
+    // `at` is the content; the tag sat before the length bytes.
+    Error::new(Layer::Ber, "ACSE field", t.at.saturating_sub(2), ErrorKind::UnknownTag(t.tag))
+}
+
+impl Aarq {
+    /// Decode the content of the AARQ (after tag and length), found at `base`.
+    pub fn decode(body: &[u8], base: usize) -> Result<Self> {
+        let mut a = Aarq::default();
+        let mut context = None;
+        for t in fields(body, base)? {
+            match t.tag {
+                0x80 => a.protocol_version = Some(t.content.to_vec()),
+                0xa1 => context = Some(octets_in(&t, 0x06, "application-context-name")?),
+                0xa2 => a.called_ap_title = Some(octets_in(&t, 0x04, "called-AP-title")?),
+                0xa3 => a.called_ae_qualifier = Some(octets_in(&t, 0x04, "called-AE-qualifier")?),
+                0xa4 => a.called_ap_invocation_id = Some(integer_in(&t, "called-AP-invocation-id")?),
+                0xa5 => a.called_ae_invocation_id = Some(integer_in(&t, "called-AE-invocation-id")?),
+                0xa6 => a.calling_ap_title = Some(octets_in(&t, 0x04, "calling-AP-title")?),
+                0xa7 => a.calling_ae_qualifier = Some(octets_in(&t, 0x04, "calling-AE-qualifier")?),
+                0xa8 => a.calling_ap_invocation_id = Some(integer_in(&t, "calling-AP-invocation-id")?),
+                0xa9 => a.calling_ae_invocation_id = Some(integer_in(&t, "calling-AE-invocation-id")?),
+                0x8a => a.sender_acse_requirements = Some(acse_requirements(&t, "sender-acse-requirements")?),
+                0x8b => a.mechanism_name = Some(t.content.to_vec()),
+                0xac => a.calling_authentication_value = Some(auth_value(&t, "calling-authentication-value")?),
+                0xbd => a.implementation_information = Some(t.content.to_vec()),
+                0xbe => a.user_information = Some(user_information(&t)?),
+                _ => return Err(unknown(&t)),
+            }
+        }
+        a.application_context_name = context.ok_or_else(|| {
+            Error::new(
+                Layer::Ber,
+                "application-context-name",
+                base,
+                ErrorKind::Other("missing (mandatory in AARQ)".into()),
+            )
+        })?;
+        Ok(a)
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut b = Vec::with_capacity(64);
+        if let Some(p) = &self.protocol_version {
+            ber::put_tlv(&mut b, 0x80, p);
+        }
+        put_wrapped(&mut b, 0xa1, 0x06, &self.application_context_name);
+        put_opt_wrapped(&mut b, 0xa2, 0x04, &self.called_ap_title);
+        put_opt_wrapped(&mut b, 0xa3, 0x04, &self.called_ae_qualifier);
+        put_opt_int(&mut b, 0xa4, self.called_ap_invocation_id);
+        put_opt_int(&mut b, 0xa5, self.called_ae_invocation_id);
+        put_opt_wrapped(&mut b, 0xa6, 0x04, &self.calling_ap_title);
+        put_opt_wrapped(&mut b, 0xa7, 0x04, &self.calling_ae_qualifier);
+        put_opt_int(&mut b, 0xa8, self.calling_ap_invocation_id);
+        put_opt_int(&mut b, 0xa9, self.calling_ae_invocation_id);
+        put_requirements(&mut b, 0x8a, self.sender_acse_requirements);
+        if let Some(m) = &self.mechanism_name {
+            ber::put_tlv(&mut b, 0x8b, m);
+        }
+        put_opt_wrapped(&mut b, 0xac, 0x80, &self.calling_authentication_value);
+        if let Some(i) = &self.implementation_information {
+            ber::put_tlv(&mut b, 0xbd, i);
+        }
+        put_user_information(&mut b, &self.user_information);
+        ber::put_tlv(out, TAG_AARQ, &b);
+    }
+}
+
+impl Aare {
+    pub fn decode(body: &[u8], base: usize) -> Result<Self> {
+        let mut a = Aare::default();
+        let mut result = None;
+        for t in fields(body, base)? {
+            match t.tag {
+                0x80 => a.protocol_version = Some(t.content.to_vec()),
+                0xa1 => a.application_context_name = Some(octets_in(&t, 0x06, "application-context-name")?),
+                0xa2 => result = Some(integer_in(&t, "result")?),
+                0xa3 => {
+                    let mut r = ber::reader(t.content);
+                    let d = ber::read_tlv(&mut r, "result-source-diagnostic").map_err(|e| e.shifted(t.at))?;
+                    let d = Tlv { at: d.at + t.at, ..d };
+                    let v = integer_in(&d, "result-source-diagnostic")?;
+                    a.result_source_diagnostic = Some(match d.tag {
+                        0xa1 => Diagnostic::ServiceUser(v),
+                        0xa2 => Diagnostic::ServiceProvider(v),
+                        other => {
+                            return Err(Error::new(
+                                Layer::Ber,
+                                "result-source-diagnostic",
+                                t.at,
+                                ErrorKind::UnknownTag(other),
+                            ))
+                        }
+                    });
+                    if !r.is_empty() {
+                        return Err(Error::new(
+                            Layer::Ber,
+                            "result-source-diagnostic",
+                            t.at,
+                            ErrorKind::Trailing(r.remaining()),
+                        ));
+                    }
+                }
+                0xa4 => a.responding_ap_title = Some(octets_in(&t, 0x04, "responding-AP-title")?),
+                0xa5 => a.responding_ae_qualifier = Some(octets_in(&t, 0x04, "responding-AE-qualifier")?),
+                0xa6 => a.responding_ap_invocation_id = Some(integer_in(&t, "responding-AP-invocation-id")?),
+                0xa7 => a.responding_ae_invocation_id = Some(integer_in(&t, "responding-AE-invocation-id")?),
+                0x88 => a.responder_acse_requirements = Some(acse_requirements(&t, "responder-acse-requirements")?),
+                0x89 => a.mechanism_name = Some(t.content.to_vec()),
+                0xaa => a.responding_authentication_value = Some(auth_value(&t, "responding-authentication-value")?),
+                0xbd => a.implementation_information = Some(t.content.to_vec()),
+                0xbe => a.user_information = Some(user_information(&t)?),
+                _ => return Err(unknown(&t)),
+            }
+        }
+        a.result = result.ok_or_else(|| {
+            Error::new(Layer::Ber, "result", base, ErrorKind::Other("missing (mandatory in AARE)".into()))
+        })?;
+        Ok(a)
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut b = Vec::with_capacity(64);
+        if let Some(p) = &self.protocol_version {
+            ber::put_tlv(&mut b, 0x80, p);
+        }
+        put_opt_wrapped(&mut b, 0xa1, 0x06, &self.application_context_name);
+        put_wrapped(&mut b, 0xa2, 0x02, &ber::integer_content(self.result));
+        if let Some(d) = self.result_source_diagnostic {
+            let (tag, v) = match d {
+                Diagnostic::ServiceUser(v) => (0xa1, v),
+                Diagnostic::ServiceProvider(v) => (0xa2, v),
+            };
+            let mut inner = Vec::new();
+            put_wrapped(&mut inner, tag, 0x02, &ber::integer_content(v));
+            ber::put_tlv(&mut b, 0xa3, &inner);
+        }
+        put_opt_wrapped(&mut b, 0xa4, 0x04, &self.responding_ap_title);
+        put_opt_wrapped(&mut b, 0xa5, 0x04, &self.responding_ae_qualifier);
+        put_opt_int(&mut b, 0xa6, self.responding_ap_invocation_id);
+        put_opt_int(&mut b, 0xa7, self.responding_ae_invocation_id);
+        put_requirements(&mut b, 0x88, self.responder_acse_requirements);
+        if let Some(m) = &self.mechanism_name {
+            ber::put_tlv(&mut b, 0x89, m);
+        }
+        put_opt_wrapped(&mut b, 0xaa, 0x80, &self.responding_authentication_value);
+        if let Some(i) = &self.implementation_information {
+            ber::put_tlv(&mut b, 0xbd, i);
+        }
+        put_user_information(&mut b, &self.user_information);
+        ber::put_tlv(out, TAG_AARE, &b);
+    }
+}
+
+impl Release {
+    pub fn decode(body: &[u8], base: usize) -> Result<Self> {
+        let mut rel = Release::default();
+        for t in fields(body, base)? {
+            match t.tag {
+                0x80 => rel.reason = Some(ber::integer(&t, "reason")?),
+                0xbe => rel.user_information = Some(user_information(&t)?),
+                _ => return Err(unknown(&t)),
+            }
+        }
+        Ok(rel)
+    }
+
+    pub fn encode(&self, tag: u8, out: &mut Vec<u8>) {
+        let mut b = Vec::new();
+        if let Some(r) = self.reason {
+            ber::put_tlv(&mut b, 0x80, &ber::integer_content(r));
+        }
+        put_user_information(&mut b, &self.user_information);
+        ber::put_tlv(out, tag, &b);
+    }
+}
