@@ -118,6 +118,15 @@ impl GcmKey {
     /// Verify and decrypt `data` = ciphertext || tag. The tag is checked (in
     /// constant time) before any plaintext is released.
     pub fn decrypt(&self, iv: &[u8], aad: &[u8], data: &[u8], tag_len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; data.len().saturating_sub(tag_len)];
+        self.decrypt_to(iv, aad, data, tag_len, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// [`GcmKey::decrypt`] into `out`, which must be `data.len() - tag_len`
+    /// bytes long (e.g. a Python bytes object being built). On an error `out`
+    /// holds ciphertext, never plaintext.
+    pub fn decrypt_to(&self, iv: &[u8], aad: &[u8], data: &[u8], tag_len: usize, out: &mut [u8]) -> Result<()> {
         let iv = iv12(iv)?;
         check_tag_len(tag_len)?;
         let ct_len = data
@@ -125,19 +134,47 @@ impl GcmKey {
             .checked_sub(tag_len)
             .ok_or_else(|| Error::truncated(Layer::Security, "authentication tag", 0, tag_len, data.len()))?;
         let (ct, tag) = data.split_at(ct_len);
+        if out.len() != ct_len {
+            return Err(Error::invalid(Layer::Security, "output buffer", 0, out.len(), "the ciphertext length"));
+        }
+        out.copy_from_slice(ct);
         let nonce = Nonce::<U12>::from(*iv);
-        let mut buf = ct.to_vec();
         let ok = with_tag_size!(self, tag_len, |gcm| {
             match Tag::try_from(tag) {
-                Ok(tag) => gcm.decrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into(), &tag).is_ok(),
+                Ok(tag) => gcm.decrypt_inout_detached(&nonce, aad, (&mut *out).into(), &tag).is_ok(),
                 Err(_) => false,
             }
         });
         if ok {
-            Ok(buf)
+            Ok(())
         } else {
             Err(auth_failed(ct_len))
         }
+    }
+
+    /// Encrypt into `out`, which must be `plaintext.len() + tag_len` bytes long.
+    pub fn encrypt_to(&self, iv: &[u8], aad: &[u8], plaintext: &[u8], tag_len: usize, out: &mut [u8]) -> Result<()> {
+        let iv = iv12(iv)?;
+        check_tag_len(tag_len)?;
+        if out.len() != plaintext.len().saturating_add(tag_len) {
+            return Err(Error::invalid(
+                Layer::Security,
+                "output buffer",
+                0,
+                out.len(),
+                "plaintext length + tag length",
+            ));
+        }
+        let (ct, tag_out) = out.split_at_mut(plaintext.len());
+        ct.copy_from_slice(plaintext);
+        let nonce = Nonce::<U12>::from(*iv);
+        let tag =
+            with_tag_size!(self, tag_len, |gcm| gcm.encrypt_inout_detached(&nonce, aad, ct.into()).map(|t| t.to_vec()));
+        let tag = tag.map_err(|_| {
+            Error::new(Layer::Security, "plaintext", 0, ErrorKind::TooLong { length: plaintext.len(), limit: 1 << 36 })
+        })?;
+        tag_out.copy_from_slice(tag.get(..tag_len).unwrap_or_default());
+        Ok(())
     }
 
     /// The GCM tag over `aad` with nothing encrypted (GMAC).
