@@ -242,19 +242,33 @@ def encode_apdu(apdu: dict[str, Any]) -> bytes:
     """The inverse of :func:`decode_apdu`."""
 
 # ---------------------------------------------------------------- security suite 0
+# Keys (EK, AK) are 16 bytes, system titles 8 bytes, IVs 12 bytes (system title
+# || invocation counter, big-endian), invocation counters 0..2**32-1. Bad
+# lengths/values raise :class:`SecurityError` naming the field and offset.
+
 def gcm_encrypt(
     key: bytes, iv: bytes, aad: bytes, plaintext: bytes, tag_len: int = 12
 ) -> bytes:
-    """AES-GCM-128: ciphertext || tag."""
+    """AES-GCM-128: ciphertext || tag (tag_len 12..16)."""
 
 def gcm_decrypt(
     key: bytes, iv: bytes, aad: bytes, data: bytes, tag_len: int = 12
 ) -> bytes:
     """AES-GCM-128 of ciphertext || tag; raises :class:`AuthenticationError`."""
 
+class GcmKey:
+    """An AES-128 key expanded once (key schedule, GHASH key): use it when one
+    key protects many APDUs. Same semantics as :func:`gcm_encrypt` /
+    :func:`gcm_decrypt`. The repr never shows the key."""
+
+    def __init__(self, key: bytes) -> None: ...
+    def encrypt(self, iv: bytes, aad: bytes, plaintext: bytes, tag_len: int = 12) -> bytes: ...
+    def decrypt(self, iv: bytes, aad: bytes, data: bytes, tag_len: int = 12) -> bytes: ...
+
 SecurityControl: TypeAlias = int
 """Security control byte: 0x10 authentication only, 0x20 encryption only,
-0x30 both (suite 0 in the low nibble; bit 6 key set; bit 7 compression)."""
+0x30 both (suite 0 in the low nibble; bit 6 key set; bit 7 compression).
+Only suite 0 without compression is accepted."""
 
 def protect(
     security_control: int,
@@ -265,13 +279,23 @@ def protect(
     plaintext: bytes,
 ) -> bytes:
     """SC || IC || (ciphertext or plaintext) || tag — the ciphered content of a
-    glo-/ded- APDU or of general-glo-ciphering, per Green Book suite 0."""
+    glo-/ded- APDU or of general-glo-ciphering, per Green Book suite 0.
+    ``system_title`` is the sender's (ours)."""
 
 def unprotect(
-    system_title: bytes, ek: bytes, ak: bytes, data: bytes
+    system_title: bytes,
+    ek: bytes,
+    ak: bytes,
+    data: bytes,
+    *,
+    required_protection: int = 0,
 ) -> tuple[int, int, bytes]:
     """The inverse of :func:`protect`: ``(security_control, invocation_counter,
-    plaintext)``. Raises :class:`AuthenticationError` on a bad tag."""
+    plaintext)``. Raises :class:`AuthenticationError` on a bad tag.
+    ``required_protection`` (0x10 and/or 0x20) are the bits the SC must have;
+    set it to the association's security policy, as a tampered SC 0x30 -> 0x20
+    (encryption only, no tag) cannot be detected cryptographically. A
+    violation raises :class:`SecurityError` (field ``"security control"``)."""
 
 def cipher_apdu(
     apdu: bytes,
@@ -285,15 +309,23 @@ def cipher_apdu(
     general: bool = False,
 ) -> bytes:
     """Wrap a plain xDLMS APDU in its glo- (or ded-) ciphered APDU, or in
-    general-glo-ciphering (``general=True``, carries the system title)."""
+    general-glo-ciphering (``general=True``, carries the system title;
+    general-ded-ciphering with ``dedicated=True`` too)."""
 
 def decipher_apdu(
-    data: bytes, *, system_title: bytes | None, ek: bytes, ak: bytes
+    data: bytes,
+    *,
+    system_title: bytes | None,
+    ek: bytes,
+    ak: bytes,
+    required_protection: int = 0,
 ) -> tuple[bytes, int, int, bytes]:
-    """A glo-/ded-/general-glo-ciphered APDU to ``(plain_apdu,
+    """A glo-/ded-/general-glo-/general-ded-ciphered APDU to ``(plain_apdu,
     security_control, invocation_counter, sender_system_title)``;
     ``system_title`` is the sender's (needed for glo-/ded- forms, ignored when
-    the APDU carries one)."""
+    the APDU carries one). A glo-/ded- APDU must decipher to its own plain kind
+    (a glo-get-request to a get-request). ``required_protection`` as for
+    :func:`unprotect`."""
 
 def hls_gmac(
     security_control: int,
@@ -303,10 +335,18 @@ def hls_gmac(
     ak: bytes,
     challenge: bytes,
 ) -> bytes:
-    """HLS mechanism 5: SC || IC || GMAC tag (12 bytes) over SC || AK || challenge."""
+    """HLS mechanism 5: SC || IC || GMAC tag (12 bytes) over SC || AK || challenge.
+    ``security_control`` must be 0x10 (or 0x50, broadcast key set)."""
+
+def hls_gmac_verify(
+    system_title: bytes, ek: bytes, ak: bytes, challenge: bytes, response: bytes
+) -> int:
+    """Check the peer's f(challenge) = SC || IC || tag against the challenge we
+    sent; ``system_title`` is the peer's. Returns the peer's invocation counter;
+    raises :class:`AuthenticationError` on a bad tag."""
 
 def aes_key_wrap(kek: bytes, key: bytes) -> bytes:
-    """RFC 3394 key wrap."""
+    """RFC 3394 key wrap (KEK 16/24/32 bytes, key a multiple of 8, >= 16 bytes)."""
 
 def aes_key_unwrap(kek: bytes, wrapped: bytes) -> bytes:
     """RFC 3394 key unwrap; raises :class:`AuthenticationError` on an integrity failure."""
