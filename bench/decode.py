@@ -41,7 +41,16 @@ def have(module: str) -> bool:
 def cosem_datetime(t: dt.datetime, deviation: int) -> bytes:
     return struct.pack(
         ">HBBBBBBBhB",
-        t.year, t.month, t.day, t.isoweekday(), t.hour, t.minute, t.second, 0, deviation, 0,
+        t.year,
+        t.month,
+        t.day,
+        t.isoweekday(),
+        t.hour,
+        t.minute,
+        t.second,
+        0,
+        deviation,
+        0,
     )
 
 
@@ -84,7 +93,9 @@ Row = tuple[str, str, float | None, float | None, str]
 table: list[Row] = []
 
 
-def add(case: str, impl: str, secs: float | None, nbytes: int, items: int | None, vs: str = "") -> None:
+def add(
+    case: str, impl: str, secs: float | None, nbytes: int, items: int | None, vs: str = ""
+) -> None:
     if secs is None:
         table.append((case, impl, None, None, vs))
         return
@@ -103,7 +114,14 @@ def bench_profile(buf: bytes) -> None:
         from dlms_cosem.utils import parse_as_dlms_data
 
         theirs = best_of(lambda: parse_as_dlms_data(buf), repeat=2, min_time=0.5)
-        add("profile -> Python rows", "dlms-cosem parse_as_dlms_data", theirs, len(buf), ROWS, ratio(ours, theirs))
+        add(
+            "profile -> Python rows",
+            "dlms-cosem parse_as_dlms_data",
+            theirs,
+            len(buf),
+            ROWS,
+            ratio(ours, theirs),
+        )
     else:
         add("profile -> Python rows", "dlms-cosem (not installed)", None, 0, None)
     if have("gurux_dlms"):
@@ -116,17 +134,31 @@ def bench_profile(buf: bytes) -> None:
             return _GXCommon.getData(GXDLMSSettings(False, None), GXByteBuffer(buf), _GXDataInfo())
 
         theirs = best_of(gurux, repeat=2, min_time=0.5)
-        add("profile -> Python rows", "gurux-dlms GXCommon.getData", theirs, len(buf), ROWS, ratio(ours, theirs))
+        add(
+            "profile -> Python rows",
+            "gurux-dlms GXCommon.getData",
+            theirs,
+            len(buf),
+            ROWS,
+            ratio(ours, theirs),
+        )
     else:
         add("profile -> Python rows", "gurux-dlms (not installed)", None, 0, None)
 
     cols = [
-        _core.ColumnSpec(2 + k, f"0.0.0.1.1.1.12.0.0.0.0.0.0.0.0.3.72.{k}", obis=f"1.0.{k + 1}.8.0.255",
-                         unit="kWh", scaler=-3)
+        _core.ColumnSpec(
+            2 + k,
+            f"0.0.0.1.1.1.12.0.0.0.0.0.0.0.0.3.72.{k}",
+            obis=f"1.0.{k + 1}.8.0.255",
+            unit="kWh",
+            scaler=-3,
+        )
         for k in range(4)
     ]
     ours_json = best_of(
-        lambda: _core.profile_to_json(buf, clock_column=0, columns=cols, status_column=1, capture_period=PERIOD)
+        lambda: _core.profile_to_json(
+            buf, clock_column=0, columns=cols, status_column=1, capture_period=PERIOD
+        )
     )
     add("profile -> MeterReadings JSON", "smmc _core", ours_json, len(buf), ROWS)
 
@@ -137,8 +169,15 @@ def bench_hdlc() -> None:
         return
     info_len = 2030  # the largest information field of a 2047-byte frame
     frames = [
-        _core.hdlc_encode("I", dest_upper=1, src_upper=16, send_seq=i % 8, recv_seq=0, segmented=True,
-                          info=bytes((i + k) & 0xFF for k in range(info_len)))
+        _core.hdlc_encode(
+            "I",
+            dest_upper=1,
+            src_upper=16,
+            send_seq=i % 8,
+            recv_seq=0,
+            segmented=True,
+            info=bytes((i + k) & 0xFF for k in range(info_len)),
+        )
         for i in range(64)
     ]
     stream = b"".join(frames)
@@ -147,7 +186,7 @@ def bench_hdlc() -> None:
         framer = _core.HdlcFramer(max_frame=2048)
         n = 0
         for pos in range(0, len(stream), 4096):
-            framer.feed(stream[pos:pos + 4096])
+            framer.feed(stream[pos : pos + 4096])
             while framer.next_frame() is not None:
                 n += 1
         return n
@@ -166,8 +205,14 @@ def bench_hdlc() -> None:
                 InformationFrame.from_bytes(f)
 
         theirs = best_of(theirs_fn, repeat=2, min_time=0.5)
-        add("HDLC deframe + FCS", "dlms-cosem InformationFrame.from_bytes", theirs, len(stream), len(frames),
-            ratio(ours, theirs))
+        add(
+            "HDLC deframe + FCS",
+            "dlms-cosem InformationFrame.from_bytes",
+            theirs,
+            len(stream),
+            len(frames),
+            ratio(ours, theirs),
+        )
 
 
 def bench_gcm() -> None:
@@ -187,21 +232,37 @@ def bench_gcm() -> None:
             from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
             def theirs_fn(ct: bytes = ct) -> bytes:
-                d = Cipher(algorithms.AES(KEY), modes.GCM(IV, ct[-12:], min_tag_length=12)).decryptor()
+                d = Cipher(
+                    algorithms.AES(KEY), modes.GCM(IV, ct[-12:], min_tag_length=12)
+                ).decryptor()
                 d.authenticate_additional_data(AAD)
                 return d.update(ct[:-12]) + d.finalize()
 
             assert theirs_fn() == pt
             theirs = best_of(theirs_fn)
-            add(f"AES-GCM decrypt {size} B", "cryptography (OpenSSL)", theirs, size, 1, ratio(ours, theirs))
+            add(
+                f"AES-GCM decrypt {size} B",
+                "cryptography (OpenSSL)",
+                theirs,
+                size,
+                1,
+                ratio(ours, theirs),
+            )
         if size == 256:
             lat = []
             for _ in range(2000):
                 t0 = time.perf_counter_ns()
                 _core.gcm_decrypt(KEY, IV, AAD, ct, 12)
                 lat.append(time.perf_counter_ns() - t0)
-            table.append(("AES-GCM 256 B latency", "smmc _core (median)", None, None,
-                          f"{statistics.median(lat) / 1000:.2f} µs"))
+            table.append(
+                (
+                    "AES-GCM 256 B latency",
+                    "smmc _core (median)",
+                    None,
+                    None,
+                    f"{statistics.median(lat) / 1000:.2f} µs",
+                )
+            )
     if not crypto:
         add("AES-GCM decrypt", "cryptography (not installed)", None, 0, None)
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from smmc_gateway import _core
 
 UTC1 = dt.timezone(dt.timedelta(hours=1))
@@ -46,7 +45,10 @@ UTC1 = dt.timezone(dt.timedelta(hours=1))
             "0202110109020102",
             {
                 "type": "structure",
-                "value": [{"type": "unsigned", "value": 1}, {"type": "octet-string", "value": "0102"}],
+                "value": [
+                    {"type": "unsigned", "value": 1},
+                    {"type": "octet-string", "value": "0102"},
+                ],
             },
         ),
         (
@@ -56,10 +58,20 @@ UTC1 = dt.timezone(dt.timedelta(hours=1))
                 "type": "compact-array",
                 "description": ["structure", ["long-unsigned", "unsigned"]],
                 "value": [
-                    {"type": "structure", "value": [{"type": "long-unsigned", "value": 1},
-                                                    {"type": "unsigned", "value": 2}]},
-                    {"type": "structure", "value": [{"type": "long-unsigned", "value": 3},
-                                                    {"type": "unsigned", "value": 4}]},
+                    {
+                        "type": "structure",
+                        "value": [
+                            {"type": "long-unsigned", "value": 1},
+                            {"type": "unsigned", "value": 2},
+                        ],
+                    },
+                    {
+                        "type": "structure",
+                        "value": [
+                            {"type": "long-unsigned", "value": 3},
+                            {"type": "unsigned", "value": 4},
+                        ],
+                    },
                 ],
             },
         ),
@@ -69,8 +81,13 @@ UTC1 = dt.timezone(dt.timedelta(hours=1))
                 "type": "compact-array",
                 "description": ["array", 2, "long-unsigned"],
                 "value": [
-                    {"type": "array", "value": [{"type": "long-unsigned", "value": 5},
-                                                {"type": "long-unsigned", "value": 6}]}
+                    {
+                        "type": "array",
+                        "value": [
+                            {"type": "long-unsigned", "value": 5},
+                            {"type": "long-unsigned", "value": 6},
+                        ],
+                    }
                 ],
             },
         ),
@@ -84,7 +101,11 @@ def test_vectors_both_ways(hexdata: str, tree: dict[str, Any]) -> None:
 def test_datetime_key_on_valid_12_byte_octet_string() -> None:
     raw = bytes.fromhex("07ea0b1b050c0f00ffffc400")  # 2026-11-27 12:15 deviation -60
     tree = _core.decode(b"\x09\x0c" + raw)
-    assert tree == {"type": "octet-string", "value": raw.hex(), "datetime": "2026-11-27T12:15:00+01:00"}
+    assert tree == {
+        "type": "octet-string",
+        "value": raw.hex(),
+        "datetime": "2026-11-27T12:15:00+01:00",
+    }
     assert _core.encode(tree) == b"\x09\x0c" + raw  # "datetime" is ignored on input
     naive = bytes.fromhex("07ea0b1b050c0f0032800000")  # hundredths 50, deviation not specified
     assert _core.decode(b"\x19" + naive)["datetime"] == "2026-11-27T12:15:00.50"
@@ -104,7 +125,9 @@ def test_encode_errors_name_the_path() -> None:
             {"type": "structure", "value": [{"type": "long-unsigned", "value": 70000}]},
         ],
     }
-    with pytest.raises(_core.AxdrError, match=r"^value\[2\]\.value\[0\]: long-unsigned out of range 70000$") as e:
+    with pytest.raises(
+        _core.AxdrError, match=r"^value\[2\]\.value\[0\]: long-unsigned out of range 70000$"
+    ) as e:
         _core.encode(tree)
     assert e.value.field == "value[2].value[0]"
     with pytest.raises(_core.AxdrError, match=r"value: unknown type \"word\""):
@@ -115,10 +138,17 @@ def test_encode_errors_name_the_path() -> None:
         _core.encode({"type": "octet-string", "value": "zz"})
     with pytest.raises(_core.AxdrError, match="exactly 12 bytes"):
         _core.encode({"type": "date-time", "value": "00"})
-    with pytest.raises(_core.AxdrError, match=r"value\[0\]: does not match the compact-array description"):
-        _core.encode({"type": "compact-array", "description": "unsigned",
-                      "value": [{"type": "long", "value": 1}]})
-    with pytest.raises(_core.AxdrError, match="missing key \"value\""):
+    with pytest.raises(
+        _core.AxdrError, match=r"value\[0\]: does not match the compact-array description"
+    ):
+        _core.encode(
+            {
+                "type": "compact-array",
+                "description": "unsigned",
+                "value": [{"type": "long", "value": 1}],
+            }
+        )
+    with pytest.raises(_core.AxdrError, match='missing key "value"'):
         _core.encode({"type": "unsigned"})
 
 
@@ -198,7 +228,10 @@ def test_compact_array_round_trip(rows: list[tuple[int, int]]) -> None:
         "type": "compact-array",
         "description": ["structure", ["long-unsigned", "integer"]],
         "value": [
-            {"type": "structure", "value": [{"type": "long-unsigned", "value": a}, {"type": "integer", "value": b}]}
+            {
+                "type": "structure",
+                "value": [{"type": "long-unsigned", "value": a}, {"type": "integer", "value": b}],
+            }
             for a, b in rows
         ],
     }
