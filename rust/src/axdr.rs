@@ -498,6 +498,17 @@ fn decode_type_desc(r: &mut Reader<'_>, depth: usize) -> Result<TypeDesc> {
     }
 }
 
+/// Decode one untagged value laid out per `desc` (a compact-array element),
+/// leaving the reader after it.
+pub fn decode_untagged_from(r: &mut Reader<'_>, desc: &TypeDesc) -> Result<Data> {
+    decode_untagged(r, desc, 1)
+}
+
+/// Decode a compact-array type description from the reader.
+pub fn decode_type_desc_from(r: &mut Reader<'_>) -> Result<TypeDesc> {
+    decode_type_desc(r, 1)
+}
+
 fn decode_untagged(r: &mut Reader<'_>, desc: &TypeDesc, depth: usize) -> Result<Data> {
     if depth > MAX_DEPTH {
         return Err(r.error("compact-array element", ErrorKind::TooDeep(MAX_DEPTH)));

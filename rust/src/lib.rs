@@ -9,6 +9,7 @@
 
 pub mod apdu;
 pub mod axdr;
+pub mod cosem_datetime;
 pub mod crc;
 pub mod error;
 pub mod hdlc;

@@ -1,7 +1,172 @@
-//! (to be written)
+//! Profile buffers for Python: `decode_profile_buffer` (rows of Python values)
+//! and `profile_to_json` (MeterReadings IntervalBlocks JSON bytes). The parse
+//! runs with the GIL released; Python objects are built afterwards.
 
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple, PyTzInfo};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use super::axdr::datetime_to_py;
+use super::errors::ProfileError;
+use super::to_py_err;
+use crate::axdr::Data;
+use crate::profile::json::{self, ColumnSpec as CoreColumn};
+use crate::profile::{decode_table, Cell, ClockColumn};
+
+/// One captured value column of a profile, for JSON output.
+#[pyclass(module = "smmc_gateway._core", name = "ColumnSpec", frozen, from_py_object)]
+#[derive(Clone)]
+struct ColumnSpec {
+    #[pyo3(get)]
+    index: usize,
+    #[pyo3(get)]
+    reading_type: String,
+    #[pyo3(get)]
+    obis: String,
+    #[pyo3(get)]
+    unit: String,
+    #[pyo3(get)]
+    scaler: i8,
+}
+
+#[pymethods]
+impl ColumnSpec {
+    #[new]
+    #[pyo3(signature = (index, reading_type, *, obis=String::new(), unit=String::new(), scaler=0))]
+    fn new(index: usize, reading_type: String, obis: String, unit: String, scaler: i8) -> Self {
+        ColumnSpec { index, reading_type, obis, unit, scaler }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ColumnSpec({}, {:?}, obis={:?}, unit={:?}, scaler={})",
+            self.index, self.reading_type, self.obis, self.unit, self.scaler
+        )
+    }
+}
+
+fn bytes_to_str(b: &[u8], what: &str) -> PyResult<String> {
+    match what {
+        "visible-string" => Ok(b.iter().map(|c| *c as char).collect()),
+        _ => String::from_utf8(b.to_vec())
+            .map_err(|e| ProfileError::new_err(format!("profile buffer: utf8-string: invalid UTF-8 ({e})"))),
+    }
+}
+
+fn data_to_py<'py>(
+    py: Python<'py>,
+    d: &Data,
+    tz: &mut Option<(i16, Bound<'py, PyTzInfo>)>,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match d {
+        Data::Array(items) | Data::CompactArray { elements: items, .. } => {
+            let v = items.iter().map(|i| data_to_py(py, i, tz)).collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, v)?.into_any()
+        }
+        Data::Structure(items) => {
+            let v = items.iter().map(|i| data_to_py(py, i, tz)).collect::<PyResult<Vec<_>>>()?;
+            PyTuple::new(py, v)?.into_any()
+        }
+        Data::Null | Data::DontCare => py.None().into_bound(py),
+        Data::Boolean(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Data::BitString { bytes, .. } => PyBytes::new(py, bytes).into_any(),
+        Data::DoubleLong(v) => v.into_pyobject(py)?.into_any(),
+        Data::DoubleLongUnsigned(v) => v.into_pyobject(py)?.into_any(),
+        Data::OctetString(b) if b.len() == 12 => cell_to_py(py, &cell_of_octets(b), tz)?,
+        Data::OctetString(b) => PyBytes::new(py, b).into_any(),
+        Data::DateTime(b) => cell_to_py(py, &cell_of_octets(b), tz)?,
+        Data::Date(x) => PyBytes::new(py, x).into_any(),
+        Data::Time(x) => PyBytes::new(py, x).into_any(),
+        Data::VisibleString(b) => bytes_to_str(b, "visible-string")?.into_pyobject(py)?.into_any(),
+        Data::Utf8String(b) => bytes_to_str(b, "utf8-string")?.into_pyobject(py)?.into_any(),
+        Data::Bcd(v) | Data::Integer(v) => v.into_pyobject(py)?.into_any(),
+        Data::Long(v) => v.into_pyobject(py)?.into_any(),
+        Data::Unsigned(v) | Data::Enum(v) => v.into_pyobject(py)?.into_any(),
+        Data::LongUnsigned(v) => v.into_pyobject(py)?.into_any(),
+        Data::Long64(v) => v.into_pyobject(py)?.into_any(),
+        Data::Long64Unsigned(v) => v.into_pyobject(py)?.into_any(),
+        Data::Float32(v) => (*v as f64).into_pyobject(py)?.into_any(),
+        Data::Float64(v) => v.into_pyobject(py)?.into_any(),
+    })
+}
+
+fn cell_of_octets(b: &[u8]) -> Cell<'_> {
+    match crate::cosem_datetime::CosemDateTime::from_slice(b) {
+        Ok(dt) => Cell::DateTime(dt),
+        Err(_) => Cell::Octets(b),
+    }
+}
+
+fn cell_to_py<'py>(
+    py: Python<'py>,
+    c: &Cell<'_>,
+    tz: &mut Option<(i16, Bound<'py, PyTzInfo>)>,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match c {
+        Cell::Null | Cell::DontCare => py.None().into_bound(py),
+        Cell::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Cell::Int(v) => v.into_pyobject(py)?.into_any(),
+        Cell::U64(v) => v.into_pyobject(py)?.into_any(),
+        Cell::F32(v) => (*v as f64).into_pyobject(py)?.into_any(),
+        Cell::F64(v) => v.into_pyobject(py)?.into_any(),
+        Cell::DateTime(dt) | Cell::Derived(dt) => match datetime_to_py(py, dt, tz)? {
+            Some(d) => d.into_any(),
+            None => py.None().into_bound(py),
+        },
+        Cell::Octets(b) | Cell::BitString { bytes: b, .. } => PyBytes::new(py, b).into_any(),
+        Cell::Visible(b) => bytes_to_str(b, "visible-string")?.into_pyobject(py)?.into_any(),
+        Cell::Utf8(b) => bytes_to_str(b, "utf8-string")?.into_pyobject(py)?.into_any(),
+        Cell::Date(b) => PyBytes::new(py, b).into_any(),
+        Cell::Time(b) => PyBytes::new(py, b).into_any(),
+        Cell::Composite(d) => data_to_py(py, d, tz)?,
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, capture_period=None))]
+fn decode_profile_buffer<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    capture_period: Option<u32>,
+) -> PyResult<Bound<'py, PyList>> {
+    let table = py.detach(|| decode_table(data, ClockColumn::Auto, capture_period)).map_err(to_py_err)?;
+    let mut tz = None;
+    let mut rows = Vec::with_capacity(table.rows());
+    for i in 0..table.rows() {
+        let vals = table.row(i).iter().map(|c| cell_to_py(py, c, &mut tz)).collect::<PyResult<Vec<_>>>()?;
+        rows.push(PyTuple::new(py, vals)?);
+    }
+    PyList::new(py, rows)
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, *, clock_column, columns, status_column=None, capture_period=None))]
+fn profile_to_json<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    clock_column: usize,
+    columns: Vec<ColumnSpec>,
+    status_column: Option<usize>,
+    capture_period: Option<u32>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let cols: Vec<CoreColumn> = columns
+        .into_iter()
+        .map(|c| CoreColumn {
+            index: c.index,
+            reading_type: c.reading_type,
+            obis: c.obis,
+            unit: c.unit,
+            scaler: c.scaler,
+        })
+        .collect();
+    let out = py
+        .detach(|| json::profile_to_json(data, clock_column, &cols, status_column, capture_period))
+        .map_err(to_py_err)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ColumnSpec>()?;
+    m.add_function(wrap_pyfunction!(decode_profile_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(profile_to_json, m)?)?;
     Ok(())
 }
