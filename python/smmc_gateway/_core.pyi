@@ -37,6 +37,7 @@ class WrapperError(DlmsError): ...
 class AxdrError(DlmsError): ...
 class ApduError(DlmsError): ...
 class SecurityError(DlmsError): ...
+
 class AuthenticationError(SecurityError):
     """An AES-GCM/GMAC tag did not match: wrong key, or tampered data."""
 
@@ -242,14 +243,10 @@ def encode_apdu(apdu: dict[str, Any]) -> bytes:
     """The inverse of :func:`decode_apdu`."""
 
 # ---------------------------------------------------------------- security suite 0
-def gcm_encrypt(
-    key: bytes, iv: bytes, aad: bytes, plaintext: bytes, tag_len: int = 12
-) -> bytes:
+def gcm_encrypt(key: bytes, iv: bytes, aad: bytes, plaintext: bytes, tag_len: int = 12) -> bytes:
     """AES-GCM-128: ciphertext || tag."""
 
-def gcm_decrypt(
-    key: bytes, iv: bytes, aad: bytes, data: bytes, tag_len: int = 12
-) -> bytes:
+def gcm_decrypt(key: bytes, iv: bytes, aad: bytes, data: bytes, tag_len: int = 12) -> bytes:
     """AES-GCM-128 of ciphertext || tag; raises :class:`AuthenticationError`."""
 
 SecurityControl: TypeAlias = int
@@ -267,9 +264,7 @@ def protect(
     """SC || IC || (ciphertext or plaintext) || tag — the ciphered content of a
     glo-/ded- APDU or of general-glo-ciphering, per Green Book suite 0."""
 
-def unprotect(
-    system_title: bytes, ek: bytes, ak: bytes, data: bytes
-) -> tuple[int, int, bytes]:
+def unprotect(system_title: bytes, ek: bytes, ak: bytes, data: bytes) -> tuple[int, int, bytes]:
     """The inverse of :func:`protect`: ``(security_control, invocation_counter,
     plaintext)``. Raises :class:`AuthenticationError` on a bad tag."""
 
