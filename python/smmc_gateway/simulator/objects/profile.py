@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from smmc_gateway.cosem.datetime import to_utc
 from smmc_gateway.cosem.obis import Obis
@@ -78,7 +78,7 @@ class ProfileGeneric(CosemObject):
     class_id = 7
     writable = frozenset({4, 8})
     methods = frozenset({1, 2})
-    selectors = {2: (1, 2)}
+    selectors: ClassVar[dict[int, tuple[int, ...]]] = {2: (1, 2)}
 
     def __init__(
         self,
