@@ -35,6 +35,11 @@ from smmc_gateway.simulator.objects.base import ActionResult, CosemObject, GetRe
 
 NEVER = bytes.fromhex("ffffffffffffffffff8000ff")
 Calendar = tuple[TypedValue, TypedValue, TypedValue, TypedValue]  # name, seasons, weeks, days
+_Parsed = tuple[
+    list[tuple[tuple[int, int, int, int], int | None, bytes]],
+    dict[bytes, list[int]],
+    dict[int, list[tuple[time, Obis, int]]],
+]
 
 
 def _time_of(data: bytes) -> time:
@@ -104,6 +109,7 @@ class ActivityCalendar(CosemObject):
         self.passive = passive
         self.activation_time = NEVER
         self.time_zone = time_zone
+        self._parsed: tuple[Calendar, _Parsed] | None = None
 
     def activation_instant(self) -> datetime | None:
         """The meter time (UTC) of the pending passive activation, if any."""
@@ -113,50 +119,55 @@ class ActivityCalendar(CosemObject):
         self.active = self.passive
         self.activation_time = NEVER
 
-    def current_action(self, local: datetime) -> tuple[Obis, int] | None:
-        """The (script, selector) in force at a naive local time."""
-        seasons = as_list(self.active[1], "array")
-        best: tuple[tuple[int, int, int, int], bytes] | None = None
-        latest: tuple[tuple[int, int, int, int], bytes] | None = None
-        now_key = (local.month, local.day, local.hour, local.minute)
-        for season in seasons:
+    def _parse_active(self) -> _Parsed:
+        if self._parsed is not None and self._parsed[0] is self.active:
+            return self._parsed[1]
+        seasons: list[tuple[tuple[int, int, int, int], int | None, bytes]] = []
+        for season in as_list(self.active[1], "array"):
             _n, start_v, week_v = as_structure(season, 3)
             start = unpack_datetime(as_datetime_bytes(start_v))
             key = (start.month or 1, start.day or 1, start.hour or 0, start.minute or 0)
-            if start.year is not None and start.year > local.year:
-                continue
-            entry = (key, as_bytes(week_v))
-            if latest is None or key > latest[0]:
-                latest = entry
-            if key <= now_key and (best is None or key > best[0]):
-                best = entry
-        chosen = best or latest
-        if chosen is None:
-            return None
-        day_id = None
+            seasons.append((key, start.year, as_bytes(week_v)))
+        weeks: dict[bytes, list[int]] = {}
         for week in as_list(self.active[2], "array"):
             items = as_structure(week, 8)
-            if as_bytes(items[0]) == chosen[1]:
-                day_id = as_int(items[local.isoweekday()], "unsigned")
-        current: tuple[time, Obis, int] | None = None
-        last: tuple[time, Obis, int] | None = None
+            weeks[as_bytes(items[0])] = [as_int(d, "unsigned") for d in items[1:]]
+        days: dict[int, list[tuple[time, Obis, int]]] = {}
         for day in as_list(self.active[3], "array"):
             id_v, schedule = as_structure(day, 2)
-            if as_int(id_v, "unsigned") != day_id:
-                continue
+            entries = []
             for action in as_list(schedule, "array"):
                 start_v, script_v, sel_v = as_structure(action, 3)
-                entry = (
-                    _time_of(as_bytes(start_v)),
-                    Obis.from_bytes(as_bytes(script_v)),
-                    as_int(sel_v, "long-unsigned"),
+                entries.append(
+                    (
+                        _time_of(as_bytes(start_v)),
+                        Obis.from_bytes(as_bytes(script_v)),
+                        as_int(sel_v, "long-unsigned"),
+                    )
                 )
-                if last is None or entry[0] > last[0]:
-                    last = entry
-                if entry[0] <= local.time() and (current is None or entry[0] > current[0]):
-                    current = entry
-        pick = current or last
-        return None if pick is None else (pick[1], pick[2])
+            days[as_int(id_v, "unsigned")] = sorted(entries, key=lambda e: e[0])
+        parsed = (seasons, weeks, days)
+        self._parsed = (self.active, parsed)
+        return parsed
+
+    def current_action(self, local: datetime) -> tuple[Obis, int] | None:
+        """The (script, selector) in force at a naive local time."""
+        seasons, weeks, days = self._parse_active()
+        now_key = (local.month, local.day, local.hour, local.minute)
+        usable = [s for s in seasons if s[1] is None or s[1] <= local.year]
+        if not usable:
+            return None
+        started = [s for s in usable if s[0] <= now_key]
+        chosen = max(started or usable, key=lambda s: s[0])
+        week = weeks.get(chosen[2])
+        if week is None:
+            return None
+        schedule = days.get(week[local.isoweekday() - 1], [])
+        if not schedule:
+            return None
+        begun = [e for e in schedule if e[0] <= local.time()]
+        pick = begun[-1] if begun else schedule[-1]
+        return (pick[1], pick[2])
 
     def read(
         self, attribute_id: int, now: datetime, selector: int | None, parameters: Any
