@@ -108,6 +108,7 @@ def build_objects(meter: SimulatedMeter) -> list[CosemObject]:
             capture_period=900,
             profile_entries=max(96 * (meter.options.history_days + 30), 96),
             time_zone=tz,
+            meter_time=meter.clock.meter_time,
         )
     )
     objs.append(
@@ -118,6 +119,7 @@ def build_objects(meter: SimulatedMeter) -> list[CosemObject]:
             capture_period=0,
             profile_entries=24,
             time_zone=tz,
+            meter_time=meter.clock.meter_time,
         )
     )
     for _kind, (profile, event_obj) in events.EVENT_LOGS.items():
@@ -129,6 +131,7 @@ def build_objects(meter: SimulatedMeter) -> list[CosemObject]:
                 capture_period=0,
                 profile_entries=200,
                 time_zone=tz,
+            meter_time=meter.clock.meter_time,
             )
         )
     objs.append(
@@ -139,6 +142,7 @@ def build_objects(meter: SimulatedMeter) -> list[CosemObject]:
             capture_period=0,
             profile_entries=100,
             time_zone=tz,
+            meter_time=meter.clock.meter_time,
         )
     )
     tariff_scripts = {

@@ -89,6 +89,7 @@ class ProfileGeneric(CosemObject):
         capture_period: int,
         profile_entries: int,
         time_zone: Callable[[], int] = lambda: 0,
+        meter_time: Callable[[datetime], datetime] = lambda now: now,
     ) -> None:
         super().__init__(obis)
         self.capture_objects = list(capture_objects)
@@ -97,6 +98,7 @@ class ProfileGeneric(CosemObject):
         self.profile_entries = profile_entries
         self.rows: list[list[TypedValue]] = []
         self.time_zone = time_zone
+        self.meter_time = meter_time
 
     # ---------------------------------------------------------------- capture
     def capture(self, now: datetime, meter_time: datetime) -> None:
@@ -151,6 +153,8 @@ class ProfileGeneric(CosemObject):
     def invoke(self, method_id: int, parameters: TypedValue | None, now: datetime) -> ActionResult:
         if method_id == 1:
             self.rows.clear()
+        else:
+            self.capture(now, self.meter_time(now))
         return ("success", None)
 
     # ---------------------------------------------------------------- selective access
