@@ -130,7 +130,9 @@ def test_emergency_threshold() -> None:
     from smmc_gateway.cosem.datetime import from_utc
     from smmc_gateway.cosem.values import array, long_unsigned, octet_string, structure
 
-    meter = SimulatedMeter(MeterOptions(control_mode=1, history_days=0, limiter_threshold_w=100_000), now=NOW)
+    meter = SimulatedMeter(
+        MeterOptions(control_mode=1, history_days=0, limiter_threshold_w=100_000), now=NOW
+    )
     lim = "0.0.17.0.0.255"
     profile = structure(
         [

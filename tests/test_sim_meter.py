@@ -51,9 +51,9 @@ def test_object_list_describes_exactly_the_objects() -> None:
     public = ObjectModel.from_object_list(meter.object_list(PUBLIC))
     assert public.get("1.0.1.8.0.255") is not None
     assert public.get("0.0.96.3.10.255") is None
-    assert all(
-        not r.access.can_write for o in public for r in o.attributes.values()
-    ), "public client is read-only"
+    assert all(not r.access.can_write for o in public for r in o.attributes.values()), (
+        "public client is read-only"
+    )
     lp = ObjectModel.from_object_list(meter.object_list(MGMT)).get("1.0.99.1.0.255")
     assert lp is not None and lp.attributes[2].selectors == (1, 2)
 
@@ -123,15 +123,25 @@ def test_clock_drift_and_offset() -> None:
     drifted = meter_clock(meter, day) - day
     assert abs(drifted.total_seconds() - 38.64) < 0.02
     meter.set_drift(day, 0.0)
-    assert abs((meter_clock(meter, day + timedelta(days=1)) - day).total_seconds() - 86438.64) < 0.02
+    assert (
+        abs((meter_clock(meter, day + timedelta(days=1)) - day).total_seconds() - 86438.64) < 0.02
+    )
 
 
 def test_set_time_and_shift_limits() -> None:
     meter = make(time_zone=240)
     target = NOW + timedelta(minutes=7)
-    assert meter.set(
-        8, "0.0.1.0.0.255", 2, octet_string(from_utc(target, deviation=240)), now=NOW, client=MGMT
-    ) == "success"
+    assert (
+        meter.set(
+            8,
+            "0.0.1.0.0.255",
+            2,
+            octet_string(from_utc(target, deviation=240)),
+            now=NOW,
+            client=MGMT,
+        )
+        == "success"
+    )
     assert meter_clock(meter, NOW) == target
     assert meter.action(8, "0.0.1.0.0.255", 6, long(900), now=NOW, client=MGMT)[0] == "success"
     assert meter_clock(meter, NOW) == target + timedelta(seconds=900)

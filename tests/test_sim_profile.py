@@ -91,14 +91,22 @@ def test_by_entry_with_columns_and_edges() -> None:
     meter = make()
     full = rows(meter.get(7, LP, 2, now=NOW, client=1))
     n = len(full)
-    got = rows(meter.get(7, LP, 2, now=NOW, client=1, selector=2, parameters=by_entry(2, 4, 0 + 1, 0)))
+    got = rows(
+        meter.get(7, LP, 2, now=NOW, client=1, selector=2, parameters=by_entry(2, 4, 0 + 1, 0))
+    )
     assert got == full[1:4]
-    got = rows(meter.get(7, LP, 2, now=NOW, client=1, selector=2, parameters=by_entry(n - 1, 0, 3, 4)))
+    got = rows(
+        meter.get(7, LP, 2, now=NOW, client=1, selector=2, parameters=by_entry(n - 1, 0, 3, 4))
+    )
     assert got == [r[2:4] for r in full[-2:]]
     # to_entry past the end is clipped; from_entry past the end is empty
-    got = rows(meter.get(7, LP, 2, now=NOW, client=1, selector=2, parameters=by_entry(n, n + 50, 1, 1)))
+    got = rows(
+        meter.get(7, LP, 2, now=NOW, client=1, selector=2, parameters=by_entry(n, n + 50, 1, 1))
+    )
     assert got == [full[-1][:1]]
-    got = rows(meter.get(7, LP, 2, now=NOW, client=1, selector=2, parameters=by_entry(n + 1, 0, 1, 0)))
+    got = rows(
+        meter.get(7, LP, 2, now=NOW, client=1, selector=2, parameters=by_entry(n + 1, 0, 1, 0))
+    )
     assert got == []
     bad = [by_entry(0, 1, 1, 0), by_entry(5, 4, 1, 0), by_entry(1, 1, 7, 0), by_entry(1, 1, 3, 2)]
     for params in bad:
@@ -147,7 +155,12 @@ def test_by_range_errors() -> None:
         == "object-unavailable"
     )
     by_energy = structure(
-        [cap(3, "1.0.1.8.0.255"), double_long_unsigned(0), double_long_unsigned(2**32 - 1), array([])]
+        [
+            cap(3, "1.0.1.8.0.255"),
+            double_long_unsigned(0),
+            double_long_unsigned(2**32 - 1),
+            array([]),
+        ]
     )
     got = meter.get(7, LP, 2, now=NOW, client=1, selector=1, parameters=by_energy)
     assert len(rows(got)) == 2 * 96
