@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-
 from smmc_gateway.cosem.datetime import (
     DateTimeError,
     from_utc,

@@ -1,7 +1,6 @@
 """OBIS codes: parsing, formatting, bytes, and errors that name the problem."""
 
 import pytest
-
 from smmc_gateway.cosem.obis import Obis, ObisError
 
 

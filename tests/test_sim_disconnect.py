@@ -4,7 +4,6 @@ and reconnecting across ticks."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from smmc_gateway.cosem.values import as_int, double_long_unsigned, enum, integer
 from smmc_gateway.simulator import MeterOptions, SimulatedMeter
 from smmc_gateway.simulator.objects.disconnect import (

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from smmc_gateway.cosem.classes import CLASSES, AttributeAccess
 from smmc_gateway.cosem.datetime import from_utc, to_utc
 from smmc_gateway.cosem.model import ObjectListError, ObjectModel

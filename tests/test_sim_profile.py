@@ -1,6 +1,7 @@
 """Load profile: history, capture as time advances, selective access by range
 (selector 1) and by entry (selector 2) with column selection."""
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -73,7 +74,7 @@ def test_history_and_capture_as_time_advances() -> None:
     full = rows(meter.get(7, LP, 2, now=NOW, client=1))
     assert stamp(full[-1]) == datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
     assert len(full) == 2 * 96  # 12:00 two days ago (exclusive start) .. 12:00
-    steps = [stamp(b) - stamp(a) for a, b in zip(full, full[1:], strict=False)]
+    steps = [stamp(b) - stamp(a) for a, b in itertools.pairwise(full)]
     assert set(steps) == {timedelta(minutes=15)}
     energy = [as_int(r[2]) for r in full]
     assert energy == sorted(energy) and energy[-1] > energy[0]

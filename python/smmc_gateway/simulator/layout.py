@@ -7,6 +7,8 @@ objects and rights, so the list always describes exactly what the meter has.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from smmc_gateway.cosem.classes import CLASSES, AttributeAccess, MethodAccess
@@ -74,6 +76,10 @@ def _cap(class_id: int, obis: Obis, attr: int = 2) -> CaptureObject:
     return CaptureObject(class_id, obis, attr, 0)
 
 
+def _energy_source(meter: SimulatedMeter, index: int) -> Callable[[datetime], TypedValue]:
+    return lambda now: double_long_unsigned(meter.energy_reading(index))
+
+
 def build_objects(meter: SimulatedMeter) -> list[CosemObject]:
     """The meter's objects other than clock, associations and the class
     objects the meter builds itself (passed in through ``meter``)."""
@@ -83,11 +89,7 @@ def build_objects(meter: SimulatedMeter) -> list[CosemObject]:
     objs.append(Data(LOGICAL_DEVICE_NAME, octet_string(b"SMM" + name)))
     objs.append(Data(FIRMWARE, source=lambda now: octet_string(meter.firmware_version.encode())))
     for obis, (index, unit) in ENERGY.items():
-        objs.append(
-            Register(
-                obis, lambda now, i=index: double_long_unsigned(meter.energy_reading(i)), 0, unit
-            )
-        )
+        objs.append(Register(obis, _energy_source(meter, index), 0, unit))
     objs.append(Register(POWER, lambda now: double_long_unsigned(meter.power_w(now)), 0, 27))
     objs.append(Register(VOLTAGE, lambda now: long_unsigned(meter.voltage_dv(now)), -1, 35))
     objs.append(Data(AMR_STATUS, source=lambda now: unsigned(meter.status_flags)))
@@ -131,7 +133,7 @@ def build_objects(meter: SimulatedMeter) -> list[CosemObject]:
                 capture_period=0,
                 profile_entries=200,
                 time_zone=tz,
-            meter_time=meter.clock.meter_time,
+                meter_time=meter.clock.meter_time,
             )
         )
     objs.append(
