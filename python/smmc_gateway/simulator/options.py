@@ -49,6 +49,8 @@ class MeterOptions:
     def validate(self) -> None:
         if not 0 <= self.control_mode <= 6:
             raise ValueError(f"control_mode {self.control_mode}, allowed 0..6")
+        if not -10_000.0 <= self.drift_ppm <= 10_000.0:
+            raise ValueError(f"drift_ppm {self.drift_ppm}, allowed -10000..10000")
         if not -720 <= self.time_zone <= 720:
             raise ValueError(f"time_zone {self.time_zone} minutes, allowed -720..720")
         if self.history_days < 0:
