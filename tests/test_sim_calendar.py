@@ -129,3 +129,19 @@ def test_association_methods() -> None:
     assert meter.get(15, aa, 8, now=TUESDAY, client=1) == enum(0)
     meter.association(1).status = 2
     assert meter.get(15, aa, 8, now=TUESDAY, client=1) == enum(2)
+
+
+def test_special_day_overrides_week_profile() -> None:
+    meter = SimulatedMeter(MeterOptions(history_days=0), now=TUESDAY)
+    sdt = "0.0.11.0.0.255"
+    # every 10 March is a holiday: day profile 2 (all T1)
+    holiday = structure([long_unsigned(1), octet_string(bytes.fromhex("ffff030aff")), unsigned(2)])
+    assert tariff(meter, TUESDAY) == unsigned(2)
+    assert meter.action(11, sdt, 1, holiday, now=TUESDAY, client=1)[0] == "success"
+    assert tariff(meter, TUESDAY) == unsigned(1)
+    assert meter.get(11, sdt, 2, now=TUESDAY, client=1) == array([holiday])
+    assert tariff(meter, TUESDAY + timedelta(days=1)) == unsigned(2)  # Wednesday 12:00
+    bad = structure([long_unsigned(2), octet_string(bytes.fromhex("ffff0d01ff")), unsigned(2)])
+    assert meter.action(11, sdt, 1, bad, now=TUESDAY, client=1)[0] == "type-unmatched"
+    assert meter.action(11, sdt, 2, long_unsigned(1), now=TUESDAY, client=1)[0] == "success"
+    assert meter.action(11, sdt, 2, long_unsigned(1), now=TUESDAY, client=1)[0] == "other-reason"

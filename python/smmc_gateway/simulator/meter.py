@@ -56,6 +56,7 @@ from smmc_gateway.simulator.objects.profile import CaptureObject, ProfileGeneric
 from smmc_gateway.simulator.objects.push import PushSetup
 from smmc_gateway.simulator.objects.script import EXECUTE_METHOD, ScriptAction, ScriptTable
 from smmc_gateway.simulator.objects.security import SecurityCredentials, SecuritySetup
+from smmc_gateway.simulator.objects.special_days import SpecialDaysTable
 from smmc_gateway.simulator.options import MeterOptions, PushMessage
 
 _EPSILON = timedelta(microseconds=1)
@@ -125,6 +126,7 @@ class SimulatedMeter:
             default_calendar(b"TOU-B", TARIFF_SCRIPTS),
             self.time_zone,
         )
+        self.special_days = SpecialDaysTable()
         self.security = SecuritySetup(
             opts.credentials,
             unwrap=opts.key_unwrap,
@@ -157,6 +159,7 @@ class SimulatedMeter:
             self.limiter,
             self.image,
             self.calendar,
+            self.special_days,
             self.security,
             SapAssignment({1: b"SMM" + opts.serial.encode()}),
         ]:
@@ -479,7 +482,8 @@ class SimulatedMeter:
 
     def _run_tariff(self, now: datetime) -> None:
         local = self.clock.meter_time(now) - timedelta(minutes=self.clock.time_zone)
-        current = self.calendar.current_action(local.replace(tzinfo=None))
+        naive = local.replace(tzinfo=None)
+        current = self.calendar.current_action(naive, self.special_days.day_id_for(naive.date()))
         if current is not None and current != self._tariff_action:
             self._tariff_action = current
             self._run_script_ref(ScriptRef(current[0], current[1]), now)

@@ -150,8 +150,11 @@ class ActivityCalendar(CosemObject):
         self._parsed = (self.active, parsed)
         return parsed
 
-    def current_action(self, local: datetime) -> tuple[Obis, int] | None:
-        """The (script, selector) in force at a naive local time."""
+    def current_action(
+        self, local: datetime, special_day_id: int | None = None
+    ) -> tuple[Obis, int] | None:
+        """The (script, selector) in force at a naive local time; a special
+        day's day_id (from the special days table) replaces the week's."""
         seasons, weeks, days = self._parse_active()
         now_key = (local.month, local.day, local.hour, local.minute)
         usable = [s for s in seasons if s[1] is None or s[1] <= local.year]
@@ -162,7 +165,8 @@ class ActivityCalendar(CosemObject):
         week = weeks.get(chosen[2])
         if week is None:
             return None
-        schedule = days.get(week[local.isoweekday() - 1], [])
+        day_id = week[local.isoweekday() - 1] if special_day_id is None else special_day_id
+        schedule = days.get(day_id, [])
         if not schedule:
             return None
         begun = [e for e in schedule if e[0] <= local.time()]
