@@ -93,3 +93,30 @@ def test_transfer_disabled() -> None:
     assert meter.set(18, IT, 5, {"type": "boolean", "value": False}, now=NOW, client=1) == "success"
     assert initiate(meter, b"FW", 10) == "temporary-failure"
     assert initiate(meter, b"", 10) == "temporary-failure"
+
+
+def test_scheduled_activation() -> None:
+    from datetime import timedelta
+
+    from smmc_gateway.cosem.values import array
+
+    meter = SimulatedMeter(MeterOptions(history_days=0, time_zone=240), now=NOW)
+    assert initiate(meter, b"FW-9", len(IMAGE)) == "success"
+    for n, part in enumerate(chunks()):
+        assert block(meter, n, part) == "success"
+    assert meter.action(18, IT, 3, integer(0), now=NOW, client=1)[0] == "success"
+    # activate at 10:30 local (UTC-4) = 14:30 UTC
+    when = structure(
+        [octet_string(bytes([10, 30, 0, 0])), octet_string(bytes.fromhex("07ea030aff"))]
+    )
+    sas = "0.0.15.0.2.255"
+    assert meter.set(22, sas, 4, array([when]), now=NOW, client=1) == "success"
+    meter.tick(NOW + timedelta(hours=2, minutes=29))
+    assert meter.get(1, "1.0.0.2.0.255", 2, now=NOW, client=1) == octet_string(b"SMMC-SIM-1.0.0")
+    meter.tick(NOW + timedelta(hours=2, minutes=31))
+    assert meter.get(18, IT, 6, now=NOW + timedelta(hours=3), client=1) == enum(6)
+    assert meter.get(1, "1.0.0.2.0.255", 2, now=NOW + timedelta(hours=3), client=1) == (
+        octet_string(b"FW-9")
+    )
+    bad = structure([octet_string(bytes([25, 0, 0, 0])), octet_string(bytes.fromhex("07ea030aff"))])
+    assert meter.set(22, sas, 4, array([bad]), now=NOW, client=1) == "type-unmatched"

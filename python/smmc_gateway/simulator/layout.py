@@ -62,6 +62,7 @@ BILLING = Obis(0, 0, 98, 1, 0, 255)
 POWER_FAILURE_LOG = Obis(1, 0, 99, 97, 0, 255)
 TARIFF_SCRIPTS = Obis(0, 0, 10, 0, 100, 255)
 DISCONNECTOR_SCRIPTS = Obis(0, 0, 10, 0, 106, 255)
+IMAGE_SCRIPTS = Obis(0, 0, 10, 0, 107, 255)
 PUSH = Obis(0, 0, 25, 9, 0, 255)
 ALARM_PUSH = Obis(0, 4, 25, 9, 0, 255)
 ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
@@ -156,6 +157,10 @@ def build_objects(meter: SimulatedMeter) -> list[CosemObject]:
         for n in (1, 2)
     }
     objs.append(ScriptTable(DISCONNECTOR_SCRIPTS, disconnector_scripts, meter.run_script_action))
+    image_scripts = {
+        1: [ScriptAction(EXECUTE_METHOD, 18, Obis(0, 0, 44, 0, 0, 255), 4, integer(0))]
+    }
+    objs.append(ScriptTable(IMAGE_SCRIPTS, image_scripts, meter.run_script_action))
     push_caps = [
         _cap(40, PUSH, 1),
         _cap(1, DEVICE_ID),

@@ -33,6 +33,7 @@ from smmc_gateway.simulator.layout import (
     BILLING,
     CLOCK,
     DISCONNECTOR_SCRIPTS,
+    IMAGE_SCRIPTS,
     LOAD_PROFILE,
     POWER_FAILURE_DURATION,
     POWER_FAILURE_LOG,
@@ -54,6 +55,7 @@ from smmc_gateway.simulator.objects.image import ImageTransfer
 from smmc_gateway.simulator.objects.limiter import Limiter, ScriptRef
 from smmc_gateway.simulator.objects.profile import CaptureObject, ProfileGeneric
 from smmc_gateway.simulator.objects.push import PushSetup
+from smmc_gateway.simulator.objects.schedule import SingleActionSchedule
 from smmc_gateway.simulator.objects.script import EXECUTE_METHOD, ScriptAction, ScriptTable
 from smmc_gateway.simulator.objects.security import SecurityCredentials, SecuritySetup
 from smmc_gateway.simulator.objects.special_days import SpecialDaysTable
@@ -127,6 +129,9 @@ class SimulatedMeter:
             self.time_zone,
         )
         self.special_days = SpecialDaysTable()
+        self.image_activation = SingleActionSchedule(
+            "0.0.15.0.2.255", ScriptRef(IMAGE_SCRIPTS, 1), self._run_script_ref, self.time_zone
+        )
         self.security = SecuritySetup(
             opts.credentials,
             unwrap=opts.key_unwrap,
@@ -160,6 +165,7 @@ class SimulatedMeter:
             self.image,
             self.calendar,
             self.special_days,
+            self.image_activation,
             self.security,
             SapAssignment({1: b"SMM" + opts.serial.encode()}),
         ]:
@@ -502,6 +508,7 @@ class SimulatedMeter:
         activation = self.calendar.activation_instant()
         if activation is not None:
             out.append(self.clock.real_time_of(activation) + _EPSILON)
+        out.extend(self.clock.real_time_of(m) + _EPSILON for m in self.image_activation.pending())
         out.extend(self.limiter.next_deadline(lambda m: self.clock.real_time_of(m) + _EPSILON))
         return out
 
@@ -534,6 +541,7 @@ class SimulatedMeter:
             self.calendar.activate_passive()
             self._log(events.STANDARD, events.CALENDAR_ACTIVATED, t)
         if self.powered:
+            self.image_activation.run_due(m, t)
             self._run_tariff(t)
             self.limiter.evaluate(t)
 
