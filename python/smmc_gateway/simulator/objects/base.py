@@ -23,7 +23,7 @@ ActionResult = tuple[str, TypedValue | None]
 
 # Errors a SET or ACTION parameter may raise while being read; they become
 # "type-unmatched".
-PARAMETER_ERRORS = (ValueTypeError, ObisError, DateTimeError, KeyError, IndexError)
+PARAMETER_ERRORS = (ValueTypeError, ObisError, DateTimeError)
 
 
 class CosemObject:

@@ -149,7 +149,8 @@ class Clock(CosemObject):
             self.set_meter_time(now, preset)
             self.preset = None
         elif method_id == 5:
-            assert parameters is not None
+            if parameters is None:
+                return ("type-unmatched", None)
             items = [as_datetime_bytes(v) for v in as_structure(parameters, 3)]
             times = [to_utc(b, default_deviation=self.time_zone) for b in items]
             if any(t is None for t in times):

@@ -114,7 +114,8 @@ class ImageTransfer(CosemObject):
         if not self.enabled:
             return ("temporary-failure", None)
         if method_id == 1:
-            assert parameters is not None
+            if parameters is None:
+                return ("type-unmatched", None)
             ident_v, size_v = as_structure(parameters, 2)
             identifier = as_bytes(ident_v)
             size = as_int(size_v, "double-long-unsigned")
@@ -128,7 +129,8 @@ class ImageTransfer(CosemObject):
         if method_id == 2:
             if self.status not in (INITIATED, VERIFY_FAILED):
                 return ("other-reason", None)
-            assert parameters is not None
+            if parameters is None:
+                return ("type-unmatched", None)
             number_v, value_v = as_structure(parameters, 2)
             number = as_int(number_v, "double-long-unsigned")
             block = as_bytes(value_v)
