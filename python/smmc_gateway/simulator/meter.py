@@ -196,7 +196,8 @@ class SimulatedMeter:
         return self.clock.meter_time(_check_now(now))
 
     def time_zone(self) -> int:
-        return self.clock.time_zone
+        """The deviation (minutes local -> UTC) in force now, DST included."""
+        return self.clock.deviation_at(self.clock.meter_time(self._t))
 
     def tick(self, now: datetime) -> None:
         """Catch up to ``now`` (captures, billing, tariff, limiter)."""
@@ -447,10 +448,10 @@ class SimulatedMeter:
                 self._push_reason = "method"
 
     def _month_start_after(self, meter_time: datetime) -> datetime:
-        local = meter_time - timedelta(minutes=self.clock.time_zone)
+        local = self.clock.local(meter_time)
         year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
         start_local = datetime(year, month, 1, tzinfo=UTC)
-        return start_local + timedelta(minutes=self.clock.time_zone)
+        return start_local + timedelta(minutes=self.clock.deviation_at(meter_time))
 
     def _on_time_set(self, now: datetime, old: datetime, new: datetime) -> None:
         for code, stamp in ((events.CLOCK_ADJUSTED_OLD, old), (events.CLOCK_ADJUSTED_NEW, new)):
@@ -487,8 +488,7 @@ class SimulatedMeter:
             table.execute(ref.selector, now)
 
     def _run_tariff(self, now: datetime) -> None:
-        local = self.clock.meter_time(now) - timedelta(minutes=self.clock.time_zone)
-        naive = local.replace(tzinfo=None)
+        naive = self.clock.local(self.clock.meter_time(now))
         current = self.calendar.current_action(naive, self.special_days.day_id_for(naive.date()))
         if current is not None and current != self._tariff_action:
             self._tariff_action = current

@@ -3,16 +3,24 @@
 The meter time is kept in UTC: ``meter_time(now) = base + (now - reference) *
 (1 + drift_ppm / 1e6)``; setting it moves ``base``/``reference``. Attribute 2
 shows it as local time (local = UTC - time_zone minutes, the Blue Book sign).
-Daylight-saving attributes are stored and reported but not applied.
+When daylight_savings_enabled, local time moves by daylight_savings_deviation
+between daylight_savings_begin (in standard local time) and _end (in summer
+local time); the status bit 0x80 is then set and the date-time's deviation
+includes the shift. Rules may use wildcards: year 0xFFFF, day 0xFE/0xFD
+(last / second last day of month), and a day of week meaning the last such
+weekday on or before a 0xFE/0xFD day, or the first on or after a given day.
+Southern-hemisphere rules (begin later in the year than end) work too.
 """
 
 from __future__ import annotations
 
+import calendar
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from smmc_gateway.cosem.datetime import from_utc, to_utc
+from smmc_gateway.cosem.datetime import from_utc, to_utc, unpack_datetime
 from smmc_gateway.cosem.values import (
     TypedValue,
     as_bool,
@@ -32,6 +40,35 @@ TimeSetHook = Callable[[datetime, datetime, datetime], None]
 """Called with (now, old meter time, new meter time) whenever the time is set."""
 
 SHIFT_LIMIT_SECONDS = 900
+
+
+STATUS_DST_ACTIVE = 0x80
+
+
+@functools.lru_cache(maxsize=256)
+def resolve_dst_rule(rule: bytes, year: int) -> datetime | None:
+    """The naive local instant a (possibly wildcarded) DST rule means in ``year``."""
+    fields = unpack_datetime(rule)
+    if fields.month is None or fields.month > 12 or fields.day is None:
+        return None
+    if fields.year is not None and fields.year != year:
+        return None
+    last = calendar.monthrange(year, fields.month)[1]
+    special = fields.day in (0xFD, 0xFE)
+    day = {0xFE: last, 0xFD: last - 1}.get(fields.day, fields.day)
+    if day > last:
+        return None
+    if fields.weekday is not None:
+        weekday = datetime(year, fields.month, day).isoweekday()
+        if special:
+            day -= (weekday - fields.weekday) % 7
+        else:
+            day += (fields.weekday - weekday) % 7
+            if day > last:
+                return None
+    return datetime(
+        year, fields.month, day, fields.hour or 0, fields.minute or 0, fields.second or 0
+    )
 
 
 def _nearest(value: datetime, step_seconds: int) -> datetime:
@@ -88,8 +125,33 @@ class Clock(CosemObject):
         if self.on_time_set is not None:
             self.on_time_set(now, old, self.base)
 
+    def dst_active(self, meter_time: datetime) -> bool:
+        if not self.dst_enabled:
+            return False
+        standard = (meter_time - timedelta(minutes=self.time_zone)).replace(tzinfo=None)
+        begin = resolve_dst_rule(self.dst_begin, standard.year)
+        end = resolve_dst_rule(self.dst_end, standard.year)
+        if begin is None or end is None:
+            return False
+        end -= timedelta(minutes=self.dst_deviation)  # end is given in summer time
+        if begin <= end:
+            return begin <= standard < end
+        return standard >= begin or standard < end
+
+    def deviation_at(self, meter_time: datetime) -> int:
+        """Minutes from local time to UTC at ``meter_time``, DST included."""
+        shift = self.dst_deviation if self.dst_active(meter_time) else 0
+        return self.time_zone - shift
+
+    def local(self, meter_time: datetime) -> datetime:
+        """The naive local wall-clock time at ``meter_time`` (UTC)."""
+        local = meter_time - timedelta(minutes=self.deviation_at(meter_time))
+        return local.replace(tzinfo=None)
+
     def local_bytes(self, meter_time: datetime) -> bytes:
-        return from_utc(meter_time, deviation=self.time_zone, clock_status=self.status)
+        dst = self.dst_active(meter_time)
+        status = self.status | (STATUS_DST_ACTIVE if dst else 0)
+        return from_utc(meter_time, deviation=self.deviation_at(meter_time), clock_status=status)
 
     # ---------------------------------------------------------------- services
     def read(
@@ -98,7 +160,9 @@ class Clock(CosemObject):
         values: dict[int, TypedValue] = {
             2: octet_string(self.local_bytes(self.meter_time(now))),
             3: long(self.time_zone),
-            4: unsigned(self.status),
+            4: unsigned(
+                self.status | (STATUS_DST_ACTIVE if self.dst_active(self.meter_time(now)) else 0)
+            ),
             5: octet_string(self.dst_begin),
             6: octet_string(self.dst_end),
             7: integer(self.dst_deviation),
@@ -109,7 +173,8 @@ class Clock(CosemObject):
 
     def write(self, attribute_id: int, value: TypedValue, now: datetime) -> str:
         if attribute_id == 2:
-            new = to_utc(as_datetime_bytes(value), default_deviation=self.time_zone)
+            default = self.deviation_at(self.meter_time(now))
+            new = to_utc(as_datetime_bytes(value), default_deviation=default)
             if new is None:
                 return "other-reason"
             self.set_meter_time(now, new)
