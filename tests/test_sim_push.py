@@ -65,3 +65,22 @@ def test_short_outage_not_in_power_failure_log_and_filter() -> None:
     assert failures == {"type": "array", "value": []}
     alarm = meter.get(1, "0.0.97.98.0.255", 2, now=NOW, client=1)
     assert alarm == double_long_unsigned(3)
+
+
+def test_lls_check_and_injected_events() -> None:
+    import pytest
+
+    options = MeterOptions(history_days=0, management_auth="lls")
+    meter = SimulatedMeter(options, now=NOW)
+    assert meter.check_lls(1, b"00000000")
+    assert not meter.check_lls(1, b"00000001")
+    assert not meter.check_lls(16, b"")  # the public client has no LLS
+    meter.log_event("power-quality", 77, NOW)
+    log = meter.get(7, "0.0.99.98.4.255", 2, now=NOW, client=1)
+    assert isinstance(log, dict) and log["value"][-1]["value"][1]["value"] == 77
+    assert meter.get(1, "0.0.96.11.4.255", 2, now=NOW, client=1) == {
+        "type": "unsigned",
+        "value": 77,
+    }
+    with pytest.raises(ValueError, match="event log 'nope'"):
+        meter.log_event("nope", 1, NOW)

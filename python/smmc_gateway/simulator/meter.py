@@ -12,6 +12,7 @@ this at construction, so it has a history. Time going backwards is ignored.
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime, timedelta
 
 from smmc_gateway.cosem.obis import Obis
@@ -25,7 +26,6 @@ from smmc_gateway.cosem.values import (
 )
 from smmc_gateway.simulator import events
 from smmc_gateway.simulator.layout import (
-    ACTIVE_TARIFF,
     ALARM,
     ALARM_FILTER,
     ALARM_PUSH,
@@ -190,6 +190,23 @@ class SimulatedMeter:
             raise UnknownClientError(
                 f"client SAP {client} has no association; known: {sorted(self.associations)}"
             ) from None
+
+    def check_lls(self, client: int, password: bytes) -> bool:
+        """Whether ``password`` is the LLS secret of ``client``'s association
+        (constant-time compare); False for a client without LLS."""
+        association = self.association(client)
+        return association.mechanism == "lls" and hmac.compare_digest(association.secret, password)
+
+    def log_event(self, kind: str, code: int, now: datetime) -> None:
+        """Fault injection: append ``code`` to the event log ``kind``
+        ("standard", "fraud", "disconnector", "power-quality")."""
+        now = _check_now(now)
+        if kind not in events.EVENT_LOGS:
+            raise ValueError(f"event log {kind!r}, allowed {sorted(events.EVENT_LOGS)}")
+        if not 0 <= code <= 255:
+            raise ValueError(f"event code {code}, allowed 0..255")
+        self._advance(now)
+        self._log(kind, code, now)
 
     def meter_time(self, now: datetime) -> datetime:
         """The meter clock (UTC) at real instant ``now``."""
@@ -546,4 +563,4 @@ class SimulatedMeter:
             self.limiter.evaluate(t)
 
 
-__all__ = ["ACTIVE_TARIFF", "MeterOptions", "PushMessage", "SimulatedMeter", "UnknownClientError"]
+__all__ = ["MeterOptions", "PushMessage", "SimulatedMeter", "UnknownClientError"]
