@@ -188,3 +188,22 @@ def test_billing_profile_closes_each_month() -> None:
         datetime(2026, 3, 1, tzinfo=UTC),
     ]
     assert as_int(billing[1][1]) > as_int(billing[0][1])
+
+
+def test_demand_register_follows_quarter_hours() -> None:
+    meter = make(days=1)
+    lp = rows(meter.get(7, LP, 2, now=NOW, client=1))
+    md = "1.0.1.4.0.255"
+    last = meter.get(5, md, 3, now=NOW, client=1)
+    assert isinstance(last, dict)
+    expected = (as_int(lp[-1][2]) - as_int(lp[-2][2])) * 4  # Wh in 15 min -> W
+    assert abs(as_int(last) - expected) <= 8
+    start = meter.get(5, md, 7, now=NOW, client=1)
+    assert start == lp[-1][0]  # the current period started with the last row
+    running = meter.get(5, md, 2, now=NOW, client=1)
+    assert isinstance(running, dict) and 0 < as_int(running) < as_int(last) + 5000
+    assert meter.action(5, md, 2, integer(0), now=NOW, client=1)[0] == "success"
+    assert meter.get(5, md, 3, now=NOW, client=1) == running
+    assert meter.get(5, md, 2, now=NOW, client=1) == double_long_unsigned(0)
+    assert meter.action(5, md, 1, integer(0), now=NOW, client=1)[0] == "success"
+    assert meter.get(5, md, 3, now=NOW, client=1) == double_long_unsigned(0)

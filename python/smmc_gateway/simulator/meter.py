@@ -50,6 +50,7 @@ from smmc_gateway.simulator.objects.base import ActionResult, CosemObject, GetRe
 from smmc_gateway.simulator.objects.calendar import ActivityCalendar, default_calendar
 from smmc_gateway.simulator.objects.clock import Clock
 from smmc_gateway.simulator.objects.data import Data
+from smmc_gateway.simulator.objects.demand import DemandRegister
 from smmc_gateway.simulator.objects.disconnect import DisconnectControl
 from smmc_gateway.simulator.objects.image import ImageTransfer
 from smmc_gateway.simulator.objects.limiter import Limiter, ScriptRef
@@ -157,6 +158,14 @@ class SimulatedMeter:
                 hls_reply=opts.hls_reply,
             ),
         }
+        start = slot_start(slot_of(now - timedelta(days=opts.history_days)))
+        self.demand = DemandRegister(
+            "1.0.1.4.0.255",
+            lambda: self._energy[0],
+            self.clock.local_bytes,
+            self.clock.meter_time,
+            self.clock.meter_time(start),
+        )
         self.objects: dict[Obis, CosemObject] = {}
         for obj in [
             *build_objects(self),
@@ -166,12 +175,12 @@ class SimulatedMeter:
             self.calendar,
             self.special_days,
             self.image_activation,
+            self.demand,
             self.security,
             SapAssignment({1: b"SMM" + opts.serial.encode()}),
         ]:
             self.objects[obj.obis] = obj
 
-        start = slot_start(slot_of(now - timedelta(days=opts.history_days)))
         self._t = start
         self._next_capture = _quarter_after(self.clock.meter_time(start))
         self._next_billing = self._month_start_after(self.clock.meter_time(start))
@@ -548,6 +557,7 @@ class SimulatedMeter:
             if self.powered:
                 self._profile(LOAD_PROFILE).capture(t, self._next_capture)
                 self.status_flags = 0
+            self.demand.close_period(self._next_capture)
             self._next_capture = _quarter_after(m)
         if self._next_billing <= m:
             if self.powered:
