@@ -1,0 +1,73 @@
+"""How a simulated meter is configured, and what it pushes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from smmc_gateway.cosem.obis import Obis
+from smmc_gateway.cosem.values import TypedValue
+from smmc_gateway.simulator.objects.association import HlsReply
+from smmc_gateway.simulator.objects.image import Verifier
+from smmc_gateway.simulator.objects.security import SecurityCredentials, Unwrap
+
+
+@dataclass
+class MeterOptions:
+    """Everything that makes one simulated meter differ from another.
+
+    ``time_zone`` is the Blue Book deviation in minutes from local time to UTC
+    (Chile standard time UTC-4 is +240). ``clock_offset_seconds`` is how far the
+    meter clock is ahead of real time at creation; ``drift_ppm`` how fast it
+    runs (+ = fast). ``control_mode`` is the disconnect control mode (0..6).
+    ``management_auth`` is "none", "lls" or "hls-gmac"; the public client
+    always uses "none". Keys and passwords live in ``credentials``.
+    """
+
+    serial: str = "SMMC00000001"
+    seed: int = 1
+    history_days: int = 10
+    drift_ppm: float = 0.0
+    clock_offset_seconds: float = 0.0
+    time_zone: int = 0
+    firmware_version: str = "SMMC-SIM-1.0.0"
+    control_mode: int = 5
+    limiter_threshold_w: int = 10_000
+    limiter_min_over_s: int = 60
+    limiter_min_under_s: int = 60
+    public_client: int = 16
+    management_client: int = 1
+    management_auth: str = "hls-gmac"
+    credentials: SecurityCredentials = field(default_factory=SecurityCredentials)
+    push_destination: str = "127.0.0.1:4059"
+    image_block_size: int = 192
+    long_power_failure_s: int = 180
+    key_unwrap: Unwrap | None = None
+    image_verifier: Verifier | None = None
+    hls_reply: HlsReply | None = None
+
+    def validate(self) -> None:
+        if not 0 <= self.control_mode <= 6:
+            raise ValueError(f"control_mode {self.control_mode}, allowed 0..6")
+        if not -10_000.0 <= self.drift_ppm <= 10_000.0:
+            raise ValueError(f"drift_ppm {self.drift_ppm}, allowed -10000..10000")
+        if not -720 <= self.time_zone <= 720:
+            raise ValueError(f"time_zone {self.time_zone} minutes, allowed -720..720")
+        if self.history_days < 0:
+            raise ValueError(f"history_days {self.history_days}, must be >= 0")
+        if self.public_client == self.management_client:
+            raise ValueError("public_client and management_client must differ")
+        if not 0 < len(self.serial.encode()) <= 16:
+            raise ValueError(f"serial {self.serial!r}: 1..16 ASCII characters")
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    """A data-notification body the meter wants sent; the transport wraps it
+    (DataNotification with the meter's invoke id and date-time) and sends it."""
+
+    setup: Obis
+    at: datetime  # real UTC instant
+    reason: str  # "method" | "power-down" | "power-up" | "limiter" | "tamper"
+    destination: str
+    body: TypedValue
