@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import jsonschema
+from smmc_gateway.uplink import Uplink
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 
@@ -36,3 +41,26 @@ def validate_message(raw: bytes) -> dict[str, Any]:
     else:
         validate(doc["payload"], NOUN_SCHEMA[noun])
     return doc
+
+
+@contextlib.asynccontextmanager
+async def running(uplink: Uplink,
+                  stop_deadline_s: float = 10.0) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``uplink`` in a task until the block ends; then stop it (flushing the outbox)."""
+    task = asyncio.get_running_loop().create_task(uplink.run())
+    try:
+        await asyncio.wait_for(uplink.connected.wait(), 15)
+        yield task
+    finally:
+        await uplink.stop(stop_deadline_s)
+        await asyncio.wait_for(task, stop_deadline_s + 10)
+
+
+def ids_on(messages: list[aiomqtt.Message], suffix: str = "") -> list[str]:
+    """messageIds of the collected messages whose topic ends with ``suffix``."""
+    out = []
+    for m in messages:
+        if str(m.topic).endswith(suffix) and not str(m.topic).endswith("/status"):
+            assert isinstance(m.payload, bytes)
+            out.append(json.loads(m.payload)["header"]["messageId"])
+    return out
