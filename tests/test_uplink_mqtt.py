@@ -13,7 +13,7 @@ from conftest import Broker, Collector
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from smmc_gateway.uplink import ClassLimit, MessageClass, Outcome, Uplink, UplinkConfig
-from uplink_helpers import ids_on, running, validate, validate_message
+from uplink_helpers import ids_on, running, validate, validate_message, wait_until
 
 GW = "gw-0001"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -73,7 +73,7 @@ async def test_broker_restart_mid_flow_loses_nothing(mosquitto: Broker, tmp_path
             sent.append(await up.publish_reading(f"m{i % 7}"))
         await col.wait(lambda m: len(ids_on(m)) >= 20)
         mosquitto.stop()  # broker away: the outbox keeps everything
-        await asyncio.wait_for(_until(lambda: not up.connected.is_set()), 10)
+        await wait_until(lambda: not up.connected.is_set())
         for i in range(100, 200):
             sent.append(await up.publish_reading(f"m{i % 7}"))
         backlog = (await up.status())["backlog"]["TELEMETRY"]
@@ -82,12 +82,6 @@ async def test_broker_restart_mid_flow_loses_nothing(mosquitto: Broker, tmp_path
         await col.wait(lambda m: set(ids_on(m)) >= set(sent), timeout=30)
     assert up.counters.connects >= 2
     assert up.counters.refused == 0
-
-
-async def _until(cond: Any) -> None:
-    """Poll a plain counter (they have no event); callers bound it with a timeout."""
-    while not cond():  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
 
 
 async def send_request(broker: Broker, noun: str, body: bytes,
@@ -125,7 +119,7 @@ async def test_command_gets_exactly_one_reply(mosquitto: Broker, tmp_path: Path,
         await send_request(mosquitto, "EndDeviceControls", body)
         await col.wait(lambda m: len(m) == 1)
         await send_request(mosquitto, "EndDeviceControls", body)  # duplicate delivery
-        await asyncio.wait_for(_until(lambda: up.counters.duplicate_commands == 1), 10)
+        await wait_until(lambda: up.counters.duplicate_commands == 1)
     doc = validate_message(col.messages[0].payload)  # type: ignore[arg-type]
     assert str(col.messages[0].topic) == f"smmc/v1/{GW}/reply/c-1"
     assert doc["header"]["correlationId"] == "c-1" and doc["reply"]["result"] == "OK"
@@ -147,7 +141,7 @@ async def test_bad_commands_get_failed_replies(mosquitto: Broker, tmp_path: Path
         await send_request(mosquitto, "MeterReadings", request(None))  # nobody to answer
         await send_request(mosquitto, "MeterReadings", request("c-boom", verb="get"))
         await col.wait(lambda m: len(m) == 4)
-        await asyncio.wait_for(_until(lambda: up.counters.unanswerable_commands == 1), 10)
+        await wait_until(lambda: up.counters.unanswerable_commands == 1)
     replies = {}
     for m in col.messages:
         doc = validate_message(m.payload)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +64,14 @@ def ids_on(messages: list[aiomqtt.Message], suffix: str = "") -> list[str]:
             assert isinstance(m.payload, bytes)
             out.append(json.loads(m.payload)["header"]["messageId"])
     return out
+
+
+async def wait_until(cond: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Wait for a condition on plain counters (they have no event), failing after ``timeout``."""
+    async def loop() -> None:
+        while not cond():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    try:
+        await asyncio.wait_for(loop(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"condition not met within {timeout}s") from None
