@@ -1,0 +1,195 @@
+"""The IEC 61968-100-style message envelope and the payload builders per noun.
+
+A message is built in two steps. A builder (:func:`meter_readings`,
+:func:`end_device_events`, :func:`reply`) makes a :class:`Draft`: topic, class,
+verb, noun and the payload body already rendered as JSON bytes. The outbox then
+assigns the ``messageId`` (uuid4) and ``seq`` when it stores the draft and calls
+:func:`render` once, so a re-send carries exactly the stored bytes. Pre-rendered
+JSON from the Rust core (``IntervalBlocks``) is spliced in as bytes, never parsed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any, Literal, TypedDict
+
+from smmc_gateway.uplink.topics import Topics
+
+REQUEST_VERBS = frozenset({"create", "change", "execute", "get"})
+ReplyResult = Literal["OK", "PARTIAL", "FAILED"]
+REPLY_RESULTS: frozenset[str] = frozenset({"OK", "PARTIAL", "FAILED"})
+
+
+class MessageClass(IntEnum):
+    """Priority class of an outbound message; a lower value is sent first."""
+
+    REPLY = 0
+    EVENT = 1
+    TELEMETRY = 2
+    BULK = 3
+
+
+class EnvelopeError(ValueError):
+    """A message cannot be built from what was given (names the field)."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An outbound message before the outbox gives it a messageId and seq."""
+
+    cls: MessageClass
+    topic: str
+    verb: str
+    noun: str
+    payload: bytes
+    correlation_id: str | None = None
+    reply: Mapping[str, Any] | None = None
+    retain: bool = False
+
+
+class Reading(TypedDict):
+    """One register value: ``ref`` is the ReadingType id, ``obis`` e.g. "1.0.1.8.0.255"."""
+
+    ref: str
+    obis: str
+    unit: str
+    timestamp: datetime
+    value: float | int | str
+
+
+class MeterReadingPart(TypedDict, total=False):
+    """Readings of one meter; ``interval_blocks`` may be pre-rendered JSON bytes."""
+
+    meter: str
+    readings: Sequence[Reading]
+    interval_blocks: bytes | Sequence[Mapping[str, Any]]
+
+
+class Event(TypedDict, total=False):
+    """One meter event; ``mrid`` identifies the event, ``type_ref`` the EndDeviceEventType."""
+
+    mrid: str
+    created: datetime
+    type_ref: str
+    reason: str
+    details: str
+
+
+class ReplyError(TypedDict):
+    code: str
+    details: str
+
+
+def utc_iso(moment: datetime) -> str:
+    """UTC ISO-8601 with a ``Z`` (milliseconds only when present); naive datetimes are refused."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise EnvelopeError(f"timestamp: {moment.isoformat()} has no time zone; give an aware UTC "
+                            "datetime")
+    utc = moment.astimezone(UTC)
+    spec = "milliseconds" if utc.microsecond else "seconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def render(draft: Draft, *, message_id: str, seq: int, timestamp: datetime, source: str) -> bytes:
+    """The final UTF-8 JSON bytes of a message (header, payload, reply on replies)."""
+    header: dict[str, Any] = {"verb": draft.verb, "noun": draft.noun, "messageId": message_id}
+    if draft.correlation_id is not None:
+        header["correlationId"] = draft.correlation_id
+    header.update(timestamp=utc_iso(timestamp), source=source, seq=seq)
+    parts = [b'{"header":', _dumps(header), b',"payload":', draft.payload]
+    if draft.reply is not None:
+        parts += [b',"reply":', _dumps(draft.reply)]
+    parts.append(b"}")
+    return b"".join(parts)
+
+
+def _reading(r: Reading, where: str) -> dict[str, Any]:
+    try:
+        return {"ReadingType": {"ref": r["ref"], "obis": r["obis"], "unit": r["unit"]},
+                "timeStamp": utc_iso(r["timestamp"]), "value": r["value"]}
+    except KeyError as exc:
+        raise EnvelopeError(f"{where}: missing key {exc.args[0]!r}") from None
+
+
+def _interval_blocks(raw: bytes | Sequence[Mapping[str, Any]], where: str) -> bytes:
+    if isinstance(raw, bytes | bytearray | memoryview):
+        data = bytes(raw)
+        body = data.strip()
+        if not (body.startswith(b"[") and body.endswith(b"]")):
+            raise EnvelopeError(f"{where}.IntervalBlocks: pre-rendered JSON must be an array "
+                                f"(starts with {body[:1]!r}, ends with {body[-1:]!r})")
+        return body
+    return _dumps(list(raw))
+
+
+def meter_readings_payload(parts: Sequence[MeterReadingPart]) -> bytes:
+    """The MeterReadings payload body for one or many meters."""
+    items: list[bytes] = []
+    for i, part in enumerate(parts):
+        where = f"MeterReading[{i}]"
+        if "meter" not in part:
+            raise EnvelopeError(f"{where}: missing key 'meter'")
+        head: dict[str, Any] = {"Meter": {"mRID": part["meter"]},
+                                "Readings": [_reading(r, f"{where}.Readings[{j}]")
+                                             for j, r in enumerate(part.get("readings", ()))]}
+        rendered = _dumps(head)
+        blocks = part.get("interval_blocks")
+        if blocks is not None:
+            spliced = _interval_blocks(blocks, where)
+            rendered = rendered[:-1] + b',"IntervalBlocks":' + spliced + b"}"
+        items.append(rendered)
+    return b'{"MeterReading":[' + b",".join(items) + b"]}"
+
+
+def meter_readings(topics: Topics, meter: str, readings: Sequence[Reading] = (),
+                   interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None) -> Draft:
+    """Readings of one meter, to ``meter/{meter}/readings`` (class TELEMETRY)."""
+    part: MeterReadingPart = {"meter": meter, "readings": readings}
+    if interval_blocks is not None:
+        part["interval_blocks"] = interval_blocks
+    return Draft(MessageClass.TELEMETRY, topics.readings(meter), "created", "MeterReadings",
+                 meter_readings_payload([part]))
+
+
+def bulk_readings(topics: Topics, parts: Sequence[MeterReadingPart]) -> Draft:
+    """The daily bulk of many meters, to ``bulk/readings`` (class BULK)."""
+    return Draft(MessageClass.BULK, topics.bulk_readings(), "created", "MeterReadings",
+                 meter_readings_payload(parts))
+
+
+def end_device_events(topics: Topics, meter: str, events: Sequence[Event]) -> Draft:
+    """Events of one meter, to ``meter/{meter}/events`` (class EVENT: never dropped)."""
+    out = []
+    for i, ev in enumerate(events):
+        where = f"EndDeviceEvent[{i}]"
+        for key in ("mrid", "created", "type_ref"):
+            if key not in ev:
+                raise EnvelopeError(f"{where}: missing key {key!r}")
+        item: dict[str, Any] = {"mRID": ev["mrid"], "createdDateTime": utc_iso(ev["created"]),
+                                "EndDeviceEventType": {"ref": ev["type_ref"]},
+                                "Assets": {"mRID": meter}}
+        if "reason" in ev:
+            item["reason"] = ev["reason"]
+        if "details" in ev:
+            item["details"] = ev["details"]
+        out.append(item)
+    return Draft(MessageClass.EVENT, topics.events(meter), "created", "EndDeviceEvents",
+                 _dumps({"EndDeviceEvent": out}))
+
+
+def reply(topics: Topics, noun: str, correlation_id: str, result: str,
+          errors: Sequence[ReplyError] = (), payload: Mapping[str, Any] | None = None) -> Draft:
+    """The one reply to a request, to ``reply/{correlationId}`` (class REPLY)."""
+    if result not in REPLY_RESULTS:
+        raise EnvelopeError(f"reply.result: {result!r} is not one of {sorted(REPLY_RESULTS)}")
+    return Draft(MessageClass.REPLY, topics.reply(correlation_id), "reply", noun,
+                 _dumps(dict(payload or {})), correlation_id=correlation_id,
+                 reply={"result": result, "errors": [dict(e) for e in errors]})

@@ -1,0 +1,145 @@
+"""The durable outbox and the command journal on a real SQLite file (no broker)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from smmc_gateway.uplink import envelope
+from smmc_gateway.uplink.envelope import MessageClass
+from smmc_gateway.uplink.journal import Command, CommandJournal
+from smmc_gateway.uplink.outbox import ClassLimit, Outbox
+from smmc_gateway.uplink.store import Store
+from smmc_gateway.uplink.topics import Topics
+
+T = Topics("gw-0001")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = Store(tmp_path / "uplink.db")
+    yield s
+    await s.close()
+
+
+def reading(meter: str) -> envelope.Draft:
+    return envelope.meter_readings(T, meter, [])
+
+
+def event(meter: str) -> envelope.Draft:
+    return envelope.end_device_events(T, meter, [{"mrid": "e", "created": envelope.datetime.now(
+        envelope.UTC), "type_ref": "3.26.38.185"}])
+
+
+async def test_priority_then_age_and_stable_ids(store: Store) -> None:
+    ob = Outbox.open(store, "gw-0001")
+    bulk = await ob.add(envelope.bulk_readings(T, [{"meter": "m0"}]))
+    r1, r2 = await ob.add_many([reading("m1"), reading("m2")])
+    ev = await ob.add(event("m1"))
+    rep = await ob.add(envelope.reply(T, "EndDeviceControls", "c-1", "OK"))
+    rows = await ob.next_batch(10)
+    assert [r.message_id for r in rows] == [rep, ev, r1, r2, bulk]
+    assert [r.cls for r in rows] == [MessageClass.REPLY, MessageClass.EVENT,
+                                     MessageClass.TELEMETRY, MessageClass.TELEMETRY,
+                                     MessageClass.BULK]
+    # the stored bytes carry the same messageId and a monotonic seq
+    docs = [json.loads(r.payload) for r in rows]
+    assert [d["header"]["messageId"] for d in docs] == [r.message_id for r in rows]
+    assert sorted(d["header"]["seq"] for d in docs) == [1, 2, 3, 4, 5]
+    # in-flight rows are skipped; ack deletes
+    assert [r.message_id for r in await ob.next_batch(2, exclude={rows[0].id})] == [ev, r1]
+    await ob.ack(rows[0].id)
+    assert (await ob.next_batch(1))[0].message_id == ev
+    backlog = await ob.backlog()
+    assert backlog[MessageClass.REPLY].depth == 0 and backlog[MessageClass.TELEMETRY].depth == 2
+
+
+async def test_survives_reopen_and_seq_continues(tmp_path: Path) -> None:
+    s = Store(tmp_path / "u.db")
+    ob = Outbox.open(s, "gw-0001")
+    ids = await ob.add_many([reading(f"m{i}") for i in range(3)])
+    await s.close()
+    s2 = Store(tmp_path / "u.db")
+    ob2 = Outbox.open(s2, "gw-0001")
+    rows = await ob2.next_batch(10)
+    assert [r.message_id for r in rows] == ids
+    new = await ob2.add(reading("m9"))
+    last = json.loads((await ob2.next_batch(10))[-1].payload)
+    assert last["header"]["messageId"] == new and last["header"]["seq"] == 4
+    await s2.close()
+
+
+async def test_telemetry_ages_out_oldest_first_events_kept(store: Store) -> None:
+    clock = FakeClock()
+    drops: list[tuple[MessageClass, int]] = []
+    ob = Outbox.open(store, "gw-0001", {MessageClass.TELEMETRY: ClassLimit(ttl_s=60, max_rows=3)},
+                     clock, lambda c, n: drops.append((c, n)))
+    events = [await ob.add(event("m1")) for _ in range(5)]
+    ids = [await ob.add(reading(f"m{i}")) for i in range(5)]  # cap 3: m0, m1 go
+    tele = [r.message_id for r in await ob.next_batch(100) if r.cls is MessageClass.TELEMETRY]
+    assert tele == ids[2:]
+    assert ob.counters.dropped[MessageClass.TELEMETRY] == 2
+    clock.now += 30
+    newer = await ob.add(reading("m9"))  # cap again drops the oldest (m2)
+    clock.now += 40  # m3, m4 are now 70 s old, m9 40 s
+    assert await ob.expire() == {MessageClass.TELEMETRY: 2}
+    rows = await ob.next_batch(100)
+    assert [r.message_id for r in rows if r.cls is MessageClass.TELEMETRY] == [newer]
+    assert [r.message_id for r in rows if r.cls is MessageClass.EVENT] == events
+    assert ob.counters.dropped[MessageClass.TELEMETRY] == 5
+    assert sum(n for _, n in drops) == 5 and all(c is MessageClass.TELEMETRY for c, _ in drops)
+    backlog = await ob.backlog()
+    assert backlog[MessageClass.TELEMETRY].oldest_age_s == pytest.approx(40)
+
+
+def test_never_dropped_classes_cannot_have_limits(tmp_path: Path) -> None:
+    s = Store(tmp_path / "x.db")
+    with pytest.raises(ValueError, match="EVENT is never dropped"):
+        Outbox.open(s, "gw", {MessageClass.EVENT: ClassLimit(ttl_s=1)})
+
+
+async def test_dead_letter(store: Store) -> None:
+    ob = Outbox.open(store, "gw-0001")
+    mid = await ob.add(reading("m1"))
+    row = (await ob.next_batch(1))[0]
+    await ob.dead_letter(row.id, 0x87, "Not authorized")
+    assert await ob.next_batch(1) == []
+    assert await ob.dead_letters() == [(mid, T.readings("m1"), 0x87, "Not authorized")]
+
+
+async def test_journal_exactly_once(store: Store) -> None:
+    ob = Outbox.open(store, "gw-0001")
+    j = CommandJournal(store)
+    cmd = Command("c-1", "EndDeviceControls", "execute", {"x": 1})
+    assert await j.record(cmd) is True
+    assert await j.record(cmd) is False  # duplicate delivery
+    assert await j.unreplied() == [cmd]
+    assert await j.is_replied("c-1") is False
+    await ob.add_many([envelope.reply(T, cmd.noun, "c-1", "OK")],
+                      also=j.mark_replied_sql("c-1", cmd.noun, cmd.verb, "OK"))
+    assert await j.unreplied() == []
+    assert await j.is_replied("c-1") is True
+    assert await j.is_replied("c-2") is None
+
+
+async def test_failing_job_does_not_poison_the_batch(store: Store) -> None:
+    ob = Outbox.open(store, "gw-0001")
+
+    def boom(conn: object) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await ob.add_many([reading("m1")], also=boom)  # type: ignore[arg-type]
+    assert await ob.next_batch(10) == []  # rolled back with its job
+    await ob.add(reading("m2"))
+    assert len(await ob.next_batch(10)) == 1
