@@ -117,9 +117,7 @@ class Identification:
 def request_message(device_address: str = "") -> bytes:
     """The reader's sign-on request ``/?[address]!CR LF``."""
     if len(device_address) > 32 or not all(c.isalnum() for c in device_address):
-        raise ValueError(
-            f"device address {device_address!r}: expected up to 32 letters or digits"
-        )
+        raise ValueError(f"device address {device_address!r}: expected up to 32 letters or digits")
     return f"/?{device_address}!".encode() + CRLF
 
 

@@ -1,0 +1,175 @@
+"""Association settings and the AARQ/AARE exchange of the client session.
+
+:class:`Security` holds the authentication level and keys; :class:`SessionSettings`
+the client SAP, PDU size, proposed conformance and timeouts. The functions here
+build the AARQ dict for ``_core.encode_apdu`` and check the AARE dict from
+``_core.decode_apdu``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from smmc_gateway.dlms.ic_store import InvocationCounterStore
+
+Level = Literal["none", "lls", "hls-gmac"]
+
+DEFAULT_CONFORMANCE: tuple[str, ...] = (
+    "general-protection",
+    "general-block-transfer",
+    "block-transfer-with-get-or-read",
+    "block-transfer-with-set-or-write",
+    "block-transfer-with-action",
+    "multiple-references",
+    "data-notification",
+    "access",
+    "get",
+    "set",
+    "selective-access",
+    "event-notification",
+    "action",
+)
+"""What the client proposes (Green Book conformance block bit names)."""
+
+
+@dataclass(frozen=True)
+class Security:
+    """Authentication level and keys of an association.
+
+    ``level``: ``"none"`` (lowest), ``"lls"`` (password), ``"hls-gmac"``
+    (mechanism 5, suite 0). ``ciphered`` (default for HLS): every xDLMS APDU
+    after the AARQ is glo-ciphered with ``security_control`` (0x30:
+    authenticated and encrypted). ``dedicated_key`` (16 bytes, or True for a
+    fresh random one per association) is sent in the ciphered InitiateRequest
+    and then protects the ded- APDUs. ``ic_store`` and ``ic_scope`` persist
+    the outgoing invocation counter (scope: one name per key set, e.g. the
+    meter id) and the servers' last seen counters; without a store the
+    counters live in memory only (tests, a one-off CLI read with a fresh key).
+    """
+
+    level: Level = "none"
+    password: bytes | None = None
+    system_title: bytes = b"SMMCGW00"
+    ek: bytes | None = None
+    ak: bytes | None = None
+    ciphered: bool = False
+    security_control: int = 0x30
+    dedicated_key: bytes | bool | None = None
+    ic_store: InvocationCounterStore | None = field(default=None, compare=False)
+    ic_scope: str = ""
+
+    @classmethod
+    def none(cls) -> Security:
+        return cls()
+
+    @classmethod
+    def lls(cls, password: bytes) -> Security:
+        return cls(level="lls", password=password)
+
+    @classmethod
+    def hls_gmac(
+        cls,
+        *,
+        system_title: bytes,
+        ek: bytes,
+        ak: bytes,
+        ciphered: bool = True,
+        security_control: int = 0x30,
+        dedicated_key: bytes | bool | None = None,
+        ic_store: InvocationCounterStore | None = None,
+        ic_scope: str = "",
+    ) -> Security:
+        return cls(
+            level="hls-gmac",
+            system_title=system_title,
+            ek=ek,
+            ak=ak,
+            ciphered=ciphered,
+            security_control=security_control,
+            dedicated_key=dedicated_key,
+            ic_store=ic_store,
+            ic_scope=ic_scope,
+        )
+
+    def __post_init__(self) -> None:
+        if self.level not in ("none", "lls", "hls-gmac"):
+            raise ValueError(f"security level {self.level!r}: expected none, lls or hls-gmac")
+        if self.level == "lls" and not self.password:
+            raise ValueError("security level lls needs a password")
+        if len(self.system_title) != 8:
+            raise ValueError(f"client system title must be 8 bytes, got {len(self.system_title)}")
+        if self.level == "hls-gmac" or self.ciphered:
+            for name in ("ek", "ak"):
+                key = getattr(self, name)
+                if key is None or len(key) != 16:
+                    raise ValueError(f"{name} must be 16 bytes for {self.level}/ciphering")
+        if self.security_control not in (0x10, 0x20, 0x30):
+            raise ValueError(
+                f"security control 0x{self.security_control:02x}: expected 0x10, 0x20 or 0x30"
+            )
+        if isinstance(self.dedicated_key, bytes) and len(self.dedicated_key) != 16:
+            raise ValueError("dedicated key must be 16 bytes")
+
+    def __repr__(self) -> str:  # never show keys or passwords
+        return f"Security(level={self.level!r}, ciphered={self.ciphered})"
+
+    def new_dedicated_key(self) -> bytes | None:
+        if self.dedicated_key is True:
+            return os.urandom(16)
+        if isinstance(self.dedicated_key, bytes):
+            return self.dedicated_key
+        return None
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """Client SAP, PDU size, conformance and timeouts of a session.
+
+    ``response_timeout``: how long to wait for each response APDU;
+    ``operation_timeout``: the deadline of one whole service (all its
+    blocks); ``association_timeout``: open() as a whole (link + AARQ + HLS).
+    """
+
+    client_sap: int = 16
+    security: Security = field(default_factory=Security)
+    max_pdu_size: int = 0xFFFF
+    conformance: tuple[str, ...] = DEFAULT_CONFORMANCE
+    response_timeout: float = 10.0
+    operation_timeout: float = 120.0
+    association_timeout: float = 30.0
+    release: bool = True
+    """Send RLRQ in close() (some meters do not implement release; DISC still follows)."""
+    invoke_priority_high: bool = True
+
+
+def challenge(length: int = 16) -> bytes:
+    """A fresh random HLS challenge (Green Book: 8 to 64 bytes)."""
+    return os.urandom(length)
+
+
+def aarq_dict(
+    settings: SessionSettings, ctos: bytes | None, user_information: Any
+) -> dict[str, Any]:
+    """The AARQ for ``_core.encode_apdu``."""
+    sec = settings.security
+    aarq: dict[str, Any] = {
+        "apdu": "aarq",
+        "application_context_name": (
+            "logical-name-with-ciphering" if sec.ciphered else "logical-name"
+        ),
+        "user_information": user_information,
+    }
+    if sec.ciphered or sec.level == "hls-gmac":
+        aarq["calling_ap_title"] = sec.system_title
+    if sec.level == "lls":
+        aarq["sender_acse_requirements"] = True
+        aarq["mechanism_name"] = "lls"
+        aarq["calling_authentication_value"] = sec.password
+    elif sec.level == "hls-gmac":
+        aarq["sender_acse_requirements"] = True
+        aarq["mechanism_name"] = "hls-gmac"
+        aarq["calling_authentication_value"] = ctos
+    return aarq

@@ -1,0 +1,174 @@
+"""The base of every transport: a byte pipe opened by a :data:`Connector`, a queue
+of received APDUs, the error that ended the link, and the wire counters.
+
+The public API and its description are in :mod:`smmc_gateway.dlms.transport`.
+"""
+
+# ruff: noqa: ASYNC109  (an explicit per-call timeout is this API's contract)
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from smmc_gateway.dlms.errors import LinkLost, MeterTimeout, TransportError
+
+log = logging.getLogger(__name__)
+
+ProtocolFactory = Callable[[], asyncio.Protocol]
+Connector = Callable[[ProtocolFactory], Awaitable[tuple[asyncio.BaseTransport, Any]]]
+"""Opens a byte pipe: called with a protocol factory, returns what
+``loop.create_connection`` returns."""
+
+
+def tcp_connector(host: str, port: int) -> Connector:
+    """A :data:`Connector` for a TCP connection (TCP_NODELAY is asyncio's default)."""
+
+    async def connect(factory: ProtocolFactory) -> tuple[asyncio.BaseTransport, Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.create_connection(factory, host, port)
+
+    return connect
+
+
+@dataclass
+class WireCounters:
+    """What went over the wire for one transport (read by the head-end's metrics)."""
+
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    apdus_sent: int = 0
+    apdus_received: int = 0
+    retransmissions: int = 0
+    frame_errors: int = 0
+
+
+class Transport(ABC):
+    """Send and receive whole APDUs to one meter. Not safe for concurrent
+    ``receive_apdu`` calls: one session drives one transport."""
+
+    counters: WireCounters
+    description: str
+    """Human name of the peer for messages, e.g. ``tcp 10.0.0.5:4059 wrapper 16->1``."""
+
+    @abstractmethod
+    async def open(self, timeout: float = 10.0) -> None:
+        """Connect and set up the link (HDLC: SNRM/UA). Raises TransportError,
+        MeterTimeout or LinkLost."""
+
+    @abstractmethod
+    async def send_apdu(self, apdu: bytes) -> None:
+        """Queue one APDU for the meter. Raises LinkLost when the link is down."""
+
+    @abstractmethod
+    async def receive_apdu(self, timeout: float) -> bytes:
+        """The next APDU from the meter; MeterTimeout after ``timeout`` seconds,
+        LinkLost when the link goes down meanwhile."""
+
+    @abstractmethod
+    async def close(self, timeout: float = 3.0) -> None:
+        """Disconnect gracefully (HDLC DISC, then close the pipe); never raises
+        for a link that is already down; idempotent."""
+
+    @property
+    def max_apdu_size(self) -> int | None:
+        """A limit the transport puts on APDU size (None: only the negotiated PDU size)."""
+        return None
+
+
+class _Pipe(asyncio.Protocol):
+    """An asyncio protocol that forwards bytes and loss to its owner."""
+
+    def __init__(self, owner: StreamTransport) -> None:
+        self.owner = owner
+
+    def data_received(self, data: bytes) -> None:
+        self.owner._data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._connection_lost(exc)
+
+
+class StreamTransport(Transport):
+    """Shared machinery: a byte pipe, a queue of received APDUs and the error
+    that ended the link. Subclasses implement ``_data_received`` and framing."""
+
+    def __init__(self, connector: Connector, description: str) -> None:
+        self._connector = connector
+        self.description = description
+        self.counters = WireCounters()
+        self._pipe: asyncio.BaseTransport | None = None
+        self._apdus: collections.deque[bytes] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._error: Exception | None = None
+        self._closing = False
+
+    async def _open_pipe(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                self._pipe, _ = await self._connector(lambda: _Pipe(self))
+        except TimeoutError:
+            raise MeterTimeout(f"connection to {self.description}", timeout) from None
+        except OSError as exc:
+            raise TransportError(f"cannot open {self.description}: {exc}") from exc
+
+    def _write(self, data: bytes) -> None:
+        if self._pipe is None or self._pipe.is_closing():
+            raise LinkLost(f"{self.description}: connection is closed")
+        self.counters.bytes_sent += len(data)
+        self._pipe.write(data)  # type: ignore[attr-defined]
+
+    def _deliver(self, apdu: bytes) -> None:
+        self.counters.apdus_received += 1
+        self._apdus.append(apdu)
+        self._wake()
+
+    def _fail(self, error: Exception) -> None:
+        if self._error is None:
+            self._error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    @abstractmethod
+    def _data_received(self, data: bytes) -> None: ...
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        why = f": {exc}" if exc else ""
+        self._fail(LinkLost(f"{self.description}: connection closed by the peer{why}"))
+
+    async def _wait(self, timeout: float, awaited: str) -> None:
+        """Wait until something was delivered or failed, or raise MeterTimeout."""
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._waiter
+        except TimeoutError:
+            raise MeterTimeout(awaited, timeout) from None
+        finally:
+            self._waiter = None
+
+    async def receive_apdu(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while not self._apdus:
+            if self._error is not None:
+                raise self._error
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise MeterTimeout(f"an APDU from {self.description}", timeout)
+            await self._wait(remaining, f"an APDU from {self.description}")
+        return self._apdus.popleft()
+
+    def _close_pipe(self) -> None:
+        self._closing = True
+        if self._pipe is not None and not self._pipe.is_closing():
+            self._pipe.close()
