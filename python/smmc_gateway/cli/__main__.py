@@ -1,0 +1,7 @@
+"""`python -m smmc_gateway.cli`."""
+
+import sys
+
+from smmc_gateway.cli import main
+
+sys.exit(main())
