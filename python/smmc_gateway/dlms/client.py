@@ -5,6 +5,9 @@ See :mod:`smmc_gateway.dlms.session` for the public API and an example.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,9 +17,20 @@ from typing import Any
 from smmc_gateway import _core
 from smmc_gateway.cosem.model import ObjectModel
 from smmc_gateway.cosem.obis import Obis
-from smmc_gateway.dlms.association import SessionSettings
-from smmc_gateway.dlms.errors import DataAccessError
+from smmc_gateway.dlms.association import SessionSettings, aarq_dict, challenge
+from smmc_gateway.dlms.ciphering import CipherContext
+from smmc_gateway.dlms.errors import (
+    AssociationRefused,
+    DataAccessError,
+    LinkLost,
+    ProtocolError,
+    SecurityFailure,
+    SessionError,
+)
+from smmc_gateway.dlms.exchange import Exchange
 from smmc_gateway.dlms.stream import Transport, WireCounters
+
+log = logging.getLogger(__name__)
 
 TypedValue = dict[str, Any]
 AttributeRef = tuple[int, "Obis | str", int]
@@ -56,6 +70,69 @@ class EntryAccess:
 Access = RangeAccess | EntryAccess
 
 
+def _ln(obis: Obis | str) -> str:
+    return str(Obis.coerce(obis))
+
+
+def _column(ref: ColumnRef) -> TypedValue:
+    class_id, obis, attribute, data_index = ref
+    return {
+        "type": "structure",
+        "value": [
+            {"type": "long-unsigned", "value": class_id},
+            {"type": "octet-string", "value": Obis.coerce(obis).hex()},
+            {"type": "integer", "value": attribute},
+            {"type": "long-unsigned", "value": data_index},
+        ],
+    }
+
+
+def access_selection(access: Access | None) -> dict[str, Any] | None:
+    """The access-selection of a GET/SET for ``access`` (Blue Book, profile generic)."""
+    if access is None:
+        return None
+    if isinstance(access, RangeAccess):
+        params: TypedValue = {
+            "type": "structure",
+            "value": [
+                _column(access.restricting),
+                {"type": "octet-string", "value": _core.encode_datetime(access.start).hex()},
+                {"type": "octet-string", "value": _core.encode_datetime(access.end).hex()},
+                {"type": "array", "value": [_column(c) for c in access.columns]},
+            ],
+        }
+        return {"selector": 1, "parameters_raw": _core.encode(params)}
+    params = {
+        "type": "structure",
+        "value": [
+            {"type": "double-long-unsigned", "value": access.from_entry},
+            {"type": "double-long-unsigned", "value": access.to_entry},
+            {"type": "long-unsigned", "value": access.from_column},
+            {"type": "long-unsigned", "value": access.to_column},
+        ],
+    }
+    return {"selector": 2, "parameters_raw": _core.encode(params)}
+
+
+def _raw(value: TypedValue | bytes | None) -> bytes:
+    if value is None:
+        return b"\x00"  # null-data
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    return _core.encode(value)
+
+
+def _axdr_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+# Bytes of APDU around a block's raw data (headers, descriptors, ciphering with tag).
+_BLOCK_OVERHEAD = 64
+
+
 class ClientSession:
     """One DLMS/COSEM association (see :mod:`smmc_gateway.dlms.session`)."""
 
@@ -69,6 +146,13 @@ class ClientSession:
         self.max_pdu_size: int = 0
         self.server_system_title: bytes | None = None
         self.ciphered = False
+        self.associated = False
+        self._x = Exchange(transport, self.settings.response_timeout, meter_id)
+        self._x.priority_high = self.settings.invoke_priority_high
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"ClientSession({self.meter_id or self.transport.description!r})"
 
     @property
     def counters(self) -> WireCounters:
@@ -86,21 +170,229 @@ class ClientSession:
     ) -> None:
         await self.close()
 
+    # ------------------------------------------------------------ association
     async def open(self) -> None:
         """Link set-up and association; raises AssociationRefused, MeterTimeout,
         LinkLost, SecurityFailure, ProtocolError, TransportError."""
-        raise NotImplementedError
+        budget = self.settings.association_timeout
+        deadline = time.monotonic() + budget
+        try:
+            await self.transport.open(timeout=budget)
+            await self._associate(deadline, budget)
+        except BaseException:
+            await self.transport.close(timeout=1.0)
+            raise
+
+    async def _associate(self, deadline: float, budget: float) -> None:
+        s = self.settings
+        sec = s.security
+        cipher = CipherContext(sec, self.meter_id) if sec.ciphered else None
+        initiate = {
+            "apdu": "initiate-request",
+            "dedicated_key": cipher.dedicated_key if cipher else None,
+            "proposed_dlms_version_number": 6,
+            "proposed_conformance": list(s.conformance),
+            "client_max_receive_pdu_size": s.max_pdu_size,
+        }
+        plain_initiate = _core.encode_apdu(initiate)
+        user_information: dict[str, Any] = initiate
+        if cipher is not None:
+            user_information = _core.decode_apdu(cipher.cipher_initiate(plain_initiate))
+        ctos = challenge() if sec.level == "hls-gmac" else None
+        aarq = _core.encode_apdu(aarq_dict(s, ctos, user_information))
+        await self.transport.send_apdu(aarq)
+        data = await self._x.receive_raw(deadline, "AARE", budget)
+        try:
+            aare = _core.decode_apdu(data)
+        except _core.ApduError as exc:
+            raise ProtocolError(f"undecodable answer to the AARQ: {exc}") from exc
+        if aare["apdu"] != "aare":
+            raise ProtocolError(f"expected an AARE, got {aare['apdu']}")
+        self.server_system_title = aare.get("responding_ap_title")
+        if cipher is not None:
+            cipher.server_system_title = self.server_system_title
+        ui = aare.get("user_information")
+        diagnostic = aare.get("result_source_diagnostic") or {}
+        if aare["result"] != "accepted":
+            detail = ""
+            if ui is not None and ui.get("apdu", "").endswith("confirmed-service-error"):
+                detail = f"{ui.get('error')}: {ui.get('value')}"
+            raise AssociationRefused(aare["result"], str(diagnostic.get("value")), detail)
+        self._read_initiate_response(ui, cipher)
+        if cipher is not None and cipher.dedicated_key is not None:
+            log.debug("dedicated_key_in_use", extra={"meter": self.meter_id})
+        self._x.cipher = cipher
+        self.ciphered = cipher is not None
+        if sec.level == "hls-gmac":
+            await self._hls_pass_3_4(aare, ctos or b"", cipher, deadline, budget)
+        self.associated = True
+
+    def _read_initiate_response(
+        self, ui: dict[str, Any] | None, cipher: CipherContext | None
+    ) -> None:
+        if ui is None:
+            # Liberal: some meters leave the InitiateResponse out; assume the basics.
+            log.warning("aare_without_initiate_response", extra={"meter": self.meter_id})
+            self.conformance = list(self.settings.conformance)
+            self.max_pdu_size = 0xFFFF
+            return
+        kind = ui.get("apdu", "")
+        if kind in ("glo-initiate-response", "ded-initiate-response"):
+            if cipher is None:
+                raise ProtocolError("ciphered InitiateResponse to a plain association request")
+            ui = _core.decode_apdu(cipher.decipher(_core.encode_apdu(ui)))
+            kind = ui["apdu"]
+        elif cipher is not None and kind == "initiate-response":
+            log.warning("aare_initiate_response_not_ciphered", extra={"meter": self.meter_id})
+        if kind.endswith("confirmed-service-error"):
+            raise AssociationRefused(
+                "accepted-with-error", str(ui.get("error")), str(ui.get("value"))
+            )
+        if kind != "initiate-response":
+            raise ProtocolError(f"AARE user-information is a {kind}, expected initiate-response")
+        self.conformance = list(ui["negotiated_conformance"])
+        self.max_pdu_size = ui["server_max_receive_pdu_size"] or 0xFFFF
+
+    async def _hls_pass_3_4(
+        self,
+        aare: dict[str, Any],
+        ctos: bytes,
+        cipher: CipherContext | None,
+        deadline: float,
+        budget: float,
+    ) -> None:
+        stoc = aare.get("responding_authentication_value")
+        if not stoc:
+            raise ProtocolError("AARE for HLS-GMAC carries no server challenge (StoC)")
+        if cipher is None:  # HLS without ciphering of the APDUs: keys still needed
+            cipher = CipherContext(self.settings.security, self.meter_id)
+            cipher.server_system_title = self.server_system_title
+        reply = cipher.f_stoc(stoc)
+        what = "reply_to_HLS_authentication"
+        request = {
+            "apdu": "action-request-normal",
+            "invoke_id_and_priority": self._x.next_invoke(),
+            "method": {"class_id": 15, "obis": "0.0.40.0.0.255", "method_id": 1},
+            "parameters_raw": _core.encode({"type": "octet-string", "value": reply.hex()}),
+        }
+        try:
+            answer = await self._x.request(request, deadline, what, budget)
+        except ProtocolError as exc:
+            raise AssociationRefused("rejected", "authentication-failure", str(exc)) from exc
+        if answer["apdu"] != "action-response-normal":
+            raise ProtocolError(f"{what}: got {answer['apdu']}")
+        if answer["result"] != "success":
+            raise AssociationRefused(
+                "rejected", "authentication-failure", f"meter refused f(StoC): {answer['result']}"
+            )
+        ret = answer.get("return_data") or {}
+        if "data_raw" not in ret:
+            raise SecurityFailure("the meter returned no f(CtoS) in reply_to_HLS_authentication")
+        value = _core.decode(ret["data_raw"])
+        if value.get("type") != "octet-string":
+            raise SecurityFailure(f"f(CtoS) is a {value.get('type')}, expected octet-string")
+        cipher.verify_f_ctos(ctos, bytes.fromhex(value["value"]))
 
     async def close(self) -> None:
         """Release (RLRQ/RLRE) when associated, then disconnect; never raises
         for a meter that is already gone."""
-        raise NotImplementedError
+        try:
+            if self.associated and self.settings.release:
+                await self._release()
+        except SessionError as exc:
+            log.debug("release_failed", extra={"meter": self.meter_id, "why": str(exc)})
+        finally:
+            self.associated = False
+            await self.transport.close()
+            if self._x.cipher is not None:
+                self._x.cipher.flush()
+
+    async def _release(self) -> None:
+        rlrq: dict[str, Any] = {"apdu": "rlrq", "reason": "normal"}
+        cipher = self._x.cipher
+        if cipher is not None:
+            initiate = {
+                "apdu": "initiate-request",
+                "proposed_dlms_version_number": 6,
+                "proposed_conformance": list(self.settings.conformance),
+                "client_max_receive_pdu_size": self.settings.max_pdu_size,
+            }
+            ciphered = cipher.cipher_initiate(_core.encode_apdu(initiate))
+            rlrq["user_information"] = _core.decode_apdu(ciphered)
+        await self.transport.send_apdu(_core.encode_apdu(rlrq))
+        budget = self.settings.response_timeout
+        data = await self._x.receive_raw(time.monotonic() + budget, "RLRE", budget)
+        kind = _core.decode_apdu(data)["apdu"]
+        if kind != "rlre":
+            log.debug("release_unexpected", extra={"meter": self.meter_id, "apdu": kind})
+
+    # ------------------------------------------------------------ GET
+    def _begin(self, what: str) -> tuple[float, float]:
+        if not self.associated:
+            raise LinkLost(f"{what}: the session is not open")
+        budget = self.settings.operation_timeout
+        return time.monotonic() + budget, budget
 
     async def get_raw(
         self, class_id: int, obis: Obis | str, attribute_id: int, *, access: Access | None = None
     ) -> bytes:
         """One attribute as raw A-XDR bytes (block transfer reassembled)."""
-        raise NotImplementedError
+        ln = _ln(obis)
+        what = f"GET {class_id}/{ln}/{attribute_id}"
+        async with self._lock:
+            deadline, budget = self._begin(what)
+            request = {
+                "apdu": "get-request-normal",
+                "invoke_id_and_priority": self._x.next_invoke(),
+                "attribute": {
+                    "class_id": class_id,
+                    "obis": ln,
+                    "attribute_id": attribute_id,
+                    "access_selection": access_selection(access),
+                },
+            }
+            answer = await self._x.request(request, deadline, what, budget)
+            if answer["apdu"] == "get-response-normal":
+                result = answer["result"]
+                if "data_raw" in result and result["data_raw"] is not None:
+                    return bytes(result["data_raw"])
+                raise DataAccessError(class_id, ln, attribute_id, str(result["data_access_result"]))
+            if answer["apdu"] == "get-response-with-datablock":
+                return await self._get_blocks(
+                    answer, deadline, what, budget, (class_id, ln, attribute_id)
+                )
+            raise ProtocolError(f"{what}: got {answer['apdu']}")
+
+    async def _get_blocks(
+        self,
+        answer: dict[str, Any],
+        deadline: float,
+        what: str,
+        budget: float,
+        ref: tuple[int, str, int],
+    ) -> bytes:
+        """Collect get-response-with-datablock blocks, asking for each next one."""
+        parts: list[bytes] = []
+        expected = answer["block_number"]
+        while True:
+            if answer["apdu"] != "get-response-with-datablock":
+                raise ProtocolError(f"{what}: {answer['apdu']} in the middle of a block transfer")
+            if answer["block_number"] != expected:
+                raise ProtocolError(
+                    f"{what}: block {answer['block_number']} received, expected {expected}"
+                )
+            if answer.get("data_access_result") is not None:
+                raise DataAccessError(*ref, str(answer["data_access_result"]))
+            parts.append(answer["raw_data"] or b"")
+            if answer["last_block"]:
+                return b"".join(parts)
+            request = {
+                "apdu": "get-request-next",
+                "invoke_id_and_priority": self._x.next_invoke(),
+                "block_number": expected,
+            }
+            expected += 1
+            answer = await self._x.request(request, deadline, f"{what} block {expected}", budget)
 
     async def get(
         self, class_id: int, obis: Obis | str, attribute_id: int, *, access: Access | None = None
@@ -112,7 +404,43 @@ class ClientSession:
         self, refs: Sequence[AttributeRef], *, access: Sequence[Access | None] | None = None
     ) -> list[bytes | DataAccessError]:
         """GET with-list: per item raw A-XDR bytes or the DataAccessError."""
-        raise NotImplementedError
+        if not refs:
+            return []
+        lns = [(c, _ln(o), a) for c, o, a in refs]
+        sels = list(access) if access is not None else [None] * len(refs)
+        what = f"GET with-list of {len(refs)}"
+        async with self._lock:
+            deadline, budget = self._begin(what)
+            iid = self._x.next_invoke()
+            request = {
+                "apdu": "get-request-with-list",
+                "invoke_id_and_priority": iid,
+                "attributes": [
+                    {
+                        "class_id": c,
+                        "obis": o,
+                        "attribute_id": a,
+                        "access_selection": access_selection(sel),
+                    }
+                    for (c, o, a), sel in zip(lns, sels, strict=True)
+                ],
+            }
+            answer = await self._x.request(request, deadline, what, budget)
+            if answer["apdu"] == "get-response-with-datablock":
+                raw = await self._get_blocks(answer, deadline, what, budget, (0, "list", 0))
+                answer = _core.decode_apdu(bytes([0xC4, 0x03, iid]) + raw)
+            if answer["apdu"] != "get-response-with-list":
+                raise ProtocolError(f"{what}: got {answer['apdu']}")
+            results = answer["results"]
+            if len(results) != len(refs):
+                raise ProtocolError(f"{what}: {len(results)} results for {len(refs)} attributes")
+            out: list[bytes | DataAccessError] = []
+            for (c, o, a), result in zip(lns, results, strict=True):
+                if result.get("data_raw") is not None:
+                    out.append(bytes(result["data_raw"]))
+                else:
+                    out.append(DataAccessError(c, o, a, str(result["data_access_result"])))
+            return out
 
     async def read_profile(
         self,
@@ -129,7 +457,25 @@ class ClientSession:
         by range when ``start``/``end`` are given, by entry with
         ``from_entry``, else the whole buffer. ``capture_period`` (seconds) is
         read from attribute 4 when None."""
-        raise NotImplementedError
+        access: Access | None = None
+        if start is not None or end is not None:
+            if start is None or end is None:
+                raise ValueError("a range read needs both start and end")
+            access = RangeAccess(start=start, end=end, columns=tuple(columns))
+        elif from_entry is not None:
+            access = EntryAccess(from_entry=from_entry, to_entry=to_entry)
+        if capture_period is None:
+            period = await self.get(7, obis, 4)
+            capture_period = int(period["value"])
+        raw = await self.get_raw(7, obis, 2, access=access)
+        try:
+            return _core.decode_profile_buffer(raw, capture_period or None)
+        except _core.DlmsError as exc:
+            raise ProtocolError(f"profile {_ln(obis)} buffer: {exc}") from exc
+
+    # ------------------------------------------------------------ SET
+    def _block_size(self) -> int:
+        return max(16, (self.max_pdu_size or 0xFFFF) - _BLOCK_OVERHEAD)
 
     async def set(
         self,
@@ -141,14 +487,108 @@ class ClientSession:
         access: Access | None = None,
     ) -> None:
         """SET one attribute (in datablocks when larger than the PDU size)."""
-        raise NotImplementedError
+        ln = _ln(obis)
+        what = f"SET {class_id}/{ln}/{attribute_id}"
+        raw = _raw(value)
+        descriptor = {
+            "class_id": class_id,
+            "obis": ln,
+            "attribute_id": attribute_id,
+            "access_selection": access_selection(access),
+        }
+        async with self._lock:
+            deadline, budget = self._begin(what)
+            if len(raw) <= self._block_size():
+                request = {
+                    "apdu": "set-request-normal",
+                    "invoke_id_and_priority": self._x.next_invoke(),
+                    "attribute": descriptor,
+                    "value_raw": raw,
+                }
+                answer = await self._x.request(request, deadline, what, budget)
+                if answer["apdu"] != "set-response-normal":
+                    raise ProtocolError(f"{what}: got {answer['apdu']}")
+                result = answer["result"]
+            else:
+                first = {"apdu": "set-request-with-first-datablock", "attribute": descriptor}
+                answer = await self._set_blocks(first, raw, deadline, what, budget)
+                if answer["apdu"] != "set-response-last-datablock":
+                    raise ProtocolError(f"{what}: got {answer['apdu']} after the last block")
+                result = answer["result"]
+            if result != "success":
+                raise DataAccessError(class_id, ln, attribute_id, str(result))
+
+    async def _set_blocks(
+        self, first: dict[str, Any], raw: bytes, deadline: float, what: str, budget: float
+    ) -> dict[str, Any]:
+        """Send ``raw`` in datablocks; return the answer to the last block."""
+        size = self._block_size()
+        chunks = [raw[i : i + size] for i in range(0, len(raw), size)]
+        for number, chunk in enumerate(chunks, start=1):
+            last = number == len(chunks)
+            request = dict(first) if number == 1 else {"apdu": "set-request-with-datablock"}
+            request.update(
+                invoke_id_and_priority=self._x.next_invoke(),
+                last_block=last,
+                block_number=number,
+                raw_data=chunk,
+            )
+            answer = await self._x.request(request, deadline, f"{what} block {number}", budget)
+            if last:
+                return answer
+            if answer["apdu"] != "set-response-datablock":
+                if answer.get("result") not in (None, "success"):
+                    raise DataAccessError(0, "?", 0, str(answer["result"]))
+                raise ProtocolError(f"{what}: got {answer['apdu']} for block {number}")
+            if answer["block_number"] != number:
+                raise ProtocolError(
+                    f"{what}: block {answer['block_number']} acknowledged, sent {number}"
+                )
+        raise AssertionError("unreachable")
 
     async def set_many(
         self, refs: Sequence[AttributeRef], values: Sequence[TypedValue | bytes]
     ) -> list[DataAccessError | None]:
         """SET with-list: per item None (success) or the DataAccessError."""
-        raise NotImplementedError
+        if len(refs) != len(values):
+            raise ValueError(f"{len(refs)} attributes but {len(values)} values")
+        lns = [(c, _ln(o), a) for c, o, a in refs]
+        raws = [_raw(v) for v in values]
+        descriptors = [
+            {"class_id": c, "obis": o, "attribute_id": a, "access_selection": None}
+            for c, o, a in lns
+        ]
+        what = f"SET with-list of {len(refs)}"
+        async with self._lock:
+            deadline, budget = self._begin(what)
+            if sum(map(len, raws)) <= self._block_size():
+                request = {
+                    "apdu": "set-request-with-list",
+                    "invoke_id_and_priority": self._x.next_invoke(),
+                    "attributes": descriptors,
+                    "values_raw": raws,
+                }
+                answer = await self._x.request(request, deadline, what, budget)
+                expected = "set-response-with-list"
+            else:
+                first = {
+                    "apdu": "set-request-with-list-and-first-datablock",
+                    "attributes": descriptors,
+                }
+                raw = _axdr_length(len(raws)) + b"".join(raws)
+                answer = await self._set_blocks(first, raw, deadline, what, budget)
+                expected = "set-response-last-datablock-with-list"
+            if answer["apdu"] != expected:
+                raise ProtocolError(f"{what}: got {answer['apdu']}")
+            results = answer["results"]
+            if len(results) != len(refs):
+                raise ProtocolError(f"{what}: {len(results)} results for {len(refs)} attributes")
+            return [
+                None if r == "success" else DataAccessError(c, o, a, str(r))
+                for (c, o, a), r in zip(lns, results, strict=True)
+            ]
 
+    # ------------------------------------------------------------ ACTION
     async def action(
         self,
         class_id: int,
@@ -157,14 +597,126 @@ class ClientSession:
         parameters: TypedValue | bytes | None = None,
     ) -> TypedValue | None:
         """Invoke a method; returns the typed return data, if any."""
-        raise NotImplementedError
+        ln = _ln(obis)
+        what = f"ACTION {class_id}/{ln}/m{method_id}"
+        method = {"class_id": class_id, "obis": ln, "method_id": method_id}
+        raw = _raw(parameters) if parameters is not None else None
+        async with self._lock:
+            deadline, budget = self._begin(what)
+            if raw is None or len(raw) <= self._block_size():
+                request = {
+                    "apdu": "action-request-normal",
+                    "invoke_id_and_priority": self._x.next_invoke(),
+                    "method": method,
+                    "parameters_raw": raw,
+                }
+                answer = await self._x.request(request, deadline, what, budget)
+            else:
+                answer = await self._action_pblocks(method, raw, deadline, what, budget)
+            if answer["apdu"] == "action-response-with-pblock":
+                answer = await self._action_response_pblocks(answer, deadline, what, budget)
+            if answer["apdu"] != "action-response-normal":
+                raise ProtocolError(f"{what}: got {answer['apdu']}")
+            return _action_result(answer, class_id, ln, method_id)
+
+    async def _action_pblocks(
+        self, method: dict[str, Any], raw: bytes, deadline: float, what: str, budget: float
+    ) -> dict[str, Any]:
+        size = self._block_size()
+        chunks = [raw[i : i + size] for i in range(0, len(raw), size)]
+        answer: dict[str, Any] = {}
+        for number, chunk in enumerate(chunks, start=1):
+            last = number == len(chunks)
+            request: dict[str, Any] = (
+                {"apdu": "action-request-with-first-pblock", "method": method}
+                if number == 1
+                else {"apdu": "action-request-with-pblock"}
+            )
+            request.update(
+                invoke_id_and_priority=self._x.next_invoke(),
+                last_block=last,
+                block_number=number,
+                raw_data=chunk,
+            )
+            answer = await self._x.request(request, deadline, f"{what} pblock {number}", budget)
+            if last:
+                break
+            if answer["apdu"] != "action-response-next-pblock":
+                if answer["apdu"] == "action-response-normal":
+                    return answer  # the meter refused early (its result says why)
+                raise ProtocolError(f"{what}: got {answer['apdu']} for pblock {number}")
+            if answer["block_number"] != number:
+                raise ProtocolError(
+                    f"{what}: pblock {answer['block_number']} acknowledged, sent {number}"
+                )
+        return answer
+
+    async def _action_response_pblocks(
+        self, answer: dict[str, Any], deadline: float, what: str, budget: float
+    ) -> dict[str, Any]:
+        """Reassemble an action response sent in pblocks. The blocks carry the
+        encoded response-with-optional-data (result, optional return data)."""
+        parts: list[bytes] = []
+        expected = answer["block_number"]
+        iid = answer["invoke_id_and_priority"]
+        while True:
+            if answer["apdu"] != "action-response-with-pblock":
+                raise ProtocolError(f"{what}: {answer['apdu']} in the middle of pblocks")
+            if answer["block_number"] != expected:
+                raise ProtocolError(f"{what}: pblock {answer['block_number']}, expected {expected}")
+            parts.append(answer["raw_data"] or b"")
+            if answer["last_block"]:
+                break
+            request = {
+                "apdu": "action-request-next-pblock",
+                "invoke_id_and_priority": self._x.next_invoke(),
+                "block_number": expected,
+            }
+            expected += 1
+            answer = await self._x.request(request, deadline, f"{what} pblock {expected}", budget)
+        raw = b"".join(parts)
+        try:
+            return _core.decode_apdu(bytes([0xC7, 0x01, iid]) + raw)
+        except _core.ApduError:
+            # Some meters put only the return Data in the pblocks.
+            _core.decode(raw)
+            return {
+                "apdu": "action-response-normal",
+                "result": "success",
+                "return_data": {"data_raw": raw},
+            }
 
     async def action_many(
-        self, refs: Sequence[MethodRef], parameters: Sequence[TypedValue | bytes]
+        self, refs: Sequence[MethodRef], parameters: Sequence[TypedValue | bytes | None]
     ) -> list[TypedValue | DataAccessError | None]:
         """ACTION with-list: per item the return data (or None) or the error."""
-        raise NotImplementedError
+        if len(refs) != len(parameters):
+            raise ValueError(f"{len(refs)} methods but {len(parameters)} parameters")
+        lns = [(c, _ln(o), m) for c, o, m in refs]
+        what = f"ACTION with-list of {len(refs)}"
+        async with self._lock:
+            deadline, budget = self._begin(what)
+            request = {
+                "apdu": "action-request-with-list",
+                "invoke_id_and_priority": self._x.next_invoke(),
+                "methods": [{"class_id": c, "obis": o, "method_id": m} for c, o, m in lns],
+                "parameters_raw": [_raw(p) for p in parameters],
+            }
+            answer = await self._x.request(request, deadline, what, budget)
+            if answer["apdu"] != "action-response-with-list":
+                raise ProtocolError(f"{what}: got {answer['apdu']}")
+            results = answer["results"]
+            if len(results) != len(refs):
+                raise ProtocolError(f"{what}: {len(results)} results for {len(refs)} methods")
+            out: list[TypedValue | DataAccessError | None] = []
+            for (c, o, m), result in zip(lns, results, strict=True):
+                try:
+                    out.append(_action_result(result, c, o, m))
+                except DataAccessError as exc:
+                    out.append(exc)
+            return out
 
+    # ------------------------------------------------------------ helpers
     async def read_object_model(self) -> ObjectModel:
         """Association LN (0.0.40.0.0.255) attribute 2 to an ObjectModel."""
         return ObjectModel.from_object_list(await self.get(15, "0.0.40.0.0.255", 2))
@@ -172,3 +724,16 @@ class ClientSession:
     async def keep_alive(self) -> None:
         """A cheap request (the clock time) that keeps the association open."""
         await self.get_raw(8, "0.0.1.0.0.255", 2)
+
+
+def _action_result(
+    answer: dict[str, Any], class_id: int, ln: str, method_id: int
+) -> TypedValue | None:
+    if answer["result"] != "success":
+        raise DataAccessError(class_id, ln, method_id, str(answer["result"]), method=True)
+    ret = answer.get("return_data")
+    if not ret:
+        return None
+    if ret.get("data_raw") is not None:
+        return _core.decode(ret["data_raw"])
+    raise DataAccessError(class_id, ln, method_id, str(ret["data_access_result"]), method=True)
