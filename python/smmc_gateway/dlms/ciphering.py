@@ -62,14 +62,15 @@ class CipherContext:
             ak=self._ak,
         )
 
-    def cipher(self, apdu: bytes) -> bytes:
-        """A request to its glo- (or ded-, with a dedicated key) ciphered form."""
+    def cipher(self, apdu: bytes, counter: int | None = None) -> bytes:
+        """A request to its glo- (or ded-, with a dedicated key) ciphered form
+        (``counter``: one taken earlier with :meth:`next_counter`)."""
         dedicated = self._dedicated is not None
         return _core.cipher_apdu(
             apdu,
             security_control=self.sc,
             system_title=self.system_title,
-            invocation_counter=self.next_counter(),
+            invocation_counter=self.next_counter() if counter is None else counter,
             ek=self._dedicated if self._dedicated is not None else self._ek,
             ak=self._ak,
             dedicated=dedicated,
@@ -112,11 +113,9 @@ class CipherContext:
         self.store.check_incoming(self.scope, self.server_system_title, counter)
         return plain
 
-    def f_stoc(self, stoc: bytes) -> bytes:
+    def f_stoc(self, stoc: bytes, counter: int) -> bytes:
         """Our reply to the server's challenge: SC 0x10 || IC || GMAC tag."""
-        return _core.hls_gmac(
-            0x10, self.system_title, self.next_counter(), self._ek, self._ak, stoc
-        )
+        return _core.hls_gmac(0x10, self.system_title, counter, self._ek, self._ak, stoc)
 
     def verify_f_ctos(self, ctos: bytes, response: bytes) -> None:
         """Check the server's f(CtoS); raises SecurityFailure."""

@@ -267,7 +267,11 @@ class ClientSession:
         if cipher is None:  # HLS without ciphering of the APDUs: keys still needed
             cipher = CipherContext(self.settings.security, self.meter_id)
             cipher.server_system_title = self.server_system_title
-        reply = cipher.f_stoc(stoc)
+        # The request's counter is taken before f(StoC)'s, so a server that
+        # checks counters in the order it processes them (decipher, then
+        # verify f(StoC)) sees them increase.
+        request_counter = cipher.next_counter() if self._x.cipher is not None else None
+        reply = cipher.f_stoc(stoc, cipher.next_counter())
         what = "reply_to_HLS_authentication"
         request = {
             "apdu": "action-request-normal",
@@ -276,7 +280,7 @@ class ClientSession:
             "parameters_raw": _core.encode({"type": "octet-string", "value": reply.hex()}),
         }
         try:
-            answer = await self._x.request(request, deadline, what, budget)
+            answer = await self._x.request(request, deadline, what, budget, counter=request_counter)
         except ProtocolError as exc:
             raise AssociationRefused("rejected", "authentication-failure", str(exc)) from exc
         if answer["apdu"] != "action-response-normal":

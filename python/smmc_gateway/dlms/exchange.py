@@ -43,15 +43,22 @@ class Exchange:
         self._invoke = self._invoke % 15 + 1
         return (0xC0 if self.priority_high else 0x40) | self._invoke
 
-    async def send(self, apdu: dict[str, Any]) -> None:
+    async def send(self, apdu: dict[str, Any], counter: int | None = None) -> None:
         plain = _core.encode_apdu(apdu)
-        await self.transport.send_apdu(self.cipher.cipher(plain) if self.cipher else plain)
+        out = self.cipher.cipher(plain, counter) if self.cipher else plain
+        await self.transport.send_apdu(out)
 
     async def request(
-        self, apdu: dict[str, Any], deadline: float, what: str, budget: float
+        self,
+        apdu: dict[str, Any],
+        deadline: float,
+        what: str,
+        budget: float,
+        *,
+        counter: int | None = None,
     ) -> dict[str, Any]:
         """Send ``apdu`` and return the decoded answer whose invoke id matches."""
-        await self.send(apdu)
+        await self.send(apdu, counter)
         answer = await self.receive(deadline, what, budget)
         sent = apdu.get("invoke_id_and_priority")
         got = answer.get("invoke_id_and_priority")
