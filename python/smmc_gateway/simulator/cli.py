@@ -1,0 +1,311 @@
+"""``smmc-gateway simulate``: serve simulated meters until SIGINT/SIGTERM.
+
+    smmc-gateway simulate --tcp PORT [--hdlc] [--shared] [--meters N]
+    smmc-gateway simulate --serial DEV [--create-pty] [--optical] [--baud N]
+
+with the security options of ``meter`` (--auth none|lls|hls-gmac,
+--password, --ek HEX --ak HEX, --system-title HEX: the credentials the
+meters accept; left out, they are derived per meter from --seed and
+printed), time (--speed, --time-offset), pushes (--push HOST:PORT) and
+faults (--drop PCT, --corrupt PCT, --delay S, --hang-after N,
+--reset-after N, --wrong-keys, --outage-after S [--outage-for S]).
+``register(subparsers)`` adds the subcommand to the main CLI; ``python -m
+smmc_gateway.simulator`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from smmc_gateway.simulator.faults import FaultOptions
+from smmc_gateway.simulator.fleet import FleetSpec, SimulatedFleet
+from smmc_gateway.simulator.serve import (
+    close_servers,
+    serve_serial,
+    start_tcp_per_meter,
+    start_tcp_shared,
+)
+
+
+def _hex(length: int, what: str) -> Any:
+    def parse(text: str) -> bytes:
+        try:
+            data = bytes.fromhex(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} {text!r} is not hex") from None
+        if len(data) != length:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be {length} bytes ({2 * length} hex digits), got {len(data)}"
+            )
+        return data
+
+    return parse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--tcp",
+        type=int,
+        metavar="PORT",
+        help="listen on PORT (meter i on PORT+i; 0 = any free port each)",
+    )
+    where.add_argument("--serial", metavar="DEV", help="serve on a serial device / pty")
+    p.add_argument("--host", default="127.0.0.1", help="TCP address to listen on")
+    p.add_argument("--hdlc", action="store_true", help="HDLC over TCP instead of the wrapper")
+    p.add_argument(
+        "--shared",
+        action="store_true",
+        help="all meters on one HDLC port, chosen by server lower address",
+    )
+    p.add_argument("--meters", type=int, default=1, help="number of meters (default 1)")
+    p.add_argument("--seed", type=int, default=1, help="fleet seed (serials, keys, loads)")
+    p.add_argument(
+        "--optical", action="store_true", help="serial: IEC 62056-21 mode E sign-on before HDLC"
+    )
+    p.add_argument("--baud", type=int, default=9600, help="serial line speed to emulate")
+    p.add_argument(
+        "--create-pty",
+        action="store_true",
+        help="with --serial PATH: create a socat pty pair; PATH is the client end",
+    )
+    p.add_argument(
+        "--auth",
+        choices=("none", "lls", "hls-gmac"),
+        default="hls-gmac",
+        help="management client (SAP 1) authentication",
+    )
+    p.add_argument("--password", help="LLS password (default: derived per meter)")
+    p.add_argument("--ek", type=_hex(16, "--ek"), help="global unicast encryption key")
+    p.add_argument("--ak", type=_hex(16, "--ak"), help="authentication key")
+    p.add_argument(
+        "--system-title",
+        type=_hex(8, "--system-title"),
+        help="system title of meter 0 (others count up)",
+    )
+    p.add_argument("--push", default="127.0.0.1:4059", metavar="HOST:PORT", help="push destination")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    p.add_argument(
+        "--time-offset",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="simulated time = now + S seconds",
+    )
+    p.add_argument("--history-days", type=int, default=2, help="load profile history")
+    faults = p.add_argument_group("faults")
+    faults.add_argument(
+        "--drop",
+        type=float,
+        default=0.0,
+        metavar="PCT",
+        help="drop PCT%% of the frames the meters send",
+    )
+    faults.add_argument(
+        "--corrupt",
+        type=float,
+        default=0.0,
+        metavar="PCT",
+        help="flip a byte in PCT%% of the frames the meters send",
+    )
+    faults.add_argument(
+        "--delay", type=float, default=0.0, metavar="S", help="answer S seconds late"
+    )
+    faults.add_argument(
+        "--hang-after", type=int, metavar="N", help="go silent after N received frames"
+    )
+    faults.add_argument(
+        "--reset-after", type=int, metavar="N", help="close a connection after N received frames"
+    )
+    faults.add_argument(
+        "--wrong-keys", action="store_true", help="meters hold other keys than the ones printed"
+    )
+    faults.add_argument(
+        "--outage-after",
+        type=float,
+        metavar="S",
+        help="power outage (last-gasp push) S seconds after start",
+    )
+    faults.add_argument(
+        "--outage-for",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="outage length before the power-restored push",
+    )
+    p.add_argument("--json", action="store_true", help="print the meter list as one JSON line")
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``simulate`` to the main CLI's subparsers (handler in ``func``)."""
+    p = subparsers.add_parser(
+        "simulate",
+        help="serve simulated meters",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    add_arguments(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def spec_from_args(args: argparse.Namespace) -> FleetSpec:
+    return FleetSpec(
+        meters=args.meters,
+        seed=args.seed,
+        auth=args.auth,
+        password=args.password.encode() if args.password else None,
+        ek=args.ek,
+        ak=args.ak,
+        system_title=args.system_title,
+        push_destination=args.push,
+        history_days=args.history_days,
+        speed=args.speed,
+        time_offset_s=args.time_offset,
+        baud=args.baud if args.serial else None,
+        faults=FaultOptions(
+            drop_percent=args.drop,
+            corrupt_percent=args.corrupt,
+            delay_s=args.delay,
+            hang_after=args.hang_after,
+            reset_after=args.reset_after,
+            wrong_keys=args.wrong_keys,
+            seed=args.seed,
+        ),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        spec = spec_from_args(args)
+        spec.validate()
+    except ValueError as exc:
+        print(f"simulate: {exc}", file=sys.stderr)
+        return 2
+    if args.serial and args.meters > 1 and args.optical:
+        print("simulate: --optical serves one meter (the optical port)", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_main(args, spec))
+    except KeyboardInterrupt:
+        return 0
+
+
+@contextlib.contextmanager
+def _pty(client_path: str) -> Any:
+    if shutil.which("socat") is None:
+        raise SystemExit("simulate: --create-pty needs socat installed")
+    tmp = Path(tempfile.mkdtemp(prefix="smmc-sim-"))
+    meter_end = tmp / "meter"
+    proc = subprocess.Popen(
+        ["socat", f"pty,raw,echo=0,link={meter_end}", f"pty,raw,echo=0,link={client_path}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while not (meter_end.exists() and Path(client_path).exists()):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("simulate: socat could not create the pty pair")
+            time.sleep(0.01)
+        yield str(meter_end)
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _main(args: argparse.Namespace, spec: FleetSpec) -> int:
+    fleet = SimulatedFleet(spec)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [loop.create_task(fleet.run())]
+    servers: list[asyncio.Server] = []
+    listing = [m.describe() for m in fleet.meters]
+    with contextlib.ExitStack() as stack:
+        if args.tcp is not None:
+            if args.shared:
+                servers.append(await start_tcp_shared(fleet, args.tcp, host=args.host))
+            else:
+                servers.extend(
+                    await start_tcp_per_meter(fleet, args.tcp, hdlc=args.hdlc, host=args.host)
+                )
+            ports = [int(s.sockets[0].getsockname()[1]) for s in servers]
+            for i, entry in enumerate(listing):
+                entry["port"] = ports[0] if args.shared else ports[i]
+                entry["framing"] = "hdlc" if args.hdlc or args.shared else "wrapper"
+        else:
+            device = args.serial
+            if args.create_pty:
+                device = stack.enter_context(_pty(args.serial))
+            for entry in listing:
+                entry["serial_device"] = args.serial
+                entry["framing"] = "optical+hdlc" if args.optical else "hdlc"
+                entry["baud"] = args.baud
+            tasks.append(
+                loop.create_task(serve_serial(fleet, device, optical=args.optical, baud=args.baud))
+            )
+        if args.outage_after is not None:
+            tasks.append(loop.create_task(_outages(fleet, args.outage_after, args.outage_for)))
+        _print_listing(listing, as_json=args.json)
+        done = loop.create_task(stop.wait())
+        finished, _ = await asyncio.wait([done, *tasks[1:]], return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        for task in finished:
+            if task is not done and task.exception() is not None:
+                print(f"simulate: {task.exception()}", file=sys.stderr)
+                code = 1
+        await fleet.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await close_servers(servers)
+    return code
+
+
+async def _outages(fleet: SimulatedFleet, after: float, length: float) -> None:
+    await asyncio.sleep(after)
+    for i in range(len(fleet.meters)):
+        fleet.power_outage(i)
+    await asyncio.sleep(length)
+    for i in range(len(fleet.meters)):
+        fleet.power_restored(i)
+
+
+def _print_listing(listing: list[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"meters": listing}), flush=True)
+        return
+    for m in listing:
+        where = (
+            f"tcp {m['port']}" if "port" in m else f"serial {m['serial_device']} @ {m['baud']} baud"
+        )
+        print(
+            f"{m['meter_id']}: {where} ({m['framing']}, HDLC address {m['hdlc_address']}), "
+            f"auth {m['auth']}, system title {m['system_title']}, ek {m['ek']}, "
+            f"ak {m['ak']}, password {m['password']}",
+            flush=True,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="smmc-gateway simulate",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,292 @@
+"""Many simulated meters in one process: their identities, keys, clocks,
+faults and pushes.
+
+:class:`FleetSpec` says how many meters and with which security;
+:class:`SimulatedFleet` builds one :class:`MeterRuntime` per meter (serial,
+HDLC physical address, system title and keys derived deterministically from
+the fleet seed unless given), runs the clock (real UTC time plus an optional
+offset and speed-up), calls ``meter.tick`` regularly and sends every push the
+meters queue as a DLMS data-notification in a wrapper frame over TCP to the
+push destination (general-glo-ciphered when the meter's management
+association is ciphered). Transports (serve.py) look meters up here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from smmc_gateway import _core
+from smmc_gateway.simulator.acse import CipherCounters
+from smmc_gateway.simulator.faults import FaultInjector, FaultOptions
+from smmc_gateway.simulator.meter import SimulatedMeter
+from smmc_gateway.simulator.objects.security import SecurityCredentials
+from smmc_gateway.simulator.options import MeterOptions, PushMessage
+
+log = logging.getLogger("smmc_gateway.simulator")
+
+PUSH_CLIENT_WPORT = 102  # IDIS push client SAP (0x66)
+SERVER_WPORT = 1  # management logical device
+FIRST_PHYSICAL_ADDRESS = 16  # HDLC lower server address of meter 0 (then +1)
+
+
+class SimClock:
+    """Simulated UTC: real time since start × ``speed``, plus ``offset_s``."""
+
+    def __init__(self, *, speed: float = 1.0, offset_s: float = 0.0) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed {speed}: must be > 0")
+        self.speed = speed
+        self.offset_s = offset_s
+        self._start_utc = datetime.now(UTC)
+        self._start_mono = time.monotonic()
+
+    def now(self) -> datetime:
+        elapsed = (time.monotonic() - self._start_mono) * self.speed
+        return self._start_utc + timedelta(seconds=elapsed + self.offset_s)
+
+
+def derive(seed: int, index: int, what: str, size: int = 16) -> bytes:
+    """Deterministic per-meter material from the fleet seed."""
+    return hashlib.sha256(f"smmc-sim/{seed}/{index}/{what}".encode()).digest()[:size]
+
+
+@dataclass
+class FleetSpec:
+    """What the fleet looks like. Keys/title/password left None are derived
+    from ``seed`` per meter; given ones are shared (the system title gets the
+    meter index added to its last bytes)."""
+
+    meters: int = 1
+    seed: int = 1
+    auth: str = "hls-gmac"  # management client 1: none | lls | hls-gmac
+    password: bytes | None = None
+    ek: bytes | None = None
+    ak: bytes | None = None
+    system_title: bytes | None = None
+    push_destination: str = "127.0.0.1:4059"
+    history_days: int = 2
+    speed: float = 1.0
+    time_offset_s: float = 0.0
+    drift_ppm: float = 0.0
+    baud: int | None = None  # serial/optical: emulate this line speed
+    faults: FaultOptions = field(default_factory=FaultOptions)
+    tick_interval_s: float = 1.0
+
+    def validate(self) -> None:
+        if not 1 <= self.meters <= 10_000:
+            raise ValueError(f"meters {self.meters}: allowed 1..10000")
+        if self.auth not in ("none", "lls", "hls-gmac"):
+            raise ValueError(f"auth {self.auth!r}: allowed none, lls, hls-gmac")
+        for name in ("ek", "ak"):
+            key = getattr(self, name)
+            if key is not None and len(key) != 16:
+                raise ValueError(f"{name}: 16 bytes (32 hex digits), got {len(key)} bytes")
+        if self.system_title is not None and len(self.system_title) != 8:
+            raise ValueError(
+                f"system title: 8 bytes (16 hex digits), got {len(self.system_title)} bytes"
+            )
+        if self.baud is not None and self.baud <= 0:
+            raise ValueError(f"baud {self.baud}: must be > 0")
+        self.faults.validate()
+
+
+def _title(spec: FleetSpec, index: int) -> bytes:
+    if spec.system_title is None:
+        return b"SMC" + (index + 1).to_bytes(5, "big")
+    value = int.from_bytes(spec.system_title, "big") + index
+    return (value % (1 << 64)).to_bytes(8, "big")
+
+
+class MeterRuntime:
+    """One simulated meter as it lives in the fleet."""
+
+    def __init__(self, spec: FleetSpec, index: int, clock: SimClock) -> None:
+        self.index = index
+        self.clock = clock
+        self.serial = f"SMC{spec.seed % 1000:03d}{index + 1:06d}"
+        self.meter_id = self.serial
+        self.physical_address = FIRST_PHYSICAL_ADDRESS + index
+        ek = spec.ek or derive(spec.seed, index, "ek")
+        ak = spec.ak or derive(spec.seed, index, "ak")
+        password = spec.password or derive(spec.seed, index, "pw", 8).hex()[:8].encode()
+        #: What the meter is configured with (and what a client must use).
+        self.credentials = SecurityCredentials(
+            system_title=_title(spec, index),
+            guek=ek,
+            gbek=derive(spec.seed, index, "bek"),
+            gak=ak,
+            kek=derive(spec.seed, index, "kek"),
+            lls_password=password,
+        )
+        held = self.credentials
+        if spec.faults.wrong_keys:
+            flip = bytes(b ^ 0x5A for b in ek), bytes(b ^ 0xA5 for b in ak)
+            held = replace(self.credentials, guek=flip[0], gak=flip[1])
+        options = MeterOptions(
+            serial=self.serial,
+            seed=spec.seed * 100_003 + index,
+            history_days=spec.history_days,
+            drift_ppm=spec.drift_ppm,
+            management_auth=spec.auth,
+            credentials=held,
+            push_destination=spec.push_destination,
+            key_unwrap=_unwrap,
+        )
+        self.meter = SimulatedMeter(options, now=clock.now())
+        self.counters = CipherCounters()
+        self.faults = FaultInjector(replace(spec.faults, seed=spec.faults.seed + index))
+        self.baud = spec.baud
+        self.push_invoke_id = 0
+        self.pushes_sent = 0
+        #: Called (no arguments) to close every open connection of this meter.
+        self.closers: set[Callable[[], None]] = set()
+
+    @property
+    def powered(self) -> bool:
+        return self.meter.powered
+
+    def describe(self) -> dict[str, Any]:
+        creds = self.credentials
+        return {
+            "meter_id": self.meter_id,
+            "serial": self.serial,
+            "index": self.index,
+            "hdlc_address": self.physical_address,
+            "auth": self.meter.options.management_auth,
+            "system_title": creds.system_title.hex(),
+            "ek": creds.guek.hex(),
+            "ak": creds.gak.hex(),
+            "password": creds.lls_password.decode("ascii", "replace"),
+        }
+
+    def notification(self, push: PushMessage) -> bytes:
+        """The data-notification APDU for one push, ciphered when needed."""
+        self.push_invoke_id = (self.push_invoke_id + 1) % (1 << 24)
+        meter_time = self.meter.meter_time(push.at)
+        apdu = _core.encode_apdu(
+            {
+                "apdu": "data-notification",
+                "long_invoke_id_and_priority": self.push_invoke_id,
+                "date_time": self.meter.clock.local_bytes(meter_time),
+                "body_raw": _core.encode(push.body),
+            }
+        )
+        cosem = self.meter.association(self.meter.options.management_client)
+        if cosem.ciphered or self.meter.security.policy:
+            held = self.meter.credentials
+            apdu = _core.cipher_apdu(
+                apdu,
+                security_control=0x30,
+                system_title=held.system_title,
+                invocation_counter=self.counters.next_own(),
+                ek=held.guek,
+                ak=held.gak,
+                general=True,
+            )
+        return apdu
+
+
+def _unwrap(kek: bytes, wrapped: bytes) -> bytes | None:
+    try:
+        return _core.aes_key_unwrap(kek, wrapped)
+    except _core.DlmsError:
+        return None
+
+
+async def send_push(runtime: MeterRuntime, push: PushMessage, *, wait_s: float = 5.0) -> bool:
+    """Deliver one push (retries as the push setup says); True when sent."""
+    host, _, port = push.destination.rpartition(":")
+    frame = _core.wrapper_encode(SERVER_WPORT, PUSH_CLIENT_WPORT, runtime.notification(push))
+    for attempt in range(4):
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(host or "127.0.0.1", int(port)), wait_s
+            )
+            writer.write(frame)
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+            runtime.pushes_sent += 1
+            return True
+        except (OSError, TimeoutError, ValueError) as exc:
+            log.info(
+                "push_failed meter=%s dest=%s attempt=%d: %s",
+                runtime.meter_id,
+                push.destination,
+                attempt + 1,
+                exc,
+            )
+            await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
+    return False
+
+
+class SimulatedFleet:
+    """The meters, their clock, and the tick/push loop (``run``/``stop``)."""
+
+    def __init__(self, spec: FleetSpec | None = None) -> None:
+        self.spec = spec or FleetSpec()
+        self.spec.validate()
+        self.clock = SimClock(speed=self.spec.speed, offset_s=self.spec.time_offset_s)
+        self.meters = [MeterRuntime(self.spec, i, self.clock) for i in range(self.spec.meters)]
+        self._by_address = {m.physical_address: m for m in self.meters}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopped = asyncio.Event()
+
+    def by_address(self, physical_address: int | None) -> MeterRuntime | None:
+        if physical_address is None:
+            return self.meters[0] if len(self.meters) == 1 else None
+        return self._by_address.get(physical_address)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    # ------------------------------------------------------------------ field events
+    def power_outage(self, index: int) -> None:
+        """Mains lost: the meter queues its last-gasp push (sent at once) and
+        its connections drop; it answers nothing until power is restored."""
+        runtime = self.meters[index]
+        runtime.meter.power_outage(self.now())
+        self._flush(runtime)
+        for close in list(runtime.closers):
+            close()
+
+    def power_restored(self, index: int) -> None:
+        runtime = self.meters[index]
+        runtime.meter.power_restored(self.now())
+        self._flush(runtime)
+
+    # ------------------------------------------------------------------ loop
+    def _flush(self, runtime: MeterRuntime) -> None:
+        for push in runtime.meter.take_pushes():
+            task = asyncio.get_running_loop().create_task(send_push(runtime, push))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def tick(self) -> None:
+        now = self.now()
+        for runtime in self.meters:
+            runtime.meter.tick(now)
+            self._flush(runtime)
+
+    async def run(self) -> None:
+        """Tick every meter until :meth:`stop`."""
+        while not self._stopped.is_set():
+            self.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self.spec.tick_interval_s)
+
+    async def stop(self) -> None:
+        self._stopped.set()
+        for runtime in self.meters:
+            for close in list(runtime.closers):
+                close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
