@@ -240,6 +240,7 @@ fn fields<'a>(body: &'a [u8], base: usize) -> Result<Vec<Tlv<'a>>> {
         let at = r.pos() + base;
         let mut t = ber::read_tlv(&mut r, "ACSE field").map_err(|e| e.shifted(base))?;
         t.at += base;
+        t.start += base;
         if seen.contains(&t.tag) {
             return Err(Error::invalid(
                 Layer::Ber,
@@ -256,8 +257,7 @@ fn fields<'a>(body: &'a [u8], base: usize) -> Result<Vec<Tlv<'a>>> {
 }
 
 fn unknown(t: &Tlv<'_>) -> Error {
-    // `at` is the content; the tag sat before the length bytes.
-    Error::new(Layer::Ber, "ACSE field", t.at.saturating_sub(2), ErrorKind::UnknownTag(t.tag))
+    Error::new(Layer::Ber, "ACSE field", t.start, ErrorKind::UnknownTag(t.tag))
 }
 
 impl Aarq {
@@ -335,7 +335,7 @@ impl Aare {
                 0xa3 => {
                     let mut r = ber::reader(t.content);
                     let d = ber::read_tlv(&mut r, "result-source-diagnostic").map_err(|e| e.shifted(t.at))?;
-                    let d = Tlv { at: d.at + t.at, ..d };
+                    let d = Tlv { at: d.at + t.at, start: d.start + t.at, ..d };
                     let v = integer_in(&d, "result-source-diagnostic")?;
                     a.result_source_diagnostic = Some(match d.tag {
                         0xa1 => Diagnostic::ServiceUser(v),

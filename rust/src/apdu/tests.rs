@@ -118,6 +118,31 @@ fn xdlms_vector_fields() {
     assert_eq!((e.state_error, e.service_error, e.invocation_counter), (1, 1, None));
 }
 
+#[test]
+fn range_descriptor_matches_published_selective_access() {
+    // gosem-get-request-range: clock restricting object, 2020-01-01 10:00 .. 11:00, all columns
+    let Apdu::GetRequest(GetRequest::Normal { attribute, .. }) = vector("gosem-get-request-range") else { panic!() };
+    let access = attribute.access.unwrap();
+    let clock = CaptureObject { class_id: 8, obis: [0, 0, 1, 0, 0, 255], attribute_id: 2, data_index: 0 };
+    let at = |h| Data::OctetString(vec![0x07, 0xe4, 1, 1, 3, h, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(access.selector, 1);
+    assert_eq!(access.parameters, range_descriptor(&clock, at(10), at(11), &[]).encode());
+}
+
+#[test]
+fn datablock_vectors() {
+    let Apdu::GetResponse(GetResponse::WithDatablock { last_block, block_number, result, .. }) =
+        vector("gosem-get-response-block-3")
+    else {
+        panic!()
+    };
+    assert_eq!((last_block, block_number, result), (true, 3, BlockResult::RawData(vec![6, 0, 0, 0, 5])));
+    let Apdu::GetResponse(GetResponse::WithList { results, .. }) = vector("pcap-get-response-with-list") else {
+        panic!()
+    };
+    assert_eq!(results, vec![GetDataResult::Data(vec![0x12, 1, 0]), GetDataResult::DataAccessResult(3)]);
+}
+
 fn attr(sel: bool) -> AttributeWithSelection {
     AttributeWithSelection {
         attribute: AttributeDescriptor { class_id: 7, obis: [1, 0, 99, 1, 0, 255], attribute_id: 2 },
