@@ -76,6 +76,19 @@ def test_aare_results_and_diagnostics() -> None:
     )
 
 
+def test_hls_association_vectors() -> None:
+    d = decode_apdu(BY_NAME["cxo-aarq-hls-gmac"])
+    assert (d["mechanism_name"], d["calling_authentication_value"]) == ("hls-gmac", b"K56iVagY")
+    d = decode_apdu(BY_NAME["cxo-aare-hls-gmac-long"])
+    assert d["mechanism_name"] == "hls-gmac" and d["responding_ap_title"] == b"ELS00000"
+    assert len(d["responding_authentication_value"]) == 64
+    assert d["user_information"]["apdu"] == "glo-initiate-response"
+    assert (
+        decode_apdu(BY_NAME["cxo-aare-qos"])["user_information"]["negotiated_quality_of_service"]
+        == 0x12
+    )
+
+
 def test_ciphered_framing() -> None:
     d = decode_apdu(BY_NAME["gosem-aarq-ciphered-lls"])
     assert d["application_context_name"] == "logical-name-with-ciphering"
@@ -401,6 +414,31 @@ def test_encode_accepts_ints_and_omitted_optionals() -> None:
         (bytes.fromhex("C001C100080000010000FF0202"), "access-selection", 12),
         (bytes.fromhex("C401C10010003C00"), "APDU", 7),
         (bytes.fromhex("6000"), "application-context-name", 2),
+        # Connexo ACSE tests: AARE whose declared length is one short (P6wRJ21F example)
+        (
+            bytes.fromhex(
+                "6141A109060760857405080101A203020100A305A10302010E88020780890760857405080202"
+                "AA0A8008503677524A323146BE10040E0800065F1F040000501F01F40007"
+            ),
+            "ACSE APDU",
+            67,
+        ),
+        # Connexo ACSE tests: malformed AAREs (bad conformance header; stray tag 0x0A)
+        (
+            bytes.fromhex(
+                "6129a109060760857405080101a203020101a305a10302010dbe10040e0800065f1f000c00101904180007"
+            ),
+            "conformance",
+            32,
+        ),
+        (
+            bytes.fromhex(
+                "6133a1090607608574050801010a03020101a305a10302010da4084b414d0000000009"
+                "be10040e0800065f1f040000101904180007"
+            ),
+            "ACSE field",
+            13,
+        ),
     ],
 )
 def test_decode_errors_name_field_and_offset(data: bytes, field: str, offset: int) -> None:
