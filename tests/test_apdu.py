@@ -485,6 +485,7 @@ def test_decode_errors_name_field_and_offset(data: bytes, field: str, offset: in
             },
             "window",
         ),
+        ({"apdu": "rlrq", "reason": "normal", "user_info": None}, "apdu"),
     ],
 )
 def test_encode_errors_name_the_key(d: dict[str, Any], field: str) -> None:

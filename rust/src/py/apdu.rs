@@ -31,6 +31,14 @@ fn decode_apdu<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyDict>
 #[pyfunction]
 fn encode_apdu<'py>(py: Python<'py>, apdu: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyBytes>> {
     let a = from_dict(apdu)?;
+    // Refuse keys this kind does not have (a misspelt optional key would otherwise be dropped).
+    let known = to_dict(py, &a)?;
+    for k in apdu.keys() {
+        if !known.contains(&k)? {
+            let msg = format!("unknown key {k} for kind {:?}", a.kind());
+            return Err(to_py_err(Error::new(Layer::Apdu, "apdu", 0, ErrorKind::Other(msg))));
+        }
+    }
     Ok(PyBytes::new(py, &a.encode()))
 }
 
