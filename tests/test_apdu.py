@@ -89,6 +89,19 @@ def test_hls_association_vectors() -> None:
     )
 
 
+def test_set_block_vectors() -> None:
+    d = decode_apdu(BY_NAME["gosem-set-request"])
+    assert d["attribute"]["obis"] == "0.1.94.35.11.255"
+    assert d["value_raw"] == bytes.fromhex("0600002710")
+    assert decode_apdu(BY_NAME["gosem-set-response-rejected"])["result"] == "read-write-denied"
+    d = decode_apdu(BY_NAME["gosem-set-first-datablock"])
+    assert (d["last_block"], d["block_number"], len(d["raw_data"])) == (False, 1, 0x6B)
+    d = decode_apdu(BY_NAME["gosem-set-with-list-first-datablock"])
+    assert len(d["attributes"]) == 10 and d["attributes"][2]["obis"] == "1.0.0.9.11.255"
+    d = decode_apdu(BY_NAME["gosem-set-response-last-datablock-with-list"])
+    assert d["results"] == ["success"] * 10 and d["block_number"] == 2
+
+
 def test_ciphered_framing() -> None:
     d = decode_apdu(BY_NAME["gosem-aarq-ciphered-lls"])
     assert d["application_context_name"] == "logical-name-with-ciphering"
