@@ -102,6 +102,15 @@ def test_set_block_vectors() -> None:
     assert d["results"] == ["success"] * 10 and d["block_number"] == 2
 
 
+def test_hls_pass_3_4_action_vectors() -> None:
+    d = decode_apdu(BY_NAME["jdlms-hls-reply-request"])
+    assert d["method"] == {"class_id": 15, "obis": "0.0.40.0.0.255", "method_id": 1}
+    assert d["parameters_raw"][:3] == bytes.fromhex("091110")  # octet-string(17): SC 0x10, IC, tag
+    d = decode_apdu(BY_NAME["jdlms-hls-reply-response"])
+    assert d["result"] == "success"
+    assert d["return_data"]["data_raw"][:3] == bytes.fromhex("091110")
+
+
 def test_ciphered_framing() -> None:
     d = decode_apdu(BY_NAME["gosem-aarq-ciphered-lls"])
     assert d["application_context_name"] == "logical-name-with-ciphering"
