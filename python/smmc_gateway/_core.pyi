@@ -286,8 +286,10 @@ def decode_apdu(data: bytes) -> dict[str, Any]:
                 "hls-gmac" | "hls-sha256" | "hls-ecdsa" | dotted OID,
             calling_authentication_value: bytes|None (password or challenge),
             implementation_information: bytes|None,
-            user_information: None | dict (an "initiate-request", a
-                "glo-initiate-request"/"ded-initiate-request", ...)
+            user_information: None | dict: an "initiate-request",
+                "initiate-response" or "confirmed-service-error", their glo-/ded-
+                ciphered forms, or "general-glo-ciphering"/"general-ded-ciphering"
+                (the same set is allowed in AARE, RLRQ and RLRE)
         "aare": protocol_version, application_context_name (None when absent),
             result: "accepted" | "rejected-permanent" | "rejected-transient",
             result_source_diagnostic: None | {"source": "acse-service-user" |

@@ -189,8 +189,9 @@ fn user_information(t: &Tlv<'_>) -> Result<Box<Apdu>> {
         Apdu::InitiateRequest(_)
         | Apdu::InitiateResponse(_)
         | Apdu::ConfirmedServiceError(_)
-        | Apdu::Ciphered(_)
         | Apdu::GeneralCiphering(_) => Ok(Box::new(apdu)),
+        // glo-/ded- initiate-request, initiate-response, confirmed-service-error
+        Apdu::Ciphered(ref c) if matches!(c.tag, 0x21 | 0x28 | 0x2e | 0x41 | 0x48 | 0x4e) => Ok(Box::new(apdu)),
         other => Err(Error::invalid(
             Layer::Ber,
             "user-information",
