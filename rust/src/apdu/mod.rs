@@ -20,6 +20,8 @@ pub mod set;
 mod xdr;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use crate::error::{Error, ErrorKind, Layer, Result};
