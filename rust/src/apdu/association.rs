@@ -281,7 +281,8 @@ impl Aarq {
                 0x8a => a.sender_acse_requirements = Some(acse_requirements(&t, "sender-acse-requirements")?),
                 0x8b => a.mechanism_name = Some(t.content.to_vec()),
                 0xac => a.calling_authentication_value = Some(auth_value(&t, "calling-authentication-value")?),
-                0xbd => a.implementation_information = Some(t.content.to_vec()),
+                // [29] IMPLICIT GraphicString: primitive 0x9D; the constructed form 0xBD is accepted too
+                0x9d | 0xbd => a.implementation_information = Some(t.content.to_vec()),
                 0xbe => a.user_information = Some(user_information(&t)?),
                 _ => return Err(unknown(&t)),
             }
@@ -317,7 +318,7 @@ impl Aarq {
         }
         put_opt_wrapped(&mut b, 0xac, 0x80, &self.calling_authentication_value);
         if let Some(i) = &self.implementation_information {
-            ber::put_tlv(&mut b, 0xbd, i);
+            ber::put_tlv(&mut b, 0x9d, i);
         }
         put_user_information(&mut b, &self.user_information);
         ber::put_tlv(out, TAG_AARQ, &b);
@@ -366,7 +367,8 @@ impl Aare {
                 0x88 => a.responder_acse_requirements = Some(acse_requirements(&t, "responder-acse-requirements")?),
                 0x89 => a.mechanism_name = Some(t.content.to_vec()),
                 0xaa => a.responding_authentication_value = Some(auth_value(&t, "responding-authentication-value")?),
-                0xbd => a.implementation_information = Some(t.content.to_vec()),
+                // [29] IMPLICIT GraphicString: primitive 0x9D; the constructed form 0xBD is accepted too
+                0x9d | 0xbd => a.implementation_information = Some(t.content.to_vec()),
                 0xbe => a.user_information = Some(user_information(&t)?),
                 _ => return Err(unknown(&t)),
             }
@@ -403,7 +405,7 @@ impl Aare {
         }
         put_opt_wrapped(&mut b, 0xaa, 0x80, &self.responding_authentication_value);
         if let Some(i) = &self.implementation_information {
-            ber::put_tlv(&mut b, 0xbd, i);
+            ber::put_tlv(&mut b, 0x9d, i);
         }
         put_user_information(&mut b, &self.user_information);
         ber::put_tlv(out, TAG_AARE, &b);
