@@ -184,6 +184,10 @@ fn auth_value(t: &Tlv<'_>, field: &'static str) -> Result<Vec<u8>> {
 
 fn user_information(t: &Tlv<'_>) -> Result<Box<Apdu>> {
     let i = ber::inner(t, 0x04, "user-information")?;
+    // Refuse nested ACSE APDUs before decoding: no recursion on hostile input.
+    if let Some(tag @ TAG_AARQ..=TAG_RLRE) = i.content.first().copied() {
+        return Err(Error::new(Layer::Ber, "user-information", i.at, ErrorKind::UnknownTag(tag)));
+    }
     let apdu = super::decode(i.content).map_err(|e| e.shifted(i.at))?;
     match apdu {
         Apdu::InitiateRequest(_)

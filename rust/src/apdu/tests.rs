@@ -385,6 +385,21 @@ fn errors_name_field_and_offset() {
     // user-information holding a glo-get-request
     let e = decode(&hex("6110A203020100BE090407C8053000000001")).unwrap_err();
     assert_eq!(e.field, "user-information");
+    // deeply nested AARQs in user-information are refused, not recursed into
+    let mut b = vec![0x60, 0x00];
+    for _ in 0..3_000 {
+        let mut outer = vec![0xbe];
+        let mut inner = vec![0x04];
+        ber::put_len(&mut inner, b.len());
+        inner.extend_from_slice(&b);
+        ber::put_len(&mut outer, inner.len());
+        outer.extend_from_slice(&inner);
+        b = vec![0x60];
+        ber::put_len(&mut b, outer.len());
+        b.extend_from_slice(&outer);
+    }
+    let e = decode(&b).unwrap_err();
+    assert_eq!((e.field, e.kind), ("user-information", ErrorKind::UnknownTag(0x60)));
     // nested errors are shifted to the outer offset: conformance header broken at byte 18
     let mut b = vector_bytes("gb-aarq-no-auth");
     b[22] = 0x5e;
