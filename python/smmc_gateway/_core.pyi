@@ -390,9 +390,10 @@ def decode_apdu(data: bytes) -> dict[str, Any]:
 def encode_apdu(apdu: dict[str, Any]) -> bytes:
     """The inverse of :func:`decode_apdu`: a dict of the same shape to bytes.
     Optional keys may be left out (same as ``None``); a key the kind does not
-    have is an error; enumerations may be names or ints; ``_raw`` values must hold exactly one A-XDR value. Raises
-    :class:`ApduError` whose ``field`` names the offending key (``offset`` is
-    0 for dict errors; it is a byte offset only for byte errors)."""
+    have is an error; enumerations may be names or ints; ``_raw`` values must
+    hold exactly one A-XDR value. Raises :class:`ApduError` whose ``field``
+    names the offending key (``offset`` is 0 for dict errors; it is a byte
+    offset only for byte errors)."""
 
 def apdu_kinds() -> list[str]:
     """Every kind :func:`decode_apdu` can report under ``"apdu"``."""
