@@ -228,18 +228,175 @@ class WrapperFramer:
 
 # ---------------------------------------------------------------- APDUs
 def decode_apdu(data: bytes) -> dict[str, Any]:
-    """Any xDLMS or ACSE APDU to a dict naming every field; key ``"apdu"`` names
-    the kind (``"aarq"``, ``"aare"``, ``"rlrq"``, ``"rlre"``,
-    ``"get-request-normal"``, ``"get-response-with-datablock"``, …,
-    ``"data-notification"``, ``"exception-response"``, ``"glo-get-request"``
-    (ciphered kinds carry ``security_control``, ``invocation_counter``,
-    ``ciphertext``), ``"general-glo-ciphering"``, ``"general-block-transfer"``, …).
-    A-XDR data inside (GET results, SET values, ACTION parameters,
-    notification bodies) stays as raw ``bytes`` under keys ending in ``_raw``;
-    decode them with :func:`decode` or :func:`decode_profile_buffer`."""
+    """Any xDLMS or ACSE APDU to a dict naming every field. Raises
+    :class:`ApduError` (``field`` and ``offset`` name what was wrong and where)
+    on unknown tags, truncation, trailing bytes or A-XDR payloads that do not
+    parse. :func:`encode_apdu` is the exact inverse.
+
+    Conventions: key ``"apdu"`` names the kind (one of :func:`apdu_kinds`);
+    every other key is present in the decoded dict (``None`` when the optional
+    field is absent). Integers are ``int``; octet strings are ``bytes``; OBIS
+    codes are ``"a.b.c.d.e.f"``; enumerations are their Blue/Green Book names
+    in kebab case, or a plain ``int`` for a value without a name (both are
+    accepted by :func:`encode_apdu`). A-XDR payloads stay raw ``bytes`` under
+    keys ending in ``_raw`` (exactly one tagged A-XDR value; decode them with
+    :func:`decode` or :func:`decode_profile_buffer`). Block payloads
+    (``raw_data``, ``block_data``) and ciphertext are opaque ``bytes``.
+
+    Shared shapes::
+
+        Attribute   = {"class_id": int, "obis": str, "attribute_id": int}
+        AttributeSel = Attribute | {"access_selection": None | {"selector": int,
+                                                                "parameters_raw": bytes}}
+        Method      = {"class_id": int, "obis": str, "method_id": int}
+        GetDataResult = {"data_raw": bytes} | {"data_access_result": DAR}
+        DAR  = data-access-result: "success", "hardware-fault", "temporary-failure",
+               "read-write-denied", "object-undefined", "object-class-inconsistent",
+               "object-unavailable", "type-unmatched", "scope-of-access-violated",
+               "data-block-unavailable", "long-get-aborted", "no-long-get-in-progress",
+               "long-set-aborted", "no-long-set-in-progress", "data-block-number-invalid",
+               "other-reason"
+        AR   = action-result: as DAR but "long-action-aborted",
+               "no-long-action-in-progress" instead of the get/set/block ones
+        Block (flattened into the APDU dict) = "last_block": bool,
+               "block_number": int (u32), "raw_data": bytes
+        invoke_id_and_priority: int (the raw byte, e.g. 0xC1)
+        Conformance = list of bit names, bit 0 first: "reserved-zero",
+               "general-protection", "general-block-transfer", "read", "write",
+               "unconfirmed-write", "delta-value-encoding", "reserved-seven",
+               "attribute0-supported-with-set", "priority-mgmt-supported",
+               "attribute0-supported-with-get", "block-transfer-with-get-or-read",
+               "block-transfer-with-set-or-write", "block-transfer-with-action",
+               "multiple-references", "information-report", "data-notification",
+               "access", "parameterized-access", "get", "set", "selective-access",
+               "event-notification", "action" (encode also accepts the 24-bit int)
+
+    ACSE (BER)::
+
+        "aarq": protocol_version: bytes|None (bit-string content, e.g. b"\\x07\\x80"),
+            application_context_name: "logical-name" | "short-name" |
+                "logical-name-with-ciphering" | "short-name-with-ciphering" | dotted OID,
+            called_ap_title, called_ae_qualifier: bytes|None,
+            called_ap_invocation_id, called_ae_invocation_id: int|None,
+            calling_ap_title: bytes|None (client system title),
+            calling_ae_qualifier: bytes|None,
+            calling_ap_invocation_id, calling_ae_invocation_id: int|None,
+            sender_acse_requirements: bool|None (authentication functional unit),
+            mechanism_name: None | "none" | "lls" | "hls" | "hls-md5" | "hls-sha1" |
+                "hls-gmac" | "hls-sha256" | "hls-ecdsa" | dotted OID,
+            calling_authentication_value: bytes|None (password or challenge),
+            implementation_information: bytes|None,
+            user_information: None | dict: an "initiate-request",
+                "initiate-response" or "confirmed-service-error", their glo-/ded-
+                ciphered forms, or "general-glo-ciphering"/"general-ded-ciphering"
+                (the same set is allowed in AARE, RLRQ and RLRE)
+        "aare": protocol_version, application_context_name (None when absent),
+            result: "accepted" | "rejected-permanent" | "rejected-transient",
+            result_source_diagnostic: None | {"source": "acse-service-user" |
+                "acse-service-provider", "value": name | int}; user values "null",
+                "no-reason-given", "application-context-name-not-supported",
+                "calling-ap-title-not-recognized", …, "authentication-mechanism-name-
+                not-recognised", "authentication-mechanism-name-required",
+                "authentication-failure", "authentication-required"; provider
+                values "null", "no-reason-given", "no-common-acse-version",
+            responding_ap_title (server system title), responding_ae_qualifier:
+                bytes|None, responding_ap_invocation_id,
+                responding_ae_invocation_id: int|None,
+            responder_acse_requirements: bool|None, mechanism_name,
+            responding_authentication_value: bytes|None (server challenge),
+            implementation_information: bytes|None,
+            user_information: None | dict ("initiate-response",
+                "glo-initiate-response", "confirmed-service-error", ...)
+        "rlrq": reason: None | "normal" | "urgent" | "user-defined" | int,
+            user_information: None | dict
+        "rlre": reason: None | "normal" | "not-finished" | "user-defined" | int,
+            user_information: None | dict
+
+    xDLMS initiate and errors::
+
+        "initiate-request": dedicated_key: bytes|None, response_allowed:
+            bool|None (None = DEFAULT TRUE, encoded as 0x00),
+            proposed_quality_of_service: int|None, proposed_dlms_version_number: int,
+            proposed_conformance: Conformance, client_max_receive_pdu_size: int
+        "initiate-response": negotiated_quality_of_service: int|None,
+            negotiated_dlms_version_number: int, negotiated_conformance: Conformance,
+            server_max_receive_pdu_size: int, vaa_name: int (0x0007 LN, 0xFA00 SN)
+        "confirmed-service-error": service: "initiate-error" | "get-status" | …
+            | "read" | "write" | …, error: "application-reference" |
+            "hardware-resource" | "vde-state-error" | "service" | "definition" |
+            "access" | "initiate" | "load-data-set" | "change-scope" | "task" |
+            "other", value: int, or for error "initiate" one of "other",
+            "dlms-version-too-low", "incompatible-conformance",
+            "pdu-size-too-short", "refused-by-the-vde-handler"
+        "exception-response": state_error: "service-not-allowed" |
+            "service-unknown" | int, service_error: "operation-not-possible" |
+            "service-not-supported" | "other-reason" | "pdu-too-long" |
+            "deciphering-error" | "invocation-counter-error",
+            invocation_counter: int|None (only with invocation-counter-error)
+
+    GET / SET / ACTION (every one also has invoke_id_and_priority)::
+
+        "get-request-normal": attribute: AttributeSel
+        "get-request-next": block_number: int
+        "get-request-with-list": attributes: list[AttributeSel]
+        "get-response-normal": result: GetDataResult
+        "get-response-with-datablock": last_block: bool, block_number: int,
+            raw_data: bytes|None, data_access_result: DAR|None (exactly one set)
+        "get-response-with-list": results: list[GetDataResult]
+        "set-request-normal": attribute: AttributeSel, value_raw: bytes
+        "set-request-with-first-datablock": attribute: AttributeSel, Block
+        "set-request-with-datablock": Block
+        "set-request-with-list": attributes: list[AttributeSel], values_raw: list[bytes]
+        "set-request-with-list-and-first-datablock": attributes: list[AttributeSel], Block
+        "set-response-normal": result: DAR
+        "set-response-datablock": block_number: int
+        "set-response-last-datablock": result: DAR, block_number: int
+        "set-response-last-datablock-with-list": results: list[DAR], block_number: int
+        "set-response-with-list": results: list[DAR]
+        "action-request-normal": method: Method, parameters_raw: bytes|None
+        "action-request-next-pblock": block_number: int
+        "action-request-with-list": methods: list[Method], parameters_raw: list[bytes]
+        "action-request-with-first-pblock": method: Method, Block
+        "action-request-with-list-and-first-pblock": methods: list[Method], Block
+        "action-request-with-pblock": Block
+        "action-response-normal": result: AR, return_data: GetDataResult|None
+        "action-response-with-pblock": Block
+        "action-response-with-list": results: list[{"result": AR,
+            "return_data": GetDataResult|None}]
+        "action-response-next-pblock": block_number: int
+
+    Unsolicited, blocks, ciphered framing (no crypto here)::
+
+        "data-notification": long_invoke_id_and_priority: int (u32),
+            date_time: bytes|None (the 12 COSEM bytes; None = zero length),
+            body_raw: bytes
+        "event-notification-request": time: bytes|None, attribute: Attribute,
+            value_raw: bytes
+        "general-block-transfer": last_block: bool, streaming: bool,
+            window: int (0..63), block_number: int, block_number_ack: int,
+            block_data: bytes
+        "glo-get-request", "glo-set-request", "glo-event-notification-request",
+        "glo-action-request", "glo-get-response", "glo-set-response",
+        "glo-action-response", "glo-initiate-request", "glo-initiate-response",
+        "glo-confirmed-service-error", "glo-read-request", "glo-write-request",
+        "glo-read-response", "glo-write-response", "glo-unconfirmed-write-request",
+        "glo-information-report-request" and the same with "ded-":
+            security_control: int, invocation_counter: int,
+            ciphertext: bytes (ciphertext or authenticated plaintext, then the tag)
+        "general-glo-ciphering", "general-ded-ciphering": system_title: bytes,
+            security_control: int, invocation_counter: int, ciphertext: bytes
+    """
 
 def encode_apdu(apdu: dict[str, Any]) -> bytes:
-    """The inverse of :func:`decode_apdu`."""
+    """The inverse of :func:`decode_apdu`: a dict of the same shape to bytes.
+    Optional keys may be left out (same as ``None``); a key the kind does not
+    have is an error; enumerations may be names or ints; ``_raw`` values must
+    hold exactly one A-XDR value. Raises :class:`ApduError` whose ``field``
+    names the offending key (``offset`` is 0 for dict errors; it is a byte
+    offset only for byte errors)."""
+
+def apdu_kinds() -> list[str]:
+    """Every kind :func:`decode_apdu` can report under ``"apdu"``."""
 
 # ---------------------------------------------------------------- security suite 0
 # Keys (EK, AK) are 16 bytes, system titles 8 bytes, IVs 12 bytes (system title

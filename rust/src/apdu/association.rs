@@ -184,13 +184,18 @@ fn auth_value(t: &Tlv<'_>, field: &'static str) -> Result<Vec<u8>> {
 
 fn user_information(t: &Tlv<'_>) -> Result<Box<Apdu>> {
     let i = ber::inner(t, 0x04, "user-information")?;
+    // Refuse nested ACSE APDUs before decoding: no recursion on hostile input.
+    if let Some(tag @ TAG_AARQ..=TAG_RLRE) = i.content.first().copied() {
+        return Err(Error::new(Layer::Ber, "user-information", i.at, ErrorKind::UnknownTag(tag)));
+    }
     let apdu = super::decode(i.content).map_err(|e| e.shifted(i.at))?;
     match apdu {
         Apdu::InitiateRequest(_)
         | Apdu::InitiateResponse(_)
         | Apdu::ConfirmedServiceError(_)
-        | Apdu::Ciphered(_)
         | Apdu::GeneralCiphering(_) => Ok(Box::new(apdu)),
+        // glo-/ded- initiate-request, initiate-response, confirmed-service-error
+        Apdu::Ciphered(ref c) if matches!(c.tag, 0x21 | 0x28 | 0x2e | 0x41 | 0x48 | 0x4e) => Ok(Box::new(apdu)),
         other => Err(Error::invalid(
             Layer::Ber,
             "user-information",
@@ -240,6 +245,7 @@ fn fields<'a>(body: &'a [u8], base: usize) -> Result<Vec<Tlv<'a>>> {
         let at = r.pos() + base;
         let mut t = ber::read_tlv(&mut r, "ACSE field").map_err(|e| e.shifted(base))?;
         t.at += base;
+        t.start += base;
         if seen.contains(&t.tag) {
             return Err(Error::invalid(
                 Layer::Ber,
@@ -256,8 +262,7 @@ fn fields<'a>(body: &'a [u8], base: usize) -> Result<Vec<Tlv<'a>>> {
 }
 
 fn unknown(t: &Tlv<'_>) -> Error {
-    // `at` is the content; the tag sat before the length bytes.
-    Error::new(Layer::Ber, "ACSE field", t.at.saturating_sub(2), ErrorKind::UnknownTag(t.tag))
+    Error::new(Layer::Ber, "ACSE field", t.start, ErrorKind::UnknownTag(t.tag))
 }
 
 impl Aarq {
@@ -280,7 +285,8 @@ impl Aarq {
                 0x8a => a.sender_acse_requirements = Some(acse_requirements(&t, "sender-acse-requirements")?),
                 0x8b => a.mechanism_name = Some(t.content.to_vec()),
                 0xac => a.calling_authentication_value = Some(auth_value(&t, "calling-authentication-value")?),
-                0xbd => a.implementation_information = Some(t.content.to_vec()),
+                // [29] IMPLICIT GraphicString: primitive 0x9D; the constructed form 0xBD is accepted too
+                0x9d | 0xbd => a.implementation_information = Some(t.content.to_vec()),
                 0xbe => a.user_information = Some(user_information(&t)?),
                 _ => return Err(unknown(&t)),
             }
@@ -316,7 +322,7 @@ impl Aarq {
         }
         put_opt_wrapped(&mut b, 0xac, 0x80, &self.calling_authentication_value);
         if let Some(i) = &self.implementation_information {
-            ber::put_tlv(&mut b, 0xbd, i);
+            ber::put_tlv(&mut b, 0x9d, i);
         }
         put_user_information(&mut b, &self.user_information);
         ber::put_tlv(out, TAG_AARQ, &b);
@@ -335,7 +341,7 @@ impl Aare {
                 0xa3 => {
                     let mut r = ber::reader(t.content);
                     let d = ber::read_tlv(&mut r, "result-source-diagnostic").map_err(|e| e.shifted(t.at))?;
-                    let d = Tlv { at: d.at + t.at, ..d };
+                    let d = Tlv { at: d.at + t.at, start: d.start + t.at, ..d };
                     let v = integer_in(&d, "result-source-diagnostic")?;
                     a.result_source_diagnostic = Some(match d.tag {
                         0xa1 => Diagnostic::ServiceUser(v),
@@ -365,7 +371,8 @@ impl Aare {
                 0x88 => a.responder_acse_requirements = Some(acse_requirements(&t, "responder-acse-requirements")?),
                 0x89 => a.mechanism_name = Some(t.content.to_vec()),
                 0xaa => a.responding_authentication_value = Some(auth_value(&t, "responding-authentication-value")?),
-                0xbd => a.implementation_information = Some(t.content.to_vec()),
+                // [29] IMPLICIT GraphicString: primitive 0x9D; the constructed form 0xBD is accepted too
+                0x9d | 0xbd => a.implementation_information = Some(t.content.to_vec()),
                 0xbe => a.user_information = Some(user_information(&t)?),
                 _ => return Err(unknown(&t)),
             }
@@ -402,7 +409,7 @@ impl Aare {
         }
         put_opt_wrapped(&mut b, 0xaa, 0x80, &self.responding_authentication_value);
         if let Some(i) = &self.implementation_information {
-            ber::put_tlv(&mut b, 0xbd, i);
+            ber::put_tlv(&mut b, 0x9d, i);
         }
         put_user_information(&mut b, &self.user_information);
         ber::put_tlv(out, TAG_AARE, &b);

@@ -14,6 +14,8 @@ pub fn reader(buf: &[u8]) -> Reader<'_> {
 #[derive(Debug, Clone, Copy)]
 pub struct Tlv<'a> {
     pub tag: u8,
+    /// Offset of the tag byte.
+    pub start: usize,
     pub content: &'a [u8],
     pub at: usize,
 }
@@ -42,7 +44,7 @@ pub fn read_tlv<'a>(r: &mut Reader<'a>, field: &'static str) -> Result<Tlv<'a>> 
     };
     let at = r.pos();
     let content = r.take(len, field)?;
-    Ok(Tlv { tag, content, at })
+    Ok(Tlv { tag, start: tag_at, content, at })
 }
 
 /// Read a TLV and require its tag.
@@ -74,7 +76,7 @@ pub fn inner<'a>(t: &Tlv<'a>, tag: u8, field: &'static str) -> Result<Tlv<'a>> {
     if !r.is_empty() {
         return Err(Error::new(Layer::Ber, field, t.at + r.pos(), ErrorKind::Trailing(r.remaining())));
     }
-    Ok(Tlv { tag: i.tag, content: i.content, at: i.at + t.at })
+    Ok(Tlv { tag: i.tag, start: i.start + t.at, content: i.content, at: i.at + t.at })
 }
 
 /// Append a BER definite length.
@@ -190,7 +192,7 @@ mod tests {
     fn integers() {
         for v in [0i64, 1, 127, 128, 255, 256, -1, -128, -129, i64::MAX, i64::MIN] {
             let c = integer_content(v);
-            let t = Tlv { tag: 2, content: &c, at: 0 };
+            let t = Tlv { tag: 2, start: 0, content: &c, at: 0 };
             assert_eq!(integer(&t, "x").unwrap(), v);
         }
         assert_eq!(integer_content(128), vec![0, 128]);

@@ -1,6 +1,7 @@
 //! xDLMS and ACSE APDUs (IEC 62056-5-3, DLMS UA Green Book): one typed
 //! [`Apdu`] enum, [`decode`] from bytes and [`Apdu::encode`] back, the exact
-//! inverse. A-XDR payloads (GET results, SET values, ACTION parameters,
+//! inverse for canonical encodings (minimal BER/A-XDR lengths and integers,
+//! booleans 0x00/0x01; other input decodes and re-encodes canonically). A-XDR payloads (GET results, SET values, ACTION parameters,
 //! notification bodies) stay raw bytes, validated to hold one A-XDR value;
 //! block data is opaque; ciphered APDUs are framed, not deciphered.
 
@@ -18,6 +19,8 @@ pub mod results;
 pub mod set;
 mod xdr;
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;
 

@@ -1,7 +1,58 @@
-//! (to be written)
+//! Python face of the APDU codec: `decode_apdu(bytes) -> dict`,
+//! `encode_apdu(dict) -> bytes` and `apdu_kinds()`. Conversion only; the dict
+//! shape is documented in `python/smmc_gateway/_core.pyi`.
 
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::apdu;
+use crate::error::{Error, ErrorKind, Layer};
+use crate::py::to_py_err;
+
+mod from_dict;
+mod to_dict;
+
+use from_dict::from_dict;
+use to_dict::to_dict;
+
+type Table = &'static [(u8, &'static str)];
+
+/// Decode one xDLMS or ACSE APDU to a dict (see the stub for its shape).
+#[pyfunction]
+fn decode_apdu<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyDict>> {
+    let apdu = apdu::decode(data).map_err(to_py_err)?;
+    to_dict(py, &apdu)
+}
+
+/// Encode a dict shaped like `decode_apdu`'s output.
+#[pyfunction]
+fn encode_apdu<'py>(py: Python<'py>, apdu: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyBytes>> {
+    let a = from_dict(apdu)?;
+    // Refuse keys this kind does not have (a misspelt optional key would otherwise be dropped).
+    let known = to_dict(py, &a)?;
+    for k in apdu.keys() {
+        if !known.contains(&k)? {
+            let msg = format!("unknown key {k} for kind {:?}", a.kind());
+            return Err(to_py_err(Error::new(Layer::Apdu, "apdu", 0, ErrorKind::Other(msg))));
+        }
+    }
+    Ok(PyBytes::new(py, &a.encode()))
+}
+
+/// Every kind name `decode_apdu` may return under "apdu".
+#[pyfunction]
+fn apdu_kinds() -> Vec<&'static str> {
+    apdu::kinds()
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(decode_apdu, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_apdu, m)?)?;
+    m.add_function(wrap_pyfunction!(apdu_kinds, m)?)?;
     Ok(())
+}
+
+/// An `ApduError` for a bad dict value (offset 0: there are no bytes yet).
+fn bad(field: &'static str, found: impl std::fmt::Display, expected: &'static str) -> PyErr {
+    to_py_err(Error::invalid(Layer::Apdu, field, 0, found, expected))
 }
