@@ -50,19 +50,15 @@ def test_nist_gcm(case: dict[str, Any]) -> None:
 def test_green_book_ciphered_apdus(case: dict[str, Any]) -> None:
     plain, wire = _hex(case["plain"]), _hex(case["ciphered"])
     sc, ic = case["security_control"], case["invocation_counter"]
+    sender = _hex(case.get("system_title", GB["server_system_title"]))
     got = _core.cipher_apdu(
-        plain, security_control=sc, system_title=SERVER_ST, invocation_counter=ic, ek=EK, ak=AK
+        plain, security_control=sc, system_title=sender, invocation_counter=ic, ek=EK, ak=AK
     )
     assert got == wire
-    assert _core.decipher_apdu(wire, system_title=SERVER_ST, ek=EK, ak=AK) == (
-        plain,
-        sc,
-        ic,
-        SERVER_ST,
-    )
+    assert _core.decipher_apdu(wire, system_title=sender, ek=EK, ak=AK) == (plain, sc, ic, sender)
     content = wire[2:]
-    assert _core.protect(sc, SERVER_ST, ic, EK, AK, plain) == content
-    assert _core.unprotect(SERVER_ST, EK, AK, content) == (sc, ic, plain)
+    assert _core.protect(sc, sender, ic, EK, AK, plain) == content
+    assert _core.unprotect(sender, EK, AK, content) == (sc, ic, plain)
 
 
 def test_general_glo_and_ded_ciphering() -> None:
