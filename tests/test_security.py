@@ -178,6 +178,7 @@ def test_gcm_tamper_and_wrong_key() -> None:
             "APDU tag",
         ),
         (lambda: _core.aes_key_wrap(b"k" * 20, b"x" * 16), "KEK"),
+        (lambda: _core.protect(0x30, SERVER_ST, 1, "k" * 16, AK, b"\xc0"), "EK"),  # type: ignore[arg-type]
         (lambda: _core.aes_key_unwrap(b"k" * 16, b"x" * 20), "wrapped key"),
     ],
 )
@@ -203,6 +204,7 @@ def test_large_apdu_round_trip_releases_nothing_wrong() -> None:
     assert wire[10:13] == b"\x83\x01\x00"  # 3-byte A-XDR length of the content
     assert _core.decipher_apdu(wire, system_title=None, ek=EK, ak=AK)[0] == big
     gk = _core.GcmKey(EK)
+    assert _core.decipher_apdu(wire, system_title=None, ek=gk, ak=AK)[0] == big
     ct = gk.encrypt(b"\0" * 12, b"", big)
     assert gk.decrypt(b"\0" * 12, b"", ct) == big
     with pytest.raises(AuthenticationError):
