@@ -50,19 +50,15 @@ def test_nist_gcm(case: dict[str, Any]) -> None:
 def test_green_book_ciphered_apdus(case: dict[str, Any]) -> None:
     plain, wire = _hex(case["plain"]), _hex(case["ciphered"])
     sc, ic = case["security_control"], case["invocation_counter"]
+    sender = _hex(case.get("system_title", GB["server_system_title"]))
     got = _core.cipher_apdu(
-        plain, security_control=sc, system_title=SERVER_ST, invocation_counter=ic, ek=EK, ak=AK
+        plain, security_control=sc, system_title=sender, invocation_counter=ic, ek=EK, ak=AK
     )
     assert got == wire
-    assert _core.decipher_apdu(wire, system_title=SERVER_ST, ek=EK, ak=AK) == (
-        plain,
-        sc,
-        ic,
-        SERVER_ST,
-    )
+    assert _core.decipher_apdu(wire, system_title=sender, ek=EK, ak=AK) == (plain, sc, ic, sender)
     content = wire[2:]
-    assert _core.protect(sc, SERVER_ST, ic, EK, AK, plain) == content
-    assert _core.unprotect(SERVER_ST, EK, AK, content) == (sc, ic, plain)
+    assert _core.protect(sc, sender, ic, EK, AK, plain) == content
+    assert _core.unprotect(sender, EK, AK, content) == (sc, ic, plain)
 
 
 def test_general_glo_and_ded_ciphering() -> None:
@@ -182,6 +178,7 @@ def test_gcm_tamper_and_wrong_key() -> None:
             "APDU tag",
         ),
         (lambda: _core.aes_key_wrap(b"k" * 20, b"x" * 16), "KEK"),
+        (lambda: _core.protect(0x30, SERVER_ST, 1, "k" * 16, AK, b"\xc0"), "EK"),  # type: ignore[arg-type]
         (lambda: _core.aes_key_unwrap(b"k" * 16, b"x" * 20), "wrapped key"),
     ],
 )
@@ -207,6 +204,7 @@ def test_large_apdu_round_trip_releases_nothing_wrong() -> None:
     assert wire[10:13] == b"\x83\x01\x00"  # 3-byte A-XDR length of the content
     assert _core.decipher_apdu(wire, system_title=None, ek=EK, ak=AK)[0] == big
     gk = _core.GcmKey(EK)
+    assert _core.decipher_apdu(wire, system_title=None, ek=gk, ak=AK)[0] == big
     ct = gk.encrypt(b"\0" * 12, b"", big)
     assert gk.decrypt(b"\0" * 12, b"", ct) == big
     with pytest.raises(AuthenticationError):

@@ -402,6 +402,7 @@ def apdu_kinds() -> list[str]:
 # Keys (EK, AK) are 16 bytes, system titles 8 bytes, IVs 12 bytes (system title
 # || invocation counter, big-endian), invocation counters 0..2**32-1. Bad
 # lengths/values raise :class:`SecurityError` naming the field and offset.
+# ``ek`` may be a :class:`GcmKey` (expanded once per session) or 16 bytes.
 
 def gcm_encrypt(
     key: bytes, iv: bytes, aad: bytes, plaintext: bytes, tag_len: int = 12
@@ -431,7 +432,7 @@ def protect(
     security_control: int,
     system_title: bytes,
     invocation_counter: int,
-    ek: bytes,
+    ek: bytes | GcmKey,
     ak: bytes,
     plaintext: bytes,
 ) -> bytes:
@@ -441,7 +442,7 @@ def protect(
 
 def unprotect(
     system_title: bytes,
-    ek: bytes,
+    ek: bytes | GcmKey,
     ak: bytes,
     data: bytes,
     *,
@@ -460,7 +461,7 @@ def cipher_apdu(
     security_control: int,
     system_title: bytes,
     invocation_counter: int,
-    ek: bytes,
+    ek: bytes | GcmKey,
     ak: bytes,
     dedicated: bool = False,
     general: bool = False,
@@ -473,7 +474,7 @@ def decipher_apdu(
     data: bytes,
     *,
     system_title: bytes | None,
-    ek: bytes,
+    ek: bytes | GcmKey,
     ak: bytes,
     required_protection: int = 0,
 ) -> tuple[bytes, int, int, bytes]:

@@ -115,8 +115,15 @@ fn gcm_decrypt<'py>(
     decrypt(py, &key, iv, aad, data, tag_len)
 }
 
-fn ek_key(ek: &[u8]) -> PyResult<CoreKey> {
-    CoreKey::new(ek, "EK").map_err(to_py_err)
+/// `ek` is either 16 key bytes or a [`PyGcmKey`] (expanded once, cheaper per call).
+fn with_ek<R>(ek: &Bound<'_, PyAny>, f: impl FnOnce(&CoreKey) -> PyResult<R>) -> PyResult<R> {
+    if let Ok(key) = ek.cast::<PyGcmKey>() {
+        return f(&key.get().0);
+    }
+    let bytes = ek.cast::<PyBytes>().map_err(|_| {
+        to_py_err(crate::Error::invalid(crate::Layer::Security, "EK", 0, "not bytes", "16 bytes or a GcmKey"))
+    })?;
+    f(&CoreKey::new(bytes.as_bytes(), "EK").map_err(to_py_err)?)
 }
 
 #[pyfunction]
@@ -125,15 +132,16 @@ fn protect<'py>(
     security_control: u8,
     system_title: &[u8],
     invocation_counter: u64,
-    ek: &[u8],
+    ek: &Bound<'py, PyAny>,
     ak: &[u8],
     plaintext: &[u8],
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let ek = ek_key(ek)?;
-    let p =
-        CipherParams { security_control, system_title, invocation_counter: ic_u32(invocation_counter)?, ek: &ek, ak };
-    let run = || security::protect(&p, plaintext);
-    let out = if plaintext.len() >= DETACH_AT { py.detach(run) } else { run() }.map_err(to_py_err)?;
+    let ic = ic_u32(invocation_counter)?;
+    let out = with_ek(ek, |ek| {
+        let p = CipherParams { security_control, system_title, invocation_counter: ic, ek, ak };
+        let run = || security::protect(&p, plaintext);
+        if plaintext.len() >= DETACH_AT { py.detach(run) } else { run() }.map_err(to_py_err)
+    })?;
     Ok(PyBytes::new(py, &out))
 }
 
@@ -142,14 +150,15 @@ fn protect<'py>(
 fn unprotect<'py>(
     py: Python<'py>,
     system_title: &[u8],
-    ek: &[u8],
+    ek: &Bound<'py, PyAny>,
     ak: &[u8],
     data: &[u8],
     required_protection: u8,
 ) -> PyResult<(u8, u32, Bound<'py, PyBytes>)> {
-    let ek = ek_key(ek)?;
-    let run = || security::unprotect(system_title, &ek, ak, data, required_protection);
-    let (sc, ic, pt) = if data.len() >= DETACH_AT { py.detach(run) } else { run() }.map_err(to_py_err)?;
+    let (sc, ic, pt) = with_ek(ek, |ek| {
+        let run = || security::unprotect(system_title, ek, ak, data, required_protection);
+        if data.len() >= DETACH_AT { py.detach(run) } else { run() }.map_err(to_py_err)
+    })?;
     Ok((sc, ic, PyBytes::new(py, &pt)))
 }
 
@@ -162,16 +171,17 @@ fn cipher_apdu<'py>(
     security_control: u8,
     system_title: &[u8],
     invocation_counter: u64,
-    ek: &[u8],
+    ek: &Bound<'py, PyAny>,
     ak: &[u8],
     dedicated: bool,
     general: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let ek = ek_key(ek)?;
-    let p =
-        CipherParams { security_control, system_title, invocation_counter: ic_u32(invocation_counter)?, ek: &ek, ak };
-    let run = || security::cipher_apdu(apdu, &p, dedicated, general);
-    let out = if apdu.len() >= DETACH_AT { py.detach(run) } else { run() }.map_err(to_py_err)?;
+    let ic = ic_u32(invocation_counter)?;
+    let out = with_ek(ek, |ek| {
+        let p = CipherParams { security_control, system_title, invocation_counter: ic, ek, ak };
+        let run = || security::cipher_apdu(apdu, &p, dedicated, general);
+        if apdu.len() >= DETACH_AT { py.detach(run) } else { run() }.map_err(to_py_err)
+    })?;
     Ok(PyBytes::new(py, &out))
 }
 
@@ -181,13 +191,14 @@ fn decipher_apdu<'py>(
     py: Python<'py>,
     data: &[u8],
     system_title: Option<&[u8]>,
-    ek: &[u8],
+    ek: &Bound<'py, PyAny>,
     ak: &[u8],
     required_protection: u8,
 ) -> PyResult<(Bound<'py, PyBytes>, u8, u32, Bound<'py, PyBytes>)> {
-    let ek = ek_key(ek)?;
-    let run = || security::decipher_apdu(data, system_title, &ek, ak, required_protection);
-    let d = if data.len() >= DETACH_AT { py.detach(run) } else { run() }.map_err(to_py_err)?;
+    let d = with_ek(ek, |ek| {
+        let run = || security::decipher_apdu(data, system_title, ek, ak, required_protection);
+        if data.len() >= DETACH_AT { py.detach(run) } else { run() }.map_err(to_py_err)
+    })?;
     Ok((PyBytes::new(py, &d.apdu), d.security_control, d.invocation_counter, PyBytes::new(py, &d.system_title)))
 }
 

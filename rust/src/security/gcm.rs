@@ -1,15 +1,23 @@
 //! AES-GCM-128 (NIST SP 800-38D) with a 96-bit IV and a tag of 12..=16 bytes
-//! (the short 4/8-byte tags of SP 800-38D appendix C are not offered), plus the bare CTR keystream that DLMS "encryption only" uses.
+//! (the short 4/8-byte tags of SP 800-38D appendix C are not offered), plus
+//! the bare CTR keystream that DLMS "encryption only" uses.
 //!
-//! [`GcmKey`] holds the expanded AES key schedule and the GHASH key H so that
-//! repeated use of one key (a session's EK) pays the set-up cost once. The
-//! backends (RustCrypto `aes`, `ghash`/`polyval`) pick AES-NI/VAES and
-//! (V)PCLMULQDQ at run time and fall back to constant-time software.
+//! The engine is `ring` (BoringSSL's assembly: AES-NI/PCLMULQDQ, and
+//! VAES/VPCLMULQDQ-AVX2 when the CPU has them, chosen at run time). ring only
+//! verifies full 16-byte tags, so decryption uses GCM's symmetry: sealing the
+//! ciphertext yields the plaintext (CTR is its own inverse), and sealing that
+//! plaintext yields the ciphertext again together with the full tag over it,
+//! whose leading `tag_len` bytes are compared in constant time with the
+//! received tag. Nothing is returned unless they match. RustCrypto `aes-gcm`
+//! serves as an independent reference in the tests.
+//!
+//! [`GcmKey`] holds the expanded key so a session's EK is set up once.
 
+use aes::cipher::KeyInit;
 use aes::Aes128;
-use aes_gcm::aead::consts::{U12, U13, U14, U15, U16};
-use aes_gcm::{AeadInOut, AesGcm, KeyInit, Nonce, Tag};
 use ctr::cipher::{InnerIvInit, StreamCipher};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
+use subtle::ConstantTimeEq;
 
 use crate::error::{Error, ErrorKind, Layer, Result};
 
@@ -17,12 +25,13 @@ use crate::error::{Error, ErrorKind, Layer, Result};
 pub const IV_LEN: usize = 12;
 /// The tag length DLMS suite 0 uses.
 pub const DLMS_TAG_LEN: usize = 12;
+/// GCM's largest plaintext: 2^32 - 2 blocks (SP 800-38D 5.2.1.1).
+const MAX_PLAINTEXT: usize = ((1u64 << 36) - 32) as usize;
 
-/// An AES-128 key ready for GCM: key schedule and GHASH key computed once.
-#[derive(Clone)]
+/// An AES-128 key ready for GCM: key schedules computed once.
 pub struct GcmKey {
+    gcm: LessSafeKey,
     aes: Aes128,
-    gcm12: AesGcm<Aes128, U12, U12>,
 }
 
 impl std::fmt::Debug for GcmKey {
@@ -37,8 +46,8 @@ pub(crate) fn key16<'a>(key: &'a [u8], field: &'static str) -> Result<&'a [u8; 1
         .map_err(|_| Error::invalid(Layer::Security, field, 0, format!("{} bytes", key.len()), "16 bytes (AES-128)"))
 }
 
-fn iv12(iv: &[u8]) -> Result<&[u8; IV_LEN]> {
-    <&[u8; IV_LEN]>::try_from(iv)
+fn iv12(iv: &[u8]) -> Result<[u8; IV_LEN]> {
+    <[u8; IV_LEN]>::try_from(iv)
         .map_err(|_| Error::invalid(Layer::Security, "IV", 0, format!("{} bytes", iv.len()), "12 bytes"))
 }
 
@@ -49,38 +58,28 @@ fn check_tag_len(tag_len: usize) -> Result<()> {
     }
 }
 
-fn auth_failed(offset: usize) -> Error {
-    Error::new(Layer::Security, "authentication tag", offset, ErrorKind::AuthenticationFailed)
-}
-
-/// Run `$body` with `$gcm` bound to an `AesGcm` whose tag size matches `$len`.
-macro_rules! with_tag_size {
-    ($self:ident, $len:expr, |$gcm:ident| $body:expr) => {
-        match $len {
-            12 => {
-                let $gcm = &$self.gcm12;
-                $body
-            }
-            13 => with_tag_size!(@other $self, U13, $gcm, $body),
-            14 => with_tag_size!(@other $self, U14, $gcm, $body),
-            15 => with_tag_size!(@other $self, U15, $gcm, $body),
-            _ => with_tag_size!(@other $self, U16, $gcm, $body),
-        }
-    };
-    (@other $self:ident, $t:ty, $gcm:ident, $body:expr) => {{
-        let owned = AesGcm::<Aes128, U12, $t>::from($self.aes.clone());
-        let $gcm = &owned;
-        $body
-    }};
+fn too_long(len: usize) -> Error {
+    Error::new(Layer::Security, "plaintext", 0, ErrorKind::TooLong { length: len, limit: MAX_PLAINTEXT })
 }
 
 impl GcmKey {
     /// Expand a 16-byte AES key. `field` names the key in errors ("EK", "key", …).
     pub fn new(key: &[u8], field: &'static str) -> Result<Self> {
         let key = key16(key, field)?;
-        let aes = Aes128::new(key.into());
-        let gcm12 = AesGcm::<Aes128, U12, U12>::from(aes.clone());
-        Ok(GcmKey { aes, gcm12 })
+        let unbound = UnboundKey::new(&AES_128_GCM, key)
+            .map_err(|_| Error::invalid(Layer::Security, field, 0, "a key ring rejects", "16 bytes (AES-128)"))?;
+        Ok(GcmKey { gcm: LessSafeKey::new(unbound), aes: Aes128::new(key.into()) })
+    }
+
+    /// Seal `buf` in place; returns the full 16-byte tag.
+    fn seal(&self, iv: [u8; IV_LEN], aad: &[u8], buf: &mut [u8]) -> Result<[u8; 16]> {
+        let tag = self
+            .gcm
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::from(aad), buf)
+            .map_err(|_| too_long(buf.len()))?;
+        let mut full = [0u8; 16];
+        full.copy_from_slice(tag.as_ref().get(..16).unwrap_or(&[0u8; 16]));
+        Ok(full)
     }
 
     /// Encrypt `plaintext`, authenticating `aad` too; appends ciphertext || tag to `out`.
@@ -92,20 +91,13 @@ impl GcmKey {
         tag_len: usize,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        let iv = iv12(iv)?;
-        check_tag_len(tag_len)?;
-        let nonce = Nonce::<U12>::from(*iv);
         let start = out.len();
-        out.extend_from_slice(plaintext);
-        let buf = out.get_mut(start..).unwrap_or_default();
-        let tag = with_tag_size!(self, tag_len, |gcm| gcm
-            .encrypt_inout_detached(&nonce, aad, buf.into())
-            .map(|t| t.to_vec()));
-        let tag = tag.map_err(|_| {
-            Error::new(Layer::Security, "plaintext", 0, ErrorKind::TooLong { length: plaintext.len(), limit: 1 << 36 })
-        })?;
-        out.extend_from_slice(&tag);
-        Ok(())
+        out.resize(start + plaintext.len() + tag_len, 0);
+        let res = self.encrypt_to(iv, aad, plaintext, tag_len, out.get_mut(start..).unwrap_or_default());
+        if res.is_err() {
+            out.truncate(start);
+        }
+        res
     }
 
     /// AES-GCM encryption: ciphertext || tag.
@@ -113,43 +105,6 @@ impl GcmKey {
         let mut out = Vec::with_capacity(plaintext.len() + tag_len);
         self.encrypt_into(iv, aad, plaintext, tag_len, &mut out)?;
         Ok(out)
-    }
-
-    /// Verify and decrypt `data` = ciphertext || tag. The tag is checked (in
-    /// constant time) before any plaintext is released.
-    pub fn decrypt(&self, iv: &[u8], aad: &[u8], data: &[u8], tag_len: usize) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; data.len().saturating_sub(tag_len)];
-        self.decrypt_to(iv, aad, data, tag_len, &mut buf)?;
-        Ok(buf)
-    }
-
-    /// [`GcmKey::decrypt`] into `out`, which must be `data.len() - tag_len`
-    /// bytes long (e.g. a Python bytes object being built). On an error `out`
-    /// holds ciphertext, never plaintext.
-    pub fn decrypt_to(&self, iv: &[u8], aad: &[u8], data: &[u8], tag_len: usize, out: &mut [u8]) -> Result<()> {
-        let iv = iv12(iv)?;
-        check_tag_len(tag_len)?;
-        let ct_len = data
-            .len()
-            .checked_sub(tag_len)
-            .ok_or_else(|| Error::truncated(Layer::Security, "authentication tag", 0, tag_len, data.len()))?;
-        let (ct, tag) = data.split_at(ct_len);
-        if out.len() != ct_len {
-            return Err(Error::invalid(Layer::Security, "output buffer", 0, out.len(), "the ciphertext length"));
-        }
-        out.copy_from_slice(ct);
-        let nonce = Nonce::<U12>::from(*iv);
-        let ok = with_tag_size!(self, tag_len, |gcm| {
-            match Tag::try_from(tag) {
-                Ok(tag) => gcm.decrypt_inout_detached(&nonce, aad, (&mut *out).into(), &tag).is_ok(),
-                Err(_) => false,
-            }
-        });
-        if ok {
-            Ok(())
-        } else {
-            Err(auth_failed(ct_len))
-        }
     }
 
     /// Encrypt into `out`, which must be `plaintext.len() + tag_len` bytes long.
@@ -167,14 +122,46 @@ impl GcmKey {
         }
         let (ct, tag_out) = out.split_at_mut(plaintext.len());
         ct.copy_from_slice(plaintext);
-        let nonce = Nonce::<U12>::from(*iv);
-        let tag =
-            with_tag_size!(self, tag_len, |gcm| gcm.encrypt_inout_detached(&nonce, aad, ct.into()).map(|t| t.to_vec()));
-        let tag = tag.map_err(|_| {
-            Error::new(Layer::Security, "plaintext", 0, ErrorKind::TooLong { length: plaintext.len(), limit: 1 << 36 })
-        })?;
+        let tag = self.seal(iv, aad, ct)?;
         tag_out.copy_from_slice(tag.get(..tag_len).unwrap_or_default());
         Ok(())
+    }
+
+    /// Verify and decrypt `data` = ciphertext || tag. The tag is checked (in
+    /// constant time) before any plaintext is released.
+    pub fn decrypt(&self, iv: &[u8], aad: &[u8], data: &[u8], tag_len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; data.len().saturating_sub(tag_len)];
+        self.decrypt_to(iv, aad, data, tag_len, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// [`GcmKey::decrypt`] into `out`, which must be `data.len() - tag_len`
+    /// bytes long (e.g. a Python bytes object being built). On an error `out`
+    /// is zeroed: no unauthenticated plaintext escapes.
+    pub fn decrypt_to(&self, iv: &[u8], aad: &[u8], data: &[u8], tag_len: usize, out: &mut [u8]) -> Result<()> {
+        let iv = iv12(iv)?;
+        check_tag_len(tag_len)?;
+        let ct_len = data
+            .len()
+            .checked_sub(tag_len)
+            .ok_or_else(|| Error::truncated(Layer::Security, "authentication tag", 0, tag_len, data.len()))?;
+        let (ct, tag) = data.split_at(ct_len);
+        if out.len() != ct_len {
+            return Err(Error::invalid(Layer::Security, "output buffer", 0, out.len(), "the ciphertext length"));
+        }
+        // Pass 1: CTR over the ciphertext gives the plaintext (its tag is meaningless).
+        out.copy_from_slice(ct);
+        self.seal(iv, &[], out)?;
+        // Pass 2: re-encrypting a copy of the plaintext gives the tag over the ciphertext.
+        let mut again = out.to_vec();
+        let full = self.seal(iv, aad, &mut again)?;
+        let ok = bool::from(full.get(..tag_len).unwrap_or_default().ct_eq(tag));
+        if ok {
+            Ok(())
+        } else {
+            out.fill(0);
+            Err(Error::new(Layer::Security, "authentication tag", ct_len, ErrorKind::AuthenticationFailed))
+        }
     }
 
     /// The GCM tag over `aad` with nothing encrypted (GMAC).
@@ -187,13 +174,11 @@ impl GcmKey {
     pub fn ctr_apply(&self, iv: &[u8], buf: &mut [u8]) -> Result<()> {
         let iv = iv12(iv)?;
         let mut block = [0u8; 16];
-        block[..IV_LEN].copy_from_slice(iv);
+        block[..IV_LEN].copy_from_slice(&iv);
         block[15] = 2;
         let core = ctr::CtrCore::<&Aes128, ctr::flavors::Ctr32BE>::inner_iv_init(&self.aes, (&block).into());
         let mut ctr = ctr::Ctr32BE::<&Aes128>::from_core(core);
-        ctr.try_apply_keystream(buf).map_err(|_| {
-            Error::new(Layer::Security, "plaintext", 0, ErrorKind::TooLong { length: buf.len(), limit: 1 << 36 })
-        })
+        ctr.try_apply_keystream(buf).map_err(|_| too_long(buf.len()))
     }
 
     /// The raw AES-128 block cipher (for key wrap and tests).
@@ -264,6 +249,29 @@ mod tests {
         assert_eq!(gcm_encrypt(&[0; 16], &[0; 12], &[], &[], 8).unwrap_err().field, "tag length");
         let e = gcm_decrypt(&[0; 16], &[0; 12], &[], &[0; 5], 12).unwrap_err();
         assert!(matches!(e.kind, ErrorKind::Truncated { needed: 12, available: 5 }));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// ring (with the two-pass decryption) agrees with RustCrypto aes-gcm.
+        #[test]
+        fn agrees_with_rustcrypto(key in proptest::array::uniform16(0u8..), iv in proptest::array::uniform12(0u8..),
+                                  aad in proptest::collection::vec(0u8.., 0..40),
+                                  pt in proptest::collection::vec(0u8.., 0..600), tag_len in 12usize..=16) {
+            use aes_gcm::aead::consts::U12;
+            use aes_gcm::{AeadInOut, AesGcm, Nonce};
+            let ours = gcm_encrypt(&key, &iv, &aad, &pt, tag_len).unwrap();
+            let reference = AesGcm::<Aes128, U12>::new(&key.into());
+            let mut buf = pt.clone();
+            let tag = reference.encrypt_inout_detached(&Nonce::<U12>::from(iv), &aad, buf.as_mut_slice().into()).unwrap();
+            buf.extend_from_slice(&tag[..tag_len]);
+            proptest::prop_assert_eq!(&ours, &buf);
+            proptest::prop_assert_eq!(gcm_decrypt(&key, &iv, &aad, &ours, tag_len).unwrap(), pt);
+            let mut bad = ours.clone();
+            let i = (aad.len() * 7 + 3) % bad.len();
+            bad[i] ^= 0x01;
+            proptest::prop_assert_eq!(gcm_decrypt(&key, &iv, &aad, &bad, tag_len).unwrap_err().kind, ErrorKind::AuthenticationFailed);
+        }
     }
 
     #[test]
