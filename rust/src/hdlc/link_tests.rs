@@ -298,6 +298,33 @@ fn send_apdu_needs_a_connection() {
     assert!(s.connect(0.0).is_err());
 }
 
+#[test]
+fn server_rejects_bad_snrm_parameters_with_frmr_and_other_clients_while_connected() {
+    let mut s = Link::new(cfg(Role::Server, Parameters::default()));
+    let me = Address::with_size(1, Some(0x11), None).unwrap();
+    let cl = Address::client(0x10).unwrap();
+    let mut snrm = Frame::new(FrameKind::SNRM, me, cl, true);
+    snrm.info = vec![0x81, 0x80, 0x03, 0x05, 0x03, 0x00];
+    s.receive_data(&snrm.encode().unwrap(), 0.0);
+    assert_eq!(decode(&s.data_to_send()).unwrap().kind(), FrameKind::FRMR);
+    assert!(matches!(s.next_event(), Some(Event::FrameError(m)) if m.contains("parameter")));
+    assert_eq!(s.state(), LinkState::Disconnected);
+    snrm.info.clear();
+    s.receive_data(&snrm.encode().unwrap(), 0.0);
+    assert!(matches!(s.next_event(), Some(Event::Connected(_))));
+    s.data_to_send();
+    let intruder = Address::client(0x01).unwrap();
+    s.receive_data(&Frame::new(FrameKind::RR, me, intruder, true).encode().unwrap(), 0.1);
+    assert!(matches!(s.next_event(), Some(Event::FrameError(m)) if m.contains("another client")));
+    assert!(s.data_to_send().is_empty());
+    // Garbage on the line is reported, and the link carries on.
+    s.receive_data(&[0x00, 0x55], 0.2);
+    s.receive_data(&Frame::new(FrameKind::RR, me, cl, true).encode().unwrap(), 0.3);
+    assert!(matches!(s.next_event(), Some(Event::FrameError(m)) if m.contains("garbage")));
+    let rr = decode(&s.data_to_send()).unwrap();
+    assert_eq!((rr.kind(), rr.control.poll_final, rr.control.recv_seq), (FrameKind::RR, true, Some(0)));
+}
+
 mod random_loss {
     use super::*;
     use proptest::prelude::*;
