@@ -369,3 +369,17 @@ def test_inactivity_timeout() -> None:
     p.s.handle_timeout(p.now + 61.0)
     assert p.s.next_event() == ("link_lost", "inactivity timeout (60 s)")
     assert p.s.state == "disconnected"
+
+
+def test_published_push_stream_with_double_flags() -> None:
+    rows = {r[0]: bytes.fromhex(r[7]) for r in _rows("frames.txt")}
+    stream = rows["lg-e450-ui-block-1"] + rows["lg-e450-ui-block-2"]  # 7E 7E between them
+    fr = _core.HdlcFramer()
+    for i in range(0, len(stream), 50):
+        fr.feed(stream[i : i + 50])
+    frames = fr.drain()
+    assert [f.kind for f in frames] == ["UI", "UI"]
+    assert frames[0].info[:4] == bytes.fromhex("E6E700E0")  # LLC, then general-block-transfer
+    assert frames[1].info[:1] == b"\xe0"
+    assert fr.errors() == []
+    assert fr.discarded_bytes == 0
