@@ -325,6 +325,34 @@ fn server_rejects_bad_snrm_parameters_with_frmr_and_other_clients_while_connecte
     assert_eq!((rr.kind(), rr.control.poll_final, rr.control.recv_seq), (FrameKind::RR, true, Some(0)));
 }
 
+#[test]
+fn late_server_answer_goes_through_rnr_and_a_later_poll() {
+    let mut w = Wire::new(params(128, 1), params(128, 1), |_, _| false);
+    w.connect();
+    w.c.send_apdu(b"\xC0\x01", w.now).unwrap();
+    // The server application does not answer before the client's timer fires.
+    w.step();
+    assert_eq!(apdus(&w.sev).len(), 1);
+    let d = w.c.next_deadline().unwrap();
+    w.c.handle_timeout(d);
+    let repeat = w.c.data_to_send();
+    assert_eq!(decode(&repeat).unwrap().control.send_seq, Some(0));
+    w.s.receive_data(&repeat, w.now);
+    let rnr = w.s.data_to_send();
+    let f = decode(&rnr).unwrap();
+    assert_eq!((f.kind(), f.control.poll_final, f.control.recv_seq), (FrameKind::RNR, true, Some(1)));
+    w.c.receive_data(&rnr, w.now);
+    assert!(w.c.data_to_send().is_empty(), "the client waits before polling a busy server");
+    w.collect();
+    assert_eq!(apdus(&w.sev).len(), 1, "a repeated I frame must not be delivered again");
+    assert_eq!(w.c.state(), LinkState::Connected);
+    w.s.send_apdu(b"\xC4\x01", w.now).unwrap();
+    assert!(w.s.data_to_send().is_empty(), "not polled: the answer waits for the client's poll");
+    w.run(&|_| None);
+    assert_eq!(apdus(&w.cev), vec![b"\xC4\x01".to_vec()]);
+    assert_eq!(apdus(&w.sev).len(), 1);
+}
+
 mod random_loss {
     use super::*;
     use proptest::prelude::*;

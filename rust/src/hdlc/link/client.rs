@@ -12,7 +12,7 @@ impl Link {
             return;
         }
         if self.peer_busy {
-            self.send_rr(FrameKind::RR, true);
+            // RNR: the server is busy; poll again with RR when the timer fires.
             self.arm(Poll::Rr, now);
         } else if !self.unacked.is_empty() || !self.queue.is_empty() {
             self.send_burst();

@@ -245,12 +245,10 @@ impl Link {
             self.queue.push_back(Segment { info: chunk.to_vec(), segmented: i + 1 < n });
         }
         self.last_activity = now;
+        self.owes_response = false;
         match self.cfg.role {
             Role::Client if self.awaiting.is_none() => self.client_turn(now),
-            Role::Server if self.polled => {
-                self.owes_response = false;
-                self.server_answer();
-            }
+            Role::Server if self.polled => self.server_answer(true),
             _ => {}
         }
         Ok(())

@@ -7,12 +7,17 @@ use crate::hdlc::frame::{Frame, FrameKind};
 use crate::hdlc::params::Parameters;
 
 impl Link {
-    /// Server: answer a poll.
-    pub(super) fn server_answer(&mut self) {
+    /// Server: answer a poll. With nothing to send while the answer to a
+    /// just-delivered APDU is pending, hold the poll (`send_apdu` answers it);
+    /// polled again before that (`fresh` false), say RNR so the client asks later.
+    pub(super) fn server_answer(&mut self, fresh: bool) {
         if !self.unacked.is_empty() || !self.queue.is_empty() {
             self.send_burst();
         } else if !self.owes_response {
             self.send_rr(FrameKind::RR, true);
+            self.polled = false;
+        } else if !fresh {
+            self.send_rr(FrameKind::RNR, true);
             self.polled = false;
         }
     }
@@ -61,18 +66,16 @@ impl Link {
                 }
                 self.last_activity = now;
                 self.peer_busy = f.kind() == FrameKind::RNR;
-                if f.kind() == FrameKind::I {
-                    if self.take_i(&mut f) {
-                        self.owes_response = !f.segmented;
-                    } else {
-                        // A repeat (our answer was lost) or a frame after a gap.
-                        self.owes_response = false;
-                    }
+                // A repeated I frame (our answer was lost) or one after a gap is
+                // not delivered; the poll it carries is answered all the same.
+                let fresh = f.kind() == FrameKind::I && self.take_i(&mut f);
+                if fresh {
+                    self.owes_response = !f.segmented;
                 }
                 if pf {
                     self.polled = true;
                     if !self.peer_busy {
-                        self.server_answer();
+                        self.server_answer(fresh);
                     } else {
                         self.send_rr(FrameKind::RR, true);
                         self.polled = false;
