@@ -189,7 +189,10 @@ class HdlcLink:
     ``max_retries``); the server answers each poll and adopts the client
     address of the SNRM it accepts (``client_address`` is the client's own
     address in the client role). ``inactivity_timeout`` (both roles) ends a
-    connected but silent link with ``("link_lost", ...)``. ``connect`` and
+    connected but silent link with ``("link_lost", ...)``. A server holds a
+    poll that delivered a complete APDU until :meth:`send_apdu` answers it;
+    polled again before that, it answers RNR and the client re-polls with RR
+    when its timer fires (counted as a retransmission). ``connect`` and
     ``disconnect`` raise :class:`HdlcError` in the server role; ``send_apdu``
     raises it when the link is not connected. Windows are 1..7 and
     information field lengths 1..2030 (``ValueError`` otherwise)."""

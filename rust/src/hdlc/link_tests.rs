@@ -385,5 +385,33 @@ mod random_loss {
                 prop_assert_eq!(got_c.len(), 1, "{:?}", w.cev);
             }
         }
+
+        /// Random and mutated bytes never panic either role, whatever the state.
+        #[test]
+        fn random_input_never_panics(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..12),
+            flip in any::<prop::sample::Index>(),
+        ) {
+            let me = Address::client(0x10).unwrap();
+            let srv = Address::with_size(1, Some(0x11), None).unwrap();
+            let mut rr = Frame::new(FrameKind::RR, srv, me, true).encode().unwrap();
+            let i = flip.index(rr.len());
+            rr[i] ^= 0x5A;
+            for role in [Role::Client, Role::Server] {
+                let mut l = Link::new(cfg(role, Parameters::default()));
+                let _ = l.connect(0.0);
+                let snrm = Frame::new(FrameKind::SNRM, srv, me, true).encode().unwrap();
+                l.receive_data(&snrm, 0.1);
+                for (n, c) in chunks.iter().enumerate() {
+                    let now = 0.2 + n as f64;
+                    l.receive_data(c, now);
+                    l.receive_data(&rr, now);
+                    let _ = l.send_apdu(c, now);
+                    l.handle_timeout(now + 5.0);
+                    let _ = l.data_to_send();
+                    while l.next_event().is_some() {}
+                }
+            }
+        }
     }
 }
