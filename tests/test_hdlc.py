@@ -383,3 +383,13 @@ def test_published_push_stream_with_double_flags() -> None:
     assert frames[1].info[:1] == b"\xe0"
     assert fr.errors() == []
     assert fr.discarded_bytes == 0
+
+
+def test_ui_from_server_to_client() -> None:
+    p = Pair()
+    p.s.send_ui(b"\x0f\x00\x00\x00\x01")
+    with pytest.raises(_core.HdlcError, match="information field"):
+        p.s.send_ui(bytes(200))
+    p.run()
+    assert p.cev == [("ui", b"\x0f\x00\x00\x00\x01")]
+    assert p.c.state == "disconnected"

@@ -225,6 +225,10 @@ class HdlcLink:
     def send_apdu(self, apdu: bytes, now: float) -> None:
         """Queue an APDU: adds the LLC header (client E6 E6 00, server E6 E7 00)
         and segments it to the negotiated information field length and window."""
+    def send_ui(self, data: bytes) -> None:
+        """Queue one UI frame (LLC header added, P/F set), in any state, e.g. a
+        server's push; raises :class:`HdlcError` when it does not fit the
+        information field length (the negotiated one once connected)."""
     def receive_data(self, data: bytes, now: float) -> None: ...
     def next_event(self) -> LinkEvent | None: ...
     def data_to_send(self) -> bytes: ...

@@ -254,6 +254,22 @@ impl Link {
         Ok(())
     }
 
+    /// Send `data` in one UI frame (LLC header added, P/F set), in any state:
+    /// unnumbered information, e.g. a server's push. It must fit the
+    /// information field length (the negotiated one once connected).
+    pub fn send_ui(&mut self, data: &[u8]) -> Result<()> {
+        let llc = if self.cfg.role == Role::Client { LLC_REQUEST } else { LLC_RESPONSE };
+        let limit = self.negotiated.max_info_tx as usize;
+        let length = data.len() + llc.len();
+        if length > limit {
+            return Err(Error::new(Layer::Hdlc, "information field", 0, ErrorKind::TooLong { length, limit }));
+        }
+        let mut info = llc.to_vec();
+        info.extend_from_slice(data);
+        self.send_unnumbered(FrameKind::UI, info);
+        Ok(())
+    }
+
     pub fn receive_data(&mut self, data: &[u8], now: f64) {
         self.framer.feed(data);
         while let Some(frame) = self.framer.next_frame() {
