@@ -131,7 +131,7 @@ pub struct Link {
 }
 
 fn link_err(field: &'static str, msg: &'static str) -> Error {
-    Error::new(Layer::Hdlc, field, 0, ErrorKind::Unsupported(msg))
+    Error::new(Layer::Hdlc, field, 0, ErrorKind::Other(msg.to_string()))
 }
 
 impl Link {
