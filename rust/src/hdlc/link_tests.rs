@@ -353,6 +353,41 @@ fn late_server_answer_goes_through_rnr_and_a_later_poll() {
     assert_eq!(apdus(&w.sev).len(), 1);
 }
 
+#[test]
+fn over_long_segmented_apdu_is_dropped_and_the_link_goes_on() {
+    let mut s = Link::new(cfg(Role::Server, params(2000, 7)));
+    let me = Address::with_size(1, Some(0x11), None).unwrap();
+    let cl = Address::client(0x10).unwrap();
+    let mut snrm = Frame::new(FrameKind::SNRM, me, cl, true);
+    snrm.info = params(2000, 7).encode();
+    s.receive_data(&snrm.encode().unwrap(), 0.0);
+    s.data_to_send();
+    assert!(matches!(s.next_event(), Some(Event::Connected(p)) if p == params(2000, 7)));
+    let n = MAX_REASSEMBLY / 2000 + 2;
+    let mut errors = 0;
+    for i in 0..n {
+        let mut f = Frame::new(FrameKind::I, me, cl, true);
+        f.control.send_seq = Some((i % 8) as u8);
+        f.control.recv_seq = Some(0);
+        f.segmented = i + 1 < n;
+        f.info = vec![0xAB; 2000];
+        s.receive_data(&f.encode().unwrap(), 0.0);
+        let rr = decode(&s.data_to_send()).unwrap();
+        assert_eq!((rr.kind(), rr.control.recv_seq), (FrameKind::RR, Some(((i + 1) % 8) as u8)));
+        while let Some(e) = s.next_event() {
+            assert!(matches!(e, Event::FrameError(ref m) if m.contains("longer than")), "{e:?}");
+            errors += 1;
+        }
+    }
+    assert_eq!(errors, 1);
+    let mut f = Frame::new(FrameKind::I, me, cl, true);
+    f.control.send_seq = Some((n % 8) as u8);
+    f.control.recv_seq = Some(0);
+    f.info = vec![0xE6, 0xE6, 0x00, 0xC0];
+    s.receive_data(&f.encode().unwrap(), 0.0);
+    assert_eq!(s.next_event(), Some(Event::Apdu(vec![0xC0])));
+}
+
 mod random_loss {
     use super::*;
     use proptest::prelude::*;

@@ -65,10 +65,9 @@ impl Link {
                 }
                 self.last_activity = now;
                 self.peer_busy = f.kind() == FrameKind::RNR;
-                if f.kind() == FrameKind::I && !self.take_i(&mut f) {
-                    self.need_poll = true;
-                } else if f.kind() == FrameKind::I {
-                    self.need_poll = false;
+                if f.kind() == FrameKind::I {
+                    // Out of sequence: poll with RR(V(R)) for a resend.
+                    self.need_poll = self.take_i(&mut f).is_none();
                 }
                 if self.awaiting.is_some() {
                     self.deadline = Some(now + self.cfg.response_timeout);

@@ -114,6 +114,8 @@ pub struct Link {
     queue: VecDeque<Segment>,
     rx_buf: Vec<u8>,
     rx_partial: bool,
+    /// Skipping the remaining segments of an over-long APDU.
+    rx_discarding: bool,
     /// Client: the poll awaiting its final response.
     awaiting: Option<Poll>,
     deadline: Option<f64>,
@@ -129,6 +131,9 @@ pub struct Link {
     peer_client: Address,
     last_activity: f64,
 }
+
+/// Longest APDU reassembled from segments; longer ones are dropped.
+pub const MAX_REASSEMBLY: usize = 1 << 20;
 
 fn link_err(field: &'static str, msg: &'static str) -> Error {
     Error::new(Layer::Hdlc, field, 0, ErrorKind::Other(msg.to_string()))
@@ -151,6 +156,7 @@ impl Link {
             queue: VecDeque::new(),
             rx_buf: Vec::new(),
             rx_partial: false,
+            rx_discarding: false,
             awaiting: None,
             deadline: None,
             retries: 0,
@@ -192,6 +198,7 @@ impl Link {
         self.queue.clear();
         self.rx_buf.clear();
         self.rx_partial = false;
+        self.rx_discarding = false;
         self.awaiting = None;
         self.deadline = None;
         self.retries = 0;
@@ -448,19 +455,31 @@ impl Link {
         }
     }
 
-    /// Take an I frame's information into the reassembly buffer; true when in sequence.
-    fn take_i(&mut self, f: &mut Frame) -> bool {
+    /// Take an I frame's information into the reassembly buffer: None when
+    /// out of sequence (not taken), else whether a complete APDU was delivered.
+    fn take_i(&mut self, f: &mut Frame) -> Option<bool> {
         if f.control.send_seq != Some(self.vr) {
-            return false;
+            return None;
         }
         self.vr = (self.vr + 1) % 8;
-        self.rx_buf.append(&mut f.info);
         self.rx_partial = f.segmented;
-        if !f.segmented {
-            let buf = std::mem::take(&mut self.rx_buf);
-            let data = self.strip_llc(buf);
-            self.events.push_back(Event::Apdu(data));
+        if self.rx_discarding || self.rx_buf.len() + f.info.len() > MAX_REASSEMBLY {
+            // Still acknowledged (the peer must not resend it), but the APDU is dropped.
+            if !self.rx_discarding {
+                let msg = format!("segmented APDU longer than {MAX_REASSEMBLY} bytes dropped");
+                self.events.push_back(Event::FrameError(msg));
+            }
+            self.rx_buf.clear();
+            self.rx_discarding = f.segmented;
+            return Some(false);
         }
-        true
+        self.rx_buf.append(&mut f.info);
+        if f.segmented {
+            return Some(false);
+        }
+        let buf = std::mem::take(&mut self.rx_buf);
+        let data = self.strip_llc(buf);
+        self.events.push_back(Event::Apdu(data));
+        Some(true)
     }
 }

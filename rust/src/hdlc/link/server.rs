@@ -68,9 +68,10 @@ impl Link {
                 self.peer_busy = f.kind() == FrameKind::RNR;
                 // A repeated I frame (our answer was lost) or one after a gap is
                 // not delivered; the poll it carries is answered all the same.
-                let fresh = f.kind() == FrameKind::I && self.take_i(&mut f);
-                if fresh {
-                    self.owes_response = !f.segmented;
+                let taken = if f.kind() == FrameKind::I { self.take_i(&mut f) } else { None };
+                let fresh = taken.is_some();
+                if taken == Some(true) {
+                    self.owes_response = true;
                 }
                 if pf {
                     self.polled = true;
