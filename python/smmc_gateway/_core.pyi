@@ -143,20 +143,26 @@ def hdlc_encode(
     info: bytes = b"",
     address_size: int | None = None,
 ) -> bytes:
-    """One complete frame, flags included. Server addresses take 1, 2 or 4
-    bytes (``address_size``, or the smallest that fits); the client address
-    one byte."""
+    """One complete frame, flags included. An address given with a lower part
+    (a server address) takes 2 or 4 bytes (``address_size``, or the smallest
+    that fits); an address without one (the client, or a server upper address
+    alone) takes one byte. ``send_seq`` is used by I frames, ``recv_seq`` by
+    I, RR and RNR frames."""
 
 def hdlc_decode(frame: bytes) -> HdlcFrame:
     """Exactly one frame (with or without the 0x7E flags); checks HCS and FCS."""
 
 class HdlcFramer:
     """Finds frames in a noisy byte stream and resynchronises after garbage or
-    a bad FCS."""
+    a bad FCS. Frames whose length field exceeds ``max_frame`` (bytes between
+    the flags; at most 2047) are skipped, so the buffer stays bounded."""
 
     def __init__(self, max_frame: int = 2048) -> None: ...
     def feed(self, data: bytes) -> None: ...
     def next_frame(self) -> HdlcFrame | None: ...
+    def drain(self) -> list[HdlcFrame]:
+        """Every complete frame buffered now (bulk form of :meth:`next_frame`;
+        the GIL is released while decoding)."""
     def errors(self) -> list[str]:
         """Messages for what was skipped since the last call (bad FCS, garbage)."""
     @property
@@ -177,7 +183,19 @@ LinkEvent: TypeAlias = tuple[str, Any]
 """
 
 class HdlcLink:
-    """The sans-IO HDLC link state machine (IEC 62056-46), client or server role."""
+    """The sans-IO HDLC link state machine (IEC 62056-46), client or server role.
+
+    The client polls and owns the response timer (``response_timeout``,
+    ``max_retries``); the server answers each poll and adopts the client
+    address of the SNRM it accepts (``client_address`` is the client's own
+    address in the client role). ``inactivity_timeout`` (both roles) ends a
+    connected but silent link with ``("link_lost", ...)``. A server holds a
+    poll that delivered a complete APDU until :meth:`send_apdu` answers it;
+    polled again before that, it answers RNR and the client re-polls with RR
+    when its timer fires (counted as a retransmission). ``connect`` and
+    ``disconnect`` raise :class:`HdlcError` in the server role; ``send_apdu``
+    raises it when the link is not connected. Windows are 1..7 and
+    information field lengths 1..2030 (``ValueError`` otherwise)."""
 
     def __init__(
         self,
@@ -207,6 +225,10 @@ class HdlcLink:
     def send_apdu(self, apdu: bytes, now: float) -> None:
         """Queue an APDU: adds the LLC header (client E6 E6 00, server E6 E7 00)
         and segments it to the negotiated information field length and window."""
+    def send_ui(self, data: bytes) -> None:
+        """Queue one UI frame (LLC header added, P/F set), in any state, e.g. a
+        server's push; raises :class:`HdlcError` when it does not fit the
+        information field length (the negotiated one once connected)."""
     def receive_data(self, data: bytes, now: float) -> None: ...
     def next_event(self) -> LinkEvent | None: ...
     def data_to_send(self) -> bytes: ...
@@ -224,7 +246,9 @@ class WrapperFramer:
     def feed(self, data: bytes) -> None: ...
     def next_frame(self) -> tuple[int, int, bytes] | None:
         """``(source, dest, apdu)``, or None until a whole frame is buffered.
-        Raises :class:`WrapperError` on a bad version or oversize length."""
+        Raises :class:`WrapperError` on a bad version or oversize length; the
+        stream cannot be resynchronised, so the buffered bytes are dropped and
+        the caller should close the connection."""
 
 # ---------------------------------------------------------------- APDUs
 def decode_apdu(data: bytes) -> dict[str, Any]:

@@ -298,6 +298,96 @@ fn send_apdu_needs_a_connection() {
     assert!(s.connect(0.0).is_err());
 }
 
+#[test]
+fn server_rejects_bad_snrm_parameters_with_frmr_and_other_clients_while_connected() {
+    let mut s = Link::new(cfg(Role::Server, Parameters::default()));
+    let me = Address::with_size(1, Some(0x11), None).unwrap();
+    let cl = Address::client(0x10).unwrap();
+    let mut snrm = Frame::new(FrameKind::SNRM, me, cl, true);
+    snrm.info = vec![0x81, 0x80, 0x03, 0x05, 0x03, 0x00];
+    s.receive_data(&snrm.encode().unwrap(), 0.0);
+    assert_eq!(decode(&s.data_to_send()).unwrap().kind(), FrameKind::FRMR);
+    assert!(matches!(s.next_event(), Some(Event::FrameError(m)) if m.contains("parameter")));
+    assert_eq!(s.state(), LinkState::Disconnected);
+    snrm.info.clear();
+    s.receive_data(&snrm.encode().unwrap(), 0.0);
+    assert!(matches!(s.next_event(), Some(Event::Connected(_))));
+    s.data_to_send();
+    let intruder = Address::client(0x01).unwrap();
+    s.receive_data(&Frame::new(FrameKind::RR, me, intruder, true).encode().unwrap(), 0.1);
+    assert!(matches!(s.next_event(), Some(Event::FrameError(m)) if m.contains("another client")));
+    assert!(s.data_to_send().is_empty());
+    // Garbage on the line is reported, and the link carries on.
+    s.receive_data(&[0x00, 0x55], 0.2);
+    s.receive_data(&Frame::new(FrameKind::RR, me, cl, true).encode().unwrap(), 0.3);
+    assert!(matches!(s.next_event(), Some(Event::FrameError(m)) if m.contains("garbage")));
+    let rr = decode(&s.data_to_send()).unwrap();
+    assert_eq!((rr.kind(), rr.control.poll_final, rr.control.recv_seq), (FrameKind::RR, true, Some(0)));
+}
+
+#[test]
+fn late_server_answer_goes_through_rnr_and_a_later_poll() {
+    let mut w = Wire::new(params(128, 1), params(128, 1), |_, _| false);
+    w.connect();
+    w.c.send_apdu(b"\xC0\x01", w.now).unwrap();
+    // The server application does not answer before the client's timer fires.
+    w.step();
+    assert_eq!(apdus(&w.sev).len(), 1);
+    let d = w.c.next_deadline().unwrap();
+    w.c.handle_timeout(d);
+    let repeat = w.c.data_to_send();
+    assert_eq!(decode(&repeat).unwrap().control.send_seq, Some(0));
+    w.s.receive_data(&repeat, w.now);
+    let rnr = w.s.data_to_send();
+    let f = decode(&rnr).unwrap();
+    assert_eq!((f.kind(), f.control.poll_final, f.control.recv_seq), (FrameKind::RNR, true, Some(1)));
+    w.c.receive_data(&rnr, w.now);
+    assert!(w.c.data_to_send().is_empty(), "the client waits before polling a busy server");
+    w.collect();
+    assert_eq!(apdus(&w.sev).len(), 1, "a repeated I frame must not be delivered again");
+    assert_eq!(w.c.state(), LinkState::Connected);
+    w.s.send_apdu(b"\xC4\x01", w.now).unwrap();
+    assert!(w.s.data_to_send().is_empty(), "not polled: the answer waits for the client's poll");
+    w.run(&|_| None);
+    assert_eq!(apdus(&w.cev), vec![b"\xC4\x01".to_vec()]);
+    assert_eq!(apdus(&w.sev).len(), 1);
+}
+
+#[test]
+fn over_long_segmented_apdu_is_dropped_and_the_link_goes_on() {
+    let mut s = Link::new(cfg(Role::Server, params(2000, 7)));
+    let me = Address::with_size(1, Some(0x11), None).unwrap();
+    let cl = Address::client(0x10).unwrap();
+    let mut snrm = Frame::new(FrameKind::SNRM, me, cl, true);
+    snrm.info = params(2000, 7).encode();
+    s.receive_data(&snrm.encode().unwrap(), 0.0);
+    s.data_to_send();
+    assert!(matches!(s.next_event(), Some(Event::Connected(p)) if p == params(2000, 7)));
+    let n = MAX_REASSEMBLY / 2000 + 2;
+    let mut errors = 0;
+    for i in 0..n {
+        let mut f = Frame::new(FrameKind::I, me, cl, true);
+        f.control.send_seq = Some((i % 8) as u8);
+        f.control.recv_seq = Some(0);
+        f.segmented = i + 1 < n;
+        f.info = vec![0xAB; 2000];
+        s.receive_data(&f.encode().unwrap(), 0.0);
+        let rr = decode(&s.data_to_send()).unwrap();
+        assert_eq!((rr.kind(), rr.control.recv_seq), (FrameKind::RR, Some(((i + 1) % 8) as u8)));
+        while let Some(e) = s.next_event() {
+            assert!(matches!(e, Event::FrameError(ref m) if m.contains("longer than")), "{e:?}");
+            errors += 1;
+        }
+    }
+    assert_eq!(errors, 1);
+    let mut f = Frame::new(FrameKind::I, me, cl, true);
+    f.control.send_seq = Some((n % 8) as u8);
+    f.control.recv_seq = Some(0);
+    f.info = vec![0xE6, 0xE6, 0x00, 0xC0];
+    s.receive_data(&f.encode().unwrap(), 0.0);
+    assert_eq!(s.next_event(), Some(Event::Apdu(vec![0xC0])));
+}
+
 mod random_loss {
     use super::*;
     use proptest::prelude::*;
@@ -328,6 +418,34 @@ mod random_loss {
             prop_assert!(got_c.iter().all(|a| *a == request));
             if !lost {
                 prop_assert_eq!(got_c.len(), 1, "{:?}", w.cev);
+            }
+        }
+
+        /// Random and mutated bytes never panic either role, whatever the state.
+        #[test]
+        fn random_input_never_panics(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..12),
+            flip in any::<prop::sample::Index>(),
+        ) {
+            let me = Address::client(0x10).unwrap();
+            let srv = Address::with_size(1, Some(0x11), None).unwrap();
+            let mut rr = Frame::new(FrameKind::RR, srv, me, true).encode().unwrap();
+            let i = flip.index(rr.len());
+            rr[i] ^= 0x5A;
+            for role in [Role::Client, Role::Server] {
+                let mut l = Link::new(cfg(role, Parameters::default()));
+                let _ = l.connect(0.0);
+                let snrm = Frame::new(FrameKind::SNRM, srv, me, true).encode().unwrap();
+                l.receive_data(&snrm, 0.1);
+                for (n, c) in chunks.iter().enumerate() {
+                    let now = 0.2 + n as f64;
+                    l.receive_data(c, now);
+                    l.receive_data(&rr, now);
+                    let _ = l.send_apdu(c, now);
+                    l.handle_timeout(now + 5.0);
+                    let _ = l.data_to_send();
+                    while l.next_event().is_some() {}
+                }
             }
         }
     }

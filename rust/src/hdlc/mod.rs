@@ -11,7 +11,7 @@ pub mod params;
 pub use address::Address;
 pub use frame::{decode, decode_body, Control, Frame, FrameKind, FLAG};
 pub use framer::Framer;
-pub use link::{Event, Link, LinkConfig, LinkState, Role};
+pub use link::{Event, Link, LinkConfig, LinkState, Role, MAX_REASSEMBLY};
 pub use params::Parameters;
 
 /// LLC header of a client -> server information field.

@@ -277,6 +277,10 @@ impl PyHdlcLink {
         self.inner.send_apdu(apdu, now).map_err(to_py_err)
     }
 
+    fn send_ui(&mut self, data: &[u8]) -> PyResult<()> {
+        self.inner.send_ui(data).map_err(to_py_err)
+    }
+
     fn receive_data(&mut self, data: &[u8], now: f64) {
         self.inner.receive_data(data, now);
     }

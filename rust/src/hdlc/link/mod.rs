@@ -18,6 +18,9 @@ use super::params::Parameters;
 use super::{LLC_REQUEST, LLC_RESPONSE};
 use crate::error::{Error, ErrorKind, Layer, Result};
 
+mod client;
+mod server;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Client,
@@ -111,6 +114,8 @@ pub struct Link {
     queue: VecDeque<Segment>,
     rx_buf: Vec<u8>,
     rx_partial: bool,
+    /// Skipping the remaining segments of an over-long APDU.
+    rx_discarding: bool,
     /// Client: the poll awaiting its final response.
     awaiting: Option<Poll>,
     deadline: Option<f64>,
@@ -127,8 +132,11 @@ pub struct Link {
     last_activity: f64,
 }
 
+/// Longest APDU reassembled from segments; longer ones are dropped.
+pub const MAX_REASSEMBLY: usize = 1 << 20;
+
 fn link_err(field: &'static str, msg: &'static str) -> Error {
-    Error::new(Layer::Hdlc, field, 0, ErrorKind::Unsupported(msg))
+    Error::new(Layer::Hdlc, field, 0, ErrorKind::Other(msg.to_string()))
 }
 
 impl Link {
@@ -148,6 +156,7 @@ impl Link {
             queue: VecDeque::new(),
             rx_buf: Vec::new(),
             rx_partial: false,
+            rx_discarding: false,
             awaiting: None,
             deadline: None,
             retries: 0,
@@ -189,6 +198,7 @@ impl Link {
         self.queue.clear();
         self.rx_buf.clear();
         self.rx_partial = false;
+        self.rx_discarding = false;
         self.awaiting = None;
         self.deadline = None;
         self.retries = 0;
@@ -242,14 +252,28 @@ impl Link {
             self.queue.push_back(Segment { info: chunk.to_vec(), segmented: i + 1 < n });
         }
         self.last_activity = now;
+        self.owes_response = false;
         match self.cfg.role {
             Role::Client if self.awaiting.is_none() => self.client_turn(now),
-            Role::Server if self.polled => {
-                self.owes_response = false;
-                self.server_answer();
-            }
+            Role::Server if self.polled => self.server_answer(true),
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Send `data` in one UI frame (LLC header added, P/F set), in any state:
+    /// unnumbered information, e.g. a server's push. It must fit the
+    /// information field length (the negotiated one once connected).
+    pub fn send_ui(&mut self, data: &[u8]) -> Result<()> {
+        let llc = if self.cfg.role == Role::Client { LLC_REQUEST } else { LLC_RESPONSE };
+        let limit = self.negotiated.max_info_tx as usize;
+        let length = data.len() + llc.len();
+        if length > limit {
+            return Err(Error::new(Layer::Hdlc, "information field", 0, ErrorKind::TooLong { length, limit }));
+        }
+        let mut info = llc.to_vec();
+        info.extend_from_slice(data);
+        self.send_unnumbered(FrameKind::UI, info);
         Ok(())
     }
 
@@ -378,36 +402,6 @@ impl Link {
         self.polled = false;
     }
 
-    /// Client: our turn to send after a final response (or when idle).
-    fn client_turn(&mut self, now: f64) {
-        if self.state != LinkState::Connected {
-            return;
-        }
-        if self.peer_busy {
-            self.send_rr(FrameKind::RR, true);
-            self.arm(Poll::Rr, now);
-        } else if !self.unacked.is_empty() || !self.queue.is_empty() {
-            self.send_burst();
-            self.arm(Poll::IFrames, now);
-        } else if self.rx_partial || self.need_poll {
-            self.send_rr(FrameKind::RR, true);
-            self.arm(Poll::Rr, now);
-        } else {
-            self.awaiting = None;
-            self.deadline = None;
-        }
-    }
-
-    /// Server: answer a poll.
-    fn server_answer(&mut self) {
-        if !self.unacked.is_empty() || !self.queue.is_empty() {
-            self.send_burst();
-        } else if !self.owes_response {
-            self.send_rr(FrameKind::RR, true);
-            self.polled = false;
-        }
-    }
-
     /// Acknowledge our frames up to N(R); false when N(R) is out of range.
     fn ack(&mut self, nr: u8) -> bool {
         let first = self.unacked.front().map_or(self.vs, |s| s.ns);
@@ -461,149 +455,31 @@ impl Link {
         }
     }
 
-    /// Take an I frame's information into the reassembly buffer; true when in sequence.
-    fn take_i(&mut self, f: &mut Frame) -> bool {
+    /// Take an I frame's information into the reassembly buffer: None when
+    /// out of sequence (not taken), else whether a complete APDU was delivered.
+    fn take_i(&mut self, f: &mut Frame) -> Option<bool> {
         if f.control.send_seq != Some(self.vr) {
-            return false;
+            return None;
         }
         self.vr = (self.vr + 1) % 8;
-        self.rx_buf.append(&mut f.info);
         self.rx_partial = f.segmented;
-        if !f.segmented {
-            let buf = std::mem::take(&mut self.rx_buf);
-            let data = self.strip_llc(buf);
-            self.events.push_back(Event::Apdu(data));
+        if self.rx_discarding || self.rx_buf.len() + f.info.len() > MAX_REASSEMBLY {
+            // Still acknowledged (the peer must not resend it), but the APDU is dropped.
+            if !self.rx_discarding {
+                let msg = format!("segmented APDU longer than {MAX_REASSEMBLY} bytes dropped");
+                self.events.push_back(Event::FrameError(msg));
+            }
+            self.rx_buf.clear();
+            self.rx_discarding = f.segmented;
+            return Some(false);
         }
-        true
-    }
-
-    fn client_frame(&mut self, mut f: Frame, now: f64) {
-        let pf = f.control.poll_final;
-        match (f.kind(), self.state) {
-            (FrameKind::UA, LinkState::Connecting) => match Parameters::decode(&f.info) {
-                Ok(peer) => {
-                    self.negotiated = self.cfg.params.negotiate(&peer);
-                    self.reset(LinkState::Connected);
-                    self.last_activity = now;
-                    self.events.push_back(Event::Connected(self.negotiated));
-                }
-                Err(e) => {
-                    self.reset(LinkState::Disconnected);
-                    self.events.push_back(Event::Refused(format!("UA with bad parameters: {e}")));
-                }
-            },
-            (FrameKind::UA | FrameKind::DM, LinkState::Disconnecting) => {
-                self.reset(LinkState::Disconnected);
-                self.events.push_back(Event::Disconnected);
-            }
-            (FrameKind::DM, LinkState::Connecting | LinkState::Connected) => {
-                let when = if self.state == LinkState::Connecting { "to SNRM" } else { "while connected" };
-                self.reset(LinkState::Disconnected);
-                self.events.push_back(Event::Refused(format!("DM {when}: the server is disconnected")));
-            }
-            (FrameKind::FRMR, LinkState::Connecting | LinkState::Connected) => {
-                let hex: String = f.info.iter().map(|b| format!("{b:02x}")).collect();
-                self.reset(LinkState::Disconnected);
-                self.events.push_back(Event::Refused(format!("FRMR (frame rejected) {hex}")));
-            }
-            (FrameKind::UI, _) => {
-                let data = self.strip_llc(std::mem::take(&mut f.info));
-                self.events.push_back(Event::Ui(data));
-            }
-            (FrameKind::I | FrameKind::RR | FrameKind::RNR, LinkState::Connected) => {
-                if !self.ack(f.control.recv_seq.unwrap_or(0)) {
-                    return self.frame_error(format!("{} with N(R) out of range dropped", f.kind().name()));
-                }
-                self.last_activity = now;
-                self.peer_busy = f.kind() == FrameKind::RNR;
-                if f.kind() == FrameKind::I && !self.take_i(&mut f) {
-                    self.need_poll = true;
-                } else if f.kind() == FrameKind::I {
-                    self.need_poll = false;
-                }
-                if self.awaiting.is_some() {
-                    self.deadline = Some(now + self.cfg.response_timeout);
-                }
-                if pf {
-                    self.retries = 0;
-                    self.awaiting = None;
-                    self.client_turn(now);
-                }
-            }
-            (kind, state) => self.frame_error(format!("unexpected {} while {}", kind.name(), state.name())),
+        self.rx_buf.append(&mut f.info);
+        if f.segmented {
+            return Some(false);
         }
-    }
-
-    fn server_frame(&mut self, mut f: Frame, now: f64) {
-        let pf = f.control.poll_final;
-        if self.state == LinkState::Connected && f.kind() != FrameKind::SNRM && f.src.upper != self.peer_client.upper {
-            return self.frame_error(format!(
-                "{} from client {} dropped (connected to another client)",
-                f.kind().name(),
-                f.src.upper
-            ));
-        }
-        match (f.kind(), self.state) {
-            (FrameKind::SNRM, _) => match Parameters::decode(&f.info) {
-                Ok(peer) => {
-                    self.negotiated = self.cfg.params.negotiate(&peer);
-                    self.reset(LinkState::Connected);
-                    self.peer_client = Address { upper: f.src.upper, lower: None, size: 1 };
-                    self.last_activity = now;
-                    self.send_unnumbered(FrameKind::UA, self.negotiated.encode());
-                    self.events.push_back(Event::Connected(self.negotiated));
-                }
-                Err(e) => {
-                    self.peer_client = Address { upper: f.src.upper, lower: None, size: 1 };
-                    self.send_unnumbered(FrameKind::FRMR, Vec::new());
-                    self.frame_error(format!("SNRM rejected: {e}"));
-                }
-            },
-            (FrameKind::DISC, LinkState::Connected) => {
-                self.send_unnumbered(FrameKind::UA, Vec::new());
-                self.reset(LinkState::Disconnected);
-                self.events.push_back(Event::Disconnected);
-            }
-            (FrameKind::DISC, _) => {
-                self.peer_client = Address { upper: f.src.upper, lower: None, size: 1 };
-                self.send_unnumbered(FrameKind::DM, Vec::new());
-            }
-            (FrameKind::UI, _) => {
-                let data = self.strip_llc(std::mem::take(&mut f.info));
-                self.events.push_back(Event::Ui(data));
-            }
-            (FrameKind::I | FrameKind::RR | FrameKind::RNR, LinkState::Connected) => {
-                if !self.ack(f.control.recv_seq.unwrap_or(0)) {
-                    return self.frame_error(format!("{} with N(R) out of range dropped", f.kind().name()));
-                }
-                self.last_activity = now;
-                self.peer_busy = f.kind() == FrameKind::RNR;
-                if f.kind() == FrameKind::I {
-                    if self.take_i(&mut f) {
-                        self.owes_response = !f.segmented;
-                    } else {
-                        // A repeat (our answer was lost) or a frame after a gap.
-                        self.owes_response = false;
-                    }
-                }
-                if pf {
-                    self.polled = true;
-                    if !self.peer_busy {
-                        self.server_answer();
-                    } else {
-                        self.send_rr(FrameKind::RR, true);
-                        self.polled = false;
-                    }
-                }
-            }
-            (FrameKind::I | FrameKind::RR | FrameKind::RNR, _) => {
-                self.peer_client = Address { upper: f.src.upper, lower: None, size: 1 };
-                if pf {
-                    self.send_unnumbered(FrameKind::DM, Vec::new());
-                }
-                self.frame_error(format!("{} while disconnected: answered DM", f.kind().name()));
-            }
-            (kind, state) => self.frame_error(format!("unexpected {} while {}", kind.name(), state.name())),
-        }
+        let buf = std::mem::take(&mut self.rx_buf);
+        let data = self.strip_llc(buf);
+        self.events.push_back(Event::Apdu(data));
+        Some(true)
     }
 }
