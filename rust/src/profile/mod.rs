@@ -100,71 +100,111 @@ pub fn decode_table(buf: &[u8], clock: ClockColumn, capture_period: Option<u32>)
 
 /// Parse a buffer into a table (no clock derivation).
 pub fn parse(buf: &[u8]) -> Result<Table<'_>> {
+    let mut t = Table::default();
+    for_each_row(buf, |_, offset, row| {
+        if t.row_starts.is_empty() {
+            t.cells.reserve(buf.len() / 4);
+        }
+        t.push_row_start(offset);
+        t.cells.extend_from_slice(row);
+        Ok(())
+    })?;
+    t.row_starts.push(t.cells.len());
+    Ok(t)
+}
+
+/// Call `f(index, byte offset, cells)` for each entry of a buffer, in order,
+/// reusing one row of cells (no allocation per entry).
+pub fn for_each_row<'a, F>(buf: &'a [u8], mut f: F) -> Result<()>
+where
+    F: FnMut(usize, usize, &mut [Cell<'a>]) -> Result<()>,
+{
     let mut r = Reader::new(buf, Layer::Profile);
     let t = r.u8("buffer type tag")?;
-    let table = match t {
-        tag::ARRAY => parse_array(&mut r)?,
-        tag::COMPACT_ARRAY => parse_compact(&mut r)?,
+    let mut row: Vec<Cell<'a>> = Vec::with_capacity(16);
+    match t {
+        tag::ARRAY => {
+            // every entry takes at least two bytes (structure tag and length)
+            let n = r.bounded_length("buffer entry count", 2)?;
+            for i in 0..n {
+                let at = r.pos();
+                let st = r.u8("buffer entry tag")?;
+                if st != tag::STRUCTURE {
+                    return Err(perr("buffer entry tag", at, format!("0x{st:02x}"), "structure (0x02)"));
+                }
+                let m = r.bounded_length("buffer entry length", 1)?;
+                row.clear();
+                for _ in 0..m {
+                    row.push(parse_tagged(&mut r)?);
+                }
+                f(i, at, &mut row)?;
+            }
+        }
+        tag::COMPACT_ARRAY => {
+            let at = r.pos();
+            let desc = axdr::decode_type_desc_from(&mut r)?;
+            let TypeDesc::Structure(fields) = desc else {
+                return Err(perr("compact-array type description", at, "a non-structure element type", "structure"));
+            };
+            let len = r.bounded_length("compact-array contents length", 1)?;
+            let base = r.pos();
+            let contents = r.take(len, "compact-array contents")?;
+            if fields.is_empty() && !contents.is_empty() {
+                return Err(perr("compact-array type description", at, "an empty structure", "at least one field"));
+            }
+            let mut cr = Reader::new(contents, Layer::Profile);
+            let mut i = 0;
+            while !cr.is_empty() {
+                let row_at = base + cr.pos();
+                row.clear();
+                for fd in &fields {
+                    let cell = match fd {
+                        TypeDesc::Simple(st) => parse_simple(&mut cr, *st),
+                        other => axdr::decode_untagged_from(&mut cr, other).map(Cell::Composite),
+                    };
+                    row.push(cell.map_err(|e| e.shifted(base))?);
+                }
+                f(i, row_at, &mut row)?;
+                i += 1;
+            }
+        }
         other => {
             return Err(perr("buffer type tag", 0, format!("0x{other:02x}"), "array (0x01) or compact-array (0x13)"))
         }
-    };
+    }
     if !r.is_empty() {
         return Err(r.error("buffer", ErrorKind::Trailing(r.remaining())));
     }
-    Ok(table)
+    Ok(())
 }
 
-fn parse_array<'a>(r: &mut Reader<'a>) -> Result<Table<'a>> {
-    // every entry takes at least two bytes (structure tag and length)
-    let n = r.bounded_length("buffer entry count", 2)?;
-    let mut t = Table { cells: Vec::new(), row_starts: Vec::with_capacity(n + 1), row_offsets: Vec::with_capacity(n) };
-    for _ in 0..n {
-        let at = r.pos();
-        let st = r.u8("buffer entry tag")?;
-        if st != tag::STRUCTURE {
-            return Err(perr("buffer entry tag", at, format!("0x{st:02x}"), "structure (0x02)"));
-        }
-        let m = r.bounded_length("buffer entry length", 1)?;
-        if t.cells.is_empty() {
-            // every value takes at least one byte: never reserve beyond the input
-            t.cells.reserve(n.saturating_mul(m).min(r.remaining()));
-        }
-        t.push_row_start(at);
-        for _ in 0..m {
-            t.cells.push(parse_tagged(r)?);
-        }
-    }
-    t.row_starts.push(t.cells.len());
-    Ok(t)
-}
-
-fn parse_compact<'a>(r: &mut Reader<'a>) -> Result<Table<'a>> {
-    let at = r.pos();
-    let desc = axdr::decode_type_desc_from(r)?;
-    let TypeDesc::Structure(fields) = desc else {
-        return Err(perr("compact-array type description", at, "a non-structure element type", "structure"));
-    };
-    let len = r.bounded_length("compact-array contents length", 1)?;
-    let base = r.pos();
-    let contents = r.take(len, "compact-array contents")?;
-    let mut cr = Reader::new(contents, Layer::Profile);
-    let mut t = Table::default();
-    if fields.is_empty() && !contents.is_empty() {
-        return Err(perr("compact-array type description", at, "an empty structure", "at least one field"));
-    }
-    while !cr.is_empty() {
-        t.push_row_start(base + cr.pos());
-        for f in &fields {
-            let cell = match f {
-                TypeDesc::Simple(st) => parse_simple(&mut cr, *st),
-                other => axdr::decode_untagged_from(&mut cr, other).map(Cell::Composite),
+/// The clock of entry `i` from its clock cell and the previous clock: a
+/// date-time as is, null-data derived from `prev` + `capture_period`, None
+/// for any other kind of value.
+pub fn next_clock(
+    cell: &Cell<'_>,
+    prev: Option<CosemDateTime>,
+    capture_period: Option<u32>,
+    i: usize,
+    offset: usize,
+) -> Result<Option<CosemDateTime>> {
+    match cell {
+        Cell::DateTime(dt) | Cell::Derived(dt) => Ok(Some(*dt)),
+        Cell::Null => {
+            let (Some(p), Some(period)) = (prev, capture_period) else {
+                return Err(perr(
+                    "clock",
+                    offset,
+                    format!("null-data in entry {i}"),
+                    "a date-time, or a previous entry's clock and a capture period to derive it",
+                ));
             };
-            t.cells.push(cell.map_err(|e| e.shifted(base))?);
+            p.plus_seconds(period as i64).map(Some).ok_or_else(|| {
+                perr("clock", offset, format!("entry {i}: previous clock not concrete"), "a concrete date-time")
+            })
         }
+        _ => Ok(None),
     }
-    t.row_starts.push(t.cells.len());
-    Ok(t)
 }
 
 /// One tagged value as a cell.
@@ -264,32 +304,22 @@ fn derive_clocks(t: &mut Table<'_>, clock: ClockColumn, capture_period: Option<u
             }
             continue;
         };
-        match cell {
-            Cell::DateTime(dt) => prev = Some(*dt),
-            Cell::Null => {
-                let (Some(p), Some(period)) = (prev, capture_period) else {
-                    return Err(perr(
-                        "clock",
-                        offset,
-                        format!("null-data in entry {i}"),
-                        "a date-time, or a previous entry's clock and a capture period to derive it",
-                    ));
-                };
-                let dt = p.plus_seconds(period as i64).ok_or_else(|| {
-                    perr("clock", offset, format!("entry {i}: previous clock not concrete"), "a concrete date-time")
-                })?;
-                *cell = Cell::Derived(dt);
+        match next_clock(cell, prev, capture_period, i, offset)? {
+            Some(dt) => {
+                if matches!(cell, Cell::Null) {
+                    *cell = Cell::Derived(dt);
+                }
                 prev = Some(dt);
             }
-            other if matches!(clock, ClockColumn::Index(_)) => {
+            None if matches!(clock, ClockColumn::Index(_)) => {
                 return Err(perr(
                     "clock",
                     offset,
-                    format!("entry {i}: {}", cell_kind(other)),
+                    format!("entry {i}: {}", cell_kind(cell)),
                     "a date-time or null-data in the clock column",
                 ));
             }
-            _ => {}
+            None => {}
         }
     }
     Ok(())
