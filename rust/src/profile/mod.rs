@@ -207,7 +207,9 @@ pub fn next_clock(
     }
 }
 
-/// One tagged value as a cell.
+/// One tagged value as a cell. Inlined so the cell is built in place in
+/// the row (returning it through a `Result` costs store-forwarding stalls).
+#[inline(always)]
 fn parse_tagged<'a>(r: &mut Reader<'a>) -> Result<Cell<'a>> {
     let t = r.peek_u8("data type tag")?;
     if matches!(t, tag::ARRAY | tag::STRUCTURE | tag::COMPACT_ARRAY) {
@@ -222,6 +224,7 @@ fn parse_tagged<'a>(r: &mut Reader<'a>) -> Result<Cell<'a>> {
 }
 
 /// The body of a non-composite value of type `t`.
+#[inline(always)]
 fn parse_simple<'a>(r: &mut Reader<'a>, t: u8) -> Result<Cell<'a>> {
     Ok(match t {
         tag::NULL_DATA => Cell::Null,
