@@ -135,7 +135,7 @@ where
                 let m = r.bounded_length("buffer entry length", 1)?;
                 row.clear();
                 for _ in 0..m {
-                    row.push(parse_tagged(&mut r)?);
+                    parse_tagged(&mut r, &mut row)?;
                 }
                 f(i, at, &mut row)?;
             }
@@ -158,11 +158,11 @@ where
                 let row_at = base + cr.pos();
                 row.clear();
                 for fd in &fields {
-                    let cell = match fd {
-                        TypeDesc::Simple(st) => parse_simple(&mut cr, *st),
-                        other => axdr::decode_untagged_from(&mut cr, other).map(Cell::Composite),
-                    };
-                    row.push(cell.map_err(|e| e.shifted(base))?);
+                    match fd {
+                        TypeDesc::Simple(st) => parse_simple(&mut cr, *st, &mut row),
+                        other => axdr::decode_untagged_from(&mut cr, other).map(|d| row.push(Cell::Composite(d))),
+                    }
+                    .map_err(|e| e.shifted(base))?;
                 }
                 f(i, row_at, &mut row)?;
                 i += 1;
@@ -207,17 +207,19 @@ pub fn next_clock(
     }
 }
 
-/// One tagged value as a cell. Inlined so the cell is built in place in
-/// the row (returning it through a `Result` costs store-forwarding stalls).
+/// One tagged value, appended to `out` as a cell. Each match arm pushes its
+/// own variant so the cell is written in place in the row (returning cells
+/// through a `Result` temporary costs store-forwarding stalls).
 #[inline(always)]
-fn parse_tagged<'a>(r: &mut Reader<'a>) -> Result<Cell<'a>> {
+fn parse_tagged<'a>(r: &mut Reader<'a>, out: &mut Vec<Cell<'a>>) -> Result<()> {
     let t = r.peek_u8("data type tag")?;
     if matches!(t, tag::ARRAY | tag::STRUCTURE | tag::COMPACT_ARRAY) {
-        return axdr::decode_from(r).map(Cell::Composite);
+        out.push(Cell::Composite(axdr::decode_from(r)?));
+        return Ok(());
     }
     let at = r.pos();
     r.u8("data type tag")?;
-    parse_simple(r, t).map_err(|e| match e.kind {
+    parse_simple(r, t, out).map_err(|e| match e.kind {
         ErrorKind::UnknownTag(_) => Error::new(Layer::Profile, "data type tag", at, ErrorKind::UnknownTag(t)),
         _ => e,
     })
@@ -225,45 +227,45 @@ fn parse_tagged<'a>(r: &mut Reader<'a>) -> Result<Cell<'a>> {
 
 /// The body of a non-composite value of type `t`.
 #[inline(always)]
-fn parse_simple<'a>(r: &mut Reader<'a>, t: u8) -> Result<Cell<'a>> {
-    Ok(match t {
-        tag::NULL_DATA => Cell::Null,
-        tag::DONT_CARE => Cell::DontCare,
-        tag::BOOLEAN => Cell::Bool(r.u8("boolean")? != 0),
-        tag::DOUBLE_LONG => Cell::Int(r.u32("double-long")? as i32 as i64),
-        tag::DOUBLE_LONG_UNSIGNED => Cell::Int(r.u32("double-long-unsigned")? as i64),
-        tag::INTEGER => Cell::Int(r.u8("integer")? as i8 as i64),
-        tag::BCD => Cell::Int(r.u8("bcd")? as i8 as i64),
-        tag::LONG => Cell::Int(r.u16("long")? as i16 as i64),
-        tag::UNSIGNED => Cell::Int(r.u8("unsigned")? as i64),
-        tag::ENUM => Cell::Int(r.u8("enum")? as i64),
-        tag::LONG_UNSIGNED => Cell::Int(r.u16("long-unsigned")? as i64),
-        tag::LONG64 => Cell::Int(r.u64("long64")? as i64),
-        tag::LONG64_UNSIGNED => Cell::U64(r.u64("long64-unsigned")?),
-        tag::FLOAT32 => Cell::F32(f32::from_be_bytes(r.array("float32")?)),
-        tag::FLOAT64 => Cell::F64(f64::from_be_bytes(r.array("float64")?)),
+fn parse_simple<'a>(r: &mut Reader<'a>, t: u8, out: &mut Vec<Cell<'a>>) -> Result<()> {
+    match t {
+        tag::NULL_DATA => out.push(Cell::Null),
+        tag::DONT_CARE => out.push(Cell::DontCare),
+        tag::BOOLEAN => out.push(Cell::Bool(r.u8("boolean")? != 0)),
+        tag::DOUBLE_LONG => out.push(Cell::Int(r.u32("double-long")? as i32 as i64)),
+        tag::DOUBLE_LONG_UNSIGNED => out.push(Cell::Int(r.u32("double-long-unsigned")? as i64)),
+        tag::INTEGER => out.push(Cell::Int(r.u8("integer")? as i8 as i64)),
+        tag::BCD => out.push(Cell::Int(r.u8("bcd")? as i8 as i64)),
+        tag::LONG => out.push(Cell::Int(r.u16("long")? as i16 as i64)),
+        tag::UNSIGNED => out.push(Cell::Int(r.u8("unsigned")? as i64)),
+        tag::ENUM => out.push(Cell::Int(r.u8("enum")? as i64)),
+        tag::LONG_UNSIGNED => out.push(Cell::Int(r.u16("long-unsigned")? as i64)),
+        tag::LONG64 => out.push(Cell::Int(r.u64("long64")? as i64)),
+        tag::LONG64_UNSIGNED => out.push(Cell::U64(r.u64("long64-unsigned")?)),
+        tag::FLOAT32 => out.push(Cell::F32(f32::from_be_bytes(r.array("float32")?))),
+        tag::FLOAT64 => out.push(Cell::F64(f64::from_be_bytes(r.array("float64")?))),
         tag::OCTET_STRING => {
             let n = r.bounded_length("octet-string length", 1)?;
             let b = r.take(n, "octet-string")?;
             match CosemDateTime::from_slice(b) {
-                Ok(dt) if n == 12 => Cell::DateTime(dt),
-                _ => Cell::Octets(b),
+                Ok(dt) if n == 12 => out.push(Cell::DateTime(dt)),
+                _ => out.push(Cell::Octets(b)),
             }
         }
         tag::DATE_TIME => {
             let b = r.take(12, "date-time")?;
             match CosemDateTime::from_slice(b) {
-                Ok(dt) => Cell::DateTime(dt),
-                Err(_) => Cell::Octets(b),
+                Ok(dt) => out.push(Cell::DateTime(dt)),
+                Err(_) => out.push(Cell::Octets(b)),
             }
         }
         tag::VISIBLE_STRING => {
             let n = r.bounded_length("visible-string length", 1)?;
-            Cell::Visible(r.take(n, "visible-string")?)
+            out.push(Cell::Visible(r.take(n, "visible-string")?))
         }
         tag::UTF8_STRING => {
             let n = r.bounded_length("utf8-string length", 1)?;
-            Cell::Utf8(r.take(n, "utf8-string")?)
+            out.push(Cell::Utf8(r.take(n, "utf8-string")?))
         }
         tag::BIT_STRING => {
             let at = r.pos();
@@ -272,12 +274,13 @@ fn parse_simple<'a>(r: &mut Reader<'a>, t: u8) -> Result<Cell<'a>> {
             if n > r.remaining() {
                 return Err(Error::truncated(r.layer(), "bit-string", at, n - r.remaining(), r.remaining()));
             }
-            Cell::BitString { bits, bytes: r.take(n, "bit-string")? }
+            out.push(Cell::BitString { bits, bytes: r.take(n, "bit-string")? })
         }
-        tag::DATE => Cell::Date(r.array("date")?),
-        tag::TIME => Cell::Time(r.array("time")?),
+        tag::DATE => out.push(Cell::Date(r.array("date")?)),
+        tag::TIME => out.push(Cell::Time(r.array("time")?)),
         other => return Err(r.error("data type tag", ErrorKind::UnknownTag(other))),
-    })
+    }
+    Ok(())
 }
 
 /// Replace null-data clocks by the previous clock plus the capture period.
