@@ -133,9 +133,9 @@ where
                     return Err(perr("buffer entry tag", at, format!("0x{st:02x}"), "structure (0x02)"));
                 }
                 let m = r.bounded_length("buffer entry length", 1)?;
-                row.clear();
-                for _ in 0..m {
-                    parse_tagged(&mut r, &mut row)?;
+                row.resize(m, Cell::Null);
+                for slot in row.iter_mut() {
+                    parse_tagged(&mut r, slot)?;
                 }
                 f(i, at, &mut row)?;
             }
@@ -156,11 +156,11 @@ where
             let mut i = 0;
             while !cr.is_empty() {
                 let row_at = base + cr.pos();
-                row.clear();
-                for fd in &fields {
+                row.resize(fields.len(), Cell::Null);
+                for (fd, slot) in fields.iter().zip(row.iter_mut()) {
                     match fd {
-                        TypeDesc::Simple(st) => parse_simple(&mut cr, *st, &mut row),
-                        other => axdr::decode_untagged_from(&mut cr, other).map(|d| row.push(Cell::Composite(d))),
+                        TypeDesc::Simple(st) => parse_simple(&mut cr, *st, slot),
+                        other => axdr::decode_untagged_from(&mut cr, other).map(|d| *slot = Cell::Composite(d)),
                     }
                     .map_err(|e| e.shifted(base))?;
                 }
@@ -207,14 +207,14 @@ pub fn next_clock(
     }
 }
 
-/// One tagged value, appended to `out` as a cell. Each match arm pushes its
-/// own variant so the cell is written in place in the row (returning cells
+/// One tagged value, written as a cell into `out` (a slot of the row). Each
+/// match arm stores its own variant so the cell is written in place (returning cells
 /// through a `Result` temporary costs store-forwarding stalls).
 #[inline(always)]
-fn parse_tagged<'a>(r: &mut Reader<'a>, out: &mut Vec<Cell<'a>>) -> Result<()> {
+fn parse_tagged<'a>(r: &mut Reader<'a>, out: &mut Cell<'a>) -> Result<()> {
     let t = r.peek_u8("data type tag")?;
     if matches!(t, tag::ARRAY | tag::STRUCTURE | tag::COMPACT_ARRAY) {
-        out.push(Cell::Composite(axdr::decode_from(r)?));
+        *out = Cell::Composite(axdr::decode_from(r)?);
         return Ok(());
     }
     let at = r.pos();
@@ -227,45 +227,45 @@ fn parse_tagged<'a>(r: &mut Reader<'a>, out: &mut Vec<Cell<'a>>) -> Result<()> {
 
 /// The body of a non-composite value of type `t`.
 #[inline(always)]
-fn parse_simple<'a>(r: &mut Reader<'a>, t: u8, out: &mut Vec<Cell<'a>>) -> Result<()> {
+fn parse_simple<'a>(r: &mut Reader<'a>, t: u8, out: &mut Cell<'a>) -> Result<()> {
     match t {
-        tag::NULL_DATA => out.push(Cell::Null),
-        tag::DONT_CARE => out.push(Cell::DontCare),
-        tag::BOOLEAN => out.push(Cell::Bool(r.u8("boolean")? != 0)),
-        tag::DOUBLE_LONG => out.push(Cell::Int(r.u32("double-long")? as i32 as i64)),
-        tag::DOUBLE_LONG_UNSIGNED => out.push(Cell::Int(r.u32("double-long-unsigned")? as i64)),
-        tag::INTEGER => out.push(Cell::Int(r.u8("integer")? as i8 as i64)),
-        tag::BCD => out.push(Cell::Int(r.u8("bcd")? as i8 as i64)),
-        tag::LONG => out.push(Cell::Int(r.u16("long")? as i16 as i64)),
-        tag::UNSIGNED => out.push(Cell::Int(r.u8("unsigned")? as i64)),
-        tag::ENUM => out.push(Cell::Int(r.u8("enum")? as i64)),
-        tag::LONG_UNSIGNED => out.push(Cell::Int(r.u16("long-unsigned")? as i64)),
-        tag::LONG64 => out.push(Cell::Int(r.u64("long64")? as i64)),
-        tag::LONG64_UNSIGNED => out.push(Cell::U64(r.u64("long64-unsigned")?)),
-        tag::FLOAT32 => out.push(Cell::F32(f32::from_be_bytes(r.array("float32")?))),
-        tag::FLOAT64 => out.push(Cell::F64(f64::from_be_bytes(r.array("float64")?))),
+        tag::NULL_DATA => *out = Cell::Null,
+        tag::DONT_CARE => *out = Cell::DontCare,
+        tag::BOOLEAN => *out = Cell::Bool(r.u8("boolean")? != 0),
+        tag::DOUBLE_LONG => *out = Cell::Int(r.u32("double-long")? as i32 as i64),
+        tag::DOUBLE_LONG_UNSIGNED => *out = Cell::Int(r.u32("double-long-unsigned")? as i64),
+        tag::INTEGER => *out = Cell::Int(r.u8("integer")? as i8 as i64),
+        tag::BCD => *out = Cell::Int(r.u8("bcd")? as i8 as i64),
+        tag::LONG => *out = Cell::Int(r.u16("long")? as i16 as i64),
+        tag::UNSIGNED => *out = Cell::Int(r.u8("unsigned")? as i64),
+        tag::ENUM => *out = Cell::Int(r.u8("enum")? as i64),
+        tag::LONG_UNSIGNED => *out = Cell::Int(r.u16("long-unsigned")? as i64),
+        tag::LONG64 => *out = Cell::Int(r.u64("long64")? as i64),
+        tag::LONG64_UNSIGNED => *out = Cell::U64(r.u64("long64-unsigned")?),
+        tag::FLOAT32 => *out = Cell::F32(f32::from_be_bytes(r.array("float32")?)),
+        tag::FLOAT64 => *out = Cell::F64(f64::from_be_bytes(r.array("float64")?)),
         tag::OCTET_STRING => {
             let n = r.bounded_length("octet-string length", 1)?;
             let b = r.take(n, "octet-string")?;
             match CosemDateTime::from_slice(b) {
-                Ok(dt) if n == 12 => out.push(Cell::DateTime(dt)),
-                _ => out.push(Cell::Octets(b)),
+                Ok(dt) if n == 12 => *out = Cell::DateTime(dt),
+                _ => *out = Cell::Octets(b),
             }
         }
         tag::DATE_TIME => {
             let b = r.take(12, "date-time")?;
             match CosemDateTime::from_slice(b) {
-                Ok(dt) => out.push(Cell::DateTime(dt)),
-                Err(_) => out.push(Cell::Octets(b)),
+                Ok(dt) => *out = Cell::DateTime(dt),
+                Err(_) => *out = Cell::Octets(b),
             }
         }
         tag::VISIBLE_STRING => {
             let n = r.bounded_length("visible-string length", 1)?;
-            out.push(Cell::Visible(r.take(n, "visible-string")?))
+            *out = Cell::Visible(r.take(n, "visible-string")?)
         }
         tag::UTF8_STRING => {
             let n = r.bounded_length("utf8-string length", 1)?;
-            out.push(Cell::Utf8(r.take(n, "utf8-string")?))
+            *out = Cell::Utf8(r.take(n, "utf8-string")?)
         }
         tag::BIT_STRING => {
             let at = r.pos();
@@ -274,10 +274,10 @@ fn parse_simple<'a>(r: &mut Reader<'a>, t: u8, out: &mut Vec<Cell<'a>>) -> Resul
             if n > r.remaining() {
                 return Err(Error::truncated(r.layer(), "bit-string", at, n - r.remaining(), r.remaining()));
             }
-            out.push(Cell::BitString { bits, bytes: r.take(n, "bit-string")? })
+            *out = Cell::BitString { bits, bytes: r.take(n, "bit-string")? }
         }
-        tag::DATE => out.push(Cell::Date(r.array("date")?)),
-        tag::TIME => out.push(Cell::Time(r.array("time")?)),
+        tag::DATE => *out = Cell::Date(r.array("date")?),
+        tag::TIME => *out = Cell::Time(r.array("time")?),
         other => return Err(r.error("data type tag", ErrorKind::UnknownTag(other))),
     }
     Ok(())
