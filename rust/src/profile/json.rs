@@ -237,7 +237,7 @@ pub fn profile_to_json_with(
             return Err(perr("clock", offset, format!("entry {i}: {found}"), "a date-time or null-data"));
         };
         prev = Some(dt);
-        stamps.extend_from_slice(b"{\"timeStamp\":\"");
+        stamps.extend_from_slice(b",{\"timeStamp\":\"");
         if !write_timestamp(stamps, &dt) {
             return Err(perr("clock", offset, format!("entry {i}"), "a concrete date-time (years 0..9999)"));
         }
@@ -303,18 +303,18 @@ pub fn profile_to_json_with(
             if matches!(num, Num::Skip) {
                 continue;
             }
-            if !first {
-                out.push(b',');
-            }
+            // every stamp starts with the separating comma, except where a block starts
+            out.extend_from_slice(if first { stamp.get(1..).unwrap_or(&[]) } else { stamp });
             first = false;
-            out.extend_from_slice(stamp);
             match *num {
                 Num::Int(v) => write_decimal(out, v < 0, v.unsigned_abs(), col.scaler),
                 Num::U64(v) => write_decimal(out, false, v, col.scaler),
                 Num::Float(v) => write_float(out, v, col.scaler),
                 Num::Skip => {}
             }
-            out.extend_from_slice(qualities.get(status as usize).map_or(&[][..], Vec::as_slice));
+            if status != 0 {
+                out.extend_from_slice(qualities.get(status as usize).map_or(&[][..], Vec::as_slice));
+            }
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");
