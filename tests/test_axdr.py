@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import struct
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -329,3 +331,22 @@ def test_datetime_round_trip(value: dt.datetime, offset_minutes: int | None) -> 
     assert back == value
     assert back is not None and back.utcoffset() == value.utcoffset()
     assert raw[4] == value.isoweekday()
+
+
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "axdr" / "datetimes.json").read_text())
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["note"] for v in VECTORS])
+def test_datetime_vectors(vector: dict[str, Any]) -> None:
+    raw = bytes.fromhex(vector["hex"])
+    if "error" in vector:
+        with pytest.raises(_core.AxdrError) as e:
+            _core.decode_datetime(raw)
+        assert e.value.field == vector["error"]
+        return
+    tree = _core.decode(b"\x09\x0c" + raw)
+    assert tree.get("datetime") == vector["iso"]
+    value = _core.decode_datetime(raw)
+    assert (value is None) == (vector["iso"] is None)
+    if value is not None:
+        assert value.isoformat().startswith(vector["iso"][:19])

@@ -277,3 +277,30 @@ def test_json_errors() -> None:
         _core.profile_to_json(
             array_buffer(idis_rows(3)), clock_column=0, columns=[_core.ColumnSpec(9, "x")]
         )
+
+
+def test_irregular_clocks_and_deviation_changes() -> None:
+    # gaps vary, the deviation changes (DST end), one clock has hundredths, one is not specified
+    stamps = [
+        (dt.datetime(2026, 10, 25, 1, 0), -120, 0),
+        (dt.datetime(2026, 10, 25, 1, 15), -120, 0),
+        (dt.datetime(2026, 10, 25, 1, 30), -120, 0),
+        (dt.datetime(2026, 10, 25, 2, 0), -60, 0),
+        (dt.datetime(2026, 10, 25, 2, 15), -60, 0),
+        (dt.datetime(2026, 10, 25, 2, 30), -60, 50),
+        (dt.datetime(2026, 10, 25, 2, 45), -60, 50),
+        (dt.datetime(2027, 1, 1, 0, 0), -0x8000, 0xFF),
+        (dt.datetime(2027, 1, 1, 0, 15), -0x8000, 0xFF),
+    ]
+    buf = b"\x01" + bytes([len(stamps)])
+    want = []
+    for t, dev, hundredths in stamps:
+        raw = bytearray(cosem(t, dev))
+        raw[8] = hundredths
+        buf += b"\x02\x01\x09\x0c" + bytes(raw)
+        micro = 0 if hundredths == 0xFF else hundredths * 10_000
+        tz = None if dev == -0x8000 else dt.timezone(dt.timedelta(minutes=-dev))
+        want.append((t.replace(microsecond=micro, tzinfo=tz),))
+    got = _core.decode_profile_buffer(buf)
+    assert got == want
+    assert [r[0].utcoffset() for r in got] == [w[0].utcoffset() for w in want]

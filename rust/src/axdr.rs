@@ -595,4 +595,98 @@ mod tests {
         v.push(0x00);
         assert!(matches!(decode(&v).unwrap_err().kind, ErrorKind::TooDeep(_)));
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn simple() -> impl Strategy<Value = Data> {
+            prop_oneof![
+                Just(Data::Null),
+                Just(Data::DontCare),
+                any::<bool>().prop_map(Data::Boolean),
+                (0usize..40).prop_flat_map(|bits| {
+                    proptest::collection::vec(any::<u8>(), bits.div_ceil(8))
+                        .prop_map(move |bytes| Data::BitString { bits, bytes })
+                }),
+                any::<i32>().prop_map(Data::DoubleLong),
+                any::<u32>().prop_map(Data::DoubleLongUnsigned),
+                proptest::collection::vec(any::<u8>(), 0..200).prop_map(Data::OctetString),
+                proptest::collection::vec(any::<u8>(), 0..20).prop_map(Data::VisibleString),
+                proptest::collection::vec(any::<u8>(), 0..20).prop_map(Data::Utf8String),
+                any::<i8>().prop_map(Data::Bcd),
+                any::<i8>().prop_map(Data::Integer),
+                any::<i16>().prop_map(Data::Long),
+                any::<u8>().prop_map(Data::Unsigned),
+                any::<u16>().prop_map(Data::LongUnsigned),
+                any::<i64>().prop_map(Data::Long64),
+                any::<u64>().prop_map(Data::Long64Unsigned),
+                any::<u8>().prop_map(Data::Enum),
+                any::<f32>().prop_filter("NaN != NaN", |f| !f.is_nan()).prop_map(Data::Float32),
+                any::<f64>().prop_filter("NaN != NaN", |f| !f.is_nan()).prop_map(Data::Float64),
+                any::<[u8; 12]>().prop_map(Data::DateTime),
+                any::<[u8; 5]>().prop_map(Data::Date),
+                any::<[u8; 4]>().prop_map(Data::Time),
+            ]
+        }
+
+        fn tree() -> impl Strategy<Value = Data> {
+            simple().prop_recursive(4, 40, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..6).prop_map(Data::Array),
+                    proptest::collection::vec(inner, 0..6).prop_map(Data::Structure),
+                ]
+            })
+        }
+
+        /// A compact-array of structures {long-unsigned, octet-string, integer}.
+        fn compact() -> impl Strategy<Value = Data> {
+            proptest::collection::vec((any::<u16>(), proptest::collection::vec(any::<u8>(), 0..5), any::<i8>()), 0..8)
+                .prop_map(|rows| Data::CompactArray {
+                    description: TypeDesc::Structure(vec![
+                        TypeDesc::Simple(tag::LONG_UNSIGNED),
+                        TypeDesc::Simple(tag::OCTET_STRING),
+                        TypeDesc::Simple(tag::INTEGER),
+                    ]),
+                    elements: rows
+                        .into_iter()
+                        .map(|(a, b, c)| {
+                            Data::Structure(vec![Data::LongUnsigned(a), Data::OctetString(b), Data::Integer(c)])
+                        })
+                        .collect(),
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn every_type_round_trips(d in tree()) {
+                let enc = d.encode();
+                prop_assert_eq!(decode(&enc).unwrap(), d);
+            }
+
+            #[test]
+            fn compact_arrays_round_trip(d in compact()) {
+                prop_assert_eq!(decode(&d.encode()).unwrap(), d);
+            }
+
+            #[test]
+            fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                if let Ok(d) = decode(&bytes) {
+                    // whatever decodes re-encodes to a value that decodes the same
+                    // (compared as bytes: a NaN float is not equal to itself)
+                    let again = d.encode();
+                    prop_assert_eq!(decode(&again).unwrap().encode(), again);
+                }
+            }
+
+            #[test]
+            fn truncations_fail_cleanly(d in tree(), cut in any::<prop::sample::Index>()) {
+                let enc = d.encode();
+                let n = cut.index(enc.len());
+                prop_assert!(decode(&enc[..n]).is_err());
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! textually), ReadingQualities from the IDIS profile status byte.
 //! Hand-written formatting: no allocation per row.
 
-use super::{cell_kind, decode_table, Cell, ClockColumn};
+use super::{cell_kind, next_clock, Cell};
 use crate::cosem_datetime::{civil_from_days, push2, write_iso_local, CosemDateTime};
 use crate::error::{Error, Layer, Result};
 
@@ -160,7 +160,19 @@ fn write_timestamp(out: &mut Vec<u8>, dt: &CosemDateTime) -> bool {
     true
 }
 
-/// The buffer as the JSON `IntervalBlocks` list (see the module doc).
+/// A captured value of a value column, kept between the two passes.
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    Int(i64),
+    U64(u64),
+    Float(f64),
+    /// null-data: no value captured for this entry, no reading
+    Skip,
+}
+
+/// The buffer as the JSON `IntervalBlocks` list (see the module doc). Pass
+/// one parses the entries into timestamps, status bytes and numbers; pass two
+/// writes the blocks column by column into one right-sized buffer.
 pub fn profile_to_json(
     buf: &[u8],
     clock_column: usize,
@@ -168,87 +180,147 @@ pub fn profile_to_json(
     status_column: Option<usize>,
     capture_period: Option<u32>,
 ) -> Result<Vec<u8>> {
-    let t = decode_table(buf, ClockColumn::Index(clock_column), capture_period)?;
-    let rows = t.rows();
-    // timestamps once per row, as `{"timeStamp":"…","value":` prefixes
-    let mut ts = Vec::with_capacity(rows * 48);
-    let mut ts_end = Vec::with_capacity(rows);
-    let mut status = Vec::with_capacity(rows);
-    for i in 0..rows {
-        let row = t.row(i);
-        let offset = t.row_offsets.get(i).copied().unwrap_or(0);
-        let dt = row.get(clock_column).and_then(Cell::datetime);
-        ts.extend_from_slice(b"{\"timeStamp\":\"");
-        if !dt.is_some_and(|dt| write_timestamp(&mut ts, dt)) {
+    let mut scratch = JsonScratch::default();
+    profile_to_json_with(&mut scratch, buf, clock_column, columns, status_column, capture_period)?;
+    Ok(scratch.out)
+}
+
+/// Buffers reused between calls of [`profile_to_json_with`] (a long-lived
+/// caller keeps one to avoid fresh allocations and page faults per call).
+#[derive(Debug, Default)]
+pub struct JsonScratch {
+    stamps: Vec<u8>,
+    stamp_ends: Vec<usize>,
+    statuses: Vec<u8>,
+    nums: Vec<Num>,
+    /// The JSON of the last successful call.
+    pub out: Vec<u8>,
+}
+
+/// As [`profile_to_json`], writing into `scratch.out` (cleared first).
+pub fn profile_to_json_with(
+    scratch: &mut JsonScratch,
+    buf: &[u8],
+    clock_column: usize,
+    columns: &[ColumnSpec],
+    status_column: Option<usize>,
+    capture_period: Option<u32>,
+) -> Result<()> {
+    let JsonScratch { stamps, stamp_ends, statuses, nums, out } = scratch;
+    stamps.clear();
+    stamp_ends.clear();
+    statuses.clear();
+    nums.clear();
+    out.clear();
+    let qualities: Vec<Vec<u8>> = (0..=255u8).map(qualities_fragment).collect();
+    let ncols = columns.len();
+    let mut quality_bytes = 0usize;
+    let mut prev: Option<CosemDateTime> = None;
+    let mut first_offset = 0usize;
+    super::for_each_row(buf, |i, offset, row| {
+        if i == 0 {
+            first_offset = offset;
+        } else if i == 1 {
+            // the first entry's size bounds the number of entries
+            let guess = (buf.len() / (offset - first_offset).max(1) + 1).min(1 << 22);
+            stamps.reserve(guess * 48);
+            stamp_ends.reserve(guess);
+            statuses.reserve(guess);
+            nums.reserve(guess * ncols);
+        }
+        let clock = match row.get(clock_column) {
+            Some(cell) => next_clock(cell, prev, capture_period, i, offset)?,
+            None => None,
+        };
+        let Some(dt) = clock else {
+            let found = row.get(clock_column).map_or("no value", cell_kind);
+            return Err(perr("clock", offset, format!("entry {i}: {found}"), "a date-time or null-data"));
+        };
+        prev = Some(dt);
+        stamps.extend_from_slice(b",{\"timeStamp\":\"");
+        if !write_timestamp(stamps, &dt) {
             return Err(perr("clock", offset, format!("entry {i}"), "a concrete date-time (years 0..9999)"));
         }
-        ts.extend_from_slice(b"\",\"value\":");
-        ts_end.push(ts.len());
-        let s = match status_column {
+        stamps.extend_from_slice(b"\",\"value\":");
+        stamp_ends.push(stamps.len());
+        let status = match status_column {
             None => 0u8,
             Some(c) => match row.get(c) {
                 Some(Cell::Int(v)) if (0..=255).contains(v) => *v as u8,
                 Some(Cell::Null) => 0,
                 Some(other) => {
-                    return Err(perr("status", offset, format!("entry {i}: {other:?}"), "an unsigned 0..255"));
+                    return Err(perr(
+                        "status",
+                        offset,
+                        format!("entry {i}: {}", cell_kind(other)),
+                        "an unsigned 0..255",
+                    ));
                 }
                 None => return Err(perr("status", offset, format!("entry {i}: no column {c}"), "a status column")),
             },
         };
-        status.push(s);
-    }
-    let qualities: Vec<Vec<u8>> = (0..=255u8).map(qualities_fragment).collect();
-
-    let mut out = Vec::with_capacity(64 + columns.len() * (128 + rows * 64));
-    out.push(b'[');
-    for (ci, col) in columns.iter().enumerate() {
-        if ci > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"{\"ReadingType\":{\"ref\":");
-        write_json_str(&mut out, &col.reading_type);
-        out.extend_from_slice(b",\"obis\":");
-        write_json_str(&mut out, &col.obis);
-        out.extend_from_slice(b",\"unit\":");
-        write_json_str(&mut out, &col.unit);
-        out.extend_from_slice(b"},\"IntervalReadings\":[");
-        let mut first = true;
-        let mut ts_start = 0usize;
-        for (i, (&end, &st)) in ts_end.iter().zip(status.iter()).enumerate() {
-            let prefix = ts.get(ts_start..end).unwrap_or(&[]);
-            ts_start = end;
-            let cell = t.row(i).get(col.index);
-            let offset = t.row_offsets.get(i).copied().unwrap_or(0);
-            let mark = out.len();
-            if !first {
-                out.push(b',');
-            }
-            out.extend_from_slice(prefix);
-            match cell {
-                Some(Cell::Int(v)) => write_decimal(&mut out, *v < 0, v.unsigned_abs(), col.scaler),
-                Some(Cell::U64(v)) => write_decimal(&mut out, false, *v, col.scaler),
-                Some(Cell::F32(v)) => write_float(&mut out, *v as f64, col.scaler),
-                Some(Cell::F64(v)) => write_float(&mut out, *v, col.scaler),
-                Some(Cell::Null) => {
-                    // no value captured for this entry: no reading
-                    out.truncate(mark);
-                    continue;
-                }
+        statuses.push(status);
+        quality_bytes += qualities.get(status as usize).map_or(0, Vec::len);
+        for col in columns {
+            nums.push(match row.get(col.index) {
+                Some(Cell::Int(v)) => Num::Int(*v),
+                Some(Cell::U64(v)) => Num::U64(*v),
+                Some(Cell::F32(v)) => Num::Float(*v as f64),
+                Some(Cell::F64(v)) => Num::Float(*v),
+                Some(Cell::Null) => Num::Skip,
                 Some(other) => {
                     return Err(perr("value", offset, format!("entry {i}: {}", cell_kind(other)), "a number"));
                 }
                 None => {
                     return Err(perr("value", offset, format!("entry {i}: no column {}", col.index), "a value column"));
                 }
+            });
+        }
+        Ok(())
+    })?;
+
+    let rows = stamp_ends.len();
+    let per_col = stamps.len() + quality_bytes + rows * 26 + 256;
+    out.reserve(2 + ncols * per_col);
+    out.push(b'[');
+    for (ci, col) in columns.iter().enumerate() {
+        if ci > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"ReadingType\":{\"ref\":");
+        write_json_str(out, &col.reading_type);
+        out.extend_from_slice(b",\"obis\":");
+        write_json_str(out, &col.obis);
+        out.extend_from_slice(b",\"unit\":");
+        write_json_str(out, &col.unit);
+        out.extend_from_slice(b"},\"IntervalReadings\":[");
+        let mut first = true;
+        let mut start = 0usize;
+        let values = nums.iter().skip(ci).step_by(ncols.max(1));
+        for ((&end, &status), num) in stamp_ends.iter().zip(statuses.iter()).zip(values) {
+            let stamp = stamps.get(start..end).unwrap_or(&[]);
+            start = end;
+            if matches!(num, Num::Skip) {
+                continue;
             }
+            // every stamp starts with the separating comma, except where a block starts
+            out.extend_from_slice(if first { stamp.get(1..).unwrap_or(&[]) } else { stamp });
             first = false;
-            out.extend_from_slice(qualities.get(st as usize).map(Vec::as_slice).unwrap_or(&[]));
+            match *num {
+                Num::Int(v) => write_decimal(out, v < 0, v.unsigned_abs(), col.scaler),
+                Num::U64(v) => write_decimal(out, false, v, col.scaler),
+                Num::Float(v) => write_float(out, v, col.scaler),
+                Num::Skip => {}
+            }
+            if status != 0 {
+                out.extend_from_slice(qualities.get(status as usize).map_or(&[][..], Vec::as_slice));
+            }
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");
     }
     out.push(b']');
-    Ok(out)
+    Ok(())
 }
 
 /// A float column: value × 10^scaler, shortest round-trip text; null when not finite.

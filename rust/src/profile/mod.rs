@@ -100,127 +100,172 @@ pub fn decode_table(buf: &[u8], clock: ClockColumn, capture_period: Option<u32>)
 
 /// Parse a buffer into a table (no clock derivation).
 pub fn parse(buf: &[u8]) -> Result<Table<'_>> {
+    let mut t = Table::default();
+    for_each_row(buf, |_, offset, row| {
+        if t.row_starts.is_empty() {
+            t.cells.reserve(buf.len() / 4);
+        }
+        t.push_row_start(offset);
+        t.cells.extend_from_slice(row);
+        Ok(())
+    })?;
+    t.row_starts.push(t.cells.len());
+    Ok(t)
+}
+
+/// Call `f(index, byte offset, cells)` for each entry of a buffer, in order,
+/// reusing one row of cells (no allocation per entry).
+pub fn for_each_row<'a, F>(buf: &'a [u8], mut f: F) -> Result<()>
+where
+    F: FnMut(usize, usize, &mut [Cell<'a>]) -> Result<()>,
+{
     let mut r = Reader::new(buf, Layer::Profile);
     let t = r.u8("buffer type tag")?;
-    let table = match t {
-        tag::ARRAY => parse_array(&mut r)?,
-        tag::COMPACT_ARRAY => parse_compact(&mut r)?,
+    let mut row: Vec<Cell<'a>> = Vec::with_capacity(16);
+    match t {
+        tag::ARRAY => {
+            // every entry takes at least two bytes (structure tag and length)
+            let n = r.bounded_length("buffer entry count", 2)?;
+            for i in 0..n {
+                let at = r.pos();
+                let st = r.u8("buffer entry tag")?;
+                if st != tag::STRUCTURE {
+                    return Err(perr("buffer entry tag", at, format!("0x{st:02x}"), "structure (0x02)"));
+                }
+                let m = r.bounded_length("buffer entry length", 1)?;
+                row.resize(m, Cell::Null);
+                for slot in row.iter_mut() {
+                    parse_tagged(&mut r, slot)?;
+                }
+                f(i, at, &mut row)?;
+            }
+        }
+        tag::COMPACT_ARRAY => {
+            let at = r.pos();
+            let desc = axdr::decode_type_desc_from(&mut r)?;
+            let TypeDesc::Structure(fields) = desc else {
+                return Err(perr("compact-array type description", at, "a non-structure element type", "structure"));
+            };
+            let len = r.bounded_length("compact-array contents length", 1)?;
+            let base = r.pos();
+            let contents = r.take(len, "compact-array contents")?;
+            if fields.is_empty() && !contents.is_empty() {
+                return Err(perr("compact-array type description", at, "an empty structure", "at least one field"));
+            }
+            let mut cr = Reader::new(contents, Layer::Profile);
+            let mut i = 0;
+            while !cr.is_empty() {
+                let row_at = base + cr.pos();
+                row.resize(fields.len(), Cell::Null);
+                for (fd, slot) in fields.iter().zip(row.iter_mut()) {
+                    match fd {
+                        TypeDesc::Simple(st) => parse_simple(&mut cr, *st, slot),
+                        other => axdr::decode_untagged_from(&mut cr, other).map(|d| *slot = Cell::Composite(d)),
+                    }
+                    .map_err(|e| e.shifted(base))?;
+                }
+                f(i, row_at, &mut row)?;
+                i += 1;
+            }
+        }
         other => {
             return Err(perr("buffer type tag", 0, format!("0x{other:02x}"), "array (0x01) or compact-array (0x13)"))
         }
-    };
+    }
     if !r.is_empty() {
         return Err(r.error("buffer", ErrorKind::Trailing(r.remaining())));
     }
-    Ok(table)
+    Ok(())
 }
 
-fn parse_array<'a>(r: &mut Reader<'a>) -> Result<Table<'a>> {
-    // every entry takes at least two bytes (structure tag and length)
-    let n = r.bounded_length("buffer entry count", 2)?;
-    let mut t = Table { cells: Vec::new(), row_starts: Vec::with_capacity(n + 1), row_offsets: Vec::with_capacity(n) };
-    for _ in 0..n {
-        let at = r.pos();
-        let st = r.u8("buffer entry tag")?;
-        if st != tag::STRUCTURE {
-            return Err(perr("buffer entry tag", at, format!("0x{st:02x}"), "structure (0x02)"));
-        }
-        let m = r.bounded_length("buffer entry length", 1)?;
-        if t.cells.is_empty() {
-            // every value takes at least one byte: never reserve beyond the input
-            t.cells.reserve(n.saturating_mul(m).min(r.remaining()));
-        }
-        t.push_row_start(at);
-        for _ in 0..m {
-            t.cells.push(parse_tagged(r)?);
-        }
-    }
-    t.row_starts.push(t.cells.len());
-    Ok(t)
-}
-
-fn parse_compact<'a>(r: &mut Reader<'a>) -> Result<Table<'a>> {
-    let at = r.pos();
-    let desc = axdr::decode_type_desc_from(r)?;
-    let TypeDesc::Structure(fields) = desc else {
-        return Err(perr("compact-array type description", at, "a non-structure element type", "structure"));
-    };
-    let len = r.bounded_length("compact-array contents length", 1)?;
-    let base = r.pos();
-    let contents = r.take(len, "compact-array contents")?;
-    let mut cr = Reader::new(contents, Layer::Profile);
-    let mut t = Table::default();
-    if fields.is_empty() && !contents.is_empty() {
-        return Err(perr("compact-array type description", at, "an empty structure", "at least one field"));
-    }
-    while !cr.is_empty() {
-        t.push_row_start(base + cr.pos());
-        for f in &fields {
-            let cell = match f {
-                TypeDesc::Simple(st) => parse_simple(&mut cr, *st),
-                other => axdr::decode_untagged_from(&mut cr, other).map(Cell::Composite),
+/// The clock of entry `i` from its clock cell and the previous clock: a
+/// date-time as is, null-data derived from `prev` + `capture_period`, None
+/// for any other kind of value.
+pub fn next_clock(
+    cell: &Cell<'_>,
+    prev: Option<CosemDateTime>,
+    capture_period: Option<u32>,
+    i: usize,
+    offset: usize,
+) -> Result<Option<CosemDateTime>> {
+    match cell {
+        Cell::DateTime(dt) | Cell::Derived(dt) => Ok(Some(*dt)),
+        Cell::Null => {
+            let (Some(p), Some(period)) = (prev, capture_period) else {
+                return Err(perr(
+                    "clock",
+                    offset,
+                    format!("null-data in entry {i}"),
+                    "a date-time, or a previous entry's clock and a capture period to derive it",
+                ));
             };
-            t.cells.push(cell.map_err(|e| e.shifted(base))?);
+            p.plus_seconds(period as i64).map(Some).ok_or_else(|| {
+                perr("clock", offset, format!("entry {i}: previous clock not concrete"), "a concrete date-time")
+            })
         }
+        _ => Ok(None),
     }
-    t.row_starts.push(t.cells.len());
-    Ok(t)
 }
 
-/// One tagged value as a cell.
-fn parse_tagged<'a>(r: &mut Reader<'a>) -> Result<Cell<'a>> {
+/// One tagged value, written as a cell into `out` (a slot of the row). Each
+/// match arm stores its own variant so the cell is written in place (returning cells
+/// through a `Result` temporary costs store-forwarding stalls).
+#[inline(always)]
+fn parse_tagged<'a>(r: &mut Reader<'a>, out: &mut Cell<'a>) -> Result<()> {
     let t = r.peek_u8("data type tag")?;
     if matches!(t, tag::ARRAY | tag::STRUCTURE | tag::COMPACT_ARRAY) {
-        return axdr::decode_from(r).map(Cell::Composite);
+        *out = Cell::Composite(axdr::decode_from(r)?);
+        return Ok(());
     }
     let at = r.pos();
     r.u8("data type tag")?;
-    parse_simple(r, t).map_err(|e| match e.kind {
+    parse_simple(r, t, out).map_err(|e| match e.kind {
         ErrorKind::UnknownTag(_) => Error::new(Layer::Profile, "data type tag", at, ErrorKind::UnknownTag(t)),
         _ => e,
     })
 }
 
 /// The body of a non-composite value of type `t`.
-fn parse_simple<'a>(r: &mut Reader<'a>, t: u8) -> Result<Cell<'a>> {
-    Ok(match t {
-        tag::NULL_DATA => Cell::Null,
-        tag::DONT_CARE => Cell::DontCare,
-        tag::BOOLEAN => Cell::Bool(r.u8("boolean")? != 0),
-        tag::DOUBLE_LONG => Cell::Int(r.u32("double-long")? as i32 as i64),
-        tag::DOUBLE_LONG_UNSIGNED => Cell::Int(r.u32("double-long-unsigned")? as i64),
-        tag::INTEGER => Cell::Int(r.u8("integer")? as i8 as i64),
-        tag::BCD => Cell::Int(r.u8("bcd")? as i8 as i64),
-        tag::LONG => Cell::Int(r.u16("long")? as i16 as i64),
-        tag::UNSIGNED => Cell::Int(r.u8("unsigned")? as i64),
-        tag::ENUM => Cell::Int(r.u8("enum")? as i64),
-        tag::LONG_UNSIGNED => Cell::Int(r.u16("long-unsigned")? as i64),
-        tag::LONG64 => Cell::Int(r.u64("long64")? as i64),
-        tag::LONG64_UNSIGNED => Cell::U64(r.u64("long64-unsigned")?),
-        tag::FLOAT32 => Cell::F32(f32::from_be_bytes(r.array("float32")?)),
-        tag::FLOAT64 => Cell::F64(f64::from_be_bytes(r.array("float64")?)),
+#[inline(always)]
+fn parse_simple<'a>(r: &mut Reader<'a>, t: u8, out: &mut Cell<'a>) -> Result<()> {
+    match t {
+        tag::NULL_DATA => *out = Cell::Null,
+        tag::DONT_CARE => *out = Cell::DontCare,
+        tag::BOOLEAN => *out = Cell::Bool(r.u8("boolean")? != 0),
+        tag::DOUBLE_LONG => *out = Cell::Int(r.u32("double-long")? as i32 as i64),
+        tag::DOUBLE_LONG_UNSIGNED => *out = Cell::Int(r.u32("double-long-unsigned")? as i64),
+        tag::INTEGER => *out = Cell::Int(r.u8("integer")? as i8 as i64),
+        tag::BCD => *out = Cell::Int(r.u8("bcd")? as i8 as i64),
+        tag::LONG => *out = Cell::Int(r.u16("long")? as i16 as i64),
+        tag::UNSIGNED => *out = Cell::Int(r.u8("unsigned")? as i64),
+        tag::ENUM => *out = Cell::Int(r.u8("enum")? as i64),
+        tag::LONG_UNSIGNED => *out = Cell::Int(r.u16("long-unsigned")? as i64),
+        tag::LONG64 => *out = Cell::Int(r.u64("long64")? as i64),
+        tag::LONG64_UNSIGNED => *out = Cell::U64(r.u64("long64-unsigned")?),
+        tag::FLOAT32 => *out = Cell::F32(f32::from_be_bytes(r.array("float32")?)),
+        tag::FLOAT64 => *out = Cell::F64(f64::from_be_bytes(r.array("float64")?)),
         tag::OCTET_STRING => {
             let n = r.bounded_length("octet-string length", 1)?;
             let b = r.take(n, "octet-string")?;
             match CosemDateTime::from_slice(b) {
-                Ok(dt) if n == 12 => Cell::DateTime(dt),
-                _ => Cell::Octets(b),
+                Ok(dt) if n == 12 => *out = Cell::DateTime(dt),
+                _ => *out = Cell::Octets(b),
             }
         }
         tag::DATE_TIME => {
             let b = r.take(12, "date-time")?;
             match CosemDateTime::from_slice(b) {
-                Ok(dt) => Cell::DateTime(dt),
-                Err(_) => Cell::Octets(b),
+                Ok(dt) => *out = Cell::DateTime(dt),
+                Err(_) => *out = Cell::Octets(b),
             }
         }
         tag::VISIBLE_STRING => {
             let n = r.bounded_length("visible-string length", 1)?;
-            Cell::Visible(r.take(n, "visible-string")?)
+            *out = Cell::Visible(r.take(n, "visible-string")?)
         }
         tag::UTF8_STRING => {
             let n = r.bounded_length("utf8-string length", 1)?;
-            Cell::Utf8(r.take(n, "utf8-string")?)
+            *out = Cell::Utf8(r.take(n, "utf8-string")?)
         }
         tag::BIT_STRING => {
             let at = r.pos();
@@ -229,12 +274,13 @@ fn parse_simple<'a>(r: &mut Reader<'a>, t: u8) -> Result<Cell<'a>> {
             if n > r.remaining() {
                 return Err(Error::truncated(r.layer(), "bit-string", at, n - r.remaining(), r.remaining()));
             }
-            Cell::BitString { bits, bytes: r.take(n, "bit-string")? }
+            *out = Cell::BitString { bits, bytes: r.take(n, "bit-string")? }
         }
-        tag::DATE => Cell::Date(r.array("date")?),
-        tag::TIME => Cell::Time(r.array("time")?),
+        tag::DATE => *out = Cell::Date(r.array("date")?),
+        tag::TIME => *out = Cell::Time(r.array("time")?),
         other => return Err(r.error("data type tag", ErrorKind::UnknownTag(other))),
-    })
+    }
+    Ok(())
 }
 
 /// Replace null-data clocks by the previous clock plus the capture period.
@@ -264,32 +310,22 @@ fn derive_clocks(t: &mut Table<'_>, clock: ClockColumn, capture_period: Option<u
             }
             continue;
         };
-        match cell {
-            Cell::DateTime(dt) => prev = Some(*dt),
-            Cell::Null => {
-                let (Some(p), Some(period)) = (prev, capture_period) else {
-                    return Err(perr(
-                        "clock",
-                        offset,
-                        format!("null-data in entry {i}"),
-                        "a date-time, or a previous entry's clock and a capture period to derive it",
-                    ));
-                };
-                let dt = p.plus_seconds(period as i64).ok_or_else(|| {
-                    perr("clock", offset, format!("entry {i}: previous clock not concrete"), "a concrete date-time")
-                })?;
-                *cell = Cell::Derived(dt);
+        match next_clock(cell, prev, capture_period, i, offset)? {
+            Some(dt) => {
+                if matches!(cell, Cell::Null) {
+                    *cell = Cell::Derived(dt);
+                }
                 prev = Some(dt);
             }
-            other if matches!(clock, ClockColumn::Index(_)) => {
+            None if matches!(clock, ClockColumn::Index(_)) => {
                 return Err(perr(
                     "clock",
                     offset,
-                    format!("entry {i}: {}", cell_kind(other)),
+                    format!("entry {i}: {}", cell_kind(cell)),
                     "a date-time or null-data in the clock column",
                 ));
             }
-            _ => {}
+            None => {}
         }
     }
     Ok(())

@@ -3,12 +3,13 @@
 //! runs with the GIL released; Python objects are built afterwards.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple, PyTzInfo};
+use pyo3::types::{PyBytes, PyDelta, PyList, PyTuple, PyTzInfo};
 
 use super::axdr::datetime_to_py;
 use super::errors::ProfileError;
 use super::to_py_err;
 use crate::axdr::Data;
+use crate::cosem_datetime::CosemDateTime;
 use crate::profile::json::{self, ColumnSpec as CoreColumn};
 use crate::profile::{decode_table, Cell, ClockColumn};
 
@@ -90,7 +91,7 @@ fn data_to_py<'py>(
 }
 
 fn cell_of_octets(b: &[u8]) -> Cell<'_> {
-    match crate::cosem_datetime::CosemDateTime::from_slice(b) {
+    match CosemDateTime::from_slice(b) {
         Ok(dt) => Cell::DateTime(dt),
         Err(_) => Cell::Octets(b),
     }
@@ -121,6 +122,51 @@ fn cell_to_py<'py>(
     })
 }
 
+/// Builds the datetimes of one column: when an entry is the previous one
+/// plus the same interval as last time (same deviation and hundredths), the
+/// new datetime is `previous + interval` (one C-level addition) instead of a
+/// constructor call with eight arguments.
+#[derive(Default)]
+struct DateTimeColumn<'py> {
+    tz: Option<(i16, Bound<'py, PyTzInfo>)>,
+    prev: Option<(CosemDateTime, i64, Bound<'py, PyAny>)>,
+    step: Option<(i64, Bound<'py, PyAny>)>,
+}
+
+impl<'py> DateTimeColumn<'py> {
+    fn build(&mut self, py: Python<'py>, dt: &CosemDateTime) -> PyResult<Bound<'py, PyAny>> {
+        let Some(secs) = dt.local_epoch_seconds() else {
+            self.prev = None;
+            return Ok(py.None().into_bound(py));
+        };
+        let next = match &self.prev {
+            Some((p, psecs, pobj)) if p.deviation == dt.deviation && p.hundredths == dt.hundredths => {
+                let diff = secs - psecs;
+                if self.step.as_ref().map(|(d, _)| *d) != Some(diff) {
+                    self.step = i32::try_from(diff)
+                        .ok()
+                        .and_then(|d| PyDelta::new(py, 0, d, 0, true).ok())
+                        .map(|d| (diff, d.into_any()));
+                }
+                match &self.step {
+                    Some((d, delta)) if *d == diff => pobj.add(delta).ok(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let obj = match next {
+            Some(o) => o,
+            None => match datetime_to_py(py, dt, &mut self.tz)? {
+                Some(d) => d.into_any(),
+                None => py.None().into_bound(py),
+            },
+        };
+        self.prev = Some((*dt, secs, obj.clone()));
+        Ok(obj)
+    }
+}
+
 #[pyfunction]
 #[pyo3(signature = (data, capture_period=None))]
 fn decode_profile_buffer<'py>(
@@ -130,13 +176,35 @@ fn decode_profile_buffer<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let table = py.detach(|| decode_table(data, ClockColumn::Auto, capture_period)).map_err(to_py_err)?;
     let mut tz = None;
+    let mut dt_columns: Vec<DateTimeColumn<'py>> = Vec::new();
     let mut rows = Vec::with_capacity(table.rows());
+    let mut vals = Vec::with_capacity(16);
     for i in 0..table.rows() {
-        let vals = table.row(i).iter().map(|c| cell_to_py(py, c, &mut tz)).collect::<PyResult<Vec<_>>>()?;
-        rows.push(PyTuple::new(py, vals)?);
+        vals.clear();
+        for (col, c) in table.row(i).iter().enumerate() {
+            vals.push(match c {
+                Cell::DateTime(dt) | Cell::Derived(dt) => {
+                    if dt_columns.len() <= col {
+                        dt_columns.resize_with(col + 1, DateTimeColumn::default);
+                    }
+                    match dt_columns.get_mut(col) {
+                        Some(b) => b.build(py, dt)?,
+                        None => cell_to_py(py, c, &mut tz)?,
+                    }
+                }
+                other => cell_to_py(py, other, &mut tz)?,
+            });
+        }
+        rows.push(PyTuple::new(py, vals.drain(..))?);
     }
     PyList::new(py, rows)
 }
+
+thread_local! {
+    /// Reused JSON buffers: no fresh allocation (and page faults) per call.
+    static SCRATCH: std::cell::RefCell<json::JsonScratch> = std::cell::RefCell::new(json::JsonScratch::default());
+}
+const SCRATCH_KEEP: usize = 64 << 20;
 
 #[pyfunction]
 #[pyo3(signature = (data, *, clock_column, columns, status_column=None, capture_period=None))]
@@ -158,10 +226,23 @@ fn profile_to_json<'py>(
             scaler: c.scaler,
         })
         .collect();
-    let out = py
-        .detach(|| json::profile_to_json(data, clock_column, &cols, status_column, capture_period))
-        .map_err(to_py_err)?;
-    Ok(PyBytes::new(py, &out))
+    SCRATCH.with(|cell| {
+        // a finalizer running during PyBytes::new could re-enter: fall back to a fresh buffer
+        let mut fresh = json::JsonScratch::default();
+        let mut guard = cell.try_borrow_mut().ok();
+        let scratch = match guard.as_deref_mut() {
+            Some(s) => s,
+            None => &mut fresh,
+        };
+        py.detach(|| json::profile_to_json_with(scratch, data, clock_column, &cols, status_column, capture_period))
+            .map_err(to_py_err)?;
+        let out = PyBytes::new(py, &scratch.out);
+        if scratch.out.capacity() > SCRATCH_KEEP {
+            // do not keep a huge buffer alive after an unusually large profile
+            *scratch = json::JsonScratch::default();
+        }
+        Ok(out)
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
