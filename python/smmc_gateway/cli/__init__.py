@@ -72,7 +72,7 @@ def _register_plugin(
                 name, help=f"(not available in this build: {module} missing)", add_help=False
             )
             p.add_argument("rest", nargs=argparse.REMAINDER)
-            p.set_defaults(handler=_unavailable(name, module, reason))
+            p.set_defaults(handler=_unavailable(name, module, reason), accepts_extra=True)
         return
     register(sub)
 
@@ -90,10 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         try:
-            args = parser.parse_args(argv)
+            args, extra = parser.parse_known_args(argv)
+            if extra and not getattr(args, "accepts_extra", False):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
         except SystemExit as exc:  # --help (0) or a usage error (2, already reported)
             return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-        handler: Callable[[argparse.Namespace], int] = args.handler
+        # Our subcommands set `handler`; plug-ins may set `func` instead.
+        handler: Callable[[argparse.Namespace], int] | None = getattr(
+            args, "handler", None
+        ) or getattr(args, "func", None)
+        if handler is None:
+            raise UsageError(f"'{args.command}' has no handler (a plug-in registration bug)")
         return handler(args)
     except UsageError as exc:
         error(str(exc))

@@ -1,9 +1,165 @@
-"""placeholder"""
+"""`smmc-gateway meter CONNECTION … SUBCOMMAND`: the technician's tool.
+
+Arguments are checked before connecting (a typo costs no 9600-baud sign-on);
+then one session is opened, one job runs, and the session is released. Session
+errors become exit 1 with the meter's reason and a hint; usage errors exit 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from smmc_gateway import console
+from smmc_gateway.cli import meter_args, meter_jobs, meter_session
+from smmc_gateway.cli.common import EXIT_OK, OperationFailed, UsageError, print_json
+from smmc_gateway.dlms.errors import (
+    AssociationRefused,
+    DataAccessError,
+    LinkLost,
+    MeterTimeout,
+    SecurityFailure,
+    SessionError,
+    TransportError,
+)
+
+
+@dataclass
+class Output:
+    """Where results go: typed JSON or human tables on stdout, status on stderr."""
+
+    json: bool
+    out: Console
+    err: Console
+
+    def data(self, value: Any) -> None:
+        print_json(value)
+
+    def status(self, text: str) -> None:
+        if not self.json:
+            self.err.print(f"[dim]{text}[/dim]")
+
+
+Job = Callable[[Any, Output], Awaitable[int]]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    pass
+    p = sub.add_parser(
+        "meter",
+        help="one meter, one job: get/set/action, objects, clock, disconnect, profile, firmware…",
+        description=(
+            "The technician's tool. Give the connection, then the subcommand, e.g. "
+            "'smmc-gateway meter --tcp 192.0.2.7:4059 get 8/0.0.1.0.0.255/2'. Secrets may come "
+            "from SMMC_PASSWORD, SMMC_EK, SMMC_AK or --secrets-file and are never printed. "
+            "Exit status: 0 ok, 1 the meter said no or did not answer, 2 usage error."
+        ),
+    )
+    meter_args.add_connection_options(p)
+    p.add_argument(
+        "--json", action="store_true", default=False, help="typed JSON on stdout, for scripts"
+    )
+    meter_args.add_subcommands(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    job = meter_jobs.prepare(args)  # every argument checked before connecting
+    transport, settings, target = meter_session.build(args)
+    out = Output(bool(args.json), console.make_console(), console.make_console(sys.stderr))
+    return asyncio.run(_session(job, transport, settings, target, out))
+
+
+async def _session(
+    job: Job, transport: Any, settings: Any, target: meter_session.Target, out: Output
+) -> int:
+    from smmc_gateway.dlms.session import ClientSession
+
+    started = time.monotonic()
+    who = f"{target.description}, client {target.client}, {_level_text(target.level)}"
+    session = ClientSession(transport, settings)
+    try:
+        with out.err.status(f"connecting to {who}…", spinner="dots") if _live(out) else _null():
+            await session.open()
+        out.status(f"associated: {who} ({time.monotonic() - started:.1f} s)")
+        try:
+            return await job(session, out)
+        finally:
+            await _close(session)
+    except AssociationRefused as exc:
+        raise OperationFailed(f"{target.description}: {exc}{_refusal_hint(exc, target)}") from None
+    except DataAccessError as exc:
+        raise OperationFailed(f"the meter refused {exc}{_access_hint(exc, target)}") from None
+    except MeterTimeout as exc:
+        raise OperationFailed(
+            f"{target.description}: {exc}; check the cable/address, --server, --logical-device "
+            "or raise --timeout"
+        ) from None
+    except TransportError as exc:
+        raise OperationFailed(f"{exc}; is the meter (or converter) there and free?") from None
+    except LinkLost as exc:
+        raise OperationFailed(f"{target.description}: link lost: {exc}") from None
+    except SecurityFailure as exc:
+        raise OperationFailed(
+            f"{target.description}: security check failed: {exc} (wrong keys or system title?)"
+        ) from None
+    except SessionError as exc:
+        raise OperationFailed(f"{target.description}: {exc}") from None
+
+
+async def _close(session: Any) -> None:
+    # The job's result stands; a failed release is not the technician's problem.
+    with contextlib.suppress(SessionError):
+        await session.close()
+
+
+def _live(out: Output) -> bool:
+    return not out.json and out.err.is_terminal
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _level_text(level: str) -> str:
+    return {"none": "no security", "lls": "LLS", "hls-gmac": "HLS-GMAC"}.get(level, level)
+
+
+def _refusal_hint(exc: AssociationRefused, target: meter_session.Target) -> str:
+    diag = exc.diagnostic
+    if "authentication" in diag:
+        return f"; check the password or keys for client {target.client}"
+    if "application-context" in diag:
+        return "; the meter wants a different context: try --auth hls-gmac with keys, or none"
+    if "calling-AP-title" in diag or "ap-title" in diag.lower():
+        return "; check --system-title"
+    return ""
+
+
+def _access_hint(exc: DataAccessError, target: meter_session.Target) -> str:
+    if exc.result == "read-write-denied":
+        if target.client == 16:
+            return (
+                " (the public client 16 may only read a few objects: try --client 1 with a "
+                "password or keys)"
+            )
+        return " (this association has no such access right; see 'objects')"
+    if exc.result == "object-undefined":
+        return " (the meter has no such object or member; see 'objects')"
+    if exc.result == "type-unmatched":
+        return " (the value's type is not what the meter expects; 'get --json' shows it)"
+    return ""
+
+
+__all__ = ["EXIT_OK", "UsageError", "register"]

@@ -1,0 +1,136 @@
+"""Opening a client session from `smmc-gateway meter` options.
+
+Defaults follow IDIS: without security the public client (16), with LLS or
+HLS-GMAC the management client (1); logical device 1. The authentication level
+is taken from ``--auth``, else inferred (keys: hls-gmac, password: lls, none).
+HLS invocation counters persist in ``--ic-store`` (default under
+``$XDG_STATE_HOME/smmc-gateway``) so two CLI runs never reuse one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smmc_gateway.cli.common import OperationFailed, UsageError
+from smmc_gateway.cli.secrets import Credentials, resolve_keys
+from smmc_gateway.dlms.association import Security, SessionSettings
+from smmc_gateway.dlms.transport import HdlcSettings, HdlcTransport, Transport, WrapperTransport
+
+
+@dataclass(frozen=True)
+class Target:
+    """What we connect to, for messages (no secrets)."""
+
+    description: str
+    client: int
+    level: str
+
+
+def default_ic_store() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "smmc-gateway" / "invocation-counters.sqlite"
+
+
+def security_from(args: argparse.Namespace, creds: Credentials) -> Security:
+    level = args.auth
+    if level is None:
+        level = "hls-gmac" if creds.ek is not None else "lls" if creds.password else "none"
+    if level == "lls":
+        if creds.password is None:
+            raise UsageError(
+                "--auth lls needs a password: --password, SMMC_PASSWORD or --secrets-file"
+            )
+        return Security.lls(creds.password.reveal())
+    if level == "hls-gmac":
+        if creds.ek is None or creds.ak is None:
+            raise UsageError(
+                "--auth hls-gmac needs both keys: --ek and --ak (or SMMC_EK / "
+                "SMMC_AK, or --secrets-file)"
+            )
+        ek, ak = creds.ek.reveal(), creds.ak.reveal()
+        store = _ic_store(args)
+        scope = "cli-" + hashlib.sha256(b"smmc-ic-scope" + ek + ak).hexdigest()[:16]
+        return Security.hls_gmac(
+            system_title=creds.system_title or b"SMMCGW00",
+            ek=ek,
+            ak=ak,
+            ic_store=store,
+            ic_scope=scope,
+        )
+    return Security.none()
+
+
+def _ic_store(args: argparse.Namespace) -> Any:
+    from smmc_gateway.dlms.ic_store import InvocationCounterStore
+
+    path = Path(args.ic_store) if args.ic_store else default_ic_store()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return InvocationCounterStore(path)
+    except OSError as exc:
+        raise UsageError(
+            f"invocation counter store {path}: cannot open it ({exc.strerror or exc}); "
+            "give a writable --ic-store FILE"
+        ) from None
+
+
+def build(args: argparse.Namespace) -> tuple[Transport, SessionSettings, Target]:
+    creds = resolve_keys(args)
+    security = security_from(args, creds)
+    client = args.client if args.client is not None else (16 if security.level == "none" else 1)
+    timeout: float = args.timeout
+    settings = SessionSettings(
+        client_sap=client,
+        security=security,
+        response_timeout=timeout,
+        association_timeout=max(30.0, timeout * 3),
+    )
+    hdlc = HdlcSettings(
+        client_address=client,
+        server_upper=args.logical_device,
+        server_lower=args.server,
+        response_timeout=min(timeout, 3.0),
+    )
+    transport: Transport
+    if args.tcp is not None:
+        host, port = args.tcp
+        if args.hdlc:
+            transport = HdlcTransport.tcp(host, port, hdlc)
+            what = f"tcp {host}:{port} (HDLC)"
+        else:
+            transport = WrapperTransport.tcp(
+                host, port, client_sap=client, logical_device=args.logical_device
+            )
+            what = f"tcp {host}:{port} (wrapper)"
+    elif args.serial is not None:
+        transport = _serial(args.serial, args.baud, hdlc)
+        what = f"serial {args.serial} at {args.baud} baud"
+    else:
+        transport = _optical(args.optical, args.baud, hdlc)
+        what = f"optical head {args.optical} (mode E, up to {args.baud} baud)"
+    return transport, settings, Target(what, client, security.level)
+
+
+def _serial(device: str, baud: int, hdlc: HdlcSettings) -> Transport:
+    mod = _load("smmc_gateway.dlms.serial", "--serial")
+    transport: Transport = mod.SerialHdlcTransport(device, hdlc, baudrate=baud)
+    return transport
+
+
+def _optical(device: str, baud: int, hdlc: HdlcSettings) -> Transport:
+    mod = _load("smmc_gateway.dlms.optical_port", "--optical")
+    transport: Transport = mod.OpticalTransport(device, hdlc, max_baud=baud)
+    return transport
+
+
+def _load(module: str, option: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise OperationFailed(f"{option} is not available in this build ({exc})") from None
