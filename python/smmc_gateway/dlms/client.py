@@ -6,13 +6,14 @@ See :mod:`smmc_gateway.dlms.session` for the public API and an example.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any
+
+import structlog
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.model import ObjectModel
@@ -30,7 +31,7 @@ from smmc_gateway.dlms.errors import (
 from smmc_gateway.dlms.exchange import Exchange
 from smmc_gateway.dlms.stream import Transport, WireCounters
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("smmc_gateway.dlms")
 
 TypedValue = dict[str, Any]
 AttributeRef = tuple[int, "Obis | str", int]
@@ -220,7 +221,7 @@ class ClientSession:
             raise AssociationRefused(aare["result"], str(diagnostic.get("value")), detail)
         self._read_initiate_response(ui, cipher)
         if cipher is not None and cipher.dedicated_key is not None:
-            log.debug("dedicated_key_in_use", extra={"meter": self.meter_id})
+            log.debug("dedicated_key_in_use", meter_id=self.meter_id)
         self._x.cipher = cipher
         self.ciphered = cipher is not None
         if sec.level == "hls-gmac":
@@ -232,7 +233,7 @@ class ClientSession:
     ) -> None:
         if ui is None:
             # Liberal: some meters leave the InitiateResponse out; assume the basics.
-            log.warning("aare_without_initiate_response", extra={"meter": self.meter_id})
+            log.warning("aare_without_initiate_response", meter_id=self.meter_id)
             self.conformance = list(self.settings.conformance)
             self.max_pdu_size = 0xFFFF
             return
@@ -243,7 +244,7 @@ class ClientSession:
             ui = _core.decode_apdu(cipher.decipher(_core.encode_apdu(ui)))
             kind = ui["apdu"]
         elif cipher is not None and kind == "initiate-response":
-            log.warning("aare_initiate_response_not_ciphered", extra={"meter": self.meter_id})
+            log.warning("aare_initiate_response_not_ciphered", meter_id=self.meter_id)
         if kind.endswith("confirmed-service-error"):
             raise AssociationRefused(
                 "accepted-with-error", str(ui.get("error")), str(ui.get("value"))
@@ -304,7 +305,7 @@ class ClientSession:
             if self.associated and self.settings.release:
                 await self._release()
         except SessionError as exc:
-            log.debug("release_failed", extra={"meter": self.meter_id, "why": str(exc)})
+            log.debug("release_failed", meter_id=self.meter_id, why=str(exc))
         finally:
             self.associated = False
             await self.transport.close()
@@ -328,7 +329,7 @@ class ClientSession:
         data = await self._x.receive_raw(time.monotonic() + budget, "RLRE", budget)
         kind = _core.decode_apdu(data)["apdu"]
         if kind != "rlre":
-            log.debug("release_unexpected", extra={"meter": self.meter_id, "apdu": kind})
+            log.debug("release_unexpected", meter_id=self.meter_id, apdu=kind)
 
     # ------------------------------------------------------------ GET
     def _begin(self, what: str) -> tuple[float, float]:

@@ -10,16 +10,17 @@ exception-response / confirmed-service-error into exceptions. The services
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
+
+import structlog
 
 from smmc_gateway import _core
 from smmc_gateway.dlms.ciphering import CipherContext
 from smmc_gateway.dlms.errors import MeterTimeout, ProtocolError, SecurityFailure
 from smmc_gateway.dlms.stream import Transport
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("smmc_gateway.dlms")
 
 EXCEPTION_RESPONSE = 0xD8
 GENERAL_BLOCK_TRANSFER = 0xE0
@@ -85,7 +86,7 @@ class Exchange:
             if data and data[0] == GENERAL_BLOCK_TRANSFER:
                 data = await self._reassemble_gbt(data, deadline, what, budget)
             if data and data[0] in _UNSOLICITED:
-                log.info("unsolicited_apdu_ignored", extra={"meter": self.meter_id})
+                log.info("unsolicited_apdu_ignored", meter_id=self.meter_id)
                 continue
             if self.cipher is not None:
                 if CipherContext.is_ciphered(data):

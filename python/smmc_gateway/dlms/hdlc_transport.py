@@ -13,15 +13,16 @@ reuse this class.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
+
+import structlog
 
 from smmc_gateway import _core
 from smmc_gateway.dlms.errors import LinkLost, MeterTimeout
 from smmc_gateway.dlms.stream import Connector, StreamTransport, tcp_connector
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("smmc_gateway.dlms")
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class HdlcTransport(StreamTransport):
                 async with asyncio.timeout(timeout):
                     await self._disconnected
             except (TimeoutError, LinkLost, _core.HdlcError) as exc:
-                log.debug("hdlc_disc_unanswered", extra={"peer": self.description, "why": str(exc)})
+                log.debug("hdlc_disc_unanswered", peer=self.description, why=str(exc))
         self._cancel_timer()
         self._close_pipe()
         if self._error is None:
@@ -185,7 +186,7 @@ class HdlcTransport(StreamTransport):
             self.counters.retransmissions += 1
         elif kind == "frame_error":
             self.counters.frame_errors += 1
-            log.debug("hdlc_frame_error", extra={"peer": self.description, "why": value})
+            log.debug("hdlc_frame_error", peer=self.description, why=value)
         elif kind in ("link_lost", "refused"):
             what = "meter refused the link" if kind == "refused" else "link lost"
             error = LinkLost(f"{self.description}: {what}: {value}")
@@ -195,7 +196,7 @@ class HdlcTransport(StreamTransport):
                 self._connected.set_exception(error)
             self._fail(error)
         elif kind == "ui":
-            log.debug("hdlc_ui_ignored", extra={"peer": self.description})
+            log.debug("hdlc_ui_ignored", peer=self.description)
 
     def _connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()

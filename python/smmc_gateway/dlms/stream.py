@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
+import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from smmc_gateway.dlms.errors import LinkLost, MeterTimeout, TransportError
-
-log = logging.getLogger(__name__)
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
 Connector = Callable[[ProtocolFactory], Awaitable[tuple[asyncio.BaseTransport, Any]]]
@@ -87,6 +85,14 @@ class _Pipe(asyncio.Protocol):
 
     def __init__(self, owner: StreamTransport) -> None:
         self.owner = owner
+        self.drained = asyncio.Event()
+        self.drained.set()
+
+    def pause_writing(self) -> None:
+        self.drained.clear()
+
+    def resume_writing(self) -> None:
+        self.drained.set()
 
     def data_received(self, data: bytes) -> None:
         self.owner._data_received(data)
@@ -108,11 +114,14 @@ class StreamTransport(Transport):
         self._waiter: asyncio.Future[None] | None = None
         self._error: Exception | None = None
         self._closing = False
+        self._lost: asyncio.Future[None] | None = None
+        self._protocol: _Pipe | None = None
 
     async def _open_pipe(self, timeout: float) -> None:
+        self._lost = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(timeout):
-                self._pipe, _ = await self._connector(lambda: _Pipe(self))
+                self._pipe, self._protocol = await self._connector(lambda: _Pipe(self))
         except TimeoutError:
             raise MeterTimeout(f"connection to {self.description}", timeout) from None
         except OSError as exc:
@@ -142,6 +151,8 @@ class StreamTransport(Transport):
     def _data_received(self, data: bytes) -> None: ...
 
     def _connection_lost(self, exc: Exception | None) -> None:
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
         why = f": {exc}" if exc else ""
         self._fail(LinkLost(f"{self.description}: connection closed by the peer{why}"))
 
@@ -167,6 +178,14 @@ class StreamTransport(Transport):
                 raise MeterTimeout(f"an APDU from {self.description}", timeout)
             await self._wait(remaining, f"an APDU from {self.description}")
         return self._apdus.popleft()
+
+    async def _wait_closed(self, timeout: float) -> None:
+        """After close: wait until the pipe is really closed (a serial device
+        is released before the next session on the bus opens it)."""
+        if self._lost is not None and self._pipe is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._lost
 
     def _close_pipe(self) -> None:
         self._closing = True

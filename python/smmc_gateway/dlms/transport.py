@@ -32,7 +32,7 @@ Errors: :class:`~smmc_gateway.dlms.errors.TransportError` (cannot open),
 
 from __future__ import annotations
 
-import logging
+import structlog
 
 from smmc_gateway import _core
 from smmc_gateway.dlms.errors import LinkLost
@@ -45,7 +45,7 @@ from smmc_gateway.dlms.stream import (
     tcp_connector,
 )
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("smmc_gateway.dlms")
 
 
 class WrapperTransport(StreamTransport):
@@ -94,7 +94,9 @@ class WrapperTransport(StreamTransport):
                     # Some meters answer from wPort 1 whatever the request: be liberal.
                     log.debug(
                         "wrapper_port_mismatch",
-                        extra={"source": source, "dest": dest, "peer": self.description},
+                        source=source,
+                        dest=dest,
+                        peer=self.description,
                     )
                 self._deliver(apdu)
         except _core.WrapperError as exc:
