@@ -8,10 +8,10 @@ run can be repeated:
 * ``corrupt_percent`` of them get one byte flipped (so the FCS fails, or the
   wrapper header lies);
 * ``delay_s`` is added before every answer (a slow meter);
-* ``hang_after`` frames received, the meter goes silent for good (its
-  connections stay open; it just never answers again);
-* ``reset_after`` frames received on a connection, the meter closes that
-  connection (TCP reset / modem hang-up);
+* ``hang_after`` frames received (and answered), the meter goes silent for
+  good: its connections stay open, it reads and never answers again;
+* ``reset_after``: the Nth frame received on a connection is not answered,
+  the meter closes that connection instead (TCP reset / modem hang-up);
 * ``wrong_keys``: the meter holds other keys than the ones it is configured
   (and advertised) with, so ciphered associations fail.
 

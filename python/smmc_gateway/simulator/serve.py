@@ -104,6 +104,7 @@ async def _serve_endpoint(
         data: bytes | None = first
         while runtime.powered:
             now = time.monotonic()
+            hung = runtime.faults.hung  # answers to frames taken before hanging still go
             if data:
                 await timing.received(len(data))
                 out = endpoint.receive(data, now)
@@ -114,7 +115,7 @@ async def _serve_endpoint(
                 out = endpoint.timeout(now)
             else:
                 out = []
-            if not runtime.faults.hung:
+            if not hung:
                 await _send(writer, runtime, out, timing)
             data = await _read(reader, endpoint.deadline())
             if data == b"":
@@ -219,8 +220,9 @@ async def _serve_bus(
         for runtime, endpoint in endpoints:
             if not runtime.powered:
                 continue
+            hung = runtime.faults.hung
             out = endpoint.receive(data, now) if data else endpoint.timeout(now)
-            if not runtime.faults.hung:
+            if not hung:
                 await _send(writer, runtime, out, timing)
 
 
@@ -258,8 +260,9 @@ async def _serve_optical(
             now = time.monotonic()
             if data:
                 await timing.received(len(data))
+            hung = runtime.faults.hung
             out = endpoint.receive(data, now) if data else endpoint.timeout(now)
-            if runtime.powered and not runtime.faults.hung:
+            if runtime.powered and not hung:
                 await _send(writer, runtime, out, timing)
         endpoint.close()
 

@@ -1,0 +1,82 @@
+"""``smmc-gateway simulate`` as a process: it lists its meters (--json), serves
+them, creates a pty pair on request, refuses bad options with a clear
+message, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import serial_asyncio_fast
+
+from smmc_gateway import _core
+from tests.support_sim import REPO, MiniClient, simulator_process
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(_core, "decode_apdu"), reason="core built without decode_apdu/encode_apdu"
+)
+
+DEVICE_ID = (1, "0.0.96.1.0.255", 2)
+
+
+async def test_tcp_fleet_listing_serving_and_sigterm() -> None:
+    args = ["--tcp", "0", "--meters", "2", "--auth", "lls", "--password", "abcdefgh"]
+    args += ["--history-days", "0"]
+    with simulator_process(args) as sim:
+        meters = sim.info["meters"]
+        assert [m["index"] for m in meters] == [0, 1]
+        assert len({m["port"] for m in meters}) == 2
+        assert len({m["serial"] for m in meters}) == 2
+        assert meters[1]["password"] == "abcdefgh"
+        client = await MiniClient.tcp(meters[1]["port"], client=1)
+        await client.connect()
+        assert (await client.associate(mechanism="lls", secret=b"abcdefgh"))["result"] == (
+            "accepted"
+        )
+        serial = await client.get(*DEVICE_ID)
+        assert bytes.fromhex(serial["value"]).decode() == meters[1]["serial"]
+        await client.close()
+        sim.proc.terminate()
+        assert sim.proc.wait(10) == 0
+
+
+async def test_create_pty_serves_hdlc_on_the_printed_device() -> None:
+    client_end = str(Path(tempfile.mkdtemp(prefix="smmc-cli-")) / "meter-client")
+    args = ["--serial", client_end, "--create-pty", "--baud", "9600", "--history-days", "0"]
+    with simulator_process(args) as sim:
+        meter = sim.info["meters"][0]
+        assert meter["serial_device"] == client_end
+        reader, writer = await serial_asyncio_fast.open_serial_connection(
+            url=client_end, baudrate=9600
+        )
+        client = MiniClient(reader, writer, hdlc=True, server_lower=meter["hdlc_address"])
+        await client.connect()
+        assert (await client.associate())["result"] == "accepted"
+        await client.release()
+        writer.close()
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tcp", "0", "--ek", "zz"], "--ek 'zz' is not hex"),
+        (["--tcp", "0", "--ak", "00"], "--ak must be 16 bytes"),
+        (["--tcp", "0", "--drop", "150"], "drop_percent 150.0: allowed 0..100"),
+        (["--serial", "/dev/null", "--optical", "--meters", "2"], "--optical serves one meter"),
+    ],
+)
+def test_bad_options_are_refused_with_a_clear_message(args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "smmc_gateway.simulator", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr

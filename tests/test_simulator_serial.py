@@ -1,0 +1,82 @@
+"""The simulator on a real pseudo-terminal pair (socat) at 9600 baud: HDLC on
+an RS-485-style line with several meters, and the optical port with the
+IEC 62056-21 mode E sign-on before HDLC."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+import serial_asyncio_fast
+
+from smmc_gateway import _core
+from smmc_gateway.dlms.optical import OpticalSignOn
+from smmc_gateway.simulator.fleet import SimulatedFleet
+from smmc_gateway.simulator.serve import serve_serial
+from tests.support_sim import FleetSpec, MiniClient, pty_pair
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(_core, "decode_apdu"), reason="core built without decode_apdu/encode_apdu"
+)
+
+DEVICE_ID = (1, "0.0.96.1.0.255", 2)
+
+
+@contextlib.asynccontextmanager
+async def serial_fleet(
+    spec: FleetSpec, *, optical: bool = False
+) -> AsyncIterator[tuple[SimulatedFleet, asyncio.StreamReader, asyncio.StreamWriter]]:
+    with pty_pair() as (meter_end, client_end):
+        fleet = SimulatedFleet(spec)
+        task = asyncio.get_running_loop().create_task(
+            serve_serial(fleet, meter_end, optical=optical, baud=9600)
+        )
+        reader, writer = await serial_asyncio_fast.open_serial_connection(
+            url=client_end, baudrate=9600
+        )
+        try:
+            yield fleet, reader, writer
+        finally:
+            writer.close()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await fleet.stop()
+
+
+async def test_hdlc_bus_at_9600_baud_with_two_meters() -> None:
+    async with serial_fleet(FleetSpec(meters=2, history_days=0, baud=9600)) as (fleet, r, w):
+        for runtime in reversed(fleet.meters):
+            client = MiniClient(r, w, hdlc=True, server_lower=runtime.physical_address)
+            await client.connect()
+            assert (await client.associate())["result"] == "accepted"
+            serial = await client.get(*DEVICE_ID)
+            assert bytes.fromhex(serial["value"]).decode() == runtime.serial
+            assert (await client.release())["apdu"] == "rlre"
+
+
+async def test_optical_mode_e_sign_on_then_hdlc() -> None:
+    spec = FleetSpec(history_days=0, baud=9600)
+    async with serial_fleet(spec, optical=True) as (fleet, reader, writer):
+        sign_on = OpticalSignOn(max_baud=9600)
+        writer.write(sign_on.start())
+        while sign_on.identification is None:
+            sign_on.receive_data(await asyncio.wait_for(reader.read(256), 5.0))
+        assert sign_on.identification.mode_e
+        assert sign_on.identification.identification == fleet.meters[0].serial
+        assert sign_on.baud == 9600
+        writer.write(sign_on.acknowledgement())
+        await writer.drain()
+        client = MiniClient(reader, writer, hdlc=True, server_lower=16)
+        await client.connect()
+        assert (await client.associate())["result"] == "accepted"
+        serial = await client.get(*DEVICE_ID)
+        assert bytes.fromhex(serial["value"]).decode() == fleet.meters[0].serial
+        await client.release()  # RLRQ, then DISC: back to sign-on
+        again = OpticalSignOn(max_baud=9600)
+        writer.write(again.start())
+        while again.identification is None:
+            again.receive_data(await asyncio.wait_for(reader.read(256), 5.0))
+        assert again.identification.identification == fleet.meters[0].serial
