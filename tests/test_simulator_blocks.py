@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from smmc_gateway import _core
+
 from tests.support_sim import ClientKeys, FleetSpec, MiniClient, PushListener, running_fleet
 
 pytestmark = pytest.mark.skipif(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import serial_asyncio_fast
-
 from smmc_gateway import _core
+
 from tests.support_sim import REPO, MiniClient, simulator_process
 
 pytestmark = pytest.mark.skipif(

@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from smmc_gateway import _core
 from smmc_gateway.simulator.events import ALARM_POWER_DOWN, ALARM_POWER_UP
+
 from tests.support_sim import (
     FaultOptions,
     FleetSpec,

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 import serial_asyncio_fast
-
 from smmc_gateway import _core
 from smmc_gateway.dlms.optical import OpticalSignOn
 from smmc_gateway.simulator.fleet import SimulatedFleet
 from smmc_gateway.simulator.serve import serve_serial
+
 from tests.support_sim import FleetSpec, MiniClient, pty_pair
 
 pytestmark = pytest.mark.skipif(

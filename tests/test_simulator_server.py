@@ -8,8 +8,8 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-
 from smmc_gateway import _core
+
 from tests.support_sim import ClientKeys, FleetSpec, MiniClient, MiniClientError, running_fleet
 
 pytestmark = pytest.mark.skipif(
