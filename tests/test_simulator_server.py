@@ -262,3 +262,30 @@ async def test_concurrent_connections_to_one_meter() -> None:
             await client.close()
 
         await asyncio.gather(*(one() for _ in range(5)))
+
+
+async def test_association_object_describes_the_negotiated_context() -> None:
+    """Association LN attribute 5 lists exactly the conformance the AARE offers."""
+    from smmc_gateway.simulator.acse import SERVER_CONFORMANCE
+
+    async with running_fleet(FleetSpec(history_days=0)) as sim:
+        client = await MiniClient.tcp(sim.ports[0])
+        await client.connect()
+        everything = list(SERVER_CONFORMANCE) + ["attribute0-supported-with-get"]
+        aare = await client.associate(conformance=everything)
+        assert aare["user_information"]["negotiated_conformance"] == list(SERVER_CONFORMANCE)
+        context = await client.get(15, "0.0.40.0.0.255", 5)
+        bits = bytes.fromhex(context["value"][0]["value"])
+        names = _core.decode_apdu(
+            _core.encode_apdu(
+                {
+                    "apdu": "initiate-response",
+                    "negotiated_dlms_version_number": 6,
+                    "negotiated_conformance": int.from_bytes(bits, "big"),
+                    "server_max_receive_pdu_size": 1024,
+                    "vaa_name": 7,
+                }
+            )
+        )["negotiated_conformance"]
+        assert names == list(SERVER_CONFORMANCE)
+        await client.close()

@@ -32,10 +32,11 @@ from smmc_gateway.cosem.values import (
 from smmc_gateway.simulator.objects.base import ActionResult, CosemObject, GetResult
 
 MECHANISMS = {"none": 0, "lls": 1, "hls-gmac": 5}
-# Conformance bits (Green Book) the simulated meter offers: get, set, action,
-# selective-access, block-transfer-with-get/set/action, multiple-references,
-# event-notification (numbering MSB first of the 24-bit string).
-CONFORMANCE_BITS = (3, 11, 12, 13, 14, 16, 19, 20, 21, 22, 23)
+# Conformance bits (Green Book) the simulated meter offers, as acse.py
+# negotiates them: general-protection, block-transfer-with-get/set/action,
+# multiple-references, data-notification, get, set, selective-access,
+# event-notification, action (numbering MSB first of the 24-bit string).
+CONFORMANCE_BITS = (1, 11, 12, 13, 14, 16, 19, 20, 21, 22, 23)
 
 HlsReply = Callable[[int, bytes], bytes | None]
 
