@@ -271,7 +271,7 @@ async def test_association_object_describes_the_negotiated_context() -> None:
     async with running_fleet(FleetSpec(history_days=0)) as sim:
         client = await MiniClient.tcp(sim.ports[0])
         await client.connect()
-        everything = list(SERVER_CONFORMANCE) + ["attribute0-supported-with-get"]
+        everything = [*SERVER_CONFORMANCE, "attribute0-supported-with-get"]
         aare = await client.associate(conformance=everything)
         assert aare["user_information"]["negotiated_conformance"] == list(SERVER_CONFORMANCE)
         context = await client.get(15, "0.0.40.0.0.255", 5)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from smmc_gateway import _core
 from smmc_gateway.simulator.meter import SimulatedMeter, UnknownClientError
@@ -149,14 +149,15 @@ def establish(
     :class:`Rejected` (carrying the AARE) otherwise."""
     context = aarq.get("application_context_name")
 
-    def reject(diag: str, why: str, ui: dict[str, Any] | None = None, ctx: Any = context) -> None:
+    def reject(
+        diag: str, why: str, ui: dict[str, Any] | None = None, ctx: Any = context
+    ) -> NoReturn:
         raise Rejected(why, _aare("rejected-permanent", diag, context=ctx, user_information=ui))
 
     try:
         cosem = meter.association(client)
     except UnknownClientError as exc:
         reject("no-reason-given", str(exc), ctx=context or PLAIN_CONTEXT)
-        raise AssertionError from exc  # unreachable: reject raises
     ours = CIPHERED_CONTEXT if cosem.ciphered else PLAIN_CONTEXT
     if context != ours:
         reject(
@@ -202,7 +203,6 @@ def establish(
                 f"InitiateRequest does not decipher: {exc}",
                 _initiate_error("other"),
             )
-            raise AssertionError from exc  # unreachable
         if not counters.accept(title, ic):
             reject(
                 "no-reason-given",

@@ -149,7 +149,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``simulate`` to the main CLI's subparsers (handler in ``func``)."""
-    p = subparsers.add_parser(
+    p: argparse.ArgumentParser = subparsers.add_parser(
         "simulate",
         help="serve simulated meters",
         description=__doc__,

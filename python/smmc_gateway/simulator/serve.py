@@ -238,7 +238,7 @@ async def _serve_optical(
         )
         timing = LineTiming(SIGN_ON_BAUD)
         while responder.agreed_baud is None:
-            data = await reader.read(READ_SIZE)
+            data: bytes | None = await reader.read(READ_SIZE)
             if not data:
                 await asyncio.sleep(0.05)
                 continue
