@@ -259,3 +259,44 @@ def test_parse_hex_errors(text: str, message: str) -> None:
 
 def test_keys_repr_hides_material() -> None:
     assert EK.hex() not in repr(Keys(EK, AK, None))
+
+
+def test_aarq_ciphered_initiate_deciphered_with_calling_ap_title() -> None:
+    if not hasattr(_core, "encode_apdu"):
+        pytest.skip("this core build has no encode_apdu yet")
+    client_title = bytes.fromhex(GB["client_system_title"])
+    initiate = _core.encode_apdu(
+        {
+            "apdu": "initiate-request",
+            "dedicated_key": None,
+            "response_allowed": True,
+            "proposed_quality_of_service": None,
+            "proposed_dlms_version_number": 6,
+            "proposed_conformance": ["get", "set", "action"],
+            "client_max_receive_pdu_size": 1024,
+        }
+    )
+    glo = _core.cipher_apdu(
+        initiate,
+        security_control=0x30,
+        system_title=client_title,
+        invocation_counter=3,
+        ek=EK,
+        ak=AK,
+    )
+    aarq = _core.encode_apdu(
+        {
+            "apdu": "aarq",
+            "application_context_name": "logical-name-with-ciphering",
+            "calling_ap_title": client_title,
+            "user_information": _core.decode_apdu(glo),
+        }
+    )
+    layers = translate(aarq, Keys(EK, AK, None))  # no --system-title: the AP title is used
+    names = [layer.name for layer in walk(layers)]
+    assert "user-information: APDU glo-initiate-request" in names
+    assert "APDU initiate-request" in names
+    assert not any_error(layers)
+    glo_layer = next(x for x in walk(layers) if x.name.endswith("glo-initiate-request"))
+    assert glo_layer.offset == len(aarq) - len(glo)
+    assert texts(glo_layer)["authentication tag"] == "verified"

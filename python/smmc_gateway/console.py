@@ -39,8 +39,8 @@ def make_console(stream: TextIO | None = None) -> Console:
         force_terminal=is_tty,
         no_color=not is_tty or "NO_COLOR" in os.environ,
         highlight=False,
-        soft_wrap=not is_tty,
-        width=None if is_tty else 200,
+        # Piped output is not wrapped at all (a grep must see whole lines).
+        width=None if is_tty else 100_000,
     )
 
 
@@ -59,7 +59,7 @@ def value_text(tv: dict[str, Any]) -> str:
     if t in ("array", "structure", "compact-array"):
         return f"{t} ({len(v) if isinstance(v, list) else '?'} elements)"
     if "datetime" in tv:
-        return f"{t} {tv['datetime']}"
+        return f"{t} {v} ({tv['datetime']})" if t == "octet-string" else f"{t} {tv['datetime']}"
     if t == "octet-string" and isinstance(v, str):
         return _octet_text(v)
     if t in ("date-time", "date", "time") and isinstance(v, str):
@@ -133,11 +133,11 @@ def _add_layer(parent: Tree, layer: Layer) -> None:
             line.append(f"  @{f.offset}", style="dim")
         node.add(line)
     for note in layer.notes:
-        node.add(Text(f"note: {note}", style="dim italic"))
+        node.add(Text(f"note: {note}", style="dim italic", overflow="fold"))
     if layer.error is not None:
         e = layer.error
         where = f" at byte {e.offset}" if e.offset is not None else ""
-        node.add(Text(f"ERROR in {e.field}{where}: {e.message}", style="bold red"))
+        node.add(Text(f"ERROR in {e.field}{where}: {e.message}", style="bold red", overflow="fold"))
     for child in layer.children:
         _add_layer(node, child)
 

@@ -494,43 +494,80 @@ def apdu_layer(data: bytes, base: int, keys: Keys | None) -> Layer:
         layer.error = _error_from(exc, base, "APDU")
         return layer
     layer.name = f"APDU {fields.get('apdu', _PLAIN_TAGS.get(tag, '?'))}"
-    _apdu_fields(layer, fields, "", keys)
+    # In an AARQ/AARE the sender's system title is its AP title (for ciphered user-information).
+    title = fields.get("calling_ap_title") or fields.get("responding_ap_title")
+    ctx = _ApduContext(data, base, keys, bytes(title) if isinstance(title, bytes) else None)
+    _apdu_fields(layer, fields, "", ctx)
     return layer
 
 
-def _apdu_fields(layer: Layer, fields: dict[str, Any], prefix: str, keys: Keys | None) -> None:
+@dataclass
+class _ApduContext:
+    data: bytes
+    base: int
+    keys: Keys | None
+    sender_title: bytes | None
+    absent: list[str] = field(default_factory=list)
+
+    def offset_of(self, raw: bytes) -> int:
+        at = self.data.rfind(raw) if raw else -1
+        return self.base + at if at >= 0 else self.base
+
+
+def _apdu_fields(layer: Layer, fields: dict[str, Any], prefix: str, ctx: _ApduContext) -> None:
+    absent: list[str] = []
     for key, value in fields.items():
         if key == "apdu" and not prefix:
             layer.add("kind", value)
             continue
         name = f"{prefix}{key}"
-        if key.endswith("_raw") and isinstance(value, bytes | bytearray):
-            layer.children.append(data_layer(bytes(value), name[: -len("_raw")], layer.offset))
+        if value is None:
+            absent.append(name)
+        elif key.endswith("_raw") and isinstance(value, bytes | bytearray):
+            raw = bytes(value)
+            layer.children.append(data_layer(raw, name[: -len("_raw")], ctx.offset_of(raw)))
         elif key.endswith("_raw") and isinstance(value, list):
             for i, item in enumerate(value):
                 if isinstance(item, bytes | bytearray):
-                    layer.children.append(
-                        data_layer(bytes(item), f"{name[: -len('_raw')]}[{i}]", layer.offset)
-                    )
-        elif key == "user_information" and isinstance(value, bytes | bytearray) and value:
-            sub = apdu_layer(bytes(value), layer.offset, keys)
-            sub.name = f"user-information: {sub.name}"
-            layer.children.append(sub)
-        elif isinstance(value, dict):
-            if "apdu" in value and isinstance(value["apdu"], str):
-                sub = Layer(f"{name}: {value['apdu']}", layer.offset, 0)
-                _apdu_fields(sub, value, "", keys)
-                layer.children.append(sub)
+                    raw = bytes(item)
+                    label = f"{name[: -len('_raw')]}[{i}]"
+                    layer.children.append(data_layer(raw, label, ctx.offset_of(raw)))
+        elif isinstance(value, bytes | bytearray) and key == "user_information" and value:
+            layer.children.append(_nested(bytes(value), name, ctx))
+        elif isinstance(value, dict) and isinstance(value.get("apdu"), str):
+            encode_apdu = getattr(_core, "encode_apdu", None)
+            try:
+                raw = encode_apdu(value) if encode_apdu is not None else b""
+            except _core.DlmsError:
+                raw = b""
+            if raw:
+                layer.children.append(_nested(raw, name, ctx))
             else:
-                _apdu_fields(layer, value, f"{name}.", keys)
+                sub = Layer(f"{name}: {value['apdu']}", ctx.base, 0)
+                _apdu_fields(sub, value, "", ctx)
+                layer.children.append(sub)
+        elif isinstance(value, dict):
+            _apdu_fields(layer, value, f"{name}.", ctx)
         elif isinstance(value, bytes | bytearray):
             raw = bytes(value)
             layer.add(name, raw.hex(), _bytes_text(key, raw))
-        elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             for i, item in enumerate(value):
-                _apdu_fields(layer, item, f"{name}[{i}].", keys)
+                _apdu_fields(layer, item, f"{name}[{i}].", ctx)
         else:
             layer.add(name, value, _scalar_text(key, value))
+    if absent:
+        layer.notes.append("absent optional fields: " + ", ".join(absent))
+
+
+def _nested(raw: bytes, name: str, ctx: _ApduContext) -> Layer:
+    """An APDU inside another (user-information): deciphered with the AP title."""
+    keys = ctx.keys
+    if keys is not None and ctx.sender_title is not None:
+        keys = Keys(keys.ek, keys.ak, ctx.sender_title)
+    sub = apdu_layer(raw, ctx.offset_of(raw), keys)
+    sub.name = f"{name.replace('_', '-')}: {sub.name}"
+    return sub
 
 
 def _bytes_text(key: str, raw: bytes) -> str | None:
