@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from smmc_gateway.dlms.errors import SecurityFailure
 from smmc_gateway.dlms.ic_store import MAX_COUNTER, InvocationCounterStore
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from smmc_gateway.dlms.errors import MeterTimeout
 from smmc_gateway.dlms.serial import Bus
 

@@ -136,6 +136,11 @@ class SessionSettings:
     client_sap: int = 16
     security: Security = field(default_factory=Security)
     max_pdu_size: int = 0xFFFF
+    """Our max receive PDU size, proposed in the InitiateRequest."""
+    max_send_pdu: int | None = None
+    """A cap on the APDUs we send (None: the server's max receive PDU size);
+    larger SETs/ACTIONs go out in blocks. For meters that advertise more than
+    they take."""
     conformance: tuple[str, ...] = DEFAULT_CONFORMANCE
     response_timeout: float = 10.0
     operation_timeout: float = 120.0

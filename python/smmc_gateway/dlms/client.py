@@ -218,6 +218,10 @@ class ClientSession:
             detail = ""
             if ui is not None and ui.get("apdu", "").endswith("confirmed-service-error"):
                 detail = f"{ui.get('error')}: {ui.get('value')}"
+                if cipher is not None:
+                    detail += (
+                        " (the meter did not accept our ciphered InitiateRequest: wrong keys?)"
+                    )
             raise AssociationRefused(aare["result"], str(diagnostic.get("value")), detail)
         self._read_initiate_response(ui, cipher)
         if cipher is not None and cipher.dedicated_key is not None:
@@ -480,7 +484,10 @@ class ClientSession:
 
     # ------------------------------------------------------------ SET
     def _block_size(self) -> int:
-        return max(16, (self.max_pdu_size or 0xFFFF) - _BLOCK_OVERHEAD)
+        limit = self.max_pdu_size or 0xFFFF
+        if self.settings.max_send_pdu is not None:
+            limit = min(limit, self.settings.max_send_pdu)
+        return max(16, limit - _BLOCK_OVERHEAD)
 
     async def set(
         self,
