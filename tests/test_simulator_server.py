@@ -289,3 +289,21 @@ async def test_association_object_describes_the_negotiated_context() -> None:
         )["negotiated_conformance"]
         assert names == list(SERVER_CONFORMANCE)
         await client.close()
+
+
+async def test_invocation_counter_object_tells_the_public_client_where_to_start() -> None:
+    async with running_fleet(FleetSpec(auth="hls-gmac", history_days=0)) as sim:
+        public = await MiniClient.tcp(sim.ports[0])
+        await public.connect()
+        await public.associate()
+        ic_object = (1, "0.0.43.1.0.255", 2)
+        assert await public.get(*ic_object) == {"type": "double-long-unsigned", "value": 0}
+        keys = keys_of(sim.info[0], ic=500)
+        client = await MiniClient.tcp(sim.ports[0], client=1, keys=keys)
+        await client.connect()
+        aare = await client.associate(mechanism="hls-gmac", secret=b"12345678")
+        await client.hls_reply(aare["responding_authentication_value"])
+        last = keys.ic - 1
+        assert await public.get(*ic_object) == {"type": "double-long-unsigned", "value": last}
+        await client.close()
+        await public.close()

@@ -76,6 +76,10 @@ class CipherCounters:
     def expected(self, title: bytes) -> int:
         return self.seen.get(title, -1) + 1
 
+    def highest_seen(self) -> int:
+        """The largest IC received from any client (0 before any)."""
+        return max(self.seen.values(), default=0)
+
 
 @dataclass
 class Association:

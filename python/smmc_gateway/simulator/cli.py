@@ -104,6 +104,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="simulated time = now + S seconds",
     )
     p.add_argument("--history-days", type=int, default=2, help="load profile history")
+    p.add_argument(
+        "--drift",
+        type=float,
+        metavar="PPM",
+        help="clock drift of every meter (default: each its own within ±20 ppm)",
+    )
     faults = p.add_argument_group("faults")
     faults.add_argument(
         "--drop",
@@ -173,6 +179,7 @@ def spec_from_args(args: argparse.Namespace) -> FleetSpec:
         history_days=args.history_days,
         speed=args.speed,
         time_offset_s=args.time_offset,
+        drift_ppm=args.drift,
         baud=args.baud if args.serial else None,
         faults=FaultOptions(
             drop_percent=args.drop,

@@ -24,9 +24,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smmc_gateway import _core
+from smmc_gateway.cosem.values import double_long_unsigned
 from smmc_gateway.simulator.acse import CipherCounters
 from smmc_gateway.simulator.faults import FaultInjector, FaultOptions
+from smmc_gateway.simulator.layout import INVOCATION_COUNTER
 from smmc_gateway.simulator.meter import SimulatedMeter
+from smmc_gateway.simulator.objects.data import Data
 from smmc_gateway.simulator.objects.security import SecurityCredentials
 from smmc_gateway.simulator.options import MeterOptions, PushMessage
 
@@ -75,7 +78,7 @@ class FleetSpec:
     history_days: int = 2
     speed: float = 1.0
     time_offset_s: float = 0.0
-    drift_ppm: float = 0.0
+    drift_ppm: float | None = None  # None: each meter its own, within ±20 ppm
     baud: int | None = None  # serial/optical: emulate this line speed
     faults: FaultOptions = field(default_factory=FaultOptions)
     tick_interval_s: float = 1.0
@@ -96,6 +99,11 @@ class FleetSpec:
         if self.baud is not None and self.baud <= 0:
             raise ValueError(f"baud {self.baud}: must be > 0")
         self.faults.validate()
+
+
+def _drift(seed: int, index: int) -> float:
+    """A per-meter clock drift in ppm, -20..+20, from the fleet seed."""
+    return round((int.from_bytes(derive(seed, index, "drift", 4), "big") / 2**32 - 0.5) * 40, 2)
 
 
 def _title(spec: FleetSpec, index: int) -> bytes:
@@ -134,7 +142,7 @@ class MeterRuntime:
             serial=self.serial,
             seed=spec.seed * 100_003 + index,
             history_days=spec.history_days,
-            drift_ppm=spec.drift_ppm,
+            drift_ppm=spec.drift_ppm if spec.drift_ppm is not None else _drift(spec.seed, index),
             management_auth=spec.auth,
             credentials=held,
             push_destination=spec.push_destination,
@@ -142,6 +150,11 @@ class MeterRuntime:
         )
         self.meter = SimulatedMeter(options, now=clock.now())
         self.counters = CipherCounters()
+        counters = self.counters
+        self.meter.objects[INVOCATION_COUNTER] = Data(
+            INVOCATION_COUNTER,
+            source=lambda _now: double_long_unsigned(counters.highest_seen() % (1 << 32)),
+        )
         self.faults = FaultInjector(replace(spec.faults, seed=spec.faults.seed + index))
         self.baud = spec.baud
         self.push_invoke_id = 0
@@ -161,6 +174,7 @@ class MeterRuntime:
             "index": self.index,
             "hdlc_address": self.physical_address,
             "auth": self.meter.options.management_auth,
+            "drift_ppm": self.meter.options.drift_ppm,
             "system_title": creds.system_title.hex(),
             "ek": creds.guek.hex(),
             "ak": creds.gak.hex(),

@@ -66,9 +66,13 @@ IMAGE_SCRIPTS = Obis(0, 0, 10, 0, 107, 255)
 PUSH = Obis(0, 0, 25, 9, 0, 255)
 ALARM_PUSH = Obis(0, 4, 25, 9, 0, 255)
 ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
+# Invocation counter (IDIS): the highest IC received from a ciphering client;
+# added by the transport (fleet.py), which owns the counters.
+INVOCATION_COUNTER = Obis(0, 0, 43, 1, 0, 255)
 
 PUBLIC_OBJECTS = frozenset(
     {ASSOCIATION, CLOCK, DEVICE_ID, LOGICAL_DEVICE_NAME, FIRMWARE, Obis(0, 0, 41, 0, 0, 255)}
+    | {INVOCATION_COUNTER}
     | set(ENERGY)
 )
 
