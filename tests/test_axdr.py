@@ -150,6 +150,8 @@ def test_encode_errors_name_the_path() -> None:
                 "value": [{"type": "long", "value": 1}],
             }
         )
+    with pytest.raises(_core.AxdrError, match="float32 out of range"):
+        _core.encode({"type": "float32", "value": 1e300})
     with pytest.raises(_core.AxdrError, match='missing key "value"'):
         _core.encode({"type": "unsigned"})
 

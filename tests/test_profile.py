@@ -304,3 +304,56 @@ def test_irregular_clocks_and_deviation_changes() -> None:
     got = _core.decode_profile_buffer(buf)
     assert got == want
     assert [r[0].utcoffset() for r in got] == [w[0].utcoffset() for w in want]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 255),
+            st.integers(-(2**31), 2**31 - 1),
+            st.integers(0, 2**64 - 1),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.integers(-6, 4),
+    st.sampled_from([-120, -60, 0, 330, -0x8000]),
+)
+def test_generated_profiles_rows_and_json(
+    rows: list[tuple[int, int, int]], scaler: int, deviation: int
+) -> None:
+    start = dt.datetime(2026, 3, 28, 22, 0)
+    buf = b"\x01" + length(len(rows))
+    for i, (status, a, b) in enumerate(rows):
+        clock = (
+            b"\x09\x0c" + cosem(start + dt.timedelta(hours=i), deviation) if i % 3 == 0 else b"\x00"
+        )
+        buf += b"\x02\x04" + clock + b"\x11" + bytes([status])
+        buf += b"\x05" + a.to_bytes(4, "big", signed=True) + b"\x15" + b.to_bytes(8, "big")
+    tz = None if deviation == -0x8000 else dt.timezone(dt.timedelta(minutes=-deviation))
+    stamps = [(start + dt.timedelta(hours=i)).replace(tzinfo=tz) for i in range(len(rows))]
+    got = _core.decode_profile_buffer(buf, capture_period=3600)
+    assert got == [(t, s, a, b) for t, (s, a, b) in zip(stamps, rows, strict=True)]
+
+    cols = [_core.ColumnSpec(2, "a", scaler=scaler), _core.ColumnSpec(3, "b", scaler=scaler)]
+    out = json.loads(
+        _core.profile_to_json(
+            buf, clock_column=0, columns=cols, status_column=1, capture_period=3600
+        ),
+        parse_float=Decimal,
+    )
+    for k, block in enumerate(out):
+        readings = block["IntervalReadings"]
+        assert len(readings) == len(rows)
+        for t, (status, a, b), r in zip(stamps, rows, readings, strict=True):
+            assert Decimal(r["value"]) == Decimal((a, b)[k]).scaleb(scaler)
+            if tz is None:
+                assert r["timeStamp"] == t.strftime("%Y-%m-%dT%H:%M:%S")
+            else:
+                assert r["timeStamp"] == t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            refs = [q["ref"] for q in r.get("ReadingQualities", [])]
+            expected = [q for bit, q in QUALITY.items() if status & bit]
+            if status and not expected:
+                expected = ["1.1.0"]  # only reserved bits set
+            assert refs == expected

@@ -47,36 +47,55 @@ fn bad(field: &'static str, offset: usize, found: u8, expected: &'static str) ->
     Error::invalid(Layer::Axdr, field, offset, found, expected)
 }
 
+/// Field names in errors: inside a date-time, or a bare date/time.
+struct Names {
+    month: &'static str,
+    day: &'static str,
+    weekday: &'static str,
+    time: [&'static str; 4],
+}
+
+const DATE_TIME_NAMES: Names = Names {
+    month: "date-time month",
+    day: "date-time day of month",
+    weekday: "date-time day of week",
+    time: ["date-time hour", "date-time minute", "date-time second", "date-time hundredths"],
+};
+
+const BARE_NAMES: Names = Names {
+    month: "date month",
+    day: "date day of month",
+    weekday: "date day of week",
+    time: ["time hour", "time minute", "time second", "time hundredths"],
+};
+
 /// Validate the 5 date bytes (year, month, day, weekday) starting at `base`.
-fn check_date(b: &[u8; 5], base: usize) -> Result<()> {
+fn check_date(b: &[u8; 5], base: usize, names: &Names) -> Result<()> {
     let year = u16::from_be_bytes([b[0], b[1]]);
     let (month, day, wd) = (b[2], b[3], b[4]);
     if !(1..=12).contains(&month) && !(0xFD..=0xFF).contains(&month) {
-        return Err(bad("date-time month", base + 2, month, "1..12, 0xFD, 0xFE or 0xFF"));
+        return Err(bad(names.month, base + 2, month, "1..12, 0xFD, 0xFE or 0xFF"));
     }
     if !(1..=31).contains(&day) && !(0xFD..=0xFF).contains(&day) {
-        return Err(bad("date-time day of month", base + 3, day, "1..31, 0xFD, 0xFE or 0xFF"));
+        return Err(bad(names.day, base + 3, day, "1..31, 0xFD, 0xFE or 0xFF"));
     }
     if !(1..=7).contains(&wd) && wd != NS {
-        return Err(bad("date-time day of week", base + 4, wd, "1..7 or 0xFF"));
+        return Err(bad(names.weekday, base + 4, wd, "1..7 or 0xFF"));
     }
     if (1..=12).contains(&month) && (1..=31).contains(&day) {
         let max = if year == 0xFFFF { days_in_month(2000, month) } else { days_in_month(year as i64, month) };
         if day > max {
-            return Err(bad("date-time day of month", base + 3, day, "a day that exists in that month"));
+            return Err(bad(names.day, base + 3, day, "a day that exists in that month"));
         }
     }
     Ok(())
 }
 
 /// Validate the 4 time bytes (hour, minute, second, hundredths) starting at `base`.
-fn check_time(b: &[u8; 4], base: usize) -> Result<()> {
-    let limits: [(&'static str, u8, &'static str); 4] = [
-        ("date-time hour", 23, "0..23 or 0xFF"),
-        ("date-time minute", 59, "0..59 or 0xFF"),
-        ("date-time second", 59, "0..59 or 0xFF"),
-        ("date-time hundredths", 99, "0..99 or 0xFF"),
-    ];
+fn check_time(b: &[u8; 4], base: usize, names: &Names) -> Result<()> {
+    let [h, m, sec, hu] = names.time;
+    let limits: [(&'static str, u8, &'static str); 4] =
+        [(h, 23, "0..23 or 0xFF"), (m, 59, "0..59 or 0xFF"), (sec, 59, "0..59 or 0xFF"), (hu, 99, "0..99 or 0xFF")];
     for (i, ((field, max, expected), v)) in limits.iter().zip(b.iter()).enumerate() {
         if *v > *max && *v != NS {
             return Err(bad(field, base + i, *v, expected));
@@ -89,8 +108,8 @@ impl CosemDateTime {
     /// Parse and validate 12 bytes; errors name the field and its byte offset.
     pub fn from_bytes(b: &[u8; 12]) -> Result<Self> {
         let [y0, y1, month, day, weekday, hour, minute, second, hundredths, d0, d1, clock_status] = *b;
-        check_date(&[y0, y1, month, day, weekday], 0)?;
-        check_time(&[hour, minute, second, hundredths], 5)?;
+        check_date(&[y0, y1, month, day, weekday], 0, &DATE_TIME_NAMES)?;
+        check_time(&[hour, minute, second, hundredths], 5, &DATE_TIME_NAMES)?;
         let deviation = i16::from_be_bytes([d0, d1]);
         if deviation != DEVIATION_NOT_SPECIFIED && !(-720..=720).contains(&deviation) {
             return Err(Error::invalid(Layer::Axdr, "date-time deviation", 9, deviation, "-720..720 or 0x8000"));
@@ -260,14 +279,60 @@ impl CosemDateTime {
     }
 }
 
-/// Validate a 5-byte COSEM date.
-pub fn check_cosem_date(b: &[u8; 5]) -> Result<()> {
-    check_date(b, 0)
+/// A COSEM date (5 bytes: year, month, day of month, day of week), validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CosemDate(pub [u8; 5]);
+
+impl CosemDate {
+    pub fn from_bytes(b: &[u8; 5]) -> Result<Self> {
+        check_date(b, 0, &BARE_NAMES)?;
+        Ok(CosemDate(*b))
+    }
+    /// `YYYY-MM-DD` when year, month and day are concrete.
+    pub fn to_iso(&self) -> Option<String> {
+        let [y0, y1, m, d, _] = self.0;
+        let y = u16::from_be_bytes([y0, y1]);
+        if y == 0xFFFF || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+            return None;
+        }
+        let mut s = Vec::with_capacity(10);
+        push2(&mut s, (y.min(9999) / 100) as u8);
+        push2(&mut s, (y.min(9999) % 100) as u8);
+        s.push(b'-');
+        push2(&mut s, m);
+        s.push(b'-');
+        push2(&mut s, d);
+        String::from_utf8(s).ok()
+    }
 }
 
-/// Validate a 4-byte COSEM time.
-pub fn check_cosem_time(b: &[u8; 4]) -> Result<()> {
-    check_time(b, 0)
+/// A COSEM time (4 bytes: hour, minute, second, hundredths), validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CosemTime(pub [u8; 4]);
+
+impl CosemTime {
+    pub fn from_bytes(b: &[u8; 4]) -> Result<Self> {
+        check_time(b, 0, &BARE_NAMES)?;
+        Ok(CosemTime(*b))
+    }
+    /// `HH:MM:SS[.hh]` when hour and minute are concrete.
+    pub fn to_iso(&self) -> Option<String> {
+        let [h, m, sec, hu] = self.0;
+        if h == NS || m == NS {
+            return None;
+        }
+        let mut s = Vec::with_capacity(11);
+        push2(&mut s, h);
+        s.push(b':');
+        push2(&mut s, m);
+        s.push(b':');
+        push2(&mut s, if sec == NS { 0 } else { sec });
+        if hu != NS {
+            s.push(b'.');
+            push2(&mut s, hu);
+        }
+        String::from_utf8(s).ok()
+    }
 }
 
 /// Append two decimal digits.
@@ -379,6 +444,20 @@ mod tests {
         b[5] = 0;
         b[9] = 0x7F;
         assert_eq!(CosemDateTime::from_bytes(&b).unwrap_err().field, "date-time deviation");
+    }
+
+    #[test]
+    fn bare_date_and_time() {
+        let d = CosemDate::from_bytes(&[0x07, 0xEA, 2, 29, 0xFF]).unwrap_err();
+        assert_eq!((d.field, d.offset), ("date day of month", 3)); // 2026 is not a leap year
+        let d = CosemDate::from_bytes(&[0x07, 0xE8, 2, 29, 4]).unwrap();
+        assert_eq!(d.to_iso().unwrap(), "2024-02-29");
+        assert_eq!(CosemDate::from_bytes(&[0xFF, 0xFF, 0xFE, 0xFE, 0xFF]).unwrap().to_iso(), None);
+        let t = CosemTime::from_bytes(&[23, 59, 0xFF, 0xFF]).unwrap();
+        assert_eq!(t.to_iso().unwrap(), "23:59:00");
+        assert_eq!(CosemTime::from_bytes(&[1, 2, 3, 4]).unwrap().to_iso().unwrap(), "01:02:03.04");
+        let e = CosemTime::from_bytes(&[0, 60, 0, 0]).unwrap_err();
+        assert_eq!((e.field, e.offset), ("time minute", 1));
     }
 
     #[test]

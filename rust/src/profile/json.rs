@@ -48,6 +48,9 @@ fn perr(field: &'static str, offset: usize, found: impl std::fmt::Display, expec
     Error::invalid(Layer::Profile, field, offset, found, expected)
 }
 
+/// The quality fragment of each status byte value, built once.
+static QUALITY_FRAGMENTS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+
 /// The `,"ReadingQualities":[...]` fragment of a status byte (empty when 0).
 fn qualities_fragment(status: u8) -> Vec<u8> {
     let mut out = Vec::new();
@@ -212,7 +215,7 @@ pub fn profile_to_json_with(
     statuses.clear();
     nums.clear();
     out.clear();
-    let qualities: Vec<Vec<u8>> = (0..=255u8).map(qualities_fragment).collect();
+    let qualities = QUALITY_FRAGMENTS.get_or_init(|| (0..=255u8).map(qualities_fragment).collect());
     let ncols = columns.len();
     let mut quality_bytes = 0usize;
     let mut prev: Option<CosemDateTime> = None;

@@ -194,6 +194,32 @@ proptest! {
     }
 
     #[test]
+    fn bulk_matches_generic_on_compact_arrays(
+        rows in proptest::collection::vec((any::<u32>(), any::<i16>(), proptest::collection::vec(any::<u8>(), 0..14), any::<u64>()), 0..12)
+    ) {
+        let desc = TypeDesc::Structure(vec![
+            TypeDesc::Simple(tag::DOUBLE_LONG_UNSIGNED),
+            TypeDesc::Simple(tag::LONG),
+            TypeDesc::Simple(tag::OCTET_STRING),
+            TypeDesc::Simple(tag::LONG64_UNSIGNED),
+        ]);
+        let elements: Vec<Data> = rows
+            .into_iter()
+            .map(|(a, b, c, d)| Data::Structure(vec![Data::DoubleLongUnsigned(a), Data::Long(b), Data::OctetString(c), Data::Long64Unsigned(d)]))
+            .collect();
+        let buf = Data::CompactArray { description: desc, elements }.encode();
+        let t = parse(&buf).unwrap();
+        let Data::CompactArray { elements: generic, .. } = crate::axdr::decode(&buf).unwrap() else { panic!("not a compact-array") };
+        prop_assert_eq!(t.rows(), generic.len());
+        for (i, g) in generic.iter().enumerate() {
+            let Data::Structure(vals) = g else { panic!("not a structure") };
+            for (c, d) in t.row(i).iter().zip(vals) {
+                prop_assert!(same(c, d), "{:?} vs {:?}", c, d);
+            }
+        }
+    }
+
+    #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), period in proptest::option::of(0u32..100_000)) {
         let _ = decode_table(&bytes, ClockColumn::Auto, period);
         let cols = [ColumnSpec { index: 1, reading_type: "x".into(), obis: String::new(), unit: String::new(), scaler: -2 }];

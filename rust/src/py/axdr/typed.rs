@@ -150,7 +150,13 @@ pub fn typed_to_data(node: &Bound<'_, PyAny>, path: &str) -> PyResult<Data> {
         tag::LONG64 => Data::Long64(int_in(v, path, &ty)?),
         tag::LONG64_UNSIGNED => Data::Long64Unsigned(int_in(v, path, &ty)?),
         tag::ENUM => Data::Enum(int_in(v, path, &ty)?),
-        tag::FLOAT32 => Data::Float32(float_of(v, path, &ty)? as f32),
+        tag::FLOAT32 => {
+            let f = float_of(v, path, &ty)?;
+            if f.is_finite() && f.abs() > f32::MAX as f64 {
+                return Err(err(path, format!("float32 out of range {f}")));
+            }
+            Data::Float32(f as f32)
+        }
         tag::FLOAT64 => Data::Float64(float_of(v, path, &ty)?),
         tag::DATE_TIME => Data::DateTime(fixed::<12>(v, path, &ty)?),
         tag::DATE => Data::Date(fixed::<5>(v, path, &ty)?),
