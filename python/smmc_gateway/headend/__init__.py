@@ -1,0 +1,1 @@
+"""The head-end: fleet registry and state, scheduler, command dispatch, the daemon and the demo."""

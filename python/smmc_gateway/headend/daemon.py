@@ -1,0 +1,216 @@
+"""The gateway daemon: ``smmc-gateway run --config gateway.toml``.
+
+Wires the validated configuration into the parts and runs them in one event loop:
+metrics endpoint, invocation-counter store, fleet state, session factory,
+scheduler (periodic collection with back-fill, the daily clock sync and bulk
+export), the head-end use cases, the command dispatcher and the MQTT uplink;
+systemd READY/WATCHDOG/STOPPING through :class:`~smmc_gateway.ops.lifecycle.DaemonLifecycle`.
+
+SIGTERM/SIGINT: stop taking work (no new sessions), let running sessions finish
+(cancelled at the deadline: a command cut short stays unreplied in the journal
+and is re-dispatched on the next start), flush the outbox to the broker for a
+bounded time (what is not sent stays durable for the next start), close the
+stores, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from smmc_gateway.dlms.ic_store import InvocationCounterStore
+from smmc_gateway.headend.dispatcher import Dispatcher
+from smmc_gateway.headend.fleet import Fleet
+from smmc_gateway.headend.scheduler import Scheduler
+from smmc_gateway.headend.service import HeadEnd
+from smmc_gateway.headend.sessions import SessionFactory
+from smmc_gateway.ops.config_model import GatewayConfig
+from smmc_gateway.ops.lifecycle import DaemonLifecycle
+from smmc_gateway.ops.metrics import GatewayMetrics, MetricsServer
+from smmc_gateway.ops.notify import LoopHealth
+from smmc_gateway.uplink import ClassLimit, MessageClass, TlsFiles, Uplink, UplinkConfig
+from smmc_gateway.usecases.clock import SystemTimeSource, TimeSource
+
+log = structlog.get_logger("smmc_gateway.daemon")
+
+_CLASS_OF = {"readings": MessageClass.TELEMETRY, "bulk": MessageClass.BULK}
+
+
+@dataclass
+class DaemonOptions:
+    """Knobs that are not in the TOML file (tests, the demo)."""
+
+    time_source: TimeSource | None = None
+    stop_deadline_s: float = 10.0
+    flush_deadline_s: float = 5.0
+    first_read_s: float = 86400.0
+    stop_event: asyncio.Event | None = None
+    """Besides SIGTERM/SIGINT, setting this stops the daemon (in-process use)."""
+
+
+def uplink_config(config: GatewayConfig) -> UplinkConfig:
+    b = config.broker
+    tls = None
+    if b.tls is not None and b.tls.ca is not None:
+        tls = TlsFiles(b.tls.ca, b.tls.cert, b.tls.key)
+    limits = {_CLASS_OF[name]: ClassLimit(c.ttl_s, c.max_messages)
+              for name, c in config.outbox.classes.items()
+              if name in _CLASS_OF and c.droppable and (c.ttl_s or c.max_messages)}
+    return UplinkConfig(gateway_id=config.gateway.id, db_path=config.outbox.path, host=b.host,
+                        port=b.port, client_id=b.client_id or None, username=b.username,
+                        password_file=b.password_file, tls=tls, keepalive_s=b.keepalive_s,
+                        limits=limits)
+
+
+def seconds_until(at: dt.time, now: dt.datetime) -> float:
+    """Seconds from ``now`` (aware, UTC) to the next ``at`` (UTC time of day)."""
+    target = now.replace(hour=at.hour, minute=at.minute, second=at.second, microsecond=0)
+    if target <= now:
+        target += dt.timedelta(days=1)
+    return (target - now).total_seconds()
+
+
+async def _daily(at: dt.time, job: Callable[[], Awaitable[object]], name: str) -> None:
+    while True:
+        await asyncio.sleep(seconds_until(at, dt.datetime.now(dt.UTC)))
+        try:
+            await job()
+        except Exception:
+            log.exception("daily_job_failed", job=name)
+
+
+class Gateway:
+    """All parts of one running gateway (built by :meth:`start`, torn down by :meth:`close`)."""
+
+    def __init__(self, config: GatewayConfig, options: DaemonOptions | None = None) -> None:
+        self.config = config
+        self.options = options or DaemonOptions()
+        self.metrics = GatewayMetrics()
+        self.metrics_server: MetricsServer | None = None
+        self.tasks: list[asyncio.Task[object]] = []
+
+    async def start(self) -> None:
+        cfg = self.config
+        state_dir = Path(cfg.gateway.state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up
+        cfg.outbox.path.parent.mkdir(parents=True, exist_ok=True)
+        if cfg.metrics.enabled:
+            self.metrics_server = self.metrics.serve(cfg.metrics.address, cfg.metrics.port)
+        self.ic_store = InvocationCounterStore(state_dir / "invocation-counters.sqlite")
+        self.fleet = await Fleet.open(cfg.meters, state_dir / "fleet.sqlite")
+        self.metrics.meters_configured.set(len(self.fleet))
+        sessions = SessionFactory(dict(cfg.buses), system_title=cfg.gateway.client_system_title,
+                                  ic_store=self.ic_store,
+                                  response_timeout=cfg.limits.response_timeout_s)
+        self.scheduler = Scheduler(self.fleet, sessions,
+                                   max_tcp_sessions=cfg.limits.max_tcp_sessions,
+                                   on_session=self._on_session)
+        self.uplink = Uplink(uplink_config(cfg), None, on_drop=self._on_drop)
+        self.headend = HeadEnd(self.fleet, self.scheduler, self.uplink, cfg.models,
+                               time_source=self.options.time_source or SystemTimeSource(),
+                               tolerance_s=cfg.schedules.clock_tolerance_s,
+                               shift_limit_s=cfg.schedules.clock_shift_limit_s,
+                               metrics=self.metrics, first_read_s=self.options.first_read_s)
+        self.dispatcher = Dispatcher(self.headend)
+        self.uplink.handler = self.dispatcher
+        s = cfg.schedules
+        self.scheduler.every("collect", s.load_profile_every_s, self.headend.collect,
+                             jitter_s=s.load_profile_jitter_s,
+                             last_success=lambda m: _ts(self.fleet.state(m).last_entry))
+        loop = asyncio.get_running_loop()
+        self.uplink_task = loop.create_task(self.uplink.run(), name="uplink")
+        self.scheduler_task = loop.create_task(self.scheduler.run(), name="scheduler")
+        self.tasks = [
+            loop.create_task(_daily(s.clock_sync_at, self.sync_all_clocks, "clock_sync")),
+            loop.create_task(_daily(s.bulk_export_at, self.headend.bulk_export, "bulk_export")),
+            loop.create_task(self._metrics_loop(), name="metrics"),
+        ]
+        # Back-fill: days collected but never exported (a restart across midnight).
+        yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        self.tasks.append(loop.create_task(self.headend.bulk_export(yesterday)))
+
+    async def sync_all_clocks(self) -> None:
+        async def one(m: str) -> None:
+            with contextlib.suppress(Exception):
+                await self.headend.sync_clock(m)
+
+        await asyncio.gather(*(one(m) for m in self.fleet.ids()))
+
+    def _on_session(self, meter_id: str, ok: bool, seconds: float, tx: int, rx: int) -> None:
+        kind = self.fleet.meter(meter_id).connection.kind
+        self.metrics.session_duration.labels(transport=kind).observe(seconds)
+        self.metrics.bytes_sent(kind, tx)
+        self.metrics.bytes_received(kind, rx)
+
+    def _on_drop(self, cls: MessageClass, n: int) -> None:
+        self.metrics.outbox_dropped.labels(**{"class": cls.name.lower(), "reason": "limit"}).inc(n)
+
+    async def _metrics_loop(self) -> None:
+        health = self.health
+        while True:
+            health.beat()
+            try:
+                backlog = await self.uplink.outbox.backlog()
+                for c, b in backlog.items():
+                    self.metrics.outbox_depth.labels(**{"class": c.name.lower()}).set(b.depth)
+                    self.metrics.outbox_oldest_age.labels(**{"class": c.name.lower()}).set(
+                        b.oldest_age_s or 0.0)
+            except Exception:  # the store closing at shutdown
+                pass
+            self.metrics.meters_reachable.set(self.fleet.reachable_count())
+            self.metrics.mqtt_connected.set(1 if self.uplink.connected.is_set() else 0)
+            await asyncio.sleep(2.0)
+
+    health = LoopHealth(max_age=30.0)
+
+    async def stop(self) -> None:
+        """Stop taking work, finish or cancel sessions, flush the outbox, close stores."""
+        log.info("gateway_stopping", active_jobs=self.scheduler.active_jobs)
+        await self.scheduler.stop(self.options.stop_deadline_s)
+        self.scheduler_task.cancel()
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(self.scheduler_task, *self.tasks, return_exceptions=True)
+        await self.uplink.stop(self.options.flush_deadline_s)
+        try:
+            await asyncio.wait_for(self.uplink_task, self.options.flush_deadline_s + 10)
+        except (TimeoutError, asyncio.CancelledError):
+            log.warning("uplink_stop_timeout")
+        await self.fleet.close()
+        self.ic_store.close()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+        log.info("gateway_stopped")
+
+
+def _ts(moment: dt.datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+async def run_daemon(config: GatewayConfig, options: DaemonOptions | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or ``options.stop_event``); 0 on a clean stop."""
+    options = options or DaemonOptions()
+    gw = Gateway(config, options)
+    async with DaemonLifecycle(healthy=Gateway.health) as life:
+        started = time.monotonic()
+        await gw.start()
+        life.ready(f"serving {len(gw.fleet)} meters as {config.gateway.id}")
+        log.info("gateway_ready", gateway=config.gateway.id, meters=len(gw.fleet),
+                 startup_s=round(time.monotonic() - started, 3))
+        waits = [asyncio.ensure_future(life.stop_requested.wait())]
+        if options.stop_event is not None:
+            waits.append(asyncio.ensure_future(options.stop_event.wait()))
+        waits.append(asyncio.ensure_future(asyncio.shield(gw.uplink_task)))
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+        life.status("stopping: finishing sessions and flushing the outbox")
+        await gw.stop()
+    return 0

@@ -1,0 +1,190 @@
+"""The fleet: the configured meters and their per-meter state, persisted in SQLite.
+
+Each configured meter (:class:`~smmc_gateway.ops.config.MeterConfig`) has one small
+:class:`MeterState`: the last stored load-profile entry (collection resumes from
+there, so missed intervals are back-filled), the last clock deviation, read
+counters and reachability. States live in memory (``__slots__``, a few hundred
+bytes each, so thousands of meters cost little) and every change is written
+through to ``fleet.sqlite`` (WAL, group commit on the store's writer thread) so a
+restart resumes where it stopped.
+
+    fleet = await Fleet.open(config.meters, state_dir / "fleet.sqlite")
+    meter = fleet.meter("tcp-0001")          # UnknownMeter names the id if not configured
+    state = fleet.state("tcp-0001")
+    state.last_entry = ...; await fleet.save(state)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from smmc_gateway.ops.config_model import MeterConfig
+from smmc_gateway.uplink.store import Store
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meter_state (
+  meter_id TEXT PRIMARY KEY, last_entry REAL, clock_deviation_s REAL, last_attempt REAL,
+  last_success REAL, last_error TEXT, reachable INTEGER, reads_ok INTEGER NOT NULL DEFAULT 0,
+  reads_failed INTEGER NOT NULL DEFAULT 0, consecutive_failures INTEGER NOT NULL DEFAULT 0,
+  energised INTEGER);
+"""
+
+
+class UnknownMeter(KeyError):
+    """A meter id that is not in the configuration."""
+
+    def __init__(self, meter_id: str) -> None:
+        super().__init__(meter_id)
+        self.meter_id = meter_id
+
+    def __str__(self) -> str:
+        return f"meter {self.meter_id!r} is not configured on this gateway"
+
+
+@dataclass(slots=True)
+class MeterState:
+    """What the gateway remembers about one meter between sessions and restarts."""
+
+    meter_id: str
+    last_entry: datetime | None = None
+    """Timestamp (UTC) of the newest load-profile row already published."""
+    clock_deviation_s: float | None = None
+    """meter time - true time at the last clock check (positive: the meter is ahead)."""
+    last_attempt: float | None = None
+    last_success: float | None = None
+    last_error: str | None = None
+    reachable: bool | None = None
+    reads_ok: int = 0
+    reads_failed: int = 0
+    consecutive_failures: int = 0
+    energised: bool | None = None
+    """Disconnect control output state as last seen (None: never read)."""
+
+    def record_success(self, now: float) -> None:
+        self.last_attempt = self.last_success = now
+        self.last_error = None
+        self.reachable = True
+        self.reads_ok += 1
+        self.consecutive_failures = 0
+
+    def record_failure(self, now: float, error: str) -> None:
+        self.last_attempt = now
+        self.last_error = error[:500]
+        self.reachable = False
+        self.reads_failed += 1
+        self.consecutive_failures += 1
+
+
+def _ts(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _int(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+class Fleet:
+    """The registry of configured meters with their persisted state."""
+
+    def __init__(self, meters: Sequence[MeterConfig], store: Store,
+                 states: dict[str, MeterState]) -> None:
+        self._meters = {m.id: m for m in meters}
+        self._order = [m.id for m in meters]
+        self._store = store
+        self._states = states
+        groups: dict[str, list[str]] = {}
+        for m in meters:
+            for g in m.groups:
+                groups.setdefault(g, []).append(m.id)
+        self._groups = groups
+
+    @classmethod
+    async def open(cls, meters: Sequence[MeterConfig], path: str | Path) -> Fleet:
+        """Open (or create) the state database and load every configured meter's state."""
+        store = Store(path)
+        store.execute_script(SCHEMA)
+
+        def load(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+            return list(conn.execute(
+                "SELECT meter_id, last_entry, clock_deviation_s, last_attempt, last_success,"
+                " last_error, reachable, reads_ok, reads_failed, consecutive_failures, energised"
+                " FROM meter_state"))
+
+        rows = {str(r[0]): r for r in await store.submit(load)}
+        states: dict[str, MeterState] = {}
+        for m in meters:
+            r = rows.get(m.id)
+            if r is None:
+                states[m.id] = MeterState(m.id)
+                continue
+            states[m.id] = MeterState(
+                m.id, _dt(r[1]), r[2], r[3], r[4], r[5],  # type: ignore[arg-type]
+                _bool(r[6]), int(r[7]), int(r[8]), int(r[9]), _bool(r[10]))  # type: ignore[arg-type]
+        return cls(meters, store, states)
+
+    # -- registry ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def ids(self) -> list[str]:
+        return list(self._order)
+
+    def meters(self) -> Iterable[MeterConfig]:
+        return (self._meters[i] for i in self._order)
+
+    def meter(self, meter_id: str) -> MeterConfig:
+        try:
+            return self._meters[meter_id]
+        except KeyError:
+            raise UnknownMeter(meter_id) from None
+
+    def has(self, meter_id: str) -> bool:
+        return meter_id in self._meters
+
+    def group(self, name: str) -> list[str]:
+        """Meter ids of a configured group (empty when no meter names it)."""
+        return list(self._groups.get(name, ()))
+
+    def state(self, meter_id: str) -> MeterState:
+        try:
+            return self._states[meter_id]
+        except KeyError:
+            raise UnknownMeter(meter_id) from None
+
+    def reachable_count(self) -> int:
+        return sum(1 for s in self._states.values() if s.reachable)
+
+    # -- persistence ---------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """The state database (other head-end tables may live in it too)."""
+        return self._store
+
+    async def save(self, *states: MeterState) -> None:
+        """Write ``states`` through to SQLite (returns once committed)."""
+        rows = [(s.meter_id, _ts(s.last_entry), s.clock_deviation_s, s.last_attempt,
+                 s.last_success, s.last_error, _int(s.reachable), s.reads_ok, s.reads_failed,
+                 s.consecutive_failures, _int(s.energised)) for s in states]
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR REPLACE INTO meter_state (meter_id, last_entry, clock_deviation_s,"
+                " last_attempt, last_success, last_error, reachable, reads_ok, reads_failed,"
+                " consecutive_failures, energised) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+        await self._store.submit(job)
+
+    async def close(self) -> None:
+        await self._store.close()

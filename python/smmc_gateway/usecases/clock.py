@@ -1,0 +1,174 @@
+"""Use case 13 — remote time synchronisation of a meter's Clock (class 8).
+
+The deviation is measured by reading the clock time (attribute 2) and taking the
+midpoint of the request's round trip as the instant the meter sampled its clock:
+``deviation = meter_time - (t_sent + rtt / 2)``. At or below ``tolerance_s`` the
+clock is left alone; up to ``shift_limit_s`` (at most 900 s, the Blue Book limit of
+method 6 shift_time) the clock is shifted by ``-deviation`` (whole seconds);
+beyond, attribute 2 is SET to the true time (keeping the meter's deviation field).
+The deviation is measured again afterwards; both go into the result (an event).
+
+A meter is never set from a concentrator clock that is not itself synchronised:
+:class:`SystemTimeSource` answers that from ``timedatectl`` or, failing that,
+``adjtimex`` status (``STA_UNSYNC``); tests inject their own source.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from smmc_gateway.cosem.datetime import from_utc, to_utc, unpack_datetime
+from smmc_gateway.dlms.session import ClientSession, ProtocolError
+
+MAX_SHIFT_S = 900
+CLOCK_CLASS = 8
+
+
+class ClockNotSynchronised(RuntimeError):
+    """The concentrator's own clock is not synchronised: meters are not set from it."""
+
+
+class TimeSource(Protocol):
+    def now(self) -> datetime: ...
+
+    def synchronised(self) -> bool: ...
+
+
+class SystemTimeSource:
+    """The host clock; synchronised per ``timedatectl`` (NTPSynchronized) or adjtimex."""
+
+    def __init__(self, cache_s: float = 30.0) -> None:
+        self.cache_s = cache_s
+        self._checked = 0.0
+        self._value = False
+        self.how = "unknown"
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def synchronised(self) -> bool:
+        mono = time.monotonic()
+        if self._checked and mono - self._checked < self.cache_s:
+            return self._value
+        self._value, self.how = _probe_sync()
+        self._checked = mono
+        return self._value
+
+
+def _probe_sync() -> tuple[bool, str]:
+    try:
+        out = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+                             capture_output=True, text=True, timeout=3, check=False)
+        if out.returncode == 0 and out.stdout.strip() in ("yes", "no"):
+            return out.stdout.strip() == "yes", "timedatectl"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return _adjtimex_synced(), "adjtimex"
+
+
+class _Timex(ctypes.Structure):
+    _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
+                ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long),
+                ("status", ctypes.c_int), ("constant", ctypes.c_long),
+                ("precision", ctypes.c_long), ("tolerance", ctypes.c_long),
+                ("time_sec", ctypes.c_long), ("time_usec", ctypes.c_long),
+                ("tick", ctypes.c_long), ("ppsfreq", ctypes.c_long), ("jitter", ctypes.c_long),
+                ("shift", ctypes.c_int), ("stabil", ctypes.c_long), ("jitcnt", ctypes.c_long),
+                ("calcnt", ctypes.c_long), ("errcnt", ctypes.c_long), ("stbcnt", ctypes.c_long),
+                ("tai", ctypes.c_int), ("pad", ctypes.c_int * 11)]
+
+
+TIME_ERROR = 5
+STA_UNSYNC = 0x0040
+
+
+def _adjtimex_synced() -> bool:
+    """adjtimex(2) read-only: synchronised when the state is not TIME_ERROR and
+    STA_UNSYNC is clear."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        tx = _Timex()
+        state = libc.adjtimex(ctypes.byref(tx))
+    except (OSError, AttributeError):
+        return False
+    return state != TIME_ERROR and state >= 0 and not (tx.status & STA_UNSYNC)
+
+
+@dataclass(frozen=True)
+class FixedTimeSource:
+    """For tests and the demo: the host clock with a given synchronised flag."""
+
+    synced: bool = True
+    offset_s: float = 0.0
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.offset_s)
+
+    def synchronised(self) -> bool:
+        return self.synced
+
+
+@dataclass(frozen=True)
+class ClockResult:
+    """Deviations are meter time minus true time, seconds."""
+
+    meter_id: str
+    before_s: float
+    after_s: float | None
+    method: str  # "none" | "shift_time" | "set"
+    rtt_s: float
+
+
+async def measure_deviation(session: ClientSession, source: TimeSource,
+                            obis: str) -> tuple[float, float, int | None]:
+    """(deviation_s, round trip s, the meter's deviation field in minutes or None)."""
+    t0 = time.monotonic()
+    before = source.now()
+    raw = await session.get(CLOCK_CLASS, obis, 2)
+    rtt = time.monotonic() - t0
+    data = bytes.fromhex(raw["value"])
+    meter_time = to_utc(data)
+    if meter_time is None:
+        raise ProtocolError(f"clock {obis}: the meter's time {raw['value']} is not specified")
+    truth = before + timedelta(seconds=rtt / 2)
+    dev_field = unpack_datetime(data).deviation
+    return (meter_time - truth).total_seconds(), rtt, dev_field
+
+
+async def synchronise(session: ClientSession, meter_id: str, source: TimeSource, *,
+                      obis: str = "0.0.1.0.0.255", tolerance_s: float = 2.0,
+                      shift_limit_s: float = MAX_SHIFT_S, force: bool = False) -> ClockResult:
+    """Measure, correct when needed (refusing without a synchronised host clock), re-measure."""
+    deviation, rtt, dev_field = await measure_deviation(session, source, obis)
+    if abs(deviation) <= tolerance_s and not force:
+        return ClockResult(meter_id, deviation, None, "none", rtt)
+    if not source.synchronised():
+        raise ClockNotSynchronised(
+            "the concentrator clock is not synchronised (NTP); meter clocks are not set from it")
+    shift = -round(deviation)
+    if shift != 0 and abs(shift) <= min(shift_limit_s, MAX_SHIFT_S):
+        await session.action(CLOCK_CLASS, obis, 6, {"type": "long", "value": shift})
+        method = "shift_time"
+    else:
+        if dev_field is None:
+            dev_field = 0
+        target = source.now() + timedelta(seconds=rtt / 2)
+        await session.set(CLOCK_CLASS, obis, 2,
+                          {"type": "octet-string",
+                           "value": from_utc(target, deviation=dev_field).hex()})
+        method = "set"
+    after, rtt2, _ = await measure_deviation(session, source, obis)
+    return ClockResult(meter_id, deviation, after, method, max(rtt, rtt2))
+
+
+def describe(result: ClockResult) -> str:
+    after = "n/a" if result.after_s is None else f"{result.after_s:+.3f}s"
+    return (f"deviation before {result.before_s:+.3f}s, after {after}, method {result.method}, "
+            f"round trip {result.rtt_s * 1000:.1f}ms")
+
