@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 
 from smmc_gateway.dlms.session import ClientSession, DataAccessError
 
