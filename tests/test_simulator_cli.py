@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import serial_asyncio_fast
 from smmc_gateway import _core
+from smmc_gateway.simulator.events import ALARM_POWER_DOWN, ALARM_POWER_UP
 
-from tests.support_sim import REPO, MiniClient, simulator_process
+from tests.support_sim import REPO, MiniClient, PushListener, simulator_process
 
 pytestmark = pytest.mark.skipif(
     not hasattr(_core, "decode_apdu"), reason="core built without decode_apdu/encode_apdu"
@@ -80,3 +81,22 @@ def test_bad_options_are_refused_with_a_clear_message(args: list[str], message: 
     )
     assert done.returncode == 2
     assert message in done.stderr
+
+
+async def test_outage_option_pushes_last_gasp_then_power_restored() -> None:
+    async with PushListener() as listener:
+        args = ["--tcp", "0", "--auth", "none", "--history-days", "0"]
+        args += ["--push", f"127.0.0.1:{listener.port}", "--outage-after", "0.2"]
+        args += ["--outage-for", "0.5"]
+        with simulator_process(args) as sim:
+            serial = sim.info["meters"][0]["serial"].encode().hex()
+            kinds = []
+            for _ in range(2):
+                _source, _dest, apdu = await listener.next(15.0)
+                note = _core.decode_apdu(apdu)  # auth none: pushes are not ciphered
+                assert note["apdu"] == "data-notification"
+                body = _core.decode(note["body_raw"])["value"]
+                assert body[1]["value"] == serial
+                kinds.append(body[2]["value"] & (ALARM_POWER_DOWN | ALARM_POWER_UP))
+            assert kinds[0] & ALARM_POWER_DOWN
+            assert kinds[1] & ALARM_POWER_UP

@@ -307,3 +307,46 @@ async def test_invocation_counter_object_tells_the_public_client_where_to_start(
         assert await public.get(*ic_object) == {"type": "double-long-unsigned", "value": last}
         await client.close()
         await public.close()
+
+
+async def test_ciphered_release_carries_a_ciphered_initiate_response() -> None:
+    async with running_fleet(FleetSpec(auth="hls-gmac", history_days=0)) as sim:
+        keys = keys_of(sim.info[0])
+        client = await MiniClient.tcp(sim.ports[0], client=1, keys=keys)
+        await client.connect()
+        aare = await client.associate(mechanism="hls-gmac", secret=b"12345678")
+        await client.hls_reply(aare["responding_authentication_value"])
+        initiate = _core.encode_apdu(
+            {
+                "apdu": "initiate-request",
+                "proposed_dlms_version_number": 6,
+                "proposed_conformance": ["get"],
+                "client_max_receive_pdu_size": 1024,
+            }
+        )
+
+        async def release(ek: bytes) -> dict[str, object]:
+            ui = _core.cipher_apdu(
+                initiate,
+                security_control=0x30,
+                system_title=keys.system_title,
+                invocation_counter=keys.ic,
+                ek=ek,
+                ak=keys.ak,
+            )
+            keys.ic += 1
+            rlrq = {"apdu": "rlrq", "reason": "normal", "user_information": _core.decode_apdu(ui)}
+            return _core.decode_apdu(await client.exchange(_core.encode_apdu(rlrq)))
+
+        refused = await release(bytes(16))  # not the meter's key: not released
+        assert refused["reason"] == "not-finished"
+        assert_clock_now(await client.get(*CLOCK))
+        rlre = await release(keys.ek)
+        assert rlre["reason"] == "normal"
+        ui = rlre["user_information"]
+        assert isinstance(ui, dict) and ui["apdu"] == "glo-initiate-response"
+        plain, *_ = _core.decipher_apdu(
+            _core.encode_apdu(ui), system_title=keys.server_title, ek=keys.ek, ak=keys.ak
+        )
+        assert _core.decode_apdu(plain)["apdu"] == "initiate-response"
+        await client.close()

@@ -146,6 +146,19 @@ def _initiate_error(value: str) -> dict[str, Any]:
     }
 
 
+def initiate_response(conformance: tuple[str, ...]) -> bytes:
+    return _core.encode_apdu(
+        {
+            "apdu": "initiate-response",
+            "negotiated_quality_of_service": None,
+            "negotiated_dlms_version_number": DLMS_VERSION,
+            "negotiated_conformance": list(conformance),
+            "server_max_receive_pdu_size": SERVER_MAX_PDU,
+            "vaa_name": VAA_LN,
+        }
+    )
+
+
 def establish(
     meter: SimulatedMeter, counters: CipherCounters, client: int, aarq: dict[str, Any]
 ) -> tuple[Association, bytes]:
@@ -244,16 +257,7 @@ def establish(
         conformance=common,
         dedicated_key=initiate.get("dedicated_key"),
     )
-    response = _core.encode_apdu(
-        {
-            "apdu": "initiate-response",
-            "negotiated_quality_of_service": None,
-            "negotiated_dlms_version_number": DLMS_VERSION,
-            "negotiated_conformance": list(common),
-            "server_max_receive_pdu_size": SERVER_MAX_PDU,
-            "vaa_name": VAA_LN,
-        }
-    )
+    response = initiate_response(common)
     if cosem.ciphered:
         response = _core.cipher_apdu(
             response,

@@ -27,6 +27,7 @@ from smmc_gateway.simulator.acse import (
     Rejected,
     establish,
     hls_reply,
+    initiate_response,
 )
 from smmc_gateway.simulator.meter import SimulatedMeter
 from smmc_gateway.simulator.services import dispatch
@@ -130,8 +131,42 @@ class DlmsServer:
         return aare
 
     def _rlrq(self, client: int, data: bytes) -> bytes:
+        """RLRQ -> RLRE. In a ciphered association the RLRQ may carry a
+        glo-initiate-request (Green Book: an authenticated release); it must
+        decipher, and the RLRE then carries a ciphered InitiateResponse. One
+        that does not decipher leaves the association as it is."""
+        assoc = self.associations.get(client)
+        try:
+            ui = _core.decode_apdu(data).get("user_information")
+        except _core.DlmsError:
+            ui = None
+        answer = None
+        if assoc is not None and assoc.ciphered and ui is not None:
+            creds = self.meter.credentials
+            try:
+                _core.decipher_apdu(
+                    _core.encode_apdu(ui),
+                    system_title=assoc.client_title,
+                    ek=creds.guek,
+                    ak=creds.gak,
+                )
+            except _core.DlmsError as exc:
+                self.log(f"client {client}: RLRQ user-information does not decipher: {exc}")
+                return _core.encode_apdu(
+                    {"apdu": "rlre", "reason": "not-finished", "user_information": None}
+                )
+            answer = _core.decode_apdu(
+                _core.cipher_apdu(
+                    initiate_response(assoc.conformance),
+                    security_control=0x30,
+                    system_title=creds.system_title,
+                    invocation_counter=self.counters.next_own(),
+                    ek=creds.guek,
+                    ak=creds.gak,
+                )
+            )
         self._drop(client)
-        return _core.encode_apdu({"apdu": "rlre", "reason": "normal", "user_information": None})
+        return _core.encode_apdu({"apdu": "rlre", "reason": "normal", "user_information": answer})
 
     def _drop(self, client: int) -> None:
         if self.associations.pop(client, None) is not None:
