@@ -47,7 +47,9 @@ setup_python() {
     "$VENV/bin/pip" install -q --upgrade pip "maturin>=1.7,<2"
   fi
   say "building the Rust core (release) into $VENV"
-  "$VENV/bin/maturin" develop --release -E dev -q 2>&1 | grep -vE '^(📦|✏️|🛠|🔗|🐍)' || true
+  # pip's "Requirement already satisfied" chatter is dropped; errors still show.
+  "$VENV/bin/maturin" develop --release -E dev -q 2>&1 \
+    | grep -vE '^(📦|✏️|🛠|🔗|🐍|Requirement already satisfied|Ignoring )' || true
   "$VENV/bin/python" -c 'import smmc_gateway._core' || die "the Rust extension did not build"
 }
 
