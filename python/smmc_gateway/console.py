@@ -144,7 +144,7 @@ def _add_layer(parent: Tree, layer: Layer) -> None:
 
 # ---------------------------------------------------------------- tables
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
-    t = Table(title=title, header_style="bold", show_lines=False, pad_edge=False)
+    t = Table(title=title, header_style="bold", show_lines=False, pad_edge=True)
     for c in columns:
         t.add_column(c, overflow="fold")
     for row in rows:

@@ -30,6 +30,7 @@ from smmc_gateway.dlms.errors import (
     SessionError,
     TransportError,
 )
+from smmc_gateway.ops.logging import configure_logging
 
 
 @dataclass
@@ -66,12 +67,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--json", action="store_true", default=False, help="typed JSON on stdout, for scripts"
     )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log the session on stderr (-v info, -vv debug: every exchange)",
+    )
     meter_args.add_subcommands(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     job = meter_jobs.prepare(args)  # every argument checked before connecting
+    # Logs go to stderr (stdout is for results; --json must stay parseable), secrets redacted.
+    level = "debug" if args.verbose > 1 else "info" if args.verbose else "warning"
+    configure_logging(level, "console", sys.stderr)
     transport, settings, target = meter_session.build(args)
     out = Output(bool(args.json), console.make_console(), console.make_console(sys.stderr))
     return asyncio.run(_session(job, transport, settings, target, out))
@@ -138,6 +149,11 @@ def _level_text(level: str) -> str:
 
 def _refusal_hint(exc: AssociationRefused, target: meter_session.Target) -> str:
     diag = exc.diagnostic
+    if target.level == "hls-gmac" and "initiate" in str(exc):
+        return (
+            "; if the keys are right, our invocation counter may be behind the meter's: "
+            "use the --ic-store of earlier runs against this meter"
+        )
     if "authentication" in diag:
         return f"; check the password or keys for client {target.client}"
     if "application-context" in diag:

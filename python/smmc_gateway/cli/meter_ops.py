@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from smmc_gateway import _core, console
 from smmc_gateway.cli.common import EXIT_OK, OperationFailed, UsageError
+from smmc_gateway.dlms.errors import LinkLost, MeterTimeout
 from smmc_gateway.usecases.firmware_push import (
     STATUS_NAMES,
     ImageTransferFailed,
@@ -126,6 +127,8 @@ async def _clock(s: Any, out: Output, sync: bool) -> int:
 
 
 def _dev(seconds: float) -> str:
+    if abs(seconds) < 0.05:
+        return "0.0 s (in step with this machine)"
     ahead = "ahead of" if seconds > 0 else "behind"
     return f"{seconds:+.1f} s (the meter is {abs(seconds):.1f} s {ahead} this machine)"
 
@@ -162,7 +165,7 @@ async def _supply(s: Any, out: Output, action: str, method: int) -> int:
     out.out.print(f"{action}: done")
     out.out.print(f"output_state  {'energised' if output_state else 'not energised'}")
     out.out.print(f"control_state {state}")
-    out.out.print(f"control_mode  {mode}")
+    out.out.print(f"control_mode  {mode}{' (no disconnection possible)' if mode == 0 else ''}")
     if action == "connect" and control == 2:
         out.out.print(
             "[yellow]the meter waits for the customer: press its button to reconnect[/yellow]"
@@ -241,8 +244,10 @@ async def _firmware(s: Any, out: Output, image: bytes, ident: bytes, activate: b
     bar = console.progress(out.err) if (not out.json and out.err.is_terminal) else None
     task = bar.add_task("image transfer", total=len(image)) if bar else None
     last_pct = [-1]
+    last_done = [0]
 
     def progress(done: int, total: int) -> None:
+        last_done[0] = done
         if bar is not None and task is not None:
             bar.update(task, completed=done)
             return
@@ -257,6 +262,11 @@ async def _firmware(s: Any, out: Output, image: bytes, ident: bytes, activate: b
         report = await push_image(s, image, ident, activate=activate, progress=progress)
     except ImageTransferFailed as exc:
         raise OperationFailed(f"firmware push: {exc}") from None
+    except (LinkLost, MeterTimeout) as exc:
+        raise OperationFailed(
+            f"firmware push interrupted at {max(last_done[0], 0)} of {len(image)} bytes: {exc}; "
+            "run the same command again: the meter keeps the blocks and the transfer resumes"
+        ) from None
     finally:
         if bar is not None:
             bar.stop()
