@@ -193,3 +193,103 @@ async def test_action_with_pblocks_is_reassembled() -> None:
         assert (source, dest) == (1, 102)
         assert _core.decode_apdu(apdu)["apdu"] == "data-notification"
         await client.close()
+
+
+async def _gbt_exchange(client: MiniClient, apdu: bytes) -> bytes:
+    """Send one APDU; follow general-block-transfer answers (window 1)."""
+    reply = await client.exchange(apdu)
+    parts = []
+    own = 0
+    while reply[0] == 0xE0:
+        block = _core.decode_apdu(reply)
+        assert block["block_number"] == len(parts) + 1
+        assert len(reply) <= client.max_pdu
+        parts.append(block["block_data"])
+        if block["last_block"]:
+            return b"".join(parts)
+        own += 1
+        ack = {
+            "apdu": "general-block-transfer",
+            "last_block": True,
+            "streaming": False,
+            "window": 1,
+            "block_number": own,
+            "block_number_ack": block["block_number"],
+            "block_data": b"",
+        }
+        reply = await client.exchange(_core.encode_apdu(ack))
+    return reply
+
+
+@pytest.mark.parametrize("ciphered", [False, True], ids=["plain", "hls-gmac"])
+async def test_general_block_transfer_both_ways(ciphered: bool) -> None:
+    spec = FleetSpec(
+        auth="hls-gmac" if ciphered else "lls",
+        password=b"pw123456",
+        history_days=1,
+        general_block_transfer=True,
+    )
+    async with running_fleet(spec) as sim:
+        info = sim.info[0]
+        keys = ClientKeys(ek=bytes.fromhex(info["ek"]), ak=bytes.fromhex(info["ak"]))
+        client = await MiniClient.tcp(
+            sim.ports[0], client=1, max_pdu=128, keys=keys if ciphered else None
+        )
+        await client.connect()
+        proposed = ["general-block-transfer", "get", "selective-access", "action"]
+        if ciphered:
+            aare = await client.associate(
+                mechanism="hls-gmac", secret=b"abcdefgh", conformance=proposed
+            )
+            await client.hls_reply(aare["responding_authentication_value"])
+            negotiated = _core.decode_apdu(
+                _core.decipher_apdu(
+                    _core.encode_apdu(aare["user_information"]),
+                    system_title=keys.server_title,
+                    ek=keys.ek,
+                    ak=keys.ak,
+                )[0]
+            )["negotiated_conformance"]
+        else:
+            aare = await client.associate(mechanism="lls", secret=b"pw123456", conformance=proposed)
+            negotiated = aare["user_information"]["negotiated_conformance"]
+        assert "general-block-transfer" in negotiated
+        request = _core.encode_apdu(
+            {
+                "apdu": "get-request-normal",
+                "invoke_id_and_priority": 0xC1,
+                "attribute": {
+                    "class_id": 7,
+                    "obis": "1.0.99.1.0.255",
+                    "attribute_id": 2,
+                    "access_selection": entries(1, 30),
+                },
+            }
+        )
+        if ciphered:
+            request = client._cipher(request)
+        # The request itself goes in two GBT blocks.
+        half = len(request) // 2
+        first = {
+            "apdu": "general-block-transfer",
+            "last_block": False,
+            "streaming": False,
+            "window": 1,
+            "block_number": 1,
+            "block_number_ack": 0,
+            "block_data": request[:half],
+        }
+        ack = _core.decode_apdu(await client.exchange(_core.encode_apdu(first)))
+        assert ack["apdu"] == "general-block-transfer"
+        assert ack["block_number_ack"] == 1 and ack["block_data"] == b""
+        second = {**first, "last_block": True, "block_number": 2, "block_data": request[half:]}
+        answer = await _gbt_exchange(client, _core.encode_apdu(second))
+        if ciphered:
+            answer = _core.decipher_apdu(
+                answer, system_title=keys.server_title, ek=keys.ek, ak=keys.ak
+            )[0]
+        response = _core.decode_apdu(answer)
+        assert response["apdu"] == "get-response-normal"
+        rows = _core.decode(response["result"]["data_raw"])["value"]
+        assert len(rows) == 30
+        await client.close()

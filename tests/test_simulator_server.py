@@ -266,14 +266,14 @@ async def test_concurrent_connections_to_one_meter() -> None:
 
 async def test_association_object_describes_the_negotiated_context() -> None:
     """Association LN attribute 5 lists exactly the conformance the AARE offers."""
-    from smmc_gateway.simulator.acse import SERVER_CONFORMANCE
+    from smmc_gateway.simulator.acse import BASIC_CONFORMANCE
 
     async with running_fleet(FleetSpec(history_days=0)) as sim:
         client = await MiniClient.tcp(sim.ports[0])
         await client.connect()
-        everything = [*SERVER_CONFORMANCE, "attribute0-supported-with-get"]
+        everything = [*BASIC_CONFORMANCE, "attribute0-supported-with-get"]
         aare = await client.associate(conformance=everything)
-        assert aare["user_information"]["negotiated_conformance"] == list(SERVER_CONFORMANCE)
+        assert aare["user_information"]["negotiated_conformance"] == list(BASIC_CONFORMANCE)
         context = await client.get(15, "0.0.40.0.0.255", 5)
         bits = bytes.fromhex(context["value"][0]["value"])
         names = _core.decode_apdu(
@@ -287,7 +287,7 @@ async def test_association_object_describes_the_negotiated_context() -> None:
                 }
             )
         )["negotiated_conformance"]
-        assert names == list(SERVER_CONFORMANCE)
+        assert names == list(BASIC_CONFORMANCE)
         await client.close()
 
 

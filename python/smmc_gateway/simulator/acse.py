@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from smmc_gateway import _core
+from smmc_gateway.simulator.gbt import GbtState
 from smmc_gateway.simulator.meter import SimulatedMeter, UnknownClientError
 
 DLMS_VERSION = 6
@@ -36,6 +37,7 @@ VAA_LN = 0x0007
 # What the simulated meter offers (Green Book conformance bit names).
 SERVER_CONFORMANCE = (
     "general-protection",
+    "general-block-transfer",
     "block-transfer-with-get-or-read",
     "block-transfer-with-set-or-write",
     "block-transfer-with-action",
@@ -47,6 +49,8 @@ SERVER_CONFORMANCE = (
     "event-notification",
     "action",
 )
+# Without general-block-transfer (it is offered only when enabled).
+BASIC_CONFORMANCE = tuple(c for c in SERVER_CONFORMANCE if c != "general-block-transfer")
 CIPHERED_CONTEXT = "logical-name-with-ciphering"
 PLAIN_CONTEXT = "logical-name"
 
@@ -108,6 +112,7 @@ class Association:
     action_next: int = 1
     action_blocks: list[bytes] = field(default_factory=list)
     action_block_next: int = 0
+    gbt: GbtState = field(default_factory=GbtState)
 
 
 class Rejected(Exception):
@@ -160,7 +165,12 @@ def initiate_response(conformance: tuple[str, ...]) -> bytes:
 
 
 def establish(
-    meter: SimulatedMeter, counters: CipherCounters, client: int, aarq: dict[str, Any]
+    meter: SimulatedMeter,
+    counters: CipherCounters,
+    client: int,
+    aarq: dict[str, Any],
+    *,
+    offered: tuple[str, ...] = BASIC_CONFORMANCE,
 ) -> tuple[Association, bytes]:
     """The association and the AARE for an accepted AARQ; raises
     :class:`Rejected` (carrying the AARE) otherwise."""
@@ -236,7 +246,7 @@ def establish(
 
     version = initiate["proposed_dlms_version_number"]
     proposed = set(initiate["proposed_conformance"])
-    common = tuple(c for c in SERVER_CONFORMANCE if c in proposed)
+    common = tuple(c for c in offered if c in proposed)
     pdu = initiate["client_max_receive_pdu_size"]
     error = None
     if version < DLMS_VERSION:

@@ -105,6 +105,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--history-days", type=int, default=2, help="load profile history")
     p.add_argument(
+        "--gbt",
+        action="store_true",
+        help="offer general-block-transfer (long answers in GBT blocks when the client agrees)",
+    )
+    p.add_argument(
         "--drift",
         type=float,
         metavar="PPM",
@@ -180,6 +185,7 @@ def spec_from_args(args: argparse.Namespace) -> FleetSpec:
         speed=args.speed,
         time_offset_s=args.time_offset,
         drift_ppm=args.drift,
+        general_block_transfer=args.gbt,
         baud=args.baud if args.serial else None,
         faults=FaultOptions(
             drop_percent=args.drop,

@@ -25,7 +25,7 @@ from typing import Any
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.values import double_long_unsigned
-from smmc_gateway.simulator.acse import CipherCounters
+from smmc_gateway.simulator.acse import BASIC_CONFORMANCE, SERVER_CONFORMANCE, CipherCounters
 from smmc_gateway.simulator.faults import FaultInjector, FaultOptions
 from smmc_gateway.simulator.layout import INVOCATION_COUNTER
 from smmc_gateway.simulator.meter import SimulatedMeter
@@ -82,6 +82,7 @@ class FleetSpec:
     baud: int | None = None  # serial/optical: emulate this line speed
     faults: FaultOptions = field(default_factory=FaultOptions)
     tick_interval_s: float = 1.0
+    general_block_transfer: bool = False  # offer GBT (Green Book) besides datablocks
 
     def validate(self) -> None:
         if not 1 <= self.meters <= 10_000:
@@ -150,6 +151,10 @@ class MeterRuntime:
         )
         self.meter = SimulatedMeter(options, now=clock.now())
         self.counters = CipherCounters()
+        self.offered = SERVER_CONFORMANCE if spec.general_block_transfer else BASIC_CONFORMANCE
+        if spec.general_block_transfer:
+            for association in self.meter.associations.values():
+                association.conformance_bits = (2, *association.conformance_bits)
         counters = self.counters
         self.meter.objects[INVOCATION_COUNTER] = Data(
             INVOCATION_COUNTER,

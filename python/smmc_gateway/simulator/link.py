@@ -32,7 +32,9 @@ class WrapperEndpoint:
         self.runtime = runtime
         self.log = log
         self.framer = _core.WrapperFramer()
-        self.server = DlmsServer(runtime.meter, runtime.counters, runtime.clock.now, log=log)
+        self.server = DlmsServer(
+            runtime.meter, runtime.counters, runtime.clock.now, log=log, offered=runtime.offered
+        )
         self.frames_in = 0
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
@@ -80,7 +82,9 @@ class HdlcEndpoint:
             inactivity_timeout=inactivity_s,
         )
         self.watch = _core.HdlcFramer()
-        self.server = DlmsServer(runtime.meter, runtime.counters, runtime.clock.now, log=log)
+        self.server = DlmsServer(
+            runtime.meter, runtime.counters, runtime.clock.now, log=log, offered=runtime.offered
+        )
         self.client: int | None = None
         self.frames_in = 0
         self.disconnected = False

@@ -21,7 +21,9 @@ from datetime import datetime
 from typing import Any
 
 from smmc_gateway import _core
+from smmc_gateway.simulator import gbt
 from smmc_gateway.simulator.acse import (
+    BASIC_CONFORMANCE,
     Association,
     CipherCounters,
     Rejected,
@@ -58,7 +60,9 @@ class DlmsServer:
         clock: Callable[[], datetime],
         *,
         log: Callable[[str], None] | None = None,
+        offered: tuple[str, ...] = BASIC_CONFORMANCE,
     ) -> None:
+        self.offered = offered
         self.meter = meter
         self.counters = counters
         self.clock = clock
@@ -83,6 +87,8 @@ class DlmsServer:
             self.log(f"client {client}: undecodable APDU: {exc}")
             return [_exception("service-unknown", "service-not-supported")]
         kind: str = decoded["apdu"]
+        if kind == "general-block-transfer":
+            return self._gbt(assoc, decoded)
         protection: tuple[int, bool, bool] | None = None
         if kind.startswith(("glo-", "ded-", "general-glo-", "general-ded-")):
             deciphered = self._decipher(assoc, apdu, kind)
@@ -90,13 +96,30 @@ class DlmsServer:
                 return [deciphered]
             decoded, protection = deciphered
             kind = decoded["apdu"]
-        elif assoc.ciphered and kind.startswith((*REQUEST_KINDS, "general-block")):
+        elif assoc.ciphered and kind.startswith(REQUEST_KINDS):
             self.log(f"client {client}: plain {kind} in a ciphered context refused")
             return [_exception("service-not-allowed", "operation-not-possible")]
         replies = dispatch(self, assoc, decoded)
         if replies is None:
             return [_exception("service-not-allowed", "service-not-supported")]
-        return [self._protect(assoc, r, protection) for r in replies]
+        out = [self._protect(assoc, r, protection) for r in replies]
+        if "general-block-transfer" in assoc.conformance:
+            out = [
+                gbt.start(assoc.gbt, r, assoc.client_max_pdu)
+                if len(r) > assoc.client_max_pdu
+                else r
+                for r in out
+            ]
+        return out
+
+    def _gbt(self, assoc: Association, block: dict[str, Any]) -> list[bytes]:
+        if "general-block-transfer" not in assoc.conformance:
+            return [_exception("service-not-allowed", "service-not-supported")]
+        blocks, request = gbt.receive(assoc.gbt, block)
+        if request is None:
+            return blocks
+        gbt.finish_incoming(assoc.gbt)
+        return self.handle(assoc.client, request)
 
     def close(self) -> None:
         """The connection is gone: every association on it ends."""
@@ -122,7 +145,7 @@ class DlmsServer:
             )
         self._drop(client)
         try:
-            assoc, aare = establish(self.meter, self.counters, client, aarq)
+            assoc, aare = establish(self.meter, self.counters, client, aarq, offered=self.offered)
         except Rejected as exc:
             self.log(f"client {client}: AARQ rejected: {exc}")
             return exc.aare
@@ -228,6 +251,8 @@ class DlmsServer:
     # ------------------------------------------------------------------ for services.py
     def room(self, assoc: Association) -> int:
         """The largest plain APDU the client accepts in one piece."""
+        if "general-block-transfer" in assoc.conformance:
+            return 1 << 30  # whole answers; GBT splits them after ciphering
         overhead = CIPHER_OVERHEAD if assoc.ciphered else 0
         return max(assoc.client_max_pdu - overhead, 32)
 

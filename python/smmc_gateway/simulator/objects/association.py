@@ -86,6 +86,7 @@ class AssociationLN(CosemObject):
         self.max_pdu = max_pdu
         self.status = 0
         self.hls_reply = hls_reply
+        self.conformance_bits: tuple[int, ...] = CONFORMANCE_BITS
 
     def read(
         self, attribute_id: int, now: datetime, selector: int | None, parameters: Any
@@ -97,7 +98,7 @@ class AssociationLN(CosemObject):
         if attribute_id == 4:
             return _oid(1, 3 if self.ciphered else 1)
         if attribute_id == 5:
-            conformance = [i in CONFORMANCE_BITS for i in range(24)]
+            conformance = [i in self.conformance_bits for i in range(24)]
             return structure(
                 [
                     bit_string(conformance),
