@@ -145,8 +145,9 @@ def _add_layer(parent: Tree, layer: Layer) -> None:
 # ---------------------------------------------------------------- tables
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
     t = Table(title=title, header_style="bold", show_lines=False, pad_edge=True)
-    for c in columns:
-        t.add_column(c, overflow="fold")
+    for i, c in enumerate(columns):
+        # The first column (time, class, name) never wraps; the others fold if they must.
+        t.add_column(c, overflow="fold", no_wrap=i == 0)
     for row in rows:
         t.add_row(*(cell_text(c) for c in row))
     return t

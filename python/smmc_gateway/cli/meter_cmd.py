@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.status import Status
 
 from smmc_gateway import console
 from smmc_gateway.cli import meter_args, meter_jobs, meter_session
@@ -40,9 +41,21 @@ class Output:
     json: bool
     out: Console
     err: Console
+    spinner: Status | None = None
 
     def data(self, value: Any) -> None:
+        self.stop_spinner()
         print_json(value)
+
+    def print(self, *objects: Any) -> None:
+        """Human output on stdout (the spinner stops first, so nothing interleaves)."""
+        self.stop_spinner()
+        self.out.print(*objects)
+
+    def stop_spinner(self) -> None:
+        if self.spinner is not None:
+            self.spinner.stop()
+            self.spinner = None
 
     def status(self, text: str) -> None:
         if not self.json:
@@ -85,11 +98,17 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(level, "console", sys.stderr)
     transport, settings, target = meter_session.build(args)
     out = Output(bool(args.json), console.make_console(), console.make_console(sys.stderr))
-    return asyncio.run(_session(job, transport, settings, target, out))
+    label = "image transfer" if args.action == "firmware" else f"{args.action}"
+    return asyncio.run(_session(job, transport, settings, target, out, label))
 
 
 async def _session(
-    job: Job, transport: Any, settings: Any, target: meter_session.Target, out: Output
+    job: Job,
+    transport: Any,
+    settings: Any,
+    target: meter_session.Target,
+    out: Output,
+    label: str,
 ) -> int:
     from smmc_gateway.dlms.session import ClientSession
 
@@ -101,7 +120,14 @@ async def _session(
             await session.open()
         out.status(f"associated: {who} ({time.monotonic() - started:.1f} s)")
         try:
-            return await job(session, out)
+            if label == "image transfer" or not _live(out):
+                return await job(session, out)  # the transfer shows its own progress bar
+            out.spinner = out.err.status(f"{label}…", spinner="dots")
+            out.spinner.start()
+            try:
+                return await job(session, out)
+            finally:
+                out.stop_spinner()
         finally:
             await _close(session)
     except AssociationRefused as exc:

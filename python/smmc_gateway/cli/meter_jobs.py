@@ -125,11 +125,11 @@ async def _get(s: Any, out: Output, ref: Reference, access: Any) -> int:
     title = f"{ref}  {_member_name(ref)}"
     rows = _as_rows(value)
     if rows is not None:
-        out.out.print(
+        out.print(
             console.table([f"{i}" for i in range(len(rows[0]))] if rows else [], rows, title=title)
         )
         return EXIT_OK
-    out.out.print(console.value_tree(value, title))
+    out.print(console.value_tree(value, title))
     if (
         ref.class_id in (3, 4, 5)
         and ref.member in (2, 3)
@@ -137,7 +137,7 @@ async def _get(s: Any, out: Output, ref: Reference, access: Any) -> int:
     ):
         scaled = await _scaled(s, ref, value)
         if scaled:
-            out.out.print(f"= {scaled}")
+            out.print(f"= {scaled}")
     return EXIT_OK
 
 
@@ -193,7 +193,7 @@ async def _set(s: Any, out: Output, ref: Reference, value: dict[str, Any]) -> in
     if out.json:
         out.data({"result": "success"})
     else:
-        out.out.print(f"{ref} {_member_name(ref)} written: {console.value_text(value)}")
+        out.print(f"{ref} {_member_name(ref)} written: {console.value_text(value)}")
     return EXIT_OK
 
 
@@ -203,9 +203,9 @@ async def _action(s: Any, out: Output, ref: Reference, param: dict[str, Any] | N
         out.data({"result": "success", "return": ret})
         return EXIT_OK
     name = _member_name(ref, method=True)
-    out.out.print(f"{ref.class_id}/{ref.obis}/m{ref.member} {name}: success")
+    out.print(f"{ref.class_id}/{ref.obis}/m{ref.member} {name}: success")
     if isinstance(ret, dict) and "type" in ret:
-        out.out.print(console.value_tree(ret, "returned"))
+        out.print(console.value_tree(ret, "returned"))
     return EXIT_OK
 
 
@@ -243,12 +243,12 @@ async def _objects(s: Any, out: Output) -> int:
         )
         for o in objs
     ]
-    out.out.print(
+    out.print(
         console.table(
             ["class", "OBIS", "v", "attributes", "methods"], rows, title=f"{len(rows)} objects"
         )
     )
-    out.out.print("[dim]R read, W write, a… authenticated only, x method allowed[/dim]")
+    out.print("[dim]R read, W write, a… authenticated only, x method allowed[/dim]")
     return EXIT_OK
 
 
@@ -315,6 +315,23 @@ async def _profile(
     else:
         shown = [_row(r, scalers) for r in rows]
         labels = list(columns)
+        offsets = {
+            c.astimezone().strftime("%z")
+            for r in rows
+            for c in r
+            if isinstance(c, datetime) and c.tzinfo is not None
+        }
+        if len(offsets) == 1:  # one local offset for all rows: say it once, in the header
+            labels = [f"time ({offsets.pop()})" if c == "time" else c for c in labels]
+            shown = [
+                [
+                    c.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+                    if isinstance(c, datetime) and c.tzinfo is not None
+                    else c
+                    for c in r
+                ]
+                for r in shown
+            ]
         event_col = _event_column(captures)
         if event_col is not None:
             labels.append("event")
@@ -327,7 +344,7 @@ async def _profile(
             if start is None
             else f" {console.local_time(start)} .. " + (console.local_time(end) if end else "now")
         )
-        out.out.print(console.table(labels, shown, title=f"{what} {obis}{span}: {len(shown)} rows"))
+        out.print(console.table(labels, shown, title=f"{what} {obis}{span}: {len(shown)} rows"))
     return EXIT_OK
 
 

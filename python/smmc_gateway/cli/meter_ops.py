@@ -96,12 +96,12 @@ async def _clock(s: Any, out: Output, sync: bool) -> int:
         "clock_status": status,
     }
     if not out.json:
-        out.out.print(
+        out.print(
             f"meter time   {console.local_time(meter)}  (meter's own offset {meter.strftime('%z')})"
         )
-        out.out.print(f"deviation    {_dev(deviation)}")
+        out.print(f"deviation    {_dev(deviation)}")
         if status is not None:
-            out.out.print(f"clock status 0x{status:02x}{_status_text(status)}")
+            out.print(f"clock status 0x{status:02x}{_status_text(status)}")
     if sync:
         if abs(deviation) < 0.5:
             report["sync"] = "not needed"
@@ -120,7 +120,7 @@ async def _clock(s: Any, out: Output, sync: bool) -> int:
             _after, after, _ = await _read_clock(s)
             report["deviation_after_seconds"] = round(after, 3)
             if not out.json:
-                out.out.print(f"synchronised ({report['sync']}); deviation now {_dev(after)}")
+                out.print(f"synchronised ({report['sync']}); deviation now {_dev(after)}")
     if out.json:
         out.data(report)
     return EXIT_OK
@@ -162,12 +162,12 @@ async def _supply(s: Any, out: Output, action: str, method: int) -> int:
             }
         )
         return EXIT_OK
-    out.out.print(f"{action}: done")
-    out.out.print(f"output_state  {'energised' if output_state else 'not energised'}")
-    out.out.print(f"control_state {state}")
-    out.out.print(f"control_mode  {mode}{' (no disconnection possible)' if mode == 0 else ''}")
+    out.print(f"{action}: done")
+    out.print(f"output_state  {'energised' if output_state else 'not energised'}")
+    out.print(f"control_state {state}")
+    out.print(f"control_mode  {mode}{' (no disconnection possible)' if mode == 0 else ''}")
     if action == "connect" and control == 2:
-        out.out.print(
+        out.print(
             "[yellow]the meter waits for the customer: press its button to reconnect[/yellow]"
         )
     return EXIT_OK
@@ -214,9 +214,9 @@ async def _limit(
         out.data({"changed": changed, "monitored_value": mon, **values})
         return EXIT_OK
     if changed:
-        out.out.print(f"written: {', '.join(changed)}")
+        out.print(f"written: {', '.join(changed)}")
     rows = [("monitored_value", mon)] + [(k, _limit_text(k, v)) for k, v in values.items()]
-    out.out.print(console.table(["Limiter 0.0.17.0.0.255", "value"], rows))
+    out.print(console.table(["Limiter 0.0.17.0.0.255", "value"], rows))
     return EXIT_OK
 
 
@@ -279,14 +279,14 @@ async def _firmware(s: Any, out: Output, image: bytes, ident: bytes, activate: b
         if report.blocks_already_there
         else ""
     )
-    out.out.print(
+    out.print(
         f"image {ident.decode(errors='replace')!r}: {report.size} bytes in "
         f"{report.blocks_total} blocks of {report.block_size}{resumed}"
     )
-    out.out.print(f"sent {report.blocks_sent} blocks in {elapsed:.1f} s")
+    out.print(f"sent {report.blocks_sent} blocks in {elapsed:.1f} s")
     for step in report.steps[1:]:
-        out.out.print(step)
-    out.out.print(f"status: {STATUS_NAMES.get(report.final_status, report.final_status)}")
+        out.print(step)
+    out.print(f"status: {STATUS_NAMES.get(report.final_status, report.final_status)}")
     return EXIT_OK
 
 
