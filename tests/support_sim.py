@@ -19,10 +19,17 @@ A separate process (the real CLI: ``python -m smmc_gateway.simulator``)::
     with simulator_process(["--tcp", "0", "--meters", "2"]) as sim:
         sim.info  # the --json listing it printed (port per meter included)
 
-A socat pseudo-terminal pair (a null-modem cable)::
+A fleet on a serial line (socat pty pair; the simulator emulates 9600 baud
+both ways; ``optical=True`` adds the mode E sign-on at 300 baud first)::
+
+    async with running_serial_fleet(FleetSpec(meters=2, baud=9600)) as sim:
+        sim.device      # the client end: open it at 9600 8N1 (pyserial-asyncio)
+        sim.info[i]["hdlc_address"]   # RS-485 style: each meter its own address
+
+A bare socat pseudo-terminal pair (a null-modem cable)::
 
     with pty_pair() as (meter_end, client_end):
-        ...  # serve_serial(fleet, meter_end, baud=9600); client opens client_end
+        ...
 
 ``MiniClient`` is a deliberately small DLMS client built only from core calls
 (AARQ -> AARE [-> HLS reply] -> GET/SET/ACTION -> RLRQ) over wrapper or HDLC;
@@ -49,7 +56,12 @@ from typing import Any
 from smmc_gateway import _core
 from smmc_gateway.simulator.faults import FaultOptions
 from smmc_gateway.simulator.fleet import FleetSpec, SimulatedFleet
-from smmc_gateway.simulator.serve import close_servers, start_tcp_per_meter, start_tcp_shared
+from smmc_gateway.simulator.serve import (
+    close_servers,
+    serve_serial,
+    start_tcp_per_meter,
+    start_tcp_shared,
+)
 
 __all__ = [
     "ClientKeys",
@@ -58,9 +70,11 @@ __all__ = [
     "MiniClient",
     "PushListener",
     "RunningFleet",
+    "RunningSerialFleet",
     "free_ports",
     "pty_pair",
     "running_fleet",
+    "running_serial_fleet",
     "simulator_process",
 ]
 
@@ -116,6 +130,34 @@ async def running_fleet(
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
         await close_servers(servers)
+
+
+@dataclass
+class RunningSerialFleet:
+    fleet: SimulatedFleet
+    device: str
+    info: list[dict[str, Any]]
+
+
+@contextlib.asynccontextmanager
+async def running_serial_fleet(
+    spec: FleetSpec | None = None, *, optical: bool = False
+) -> AsyncIterator[RunningSerialFleet]:
+    """Serve a fleet on the meter end of a fresh pty pair; ``device`` is the
+    client end. Line speed: ``spec.baud`` (default 9600)."""
+    spec = spec or FleetSpec(baud=9600)
+    with pty_pair() as (meter_end, client_end):
+        fleet = SimulatedFleet(spec)
+        task = asyncio.get_running_loop().create_task(
+            serve_serial(fleet, meter_end, optical=optical, baud=spec.baud or 9600)
+        )
+        try:
+            yield RunningSerialFleet(fleet, client_end, [m.describe() for m in fleet.meters])
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await fleet.stop()
 
 
 @dataclass

@@ -13,9 +13,8 @@ import serial_asyncio_fast
 from smmc_gateway import _core
 from smmc_gateway.dlms.optical import OpticalSignOn
 from smmc_gateway.simulator.fleet import SimulatedFleet
-from smmc_gateway.simulator.serve import serve_serial
 
-from tests.support_sim import FleetSpec, MiniClient, pty_pair
+from tests.support_sim import FleetSpec, MiniClient, running_serial_fleet
 
 pytestmark = pytest.mark.skipif(
     not hasattr(_core, "decode_apdu"), reason="core built without decode_apdu/encode_apdu"
@@ -28,22 +27,14 @@ DEVICE_ID = (1, "0.0.96.1.0.255", 2)
 async def serial_fleet(
     spec: FleetSpec, *, optical: bool = False
 ) -> AsyncIterator[tuple[SimulatedFleet, asyncio.StreamReader, asyncio.StreamWriter]]:
-    with pty_pair() as (meter_end, client_end):
-        fleet = SimulatedFleet(spec)
-        task = asyncio.get_running_loop().create_task(
-            serve_serial(fleet, meter_end, optical=optical, baud=9600)
-        )
+    async with running_serial_fleet(spec, optical=optical) as sim:
         reader, writer = await serial_asyncio_fast.open_serial_connection(
-            url=client_end, baudrate=9600
+            url=sim.device, baudrate=9600
         )
         try:
-            yield fleet, reader, writer
+            yield sim.fleet, reader, writer
         finally:
             writer.close()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await fleet.stop()
 
 
 async def test_hdlc_bus_at_9600_baud_with_two_meters() -> None:

@@ -350,3 +350,28 @@ async def test_ciphered_release_carries_a_ciphered_initiate_response() -> None:
         )
         assert _core.decode_apdu(plain)["apdu"] == "initiate-response"
         await client.close()
+
+
+async def test_unsupported_services_get_an_exception_response() -> None:
+    async with running_fleet(FleetSpec(history_days=0)) as sim:
+        client = await MiniClient.tcp(sim.ports[0])
+        await client.connect()
+        await client.associate()
+        # A short-name read-request (tag 0x05) to an LN-only meter.
+        for apdu in (bytes.fromhex("0501020800"), bytes.fromhex("ff0102")):
+            reply = _core.decode_apdu(await client.exchange(apdu))
+            assert reply["apdu"] == "exception-response"
+            assert reply["service_error"] == "service-not-supported"
+        # A data-notification is not a request a meter serves.
+        note = _core.encode_apdu(
+            {
+                "apdu": "data-notification",
+                "long_invoke_id_and_priority": 1,
+                "date_time": None,
+                "body_raw": _core.encode({"type": "null-data", "value": None}),
+            }
+        )
+        reply = _core.decode_apdu(await client.exchange(note))
+        assert reply["apdu"] == "exception-response"
+        assert_clock_now(await client.get(*CLOCK))  # the association survived
+        await client.close()

@@ -74,7 +74,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--optical", action="store_true", help="serial: IEC 62056-21 mode E sign-on before HDLC"
     )
-    p.add_argument("--baud", type=int, default=9600, help="serial line speed to emulate")
+    p.add_argument(
+        "--baud",
+        type=int,
+        help="line speed to emulate (serial: default 9600; TCP: none unless given, "
+        "e.g. a meter behind a serial-to-TCP converter)",
+    )
     p.add_argument(
         "--create-pty",
         action="store_true",
@@ -186,7 +191,7 @@ def spec_from_args(args: argparse.Namespace) -> FleetSpec:
         time_offset_s=args.time_offset,
         drift_ppm=args.drift,
         general_block_transfer=args.gbt,
-        baud=args.baud if args.serial else None,
+        baud=args.baud or (9600 if args.serial else None),
         faults=FaultOptions(
             drop_percent=args.drop,
             corrupt_percent=args.corrupt,
@@ -267,9 +272,11 @@ async def _main(args: argparse.Namespace, spec: FleetSpec) -> int:
             for entry in listing:
                 entry["serial_device"] = args.serial
                 entry["framing"] = "optical+hdlc" if args.optical else "hdlc"
-                entry["baud"] = args.baud
+                entry["baud"] = spec.baud
             tasks.append(
-                loop.create_task(serve_serial(fleet, device, optical=args.optical, baud=args.baud))
+                loop.create_task(
+                    serve_serial(fleet, device, optical=args.optical, baud=spec.baud or 9600)
+                )
             )
         if args.outage_after is not None:
             tasks.append(loop.create_task(_outages(fleet, args.outage_after, args.outage_for)))
