@@ -291,3 +291,18 @@ def test_optical_pty_9600(tmp_path: Path) -> None:
         assert meter.json("firmware", "push", str(image))["status"] == "activation successful"
         assert len(meter.json("profile", "--billing")["columns"]) == 5
         meter.assert_no_secret_shown()
+
+
+def test_clock_sync_sets_the_time_beyond_the_shift_range(tmp_path: Path) -> None:
+    with simulator_process(["--tcp", "0", "--auth", "none", "--time-offset", "3600"]) as sim:
+        port = sim.info["meters"][0]["port"]
+        env = {**_env(tmp_path), "TZ": "Europe/Paris"}
+        meter = Meter(["--tcp", f"127.0.0.1:{port}", "--client", "1"], env, [])
+        report = meter.json("clock", "--sync")
+        assert 3590 < report["deviation_seconds"] < 3610
+        assert report["sync"] == "time set"
+        assert abs(report["deviation_after_seconds"]) < 2
+        events = meter.json("events")
+        assert [row[1] for row in events["rows"]][-2:] == [4, 5]  # clock adjusted old/new
+        table = meter.ok("events")
+        assert "time (+0100)" in table and "clock adjusted (new time)" in table
