@@ -1,0 +1,109 @@
+"""Scheduler: due times with stable jitter and back-fill, bus/TCP gates, failures recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from smmc_gateway.dlms.session import SessionError
+from smmc_gateway.headend.fleet import Fleet
+from smmc_gateway.headend.labconfig import write_lab_config
+from smmc_gateway.headend.scheduler import GatewayStopping, Scheduler, stable_jitter
+from smmc_gateway.headend.sessions import SessionFactory
+from smmc_gateway.ops.config import load_config
+from test_headend_fleet import config
+
+from tests.support_sim import free_ports
+
+
+def test_stable_jitter_is_deterministic_and_in_range() -> None:
+    values = [stable_jitter(f"m-{i}", "collect", 600) for i in range(200)]
+    assert values == [stable_jitter(f"m-{i}", "collect", 600) for i in range(200)]
+    assert all(0 <= v < 600 for v in values)
+    assert max(values) - min(values) > 300  # spread, not bunched
+    assert stable_jitter("m-1", "collect", 0) == 0
+
+
+async def test_missed_meters_are_due_now_and_recent_ones_wait(tmp_path: Path) -> None:
+    cfg = config(tmp_path, 4)
+    fleet = await Fleet.open(cfg.meters, tmp_path / "f.sqlite")
+    sched = Scheduler(fleet, SessionFactory(), max_tcp_sessions=2)
+    now = time.time()
+    last = {"m-0000": None, "m-0001": now - 7200, "m-0002": now - 60, "m-0003": now - 10}
+    ran: list[str] = []
+    two = asyncio.Event()
+
+    async def job(meter_id: str) -> None:
+        ran.append(meter_id)
+        if len(ran) == 2:
+            two.set()
+
+    sched.every("collect", 3600, job, jitter_s=20, last_success=lambda m: last[m])
+    assert sched.due_count(horizon_s=1.0) == 2
+    runner = asyncio.create_task(sched.run())
+    await asyncio.wait_for(two.wait(), 5)
+    await sched.stop(1)
+    await asyncio.wait_for(runner, 5)
+    assert sorted(ran) == ["m-0000", "m-0001"]  # never read, and 2 h behind: back-fill now
+    await fleet.close()
+
+
+async def test_meters_on_one_bus_share_a_gate_of_one(tmp_path: Path) -> None:
+    d = tmp_path / "cfg"
+    d.mkdir()
+    (d / "gateway.toml").write_text(f"""
+[gateway]
+id = "gw-t"
+state_dir = "{tmp_path / 'state'}"
+[broker]
+host = "127.0.0.1"
+[[buses]]
+name = "rs485-1"
+device = "/dev/null"
+baud = 9600
+[[meters]]
+id = "a"
+connection = {{ kind = "serial", bus = "rs485-1" }}
+addresses = {{ client = 16, server_logical = 1, server_physical = 17, size = 4 }}
+[[meters]]
+id = "b"
+connection = {{ kind = "serial", bus = "rs485-1" }}
+addresses = {{ client = 16, server_logical = 1, server_physical = 18, size = 4 }}
+[[meters]]
+id = "c"
+connection = {{ kind = "tcp", host = "127.0.0.1", port = 4059, framing = "wrapper" }}
+addresses = {{ client = 16, server_logical = 1 }}
+[limits]
+max_tcp_sessions = 7
+""")
+    cfg = load_config(d / "gateway.toml")
+    fleet = await Fleet.open(cfg.meters, tmp_path / "f.sqlite")
+    sched = Scheduler(fleet, SessionFactory(dict(cfg.buses)),
+                      max_tcp_sessions=cfg.limits.max_tcp_sessions)
+    assert sched.gate_for("a") is sched.gate_for("b")
+    assert sched.gate_for("a").capacity == 1
+    assert sched.gate_for("c") is sched.tcp_gate and sched.tcp_gate.capacity == 7
+    await fleet.close()
+
+
+async def test_an_unreachable_meter_fails_in_time_and_is_recorded(tmp_path: Path) -> None:
+    dead = free_ports(1)[0]  # nothing listens here
+    meters = [{"meter_id": "m-0000", "port": dead, "auth": "none"}]
+    cfg = load_config(write_lab_config(tmp_path / "gw", meters, broker=("127.0.0.1", 1883)))
+    fleet = await Fleet.open(cfg.meters, tmp_path / "f.sqlite")
+    factory = SessionFactory(response_timeout=1.0)
+    sched = Scheduler(fleet, factory)
+    t0 = time.monotonic()
+    with pytest.raises((SessionError, OSError)):
+        async with sched.session("m-0000") as s:
+            await s.get(8, "0.0.1.0.0.255", 2)
+    assert time.monotonic() - t0 < 15
+    st = fleet.state("m-0000")
+    assert st.reachable is False and st.consecutive_failures == 1 and st.last_error
+    await sched.stop(1)
+    with pytest.raises(GatewayStopping):
+        async with sched.session("m-0000"):
+            pass
+    await fleet.close()
