@@ -251,6 +251,11 @@ def test_hdlc_over_tcp_lls(tmp_path: Path) -> None:
         meter = Meter(conn, {**_env(tmp_path), "SMMC_PASSWORD": password}, [password])
         assert "Clock.time" in meter.ok("get", "8/0.0.1.0.0.255/2")
         assert meter.json("get", "1/0.0.96.1.0.255/2")["type"] == "octet-string"
+        traced = meter("--trace", "get", "3/1.0.1.8.0.255/2")
+        assert traced.returncode == 0
+        assert "APDU aarq" in traced.stderr and "APDU get-response-normal" in traced.stderr
+        assert "calling_authentication_value: ***" in traced.stderr
+        assert "APDU" not in traced.stdout  # the trace stays off stdout
         bad = Meter(conn, _env(tmp_path), ["wrong-password-1"])
         proc = bad("--password", "wrong-password-1", "clock")
         assert proc.returncode == 1 and "authentication" in proc.stderr

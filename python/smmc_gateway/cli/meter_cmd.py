@@ -22,6 +22,7 @@ from rich.status import Status
 from smmc_gateway import console
 from smmc_gateway.cli import meter_args, meter_jobs, meter_session
 from smmc_gateway.cli.common import EXIT_OK, OperationFailed, UsageError, print_json
+from smmc_gateway.cli.trace import TracingTransport
 from smmc_gateway.dlms.errors import (
     AssociationRefused,
     DataAccessError,
@@ -81,11 +82,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--json", action="store_true", default=False, help="typed JSON on stdout, for scripts"
     )
     p.add_argument(
+        "--trace",
+        action="store_true",
+        help="show every APDU exchanged, decoded, on stderr (keys are never used for it)",
+    )
+    p.add_argument(
         "-v",
         "--verbose",
         action="count",
         default=0,
-        help="log the session on stderr (-v info, -vv debug: every exchange)",
+        help="log the session on stderr (-v info, -vv debug)",
     )
     meter_args.add_subcommands(p)
     p.set_defaults(handler=run)
@@ -97,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     level = "debug" if args.verbose > 1 else "info" if args.verbose else "warning"
     configure_logging(level, "console", sys.stderr)
     transport, settings, target = meter_session.build(args)
+    if args.trace:
+        transport = TracingTransport(transport)
     out = Output(bool(args.json), console.make_console(), console.make_console(sys.stderr))
     label = "image transfer" if args.action == "firmware" else f"{args.action}"
     return asyncio.run(_session(job, transport, settings, target, out, label))

@@ -52,6 +52,7 @@ def resolve_keys(args: argparse.Namespace) -> Credentials:
     password = _pick(getattr(args, "password", None), "SMMC_PASSWORD", file_values.get("password"))
     if password is not None:
         REDACT.add_text(password[1])
+        REDACT.add_bytes(password[1].encode())
     ek = _key(_pick(args.ek, "SMMC_EK", file_values.get("ek")), "ek")
     ak = _key(_pick(args.ak, "SMMC_AK", file_values.get("ak")), "ak")
     title = None
