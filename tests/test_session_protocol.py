@@ -327,3 +327,39 @@ async def test_plain_response_in_a_ciphered_association_is_refused() -> None:
     async with peer(ciphered_meter([1], plain_reply=True)) as port, ciphered_session(port) as s:
         with pytest.raises(SecurityFailure, match="unciphered"):
             await s.get(3, "1.0.32.7.0.255", 2)
+
+
+async def test_late_answer_to_an_abandoned_request_is_dropped() -> None:
+    pending: list[dict[str, Any]] = []
+
+    def late(request: dict[str, Any]) -> list[bytes]:
+        if not pending:
+            pending.append(request)  # no answer now: the client times out
+            return []
+        stale = get_response(pending[0], _core.encode({"type": "long-unsigned", "value": 1}))
+        return [stale, get_response(request)]
+
+    async with peer(plain_meter(late)) as port, session(port, response_timeout=0.3) as s:
+        with pytest.raises(MeterTimeout):
+            await s.get(3, "1.0.32.7.0.255", 2)
+        assert (await s.get(3, "1.0.32.7.0.255", 2))["value"] == 230
+
+
+async def test_keep_alive_reads_the_clock_while_idle() -> None:
+    clock_reads = 0
+    twice = asyncio.Event()
+
+    def on_get(request: dict[str, Any]) -> list[bytes]:
+        nonlocal clock_reads
+        if request["attribute"]["obis"] == "0.0.1.0.0.255":
+            clock_reads += 1
+            if clock_reads == 2:
+                twice.set()
+        return [get_response(request)]
+
+    async with peer(plain_meter(on_get)) as port:
+        async with session(port, keep_alive_interval=0.1) as s:
+            await asyncio.wait_for(twice.wait(), 5)
+            assert s.keep_alive_error is None
+        reads = clock_reads
+    assert reads >= 2

@@ -145,6 +145,9 @@ class SessionSettings:
     response_timeout: float = 10.0
     operation_timeout: float = 120.0
     association_timeout: float = 30.0
+    keep_alive_interval: float | None = None
+    """When set, an idle association is kept open by reading the clock every
+    this many seconds (keep it below the meter's inactivity timeout)."""
     release: bool = True
     """Send RLRQ in close() (some meters do not implement release; DISC still follows)."""
     invoke_priority_high: bool = True

@@ -6,6 +6,7 @@ See :mod:`smmc_gateway.dlms.session` for the public API and an example.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -151,6 +152,10 @@ class ClientSession:
         self._x = Exchange(transport, self.settings.response_timeout, meter_id)
         self._x.priority_high = self.settings.invoke_priority_high
         self._lock = asyncio.Lock()
+        self._last_activity = 0.0
+        self._keeper: asyncio.Task[None] | None = None
+        self.keep_alive_error: SessionError | None = None
+        """Why the background keep-alive stopped, if it failed."""
 
     def __repr__(self) -> str:
         return f"ClientSession({self.meter_id or self.transport.description!r})"
@@ -183,6 +188,24 @@ class ClientSession:
         except BaseException:
             await self.transport.close(timeout=1.0)
             raise
+        self._last_activity = time.monotonic()
+        if self.settings.keep_alive_interval:
+            self._keeper = asyncio.create_task(
+                self._keep_alive_loop(self.settings.keep_alive_interval)
+            )
+
+    async def _keep_alive_loop(self, interval: float) -> None:
+        while self.associated:
+            idle = time.monotonic() - self._last_activity
+            if idle < interval:
+                await asyncio.sleep(interval - idle)
+                continue
+            try:
+                await self.keep_alive()
+            except SessionError as exc:
+                self.keep_alive_error = exc
+                log.warning("keep_alive_failed", meter_id=self.meter_id, error=str(exc))
+                return
 
     async def _associate(self, deadline: float, budget: float) -> None:
         s = self.settings
@@ -305,6 +328,11 @@ class ClientSession:
     async def close(self) -> None:
         """Release (RLRQ/RLRE) when associated, then disconnect; never raises
         for a meter that is already gone."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
         try:
             if self.associated and self.settings.release:
                 await self._release()
@@ -340,7 +368,8 @@ class ClientSession:
         if not self.associated:
             raise LinkLost(f"{what}: the session is not open")
         budget = self.settings.operation_timeout
-        return time.monotonic() + budget, budget
+        self._last_activity = now = time.monotonic()
+        return now + budget, budget
 
     async def get_raw(
         self, class_id: int, obis: Obis | str, attribute_id: int, *, access: Access | None = None
@@ -538,7 +567,9 @@ class ClientSession:
         chunks = [raw[i : i + size] for i in range(0, len(raw), size)]
         for number, chunk in enumerate(chunks, start=1):
             last = number == len(chunks)
-            request = dict(first) if number == 1 else {"apdu": "set-request-with-datablock"}
+            request: dict[str, Any] = (
+                dict(first) if number == 1 else {"apdu": "set-request-with-datablock"}
+            )
             request.update(
                 invoke_id_and_priority=self._x.next_invoke(),
                 last_block=last,

@@ -37,11 +37,15 @@ class Exchange:
         self.cipher: CipherContext | None = None
         self.priority_high = True
         self._invoke = 0
+        self._abandoned: set[int] = set()
+        """Invoke ids of requests we stopped waiting for: a late answer to one
+        of them is dropped instead of being taken for the current answer."""
 
     def next_invoke(self) -> int:
         """The next invoke-id-and-priority byte: confirmed service, priority
         high unless configured otherwise, invoke ids 1..15 cycling."""
         self._invoke = self._invoke % 15 + 1
+        self._abandoned.discard(self._invoke)
         return (0xC0 if self.priority_high else 0x40) | self._invoke
 
     async def send(self, apdu: dict[str, Any], counter: int | None = None) -> None:
@@ -60,14 +64,24 @@ class Exchange:
     ) -> dict[str, Any]:
         """Send ``apdu`` and return the decoded answer whose invoke id matches."""
         await self.send(apdu, counter)
-        answer = await self.receive(deadline, what, budget)
         sent = apdu.get("invoke_id_and_priority")
-        got = answer.get("invoke_id_and_priority")
-        if sent is not None and got is not None and (sent & 0x0F) != (got & 0x0F):
+        while True:
+            try:
+                answer = await self.receive(deadline, what, budget)
+            except MeterTimeout:
+                if sent is not None:
+                    self._abandoned.add(sent & 0x0F)
+                raise
+            got = answer.get("invoke_id_and_priority")
+            if sent is None or got is None or (sent & 0x0F) == (got & 0x0F):
+                return answer
+            if (got & 0x0F) in self._abandoned:
+                self._abandoned.discard(got & 0x0F)
+                log.info("late_answer_dropped", meter_id=self.meter_id, invoke_id=got & 0x0F)
+                continue
             raise ProtocolError(
                 f"{what}: invoke id {got & 0x0F} in the {answer['apdu']}, expected {sent & 0x0F}"
             )
-        return answer
 
     async def receive_raw(self, deadline: float, what: str, budget: float) -> bytes:
         remaining = deadline - time.monotonic()
