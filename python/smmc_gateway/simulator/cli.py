@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from smmc_gateway.ops.logging import configure_logging
 from smmc_gateway.simulator.faults import FaultOptions
 from smmc_gateway.simulator.fleet import FleetSpec, SimulatedFleet
 from smmc_gateway.simulator.serve import (
@@ -161,6 +162,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="outage length before the power-restored push",
     )
     p.add_argument("--json", action="store_true", help="print the meter list as one JSON line")
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="what the meters log on stderr (associations, faults, pushes)",
+    )
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -214,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
     if args.serial and args.meters > 1 and args.optical:
         print("simulate: --optical serves one meter (the optical port)", file=sys.stderr)
         return 2
+    configure_logging(level=args.log_level)
     try:
         return asyncio.run(_main(args, spec))
     except KeyboardInterrupt:

@@ -74,6 +74,11 @@ class FaultInjector:
         self.frames_in += 1
         return True
 
+    def recover(self) -> None:
+        """Undo a hang: the meter answers again (counting starts over)."""
+        self.options.hang_after = None
+        self.frames_in = 0
+
     def should_reset(self, frames_on_connection: int) -> bool:
         limit = self.options.reset_after
         return limit is not None and frames_on_connection >= limit

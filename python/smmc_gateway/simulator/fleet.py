@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import structlog
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.values import double_long_unsigned
@@ -33,7 +34,7 @@ from smmc_gateway.simulator.objects.data import Data
 from smmc_gateway.simulator.objects.security import SecurityCredentials
 from smmc_gateway.simulator.options import MeterOptions, PushMessage
 
-log = logging.getLogger("smmc_gateway.simulator")
+log = structlog.get_logger("smmc_gateway.simulator")
 
 PUSH_CLIENT_WPORT = 102  # IDIS push client SAP (0x66)
 SERVER_WPORT = 1  # management logical device
@@ -234,14 +235,15 @@ async def send_push(runtime: MeterRuntime, push: PushMessage, *, wait_s: float =
             writer.close()
             await writer.wait_closed()
             runtime.pushes_sent += 1
+            log.info("sim_push_sent", meter_id=runtime.meter_id, reason=push.reason)
             return True
         except (OSError, TimeoutError, ValueError) as exc:
             log.info(
-                "push_failed meter=%s dest=%s attempt=%d: %s",
-                runtime.meter_id,
-                push.destination,
-                attempt + 1,
-                exc,
+                "sim_push_failed",
+                meter_id=runtime.meter_id,
+                destination=push.destination,
+                attempt=attempt + 1,
+                error=str(exc),
             )
             await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
     return False
@@ -272,6 +274,7 @@ class SimulatedFleet:
         """Mains lost: the meter queues its last-gasp push (sent at once) and
         its connections drop; it answers nothing until power is restored."""
         runtime = self.meters[index]
+        log.info("sim_power_outage", meter_id=runtime.meter_id)
         runtime.meter.power_outage(self.now())
         self._flush(runtime)
         for close in list(runtime.closers):
@@ -279,6 +282,7 @@ class SimulatedFleet:
 
     def power_restored(self, index: int) -> None:
         runtime = self.meters[index]
+        log.info("sim_power_restored", meter_id=runtime.meter_id)
         runtime.meter.power_restored(self.now())
         self._flush(runtime)
 

@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+import structlog
 
 from smmc_gateway import _core
 from smmc_gateway.dlms.optical import SIGN_ON_BAUD, OpticalResponder
 from smmc_gateway.simulator.fleet import MeterRuntime, SimulatedFleet
 from smmc_gateway.simulator.link import HdlcEndpoint, WrapperEndpoint, first_frame
 
-log = logging.getLogger("smmc_gateway.simulator")
+log = structlog.get_logger("smmc_gateway.simulator")
 READ_SIZE = 4096
 
 
@@ -109,7 +110,7 @@ async def _serve_endpoint(
                 await timing.received(len(data))
                 out = endpoint.receive(data, now)
                 if runtime.faults.should_reset(endpoint.frames_in):
-                    log.info("fault_reset meter=%s", runtime.meter_id)
+                    log.info("sim_fault_reset", meter_id=runtime.meter_id)
                     break
             elif data is None:
                 out = endpoint.timeout(now)
@@ -121,7 +122,7 @@ async def _serve_endpoint(
             if data == b"":
                 break
     except (ConnectionError, _core.DlmsError) as exc:
-        log.info("connection_closed meter=%s reason=%s", runtime.meter_id, exc)
+        log.info("sim_connection_closed", meter_id=runtime.meter_id, reason=str(exc))
     finally:
         runtime.closers.discard(close)
         endpoint.close()
@@ -129,7 +130,7 @@ async def _serve_endpoint(
 
 
 def _meter_log(runtime: MeterRuntime) -> Callable[[str], None]:
-    return lambda msg: log.debug("meter=%s %s", runtime.meter_id, msg)
+    return lambda msg: log.info("sim_dlms", meter_id=runtime.meter_id, detail=msg)
 
 
 async def start_tcp_per_meter(
@@ -173,7 +174,7 @@ async def start_tcp_shared(
             frame = first_frame(buffer)
         runtime = fleet.by_address(frame.dest_lower)
         if runtime is None or not runtime.powered:
-            log.info("no meter at HDLC address %s/%s", frame.dest_upper, frame.dest_lower)
+            log.info("sim_no_meter_at_address", upper=frame.dest_upper, lower=frame.dest_lower)
             writer.transport.abort()
             return
         endpoint = HdlcEndpoint(runtime, _meter_log(runtime))
