@@ -363,3 +363,36 @@ async def test_keep_alive_reads_the_clock_while_idle() -> None:
             assert s.keep_alive_error is None
         reads = clock_reads
     assert reads >= 2
+
+
+@pytest.mark.parametrize("form", ["response-with-optional-data", "bare-data"])
+async def test_action_response_in_pblocks_is_reassembled(form: str) -> None:
+    data = _core.encode({"type": "octet-string", "value": "cd" * 60})
+    normal = _core.encode_apdu(
+        {
+            "apdu": "action-response-normal",
+            "invoke_id_and_priority": 0xC1,
+            "result": "success",
+            "return_data": {"data_raw": data},
+        }
+    )
+    raw = normal[3:] if form == "response-with-optional-data" else data
+    asked: list[int] = []
+
+    def on_action(request: dict[str, Any]) -> list[bytes]:
+        if request["apdu"] == "action-request-next-pblock":
+            asked.append(request["block_number"])
+        number = 1 if request["apdu"] == "action-request-normal" else 2
+        block = {
+            "apdu": "action-response-with-pblock",
+            "invoke_id_and_priority": request["invoke_id_and_priority"],
+            "last_block": number == 2,
+            "block_number": number,
+            "raw_data": raw[:50] if number == 1 else raw[50:],
+        }
+        return [_core.encode_apdu(block)]
+
+    async with peer(plain_meter(on_action)) as port, session(port) as s:
+        value = await s.action(9, "0.0.10.0.0.255", 1, {"type": "integer", "value": 1})
+    assert value == _core.decode(data)
+    assert asked == [1]

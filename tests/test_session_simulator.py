@@ -231,3 +231,27 @@ async def test_meter_that_hangs_mid_session_ends_in_a_clear_error(kind: str) -> 
         assert "awaiting" in str(err.value) or "no response" in str(err.value)
         await session.close()  # never raises, never hangs
         assert time.monotonic() - start < 10.0
+
+
+async def test_with_list_services_including_datablocks() -> None:
+    async with running_fleet(FleetSpec(auth="lls", password=PASSWORD, history_days=0)) as sim:
+        settings = SessionSettings(client_sap=1, security=Security.lls(PASSWORD), max_send_pdu=100)
+        async with ClientSession(transport("wrapper", sim.ports[0]), settings) as s:
+            objects = await s.get(40, PUSH_SETUP, 2)
+            energy = {"type": "double-long-unsigned", "value": 1}
+            results = await s.set_many([(40, PUSH_SETUP, 2), ENERGY[0]], [objects, energy])
+            assert results[0] is None
+            assert isinstance(results[1], DataAccessError)
+            assert results[1].result == "read-write-denied"
+            # Two values larger than one block: SET with-list and datablocks.
+            reversed_ = {"type": "array", "value": list(reversed(objects["value"]))}
+            sent = s.counters.apdus_sent
+            assert await s.set_many([(40, PUSH_SETUP, 2)] * 2, [objects, reversed_]) == [None, None]
+            assert s.counters.apdus_sent - sent > 1
+            assert await s.get(40, PUSH_SETUP, 2) == reversed_
+            done = await s.action_many(
+                [(40, PUSH_SETUP, 1), (18, IMAGE, 3)],
+                [{"type": "integer", "value": 0}, {"type": "integer", "value": 0}],
+            )
+            assert done[0] is None
+            assert isinstance(done[1], DataAccessError) and done[1].method
