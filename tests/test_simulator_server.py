@@ -375,3 +375,40 @@ async def test_unsupported_services_get_an_exception_response() -> None:
         assert reply["apdu"] == "exception-response"
         assert_clock_now(await client.get(*CLOCK))  # the association survived
         await client.close()
+
+
+async def test_security_policy_sets_the_protection_requests_need() -> None:
+    async with running_fleet(FleetSpec(auth="hls-gmac", history_days=0)) as sim:
+        sim.fleet.meters[0].meter.security.policy = 0x04 | 0x08 | 0x20 | 0x40
+        keys = keys_of(sim.info[0])
+        client = await MiniClient.tcp(sim.ports[0], client=1, keys=keys)
+        await client.connect()
+        aare = await client.associate(mechanism="hls-gmac", secret=b"12345678")
+        await client.hls_reply(aare["responding_authentication_value"])
+        get = _core.encode_apdu(
+            {
+                "apdu": "get-request-normal",
+                "invoke_id_and_priority": 0xC1,
+                "attribute": {"class_id": 8, "obis": "0.0.1.0.0.255", "attribute_id": 2},
+            }
+        )
+        for sc, accepted in ((0x10, False), (0x20, False), (0x30, True)):
+            request = _core.cipher_apdu(
+                get,
+                security_control=sc,
+                system_title=keys.system_title,
+                invocation_counter=keys.ic,
+                ek=keys.ek,
+                ak=keys.ak,
+            )
+            keys.ic += 1
+            reply = await client.exchange(request)
+            if not accepted:
+                assert _core.decode_apdu(reply)["service_error"] == "deciphering-error"
+                continue
+            plain, reply_sc, _, _ = _core.decipher_apdu(
+                reply, system_title=keys.server_title, ek=keys.ek, ak=keys.ak
+            )
+            assert reply_sc == 0x30
+            assert _core.decode_apdu(plain)["apdu"] == "get-response-normal"
+        await client.close()

@@ -8,9 +8,10 @@ AARQ -> AARE (acse.py), RLRQ -> RLRE, and in between GET / SET / ACTION
 (normal, with-list, block transfer both ways, general-block-transfer)
 answered by the :class:`SimulatedMeter`. In a ciphered context every request
 must be glo-/ded-/general-glo-ciphered with the meter's keys and an
-increasing invocation counter; the answer is ciphered the same way with the
-meter's own increasing counter. A request the meter cannot serve gets an
-exception-response, never silence.
+increasing invocation counter, with at least the protection the security
+setup's policy asks of requests; the answer is ciphered the same way (plus
+what the policy asks of responses) with the meter's own increasing counter.
+A request the meter cannot serve gets an exception-response, never silence.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from smmc_gateway.simulator.acse import (
 from smmc_gateway.simulator.meter import SimulatedMeter
 from smmc_gateway.simulator.services import dispatch
 
+# Security setup version 1 security_policy bits (Blue Book).
+POLICY_AUTH_REQUEST, POLICY_ENC_REQUEST = 0x04, 0x08
+POLICY_AUTH_RESPONSE, POLICY_ENC_RESPONSE = 0x20, 0x40
 CIPHER_OVERHEAD = 24  # tag + length + SC + IC + GMAC tag of a glo- APDU
 TAG_AARQ, TAG_RLRQ = 0x60, 0x62
 REQUEST_KINDS = ("get-request", "set-request", "action-request")
@@ -211,9 +215,17 @@ class DlmsServer:
         dedicated = kind.startswith(("ded-", "general-ded-"))
         general = kind.startswith("general-")
         ek, ak = self._keys(assoc, dedicated)
+        policy = self.meter.security.policy
+        required = (0x10 if policy & POLICY_AUTH_REQUEST else 0) | (
+            0x20 if policy & POLICY_ENC_REQUEST else 0
+        )
         try:
             plain, sc, ic, title = _core.decipher_apdu(
-                apdu, system_title=assoc.client_title, ek=ek, ak=ak
+                apdu,
+                system_title=assoc.client_title,
+                ek=ek,
+                ak=ak,
+                required_protection=required,
             )
         except _core.DlmsError as exc:
             self.log(f"client {assoc.client}: deciphering failed: {exc}")
@@ -237,9 +249,12 @@ class DlmsServer:
             return reply
         sc, dedicated, general = protection
         ek, ak = self._keys(assoc, dedicated)
+        policy = self.meter.security.policy
+        sc = (sc & 0x30) | (0x10 if policy & POLICY_AUTH_RESPONSE else 0)
+        sc |= 0x20 if policy & POLICY_ENC_RESPONSE else 0
         return _core.cipher_apdu(
             reply,
-            security_control=sc & 0x30 or 0x30,
+            security_control=sc or 0x30,
             system_title=self.meter.credentials.system_title,
             invocation_counter=self.counters.next_own(),
             ek=ek,
