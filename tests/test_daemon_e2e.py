@@ -1,0 +1,196 @@
+"""The daemon end to end: a real Mosquitto, simulated meters, the gateway in this loop.
+
+Readings arrive on the right topics with payloads valid against docs/schemas;
+connect/disconnect/ping/clockSync commands get one reply each, plus events; bad
+commands get FAILED replies that name the problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+from conftest import Broker, Collector
+from smmc_gateway.headend.daemon import DaemonOptions, run_daemon
+from smmc_gateway.headend.labconfig import write_lab_config
+from smmc_gateway.ops.config import load_config
+from smmc_gateway.usecases.clock import FixedTimeSource
+from uplink_helpers import validate, validate_message
+
+from tests.support_sim import FleetSpec, RunningFleet, running_fleet
+
+GW = "gw-test"
+
+
+def lab(sim: RunningFleet, tmp: Path, broker: Broker, **kw: Any) -> Path:
+    meters = [{**info, "port": port} for info, port in zip(sim.info, sim.ports, strict=True)]
+    groups = {m["meter_id"]: "all" for m in meters}
+    return write_lab_config(tmp / "gw", meters, broker=(broker.host, broker.port),
+                            gateway_id=GW, groups=groups,
+                            schedules='load_profile_every = "60s"\nload_profile_jitter = "2s"',
+                            **kw)
+
+
+@contextlib.asynccontextmanager
+async def gateway(config_path: Path, **kw: Any) -> AsyncIterator[asyncio.Task[int]]:
+    stop = asyncio.Event()
+    opts = DaemonOptions(time_source=FixedTimeSource(synced=True), stop_event=stop,
+                         first_read_s=4 * 3600, **kw)
+    task = asyncio.get_running_loop().create_task(run_daemon(load_config(config_path), opts))
+    try:
+        yield task
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0
+
+
+async def send(broker: Broker, noun: str, body: bytes) -> None:
+    async with aiomqtt.Client(broker.host, broker.port,
+                              protocol=aiomqtt.ProtocolVersion.V5) as c:
+        await c.publish(f"smmc/v1/{GW}/cmd/{noun}", body, qos=1)
+
+
+def request(cid: str, payload: dict[str, Any], verb: str = "create",
+            noun: str = "EndDeviceControls") -> bytes:
+    return json.dumps({"header": {"verb": verb, "noun": noun, "correlationId": cid},
+                       "payload": payload}).encode()
+
+
+def control(ref: str, meters: list[str], groups: list[str] | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"EndDeviceControlType": {"ref": ref},
+                            "EndDevices": [{"mRID": m} for m in meters]}
+    if groups:
+        item["EndDeviceGroups"] = [{"mRID": g} for g in groups]
+    return {"EndDeviceControl": [item]}
+
+
+def on(col: Collector, suffix: str) -> list[dict[str, Any]]:
+    return [json.loads(m.payload) for m in col.messages  # type: ignore[arg-type]
+            if str(m.topic).endswith(suffix)]
+
+
+async def online(col: Collector) -> None:
+    """The gateway has subscribed (its persistent session exists) once it says online."""
+    await col.wait(lambda ms: any(str(m.topic).endswith("/status") and b'"online"' in m.payload
+                                  for m in ms), 30)  # type: ignore[operator]
+
+
+async def reply(col: Collector, cid: str) -> dict[str, Any]:
+    await col.wait(lambda ms: any(str(m.topic).endswith(f"/reply/{cid}") for m in ms), 30)
+    (doc,) = [d for d in on(col, f"/reply/{cid}")]
+    return doc
+
+
+async def test_readings_from_the_fleet_arrive_valid_on_their_topics(
+        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=3)) as sim, gateway(lab(sim, tmp_path, mosquitto)):
+        ids = [i["meter_id"] for i in sim.info]
+        await col.wait(lambda ms: all(any(str(m.topic) == f"smmc/v1/{GW}/meter/{i}/readings"
+                                          for m in ms) for i in ids), 30)
+    for m in col.messages:
+        topic = str(m.topic)
+        if topic.endswith("/readings"):
+            doc = validate_message(m.payload)  # type: ignore[arg-type]
+            (mr,) = doc["payload"]["MeterReading"]
+            assert topic == f"smmc/v1/{GW}/meter/{mr['Meter']['mRID']}/readings"
+            assert len(mr["Readings"]) == 4 and mr["IntervalBlocks"]
+            rows = len(mr["IntervalBlocks"][0]["IntervalReadings"])
+            assert 15 <= rows <= 17  # four hours of 15-minute rows
+        elif topic.endswith("/status"):
+            validate(json.loads(m.payload), "status")  # type: ignore[arg-type]
+
+
+async def test_commands_get_one_reply_each_and_events(
+        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=3, time_offset_s=30)) as sim, \
+            gateway(lab(sim, tmp_path, mosquitto)):
+        a, b, c = (i["meter_id"] for i in sim.info)
+        await online(col)
+        await send(mosquitto, "EndDeviceControls", request("off-1", control("disconnect", [a])))
+        off = await reply(col, "off-1")
+        assert off["reply"]["result"] == "OK"
+        assert off["payload"]["EndDeviceControl"][0]["details"].startswith("output_state False")
+        assert sim.fleet.meters[0].meter is not None
+
+        await send(mosquitto, "EndDeviceControls", request("ping-1", control("ping", [], ["all"])))
+        ping = await reply(col, "ping-1")
+        states = {e["EndDevices"][0]["mRID"]: e["state"] for e in ping["payload"]["EndDeviceControl"]}
+        assert states == {a: "disconnected", b: "energised", c: "energised"}
+
+        await send(mosquitto, "EndDeviceControls", request("on-1", control("connect", [a])))
+        assert (await reply(col, "on-1"))["reply"]["result"] == "OK"
+
+        await send(mosquitto, "EndDeviceControls", request("clk-1", control("clockSync", [b])))
+        clk = await reply(col, "clk-1")
+        assert clk["reply"]["result"] == "OK"
+        assert "method shift_time" in clk["payload"]["EndDeviceControl"][0]["details"]
+
+        await send(mosquitto, "MeterReadings",
+                   request("get-1", {"EndDevices": [{"mRID": c}],
+                                     "ReadingTypes": [{"obis": "1.0.1.8.0.255"}]},
+                           verb="get", noun="MeterReadings"))
+        got = await reply(col, "get-1")
+        assert got["reply"]["result"] == "OK"
+        (mr,) = got["payload"]["MeterReading"]
+        assert [r["ReadingType"]["obis"] for r in mr["Readings"]] == ["1.0.1.8.0.255"]
+        validate(got["payload"], "meter-readings")
+
+        await col.wait(lambda ms: len([m for m in ms if str(m.topic).endswith(f"{b}/events")])
+                       >= 1 and len([m for m in ms if str(m.topic).endswith(f"{a}/events")]) >= 2)
+    for m in col.messages:
+        if "/reply/" in str(m.topic) or str(m.topic).endswith("/events"):
+            validate_message(m.payload)  # type: ignore[arg-type]
+    for cid in ("off-1", "ping-1", "on-1", "clk-1", "get-1"):
+        assert len(on(col, f"/reply/{cid}")) == 1
+    refs = [e["EndDeviceEventType"]["ref"] for d in on(col, f"{a}/events")
+            for e in d["payload"]["EndDeviceEvent"]]
+    assert refs == ["smmc.switch.disconnected", "smmc.switch.connected"]
+    (clock_ev,) = [e for d in on(col, f"{b}/events") for e in d["payload"]["EndDeviceEvent"]]
+    assert clock_ev["EndDeviceEventType"]["ref"] == "smmc.clock.adjusted"
+    found = re.match(r"deviation before ([-+][\d.]+)s, after ([-+][\d.]+)s", clock_ev["details"])
+    assert found is not None, clock_ev["details"]
+    assert abs(float(found[1]) - 30) < 1.5 and abs(float(found[2])) < 1.5
+
+
+async def test_bad_commands_get_failed_replies_naming_the_problem(
+        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=1)) as sim, gateway(lab(sim, tmp_path, mosquitto)):
+        m = sim.info[0]["meter_id"]
+        await online(col)
+        cases = {
+            "bad-meter": ("EndDeviceControls", request("bad-meter", control("connect", ["nope"])),
+                          "meter 'nope' is not configured"),
+            "bad-type": ("EndDeviceControls", request("bad-type", control("explode", [m])),
+                         "'explode' is not one of"),
+            "bad-empty": ("EndDeviceControls", request("bad-empty", {"EndDeviceControl": []}),
+                          "must be a non-empty array"),
+            "bad-verb": ("MeterReadings", request("bad-verb", {"EndDevices": [{"mRID": m}]},
+                                                  verb="create", noun="MeterReadings"),
+                         "MeterReadings takes get"),
+            "bad-obis": ("MeterReadings", request("bad-obis", {
+                "EndDevices": [{"mRID": m}], "ReadingTypes": [{"obis": "1.8.0"}]}, verb="get",
+                noun="MeterReadings"), "'1.8.0' is not an OBIS code"),
+            "bad-noun": ("PricingStructureConfig", request("bad-noun", {}, noun=
+                         "PricingStructureConfig"), "not served by this gateway yet"),
+            "bad-json": ("EndDeviceControls", b'{"header": {"correlationId": "bad-json"', "not JSON"),
+        }
+        for noun, body, _ in cases.values():
+            await send(mosquitto, noun, body)
+        for cid, (_, _, text) in cases.items():
+            if cid == "bad-json":
+                continue  # no correlationId can be read from it: logged and counted only
+            doc = await reply(col, cid)
+            validate_message(json.dumps(doc).encode())
+            assert doc["reply"]["result"] == "FAILED"
+            assert any(text in e["details"] for e in doc["reply"]["errors"]), doc["reply"]
+        # nothing was done to the meter by the refused connect
+        assert not on(col, f"{m}/events")
