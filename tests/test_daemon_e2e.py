@@ -122,7 +122,8 @@ async def test_commands_get_one_reply_each_and_events(
 
         await send(mosquitto, "EndDeviceControls", request("ping-1", control("ping", [], ["all"])))
         ping = await reply(col, "ping-1")
-        states = {e["EndDevices"][0]["mRID"]: e["state"] for e in ping["payload"]["EndDeviceControl"]}
+        states = {e["EndDevices"][0]["mRID"]: e["state"]
+                  for e in ping["payload"]["EndDeviceControl"]}
         assert states == {a: "disconnected", b: "energised", c: "energised"}
 
         await send(mosquitto, "EndDeviceControls", request("on-1", control("connect", [a])))
@@ -181,7 +182,8 @@ async def test_bad_commands_get_failed_replies_naming_the_problem(
                 noun="MeterReadings"), "'1.8.0' is not an OBIS code"),
             "bad-noun": ("PricingStructureConfig", request("bad-noun", {}, noun=
                          "PricingStructureConfig"), "not served by this gateway yet"),
-            "bad-json": ("EndDeviceControls", b'{"header": {"correlationId": "bad-json"', "not JSON"),
+            "bad-json": ("EndDeviceControls", b'{"header": {"correlationId": "bad-json"',
+                         "not JSON"),
         }
         for noun, body, _ in cases.values():
             await send(mosquitto, noun, body)
