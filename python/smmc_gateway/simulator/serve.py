@@ -130,7 +130,7 @@ async def _serve_endpoint(
 
 
 def _meter_log(runtime: MeterRuntime) -> Callable[[str], None]:
-    return lambda msg: log.info("sim_dlms", meter_id=runtime.meter_id, detail=msg)
+    return lambda msg: log.debug("sim_dlms", meter_id=runtime.meter_id, detail=msg)
 
 
 async def start_tcp_per_meter(
