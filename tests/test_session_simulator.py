@@ -255,3 +255,18 @@ async def test_with_list_services_including_datablocks() -> None:
             )
             assert done[0] is None
             assert isinstance(done[1], DataAccessError) and done[1].method
+
+
+async def test_hdlc_shared_port_picks_the_meter_by_physical_address() -> None:
+    spec = FleetSpec(meters=3, auth="lls", password=PASSWORD, history_days=0)
+    async with running_fleet(spec, shared=True) as sim:
+        serials = []
+        for meter in sim.fleet.meters:
+            hdlc = HdlcSettings(client_address=1, server_lower=meter.physical_address)
+            tr = HdlcTransport.tcp("127.0.0.1", sim.ports[0], hdlc)
+            settings = SessionSettings(client_sap=1, security=Security.lls(PASSWORD))
+            async with ClientSession(tr, settings) as s:
+                serials.append(await s.get(1, "0.0.96.1.0.255", 2))
+        assert [bytes.fromhex(v["value"]).decode() for v in serials] == [
+            m.serial for m in sim.fleet.meters
+        ]

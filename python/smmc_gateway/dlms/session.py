@@ -23,27 +23,52 @@ Public API (stable; the CLI, the head-end and the use cases code against it)::
 * ``ClientSession(transport, settings, *, meter_id="")``; ``open()`` sets up the
   link and the association (AARQ/AARE; LLS; HLS-GMAC with the
   reply_to_HLS_authentication step), ``close()`` releases (RLRQ/RLRE) and
-  disconnects; ``async with`` does both.
+  disconnects (never raises); ``async with`` does both.
 * Reads: ``get_raw``, ``get``, ``get_many`` (with-list: one ``bytes`` or
   :class:`DataAccessError` per item), ``read_profile`` (rows as
   ``_core.decode_profile_buffer`` gives them; by range with ``start``/``end``,
-  or by entry with ``from_entry``/``to_entry``; ``columns`` restricts),
+  or by entry with ``from_entry``/``to_entry``; ``columns`` restricts to
+  capture objects ``(class_id, obis, attribute, data_index)``),
   ``read_object_model``. ``access=`` takes a :class:`RangeAccess` or
   :class:`EntryAccess` for any GET.
-* Writes: ``set``, ``set_many``; ``action``, ``action_many``. Values are typed
+* Writes: ``set``, ``set_many`` (per item None or DataAccessError); ``action``
+  (returns the typed return data or None), ``action_many``. Values are typed
   values (dicts) or already-encoded A-XDR ``bytes``.
 * Properties after ``open()``: ``conformance`` (list of names),
   ``max_pdu_size`` (the server's), ``server_system_title``, ``ciphered``,
-  ``counters`` (the transport's :class:`WireCounters`), ``transport``.
-* ``keep_alive()`` reads the clock time to keep a long-lived association alive.
-* Errors (:mod:`smmc_gateway.dlms.errors`): ``AssociationRefused``,
-  ``MeterTimeout``, ``LinkLost``, ``ProtocolError``, ``SecurityFailure``,
-  ``DataAccessError``; all derive from ``SessionError``.
+  ``associated``, ``counters`` (the transport's :class:`WireCounters`),
+  ``transport``, ``keep_alive_error``.
+* ``keep_alive()`` reads the clock; ``SessionSettings.keep_alive_interval``
+  does it in the background while the association is idle.
+* :class:`SessionSettings`: ``client_sap``, ``security``, ``max_pdu_size``
+  (ours), ``max_send_pdu`` (cap on what we send), ``conformance``,
+  ``response_timeout`` (per answer), ``operation_timeout`` (one service with
+  all its blocks), ``association_timeout``, ``keep_alive_interval``,
+  ``release``. :class:`Security`: ``Security.none()``, ``Security.lls(pw)``,
+  ``Security.hls_gmac(system_title=, ek=, ak=, ciphered=True,
+  security_control=0x30, dedicated_key=None|True|bytes, ic_store=, ic_scope=)``.
+  Give every production session an
+  :class:`~smmc_gateway.dlms.ic_store.InvocationCounterStore` in the state
+  directory (``ic_scope`` = the meter id): without one, counters live in a
+  process-wide memory store and restart at 1 with the process, which a real
+  meter refuses as a replay.
+* Errors (:mod:`smmc_gateway.dlms.errors`): ``AssociationRefused``
+  (``.result``, ``.diagnostic``), ``MeterTimeout`` (``.awaited``),
+  ``LinkLost``, ``ProtocolError``, ``SecurityFailure``, ``DataAccessError``
+  (``.class_id``, ``.obis``, ``.member``, ``.method``, ``.result``),
+  ``TransportError``; all derive from ``SessionError``.
+* Elsewhere in this package: transports (:mod:`smmc_gateway.dlms.transport`,
+  :mod:`~smmc_gateway.dlms.serial` with the RS-485 ``Bus``,
+  :mod:`~smmc_gateway.dlms.optical_port`), the push listener
+  (:mod:`smmc_gateway.dlms.push`), the counter store
+  (:mod:`smmc_gateway.dlms.ic_store`).
 
 Block transfer: GET responses with datablocks are reassembled (next blocks
 requested); SETs and ACTIONs larger than the negotiated PDU size go out in
 blocks; ACTION responses in pblocks are reassembled; general-block-transfer
-responses are reassembled (receive side) when the meter uses GBT. With a
+responses are reassembled and acknowledged (receive side only: requests are
+never sent in GBT; the default proposal does offer GBT). A late answer to a
+request that timed out is dropped, not taken for the next answer. With a
 ciphered association every request is sent glo- (or ded- with a dedicated key)
 ciphered, security control 0x30 by default, and every response must carry the
 policy's protection and a fresh invocation counter.
@@ -61,6 +86,7 @@ from smmc_gateway.dlms.errors import (
     ProtocolError,
     SecurityFailure,
     SessionError,
+    TransportError,
 )
 
 __all__ = [
@@ -76,4 +102,5 @@ __all__ = [
     "SecurityFailure",
     "SessionError",
     "SessionSettings",
+    "TransportError",
 ]
