@@ -148,9 +148,16 @@ async def _session(
             "or raise --timeout"
         ) from None
     except TransportError as exc:
-        raise OperationFailed(f"{exc}; is the meter (or converter) there and free?") from None
+        raise OperationFailed(f"{exc}{_open_hint(exc, target)}") from None
     except LinkLost as exc:
-        raise OperationFailed(f"{target.description}: link lost: {exc}") from None
+        text = str(exc)
+        hint = (
+            "; the meter stopped answering: check the cable/head, --server and "
+            "--logical-device, or raise --timeout"
+            if "no response" in text
+            else ""
+        )
+        raise OperationFailed(f"{text}{hint}") from None
     except SecurityFailure as exc:
         raise OperationFailed(
             f"{target.description}: security check failed: {exc} (wrong keys or system title?)"
@@ -175,6 +182,15 @@ class _null:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def _open_hint(exc: TransportError, target: meter_session.Target) -> str:
+    text = str(exc)
+    if target.kind == "tcp":
+        return "; is the meter (or converter) listening there?"
+    if "No such file" in text or "could not open port" in text:
+        return "; check the device name (ls /dev/tty*) and that no other program holds it"
+    return ""
 
 
 def _level_text(level: str) -> str:

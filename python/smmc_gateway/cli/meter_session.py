@@ -30,6 +30,8 @@ class Target:
     description: str
     client: int
     level: str
+    kind: str = "tcp"
+    """tcp, serial or optical: which hints apply."""
 
 
 def default_ic_store() -> Path:
@@ -95,7 +97,9 @@ def build(args: argparse.Namespace) -> tuple[Transport, SessionSettings, Target]
         client_address=client,
         server_upper=args.logical_device,
         server_lower=args.server,
-        response_timeout=min(timeout, 3.0),
+        # --timeout bounds the wait for an answer, HDLC retransmissions included.
+        response_timeout=max(timeout / 4, 0.5),
+        max_retries=3,
     )
     transport: Transport
     if args.tcp is not None:
@@ -114,7 +118,8 @@ def build(args: argparse.Namespace) -> tuple[Transport, SessionSettings, Target]
     else:
         transport = _optical(args.optical, args.baud, hdlc)
         what = f"optical head {args.optical} (mode E, up to {args.baud} baud)"
-    return transport, settings, Target(what, client, security.level)
+    kind = "tcp" if args.tcp is not None else "serial" if args.serial is not None else "optical"
+    return transport, settings, Target(what, client, security.level, kind)
 
 
 def _serial(device: str, baud: int, hdlc: HdlcSettings) -> Transport:
