@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from smmc_gateway import _core
 
-from tests.support_sim import SimulatorProcess, simulator_process
+from tests.support_sim import SimulatorProcess, pty_pair, simulator_process
 
 pytestmark = pytest.mark.skipif(
     not hasattr(_core, "decode_apdu"), reason="core built without decode_apdu/encode_apdu"
@@ -313,3 +313,14 @@ def test_clock_sync_sets_the_time_beyond_the_shift_range(tmp_path: Path) -> None
         table = meter.ok("events")
         paris = datetime.now(ZoneInfo("Europe/Paris")).strftime("%z")
         assert f"time ({paris})" in table and "clock adjusted (new time)" in table
+
+
+def test_silent_serial_line_and_silent_optical_head(tmp_path: Path) -> None:
+    """Nothing on the other end of the pseudo-terminal: a clear error, exit 1, no hang."""
+    with pty_pair() as (_meter_end, client_end):
+        serial = Meter(["--serial", client_end, "--timeout", "2"], _env(tmp_path), [])
+        proc = serial("clock", timeout=30)
+        assert proc.returncode == 1 and "stopped answering" in proc.stderr
+        optical = Meter(["--optical", client_end, "--timeout", "2"], _env(tmp_path), [])
+        proc = optical("clock", timeout=30)
+        assert proc.returncode == 1 and "identification" in proc.stderr
