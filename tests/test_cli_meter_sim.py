@@ -324,3 +324,17 @@ def test_silent_serial_line_and_silent_optical_head(tmp_path: Path) -> None:
         optical = Meter(["--optical", client_end, "--timeout", "2"], _env(tmp_path), [])
         proc = optical("clock", timeout=30)
         assert proc.returncode == 1 and "identification" in proc.stderr
+
+
+def test_get_with_selective_access(hls: Meter) -> None:
+    two = hls.json("get", "7/1.0.99.1.0.255/2", "--entries", "1", "2")
+    assert two["type"] == "array" and len(two["value"]) == 2
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    rng = ["--from", (end - timedelta(minutes=30)).isoformat(), "--to", end.isoformat()]
+    three = hls.json("get", "7/1.0.99.1.0.255/2", *rng)
+    assert len(three["value"]) == 3
+    assert three["value"][0]["value"][0]["datetime"].startswith(
+        (end - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
+    )
+    table = hls.ok("get", "7/1.0.99.1.0.255/2", *rng)
+    assert "Profile generic.buffer" in table and table.count("double-long-unsigned") >= 3
