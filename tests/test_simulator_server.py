@@ -412,3 +412,23 @@ async def test_security_policy_sets_the_protection_requests_need() -> None:
             assert reply_sc == 0x30
             assert _core.decode_apdu(plain)["apdu"] == "get-response-normal"
         await client.close()
+
+
+@pytest.mark.parametrize("size", [1, 2, 4])
+async def test_hdlc_answers_with_the_address_size_the_client_used(size: int) -> None:
+    async with running_fleet(FleetSpec(history_days=0), hdlc=True) as sim:
+        reader, writer = await asyncio.open_connection("127.0.0.1", sim.ports[0])
+        lower = None if size == 1 else 16
+        writer.write(
+            _core.hdlc_encode(
+                "SNRM", dest_upper=1, dest_lower=lower, src_upper=16, address_size=size
+            )
+        )
+        framer = _core.HdlcFramer()
+        while (ua := framer.next_frame()) is None:
+            framer.feed(await asyncio.wait_for(reader.read(256), 5.0))
+        assert ua.kind == "UA"
+        assert (ua.src_upper, ua.src_lower) == (1, lower)
+        # flag, format, client address, server address, control, FCS, flag (+ HCS, info)
+        assert ua.length == 8 + size + (2 + len(ua.info) if ua.info else 0)
+        writer.close()

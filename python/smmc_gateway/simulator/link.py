@@ -70,17 +70,9 @@ class HdlcEndpoint:
     def __init__(self, runtime: MeterRuntime, log: Log, *, inactivity_s: float = 120.0) -> None:
         self.runtime = runtime
         self.log = log
-        self.link = _core.HdlcLink(
-            "server",
-            client_address=16,
-            server_upper=1,
-            server_lower=runtime.physical_address,
-            max_info_tx=HDLC_MAX_INFO,
-            max_info_rx=HDLC_MAX_INFO,
-            window_tx=HDLC_WINDOW,
-            window_rx=HDLC_WINDOW,
-            inactivity_timeout=inactivity_s,
-        )
+        self.inactivity_s = inactivity_s
+        self.address_size: int | None = None
+        self.link = self._new_link(None)
         self.watch = _core.HdlcFramer()
         self.server = DlmsServer(
             runtime.meter, runtime.counters, runtime.clock.now, log=log, offered=runtime.offered
@@ -88,6 +80,23 @@ class HdlcEndpoint:
         self.client: int | None = None
         self.frames_in = 0
         self.disconnected = False
+
+    def _new_link(self, address_size: int | None) -> _core.HdlcLink:
+        """A fresh server link answering with ``address_size`` server address
+        bytes (the size the client used: 1, 2 or 4)."""
+        self.address_size = address_size
+        return _core.HdlcLink(
+            "server",
+            client_address=16,
+            server_upper=1,
+            server_lower=self.runtime.physical_address if address_size != 1 else None,
+            address_size=address_size,
+            max_info_tx=HDLC_MAX_INFO,
+            max_info_rx=HDLC_MAX_INFO,
+            window_tx=HDLC_WINDOW,
+            window_rx=HDLC_WINDOW,
+            inactivity_timeout=self.inactivity_s,
+        )
 
     def _ours(self, frame: _core.HdlcFrame) -> bool:
         lower = frame.dest_lower
@@ -111,6 +120,9 @@ class HdlcEndpoint:
                 try:
                     self.runtime.meter.association(frame.src_upper)
                     self.client = frame.src_upper
+                    size = snrm_address_size(data)
+                    if size is not None and size != self.address_size:
+                        self.link = self._new_link(size)  # an SNRM resets the link anyway
                 except ValueError:
                     self.log(f"SNRM from unknown client {frame.src_upper}: DM")
                     feed = False
@@ -160,3 +172,23 @@ def first_frame(buffer: bytes) -> _core.HdlcFrame | None:
     framer = _core.HdlcFramer()
     framer.feed(buffer)
     return framer.next_frame()
+
+
+def snrm_address_size(data: bytes) -> int | None:
+    """The destination address size (1, 2 or 4 bytes) of the first SNRM frame
+    in ``data``, read from its raw bytes (HDLC addresses end with a 1 bit)."""
+    at = 0
+    while (at := data.find(0x7E, at)) >= 0 and at + 3 < len(data):
+        if data[at + 1] & 0xF0 != 0xA0:
+            at += 1
+            continue
+        i = at + 3
+        size = 1
+        while i < len(data) and not data[i] & 1 and size < 4:
+            i += 1
+            size += 1
+        i += 2  # last destination byte, then the one-byte client address
+        if i < len(data) and data[i] & 0xEF == 0x83 and size in (1, 2, 4):
+            return size
+        at += 1
+    return None
