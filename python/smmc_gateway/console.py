@@ -162,8 +162,23 @@ def cell_text(value: Any) -> str:
     if isinstance(value, bytes | bytearray):
         return bytes(value).hex()
     if isinstance(value, dict) and "type" in value:
-        return value_text(value)
+        return _typed_cell(value)
     return str(value)
+
+
+def _typed_cell(tv: dict[str, Any]) -> str:
+    """A typed value in a table cell: the value only (the column says what it is)."""
+    if "datetime" in tv:
+        try:
+            return local_time(datetime.fromisoformat(str(tv["datetime"])))
+        except ValueError:
+            return str(tv["datetime"])
+    t, v = tv.get("type"), tv.get("value")
+    if t == "octet-string" and isinstance(v, str):
+        return obis_text(v) or v
+    if t in ("array", "structure", "compact-array"):
+        return value_text(tv)
+    return "-" if t == "null-data" else str(v)
 
 
 def local_time(value: datetime) -> str:

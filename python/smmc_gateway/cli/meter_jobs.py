@@ -125,9 +125,12 @@ async def _get(s: Any, out: Output, ref: Reference, access: Any) -> int:
     title = f"{ref}  {_member_name(ref)}"
     rows = _as_rows(value)
     if rows is not None:
-        out.print(
-            console.table([f"{i}" for i in range(len(rows[0]))] if rows else [], rows, title=title)
-        )
+        labels = [f"{i}" for i in range(len(rows[0]))]
+        if ref.class_id == 7 and ref.member == 2:  # a profile buffer: name the columns
+            captures = (await s.get(7, str(ref.obis), 3))["value"]
+            if len(captures) == len(labels):
+                labels = [_capture_label(c) for c in captures]
+        out.print(console.table(labels, rows, title=title))
         return EXIT_OK
     out.print(console.value_tree(value, title))
     if (
