@@ -300,3 +300,16 @@ def test_aarq_ciphered_initiate_deciphered_with_calling_ap_title() -> None:
     glo_layer = next(x for x in walk(layers) if x.name.endswith("glo-initiate-request"))
     assert glo_layer.offset == len(aarq) - len(glo)
     assert texts(glo_layer)["authentication tag"] == "verified"
+
+
+def test_four_byte_server_address_and_rr() -> None:
+    snrm = _core.hdlc_encode("SNRM", dest_upper=1, dest_lower=17, src_upper=16, address_size=4)
+    rr = _core.hdlc_encode(
+        "RR", dest_upper=16, src_upper=1, src_lower=0x3FFF, recv_seq=5, address_size=4
+    )
+    first, second = translate(snrm + rr)
+    assert texts(first)["destination address"] == "upper 1 (0x1), lower 17 (0x11)"
+    assert fields(first)["destination address"] == "00020023"
+    assert texts(second)["source address"] == "upper 1 (0x1), lower 16383 (0x3fff)"
+    assert texts(second)["control"] == "RR N(R)=5 P/F=1"
+    assert [f.offset for f in second.fields if f.name == "control"] == [len(snrm) + 8]
