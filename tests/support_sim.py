@@ -288,6 +288,7 @@ class MiniClient:
     keys: ClientKeys | None = None
     max_pdu: int = 1024
     invoke: int = 0
+    largest_apdu: int = 0  # the longest APDU received (to check PDU size limits)
     _link: Any = None
     _framer: Any = field(default=None)
 
@@ -346,15 +347,16 @@ class MiniClient:
         """Send one APDU, return the next APDU received."""
         if self.hdlc:
             self._link.send_apdu(apdu, time.monotonic())
-            return bytes(await self._until_event("apdu"))
-        self.writer.write(_core.wrapper_encode(self.client, 1, apdu))
-        await self.writer.drain()
-        deadline = time.monotonic() + self.timeout
-        while True:
-            frame = self._framer.next_frame()
-            if frame is not None:
-                return bytes(frame[2])
-            self._framer.feed(await self._read_some(deadline))
+            answer = bytes(await self._until_event("apdu"))
+        else:
+            self.writer.write(_core.wrapper_encode(self.client, 1, apdu))
+            await self.writer.drain()
+            deadline = time.monotonic() + self.timeout
+            while (frame := self._framer.next_frame()) is None:
+                self._framer.feed(await self._read_some(deadline))
+            answer = bytes(frame[2])
+        self.largest_apdu = max(self.largest_apdu, len(answer))
+        return answer
 
     # ------------------------------------------------------------ ACSE
     async def associate(

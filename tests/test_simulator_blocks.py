@@ -60,6 +60,7 @@ async def test_long_get_is_split_by_the_negotiated_pdu_size(ciphered: bool) -> N
             else:
                 await client.associate(mechanism="lls", secret=b"pw123456")
             results.append(await client.get_blocks(*LOAD_PROFILE, selection=entries(1, 40)))
+            assert client.largest_apdu <= max_pdu
             await client.close()
         (whole, none), (pieces, blocks) = results
         assert none == 0
