@@ -338,3 +338,17 @@ def test_get_with_selective_access(hls: Meter) -> None:
     )
     table = hls.ok("get", "7/1.0.99.1.0.255/2", *rng)
     assert "Profile generic.buffer" in table and "1.0.1.8.0.255" in table
+
+
+def test_profile_default_is_the_last_day_and_events_by_range(hls: Meter) -> None:
+    rows = hls.json("profile")["rows"]
+    assert 94 <= len(rows) <= 97  # one day of 15-minute periods
+    hls.ok("disconnect")
+    hls.ok("connect")
+    since = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    until = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    recent = hls.json("events", "--log", "disconnector", "--from", since, "--to", until)["rows"]
+    old = hls.json(
+        "events", "--log", "disconnector", "--from", "2020-01-01T00:00", "--to", "2020-01-02T00:00"
+    )["rows"]
+    assert 50 in [r[1] for r in recent] and old == []
