@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from smmc_gateway import _core
@@ -313,3 +314,23 @@ def test_four_byte_server_address_and_rr() -> None:
     assert texts(second)["source address"] == "upper 1 (0x1), lower 16383 (0x3fff)"
     assert texts(second)["control"] == "RR N(R)=5 P/F=1"
     assert [f.offset for f in second.fields if f.name == "control"] == [len(snrm) + 8]
+
+
+def _apdu_vectors() -> list[Any]:
+    rows = []
+    for line in (VECTORS / "apdu" / "vectors.txt").read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and not line.startswith("#"):
+            rows.append(pytest.param(*parts, id=parts[0]))
+    return rows
+
+
+@pytest.mark.parametrize(("name", "kind", "hexdata"), _apdu_vectors())
+def test_published_apdus(name: str, kind: str, hexdata: str) -> None:
+    if not hasattr(_core, "decode_apdu"):
+        pytest.skip("this core build has no decode_apdu yet")
+    layers = translate(bytes.fromhex(hexdata))
+    top = layers[0]
+    assert top.name.startswith("APDU ")
+    assert kind in top.name or fields(top).get("kind", "").startswith(kind)  # type: ignore[union-attr]
+    assert not any_error(layers), [x.error for x in walk(layers)]
