@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.status import Status
 
-from smmc_gateway import console
+from smmc_gateway import _core, console
 from smmc_gateway.cli import meter_args, meter_jobs, meter_session
 from smmc_gateway.cli.common import EXIT_OK, OperationFailed, UsageError, print_json
 from smmc_gateway.cli.trace import TracingTransport
@@ -168,7 +168,8 @@ async def _session(
 
 async def _close(session: Any) -> None:
     # The job's result stands; a failed release is not the technician's problem.
-    with contextlib.suppress(SessionError):
+    # A malformed RLRE from the meter may surface as a core DlmsError: same treatment.
+    with contextlib.suppress(SessionError, _core.DlmsError):
         await session.close()
 
 
