@@ -164,6 +164,11 @@ async def _session(
         ) from None
     except SessionError as exc:
         raise OperationFailed(f"{target.description}: {exc}") from None
+    except _core.DlmsError as exc:  # bytes from the meter the core could not decode
+        raise OperationFailed(
+            f"{target.description}: the meter sent something that does not decode: {exc} "
+            "(--trace shows the exchange)"
+        ) from None
 
 
 async def _close(session: Any) -> None:
