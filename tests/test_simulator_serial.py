@@ -14,7 +14,13 @@ from smmc_gateway import _core
 from smmc_gateway.dlms.optical import OpticalSignOn
 from smmc_gateway.simulator.fleet import SimulatedFleet
 
-from tests.support_sim import FleetSpec, MiniClient, running_serial_fleet
+from tests.support_sim import (
+    FleetSpec,
+    MiniClient,
+    MiniClientError,
+    free_ports,
+    running_serial_fleet,
+)
 
 pytestmark = pytest.mark.skipif(
     not hasattr(_core, "decode_apdu"), reason="core built without decode_apdu/encode_apdu"
@@ -71,3 +77,20 @@ async def test_optical_mode_e_sign_on_then_hdlc() -> None:
         while again.identification is None:
             again.receive_data(await asyncio.wait_for(reader.read(256), 5.0))
         assert again.identification.identification == fleet.meters[0].serial
+
+
+async def test_power_outage_on_the_bus_drops_the_hdlc_link() -> None:
+    nowhere = f"127.0.0.1:{free_ports()[0]}"  # pushes are not what this test looks at
+    spec = FleetSpec(history_days=0, baud=9600, push_destination=nowhere)
+    async with serial_fleet(spec) as (fleet, reader, writer):
+        client = MiniClient(reader, writer, hdlc=True, server_lower=16, timeout=0.5)
+        await client.connect()
+        assert (await client.associate())["result"] == "accepted"
+        fleet.power_outage(0)
+        fleet.power_restored(0)
+        # The rebooted meter's link is disconnected: an I frame gets DM.
+        with pytest.raises(MiniClientError, match="DM"):
+            await client.get(*DEVICE_ID)
+        client = MiniClient(reader, writer, hdlc=True, server_lower=16)
+        await client.connect()
+        assert (await client.associate())["result"] == "accepted"

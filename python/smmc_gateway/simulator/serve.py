@@ -209,6 +209,31 @@ async def _serve_bus(
     timing: LineTiming,
 ) -> None:
     endpoints = [(rt, HdlcEndpoint(rt, _meter_log(rt))) for rt in fleet.meters]
+
+    def rebooter(i: int) -> Callable[[], None]:
+        def reboot() -> None:  # power lost: the HDLC link and associations are gone
+            runtime, old = endpoints[i]
+            old.close()
+            endpoints[i] = (runtime, HdlcEndpoint(runtime, _meter_log(runtime)))
+
+        return reboot
+
+    reboots = [rebooter(i) for i in range(len(endpoints))]
+    for (runtime, _), reboot in zip(endpoints, reboots, strict=True):
+        runtime.closers.add(reboot)
+    try:
+        await _bus_loop(endpoints, reader, writer, timing)
+    finally:
+        for (runtime, _), reboot in zip(endpoints, reboots, strict=True):
+            runtime.closers.discard(reboot)
+
+
+async def _bus_loop(
+    endpoints: list[tuple[MeterRuntime, HdlcEndpoint]],
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    timing: LineTiming,
+) -> None:
     while True:
         deadlines = [d for _, e in endpoints if (d := e.deadline()) is not None]
         data = await _read(reader, min(deadlines, default=None))
@@ -218,7 +243,7 @@ async def _serve_bus(
         now = time.monotonic()
         if data:
             await timing.received(len(data))
-        for runtime, endpoint in endpoints:
+        for runtime, endpoint in list(endpoints):
             if not runtime.powered:
                 continue
             hung = runtime.faults.hung
@@ -253,6 +278,11 @@ async def _serve_optical(
         log_(f"optical sign-on done, HDLC at {responder.agreed_baud} baud")
         timing = LineTiming(responder.agreed_baud)
         endpoint = HdlcEndpoint(runtime, log_)
+
+        def power_lost(ep: HdlcEndpoint = endpoint) -> None:
+            ep.disconnected = True  # back to sign-on once power returns
+
+        runtime.closers.add(power_lost)
         while not endpoint.disconnected:
             data = await _read(reader, endpoint.deadline())
             if data == b"":
@@ -265,6 +295,7 @@ async def _serve_optical(
             out = endpoint.receive(data, now) if data else endpoint.timeout(now)
             if runtime.powered and not hung:
                 await _send(writer, runtime, out, timing)
+        runtime.closers.discard(power_lost)
         endpoint.close()
 
 
