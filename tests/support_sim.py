@@ -8,7 +8,15 @@ In-process fleet (fastest; the test owns the event loop)::
         port = sim.ports[0]             # meter 0 on 127.0.0.1:port (wrapper)
         info = sim.info[0]              # meter_id, serial, hdlc_address,
                                         # system_title/ek/ak (hex), password
-        sim.fleet.power_outage(0)       # field events, faults: sim.fleet.meters[i]
+        sim.fleet.power_outage(0)       # last-gasp push, connections drop
+        sim.fleet.power_restored(0)     # power-restored push
+        rt = sim.fleet.meters[0]        # MeterRuntime: .meter (SimulatedMeter),
+        rt.faults.options.drop_percent = 20   # faults can change while running
+        rt.faults.recover()             # un-hang a meter hung by hang_after
+
+Faults from the start: ``FleetSpec(faults=FaultOptions(hang_after=3, ...))``;
+pushes go to ``FleetSpec(push_destination="127.0.0.1:PORT")`` (see
+``PushListener``); ``FleetSpec(general_block_transfer=True)`` offers GBT.
 
 ``running_fleet(spec, hdlc=True)`` serves HDLC over TCP instead; ``shared=True``
 puts all meters on ``sim.ports[0]`` (HDLC, the server lower address picks the
