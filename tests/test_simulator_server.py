@@ -117,6 +117,8 @@ async def test_hls_gmac_full_exchange_and_ciphered_get() -> None:
         )
         assert server_ic >= 1
         assert_clock_now(await client.get(*CLOCK))
+        client_title = await client.get(64, "0.0.43.0.1.255", 4)
+        assert bytes.fromhex(client_title["value"]) == keys.system_title
         assert (await client.release())["apdu"] == "rlre"
         await client.close()
 

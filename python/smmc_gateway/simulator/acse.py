@@ -281,6 +281,7 @@ def establish(
     diagnostic = "null"
     if cosem.ciphered:
         extra["responding_ap_title"] = creds.system_title
+        creds.client_system_titles[client] = title  # security setup attribute 4
     if mechanism == "hls-gmac":
         assoc.stoc = secrets.token_bytes(16)
         assoc.ctos = secret
