@@ -119,16 +119,22 @@ class RunningFleet:
 
 @contextlib.asynccontextmanager
 async def running_fleet(
-    spec: FleetSpec | None = None, *, hdlc: bool = False, shared: bool = False
+    spec: FleetSpec | None = None,
+    *,
+    hdlc: bool = False,
+    shared: bool = False,
+    inactivity_s: float = 120.0,
 ) -> AsyncIterator[RunningFleet]:
-    """Serve a fleet in this event loop on free ports; stops it on exit."""
+    """Serve a fleet in this event loop on free ports; stops it on exit.
+    ``inactivity_s``: a wrapper connection without frames that long is closed
+    by the meter (an HDLC link disconnects)."""
     fleet = SimulatedFleet(spec or FleetSpec())
     n = 1 if shared else len(fleet.meters)
     ports = free_ports(n)
     if shared:
         servers = [await start_tcp_shared(fleet, ports[0])]
     else:
-        servers = await start_tcp_per_meter(fleet, ports[0], hdlc=hdlc)
+        servers = await start_tcp_per_meter(fleet, ports[0], hdlc=hdlc, inactivity_s=inactivity_s)
     ticker = asyncio.get_running_loop().create_task(fleet.run())
     try:
         yield RunningFleet(fleet, ports, [m.describe() for m in fleet.meters])

@@ -129,3 +129,12 @@ async def test_response_delay_is_applied() -> None:
         frame = await asyncio.wait_for(client.reader.read(4096), 5.0)
         assert frame[:4] == bytes([0, 1, 0, 1])  # wrapper version 1, from wPort 1
         await client.close()
+
+
+async def test_idle_wrapper_connection_is_closed_by_the_meter() -> None:
+    async with running_fleet(FleetSpec(history_days=0), inactivity_s=0.5) as sim:
+        client = await MiniClient.tcp(sim.ports[0], timeout=5.0)
+        await client.connect()
+        assert (await client.associate())["result"] == "accepted"
+        assert await asyncio.wait_for(client.reader.read(100), 5.0) == b""  # EOF: closed
+        await client.close()

@@ -28,9 +28,15 @@ HDLC_WINDOW = 7
 
 
 class WrapperEndpoint:
-    def __init__(self, runtime: MeterRuntime, log: Log) -> None:
+    """Wrapper framing on one TCP connection; after ``inactivity_s`` without a
+    frame the meter closes the connection (``finished``), as meters do."""
+
+    def __init__(self, runtime: MeterRuntime, log: Log, *, inactivity_s: float = 120.0) -> None:
         self.runtime = runtime
         self.log = log
+        self.inactivity_s = inactivity_s
+        self.last_frame: float | None = None
+        self.finished = False
         self.framer = _core.WrapperFramer()
         self.server = DlmsServer(
             runtime.meter, runtime.counters, runtime.clock.now, log=log, offered=runtime.offered
@@ -44,6 +50,7 @@ class WrapperEndpoint:
         out: list[bytes] = []
         while (frame := self.framer.next_frame()) is not None:
             source, dest, apdu = frame
+            self.last_frame = now
             if not self.runtime.faults.received():
                 continue
             self.frames_in += 1
@@ -55,10 +62,14 @@ class WrapperEndpoint:
         return out
 
     def timeout(self, now: float) -> list[bytes]:
+        deadline = self.deadline()
+        if deadline is not None and now >= deadline:
+            self.log(f"no frame for {self.inactivity_s} s: closing")
+            self.finished = True
         return []
 
     def deadline(self) -> float | None:
-        return None
+        return None if self.last_frame is None else self.last_frame + self.inactivity_s
 
     def close(self) -> None:
         self.server.close()
@@ -80,6 +91,7 @@ class HdlcEndpoint:
         self.client: int | None = None
         self.frames_in = 0
         self.disconnected = False
+        self.finished = False  # the link itself never closes the connection
 
     def _new_link(self, address_size: int | None) -> _core.HdlcLink:
         """A fresh server link answering with ``address_size`` server address

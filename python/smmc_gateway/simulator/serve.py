@@ -36,6 +36,7 @@ READ_SIZE = 4096
 
 class Endpoint(Protocol):
     frames_in: int
+    finished: bool
 
     def receive(self, data: bytes, now: float) -> list[bytes]: ...
     def timeout(self, now: float) -> list[bytes]: ...
@@ -118,6 +119,8 @@ async def _serve_endpoint(
                 out = []
             if not hung:
                 await _send(writer, runtime, out, timing)
+            if endpoint.finished:
+                break
             data = await _read(reader, endpoint.deadline())
             if data == b"":
                 break
@@ -134,7 +137,12 @@ def _meter_log(runtime: MeterRuntime) -> Callable[[str], None]:
 
 
 async def start_tcp_per_meter(
-    fleet: SimulatedFleet, base_port: int, *, hdlc: bool = False, host: str = "127.0.0.1"
+    fleet: SimulatedFleet,
+    base_port: int,
+    *,
+    hdlc: bool = False,
+    host: str = "127.0.0.1",
+    inactivity_s: float = 120.0,
 ) -> list[asyncio.Server]:
     """One listening port per meter: meter i on ``base_port + i`` (any free
     port each when ``base_port`` is 0)."""
@@ -147,8 +155,11 @@ async def start_tcp_per_meter(
             if not rt.powered:
                 writer.transport.abort()
                 return
+            log_ = _meter_log(rt)
             endpoint: Endpoint = (
-                HdlcEndpoint(rt, _meter_log(rt)) if hdlc else WrapperEndpoint(rt, _meter_log(rt))
+                HdlcEndpoint(rt, log_, inactivity_s=inactivity_s)
+                if hdlc
+                else WrapperEndpoint(rt, log_, inactivity_s=inactivity_s)
             )
             await _serve_endpoint(reader, writer, rt, endpoint, LineTiming(rt.baud))
 
