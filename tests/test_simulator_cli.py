@@ -5,6 +5,7 @@ message, and stops cleanly on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 import tempfile
@@ -100,3 +101,24 @@ async def test_outage_option_pushes_last_gasp_then_power_restored() -> None:
                 kinds.append(body[2]["value"] & (ALARM_POWER_DOWN | ALARM_POWER_UP))
             assert kinds[0] & ALARM_POWER_DOWN
             assert kinds[1] & ALARM_POWER_UP
+
+
+def test_busy_port_and_missing_device_are_clear_errors() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for args, message in (
+            (["--tcp", str(port)], f"cannot listen on 127.0.0.1:{port}"),
+            (["--serial", "/nonexistent/tty"], "cannot open /nonexistent/tty"),
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "smmc_gateway.simulator", *args, "--history-days", "0"],
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+                timeout=60,
+            )
+            assert done.returncode == 1
+            assert message in done.stderr
+            assert done.stdout == ""  # nothing listed: nothing is served

@@ -33,6 +33,7 @@ from smmc_gateway.simulator.faults import FaultOptions
 from smmc_gateway.simulator.fleet import FleetSpec, SimulatedFleet
 from smmc_gateway.simulator.serve import (
     close_servers,
+    open_line,
     serve_serial,
     start_tcp_per_meter,
     start_tcp_shared,
@@ -263,12 +264,14 @@ async def _main(args: argparse.Namespace, spec: FleetSpec) -> int:
     listing = [m.describe() for m in fleet.meters]
     with contextlib.ExitStack() as stack:
         if args.tcp is not None:
-            if args.shared:
-                servers.append(await start_tcp_shared(fleet, args.tcp, host=args.host))
-            else:
-                servers.extend(
-                    await start_tcp_per_meter(fleet, args.tcp, hdlc=args.hdlc, host=args.host)
-                )
+            try:
+                servers.extend(await _listen(fleet, args))
+            except OSError as exc:
+                print(f"simulate: cannot listen on {args.host}:{args.tcp}: {exc}", file=sys.stderr)
+                await close_servers(servers)
+                await fleet.stop()
+                tasks[0].cancel()
+                return 1
             ports = [int(s.sockets[0].getsockname()[1]) for s in servers]
             for i, entry in enumerate(listing):
                 entry["port"] = ports[0] if args.shared else ports[i]
@@ -281,9 +284,17 @@ async def _main(args: argparse.Namespace, spec: FleetSpec) -> int:
                 entry["serial_device"] = args.serial
                 entry["framing"] = "optical+hdlc" if args.optical else "hdlc"
                 entry["baud"] = spec.baud
+            baud = spec.baud or 9600
+            try:
+                line = await open_line(device, baud)
+            except Exception as exc:
+                print(f"simulate: cannot open {device}: {exc}", file=sys.stderr)
+                await fleet.stop()
+                tasks[0].cancel()
+                return 1
             tasks.append(
                 loop.create_task(
-                    serve_serial(fleet, device, optical=args.optical, baud=spec.baud or 9600)
+                    serve_serial(fleet, device, optical=args.optical, baud=baud, line=line)
                 )
             )
         if args.outage_after is not None:
@@ -302,6 +313,12 @@ async def _main(args: argparse.Namespace, spec: FleetSpec) -> int:
         await asyncio.gather(*tasks, return_exceptions=True)
         await close_servers(servers)
     return code
+
+
+async def _listen(fleet: SimulatedFleet, args: argparse.Namespace) -> list[asyncio.Server]:
+    if args.shared:
+        return [await start_tcp_shared(fleet, args.tcp, host=args.host)]
+    return await start_tcp_per_meter(fleet, args.tcp, hdlc=args.hdlc, host=args.host)
 
 
 async def _outages(fleet: SimulatedFleet, after: float, length: float) -> None:

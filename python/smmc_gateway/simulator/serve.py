@@ -164,7 +164,11 @@ async def start_tcp_per_meter(
             await _serve_endpoint(reader, writer, rt, endpoint, LineTiming(rt.baud))
 
         port = base_port + runtime.index if base_port else 0
-        servers.append(await asyncio.start_server(handle, host, port))
+        try:
+            servers.append(await asyncio.start_server(handle, host, port))
+        except OSError:
+            await close_servers(servers)
+            raise
     return servers
 
 
@@ -196,14 +200,25 @@ async def start_tcp_shared(
     return await asyncio.start_server(handle, host, port)
 
 
-async def serve_serial(
-    fleet: SimulatedFleet, device: str, *, optical: bool = False, baud: int = 9600
-) -> None:
-    """Serve the fleet on a serial device (e.g. one end of a socat pty pair)
-    until cancelled. RS-485 style: every meter hears every frame."""
+async def open_line(device: str, baud: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open a serial device (or pty); raises OSError/SerialException naming it."""
     import serial_asyncio_fast
 
-    reader, writer = await serial_asyncio_fast.open_serial_connection(url=device, baudrate=baud)
+    return await serial_asyncio_fast.open_serial_connection(url=device, baudrate=baud)
+
+
+async def serve_serial(
+    fleet: SimulatedFleet,
+    device: str,
+    *,
+    optical: bool = False,
+    baud: int = 9600,
+    line: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None,
+) -> None:
+    """Serve the fleet on a serial device (e.g. one end of a socat pty pair)
+    until cancelled; ``line`` is the already opened device, if it is.
+    RS-485 style: every meter hears every frame."""
+    reader, writer = line or await open_line(device, baud)
     try:
         if optical:
             await _serve_optical(fleet.meters[0], reader, writer, baud)
