@@ -165,9 +165,14 @@ async def test_silent_meter_ends_within_the_identification_timeout() -> None:
         await asyncio.Event().wait()
 
     async with optical_peer(meter) as device:
-        tr = OpticalTransport(device, HdlcSettings(), identification_timeout=0.5)
+        tr = OpticalTransport(
+            device, HdlcSettings(), identification_timeout=0.5, sign_on_attempts=2
+        )
         start = time.monotonic()
-        with pytest.raises(OpticalSignOnError, match=r"no identification within 0\.5 s"):
+        with pytest.raises(
+            OpticalSignOnError,
+            match=r"no identification within 0\.5 s after each of 2 sign-on requests",
+        ):
             await tr.open()
         assert time.monotonic() - start < 3
 

@@ -33,9 +33,10 @@ class OpticalTransport(HdlcTransport):
     """HDLC through an optical head after the mode E sign-on.
 
     ``identification_timeout``: how long the meter has to identify itself
-    (IEC 62056-21 allows 1.5 s after the request; heads and slow meters need
-    margin); ``nak_window``: how long to listen for a NAK after the
-    acknowledgement before switching the rate.
+    after each of ``sign_on_attempts`` requests (IEC 62056-21 allows 1.5 s
+    after the request; heads and slow meters need margin); ``nak_window``:
+    how long to listen for a NAK after the acknowledgement before switching
+    the rate.
     """
 
     def __init__(
@@ -45,7 +46,8 @@ class OpticalTransport(HdlcTransport):
         *,
         max_baud: int = 9600,
         device_address: str = "",
-        identification_timeout: float = 3.0,
+        identification_timeout: float = 2.0,
+        sign_on_attempts: int = 3,
         nak_window: float = 0.3,
         bus: Bus | None = None,
     ) -> None:
@@ -59,6 +61,7 @@ class OpticalTransport(HdlcTransport):
         self._pty = _is_pseudo_terminal(device)
         self.bus = bus
         self.identification_timeout = identification_timeout
+        self.sign_on_attempts = max(1, sign_on_attempts)
         self.nak_window = nak_window
         self._sign_on = OpticalSignOn(device_address=device_address, max_baud=max_baud)
         self._signing_on = True
@@ -103,16 +106,24 @@ class OpticalTransport(HdlcTransport):
 
     async def _handshake(self) -> None:
         self._sign_on_format()
-        self._write(self._sign_on.start())
-        deadline = time.monotonic() + self.identification_timeout
+        attempt = 0
+        deadline = 0.0
         while self._sign_on.identification is None:
             if self._sign_on_error is not None:
                 raise OpticalSignOnError(f"{self.device}: {self._sign_on_error}")
-            if not await self._wait_progress(deadline):
-                raise OpticalSignOnError(
-                    f"{self.device}: no identification within {self.identification_timeout:g} s "
-                    "after the sign-on request (is the head on the meter's port?)"
-                )
+            if time.monotonic() >= deadline:
+                if attempt == self.sign_on_attempts:
+                    raise OpticalSignOnError(
+                        f"{self.device}: no identification within "
+                        f"{self.identification_timeout:g} s after each of {attempt} sign-on "
+                        "requests (is the head on the meter's optical port?)"
+                    )
+                # A meter's optical port may miss the first request (it wakes
+                # up on it): readers repeat the request.
+                attempt += 1
+                self._write(self._sign_on.start())
+                deadline = time.monotonic() + self.identification_timeout
+            await self._wait_progress(deadline)
         ident = self._sign_on.identification
         self.identification = f"{ident.manufacturer} {ident.identification}"
         self.baud = self._sign_on.baud
