@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -121,7 +122,10 @@ class Gateway:
         self.dispatcher = Dispatcher(self.headend)
         self.uplink.handler = self.dispatcher
         s = cfg.schedules
-        self.scheduler.every("collect", s.load_profile_every_s, self.headend.collect,
+        async def collect(meter_id: str) -> None:
+            await self.headend.collect(meter_id)
+
+        self.scheduler.every("collect", s.load_profile_every_s, collect,
                              jitter_s=s.load_profile_jitter_s,
                              last_success=lambda m: _ts(self.fleet.state(m).last_entry))
         loop = asyncio.get_running_loop()
@@ -204,10 +208,10 @@ async def run_daemon(config: GatewayConfig, options: DaemonOptions | None = None
         life.ready(f"serving {len(gw.fleet)} meters as {config.gateway.id}")
         log.info("gateway_ready", gateway=config.gateway.id, meters=len(gw.fleet),
                  startup_s=round(time.monotonic() - started, 3))
-        waits = [asyncio.ensure_future(life.stop_requested.wait())]
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(life.stop_requested.wait())]
         if options.stop_event is not None:
             waits.append(asyncio.ensure_future(options.stop_event.wait()))
-        waits.append(asyncio.ensure_future(asyncio.shield(gw.uplink_task)))
+        waits.append(asyncio.shield(gw.uplink_task))
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for w in waits:
             w.cancel()

@@ -323,6 +323,8 @@ def run_demo(args: argparse.Namespace) -> int:
         _stop(broker_proc)
         if not getattr(args, "keep", False) and (view is None or view.complete):
             shutil.rmtree(tmp, ignore_errors=True)
+    if view is None:
+        return 1
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(view.per_topic.items()))
     ok = view.complete
     gw_rc = gw_proc.returncode if gw_proc is not None else None

@@ -35,7 +35,7 @@ from smmc_gateway.dlms.session import SessionError
 from smmc_gateway.headend.scheduler import GatewayStopping
 from smmc_gateway.headend.service import HeadEnd
 from smmc_gateway.uplink.client import Outcome
-from smmc_gateway.uplink.envelope import MeterReadingPart, meter_readings_payload
+from smmc_gateway.uplink.envelope import MeterReadingPart, ReplyError, meter_readings_payload
 from smmc_gateway.usecases.clock import describe as describe_clock
 from smmc_gateway.usecases.connect import SwitchNotConfirmed
 
@@ -166,10 +166,11 @@ class Dispatcher:
             outcomes = await asyncio.gather(*(self._one(c.kind, m) for m in c.meters))
             for m, (ok, details) in zip(c.meters, outcomes, strict=True):
                 entries.append(self._entry(c, m, ok, details))
-        ok = sum(1 for e in entries if e["result"] == "OK")
-        result = "OK" if ok == len(entries) else ("FAILED" if ok == 0 else "PARTIAL")
-        errors = [{"code": "MeterFailed", "details": f"{e['EndDevices'][0]['mRID']}: "
-                   f"{e['details']}"} for e in entries if e["result"] != "OK"]
+        good = sum(1 for e in entries if e["result"] == "OK")
+        result = "OK" if good == len(entries) else ("FAILED" if good == 0 else "PARTIAL")
+        errors: list[ReplyError] = [
+            {"code": "MeterFailed", "details": f"{e['EndDevices'][0]['mRID']}: {e['details']}"}
+            for e in entries if e["result"] != "OK"]
         return Outcome(result, {"EndDeviceControl": entries}, errors)
 
     @staticmethod
@@ -223,7 +224,7 @@ class Dispatcher:
         if problems:
             raise Invalid(problems)
         parts: list[MeterReadingPart] = []
-        errors: list[dict[str, str]] = []
+        errors: list[ReplyError] = []
         for m in meters:
             try:
                 r = await self.headend.read_on_demand(m, obis or None, start, end)
@@ -235,9 +236,9 @@ class Dispatcher:
                 part["interval_blocks"] = r.profile.interval_blocks
             parts.append(part)
         if not parts:
-            return Outcome("FAILED", {}, errors)  # type: ignore[arg-type]
+            return Outcome("FAILED", {}, errors)
         body = json.loads(meter_readings_payload(parts))
-        return Outcome("PARTIAL" if errors else "OK", body, errors)  # type: ignore[arg-type]
+        return Outcome("PARTIAL" if errors else "OK", body, errors)
 
 
 def _time(t: dict[str, Any], key: str, problems: list[str], required: bool) -> datetime | None:

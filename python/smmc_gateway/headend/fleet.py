@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from smmc_gateway.ops.config_model import MeterConfig
 from smmc_gateway.uplink.store import Store
@@ -116,13 +117,13 @@ class Fleet:
         store = Store(path)
         store.execute_script(SCHEMA)
 
-        def load(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+        def load(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return list(conn.execute(
                 "SELECT meter_id, last_entry, clock_deviation_s, last_attempt, last_success,"
                 " last_error, reachable, reads_ok, reads_failed, consecutive_failures, energised"
                 " FROM meter_state"))
 
-        rows = {str(r[0]): r for r in await store.submit(load)}
+        rows: dict[str, tuple[Any, ...]] = {str(r[0]): r for r in await store.submit(load)}
         states: dict[str, MeterState] = {}
         for m in meters:
             r = rows.get(m.id)
@@ -130,8 +131,8 @@ class Fleet:
                 states[m.id] = MeterState(m.id)
                 continue
             states[m.id] = MeterState(
-                m.id, _dt(r[1]), r[2], r[3], r[4], r[5],  # type: ignore[arg-type]
-                _bool(r[6]), int(r[7]), int(r[8]), int(r[9]), _bool(r[10]))  # type: ignore[arg-type]
+                m.id, _dt(r[1]), r[2], r[3], r[4], r[5],
+                _bool(r[6]), int(r[7]), int(r[8]), int(r[9]), _bool(r[10]))
         return cls(meters, store, states)
 
     # -- registry ------------------------------------------------------------------

@@ -137,7 +137,7 @@ class Scheduler:
                 state.record_success(self.clock())
                 await self.fleet.save(state)
         finally:
-            if not lock.locked() and not lock._waiters:  # type: ignore[attr-defined]
+            if not lock.locked() and not lock._waiters:
                 self._meter_locks.pop(meter_id, None)
 
     # -- periodic jobs -------------------------------------------------------------

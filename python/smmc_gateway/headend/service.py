@@ -180,7 +180,8 @@ class HeadEnd:
                 blist.append(bytes(blocks).strip()[1:-1])
             for r in json.loads(regs):
                 r["timestamp"] = datetime.fromisoformat(r["timestamp"])
-                rlist.append(Reading(**r))
+                rlist.append(Reading(ref=r["ref"], obis=r["obis"], unit=r["unit"],
+                                     timestamp=r["timestamp"], value=r["value"]))
         count = 0
         for day, meters in sorted(by_day.items()):
             parts: list[MeterReadingPart] = []

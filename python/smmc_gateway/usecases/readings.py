@@ -172,8 +172,9 @@ class ReadingsUseCase:
             scaler, unit = su.get(spec.obis, (0, ""))
             scaler = spec.scaler if spec.scaler is not None else scaler
             unit = spec.unit if spec.unit is not None else unit
+            number: float | int | str
             if isinstance(value, int) and scaler:
-                number: float | int = value * 10**scaler if scaler > 0 else value / 10**-scaler
+                number = value * 10**scaler if scaler > 0 else value / 10**-scaler
             elif isinstance(value, int | float):
                 number = value
             else:
