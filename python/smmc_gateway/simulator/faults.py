@@ -46,10 +46,6 @@ class FaultOptions:
             if value is not None and value < 0:
                 raise ValueError(f"{name} {value}: must be >= 0 frames")
 
-    @property
-    def active(self) -> bool:
-        return self != FaultOptions(seed=self.seed)
-
 
 class FaultInjector:
     """One meter's faults. The transport asks it about every frame."""
