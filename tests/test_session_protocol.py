@@ -257,7 +257,9 @@ async def test_general_block_transfer_is_reassembled_and_acknowledged() -> None:
 # ---------------------------------------------------------------- ciphered responses
 
 
-def ciphered_meter(counters: list[int], *, sc: int = 0x30, plain_reply: bool = False) -> Script:
+def ciphered_meter(
+    counters: list[int], *, sc: int = 0x30, plain_reply: bool = False, title: bool = True
+) -> Script:
     """LN-with-ciphering association without HLS; answers GETs glo-ciphered
     with the given invocation counters, in order."""
     own = iter(counters)
@@ -278,7 +280,7 @@ def ciphered_meter(counters: list[int], *, sc: int = 0x30, plain_reply: bool = F
             return [
                 aare(
                     application_context_name="logical-name-with-ciphering",
-                    responding_ap_title=SERVER_TITLE,
+                    responding_ap_title=SERVER_TITLE if title else None,
                     user_information=ui,
                 )
             ]
@@ -396,3 +398,9 @@ async def test_action_response_in_pblocks_is_reassembled(form: str) -> None:
         value = await s.action(9, "0.0.10.0.0.255", 1, {"type": "integer", "value": 1})
     assert value == _core.decode(data)
     assert asked == [1]
+
+
+async def test_ciphered_aare_without_the_server_system_title_is_refused() -> None:
+    async with peer(ciphered_meter([1], title=False)) as port:
+        with pytest.raises(SecurityFailure, match="no server system title"):
+            await ciphered_session(port).open()

@@ -86,6 +86,10 @@ class CipherContext:
         invocation counter increased."""
         if not data:
             raise ProtocolError("empty APDU where a ciphered response was expected")
+        if self.server_system_title is None and data[0] not in (0xDB, 0xDC):
+            raise SecurityFailure(
+                "ciphered response but the AARE carried no server system title to decipher it"
+            )
         key = self._ek
         if data[0] in _DEDICATED_TAGS:
             if self._dedicated is None:
@@ -104,7 +108,7 @@ class CipherContext:
         except _core.SecurityError as exc:
             raise SecurityFailure(f"response refused by the security policy: {exc}") from exc
         if self.server_system_title is None:
-            raise SecurityFailure("ciphered response before the server's system title is known")
+            self.server_system_title = sender  # general-glo-ciphering names its sender
         if sender != self.server_system_title:
             raise SecurityFailure(
                 f"response from system title {sender.hex()}, expected "
