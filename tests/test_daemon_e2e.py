@@ -196,3 +196,30 @@ async def test_bad_commands_get_failed_replies_naming_the_problem(
             assert any(text in e["details"] for e in doc["reply"]["errors"]), doc["reply"]
         # nothing was done to the meter by the refused connect
         assert not on(col, f"{m}/events")
+
+
+async def test_daily_bulk_export_carries_every_collected_meter(
+        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    from smmc_gateway.headend.daemon import Gateway
+
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=3)) as sim:
+        gw = Gateway(load_config(lab(sim, tmp_path, mosquitto)),
+                     DaemonOptions(time_source=FixedTimeSource(), first_read_s=2 * 3600))
+        await gw.start()
+        try:
+            ids = {i["meter_id"] for i in sim.info}
+            await col.wait(lambda ms: len({str(m.topic) for m in ms
+                                           if str(m.topic).endswith("/readings")}) == 3, 30)
+            assert await gw.headend.bulk_export() == 3
+            assert await gw.headend.bulk_export() == 0  # exported rows are gone
+            await col.wait(lambda ms: any(str(m.topic).endswith("/bulk/readings") for m in ms))
+        finally:
+            await gw.stop()
+    (bulk,) = on(col, "/bulk/readings")
+    validate_message(json.dumps(bulk).encode())
+    parts = bulk["payload"]["MeterReading"]
+    assert {p["Meter"]["mRID"] for p in parts} == ids
+    for p in parts:
+        assert len(p["Readings"]) == 4
+        assert all(len(b["IntervalReadings"]) in (8, 9) for b in p["IntervalBlocks"])

@@ -262,7 +262,12 @@ def _stop(proc: subprocess.Popen[Any] | None, timeout: float = 15.0) -> None:
         proc.wait()
 
 
+def _interrupt(_sig: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the children on SIGTERM too
     meters_n = max(1, int(args.meters))
     live = sys.stdout.isatty() and args.duration is None
     tmp = Path(tempfile.mkdtemp(prefix="smmc-demo-"))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from smmc_gateway.dlms.session import ClientSession, SessionError
+from smmc_gateway.dlms.session import ClientSession, DataAccessError, SessionError
 from smmc_gateway.headend.fleet import Fleet
 from smmc_gateway.headend.gates import Gate, Priority
 from smmc_gateway.headend.sessions import SessionFactory
@@ -122,6 +122,8 @@ class Scheduler:
                     async with session:
                         yield session
                     ok = True
+                except DataAccessError:
+                    raise  # the meter answered: it refused one attribute, it is reachable
                 except (SessionError, OSError, TimeoutError) as exc:
                     state.record_failure(self.clock(), f"{type(exc).__name__}: {exc}")
                     await self.fleet.save(state)
