@@ -27,7 +27,7 @@ gurux_dlms = pytest.importorskip(
     "gurux_dlms", reason="gurux-dlms is not installed (pip install -e '.[interop]')"
 )
 
-from gurux_dlms import GXDateTime  # noqa: E402
+from gurux_dlms import GXDateTime, GXDLMSException  # noqa: E402
 from gurux_dlms.enums import Authentication, DataType  # noqa: E402
 from gurux_dlms.objects import (  # noqa: E402
     GXDLMSClock,
@@ -225,5 +225,56 @@ async def test_management_client(auth: str, hdlc: bool) -> None:
             assert meter.disconnect.output_state
 
             await peer.release()
+        finally:
+            await peer.close()
+
+
+@pytest.mark.parametrize("hdlc", TRANSPORTS)
+async def test_get_with_list(hdlc: bool) -> None:
+    """Gurux's GET with-list (multiple references) of the registers and the clock."""
+    async with still_fleet("lls", hdlc=hdlc) as (sim, t0):
+        peer = await GuruxPeer.connect(
+            sim.ports[0], hdlc=hdlc, client_address=1, **management_peer_args(sim, "lls")
+        )
+        try:
+            await peer.open()
+            registers = [GXDLMSRegister(obis) for obis in ENERGY]
+            clock = GXDLMSClock(CLOCK)
+            items = [*((r, 2) for r in registers), (clock, 2)]
+            values: list[Any] = []
+            for request in peer.client.readList(items):
+                values.extend((await peer.exchange(request)).value)
+            peer.client.updateValues(items, values)
+            assert [r.value for r in registers] == [
+                plain(held(sim, t0, 3, obis, 2, 1)) for obis in ENERGY
+            ]
+            assert gurux_utc(clock.time) == to_utc(plain(held(sim, t0, 8, CLOCK, 2, 1)))
+            await peer.release()
+        finally:
+            await peer.close()
+
+
+@pytest.mark.parametrize(
+    ("auth", "diagnostic"),
+    # acse-service-user 13: authentication-failure; 1: no-reason-given (with the
+    # InitiateError ConfirmedServiceError in the user-information)
+    [("lls", 13), ("hls-gmac", 1)],
+)
+async def test_refusals_reach_gurux(auth: str, diagnostic: int) -> None:
+    """A wrong LLS password is refused in the AARE (Gurux raises with the
+    diagnostic); wrong HLS keys fail the ciphered InitiateRequest (Green Book:
+    the AARE then carries a ConfirmedServiceError, which Gurux reports)."""
+    async with still_fleet(auth, hdlc=False) as (sim, _t0):
+        args = management_peer_args(sim, auth)
+        if auth == "lls":
+            args["password"] = b"not-the-password"
+        else:
+            args["ciphering"]["ek"] = bytes(16)
+        peer = await GuruxPeer.connect(sim.ports[0], hdlc=False, client_address=1, **args)
+        try:
+            with pytest.raises(GXDLMSException) as refused:
+                await peer.open()
+            assert int(refused.value.diagnostic) == diagnostic
+            assert int(refused.value.result) == 1  # rejected-permanent
         finally:
             await peer.close()
