@@ -223,3 +223,28 @@ async def test_daily_bulk_export_carries_every_collected_meter(
     for p in parts:
         assert len(p["Readings"]) == 4
         assert all(len(b["IntervalReadings"]) in (8, 9) for b in p["IntervalBlocks"])
+
+
+async def test_meter_pushes_become_events(
+        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    from tests.support_sim import free_ports
+
+    push_port = free_ports(1)[0]
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    spec = FleetSpec(meters=2, push_destination=f"127.0.0.1:{push_port}")
+    async with running_fleet(spec) as sim, \
+            gateway(lab(sim, tmp_path, mosquitto, push_port=push_port)):
+        a = sim.info[0]["meter_id"]
+        await online(col)
+        sim.fleet.power_outage(0)  # last gasp: a ciphered data-notification to the gateway
+        await col.wait(lambda ms: any(str(m.topic).endswith(f"{a}/events") for m in ms), 30)
+        sim.fleet.power_restored(0)
+        await col.wait(lambda ms: len([m for m in ms if str(m.topic).endswith(f"{a}/events")])
+                       >= 2, 30)
+    docs = on(col, f"{a}/events")
+    for d in docs:
+        validate_message(json.dumps(d).encode())
+        (ev,) = d["payload"]["EndDeviceEvent"]
+        assert ev["EndDeviceEventType"]["ref"] == "smmc.push.dataNotification"
+        assert ev["reason"] == "ciphered" and ev["details"]
+    assert not on(col, f"{sim.info[1]['meter_id']}/events")

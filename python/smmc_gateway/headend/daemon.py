@@ -27,8 +27,10 @@ from typing import Any
 import structlog
 
 from smmc_gateway.dlms.ic_store import InvocationCounterStore
+from smmc_gateway.dlms.push import PushEvent, PushListener
 from smmc_gateway.headend.dispatcher import Dispatcher
 from smmc_gateway.headend.fleet import Fleet
+from smmc_gateway.headend.pushes import PushRouting
 from smmc_gateway.headend.scheduler import Scheduler
 from smmc_gateway.headend.service import HeadEnd
 from smmc_gateway.headend.sessions import SessionFactory
@@ -96,6 +98,7 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.metrics_server: MetricsServer | None = None
         self.tasks: list[asyncio.Task[object]] = []
+        self._push_refused_seen = 0
 
     async def start(self) -> None:
         cfg = self.config
@@ -128,6 +131,17 @@ class Gateway:
         self.scheduler.every("collect", s.load_profile_every_s, collect,
                              jitter_s=s.load_profile_jitter_s,
                              last_success=lambda m: _ts(self.fleet.state(m).last_entry))
+        self.push_listener: PushListener | None = None
+        if cfg.push.enabled:
+            routing = PushRouting(cfg.meters)
+
+            async def on_push(event: PushEvent) -> None:
+                await self.uplink.publish_event(event.meter_id, [routing.event(event)])
+                self.metrics.push_notifications.labels(result="accepted").inc()
+
+            self.push_listener = PushListener(routing.lookup, on_push, host=cfg.push.address,
+                                              port=cfg.push.port, ic_store=self.ic_store)
+            await self.push_listener.start()
         loop = asyncio.get_running_loop()
         self.uplink_task = loop.create_task(self.uplink.run(), name="uplink")
         self.scheduler_task = loop.create_task(self.scheduler.run(), name="scheduler")
@@ -169,6 +183,13 @@ class Gateway:
             except Exception:  # the store closing at shutdown
                 pass
             self.metrics.meters_reachable.set(self.fleet.reachable_count())
+            if self.push_listener is not None:
+                pc = self.push_listener.counters
+                refused = pc.refused_unknown + pc.refused_security + pc.refused_malformed
+                counted = self._push_refused_seen
+                if refused > counted:
+                    self.metrics.push_notifications.labels(result="refused").inc(refused - counted)
+                    self._push_refused_seen = refused
             self.metrics.mqtt_connected.set(1 if self.uplink.connected.is_set() else 0)
             await asyncio.sleep(2.0)
 
@@ -177,6 +198,8 @@ class Gateway:
     async def stop(self) -> None:
         """Stop taking work, finish or cancel sessions, flush the outbox, close stores."""
         log.info("gateway_stopping", active_jobs=self.scheduler.active_jobs)
+        if self.push_listener is not None:
+            await self.push_listener.stop()
         await self.scheduler.stop(self.options.stop_deadline_s)
         self.scheduler_task.cancel()
         for t in self.tasks:

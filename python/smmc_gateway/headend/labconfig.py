@@ -17,7 +17,7 @@ def write_lab_config(directory: Path, meters: Sequence[Mapping[str, Any]], *,
                      broker: tuple[str, int], gateway_id: str = "gw-demo",
                      groups: Mapping[str, str] | None = None, max_tcp_sessions: int = 32,
                      metrics_port: int | None = None, schedules: str = "",
-                     response_timeout: str = "5s") -> Path:
+                     response_timeout: str = "5s", push_port: int | None = None) -> Path:
     """``meters``: dicts with ``meter_id``, ``port`` (wrapper TCP on 127.0.0.1), ``ek``,
     ``ak`` (hex) and ``auth``; ``groups``: meter_id -> ``;``-separated group names."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -33,7 +33,10 @@ def write_lab_config(directory: Path, meters: Sequence[Mapping[str, Any]], *,
         key_id = ""
         if auth == "hls-gmac":
             key_id = f"k-{mid}"
-            lines += [f'["{key_id}"]', f'ek = "{m["ek"]}"', f'ak = "{m["ak"]}"', ""]
+            lines += [f'["{key_id}"]', f'ek = "{m["ek"]}"', f'ak = "{m["ak"]}"']
+            if m.get("system_title"):
+                lines.append(f'system_title = "{m["system_title"]}"')
+            lines.append("")
         elif auth == "lls":
             key_id = f"k-{mid}"
             lines += [f'["{key_id}"]', f'password = "{m["password"]}"', ""]
@@ -45,6 +48,8 @@ def write_lab_config(directory: Path, meters: Sequence[Mapping[str, Any]], *,
         f.write("\n".join(lines) + "\n")
     os.chmod(keys, 0o600)
     (directory / "meters.csv").write_text("\n".join(rows) + "\n")
+    push = (f"[push]\naddress = \"127.0.0.1\"\nport = {push_port}\n" if push_port
+            else "[push]\nenabled = false\n")
     metrics = (f"[metrics]\naddress = \"127.0.0.1\"\nport = {metrics_port}\n"
                if metrics_port else "[metrics]\nenabled = false\n")
     toml = f"""# generated for a simulated fleet
@@ -68,9 +73,7 @@ keepalive = 30
 max_tcp_sessions = {max_tcp_sessions}
 response_timeout = "{response_timeout}"
 
-[push]
-enabled = false
-
+{push}
 {metrics}
 [logging]
 level = "info"
