@@ -133,12 +133,14 @@ class OpticalTransport(HdlcTransport):
         await self._drain()
         # A meter that refuses the acknowledgement answers NAK at 300 baud.
         deadline = time.monotonic() + self.nak_window
-        while await self._wait_progress(deadline):
-            if NAK in self._after_ack:
+        while True:
+            if NAK in self._after_ack:  # may have come while the ack drained
                 raise OpticalSignOnError(
                     f"{self.device}: meter {self.identification!r} refused mode E at "
                     f"{self.baud} baud (NAK to the acknowledgement)"
                 )
+            if not await self._wait_progress(deadline):
+                break
         self._switch(self.baud)
         self._signing_on = False
 
