@@ -5,6 +5,7 @@ message, and stops cleanly on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import subprocess
 import sys
@@ -33,7 +34,9 @@ async def test_tcp_fleet_listing_serving_and_sigterm() -> None:
         assert [m["index"] for m in meters] == [0, 1]
         assert len({m["port"] for m in meters}) == 2
         assert len({m["serial"] for m in meters}) == 2
-        assert meters[1]["password"] == "abcdefgh"
+        # a secret the operator typed is never echoed back
+        assert meters[1]["password"] == "(as given)"
+        assert "abcdefgh" not in json.dumps(sim.info)
         client = await MiniClient.tcp(meters[1]["port"], client=1)
         await client.connect()
         assert (await client.associate(mechanism="lls", secret=b"abcdefgh"))["result"] == (

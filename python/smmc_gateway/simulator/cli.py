@@ -299,6 +299,7 @@ async def _main(args: argparse.Namespace, spec: FleetSpec) -> int:
             )
         if args.outage_after is not None:
             tasks.append(loop.create_task(_outages(fleet, args.outage_after, args.outage_for)))
+        _mask_given_secrets(listing, args)
         _print_listing(listing, as_json=args.json)
         done = loop.create_task(stop.wait())
         finished, _ = await asyncio.wait([done, *tasks[1:]], return_when=asyncio.FIRST_COMPLETED)
@@ -328,6 +329,15 @@ async def _outages(fleet: SimulatedFleet, after: float, length: float) -> None:
     await asyncio.sleep(length)
     for i in range(len(fleet.meters)):
         fleet.power_restored(i)
+
+
+def _mask_given_secrets(listing: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Secrets the operator typed are never echoed; derived ones are shown so
+    a trainee can use them (they are the simulated meters' own test keys)."""
+    for key in ("ek", "ak", "password"):
+        if getattr(args, key, None):
+            for m in listing:
+                m[key] = "(as given)"
 
 
 def _print_listing(listing: list[dict[str, Any]], *, as_json: bool) -> None:
