@@ -101,7 +101,7 @@ def _write_conf(broker_dir: Path, port: int, extra: str) -> Path:
         f"{user}listener {port} 127.0.0.1\n"
         f"persistence true\npersistence_location {broker_dir}/\n"
         "max_queued_messages 100000\nset_tcp_nodelay true\n"
-        f"log_dest file {broker_dir}/mosquitto.log\nlog_type all\n" + extra)
+        f"log_dest file {broker_dir}/mosquitto.log\n" + extra)
     return conf
 
 

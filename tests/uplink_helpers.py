@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -16,14 +17,22 @@ from smmc_gateway.uplink import Uplink
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 
 
-def schema(name: str) -> dict[str, Any]:
+@functools.cache
+def validator(name: str) -> jsonschema.Draft202012Validator:
+    """The validator of docs/schemas/{name}.schema.json (the schema itself checked first)."""
     data: dict[str, Any] = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(data)
-    return data
+    return jsonschema.Draft202012Validator(data)
 
 
 def validate(doc: Any, name: str) -> None:
-    jsonschema.Draft202012Validator(schema(name)).validate(doc)
+    validator(name).validate(doc)
+
+
+@functools.lru_cache(maxsize=100_000)
+def message_id(payload: bytes) -> str:
+    """header.messageId of an outbound message (parsed once per payload)."""
+    return str(json.loads(payload)["header"]["messageId"])
 
 
 NOUN_SCHEMA = {"MeterReadings": "meter-readings", "EndDeviceEvents": "end-device-events"}
@@ -62,7 +71,7 @@ def ids_on(messages: list[aiomqtt.Message], suffix: str = "") -> list[str]:
     for m in messages:
         if str(m.topic).endswith(suffix) and not str(m.topic).endswith("/status"):
             assert isinstance(m.payload, bytes)
-            out.append(json.loads(m.payload)["header"]["messageId"])
+            out.append(message_id(m.payload))
     return out
 
 
