@@ -100,7 +100,8 @@ class Uplink:
         self.store = Store(config.db_path)
         self.outbox = Outbox.open(self.store, config.gateway_id, config.limits, clock, on_drop)
         self.journal = CommandJournal(self.store, clock)
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # the sender has work: something was stored or acked
+        self._progress = asyncio.Event()  # a publish finished (for stop's flush)
         self._stopping = asyncio.Event()
         self._stop_deadline = 0.0
         self._acks: dict[int, asyncio.Future[ReasonCode]] = {}
@@ -173,7 +174,8 @@ class Uplink:
                     backoff = self.config.backoff_min_s
                 delay = backoff * random.uniform(0.8, 1.2)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._stopping.wait()
                 backoff = min(backoff * 2, self.config.backoff_max_s)
         finally:
             for task in self._dispatches:
@@ -235,7 +237,8 @@ class Uplink:
         fut: asyncio.Future[ReasonCode] = asyncio.get_running_loop().create_future()
         self._acks[info.mid] = fut
         try:
-            return await asyncio.wait_for(fut, self.config.publish_timeout_s)
+            async with asyncio.timeout(self.config.publish_timeout_s):
+                return await fut
         except TimeoutError:
             raise aiomqtt.MqttError(f"no PUBACK for {topic} within "
                                     f"{self.config.publish_timeout_s}s") from None
@@ -270,10 +273,10 @@ class Uplink:
             depth = sum(b.depth for b in (await self.outbox.backlog()).values())
             if depth == 0:
                 break
-            self._wake.clear()
+            self._progress.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(),
-                                       max(0.0, self._stop_deadline - time.monotonic()))
+                async with asyncio.timeout(max(0.0, self._stop_deadline - time.monotonic())):
+                    await self._progress.wait()
             except TimeoutError:
                 break
         await self._publish_raw(client, self.topics.status(), self._status_payload("offline"),
@@ -296,7 +299,8 @@ class Uplink:
                 tg.create_task(self._send(client, row, inflight))
             if not rows or free <= len(rows):
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.config.expire_interval_s)
+                    async with asyncio.timeout(self.config.expire_interval_s):
+                        await self._wake.wait()
 
     async def _send(self, client: aiomqtt.Client, row: OutboxRow, inflight: set[int]) -> None:
         rc = await self._publish_raw(client, row.topic, row.payload, row.retain)
@@ -312,6 +316,7 @@ class Uplink:
             self.counters.published += 1
         inflight.discard(row.id)
         self._wake.set()
+        self._progress.set()
 
     # -- inbound: requests ----------------------------------------------------------
     async def _receive(self, client: aiomqtt.Client) -> None:
