@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from smmc_gateway.uplink.topics import Topics
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
