@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from smmc_gateway.uplink import envelope
 from smmc_gateway.uplink.envelope import MessageClass
-from smmc_gateway.uplink.journal import Command, CommandJournal
+from smmc_gateway.uplink.journal import AlreadyReplied, Command, CommandJournal
 from smmc_gateway.uplink.outbox import ClassLimit, Outbox
 from smmc_gateway.uplink.store import Store
 from smmc_gateway.uplink.topics import Topics
@@ -129,6 +129,10 @@ async def test_journal_exactly_once(store: Store) -> None:
                       also=j.mark_replied_sql("c-1", cmd.noun, cmd.verb, "OK"))
     assert await j.unreplied() == []
     assert await j.is_replied("c-1") is True
+    with pytest.raises(AlreadyReplied, match="c-1"):  # a second reply is refused, not stored
+        await ob.add_many([envelope.reply(T, cmd.noun, "c-1", "FAILED")],
+                          also=j.mark_replied_sql("c-1", cmd.noun, cmd.verb, "FAILED"))
+    assert len(await ob.next_batch(10)) == 1
     assert await j.is_replied("c-2") is None
 
 

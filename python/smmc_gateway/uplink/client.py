@@ -38,7 +38,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from smmc_gateway.uplink import envelope
 from smmc_gateway.uplink.config import UplinkConfig
 from smmc_gateway.uplink.envelope import Draft, Event, MeterReadingPart, Reading, ReplyError
-from smmc_gateway.uplink.journal import Command, CommandJournal
+from smmc_gateway.uplink.journal import AlreadyReplied, Command, CommandJournal
 from smmc_gateway.uplink.outbox import Outbox, OutboxRow
 from smmc_gateway.uplink.requests import BadRequest, parse_request
 from smmc_gateway.uplink.store import Store
@@ -130,7 +130,9 @@ class Uplink:
     async def publish_reply(self, noun: str, verb: str, correlation_id: str, result: str,
                             errors: Sequence[ReplyError] = (),
                             payload: Mapping[str, Any] | None = None) -> str:
-        """The one reply to a request; marks it replied in the journal atomically."""
+        """The one reply to a request; marks it replied in the journal atomically.
+
+        Raises :class:`AlreadyReplied` (and stores nothing) if it was already answered."""
         draft = envelope.reply(self.topics, noun, correlation_id, result, errors, payload)
         ids = await self.outbox.add_many(
             [draft], also=self.journal.mark_replied_sql(correlation_id, noun, verb, result))
@@ -372,5 +374,8 @@ class Uplink:
                 log.exception("command_handler_failed", correlation_id=cmd.correlation_id)
                 outcome = Outcome("FAILED", errors=[{"code": "HandlerError",
                                                      "details": f"{type(exc).__name__}: {exc}"}])
-        await self.publish_reply(cmd.noun, cmd.verb, cmd.correlation_id, outcome.result,
-                                 outcome.errors, outcome.payload)
+        try:
+            await self.publish_reply(cmd.noun, cmd.verb, cmd.correlation_id, outcome.result,
+                                     outcome.errors, outcome.payload)
+        except AlreadyReplied:
+            log.warning("command_already_replied", correlation_id=cmd.correlation_id)

@@ -27,6 +27,10 @@ CREATE TABLE IF NOT EXISTS command (
 """
 
 
+class AlreadyReplied(RuntimeError):
+    """A second reply to the same correlationId was refused (exactly one reply per request)."""
+
+
 @dataclass(frozen=True)
 class Command:
     """A journaled request."""
@@ -61,10 +65,15 @@ class CommandJournal:
     def mark_replied_sql(self, correlation_id: str, noun: str, verb: str,
                          result: str) -> Callable[[sqlite3.Connection], None]:
         """A job part that marks a request replied (inserting it if it was never journaled,
-        as for a malformed request answered at once)."""
+        as for a malformed request answered at once). It raises :class:`AlreadyReplied`
+        (rolling back the reply stored with it) if the request was already answered."""
         now = self.clock()
 
         def part(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT replied FROM command WHERE correlation_id=?",
+                               (correlation_id,)).fetchone()
+            if row is not None and row[0] is not None:
+                raise AlreadyReplied(f"correlationId {correlation_id!r} was already replied")
             conn.execute("INSERT INTO command (correlation_id, noun, verb, payload, received, "
                          "replied, result) VALUES (?,?,?,'{}',?,?,?) ON CONFLICT(correlation_id) "
                          "DO UPDATE SET replied=excluded.replied, result=excluded.result",
