@@ -20,8 +20,14 @@ from smmc_gateway.uplink.topics import Topics
 
 T = Topics("gw-bench")
 READINGS: list[envelope.Reading] = [
-    {"ref": "A+", "obis": "1.0.1.8.0.255", "unit": "Wh",
-     "timestamp": envelope.datetime(2026, 11, 27, tzinfo=envelope.UTC), "value": 123456}]
+    {
+        "ref": "A+",
+        "obis": "1.0.1.8.0.255",
+        "unit": "Wh",
+        "timestamp": envelope.datetime(2026, 11, 27, tzinfo=envelope.UTC),
+        "value": 123456,
+    }
+]
 
 
 def draft(i: int) -> envelope.Draft:
@@ -36,9 +42,11 @@ async def run(path: Path, mode: str, n: int, width: int) -> tuple[float, int]:
         for i in range(n):
             await ob.add(draft(i))
     elif mode == "concurrent add":
+
         async def worker(k: int) -> None:
             for i in range(k, n, width):
                 await ob.add(draft(i))
+
         await asyncio.gather(*(worker(k) for k in range(width)))
     else:
         for i in range(0, n, width):
@@ -57,8 +65,14 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as d:
         print(f"outbox durable inserts ({args.n} messages each, dir {d}, synchronous=FULL, WAL)")
         print(f"{'mode':<16}{'width':>7}{'inserts/s':>12}{'commits':>9}")
-        cases = [("sequential add", 1), ("concurrent add", 8), ("concurrent add", 64),
-                 ("add_many", 10), ("add_many", 100), ("add_many", 1000)]
+        cases = [
+            ("sequential add", 1),
+            ("concurrent add", 8),
+            ("concurrent add", 64),
+            ("add_many", 10),
+            ("add_many", 100),
+            ("add_many", 1000),
+        ]
         for k, (mode, width) in enumerate(cases):
             n = min(args.n, 1000) if mode == "sequential add" else args.n
             rate, commits = await run(Path(d) / f"b{k}.db", mode, n, width)

@@ -14,8 +14,14 @@ def test_asyncapi_channels_and_refs() -> None:
     yaml = pytest.importorskip("yaml")
     doc = yaml.safe_load((DOCS / "asyncapi.yaml").read_text())
     t = Topics("{gateway}")
-    expected = {t.status(), t.readings("{meter}"), t.events("{meter}"), t.bulk_readings(),
-                t.command("{noun}"), t.reply("{correlationId}")}
+    expected = {
+        t.status(),
+        t.readings("{meter}"),
+        t.events("{meter}"),
+        t.bulk_readings(),
+        t.command("{noun}"),
+        t.reply("{correlationId}"),
+    }
     assert set(doc["channels"]) == expected
     refs: list[str] = []
 

@@ -28,13 +28,15 @@ async def _child(db: str, port: int, count: int) -> None:
     from smmc_gateway.uplink import Uplink, UplinkConfig
     from smmc_gateway.uplink.envelope import meter_readings
 
-    up = Uplink(UplinkConfig(gateway_id=GW, db_path=Path(db), port=port,
-                             max_inflight=2 if count else 32))
+    up = Uplink(
+        UplinkConfig(gateway_id=GW, db_path=Path(db), port=port, max_inflight=2 if count else 32)
+    )
     task = asyncio.get_running_loop().create_task(up.run())
     await asyncio.wait_for(up.connected.wait(), 10)
     for start in range(0, count, 50):
-        ids = await up.publish([meter_readings(up.topics, f"m{i}") for i in
-                                range(start, min(count, start + 50))])
+        ids = await up.publish(
+            [meter_readings(up.topics, f"m{i}") for i in range(start, min(count, start + 50))]
+        )
         print("\n".join(f"stored {i}" for i in ids), flush=True)
         await asyncio.sleep(0.005)  # let the sender run: the kill lands mid-flow
     if count == 0:  # drain mode: wait until the outbox is empty, then stop cleanly
@@ -47,12 +49,14 @@ async def _child(db: str, port: int, count: int) -> None:
 def _spawn(db: Path, port: int, count: int, out: Path) -> subprocess.Popen[bytes]:
     """Run the child; its stdout goes to a file so a full pipe never blocks it."""
     with out.open("wb") as f:
-        return subprocess.Popen([sys.executable, __file__, str(db), str(port), str(count)],
-                                stdout=f)
+        return subprocess.Popen(
+            [sys.executable, __file__, str(db), str(port), str(count)], stdout=f
+        )
 
 
-async def test_sigkill_mid_flow_loses_nothing(mosquitto: Broker, tmp_path: Path,
-                                             collector: Any) -> None:
+async def test_sigkill_mid_flow_loses_nothing(
+    mosquitto: Broker, tmp_path: Path, collector: Any
+) -> None:
     col: Collector = await collector(mosquitto, f"smmc/v1/{GW}/#")
     db = tmp_path / "uplink.db"
     child = _spawn(db, mosquitto.port, 1500, tmp_path / "child.out")
@@ -62,8 +66,13 @@ async def test_sigkill_mid_flow_loses_nothing(mosquitto: Broker, tmp_path: Path,
     out = (tmp_path / "child.out").read_text()
     stored_before_kill = [ln[7:] for ln in out.splitlines() if ln.startswith("stored ")]
     assert child.returncode == -signal.SIGKILL
-    await col.wait(lambda m: any(json.loads(x.payload).get("state") == "offline"  # type: ignore[arg-type]
-                                 for x in m if str(x.topic).endswith("/status")))  # the will
+    await col.wait(
+        lambda m: any(
+            json.loads(x.payload).get("state") == "offline"  # type: ignore[arg-type]
+            for x in m
+            if str(x.topic).endswith("/status")
+        )
+    )  # the will
     conn = sqlite3.connect(db)
     left = {r[0]: bytes(r[1]) for r in conn.execute("SELECT message_id, payload FROM outbox")}
     conn.close()

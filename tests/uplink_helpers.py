@@ -53,8 +53,9 @@ def validate_message(raw: bytes) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def running(uplink: Uplink,
-                  stop_deadline_s: float = 10.0) -> AsyncIterator[asyncio.Task[None]]:
+async def running(
+    uplink: Uplink, stop_deadline_s: float = 10.0
+) -> AsyncIterator[asyncio.Task[None]]:
     """Run ``uplink`` in a task until the block ends; then stop it (flushing the outbox)."""
     task = asyncio.get_running_loop().create_task(uplink.run())
     try:
@@ -77,9 +78,11 @@ def ids_on(messages: list[aiomqtt.Message], suffix: str = "") -> list[str]:
 
 async def wait_until(cond: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
     """Wait for a condition on plain counters (they have no event), failing after ``timeout``."""
+
     async def loop() -> None:
         while not cond():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
+
     try:
         await asyncio.wait_for(loop(), timeout)
     except TimeoutError:

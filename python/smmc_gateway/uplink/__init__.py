@@ -10,6 +10,13 @@ from smmc_gateway.uplink.journal import AlreadyReplied
 from smmc_gateway.uplink.outbox import ClassLimit
 
 __all__ = [
-    "AlreadyReplied", "ClassLimit", "CommandHandler", "MessageClass", "Outcome", "TlsFiles",
-    "Uplink", "UplinkConfig", "UplinkCounters",
+    "AlreadyReplied",
+    "ClassLimit",
+    "CommandHandler",
+    "MessageClass",
+    "Outcome",
+    "TlsFiles",
+    "Uplink",
+    "UplinkConfig",
+    "UplinkCounters",
 ]
