@@ -36,7 +36,6 @@ from cryptography.x509.oid import NameOID
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"  # /usr/sbin may not be on PATH
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
@@ -283,8 +282,8 @@ class Collector:
         return self
 
     async def wait(
-        self, cond: Callable[[list[aiomqtt.Message]], bool], timeout: float = 15.0
-    ) -> list[aiomqtt.Message]:  # noqa: ASYNC109
+        self, cond: Callable[[list[aiomqtt.Message]], bool], timeout: float = 15.0  # noqa: ASYNC109
+    ) -> list[aiomqtt.Message]:
         """Wait until ``cond(messages)`` holds; fail with what was seen after ``timeout``."""
 
         async def loop() -> None:
