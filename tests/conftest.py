@@ -282,7 +282,9 @@ class Collector:
         return self
 
     async def wait(
-        self, cond: Callable[[list[aiomqtt.Message]], bool], timeout: float = 15.0  # noqa: ASYNC109
+        self,
+        cond: Callable[[list[aiomqtt.Message]], bool],
+        timeout: float = 15.0,  # noqa: ASYNC109
     ) -> list[aiomqtt.Message]:
         """Wait until ``cond(messages)`` holds; fail with what was seen after ``timeout``."""
 
