@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -34,6 +35,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"  # /usr/sbin may not be on PATH
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
 
 def free_port() -> int:
@@ -65,21 +69,25 @@ class Broker:
 
     def start(self, timeout: float = 10.0) -> None:
         log = open(self.dir / "mosquitto.out", "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=self.dir)
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT, cwd=self.dir
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: "
-                                   f"{(self.dir / 'mosquitto.out').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"mosquitto exited with {self.proc.returncode}: "
+                    f"{(self.dir / 'mosquitto.out').read_text()[-2000:]}"
+                )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     return
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"mosquitto did not listen on {self.port} "
-                                       f"within {timeout}s") from None
+                    raise RuntimeError(
+                        f"mosquitto did not listen on {self.port} within {timeout}s"
+                    ) from None
                 time.sleep(0.02)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -101,7 +109,8 @@ def _write_conf(broker_dir: Path, port: int, extra: str) -> Path:
         f"{user}listener {port} 127.0.0.1\n"
         f"persistence true\npersistence_location {broker_dir}/\n"
         "max_queued_messages 100000\nset_tcp_nodelay true\n"
-        f"log_dest file {broker_dir}/mosquitto.log\nlog_type all\n" + extra)
+        f"log_dest file {broker_dir}/mosquitto.log\n" + extra
+    )
     return conf
 
 
@@ -116,33 +125,51 @@ def mosquitto(tmp_path: Path) -> Iterator[Broker]:
     broker.stop(signal.SIGKILL)
 
 
-def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
-          issuer_key: ec.EllipticCurvePrivateKey, ca: bool) -> x509.Certificate:
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    ca: bool,
+) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
-    b = (x509.CertificateBuilder()
-         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-         .issuer_name(issuer).public_key(key.public_key())
-         .serial_number(x509.random_serial_number())
-         .not_valid_before(now - dt.timedelta(minutes=5))
-         .not_valid_after(now + dt.timedelta(days=1))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if not ca:
         import ipaddress
-        b = b.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False)
+
+        b = b.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
     return b.sign(issuer_key, hashes.SHA256())
 
 
 def make_tls(d: Path) -> TlsMaterial:
     """A throwaway CA, a server certificate for 127.0.0.1/localhost and a client one."""
-    def save(name: str, cert: x509.Certificate,
-             key: ec.EllipticCurvePrivateKey) -> tuple[Path, Path]:
+
+    def save(
+        name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+    ) -> tuple[Path, Path]:
         c, k = d / f"{name}.crt", d / f"{name}.key"
         c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        k.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                        serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption()))
+        k.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         return c, k
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -167,24 +194,31 @@ def mosquitto_tls(tmp_path: Path) -> Iterator[Broker]:
     pw.write_text("")
     passwords: dict[str, Path] = {}
     for user, secret in TLS_USERS.items():
-        subprocess.run(["mosquitto_passwd", "-b", str(pw), user, secret], check=True)
+        subprocess.run([MOSQUITTO_PASSWD, "-b", str(pw), user, secret], check=True)
         f = d / f"{user}.password"
         f.write_text(secret + "\n")
         passwords[user] = f
     acl = d / "acl"
-    acl.write_text("user central\ntopic readwrite smmc/v1/#\n\n"
-                   "pattern write smmc/v1/%u/status\n"
-                   "pattern write smmc/v1/%u/meter/+/readings\n"
-                   "pattern write smmc/v1/%u/meter/+/events\n"
-                   "pattern write smmc/v1/%u/bulk/readings\n"
-                   "pattern write smmc/v1/%u/reply/+\n"
-                   "pattern read smmc/v1/%u/cmd/+\n")
+    acl.write_text(
+        "user central\ntopic readwrite smmc/v1/#\n\n"
+        "pattern write smmc/v1/%u/status\n"
+        "pattern write smmc/v1/%u/meter/+/readings\n"
+        "pattern write smmc/v1/%u/meter/+/events\n"
+        "pattern write smmc/v1/%u/bulk/readings\n"
+        "pattern write smmc/v1/%u/reply/+\n"
+        "pattern read smmc/v1/%u/cmd/+\n"
+    )
     port = free_port()
-    conf = _write_conf(d, port, (
-        "allow_anonymous false\n"
-        f"password_file {pw}\nacl_file {acl}\n"
-        f"cafile {tls.ca}\ncertfile {tls.server_cert}\nkeyfile {tls.server_key}\n"
-        "require_certificate true\n"))
+    conf = _write_conf(
+        d,
+        port,
+        (
+            "allow_anonymous false\n"
+            f"password_file {pw}\nacl_file {acl}\n"
+            f"cafile {tls.ca}\ncertfile {tls.server_cert}\nkeyfile {tls.server_key}\n"
+            "require_certificate true\n"
+        ),
+    )
     broker = Broker(d, port, conf, tls=tls, passwords=passwords)
     broker.start()
     yield broker
@@ -194,8 +228,9 @@ def mosquitto_tls(tmp_path: Path) -> Iterator[Broker]:
 class Collector:
     """A persistent-session MQTT v5 subscriber that records every message it gets."""
 
-    def __init__(self, broker: Broker, topic_filter: str, identifier: str,
-                 username: str | None = None) -> None:
+    def __init__(
+        self, broker: Broker, topic_filter: str, identifier: str, username: str | None = None
+    ) -> None:
         self.broker = broker
         self.filter = topic_filter
         self.identifier = identifier
@@ -211,14 +246,23 @@ class Collector:
         kw: dict[str, Any] = {}
         if self.broker.tls is not None:
             kw["tls_params"] = aiomqtt.TLSParameters(
-                ca_certs=str(self.broker.tls.ca), certfile=str(self.broker.tls.client_cert),
-                keyfile=str(self.broker.tls.client_key), cert_reqs=ssl.CERT_REQUIRED)
+                ca_certs=str(self.broker.tls.ca),
+                certfile=str(self.broker.tls.client_cert),
+                keyfile=str(self.broker.tls.client_key),
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
         if self.username is not None:
             kw["username"] = self.username
             kw["password"] = self.broker.passwords[self.username].read_text().strip()
-        return aiomqtt.Client(self.broker.host, self.broker.port, identifier=self.identifier,
-                              protocol=aiomqtt.ProtocolVersion.V5, clean_start=False,
-                              properties=props, **kw)
+        return aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            identifier=self.identifier,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=props,
+            **kw,
+        )
 
     async def _run(self) -> None:
         while True:
@@ -237,20 +281,28 @@ class Collector:
         await asyncio.wait_for(self.subscribed.wait(), 10)
         return self
 
-    async def wait(self, cond: Callable[[list[aiomqtt.Message]], bool],
-                   timeout: float = 15.0) -> list[aiomqtt.Message]:  # noqa: ASYNC109
+    async def wait(
+        self,
+        cond: Callable[[list[aiomqtt.Message]], bool],
+        timeout: float = 15.0,  # noqa: ASYNC109
+    ) -> list[aiomqtt.Message]:
         """Wait until ``cond(messages)`` holds; fail with what was seen after ``timeout``."""
+
         async def loop() -> None:
             while not cond(self.messages):
                 self._changed.clear()
                 await self._changed.wait()
+
         try:
             await asyncio.wait_for(loop(), timeout)
         except TimeoutError:
-            seen = [(str(m.topic), m.payload[:200] if isinstance(m.payload, bytes) else m.payload)
-                    for m in self.messages[-5:]]
-            raise AssertionError(f"condition not met in {timeout}s; {len(self.messages)} "
-                                 f"messages, last: {seen}") from None
+            seen = [
+                (str(m.topic), m.payload[:200] if isinstance(m.payload, bytes) else m.payload)
+                for m in self.messages[-5:]
+            ]
+            raise AssertionError(
+                f"condition not met in {timeout}s; {len(self.messages)} messages, last: {seen}"
+            ) from None
         return self.messages
 
     async def close(self) -> None:
@@ -266,12 +318,17 @@ async def collector() -> AsyncIterator[Callable[..., Any]]:
     made: list[Collector] = []
     n = 0
 
-    async def make(broker: Broker, topic_filter: str = "smmc/v1/#",
-                   username: str | None = None, identifier: str | None = None) -> Collector:
+    async def make(
+        broker: Broker,
+        topic_filter: str = "smmc/v1/#",
+        username: str | None = None,
+        identifier: str | None = None,
+    ) -> Collector:
         nonlocal n
         n += 1
-        c = Collector(broker, topic_filter, identifier or f"test-collector-{os.getpid()}-{n}",
-                      username)
+        c = Collector(
+            broker, topic_filter, identifier or f"test-collector-{os.getpid()}-{n}", username
+        )
         made.append(c)
         return await c.start()
 

@@ -28,10 +28,17 @@ def test_topics() -> None:
     assert T.noun_of("smmc/v1/gw-0001/cmd/EndDeviceControls") == "EndDeviceControls"
 
 
-@pytest.mark.parametrize(("bad", "what"), [
-    ("a+b", "'+' wildcard"), ("#", "'#' wildcard"), ("a/b", "'/' level separator"),
-    ("", "empty"), ("a\x00", "NUL"), ("x" * (MAX_ID_LENGTH + 1), "at most"),
-])
+@pytest.mark.parametrize(
+    ("bad", "what"),
+    [
+        ("a+b", "'+' wildcard"),
+        ("#", "'#' wildcard"),
+        ("a/b", "'/' level separator"),
+        ("", "empty"),
+        ("a\x00", "NUL"),
+        ("x" * (MAX_ID_LENGTH + 1), "at most"),
+    ],
+)
 def test_unsafe_ids_refused(bad: str, what: str) -> None:
     with pytest.raises(TopicError, match="meter") as exc:
         T.readings(bad)
@@ -46,15 +53,22 @@ def test_noun_of_other_gateway_refused() -> None:
 
 
 def _render(d: envelope.Draft, seq: int = 1) -> bytes:
-    return envelope.render(d, message_id=str(uuid.uuid4()), seq=seq, timestamp=NOW,
-                           source="gw-0001")
+    return envelope.render(
+        d, message_id=str(uuid.uuid4()), seq=seq, timestamp=NOW, source="gw-0001"
+    )
 
 
 def test_meter_readings_validates_and_splices_raw_blocks() -> None:
-    raw = (b'[{"ReadingType":{"ref":"0.0.2.4.1.1.12.0.0.0.0.0.0.0.0.3.72.0"},'
-           b'"IntervalReadings":[{"timeStamp":"2026-11-27T00:15:00Z","value":1.5}]}]')
-    d = envelope.meter_readings(T, "m1", [{"ref": "A+", "obis": "1.0.1.8.0.255", "unit": "Wh",
-                                           "timestamp": NOW, "value": 123}], raw)
+    raw = (
+        b'[{"ReadingType":{"ref":"0.0.2.4.1.1.12.0.0.0.0.0.0.0.0.3.72.0"},'
+        b'"IntervalReadings":[{"timeStamp":"2026-11-27T00:15:00Z","value":1.5}]}]'
+    )
+    d = envelope.meter_readings(
+        T,
+        "m1",
+        [{"ref": "A+", "obis": "1.0.1.8.0.255", "unit": "Wh", "timestamp": NOW, "value": 123}],
+        raw,
+    )
     assert d.cls is MessageClass.TELEMETRY and d.topic == T.readings("m1")
     assert raw in d.payload  # spliced byte for byte, not re-rendered
     doc = validate_message(_render(d))
@@ -77,13 +91,24 @@ def test_naive_timestamp_refused_and_offsets_converted() -> None:
 
 
 def test_bulk_and_events_validate() -> None:
-    b = envelope.bulk_readings(T, [{"meter": "m1", "readings": []},
-                                   {"meter": "m2", "interval_blocks": []}])
+    b = envelope.bulk_readings(
+        T, [{"meter": "m1", "readings": []}, {"meter": "m2", "interval_blocks": []}]
+    )
     assert b.cls is MessageClass.BULK
     validate_message(_render(b))
-    e = envelope.end_device_events(T, "m1", [{"mrid": "ev-1", "created": NOW,
-                                              "type_ref": "3.26.38.185", "reason": "power down",
-                                              "details": "last gasp"}])
+    e = envelope.end_device_events(
+        T,
+        "m1",
+        [
+            {
+                "mrid": "ev-1",
+                "created": NOW,
+                "type_ref": "3.26.38.185",
+                "reason": "power down",
+                "details": "last gasp",
+            }
+        ],
+    )
     assert e.cls is MessageClass.EVENT
     doc = validate_message(_render(e, seq=7))
     assert doc["header"]["seq"] == 7 and doc["header"]["source"] == "gw-0001"
@@ -92,9 +117,14 @@ def test_bulk_and_events_validate() -> None:
 
 
 def test_reply_validates_and_schema_rejects_reply_on_non_replies() -> None:
-    r = envelope.reply(T, "EndDeviceControls", "c-1", "PARTIAL",
-                       [{"code": "MeterUnreachable", "details": "m2 timed out"}],
-                       {"EndDeviceControl": [{"EndDevices": [{"mRID": "m1"}], "result": "OK"}]})
+    r = envelope.reply(
+        T,
+        "EndDeviceControls",
+        "c-1",
+        "PARTIAL",
+        [{"code": "MeterUnreachable", "details": "m2 timed out"}],
+        {"EndDeviceControl": [{"EndDevices": [{"mRID": "m1"}], "result": "OK"}]},
+    )
     doc = validate_message(_render(r))
     assert doc["header"]["correlationId"] == "c-1" and doc["reply"]["result"] == "PARTIAL"
     bad = json.loads(_render(envelope.meter_readings(T, "m1", [])))
@@ -105,37 +135,66 @@ def test_reply_validates_and_schema_rejects_reply_on_non_replies() -> None:
         envelope.reply(T, "X", "c", "MAYBE")
 
 
-def _req(body: object = None, noun: str = "EndDeviceControls", raw: bytes | None = None,
-         cdata: bytes | None = None) -> Command | BadRequest:
+def _req(
+    body: object = None,
+    noun: str = "EndDeviceControls",
+    raw: bytes | None = None,
+    cdata: bytes | None = None,
+) -> Command | BadRequest:
     data = raw if raw is not None else json.dumps(body).encode()
     return parse_request(T, T.command(noun), data, DEFAULT_NOUNS, cdata)
 
 
 def test_valid_request() -> None:
-    body = {"header": {"verb": "execute", "correlationId": "c-9"},
-            "payload": {"EndDeviceControl": [{"EndDeviceControlType": {"ref": "disconnect"},
-                                              "EndDevices": [{"mRID": "m1"}]}]}}
+    body = {
+        "header": {"verb": "execute", "correlationId": "c-9"},
+        "payload": {
+            "EndDeviceControl": [
+                {"EndDeviceControlType": {"ref": "disconnect"}, "EndDevices": [{"mRID": "m1"}]}
+            ]
+        },
+    }
     validate(body, "request")
     validate(body["payload"], "end-device-controls-request")
     assert _req(body) == Command("c-9", "EndDeviceControls", "execute", body["payload"])
 
 
-@pytest.mark.parametrize(("kw", "code", "cid", "detail"), [
-    ({"raw": b"{nope"}, "BadJson", None, "line 1 column 2"),
-    ({"raw": b"{nope", "cdata": b"c-7"}, "BadJson", "c-7", "not JSON"),
-    ({"body": {"header": {"verb": "get"}}}, "MissingCorrelationId", None, "correlationId"),
-    ({"body": {"header": {"verb": "get", "correlationId": "a/b"}}}, "BadCorrelationId", None,
-     "'/'"),
-    ({"body": {"header": {"verb": "get", "correlationId": "c-1"}}, "noun": "Nope"},
-     "UnknownNoun", "c-1", "'Nope'"),
-    ({"body": {"header": {"verb": "delete", "correlationId": "c-2"}}}, "InvalidVerb", "c-2",
-     "'delete'"),
-    ({"body": {"header": {"verb": "get", "correlationId": "c-3"}, "payload": [1]}},
-     "BadPayload", "c-3", "list"),
-    ({"body": [1, 2]}, "BadEnvelope", None, "header"),
-])
-def test_bad_requests_name_the_problem(kw: dict[str, object], code: str, cid: str | None,
-                                       detail: str) -> None:
+@pytest.mark.parametrize(
+    ("kw", "code", "cid", "detail"),
+    [
+        ({"raw": b"{nope"}, "BadJson", None, "line 1 column 2"),
+        ({"raw": b"{nope", "cdata": b"c-7"}, "BadJson", "c-7", "not JSON"),
+        ({"body": {"header": {"verb": "get"}}}, "MissingCorrelationId", None, "correlationId"),
+        (
+            {"body": {"header": {"verb": "get", "correlationId": "a/b"}}},
+            "BadCorrelationId",
+            None,
+            "'/'",
+        ),
+        (
+            {"body": {"header": {"verb": "get", "correlationId": "c-1"}}, "noun": "Nope"},
+            "UnknownNoun",
+            "c-1",
+            "'Nope'",
+        ),
+        (
+            {"body": {"header": {"verb": "delete", "correlationId": "c-2"}}},
+            "InvalidVerb",
+            "c-2",
+            "'delete'",
+        ),
+        (
+            {"body": {"header": {"verb": "get", "correlationId": "c-3"}, "payload": [1]}},
+            "BadPayload",
+            "c-3",
+            "list",
+        ),
+        ({"body": [1, 2]}, "BadEnvelope", None, "header"),
+    ],
+)
+def test_bad_requests_name_the_problem(
+    kw: dict[str, object], code: str, cid: str | None, detail: str
+) -> None:
     res = _req(**kw)  # type: ignore[arg-type]
     assert isinstance(res, BadRequest)
     assert (res.code, res.correlation_id) == (code, cid)

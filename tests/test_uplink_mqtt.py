@@ -20,51 +20,67 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def config(broker: Broker, tmp_path: Path, **kw: Any) -> UplinkConfig:
-    return UplinkConfig(gateway_id=GW, db_path=tmp_path / "uplink.db", host=broker.host,
-                        port=broker.port, **kw)
+    return UplinkConfig(
+        gateway_id=GW, db_path=tmp_path / "uplink.db", host=broker.host, port=broker.port, **kw
+    )
 
 
 def status_states(msgs: list[aiomqtt.Message]) -> list[str]:
-    return [json.loads(m.payload)["state"] for m in msgs  # type: ignore[arg-type]
-            if str(m.topic) == f"smmc/v1/{GW}/status"]
+    return [
+        json.loads(m.payload)["state"]
+        for m in msgs  # type: ignore[arg-type]
+        if str(m.topic) == f"smmc/v1/{GW}/status"
+    ]
 
 
-async def test_messages_arrive_on_their_topics_valid(mosquitto: Broker, tmp_path: Path,
-                                                     collector: Any) -> None:
+async def test_messages_arrive_on_their_topics_valid(
+    mosquitto: Broker, tmp_path: Path, collector: Any
+) -> None:
     col: Collector = await collector(mosquitto)
     up = Uplink(config(mosquitto, tmp_path))
     async with running(up):
         await col.wait(lambda m: status_states(m) == ["online"])
-        r = await up.publish_reading("m1", [{"ref": "A+", "obis": "1.0.1.8.0.255", "unit": "Wh",
-                                             "timestamp": NOW, "value": 42}],
-                                     b'[{"ReadingType":{"ref":"lp"},"IntervalReadings":[]}]')
-        e = await up.publish_event("m1", [{"mrid": "ev-1", "created": NOW,
-                                          "type_ref": "3.26.38.185", "reason": "power down"}])
+        r = await up.publish_reading(
+            "m1",
+            [{"ref": "A+", "obis": "1.0.1.8.0.255", "unit": "Wh", "timestamp": NOW, "value": 42}],
+            b'[{"ReadingType":{"ref":"lp"},"IntervalReadings":[]}]',
+        )
+        e = await up.publish_event(
+            "m1",
+            [{"mrid": "ev-1", "created": NOW, "type_ref": "3.26.38.185", "reason": "power down"}],
+        )
         b = await up.publish_bulk([{"meter": "m1"}, {"meter": "m2"}])
         await col.wait(lambda m: len(ids_on(m)) == 3)
         by_topic = {str(m.topic): m for m in col.messages}
-        assert json.loads(by_topic[f"smmc/v1/{GW}/meter/m1/readings"].payload)["header"][
-            "messageId"] == r  # type: ignore[arg-type]
-        assert json.loads(by_topic[f"smmc/v1/{GW}/meter/m1/events"].payload)["header"][
-            "messageId"] == e  # type: ignore[arg-type]
-        assert json.loads(by_topic[f"smmc/v1/{GW}/bulk/readings"].payload)["header"][
-            "messageId"] == b  # type: ignore[arg-type]
+        assert (
+            json.loads(by_topic[f"smmc/v1/{GW}/meter/m1/readings"].payload)["header"]["messageId"]
+            == r
+        )  # type: ignore[arg-type]
+        assert (
+            json.loads(by_topic[f"smmc/v1/{GW}/meter/m1/events"].payload)["header"]["messageId"]
+            == e
+        )  # type: ignore[arg-type]
+        assert (
+            json.loads(by_topic[f"smmc/v1/{GW}/bulk/readings"].payload)["header"]["messageId"] == b
+        )  # type: ignore[arg-type]
         for m in col.messages:
             assert m.qos == 1 or str(m.topic).endswith("/status")
             if str(m.topic).endswith("/status"):
                 validate(json.loads(m.payload), "status")  # type: ignore[arg-type]
             else:
                 validate_message(m.payload)  # type: ignore[arg-type]
+        await wait_until(lambda: up.counters.published == 3)  # PUBACKs handled, rows deleted
         st = await up.status()
-        assert st["connected"] is True and st["counters"]["published"] == 3
+        assert st["connected"] is True and st["backlog"]["TELEMETRY"]["depth"] == 0
     await col.wait(lambda m: status_states(m)[-1:] == ["offline"])
     # a fresh subscriber sees the retained status
     late: Collector = await collector(mosquitto, f"smmc/v1/{GW}/status")
     await late.wait(lambda m: status_states(m) == ["offline"] and m[0].retain)
 
 
-async def test_broker_restart_mid_flow_loses_nothing(mosquitto: Broker, tmp_path: Path,
-                                                     collector: Any) -> None:
+async def test_broker_restart_mid_flow_loses_nothing(
+    mosquitto: Broker, tmp_path: Path, collector: Any
+) -> None:
     col: Collector = await collector(mosquitto, f"smmc/v1/{GW}/meter/#")
     up = Uplink(config(mosquitto, tmp_path))
     sent: list[str] = []
@@ -84,14 +100,14 @@ async def test_broker_restart_mid_flow_loses_nothing(mosquitto: Broker, tmp_path
     assert up.counters.refused == 0
 
 
-async def send_request(broker: Broker, noun: str, body: bytes,
-                       correlation_data: bytes | None = None) -> None:
+async def send_request(
+    broker: Broker, noun: str, body: bytes, correlation_data: bytes | None = None
+) -> None:
     props = None
     if correlation_data is not None:
         props = Properties(PacketTypes.PUBLISH)
         props.CorrelationData = correlation_data
-    async with aiomqtt.Client(broker.host, broker.port,
-                              protocol=aiomqtt.ProtocolVersion.V5) as c:
+    async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5) as c:
         await c.publish(f"smmc/v1/{GW}/cmd/{noun}", body, qos=1, properties=props)
 
 
@@ -102,20 +118,26 @@ def request(cid: str | None, verb: str = "execute", **payload: Any) -> bytes:
     return json.dumps({"header": header, "payload": payload}).encode()
 
 
-async def test_command_gets_exactly_one_reply(mosquitto: Broker, tmp_path: Path,
-                                             collector: Any) -> None:
+async def test_command_gets_exactly_one_reply(
+    mosquitto: Broker, tmp_path: Path, collector: Any
+) -> None:
     calls: list[tuple[str, str, dict[str, Any]]] = []
 
     async def handler(noun: str, verb: str, payload: dict[str, Any]) -> Outcome:
         calls.append((noun, verb, payload))
-        return Outcome("OK", {"EndDeviceControl": [{"EndDevices": [{"mRID": "m1"}],
-                                                    "result": "OK"}]})
+        return Outcome(
+            "OK", {"EndDeviceControl": [{"EndDevices": [{"mRID": "m1"}], "result": "OK"}]}
+        )
 
     col: Collector = await collector(mosquitto, f"smmc/v1/{GW}/reply/#")
     up = Uplink(config(mosquitto, tmp_path), handler)
     async with running(up):
-        body = request("c-1", EndDeviceControl=[{"EndDeviceControlType": {"ref": "disconnect"},
-                                                 "EndDevices": [{"mRID": "m1"}]}])
+        body = request(
+            "c-1",
+            EndDeviceControl=[
+                {"EndDeviceControlType": {"ref": "disconnect"}, "EndDevices": [{"mRID": "m1"}]}
+            ],
+        )
         await send_request(mosquitto, "EndDeviceControls", body)
         await col.wait(lambda m: len(m) == 1)
         await send_request(mosquitto, "EndDeviceControls", body)  # duplicate delivery
@@ -127,8 +149,9 @@ async def test_command_gets_exactly_one_reply(mosquitto: Broker, tmp_path: Path,
     assert len(col.messages) == 1
 
 
-async def test_bad_commands_get_failed_replies(mosquitto: Broker, tmp_path: Path,
-                                              collector: Any) -> None:
+async def test_bad_commands_get_failed_replies(
+    mosquitto: Broker, tmp_path: Path, collector: Any
+) -> None:
     async def handler(noun: str, verb: str, payload: dict[str, Any]) -> Outcome:
         raise RuntimeError("meter m1 unreachable")
 
@@ -148,15 +171,19 @@ async def test_bad_commands_get_failed_replies(mosquitto: Broker, tmp_path: Path
         assert str(m.topic).endswith("/" + doc["header"]["correlationId"])
         replies[doc["header"]["correlationId"]] = doc["reply"]
     assert {k: (v["result"], v["errors"][0]["code"]) for k, v in replies.items()} == {
-        "c-noun": ("FAILED", "UnknownNoun"), "c-json": ("FAILED", "BadJson"),
-        "c-verb": ("FAILED", "InvalidVerb"), "c-boom": ("FAILED", "HandlerError")}
+        "c-noun": ("FAILED", "UnknownNoun"),
+        "c-json": ("FAILED", "BadJson"),
+        "c-verb": ("FAILED", "InvalidVerb"),
+        "c-boom": ("FAILED", "HandlerError"),
+    }
     assert "NoSuchNoun" in replies["c-noun"]["errors"][0]["details"]
     assert "meter m1 unreachable" in replies["c-boom"]["errors"][0]["details"]
     assert up.counters.bad_commands == 4
 
 
 async def test_command_survives_restart_between_receipt_and_reply(
-        mosquitto: Broker, tmp_path: Path, collector: Any) -> None:
+    mosquitto: Broker, tmp_path: Path, collector: Any
+) -> None:
     started = asyncio.Event()
 
     async def stuck(noun: str, verb: str, payload: dict[str, Any]) -> Outcome:
@@ -186,15 +213,18 @@ async def test_command_survives_restart_between_receipt_and_reply(
     assert json.loads(col.messages[0].payload)["reply"]["result"] == "OK"  # type: ignore[arg-type]
 
 
-async def test_telemetry_ages_out_while_events_are_kept(mosquitto: Broker, tmp_path: Path,
-                                                        collector: Any) -> None:
+async def test_telemetry_ages_out_while_events_are_kept(
+    mosquitto: Broker, tmp_path: Path, collector: Any
+) -> None:
     mosquitto.stop()  # nothing can be sent: the outbox must hold and trim
     drops: list[int] = []
     cfg = config(mosquitto, tmp_path, limits={MessageClass.TELEMETRY: ClassLimit(max_rows=5)})
     up = Uplink(cfg, on_drop=lambda c, n: drops.append(n))
     readings = [await up.publish_reading(f"m{i}") for i in range(20)]
-    events = [await up.publish_event("m1", [{"mrid": f"e{i}", "created": NOW,
-                                             "type_ref": "3.26.38.185"}]) for i in range(20)]
+    events = [
+        await up.publish_event("m1", [{"mrid": f"e{i}", "created": NOW, "type_ref": "3.26.38.185"}])
+        for i in range(20)
+    ]
     mosquitto.start()
     col: Collector = await collector(mosquitto, f"smmc/v1/{GW}/meter/#")
     async with running(up):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from smmc_gateway.uplink import envelope
 from smmc_gateway.uplink.envelope import MessageClass
-from smmc_gateway.uplink.journal import Command, CommandJournal
+from smmc_gateway.uplink.journal import AlreadyReplied, Command, CommandJournal
 from smmc_gateway.uplink.outbox import ClassLimit, Outbox
 from smmc_gateway.uplink.store import Store
 from smmc_gateway.uplink.topics import Topics
@@ -37,8 +37,11 @@ def reading(meter: str) -> envelope.Draft:
 
 
 def event(meter: str) -> envelope.Draft:
-    return envelope.end_device_events(T, meter, [{"mrid": "e", "created": envelope.datetime.now(
-        envelope.UTC), "type_ref": "3.26.38.185"}])
+    return envelope.end_device_events(
+        T,
+        meter,
+        [{"mrid": "e", "created": envelope.datetime.now(envelope.UTC), "type_ref": "3.26.38.185"}],
+    )
 
 
 async def test_priority_then_age_and_stable_ids(store: Store) -> None:
@@ -49,9 +52,13 @@ async def test_priority_then_age_and_stable_ids(store: Store) -> None:
     rep = await ob.add(envelope.reply(T, "EndDeviceControls", "c-1", "OK"))
     rows = await ob.next_batch(10)
     assert [r.message_id for r in rows] == [rep, ev, r1, r2, bulk]
-    assert [r.cls for r in rows] == [MessageClass.REPLY, MessageClass.EVENT,
-                                     MessageClass.TELEMETRY, MessageClass.TELEMETRY,
-                                     MessageClass.BULK]
+    assert [r.cls for r in rows] == [
+        MessageClass.REPLY,
+        MessageClass.EVENT,
+        MessageClass.TELEMETRY,
+        MessageClass.TELEMETRY,
+        MessageClass.BULK,
+    ]
     # the stored bytes carry the same messageId and a monotonic seq
     docs = [json.loads(r.payload) for r in rows]
     assert [d["header"]["messageId"] for d in docs] == [r.message_id for r in rows]
@@ -82,8 +89,13 @@ async def test_survives_reopen_and_seq_continues(tmp_path: Path) -> None:
 async def test_telemetry_ages_out_oldest_first_events_kept(store: Store) -> None:
     clock = FakeClock()
     drops: list[tuple[MessageClass, int]] = []
-    ob = Outbox.open(store, "gw-0001", {MessageClass.TELEMETRY: ClassLimit(ttl_s=60, max_rows=3)},
-                     clock, lambda c, n: drops.append((c, n)))
+    ob = Outbox.open(
+        store,
+        "gw-0001",
+        {MessageClass.TELEMETRY: ClassLimit(ttl_s=60, max_rows=3)},
+        clock,
+        lambda c, n: drops.append((c, n)),
+    )
     events = [await ob.add(event("m1")) for _ in range(5)]
     ids = [await ob.add(reading(f"m{i}")) for i in range(5)]  # cap 3: m0, m1 go
     tele = [r.message_id for r in await ob.next_batch(100) if r.cls is MessageClass.TELEMETRY]
@@ -125,10 +137,18 @@ async def test_journal_exactly_once(store: Store) -> None:
     assert await j.record(cmd) is False  # duplicate delivery
     assert await j.unreplied() == [cmd]
     assert await j.is_replied("c-1") is False
-    await ob.add_many([envelope.reply(T, cmd.noun, "c-1", "OK")],
-                      also=j.mark_replied_sql("c-1", cmd.noun, cmd.verb, "OK"))
+    await ob.add_many(
+        [envelope.reply(T, cmd.noun, "c-1", "OK")],
+        also=j.mark_replied_sql("c-1", cmd.noun, cmd.verb, "OK"),
+    )
     assert await j.unreplied() == []
     assert await j.is_replied("c-1") is True
+    with pytest.raises(AlreadyReplied, match="c-1"):  # a second reply is refused, not stored
+        await ob.add_many(
+            [envelope.reply(T, cmd.noun, "c-1", "FAILED")],
+            also=j.mark_replied_sql("c-1", cmd.noun, cmd.verb, "FAILED"),
+        )
+    assert len(await ob.next_batch(10)) == 1
     assert await j.is_replied("c-2") is None
 
 

@@ -18,13 +18,19 @@ from uplink_helpers import ids_on, running, validate_message, wait_until
 def tls_config(broker: Broker, tmp_path: Path, gateway: str, user: str) -> UplinkConfig:
     assert broker.tls is not None
     return UplinkConfig(
-        gateway_id=gateway, db_path=tmp_path / f"{gateway}.db", host=broker.host,
-        port=broker.port, username=user, password_file=broker.passwords[user],
-        tls=TlsFiles(ca=broker.tls.ca, cert=broker.tls.client_cert, key=broker.tls.client_key))
+        gateway_id=gateway,
+        db_path=tmp_path / f"{gateway}.db",
+        host=broker.host,
+        port=broker.port,
+        username=user,
+        password_file=broker.passwords[user],
+        tls=TlsFiles(ca=broker.tls.ca, cert=broker.tls.client_cert, key=broker.tls.client_key),
+    )
 
 
-async def test_tls_password_acl_delivery(mosquitto_tls: Broker, tmp_path: Path,
-                                         collector: Any) -> None:
+async def test_tls_password_acl_delivery(
+    mosquitto_tls: Broker, tmp_path: Path, collector: Any
+) -> None:
     col: Collector = await collector(mosquitto_tls, "smmc/v1/#", username="central")
     up = Uplink(tls_config(mosquitto_tls, tmp_path, "gw-0001", "gw-0001"))
     async with running(up):
@@ -35,8 +41,9 @@ async def test_tls_password_acl_delivery(mosquitto_tls: Broker, tmp_path: Path,
     assert up.counters.refused == 0 and up.counters.published == 1
 
 
-async def test_acl_refusal_is_reported_and_dead_lettered(mosquitto_tls: Broker, tmp_path: Path,
-                                                         collector: Any) -> None:
+async def test_acl_refusal_is_reported_and_dead_lettered(
+    mosquitto_tls: Broker, tmp_path: Path, collector: Any
+) -> None:
     """User gw-0001 may not publish as gateway gw-0002: the broker answers PUBACK 0x87."""
     col: Collector = await collector(mosquitto_tls, "smmc/v1/#", username="central")
     refused: list[tuple[str, int]] = []
@@ -50,8 +57,9 @@ async def test_acl_refusal_is_reported_and_dead_lettered(mosquitto_tls: Broker, 
     up = Uplink(tls_config(mosquitto_tls, tmp_path, "gw-0002", "gw-0001"), on_refused=on_refused)
     async with running(up):
         bad = await up.publish_reading("m1")
-        ev = await up.publish_event("m1", [{"mrid": "e1", "created": datetime.now(UTC),
-                                            "type_ref": "3.26.38.185"}])
+        ev = await up.publish_event(
+            "m1", [{"mrid": "e1", "created": datetime.now(UTC), "type_ref": "3.26.38.185"}]
+        )
         await asyncio.wait_for(both.wait(), 10)
         letters = await up.outbox.dead_letters()
         backlog = (await up.status())["backlog"]
@@ -66,8 +74,11 @@ async def test_acl_refusal_is_reported_and_dead_lettered(mosquitto_tls: Broker, 
 async def test_wrong_password_never_connects(mosquitto_tls: Broker, tmp_path: Path) -> None:
     pw = tmp_path / "wrong"
     pw.write_text("not-the-password\n")
-    cfg = dataclasses.replace(tls_config(mosquitto_tls, tmp_path, "gw-0001", "gw-0001"),
-                              password_file=pw, backoff_min_s=0.05)
+    cfg = dataclasses.replace(
+        tls_config(mosquitto_tls, tmp_path, "gw-0001", "gw-0001"),
+        password_file=pw,
+        backoff_min_s=0.05,
+    )
     up = Uplink(cfg)
     task = asyncio.get_running_loop().create_task(up.run())
     await wait_until(lambda: up.counters.connect_failures >= 2)
@@ -77,7 +88,8 @@ async def test_wrong_password_never_connects(mosquitto_tls: Broker, tmp_path: Pa
 
 
 def test_missing_password_file_names_the_key(tmp_path: Path) -> None:
-    cfg = UplinkConfig(gateway_id="gw", db_path=tmp_path / "x.db",
-                       password_file=tmp_path / "absent")
+    cfg = UplinkConfig(
+        gateway_id="gw", db_path=tmp_path / "x.db", password_file=tmp_path / "absent"
+    )
     with pytest.raises(ValueError, match=r"uplink\.password_file: cannot read"):
         cfg.read_password()

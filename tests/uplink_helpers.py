@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -16,14 +17,22 @@ from smmc_gateway.uplink import Uplink
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 
 
-def schema(name: str) -> dict[str, Any]:
+@functools.cache
+def validator(name: str) -> jsonschema.Draft202012Validator:
+    """The validator of docs/schemas/{name}.schema.json (the schema itself checked first)."""
     data: dict[str, Any] = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(data)
-    return data
+    return jsonschema.Draft202012Validator(data)
 
 
 def validate(doc: Any, name: str) -> None:
-    jsonschema.Draft202012Validator(schema(name)).validate(doc)
+    validator(name).validate(doc)
+
+
+@functools.lru_cache(maxsize=100_000)
+def message_id(payload: bytes) -> str:
+    """header.messageId of an outbound message (parsed once per payload)."""
+    return str(json.loads(payload)["header"]["messageId"])
 
 
 NOUN_SCHEMA = {"MeterReadings": "meter-readings", "EndDeviceEvents": "end-device-events"}
@@ -44,8 +53,9 @@ def validate_message(raw: bytes) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def running(uplink: Uplink,
-                  stop_deadline_s: float = 10.0) -> AsyncIterator[asyncio.Task[None]]:
+async def running(
+    uplink: Uplink, stop_deadline_s: float = 10.0
+) -> AsyncIterator[asyncio.Task[None]]:
     """Run ``uplink`` in a task until the block ends; then stop it (flushing the outbox)."""
     task = asyncio.get_running_loop().create_task(uplink.run())
     try:
@@ -62,15 +72,17 @@ def ids_on(messages: list[aiomqtt.Message], suffix: str = "") -> list[str]:
     for m in messages:
         if str(m.topic).endswith(suffix) and not str(m.topic).endswith("/status"):
             assert isinstance(m.payload, bytes)
-            out.append(json.loads(m.payload)["header"]["messageId"])
+            out.append(message_id(m.payload))
     return out
 
 
 async def wait_until(cond: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
     """Wait for a condition on plain counters (they have no event), failing after ``timeout``."""
+
     async def loop() -> None:
         while not cond():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
+
     try:
         await asyncio.wait_for(loop(), timeout)
     except TimeoutError:

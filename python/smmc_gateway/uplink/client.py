@@ -38,7 +38,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from smmc_gateway.uplink import envelope
 from smmc_gateway.uplink.config import UplinkConfig
 from smmc_gateway.uplink.envelope import Draft, Event, MeterReadingPart, Reading, ReplyError
-from smmc_gateway.uplink.journal import Command, CommandJournal
+from smmc_gateway.uplink.journal import AlreadyReplied, Command, CommandJournal
 from smmc_gateway.uplink.outbox import Outbox, OutboxRow
 from smmc_gateway.uplink.requests import BadRequest, parse_request
 from smmc_gateway.uplink.store import Store
@@ -85,11 +85,16 @@ class Uplink:
     broker refuses a publish; ``on_drop(class, n)`` when telemetry ages out.
     """
 
-    def __init__(self, config: UplinkConfig, handler: CommandHandler | None = None, *,
-                 clock: Callable[[], float] = time.time,
-                 on_refused: Callable[[OutboxRow, int], None] | None = None,
-                 on_drop: Callable[[envelope.MessageClass, int], None] | None = None,
-                 on_bad_command: Callable[[BadRequest], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: UplinkConfig,
+        handler: CommandHandler | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_refused: Callable[[OutboxRow, int], None] | None = None,
+        on_drop: Callable[[envelope.MessageClass, int], None] | None = None,
+        on_bad_command: Callable[[BadRequest], None] | None = None,
+    ) -> None:
         self.config = config
         self.topics = Topics(config.gateway_id)
         self.handler = handler
@@ -100,7 +105,8 @@ class Uplink:
         self.store = Store(config.db_path)
         self.outbox = Outbox.open(self.store, config.gateway_id, config.limits, clock, on_drop)
         self.journal = CommandJournal(self.store, clock)
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # the sender has work: something was stored or acked
+        self._progress = asyncio.Event()  # a publish finished (for stop's flush)
         self._stopping = asyncio.Event()
         self._stop_deadline = 0.0
         self._acks: dict[int, asyncio.Future[ReasonCode]] = {}
@@ -113,9 +119,12 @@ class Uplink:
         self._wake.set()
         return ids
 
-    async def publish_reading(self, meter: str, readings: Sequence[Reading] = (),
-                              interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None
-                              ) -> str:
+    async def publish_reading(
+        self,
+        meter: str,
+        readings: Sequence[Reading] = (),
+        interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None,
+    ) -> str:
         """MeterReadings of one meter; ``interval_blocks`` may be pre-rendered JSON bytes."""
         draft = envelope.meter_readings(self.topics, meter, readings, interval_blocks)
         return (await self.publish([draft]))[0]
@@ -126,27 +135,40 @@ class Uplink:
     async def publish_event(self, meter: str, events: Sequence[Event]) -> str:
         return (await self.publish([envelope.end_device_events(self.topics, meter, events)]))[0]
 
-    async def publish_reply(self, noun: str, verb: str, correlation_id: str, result: str,
-                            errors: Sequence[ReplyError] = (),
-                            payload: Mapping[str, Any] | None = None) -> str:
-        """The one reply to a request; marks it replied in the journal atomically."""
+    async def publish_reply(
+        self,
+        noun: str,
+        verb: str,
+        correlation_id: str,
+        result: str,
+        errors: Sequence[ReplyError] = (),
+        payload: Mapping[str, Any] | None = None,
+    ) -> str:
+        """The one reply to a request; marks it replied in the journal atomically.
+
+        Raises :class:`AlreadyReplied` (and stores nothing) if it was already answered."""
         draft = envelope.reply(self.topics, noun, correlation_id, result, errors, payload)
         ids = await self.outbox.add_many(
-            [draft], also=self.journal.mark_replied_sql(correlation_id, noun, verb, result))
+            [draft], also=self.journal.mark_replied_sql(correlation_id, noun, verb, result)
+        )
         self._wake.set()
         return ids[0]
 
     async def status(self) -> dict[str, Any]:
         """Live view: connection, backlog per class, counters."""
         backlog = await self.outbox.backlog()
-        return {"gateway": self.config.gateway_id, "connected": self.connected.is_set(),
-                "backlog": {c.name: asdict(b) for c, b in backlog.items()},
-                "counters": asdict(self.counters),
-                "outbox": {"stored": self.outbox.counters.stored,
-                           "acked": self.outbox.counters.acked,
-                           "dead_lettered": self.outbox.counters.dead_lettered,
-                           "dropped": {c.name: n for c, n in
-                                       self.outbox.counters.dropped.items()}}}
+        return {
+            "gateway": self.config.gateway_id,
+            "connected": self.connected.is_set(),
+            "backlog": {c.name: asdict(b) for c, b in backlog.items()},
+            "counters": asdict(self.counters),
+            "outbox": {
+                "stored": self.outbox.counters.stored,
+                "acked": self.outbox.counters.acked,
+                "dead_lettered": self.outbox.counters.dead_lettered,
+                "dropped": {c.name: n for c, n in self.outbox.counters.dropped.items()},
+            },
+        }
 
     # -- lifecycle ------------------------------------------------------------------
     async def run(self) -> None:
@@ -165,15 +187,19 @@ class Uplink:
                     stopped = True
                 except* (aiomqtt.MqttError, OSError, ValueError) as group:
                     self.counters.connect_failures += 1
-                    log.warning("uplink_disconnected", error=repr(group.exceptions[0]),
-                                retry_in_s=round(backoff, 2))
+                    log.warning(
+                        "uplink_disconnected",
+                        error=repr(group.exceptions[0]),
+                        retry_in_s=round(backoff, 2),
+                    )
                 if stopped:
                     break
                 if self.counters.connects != connects:  # it was up: start backing off anew
                     backoff = self.config.backoff_min_s
                 delay = backoff * random.uniform(0.8, 1.2)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._stopping.wait()
                 backoff = min(backoff * 2, self.config.backoff_max_s)
         finally:
             for task in self._dispatches:
@@ -190,8 +216,9 @@ class Uplink:
     # -- one connection -------------------------------------------------------------
     def _status_payload(self, state: str) -> bytes:
         since = envelope.utc_iso(datetime.now(UTC))
-        return json.dumps({"state": state, "gateway": self.config.gateway_id,
-                           "since": since}).encode()
+        return json.dumps(
+            {"state": state, "gateway": self.config.gateway_id, "since": since}
+        ).encode()
 
     def _make_client(self) -> aiomqtt.Client:
         cfg = self.config
@@ -200,22 +227,34 @@ class Uplink:
         tls = None
         if cfg.tls is not None:
             tls = aiomqtt.TLSParameters(
-                ca_certs=str(cfg.tls.ca), certfile=str(cfg.tls.cert) if cfg.tls.cert else None,
-                keyfile=str(cfg.tls.key) if cfg.tls.key else None)
+                ca_certs=str(cfg.tls.ca),
+                certfile=str(cfg.tls.cert) if cfg.tls.cert else None,
+                keyfile=str(cfg.tls.key) if cfg.tls.key else None,
+            )
         client = aiomqtt.Client(
-            cfg.host, cfg.port, identifier=cfg.client_id or f"smmc-gw-{cfg.gateway_id}",
-            username=cfg.username, password=cfg.read_password(),
-            protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props,
-            keepalive=cfg.keepalive_s, timeout=cfg.connect_timeout_s, tls_params=tls,
+            cfg.host,
+            cfg.port,
+            identifier=cfg.client_id or f"smmc-gw-{cfg.gateway_id}",
+            username=cfg.username,
+            password=cfg.read_password(),
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=props,
+            keepalive=cfg.keepalive_s,
+            timeout=cfg.connect_timeout_s,
+            tls_params=tls,
             max_inflight_messages=cfg.max_inflight,
-            will=aiomqtt.Will(self.topics.status(), self._status_payload("offline"), qos=1,
-                              retain=True))
+            will=aiomqtt.Will(
+                self.topics.status(), self._status_payload("offline"), qos=1, retain=True
+            ),
+        )
         inner: paho.Client = client._client
         inner.manual_ack_set(True)
         chained = inner.on_publish
 
-        def on_publish(c: paho.Client, userdata: Any, mid: int, rc: ReasonCode,
-                       properties: Properties) -> None:
+        def on_publish(
+            c: paho.Client, userdata: Any, mid: int, rc: ReasonCode, properties: Properties
+        ) -> None:
             fut = self._acks.pop(mid, None)
             if fut is not None and not fut.done():
                 fut.set_result(rc)
@@ -225,8 +264,9 @@ class Uplink:
         inner.on_publish = on_publish
         return client
 
-    async def _publish_raw(self, client: aiomqtt.Client, topic: str, payload: bytes,
-                           retain: bool) -> ReasonCode:
+    async def _publish_raw(
+        self, client: aiomqtt.Client, topic: str, payload: bytes, retain: bool
+    ) -> ReasonCode:
         """Publish at QoS 1 and return the PUBACK reason code."""
         inner: paho.Client = client._client
         info = inner.publish(topic, payload, qos=1, retain=retain)
@@ -235,10 +275,12 @@ class Uplink:
         fut: asyncio.Future[ReasonCode] = asyncio.get_running_loop().create_future()
         self._acks[info.mid] = fut
         try:
-            return await asyncio.wait_for(fut, self.config.publish_timeout_s)
+            async with asyncio.timeout(self.config.publish_timeout_s):
+                return await fut
         except TimeoutError:
-            raise aiomqtt.MqttError(f"no PUBACK for {topic} within "
-                                    f"{self.config.publish_timeout_s}s") from None
+            raise aiomqtt.MqttError(
+                f"no PUBACK for {topic} within {self.config.publish_timeout_s}s"
+            ) from None
         finally:
             self._acks.pop(info.mid, None)
 
@@ -249,8 +291,9 @@ class Uplink:
                 self.counters.connects += 1
                 self.connected.set()
                 log.info("uplink_connected", host=self.config.host, port=self.config.port)
-                rc = await self._publish_raw(client, self.topics.status(),
-                                             self._status_payload("online"), True)
+                rc = await self._publish_raw(
+                    client, self.topics.status(), self._status_payload("online"), True
+                )
                 if rc.is_failure:
                     log.error("status_refused", reason=str(rc), code=rc.value)
                 await client.subscribe(self.topics.commands(), qos=1)
@@ -270,14 +313,13 @@ class Uplink:
             depth = sum(b.depth for b in (await self.outbox.backlog()).values())
             if depth == 0:
                 break
-            self._wake.clear()
+            self._progress.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(),
-                                       max(0.0, self._stop_deadline - time.monotonic()))
+                async with asyncio.timeout(max(0.0, self._stop_deadline - time.monotonic())):
+                    await self._progress.wait()
             except TimeoutError:
                 break
-        await self._publish_raw(client, self.topics.status(), self._status_payload("offline"),
-                                True)
+        await self._publish_raw(client, self.topics.status(), self._status_payload("offline"), True)
         raise _Stopped
 
     # -- outbound: drain the outbox -------------------------------------------------
@@ -296,15 +338,21 @@ class Uplink:
                 tg.create_task(self._send(client, row, inflight))
             if not rows or free <= len(rows):
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.config.expire_interval_s)
+                    async with asyncio.timeout(self.config.expire_interval_s):
+                        await self._wake.wait()
 
     async def _send(self, client: aiomqtt.Client, row: OutboxRow, inflight: set[int]) -> None:
         rc = await self._publish_raw(client, row.topic, row.payload, row.retain)
         if rc.is_failure:
             await self.outbox.dead_letter(row.id, rc.value, str(rc))
             self.counters.refused += 1
-            log.error("publish_refused", topic=row.topic, message_id=row.message_id,
-                      reason=str(rc), code=rc.value)
+            log.error(
+                "publish_refused",
+                topic=row.topic,
+                message_id=row.message_id,
+                reason=str(rc),
+                code=rc.value,
+            )
             if self.on_refused is not None:
                 self.on_refused(row, rc.value)
         else:
@@ -312,6 +360,7 @@ class Uplink:
             self.counters.published += 1
         inflight.discard(row.id)
         self._wake.set()
+        self._progress.set()
 
     # -- inbound: requests ----------------------------------------------------------
     async def _receive(self, client: aiomqtt.Client) -> None:
@@ -331,16 +380,25 @@ class Uplink:
                 self.on_bad_command(req)
             if req.correlation_id is None:
                 self.counters.unanswerable_commands += 1
-                log.warning("command_unanswerable", topic=topic, code=req.code,
-                            details=req.details)
+                log.warning("command_unanswerable", topic=topic, code=req.code, details=req.details)
                 return
             if await self.journal.is_replied(req.correlation_id) is not None:
                 self.counters.duplicate_commands += 1
                 return
-            log.warning("command_refused", topic=topic, correlation_id=req.correlation_id,
-                        code=req.code, details=req.details)
-            await self.publish_reply(req.noun, req.verb, req.correlation_id, "FAILED",
-                                     [{"code": req.code, "details": req.details}])
+            log.warning(
+                "command_refused",
+                topic=topic,
+                correlation_id=req.correlation_id,
+                code=req.code,
+                details=req.details,
+            )
+            await self.publish_reply(
+                req.noun,
+                req.verb,
+                req.correlation_id,
+                "FAILED",
+                [{"code": req.code, "details": req.details}],
+            )
             return
         if not await self.journal.record(req):
             self.counters.duplicate_commands += 1
@@ -356,8 +414,10 @@ class Uplink:
 
     async def _dispatch(self, cmd: Command) -> None:
         if self.handler is None:
-            outcome = Outcome("FAILED", errors=[{"code": "NoHandler",
-                                                 "details": "this gateway serves no commands"}])
+            outcome = Outcome(
+                "FAILED",
+                errors=[{"code": "NoHandler", "details": "this gateway serves no commands"}],
+            )
         else:
             try:
                 outcome = await self.handler(cmd.noun, cmd.verb, cmd.payload)
@@ -365,7 +425,18 @@ class Uplink:
                 raise
             except Exception as exc:
                 log.exception("command_handler_failed", correlation_id=cmd.correlation_id)
-                outcome = Outcome("FAILED", errors=[{"code": "HandlerError",
-                                                     "details": f"{type(exc).__name__}: {exc}"}])
-        await self.publish_reply(cmd.noun, cmd.verb, cmd.correlation_id, outcome.result,
-                                 outcome.errors, outcome.payload)
+                outcome = Outcome(
+                    "FAILED",
+                    errors=[{"code": "HandlerError", "details": f"{type(exc).__name__}: {exc}"}],
+                )
+        try:
+            await self.publish_reply(
+                cmd.noun,
+                cmd.verb,
+                cmd.correlation_id,
+                outcome.result,
+                outcome.errors,
+                outcome.payload,
+            )
+        except AlreadyReplied:
+            log.warning("command_already_replied", correlation_id=cmd.correlation_id)

@@ -48,5 +48,6 @@ class UplinkConfig:
         try:
             return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
-            raise ValueError(f"uplink.password_file: cannot read {self.password_file}: "
-                             f"{exc.strerror}") from None
+            raise ValueError(
+                f"uplink.password_file: cannot read {self.password_file}: {exc.strerror}"
+            ) from None

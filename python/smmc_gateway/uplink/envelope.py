@@ -87,8 +87,9 @@ class ReplyError(TypedDict):
 def utc_iso(moment: datetime) -> str:
     """UTC ISO-8601 with a ``Z`` (milliseconds only when present); naive datetimes are refused."""
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise EnvelopeError(f"timestamp: {moment.isoformat()} has no time zone; give an aware UTC "
-                            "datetime")
+        raise EnvelopeError(
+            f"timestamp: {moment.isoformat()} has no time zone; give an aware UTC datetime"
+        )
     utc = moment.astimezone(UTC)
     spec = "milliseconds" if utc.microsecond else "seconds"
     return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
@@ -113,8 +114,11 @@ def render(draft: Draft, *, message_id: str, seq: int, timestamp: datetime, sour
 
 def _reading(r: Reading, where: str) -> dict[str, Any]:
     try:
-        return {"ReadingType": {"ref": r["ref"], "obis": r["obis"], "unit": r["unit"]},
-                "timeStamp": utc_iso(r["timestamp"]), "value": r["value"]}
+        return {
+            "ReadingType": {"ref": r["ref"], "obis": r["obis"], "unit": r["unit"]},
+            "timeStamp": utc_iso(r["timestamp"]),
+            "value": r["value"],
+        }
     except KeyError as exc:
         raise EnvelopeError(f"{where}: missing key {exc.args[0]!r}") from None
 
@@ -124,8 +128,10 @@ def _interval_blocks(raw: bytes | Sequence[Mapping[str, Any]], where: str) -> by
         data = bytes(raw)
         body = data.strip()
         if not (body.startswith(b"[") and body.endswith(b"]")):
-            raise EnvelopeError(f"{where}.IntervalBlocks: pre-rendered JSON must be an array "
-                                f"(starts with {body[:1]!r}, ends with {body[-1:]!r})")
+            raise EnvelopeError(
+                f"{where}.IntervalBlocks: pre-rendered JSON must be an array "
+                f"(starts with {body[:1]!r}, ends with {body[-1:]!r})"
+            )
         return body
     return _dumps(list(raw))
 
@@ -137,9 +143,13 @@ def meter_readings_payload(parts: Sequence[MeterReadingPart]) -> bytes:
         where = f"MeterReading[{i}]"
         if "meter" not in part:
             raise EnvelopeError(f"{where}: missing key 'meter'")
-        head: dict[str, Any] = {"Meter": {"mRID": part["meter"]},
-                                "Readings": [_reading(r, f"{where}.Readings[{j}]")
-                                             for j, r in enumerate(part.get("readings", ()))]}
+        head: dict[str, Any] = {
+            "Meter": {"mRID": part["meter"]},
+            "Readings": [
+                _reading(r, f"{where}.Readings[{j}]")
+                for j, r in enumerate(part.get("readings", ()))
+            ],
+        }
         rendered = _dumps(head)
         blocks = part.get("interval_blocks")
         if blocks is not None:
@@ -149,20 +159,34 @@ def meter_readings_payload(parts: Sequence[MeterReadingPart]) -> bytes:
     return b'{"MeterReading":[' + b",".join(items) + b"]}"
 
 
-def meter_readings(topics: Topics, meter: str, readings: Sequence[Reading] = (),
-                   interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None) -> Draft:
+def meter_readings(
+    topics: Topics,
+    meter: str,
+    readings: Sequence[Reading] = (),
+    interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None,
+) -> Draft:
     """Readings of one meter, to ``meter/{meter}/readings`` (class TELEMETRY)."""
     part: MeterReadingPart = {"meter": meter, "readings": readings}
     if interval_blocks is not None:
         part["interval_blocks"] = interval_blocks
-    return Draft(MessageClass.TELEMETRY, topics.readings(meter), "created", "MeterReadings",
-                 meter_readings_payload([part]))
+    return Draft(
+        MessageClass.TELEMETRY,
+        topics.readings(meter),
+        "created",
+        "MeterReadings",
+        meter_readings_payload([part]),
+    )
 
 
 def bulk_readings(topics: Topics, parts: Sequence[MeterReadingPart]) -> Draft:
     """The daily bulk of many meters, to ``bulk/readings`` (class BULK)."""
-    return Draft(MessageClass.BULK, topics.bulk_readings(), "created", "MeterReadings",
-                 meter_readings_payload(parts))
+    return Draft(
+        MessageClass.BULK,
+        topics.bulk_readings(),
+        "created",
+        "MeterReadings",
+        meter_readings_payload(parts),
+    )
 
 
 def end_device_events(topics: Topics, meter: str, events: Sequence[Event]) -> Draft:
@@ -173,23 +197,43 @@ def end_device_events(topics: Topics, meter: str, events: Sequence[Event]) -> Dr
         for key in ("mrid", "created", "type_ref"):
             if key not in ev:
                 raise EnvelopeError(f"{where}: missing key {key!r}")
-        item: dict[str, Any] = {"mRID": ev["mrid"], "createdDateTime": utc_iso(ev["created"]),
-                                "EndDeviceEventType": {"ref": ev["type_ref"]},
-                                "Assets": {"mRID": meter}}
+        item: dict[str, Any] = {
+            "mRID": ev["mrid"],
+            "createdDateTime": utc_iso(ev["created"]),
+            "EndDeviceEventType": {"ref": ev["type_ref"]},
+            "Assets": {"mRID": meter},
+        }
         if "reason" in ev:
             item["reason"] = ev["reason"]
         if "details" in ev:
             item["details"] = ev["details"]
         out.append(item)
-    return Draft(MessageClass.EVENT, topics.events(meter), "created", "EndDeviceEvents",
-                 _dumps({"EndDeviceEvent": out}))
+    return Draft(
+        MessageClass.EVENT,
+        topics.events(meter),
+        "created",
+        "EndDeviceEvents",
+        _dumps({"EndDeviceEvent": out}),
+    )
 
 
-def reply(topics: Topics, noun: str, correlation_id: str, result: str,
-          errors: Sequence[ReplyError] = (), payload: Mapping[str, Any] | None = None) -> Draft:
+def reply(
+    topics: Topics,
+    noun: str,
+    correlation_id: str,
+    result: str,
+    errors: Sequence[ReplyError] = (),
+    payload: Mapping[str, Any] | None = None,
+) -> Draft:
     """The one reply to a request, to ``reply/{correlationId}`` (class REPLY)."""
     if result not in REPLY_RESULTS:
         raise EnvelopeError(f"reply.result: {result!r} is not one of {sorted(REPLY_RESULTS)}")
-    return Draft(MessageClass.REPLY, topics.reply(correlation_id), "reply", noun,
-                 _dumps(dict(payload or {})), correlation_id=correlation_id,
-                 reply={"result": result, "errors": [dict(e) for e in errors]})
+    return Draft(
+        MessageClass.REPLY,
+        topics.reply(correlation_id),
+        "reply",
+        noun,
+        _dumps(dict(payload or {})),
+        correlation_id=correlation_id,
+        reply={"result": result, "errors": [dict(e) for e in errors]},
+    )

@@ -71,15 +71,20 @@ class OutboxCounters:
     stored: int = 0
     acked: int = 0
     dead_lettered: int = 0
-    dropped: dict[MessageClass, int] = field(
-        default_factory=lambda: {c: 0 for c in MessageClass})
+    dropped: dict[MessageClass, int] = field(default_factory=lambda: {c: 0 for c in MessageClass})
 
 
 class Outbox:
     """The priority outbox on a :class:`Store`. Create with :meth:`open`."""
 
-    def __init__(self, store: Store, source: str, limits: dict[MessageClass, ClassLimit],
-                 clock: Callable[[], float], on_drop: Callable[[MessageClass, int], None] | None):
+    def __init__(
+        self,
+        store: Store,
+        source: str,
+        limits: dict[MessageClass, ClassLimit],
+        clock: Callable[[], float],
+        on_drop: Callable[[MessageClass, int], None] | None,
+    ):
         self.store = store
         self.source = source
         self.limits = limits
@@ -88,17 +93,25 @@ class Outbox:
         self.counters = OutboxCounters()
 
     @classmethod
-    def open(cls, store: Store, source: str, limits: dict[MessageClass, ClassLimit] | None = None,
-             clock: Callable[[], float] = time.time,
-             on_drop: Callable[[MessageClass, int], None] | None = None) -> Outbox:
+    def open(
+        cls,
+        store: Store,
+        source: str,
+        limits: dict[MessageClass, ClassLimit] | None = None,
+        clock: Callable[[], float] = time.time,
+        on_drop: Callable[[MessageClass, int], None] | None = None,
+    ) -> Outbox:
         limits = dict(limits or {})
         for klass, lim in limits.items():
             if klass not in DROPPABLE and (lim.ttl_s is not None or lim.max_rows is not None):
-                raise ValueError(f"outbox limits: class {klass.name} is never dropped; only "
-                                 f"{sorted(c.name for c in DROPPABLE)} may have a ttl or cap")
+                raise ValueError(
+                    f"outbox limits: class {klass.name} is never dropped; only "
+                    f"{sorted(c.name for c in DROPPABLE)} may have a ttl or cap"
+                )
             if lim.max_rows is not None and lim.max_rows < 1:
-                raise ValueError(f"outbox limits: {klass.name}.max_rows must be >= 1, "
-                                 f"got {lim.max_rows}")
+                raise ValueError(
+                    f"outbox limits: {klass.name}.max_rows must be >= 1, got {lim.max_rows}"
+                )
         store.execute_script(SCHEMA)
         return cls(store, source, limits, clock, on_drop)
 
@@ -106,8 +119,9 @@ class Outbox:
         """Store one message durably; return its messageId."""
         return (await self.add_many([draft]))[0]
 
-    async def add_many(self, drafts: Sequence[Draft],
-                       also: Callable[[sqlite3.Connection], None] | None = None) -> list[str]:
+    async def add_many(
+        self, drafts: Sequence[Draft], also: Callable[[sqlite3.Connection], None] | None = None
+    ) -> list[str]:
         """Store many messages in one transaction (plus ``also(conn)`` atomically with them)."""
         now = self.clock()
 
@@ -123,10 +137,16 @@ class Outbox:
                 body = render(d, message_id=mid, seq=seq, timestamp=stamp, source=self.source)
                 rows.append((int(d.cls), mid, d.topic, body, int(d.retain), now))
                 ids.append(mid)
-            conn.executemany("INSERT INTO outbox (cls, message_id, topic, payload, retain, created)"
-                             " VALUES (?,?,?,?,?,?)", rows)
-            conn.execute("INSERT INTO meta(key, value) VALUES('seq', ?) "
-                         "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (seq,))
+            conn.executemany(
+                "INSERT INTO outbox (cls, message_id, topic, payload, retain, created)"
+                " VALUES (?,?,?,?,?,?)",
+                rows,
+            )
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES('seq', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (seq,),
+            )
             if also is not None:
                 also(conn)
             return ids, self._enforce(conn, now, {d.cls for d in drafts})
@@ -136,8 +156,9 @@ class Outbox:
         self._count_drops(dropped)
         return ids
 
-    def _enforce(self, conn: sqlite3.Connection, now: float,
-                 classes: set[MessageClass]) -> dict[MessageClass, int]:
+    def _enforce(
+        self, conn: sqlite3.Connection, now: float, classes: set[MessageClass]
+    ) -> dict[MessageClass, int]:
         dropped: dict[MessageClass, int] = {}
         for klass in classes & DROPPABLE:
             lim = self.limits.get(klass)
@@ -145,12 +166,14 @@ class Outbox:
                 continue
             n = 0
             if lim.ttl_s is not None:
-                n += conn.execute("DELETE FROM outbox WHERE cls=? AND created < ?",
-                                  (int(klass), now - lim.ttl_s)).rowcount
+                n += conn.execute(
+                    "DELETE FROM outbox WHERE cls=? AND created < ?", (int(klass), now - lim.ttl_s)
+                ).rowcount
             if lim.max_rows is not None:
                 n += conn.execute(
                     "DELETE FROM outbox WHERE cls=? AND id <= (SELECT id FROM outbox WHERE cls=? "
-                    "ORDER BY id DESC LIMIT 1 OFFSET ?)", (int(klass), int(klass), lim.max_rows)
+                    "ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (int(klass), int(klass), lim.max_rows),
                 ).rowcount
             if n:
                 dropped[klass] = n
@@ -175,13 +198,16 @@ class Outbox:
 
         def job(conn: sqlite3.Connection) -> list[OutboxRow]:
             out: list[OutboxRow] = []
-            cur = conn.execute("SELECT id, cls, message_id, topic, payload, retain, created "
-                               "FROM outbox ORDER BY cls, id")
+            cur = conn.execute(
+                "SELECT id, cls, message_id, topic, payload, retain, created "
+                "FROM outbox ORDER BY cls, id"
+            )
             for r in cur:
                 if r[0] in skip:
                     continue
-                out.append(OutboxRow(r[0], MessageClass(r[1]), r[2], r[3], bytes(r[4]),
-                                     bool(r[5]), r[6]))
+                out.append(
+                    OutboxRow(r[0], MessageClass(r[1]), r[2], r[3], bytes(r[4]), bool(r[5]), r[6])
+                )
                 if len(out) >= limit:
                     break
             return out
@@ -198,9 +224,11 @@ class Outbox:
         now = self.clock()
 
         def job(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO dead_letter SELECT id, cls, message_id, topic, "
-                         "payload, created, ?, ?, ? FROM outbox WHERE id=?",
-                         (now, reason_code, reason, row_id))
+            conn.execute(
+                "INSERT OR REPLACE INTO dead_letter SELECT id, cls, message_id, topic, "
+                "payload, created, ?, ?, ? FROM outbox WHERE id=?",
+                (now, reason_code, reason, row_id),
+            )
             conn.execute("DELETE FROM outbox WHERE id=?", (row_id,))
 
         await self.store.submit(job)
@@ -208,8 +236,14 @@ class Outbox:
 
     async def dead_letters(self) -> list[tuple[str, str, int, str]]:
         """(messageId, topic, reason code, reason) of every refused message."""
-        return await self.store.submit(lambda c: [tuple(r) for r in c.execute(
-            "SELECT message_id, topic, reason_code, reason FROM dead_letter ORDER BY id")])
+        return await self.store.submit(
+            lambda c: [
+                tuple(r)
+                for r in c.execute(
+                    "SELECT message_id, topic, reason_code, reason FROM dead_letter ORDER BY id"
+                )
+            ]
+        )
 
     async def backlog(self) -> dict[MessageClass, ClassBacklog]:
         """Depth and oldest age per class."""
@@ -218,7 +252,8 @@ class Outbox:
         def job(conn: sqlite3.Connection) -> dict[MessageClass, ClassBacklog]:
             out = {c: ClassBacklog(0, None) for c in MessageClass}
             for klass, n, oldest in conn.execute(
-                    "SELECT cls, COUNT(*), MIN(created) FROM outbox GROUP BY cls"):
+                "SELECT cls, COUNT(*), MIN(created) FROM outbox GROUP BY cls"
+            ):
                 out[MessageClass(klass)] = ClassBacklog(n, max(0.0, now - oldest))
             return out
 

@@ -16,10 +16,18 @@ from smmc_gateway.uplink.envelope import REQUEST_VERBS
 from smmc_gateway.uplink.journal import Command
 from smmc_gateway.uplink.topics import TopicError, Topics, check_level
 
-DEFAULT_NOUNS = frozenset({
-    "EndDeviceControls", "MeterReadings", "EndDeviceFirmware", "MeterConfig", "EndDeviceConfig",
-    "MasterDataLinkageConfig", "PricingStructureConfig", "MeterReadSchedule",
-})
+DEFAULT_NOUNS = frozenset(
+    {
+        "EndDeviceControls",
+        "MeterReadings",
+        "EndDeviceFirmware",
+        "MeterConfig",
+        "EndDeviceConfig",
+        "MasterDataLinkageConfig",
+        "PricingStructureConfig",
+        "MeterReadSchedule",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,13 @@ def _correlation_fallback(correlation_data: bytes | None) -> str | None:
         return None
 
 
-def parse_request(topics: Topics, topic: str, body: bytes, nouns: frozenset[str],
-                  correlation_data: bytes | None = None) -> Command | BadRequest:
+def parse_request(
+    topics: Topics,
+    topic: str,
+    body: bytes,
+    nouns: frozenset[str],
+    correlation_data: bytes | None = None,
+) -> Command | BadRequest:
     """Check one inbound request; never raises on any input."""
     fallback = _correlation_fallback(correlation_data)
     try:
@@ -55,9 +68,14 @@ def parse_request(topics: Topics, topic: str, body: bytes, nouns: frozenset[str]
     except UnicodeDecodeError as exc:
         return BadRequest(fallback, noun, "?", "BadJson", f"payload is not UTF-8: {exc}")
     except json.JSONDecodeError as exc:
-        return BadRequest(fallback, noun, "?", "BadJson",
-                          f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-                          f" (offset {exc.pos})")
+        return BadRequest(
+            fallback,
+            noun,
+            "?",
+            "BadJson",
+            f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            f" (offset {exc.pos})",
+        )
     header = data.get("header") if isinstance(data, dict) else None
     if not isinstance(header, dict):
         return BadRequest(fallback, noun, "?", "BadEnvelope", "missing object 'header'")
@@ -65,23 +83,44 @@ def parse_request(topics: Topics, topic: str, body: bytes, nouns: frozenset[str]
     verb_s = verb if isinstance(verb, str) else "?"
     cid = header.get("correlationId")
     if cid is None:
-        return BadRequest(fallback, noun, verb_s, "MissingCorrelationId",
-                          "header.correlationId is missing")
+        return BadRequest(
+            fallback, noun, verb_s, "MissingCorrelationId", "header.correlationId is missing"
+        )
     try:
         cid = check_level("header.correlationId", cid)
     except TopicError as exc:
         return BadRequest(fallback, noun, verb_s, "BadCorrelationId", str(exc))
     if noun not in nouns:
-        return BadRequest(cid, noun, verb_s, "UnknownNoun",
-                          f"noun {noun!r} is not served; known: {', '.join(sorted(nouns))}")
+        return BadRequest(
+            cid,
+            noun,
+            verb_s,
+            "UnknownNoun",
+            f"noun {noun!r} is not served; known: {', '.join(sorted(nouns))}",
+        )
     if header.get("noun", noun) != noun:
-        return BadRequest(cid, noun, verb_s, "NounMismatch",
-                          f"header.noun {header.get('noun')!r} differs from topic noun {noun!r}")
+        return BadRequest(
+            cid,
+            noun,
+            verb_s,
+            "NounMismatch",
+            f"header.noun {header.get('noun')!r} differs from topic noun {noun!r}",
+        )
     if verb not in REQUEST_VERBS:
-        return BadRequest(cid, noun, verb_s, "InvalidVerb",
-                          f"header.verb {verb!r} is not one of {', '.join(sorted(REQUEST_VERBS))}")
+        return BadRequest(
+            cid,
+            noun,
+            verb_s,
+            "InvalidVerb",
+            f"header.verb {verb!r} is not one of {', '.join(sorted(REQUEST_VERBS))}",
+        )
     payload = data.get("payload", {})
     if not isinstance(payload, dict):
-        return BadRequest(cid, noun, verb_s, "BadPayload",
-                          f"payload must be an object, got {type(payload).__name__}")
+        return BadRequest(
+            cid,
+            noun,
+            verb_s,
+            "BadPayload",
+            f"payload must be an object, got {type(payload).__name__}",
+        )
     return Command(cid, noun, verb_s, payload)

@@ -41,8 +41,9 @@ class Store:
         self._closed = False
         self.commits = 0
         """Number of transactions committed (for the benchmark and metrics)."""
-        self._thread = threading.Thread(target=self._run, name=f"uplink-store:{self.path.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"uplink-store:{self.path.name}", daemon=True
+        )
         self._thread.start()
 
     def execute_script(self, sql: str) -> None:

@@ -14,8 +14,12 @@ PREFIX = "smmc/v1"
 MAX_ID_LENGTH = 128
 """Longest id accepted in one topic level (characters)."""
 
-_FORBIDDEN = {"+": "a '+' wildcard", "#": "a '#' wildcard", "/": "a '/' level separator",
-              "\x00": "a NUL character"}
+_FORBIDDEN = {
+    "+": "a '+' wildcard",
+    "#": "a '#' wildcard",
+    "/": "a '/' level separator",
+    "\x00": "a NUL character",
+}
 
 
 class TopicError(ValueError):
@@ -77,4 +81,4 @@ class Topics:
         head = f"{self.base}/cmd/"
         if not topic.startswith(head):
             raise TopicError(f"topic: {topic!r} is not under {head!r}")
-        return check_level("noun", topic[len(head):])
+        return check_level("noun", topic[len(head) :])
