@@ -5,7 +5,9 @@ simulator in its own process (``python -m smmc_gateway.simulator``), and the
 gateway daemon in its own process with a generated configuration in a temporary
 directory. Then it watches ``smmc/v1/{gateway}/#`` like a central system would and
 issues a few commands during the run (an on-demand read, a disconnect and a
-reconnect, an OMS multicast ping, a clock sync, and one bad command), showing
+reconnect, an OMS multicast ping, a clock sync, and one bad command) while the
+simulated meters lose power at 17 s and get it back 5 s later (their last-gasp and
+power-up pushes reach the gateway's push listener and become events), showing
 per-meter status, the latest readings, events, replies and the outbox depth (from
 the gateway's Prometheus endpoint). On a terminal it is a live view until Ctrl-C;
 without one, or with ``--for SECONDS``, it prints a compact log, stops by itself and
@@ -291,9 +293,12 @@ def run_demo(args: argparse.Namespace) -> int:
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             _wait_port(host, port, broker_proc, "mosquitto")
         sim_err = (tmp / "simulator.log").open("wb")
+        push_port = _free_port()
+        # every meter loses power at 17 s (last-gasp push) and gets it back 5 s later
         sim_proc = subprocess.Popen(
             [sys.executable, "-m", "smmc_gateway.simulator", "--tcp", "0", "--meters",
-             str(meters_n), "--json", "--push", f"127.0.0.1:{_free_port()}"],
+             str(meters_n), "--json", "--push", f"127.0.0.1:{push_port}",
+             "--outage-after", "17", "--outage-for", "5"],
             stdout=subprocess.PIPE, stderr=sim_err)
         assert sim_proc.stdout is not None
         line = sim_proc.stdout.readline()
@@ -304,7 +309,7 @@ def run_demo(args: argparse.Namespace) -> int:
         ids = [str(m["meter_id"]) for m in listing]
         cfg = write_lab_config(tmp / "gateway", listing, broker=(host, port),
                                gateway_id=GATEWAY, groups={m: "demo" for m in ids},
-                               metrics_port=metrics_port,
+                               metrics_port=metrics_port, push_port=push_port,
                                schedules='load_profile_every = "60s"\n'
                                          'load_profile_jitter = "5s"')
         gw_log = (tmp / "gateway.log").open("wb")
