@@ -270,3 +270,27 @@ async def test_hdlc_shared_port_picks_the_meter_by_physical_address() -> None:
         assert [bytes.fromhex(v["value"]).decode() for v in serials] == [
             m.serial for m in sim.fleet.meters
         ]
+
+
+@pytest.mark.parametrize("auth", ["lls", "hls-gmac"])
+async def test_general_block_transfer_when_the_meter_offers_it(auth: str) -> None:
+    spec = FleetSpec(auth=auth, password=PASSWORD, history_days=1, general_block_transfer=True)
+    async with running_fleet(spec) as sim:
+        settings = SessionSettings(
+            client_sap=1, security=security(auth, sim.info[0]), max_pdu_size=200
+        )
+        async with ClientSession(transport("wrapper", sim.ports[0]), settings) as s:
+            assert "general-block-transfer" in s.conformance
+            tags: list[int] = []
+            receive = s.transport.receive_apdu
+
+            async def recording(timeout: float) -> bytes:  # noqa: ASYNC109
+                apdu = await receive(timeout)
+                tags.append(apdu[0])
+                return apdu
+
+            s.transport.receive_apdu = recording  # type: ignore[method-assign]
+            rows = await s.read_profile(LOAD_PROFILE, from_entry=1, to_entry=40)
+            assert len(rows) == 40
+            assert tags.count(0xE0) > 5  # it came in general-block-transfer APDUs
+            assert (await s.get(*CLOCK))["type"] == "octet-string"

@@ -145,7 +145,7 @@ class Exchange:
                     _core.encode_apdu(
                         {
                             "apdu": "general-block-transfer",
-                            "last_block": True,
+                            "last_block": False,  # a pure acknowledgement, no data of ours
                             "streaming": False,
                             "window": 1,
                             "block_number": our_block,
