@@ -26,14 +26,13 @@ from typing import Any
 
 import structlog
 
-from smmc_gateway.dlms.ic_store import InvocationCounterStore
 from smmc_gateway.dlms.push import PushEvent, PushListener
 from smmc_gateway.headend.dispatcher import Dispatcher
 from smmc_gateway.headend.fleet import Fleet
 from smmc_gateway.headend.pushes import PushRouting
 from smmc_gateway.headend.scheduler import Scheduler
 from smmc_gateway.headend.service import HeadEnd
-from smmc_gateway.headend.sessions import SessionFactory
+from smmc_gateway.headend.sessions import BatchedCounterStore, SessionFactory
 from smmc_gateway.ops.config_model import GatewayConfig
 from smmc_gateway.ops.lifecycle import DaemonLifecycle
 from smmc_gateway.ops.metrics import GatewayMetrics, MetricsServer
@@ -107,7 +106,7 @@ class Gateway:
         cfg.outbox.path.parent.mkdir(parents=True, exist_ok=True)
         if cfg.metrics.enabled:
             self.metrics_server = self.metrics.serve(cfg.metrics.address, cfg.metrics.port)
-        self.ic_store = InvocationCounterStore(state_dir / "invocation-counters.sqlite")
+        self.ic_store = BatchedCounterStore(str(state_dir / "invocation-counters.sqlite"))
         self.fleet = await Fleet.open(cfg.meters, state_dir / "fleet.sqlite")
         self.metrics.meters_configured.set(len(self.fleet))
         sessions = SessionFactory(dict(cfg.buses), system_title=cfg.gateway.client_system_title,
