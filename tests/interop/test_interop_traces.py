@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from smmc_gateway import _core
 from smmc_gateway.dlms.optical import OpticalSignOn
 from smmc_gateway.dlms.session import (
     AssociationRefused,
@@ -251,3 +252,50 @@ async def test_kamstrup_object_list_in_blocks() -> None:
         (7, "0.1.99.1.0.255"),
         (15, "0.0.40.0.0.255"),
     } <= found
+
+
+def ui_events(stream: bytes) -> list[bytes]:
+    link = _core.HdlcLink("client", client_address=103, server_upper=1, server_lower=17)
+    link.receive_data(stream, 0.0)
+    events = []
+    while (event := link.next_event()) is not None:
+        assert event[0] == "ui", event
+        events.append(bytes(event[1]))
+    return events
+
+
+def test_iskra_am550_push_frames_reassemble_by_hand() -> None:
+    """The recording itself: the three UI frames' information fields, joined,
+    are one data-notification (checks the vector, not our link)."""
+    trace = load("iskra-am550-segmented-ui-push.json")
+    framer = _core.HdlcFramer()
+    framer.feed(bytes.fromhex(trace["stream"]))
+    frames = framer.drain()
+    assert [(f.kind, f.segmented) for f in frames] == [("UI", True), ("UI", True), ("UI", False)]
+    payload = b"".join(bytes(f.info) for f in frames)
+    assert payload[:3] == bytes.fromhex("e6e700")
+    check_am550_notification(payload[3:], trace["expect"])
+
+
+def check_am550_notification(apdu: bytes, expect: dict[str, Any]) -> None:
+    notification = _core.decode_apdu(apdu)
+    assert notification["apdu"] == expect["apdu"]
+    assert notification["long_invoke_id_and_priority"] == expect["long_invoke_id"]
+    body = _core.decode(notification["body_raw"])
+    assert len(body["value"]) == expect["items"]
+    assert [v["value"] for v in body["value"][0]["value"]] == expect["first"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "core HDLC link: segmented UI frames (frame format A8) are delivered one "
+        "'ui' event per frame instead of reassembled up to the frame with S=0, so "
+        "the Iskra AM550 push (3 UI frames) arrives as 3 undecodable pieces"
+    ),
+)
+def test_iskra_am550_segmented_ui_push_reassembled_by_our_link() -> None:
+    trace = load("iskra-am550-segmented-ui-push.json")
+    events = ui_events(bytes.fromhex(trace["stream"]))
+    assert len(events) == 1, [len(e) for e in events]
+    check_am550_notification(events[0], trace["expect"])
