@@ -404,3 +404,24 @@ async def test_ciphered_aare_without_the_server_system_title_is_refused() -> Non
     async with peer(ciphered_meter([1], title=False)) as port:
         with pytest.raises(SecurityFailure, match="no server system title"):
             await ciphered_session(port).open()
+
+
+async def test_close_survives_a_malformed_rlre() -> None:
+    """Gurux's server answers the RLRQ with an RLRE whose lengths are wrong."""
+    released = asyncio.Event()
+
+    def script(request: dict[str, Any], raw: bytes) -> list[bytes] | None:
+        if request["apdu"] == "aarq":
+            return [aare()]
+        if request["apdu"] == "rlrq":
+            released.set()
+            return [bytes.fromhex("630e800100be0f040d08")]  # truncated RLRE
+        return [get_response(request)]
+
+    async with peer(script) as port:
+        s = session(port)
+        await s.open()
+        await s.get(3, "1.0.32.7.0.255", 2)
+        await s.close()  # must not raise
+        assert released.is_set()
+        assert not s.associated

@@ -336,7 +336,9 @@ class ClientSession:
         try:
             if self.associated and self.settings.release:
                 await self._release()
-        except SessionError as exc:
+        except (SessionError, _core.DlmsError) as exc:
+            # Release is a courtesy: a meter that answers nothing, or a
+            # malformed RLRE (seen from Gurux), must not make close() raise.
             log.debug("release_failed", meter_id=self.meter_id, why=str(exc))
         finally:
             self.associated = False
@@ -359,7 +361,10 @@ class ClientSession:
         await self.transport.send_apdu(_core.encode_apdu(rlrq))
         budget = self.settings.response_timeout
         data = await self._x.receive_raw(time.monotonic() + budget, "RLRE", budget)
-        kind = _core.decode_apdu(data)["apdu"]
+        try:
+            kind = _core.decode_apdu(data)["apdu"]
+        except _core.ApduError as exc:
+            raise ProtocolError(f"undecodable answer to the RLRQ: {exc}") from exc
         if kind != "rlre":
             log.debug("release_unexpected", meter_id=self.meter_id, apdu=kind)
 
