@@ -37,6 +37,7 @@ from gurux_dlms.objects import (  # noqa: E402
 from smmc_gateway.cosem.datetime import to_utc  # noqa: E402
 
 from tests.interop.gurux_peer import GuruxPeer  # noqa: E402
+from tests.interop.replay_peer import split_wrapper  # noqa: E402
 from tests.interop.sim_values import (  # noqa: E402
     CLOCK,
     ENERGY,
@@ -255,5 +256,35 @@ async def test_refusals_reach_gurux(auth: str, diagnostic: int) -> None:
                 await peer.open()
             assert int(refused.value.diagnostic) == diagnostic
             assert int(refused.value.result) == 1  # rejected-permanent
+        finally:
+            await peer.close()
+
+
+async def test_hls_gmac_with_dedicated_key() -> None:
+    """Gurux sends a dedicated key in its ciphered InitiateRequest, then
+    general-ded-ciphering (0xDC) APDUs: the simulator must answer in kind."""
+    async with still_fleet("hls-gmac", hdlc=False) as (sim, t0):
+        peer = await GuruxPeer.connect(
+            sim.ports[0],
+            hdlc=False,
+            client_address=1,
+            max_pdu=512,
+            **management_peer_args(sim, "hls-gmac"),
+        )
+        peer.client.settings.cipher.dedicatedKey = bytearray(range(0x40, 0x50))
+        try:
+            await peer.open()
+            start = len(peer.trace)
+            register = GXDLMSRegister(ENERGY[0])
+            await peer.read(register, 2)
+            assert register.value == plain(held(sim, t0, 3, ENERGY[0], 2, 1))
+            profile = GXDLMSProfileGeneric(LOAD_PROFILE)
+            await peer.read(profile, 3)
+            rows = await peer.rows_by_entry(profile, 1, 30)
+            assert_rows_equal(rows, held(sim, t0, 7, LOAD_PROFILE, 2, 1)["value"][:30])
+            for direction in (">>", "<<"):
+                stream = bytearray(b"".join(b for d, b in peer.trace[start:] if d == direction))
+                assert {frame[8] for frame in split_wrapper(stream)} == {0xDC}, direction
+            await peer.release()
         finally:
             await peer.close()
