@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from smmc_gateway import _core
+from smmc_gateway.dlms.access import EntryAccess, RangeAccess, access_selection
 from smmc_gateway.dlms.association import Security, SessionSettings, aarq_dict
 from smmc_gateway.dlms.ciphering import CipherContext
-from smmc_gateway.dlms.client import EntryAccess, RangeAccess, access_selection
 from smmc_gateway.dlms.errors import SecurityFailure
 from smmc_gateway.dlms.ic_store import InvocationCounterStore
 

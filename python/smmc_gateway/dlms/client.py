@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -19,6 +18,20 @@ import structlog
 from smmc_gateway import _core
 from smmc_gateway.cosem.model import ObjectModel
 from smmc_gateway.cosem.obis import Obis
+from smmc_gateway.dlms.access import (
+    CLOCK_COLUMN,
+    Access,
+    AttributeRef,
+    ColumnRef,
+    EntryAccess,
+    MethodRef,
+    RangeAccess,
+    TypedValue,
+    access_selection,
+    axdr_length,
+    logical_name,
+    raw_value,
+)
 from smmc_gateway.dlms.association import SessionSettings, aarq_dict, challenge
 from smmc_gateway.dlms.ciphering import CipherContext
 from smmc_gateway.dlms.errors import (
@@ -34,102 +47,17 @@ from smmc_gateway.dlms.stream import Transport, WireCounters
 
 log = structlog.get_logger("smmc_gateway.dlms")
 
-TypedValue = dict[str, Any]
-AttributeRef = tuple[int, "Obis | str", int]
-"""(class_id, logical name, attribute_id)"""
-MethodRef = tuple[int, "Obis | str", int]
-"""(class_id, logical name, method_id)"""
-ColumnRef = tuple[int, "Obis | str", int, int]
-"""A capture object: (class_id, logical name, attribute_index, data_index)."""
-
-CLOCK_COLUMN: ColumnRef = (8, "0.0.1.0.0.255", 2, 0)
-
-
-@dataclass(frozen=True)
-class RangeAccess:
-    """Selective access by range (selector 1): rows whose ``restricting``
-    column (default: the clock capture object) lies in ``start..end``;
-    ``columns`` empty = all captured columns."""
-
-    start: datetime
-    end: datetime
-    restricting: ColumnRef = CLOCK_COLUMN
-    columns: Sequence[ColumnRef] = ()
-
-
-@dataclass(frozen=True)
-class EntryAccess:
-    """Selective access by entry (selector 2): entries ``from_entry..to_entry``
-    (1-based; ``to_entry`` 0 = the last) and columns ``from_column..to_column``
-    (``to_column`` 0 = the last)."""
-
-    from_entry: int = 1
-    to_entry: int = 0
-    from_column: int = 1
-    to_column: int = 0
-
-
-Access = RangeAccess | EntryAccess
-
-
-def _ln(obis: Obis | str) -> str:
-    return str(Obis.coerce(obis))
-
-
-def _column(ref: ColumnRef) -> TypedValue:
-    class_id, obis, attribute, data_index = ref
-    return {
-        "type": "structure",
-        "value": [
-            {"type": "long-unsigned", "value": class_id},
-            {"type": "octet-string", "value": Obis.coerce(obis).hex()},
-            {"type": "integer", "value": attribute},
-            {"type": "long-unsigned", "value": data_index},
-        ],
-    }
-
-
-def access_selection(access: Access | None) -> dict[str, Any] | None:
-    """The access-selection of a GET/SET for ``access`` (Blue Book, profile generic)."""
-    if access is None:
-        return None
-    if isinstance(access, RangeAccess):
-        params: TypedValue = {
-            "type": "structure",
-            "value": [
-                _column(access.restricting),
-                {"type": "octet-string", "value": _core.encode_datetime(access.start).hex()},
-                {"type": "octet-string", "value": _core.encode_datetime(access.end).hex()},
-                {"type": "array", "value": [_column(c) for c in access.columns]},
-            ],
-        }
-        return {"selector": 1, "parameters_raw": _core.encode(params)}
-    params = {
-        "type": "structure",
-        "value": [
-            {"type": "double-long-unsigned", "value": access.from_entry},
-            {"type": "double-long-unsigned", "value": access.to_entry},
-            {"type": "long-unsigned", "value": access.from_column},
-            {"type": "long-unsigned", "value": access.to_column},
-        ],
-    }
-    return {"selector": 2, "parameters_raw": _core.encode(params)}
-
-
-def _raw(value: TypedValue | bytes | None) -> bytes:
-    if value is None:
-        return b"\x00"  # null-data
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    return _core.encode(value)
-
-
-def _axdr_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
+__all__ = [
+    "CLOCK_COLUMN",
+    "Access",
+    "AttributeRef",
+    "ClientSession",
+    "ColumnRef",
+    "EntryAccess",
+    "MethodRef",
+    "RangeAccess",
+    "access_selection",
+]
 
 # Bytes of APDU around a block's raw data (headers, descriptors, ciphering with tag).
 _BLOCK_OVERHEAD = 64
@@ -380,7 +308,7 @@ class ClientSession:
         self, class_id: int, obis: Obis | str, attribute_id: int, *, access: Access | None = None
     ) -> bytes:
         """One attribute as raw A-XDR bytes (block transfer reassembled)."""
-        ln = _ln(obis)
+        ln = logical_name(obis)
         what = f"GET {class_id}/{ln}/{attribute_id}"
         async with self._lock:
             deadline, budget = self._begin(what)
@@ -449,7 +377,7 @@ class ClientSession:
         """GET with-list: per item raw A-XDR bytes or the DataAccessError."""
         if not refs:
             return []
-        lns = [(c, _ln(o), a) for c, o, a in refs]
+        lns = [(c, logical_name(o), a) for c, o, a in refs]
         sels = list(access) if access is not None else [None] * len(refs)
         what = f"GET with-list of {len(refs)}"
         async with self._lock:
@@ -514,7 +442,7 @@ class ClientSession:
         try:
             return _core.decode_profile_buffer(raw, capture_period or None)
         except _core.DlmsError as exc:
-            raise ProtocolError(f"profile {_ln(obis)} buffer: {exc}") from exc
+            raise ProtocolError(f"profile {logical_name(obis)} buffer: {exc}") from exc
 
     # ------------------------------------------------------------ SET
     def _block_size(self) -> int:
@@ -533,9 +461,9 @@ class ClientSession:
         access: Access | None = None,
     ) -> None:
         """SET one attribute (in datablocks when larger than the PDU size)."""
-        ln = _ln(obis)
+        ln = logical_name(obis)
         what = f"SET {class_id}/{ln}/{attribute_id}"
-        raw = _raw(value)
+        raw = raw_value(value)
         descriptor = {
             "class_id": class_id,
             "obis": ln,
@@ -600,8 +528,8 @@ class ClientSession:
         """SET with-list: per item None (success) or the DataAccessError."""
         if len(refs) != len(values):
             raise ValueError(f"{len(refs)} attributes but {len(values)} values")
-        lns = [(c, _ln(o), a) for c, o, a in refs]
-        raws = [_raw(v) for v in values]
+        lns = [(c, logical_name(o), a) for c, o, a in refs]
+        raws = [raw_value(v) for v in values]
         descriptors = [
             {"class_id": c, "obis": o, "attribute_id": a, "access_selection": None}
             for c, o, a in lns
@@ -623,7 +551,7 @@ class ClientSession:
                     "apdu": "set-request-with-list-and-first-datablock",
                     "attributes": descriptors,
                 }
-                raw = _axdr_length(len(raws)) + b"".join(raws)
+                raw = axdr_length(len(raws)) + b"".join(raws)
                 answer = await self._set_blocks(first, raw, deadline, what, budget)
                 expected = "set-response-last-datablock-with-list"
             if answer["apdu"] != expected:
@@ -645,10 +573,10 @@ class ClientSession:
         parameters: TypedValue | bytes | None = None,
     ) -> TypedValue | None:
         """Invoke a method; returns the typed return data, if any."""
-        ln = _ln(obis)
+        ln = logical_name(obis)
         what = f"ACTION {class_id}/{ln}/m{method_id}"
         method = {"class_id": class_id, "obis": ln, "method_id": method_id}
-        raw = _raw(parameters) if parameters is not None else None
+        raw = raw_value(parameters) if parameters is not None else None
         async with self._lock:
             deadline, budget = self._begin(what)
             if raw is None or len(raw) <= self._block_size():
@@ -740,7 +668,7 @@ class ClientSession:
         """ACTION with-list: per item the return data (or None) or the error."""
         if len(refs) != len(parameters):
             raise ValueError(f"{len(refs)} methods but {len(parameters)} parameters")
-        lns = [(c, _ln(o), m) for c, o, m in refs]
+        lns = [(c, logical_name(o), m) for c, o, m in refs]
         what = f"ACTION with-list of {len(refs)}"
         async with self._lock:
             deadline, budget = self._begin(what)
@@ -748,7 +676,7 @@ class ClientSession:
                 "apdu": "action-request-with-list",
                 "invoke_id_and_priority": self._x.next_invoke(),
                 "methods": [{"class_id": c, "obis": o, "method_id": m} for c, o, m in lns],
-                "parameters_raw": [_raw(p) for p in parameters],
+                "parameters_raw": [raw_value(p) for p in parameters],
             }
             answer = await self._x.request(request, deadline, what, budget)
             if answer["apdu"] != "action-response-with-list":

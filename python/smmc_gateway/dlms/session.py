@@ -76,8 +76,9 @@ policy's protection and a fresh invocation counter.
 
 from __future__ import annotations
 
+from smmc_gateway.dlms.access import EntryAccess, RangeAccess
 from smmc_gateway.dlms.association import Security, SessionSettings
-from smmc_gateway.dlms.client import ClientSession, EntryAccess, RangeAccess
+from smmc_gateway.dlms.client import ClientSession
 from smmc_gateway.dlms.errors import (
     AssociationRefused,
     DataAccessError,
