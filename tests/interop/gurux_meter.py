@@ -83,7 +83,7 @@ def profile_row(i: int) -> list[Any]:
     return [GXDateTime(START + timedelta(minutes=15 * i)), i % 4, 100_000 + 250 * i]
 
 
-class GuruxMeter(GXDLMSServer):
+class GuruxMeter(GXDLMSServer):  # type: ignore[misc]
     """The Gurux server with our object model and one security level."""
 
     def __init__(

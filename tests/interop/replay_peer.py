@@ -63,7 +63,7 @@ def hdlc_parts(frame: bytes) -> HdlcParts:
 
 def split_hdlc(buffer: bytearray) -> list[bytes]:
     """Complete HDLC frames at the head of ``buffer`` (removed from it)."""
-    frames = []
+    frames: list[bytes] = []
     while True:
         while buffer[:1] == b"\x7e" and buffer[1:2] == b"\x7e":
             del buffer[0]  # shared or repeated flags
@@ -80,7 +80,7 @@ def split_hdlc(buffer: bytearray) -> list[bytes]:
 
 def split_wrapper(buffer: bytearray) -> list[bytes]:
     """Complete wrapper frames (IEC 62056-47) at the head of ``buffer``."""
-    frames = []
+    frames: list[bytes] = []
     while len(buffer) >= 8:
         total = 8 + int.from_bytes(buffer[6:8], "big")
         if len(buffer) < total:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from smmc_gateway.cosem.datetime import to_utc
 
 from tests.support_sim import FleetSpec, RunningFleet, running_fleet
 
@@ -30,6 +31,13 @@ async def still_fleet(auth: str, *, hdlc: bool) -> AsyncIterator[tuple[RunningFl
 def held(sim: RunningFleet, t0: datetime, class_id: int, obis: str, attr: int, client: int) -> Any:
     """What the simulated meter holds: the typed value (dict) or an error name."""
     return sim.fleet.meters[0].meter.get(class_id, obis, attr, now=t0, client=client)
+
+
+def instant(data: bytes) -> datetime:
+    """A COSEM date-time octet-string as an aware UTC datetime (must be complete)."""
+    moment = to_utc(data)
+    assert moment is not None, f"not a complete date-time: {data.hex()}"
+    return moment
 
 
 def plain(value: Any) -> Any:

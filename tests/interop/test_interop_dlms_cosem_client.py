@@ -28,12 +28,12 @@ from dlms_cosem.client import DlmsClient
 from dlms_cosem.cosem.capture_object import CaptureObject
 from dlms_cosem.cosem.selective_access import RangeDescriptor
 from dlms_cosem.io import BlockingTcpIO, HdlcTransport, TcpTransport
-from smmc_gateway.cosem.datetime import to_utc
 
 from tests.interop.sim_values import (
     ENERGY,
     TRANSPORTS,
     held,
+    instant,
     plain,
     still_fleet,
 )
@@ -45,7 +45,7 @@ def obis(text: str) -> cosem.Obis:
     return cosem.Obis(*(int(part) for part in text.split(".")))
 
 
-def attribute(interface: IC, ln: str, attr: int) -> cosem.CosemAttribute:
+def attribute(interface: enumerations.CosemInterface, ln: str, attr: int) -> cosem.CosemAttribute:
     return cosem.CosemAttribute(interface, obis(ln), attr)
 
 
@@ -115,7 +115,7 @@ async def test_dlms_cosem_client(auth: str, hdlc: bool) -> None:
         assert value == plain(held(sim, t0, 3, ln, 2, 1))
         assert list(scaler_unit) == plain(held(sim, t0, 3, ln, 3, 1))
     start, end = got["range"]
-    expected = [plain(r) for r in buffer if start <= to_utc(plain(r)[0]) <= end]
+    expected = [plain(r) for r in buffer if start <= instant(plain(r)[0]) <= end]
     assert len(expected) >= 19
     assert [list(r) for r in got["rows"]] == expected
     assert got["set"].result == enumerations.DataAccessResult.SUCCESS

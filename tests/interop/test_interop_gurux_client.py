@@ -34,7 +34,6 @@ from gurux_dlms.objects import (  # noqa: E402
     GXDLMSProfileGeneric,
     GXDLMSRegister,
 )
-from smmc_gateway.cosem.datetime import to_utc  # noqa: E402
 
 from tests.interop.gurux_peer import GuruxPeer  # noqa: E402
 from tests.interop.replay_peer import split_wrapper  # noqa: E402
@@ -44,6 +43,7 @@ from tests.interop.sim_values import (  # noqa: E402
     LOAD_PROFILE,
     TRANSPORTS,
     held,
+    instant,
     plain,
     still_fleet,
 )
@@ -65,15 +65,17 @@ def assert_rows_equal(gurux_rows: list[list[Any]], sim_rows: list[Any]) -> None:
     for got, want in zip(gurux_rows, sim_rows, strict=True):
         want_plain = plain(want)
         assert len(got) == len(want_plain)
-        assert gurux_utc(got[0]) == to_utc(want_plain[0])
+        assert gurux_utc(got[0]) == instant(want_plain[0])
         assert list(got[1:]) == want_plain[1:]
 
 
-async def check_clock_and_registers(peer: GuruxPeer, sim: RunningFleet, t0: datetime, client: int):
+async def check_clock_and_registers(
+    peer: GuruxPeer, sim: RunningFleet, t0: datetime, client: int
+) -> None:
     clock = GXDLMSClock(CLOCK)
     await peer.read(clock, 2)
     raw = plain(held(sim, t0, 8, CLOCK, 2, client))
-    assert gurux_utc(clock.time) == to_utc(raw)
+    assert gurux_utc(clock.time) == instant(raw)
     deviation = int.from_bytes(raw[9:11], "big", signed=True)  # minutes local -> UTC
     assert clock.time.value.utcoffset() == timedelta(minutes=-deviation)
     assert int(clock.time.status) == raw[11]
@@ -160,7 +162,7 @@ async def test_management_client(auth: str, hdlc: bool) -> None:
 
             start, end = t0 - timedelta(hours=6), t0 - timedelta(hours=1)
             rows = await peer.rows_by_range(profile, start, end)
-            expected = [r for r in buffer if start <= to_utc(plain(r)[0]) <= end]
+            expected = [r for r in buffer if start <= instant(plain(r)[0]) <= end]
             assert len(expected) >= 19
             assert_rows_equal(rows, expected)
 
@@ -184,7 +186,7 @@ async def test_management_client(auth: str, hdlc: bool) -> None:
             target = gurux_utc(clock.time) - timedelta(minutes=7)
             clock.time = GXDateTime(target)
             await peer.write(clock, 2)
-            new_time = to_utc(plain(held(sim, t0, 8, CLOCK, 2, 1)))
+            new_time = instant(plain(held(sim, t0, 8, CLOCK, 2, 1)))
             assert abs(new_time - target.replace(microsecond=0)) < timedelta(seconds=1)
 
             disconnect = GXDLMSDisconnectControl(DISCONNECT)
@@ -228,7 +230,7 @@ async def test_get_with_list(hdlc: bool) -> None:
             assert [r.value for r in registers] == [
                 plain(held(sim, t0, 3, obis, 2, 1)) for obis in ENERGY
             ]
-            assert gurux_utc(clock.time) == to_utc(plain(held(sim, t0, 8, CLOCK, 2, 1)))
+            assert gurux_utc(clock.time) == instant(plain(held(sim, t0, 8, CLOCK, 2, 1)))
             await peer.release()
         finally:
             await peer.close()

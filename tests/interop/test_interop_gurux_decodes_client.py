@@ -38,7 +38,9 @@ async def recording_relay(target_port: int) -> AsyncIterator[tuple[int, bytearra
     """A loopback relay to ``target_port``; yields (port, client bytes, meter bytes)."""
     upstream, downstream = bytearray(), bytearray()
 
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: bytearray):
+    async def pipe(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: bytearray
+    ) -> None:
         try:
             while data := await reader.read(4096):
                 log += data
