@@ -32,17 +32,15 @@ from smmc_gateway.dlms.access import (
     logical_name,
     raw_value,
 )
-from smmc_gateway.dlms.association import SessionSettings, aarq_dict, challenge
-from smmc_gateway.dlms.ciphering import CipherContext
+from smmc_gateway.dlms.association import SessionSettings
 from smmc_gateway.dlms.errors import (
-    AssociationRefused,
     DataAccessError,
     LinkLost,
     ProtocolError,
-    SecurityFailure,
     SessionError,
 )
 from smmc_gateway.dlms.exchange import Exchange
+from smmc_gateway.dlms.handshake import associate, release
 from smmc_gateway.dlms.stream import Transport, WireCounters
 
 log = structlog.get_logger("smmc_gateway.dlms")
@@ -112,7 +110,12 @@ class ClientSession:
         deadline = time.monotonic() + budget
         try:
             await self.transport.open(timeout=budget)
-            await self._associate(deadline, budget)
+            agreed = await associate(self._x, self.settings, self.meter_id, deadline, budget)
+            self.conformance = agreed.conformance
+            self.max_pdu_size = agreed.max_pdu_size
+            self.server_system_title = agreed.server_system_title
+            self.ciphered = self._x.cipher is not None
+            self.associated = True
         except BaseException:
             await self.transport.close(timeout=1.0)
             raise
@@ -135,124 +138,6 @@ class ClientSession:
                 log.warning("keep_alive_failed", meter_id=self.meter_id, error=str(exc))
                 return
 
-    async def _associate(self, deadline: float, budget: float) -> None:
-        s = self.settings
-        sec = s.security
-        cipher = CipherContext(sec, self.meter_id) if sec.ciphered else None
-        initiate = {
-            "apdu": "initiate-request",
-            "dedicated_key": cipher.dedicated_key if cipher else None,
-            "proposed_dlms_version_number": 6,
-            "proposed_conformance": list(s.conformance),
-            "client_max_receive_pdu_size": s.max_pdu_size,
-        }
-        plain_initiate = _core.encode_apdu(initiate)
-        user_information: dict[str, Any] = initiate
-        if cipher is not None:
-            user_information = _core.decode_apdu(cipher.cipher_initiate(plain_initiate))
-        ctos = challenge() if sec.level == "hls-gmac" else None
-        aarq = _core.encode_apdu(aarq_dict(s, ctos, user_information))
-        await self.transport.send_apdu(aarq)
-        data = await self._x.receive_raw(deadline, "AARE", budget)
-        try:
-            aare = _core.decode_apdu(data)
-        except _core.ApduError as exc:
-            raise ProtocolError(f"undecodable answer to the AARQ: {exc}") from exc
-        if aare["apdu"] != "aare":
-            raise ProtocolError(f"expected an AARE, got {aare['apdu']}")
-        self.server_system_title = aare.get("responding_ap_title")
-        if cipher is not None:
-            cipher.server_system_title = self.server_system_title
-        ui = aare.get("user_information")
-        diagnostic = aare.get("result_source_diagnostic") or {}
-        if aare["result"] != "accepted":
-            detail = ""
-            if ui is not None and ui.get("apdu", "").endswith("confirmed-service-error"):
-                detail = f"{ui.get('error')}: {ui.get('value')}"
-                if cipher is not None:
-                    detail += (
-                        " (the meter did not accept our ciphered InitiateRequest: wrong keys?)"
-                    )
-            raise AssociationRefused(aare["result"], str(diagnostic.get("value")), detail)
-        self._read_initiate_response(ui, cipher)
-        if cipher is not None and cipher.dedicated_key is not None:
-            log.debug("dedicated_key_in_use", meter_id=self.meter_id)
-        self._x.cipher = cipher
-        self.ciphered = cipher is not None
-        if sec.level == "hls-gmac":
-            await self._hls_pass_3_4(aare, ctos or b"", cipher, deadline, budget)
-        self.associated = True
-
-    def _read_initiate_response(
-        self, ui: dict[str, Any] | None, cipher: CipherContext | None
-    ) -> None:
-        if ui is None:
-            # Liberal: some meters leave the InitiateResponse out; assume the basics.
-            log.warning("aare_without_initiate_response", meter_id=self.meter_id)
-            self.conformance = list(self.settings.conformance)
-            self.max_pdu_size = 0xFFFF
-            return
-        kind = ui.get("apdu", "")
-        if kind in ("glo-initiate-response", "ded-initiate-response"):
-            if cipher is None:
-                raise ProtocolError("ciphered InitiateResponse to a plain association request")
-            ui = _core.decode_apdu(cipher.decipher(_core.encode_apdu(ui)))
-            kind = ui["apdu"]
-        elif cipher is not None and kind == "initiate-response":
-            log.warning("aare_initiate_response_not_ciphered", meter_id=self.meter_id)
-        if kind.endswith("confirmed-service-error"):
-            raise AssociationRefused(
-                "accepted-with-error", str(ui.get("error")), str(ui.get("value"))
-            )
-        if kind != "initiate-response":
-            raise ProtocolError(f"AARE user-information is a {kind}, expected initiate-response")
-        self.conformance = list(ui["negotiated_conformance"])
-        self.max_pdu_size = ui["server_max_receive_pdu_size"] or 0xFFFF
-
-    async def _hls_pass_3_4(
-        self,
-        aare: dict[str, Any],
-        ctos: bytes,
-        cipher: CipherContext | None,
-        deadline: float,
-        budget: float,
-    ) -> None:
-        stoc = aare.get("responding_authentication_value")
-        if not stoc:
-            raise ProtocolError("AARE for HLS-GMAC carries no server challenge (StoC)")
-        if cipher is None:  # HLS without ciphering of the APDUs: keys still needed
-            cipher = CipherContext(self.settings.security, self.meter_id)
-            cipher.server_system_title = self.server_system_title
-        # The request's counter is taken before f(StoC)'s, so a server that
-        # checks counters in the order it processes them (decipher, then
-        # verify f(StoC)) sees them increase.
-        request_counter = cipher.next_counter() if self._x.cipher is not None else None
-        reply = cipher.f_stoc(stoc, cipher.next_counter())
-        what = "reply_to_HLS_authentication"
-        request = {
-            "apdu": "action-request-normal",
-            "invoke_id_and_priority": self._x.next_invoke(),
-            "method": {"class_id": 15, "obis": "0.0.40.0.0.255", "method_id": 1},
-            "parameters_raw": _core.encode({"type": "octet-string", "value": reply.hex()}),
-        }
-        try:
-            answer = await self._x.request(request, deadline, what, budget, counter=request_counter)
-        except ProtocolError as exc:
-            raise AssociationRefused("rejected", "authentication-failure", str(exc)) from exc
-        if answer["apdu"] != "action-response-normal":
-            raise ProtocolError(f"{what}: got {answer['apdu']}")
-        if answer["result"] != "success":
-            raise AssociationRefused(
-                "rejected", "authentication-failure", f"meter refused f(StoC): {answer['result']}"
-            )
-        ret = answer.get("return_data") or {}
-        if "data_raw" not in ret:
-            raise SecurityFailure("the meter returned no f(CtoS) in reply_to_HLS_authentication")
-        value = _core.decode(ret["data_raw"])
-        if value.get("type") != "octet-string":
-            raise SecurityFailure(f"f(CtoS) is a {value.get('type')}, expected octet-string")
-        cipher.verify_f_ctos(ctos, bytes.fromhex(value["value"]))
-
     async def close(self) -> None:
         """Release (RLRQ/RLRE) when associated, then disconnect; never raises
         for a meter that is already gone."""
@@ -263,7 +148,7 @@ class ClientSession:
             self._keeper = None
         try:
             if self.associated and self.settings.release:
-                await self._release()
+                await release(self._x, self.settings, self.meter_id)
         except (SessionError, _core.DlmsError) as exc:
             # Release is a courtesy: a meter that answers nothing, or a
             # malformed RLRE (seen from Gurux), must not make close() raise.
@@ -273,28 +158,6 @@ class ClientSession:
             await self.transport.close()
             if self._x.cipher is not None:
                 self._x.cipher.flush()
-
-    async def _release(self) -> None:
-        rlrq: dict[str, Any] = {"apdu": "rlrq", "reason": "normal"}
-        cipher = self._x.cipher
-        if cipher is not None:
-            initiate = {
-                "apdu": "initiate-request",
-                "proposed_dlms_version_number": 6,
-                "proposed_conformance": list(self.settings.conformance),
-                "client_max_receive_pdu_size": self.settings.max_pdu_size,
-            }
-            ciphered = cipher.cipher_initiate(_core.encode_apdu(initiate))
-            rlrq["user_information"] = _core.decode_apdu(ciphered)
-        await self.transport.send_apdu(_core.encode_apdu(rlrq))
-        budget = self.settings.response_timeout
-        data = await self._x.receive_raw(time.monotonic() + budget, "RLRE", budget)
-        try:
-            kind = _core.decode_apdu(data)["apdu"]
-        except _core.ApduError as exc:
-            raise ProtocolError(f"undecodable answer to the RLRQ: {exc}") from exc
-        if kind != "rlre":
-            log.debug("release_unexpected", meter_id=self.meter_id, apdu=kind)
 
     # ------------------------------------------------------------ GET
     def _begin(self, what: str) -> tuple[float, float]:
