@@ -27,9 +27,9 @@ from gurux_dlms import GXByteBuffer, GXDLMSTranslator
 from gurux_dlms.enums import TranslatorOutputType
 from smmc_gateway.cosem.datetime import to_utc
 from smmc_gateway.dlms.session import ClientSession, Security, SessionSettings
-from smmc_gateway.dlms.transport import WrapperTransport
+from smmc_gateway.dlms.transport import HdlcSettings, HdlcTransport, WrapperTransport
 
-from tests.interop.replay_peer import split_wrapper
+from tests.interop.replay_peer import split_hdlc, split_wrapper
 from tests.support_sim import FleetSpec, running_fleet
 
 
@@ -138,3 +138,28 @@ async def test_gurux_reads_our_requests() -> None:
     assert ("Int8", "00") in action
 
     assert "ReleaseRequest" in xml[6]
+
+
+async def test_gurux_reads_our_hdlc_frames() -> None:
+    """Every HDLC frame of a client <-> simulator session (SNRM/UA parameters,
+    I frames, segments and RR, DISC/UA) is read by Gurux's translator."""
+    async with running_fleet(FleetSpec(meters=1, auth="lls"), hdlc=True) as sim:
+        password = sim.info[0]["password"].encode()
+        async with recording_relay(sim.ports[0]) as (port, upstream, downstream):
+            transport = HdlcTransport.tcp("127.0.0.1", port, HdlcSettings(client_address=1))
+            settings = SessionSettings(client_sap=1, security=Security.lls(password))
+            async with ClientSession(transport, settings) as session:
+                rows = await session.read_profile(
+                    "1.0.99.1.0.255", from_entry=1, to_entry=20, capture_period=900
+                )
+        assert len(rows) == 20
+    translator = GXDLMSTranslator(TranslatorOutputType.SIMPLE_XML)
+    ours = [translator.messageToXml(GXByteBuffer(f)) for f in split_hdlc(bytearray(upstream))]
+    theirs = [translator.messageToXml(GXByteBuffer(f)) for f in split_hdlc(bytearray(downstream))]
+    assert all("<HDLC" in x for x in ours + theirs)
+    assert "<Snrm>" in ours[0] and ("MaxInfoTX", "128") in fields(ours[0])
+    assert "<Ua>" in theirs[0] and ("MaxInfoTX", "128") in fields(theirs[0])
+    assert "AssociationRequest" in ours[1] and "AssociationResponse" in theirs[1]
+    assert "GetRequestNormal" in ours[2]
+    assert sum("NextFrame" in x for x in theirs) >= 2  # the profile came in segments
+    assert "DisconnectRequest" in ours[-1] and "<Ua>" in theirs[-1]
