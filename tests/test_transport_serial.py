@@ -18,8 +18,15 @@ from smmc_gateway.dlms.ic_store import InvocationCounterStore
 from smmc_gateway.dlms.optical import NAK, OpticalResponder
 from smmc_gateway.dlms.optical_port import OpticalSignOnError, OpticalTransport
 from smmc_gateway.dlms.serial import Bus, SerialHdlcTransport
-from smmc_gateway.dlms.session import ClientSession, Security, SessionSettings
+from smmc_gateway.dlms.session import (
+    ClientSession,
+    LinkLost,
+    MeterTimeout,
+    Security,
+    SessionSettings,
+)
 from smmc_gateway.dlms.transport import HdlcSettings
+from smmc_gateway.simulator.faults import FaultInjector, FaultOptions
 from smmc_gateway.simulator.fleet import SimulatedFleet
 from smmc_gateway.simulator.serve import serve_serial
 
@@ -88,6 +95,47 @@ async def test_two_meters_share_one_rs485_bus_one_at_a_time() -> None:
         assert overlaps == 0
         assert bus.turns_taken == 2 and bus.holder is None
         assert first != second  # each answer came from its own meter
+
+
+async def test_a_hung_meter_gives_the_bus_back_within_its_timeout() -> None:
+    spec = FleetSpec(meters=2, auth="lls", password=b"pw123456", baud=9600, history_days=0)
+    async with serial_fleet(spec) as (fleet, device):
+        fleet.meters[0].faults = FaultInjector(FaultOptions(hang_after=3))
+        bus = Bus(device, 9600)
+        settings = SessionSettings(
+            client_sap=1, security=Security.lls(b"pw123456"), response_timeout=2.0
+        )
+
+        def transport(index: int) -> SerialHdlcTransport:
+            meter = fleet.meters[index]
+            hdlc = HdlcSettings(
+                client_address=1,
+                server_lower=meter.physical_address,
+                response_timeout=0.5,
+                max_retries=1,
+            )
+            return SerialHdlcTransport(device, hdlc, bus=bus, who=meter.meter_id)
+
+        async def hung_read() -> None:
+            async with ClientSession(transport(0), settings) as s:
+                await s.get_many(ENERGY)
+                await s.get_many(ENERGY)
+
+        async def good_read() -> list[bytes | Exception]:
+            async with ClientSession(transport(1), settings) as s:
+                return list(await s.get_many(ENERGY))
+
+        start = time.monotonic()
+        hung = asyncio.create_task(hung_read())
+        await asyncio.sleep(0)  # let it take the bus first
+        assert bus.holder == fleet.meters[0].meter_id
+        good = asyncio.create_task(good_read())
+        with pytest.raises((MeterTimeout, LinkLost)):
+            await asyncio.wait_for(hung, 20)
+        values = await asyncio.wait_for(good, 20)
+        assert all(isinstance(v, bytes) for v in values)
+        assert bus.turns_taken == 2 and bus.holder is None
+        assert time.monotonic() - start < 15
 
 
 async def test_optical_mode_e_then_hls_read() -> None:
