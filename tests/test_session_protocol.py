@@ -425,3 +425,28 @@ async def test_close_survives_a_malformed_rlre() -> None:
         await s.close()  # must not raise
         assert released.is_set()
         assert not s.associated
+
+
+async def test_invocation_counter_error_moves_our_counter_forward() -> None:
+    refusal = _core.encode_apdu(
+        {
+            "apdu": "exception-response",
+            "state_error": "service-not-allowed",
+            "service_error": "invocation-counter-error",
+            "invocation_counter": 5000,
+        }
+    )
+    plain = ciphered_meter([1])
+
+    def script(request: dict[str, Any], raw: bytes) -> list[bytes] | None:
+        if request["apdu"] == "glo-get-request":
+            return [refusal]
+        return plain(request, raw)
+
+    async with peer(script) as port:
+        s = ciphered_session(port)
+        async with s:
+            with pytest.raises(SecurityFailure, match="expects invocation counter 5000"):
+                await s.get(3, "1.0.32.7.0.255", 2)
+        store = s.settings.security.ic_store
+        assert store is not None and store.next("t") >= 5000

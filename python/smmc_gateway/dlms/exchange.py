@@ -113,6 +113,11 @@ class Exchange:
                 answer = _core.decode_apdu(data)
             except _core.ApduError as exc:
                 raise ProtocolError(f"{what}: undecodable APDU {data[:16].hex()}…: {exc}") from exc
+            expected = answer.get("invocation_counter")
+            if answer["apdu"] == "exception-response" and expected and self.cipher is not None:
+                # The meter says which counter it expects: never go below it
+                # again (moving forward never reuses a counter).
+                self.cipher.store.skip_to(self.cipher.scope, int(expected))
             check_error_apdu(answer, what)
             return answer
 
