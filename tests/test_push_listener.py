@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from smmc_gateway import _core
 from smmc_gateway.dlms.ic_store import InvocationCounterStore
@@ -37,7 +38,7 @@ async def listening(
         yield listener, events
 
 
-def notification(body: dict[str, object], invoke: int = 1) -> bytes:
+def notification(body: dict[str, Any], invoke: int = 1) -> bytes:
     return _core.encode_apdu(
         {
             "apdu": "data-notification",
@@ -69,7 +70,10 @@ async def send(port: int, *apdus: bytes) -> None:
     await writer.wait_closed()
 
 
-BODY = {"type": "structure", "value": [{"type": "double-long-unsigned", "value": 42}]}
+BODY: dict[str, Any] = {
+    "type": "structure",
+    "value": [{"type": "double-long-unsigned", "value": 42}],
+}
 
 
 def keyed(title: bytes | None, peer: str) -> MeterKeys | None:
