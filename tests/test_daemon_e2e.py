@@ -76,9 +76,22 @@ def on(col: Collector, suffix: str) -> list[dict[str, Any]]:
 
 
 async def online(col: Collector) -> None:
-    """The gateway has subscribed (its persistent session exists) once it says online."""
+    """Wait until the gateway serves commands. It says online just before it subscribes,
+    and on its very first start the broker has no session to queue commands in, so probe:
+    a request it refuses at once, repeated until one is answered."""
     await col.wait(lambda ms: any(str(m.topic).endswith("/status") and b'"online"' in m.payload
                                   for m in ms), 30)  # type: ignore[operator]
+    for n in range(60):
+        cid = f"probe-{n}"
+        await send(col.broker, "MeterReadings", request(cid, {}, verb="create",
+                                                        noun="MeterReadings"))
+        try:
+            await col.wait(lambda ms, c=cid: any(str(m.topic).endswith(f"/reply/{c}")  # type: ignore[misc]
+                                                 for m in ms), 0.5)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("the gateway never answered a probe request")
 
 
 async def reply(col: Collector, cid: str) -> dict[str, Any]:
