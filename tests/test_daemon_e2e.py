@@ -12,6 +12,7 @@ import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,11 @@ def request(cid: str, payload: dict[str, Any], verb: str = "create",
             noun: str = "EndDeviceControls") -> bytes:
     return json.dumps({"header": {"verb": verb, "noun": noun, "correlationId": cid},
                        "payload": payload}).encode()
+
+
+def iso(offset_s: float) -> str:
+    moment = datetime.now(UTC) + timedelta(seconds=offset_s)
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def control(ref: str, meters: list[str], groups: list[str] | None = None) -> dict[str, Any]:
@@ -147,14 +153,16 @@ async def test_commands_get_one_reply_each_and_events(
         assert clk["reply"]["result"] == "OK"
         assert "method shift_time" in clk["payload"]["EndDeviceControl"][0]["details"]
 
-        await send(mosquitto, "MeterReadings",
-                   request("get-1", {"EndDevices": [{"mRID": c}],
-                                     "ReadingTypes": [{"obis": "1.0.1.8.0.255"}]},
-                           verb="get", noun="MeterReadings"))
+        get_1 = {"EndDevices": [{"mRID": c}], "ReadingTypes": [{"obis": "1.0.1.8.0.255"}],
+                 "timeSchedule": {"start": iso(-3600), "end": iso(0)}}
+        validate(get_1, "meter-readings-request")
+        await send(mosquitto, "MeterReadings", request("get-1", get_1, verb="get",
+                                                       noun="MeterReadings"))
         got = await reply(col, "get-1")
         assert got["reply"]["result"] == "OK"
         (mr,) = got["payload"]["MeterReading"]
         assert [r["ReadingType"]["obis"] for r in mr["Readings"]] == ["1.0.1.8.0.255"]
+        assert len(mr["IntervalBlocks"][0]["IntervalReadings"]) in (4, 5)  # the last hour
         validate(got["payload"], "meter-readings")
 
         await col.wait(lambda ms: len([m for m in ms if str(m.topic).endswith(f"{b}/events")])
@@ -164,6 +172,9 @@ async def test_commands_get_one_reply_each_and_events(
             validate_message(m.payload)  # type: ignore[arg-type]
     for cid in ("off-1", "ping-1", "on-1", "clk-1", "get-1"):
         assert len(on(col, f"/reply/{cid}")) == 1
+    for d in on(col, "/events"):
+        for e in d["payload"]["EndDeviceEvent"]:
+            validate(e["EndDeviceEventType"]["ref"], "gateway-event-types")
     refs = [e["EndDeviceEventType"]["ref"] for d in on(col, f"{a}/events")
             for e in d["payload"]["EndDeviceEvent"]]
     assert refs == ["smmc.switch.disconnected", "smmc.switch.connected"]
@@ -261,3 +272,29 @@ async def test_meter_pushes_become_events(
         assert ev["EndDeviceEventType"]["ref"] == "smmc.push.dataNotification"
         assert ev["reason"] == "ciphered" and ev["details"]
     assert not on(col, f"{sim.info[1]['meter_id']}/events")
+
+
+async def test_scheduled_clock_sync_refuses_then_adjusts(
+        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    from smmc_gateway.headend.daemon import Gateway
+
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=2, time_offset_s=-45)) as sim:
+        gw = Gateway(load_config(lab(sim, tmp_path, mosquitto)),
+                     DaemonOptions(time_source=FixedTimeSource(synced=False)))
+        await gw.start()
+        try:
+            ids = [i["meter_id"] for i in sim.info]
+            await gw.sync_all_clocks()  # the host clock is not synchronised: refuse
+            gw.headend.time_source = FixedTimeSource(synced=True)
+            await gw.sync_all_clocks()
+            await col.wait(lambda ms: sum(str(m.topic).endswith("/events") for m in ms) >= 4)
+            assert all(abs(gw.fleet.state(m).clock_deviation_s or 99) < 1.5 for m in ids)
+        finally:
+            await gw.stop()
+    for m in ids:
+        refs = [(e["EndDeviceEventType"]["ref"], e["details"]) for d in on(col, f"{m}/events")
+                for e in d["payload"]["EndDeviceEvent"]]
+        assert [r for r, _ in refs] == ["smmc.clock.syncRefused", "smmc.clock.adjusted"]
+        assert "not synchronised" in refs[0][1]
+        assert "before -4" in refs[1][1] and "method shift_time" in refs[1][1]
