@@ -294,3 +294,57 @@ async def test_general_block_transfer_when_the_meter_offers_it(auth: str) -> Non
             assert len(rows) == 40
             assert tags.count(0xE0) > 5  # it came in general-block-transfer APDUs
             assert (await s.get(*CLOCK))["type"] == "octet-string"
+
+
+@pytest.mark.parametrize("auth", ["lls", "hls-gmac"])
+async def test_long_set_and_action_go_in_gbt_when_only_gbt_is_agreed(auth: str) -> None:
+    spec = FleetSpec(auth=auth, password=PASSWORD, history_days=0, general_block_transfer=True)
+    proposal = tuple(
+        c
+        for c in SessionSettings().conformance
+        if c not in ("block-transfer-with-set-or-write", "block-transfer-with-action")
+    )
+    async with running_fleet(spec) as sim:
+        settings = SessionSettings(
+            client_sap=1,
+            security=security(auth, sim.info[0]),
+            conformance=proposal,
+            max_send_pdu=128,
+        )
+        async with ClientSession(transport("wrapper", sim.ports[0]), settings) as s:
+            assert "general-block-transfer" in s.conformance
+            assert "block-transfer-with-set-or-write" not in s.conformance
+            tags: list[int] = []
+            send = s.transport.send_apdu
+
+            async def recording(apdu: bytes) -> None:
+                tags.append(apdu[0])
+                await send(apdu)
+
+            s.transport.send_apdu = recording  # type: ignore[method-assign]
+            objects = await s.get(40, PUSH_SETUP, 2)
+            new = {"type": "array", "value": list(reversed(objects["value"]))}
+            await s.set(40, PUSH_SETUP, 2, new)
+            assert tags.count(0xE0) >= 2
+            assert await s.get(40, PUSH_SETUP, 2) == new
+            size = await s.get(18, IMAGE, 2)
+            block = bytes(range(256))[: size["value"]]
+            init = {
+                "type": "structure",
+                "value": [
+                    {"type": "octet-string", "value": b"img-2".hex()},
+                    {"type": "double-long-unsigned", "value": len(block)},
+                ],
+            }
+            await s.action(18, IMAGE, 1, init)
+            tags.clear()
+            params = {
+                "type": "structure",
+                "value": [
+                    {"type": "double-long-unsigned", "value": 0},
+                    {"type": "octet-string", "value": block.hex()},
+                ],
+            }
+            await s.action(18, IMAGE, 2, params)
+            assert tags.count(0xE0) >= 3
+            assert await s.action(18, IMAGE, 3) is None

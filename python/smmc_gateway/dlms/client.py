@@ -308,6 +308,13 @@ class ClientSession:
             raise ProtocolError(f"profile {logical_name(obis)} buffer: {exc}") from exc
 
     # ------------------------------------------------------------ SET
+    def _gbt_instead(self, service: str) -> int | None:
+        """The GBT block size when a long request must go in general-block-
+        transfer (the meter agreed GBT but not ``service``'s own blocks)."""
+        if service in self.conformance or "general-block-transfer" not in self.conformance:
+            return None
+        return self._block_size()
+
     def _block_size(self) -> int:
         limit = self.max_pdu_size or 0xFFFF
         if self.settings.max_send_pdu is not None:
@@ -335,14 +342,15 @@ class ClientSession:
         }
         async with self._lock:
             deadline, budget = self._begin(what)
-            if len(raw) <= self._block_size():
+            gbt = self._gbt_instead("block-transfer-with-set-or-write")
+            if len(raw) <= self._block_size() or gbt is not None:
                 request = {
                     "apdu": "set-request-normal",
                     "invoke_id_and_priority": self._x.next_invoke(),
                     "attribute": descriptor,
                     "value_raw": raw,
                 }
-                answer = await self._x.request(request, deadline, what, budget)
+                answer = await self._x.request(request, deadline, what, budget, gbt_block=gbt)
                 if answer["apdu"] != "set-response-normal":
                     raise ProtocolError(f"{what}: got {answer['apdu']}")
                 result = answer["result"]
@@ -442,14 +450,15 @@ class ClientSession:
         raw = raw_value(parameters) if parameters is not None else None
         async with self._lock:
             deadline, budget = self._begin(what)
-            if raw is None or len(raw) <= self._block_size():
+            gbt = self._gbt_instead("block-transfer-with-action")
+            if raw is None or len(raw) <= self._block_size() or gbt is not None:
                 request = {
                     "apdu": "action-request-normal",
                     "invoke_id_and_priority": self._x.next_invoke(),
                     "method": method,
                     "parameters_raw": raw,
                 }
-                answer = await self._x.request(request, deadline, what, budget)
+                answer = await self._x.request(request, deadline, what, budget, gbt_block=gbt)
             else:
                 answer = await self._action_pblocks(method, raw, deadline, what, budget)
             if answer["apdu"] == "action-response-with-pblock":

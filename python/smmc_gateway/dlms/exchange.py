@@ -61,9 +61,17 @@ class Exchange:
         budget: float,
         *,
         counter: int | None = None,
+        gbt_block: int | None = None,
     ) -> dict[str, Any]:
-        """Send ``apdu`` and return the decoded answer whose invoke id matches."""
-        await self.send(apdu, counter)
+        """Send ``apdu`` and return the decoded answer whose invoke id matches.
+        With ``gbt_block``, an APDU (ciphered if need be) longer than that
+        goes out in general-block-transfer blocks of that many bytes."""
+        plain = _core.encode_apdu(apdu)
+        out = self.cipher.cipher(plain, counter) if self.cipher else plain
+        if gbt_block is not None and len(out) > gbt_block:
+            await self._send_gbt(out, gbt_block, deadline, what, budget)
+        else:
+            await self.transport.send_apdu(out)
         sent = apdu.get("invoke_id_and_priority")
         while True:
             try:
@@ -120,6 +128,36 @@ class Exchange:
                 self.cipher.store.skip_to(self.cipher.scope, int(expected))
             check_error_apdu(answer, what)
             return answer
+
+    async def _send_gbt(
+        self, apdu: bytes, size: int, deadline: float, what: str, budget: float
+    ) -> None:
+        """General-block-transfer, send side: window 1, no streaming; each
+        block but the last waits for the meter's acknowledgement."""
+        chunks = [apdu[i : i + size] for i in range(0, len(apdu), size)]
+        for number, chunk in enumerate(chunks, start=1):
+            last = number == len(chunks)
+            block = {
+                "apdu": "general-block-transfer",
+                "last_block": last,
+                "streaming": False,
+                "window": 1,
+                "block_number": number,
+                "block_number_ack": 0,
+                "block_data": chunk,
+            }
+            await self.transport.send_apdu(_core.encode_apdu(block))
+            if last:
+                return
+            data = await self.receive_raw(deadline, f"{what} GBT block {number} ack", budget)
+            try:
+                ack = _core.decode_apdu(data)
+            except _core.ApduError as exc:
+                raise ProtocolError(f"{what}: undecodable GBT acknowledgement: {exc}") from exc
+            check_error_apdu(ack, what)
+            if ack["apdu"] != "general-block-transfer" or ack["block_number_ack"] != number:
+                got = ack.get("block_number_ack", ack["apdu"])
+                raise ProtocolError(f"{what}: GBT block {number} acknowledged as {got}")
 
     async def _reassemble_gbt(
         self, first: bytes, deadline: float, what: str, budget: float

@@ -66,8 +66,10 @@ Public API (stable; the CLI, the head-end and the use cases code against it)::
 Block transfer: GET responses with datablocks are reassembled (next blocks
 requested); SETs and ACTIONs larger than the negotiated PDU size go out in
 blocks; ACTION responses in pblocks are reassembled; general-block-transfer
-responses are reassembled and acknowledged (receive side only: requests are
-never sent in GBT; the default proposal does offer GBT). A late answer to a
+responses are reassembled and acknowledged (window 1 acknowledgements; a
+streaming meter is acknowledged at the end of each window); a long SET or
+ACTION goes out in GBT blocks when the meter agreed GBT but not that
+service's own block transfer. A late answer to a
 request that timed out is dropped, not taken for the next answer. With a
 ciphered association every request is sent glo- (or ded- with a dedicated key)
 ciphered, security control 0x30 by default, and every response must carry the
