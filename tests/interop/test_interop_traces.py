@@ -286,14 +286,6 @@ def check_am550_notification(apdu: bytes, expect: dict[str, Any]) -> None:
     assert [v["value"] for v in body["value"][0]["value"]] == expect["first"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "core HDLC link: segmented UI frames (frame format A8) are delivered one "
-        "'ui' event per frame instead of reassembled up to the frame with S=0, so "
-        "the Iskra AM550 push (3 UI frames) arrives as 3 undecodable pieces"
-    ),
-)
 def test_iskra_am550_segmented_ui_push_reassembled_by_our_link() -> None:
     trace = load("iskra-am550-segmented-ui-push.json")
     events = ui_events(bytes.fromhex(trace["stream"]))

@@ -450,3 +450,24 @@ mod random_loss {
         }
     }
 }
+
+#[test]
+fn segmented_ui_frames_are_reassembled_into_one_event() {
+    // As an Iskra AM550 pushes a long data-notification: UI frames with the
+    // S bit set, then a last one without it.
+    let mut c = Link::new(cfg(Role::Client, Parameters::default()));
+    let me = Address::client(0x10).unwrap();
+    let srv = Address::with_size(1, Some(0x11), None).unwrap();
+    let parts: [&[u8]; 3] = [&[0xE6, 0xE7, 0x00, 0x0F, 0x00], &[0x04, 0x02], &[0x2C, 0x00]];
+    for (i, part) in parts.iter().enumerate() {
+        let mut ui = Frame::new(FrameKind::UI, me, srv, false);
+        ui.segmented = i + 1 < parts.len();
+        ui.info = part.to_vec();
+        c.receive_data(&ui.encode().unwrap(), 0.0);
+        if i + 1 < parts.len() {
+            assert_eq!(c.next_event(), None, "no event before the last segment");
+        }
+    }
+    assert_eq!(c.next_event(), Some(Event::Ui(vec![0x0F, 0x00, 0x04, 0x02, 0x2C, 0x00])));
+    assert_eq!(c.next_event(), None);
+}

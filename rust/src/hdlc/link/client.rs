@@ -55,10 +55,7 @@ impl Link {
                 self.reset(LinkState::Disconnected);
                 self.events.push_back(Event::Refused(format!("FRMR (frame rejected) {hex}")));
             }
-            (FrameKind::UI, _) => {
-                let data = self.strip_llc(std::mem::take(&mut f.info));
-                self.events.push_back(Event::Ui(data));
-            }
+            (FrameKind::UI, _) => self.take_ui(&mut f),
             (FrameKind::I | FrameKind::RR | FrameKind::RNR, LinkState::Connected) => {
                 if !self.ack(f.control.recv_seq.unwrap_or(0)) {
                     return self.frame_error(format!("{} with N(R) out of range dropped", f.kind().name()));

@@ -116,6 +116,8 @@ pub struct Link {
     rx_partial: bool,
     /// Skipping the remaining segments of an over-long APDU.
     rx_discarding: bool,
+    /// Segmented UI frames (e.g. a meter's push split over several frames).
+    ui_buf: Vec<u8>,
     /// Client: the poll awaiting its final response.
     awaiting: Option<Poll>,
     deadline: Option<f64>,
@@ -157,6 +159,7 @@ impl Link {
             rx_buf: Vec::new(),
             rx_partial: false,
             rx_discarding: false,
+            ui_buf: Vec::new(),
             awaiting: None,
             deadline: None,
             retries: 0,
@@ -199,6 +202,7 @@ impl Link {
         self.rx_buf.clear();
         self.rx_partial = false;
         self.rx_discarding = false;
+        self.ui_buf.clear();
         self.awaiting = None;
         self.deadline = None;
         self.retries = 0;
@@ -453,6 +457,24 @@ impl Link {
             Role::Client => self.client_frame(f, now),
             Role::Server => self.server_frame(f, now),
         }
+    }
+
+    /// Take a UI frame's information: segments (S bit set) are collected until
+    /// the last one, then the whole is delivered as one `Ui` event. Real meters
+    /// push long data-notifications this way (e.g. Iskra AM550).
+    fn take_ui(&mut self, f: &mut Frame) {
+        if self.ui_buf.len() + f.info.len() > MAX_REASSEMBLY {
+            self.ui_buf.clear();
+            self.frame_error(format!("segmented UI data longer than {MAX_REASSEMBLY} bytes dropped"));
+            return;
+        }
+        self.ui_buf.append(&mut f.info);
+        if f.segmented {
+            return;
+        }
+        let whole = std::mem::take(&mut self.ui_buf);
+        let data = self.strip_llc(whole);
+        self.events.push_back(Event::Ui(data));
     }
 
     /// Take an I frame's information into the reassembly buffer: None when

@@ -56,10 +56,7 @@ impl Link {
                 self.peer_client = Address { upper: f.src.upper, lower: None, size: 1 };
                 self.send_unnumbered(FrameKind::DM, Vec::new());
             }
-            (FrameKind::UI, _) => {
-                let data = self.strip_llc(std::mem::take(&mut f.info));
-                self.events.push_back(Event::Ui(data));
-            }
+            (FrameKind::UI, _) => self.take_ui(&mut f),
             (FrameKind::I | FrameKind::RR | FrameKind::RNR, LinkState::Connected) => {
                 if !self.ack(f.control.recv_seq.unwrap_or(0)) {
                     return self.frame_error(format!("{} with N(R) out of range dropped", f.kind().name()));
