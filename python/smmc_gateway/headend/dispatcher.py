@@ -17,6 +17,8 @@ Served:
   the load profile in that range. Reply: a MeterReadings payload.
 
 Other nouns of the contract get a FAILED reply ``NotImplemented`` naming the noun.
+A request that arrives while the gateway is stopping is not answered now: it stays in
+the journal and is served after the restart.
 """
 
 from __future__ import annotations
@@ -91,8 +93,12 @@ class Dispatcher:
         except Invalid as exc:
             return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
                                              for p in exc.problems])
-        except GatewayStopping as exc:
-            return failed("GatewayStopping", str(exc))
+        except GatewayStopping:
+            # Checkpoint: leave it journaled and unreplied; the uplink cancels this task as
+            # it stops, and the next start dispatches the request again (one reply in all).
+            log.info("command_parked_for_restart", noun=noun)
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable") from None
 
     # -- validation helpers ------------------------------------------------------------
     def _meters(self, item: dict[str, Any], where: str, problems: list[str],
@@ -194,7 +200,7 @@ class Dispatcher:
             if out.result is None:
                 return False, f"refused: {out.refused}"
             return True, describe_clock(out.result)
-        except (SessionError, OSError, TimeoutError, SwitchNotConfirmed, GatewayStopping) as exc:
+        except (SessionError, OSError, TimeoutError, SwitchNotConfirmed) as exc:
             return False, _error_text(exc)
 
     # -- MeterReadings get -----------------------------------------------------------

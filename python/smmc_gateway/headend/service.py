@@ -23,7 +23,7 @@ import structlog
 
 from smmc_gateway.headend.fleet import Fleet
 from smmc_gateway.headend.gates import Priority
-from smmc_gateway.headend.scheduler import Scheduler
+from smmc_gateway.headend.scheduler import GatewayStopping, Scheduler
 from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.ops.metrics import GatewayMetrics
 from smmc_gateway.uplink.envelope import Event, MeterReadingPart, Reading
@@ -255,6 +255,9 @@ class HeadEnd:
     # -- use case 7: OMS poll ------------------------------------------------------------
     async def poll(self, meter_ids: Sequence[str],
                    timeout_s: float = 30.0) -> list[oms_uc.PollResult]:
+        if self.scheduler.stopping:
+            raise GatewayStopping("the gateway is stopping; the poll is served after restart")
+
         def open_session(m: str) -> Any:
             return self.scheduler.session(m, Priority.COMMAND)
 
