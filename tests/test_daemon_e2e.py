@@ -238,8 +238,15 @@ async def test_daily_bulk_export_carries_every_collected_meter(
             assert await gw.headend.bulk_export() == 3
             assert await gw.headend.bulk_export() == 0  # exported rows are gone
             await col.wait(lambda ms: any(str(m.topic).endswith("/bulk/readings") for m in ms))
+            first = sorted(ids)[0]
+            regs = await gw.headend.read_registers(first)  # the hourly register read
+            assert len(regs) == 4
+            await col.wait(lambda ms: len([m for m in ms if str(m.topic).endswith(
+                f"{first}/readings")]) == 2)
         finally:
             await gw.stop()
+    only_registers = on(col, f"{first}/readings")[1]["payload"]["MeterReading"][0]
+    assert "IntervalBlocks" not in only_registers and len(only_registers["Readings"]) == 4
     (bulk,) = on(col, "/bulk/readings")
     validate_message(json.dumps(bulk).encode())
     parts = bulk["payload"]["MeterReading"]

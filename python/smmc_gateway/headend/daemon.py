@@ -141,6 +141,18 @@ class Gateway:
             self.push_listener = PushListener(routing.lookup, on_push, host=cfg.push.address,
                                               port=cfg.push.port, ic_store=self.ic_store)
             await self.push_listener.start()
+        if s.registers_every_s < s.load_profile_every_s:
+            # registers also come with every profile collection; in between, on their own
+            self._registers_read: dict[str, float] = {}
+
+            async def registers(meter_id: str) -> None:
+                await self.headend.read_registers(meter_id)
+                self._registers_read[meter_id] = time.time()
+
+            self.scheduler.every(
+                "registers", s.registers_every_s, registers, jitter_s=min(
+                    s.load_profile_jitter_s, s.registers_every_s / 2),
+                last_success=lambda m: self._registers_read.get(m, time.time()))
         loop = asyncio.get_running_loop()
         self.uplink_task = loop.create_task(self.uplink.run(), name="uplink")
         self.scheduler_task = loop.create_task(self.scheduler.run(), name="scheduler")

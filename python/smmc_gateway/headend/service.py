@@ -128,6 +128,20 @@ class HeadEnd:
                  rows=profile.rows if profile else 0, registers=len(result.readings))
         return result
 
+    async def read_registers(self, meter_id: str) -> list[Reading]:
+        """The scheduled register read (between two profile collections)."""
+        model = self.model_of(meter_id)
+        try:
+            async with self.scheduler.session(meter_id, Priority.READ) as s:
+                regs = await self.readings.read_registers(s, model.registers, datetime.now(UTC))
+        except BaseException:
+            self._done("registers", False)
+            raise
+        if regs:
+            await self.publisher.publish_reading(meter_id, regs)
+        self._done("registers", True)
+        return regs
+
     async def read_on_demand(self, meter_id: str, obis: Sequence[str] | None,
                              start: datetime | None, end: datetime | None) -> ReadingsResult:
         model = self.model_of(meter_id)
