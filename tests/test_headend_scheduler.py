@@ -107,3 +107,35 @@ async def test_an_unreachable_meter_fails_in_time_and_is_recorded(tmp_path: Path
         async with sched.session("m-0000"):
             pass
     await fleet.close()
+
+
+async def test_a_failed_job_is_retried_with_backoff_then_left_to_the_next_period(
+        tmp_path: Path) -> None:
+    from smmc_gateway.dlms.session import MeterTimeout
+
+    cfg = config(tmp_path, 2)
+    fleet = await Fleet.open(cfg.meters, tmp_path / "f.sqlite")
+    sched = Scheduler(fleet, SessionFactory(), retry_attempts=2, backoff_initial_s=0.05,
+                      backoff_multiplier=2.0, backoff_max_s=0.1)
+    assert [sched.retry_delay(n) for n in (1, 2, 3)] == [0.05, 0.1, 0.1]
+    calls: dict[str, list[float]] = {"m-0000": [], "m-0001": []}
+    done = asyncio.Event()
+
+    async def job(meter_id: str) -> None:
+        calls[meter_id].append(time.monotonic())
+        if len(calls["m-0000"]) == 3 and calls["m-0001"]:
+            done.set()
+        if meter_id == "m-0000":
+            raise MeterTimeout("GetResponse", 1.0)  # what a silent meter's session raises
+
+    sched.every("collect", 3600, job, last_success=lambda _m: None)
+    runner = asyncio.create_task(sched.run())
+    await asyncio.wait_for(done.wait(), 5)
+    # nothing more is due before the next period: the run loop idles
+    assert sched.due_count(horizon_s=60) == 0
+    await sched.stop(1)
+    await asyncio.wait_for(runner, 5)
+    t = calls["m-0000"]
+    assert len(t) == 3 and len(calls["m-0001"]) == 1  # 1 try + 2 retries; the good one once
+    assert t[1] - t[0] >= 0.04 and t[2] - t[1] >= 0.09
+    await fleet.close()

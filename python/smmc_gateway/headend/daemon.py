@@ -114,6 +114,10 @@ class Gateway:
                                   response_timeout=cfg.limits.response_timeout_s)
         self.scheduler = Scheduler(self.fleet, sessions,
                                    max_tcp_sessions=cfg.limits.max_tcp_sessions,
+                                   retry_attempts=cfg.limits.retry_attempts,
+                                   backoff_initial_s=cfg.limits.backoff_initial_s,
+                                   backoff_max_s=cfg.limits.backoff_max_s,
+                                   backoff_multiplier=cfg.limits.backoff_multiplier,
                                    on_session=self._on_session)
         self.uplink = Uplink(uplink_config(cfg), None, on_drop=self._on_drop)
         self.headend = HeadEnd(self.fleet, self.scheduler, self.uplink, cfg.models,

@@ -67,6 +67,8 @@ class Scheduler:
 
     def __init__(self, fleet: Fleet, sessions: SessionFactory, *, max_tcp_sessions: int = 64,
                  max_pending: int | None = None, clock: Callable[[], float] = time.time,
+                 retry_attempts: int = 3, backoff_initial_s: float = 5.0,
+                 backoff_max_s: float = 600.0, backoff_multiplier: float = 2.0,
                  on_session: Callable[[str, bool, float, int, int], None] | None = None) -> None:
         self.fleet = fleet
         self.sessions = sessions
@@ -82,6 +84,11 @@ class Scheduler:
         self._active: set[asyncio.Task[None]] = set()
         self._sessions_open = 0
         self._pending = asyncio.Semaphore(max_pending or max_tcp_sessions * 2 + 8)
+        self.retry_attempts = retry_attempts
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.backoff_multiplier = backoff_multiplier
+        self._failures: dict[tuple[int, str], int] = {}
         self.on_session = on_session
         """``on_session(meter_id, ok, seconds, bytes_sent, bytes_received)`` for metrics."""
 
@@ -173,27 +180,48 @@ class Scheduler:
             now = self.clock()
             if self._heap and self._heap[0][0] <= now:
                 due, _, index, meter_id = heapq.heappop(self._heap)
-                p = self._periodic[index]
-                nxt = max(due + p.period_s, now + 1.0)
-                heapq.heappush(self._heap, (nxt, next(self._seq), index, meter_id))
+                if index < 0:  # a retry: run once, the regular schedule stays as it is
+                    index = -1 - index
+                    p = self._periodic[index]
+                else:
+                    p = self._periodic[index]
+                    nxt = max(due + p.period_s, now + 1.0)
+                    heapq.heappush(self._heap, (nxt, next(self._seq), index, meter_id))
                 await self._pending.acquire()
                 if self._stopping:
                     self._pending.release()
                     break
-                self._spawn(p, meter_id)
+                self._spawn(index, p, meter_id)
                 continue
             delay = (self._heap[0][0] - now) if self._heap else 3600.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, min(delay, 3600.0)))
 
-    def _spawn(self, p: _Periodic, meter_id: str) -> None:
+    def retry_delay(self, failures: int) -> float:
+        """Backoff before retry number ``failures`` (1-based)."""
+        return min(self.backoff_max_s,
+                   self.backoff_initial_s * self.backoff_multiplier ** (failures - 1))
+
+    def _spawn(self, index: int, p: _Periodic, meter_id: str) -> None:
+        key = (index, meter_id)
+
         async def run() -> None:
             try:
                 await p.job(meter_id)
+                self._failures.pop(key, None)
             except GatewayStopping:
                 pass
             except (SessionError, OSError, TimeoutError):
-                pass  # recorded in the meter's state and logged by session()
+                # recorded in the meter's state and logged by session(); retry with backoff
+                # (extra entries: the regular schedule is not moved)
+                n = self._failures.get(key, 0) + 1
+                if n <= self.retry_attempts:
+                    self._failures[key] = n
+                    heapq.heappush(self._heap, (self.clock() + self.retry_delay(n),
+                                                next(self._seq), -1 - index, meter_id))
+                    self._wake.set()
+                else:
+                    self._failures.pop(key, None)  # give up until the next period
             except Exception:
                 log.exception("job_failed", job=p.name, meter_id=meter_id)
             finally:
