@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import re
+import urllib.request
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -108,11 +109,31 @@ async def reply(col: Collector, cid: str) -> dict[str, Any]:
 
 async def test_readings_from_the_fleet_arrive_valid_on_their_topics(
         mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    from uplink_helpers import wait_until
+
+    from tests.support_sim import free_ports
+
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
-    async with running_fleet(FleetSpec(meters=3)) as sim, gateway(lab(sim, tmp_path, mosquitto)):
+    port = free_ports(1)[0]
+    async with running_fleet(FleetSpec(meters=3)) as sim, \
+            gateway(lab(sim, tmp_path, mosquitto, metrics_port=port)):
         ids = [i["meter_id"] for i in sim.info]
         await col.wait(lambda ms: all(any(str(m.topic) == f"smmc/v1/{GW}/meter/{i}/readings"
                                           for m in ms) for i in ids), 30)
+        text = ""
+
+        def scraped() -> bool:
+            nonlocal text
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+            return "smmc_meters_reachable 3.0" in text
+
+        await wait_until(scraped, 15)
+        assert 'smmc_reads_total{result="ok",use_case="collect"} 3.0' in text
+        assert "smmc_meters_configured 3.0" in text
+        assert 'smmc_session_duration_seconds_count{transport="tcp"} 3.0' in text
+        assert "smmc_mqtt_connected 1.0" in text
     for m in col.messages:
         topic = str(m.topic)
         if topic.endswith("/readings"):
