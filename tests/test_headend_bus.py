@@ -4,6 +4,7 @@ a time on it, and a command waiting for the bus goes before a waiting read."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 from smmc_gateway.headend.fleet import Fleet
@@ -79,7 +80,7 @@ async def test_one_session_at_a_time_and_commands_first(tmp_path: Path) -> None:
         results = await asyncio.wait_for(asyncio.gather(read_a, read_b, ping_c), 90)
         assert results[2][0].state == "energised"
         assert [s[0] for s in spans] == [a, c, b]  # the command jumped the waiting read
-        for (_, _, end), (_, start, _) in zip(spans, spans[1:], strict=False):
+        for (_, _, end), (_, start, _) in itertools.pairwise(spans):
             assert start >= end - 0.01  # never two sessions on the bus at once
         backlog = await uplink.outbox.backlog()
         assert backlog[MessageClass.TELEMETRY].depth == 2
