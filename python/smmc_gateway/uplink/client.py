@@ -1,7 +1,7 @@
 """The uplink: the aiomqtt (MQTT v5) loop around the outbox and the command journal.
 
 :class:`Uplink` is what the daemon uses. It connects with a retained ``offline`` will,
-publishes ``online`` retained, subscribes ``cmd/+`` (QoS 1, persistent session), drains
+subscribes ``cmd/+`` (QoS 1, persistent session), publishes ``online`` retained, drains
 the outbox by priority with a bounded number of QoS 1 publishes in flight, and
 reconnects with exponential backoff.
 
@@ -289,6 +289,10 @@ class Uplink:
         try:
             async with client:
                 self.counters.connects += 1
+                # Subscribe before announcing "online": a central system that
+                # sends a command as soon as it sees online must find us listening
+                # (on a first start there is no persistent session to queue it).
+                await client.subscribe(self.topics.commands(), qos=1)
                 self.connected.set()
                 log.info("uplink_connected", host=self.config.host, port=self.config.port)
                 rc = await self._publish_raw(
@@ -296,7 +300,6 @@ class Uplink:
                 )
                 if rc.is_failure:
                     log.error("status_refused", reason=str(rc), code=rc.value)
-                await client.subscribe(self.topics.commands(), qos=1)
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._drain(client, tg))
                     tg.create_task(self._receive(client))
