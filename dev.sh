@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for people and CI:
 #   ./dev.sh demo [ARGS]   set up, then run the demo (simulated fleet + broker + gateway + live view)
-#   ./dev.sh test          set up, then run every test (cargo fmt/clippy/test, ruff, pytest)
+#   ./dev.sh test          set up, then run every test (cargo fmt/clippy/test, ruff, mypy, pytest)
 #   ./dev.sh setup         set up only: system packages (as root), the venv, the Rust build
 # Everything it needs it installs: Debian packages when missing and running as
 # root, a virtualenv in .venv, and the Rust extension built in release mode.
@@ -62,6 +62,8 @@ run_tests() {
   cargo test -q 2>&1
   say "ruff"
   "$VENV/bin/ruff" check python tests bench
+  say "mypy --strict"
+  "$VENV/bin/mypy" --strict python/smmc_gateway
   say "pytest"
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
 }
