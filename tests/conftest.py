@@ -335,3 +335,16 @@ async def collector() -> AsyncIterator[Callable[..., Any]]:
     yield make
     for c in made:
         await c.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Each test starts and ends with structlog's defaults and no root handlers, so
+    a test that configured logging onto its own stream leaves nothing behind."""
+    import logging
+
+    import structlog
+
+    yield
+    structlog.reset_defaults()
+    logging.getLogger().handlers[:] = []

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     job = meter_jobs.prepare(args)  # every argument checked before connecting
     # Logs go to stderr (stdout is for results; --json must stay parseable), secrets redacted.
     level = "debug" if args.verbose > 1 else "info" if args.verbose else "warning"
-    configure_logging(level, "console", sys.stderr)
+    configure_logging(level, "console")
     transport, settings, target = meter_session.build(args)
     if args.trace:
         transport = TracingTransport(transport)

@@ -15,7 +15,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -80,11 +80,26 @@ def _want_console(fmt: Format, stream: TextIO) -> bool:
     return fmt == "console"
 
 
+class _CurrentStderr:
+    """``sys.stderr`` as it is at each write, not as it was at configuration time:
+    whoever swaps or closes the stream (a test runner, a daemon re-opening its
+    output) never leaves logging writing to a closed file."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(
     level: str = "info", fmt: Format = "auto", stream: TextIO | None = None
 ) -> None:
     """Configure structlog (and route stdlib logging through the same redaction)."""
-    out = stream if stream is not None else sys.stderr
+    out = stream if stream is not None else cast(TextIO, _CurrentStderr())
     numeric = logging.getLevelNamesMapping()[level.upper()]
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
