@@ -92,19 +92,20 @@ class Exchange:
             )
 
     async def receive_raw(self, deadline: float, what: str, budget: float) -> bytes:
-        """The next APDU. The response timeout is a silence timeout: while
-        bytes keep arriving (a long segmented APDU, HDLC retransmissions
-        recovering lost frames) we wait on, up to the operation's deadline."""
+        """The next APDU. The response timeout is a silence timeout: while the
+        transport makes progress (a long segmented APDU still arriving, HDLC
+        retransmissions recovering lost frames) we wait on, up to the
+        operation's deadline."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise MeterTimeout(what, budget)
             wait = min(self.response_timeout, remaining)
-            before = self.transport.counters.bytes_received
+            before = self.transport.progress
             try:
                 return await self.transport.receive_apdu(wait)
             except MeterTimeout:
-                if self.transport.counters.bytes_received == before:
+                if self.transport.progress == before:
                     raise MeterTimeout(what, wait) from None
                 log.debug("response_in_progress", meter_id=self.meter_id, awaiting=what)
 

@@ -67,6 +67,7 @@ class HdlcTransport(StreamTransport):
         self._connected: asyncio.Future[None] | None = None
         self._disconnected: asyncio.Future[None] | None = None
         self.negotiated: dict[str, int] = {}
+        self._frames_progress = 0
 
     @classmethod
     def tcp(cls, host: str, port: int, settings: HdlcSettings) -> HdlcTransport:
@@ -142,10 +143,18 @@ class HdlcTransport(StreamTransport):
             self._error = LinkLost(f"{self.description}: transport closed")
 
     # ------------------------------------------------------------ driving the core
+    @property
+    def progress(self) -> int:
+        """Frames that advanced a transfer: a segment that made us poll for the
+        next one, an acknowledgement that let us send on. A bare RNR (the
+        meter's application is still busy) or a broken frame is no progress."""
+        return self._frames_progress
+
     def _data_received(self, data: bytes) -> None:
         self.counters.bytes_received += len(data)
         self._link.receive_data(data, time.monotonic())
-        self._service()
+        if self._service():
+            self._frames_progress += 1
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -157,8 +166,9 @@ class HdlcTransport(StreamTransport):
             self._timer.cancel()
             self._timer = None
 
-    def _service(self) -> None:
-        """Drain events, write pending bytes, re-arm the timer."""
+    def _service(self) -> bool:
+        """Drain events, write pending bytes, re-arm the timer; True when the
+        link had something to send."""
         while (event := self._link.next_event()) is not None:
             self._on_event(event[0], event[1])
         out = self._link.data_to_send()
@@ -172,6 +182,7 @@ class HdlcTransport(StreamTransport):
         if deadline is not None and not self._closing:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(max(0.0, deadline - time.monotonic()), self._on_timer)
+        return bool(out)
 
     def _on_event(self, kind: str, value: object) -> None:
         if kind == "apdu":

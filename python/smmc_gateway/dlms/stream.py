@@ -79,6 +79,13 @@ class Transport(ABC):
         """A limit the transport puts on APDU size (None: only the negotiated PDU size)."""
         return None
 
+    @property
+    def progress(self) -> int:
+        """A count that moves whenever the meter sent something that advances
+        an answer (default: any byte). The session's response timeout is a
+        silence timeout: it waits on while this moves."""
+        return self.counters.bytes_received
+
 
 class _Pipe(asyncio.Protocol):
     """An asyncio protocol that forwards bytes and loss to its owner."""
