@@ -96,17 +96,18 @@ class Exchange:
         transport makes progress (a long segmented APDU still arriving, HDLC
         retransmissions recovering lost frames) we wait on, up to the
         operation's deadline."""
+        awaited = f"{what} from {self.transport.description}"  # name the meter's link
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise MeterTimeout(what, budget)
+                raise MeterTimeout(awaited, budget)
             wait = min(self.response_timeout, remaining)
             before = self.transport.progress
             try:
                 return await self.transport.receive_apdu(wait)
             except MeterTimeout:
                 if self.transport.progress == before:
-                    raise MeterTimeout(what, wait) from None
+                    raise MeterTimeout(awaited, wait) from None
                 log.debug("response_in_progress", meter_id=self.meter_id, awaiting=what)
 
     async def receive(self, deadline: float, what: str, budget: float) -> dict[str, Any]:
