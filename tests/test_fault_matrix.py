@@ -78,9 +78,7 @@ class Case:
     seconds: float = 0.0
 
     def report(self) -> None:
-        print(
-            f"\nMATRIX {self.kind:8s} {self.fault:22s} {self.outcome:60.60s} {self.seconds:6.2f} s"
-        )
+        print(f"\nMATRIX {self.kind:8s} {self.fault:22s} {self.seconds:6.2f} s  {self.outcome}")
 
 
 def settings_for(
