@@ -30,6 +30,7 @@ from smmc_gateway.cli.common import (
 _PLUGINS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("smmc_gateway.simulator.cli", ("simulate",)),
     ("smmc_gateway.headend.cli", ("run", "demo")),
+    ("smmc_gateway.firmware.cli", ("firmware",)),
 )
 
 
