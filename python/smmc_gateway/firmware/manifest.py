@@ -161,7 +161,7 @@ def parse_manifest(doc: Any, where: str = "manifest") -> Manifest:
         problems.append(f"{where}: unknown member(s) {', '.join(sorted(extra))}")
     if problems:
         raise ImageRefused("; ".join(problems))
-    return Manifest(doc["identifier"], doc["version"], doc["model"], int(size), doc["sha256"],
+    return Manifest(doc["identifier"], doc["version"], doc["model"], int(doc["size"]), doc["sha256"],
                     sig["keyId"], sig["value"])
 
 
