@@ -1,0 +1,99 @@
+"""Use case 10 (remote programming) against the simulator: SET + read-back per item,
+the meter's own refusals, and refusals from the object model before any SET."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smmc_gateway.dlms.session import ClientSession, Security, SessionSettings
+from smmc_gateway.dlms.transport import WrapperTransport
+from smmc_gateway.usecases.programming import parse_items, program
+
+from tests.support_sim import FleetSpec, running_fleet
+
+ALARM_FILTER = "0.0.97.98.10.255"
+
+
+def _session(port: int) -> ClientSession:
+    return ClientSession(WrapperTransport.tcp("127.0.0.1", port, client_sap=1),
+                         SessionSettings(client_sap=1, security=Security.none()), meter_id="m0")
+
+
+def test_parse_items_names_every_problem_by_path() -> None:
+    problems: list[str] = []
+    items = parse_items([
+        {"class_id": 1, "obis": ALARM_FILTER, "attribute": 2,
+         "value": {"type": "double-long-unsigned", "value": 5}},
+        {"class_id": "one", "obis": "1.2.3", "attribute": 0, "value": 5},
+        {"class_id": 1, "obis": ALARM_FILTER, "attribute": 1,
+         "value": {"type": "unsigned", "value": 300}},
+        "nope",
+    ], "payload.items", problems)
+    assert len(items) == 1 and items[0].ref == f"1/{ALARM_FILTER}/2"
+    joined = "\n".join(problems)
+    for expected in ("payload.items[1].class_id: 'one'", "payload.items[1].obis: '1.2.3'",
+                     "payload.items[1].attribute: 0", "payload.items[1].value: must be typed",
+                     "payload.items[2].attribute: 1 is the logical name",
+                     "payload.items[2].value: not a valid typed DLMS value",
+                     "payload.items[3]: must be an object"):
+        assert expected in joined, joined
+    problems = []
+    assert parse_items([], "payload.items", problems) == [] and problems
+
+
+async def test_set_read_back_and_refusals() -> None:
+    async with running_fleet(FleetSpec(meters=1, auth="none")) as sim:
+        meter = sim.fleet.meters[0].meter
+        items = parse_items([
+            # writable: set and read back
+            {"class_id": 1, "obis": ALARM_FILTER, "attribute": 2,
+             "value": {"type": "double-long-unsigned", "value": 0x0F}},
+            # writable per the model, but the meter refuses the value (type 9 does not exist)
+            {"class_id": 22, "obis": "0.0.15.0.2.255", "attribute": 3,
+             "value": {"type": "enum", "value": 9}},
+            # read-only per the object model: never sent
+            {"class_id": 1, "obis": "0.0.96.1.0.255", "attribute": 2,
+             "value": {"type": "octet-string", "value": "41"}},
+            # not in the object list at all
+            {"class_id": 3, "obis": "1.0.99.99.0.255", "attribute": 2,
+             "value": {"type": "long-unsigned", "value": 1}},
+            # wrong class for the object
+            {"class_id": 3, "obis": ALARM_FILTER, "attribute": 2,
+             "value": {"type": "double-long-unsigned", "value": 1}},
+        ], "items", problems := [])
+        assert not problems
+        device_id_before = meter.objects[_obis("0.0.96.1.0.255")].read(2, _now(), None, None)
+        async with _session(sim.ports[0]) as s:
+            results = await program(s, items)
+        ok, refused_value, read_only, missing, wrong_class = results
+        assert ok.ok and ok.read_back == {"type": "double-long-unsigned", "value": 15}
+        assert meter.objects[_obis(ALARM_FILTER)].read(2, _now(), None, None)["value"] == 15
+        assert not refused_value.ok and refused_value.sent
+        assert refused_value.result == "other-reason"
+        assert not read_only.ok and not read_only.sent
+        assert read_only.result.startswith("read-write-denied")
+        assert meter.objects[_obis("0.0.96.1.0.255")].read(2, _now(), None, None) == \
+            device_id_before
+        assert not missing.sent and missing.result.startswith("object-undefined")
+        assert not wrong_class.sent and "object-class-inconsistent" in wrong_class.result
+
+
+async def test_without_model_check_the_meter_itself_refuses() -> None:
+    async with running_fleet(FleetSpec(meters=1, auth="none")) as sim:
+        items = parse_items([{"class_id": 1, "obis": "0.0.96.1.0.255", "attribute": 2,
+                              "value": {"type": "octet-string", "value": "41"}}], "i", [])
+        async with _session(sim.ports[0]) as s:
+            (r,) = await program(s, items, check_model=False)
+        assert r.sent and not r.ok and r.result == "read-write-denied"
+
+
+def _obis(text: str) -> Any:
+    from smmc_gateway.cosem.obis import Obis
+
+    return Obis.coerce(text)
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
