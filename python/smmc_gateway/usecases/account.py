@@ -1,0 +1,105 @@
+"""Use case 12 — customer account move: the final read at move-out, the opening read at move-in.
+
+Move-out: close the billing period on the meter, read the entry it captured, read the
+registers, then disconnect. The billing period is closed by executing the
+end-of-billing Script table (class 9) 0.0.10.0.1.255, method 1 ``execute`` with the
+script id as long-unsigned; IDIS uses script 1 for the end of billing period (an
+installation may configure another id). A meter without that script table (the
+simulator has none) gets the same effect from method 2 ``capture`` (parameter integer 0)
+of the billing profile 0.0.98.1.0.255; which one was used is reported. The newest row of
+the billing profile (selective access by entry: the last one) is returned as
+(clock, {column obis: value}). Move-in: reconnect and read the registers (opening read).
+
+Only the session API is used; switching goes through :mod:`connect`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from smmc_gateway import _core
+from smmc_gateway.cosem.obis import Obis
+from smmc_gateway.dlms.session import ClientSession, DataAccessError
+from smmc_gateway.ops.config_model import ModelConfig
+from smmc_gateway.uplink.envelope import Reading
+from smmc_gateway.usecases import connect as connect_uc
+from smmc_gateway.usecases.readings import ReadingsUseCase
+
+Move = Literal["moveOut", "moveIn"]
+END_OF_BILLING_SCRIPT_ID = 1  # IDIS: script 1 of 0.0.10.0.1.255 ends the billing period
+
+
+@dataclass
+class MoveResult:
+    meter_id: str
+    move: Move
+    steps: list[str] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
+    billing_row: dict[str, Any] | None = None
+    switch: connect_uc.SwitchResult | None = None
+
+
+async def close_billing_period(session: ClientSession, model: ModelConfig) -> str:
+    """Execute end-of-billing, or capture on the billing profile; says which."""
+    script = model.obis["end_of_billing_script"]
+    try:
+        await session.action(9, script, 1, {"type": "long-unsigned",
+                                             "value": END_OF_BILLING_SCRIPT_ID})
+        return f"end-of-billing script {script} executed (script {END_OF_BILLING_SCRIPT_ID})"
+    except DataAccessError as exc:
+        billing = model.obis["billing_profile"]
+        await session.action(7, billing, 2, {"type": "integer", "value": 0})
+        return (f"billing profile {billing} captured (script table {script}: "
+                f"{exc.result or exc})")
+
+
+async def last_billing_row(session: ClientSession, model: ModelConfig) -> dict[str, Any] | None:
+    """The newest billing-profile row as {"clock": iso, obis: value...}."""
+    billing = model.obis["billing_profile"]
+    entries = int((await session.get(7, billing, 7))["value"])
+    if entries <= 0:
+        return None
+    capture = _core.decode(await session.get_raw(7, billing, 3))["value"]
+    names = [str(Obis.from_bytes(bytes.fromhex(c["value"][1]["value"]))) for c in capture]
+    rows = await session.read_profile(billing, from_entry=entries, to_entry=entries,
+                                      capture_period=0)
+    if not rows:
+        return None
+    out: dict[str, Any] = {}
+    for name, value in zip(names, rows[-1], strict=False):
+        if isinstance(value, datetime):
+            stamp = value if value.tzinfo else value.replace(tzinfo=UTC)
+            out["clock"] = stamp.isoformat()
+        else:
+            out[name] = value
+    return out
+
+
+async def move_out(session: ClientSession, meter_id: str, model: ModelConfig,
+                   readings: ReadingsUseCase, now: datetime | None = None) -> MoveResult:
+    result = MoveResult(meter_id, "moveOut")
+    result.steps.append(await close_billing_period(session, model))
+    result.billing_row = await last_billing_row(session, model)
+    result.steps.append("last billing entry read" if result.billing_row
+                        else "billing profile is empty")
+    result.readings = await readings.read_registers(session, model.registers,
+                                                    now or datetime.now(UTC))
+    result.steps.append(f"final read: {len(result.readings)} register(s)")
+    result.switch = await connect_uc.operate(session, meter_id, "disconnect",
+                                             obis=model.obis["disconnect_control"])
+    result.steps.append(f"disconnected (control_state {result.switch.after.control_state})")
+    return result
+
+
+async def move_in(session: ClientSession, meter_id: str, model: ModelConfig,
+                  readings: ReadingsUseCase, now: datetime | None = None) -> MoveResult:
+    result = MoveResult(meter_id, "moveIn")
+    result.switch = await connect_uc.operate(session, meter_id, "connect",
+                                             obis=model.obis["disconnect_control"])
+    result.steps.append(f"reconnected (control_state {result.switch.after.control_state})")
+    result.readings = await readings.read_registers(session, model.registers,
+                                                    now or datetime.now(UTC))
+    result.steps.append(f"opening read: {len(result.readings)} register(s)")
+    return result
