@@ -1,0 +1,208 @@
+"""Use case 8, tariff part: program the meter's passive Activity calendar and activate it.
+
+The request describes a time-of-use calendar in plain JSON (see :func:`parse_calendar`)::
+
+    {"calendarName": "TOU-2027",
+     "seasons": [{"name": "S1", "start": "01-01", "week": "W1"}],      # MM-DD[THH:MM]
+     "weeks": [{"name": "W1", "days": [1, 1, 1, 1, 1, 2, 2]}],           # Monday..Sunday
+     "dayProfiles": [{"id": 1, "actions": [{"start": "00:00", "tariff": 1},
+                                           {"start": "07:00", "tariff": 2}]}],
+     "scriptTable": "0.0.10.0.100.255",                                  # optional
+     "activation": "now" | "2027-01-01T00:00:00Z"}
+
+Each ``tariff`` is the selector of the tariff script table (the meter's script N
+writes N to the active tariff register 0.0.96.14.0.255). :func:`write_calendar`
+writes the passive day, week and season profiles and the name (class 20
+attributes 9, 8, 7, 6), then either invokes ``activate_passive_calendar`` (method 1)
+or writes ``activate_passive_calendar_time`` (attribute 10, UTC), and reads back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from smmc_gateway.cosem.datetime import from_utc
+from smmc_gateway.cosem.obis import Obis
+
+TypedValue = dict[str, Any]
+ACTIVITY_CALENDAR = "0.0.13.0.0.255"
+ACTIVE_TARIFF = "0.0.96.14.0.255"
+TARIFF_SCRIPTS = "0.0.10.0.100.255"
+_SEASON = re.compile(r"^(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?$")
+_HHMM = re.compile(r"^(\d{2}):(\d{2})$")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_OBIS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
+
+
+class CalendarSession(Protocol):
+    async def get(self, class_id: int, obis: str, attribute: int) -> TypedValue: ...
+    async def set(self, class_id: int, obis: str, attribute: int, value: TypedValue) -> None: ...
+    async def action(self, class_id: int, obis: str, method: int,
+                     parameters: TypedValue | None = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Calendar:
+    name: TypedValue
+    seasons: TypedValue
+    weeks: TypedValue
+    days: TypedValue
+    activation: datetime | None  # None: activate now
+
+
+@dataclass(frozen=True)
+class CalendarResult:
+    passive_name: str
+    active_name: str
+    activation_time: TypedValue
+    active_tariff: int | None
+
+
+def _os(data: bytes) -> TypedValue:
+    return {"type": "octet-string", "value": data.hex()}
+
+
+def _name(raw: Any, where: str, problems: list[str]) -> bytes:
+    if not isinstance(raw, str) or not 1 <= len(raw.encode()) <= 32:
+        problems.append(f"{where}: {raw!r}; must be a string of 1..32 bytes")
+        return b""
+    return raw.encode()
+
+
+def _list(doc: dict[str, Any], key: str, where: str, problems: list[str]) -> list[Any]:
+    v = doc.get(key)
+    if not isinstance(v, list) or not v:
+        problems.append(f"{where}.{key}: must be a non-empty array")
+        return []
+    return v
+
+
+def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None:
+    """The calendar as typed values; every problem named by its JSON path."""
+    if not isinstance(doc, dict):
+        problems.append(f"{where}: must be an object with calendarName, seasons, weeks, "
+                        "dayProfiles, activation")
+        return None
+    before = len(problems)
+    name = _name(doc.get("calendarName"), f"{where}.calendarName", problems)
+    script = doc.get("scriptTable", TARIFF_SCRIPTS)
+    if not isinstance(script, str) or not _OBIS.match(script):
+        problems.append(f"{where}.scriptTable: {script!r} is not an OBIS code")
+        script = TARIFF_SCRIPTS
+    script_ln = Obis.coerce(script).to_bytes()
+    day_ids: set[int] = set()
+    days: list[TypedValue] = []
+    for i, d in enumerate(_list(doc, "dayProfiles", where, problems)):
+        w = f"{where}.dayProfiles[{i}]"
+        if not isinstance(d, dict):
+            problems.append(f"{w}: must be an object with id and actions")
+            continue
+        day_id = d.get("id")
+        if not isinstance(day_id, int) or isinstance(day_id, bool) or not 0 <= day_id <= 255:
+            problems.append(f"{w}.id: {day_id!r}; must be an integer 0..255")
+        elif day_id in day_ids:
+            problems.append(f"{w}.id: {day_id} appears twice")
+        else:
+            day_ids.add(day_id)
+        actions: list[TypedValue] = []
+        for j, a in enumerate(_list(d, "actions", w, problems)):
+            aw = f"{w}.actions[{j}]"
+            start = a.get("start") if isinstance(a, dict) else None
+            m = _HHMM.match(start) if isinstance(start, str) else None
+            if m is None or int(m[1]) > 23 or int(m[2]) > 59:
+                problems.append(f"{aw}.start: {start!r}; must be HH:MM (00:00..23:59)")
+                continue
+            tariff = a.get("tariff") if isinstance(a, dict) else None
+            if not isinstance(tariff, int) or isinstance(tariff, bool) or \
+                    not 1 <= tariff <= 0xFFFF:
+                problems.append(f"{aw}.tariff: {tariff!r}; must be a script selector 1..65535")
+                continue
+            actions.append({"type": "structure", "value": [
+                _os(bytes([int(m[1]), int(m[2]), 0, 0xFF])), _os(script_ln),
+                {"type": "long-unsigned", "value": tariff}]})
+        if isinstance(day_id, int):
+            days.append({"type": "structure", "value": [
+                {"type": "unsigned", "value": day_id}, {"type": "array", "value": actions}]})
+    week_names: set[str] = set()
+    weeks: list[TypedValue] = []
+    for i, wk in enumerate(_list(doc, "weeks", where, problems)):
+        w = f"{where}.weeks[{i}]"
+        if not isinstance(wk, dict):
+            problems.append(f"{w}: must be an object with name and days")
+            continue
+        wname = _name(wk.get("name"), f"{w}.name", problems)
+        week_names.add(str(wk.get("name")))
+        refs = wk.get("days")
+        if not isinstance(refs, list) or len(refs) != 7:
+            problems.append(f"{w}.days: must be 7 day profile ids, Monday to Sunday")
+            continue
+        for k, r in enumerate(refs):
+            if r not in day_ids:
+                problems.append(f"{w}.days[{k}]: {r!r} is not the id of a dayProfiles entry "
+                                f"(ids: {sorted(day_ids)})")
+        weeks.append({"type": "structure", "value": [
+            _os(wname), *({"type": "unsigned", "value": r if isinstance(r, int) else 0}
+                          for r in refs)]})
+    seasons: list[TypedValue] = []
+    for i, s in enumerate(_list(doc, "seasons", where, problems)):
+        w = f"{where}.seasons[{i}]"
+        if not isinstance(s, dict):
+            problems.append(f"{w}: must be an object with name, start, week")
+            continue
+        sname = _name(s.get("name"), f"{w}.name", problems)
+        start = s.get("start")
+        m = _SEASON.match(start) if isinstance(start, str) else None
+        month, day = (int(m[1]), int(m[2])) if m else (0, 0)
+        hour, minute = (int(m[3]), int(m[4])) if m and m[3] else (0, 0)
+        if m is None or not 1 <= month <= 12 or not 1 <= day <= 31 or hour > 23 or minute > 59:
+            problems.append(f"{w}.start: {start!r}; must be MM-DD or MM-DDTHH:MM (every year)")
+        if s.get("week") not in week_names:
+            problems.append(f"{w}.week: {s.get('week')!r} is not the name of a weeks entry")
+        start_dt = bytes([0xFF, 0xFF, month, day, 0xFF, hour, minute, 0, 0xFF, 0x80, 0, 0xFF])
+        seasons.append({"type": "structure", "value": [
+            _os(sname), _os(start_dt), _os(str(s.get("week")).encode())]})
+    activation: datetime | None = None
+    act = doc.get("activation")
+    if act != "now":
+        if not isinstance(act, str) or not _ISO.match(act):
+            problems.append(f"{where}.activation: {act!r}; must be \"now\" or a UTC time "
+                            "like 2027-01-01T00:00:00Z")
+        else:
+            activation = datetime.fromisoformat(act.replace("Z", "+00:00")).astimezone(UTC)
+    if len(problems) != before:
+        return None
+    return Calendar(_os(name), {"type": "array", "value": seasons},
+                    {"type": "array", "value": weeks}, {"type": "array", "value": days},
+                    activation)
+
+
+async def write_calendar(session: CalendarSession, cal: Calendar, *,
+                         obis: str = ACTIVITY_CALENDAR,
+                         active_tariff: str | None = ACTIVE_TARIFF) -> CalendarResult:
+    """Write the passive calendar, activate it (now or at its time), read back.
+
+    A refused SET/ACTION raises the session's DataAccessError (naming the attribute)."""
+    for attribute, value in ((9, cal.days), (8, cal.weeks), (7, cal.seasons), (6, cal.name)):
+        await session.set(20, obis, attribute, value)
+    if cal.activation is None:
+        await session.action(20, obis, 1, {"type": "integer", "value": 0})
+    else:
+        await session.set(20, obis, 10, _os(from_utc(cal.activation, deviation=0)))
+    passive = await session.get(20, obis, 6)
+    active = await session.get(20, obis, 2)
+    when = await session.get(20, obis, 10)
+    tariff = None
+    if active_tariff is not None:
+        v = (await session.get(1, active_tariff, 2)).get("value")
+        tariff = v if isinstance(v, int) else None
+    return CalendarResult(_text(passive), _text(active), when, tariff)
+
+
+def _text(v: TypedValue) -> str:
+    try:
+        return bytes.fromhex(str(v.get("value", ""))).decode("utf-8", errors="replace")
+    except ValueError:
+        return str(v.get("value"))
