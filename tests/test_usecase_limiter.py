@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import Broker
 from smmc_gateway.usecases.events import LogMark, read_log
 from smmc_gateway.usecases.limiter import (
     LimiterNotConfirmed,
@@ -13,8 +17,9 @@ from smmc_gateway.usecases.limiter import (
     schedule_emergency,
     set_limit,
 )
+from test_daemon_e2e import GW, gateway, lab, on, online, reply, request, send
 from test_usecase_support import session_to
-from uplink_helpers import wait_until
+from uplink_helpers import validate, validate_message, wait_until
 
 from tests.support_sim import FleetSpec, running_fleet
 
@@ -83,3 +88,109 @@ async def test_emergency_profile_is_confirmed_and_used_in_its_window() -> None:
         await wait_until(lambda: meter.limiter.emergency_active(datetime.now(UTC)), 10)
         assert (await read_state(s, LIMITER)).threshold_active == 1234
         assert (await read_emergency(s, LIMITER)).active
+
+
+# -- end to end: MQTT command -> gateway -> meter -> reply and events -------------------
+def _ctl(ref: str, meter: str, **params: Any) -> dict[str, Any]:
+    return {"EndDeviceControl": [{"EndDeviceControlType": {"ref": ref},
+                                  "EndDevices": [{"mRID": meter}], **params}]}
+
+
+def _events(col: Any, meter: str) -> list[dict[str, Any]]:
+    return [e for d in on(col, f"{meter}/events") for e in d["payload"]["EndDeviceEvent"]]
+
+
+async def test_limit_and_demand_response_commands_end_to_end(
+        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=1)) as sim, gateway(lab(sim, tmp_path, mosquitto)):
+        m = sim.info[0]["meter_id"]
+        meter = sim.fleet.meters[0].meter
+        assert meter is not None
+        await online(col)
+        await send(mosquitto, "EndDeviceControls", request("lim-1", _ctl(
+            "limit", m, demandLimit={"value": 2.5, "unit": "kW"},
+            minOverThresholdDuration=30, minUnderThresholdDuration=45)))
+        doc = await reply(col, "lim-1")
+        assert doc["reply"]["result"] == "OK", doc
+        (entry,) = doc["payload"]["EndDeviceControl"]
+        assert entry["limiter"] == {"thresholdActive": 2500, "thresholdNormal": 2500,
+                                    "thresholdEmergency": 3000, "minOverThresholdDuration": 30,
+                                    "minUnderThresholdDuration": 45}
+        assert (meter.limiter.threshold_normal, meter.limiter.min_over,
+                meter.limiter.min_under) == (2500, 30, 45)
+        validate_message(json.dumps(doc).encode())
+
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        end = start + timedelta(hours=1)
+        z = "%Y-%m-%dT%H:%M:%SZ"
+        await send(mosquitto, "EndDeviceControls", request("dr-1", _ctl(
+            "demandResponse", m, demandLimit={"value": 800, "unit": "W"},
+            emergencyProfileId=42,
+            scheduledInterval={"start": start.strftime(z), "end": end.strftime(z)})))
+        doc = await reply(col, "dr-1")
+        assert doc["reply"]["result"] == "OK", doc
+        (entry,) = doc["payload"]["EndDeviceControl"]
+        lim = entry["limiter"]
+        assert (lim["emergencyProfileId"], lim["duration"], lim["thresholdEmergency"]) == (
+            42, 3600, 800)
+        assert lim["emergencyProfileGroupIds"] == [42]
+        assert lim["activationTime"] == start.strftime(z)
+        # the simulated limiter really uses the emergency threshold in the window
+        await wait_until(lambda: meter.limiter.threshold_active(datetime.now(UTC)) == 800, 10)
+
+        await send(mosquitto, "EndDeviceControls", request("off-1", _ctl("limit", m, off=True)))
+        doc = await reply(col, "off-1")
+        assert doc["payload"]["EndDeviceControl"][0]["limiter"]["thresholdNormal"] == 0xFFFFFFFF
+        await col.wait(lambda ms: len(_events(col, m)) >= 3, 30)
+    refs = [e["EndDeviceEventType"]["ref"] for e in _events(col, m)]
+    assert refs == ["smmc.limiter.configured", "smmc.limiter.emergencyScheduled",
+                    "smmc.limiter.configured"]
+    for e in refs:
+        validate(e, "meter-event-types")
+
+
+async def test_bad_limiter_parameters_get_failed_replies_naming_path_and_allowed_values(
+        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=1)) as sim, gateway(lab(sim, tmp_path, mosquitto)):
+        m = sim.info[0]["meter_id"]
+        meter = sim.fleet.meters[0].meter
+        assert meter is not None
+        await online(col)
+        past = "2020-01-01T00:00:00Z"
+        cases: dict[str, tuple[dict[str, Any], str]] = {
+            "no-limit": (_ctl("limit", m), "payload.EndDeviceControl[0].demandLimit: missing"),
+            "bad-unit": (_ctl("limit", m, demandLimit={"value": 3, "unit": "A"}),
+                         "demandLimit.unit: 'A' is not one of W, kW"),
+            "bad-value": (_ctl("limit", m, demandLimit={"value": "lots", "unit": "W"}),
+                          "demandLimit.value: 'lots' is not a number"),
+            "zero": (_ctl("limit", m, demandLimit={"value": 0, "unit": "W"}),
+                     "is outside 1 W .. 4294967294 W"),
+            "bad-dur": (_ctl("limit", m, demandLimit={"value": 3, "unit": "kW"},
+                             minOverThresholdDuration=-5),
+                        "minOverThresholdDuration: -5 is not a whole number of seconds"),
+            "off-and-limit": (_ctl("limit", m, off=True, demandLimit={"value": 3, "unit": "W"}),
+                              "demandLimit: not allowed with off: true"),
+            "bad-off": (_ctl("limit", m, off="yes"), "off: 'yes' is not true or false"),
+            "dr-no-window": (_ctl("demandResponse", m, demandLimit={"value": 1, "unit": "kW"}),
+                             "scheduledInterval: missing"),
+            "dr-past": (_ctl("demandResponse", m, demandLimit={"value": 1, "unit": "kW"},
+                             scheduledInterval={"start": past, "end": "2020-01-01T01:00:00Z"}),
+                        "scheduledInterval.end: 2020-01-01T01:00:00Z is in the past"),
+            "dr-bad-time": (_ctl("demandResponse", m, demandLimit={"value": 1, "unit": "kW"},
+                                 scheduledInterval={"start": "tomorrow", "end": past}),
+                            "scheduledInterval.start: 'tomorrow' is not UTC ISO-8601"),
+            "dr-bad-id": (_ctl("demandResponse", m, demandLimit={"value": 1, "unit": "kW"},
+                               emergencyProfileId=70000,
+                               scheduledInterval={"start": past, "end": "2099-01-01T00:00:00Z"}),
+                          "emergencyProfileId: 70000 is not an integer 1..65535"),
+        }
+        for cid, (payload, _) in cases.items():
+            await send(mosquitto, "EndDeviceControls", request(cid, payload))
+        for cid, (_, text) in cases.items():
+            doc = await reply(col, cid)
+            assert doc["reply"]["result"] == "FAILED"
+            assert any(text in e["details"] for e in doc["reply"]["errors"]), doc["reply"]
+        assert meter.limiter.threshold_normal == 10_000  # nothing was written
+        assert not on(col, f"{m}/events")

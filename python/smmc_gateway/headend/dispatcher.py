@@ -2,19 +2,30 @@
 
 The uplink has already parsed the envelope, journaled the request and will publish
 exactly one reply with what this returns. Here the payload is validated against
-what the noun needs (every problem named with its JSON path) before any meter is
-touched; a request that fails validation gets a FAILED reply and does nothing.
+what the noun needs (every problem named with its JSON path and the allowed values)
+before any meter is touched; a request that fails validation gets a FAILED reply and
+does nothing.
 
 Served:
 
 * ``EndDeviceControls`` (create/execute): ``EndDeviceControl[].EndDeviceControlType.ref``
   one of ``connect``, ``disconnect``, ``ping`` (OMS poll; ``EndDeviceGroups`` may name
-  configured groups: multicast), ``clockSync``; ``EndDevices[].mRID`` configured meters.
+  configured groups: multicast), ``clockSync``, ``limit`` (use case 14: Limiter
+  threshold_normal from ``demandLimit {value, unit W|kW}``, optional
+  ``minOverThresholdDuration`` / ``minUnderThresholdDuration`` in s, or ``off: true`` for no
+  limit), ``demandResponse`` (use case 8: Limiter emergency profile; ``demandLimit`` is the
+  emergency threshold, ``scheduledInterval {start, end}`` the window, optional
+  ``emergencyProfileId`` 1..65535, default 1); ``EndDevices[].mRID`` configured meters.
   Reply: one entry per control and meter with ``result`` OK/FAILED and ``details``
-  (``state`` for ping: energised | disconnected | unreachable).
+  (``state`` for ping: energised | disconnected | unreachable; ``limiter`` for limit and
+  demandResponse: the values read back from the meter).
 * ``MeterReadings`` (get): on-demand read of ``EndDevices[].mRID``: registers (all of the
   model's, or ``ReadingTypes[].obis``) and, with ``timeSchedule.start`` (and ``end``),
   the load profile in that range. Reply: a MeterReadings payload.
+* ``MasterDataLinkageConfig`` (create/change): customer account move (use case 12) of
+  ``Meter[].mRID`` with ``ConfigurationEvent.reason`` ``moveOut`` (end-of-billing, final
+  read published as MeterReadings, disconnect) or ``moveIn`` (reconnect, opening read).
+  Reply: one entry per meter listing the steps done; events for each step.
 
 Other nouns of the contract get a FAILED reply ``NotImplemented`` naming the noun.
 A request that arrives while the gateway is stopping is not answered now: it stays in
@@ -40,10 +51,15 @@ from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.envelope import MeterReadingPart, ReplyError, meter_readings_payload
 from smmc_gateway.usecases.clock import describe as describe_clock
 from smmc_gateway.usecases.connect import SwitchNotConfirmed
+from smmc_gateway.usecases.limiter import LimiterNotConfirmed
 
 log = structlog.get_logger("smmc_gateway.dispatcher")
 
-CONTROL_TYPES = ("connect", "disconnect", "ping", "clockSync")
+CONTROL_TYPES = ("connect", "disconnect", "ping", "clockSync", "limit", "demandResponse")
+MOVES = ("moveOut", "moveIn")
+POWER_UNITS = {"W": 1, "kW": 1000}
+_U32 = 0xFFFFFFFF
+_METER_ERRORS = (SessionError, OSError, TimeoutError, SwitchNotConfirmed, LimiterNotConfirmed)
 _OBIS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 
@@ -66,6 +82,7 @@ class _Control:
     mrid: str | None
     kind: str
     meters: list[str]
+    params: dict[str, Any]
 
 
 def _error_text(exc: BaseException) -> str:
@@ -81,6 +98,7 @@ class Dispatcher:
         self._nouns: dict[str, Callable[[str, dict[str, Any]], Awaitable[Outcome]]] = {
             "EndDeviceControls": self._controls,
             "MeterReadings": self._readings,
+            "MasterDataLinkageConfig": self._linkage,
         }
 
     async def __call__(self, noun: str, verb: str, payload: dict[str, Any]) -> Outcome:
@@ -102,18 +120,18 @@ class Dispatcher:
 
     # -- validation helpers ------------------------------------------------------------
     def _meters(self, item: dict[str, Any], where: str, problems: list[str],
-                groups: bool = False) -> list[str]:
+                groups: bool = False, key: str = "EndDevices") -> list[str]:
         out: list[str] = []
-        devices = item.get("EndDevices", [])
+        devices = item.get(key, [])
         if not isinstance(devices, list):
-            problems.append(f"{where}.EndDevices: must be an array of {{\"mRID\": ...}}")
+            problems.append(f"{where}.{key}: must be an array of {{\"mRID\": ...}}")
             devices = []
         for j, d in enumerate(devices):
             mrid = d.get("mRID") if isinstance(d, dict) else None
             if not isinstance(mrid, str) or not mrid:
-                problems.append(f"{where}.EndDevices[{j}].mRID: missing or not a string")
+                problems.append(f"{where}.{key}[{j}].mRID: missing or not a string")
             elif not self.headend.fleet.has(mrid):
-                problems.append(f"{where}.EndDevices[{j}].mRID: meter {mrid!r} is not "
+                problems.append(f"{where}.{key}[{j}].mRID: meter {mrid!r} is not "
                                 "configured on this gateway")
             else:
                 out.append(mrid)
@@ -129,7 +147,7 @@ class Dispatcher:
                                 "configured group (no meter names it)")
             out.extend(m for m in members if m not in out)
         if not out and not any(p.startswith(where) for p in problems):
-            problems.append(f"{where}: names no meter (EndDevices"
+            problems.append(f"{where}: names no meter ({key}"
                             f"{' or EndDeviceGroups' if groups else ''} is empty)")
         return out
 
@@ -154,7 +172,12 @@ class Dispatcher:
                                 f"{', '.join(CONTROL_TYPES)}")
             meters = self._meters(item, where, problems, groups=ref == "ping")
             mrid = item.get("mRID") if isinstance(item.get("mRID"), str) else None
-            controls.append(_Control(i, mrid, str(ref), meters))
+            params: dict[str, Any] = {}
+            if ref == "limit":
+                params = _limit_params(item, where, problems)
+            elif ref == "demandResponse":
+                params = _dr_params(item, where, problems)
+            controls.append(_Control(i, mrid, str(ref), meters, params))
         if problems:
             raise Invalid(problems)
         return controls
@@ -168,6 +191,12 @@ class Dispatcher:
                 for r in results:
                     entries.append(self._entry(c, r.meter_id, r.state != "unreachable",
                                                r.details, state=r.state))
+                continue
+            if c.kind in ("limit", "demandResponse"):
+                done = await asyncio.gather(*(self._limiter(c, m) for m in c.meters))
+                for m, (ok, details, values) in zip(c.meters, done, strict=True):
+                    extra = {"limiter": values} if values else {}
+                    entries.append(self._entry(c, m, ok, details, **extra))
                 continue
             outcomes = await asyncio.gather(*(self._one(c.kind, m) for m in c.meters))
             for m, (ok, details) in zip(c.meters, outcomes, strict=True):
@@ -200,8 +229,62 @@ class Dispatcher:
             if out.result is None:
                 return False, f"refused: {out.refused}"
             return True, describe_clock(out.result)
-        except (SessionError, OSError, TimeoutError, SwitchNotConfirmed) as exc:
+        except _METER_ERRORS as exc:
             return False, _error_text(exc)
+
+    async def _limiter(self, c: _Control, meter: str) -> tuple[bool, str, dict[str, Any]]:
+        p = c.params
+        try:
+            if c.kind == "limit":
+                st = await self.headend.limit(meter, p.get("threshold_w"), p.get("min_over_s"),
+                                              p.get("min_under_s"), off=p.get("off", False))
+                return True, st.describe(), {
+                    "thresholdActive": st.threshold_active, "thresholdNormal":
+                    st.threshold_normal, "thresholdEmergency": st.threshold_emergency,
+                    "minOverThresholdDuration": st.min_over_s,
+                    "minUnderThresholdDuration": st.min_under_s}
+            em = await self.headend.emergency(meter, p["profile_id"], p["start"],
+                                              p["duration_s"], p["threshold_w"])
+            return True, em.describe(), {
+                "emergencyProfileId": em.profile_id,
+                "activationTime": em.activation.isoformat().replace("+00:00", "Z")
+                if em.activation else None,
+                "duration": em.duration_s, "emergencyProfileGroupIds": list(em.group_ids),
+                "thresholdEmergency": em.threshold_emergency, "active": em.active}
+        except _METER_ERRORS as exc:
+            return False, _error_text(exc), {}
+
+    # -- MasterDataLinkageConfig (account move) -----------------------------------------
+    async def _linkage(self, verb: str, payload: dict[str, Any]) -> Outcome:
+        problems: list[str] = []
+        if verb not in ("create", "change"):
+            problems.append(f"header.verb: {verb!r}; MasterDataLinkageConfig takes create or "
+                            "change")
+        ev = payload.get("ConfigurationEvent")
+        move = ev.get("reason") if isinstance(ev, dict) else None
+        if move not in MOVES:
+            problems.append(f"payload.ConfigurationEvent.reason: {move!r} is not one of "
+                            f"{', '.join(MOVES)}")
+        meters = self._meters(payload, "payload", problems, key="Meter")
+        if problems:
+            raise Invalid(problems)
+        entries: list[dict[str, Any]] = []
+        errors: list[ReplyError] = []
+        for m in meters:
+            entry: dict[str, Any] = {"Meter": {"mRID": m}, "reason": move}
+            try:
+                r = await self.headend.move(m, move)  # type: ignore[arg-type]
+            except _METER_ERRORS as exc:
+                errors.append({"code": "MeterFailed", "details": f"{m}: {_error_text(exc)}"})
+                entries.append({**entry, "result": "FAILED", "details": _error_text(exc)})
+                continue
+            entry.update(result="OK", steps=r.steps, registers=len(r.readings))
+            if r.billing_row is not None:
+                entry["billingEntry"] = r.billing_row
+            entries.append(entry)
+        good = len(entries) - len(errors)
+        result = "OK" if not errors else ("FAILED" if good == 0 else "PARTIAL")
+        return Outcome(result, {"MasterDataLinkageConfig": entries}, errors)
 
     # -- MeterReadings get -----------------------------------------------------------
     async def _readings(self, verb: str, payload: dict[str, Any]) -> Outcome:
@@ -258,6 +341,89 @@ def _time(t: dict[str, Any], key: str, problems: list[str], required: bool) -> d
                         "2026-11-27T12:00:00Z")
         return None
     return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _power(item: dict[str, Any], where: str, problems: list[str]) -> int | None:
+    """``demandLimit {value, unit}`` in whole W (None and a problem when wrong)."""
+    dl = item.get("demandLimit")
+    if not isinstance(dl, dict):
+        problems.append(f"{where}.demandLimit: missing; an object {{\"value\": number, "
+                        f"\"unit\": {' or '.join(POWER_UNITS)}}}")
+        return None
+    value, unit = dl.get("value"), dl.get("unit")
+    ok = True
+    if unit not in POWER_UNITS:
+        problems.append(f"{where}.demandLimit.unit: {unit!r} is not one of "
+                        f"{', '.join(POWER_UNITS)}")
+        ok = False
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        problems.append(f"{where}.demandLimit.value: {value!r} is not a number")
+        return None
+    if not ok:
+        return None
+    watts = round(value * POWER_UNITS[str(unit)])
+    if not 1 <= watts < _U32:
+        problems.append(f"{where}.demandLimit.value: {value!r} {unit} is outside 1 W .. "
+                        f"{_U32 - 1} W")
+        return None
+    return watts
+
+
+def _seconds(item: dict[str, Any], key: str, where: str, problems: list[str],
+             high: int = _U32) -> int | None:
+    raw = item.get(key)
+    if raw is None:
+        return None
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= high:
+        problems.append(f"{where}.{key}: {raw!r} is not a whole number of seconds 0..{high}")
+        return None
+    return raw
+
+
+def _limit_params(item: dict[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
+    off = item.get("off", False)
+    if not isinstance(off, bool):
+        problems.append(f"{where}.off: {off!r} is not true or false")
+        off = False
+    out: dict[str, Any] = {"off": off,
+                           "min_over_s": _seconds(item, "minOverThresholdDuration", where,
+                                                  problems),
+                           "min_under_s": _seconds(item, "minUnderThresholdDuration", where,
+                                                   problems)}
+    if off:
+        if "demandLimit" in item:
+            problems.append(f"{where}.demandLimit: not allowed with off: true (off removes "
+                            "the limit)")
+    else:
+        out["threshold_w"] = _power(item, where, problems)
+    return out
+
+
+def _dr_params(item: dict[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"threshold_w": _power(item, where, problems)}
+    pid = item.get("emergencyProfileId", 1)
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 1 <= pid <= 0xFFFF:
+        problems.append(f"{where}.emergencyProfileId: {pid!r} is not an integer 1..65535")
+    out["profile_id"] = pid
+    sched = item.get("scheduledInterval")
+    if not isinstance(sched, dict):
+        problems.append(f"{where}.scheduledInterval: missing; an object with start and end "
+                        "(UTC ISO-8601 like 2026-11-27T12:00:00Z)")
+        return out
+    sub: list[str] = []
+    start = _time(sched, "start", sub, required=True)
+    end = _time(sched, "end", sub, required=True)
+    problems.extend(p.replace("payload.timeSchedule", f"{where}.scheduledInterval")
+                    for p in sub)
+    if start and end:
+        if end <= start:
+            problems.append(f"{where}.scheduledInterval.end: must be after start")
+        elif end <= datetime.now(UTC):
+            problems.append(f"{where}.scheduledInterval.end: {sched['end']} is in the past")
+        elif (end - start).total_seconds() > _U32:
+            problems.append(f"{where}.scheduledInterval: longer than {_U32} s")
+        out.update(start=start, duration_s=int((end - start).total_seconds()))
+    return out
 
 
 def meters_of(entries: Sequence[dict[str, Any]]) -> list[str]:

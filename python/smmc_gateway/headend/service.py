@@ -5,7 +5,8 @@ dispatcher call. Each operation takes a session slot from the
 :class:`~smmc_gateway.headend.scheduler.Scheduler` at its priority, runs one use
 case, updates the meter's persisted state and hands payloads to the uplink
 (readings, events); the uplink stores them durably before anything else happens.
-It also keeps what the daily bulk export needs (``bulk_pending`` in fleet.sqlite).
+It also keeps what the daily bulk export needs (``bulk_pending`` in fleet.sqlite) and,
+per meter and event log, where event publishing stopped (``event_marks``).
 """
 
 from __future__ import annotations
@@ -21,14 +22,18 @@ from typing import Any, Protocol
 
 import structlog
 
+from smmc_gateway.dlms.push import PushEvent
 from smmc_gateway.headend.fleet import Fleet
 from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.scheduler import GatewayStopping, Scheduler
 from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.ops.metrics import GatewayMetrics
 from smmc_gateway.uplink.envelope import Event, MeterReadingPart, Reading
+from smmc_gateway.usecases import account as account_uc
 from smmc_gateway.usecases import clock as clock_uc
 from smmc_gateway.usecases import connect as connect_uc
+from smmc_gateway.usecases import events as events_uc
+from smmc_gateway.usecases import limiter as limiter_uc
 from smmc_gateway.usecases import oms as oms_uc
 from smmc_gateway.usecases.readings import ReadingsResult, ReadingsUseCase, registers_for
 
@@ -40,6 +45,11 @@ CREATE TABLE IF NOT EXISTS bulk_pending (
   blocks BLOB, readings TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bulk_done (day TEXT PRIMARY KEY, exported REAL NOT NULL);
 """
+EVENT_MARKS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS event_marks (
+  meter_id TEXT NOT NULL, log TEXT NOT NULL, stamp REAL, count INTEGER NOT NULL,
+  PRIMARY KEY (meter_id, log));
+"""
 
 # EndDeviceEventType refs published by the gateway (documented in docs/schemas additions).
 EV_CLOCK_ADJUSTED = "smmc.clock.adjusted"
@@ -48,6 +58,11 @@ EV_CLOCK_REFUSED = "smmc.clock.syncRefused"
 EV_READING_GAP = "smmc.readings.gap"
 EV_DISCONNECTED = "smmc.switch.disconnected"
 EV_CONNECTED = "smmc.switch.connected"
+EV_LIMIT_SET = "smmc.limiter.configured"
+EV_EMERGENCY_SET = "smmc.limiter.emergencyScheduled"
+EV_ACCOUNT_STEP = "smmc.account.step"
+EV_FINAL_READ = "smmc.account.finalRead"
+EV_OPENING_READ = "smmc.account.openingRead"
 
 
 class Publisher(Protocol):
@@ -89,7 +104,10 @@ class HeadEnd:
         self.shift_limit_s = shift_limit_s
         self.metrics = metrics
         self.readings = ReadingsUseCase(first_read_s=first_read_s)
+        self.first_read_s = first_read_s
         self._bulk_ready = False
+        self._marks: dict[tuple[str, str], events_uc.LogMark] | None = None
+        self._alarm_bits: dict[str, int] = {}
 
     def model_of(self, meter_id: str) -> ModelConfig:
         return self.models[self.fleet.meter(meter_id).model]
@@ -285,3 +303,128 @@ class HeadEnd:
         await self.fleet.save(*(self.fleet.state(r.meter_id) for r in results))
         return results
 
+
+    # -- use case 14 / 8 (DR): limiter ---------------------------------------------------
+    async def limit(self, meter_id: str, threshold_w: int | None, min_over_s: int | None,
+                    min_under_s: int | None, off: bool = False) -> limiter_uc.LimiterState:
+        async with self.scheduler.session(meter_id, Priority.COMMAND) as s:
+            state = await limiter_uc.set_limit(
+                s, self.obis(meter_id, "limiter"), threshold_w=threshold_w,
+                min_over_s=min_over_s, min_under_s=min_under_s, off=off)
+        await self.publisher.publish_event(meter_id, [
+            _event(EV_LIMIT_SET, "limitOff" if off else "limit", state.describe())])
+        return state
+
+    async def emergency(self, meter_id: str, profile_id: int, start: datetime,
+                        duration_s: int, threshold_w: int) -> limiter_uc.EmergencyState:
+        async with self.scheduler.session(meter_id, Priority.COMMAND) as s:
+            state = await limiter_uc.schedule_emergency(
+                s, self.obis(meter_id, "limiter"), profile_id=profile_id, start=start,
+                duration_s=duration_s, threshold_w=threshold_w,
+                clock_obis=self.obis(meter_id, "clock"))
+        await self.publisher.publish_event(meter_id, [
+            _event(EV_EMERGENCY_SET, "demandResponse", state.describe())])
+        return state
+
+    # -- use case 7: event logs and alarm pushes ------------------------------------------
+    async def _load_marks(self) -> dict[tuple[str, str], events_uc.LogMark]:
+        if self._marks is None:
+            self.fleet.store.execute_script(EVENT_MARKS_SCHEMA)
+
+            def load(conn: sqlite3.Connection) -> list[tuple[str, str, float | None, int]]:
+                return list(conn.execute("SELECT meter_id, log, stamp, count FROM event_marks"))
+
+            self._marks = {
+                (m, log_key): events_uc.LogMark(
+                    None if t is None else datetime.fromtimestamp(t, UTC), int(c))
+                for m, log_key, t, c in await self.fleet.store.submit(load)}
+        return self._marks
+
+    async def poll_events(self, meter_id: str, priority: Priority = Priority.READ
+                          ) -> list[Event]:
+        """New rows of every event log of the meter, published as EndDeviceEvents; each
+        log's mark is stored only after its events are in the outbox."""
+        marks = await self._load_marks()
+        model = self.model_of(meter_id)
+        now = datetime.now(UTC)
+        found: list[tuple[str, list[events_uc.MeterEvent], events_uc.LogMark]] = []
+        try:
+            async with self.scheduler.session(meter_id, priority) as s:
+                for key in events_uc.LOGS:
+                    obis = model.obis[key]
+                    evs, mark = await events_uc.read_log(
+                        s, key, obis, marks.get((meter_id, key), events_uc.LogMark()), now,
+                        self.first_read_s)
+                    found.append((key, evs, mark))
+        except BaseException:
+            self._done("events", False)
+            raise
+        published: list[Event] = []
+        for key, evs, mark in found:
+            if evs:
+                batch = [_event(e.type_ref, e.log, e.details, e.at) for e in evs]
+                await self.publisher.publish_event(meter_id, batch)
+                published.extend(batch)
+            if marks.get((meter_id, key)) != mark:
+                marks[(meter_id, key)] = mark
+                await self._save_mark(meter_id, key, mark)
+        self._done("events", True)
+        log.info("events_polled", meter_id=meter_id, events=len(published))
+        return published
+
+    async def _save_mark(self, meter_id: str, key: str, mark: events_uc.LogMark) -> None:
+        row = (meter_id, key, None if mark.stamp is None else mark.stamp.timestamp(), mark.count)
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO event_marks (meter_id, log, stamp, count)"
+                         " VALUES (?,?,?,?)", row)
+
+        await self.fleet.store.submit(job)
+
+    def schedule_events(self, every_s: float, jitter_s: float = 0.0) -> None:
+        """Poll every meter's event logs every ``every_s`` (``schedules.events_every``)."""
+        async def job(meter_id: str) -> None:
+            await self.poll_events(meter_id)
+
+        self.scheduler.every("events", every_s, job, jitter_s=jitter_s)
+
+    def alarm_events(self, push: PushEvent) -> list[Event]:
+        """Named events (outage, restoration, limiter trip...) decoded from an alarm push;
+        empty for other pushes. Bits already reported are not reported again while the
+        meter keeps them set (see :func:`~smmc_gateway.usecases.events.named_alarms`)."""
+        bits = events_uc.alarm_bits(push.body)
+        if bits is None:
+            return []
+        previous = self._alarm_bits.get(push.meter_id, 0)
+        self._alarm_bits[push.meter_id] = bits
+        at = push.meter_time or push.received_at
+        return [_event(kind, reason, f"alarm register 0x{bits:08x}: bit {bit}", at)
+                for kind, reason, bit in events_uc.named_alarms(bits, previous)]
+
+    # -- use case 12: account move ------------------------------------------------------
+    async def move(self, meter_id: str, move: account_uc.Move) -> account_uc.MoveResult:
+        """Move-out (final read published as MeterReadings, then disconnect) or move-in
+        (reconnect, opening read); one event per step, naming the readings message."""
+        model = self.model_of(meter_id)
+        state = self.fleet.state(meter_id)
+        async with self.scheduler.session(meter_id, Priority.COMMAND) as s:
+            if move == "moveOut":
+                result = await account_uc.move_out(s, meter_id, model, self.readings)
+            else:
+                result = await account_uc.move_in(s, meter_id, model, self.readings)
+        if result.switch is not None:
+            state.energised = result.switch.after.output_state
+            await self.fleet.save(state)
+        message = await self.publisher.publish_reading(meter_id, result.readings)
+        kind = EV_FINAL_READ if move == "moveOut" else EV_OPENING_READ
+        evs = [_event(EV_ACCOUNT_STEP, move, step) for step in result.steps]
+        evs.append(_event(kind, move, f"MeterReadings message {message}: "
+                          f"{len(result.readings)} register(s)"
+                          + (f"; last billing entry {json.dumps(result.billing_row)}"
+                             if result.billing_row else "")))
+        if result.switch is not None:
+            evs.append(_event(EV_DISCONNECTED if move == "moveOut" else EV_CONNECTED, move,
+                              f"control_state {result.switch.before.control_state} -> "
+                              f"{result.switch.after.control_state}"))
+        await self.publisher.publish_event(meter_id, evs)
+        return result

@@ -98,7 +98,10 @@ async def move_in(session: ClientSession, meter_id: str, model: ModelConfig,
     result = MoveResult(meter_id, "moveIn")
     result.switch = await connect_uc.operate(session, meter_id, "connect",
                                              obis=model.obis["disconnect_control"])
-    result.steps.append(f"reconnected (control_state {result.switch.after.control_state})")
+    after = result.switch.after.control_state
+    result.steps.append("reconnected (control_state connected)" if after == "connected" else
+                        f"reconnection armed, the customer's button closes it (control_state "
+                        f"{after})")
     result.readings = await readings.read_registers(session, model.registers,
                                                     now or datetime.now(UTC))
     result.steps.append(f"opening read: {len(result.readings)} register(s)")
