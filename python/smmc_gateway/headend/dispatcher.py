@@ -45,6 +45,8 @@ from typing import Any
 import structlog
 
 from smmc_gateway.dlms.session import SessionError
+from smmc_gateway.headend.commands_config import MeterConfigCommands, PricingCommands
+from smmc_gateway.headend.commands_firmware import FirmwareCommands
 from smmc_gateway.headend.scheduler import GatewayStopping
 from smmc_gateway.headend.service import HeadEnd
 from smmc_gateway.uplink.client import Outcome
@@ -99,6 +101,9 @@ class Dispatcher:
             "EndDeviceControls": self._controls,
             "MeterReadings": self._readings,
             "MasterDataLinkageConfig": self._linkage,
+            "EndDeviceFirmware": FirmwareCommands(headend),
+            "MeterConfig": MeterConfigCommands(headend),
+            "PricingStructureConfig": PricingCommands(headend),
         }
 
     async def __call__(self, noun: str, verb: str, payload: dict[str, Any]) -> Outcome:

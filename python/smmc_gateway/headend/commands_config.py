@@ -1,0 +1,174 @@
+"""MQTT nouns MeterConfig (use case 10, remote programming) and PricingStructureConfig
+(use case 8, tariff calendar): request validation, use cases per meter, one reply.
+
+``MeterConfig`` (verb change)::
+
+    {"Settings": [{"EndDevices": [{"mRID": "m1"}], "EndDeviceGroups": [{"mRID": "g"}],
+                   "class_id": 1, "obis": "0.0.97.98.10.255", "attribute": 2,
+                   "value": {"type": "double-long-unsigned", "value": 15}}, ...]}
+
+Each setting names its meters (or groups); per meter, one session SETs its settings in
+order and reads each back; settings the meter's object list says are absent or not
+writable are refused without a SET. Reply ``Settings``: one entry per setting and meter
+with ``result`` OK (``value``: the read-back typed value) or FAILED (``details``: the
+meter's data-access-result or why it was not sent).
+
+``PricingStructureConfig`` (verb create or change)::
+
+    {"PricingStructure": {…calendar, see usecases/tariff.py…},
+     "EndDevices": [{"mRID": "m1"}], "EndDeviceGroups": [{"mRID": "g"}]}
+
+Reply ``PricingStructureConfig``: per meter the calendar names read back (active and
+passive), activate_passive_calendar_time and the active tariff register.
+
+Invalid requests get a FAILED reply (code ``InvalidRequest``) per problem, each naming
+the JSON path and what is allowed; no meter is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from smmc_gateway.dlms.errors import DataAccessError, SessionError
+from smmc_gateway.headend.gates import Priority
+from smmc_gateway.headend.service import HeadEnd
+from smmc_gateway.uplink.client import Outcome
+from smmc_gateway.uplink.envelope import ReplyError
+from smmc_gateway.usecases import programming, tariff
+
+METER_ERRORS = (SessionError, OSError, TimeoutError)
+
+
+def invalid(problems: list[str]) -> Outcome:
+    return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
+                                     for p in problems])
+
+
+def target_meters(headend: HeadEnd, item: dict[str, Any], where: str,
+                  problems: list[str]) -> list[str]:
+    """Configured meters named by ``EndDevices`` and ``EndDeviceGroups`` of ``item``."""
+    out: list[str] = []
+    for key, resolve in (("EndDevices", None), ("EndDeviceGroups", headend.fleet.group)):
+        raw = item.get(key, [])
+        if not isinstance(raw, list):
+            problems.append(f"{where}.{key}: must be an array of {{\"mRID\": ...}}")
+            continue
+        for j, d in enumerate(raw):
+            name = d.get("mRID") if isinstance(d, dict) else None
+            if not isinstance(name, str) or not name:
+                problems.append(f"{where}.{key}[{j}].mRID: missing or not a string")
+            elif resolve is None:
+                if not headend.fleet.has(name):
+                    problems.append(f"{where}.{key}[{j}].mRID: meter {name!r} is not "
+                                    "configured on this gateway")
+                elif name not in out:
+                    out.append(name)
+            else:
+                members = resolve(name)
+                if not members:
+                    problems.append(f"{where}.{key}[{j}].mRID: {name!r} is not a configured "
+                                    "group (no meter names it)")
+                out.extend(m for m in members if m not in out)
+    if not out and not any(p.startswith(where + ".End") for p in problems):
+        problems.append(f"{where}: names no meter (EndDevices and EndDeviceGroups are empty)")
+    return out
+
+
+def _verb(verb: str, allowed: tuple[str, ...], noun: str, problems: list[str]) -> None:
+    if verb not in allowed:
+        problems.append(f"header.verb: {verb!r}; {noun} takes {' or '.join(allowed)}")
+
+
+def _overall(entries: list[dict[str, Any]], errors: list[ReplyError], body: dict[str, Any]
+             ) -> Outcome:
+    good = sum(1 for e in entries if e["result"] == "OK")
+    result = "OK" if good == len(entries) else ("FAILED" if good == 0 else "PARTIAL")
+    return Outcome(result, body, errors)
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class MeterConfigCommands:
+    """``await MeterConfigCommands(headend)(verb, payload)`` -> the reply Outcome."""
+
+    def __init__(self, headend: HeadEnd) -> None:
+        self.headend = headend
+
+    async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
+        problems: list[str] = []
+        _verb(verb, ("change",), "MeterConfig", problems)
+        raw = payload.get("Settings")
+        items = programming.parse_items(raw, "payload.Settings", problems)
+        per_meter: dict[str, list[tuple[int, programming.SetItem]]] = {}
+        if isinstance(raw, list) and len(items) == len(raw):
+            for i, (doc, item) in enumerate(zip(raw, items, strict=True)):
+                for m in target_meters(self.headend, doc, f"payload.Settings[{i}]", problems):
+                    per_meter.setdefault(m, []).append((i, item))
+        if problems:
+            return invalid(problems)
+        results = await asyncio.gather(*(self._meter(m, todo) for m, todo in per_meter.items()))
+        entries = sorted((e for r in results for e in r), key=lambda e: e["index"])
+        errors: list[ReplyError] = [
+            {"code": "MeterFailed", "details": f"{e['EndDevices'][0]['mRID']}: {e['ref']}: "
+                                               f"{e['details']}"}
+            for e in entries if e["result"] != "OK"]
+        return _overall(entries, errors, {"Settings": entries})
+
+    async def _meter(self, meter: str, todo: list[tuple[int, programming.SetItem]]
+                     ) -> list[dict[str, Any]]:
+        def entry(i: int, item: programming.SetItem, ok: bool, details: str,
+                  value: Any = None) -> dict[str, Any]:
+            e: dict[str, Any] = {"index": i, "EndDevices": [{"mRID": meter}], "ref": item.ref,
+                                 "result": "OK" if ok else "FAILED", "details": details}
+            if value is not None:
+                e["value"] = value
+            return e
+
+        try:
+            async with self.headend.scheduler.session(meter, Priority.COMMAND) as s:
+                results = await programming.program(s, [it for _, it in todo])
+        except METER_ERRORS as exc:
+            return [entry(i, it, False, _error_text(exc)) for i, it in todo]
+        return [entry(i, r.item, r.ok, "set and read back" if r.ok else
+                      (r.result if r.sent else f"not sent: {r.result}"), r.read_back)
+                for (i, _), r in zip(todo, results, strict=True)]
+
+
+class PricingCommands:
+    """``await PricingCommands(headend)(verb, payload)`` -> the reply Outcome."""
+
+    def __init__(self, headend: HeadEnd) -> None:
+        self.headend = headend
+
+    async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
+        problems: list[str] = []
+        _verb(verb, ("create", "change"), "PricingStructureConfig", problems)
+        cal = tariff.parse_calendar(payload.get("PricingStructure"), "payload.PricingStructure",
+                                    problems)
+        meters = target_meters(self.headend, payload, "payload", problems)
+        if problems or cal is None:
+            return invalid(problems)
+        entries = await asyncio.gather(*(self._meter(m, cal) for m in meters))
+        errors: list[ReplyError] = [
+            {"code": "MeterFailed", "details": f"{e['EndDevices'][0]['mRID']}: {e['details']}"}
+            for e in entries if e["result"] != "OK"]
+        return _overall(list(entries), errors, {"PricingStructureConfig": list(entries)})
+
+    async def _meter(self, meter: str, cal: tariff.Calendar) -> dict[str, Any]:
+        e: dict[str, Any] = {"EndDevices": [{"mRID": meter}]}
+        try:
+            async with self.headend.scheduler.session(meter, Priority.COMMAND) as s:
+                r = await tariff.write_calendar(
+                    s, cal, obis=self.headend.obis(meter, "activity_calendar"),
+                    active_tariff=self.headend.obis(meter, "active_tariff"))
+        except DataAccessError as exc:
+            return {**e, "result": "FAILED", "details": f"the meter refused {exc}"}
+        except METER_ERRORS as exc:
+            return {**e, "result": "FAILED", "details": _error_text(exc)}
+        return {**e, "result": "OK", "details": "calendar written and read back",
+                "activeCalendar": r.active_name, "passiveCalendar": r.passive_name,
+                "activationTime": r.activation_time, "activeTariff": r.active_tariff}
+

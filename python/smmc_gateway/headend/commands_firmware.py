@@ -1,0 +1,135 @@
+"""MQTT noun EndDeviceFirmware (use case 9): a firmware campaign, one reply at its end.
+
+Request (verb create)::
+
+    {"EndDeviceFirmware": {"imageIdentifier": "SMMC-SIM-2.0.0",
+                           "activationTime": "2027-01-01T02:00:00Z",   # optional: now
+                           "maxConcurrent": 4},                          # optional, 1..64
+     "EndDevices": [{"mRID": "m1"}], "EndDeviceGroups": [{"mRID": "north"}]}
+
+The image is looked up by identifier in the gateway's firmware directory,
+``{state_dir}/firmware/`` (``IMAGE`` + ``IMAGE.manifest.json``, see
+firmware-images/README.md), and its signed manifest is verified against the keys in
+``{state_dir}/firmware/trusted-keys/*.pub`` before any meter is touched: an unknown,
+unsigned, untrusted or tampered image gets a FAILED reply (code ``ImageRefused``).
+
+Progress: EndDeviceEvents per meter with EndDeviceEventType.ref ``smmc.firmware.STEP``,
+STEP one of started, progress (details "N% (bytes)"), verified, activationScheduled,
+activated, failed (details: the reason); see docs/schemas/firmware-event-types.schema.json.
+Reply: exactly one, when every meter has ended (activated or failed):
+``EndDeviceFirmware`` echoes the image, ``results`` has one entry per meter (result,
+step, details, version, attempts); result OK / PARTIAL / FAILED. A campaign interrupted
+by a gateway stop is not answered: the request stays journaled, is served again after
+the restart, and each meter resumes its transfer where the meter says it stopped.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from smmc_gateway.dlms.client import ClientSession
+from smmc_gateway.firmware.manifest import ImageRefused, find_image, trusted_keys
+from smmc_gateway.headend.commands_config import invalid, target_meters
+from smmc_gateway.headend.gates import Priority
+from smmc_gateway.headend.service import HeadEnd
+from smmc_gateway.uplink.client import Outcome
+from smmc_gateway.uplink.envelope import Event, ReplyError
+from smmc_gateway.usecases.firmware_campaign import CampaignImage, run_campaign
+
+log = structlog.get_logger("smmc_gateway.firmware")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+EVENT_PREFIX = "smmc.firmware."
+
+
+def firmware_dir(headend: HeadEnd) -> Path:
+    """``{state_dir}/firmware`` (the state dir is where fleet.sqlite lives)."""
+    return headend.fleet.store.path.parent / "firmware"
+
+
+class FirmwareCommands:
+    """``await FirmwareCommands(headend)(verb, payload)`` -> the reply Outcome."""
+
+    def __init__(self, headend: HeadEnd, directory: Path | None = None,
+                 retry_delay_s: float = 2.0) -> None:
+        self.headend = headend
+        self.directory = directory  # None: firmware_dir(headend), resolved per request
+        self.retry_delay_s = retry_delay_s
+
+    async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
+        problems: list[str] = []
+        if verb != "create":
+            problems.append(f"header.verb: {verb!r}; EndDeviceFirmware takes create")
+        spec = payload.get("EndDeviceFirmware")
+        ident: Any = None
+        activation: datetime | None = None
+        parallel = 4
+        if not isinstance(spec, dict):
+            problems.append("payload.EndDeviceFirmware: must be an object with "
+                            "imageIdentifier (and optional activationTime, maxConcurrent)")
+        else:
+            ident = spec.get("imageIdentifier")
+            if not isinstance(ident, str) or not ident:
+                problems.append("payload.EndDeviceFirmware.imageIdentifier: missing or not a "
+                                "string; the identifier of an image in the firmware directory")
+            at = spec.get("activationTime")
+            if at is not None:
+                if not isinstance(at, str) or not _ISO.match(at):
+                    problems.append(f"payload.EndDeviceFirmware.activationTime: {at!r}; must "
+                                    "be UTC like 2027-01-01T02:00:00Z (omit to activate now)")
+                else:
+                    activation = datetime.fromisoformat(at.replace("Z", "+00:00"))
+            mc = spec.get("maxConcurrent", 4)
+            if not isinstance(mc, int) or isinstance(mc, bool) or not 1 <= mc <= 64:
+                problems.append(f"payload.EndDeviceFirmware.maxConcurrent: {mc!r}; must be an "
+                                "integer 1..64")
+            else:
+                parallel = mc
+        meters = target_meters(self.headend, payload, "payload", problems)
+        if problems:
+            return invalid(problems)
+        directory = self.directory or firmware_dir(self.headend)
+        try:
+            keys = trusted_keys([directory / "trusted-keys"]) \
+                if (directory / "trusted-keys").is_dir() else {}
+            verified = find_image(directory, str(ident), keys)
+        except ImageRefused as exc:
+            return Outcome("FAILED", errors=[{"code": "ImageRefused", "details": str(exc)}])
+        image = CampaignImage(verified.manifest.identifier, verified.data)
+        log.info("firmware_campaign_started", image=image.identifier, meters=len(meters))
+        outcomes = await run_campaign(self._open, meters, image, self._emit,
+                                      activation=activation, max_parallel=parallel,
+                                      retry_delay_s=self.retry_delay_s)
+        results = [{"EndDevices": [{"mRID": o.meter_id}], "result": "OK" if o.ok else "FAILED",
+                    "step": o.step, "details": o.details, "version": o.version,
+                    "attempts": o.attempts} for o in outcomes]
+        good = sum(o.ok for o in outcomes)
+        result = "OK" if good == len(outcomes) else ("FAILED" if good == 0 else "PARTIAL")
+        errors: list[ReplyError] = [{"code": "MeterFailed", "details": f"{o.meter_id}: "
+                                     f"{o.details}"} for o in outcomes if not o.ok]
+        m = verified.manifest
+        body = {"EndDeviceFirmware": {"imageIdentifier": m.identifier, "version": m.version,
+                                      "model": m.model, "size": m.size, "sha256": m.sha256,
+                                      "activationTime": spec.get("activationTime")
+                                      if isinstance(spec, dict) else None},
+                "results": results}
+        log.info("firmware_campaign_ended", image=image.identifier, ok=good,
+                 failed=len(outcomes) - good)
+        return Outcome(result, body, errors)
+
+    @asynccontextmanager
+    async def _open(self, meter_id: str) -> AsyncIterator[ClientSession]:
+        async with self.headend.scheduler.session(meter_id, Priority.COMMAND) as s:
+            yield s
+
+    async def _emit(self, meter_id: str, step: str, details: str) -> None:
+        await self.headend.publisher.publish_event(meter_id, [Event(
+            mrid=str(uuid.uuid4()), created=datetime.now(UTC), type_ref=EVENT_PREFIX + step,
+            reason=step, details=details)])

@@ -1,0 +1,96 @@
+"""EndDeviceFirmware through the daemon: a real Mosquitto, simulated meters, the gateway.
+
+A signed image from the firmware directory reaches every meter named (meters and
+groups), per-meter progress events arrive, one reply ends the campaign; an unknown or
+tampered image and bad requests get one FAILED reply naming the problem."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from conftest import Broker
+from test_daemon_e2e import gateway, lab, on, online, reply, request, send
+from uplink_helpers import validate_message
+
+from tests.support_sim import FleetSpec, running_fleet
+
+SAMPLES = Path(__file__).resolve().parent.parent / "firmware-images"
+IMAGE = "smmc-sim-2.0.0.img"
+GW = "gw-test"
+
+
+def install_images(config: Path) -> Path:
+    fw = config.parent / "state" / "firmware"
+    (fw / "trusted-keys").mkdir(parents=True)
+    for name in (IMAGE, IMAGE + ".manifest.json"):
+        shutil.copy(SAMPLES / name, fw / name)
+    shutil.copy(SAMPLES / "TEST-ONLY-signing-key.pub", fw / "trusted-keys" / "test.pub")
+    return fw
+
+
+def campaign(ident: str, meters: list[str], groups: list[str] | None = None,
+             **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"EndDeviceFirmware": {"imageIdentifier": ident, **spec},
+                            "EndDevices": [{"mRID": m} for m in meters]}
+    if groups:
+        body["EndDeviceGroups"] = [{"mRID": g} for g in groups]
+    return body
+
+
+async def test_campaign_over_mqtt(mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=2)) as sim:
+        config = lab(sim, tmp_path, mosquitto)
+        fw = install_images(config)
+        ids = [i["meter_id"] for i in sim.info]
+        async with gateway(config):
+            await online(col)
+            await send(mosquitto, "EndDeviceFirmware", request(
+                "fw-1", campaign("SMMC-SIM-2.0.0", [], ["all"], maxConcurrent=1),
+                noun="EndDeviceFirmware"))
+            doc = await reply(col, "fw-1")
+            validate_message(json.dumps(doc).encode())
+            assert doc["reply"]["result"] == "OK", doc["reply"]
+            results = {r["EndDevices"][0]["mRID"]: r for r in doc["payload"]["results"]}
+            assert set(results) == set(ids)
+            assert all(r["version"] == "SMMC-SIM-2.0.0" and r["step"] == "activated"
+                       for r in results.values())
+            assert all(rt.meter.firmware_version == "SMMC-SIM-2.0.0" for rt in sim.fleet.meters)
+            for m in ids:
+                steps = [e["EndDeviceEventType"]["ref"]
+                         for ev in on(col, f"/meter/{m}/events") for e in ev["payload"].get(
+                             "EndDeviceEvent", []) if e["EndDeviceEventType"]["ref"].startswith(
+                             "smmc.firmware.")]
+                assert steps[0] == "smmc.firmware.started", steps
+                assert steps[-1] == "smmc.firmware.activated", steps
+                assert "smmc.firmware.progress" in steps and "smmc.firmware.verified" in steps
+
+            # tampered image: refused before any meter is touched
+            data = bytearray((fw / IMAGE).read_bytes())
+            data[10] ^= 0xFF
+            (fw / IMAGE).write_bytes(bytes(data))
+            await send(mosquitto, "EndDeviceFirmware", request(
+                "fw-2", campaign("SMMC-SIM-2.0.0", ids[:1]), noun="EndDeviceFirmware"))
+            doc = await reply(col, "fw-2")
+            assert doc["reply"]["result"] == "FAILED"
+            (err,) = doc["reply"]["errors"]
+            assert err["code"] == "ImageRefused" and "altered" in err["details"]
+
+            # unknown image, bad fields: FAILED naming each path
+            await send(mosquitto, "EndDeviceFirmware", request(
+                "fw-3", campaign("NOPE", ids[:1]), noun="EndDeviceFirmware"))
+            doc = await reply(col, "fw-3")
+            assert "no image with identifier 'NOPE'" in doc["reply"]["errors"][0]["details"]
+            await send(mosquitto, "EndDeviceFirmware", request(
+                "fw-4", campaign("", ["ghost"], activationTime="soon", maxConcurrent=0),
+                noun="EndDeviceFirmware"))
+            doc = await reply(col, "fw-4")
+            details = "\n".join(e["details"] for e in doc["reply"]["errors"])
+            for path in ("payload.EndDeviceFirmware.imageIdentifier",
+                         "payload.EndDeviceFirmware.activationTime: 'soon'",
+                         "payload.EndDeviceFirmware.maxConcurrent: 0",
+                         "payload.EndDevices[0].mRID: meter 'ghost'"):
+                assert path in details, details
