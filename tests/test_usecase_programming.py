@@ -97,3 +97,46 @@ def _now() -> Any:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+async def test_meter_config_over_mqtt(mosquitto: Any, collector: Any, tmp_path: Any) -> None:
+    import json
+
+    from test_daemon_e2e import GW, gateway, lab, online, reply, request, send
+    from uplink_helpers import validate_message
+
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=2)) as sim:
+        ids = [i["meter_id"] for i in sim.info]
+        async with gateway(lab(sim, tmp_path, mosquitto)):
+            await online(col)
+            settings = [
+                {"EndDeviceGroups": [{"mRID": "all"}], "class_id": 1, "obis": ALARM_FILTER,
+                 "attribute": 2, "value": {"type": "double-long-unsigned", "value": 7}},
+                {"EndDevices": [{"mRID": ids[0]}], "class_id": 1, "obis": "0.0.96.1.0.255",
+                 "attribute": 2, "value": {"type": "octet-string", "value": "41"}},
+            ]
+            await send(mosquitto, "MeterConfig", request("mc-1", {"Settings": settings},
+                                                         verb="change", noun="MeterConfig"))
+            doc = await reply(col, "mc-1")
+            validate_message(json.dumps(doc).encode())
+            assert doc["reply"]["result"] == "PARTIAL"
+            entries = doc["payload"]["Settings"]
+            ok = [e for e in entries if e["index"] == 0]
+            assert {e["EndDevices"][0]["mRID"] for e in ok} == set(ids)
+            assert all(e["result"] == "OK" and e["value"]["value"] == 7 for e in ok)
+            (denied,) = [e for e in entries if e["index"] == 1]
+            assert denied["result"] == "FAILED" and "not sent: read-write-denied" in \
+                denied["details"]
+            assert all(rt.meter.objects[_obis(ALARM_FILTER)].read(2, _now(), None, None)
+                       ["value"] == 7 for rt in sim.fleet.meters)
+
+            await send(mosquitto, "MeterConfig", request("mc-2", {"Settings": [
+                {"EndDevices": [{"mRID": "ghost"}], "class_id": 1, "obis": "x",
+                 "attribute": 2, "value": 3}]}, verb="create", noun="MeterConfig"))
+            doc = await reply(col, "mc-2")
+            assert doc["reply"]["result"] == "FAILED"
+            details = "\n".join(e["details"] for e in doc["reply"]["errors"])
+            for part in ("header.verb: 'create'; MeterConfig takes change",
+                         "payload.Settings[0].obis: 'x'", "payload.Settings[0].value"):
+                assert part in details, details

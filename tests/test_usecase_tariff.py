@@ -76,3 +76,37 @@ async def test_scheduled_activation_waits_for_its_time() -> None:
             assert (await s.get(1, "0.0.96.14.0.255", 2))["value"] == 4
             assert bytes.fromhex((await s.get(20, "0.0.13.0.0.255", 2))["value"]) == b"LATER"
 
+
+
+async def test_pricing_structure_over_mqtt(mosquitto: Any, collector: Any,
+                                           tmp_path: Any) -> None:
+    import json
+
+    from test_daemon_e2e import GW, gateway, lab, online, reply, request, send
+    from uplink_helpers import validate_message
+
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=2)) as sim:
+        ids = [i["meter_id"] for i in sim.info]
+        async with gateway(lab(sim, tmp_path, mosquitto)):
+            await online(col)
+            body = {"PricingStructure": flat(3, name="PEAK"),
+                    "EndDeviceGroups": [{"mRID": "all"}]}
+            await send(mosquitto, "PricingStructureConfig",
+                       request("ps-1", body, verb="change", noun="PricingStructureConfig"))
+            doc = await reply(col, "ps-1")
+            validate_message(json.dumps(doc).encode())
+            assert doc["reply"]["result"] == "OK", doc["reply"]
+            entries = doc["payload"]["PricingStructureConfig"]
+            assert {e["EndDevices"][0]["mRID"] for e in entries} == set(ids)
+            assert all(e["activeCalendar"] == "PEAK" and e["activeTariff"] == 3
+                       for e in entries)
+
+            bad = {"PricingStructure": {**flat(3), "activation": 5}, "EndDevices": []}
+            await send(mosquitto, "PricingStructureConfig",
+                       request("ps-2", bad, verb="get", noun="PricingStructureConfig"))
+            doc = await reply(col, "ps-2")
+            details = "\n".join(e["details"] for e in doc["reply"]["errors"])
+            for part in ("header.verb: 'get'", "payload.PricingStructure.activation: 5",
+                         "payload: names no meter"):
+                assert part in details, details
