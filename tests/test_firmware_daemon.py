@@ -13,7 +13,7 @@ from typing import Any
 
 from conftest import Broker
 from test_daemon_e2e import gateway, lab, on, online, reply, request, send
-from uplink_helpers import validate_message
+from uplink_helpers import validate, validate_message
 
 from tests.support_sim import FleetSpec, running_fleet
 
@@ -48,9 +48,10 @@ async def test_campaign_over_mqtt(mosquitto: Broker, collector: Any, tmp_path: P
         ids = [i["meter_id"] for i in sim.info]
         async with gateway(config):
             await online(col)
-            await send(mosquitto, "EndDeviceFirmware", request(
-                "fw-1", campaign("SMMC-SIM-2.0.0", [], ["all"], maxConcurrent=1),
-                noun="EndDeviceFirmware"))
+            body = campaign("SMMC-SIM-2.0.0", [], ["all"], maxConcurrent=1)
+            validate(body, "end-device-firmware-request")
+            await send(mosquitto, "EndDeviceFirmware",
+                       request("fw-1", body, noun="EndDeviceFirmware"))
             doc = await reply(col, "fw-1")
             validate_message(json.dumps(doc).encode())
             assert doc["reply"]["result"] == "OK", doc["reply"]
@@ -59,11 +60,18 @@ async def test_campaign_over_mqtt(mosquitto: Broker, collector: Any, tmp_path: P
             assert all(r["version"] == "SMMC-SIM-2.0.0" and r["step"] == "activated"
                        for r in results.values())
             assert all(rt.meter.firmware_version == "SMMC-SIM-2.0.0" for rt in sim.fleet.meters)
+            def activated_seen(ms: Any) -> bool:  # the reply may overtake the last event
+                text = b"".join(x.payload for x in ms)
+                return text.count(b"smmc.firmware.activated") >= len(ids)
+
+            await col.wait(activated_seen, 30)
             for m in ids:
                 steps = [e["EndDeviceEventType"]["ref"]
                          for ev in on(col, f"/meter/{m}/events") for e in ev["payload"].get(
                              "EndDeviceEvent", []) if e["EndDeviceEventType"]["ref"].startswith(
                              "smmc.firmware.")]
+                for ref in steps:
+                    validate(ref, "firmware-event-types")
                 assert steps[0] == "smmc.firmware.started", steps
                 assert steps[-1] == "smmc.firmware.activated", steps
                 assert "smmc.firmware.progress" in steps and "smmc.firmware.verified" in steps

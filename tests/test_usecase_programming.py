@@ -103,7 +103,7 @@ async def test_meter_config_over_mqtt(mosquitto: Any, collector: Any, tmp_path: 
     import json
 
     from test_daemon_e2e import GW, gateway, lab, online, reply, request, send
-    from uplink_helpers import validate_message
+    from uplink_helpers import validate, validate_message
 
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=2)) as sim:
@@ -116,6 +116,7 @@ async def test_meter_config_over_mqtt(mosquitto: Any, collector: Any, tmp_path: 
                 {"EndDevices": [{"mRID": ids[0]}], "class_id": 1, "obis": "0.0.96.1.0.255",
                  "attribute": 2, "value": {"type": "octet-string", "value": "41"}},
             ]
+            validate({"Settings": settings}, "meter-config-request")
             await send(mosquitto, "MeterConfig", request("mc-1", {"Settings": settings},
                                                          verb="change", noun="MeterConfig"))
             doc = await reply(col, "mc-1")

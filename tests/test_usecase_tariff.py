@@ -83,7 +83,7 @@ async def test_pricing_structure_over_mqtt(mosquitto: Any, collector: Any,
     import json
 
     from test_daemon_e2e import GW, gateway, lab, online, reply, request, send
-    from uplink_helpers import validate_message
+    from uplink_helpers import validate, validate_message
 
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=2)) as sim:
@@ -92,6 +92,7 @@ async def test_pricing_structure_over_mqtt(mosquitto: Any, collector: Any,
             await online(col)
             body = {"PricingStructure": flat(3, name="PEAK"),
                     "EndDeviceGroups": [{"mRID": "all"}]}
+            validate(body, "pricing-structure-config-request")
             await send(mosquitto, "PricingStructureConfig",
                        request("ps-1", body, verb="change", noun="PricingStructureConfig"))
             doc = await reply(col, "ps-1")
