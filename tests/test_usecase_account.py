@@ -120,3 +120,15 @@ async def test_bad_move_requests_get_failed_replies(
             assert doc["reply"]["result"] == "FAILED"
             assert any(text in e["details"] for e in doc["reply"]["errors"]), doc["reply"]
         assert not on(col, f"{m}/events")
+
+
+async def test_a_failed_disconnect_keeps_the_final_read() -> None:
+    async with running_fleet(FleetSpec(meters=1)) as sim, \
+            session_to(sim.ports[0], sim.info[0]) as s:
+        meter = sim.fleet.meters[0].meter
+        assert meter is not None
+        meter.disconnect.control_mode = 0  # this meter's switch cannot be operated
+        out = await move_out(s, "m", MODEL, ReadingsUseCase())
+        assert out.error is not None and out.error.startswith("disconnect failed")
+        assert out.switch is None and out.billing_row is not None
+        assert len(out.readings) == 2 and out.steps[-1] == out.error

@@ -12,14 +12,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Broker
 from smmc_gateway.dlms.ic_store import InvocationCounterStore
 from smmc_gateway.dlms.push import PushEvent, PushListener
 from smmc_gateway.headend.daemon import DaemonOptions, Gateway
+from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.pushes import PushRouting
 from smmc_gateway.ops.config import load_config
 from smmc_gateway.usecases.clock import FixedTimeSource
-from smmc_gateway.usecases.events import LogMark, _rows_after, alarm_bits, named_alarms
+from smmc_gateway.usecases.events import (
+    LogMark,
+    LogMissing,
+    _rows_after,
+    alarm_bits,
+    named_alarms,
+    read_log,
+)
 from test_daemon_e2e import GW, lab, on
 from uplink_helpers import validate, validate_message
 
@@ -139,3 +148,25 @@ async def test_alarm_pushes_become_named_outage_restoration_and_limiter_events(
     assert named == ["smmc.alarm.limiterTrip", "smmc.alarm.outage", "smmc.alarm.restoration"]
     for r in named:
         validate(r, "meter-event-types")
+
+
+async def test_a_log_the_meter_lacks_is_named_and_the_others_still_read(
+        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    from smmc_gateway.cosem.obis import Obis
+
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=1)) as sim:
+        m = sim.info[0]["meter_id"]
+        meter = sim.fleet.meters[0].meter
+        assert meter is not None
+        del meter.objects[Obis(0, 0, 99, 98, 4, 255)]  # no power-quality log on this meter
+        async with started(lab(sim, tmp_path, mosquitto)) as gw:
+            async with gw.scheduler.session(m, Priority.COMMAND) as s:
+                with pytest.raises(LogMissing, match=r"powerQuality log 0.0.99.98.4.255"):
+                    await read_log(s, "event_log_power_quality", "0.0.99.98.4.255", LogMark(),
+                                   datetime.now(UTC))
+            sim.fleet.power_outage(0)
+            sim.fleet.power_restored(0)
+            got = await gw.headend.poll_events(m)
+            assert [e["type_ref"] for e in got] == ["smmc.meter.powerDown", "smmc.meter.powerUp"]
+            await col.wait(lambda ms: _refs(col, m)[-2:] == [e["type_ref"] for e in got], 30)

@@ -283,7 +283,11 @@ class Dispatcher:
                 errors.append({"code": "MeterFailed", "details": f"{m}: {_error_text(exc)}"})
                 entries.append({**entry, "result": "FAILED", "details": _error_text(exc)})
                 continue
-            entry.update(result="OK", steps=r.steps, registers=len(r.readings))
+            entry.update(result="FAILED" if r.error else "OK", steps=r.steps,
+                         registers=len(r.readings))
+            if r.error:
+                entry["details"] = r.error
+                errors.append({"code": "MeterFailed", "details": f"{m}: {r.error}"})
             if r.billing_row is not None:
                 entry["billingEntry"] = r.billing_row
             entries.append(entry)

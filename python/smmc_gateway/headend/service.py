@@ -352,9 +352,13 @@ class HeadEnd:
             async with self.scheduler.session(meter_id, priority) as s:
                 for key in events_uc.LOGS:
                     obis = model.obis[key]
-                    evs, mark = await events_uc.read_log(
-                        s, key, obis, marks.get((meter_id, key), events_uc.LogMark()), now,
-                        self.first_read_s)
+                    try:
+                        evs, mark = await events_uc.read_log(
+                            s, key, obis, marks.get((meter_id, key), events_uc.LogMark()),
+                            now, self.first_read_s)
+                    except events_uc.LogMissing as exc:
+                        log.warning("event_log_missing", meter_id=meter_id, log=str(exc))
+                        continue
                     found.append((key, evs, mark))
         except BaseException:
             self._done("events", False)
@@ -415,7 +419,7 @@ class HeadEnd:
         if result.switch is not None:
             state.energised = result.switch.after.output_state
             await self.fleet.save(state)
-        message = await self.publisher.publish_reading(meter_id, result.readings)
+        message = await self.publisher.publish_reading(meter_id, result.readings)  # even on error
         kind = EV_FINAL_READ if move == "moveOut" else EV_OPENING_READ
         evs = [_event(EV_ACCOUNT_STEP, move, step) for step in result.steps]
         evs.append(_event(kind, move, f"MeterReadings message {message}: "

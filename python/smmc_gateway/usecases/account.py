@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.obis import Obis
-from smmc_gateway.dlms.session import ClientSession, DataAccessError
+from smmc_gateway.dlms.session import ClientSession, DataAccessError, SessionError
 from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.uplink.envelope import Reading
 from smmc_gateway.usecases import connect as connect_uc
@@ -39,6 +39,8 @@ class MoveResult:
     readings: list[Reading] = field(default_factory=list)
     billing_row: dict[str, Any] | None = None
     switch: connect_uc.SwitchResult | None = None
+    error: str | None = None
+    """Set when the switching step failed after the read (the read is still published)."""
 
 
 async def close_billing_period(session: ClientSession, model: ModelConfig) -> str:
@@ -87,8 +89,14 @@ async def move_out(session: ClientSession, meter_id: str, model: ModelConfig,
     result.readings = await readings.read_registers(session, model.registers,
                                                     now or datetime.now(UTC))
     result.steps.append(f"final read: {len(result.readings)} register(s)")
-    result.switch = await connect_uc.operate(session, meter_id, "disconnect",
-                                             obis=model.obis["disconnect_control"])
+    try:
+        result.switch = await connect_uc.operate(session, meter_id, "disconnect",
+                                                 obis=model.obis["disconnect_control"])
+    except (SessionError, connect_uc.SwitchNotConfirmed) as exc:
+        # the final read is taken: it must reach the uplink even though the switch failed
+        result.error = f"disconnect failed: {type(exc).__name__}: {exc}"
+        result.steps.append(result.error)
+        return result
     result.steps.append(f"disconnected (control_state {result.switch.after.control_state})")
     return result
 

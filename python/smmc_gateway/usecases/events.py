@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from smmc_gateway.dlms.session import ClientSession
+from smmc_gateway.dlms.session import ClientSession, DataAccessError
 
 # log key (model OBIS name) -> short log name used in event types
 LOGS: dict[str, str] = {
@@ -119,13 +119,23 @@ def _rows_after(rows: Sequence[tuple[Any, ...]], mark: LogMark
     return out, LogMark(newest, same)
 
 
+class LogMissing(Exception):
+    """The meter has no such log (the GET was refused); the others are still read."""
+
+
 async def read_log(session: ClientSession, key: str, obis: str, mark: LogMark, now: datetime,
                    first_read_s: float = 86400.0) -> tuple[list[MeterEvent], LogMark]:
     """New rows of one log as events, and the mark to store once they are published."""
     log = LOGS.get(key, key)
     start = mark.stamp if mark.stamp is not None else now - timedelta(seconds=first_read_s)
-    rows = await session.read_profile(obis, start=start, end=now + timedelta(seconds=60),
-                                      capture_period=0)
+    try:
+        rows = await session.read_profile(obis, start=start, end=now + timedelta(seconds=60),
+                                          capture_period=0)
+    except DataAccessError as exc:
+        if exc.result in ("object-undefined", "object-unavailable", "read-write-denied",
+                          "object-class-inconsistent"):
+            raise LogMissing(f"{log} log {obis}: {exc.result}") from exc
+        raise
     fresh, new_mark = _rows_after(rows, mark)
     events: list[MeterEvent] = []
     for at, value in fresh:
