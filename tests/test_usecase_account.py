@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from smmc_gateway.usecases.connect import read_state
 from smmc_gateway.usecases.readings import ReadingsUseCase
 from test_daemon_e2e import GW, gateway, lab, on, online, reply, request, send
 from test_usecase_support import session_to
-from uplink_helpers import validate
+from uplink_helpers import validate, validate_message
 
 from tests.support_sim import FleetSpec, running_fleet
 
@@ -61,6 +62,7 @@ async def test_move_out_and_move_in_end_to_end(
         doc = await reply(col, "out-1")
         assert doc["reply"]["result"] == "OK", doc
         (entry,) = doc["payload"][noun]
+        validate_message(json.dumps(doc).encode())
         assert entry["Meter"] == {"mRID": m} and entry["reason"] == "moveOut"
         assert entry["registers"] == 4 and "1.0.1.8.0.255" in entry["billingEntry"]
         assert [s.split(" ")[0] for s in entry["steps"]] == [

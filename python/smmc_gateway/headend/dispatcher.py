@@ -26,6 +26,9 @@ Served:
   ``Meter[].mRID`` with ``ConfigurationEvent.reason`` ``moveOut`` (end-of-billing, final
   read published as MeterReadings, disconnect) or ``moveIn`` (reconnect, opening read).
   Reply: one entry per meter listing the steps done; events for each step.
+* ``EndDeviceFirmware``, ``MeterConfig``, ``PricingStructureConfig``: handled by
+  :mod:`~smmc_gateway.headend.commands_firmware` and
+  :mod:`~smmc_gateway.headend.commands_config` (their docstrings say what they take).
 
 Other nouns of the contract get a FAILED reply ``NotImplemented`` naming the noun.
 A request that arrives while the gateway is stopping is not answered now: it stays in

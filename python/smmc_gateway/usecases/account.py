@@ -28,7 +28,10 @@ from smmc_gateway.usecases import connect as connect_uc
 from smmc_gateway.usecases.readings import ReadingsUseCase
 
 Move = Literal["moveOut", "moveIn"]
-END_OF_BILLING_SCRIPT_ID = 1  # IDIS: script 1 of 0.0.10.0.1.255 ends the billing period
+# IDIS: script 1 of 0.0.10.0.1.255 ends the billing period. Public head-end code is not
+# unanimous (some execute script 0 for the "MD reset"), so it is a parameter; a meter that
+# refuses the execute still gets its period closed by the capture fallback.
+END_OF_BILLING_SCRIPT_ID = 1
 
 
 @dataclass
@@ -43,13 +46,13 @@ class MoveResult:
     """Set when the switching step failed after the read (the read is still published)."""
 
 
-async def close_billing_period(session: ClientSession, model: ModelConfig) -> str:
+async def close_billing_period(session: ClientSession, model: ModelConfig,
+                               script_id: int = END_OF_BILLING_SCRIPT_ID) -> str:
     """Execute end-of-billing, or capture on the billing profile; says which."""
     script = model.obis["end_of_billing_script"]
     try:
-        await session.action(9, script, 1, {"type": "long-unsigned",
-                                             "value": END_OF_BILLING_SCRIPT_ID})
-        return f"end-of-billing script {script} executed (script {END_OF_BILLING_SCRIPT_ID})"
+        await session.action(9, script, 1, {"type": "long-unsigned", "value": script_id})
+        return f"end-of-billing script {script} executed (script {script_id})"
     except DataAccessError as exc:
         billing = model.obis["billing_profile"]
         await session.action(7, billing, 2, {"type": "integer", "value": 0})
