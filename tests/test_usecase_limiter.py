@@ -194,3 +194,38 @@ async def test_bad_limiter_parameters_get_failed_replies_naming_path_and_allowed
             assert any(text in e["details"] for e in doc["reply"]["errors"]), doc["reply"]
         assert meter.limiter.threshold_normal == 10_000  # nothing was written
         assert not on(col, f"{m}/events")
+
+
+async def test_the_emergency_threshold_trips_the_limiter_inside_its_window() -> None:
+    async with running_fleet(FleetSpec(meters=1)) as sim, \
+            session_to(sim.ports[0], sim.info[0]) as s:
+        meter = sim.fleet.meters[0].meter
+        assert meter is not None
+        await set_limit(s, LIMITER, threshold_w=None, min_over_s=1, off=True)
+        start = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
+        await schedule_emergency(s, LIMITER, profile_id=3, start=start, duration_s=600,
+                                 threshold_w=1)
+        assert not meter.limiter.tripped  # no limit outside the window
+        await wait_until(lambda: meter.limiter.tripped, 15)
+        assert datetime.now(UTC) >= start
+        events, _ = await read_log(s, "event_log_disconnect", "0.0.99.98.2.255", LogMark(),
+                                   datetime.now(UTC), first_read_s=600)
+        assert "smmc.meter.limiterThresholdExceeded" in [e.type_ref for e in events]
+
+
+async def test_a_meter_that_does_not_answer_gets_a_failed_entry_naming_the_error(
+        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=1)) as sim, gateway(lab(sim, tmp_path, mosquitto)):
+        m = sim.info[0]["meter_id"]
+        await online(col)
+        sim.fleet.power_outage(0)  # the meter is dead: no association
+        await send(mosquitto, "EndDeviceControls", request("dead-1", _ctl(
+            "limit", m, demandLimit={"value": 1, "unit": "kW"})))
+        doc = await reply(col, "dead-1")
+        assert doc["reply"]["result"] == "FAILED"
+        (entry,) = doc["payload"]["EndDeviceControl"]
+        assert entry["result"] == "FAILED" and "limiter" not in entry
+        (err,) = doc["reply"]["errors"]
+        assert err["code"] == "MeterFailed" and err["details"].startswith(f"{m}: ")
+        assert not on(col, f"{m}/events")
