@@ -17,7 +17,7 @@ import structlog
 
 from smmc_gateway import _core
 from smmc_gateway.dlms.ciphering import CipherContext
-from smmc_gateway.dlms.errors import MeterTimeout, ProtocolError, SecurityFailure
+from smmc_gateway.dlms.errors import LinkLost, MeterTimeout, ProtocolError, SecurityFailure
 from smmc_gateway.dlms.stream import Transport
 
 log = structlog.get_logger("smmc_gateway.dlms")
@@ -109,6 +109,8 @@ class Exchange:
                 if self.transport.progress == before:
                     raise MeterTimeout(awaited, wait) from None
                 log.debug("response_in_progress", meter_id=self.meter_id, awaiting=what)
+            except LinkLost as exc:
+                raise LinkLost(f"{exc} (awaiting {what})") from exc
 
     async def receive(self, deadline: float, what: str, budget: float) -> dict[str, Any]:
         """The next answer (not an unsolicited notification), deciphered and decoded."""

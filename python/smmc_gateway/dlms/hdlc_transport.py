@@ -109,6 +109,9 @@ class HdlcTransport(StreamTransport):
         except TimeoutError:
             self._close_pipe()
             raise MeterTimeout(f"UA for SNRM from {self.description}", timeout) from None
+        except LinkLost as exc:
+            self._close_pipe()
+            raise LinkLost(f"{exc} (awaiting UA for SNRM)") from exc
         except BaseException:
             self._close_pipe()
             raise
