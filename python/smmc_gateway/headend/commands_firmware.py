@@ -42,7 +42,7 @@ from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.service import HeadEnd
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.envelope import Event, ReplyError
-from smmc_gateway.usecases.firmware_campaign import CampaignImage, run_campaign
+from smmc_gateway.usecases.firmware_campaign import CampaignImage, CampaignObjects, run_campaign
 
 log = structlog.get_logger("smmc_gateway.firmware")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -106,7 +106,8 @@ class FirmwareCommands:
         log.info("firmware_campaign_started", image=image.identifier, meters=len(meters))
         outcomes = await run_campaign(self._open, meters, image, self._emit,
                                       activation=activation, max_parallel=parallel,
-                                      retry_delay_s=self.retry_delay_s)
+                                      retry_delay_s=self.retry_delay_s,
+                                      objects_for=self._objects)
         results = [{"EndDevices": [{"mRID": o.meter_id}], "result": "OK" if o.ok else "FAILED",
                     "step": o.step, "details": o.details, "version": o.version,
                     "attempts": o.attempts} for o in outcomes]
@@ -123,6 +124,11 @@ class FirmwareCommands:
         log.info("firmware_campaign_ended", image=image.identifier, ok=good,
                  failed=len(outcomes) - good)
         return Outcome(result, body, errors)
+
+    def _objects(self, meter_id: str) -> CampaignObjects:
+        o = self.headend.model_of(meter_id).obis
+        return CampaignObjects(o["image_transfer"], o["image_activation_schedule"],
+                               o["firmware_id"], o["clock"])
 
     @asynccontextmanager
     async def _open(self, meter_id: str) -> AsyncIterator[ClientSession]:

@@ -36,6 +36,16 @@ Emit = Callable[[str, str, str], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
+class CampaignObjects:
+    """The logical names used on one meter (its model may move them)."""
+
+    image_transfer: str = "0.0.44.0.0.255"
+    activation_schedule: str = ACTIVATION_SCHEDULE
+    firmware_id: str = FIRMWARE_ID
+    clock: str = CLOCK
+
+
+@dataclass(frozen=True)
 class CampaignImage:
     identifier: str
     data: bytes
@@ -69,14 +79,16 @@ def _text(value: dict[str, Any]) -> str:
     return str(raw)
 
 
-async def _read_version(s: ImageSession) -> str:
-    return _text(await s.get(1, FIRMWARE_ID, 2))
+async def _read_version(s: ImageSession, objects: CampaignObjects) -> str:
+    return _text(await s.get(1, objects.firmware_id, 2))
 
 
 async def update_meter(open_session: OpenSession, meter_id: str, image: CampaignImage,
                        emit: Emit, *, activation: datetime | None = None, attempts: int = 3,
                        progress_step: int = 25, retry_delay_s: float = 1.0,
-                       now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> MeterOutcome:
+                       now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                       objects: CampaignObjects | None = None) -> MeterOutcome:
+    obj = objects or CampaignObjects()
     out = MeterOutcome(meter_id, False, "started", "")
     ident = image.identifier.encode("ascii")
     last_pct = [-progress_step]
@@ -104,7 +116,7 @@ async def update_meter(open_session: OpenSession, meter_id: str, image: Campaign
         try:
             async with open_session(meter_id) as s:
                 report = await push_image(s, image.data, ident, activate=activation is None,
-                                          progress=progress)
+                                          progress=progress, obis=obj.image_transfer)
                 for p in pending:
                     await p
                 pending.clear()
@@ -113,14 +125,14 @@ async def update_meter(open_session: OpenSession, meter_id: str, image: Campaign
                            f"{report.blocks_already_there} already held (resumed), "
                            f"{report.blocks_sent} sent")
                 if activation is None:
-                    out.version = await _read_version(s)
+                    out.version = await _read_version(s, obj)
                 else:
-                    tz = (await s.get(8, CLOCK, 3)).get("value")
+                    tz = (await s.get(8, obj.clock, 3)).get("value")
                     entry = execution_time(activation, tz if isinstance(tz, int) else 0)
-                    await s.set(22, ACTIVATION_SCHEDULE, 4, {"type": "array", "value": [entry]})
+                    await s.set(22, obj.activation_schedule, 4, {"type": "array", "value": [entry]})
                     out.step = "activationScheduled"
-                    await emit(meter_id, "activationScheduled",
-                               f"activation at {activation.isoformat()} (0.0.15.0.2.255)")
+                    await emit(meter_id, "activationScheduled", f"activation at "
+                               f"{activation.isoformat()} ({obj.activation_schedule})")
             break
         except (SessionError, OSError, TimeoutError) as exc:
             for p in pending:
@@ -139,7 +151,7 @@ async def update_meter(open_session: OpenSession, meter_id: str, image: Campaign
         for n in range(attempts):
             try:
                 async with open_session(meter_id) as s:
-                    out.version = await _read_version(s)
+                    out.version = await _read_version(s, obj)
                 break
             except (SessionError, OSError, TimeoutError) as exc:
                 if n + 1 >= attempts:
@@ -162,12 +174,16 @@ async def _failed(out: MeterOutcome, emit: Emit, reason: str) -> MeterOutcome:
 
 async def run_campaign(open_session: OpenSession, meters: Sequence[str], image: CampaignImage,
                        emit: Emit, *, activation: datetime | None = None,
-                       max_parallel: int = 4, **kw: Any) -> list[MeterOutcome]:
+                       max_parallel: int = 4,
+                       objects_for: Callable[[str], CampaignObjects] | None = None,
+                       **kw: Any) -> list[MeterOutcome]:
     """Update every meter, at most ``max_parallel`` at once; one outcome per meter."""
     gate = asyncio.Semaphore(max(1, max_parallel))
 
     async def one(m: str) -> MeterOutcome:
         async with gate:
-            return await update_meter(open_session, m, image, emit, activation=activation, **kw)
+            objects = objects_for(m) if objects_for is not None else None
+            return await update_meter(open_session, m, image, emit, activation=activation,
+                                      objects=objects, **kw)
 
     return list(await asyncio.gather(*(one(m) for m in meters)))

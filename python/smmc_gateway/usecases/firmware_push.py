@@ -89,22 +89,24 @@ async def push_image(
     poll_interval: float = 1.0,
     poll_timeout: float = 120.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    obis: str = IMAGE_TRANSFER,
 ) -> PushReport:
-    """Transfer ``image`` (resuming), verify, and activate unless told not to."""
+    """Transfer ``image`` (resuming), verify, and activate unless told not to; ``obis`` is
+    the meter's Image transfer object."""
     if not image:
         raise ImageTransferFailed("the image is empty")
     if not 1 <= len(identifier) <= 255:
         raise ImageTransferFailed("the image identifier must be 1..255 bytes")
-    enabled = await session.get(CLASS_ID, IMAGE_TRANSFER, 5)
+    enabled = await session.get(CLASS_ID, obis, 5)
     if enabled.get("value") is False:
-        await session.set(CLASS_ID, IMAGE_TRANSFER, 5, {"type": "boolean", "value": True})
-    block_size = _int(await session.get(CLASS_ID, IMAGE_TRANSFER, 2))
+        await session.set(CLASS_ID, obis, 5, {"type": "boolean", "value": True})
+    block_size = _int(await session.get(CLASS_ID, obis, 2))
     if block_size <= 0:
         raise ImageTransferFailed(f"the meter reports an image block size of {block_size}")
     count = -(-len(image) // block_size)
     await session.action(
         CLASS_ID,
-        IMAGE_TRANSFER,
+        obis,
         1,
         {
             "type": "structure",
@@ -114,7 +116,7 @@ async def push_image(
             ],
         },
     )
-    held = await _held(session, count)
+    held = await _held(session, count, obis)
     report = PushReport(identifier, len(image), block_size, count, len(held))
     report.steps.append(f"initiated: {count} blocks of {block_size} bytes, {len(held)} held")
     done_bytes = sum(min(block_size, len(image) - n * block_size) for n in held)
@@ -126,7 +128,7 @@ async def push_image(
         block = image[number * block_size : (number + 1) * block_size]
         await session.action(
             CLASS_ID,
-            IMAGE_TRANSFER,
+            obis,
             2,
             {
                 "type": "structure",
@@ -140,28 +142,30 @@ async def push_image(
         done_bytes += len(block)
         if progress is not None:
             progress(done_bytes, len(image))
-    missing = count - len(await _held(session, count))
+    missing = count - len(await _held(session, count, obis))
     if missing:
         raise ImageTransferFailed(f"after the transfer the meter still misses {missing} blocks")
-    await _step(session, 3, (3,), (4,), "verification", report, poll_interval, poll_timeout, sleep)
+    await _step(session, obis, 3, (3,), (4,), "verification", report, poll_interval,
+                poll_timeout, sleep)
     if activate:
         await _step(
-            session, 4, (6,), (7,), "activation", report, poll_interval, poll_timeout, sleep
+            session, obis, 4, (6,), (7,), "activation", report, poll_interval, poll_timeout, sleep
         )
-    report.final_status = _int(await session.get(CLASS_ID, IMAGE_TRANSFER, 6))
+    report.final_status = _int(await session.get(CLASS_ID, obis, 6))
     return report
 
 
-async def _held(session: ImageSession, count: int) -> set[int]:
-    bits = await session.get(CLASS_ID, IMAGE_TRANSFER, 3)
+async def _held(session: ImageSession, count: int, obis: str) -> set[int]:
+    bits = await session.get(CLASS_ID, obis, 3)
     if bits.get("type") == "bit-string":
         return held_blocks(bits, count)
-    first = _int(await session.get(CLASS_ID, IMAGE_TRANSFER, 4))
+    first = _int(await session.get(CLASS_ID, obis, 4))
     return set(range(min(first, count)))
 
 
 async def _step(
     session: ImageSession,
+    obis: str,
     method: int,
     ok: tuple[int, ...],
     failed: tuple[int, ...],
@@ -173,13 +177,13 @@ async def _step(
 ) -> None:
     """Invoke verify/activate; a temporary-failure means in progress: poll the status."""
     try:
-        await session.action(CLASS_ID, IMAGE_TRANSFER, method, {"type": "integer", "value": 0})
+        await session.action(CLASS_ID, obis, method, {"type": "integer", "value": 0})
     except DataAccessError as exc:
         if exc.result != "temporary-failure":  # temporary-failure: still working, poll
             raise ImageTransferFailed(f"{name} refused: {exc.result}") from exc
     deadline = time.monotonic() + poll_timeout
     while True:
-        status = _int(await session.get(CLASS_ID, IMAGE_TRANSFER, 6))
+        status = _int(await session.get(CLASS_ID, obis, 6))
         if status in ok:
             report.steps.append(f"{name}: {STATUS_NAMES[status]}")
             return
