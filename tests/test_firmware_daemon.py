@@ -102,3 +102,35 @@ async def test_campaign_over_mqtt(mosquitto: Broker, collector: Any, tmp_path: P
                          "payload.EndDeviceFirmware.maxConcurrent: 0",
                          "payload.EndDevices[0].mRID: meter 'ghost'"):
                 assert path in details, details
+
+
+async def test_campaign_resumes_after_a_gateway_restart(mosquitto: Broker, collector: Any,
+                                                        tmp_path: Path) -> None:
+    from tests.support_sim import FaultOptions
+
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    # a slow meter (20 ms per answer) so the restart lands in the middle of the transfer
+    async with running_fleet(FleetSpec(meters=1, faults=FaultOptions(delay_s=0.02))) as sim:
+        config = lab(sim, tmp_path, mosquitto)
+        install_images(config)
+        meter = sim.info[0]["meter_id"]
+        async with gateway(config):
+            await online(col)
+            await send(mosquitto, "EndDeviceFirmware", request(
+                "fw-r", campaign("SMMC-SIM-2.0.0", [meter]), noun="EndDeviceFirmware"))
+
+            # stop once the meter has reported progress beyond the first (0%) event
+            await col.wait(lambda ms: len([x for x in ms if b"smmc.firmware.progress"
+                                           in x.payload]) >= 2, 30)
+        assert not on(col, "/reply/fw-r"), "the campaign must not be answered before it ends"
+        image = sim.fleet.meters[0].meter.image
+        held_at_stop = len(image.blocks)
+        assert 0 < held_at_stop < image.block_count
+        async with gateway(config):
+            doc = await reply(col, "fw-r")
+        assert doc["reply"]["result"] == "OK", doc["reply"]
+        assert sim.fleet.meters[0].meter.firmware_version == "SMMC-SIM-2.0.0"
+        verified = [e["details"] for ev in on(col, f"/meter/{meter}/events")
+                    for e in ev["payload"].get("EndDeviceEvent", [])
+                    if e["EndDeviceEventType"]["ref"] == "smmc.firmware.verified"]
+        assert verified and "0 already held" not in verified[-1], verified
