@@ -108,3 +108,14 @@ async def test_a_meter_that_refuses_the_image_fails_with_the_reason() -> None:
         (failed,) = [d for m, s, d in h.events if m == h.ids[1] and s == "failed"]
         assert "verification" in failed
         assert sim.fleet.meters[1].meter.firmware_version != "SMMC-SIM-2.0.0"
+
+
+async def test_a_meter_already_on_the_image_is_not_flashed_again() -> None:
+    async with running_fleet(FleetSpec(meters=1, auth="none")) as sim:
+        h = Harness(sim)
+        (first,) = await run_campaign(h.open_session, h.ids, sample(), h.emit)
+        assert first.ok and first.blocks_sent > 0
+        h.events.clear()
+        (again,) = await run_campaign(h.open_session, h.ids, sample(), h.emit)
+        assert again.ok and again.blocks_sent == 0 and "already active" in again.details
+        assert h.steps(h.ids[0]) == ["started", "activated"]

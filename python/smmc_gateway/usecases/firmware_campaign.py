@@ -11,7 +11,9 @@ waiting for that time; finally the active firmware identifier (1.0.0.2.0.255) is
 read and must equal the image identifier. A dropped session is retried up to
 ``attempts`` times, each attempt resuming. Every step is reported through ``emit``
 (started, progress at each ``progress_step`` percent, verified, activationScheduled,
-activated, failed with the reason); the outcome per meter is returned.
+activated, failed with the reason); the outcome per meter is returned. A meter already
+running the image's identifier is not updated again (a campaign served a second time
+after a restart does not re-flash the meters it had finished).
 """
 
 from __future__ import annotations
@@ -115,6 +117,13 @@ async def update_meter(open_session: OpenSession, meter_id: str, image: Campaign
         first_call[0] = True
         try:
             async with open_session(meter_id) as s:
+                running = await _read_version(s, obj)
+                if running == image.identifier:  # e.g. a campaign served again after restart
+                    out.version = running
+                    out.ok, out.step = True, "activated"
+                    out.details = f"firmware {running} already active; nothing sent"
+                    await emit(meter_id, "activated", out.details)
+                    return out
                 report = await push_image(s, image.data, ident, activate=activation is None,
                                           progress=progress, obis=obj.image_transfer)
                 for p in pending:
