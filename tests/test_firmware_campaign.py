@@ -119,3 +119,15 @@ async def test_a_meter_already_on_the_image_is_not_flashed_again() -> None:
         (again,) = await run_campaign(h.open_session, h.ids, sample(), h.emit)
         assert again.ok and again.blocks_sent == 0 and "already active" in again.details
         assert h.steps(h.ids[0]) == ["started", "activated"]
+
+
+async def test_scheduled_activation_on_a_meter_whose_clock_is_behind() -> None:
+    # the meter runs 3 s late: at the activation time it has not activated yet; the
+    # campaign keeps asking (within confirm_grace_s) until it has
+    async with running_fleet(FleetSpec(meters=1, auth="none", time_offset_s=-3.0)) as sim:
+        h = Harness(sim)
+        at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+        (o,) = await run_campaign(h.open_session, h.ids, sample(), h.emit, activation=at,
+                                  retry_delay_s=0.25, confirm_grace_s=30)
+        assert o.ok, o
+        assert datetime.now(UTC) >= at + timedelta(seconds=2.5)

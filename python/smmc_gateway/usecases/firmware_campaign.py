@@ -89,7 +89,8 @@ async def update_meter(open_session: OpenSession, meter_id: str, image: Campaign
                        emit: Emit, *, activation: datetime | None = None, attempts: int = 3,
                        progress_step: int = 25, retry_delay_s: float = 1.0,
                        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                       objects: CampaignObjects | None = None) -> MeterOutcome:
+                       objects: CampaignObjects | None = None,
+                       confirm_grace_s: float = 120.0) -> MeterOutcome:
     obj = objects or CampaignObjects()
     out = MeterOutcome(meter_id, False, "started", "")
     ident = image.identifier.encode("ascii")
@@ -157,15 +158,21 @@ async def update_meter(open_session: OpenSession, meter_id: str, image: Campaign
         wait = (activation - now()).total_seconds()
         if wait > 0:
             await asyncio.sleep(wait)
-        for n in range(attempts):
+        # the meter activates by its own clock: allow it confirm_grace_s to get there
+        deadline = asyncio.get_running_loop().time() + confirm_grace_s
+        failures = 0
+        while True:
             try:
                 async with open_session(meter_id) as s:
                     out.version = await _read_version(s, obj)
-                break
             except (SessionError, OSError, TimeoutError) as exc:
-                if n + 1 >= attempts:
+                failures += 1
+                if failures >= attempts:
                     return await _failed(out, emit, f"version not confirmed: {exc}")
-                await asyncio.sleep(retry_delay_s)
+            if out.version == image.identifier or \
+                    asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(retry_delay_s)
     if out.version != image.identifier:
         return await _failed(out, emit, f"after activation the meter reports firmware "
                                         f"{out.version!r}, expected {image.identifier!r}")
