@@ -109,12 +109,13 @@ async def test_campaign_resumes_after_a_gateway_restart(mosquitto: Broker, colle
     from tests.support_sim import FaultOptions
 
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
-    # a slow meter (20 ms per answer) so the restart lands in the middle of the transfer
-    async with running_fleet(FleetSpec(meters=1, faults=FaultOptions(delay_s=0.02))) as sim:
+    # a slow meter (100 ms per answer: the transfer takes > 2 s) and a short stop deadline,
+    # so the stop lands in the middle of the transfer
+    async with running_fleet(FleetSpec(meters=1, faults=FaultOptions(delay_s=0.1))) as sim:
         config = lab(sim, tmp_path, mosquitto)
         install_images(config)
         meter = sim.info[0]["meter_id"]
-        async with gateway(config):
+        async with gateway(config, flush_deadline_s=0.5, stop_deadline_s=0.5):
             await online(col)
             await send(mosquitto, "EndDeviceFirmware", request(
                 "fw-r", campaign("SMMC-SIM-2.0.0", [meter]), noun="EndDeviceFirmware"))
