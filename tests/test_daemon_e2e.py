@@ -132,7 +132,9 @@ async def test_readings_from_the_fleet_arrive_valid_on_their_topics(
         await wait_until(scraped, 15)
         assert 'smmc_reads_total{result="ok",use_case="collect"} 3.0' in text
         assert "smmc_meters_configured 3.0" in text
-        assert 'smmc_session_duration_seconds_count{transport="tcp"} 3.0' in text
+        # one session per collect, plus the event-log polls (use case 7) that run beside them
+        sessions = re.search(r'smmc_session_duration_seconds_count\{transport="tcp"\} (\S+)', text)
+        assert sessions is not None and float(sessions.group(1)) >= 3.0
         assert "smmc_mqtt_connected 1.0" in text
     for m in col.messages:
         topic = str(m.topic)
@@ -195,11 +197,16 @@ async def test_commands_get_one_reply_each_and_events(
         assert len(on(col, f"/reply/{cid}")) == 1
     for d in on(col, "/events"):
         for e in d["payload"]["EndDeviceEvent"]:
-            validate(e["EndDeviceEventType"]["ref"], "gateway-event-types")
+            ref = e["EndDeviceEventType"]["ref"]
+            # the gateway's own event types, or the meters' (event logs, alarms: use case 7)
+            validate(ref, "meter-event-types" if ref.startswith(("smmc.meter.", "smmc.alarm."))
+                     else "gateway-event-types")
     refs = [e["EndDeviceEventType"]["ref"] for d in on(col, f"{a}/events")
-            for e in d["payload"]["EndDeviceEvent"]]
+            for e in d["payload"]["EndDeviceEvent"]
+            if not e["EndDeviceEventType"]["ref"].startswith("smmc.meter.")]
     assert refs == ["smmc.switch.disconnected", "smmc.switch.connected"]
-    (clock_ev,) = [e for d in on(col, f"{b}/events") for e in d["payload"]["EndDeviceEvent"]]
+    (clock_ev,) = [e for d in on(col, f"{b}/events") for e in d["payload"]["EndDeviceEvent"]
+                   if e["EndDeviceEventType"]["ref"].startswith("smmc.clock.")]
     assert clock_ev["EndDeviceEventType"]["ref"] == "smmc.clock.adjusted"
     found = re.match(r"deviation before ([-+][\d.]+)s, after ([-+][\d.]+)s", clock_ev["details"])
     assert found is not None, clock_ev["details"]
@@ -225,8 +232,8 @@ async def test_bad_commands_get_failed_replies_naming_the_problem(
             "bad-obis": ("MeterReadings", request("bad-obis", {
                 "EndDevices": [{"mRID": m}], "ReadingTypes": [{"obis": "1.8.0"}]}, verb="get",
                 noun="MeterReadings"), "'1.8.0' is not an OBIS code"),
-            "bad-noun": ("PricingStructureConfig", request("bad-noun", {}, noun=
-                         "PricingStructureConfig"), "not served by this gateway yet"),
+            "bad-noun": ("MeterReadSchedule", request("bad-noun", {}, noun=
+                         "MeterReadSchedule"), "not served by this gateway yet"),
             "bad-json": ("EndDeviceControls", b'{"header": {"correlationId": "bad-json"',
                          "not JSON"),
         }
@@ -293,13 +300,24 @@ async def test_meter_pushes_become_events(
         sim.fleet.power_restored(0)
         await col.wait(lambda ms: len([m for m in ms if str(m.topic).endswith(f"{a}/events")])
                        >= 2, 30)
-    docs = on(col, f"{a}/events")
-    for d in docs:
-        validate_message(json.dumps(d).encode())
-        (ev,) = d["payload"]["EndDeviceEvent"]
-        assert ev["EndDeviceEventType"]["ref"] == "smmc.push.dataNotification"
-        assert ev["reason"] == "ciphered" and ev["details"]
-    assert not on(col, f"{sim.info[1]['meter_id']}/events")
+    def pushed(meter: str) -> list[list[dict[str, Any]]]:
+        """The event lists published for pushes (the notification, then its named alarms);
+        the event-log polls of use case 7 publish on the same topic and are left out."""
+        out = []
+        for d in on(col, f"{meter}/events"):
+            validate_message(json.dumps(d).encode())
+            evs = d["payload"]["EndDeviceEvent"]
+            if evs[0]["EndDeviceEventType"]["ref"] == "smmc.push.dataNotification":
+                out.append(evs)
+        return out
+
+    pushes = pushed(a)
+    assert len(pushes) >= 2
+    for evs in pushes:
+        assert evs[0]["reason"] == "ciphered" and evs[0]["details"]
+    alarms = {e["EndDeviceEventType"]["ref"] for evs in pushes for e in evs[1:]}
+    assert {"smmc.alarm.outage", "smmc.alarm.restoration"} <= alarms, alarms
+    assert not pushed(sim.info[1]["meter_id"])
 
 
 async def test_scheduled_clock_sync_refuses_then_adjusts(

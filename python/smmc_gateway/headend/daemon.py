@@ -134,12 +134,18 @@ class Gateway:
         self.scheduler.every("collect", s.load_profile_every_s, collect,
                              jitter_s=s.load_profile_jitter_s,
                              last_success=lambda m: _ts(self.fleet.state(m).last_entry))
+        # Use case 7: the meters' event logs, polled by range from where the last poll stopped.
+        self.headend.schedule_events(s.events_every_s,
+                                     jitter_s=min(s.load_profile_jitter_s, s.events_every_s / 2))
         self.push_listener: PushListener | None = None
         if cfg.push.enabled:
             routing = PushRouting(cfg.meters)
 
             async def on_push(event: PushEvent) -> None:
-                await self.uplink.publish_event(event.meter_id, [routing.event(event)])
+                # The notification itself, plus named alarms (outage, restoration, limiter
+                # trip …) for the alarm-register bits newly set in it.
+                await self.uplink.publish_event(
+                    event.meter_id, [routing.event(event), *self.headend.alarm_events(event)])
                 self.metrics.push_notifications.labels(result="accepted").inc()
 
             self.push_listener = PushListener(routing.lookup, on_push, host=cfg.push.address,
