@@ -161,8 +161,8 @@ def parse_manifest(doc: Any, where: str = "manifest") -> Manifest:
         problems.append(f"{where}: unknown member(s) {', '.join(sorted(extra))}")
     if problems:
         raise ImageRefused("; ".join(problems))
-    return Manifest(doc["identifier"], doc["version"], doc["model"], int(doc["size"]), doc["sha256"],
-                    sig["keyId"], sig["value"])
+    return Manifest(doc["identifier"], doc["version"], doc["model"], int(doc["size"]),
+                    doc["sha256"], sig["keyId"], sig["value"])
 
 
 def verify_manifest(manifest: Manifest, trusted: dict[str, Ed25519PublicKey]) -> None:
