@@ -141,3 +141,22 @@ async def test_meter_config_over_mqtt(mosquitto: Any, collector: Any, tmp_path: 
             for part in ("header.verb: 'create'; MeterConfig takes change",
                          "payload.Settings[0].obis: 'x'", "payload.Settings[0].value"):
                 assert part in details, details
+
+
+async def test_script_execute_is_an_action_item() -> None:
+    problems: list[str] = []
+    items = parse_items([
+        {"class_id": 9, "obis": "0.0.10.0.100.255", "method": 1,
+         "parameters": {"type": "long-unsigned", "value": 4}},
+        {"class_id": 9, "obis": "0.0.10.0.100.255", "method": 9},
+        {"class_id": 9, "obis": "0.0.10.0.100.255", "method": 1, "attribute": 2},
+    ], "S", problems)
+    assert problems == ["S[2]: give either attribute and value (SET) or method and "
+                        "parameters (ACTION), not both"]
+    async with running_fleet(FleetSpec(meters=1, auth="none")) as sim:
+        async with _session(sim.ports[0]) as s:
+            execute, unknown = await program(s, items)
+            tariff = await s.get(1, "0.0.96.14.0.255", 2)
+        assert execute.ok and execute.item.ref == "9/0.0.10.0.100.255/m1"
+        assert tariff["value"] == 4
+        assert not unknown.sent and "no method 9" in unknown.result

@@ -132,7 +132,8 @@ class MeterConfigCommands:
                 results = await programming.program(s, [it for _, it in todo])
         except METER_ERRORS as exc:
             return [entry(i, it, False, _error_text(exc)) for i, it in todo]
-        return [entry(i, r.item, r.ok, "set and read back" if r.ok else
+        return [entry(i, r.item, r.ok, ("invoked" if r.item.method is not None else
+                                        "set and read back") if r.ok else
                       (r.result if r.sent else f"not sent: {r.result}"), r.read_back)
                 for (i, _), r in zip(todo, results, strict=True)]
 

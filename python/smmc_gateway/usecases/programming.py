@@ -28,18 +28,26 @@ _OBIS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
 class ProgrammingSession(Protocol):
     async def get(self, class_id: int, obis: str, attribute: int) -> TypedValue: ...
     async def set(self, class_id: int, obis: str, attribute: int, value: TypedValue) -> None: ...
+    async def action(self, class_id: int, obis: str, method: int,
+                     parameters: TypedValue | None = None) -> Any: ...
     async def read_object_model(self) -> ObjectModel: ...
 
 
 @dataclass(frozen=True)
 class SetItem:
+    """SET ``attribute`` to ``value``; or, with ``method``, ACTION it with ``value`` as the
+    parameters (None: no parameters), e.g. Script table (9) execute (method 1)."""
+
     class_id: int
     obis: str
     attribute: int
-    value: TypedValue
+    value: TypedValue | None
+    method: int | None = None
 
     @property
     def ref(self) -> str:
+        if self.method is not None:
+            return f"{self.class_id}/{self.obis}/m{self.method}"
         return f"{self.class_id}/{self.obis}/{self.attribute}"
 
 
@@ -52,6 +60,8 @@ class ItemResult:
     sent: bool = True
 
     def describe(self) -> str:
+        if self.ok and self.item.method is not None:
+            return f"{self.item.ref}: invoked, returned {self.read_back}"
         if self.ok:
             return f"{self.item.ref}: set, read back {self.read_back}"
         return f"{self.item.ref}: {self.result}"
@@ -83,7 +93,8 @@ def check_typed(value: Any, where: str, problems: list[str]) -> TypedValue | Non
 def parse_items(raw: Any, where: str, problems: list[str]) -> list[SetItem]:
     if not isinstance(raw, list) or not raw:
         problems.append(f"{where}: must be a non-empty array of "
-                        "{class_id, obis, attribute, value}")
+                        "{class_id, obis, attribute, value} or {class_id, obis, method[, "
+                        "parameters]}")
         return []
     items: list[SetItem] = []
     for i, item in enumerate(raw):
@@ -93,10 +104,21 @@ def parse_items(raw: Any, where: str, problems: list[str]) -> list[SetItem]:
             continue
         before = len(problems)
         class_id = _int_field(item, "class_id", w, 1, 0xFFFF, problems)
-        attribute = _int_field(item, "attribute", w, 1, 127, problems)
         obis = item.get("obis")
         if not isinstance(obis, str) or not _OBIS.match(obis):
             problems.append(f"{w}.obis: {obis!r} is not an OBIS code like 1.0.1.8.0.255")
+        if "method" in item:
+            if "attribute" in item or "value" in item:
+                problems.append(f"{w}: give either attribute and value (SET) or method and "
+                                "parameters (ACTION), not both")
+            method = _int_field(item, "method", w, 1, 127, problems)
+            params = None
+            if item.get("parameters") is not None:
+                params = check_typed(item["parameters"], f"{w}.parameters", problems)
+            if len(problems) == before and isinstance(obis, str):
+                items.append(SetItem(class_id, obis, 0, params, method))
+            continue
+        attribute = _int_field(item, "attribute", w, 1, 127, problems)
         if attribute == 1:
             problems.append(f"{w}.attribute: 1 is the logical name, never writable")
         value = check_typed(item.get("value"), f"{w}.value", problems)
@@ -123,6 +145,12 @@ def refusal(model: ObjectModel | None, item: SetItem) -> str | None:
     if info.class_id != item.class_id:
         return (f"object-class-inconsistent (the meter's {item.obis} is class "
                 f"{info.class_id}, not {item.class_id})")
+    if item.method is not None:
+        if item.method not in info.methods:
+            return f"object-undefined (class {info.class_id} has no method {item.method})"
+        if not info.can_invoke(item.method):
+            return f"read-write-denied (no access to method {item.method}; not invoked)"
+        return None
     if item.attribute not in info.attributes:
         return f"object-undefined (class {info.class_id} has no attribute {item.attribute})"
     if not info.can_write(item.attribute):
@@ -143,6 +171,15 @@ async def program(session: ProgrammingSession, items: Sequence[SetItem], *,
         if why is not None:
             out.append(ItemResult(item, False, result=why, sent=False))
             continue
+        if item.method is not None:
+            try:
+                ret = await session.action(item.class_id, item.obis, item.method, item.value)
+            except DataAccessError as exc:
+                out.append(ItemResult(item, False, result=exc.result))
+                continue
+            out.append(ItemResult(item, True, read_back=ret if isinstance(ret, dict) else None))
+            continue
+        assert item.value is not None
         try:
             await session.set(item.class_id, item.obis, item.attribute, item.value)
         except DataAccessError as exc:
