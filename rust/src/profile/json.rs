@@ -6,7 +6,7 @@
 //! Hand-written formatting: no allocation per row.
 
 use super::{cell_kind, next_clock, Cell};
-use crate::cosem_datetime::{civil_from_days, push2, write_iso_local, CosemDateTime};
+use crate::cosem_datetime::{civil_from_days, CosemDateTime};
 use crate::error::{Error, Layer, Result};
 
 /// One captured value column of the profile.
@@ -134,34 +134,197 @@ pub fn write_decimal(out: &mut Vec<u8>, negative: bool, magnitude: u64, scaler: 
     }
 }
 
-/// Append the timestamp of a clock: UTC with `Z` when the deviation is
-/// specified, else the local time without offset.
-fn write_timestamp(out: &mut Vec<u8>, dt: &CosemDateTime) -> bool {
-    let Some(local) = dt.local_epoch_seconds() else {
-        return false;
-    };
+/// Two decimal digits per entry, for writing numbers two digits at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// The `{"timeStamp":"` opening of a reading.
+const STAMP_OPEN: &[u8; 14] = b"{\"timeStamp\":\"";
+/// The `","value":` between timestamp and value.
+const STAMP_CLOSE: &[u8; 10] = b"\",\"value\":";
+/// Room for a reading's prefix: opening, 19-char date-time, `.hh`, `Z`, closing.
+const STAMP_SLOT: usize = 48;
+
+/// The `{"timeStamp":"…","value":` prefix of one entry's readings, in a
+/// fixed-size slot so it is copied into each block without a call.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    bytes: [u8; STAMP_SLOT],
+    len: u8,
+}
+
+/// Two digits of `v` (0..=99) at `at`.
+#[inline(always)]
+fn put2(out: &mut [u8], at: usize, v: u8) {
+    let i = (v as usize % 100) * 2;
+    if let (Some(dst), Some(src)) = (out.get_mut(at..at + 2), DIGIT_PAIRS.get(i..i + 2)) {
+        dst.copy_from_slice(src);
+    }
+}
+
+/// The reading prefix of a clock: UTC with `Z` when the deviation is
+/// specified, else the local time without offset; None when not concrete or
+/// outside years 0..9999.
+fn stamp(dt: &CosemDateTime) -> Option<Stamp> {
+    let local = dt.local_epoch_seconds()?;
     let t = match dt.deviation() {
         Some(dev) => local + dev as i64 * 60,
         None => local,
     };
     let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    let Ok(year) = u16::try_from(y) else {
-        return false;
-    };
-    if year > 9999 {
-        return false;
-    }
-    write_iso_local(out, year, m, d, (secs / 3600) as u8, (secs / 60 % 60) as u8, (secs % 60) as u8);
+    let year = u16::try_from(y).ok().filter(|y| *y <= 9999)?;
+    let mut b = [0u8; STAMP_SLOT];
+    b[..14].copy_from_slice(STAMP_OPEN);
+    put2(&mut b, 14, (year / 100) as u8);
+    put2(&mut b, 16, (year % 100) as u8);
+    b[18] = b'-';
+    put2(&mut b, 19, m);
+    b[21] = b'-';
+    put2(&mut b, 22, d);
+    b[24] = b'T';
+    put2(&mut b, 25, (secs / 3600) as u8);
+    b[27] = b':';
+    put2(&mut b, 28, (secs / 60 % 60) as u8);
+    b[30] = b':';
+    put2(&mut b, 31, (secs % 60) as u8);
+    let mut n = 33;
     if dt.hundredths != 0xFF && dt.hundredths != 0 {
-        out.push(b'.');
-        push2(out, dt.hundredths);
+        b[n] = b'.';
+        put2(&mut b, n + 1, dt.hundredths);
+        n += 3;
     }
     if dt.deviation().is_some() {
-        out.push(b'Z');
+        b[n] = b'Z';
+        n += 1;
     }
-    true
+    b.get_mut(n..n + 10)?.copy_from_slice(STAMP_CLOSE);
+    Some(Stamp { bytes: b, len: (n + 10) as u8 })
 }
+
+/// The number of decimal digits of `v` (1 for 0).
+#[inline(always)]
+fn digit_count(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Exactly `n` digits of `v` (zero-padded; higher digits dropped) at `at`.
+#[inline(always)]
+fn put_digits(out: &mut [u8], at: usize, mut v: u64, n: usize) {
+    let mut end = at + n;
+    while end >= at + 2 {
+        put2(out, end - 2, (v % 100) as u8);
+        v /= 100;
+        end -= 2;
+    }
+    if end > at {
+        if let Some(c) = out.get_mut(at) {
+            *c = b'0' + (v % 10) as u8;
+        }
+    }
+}
+
+/// `mantissa × 10^scaler` as [`write_decimal`] writes it, at `at` of a slice
+/// with room for it (22 + |scaler| bytes); returns the end.
+#[inline(always)]
+fn put_decimal(out: &mut [u8], mut at: usize, negative: bool, magnitude: u64, scaler: i8) -> usize {
+    if negative && magnitude != 0 {
+        if let Some(c) = out.get_mut(at) {
+            *c = b'-';
+        }
+        at += 1;
+    }
+    if scaler >= 0 {
+        let n = digit_count(magnitude);
+        put_digits(out, at, magnitude, n);
+        at += n;
+        if magnitude != 0 && scaler > 0 {
+            let z = scaler as usize;
+            if let Some(dst) = out.get_mut(at..at + z) {
+                dst.fill(b'0');
+            }
+            at += z;
+        }
+        return at;
+    }
+    let k = scaler.unsigned_abs() as usize;
+    // 10^19 is the largest power of ten in a u64; beyond it every digit is a fraction digit
+    let (int, frac) = match 10u64.checked_pow(k as u32) {
+        Some(p) => (magnitude / p, magnitude % p),
+        None => (0, magnitude),
+    };
+    let n = digit_count(int);
+    put_digits(out, at, int, n);
+    at += n;
+    if let Some(c) = out.get_mut(at) {
+        *c = b'.';
+    }
+    at += 1;
+    let nd = digit_count(frac).min(k);
+    if let Some(dst) = out.get_mut(at..at + k - nd) {
+        dst.fill(b'0');
+    }
+    put_digits(out, at + k - nd, frac, nd);
+    at + k
+}
+
+/// Where [`put_decimal_fast`] ends its text in its scratch array.
+const FAST_END: usize = 48;
+
+/// `mantissa × 10^scaler` for scalers -19..=0 (any other goes to
+/// [`put_decimal`]): digits written backwards into a stack array, then copied
+/// as one fixed 48-byte block (the slice has READING_MAX room at `at`).
+#[inline(always)]
+fn put_decimal_fast(out: &mut [u8], at: usize, negative: bool, magnitude: u64, scaler: i8) -> usize {
+    if !(-19..=0).contains(&scaler) {
+        return put_decimal(out, at, negative, magnitude, scaler);
+    }
+    let mut tmp = [0u8; FAST_END * 2];
+    let mut p = FAST_END;
+    let mut v = magnitude;
+    let k = scaler.unsigned_abs() as usize;
+    for _ in 0..k / 2 {
+        p -= 2;
+        put2(&mut tmp, p, (v % 100) as u8);
+        v /= 100;
+    }
+    if k % 2 == 1 {
+        p -= 1;
+        tmp[p] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    if k > 0 {
+        p -= 1;
+        tmp[p] = b'.';
+    }
+    while v >= 100 {
+        p -= 2;
+        put2(&mut tmp, p, (v % 100) as u8);
+        v /= 100;
+    }
+    if v >= 10 {
+        p -= 2;
+        put2(&mut tmp, p, v as u8);
+    } else {
+        p -= 1;
+        tmp[p] = b'0' + v as u8;
+    }
+    if negative && magnitude != 0 {
+        p -= 1;
+        tmp[p] = b'-';
+    }
+    if let (Some(dst), Some(src)) = (out.get_mut(at..at + FAST_END), tmp.get(p..p + FAST_END)) {
+        dst.copy_from_slice(src);
+    }
+    at + FAST_END - p
+}
+
+/// The most bytes one reading takes: separator, stamp slot, a decimal with
+/// scaler ±128 (or a float), the longest quality fragment, closing brace.
+const READING_MAX: usize = 1 + STAMP_SLOT + 160 + 128 + 1;
 
 /// A captured value of a value column, kept between the two passes.
 #[derive(Debug, Clone, Copy)]
@@ -192,8 +355,7 @@ pub fn profile_to_json(
 /// caller keeps one to avoid fresh allocations and page faults per call).
 #[derive(Debug, Default)]
 pub struct JsonScratch {
-    stamps: Vec<u8>,
-    stamp_ends: Vec<usize>,
+    stamps: Vec<Stamp>,
     statuses: Vec<u8>,
     nums: Vec<Num>,
     /// The JSON of the last successful call.
@@ -209,9 +371,8 @@ pub fn profile_to_json_with(
     status_column: Option<usize>,
     capture_period: Option<u32>,
 ) -> Result<()> {
-    let JsonScratch { stamps, stamp_ends, statuses, nums, out } = scratch;
+    let JsonScratch { stamps, statuses, nums, out } = scratch;
     stamps.clear();
-    stamp_ends.clear();
     statuses.clear();
     nums.clear();
     out.clear();
@@ -226,8 +387,7 @@ pub fn profile_to_json_with(
         } else if i == 1 {
             // the first entry's size bounds the number of entries
             let guess = (buf.len() / (offset - first_offset).max(1) + 1).min(1 << 22);
-            stamps.reserve(guess * 48);
-            stamp_ends.reserve(guess);
+            stamps.reserve(guess);
             statuses.reserve(guess);
             nums.reserve(guess * ncols);
         }
@@ -240,12 +400,10 @@ pub fn profile_to_json_with(
             return Err(perr("clock", offset, format!("entry {i}: {found}"), "a date-time or null-data"));
         };
         prev = Some(dt);
-        stamps.extend_from_slice(b",{\"timeStamp\":\"");
-        if !write_timestamp(stamps, &dt) {
+        let Some(st) = stamp(&dt) else {
             return Err(perr("clock", offset, format!("entry {i}"), "a concrete date-time (years 0..9999)"));
-        }
-        stamps.extend_from_slice(b"\",\"value\":");
-        stamp_ends.push(stamps.len());
+        };
+        stamps.push(st);
         let status = match status_column {
             None => 0u8,
             Some(c) => match row.get(c) {
@@ -282,9 +440,9 @@ pub fn profile_to_json_with(
         Ok(())
     })?;
 
-    let rows = stamp_ends.len();
-    let per_col = stamps.len() + quality_bytes + rows * 26 + 256;
-    out.reserve(2 + ncols * per_col);
+    let stamp_bytes: usize = stamps.iter().map(|s| s.len as usize + 1).sum();
+    let per_col = stamp_bytes + quality_bytes + stamps.len() * 26 + 256;
+    out.reserve(2 + ncols * per_col + READING_MAX);
     out.push(b'[');
     for (ci, col) in columns.iter().enumerate() {
         if ci > 0 {
@@ -297,29 +455,49 @@ pub fn profile_to_json_with(
         out.extend_from_slice(b",\"unit\":");
         write_json_str(out, &col.unit);
         out.extend_from_slice(b"},\"IntervalReadings\":[");
+        // the readings are written into a zero-filled tail (indexing, not
+        // pushing), kept at least READING_MAX long, and cut back afterwards
+        let mut at = out.len();
         let mut first = true;
-        let mut start = 0usize;
         let values = nums.iter().skip(ci).step_by(ncols.max(1));
-        for ((&end, &status), num) in stamp_ends.iter().zip(statuses.iter()).zip(values) {
-            let stamp = stamps.get(start..end).unwrap_or(&[]);
-            start = end;
+        for ((st, &status), num) in stamps.iter().zip(statuses.iter()).zip(values) {
             if matches!(num, Num::Skip) {
                 continue;
             }
-            // every stamp starts with the separating comma, except where a block starts
-            out.extend_from_slice(if first { stamp.get(1..).unwrap_or(&[]) } else { stamp });
+            if out.len() < at + READING_MAX {
+                // small steps: the zeroes are overwritten while still in cache
+                out.resize(at + READING_MAX + (32 << 10), 0);
+            }
+            if !first {
+                if let Some(c) = out.get_mut(at) {
+                    *c = b',';
+                }
+                at += 1;
+            }
             first = false;
-            match *num {
-                Num::Int(v) => write_decimal(out, v < 0, v.unsigned_abs(), col.scaler),
-                Num::U64(v) => write_decimal(out, false, v, col.scaler),
-                Num::Float(v) => write_float(out, v, col.scaler),
-                Num::Skip => {}
+            if let Some(dst) = out.get_mut(at..at + STAMP_SLOT) {
+                dst.copy_from_slice(&st.bytes);
             }
+            at += st.len as usize;
+            at = match *num {
+                Num::Int(v) => put_decimal_fast(out, at, v < 0, v.unsigned_abs(), col.scaler),
+                Num::U64(v) => put_decimal_fast(out, at, false, v, col.scaler),
+                Num::Float(v) => put_float(out, at, v, col.scaler),
+                Num::Skip => at,
+            };
             if status != 0 {
-                out.extend_from_slice(qualities.get(status as usize).map_or(&[][..], Vec::as_slice));
+                let q = qualities.get(status as usize).map_or(&[][..], Vec::as_slice);
+                if let Some(dst) = out.get_mut(at..at + q.len()) {
+                    dst.copy_from_slice(q);
+                }
+                at += q.len();
             }
-            out.push(b'}');
+            if let Some(c) = out.get_mut(at) {
+                *c = b'}';
+            }
+            at += 1;
         }
+        out.truncate(at);
         out.extend_from_slice(b"]}");
     }
     out.push(b']');
@@ -327,12 +505,15 @@ pub fn profile_to_json_with(
 }
 
 /// A float column: value × 10^scaler, shortest round-trip text; null when not finite.
-fn write_float(out: &mut Vec<u8>, v: f64, scaler: i8) {
+fn put_float(out: &mut [u8], at: usize, v: f64, scaler: i8) -> usize {
     let x = v * 10f64.powi(scaler as i32);
-    if x.is_finite() {
-        let mut b = ryu::Buffer::new();
-        out.extend_from_slice(b.format_finite(x).as_bytes());
-    } else {
-        out.extend_from_slice(b"null");
+    let mut b = ryu::Buffer::new();
+    let text = if x.is_finite() { b.format_finite(x).as_bytes() } else { b"null" };
+    if let Some(dst) = out.get_mut(at..at + text.len()) {
+        dst.copy_from_slice(text);
     }
+    at + text.len()
 }
+
+#[cfg(test)]
+mod tests;
