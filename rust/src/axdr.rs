@@ -280,12 +280,15 @@ impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8], layer: Layer) -> Self {
         Reader { buf, pos: 0, layer }
     }
+    #[inline(always)]
     pub fn pos(&self) -> usize {
         self.pos
     }
+    #[inline(always)]
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
@@ -298,6 +301,7 @@ impl<'a> Reader<'a> {
     pub fn error(&self, field: &'static str, kind: ErrorKind) -> Error {
         Error::new(self.layer, field, self.pos, kind)
     }
+    #[inline(always)]
     pub fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8]> {
         if n > self.remaining() {
             return Err(Error::truncated(self.layer, field, self.pos, n - self.remaining(), self.remaining()));
@@ -306,28 +310,35 @@ impl<'a> Reader<'a> {
         self.pos += n;
         Ok(s)
     }
+    #[inline(always)]
     pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N]> {
         let s = self.take(N, field)?;
         let mut a = [0u8; N];
         a.copy_from_slice(s);
         Ok(a)
     }
+    #[inline(always)]
     pub fn u8(&mut self, field: &'static str) -> Result<u8> {
         Ok(self.array::<1>(field)?[0])
     }
+    #[inline(always)]
     pub fn peek_u8(&self, field: &'static str) -> Result<u8> {
         self.buf.get(self.pos).copied().ok_or_else(|| Error::truncated(self.layer, field, self.pos, 1, 0))
     }
+    #[inline(always)]
     pub fn u16(&mut self, field: &'static str) -> Result<u16> {
         Ok(u16::from_be_bytes(self.array(field)?))
     }
+    #[inline(always)]
     pub fn u32(&mut self, field: &'static str) -> Result<u32> {
         Ok(u32::from_be_bytes(self.array(field)?))
     }
+    #[inline(always)]
     pub fn u64(&mut self, field: &'static str) -> Result<u64> {
         Ok(u64::from_be_bytes(self.array(field)?))
     }
     /// An A-XDR length (see [`write_length`]).
+    #[inline]
     pub fn length(&mut self, field: &'static str) -> Result<usize> {
         let start = self.pos;
         let first = self.u8(field)?;
@@ -351,6 +362,7 @@ impl<'a> Reader<'a> {
         Ok(len)
     }
     /// A length that must be satisfiable from what remains, `unit` bytes per item.
+    #[inline]
     pub fn bounded_length(&mut self, field: &'static str, unit: usize) -> Result<usize> {
         let at = self.pos;
         let len = self.length(field)?;

@@ -6,7 +6,7 @@
 //! Hand-written formatting: no allocation per row.
 
 use super::{cell_kind, next_clock, Cell};
-use crate::cosem_datetime::{civil_from_days, CosemDateTime};
+use crate::cosem_datetime::{civil_from_days, days_from_civil, CosemDateTime};
 use crate::error::{Error, Layer, Result};
 
 /// One captured value column of the profile.
@@ -165,26 +165,61 @@ fn put2(out: &mut [u8], at: usize, v: u8) {
     }
 }
 
+/// The last calendar conversions of [`stamp`]: consecutive entries mostly
+/// share a day, so both conversions are usually skipped.
+#[derive(Debug, Clone, Copy, Default)]
+struct DayCache {
+    /// The last local (year, month, day) and its day number.
+    local: Option<((u16, u8, u8), i64)>,
+    /// The last UTC day number and its `YYYY-MM-DD` text (None: outside years 0..9999).
+    utc: Option<(i64, Option<[u8; 10]>)>,
+}
+
+/// `YYYY-MM-DD` of a day number, when in years 0..9999.
+fn date_text(days: i64) -> Option<[u8; 10]> {
+    let (y, m, d) = civil_from_days(days);
+    let year = u16::try_from(y).ok().filter(|y| *y <= 9999)?;
+    let mut b = [b'-'; 10];
+    put2(&mut b, 0, (year / 100) as u8);
+    put2(&mut b, 2, (year % 100) as u8);
+    put2(&mut b, 5, m);
+    put2(&mut b, 8, d);
+    Some(b)
+}
+
 /// The reading prefix of a clock: UTC with `Z` when the deviation is
 /// specified, else the local time without offset; None when not concrete or
 /// outside years 0..9999.
-fn stamp(dt: &CosemDateTime) -> Option<Stamp> {
-    let local = dt.local_epoch_seconds()?;
+fn stamp(dt: &CosemDateTime, cache: &mut DayCache) -> Option<Stamp> {
+    if !dt.is_concrete() {
+        return None;
+    }
+    let key = (dt.year, dt.month, dt.day);
+    let local_days = match cache.local {
+        Some((k, days)) if k == key => days,
+        _ => {
+            let days = days_from_civil(dt.year as i64, dt.month, dt.day);
+            cache.local = Some((key, days));
+            days
+        }
+    };
+    let local = local_days * 86_400 + dt.hour as i64 * 3600 + dt.minute as i64 * 60 + dt.second_or_zero() as i64;
     let t = match dt.deviation() {
         Some(dev) => local + dev as i64 * 60,
         None => local,
     };
     let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    let year = u16::try_from(y).ok().filter(|y| *y <= 9999)?;
+    let date = match cache.utc {
+        Some((d, text)) if d == days => text,
+        _ => {
+            let text = date_text(days);
+            cache.utc = Some((days, text));
+            text
+        }
+    }?;
     let mut b = [0u8; STAMP_SLOT];
     b[..14].copy_from_slice(STAMP_OPEN);
-    put2(&mut b, 14, (year / 100) as u8);
-    put2(&mut b, 16, (year % 100) as u8);
-    b[18] = b'-';
-    put2(&mut b, 19, m);
-    b[21] = b'-';
-    put2(&mut b, 22, d);
+    b[14..24].copy_from_slice(&date);
     b[24] = b'T';
     put2(&mut b, 25, (secs / 3600) as u8);
     b[27] = b':';
@@ -381,6 +416,7 @@ pub fn profile_to_json_with(
     let mut quality_bytes = 0usize;
     let mut prev: Option<CosemDateTime> = None;
     let mut first_offset = 0usize;
+    let mut days = DayCache::default();
     super::for_each_row(buf, |i, offset, row| {
         if i == 0 {
             first_offset = offset;
@@ -400,7 +436,7 @@ pub fn profile_to_json_with(
             return Err(perr("clock", offset, format!("entry {i}: {found}"), "a date-time or null-data"));
         };
         prev = Some(dt);
-        let Some(st) = stamp(&dt) else {
+        let Some(st) = stamp(&dt, &mut days) else {
             return Err(perr("clock", offset, format!("entry {i}"), "a concrete date-time (years 0..9999)"));
         };
         stamps.push(st);
