@@ -190,7 +190,7 @@ fn date_text(days: i64) -> Option<[u8; 10]> {
 /// The reading prefix of a clock: UTC with `Z` when the deviation is
 /// specified, else the local time without offset; None when not concrete or
 /// outside years 0..9999.
-fn stamp(dt: &CosemDateTime, cache: &mut DayCache) -> Option<Stamp> {
+fn stamp(dt: &CosemDateTime, cache: &mut DayCache, b: &mut [u8; STAMP_SLOT]) -> Option<u8> {
     if !dt.is_concrete() {
         return None;
     }
@@ -217,19 +217,18 @@ fn stamp(dt: &CosemDateTime, cache: &mut DayCache) -> Option<Stamp> {
             text
         }
     }?;
-    let mut b = [0u8; STAMP_SLOT];
     b[..14].copy_from_slice(STAMP_OPEN);
     b[14..24].copy_from_slice(&date);
     b[24] = b'T';
-    put2(&mut b, 25, (secs / 3600) as u8);
+    put2(b, 25, (secs / 3600) as u8);
     b[27] = b':';
-    put2(&mut b, 28, (secs / 60 % 60) as u8);
+    put2(b, 28, (secs / 60 % 60) as u8);
     b[30] = b':';
-    put2(&mut b, 31, (secs % 60) as u8);
+    put2(b, 31, (secs % 60) as u8);
     let mut n = 33;
     if dt.hundredths != 0xFF && dt.hundredths != 0 {
         b[n] = b'.';
-        put2(&mut b, n + 1, dt.hundredths);
+        put2(b, n + 1, dt.hundredths);
         n += 3;
     }
     if dt.deviation().is_some() {
@@ -237,7 +236,7 @@ fn stamp(dt: &CosemDateTime, cache: &mut DayCache) -> Option<Stamp> {
         n += 1;
     }
     b.get_mut(n..n + 10)?.copy_from_slice(STAMP_CLOSE);
-    Some(Stamp { bytes: b, len: (n + 10) as u8 })
+    Some((n + 10) as u8)
 }
 
 /// The number of decimal digits of `v` (1 for 0).
@@ -306,55 +305,46 @@ fn put_decimal(out: &mut [u8], mut at: usize, negative: bool, magnitude: u64, sc
     at + k
 }
 
-/// Where [`put_decimal_fast`] ends its text in its scratch array.
-const FAST_END: usize = 48;
-
 /// `mantissa × 10^scaler` for scalers -19..=0 (any other goes to
-/// [`put_decimal`]): digits written backwards into a stack array, then copied
-/// as one fixed 48-byte block (the slice has READING_MAX room at `at`).
+/// [`put_decimal`]), written straight into place: the length is known from
+/// the digit count, digits go in backwards (no staging buffer read back,
+/// which would stall on store forwarding).
 #[inline(always)]
 fn put_decimal_fast(out: &mut [u8], at: usize, negative: bool, magnitude: u64, scaler: i8) -> usize {
     if !(-19..=0).contains(&scaler) {
         return put_decimal(out, at, negative, magnitude, scaler);
     }
-    let mut tmp = [0u8; FAST_END * 2];
-    let mut p = FAST_END;
-    let mut v = magnitude;
     let k = scaler.unsigned_abs() as usize;
+    let neg = negative && magnitude != 0;
+    let int_digits = digit_count(magnitude).saturating_sub(k).max(1);
+    let start = at + neg as usize;
+    let dot = start + int_digits;
+    let end = if k == 0 { dot } else { dot + 1 + k };
+    let mut v = magnitude;
+    let mut e = end;
     for _ in 0..k / 2 {
-        p -= 2;
-        put2(&mut tmp, p, (v % 100) as u8);
+        e -= 2;
+        put2(out, e, (v % 100) as u8);
         v /= 100;
     }
     if k % 2 == 1 {
-        p -= 1;
-        tmp[p] = b'0' + (v % 10) as u8;
+        if let Some(c) = out.get_mut(e - 1) {
+            *c = b'0' + (v % 10) as u8;
+        }
         v /= 10;
     }
     if k > 0 {
-        p -= 1;
-        tmp[p] = b'.';
+        if let Some(c) = out.get_mut(dot) {
+            *c = b'.';
+        }
     }
-    while v >= 100 {
-        p -= 2;
-        put2(&mut tmp, p, (v % 100) as u8);
-        v /= 100;
+    put_digits(out, start, v, int_digits);
+    if neg {
+        if let Some(c) = out.get_mut(at) {
+            *c = b'-';
+        }
     }
-    if v >= 10 {
-        p -= 2;
-        put2(&mut tmp, p, v as u8);
-    } else {
-        p -= 1;
-        tmp[p] = b'0' + v as u8;
-    }
-    if negative && magnitude != 0 {
-        p -= 1;
-        tmp[p] = b'-';
-    }
-    if let (Some(dst), Some(src)) = (out.get_mut(at..at + FAST_END), tmp.get(p..p + FAST_END)) {
-        dst.copy_from_slice(src);
-    }
-    at + FAST_END - p
+    end
 }
 
 /// The most bytes one reading takes: separator, stamp slot, a decimal with
@@ -436,10 +426,15 @@ pub fn profile_to_json_with(
             return Err(perr("clock", offset, format!("entry {i}: {found}"), "a date-time or null-data"));
         };
         prev = Some(dt);
-        let Some(st) = stamp(&dt, &mut days) else {
+        // written in place in its slot (a stack copy pushed would be read back right after its byte stores)
+        stamps.push(Stamp { bytes: [0; STAMP_SLOT], len: 0 });
+        let written = stamps.last_mut().and_then(|slot| {
+            slot.len = stamp(&dt, &mut days, &mut slot.bytes)?;
+            Some(())
+        });
+        if written.is_none() {
             return Err(perr("clock", offset, format!("entry {i}"), "a concrete date-time (years 0..9999)"));
-        };
-        stamps.push(st);
+        }
         let status = match status_column {
             None => 0u8,
             Some(c) => match row.get(c) {

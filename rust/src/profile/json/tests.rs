@@ -266,6 +266,7 @@ fn fast_decimal_edges() {
             write_decimal(&mut want, neg, m, s);
             let mut out = vec![0u8; 512];
             let end = put_decimal_fast(&mut out, 5, neg, m, s);
+            assert!(out.get(end..).is_some_and(|rest| rest.iter().all(|b| *b == 0)), "wrote past its end");
             assert_eq!(out.get(5..end), Some(want.as_slice()), "{neg} {m} {s}");
         }
     }
