@@ -338,8 +338,20 @@ impl<'a> Reader<'a> {
         Ok(u64::from_be_bytes(self.array(field)?))
     }
     /// An A-XDR length (see [`write_length`]).
-    #[inline]
+    #[inline(always)]
     pub fn length(&mut self, field: &'static str) -> Result<usize> {
+        // the one-byte form is the hot path of bulk decoding
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(b as usize)
+            }
+            _ => self.long_length(field),
+        }
+    }
+    /// The multi-byte (or truncated) forms of [`Reader::length`].
+    #[cold]
+    fn long_length(&mut self, field: &'static str) -> Result<usize> {
         let start = self.pos;
         let first = self.u8(field)?;
         if first < 0x80 {
@@ -362,7 +374,7 @@ impl<'a> Reader<'a> {
         Ok(len)
     }
     /// A length that must be satisfiable from what remains, `unit` bytes per item.
-    #[inline]
+    #[inline(always)]
     pub fn bounded_length(&mut self, field: &'static str, unit: usize) -> Result<usize> {
         let at = self.pos;
         let len = self.length(field)?;

@@ -106,6 +106,7 @@ fn check_time(b: &[u8; 4], base: usize, names: &Names) -> Result<()> {
 
 impl CosemDateTime {
     /// Parse and validate 12 bytes; errors name the field and its byte offset.
+    #[inline]
     pub fn from_bytes(b: &[u8; 12]) -> Result<Self> {
         let [y0, y1, month, day, weekday, hour, minute, second, hundredths, d0, d1, clock_status] = *b;
         let deviation = i16::from_be_bytes([d0, d1]);
@@ -141,6 +142,7 @@ impl CosemDateTime {
     }
 
     /// Parse a slice that must be exactly 12 bytes long.
+    #[inline]
     pub fn from_slice(b: &[u8]) -> Result<Self> {
         let arr: [u8; 12] = b.try_into().map_err(|_| {
             Error::invalid(Layer::Axdr, "date-time", 0, format!("{} bytes", b.len()), "exactly 12 bytes")
