@@ -63,11 +63,12 @@ fn main() {
         best = best.min(s);
     }
     let s = best;
-    let hash = scratch.out.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
+    let hash =
+        scratch.json().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
     println!(
         "{} B in, {} B out, {:.0} MB/s, fnv1a {hash:016x}",
         buf.len(),
-        scratch.out.len(),
+        scratch.json().len(),
         (buf.len() * iterations) as f64 / s / 1e6
     );
 }

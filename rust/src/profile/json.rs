@@ -373,21 +373,60 @@ pub fn profile_to_json(
 ) -> Result<Vec<u8>> {
     let mut scratch = JsonScratch::default();
     profile_to_json_with(&mut scratch, buf, clock_column, columns, status_column, capture_period)?;
-    Ok(scratch.out)
+    Ok(scratch.into_json())
 }
 
 /// Buffers reused between calls of [`profile_to_json_with`] (a long-lived
-/// caller keeps one to avoid fresh allocations and page faults per call).
+/// caller keeps one to avoid fresh allocations, page faults and zero-filling
+/// per call).
 #[derive(Debug, Default)]
 pub struct JsonScratch {
     stamps: Vec<Stamp>,
     statuses: Vec<u8>,
     nums: Vec<Num>,
-    /// The JSON of the last successful call.
-    pub out: Vec<u8>,
+    /// Output buffer: the JSON is `out[..len]`; beyond it, stale bytes of
+    /// earlier calls (kept so the next call writes without zero-filling).
+    out: Vec<u8>,
+    len: usize,
 }
 
-/// As [`profile_to_json`], writing into `scratch.out` (cleared first).
+impl JsonScratch {
+    /// The JSON of the last call (empty if it failed).
+    pub fn json(&self) -> &[u8] {
+        self.out.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The JSON of the last call, as an owned buffer.
+    pub fn into_json(mut self) -> Vec<u8> {
+        self.out.truncate(self.len);
+        self.out
+    }
+
+    /// Bytes held by the output buffer.
+    pub fn capacity(&self) -> usize {
+        self.out.capacity()
+    }
+}
+
+/// Room for `n` more bytes at `at`: the buffer grows (zero-filled) in small
+/// steps, so the zeroes are overwritten while still in cache.
+#[inline(always)]
+fn ensure(out: &mut Vec<u8>, at: usize, n: usize) {
+    if out.len() < at + n {
+        out.resize(at + n + (32 << 10), 0);
+    }
+}
+
+/// Copy `b` to `at` (growing the buffer if needed); returns the end.
+fn put_bytes(out: &mut Vec<u8>, at: usize, b: &[u8]) -> usize {
+    ensure(out, at, b.len());
+    if let Some(dst) = out.get_mut(at..at + b.len()) {
+        dst.copy_from_slice(b);
+    }
+    at + b.len()
+}
+
+/// As [`profile_to_json`], writing into `scratch` (see [`JsonScratch::json`]).
 pub fn profile_to_json_with(
     scratch: &mut JsonScratch,
     buf: &[u8],
@@ -396,11 +435,11 @@ pub fn profile_to_json_with(
     status_column: Option<usize>,
     capture_period: Option<u32>,
 ) -> Result<()> {
-    let JsonScratch { stamps, statuses, nums, out } = scratch;
+    let JsonScratch { stamps, statuses, nums, out, len } = scratch;
     stamps.clear();
     statuses.clear();
     nums.clear();
-    out.clear();
+    *len = 0;
     let qualities = QUALITY_FRAGMENTS.get_or_init(|| (0..=255u8).map(qualities_fragment).collect());
     let ncols = columns.len();
     let mut quality_bytes = 0usize;
@@ -473,32 +512,34 @@ pub fn profile_to_json_with(
 
     let stamp_bytes: usize = stamps.iter().map(|s| s.len as usize + 1).sum();
     let per_col = stamp_bytes + quality_bytes + stamps.len() * 26 + 256;
-    out.reserve(2 + ncols * per_col + READING_MAX);
-    out.push(b'[');
+    let total = 2 + ncols * per_col + READING_MAX;
+    if out.capacity() < total {
+        out.reserve(total - out.len());
+    }
+    let mut at = put_bytes(out, 0, b"[");
+    let mut head = Vec::with_capacity(256);
     for (ci, col) in columns.iter().enumerate() {
+        head.clear();
         if ci > 0 {
-            out.push(b',');
+            head.push(b',');
         }
-        out.extend_from_slice(b"{\"ReadingType\":{\"ref\":");
-        write_json_str(out, &col.reading_type);
-        out.extend_from_slice(b",\"obis\":");
-        write_json_str(out, &col.obis);
-        out.extend_from_slice(b",\"unit\":");
-        write_json_str(out, &col.unit);
-        out.extend_from_slice(b"},\"IntervalReadings\":[");
-        // the readings are written into a zero-filled tail (indexing, not
-        // pushing), kept at least READING_MAX long, and cut back afterwards
-        let mut at = out.len();
+        head.extend_from_slice(b"{\"ReadingType\":{\"ref\":");
+        write_json_str(&mut head, &col.reading_type);
+        head.extend_from_slice(b",\"obis\":");
+        write_json_str(&mut head, &col.obis);
+        head.extend_from_slice(b",\"unit\":");
+        write_json_str(&mut head, &col.unit);
+        head.extend_from_slice(b"},\"IntervalReadings\":[");
+        at = put_bytes(out, at, &head);
+        // the readings are written by indexing (not pushing) into a buffer
+        // kept at least READING_MAX longer than what is written
         let mut first = true;
         let values = nums.iter().skip(ci).step_by(ncols.max(1));
         for ((st, &status), num) in stamps.iter().zip(statuses.iter()).zip(values) {
             if matches!(num, Num::Skip) {
                 continue;
             }
-            if out.len() < at + READING_MAX {
-                // small steps: the zeroes are overwritten while still in cache
-                out.resize(at + READING_MAX + (32 << 10), 0);
-            }
+            ensure(out, at, READING_MAX);
             if !first {
                 if let Some(c) = out.get_mut(at) {
                     *c = b',';
@@ -528,10 +569,9 @@ pub fn profile_to_json_with(
             }
             at += 1;
         }
-        out.truncate(at);
-        out.extend_from_slice(b"]}");
+        at = put_bytes(out, at, b"]}");
     }
-    out.push(b']');
+    *len = put_bytes(out, at, b"]");
     Ok(())
 }
 

@@ -259,8 +259,8 @@ fn profile_to_json<'py>(
         };
         py.detach(|| json::profile_to_json_with(scratch, data, clock_column, &cols, status_column, capture_period))
             .map_err(to_py_err)?;
-        let out = PyBytes::new(py, &scratch.out);
-        if scratch.out.capacity() > SCRATCH_KEEP {
+        let out = PyBytes::new(py, scratch.json());
+        if scratch.capacity() > SCRATCH_KEEP {
             // do not keep a huge buffer alive after an unusually large profile
             *scratch = json::JsonScratch::default();
         }
