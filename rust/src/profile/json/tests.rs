@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::axdr::Data;
-use crate::cosem_datetime::{push2, write_iso_local};
+use crate::cosem_datetime::{civil_from_days, push2, write_iso_local};
 use proptest::prelude::*;
 
 #[derive(Debug, Default)]
