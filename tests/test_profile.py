@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import json
 import struct
 from decimal import Decimal
@@ -86,6 +87,24 @@ def test_array_of_structures_to_rows() -> None:
     assert all(
         isinstance(r[0], dt.datetime) and r[0].utcoffset() == dt.timedelta(hours=1) for r in got
     )
+
+
+def test_rows_leave_the_garbage_collector_as_they_found_it() -> None:
+    """Building rows pauses Python's cyclic GC; it must come back on, also after an error."""
+    buf = array_buffer(idis_rows(5))
+    bad_utf8 = bytes([0x01, 0x01, 0x02, 0x01, 0x0C, 0x01, 0xFF])  # utf8-string b"\xff"
+    assert gc.isenabled()
+    assert len(_core.decode_profile_buffer(buf)) == 5
+    assert gc.isenabled()
+    with pytest.raises(_core.ProfileError, match="utf8-string"):
+        _core.decode_profile_buffer(bad_utf8)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert len(_core.decode_profile_buffer(buf)) == 5
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_compact_array_gives_same_rows() -> None:

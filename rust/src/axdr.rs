@@ -280,12 +280,15 @@ impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8], layer: Layer) -> Self {
         Reader { buf, pos: 0, layer }
     }
+    #[inline(always)]
     pub fn pos(&self) -> usize {
         self.pos
     }
+    #[inline(always)]
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
@@ -298,6 +301,7 @@ impl<'a> Reader<'a> {
     pub fn error(&self, field: &'static str, kind: ErrorKind) -> Error {
         Error::new(self.layer, field, self.pos, kind)
     }
+    #[inline(always)]
     pub fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8]> {
         if n > self.remaining() {
             return Err(Error::truncated(self.layer, field, self.pos, n - self.remaining(), self.remaining()));
@@ -306,29 +310,48 @@ impl<'a> Reader<'a> {
         self.pos += n;
         Ok(s)
     }
+    #[inline(always)]
     pub fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N]> {
         let s = self.take(N, field)?;
         let mut a = [0u8; N];
         a.copy_from_slice(s);
         Ok(a)
     }
+    #[inline(always)]
     pub fn u8(&mut self, field: &'static str) -> Result<u8> {
         Ok(self.array::<1>(field)?[0])
     }
+    #[inline(always)]
     pub fn peek_u8(&self, field: &'static str) -> Result<u8> {
         self.buf.get(self.pos).copied().ok_or_else(|| Error::truncated(self.layer, field, self.pos, 1, 0))
     }
+    #[inline(always)]
     pub fn u16(&mut self, field: &'static str) -> Result<u16> {
         Ok(u16::from_be_bytes(self.array(field)?))
     }
+    #[inline(always)]
     pub fn u32(&mut self, field: &'static str) -> Result<u32> {
         Ok(u32::from_be_bytes(self.array(field)?))
     }
+    #[inline(always)]
     pub fn u64(&mut self, field: &'static str) -> Result<u64> {
         Ok(u64::from_be_bytes(self.array(field)?))
     }
     /// An A-XDR length (see [`write_length`]).
+    #[inline(always)]
     pub fn length(&mut self, field: &'static str) -> Result<usize> {
+        // the one-byte form is the hot path of bulk decoding
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(b as usize)
+            }
+            _ => self.long_length(field),
+        }
+    }
+    /// The multi-byte (or truncated) forms of [`Reader::length`].
+    #[cold]
+    fn long_length(&mut self, field: &'static str) -> Result<usize> {
         let start = self.pos;
         let first = self.u8(field)?;
         if first < 0x80 {
@@ -351,6 +374,7 @@ impl<'a> Reader<'a> {
         Ok(len)
     }
     /// A length that must be satisfiable from what remains, `unit` bytes per item.
+    #[inline(always)]
     pub fn bounded_length(&mut self, field: &'static str, unit: usize) -> Result<usize> {
         let at = self.pos;
         let len = self.length(field)?;
@@ -479,20 +503,35 @@ fn decode_type_desc(r: &mut Reader<'_>, depth: usize) -> Result<TypeDesc> {
     }
     let at = r.pos();
     let t = r.u8("type description tag")?;
+    // Every type must occupy at least one byte per value: a zero-width type
+    // (null-data, dont-care, an empty structure or array) would let a few
+    // description bytes stand for unboundedly many values.
+    let layer = r.layer();
+    let zero_width = |found: &'static str| {
+        Error::invalid(layer, "type description", at, found, "a type that occupies at least one byte")
+    };
     match t {
         tag::ARRAY => {
             let count = r.u16("type description array count")?;
+            if count == 0 {
+                return Err(zero_width("an array of 0 elements"));
+            }
             let element = Box::new(decode_type_desc(r, depth + 1)?);
             Ok(TypeDesc::Array { count, element })
         }
         tag::STRUCTURE => {
             let n = r.bounded_length("type description structure length", 1)?;
+            if n == 0 {
+                return Err(zero_width("a structure of 0 fields"));
+            }
             let mut fields = Vec::with_capacity(n);
             for _ in 0..n {
                 fields.push(decode_type_desc(r, depth + 1)?);
             }
             Ok(TypeDesc::Structure(fields))
         }
+        tag::NULL_DATA => Err(zero_width("null-data")),
+        tag::DONT_CARE => Err(zero_width("dont-care")),
         t if type_name(t).is_some() && t != tag::COMPACT_ARRAY => Ok(TypeDesc::Simple(t)),
         other => Err(Error::new(r.layer(), "type description tag", at, ErrorKind::UnknownTag(other))),
     }
@@ -554,6 +593,27 @@ mod tests {
         assert_eq!(decode(&[0x09, 0x03, b'a', b'b', b'c']).unwrap(), Data::OctetString(b"abc".to_vec()));
         let s = Data::Structure(vec![Data::Unsigned(1), Data::Long(-2)]);
         assert_eq!(s.encode(), vec![0x02, 0x02, 0x11, 0x01, 0x10, 0xff, 0xfe]);
+    }
+
+    /// Found by cargo-fuzz (axdr, profile targets): nested arrays of null-data
+    /// or empty structures in a compact-array type description decoded 10^8+
+    /// zero-width values from a dozen bytes (out of memory).
+    #[test]
+    fn zero_width_compact_array_types_are_rejected() {
+        let cases: [(&[u8], usize); 5] = [
+            (
+                &[0x13, 0x01, 0x00, 0x08, 0x01, 0xff, 0xff, 0x01, 0x00, 0xe8, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01],
+                10,
+            ),
+            (&[0x13, 0x02, 0x02, 0x00, 0x01, 0x02, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00], 3),
+            (&[0x13, 0x00, 0x01, 0x00], 1),
+            (&[0x13, 0xff, 0x01, 0x00], 1),
+            (&[0x13, 0x02, 0x02, 0x11, 0x01, 0x00, 0x00, 0x11, 0x02, 0x01, 0x02], 4),
+        ];
+        for (buf, at) in cases {
+            let e = decode(buf).unwrap_err();
+            assert_eq!((e.field, e.offset), ("type description", at), "{buf:02x?}: {e}");
+        }
     }
 
     #[test]

@@ -106,13 +106,26 @@ fn check_time(b: &[u8; 4], base: usize, names: &Names) -> Result<()> {
 
 impl CosemDateTime {
     /// Parse and validate 12 bytes; errors name the field and its byte offset.
+    #[inline]
     pub fn from_bytes(b: &[u8; 12]) -> Result<Self> {
         let [y0, y1, month, day, weekday, hour, minute, second, hundredths, d0, d1, clock_status] = *b;
-        check_date(&[y0, y1, month, day, weekday], 0, &DATE_TIME_NAMES)?;
-        check_time(&[hour, minute, second, hundredths], 5, &DATE_TIME_NAMES)?;
         let deviation = i16::from_be_bytes([d0, d1]);
-        if deviation != DEVIATION_NOT_SPECIFIED && !(-720..=720).contains(&deviation) {
-            return Err(Error::invalid(Layer::Axdr, "date-time deviation", 9, deviation, "-720..720 or 0x8000"));
+        // the common shape (a concrete time on days 1..28, valid in every
+        // month) is checked in one go; anything else gets the field-by-field checks
+        let common = (1..=12).contains(&month)
+            && (1..=28).contains(&day)
+            && ((1..=7).contains(&weekday) || weekday == NS)
+            && hour <= 23
+            && minute <= 59
+            && second <= 59
+            && (hundredths <= 99 || hundredths == NS)
+            && (-720..=720).contains(&deviation);
+        if !common {
+            check_date(&[y0, y1, month, day, weekday], 0, &DATE_TIME_NAMES)?;
+            check_time(&[hour, minute, second, hundredths], 5, &DATE_TIME_NAMES)?;
+            if deviation != DEVIATION_NOT_SPECIFIED && !(-720..=720).contains(&deviation) {
+                return Err(Error::invalid(Layer::Axdr, "date-time deviation", 9, deviation, "-720..720 or 0x8000"));
+            }
         }
         Ok(CosemDateTime {
             year: u16::from_be_bytes([y0, y1]),
@@ -129,6 +142,7 @@ impl CosemDateTime {
     }
 
     /// Parse a slice that must be exactly 12 bytes long.
+    #[inline]
     pub fn from_slice(b: &[u8]) -> Result<Self> {
         let arr: [u8; 12] = b.try_into().map_err(|_| {
             Error::invalid(Layer::Axdr, "date-time", 0, format!("{} bytes", b.len()), "exactly 12 bytes")
@@ -485,6 +499,26 @@ mod tests {
                 let _ = dt.to_iso();
                 let _ = dt.plus_seconds(86_400 * 400);
             }
+        }
+
+        /// The one-go check of the common shape accepts exactly what the field-by-field checks accept.
+        #[test]
+        fn fast_validation_matches_field_checks(
+            year in prop_oneof![Just(0xFFFFu16), 1999u16..2101, any::<u16>()],
+            month in prop_oneof![0u8..14, 0xFDu8..=0xFF], day in prop_oneof![0u8..33, 0xFDu8..=0xFF],
+            weekday in prop_oneof![0u8..9, Just(0xFF)], hour in prop_oneof![0u8..25, Just(0xFF)],
+            minute in prop_oneof![0u8..61, Just(0xFF)], second in prop_oneof![0u8..61, Just(0xFF)],
+            hundredths in prop_oneof![0u8..101, Just(0xFF)],
+            deviation in prop_oneof![Just(i16::MIN), -722i16..723, any::<i16>()],
+        ) {
+            let [y0, y1] = year.to_be_bytes();
+            let [d0, d1] = deviation.to_be_bytes();
+            let b = [y0, y1, month, day, weekday, hour, minute, second, hundredths, d0, d1, 0];
+            let slow = check_date(&[y0, y1, month, day, weekday], 0, &DATE_TIME_NAMES)
+                .and(check_time(&[hour, minute, second, hundredths], 5, &DATE_TIME_NAMES))
+                .is_ok()
+                && (deviation == DEVIATION_NOT_SPECIFIED || (-720..=720).contains(&deviation));
+            prop_assert_eq!(CosemDateTime::from_bytes(&b).is_ok(), slow);
         }
 
         #[test]

@@ -5,9 +5,14 @@
 //! textually), ReadingQualities from the IDIS profile status byte.
 //! Hand-written formatting: no allocation per row.
 
+mod fmt;
+
 use super::{cell_kind, next_clock, Cell};
-use crate::cosem_datetime::{civil_from_days, push2, write_iso_local, CosemDateTime};
+use crate::cosem_datetime::CosemDateTime;
 use crate::error::{Error, Layer, Result};
+#[cfg(test)]
+use fmt::put_decimal;
+use fmt::{put_decimal_fast, put_float, stamp, DayCache, Stamp, STAMP_SLOT};
 
 /// One captured value column of the profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,34 +139,9 @@ pub fn write_decimal(out: &mut Vec<u8>, negative: bool, magnitude: u64, scaler: 
     }
 }
 
-/// Append the timestamp of a clock: UTC with `Z` when the deviation is
-/// specified, else the local time without offset.
-fn write_timestamp(out: &mut Vec<u8>, dt: &CosemDateTime) -> bool {
-    let Some(local) = dt.local_epoch_seconds() else {
-        return false;
-    };
-    let t = match dt.deviation() {
-        Some(dev) => local + dev as i64 * 60,
-        None => local,
-    };
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    let Ok(year) = u16::try_from(y) else {
-        return false;
-    };
-    if year > 9999 {
-        return false;
-    }
-    write_iso_local(out, year, m, d, (secs / 3600) as u8, (secs / 60 % 60) as u8, (secs % 60) as u8);
-    if dt.hundredths != 0xFF && dt.hundredths != 0 {
-        out.push(b'.');
-        push2(out, dt.hundredths);
-    }
-    if dt.deviation().is_some() {
-        out.push(b'Z');
-    }
-    true
-}
+/// The most bytes one reading takes: separator, stamp slot, a decimal with
+/// scaler ±128 (or a float), the longest quality fragment, closing brace.
+const READING_MAX: usize = 1 + STAMP_SLOT + 160 + 128 + 1;
 
 /// A captured value of a value column, kept between the two passes.
 #[derive(Debug, Clone, Copy)]
@@ -185,22 +165,60 @@ pub fn profile_to_json(
 ) -> Result<Vec<u8>> {
     let mut scratch = JsonScratch::default();
     profile_to_json_with(&mut scratch, buf, clock_column, columns, status_column, capture_period)?;
-    Ok(scratch.out)
+    Ok(scratch.into_json())
 }
 
 /// Buffers reused between calls of [`profile_to_json_with`] (a long-lived
-/// caller keeps one to avoid fresh allocations and page faults per call).
+/// caller keeps one to avoid fresh allocations, page faults and zero-filling
+/// per call).
 #[derive(Debug, Default)]
 pub struct JsonScratch {
-    stamps: Vec<u8>,
-    stamp_ends: Vec<usize>,
+    stamps: Vec<Stamp>,
     statuses: Vec<u8>,
     nums: Vec<Num>,
-    /// The JSON of the last successful call.
-    pub out: Vec<u8>,
+    /// Output buffer: the JSON is `out[..len]`; beyond it, stale bytes of
+    /// earlier calls (kept so the next call writes without zero-filling).
+    out: Vec<u8>,
+    len: usize,
 }
 
-/// As [`profile_to_json`], writing into `scratch.out` (cleared first).
+impl JsonScratch {
+    /// The JSON of the last call (empty if it failed).
+    pub fn json(&self) -> &[u8] {
+        self.out.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The JSON of the last call, as an owned buffer.
+    pub fn into_json(mut self) -> Vec<u8> {
+        self.out.truncate(self.len);
+        self.out
+    }
+
+    /// Bytes held by the output buffer.
+    pub fn capacity(&self) -> usize {
+        self.out.capacity()
+    }
+}
+
+/// Room for `n` more bytes at `at`: the buffer grows (zero-filled) in small
+/// steps, so the zeroes are overwritten while still in cache.
+#[inline(always)]
+fn ensure(out: &mut Vec<u8>, at: usize, n: usize) {
+    if out.len() < at + n {
+        out.resize(at + n + (32 << 10), 0);
+    }
+}
+
+/// Copy `b` to `at` (growing the buffer if needed); returns the end.
+fn put_bytes(out: &mut Vec<u8>, at: usize, b: &[u8]) -> usize {
+    ensure(out, at, b.len());
+    if let Some(dst) = out.get_mut(at..at + b.len()) {
+        dst.copy_from_slice(b);
+    }
+    at + b.len()
+}
+
+/// As [`profile_to_json`], writing into `scratch` (see [`JsonScratch::json`]).
 pub fn profile_to_json_with(
     scratch: &mut JsonScratch,
     buf: &[u8],
@@ -209,25 +227,24 @@ pub fn profile_to_json_with(
     status_column: Option<usize>,
     capture_period: Option<u32>,
 ) -> Result<()> {
-    let JsonScratch { stamps, stamp_ends, statuses, nums, out } = scratch;
+    let JsonScratch { stamps, statuses, nums, out, len } = scratch;
     stamps.clear();
-    stamp_ends.clear();
     statuses.clear();
     nums.clear();
-    out.clear();
+    *len = 0;
     let qualities = QUALITY_FRAGMENTS.get_or_init(|| (0..=255u8).map(qualities_fragment).collect());
     let ncols = columns.len();
     let mut quality_bytes = 0usize;
     let mut prev: Option<CosemDateTime> = None;
     let mut first_offset = 0usize;
+    let mut days = DayCache::default();
     super::for_each_row(buf, |i, offset, row| {
         if i == 0 {
             first_offset = offset;
         } else if i == 1 {
             // the first entry's size bounds the number of entries
             let guess = (buf.len() / (offset - first_offset).max(1) + 1).min(1 << 22);
-            stamps.reserve(guess * 48);
-            stamp_ends.reserve(guess);
+            stamps.reserve(guess);
             statuses.reserve(guess);
             nums.reserve(guess * ncols);
         }
@@ -240,12 +257,15 @@ pub fn profile_to_json_with(
             return Err(perr("clock", offset, format!("entry {i}: {found}"), "a date-time or null-data"));
         };
         prev = Some(dt);
-        stamps.extend_from_slice(b",{\"timeStamp\":\"");
-        if !write_timestamp(stamps, &dt) {
+        // written in place in its slot (a stack copy pushed would be read back right after its byte stores)
+        stamps.push(Stamp { bytes: [0; STAMP_SLOT], len: 0 });
+        let written = stamps.last_mut().and_then(|slot| {
+            slot.len = stamp(&dt, &mut days, &mut slot.bytes)?;
+            Some(())
+        });
+        if written.is_none() {
             return Err(perr("clock", offset, format!("entry {i}"), "a concrete date-time (years 0..9999)"));
         }
-        stamps.extend_from_slice(b"\",\"value\":");
-        stamp_ends.push(stamps.len());
         let status = match status_column {
             None => 0u8,
             Some(c) => match row.get(c) {
@@ -282,57 +302,70 @@ pub fn profile_to_json_with(
         Ok(())
     })?;
 
-    let rows = stamp_ends.len();
-    let per_col = stamps.len() + quality_bytes + rows * 26 + 256;
-    out.reserve(2 + ncols * per_col);
-    out.push(b'[');
+    let stamp_bytes: usize = stamps.iter().map(|s| s.len as usize + 1).sum();
+    let per_col = stamp_bytes + quality_bytes + stamps.len() * 26 + 256;
+    let total = 2 + ncols * per_col + READING_MAX;
+    if out.capacity() < total {
+        out.reserve(total - out.len());
+    }
+    let mut at = put_bytes(out, 0, b"[");
+    let mut head = Vec::with_capacity(256);
     for (ci, col) in columns.iter().enumerate() {
+        head.clear();
         if ci > 0 {
-            out.push(b',');
+            head.push(b',');
         }
-        out.extend_from_slice(b"{\"ReadingType\":{\"ref\":");
-        write_json_str(out, &col.reading_type);
-        out.extend_from_slice(b",\"obis\":");
-        write_json_str(out, &col.obis);
-        out.extend_from_slice(b",\"unit\":");
-        write_json_str(out, &col.unit);
-        out.extend_from_slice(b"},\"IntervalReadings\":[");
+        head.extend_from_slice(b"{\"ReadingType\":{\"ref\":");
+        write_json_str(&mut head, &col.reading_type);
+        head.extend_from_slice(b",\"obis\":");
+        write_json_str(&mut head, &col.obis);
+        head.extend_from_slice(b",\"unit\":");
+        write_json_str(&mut head, &col.unit);
+        head.extend_from_slice(b"},\"IntervalReadings\":[");
+        at = put_bytes(out, at, &head);
+        // the readings are written by indexing (not pushing) into a buffer
+        // kept at least READING_MAX longer than what is written
         let mut first = true;
-        let mut start = 0usize;
         let values = nums.iter().skip(ci).step_by(ncols.max(1));
-        for ((&end, &status), num) in stamp_ends.iter().zip(statuses.iter()).zip(values) {
-            let stamp = stamps.get(start..end).unwrap_or(&[]);
-            start = end;
+        for ((st, &status), num) in stamps.iter().zip(statuses.iter()).zip(values) {
             if matches!(num, Num::Skip) {
                 continue;
             }
-            // every stamp starts with the separating comma, except where a block starts
-            out.extend_from_slice(if first { stamp.get(1..).unwrap_or(&[]) } else { stamp });
+            ensure(out, at, READING_MAX);
+            if !first {
+                if let Some(c) = out.get_mut(at) {
+                    *c = b',';
+                }
+                at += 1;
+            }
             first = false;
-            match *num {
-                Num::Int(v) => write_decimal(out, v < 0, v.unsigned_abs(), col.scaler),
-                Num::U64(v) => write_decimal(out, false, v, col.scaler),
-                Num::Float(v) => write_float(out, v, col.scaler),
-                Num::Skip => {}
+            if let Some(dst) = out.get_mut(at..at + STAMP_SLOT) {
+                dst.copy_from_slice(&st.bytes);
             }
+            at += st.len as usize;
+            at = match *num {
+                Num::Int(v) => put_decimal_fast(out, at, v < 0, v.unsigned_abs(), col.scaler),
+                Num::U64(v) => put_decimal_fast(out, at, false, v, col.scaler),
+                Num::Float(v) => put_float(out, at, v, col.scaler),
+                Num::Skip => at,
+            };
             if status != 0 {
-                out.extend_from_slice(qualities.get(status as usize).map_or(&[][..], Vec::as_slice));
+                let q = qualities.get(status as usize).map_or(&[][..], Vec::as_slice);
+                if let Some(dst) = out.get_mut(at..at + q.len()) {
+                    dst.copy_from_slice(q);
+                }
+                at += q.len();
             }
-            out.push(b'}');
+            if let Some(c) = out.get_mut(at) {
+                *c = b'}';
+            }
+            at += 1;
         }
-        out.extend_from_slice(b"]}");
+        at = put_bytes(out, at, b"]}");
     }
-    out.push(b']');
+    *len = put_bytes(out, at, b"]");
     Ok(())
 }
 
-/// A float column: value × 10^scaler, shortest round-trip text; null when not finite.
-fn write_float(out: &mut Vec<u8>, v: f64, scaler: i8) {
-    let x = v * 10f64.powi(scaler as i32);
-    if x.is_finite() {
-        let mut b = ryu::Buffer::new();
-        out.extend_from_slice(b.format_finite(x).as_bytes());
-    } else {
-        out.extend_from_slice(b"null");
-    }
-}
+#[cfg(test)]
+mod tests;
