@@ -111,3 +111,30 @@ async def test_pricing_structure_over_mqtt(mosquitto: Any, collector: Any,
             for part in ("header.verb: 'get'", "payload.PricingStructure.activation: 5",
                          "payload: names no meter"):
                 assert part in details, details
+
+
+async def test_special_days_replace_the_week_profile() -> None:
+    async with running_fleet(FleetSpec(meters=1, auth="none")) as sim:
+        meter = sim.fleet.meters[0].meter
+        now = datetime.now(UTC)
+        today = meter.clock.local(meter.clock.meter_time(now)).date()
+        doc = flat(1, name="HOLIDAY")
+        doc["weeks"][0]["days"] = [1] * 7
+        doc["dayProfiles"][1]["actions"][0]["tariff"] = 3
+        doc["specialDays"] = [{"index": 1, "date": today.isoformat(), "dayId": 2},
+                              {"index": 2, "date": "12-25", "dayId": 2}]
+        problems: list[str] = []
+        cal = parse_calendar(doc, "p", problems)
+        assert cal is not None, problems
+        async with _session(sim.ports[0]) as s:
+            result = await write_calendar(s, cal)
+        assert result.special_days == 2
+        assert result.active_tariff == 3  # today is a special day: day profile 2
+        bad = flat(1)
+        bad["specialDays"] = [{"index": -1, "date": "2027-13-01", "dayId": 9}]
+        problems = []
+        assert parse_calendar(bad, "p", problems) is None
+        text = "\n".join(problems)
+        for part in ("p.specialDays[0].index: -1", "p.specialDays[0].date: '2027-13-01'",
+                     "p.specialDays[0].dayId: 9"):
+            assert part in text, text

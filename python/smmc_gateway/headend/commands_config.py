@@ -164,12 +164,14 @@ class PricingCommands:
             async with self.headend.scheduler.session(meter, Priority.COMMAND) as s:
                 r = await tariff.write_calendar(
                     s, cal, obis=self.headend.obis(meter, "activity_calendar"),
-                    active_tariff=self.headend.obis(meter, "active_tariff"))
+                    active_tariff=self.headend.obis(meter, "active_tariff"),
+                    special_days=self.headend.obis(meter, "special_days"))
         except DataAccessError as exc:
             return {**e, "result": "FAILED", "details": f"the meter refused {exc}"}
         except METER_ERRORS as exc:
             return {**e, "result": "FAILED", "details": _error_text(exc)}
         return {**e, "result": "OK", "details": "calendar written and read back",
                 "activeCalendar": r.active_name, "passiveCalendar": r.passive_name,
-                "activationTime": r.activation_time, "activeTariff": r.active_tariff}
+                "activationTime": r.activation_time, "activeTariff": r.active_tariff,
+                "specialDays": r.special_days}
 

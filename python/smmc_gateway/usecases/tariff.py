@@ -8,13 +8,16 @@ The request describes a time-of-use calendar in plain JSON (see :func:`parse_cal
      "dayProfiles": [{"id": 1, "actions": [{"start": "00:00", "tariff": 1},
                                            {"start": "07:00", "tariff": 2}]}],
      "scriptTable": "0.0.10.0.100.255",                                  # optional
+     "specialDays": [{"index": 1, "date": "12-25", "dayId": 2}],         # optional
      "activation": "now" | "2027-01-01T00:00:00Z"}
 
 Each ``tariff`` is the selector of the tariff script table (the meter's script N
 writes N to the active tariff register 0.0.96.14.0.255). :func:`write_calendar`
 writes the passive day, week and season profiles and the name (class 20
 attributes 9, 8, 7, 6), then either invokes ``activate_passive_calendar`` (method 1)
-or writes ``activate_passive_calendar_time`` (attribute 10, UTC), and reads back.
+or writes ``activate_passive_calendar_time`` (attribute 10, UTC), inserts the special
+days (Special days table, class 11, 0.0.11.0.0.255, method 1; ``date`` YYYY-MM-DD, or
+MM-DD for every year; ``dayId`` one of the day profiles), and reads back.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ TypedValue = dict[str, Any]
 ACTIVITY_CALENDAR = "0.0.13.0.0.255"
 ACTIVE_TARIFF = "0.0.96.14.0.255"
 TARIFF_SCRIPTS = "0.0.10.0.100.255"
+SPECIAL_DAYS = "0.0.11.0.0.255"
 _SEASON = re.compile(r"^(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?$")
+_DAY = re.compile(r"^(?:(\d{4})-)?(\d{2})-(\d{2})$")
 _HHMM = re.compile(r"^(\d{2}):(\d{2})$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _OBIS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
@@ -51,6 +56,7 @@ class Calendar:
     weeks: TypedValue
     days: TypedValue
     activation: datetime | None  # None: activate now
+    special_days: tuple[TypedValue, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class CalendarResult:
     active_name: str
     activation_time: TypedValue
     active_tariff: int | None
+    special_days: int | None = None  # entries in the table after the inserts
 
 
 def _os(data: bytes) -> TypedValue:
@@ -164,6 +171,32 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
         start_dt = bytes([0xFF, 0xFF, month, day, 0xFF, hour, minute, 0, 0xFF, 0x80, 0, 0xFF])
         seasons.append({"type": "structure", "value": [
             _os(sname), _os(start_dt), _os(str(s.get("week")).encode())]})
+    specials: list[TypedValue] = []
+    raw_sd = doc.get("specialDays", [])
+    if not isinstance(raw_sd, list):
+        problems.append(f"{where}.specialDays: must be an array of {{index, date, dayId}}")
+        raw_sd = []
+    for i, sd in enumerate(raw_sd):
+        w = f"{where}.specialDays[{i}]"
+        if not isinstance(sd, dict):
+            problems.append(f"{w}: must be an object with index, date, dayId")
+            continue
+        index = sd.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= 0xFFFF:
+            problems.append(f"{w}.index: {index!r}; must be an integer 0..65535")
+        when = sd.get("date")
+        m = _DAY.match(when) if isinstance(when, str) else None
+        if m is None or not 1 <= int(m[2]) <= 12 or not 1 <= int(m[3]) <= 31:
+            problems.append(f"{w}.date: {when!r}; must be YYYY-MM-DD, or MM-DD for every year")
+        if sd.get("dayId") not in day_ids:
+            problems.append(f"{w}.dayId: {sd.get('dayId')!r} is not the id of a dayProfiles "
+                            f"entry (ids: {sorted(day_ids)})")
+        if m is not None and isinstance(index, int) and isinstance(sd.get("dayId"), int):
+            year = int(m[1]) if m[1] else 0xFFFF
+            sd_date = year.to_bytes(2, "big") + bytes([int(m[2]), int(m[3]), 0xFF])
+            specials.append({"type": "structure", "value": [
+                {"type": "long-unsigned", "value": index}, _os(sd_date),
+                {"type": "unsigned", "value": sd["dayId"]}]})
     activation: datetime | None = None
     act = doc.get("activation")
     if act != "now":
@@ -176,12 +209,13 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
         return None
     return Calendar(_os(name), {"type": "array", "value": seasons},
                     {"type": "array", "value": weeks}, {"type": "array", "value": days},
-                    activation)
+                    activation, tuple(specials))
 
 
 async def write_calendar(session: CalendarSession, cal: Calendar, *,
                          obis: str = ACTIVITY_CALENDAR,
-                         active_tariff: str | None = ACTIVE_TARIFF) -> CalendarResult:
+                         active_tariff: str | None = ACTIVE_TARIFF,
+                         special_days: str = SPECIAL_DAYS) -> CalendarResult:
     """Write the passive calendar, activate it (now or at its time), read back.
 
     A refused SET/ACTION raises the session's DataAccessError (naming the attribute)."""
@@ -191,6 +225,12 @@ async def write_calendar(session: CalendarSession, cal: Calendar, *,
         await session.action(20, obis, 1, {"type": "integer", "value": 0})
     else:
         await session.set(20, obis, 10, _os(from_utc(cal.activation, deviation=0)))
+    for entry in cal.special_days:
+        await session.action(11, special_days, 1, entry)
+    table = None
+    if cal.special_days:
+        listed = (await session.get(11, special_days, 2)).get("value")
+        table = len(listed) if isinstance(listed, list) else None
     passive = await session.get(20, obis, 6)
     active = await session.get(20, obis, 2)
     when = await session.get(20, obis, 10)
@@ -198,7 +238,7 @@ async def write_calendar(session: CalendarSession, cal: Calendar, *,
     if active_tariff is not None:
         v = (await session.get(1, active_tariff, 2)).get("value")
         tariff = v if isinstance(v, int) else None
-    return CalendarResult(_text(passive), _text(active), when, tariff)
+    return CalendarResult(_text(passive), _text(active), when, tariff, table)
 
 
 def _text(v: TypedValue) -> str:
