@@ -57,7 +57,8 @@ class CampaignImage:
 class MeterOutcome:
     meter_id: str
     ok: bool
-    step: str  # the last step reached
+    step: str  # the last step reached: started, transferring, verified, activationScheduled,
+    # activated
     details: str
     version: str | None = None
     blocks_sent: int = 0  # over all attempts
@@ -118,18 +119,23 @@ async def update_meter(open_session: OpenSession, meter_id: str, image: Campaign
         first_call[0] = True
         try:
             async with open_session(meter_id) as s:
-                running = await _read_version(s, obj)
+                try:
+                    running: str | None = await _read_version(s, obj)
+                except DataAccessError:
+                    running = None  # not readable before: confirmed after activation instead
                 if running == image.identifier:  # e.g. a campaign served again after restart
                     out.version = running
                     out.ok, out.step = True, "activated"
                     out.details = f"firmware {running} already active; nothing sent"
                     await emit(meter_id, "activated", out.details)
                     return out
+                out.step = "transferring"
                 report = await push_image(s, image.data, ident, activate=activation is None,
                                           progress=progress, obis=obj.image_transfer)
                 for p in pending:
                     await p
                 pending.clear()
+                out.step = "verified"
                 await emit(meter_id, "verified",
                            f"{report.blocks_total} blocks of {report.block_size} bytes, "
                            f"{report.blocks_already_there} already held (resumed), "
