@@ -123,7 +123,12 @@ class Exchange:
                 continue
             if self.cipher is not None:
                 if CipherContext.is_ciphered(data):
-                    data = self.cipher.decipher(data)
+                    try:
+                        data = self.cipher.decipher(data)
+                    except SecurityFailure as exc:
+                        raise SecurityFailure(
+                            f"{what} from {self.transport.description}: {exc}"
+                        ) from exc
                 elif data[:1] != bytes([EXCEPTION_RESPONSE]):
                     raise SecurityFailure(
                         f"{what}: unciphered {data[:1].hex()} APDU in a ciphered association"

@@ -74,7 +74,10 @@ async def associate(
             if cipher is not None:
                 detail += " (the meter did not accept our ciphered InitiateRequest: wrong keys?)"
         raise AssociationRefused(aare["result"], str(diagnostic.get("value")), detail)
-    conformance, max_pdu_size = _read_initiate_response(ui, cipher, settings, meter_id)
+    try:
+        conformance, max_pdu_size = _read_initiate_response(ui, cipher, settings, meter_id)
+    except SecurityFailure as exc:
+        raise SecurityFailure(f"AARE from {x.transport.description}: {exc}") from exc
     if cipher is not None and cipher.dedicated_key is not None:
         log.debug("dedicated_key_in_use", meter_id=meter_id)
     x.cipher = cipher
