@@ -39,6 +39,16 @@ def test_parse_items_names_every_problem_by_path() -> None:
         assert expected in joined, joined
     problems = []
     assert parse_items([], "payload.items", problems) == [] and problems
+    problems = []
+    assert parse_items([
+        {"class_id": 64, "obis": "0.0.43.0.1.255", "method": 2,
+         "parameters": {"type": "array", "value": []}},
+        {"class_id": 15, "obis": "0.0.40.0.0.255", "attribute": 7,
+         "value": {"type": "octet-string", "value": "00"}},
+    ], "S", problems) == []
+    assert problems[0].startswith("S[0]: Security setup (class 64) is changed only by the "
+                                  "key change procedure")
+    assert problems[1].startswith("S[1]: the association's secret")
 
 
 async def test_set_read_back_and_refusals() -> None:

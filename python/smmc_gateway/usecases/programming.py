@@ -7,7 +7,9 @@ session: reads the association's object list (when the meter gives it) and refus
 without a SET, every item whose object the meter does not have, whose class differs,
 or whose attribute the association may not write; SETs the rest one by one and
 reads each back. Each item ends with the read-back value or the meter's
-data-access-result.
+data-access-result. Settings that could cut the gateway off the meter (Security setup,
+class 64; the association's secret) are refused at validation: keys change only
+through :mod:`smmc_gateway.usecases.key_change`.
 """
 
 from __future__ import annotations
@@ -67,6 +69,18 @@ class ItemResult:
         return f"{self.item.ref}: {self.result}"
 
 
+def guarded(class_id: int, attribute: int | None, method: int | None) -> str | None:
+    """Why a setting is never sent as plain programming: it could cut the gateway off the
+    meter (keys, security policy, secrets need the key change procedure)."""
+    if class_id == 64:
+        return ("Security setup (class 64) is changed only by the key change procedure "
+                "(usecases/key_change.py), which keeps the old keys until the new ones work")
+    if class_id == 15 and (method in (1, 2) or attribute == 7):
+        return ("the association's secret (class 15 attribute 7, methods 1 and 2) is not "
+                "changed by plain programming")
+    return None
+
+
 def _int_field(item: dict[str, Any], key: str, where: str, lo: int, hi: int,
                problems: list[str]) -> int:
     v = item.get(key)
@@ -115,6 +129,9 @@ def parse_items(raw: Any, where: str, problems: list[str]) -> list[SetItem]:
             params = None
             if item.get("parameters") is not None:
                 params = check_typed(item["parameters"], f"{w}.parameters", problems)
+            why = guarded(class_id, None, method)
+            if why is not None:
+                problems.append(f"{w}: {why}")
             if len(problems) == before and isinstance(obis, str):
                 items.append(SetItem(class_id, obis, 0, params, method))
             continue
@@ -122,6 +139,9 @@ def parse_items(raw: Any, where: str, problems: list[str]) -> list[SetItem]:
         if attribute == 1:
             problems.append(f"{w}.attribute: 1 is the logical name, never writable")
         value = check_typed(item.get("value"), f"{w}.value", problems)
+        why = guarded(class_id, attribute, None)
+        if why is not None:
+            problems.append(f"{w}: {why}")
         if len(problems) == before and value is not None and isinstance(obis, str):
             items.append(SetItem(class_id, obis, attribute, value))
     return items
