@@ -135,3 +135,29 @@ async def test_campaign_resumes_after_a_gateway_restart(mosquitto: Broker, colle
                     for e in ev["payload"].get("EndDeviceEvent", [])
                     if e["EndDeviceEventType"]["ref"] == "smmc.firmware.verified"]
         assert verified and "0 already held" not in verified[-1], verified
+
+
+async def test_scheduled_activation_over_mqtt(mosquitto: Broker, collector: Any,
+                                              tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=1)) as sim:
+        config = lab(sim, tmp_path, mosquitto)
+        install_images(config)
+        meter = sim.info[0]["meter_id"]
+        at = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+        when = at.isoformat().replace("+00:00", "Z")
+        async with gateway(config):
+            await online(col)
+            await send(mosquitto, "EndDeviceFirmware", request(
+                "fw-s", campaign("SMMC-SIM-2.0.0", [meter], activationTime=when),
+                noun="EndDeviceFirmware"))
+            doc = await reply(col, "fw-s")
+        assert doc["reply"]["result"] == "OK", doc["reply"]
+        assert doc["payload"]["EndDeviceFirmware"]["activationTime"] == when
+        assert datetime.now(UTC) >= at
+        refs = [e["EndDeviceEventType"]["ref"] for ev in on(col, f"/meter/{meter}/events")
+                for e in ev["payload"].get("EndDeviceEvent", [])]
+        assert "smmc.firmware.activationScheduled" in refs
+        assert sim.fleet.meters[0].meter.firmware_version == "SMMC-SIM-2.0.0"
