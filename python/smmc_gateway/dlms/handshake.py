@@ -59,7 +59,9 @@ async def associate(
     try:
         aare = _core.decode_apdu(data)
     except _core.ApduError as exc:
-        raise ProtocolError(f"undecodable answer to the AARQ: {exc}") from exc
+        raise ProtocolError(
+            f"undecodable answer to the AARQ from {x.transport.description}: {exc}"
+        ) from exc
     if aare["apdu"] != "aare":
         raise ProtocolError(f"expected an AARE, got {aare['apdu']}")
     server_system_title = aare.get("responding_ap_title")
