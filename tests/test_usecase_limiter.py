@@ -97,7 +97,10 @@ def _ctl(ref: str, meter: str, **params: Any) -> dict[str, Any]:
 
 
 def _events(col: Any, meter: str) -> list[dict[str, Any]]:
-    return [e for d in on(col, f"{meter}/events") for e in d["payload"]["EndDeviceEvent"]]
+    """The gateway's own events for ``meter``; rows of the meter's event logs
+    (``smmc.meter.*``, published by the scheduled log poll) are left out."""
+    return [e for d in on(col, f"{meter}/events") for e in d["payload"]["EndDeviceEvent"]
+            if not e["EndDeviceEventType"]["ref"].startswith("smmc.meter.")]
 
 
 async def test_limit_and_demand_response_commands_end_to_end(
