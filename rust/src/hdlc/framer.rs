@@ -6,7 +6,8 @@
 //! IEC 62056-46), so a 0x7E inside a frame is data, not a flag.
 
 use super::frame::{decode_body, parse_format, Frame, FLAG, MAX_LENGTH, MIN_LENGTH};
-use crate::error::Error;
+use crate::crc;
+use crate::error::{Error, ErrorKind, Layer};
 
 /// Keep at most this many skip messages between two calls to `take_errors`.
 const MAX_MESSAGES: usize = 64;
@@ -150,6 +151,20 @@ impl Framer {
                     continue;
                 }
             };
+            // Check the header (HCS) as soon as it is here: a corrupted length
+            // field must not make us wait for, and swallow, the frames after it.
+            match header_check(rest.get(1..).unwrap_or(&[]), length) {
+                HeaderCheck::Incomplete => return None,
+                HeaderCheck::Malformed => {
+                    self.skip_garbage(1);
+                    continue;
+                }
+                HeaderCheck::BadHcs(e) => {
+                    self.skip_bad(1, &e.shifted(1));
+                    continue;
+                }
+                HeaderCheck::Plausible => {}
+            }
             let &closing = rest.get(length + 1)?;
             if closing != FLAG {
                 // Wrong length or lost bytes: resynchronise on the next flag.
@@ -176,5 +191,57 @@ impl Framer {
     /// Every complete frame buffered now.
     pub fn drain(&mut self) -> Vec<Frame> {
         std::iter::from_fn(|| self.next_frame()).collect()
+    }
+}
+
+/// What can be said of a frame from its first bytes, before all of it is here.
+enum HeaderCheck {
+    /// Not enough bytes yet to say.
+    Incomplete,
+    /// Addresses that cannot be (more than 4 bytes, or 3): not a frame start.
+    Malformed,
+    /// The frame carries an HCS and it does not match its header.
+    BadHcs(Error),
+    /// Nothing wrong so far (or a short frame with no HCS: its FCS will tell).
+    Plausible,
+}
+
+/// Check the header of a frame whose bytes between the flags start at `body`
+/// (format, addresses, control, HCS), given the length its format field announces.
+fn header_check(body: &[u8], length: usize) -> HeaderCheck {
+    let address_len = |from: usize| -> Result<usize, HeaderCheck> {
+        for i in 0..4 {
+            match body.get(from + i) {
+                None => return Err(HeaderCheck::Incomplete),
+                Some(b) if b & 1 == 1 => {
+                    return if i == 2 { Err(HeaderCheck::Malformed) } else { Ok(i + 1) };
+                }
+                Some(_) => {}
+            }
+        }
+        Err(HeaderCheck::Malformed)
+    };
+    let dn = match address_len(2) {
+        Ok(n) => n,
+        Err(verdict) => return verdict,
+    };
+    let sn = match address_len(2 + dn) {
+        Ok(n) => n,
+        Err(verdict) => return verdict,
+    };
+    let header = 2 + dn + sn + 1;
+    if length < header + 5 {
+        // No information field, hence no HCS (or a length the decoder will refuse).
+        return HeaderCheck::Plausible;
+    }
+    let (Some(head), Some(&lo), Some(&hi)) = (body.get(..header), body.get(header), body.get(header + 1)) else {
+        return HeaderCheck::Incomplete;
+    };
+    let computed = crc::crc16_x25(head);
+    let carried = u16::from_le_bytes([lo, hi]);
+    if computed == carried {
+        HeaderCheck::Plausible
+    } else {
+        HeaderCheck::BadHcs(Error::new(Layer::Hdlc, "HCS", header, ErrorKind::Checksum { computed, carried }))
     }
 }

@@ -318,3 +318,22 @@ proptest! {
         prop_assert!(got.last() == Some(&g), "{:?}", fr.take_errors());
     }
 }
+
+#[test]
+fn a_corrupted_length_field_does_not_swallow_the_frames_after_it() {
+    // A long I frame whose length field was corrupted upwards, then three good
+    // RR frames (as a meter retransmits after a bad frame): the HCS tells at
+    // once that the first is bad, and the three RR frames come out.
+    let mut i = Frame::new(FrameKind::I, server(1), client(), false);
+    i.info = vec![0x55; 100];
+    let mut bytes = i.encode().unwrap();
+    bytes[1] ^= 0x03; // length + 0x300
+    for _ in 0..3 {
+        bytes.extend(Frame::new(FrameKind::RR, server(1), client(), true).encode().unwrap());
+    }
+    let mut framer = Framer::default();
+    framer.feed(&bytes);
+    let out = framer.drain();
+    assert_eq!(out.iter().filter(|f| f.kind() == FrameKind::RR).count(), 3, "{:?}", framer.take_errors());
+    assert!(framer.take_errors().iter().any(|m| m.contains("HCS")));
+}
