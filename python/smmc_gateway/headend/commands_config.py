@@ -13,6 +13,21 @@ writable are refused without a SET. Reply ``Settings``: one entry per setting an
 with ``result`` OK (``value``: the read-back typed value) or FAILED (``details``: the
 meter's data-access-result or why it was not sent).
 
+``MeterConfig`` key change (verb change; use case 10, Security setup ``key_transfer``)::
+
+    {"keyChange": {"keys": ["ek", "ak"], "EndDevices": [{"mRID": "m1"}],
+                   "EndDeviceGroups": [{"mRID": "g"}]}}
+
+``keys`` (default both) names the global keys to replace. The new keys are made here
+(``secrets.token_bytes(16)``), never taken from the request, never logged nor replied;
+they are wrapped by the meter's ``master_key`` from the key file and journaled (see
+:mod:`smmc_gateway.usecases.key_change`) before anything is sent. Reply ``KeyChange``:
+per meter ``result`` OK (``keys``: the keys changed, ``confirmedAt``: when an association
+with the new keys proved them) or FAILED (``details``: the meter's refusal or why the
+change was not made; ``outcome`` ``unchanged`` — the old keys still work — or
+``unknown`` — both kept, settled on the next session). A request carries either
+``Settings`` or ``keyChange``.
+
 ``PricingStructureConfig`` (verb create or change)::
 
     {"PricingStructure": {…calendar, see usecases/tariff.py…},
@@ -28,16 +43,26 @@ the JSON path and what is allowed; no meter is touched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from smmc_gateway.dlms.errors import DataAccessError, SessionError
+from smmc_gateway.dlms.session import ClientSession
 from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.service import HeadEnd
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.envelope import ReplyError
-from smmc_gateway.usecases import programming, tariff
+from smmc_gateway.usecases import key_change, programming, tariff
+
+log = structlog.get_logger("smmc_gateway.headend")
 
 METER_ERRORS = (SessionError, OSError, TimeoutError)
+KEY_NAMES = ("ek", "ak")
 
 
 def invalid(problems: list[str]) -> Outcome:
@@ -98,6 +123,8 @@ class MeterConfigCommands:
         self.headend = headend
 
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
+        if "keyChange" in payload:
+            return await self._key_change(verb, payload)
         problems: list[str] = []
         _verb(verb, ("change",), "MeterConfig", problems)
         raw = payload.get("Settings")
@@ -136,6 +163,96 @@ class MeterConfigCommands:
                                         "set and read back") if r.ok else
                       (r.result if r.sent else f"not sent: {r.result}"), r.read_back)
                 for (i, _), r in zip(todo, results, strict=True)]
+
+
+    # -- key change (use case 10) ------------------------------------------------------
+    async def _key_change(self, verb: str, payload: dict[str, Any]) -> Outcome:
+        problems: list[str] = []
+        _verb(verb, ("change",), "MeterConfig", problems)
+        if "Settings" in payload:
+            problems.append("payload: carries Settings and keyChange; send them as two requests")
+        doc = payload["keyChange"]
+        names: list[str] = []
+        meters: list[str] = []
+        if not isinstance(doc, dict):
+            problems.append("payload.keyChange: must be an object {keys, EndDevices, "
+                            "EndDeviceGroups}")
+        else:
+            bad = set(doc) - {"keys", "EndDevices", "EndDeviceGroups"}
+            if bad:
+                problems.append(f"payload.keyChange: unknown field(s) {sorted(bad)}; allowed: "
+                                "keys, EndDevices, EndDeviceGroups (new keys are made by the "
+                                "gateway, never sent)")
+            raw = doc.get("keys", list(KEY_NAMES))
+            if not isinstance(raw, list) or not raw or any(k not in KEY_NAMES for k in raw) \
+                    or len(set(raw)) != len(raw):
+                problems.append(f"payload.keyChange.keys: {raw!r}; a non-empty array of "
+                                "distinct names from \"ek\", \"ak\"")
+            else:
+                names = [k for k in KEY_NAMES if k in raw]
+            meters = target_meters(self.headend, doc, "payload.keyChange", problems)
+        if problems:
+            return invalid(problems)
+        entries = list(await asyncio.gather(*(self._change_meter(m, names) for m in meters)))
+        errors: list[ReplyError] = [
+            {"code": "MeterFailed", "details": f"{e['EndDevices'][0]['mRID']}: {e['details']}"}
+            for e in entries if e["result"] != "OK"]
+        return _overall(entries, errors, {"KeyChange": entries})
+
+    async def _change_meter(self, meter: str, names: list[str]) -> dict[str, Any]:
+        e: dict[str, Any] = {"EndDevices": [{"mRID": meter}], "keys": names}
+
+        def failed(details: str, outcome: str = "unchanged") -> dict[str, Any]:
+            log.warning("key_change_failed", meter_id=meter, outcome=outcome, details=details)
+            return {**e, "result": "FAILED", "outcome": outcome, "details": details}
+
+        scheduler = self.headend.scheduler
+        factory = scheduler.sessions
+        journal = factory.key_journal
+        cfg = self.headend.fleet.meter(meter)
+        if journal is None:
+            return failed("no key journal on this gateway (the invocation counters are not "
+                          "persisted); a key change would risk losing the meter")
+        try:
+            configured = factory.configured_keys(cfg)
+        except ValueError as exc:
+            return failed(f"not sent: {exc}")
+        if cfg.keys is None or cfg.keys.master_key is None:
+            return failed(f"not sent: the key file has no master_key for key "
+                          f"{cfg.keys.key_id if cfg.keys else '?'} (needed to wrap new keys)")
+        kek = cfg.keys.master_key.reveal()
+
+        @contextlib.asynccontextmanager
+        async def open_with(keys: key_change.KeySet) -> AsyncIterator[ClientSession]:
+            with factory.using_keys(meter, keys):
+                async with scheduler.session(meter, Priority.COMMAND) as s:
+                    yield s
+
+        factory.changing.add(meter)
+        try:
+            pending = journal.entry(meter)
+            if pending is not None and pending.state == "pending":
+                first = await key_change.settle(open_with, meter, journal)
+                if first.outcome == "unknown":
+                    return failed(f"an earlier key change is unsettled: {first.details}",
+                                  "unknown")
+            old = journal.current(meter, configured)[0]
+            new = key_change.KeySet(
+                secrets.token_bytes(16) if "ek" in names else old.ek,
+                secrets.token_bytes(16) if "ak" in names else old.ak)
+            log.info("key_change_started", meter_id=meter, changing=names)
+            r = await key_change.change_keys(open_with, meter, kek=kek, old=old, new=new,
+                                             journal=journal)
+        except METER_ERRORS as exc:
+            return failed(_error_text(exc), "unknown")
+        finally:
+            factory.changing.discard(meter)
+        if r.outcome != "changed":
+            return failed(r.details, r.outcome)
+        when = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        log.info("key_change_confirmed", meter_id=meter, changed=names, confirmed_at=when)
+        return {**e, "result": "OK", "outcome": "changed", "confirmedAt": when,
+                "details": r.details}
 
 
 class PricingCommands:

@@ -5,12 +5,25 @@ The head-end never builds bytes: it picks the transport the configuration names
 security (none, LLS, HLS-GMAC with the meter's keys and this gateway's system
 title) and hands back an unopened :class:`~smmc_gateway.dlms.session.ClientSession`.
 Invocation counters come from one persistent store (scope: the meter id).
+
+HLS-GMAC keys: a meter with an entry in the :class:`KeyJournal` (use case 10, key
+change) takes its keys from there, not from the key file: the new keys first and, while
+the change is unsettled, the old ones when the new fail to associate (SecurityFailure or
+AssociationRefused); the association that works settles the journal (``confirm`` or
+``abandon``) unless a key change for that meter is running (it settles itself).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
+from pathlib import Path
 
+import structlog
+
+from smmc_gateway.dlms.errors import AssociationRefused, SecurityFailure
 from smmc_gateway.dlms.ic_store import InvocationCounterStore
 from smmc_gateway.dlms.session import ClientSession, Security, SessionSettings
 from smmc_gateway.dlms.transport import HdlcSettings, HdlcTransport, Transport, WrapperTransport
@@ -21,8 +34,16 @@ from smmc_gateway.ops.config_model import (
     SerialConnection,
     TcpConnection,
 )
+from smmc_gateway.usecases.key_change import KeyJournal, KeySet
+
+log = structlog.get_logger("smmc_gateway.headend")
 
 DEFAULT_SYSTEM_TITLE = b"SMMCGW00"
+KEY_JOURNAL_NAME = "key-journal.json"
+
+# Keys forced for a meter by the running task only (the key change's own sessions).
+_forced_keys: ContextVar[dict[str, KeySet] | None] = ContextVar("smmc_forced_keys",
+                                                                 default=None)
 
 
 class BatchedCounterStore(InvocationCounterStore):
@@ -64,32 +85,115 @@ class BatchedCounterStore(InvocationCounterStore):
         super().close()
 
 
+class KeyFallbackSession(ClientSession):
+    """A session that associates with the first key set that works (new, then old) and
+    settles the key journal by the outcome (see the module doc)."""
+
+    def __init__(self, factory: SessionFactory, meter: MeterConfig,
+                 candidates: list[KeySet], settle: bool) -> None:
+        self._factory, self._meter = factory, meter
+        self._candidates, self._settle = candidates, settle
+        super().__init__(factory.transport(meter), factory.settings(meter, candidates[0]),
+                         meter_id=meter.id)
+
+    async def open(self) -> None:
+        journal = self._factory.key_journal
+        first_error: SecurityFailure | AssociationRefused | None = None
+        for n, keys in enumerate(self._candidates):
+            if n:  # a fresh transport and settings for the next key set
+                ClientSession.__init__(self, self._factory.transport(self._meter),
+                                       self._factory.settings(self._meter, keys),
+                                       meter_id=self._meter.id)
+            try:
+                await super().open()
+            except (SecurityFailure, AssociationRefused) as exc:
+                first_error = first_error or exc
+                log.info("key_set_refused", meter_id=self._meter.id,
+                         key_set="new" if n == 0 else "old", error_type=type(exc).__name__)
+                continue
+            if self._settle and journal is not None:
+                if n == 0:
+                    journal.confirm(self._meter.id)
+                    log.info("key_change_confirmed", meter_id=self._meter.id,
+                             by="association with the new keys")
+                else:
+                    journal.abandon(self._meter.id)
+                    log.warning("key_change_abandoned", meter_id=self._meter.id,
+                                by="association with the old keys")
+            return
+        assert first_error is not None
+        raise first_error
+
+
 class SessionFactory:
-    """Builds unopened sessions for configured meters."""
+    """Builds unopened sessions for configured meters.
+
+    ``key_journal``: the key change journal (use case 10); by default
+    ``key-journal.json`` beside the invocation-counter store's file (none for an
+    in-memory store)."""
 
     def __init__(self, buses: dict[str, BusConfig] | None = None, *,
                  system_title: bytes | None = None, ic_store: InvocationCounterStore | None = None,
-                 response_timeout: float = 10.0, operation_timeout: float = 120.0) -> None:
+                 response_timeout: float = 10.0, operation_timeout: float = 120.0,
+                 key_journal: KeyJournal | None = None) -> None:
         self.buses = dict(buses or {})
         self.system_title = system_title or DEFAULT_SYSTEM_TITLE
         self.ic_store = ic_store
         self.response_timeout = response_timeout
         self.operation_timeout = operation_timeout
+        if key_journal is None and ic_store is not None and ic_store.path not in ("", ":memory:"):
+            key_journal = KeyJournal(Path(ic_store.path).parent / KEY_JOURNAL_NAME)
+        self.key_journal = key_journal
+        self.changing: set[str] = set()
+        """Meters whose key change is running: their sessions do not settle the journal."""
 
-    def security(self, meter: MeterConfig) -> Security:
+    @staticmethod
+    def configured_keys(meter: MeterConfig) -> KeySet:
+        """The HLS-GMAC keys of the key file; ValueError when the meter has none."""
         keys = meter.keys
-        if meter.security == "none":
-            return Security.none()
+        if meter.security != "hls-gmac":
+            raise ValueError(f"meter {meter.id}: security {meter.security} has no global keys")
         if keys is None:
             raise ValueError(f"meter {meter.id}: security {meter.security} needs keys")
-        if meter.security == "lls":
-            if keys.password is None:
-                raise ValueError(f"meter {meter.id}: LLS needs a password (key {keys.key_id})")
-            return Security.lls(keys.password.reveal())
         if keys.ek is None or keys.ak is None:
             raise ValueError(f"meter {meter.id}: HLS-GMAC needs ek and ak (key {keys.key_id})")
-        return Security.hls_gmac(system_title=self.system_title, ek=keys.ek.reveal(),
-                                 ak=keys.ak.reveal(), ic_store=self.ic_store, ic_scope=meter.id)
+        return KeySet(keys.ek.reveal(), keys.ak.reveal())
+
+    def candidates(self, meter: MeterConfig) -> list[KeySet]:
+        """The key sets a session with ``meter`` tries, in order (HLS-GMAC only)."""
+        forced = (_forced_keys.get() or {}).get(meter.id)
+        if forced is not None:
+            return [forced]
+        configured = self.configured_keys(meter)
+        if self.key_journal is None:
+            return [configured]
+        return self.key_journal.current(meter.id, configured)
+
+    @contextlib.contextmanager
+    def using_keys(self, meter_id: str, keys: KeySet) -> Iterator[None]:
+        """Sessions for ``meter_id`` built in this task (and only here) use ``keys``."""
+        current = dict(_forced_keys.get() or {})
+        current[meter_id] = keys
+        token = _forced_keys.set(current)
+        try:
+            yield
+        finally:
+            _forced_keys.reset(token)
+
+    def security(self, meter: MeterConfig, keys: KeySet | None = None) -> Security:
+        """The meter's security; for HLS-GMAC with ``keys``, or the first candidate."""
+        if meter.security == "none":
+            return Security.none()
+        if meter.keys is None:
+            raise ValueError(f"meter {meter.id}: security {meter.security} needs keys")
+        if meter.security == "lls":
+            if meter.keys.password is None:
+                raise ValueError(
+                    f"meter {meter.id}: LLS needs a password (key {meter.keys.key_id})")
+            return Security.lls(meter.keys.password.reveal())
+        k = keys or self.candidates(meter)[0]
+        return Security.hls_gmac(system_title=self.system_title, ek=k.ek, ak=k.ak,
+                                 ic_store=self.ic_store, ic_scope=meter.id)
 
     def transport(self, meter: MeterConfig) -> Transport:
         conn = meter.connection
@@ -115,10 +219,19 @@ class SessionFactory:
                              "not for scheduled sessions")
         raise ValueError(f"meter {meter.id}: unknown connection {conn!r}")
 
+    def settings(self, meter: MeterConfig, keys: KeySet | None = None) -> SessionSettings:
+        return SessionSettings(client_sap=meter.addresses.client,
+                               security=self.security(meter, keys),
+                               response_timeout=self.response_timeout,
+                               operation_timeout=self.operation_timeout,
+                               association_timeout=max(self.response_timeout * 3, 10.0))
+
     def session(self, meter: MeterConfig) -> ClientSession:
-        settings = SessionSettings(client_sap=meter.addresses.client,
-                                   security=self.security(meter),
-                                   response_timeout=self.response_timeout,
-                                   operation_timeout=self.operation_timeout,
-                                   association_timeout=max(self.response_timeout * 3, 10.0))
-        return ClientSession(self.transport(meter), settings, meter_id=meter.id)
+        if meter.security == "hls-gmac":
+            candidates = self.candidates(meter)
+            if len(candidates) > 1:
+                return KeyFallbackSession(self, meter, candidates,
+                                          settle=meter.id not in self.changing)
+            return ClientSession(self.transport(meter), self.settings(meter, candidates[0]),
+                                 meter_id=meter.id)
+        return ClientSession(self.transport(meter), self.settings(meter), meter_id=meter.id)
