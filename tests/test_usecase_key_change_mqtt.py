@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from conftest import Broker
+from smmc_gateway.dlms.ic_store import InvocationCounterStore
+from smmc_gateway.headend.sessions import SessionFactory
+from smmc_gateway.ops.config import load_config
 from smmc_gateway.usecases.key_change import KeyJournal, KeySet
 from test_daemon_e2e import GW, gateway, lab, online, reply, request, send
 
@@ -87,6 +90,7 @@ async def test_key_change_over_mqtt_then_reads_and_restart(
             assert [r["ReadingType"]["obis"] for r in mr["Readings"]] == [ENERGY]
     out, err = capfd.readouterr()
     seen = out + err + "".join(m.payload.decode() for m in col.messages)
+    assert "key_change_confirmed" in seen  # the gateway's log lines are in what is checked
     for k in (after.ek, after.ak, before.ek, before.ak, creds.kek):
         assert k.hex() not in seen.lower()
 
@@ -148,3 +152,30 @@ async def test_a_pending_journal_falls_back_to_the_old_keys(
             assert journal.current(meter, never_sent) == [old]
     logged = [json.loads(m.payload) for m in col.messages if "/reply/get-fb" in str(m.topic)]
     assert len(logged) == 1
+
+
+async def test_sessions_during_a_key_change_do_not_settle_the_journal(
+        mosquitto: Broker, tmp_path: Path) -> None:
+    async with running_fleet(FleetSpec(meters=1)) as sim:
+        meter = sim.info[0]["meter_id"]
+        creds = sim.fleet.meters[0].meter.credentials
+        old = KeySet(creds.guek, creds.gak)
+        cfg = load_config(lab(sim, tmp_path, mosquitto))
+        state = tmp_path / "gw" / "state"
+        store = InvocationCounterStore(state / "ic.sqlite")
+        factory = SessionFactory(system_title=b"SMMCTEST", ic_store=store, response_timeout=2.0)
+        assert factory.key_journal is not None
+        assert factory.key_journal.path == state / "key-journal.json"
+        journal = factory.key_journal
+        journal.begin(meter, old, KeySet(bytes(16), bytes(16)))
+        factory.changing.add(meter)  # the key change settles itself: a read must not
+        async with factory.session(cfg.meters[0]) as s:
+            await s.get(8, "0.0.1.0.0.255", 2)
+        e = journal.entry(meter)
+        assert e is not None and e.state == "pending"
+        factory.changing.discard(meter)
+        async with factory.session(cfg.meters[0]) as s:
+            await s.get(8, "0.0.1.0.0.255", 2)
+        e = journal.entry(meter)
+        assert e is not None and e.state == "confirmed" and e.new == old
+        store.close()

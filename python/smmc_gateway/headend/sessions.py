@@ -109,7 +109,7 @@ class KeyFallbackSession(ClientSession):
             except (SecurityFailure, AssociationRefused) as exc:
                 first_error = first_error or exc
                 log.info("key_set_refused", meter_id=self._meter.id,
-                         key_set="new" if n == 0 else "old", error_type=type(exc).__name__)
+                         tried="new keys" if n == 0 else "old keys", error_type=type(exc).__name__)
                 continue
             if self._settle and journal is not None:
                 if n == 0:
