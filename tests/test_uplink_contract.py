@@ -18,6 +18,7 @@ def test_asyncapi_channels_and_refs() -> None:
         t.status(),
         t.readings("{meter}"),
         t.events("{meter}"),
+        t.config("{meter}"),
         t.bulk_readings(),
         t.command("{noun}"),
         t.reply("{correlationId}"),

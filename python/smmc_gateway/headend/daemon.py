@@ -29,8 +29,9 @@ import structlog
 from smmc_gateway.dlms.push import PushEvent, PushListener
 from smmc_gateway.headend.dispatcher import Dispatcher
 from smmc_gateway.headend.fleet import Fleet
+from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.pushes import PushRouting
-from smmc_gateway.headend.scheduler import Scheduler
+from smmc_gateway.headend.scheduler import GatewayStopping, Scheduler
 from smmc_gateway.headend.service import HeadEnd
 from smmc_gateway.headend.sessions import BatchedCounterStore, SessionFactory
 from smmc_gateway.ops.config_model import GatewayConfig
@@ -171,9 +172,32 @@ class Gateway:
             loop.create_task(_daily(s.bulk_export_at, self.headend.bulk_export, "bulk_export")),
             loop.create_task(self._metrics_loop(), name="metrics"),
         ]
+        # Use case 1: discover the meters never discovered (new in the configuration), once,
+        # at the lowest priority, so scheduled reads and commands go first.
+        self.tasks.append(loop.create_task(self._discover_new(), name="discovery"))
         # Back-fill: days collected but never exported (a restart across midnight).
         yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         self.tasks.append(loop.create_task(self.headend.bulk_export(yesterday)))
+
+    async def _discover_new(self, idle_wait_s: float = 300.0) -> None:
+        # Low priority: the meter lock is first come, first served, so wait until the
+        # start-up catch-up (collections, event polls) has run and nothing is due in the
+        # next seconds; a fleet that is never idle gets its discovery after idle_wait_s.
+        waited = 0.0
+        while waited < idle_wait_s and (self.scheduler.active_jobs
+                                        or self.scheduler.due_count(horizon_s=5.0)):
+            await asyncio.sleep(0.5)
+            waited += 0.5
+
+        async def one(m: str) -> None:
+            try:
+                await self.headend.discover(m, Priority.READ)
+            except GatewayStopping:
+                pass
+            except Exception as exc:  # unreachable now: tried again on the next start
+                log.warning("discovery_failed", meter_id=m, error=f"{type(exc).__name__}: {exc}")
+
+        await asyncio.gather(*(one(m) for m in await self.fleet.undiscovered()))
 
     async def sync_all_clocks(self) -> None:
         async def one(m: str) -> None:

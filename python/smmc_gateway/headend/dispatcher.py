@@ -49,6 +49,7 @@ import structlog
 
 from smmc_gateway.dlms.session import SessionError
 from smmc_gateway.headend.commands_config import MeterConfigCommands, PricingCommands
+from smmc_gateway.headend.commands_discovery import DiscoveryCommands
 from smmc_gateway.headend.commands_firmware import FirmwareCommands
 from smmc_gateway.headend.scheduler import GatewayStopping
 from smmc_gateway.headend.service import HeadEnd
@@ -107,6 +108,7 @@ class Dispatcher:
             "EndDeviceFirmware": FirmwareCommands(headend),
             "MeterConfig": MeterConfigCommands(headend),
             "PricingStructureConfig": PricingCommands(headend),
+            "EndDeviceConfig": DiscoveryCommands(headend),
         }
 
     async def __call__(self, noun: str, verb: str, payload: dict[str, Any]) -> Outcome:

@@ -16,6 +16,7 @@ restart resumes where it stopped.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,11 @@ CREATE TABLE IF NOT EXISTS meter_state (
   last_success REAL, last_error TEXT, reachable INTEGER, reads_ok INTEGER NOT NULL DEFAULT 0,
   reads_failed INTEGER NOT NULL DEFAULT 0, consecutive_failures INTEGER NOT NULL DEFAULT 0,
   energised INTEGER);
+CREATE TABLE IF NOT EXISTS meter_discovery (
+  meter_id TEXT PRIMARY KEY, discovered REAL NOT NULL, summary TEXT NOT NULL);
 """
+# meter_discovery (use case 1): the last discovery summary per meter, as JSON. Added with
+# CREATE TABLE IF NOT EXISTS, so a state file from before it simply gains the table.
 
 
 class UnknownMeter(KeyError):
@@ -186,6 +191,36 @@ class Fleet:
                 " consecutive_failures, energised) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
 
         await self._store.submit(job)
+
+    async def save_discovery(self, meter_id: str, at: datetime,
+                             summary: dict[str, Any]) -> None:
+        """Keep ``summary`` (JSON-ready) as the meter's discovery (replaces the last one)."""
+        row = (self.meter(meter_id).id, at.timestamp(), json.dumps(summary))
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO meter_discovery (meter_id, discovered, summary)"
+                         " VALUES (?,?,?)", row)
+
+        await self._store.submit(job)
+
+    async def discovery(self, meter_id: str) -> dict[str, Any] | None:
+        """The meter's last discovery summary (None: never discovered)."""
+        self.meter(meter_id)
+
+        def job(conn: sqlite3.Connection) -> list[tuple[str]]:
+            return list(conn.execute("SELECT summary FROM meter_discovery WHERE meter_id = ?",
+                                     (meter_id,)))
+
+        rows = await self._store.submit(job)
+        return dict(json.loads(rows[0][0])) if rows else None
+
+    async def undiscovered(self) -> list[str]:
+        """Configured meters without a stored discovery, in configuration order."""
+        def job(conn: sqlite3.Connection) -> set[str]:
+            return {str(r[0]) for r in conn.execute("SELECT meter_id FROM meter_discovery")}
+
+        done = await self._store.submit(job)
+        return [m for m in self._order if m not in done]
 
     async def close(self) -> None:
         await self._store.close()

@@ -28,10 +28,12 @@ from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.scheduler import GatewayStopping, Scheduler
 from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.ops.metrics import GatewayMetrics
-from smmc_gateway.uplink.envelope import Event, MeterReadingPart, Reading
+from smmc_gateway.uplink.envelope import Draft, Event, MessageClass, MeterReadingPart, Reading
+from smmc_gateway.uplink.topics import Topics
 from smmc_gateway.usecases import account as account_uc
 from smmc_gateway.usecases import clock as clock_uc
 from smmc_gateway.usecases import connect as connect_uc
+from smmc_gateway.usecases import discovery as discovery_uc
 from smmc_gateway.usecases import events as events_uc
 from smmc_gateway.usecases import limiter as limiter_uc
 from smmc_gateway.usecases import oms as oms_uc
@@ -63,6 +65,7 @@ EV_EMERGENCY_SET = "smmc.limiter.emergencyScheduled"
 EV_ACCOUNT_STEP = "smmc.account.step"
 EV_FINAL_READ = "smmc.account.finalRead"
 EV_OPENING_READ = "smmc.account.openingRead"
+EV_MODEL_MISMATCH = "smmc.discovery.modelMismatch"
 
 
 class Publisher(Protocol):
@@ -75,6 +78,10 @@ class Publisher(Protocol):
     async def publish_event(self, meter: str, events: Sequence[Event]) -> str: ...
 
     async def publish_bulk(self, parts: Sequence[MeterReadingPart]) -> str: ...
+
+    topics: Topics
+
+    async def publish(self, drafts: Sequence[Draft]) -> list[str]: ...
 
 
 @dataclass
@@ -432,3 +439,39 @@ class HeadEnd:
                               f"{result.switch.after.control_state}"))
         await self.publisher.publish_event(meter_id, evs)
         return result
+
+    # -- use case 1: registration and discovery ------------------------------------------
+    async def discover(self, meter_id: str, priority: Priority = Priority.READ
+                       ) -> dict[str, Any]:
+        """Object list, identification and time zone of the meter: kept in the fleet state,
+        published as EndDeviceConfig (verb created) on ``meter/{meter}/config``, plus one
+        ``smmc.discovery.modelMismatch`` event naming the model objects the meter lacks.
+
+        The summary has its own retained topic rather than the events topic: it is the
+        meter's current configuration, not an occurrence, so a consumer that subscribes
+        later gets the latest one from the broker at once, and the events topic keeps
+        carrying EndDeviceEvents only (what its consumers and schema expect)."""
+        model = self.model_of(meter_id)
+        try:
+            async with self.scheduler.session(meter_id, priority) as s:
+                found = await discovery_uc.discover(s, meter_id, model, datetime.now(UTC))
+        except BaseException:
+            self._done("discovery", False)
+            raise
+        summary = found.summary()
+        await self.fleet.save_discovery(meter_id, found.at, summary)
+        body = json.dumps({"EndDeviceConfig": [summary]}, separators=(",", ":")).encode()
+        await self.publisher.publish([Draft(
+            MessageClass.EVENT, self.publisher.topics.config(meter_id), "created",
+            "EndDeviceConfig", body, retain=True)])
+        if found.mismatches:
+            await self.publisher.publish_event(meter_id, [_event(
+                EV_MODEL_MISMATCH, "modelMismatch",
+                f"model {model.name!r}: " + "; ".join(m.describe() for m in found.mismatches),
+                found.at)])
+            log.warning("model_mismatch", meter_id=meter_id, model=model.name,
+                        missing=[m.obis for m in found.mismatches])
+        self._done("discovery", True)
+        log.info("meter_discovered", meter_id=meter_id, objects=len(found.objects),
+                 device_id=found.identification.get("deviceId"))
+        return summary

@@ -63,6 +63,10 @@ class Topics:
     def events(self, meter: str) -> str:
         return f"{self.base}/meter/{check_level('meter', meter)}/events"
 
+    def config(self, meter: str) -> str:
+        """The meter's discovered configuration (EndDeviceConfig, retained: use case 1)."""
+        return f"{self.base}/meter/{check_level('meter', meter)}/config"
+
     def bulk_readings(self) -> str:
         return f"{self.base}/bulk/readings"
 

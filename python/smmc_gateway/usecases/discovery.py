@@ -1,0 +1,187 @@
+"""Use case 1 — meter registration and discovery: who the meter is and what it has.
+
+:func:`discover` reads, in one association, the Association LN object_list
+(0.0.40.0.0.255 attribute 2), then only the identification objects the list names
+(Blue Book / IDIS defaults, all Data class 1 attribute 2: device id 1
+0.0.96.1.0.255, device id 2 0.0.96.1.1.255, COSEM logical device name 0.0.42.0.0.255,
+active firmware identifier 1.0.0.2.0.255 and its signature 1.0.0.2.8.255) and the
+clock's time_zone (class 8 attribute 3, minutes local -> UTC) and
+daylight_savings_enabled (attribute 8). It compares the configured model's OBIS codes
+with the object list: a code the list lacks, or that names an object of another class,
+is a *mismatch* when the gateway needs that object (:data:`OPTIONAL` lists the ones it
+can do without). :meth:`Discovery.summary` is the compact JSON body kept in the fleet
+state and published as EndDeviceConfig.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from smmc_gateway.cosem.model import ObjectModel
+from smmc_gateway.dlms.errors import DataAccessError
+from smmc_gateway.dlms.session import ClientSession
+from smmc_gateway.ops.config_model import ModelConfig
+
+ASSOCIATION_LN = "0.0.40.0.0.255"
+IDENTIFICATION: dict[str, str] = {
+    "deviceId": "0.0.96.1.0.255",
+    "deviceId2": "0.0.96.1.1.255",
+    "logicalDeviceName": "0.0.42.0.0.255",
+    "firmwareVersion": "1.0.0.2.0.255",
+    "firmwareSignature": "1.0.0.2.8.255",
+}
+"""Summary key -> Blue Book default OBIS (the model's device_id / firmware_id win)."""
+
+EXPECTED_CLASS: dict[str, tuple[int, ...]] = {
+    "clock": (8,), "load_profile": (7,), "billing_profile": (7,), "power_failure_log": (7,),
+    "event_log_standard": (7,), "event_log_fraud": (7,), "event_log_disconnect": (7,),
+    "event_log_power_quality": (7,), "disconnect_control": (70,), "limiter": (71,),
+    "image_transfer": (18,), "image_activation_schedule": (22,), "activity_calendar": (20,),
+    "special_days": (11,), "association_ln": (15,), "security_setup": (64,),
+    "device_id": (1,), "last_clock_sync": (1, 3, 4), "end_of_billing_script": (9,),
+    "active_tariff": (1, 3), "consumer_message": (1,), "push_setup": (40,),
+    "voltage_l1": (3, 4, 5), "alarm_register": (1,), "firmware_id": (1,),
+}
+"""Interface classes a model object may have (Blue Book)."""
+
+OPTIONAL = frozenset({"end_of_billing_script", "last_clock_sync", "consumer_message",
+                      "security_setup"})
+"""Model objects whose absence is not a mismatch: the account move falls back to a
+billing-profile capture without the end-of-billing script; no use case reads the last
+clock sync or the consumer message yet; IDIS meters keep one security setup per
+association (0.0.43.0.n.255) rather than the Blue Book default 0.0.43.0.0.255.
+Listed as ``absentOptional`` in the summary, without an event."""
+
+REGISTER_CLASSES = (3, 4, 5)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    name: str
+    obis: str
+    problem: str
+
+    def describe(self) -> str:
+        return f"{self.name} {self.obis}: {self.problem}"
+
+
+@dataclass
+class Discovery:
+    """What one discovery found."""
+
+    meter_id: str
+    model: str
+    at: datetime
+    identification: dict[str, str] = field(default_factory=dict)
+    time_zone: int | None = None
+    dst_enabled: bool | None = None
+    objects: list[tuple[int, int, str]] = field(default_factory=list)
+    mismatches: list[Mismatch] = field(default_factory=list)
+    absent_optional: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The EndDeviceConfig item (JSON-ready; also what the fleet state keeps)."""
+        clock: dict[str, Any] = {}
+        if self.time_zone is not None:
+            clock["timeZone"] = self.time_zone
+        if self.dst_enabled is not None:
+            clock["daylightSavingsEnabled"] = self.dst_enabled
+        return {
+            "EndDevice": {"mRID": self.meter_id},
+            "discoveredDateTime": _iso(self.at),
+            "model": self.model,
+            "identification": dict(self.identification),
+            "clock": clock,
+            "objectCount": len(self.objects),
+            "objects": [{"classId": c, "version": v, "obis": o} for c, v, o in self.objects],
+            "modelMismatch": [{"name": m.name, "obis": m.obis, "problem": m.problem}
+                              for m in self.mismatches],
+            "absentOptional": list(self.absent_optional),
+            "unreadable": dict(self.unreadable),
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def text_of(value: dict[str, Any]) -> str:
+    """An identification value as text: printable ASCII octet-strings as such, other
+    octet-strings as hex, numbers and strings as they are."""
+    raw = value.get("value")
+    if value.get("type") == "octet-string" and isinstance(raw, str):
+        data = bytes.fromhex(raw)
+        if data and all(0x20 <= b < 0x7F for b in data):
+            return data.decode("ascii")
+        return data.hex()
+    return str(raw)
+
+
+def compare(model: ModelConfig, objects: ObjectModel) -> tuple[list[Mismatch], list[str]]:
+    """(mismatches, absent optional names) of ``model`` against the meter's object list."""
+    mismatches: list[Mismatch] = []
+    optional: list[str] = []
+    for name, code in model.obis.items():
+        if not code:
+            continue
+        info = objects.get(code)
+        if info is None:
+            if name in OPTIONAL:
+                optional.append(f"{name} {code}")
+            else:
+                mismatches.append(Mismatch(name, code, "absent from the object list"))
+            continue
+        allowed = EXPECTED_CLASS.get(name)
+        if allowed is not None and info.class_id not in allowed:
+            mismatches.append(Mismatch(name, code, f"is class {info.class_id} "
+                                       f"({info.class_name}), expected class "
+                                       f"{' or '.join(map(str, allowed))}"))
+    for reg in model.registers:
+        info = objects.get(reg.obis)
+        if info is None:
+            mismatches.append(Mismatch(f"register {reg.name}", reg.obis,
+                                       "absent from the object list"))
+        elif info.class_id not in REGISTER_CLASSES:
+            mismatches.append(Mismatch(f"register {reg.name}", reg.obis,
+                                       f"is class {info.class_id} ({info.class_name}), "
+                                       "expected class 3, 4 or 5"))
+    return mismatches, optional
+
+
+async def discover(session: ClientSession, meter_id: str, model: ModelConfig,
+                   at: datetime) -> Discovery:
+    """Object list, identification and time zone of the meter on ``session``."""
+    objects = await session.read_object_model()
+    found = Discovery(meter_id, model.name, at)
+    found.objects = sorted((o.class_id, o.version, str(o.obis)) for o in objects)
+    idents = dict(IDENTIFICATION)
+    idents["deviceId"] = model.obis.get("device_id") or idents["deviceId"]
+    idents["firmwareVersion"] = model.obis.get("firmware_id") or idents["firmwareVersion"]
+    for key, code in idents.items():
+        info = objects.get(code)
+        if info is None or not info.can_read(2):
+            continue
+        try:
+            found.identification[key] = text_of(await session.get(info.class_id, code, 2))
+        except DataAccessError as exc:
+            found.unreadable[key] = f"{code}: {exc.result or exc}"
+    clock = model.obis.get("clock") or "0.0.1.0.0.255"
+    info = objects.get(clock)
+    if info is not None and info.class_id == 8:
+        for attr in (3, 8):
+            if not info.can_read(attr):
+                continue
+            try:
+                value = await session.get(8, clock, attr)
+            except DataAccessError as exc:
+                found.unreadable[f"clock/{attr}"] = f"{clock}: {exc.result or exc}"
+                continue
+            if attr == 3:
+                found.time_zone = int(value["value"])
+            else:
+                found.dst_enabled = bool(value["value"])
+    found.mismatches, found.absent_optional = compare(model, objects)
+    return found
