@@ -54,6 +54,10 @@ async def test_discovery_reads_identity_time_zone_and_object_list() -> None:
     assert len(found.objects) == len(obis) > 30
     # the default model against this meter: only objects the gateway can do without lack
     assert found.mismatches == []
+    assert found.saps == [(1, "SMM" + serial)]
+    (sec,) = found.security
+    assert sec["obis"] == "0.0.43.0.1.255" and sec["securitySuite"] == 0
+    assert sec["serverSystemTitle"] == sim.info[0]["system_title"].lower()
     assert "end_of_billing_script 0.0.10.0.1.255" in found.absent_optional
     summary = found.summary()
     validate({"EndDeviceConfig": [summary]}, "end-device-config")
@@ -218,3 +222,34 @@ def ms_col(messages: list[Any]) -> Any:
             self.messages = ms
 
     return _Col(messages)
+
+
+async def test_an_unreachable_meter_is_named_and_stays_undiscovered(
+        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    from smmc_gateway.headend.labconfig import write_lab_config
+
+    from tests.support_sim import free_ports
+
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=1)) as sim:
+        live = {**sim.info[0], "port": sim.ports[0]}
+        dead = {**sim.info[0], "meter_id": "DEAD0001", "port": free_ports(1)[0]}  # no listener
+        path = write_lab_config(tmp_path / "gw", [live, dead], broker=(mosquitto.host,
+                                mosquitto.port), gateway_id=GW, response_timeout="2s")
+        async with gateway(path):
+            await online(col)
+            await send(mosquitto, "EndDeviceConfig", request(
+                "cfg-d", {"EndDevices": [{"mRID": live["meter_id"]}, {"mRID": "DEAD0001"}]},
+                verb="get", noun="EndDeviceConfig"))
+            doc = await reply(col, "cfg-d")
+        assert doc["reply"]["result"] == "PARTIAL", doc
+        (err,) = doc["reply"]["errors"]
+        assert err["code"] == "MeterFailed" and err["details"].startswith("DEAD0001: "), err
+        assert [i["EndDevice"]["mRID"] for i in doc["payload"]["EndDeviceConfig"]] == [
+            live["meter_id"]]
+        cfg = load_config(path)
+        fleet = await Fleet.open(cfg.meters, tmp_path / "gw" / "state" / "fleet.sqlite")
+        try:
+            assert await fleet.undiscovered() == ["DEAD0001"]  # tried again on the next start
+        finally:
+            await fleet.close()

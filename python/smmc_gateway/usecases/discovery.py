@@ -6,11 +6,13 @@
 0.0.96.1.0.255, device id 2 0.0.96.1.1.255, COSEM logical device name 0.0.42.0.0.255,
 active firmware identifier 1.0.0.2.0.255 and its signature 1.0.0.2.8.255) and the
 clock's time_zone (class 8 attribute 3, minutes local -> UTC) and
-daylight_savings_enabled (attribute 8). It compares the configured model's OBIS codes
-with the object list: a code the list lacks, or that names an object of another class,
-is a *mismatch* when the gateway needs that object (:data:`OPTIONAL` lists the ones it
-can do without). :meth:`Discovery.summary` is the compact JSON body kept in the fleet
-state and published as EndDeviceConfig.
+daylight_savings_enabled (attribute 8), the SAP assignment (class 17 attribute 2: which
+logical device answers at which SAP) and, of every Security setup (class 64) in the list,
+security_policy (2), security_suite (3) and server_system_title (5). It compares the
+configured model's OBIS codes with the object list: a code the list lacks, or that names
+an object of another class, is a *mismatch* when the gateway needs that object
+(:data:`OPTIONAL` lists the ones it can do without). :meth:`Discovery.summary` is the
+compact JSON body kept in the fleet state and published as EndDeviceConfig.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class Discovery:
     mismatches: list[Mismatch] = field(default_factory=list)
     absent_optional: list[str] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
+    saps: list[tuple[int, str]] = field(default_factory=list)
+    security: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The EndDeviceConfig item (JSON-ready; also what the fleet state keeps)."""
@@ -95,6 +99,9 @@ class Discovery:
             "model": self.model,
             "identification": dict(self.identification),
             "clock": clock,
+            "sapAssignment": [{"sap": sap, "logicalDeviceName": name}
+                              for sap, name in self.saps],
+            "securitySetups": [dict(x) for x in self.security],
             "objectCount": len(self.objects),
             "objects": [{"classId": c, "version": v, "obis": o} for c, v, o in self.objects],
             "modelMismatch": [{"name": m.name, "obis": m.obis, "problem": m.problem}
@@ -183,5 +190,28 @@ async def discover(session: ClientSession, meter_id: str, model: ModelConfig,
                 found.time_zone = int(value["value"])
             else:
                 found.dst_enabled = bool(value["value"])
+    for sap_info in objects.of_class(17):
+        if sap_info.can_read(2):
+            try:
+                value = await session.get(17, sap_info.obis, 2)
+            except DataAccessError as exc:
+                found.unreadable[f"sap/{sap_info.obis}"] = str(exc.result or exc)
+            else:
+                for entry in value.get("value") or []:
+                    sap_v, name_v = entry["value"]
+                    found.saps.append((int(sap_v["value"]), text_of(name_v)))
+    for sec in objects.of_class(64):
+        item: dict[str, Any] = {"obis": str(sec.obis)}
+        for attr, key in ((2, "securityPolicy"), (3, "securitySuite"),
+                          (5, "serverSystemTitle")):
+            if not sec.can_read(attr):
+                continue
+            try:
+                v = await session.get(64, sec.obis, attr)
+            except DataAccessError as exc:
+                found.unreadable[f"security/{sec.obis}/{attr}"] = str(exc.result or exc)
+                continue
+            item[key] = bytes.fromhex(v["value"]).hex() if attr == 5 else int(v["value"])
+        found.security.append(item)
     found.mismatches, found.absent_optional = compare(model, objects)
     return found
