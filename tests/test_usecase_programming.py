@@ -170,3 +170,23 @@ async def test_script_execute_is_an_action_item() -> None:
         assert execute.ok and execute.item.ref == "9/0.0.10.0.100.255/m1"
         assert tariff["value"] == 4
         assert not unknown.sent and "no method 9" in unknown.result
+
+
+def test_key_change_requests_follow_the_contract() -> None:
+    """A key change names meters and which keys, never key material; it does not mix
+    with Settings."""
+    import jsonschema
+    import pytest
+
+    from tests.uplink_helpers import validate
+
+    ok = {"keyChange": {"keys": ["ek"], "EndDevices": [{"mRID": "m1"}]}}
+    validate(ok, "meter-config-request")
+    for bad in (
+        {"keyChange": {"ek": "00" * 16, "EndDevices": [{"mRID": "m1"}]}},
+        {"keyChange": {"keys": ["kek"]}},
+        {**ok, "Settings": [{"class_id": 1, "obis": "0.0.96.1.0.255", "attribute": 2,
+                             "value": {"type": "long-unsigned", "value": 1}}]},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            validate(bad, "meter-config-request")
