@@ -168,5 +168,9 @@ async def test_a_log_the_meter_lacks_is_named_and_the_others_still_read(
             sim.fleet.power_outage(0)
             sim.fleet.power_restored(0)
             got = await gw.headend.poll_events(m)
-            assert [e["type_ref"] for e in got] == ["smmc.meter.powerDown", "smmc.meter.powerUp"]
-            await col.wait(lambda ms: _refs(col, m)[-2:] == [e["type_ref"] for e in got], 30)
+            # The daemon's own scheduled poll (due at start) may run just before ours
+            # and publish the two rows itself; either way they are published once, in order.
+            assert [e["type_ref"] for e in got] in (
+                ["smmc.meter.powerDown", "smmc.meter.powerUp"], [])
+            await col.wait(lambda ms: _refs(col, m)[-2:] == [
+                "smmc.meter.powerDown", "smmc.meter.powerUp"], 30)
