@@ -28,7 +28,10 @@ Served:
   Reply: one entry per meter listing the steps done; events for each step.
 * ``EndDeviceFirmware``, ``MeterConfig``, ``PricingStructureConfig``: handled by
   :mod:`~smmc_gateway.headend.commands_firmware` and
-  :mod:`~smmc_gateway.headend.commands_config` (their docstrings say what they take).
+  :mod:`~smmc_gateway.headend.commands_config` (their docstrings say what they take;
+  MeterConfig also carries ``keyChange``).
+* ``EndDeviceConfig`` (get): the discovered configuration of meters (use case 1), from
+  :mod:`~smmc_gateway.headend.commands_discovery`; ``refresh`` re-discovers.
 
 Other nouns of the contract get a FAILED reply ``NotImplemented`` naming the noun.
 A request that arrives while the gateway is stopping is not answered now: it stays in
