@@ -172,6 +172,13 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="HLS invocation counter store (default under $XDG_STATE_HOME)",
     )
+    g.add_argument(
+        "--audit-dir",
+        metavar="DIR",
+        help="audit spool for records of writes (default $SMMC_AUDIT_DIR, else "
+        "$XDG_STATE_HOME/smmc-gateway/audit; on a concentrator: the daemon's "
+        "state_dir/audit-inbox)",
+    )
     add_key_options(p, with_password=True)
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from smmc_gateway import console
-from smmc_gateway.cli import meter_ops
+from smmc_gateway.cli import meter_audit, meter_ops
 from smmc_gateway.cli.common import EXIT_OK, UsageError
 from smmc_gateway.cli.meter_args import (
     BILLING_PROFILE,
@@ -78,6 +78,13 @@ EVENT_NAMES = {
 
 
 def prepare(args: argparse.Namespace) -> Job:
+    job = _prepare(args)
+    if meter_audit.changes_state(args):
+        return meter_audit.audited(job, args)
+    return job
+
+
+def _prepare(args: argparse.Namespace) -> Job:
     action: str = args.action
     if action == "get":
         return _prepare_get(args)

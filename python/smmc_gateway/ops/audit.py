@@ -1,0 +1,308 @@
+"""Audit records of state-changing operations done at a meter (use case 5).
+
+The technician's CLI (``smmc-gateway meter … set/action/clock --sync/connect/
+disconnect/limit/firmware push``) writes one record per command that wrote to the
+meter: who (OS user, client SAP, authentication level; never a secret), when
+(UTC), which meter (device id and logical device name read from the meter, and the
+connection), what (each set/action: class/OBIS/member and the typed value, values
+of secret members redacted), the result (success or the meter's reason) and the
+CLI version. A record is one JSON line in its own spool file, written to a
+temporary name, fsync'ed, then renamed to ``*.jsonl`` (mode 0600): a reader never
+sees half a record.
+
+Spool directory: ``--audit-dir``, else ``$SMMC_AUDIT_DIR``, else
+``$XDG_STATE_HOME/smmc-gateway/audit`` (``~/.local/state/smmc-gateway/audit``).
+On a concentrator, point it at the daemon's ``state_dir/audit-inbox``; the daemon
+publishes every record found there as an EndDeviceEvent
+(``smmc.audit.opticalOperation``) and then moves the file to ``audit-inbox/done/``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+AUDIT_NAMESPACE = uuid.UUID("6f7c1f52-2f1e-5b43-9a55-3d1c0a0e4a11")
+EVENT_TYPE = "smmc.audit.opticalOperation"
+REDACTED = {"redacted": True}
+
+# (class id, "attribute"|"method", member) whose values are secrets.
+_SECRET_MEMBERS = {
+    (15, "attribute", 7),  # Association LN: secret (LLS password)
+    (15, "method", 1),  # reply_to_HLS_authentication
+    (15, "method", 2),  # change_HLS_secret
+    (12, "method", 8),  # Association SN: change_secret
+    (64, "method", 2),  # Security setup: key_transfer
+    (64, "method", 3),  # key_agreement
+    (64, "method", 5),  # import_certificate (not secret, but key material nearby)
+}
+
+
+class AuditError(Exception):
+    """The spool could not be written (the message names the directory and why)."""
+
+
+def is_secret(class_id: int, kind: str, member: int) -> bool:
+    """Values written to these members are never recorded."""
+    return (class_id, kind, member) in _SECRET_MEMBERS
+
+
+def default_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("SMMC_AUDIT_DIR"):
+        return Path(env["SMMC_AUDIT_DIR"])
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "smmc-gateway" / "audit"
+
+
+def cli_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("smmc-gateway")
+    except Exception:
+        from smmc_gateway import __version__ as v
+
+        return str(v)
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+@dataclass
+class Write:
+    """One set or action sent to the meter."""
+
+    kind: str  # "set" | "action"
+    class_id: int
+    obis: str
+    member: int
+    value: Any
+    result: str = "pending"
+    count: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        member = "attribute" if self.kind == "set" else "method"
+        secret = is_secret(self.class_id, member, self.member)
+        out: dict[str, Any] = {
+            "request": self.kind,
+            "class": self.class_id,
+            "obis": self.obis,
+            member: self.member,
+            "result": self.result,
+        }
+        if self.count > 1:
+            out["count"] = self.count
+        if (self.class_id, member, self.member) == (18, "method", 2):
+            out["value"] = {"omitted": "image blocks"}
+        elif self.value is not None:
+            value = {"raw": self.value.hex()} if isinstance(self.value, bytes) else self.value
+            out["value"] = REDACTED if secret else value
+        return out
+
+
+@dataclass
+class AuditRecord:
+    """One state-changing command at one meter."""
+
+    command: str
+    connection: str
+    client: int | None
+    auth: str
+    meter: dict[str, str | None] = field(default_factory=dict)
+    writes: list[Write] = field(default_factory=list)
+    result: str = "success"
+    details: dict[str, Any] = field(default_factory=dict)
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "time": self.time.astimezone(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "user": os_user(),
+            "host": socket.gethostname(),
+            "client": self.client,
+            "auth": self.auth,
+            "connection": self.connection,
+            "meter": dict(self.meter),
+            "command": self.command,
+            "writes": [w.as_dict() for w in self.writes],
+            "details": dict(self.details),
+            "result": self.result,
+            "cliVersion": cli_version(),
+        }
+        return {"recordId": record_id(body), **body}
+
+
+def record_id(body: Mapping[str, Any]) -> str:
+    """uuid5 of the record's canonical content (without its id): stable across re-reads."""
+    content = {k: v for k, v in body.items() if k != "recordId"}
+    return str(uuid.uuid5(AUDIT_NAMESPACE, json.dumps(content, sort_keys=True)))
+
+
+def write_record(directory: Path, record: Mapping[str, Any]) -> Path:
+    """Durably write one record as its own ``*.jsonl`` spool file; return its path."""
+    line = (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    stamp = str(record.get("time", "")).replace(":", "").replace("-", "")
+    name = f"{stamp}-{record.get('recordId', uuid.uuid4())}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = directory / f".{name}.tmp"
+        final = directory / f"{name}.jsonl"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, final)
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as exc:
+        raise AuditError(f"audit spool {directory}: {exc.strerror or exc}") from None
+    return final
+
+
+def read_spool_file(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """(records, problems): every line must be a JSON object with a recordId."""
+    records: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path.name} line {n}: not JSON ({exc.msg})")
+            continue
+        if not isinstance(rec, dict) or not isinstance(rec.get("recordId"), str):
+            problems.append(f"{path.name} line {n}: not an audit record (no recordId)")
+            continue
+        records.append(rec)
+    return records, problems
+
+
+def pending_files(inbox: Path) -> list[Path]:
+    """Spool files waiting in ``inbox`` (oldest name first; temporaries skipped)."""
+    if not inbox.is_dir():
+        return []
+    return sorted(p for p in inbox.glob("*.jsonl") if p.is_file())
+
+
+def archive(path: Path, sub: str = "done") -> Path:
+    """Move a published spool file into ``inbox/done`` (or ``rejected``), durably."""
+    target_dir = path.parent / sub
+    target_dir.mkdir(exist_ok=True, mode=0o700)
+    target = target_dir / path.name
+    os.replace(path, target)
+    for d in (path.parent, target_dir):
+        dfd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return target
+
+
+def event_details(record: Mapping[str, Any]) -> str:
+    """Compact JSON of what the EndDeviceEvent carries: the operation and its result."""
+    keep = (
+        "recordId",
+        "time",
+        "user",
+        "host",
+        "client",
+        "auth",
+        "connection",
+        "meter",
+        "command",
+        "writes",
+        "details",
+        "result",
+        "cliVersion",
+    )
+    return json.dumps({k: record.get(k) for k in keep}, sort_keys=True, separators=(",", ":"))
+
+
+class AuditingSession:
+    """Wraps a client session: every ``set``/``action`` is noted (with its result)."""
+
+    def __init__(self, session: Any, record: AuditRecord) -> None:
+        self._session = session
+        self.record = record
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+    async def set(self, class_id: int, obis: Any, attr: int, value: Any, *a: Any, **k: Any) -> Any:
+        w = Write("set", class_id, str(obis), attr, value)
+        self.record.writes.append(w)
+        return await self._note(w, self._session.set(class_id, obis, attr, value, *a, **k))
+
+    async def action(
+        self, class_id: int, obis: Any, method: int, param: Any = None, *a: Any, **k: Any
+    ) -> Any:
+        w = Write("action", class_id, str(obis), method, param)
+        last = self.record.writes[-1] if self.record.writes else None
+        if (
+            (class_id, method) == (18, 2)  # image blocks: one entry with a count
+            and last is not None
+            and (last.kind, last.class_id, last.obis, last.member, last.result)
+            == ("action", 18, w.obis, 2, "success")
+        ):
+            last.count += 1
+            w = last
+        else:
+            self.record.writes.append(w)
+        return await self._note(w, self._session.action(class_id, obis, method, param, *a, **k))
+
+    async def _note(self, w: Write, call: Any) -> Any:
+        try:
+            result = await call
+        except BaseException as exc:
+            w.result = failure_text(exc)
+            raise
+        w.result = "success"
+        return result
+
+
+def failure_text(exc: BaseException) -> str:
+    """The meter's reason (data-access result) if there is one, else the error."""
+    reason = getattr(exc, "result", None)
+    if isinstance(reason, str) and reason:
+        return reason
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+__all__ = [
+    "EVENT_TYPE",
+    "AuditError",
+    "AuditRecord",
+    "AuditingSession",
+    "Write",
+    "archive",
+    "default_dir",
+    "event_details",
+    "failure_text",
+    "is_secret",
+    "pending_files",
+    "read_spool_file",
+    "record_id",
+    "write_record",
+]
