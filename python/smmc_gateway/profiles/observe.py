@@ -1,0 +1,189 @@
+"""What a scenario observed: one ordered list of steps between named actors.
+
+MQTT messages come from a subscriber on the gateway's topics (commands are noted
+when the central system publishes them); DLMS services are tapped at the simulated
+meter (class/OBIS/attribute as the meter executed them, after deciphering), and its
+pushes as they leave it. Everything is normalised so a re-run renders the same text:
+meter ids become "meter A/B", nothing time-, id- or port-dependent is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+CENTRAL, BROKER, GATEWAY, METER = "Central system", "MQTT broker", "Gateway", "Meter"
+
+
+@dataclass(frozen=True)
+class Step:
+    """``source -> target: message`` (``push`` marks an unsolicited, asynchronous one)."""
+
+    source: str
+    target: str
+    message: str
+    channel: str = "mqtt"  # "mqtt" | "dlms"
+    push: bool = False
+
+
+@dataclass
+class Recorder:
+    """Collects steps while ``active``; ``names`` maps real meter ids to stable names."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+    active: bool = False
+
+    def add(self, step: Step) -> None:
+        if self.active:
+            self.steps.append(step)
+
+    def take(self) -> list[Step]:
+        out, self.steps = self.steps, []
+        return normalise(out)
+
+    def name(self, text: str) -> str:
+        for real, alias in self.names.items():
+            text = text.replace(real, alias)
+        return text
+
+    # -- MQTT ----------------------------------------------------------------------
+    def command(self, noun: str, verb: str, cid: str, what: str) -> None:
+        text = f"cmd/{noun} {verb} {what} (correlationId {cid})"
+        self.add(Step(CENTRAL, GATEWAY, self.name(text)))
+
+    def mqtt_out(self, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")
+        if len(parts) < 4 or parts[3] in ("cmd", "status"):
+            return
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            doc = {}
+        header = doc.get("header", {}) if isinstance(doc, dict) else {}
+        kind = "/".join(parts[3:4] + (["{meter}", parts[5]] if parts[3] == "meter"
+                                      and len(parts) > 5 else []))
+        meter = parts[4] if parts[3] == "meter" and len(parts) > 4 else ""
+        label = f"{kind} {header.get('noun', '?')} {header.get('verb', '?')}"
+        if parts[3] == "reply":
+            reply = doc.get("reply", {}) if isinstance(doc, dict) else {}
+            label = (f"reply {header.get('noun', '?')} {reply.get('result', '?')} "
+                     f"(correlationId {header.get('correlationId', '?')})")
+        elif meter:
+            label = label.replace("{meter}", self.name(meter)) + _summary(doc)
+        self.add(Step(GATEWAY, CENTRAL, self.name(label)))
+
+    # -- DLMS ----------------------------------------------------------------------
+    def tap_meter(self, meter_id: str, meter: Any) -> None:
+        """Wrap this meter's get/set/action/take_pushes (on the instance only)."""
+        alias = self.names.get(meter_id, meter_id)
+        who = f"{METER} {alias.split()[-1]}"
+
+        def wrap(fn: Callable[..., Any], service: str) -> Callable[..., Any]:
+            def tapped(class_id: int, obis: Any, index: int, *a: Any, **kw: Any) -> Any:
+                result = fn(class_id, obis, index, *a, **kw)
+                sel = kw.get("selector")
+                extra = f" (selective access {sel})" if sel else ""
+                self.add(Step(GATEWAY, who, f"{service} {class_id}/{_obis(obis)}/{index}{extra}",
+                              "dlms"))
+                self.add(Step(who, GATEWAY, f"{service} response: {_result(result)}", "dlms"))
+                return result
+            return tapped
+
+        meter.get = wrap(meter.get, "GET")
+        meter.set = wrap(meter.set, "SET")
+        meter.action = wrap(meter.action, "ACTION")
+        take = meter.take_pushes
+
+        def take_pushes() -> Any:
+            pushes = take()
+            for p in pushes:
+                self.add(Step(who, GATEWAY, f"Data-notification from push setup {_obis(p.setup)}"
+                              f" ({p.reason})", "dlms", push=True))
+            return pushes
+
+        meter.take_pushes = take_pushes
+        association = meter.association
+
+        def associate(client: int) -> Any:
+            # called while establishing (AARQ) and again when checking HLS pass 3/4
+            caller = sys._getframe(1).f_code.co_name
+            if caller == "establish":
+                self.add(Step(GATEWAY, who, f"AARQ (client {client})", "dlms"))
+                self.add(Step(who, GATEWAY, "AARE response", "dlms"))
+            elif caller == "hls_reply":
+                self.add(Step(GATEWAY, who, "ACTION 15/0.0.40.0.0.255/1 reply_to_HLS f(StoC)",
+                              "dlms"))
+                self.add(Step(who, GATEWAY, "ACTION response: f(CtoS)", "dlms"))
+            return association(client)
+
+        meter.association = associate
+
+
+def _obis(obis: Any) -> str:
+    if isinstance(obis, bytes | bytearray):
+        return ".".join(str(b) for b in obis)
+    return str(obis)
+
+
+def _result(result: Any) -> str:
+    if isinstance(result, str):
+        return result
+    if isinstance(result, tuple):
+        return str(result[0])
+    return "data"
+
+
+def _summary(doc: Any) -> str:
+    body = doc.get("payload", {}) if isinstance(doc, dict) else {}
+    if not isinstance(body, dict):
+        return ""
+    refs = sorted({str(e.get("EndDeviceEventType", {}).get("ref"))
+                   for e in body.get("EndDeviceEvent", []) if isinstance(e, dict)})
+    if refs:
+        return f" [{', '.join(refs)}]"
+    if body.get("MeterReading"):
+        return " [MeterReading]"
+    return ""
+
+
+def normalise(steps: list[Step]) -> list[Step]:
+    """Runs of messages the gateway publishes to MQTT are sorted (their relative order is
+    the outbox's, not the protocol's); identical consecutive steps are counted once."""
+    out: list[Step] = []
+    run: list[Step] = []
+
+    def flush() -> None:
+        out.extend(sorted(run, key=lambda s: s.message))
+        run.clear()
+
+    dlms: list[Step] = []
+
+    def flush_dlms() -> None:
+        # meters served concurrently interleave at random: one meter's exchange after the
+        # other's (each request is recorded together with its response, so pairs stay)
+        out.extend(sorted(dlms, key=lambda s: s.target if s.source == GATEWAY else s.source))
+        dlms.clear()
+
+    for s in steps:
+        if s.channel == "mqtt" and s.source == GATEWAY:
+            flush_dlms()
+            run.append(s)
+        elif s.channel == "dlms" and not s.push:
+            flush()
+            dlms.append(s)
+        else:
+            flush()
+            flush_dlms()
+            out.append(s)
+    flush()
+    flush_dlms()
+    collapsed: list[Step] = []
+    for s in out:
+        if collapsed and collapsed[-1] == s and s.channel == "mqtt":
+            continue
+        collapsed.append(s)
+    return collapsed

@@ -1,0 +1,115 @@
+"""The hand-written parts of each profile: what the scenario cannot observe by itself.
+
+Summary, assumptions, pre/post-conditions and exceptions per implemented aspect; the
+sequences themselves are never written here (they come from the scenario run).
+``NOT_RECORDED`` names aspects the gateway implements but for which no scenario is
+recorded yet; every other aspect without prose is not implemented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Prose:
+    summary: str
+    assumptions: tuple[str, ...]
+    pre: tuple[str, ...]
+    post: tuple[str, ...]
+    exceptions: tuple[str, ...]
+
+
+_COMMON_ASSUMPTIONS = (
+    "The gateway reaches each meter over TCP (DLMS wrapper), management client 1, "
+    "HLS-GMAC (security suite 0): every APDU after the association is ciphered.",
+    "The central system talks to the gateway only through the MQTT broker "
+    "(topics smmc/v1/{gateway}/..., MQTT v5, CIM nouns; see docs/asyncapi.yaml).",
+    "OBIS codes are the Blue Book defaults of the meter model 'default'; every one "
+    "can be changed per model in the configuration.",
+)
+
+_UNREACHABLE = ("Meter unreachable or not answering: the session ends with a clear error "
+                "within the configured response timeout (and retries); the reply is FAILED "
+                "and names the meter and the cause.")
+_UNKNOWN = ("A meter id the gateway does not know: FAILED reply naming it, no DLMS "
+            "session (recorded in the scenario 06-unknown-meter).")
+
+PROSE: dict[int, Prose] = {
+    2: Prose(
+        summary="Interval (load profile) data and the energy registers are collected on a "
+                "schedule, from the last stored entry, and published per meter as "
+                "MeterReadings; the central system can also read a meter on demand "
+                "(MeterReadings get) and gets the values in the reply.",
+        assumptions=_COMMON_ASSUMPTIONS,
+        pre=("The meter is configured and was read before (the gateway keeps the newest "
+             "profile entry per meter, so the next collection asks only for what is new).",),
+        post=("The readings are on meter/{meter}/readings (scheduled) or in the reply "
+              "(on demand); the last stored entry moves forward.",),
+        exceptions=(_UNREACHABLE, "Missing intervals in the profile: an EndDeviceEvents "
+                    "loadProfileGap naming the range.", _UNKNOWN),
+    ),
+    6: Prose(
+        summary="A service order from the CIS disconnects or reconnects the supply: the "
+                "gateway checks the disconnect control, calls remote_disconnect or "
+                "remote_reconnect, reads the states back, and answers with the result and "
+                "an event.",
+        assumptions=_COMMON_ASSUMPTIONS,
+        pre=("The meter's disconnect control mode allows remote operation.",),
+        post=("The output state read back matches the order; reply OK and an "
+              "EndDeviceEvents (switch disconnected / connected).",),
+        exceptions=(_UNREACHABLE, _UNKNOWN, "The meter refuses the method (control mode, "
+                    "access rights): FAILED reply with the Action-Result."),
+    ),
+    7: Prose(
+        summary="The outage management system polls meters (one or a group) to know if "
+                "they are energised; meters push a last-gasp on power loss and a "
+                "notification when the supply comes back, which the gateway turns into "
+                "outage and restoration events.",
+        assumptions=(*_COMMON_ASSUMPTIONS,
+                     "The meters' push setup points at the gateway's push listener."),
+        pre=("For the push: the meter's push setup destination is the gateway.",),
+        post=("Ping: one reply listing each meter's state. Push: EndDeviceEvents "
+              "(outage, restoration) on meter/{meter}/events.",),
+        exceptions=("A meter of the group does not answer the poll: it is reported as "
+                    "not reachable in the same reply (the others are still answered).",
+                    "A push from an unknown system title or with a bad tag is refused and "
+                    "counted, never published."),
+    ),
+    13: Prose(
+        summary="The gateway compares the meter clock with its own synchronised time and "
+                "corrects a small deviation with shift_time (a large one with a SET of the "
+                "time), then reads the clock back and reports the deviation before and "
+                "after.",
+        assumptions=(*_COMMON_ASSUMPTIONS,
+                     "The gateway's own clock is synchronised (NTP); if it is not, no meter "
+                     "clock is touched."),
+        pre=("In the scenario the meters' clocks run 40 s ahead.",),
+        post=("The meter clock is within the tolerance; an EndDeviceEvents says whether "
+              "the clock was checked or adjusted, with the deviations.",),
+        exceptions=(_UNREACHABLE, "Gateway clock not synchronised: FAILED reply, the meter "
+                    "is not touched."),
+    ),
+    14: Prose(
+        summary="A CIS or demand-response order sets the limiter's active threshold (and "
+                "optionally the minimum durations); the gateway writes it and reads the "
+                "limiter settings back, reporting them in the reply and an event.",
+        assumptions=_COMMON_ASSUMPTIONS,
+        pre=("The meter has a limiter (class 71) at the model's OBIS code.",),
+        post=("The threshold read back equals the one ordered; reply OK with the limiter "
+              "settings and an EndDeviceEvents (limiter configured).",),
+        exceptions=(_UNREACHABLE, _UNKNOWN, "A demandLimit outside 1 W .. 2^32-1 W or a bad "
+                    "unit: FAILED reply naming the field, nothing written."),
+    ),
+}
+
+NOT_RECORDED: dict[int, str] = {
+    1: "meter discovery (object list, identification, security setup) is implemented "
+       "(tests/test_usecase_discovery.py)",
+    8: "tariff (activity calendar) and demand-response commands are implemented "
+       "(tests/test_usecase_tariff.py)",
+    9: "firmware campaigns are implemented (smmc-gateway firmware; tests/test_firmware_*.py)",
+    10: "remote programming and key change are implemented "
+        "(tests/test_usecase_programming.py, tests/test_usecase_key_change*.py)",
+    12: "the account move is implemented (tests/test_usecase_account.py)",
+}
