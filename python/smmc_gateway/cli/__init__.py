@@ -31,6 +31,7 @@ _PLUGINS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("smmc_gateway.simulator.cli", ("simulate",)),
     ("smmc_gateway.headend.cli", ("run", "demo")),
     ("smmc_gateway.firmware.cli", ("firmware",)),
+    ("smmc_gateway.profiles.cli", ("profiles",)),
 )
 
 
