@@ -21,7 +21,8 @@ Served:
   demandResponse: the values read back from the meter).
 * ``MeterReadings`` (get): on-demand read of ``EndDevices[].mRID``: registers (all of the
   model's, or ``ReadingTypes[].obis``) and, with ``timeSchedule.start`` (and ``end``),
-  the load profile in that range. Reply: a MeterReadings payload.
+  the load profile in that range. Reply: a MeterReadings payload. With ``fromStore: true``
+  the stored data instead, never the meter (see ``CustomerMeterDataSet`` below).
 * ``MasterDataLinkageConfig`` (create/change): customer account move (use case 12) of
   ``Meter[].mRID`` with ``ConfigurationEvent.reason`` ``moveOut`` (end-of-billing, final
   read published as MeterReadings, disconnect) or ``moveIn`` (reconnect, opening read).
@@ -32,6 +33,10 @@ Served:
   MeterConfig also carries ``keyChange``).
 * ``EndDeviceConfig`` (get): the discovered configuration of meters (use case 1), from
   :mod:`~smmc_gateway.headend.commands_discovery`; ``refresh`` re-discovers.
+* ``CustomerMeterDataSet`` (get, use case 3: stored readings of a range, never the meter;
+  bounded, PARTIAL ``Truncated`` says how to page) and ``ReadingsReport`` (get, use case 11:
+  expected vs received intervals, gaps, reads ok/failed, event counts), from
+  :mod:`~smmc_gateway.headend.commands_store` (answered from the data store only).
 
 Other nouns of the contract get a FAILED reply ``NotImplemented`` naming the noun.
 A request that arrives while the gateway is stopping is not answered now: it stays in
@@ -54,6 +59,11 @@ from smmc_gateway.dlms.session import SessionError
 from smmc_gateway.headend.commands_config import MeterConfigCommands, PricingCommands
 from smmc_gateway.headend.commands_discovery import DiscoveryCommands
 from smmc_gateway.headend.commands_firmware import FirmwareCommands
+from smmc_gateway.headend.commands_store import (
+    CustomerDataCommands,
+    ReadingsReportCommands,
+    StoredOrLiveReadings,
+)
 from smmc_gateway.headend.scheduler import GatewayStopping
 from smmc_gateway.headend.service import HeadEnd
 from smmc_gateway.uplink.client import Outcome
@@ -106,12 +116,14 @@ class Dispatcher:
         self.poll_timeout_s = poll_timeout_s
         self._nouns: dict[str, Callable[[str, dict[str, Any]], Awaitable[Outcome]]] = {
             "EndDeviceControls": self._controls,
-            "MeterReadings": self._readings,
+            "MeterReadings": StoredOrLiveReadings(headend, self._readings),
             "MasterDataLinkageConfig": self._linkage,
             "EndDeviceFirmware": FirmwareCommands(headend),
             "MeterConfig": MeterConfigCommands(headend),
             "PricingStructureConfig": PricingCommands(headend),
             "EndDeviceConfig": DiscoveryCommands(headend),
+            "CustomerMeterDataSet": CustomerDataCommands(headend),
+            "ReadingsReport": ReadingsReportCommands(headend),
         }
 
     async def __call__(self, noun: str, verb: str, payload: dict[str, Any]) -> Outcome:

@@ -11,6 +11,7 @@ per meter and event log, where event publishing stopped (``event_marks``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -23,12 +24,14 @@ from typing import Any, Protocol
 import structlog
 
 from smmc_gateway.dlms.push import PushEvent
+from smmc_gateway.headend.datastore import DataStore, RecordingPublisher
 from smmc_gateway.headend.fleet import Fleet
 from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.scheduler import GatewayStopping, Scheduler
 from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.ops.metrics import GatewayMetrics
 from smmc_gateway.uplink.envelope import Draft, Event, MessageClass, MeterReadingPart, Reading
+from smmc_gateway.uplink.store import StoreClosed
 from smmc_gateway.uplink.topics import Topics
 from smmc_gateway.usecases import account as account_uc
 from smmc_gateway.usecases import clock as clock_uc
@@ -104,7 +107,8 @@ class HeadEnd:
                  metrics: GatewayMetrics | None = None, first_read_s: float = 86400.0) -> None:
         self.fleet = fleet
         self.scheduler = scheduler
-        self.publisher = publisher
+        self.datastore = DataStore(fleet.store)  # use cases 3 and 11: what is published, kept
+        self.publisher: Publisher = RecordingPublisher(publisher, self.datastore)
         self.models = models
         self.time_source = time_source
         self.tolerance_s = tolerance_s
@@ -126,6 +130,16 @@ class HeadEnd:
         if self.metrics is not None:
             self.metrics.read_done(use_case, ok)
 
+    async def _note_read(self, meter_id: str, use_case: str, exc: BaseException | None) -> None:
+        """A scheduled read's outcome, for the read-success report (use case 11)."""
+        if isinstance(exc, GatewayStopping | asyncio.CancelledError):
+            return
+        try:
+            await self.datastore.record_read(meter_id, use_case, exc is None,
+                                             None if exc is None else repr(exc))
+        except (sqlite3.Error, StoreClosed) as err:
+            log.error("datastore_write_failed", meter_id=meter_id, kind="read", error=str(err))
+
     # -- use case 2: scheduled collection ------------------------------------------
     async def collect(self, meter_id: str, priority: Priority = Priority.READ) -> ReadingsResult:
         state = self.fleet.state(meter_id)
@@ -133,8 +147,9 @@ class HeadEnd:
         try:
             async with self.scheduler.session(meter_id, priority) as s:
                 result = await self.readings.collect(s, meter_id, model, state.last_entry)
-        except BaseException:
+        except BaseException as exc:
             self._done("collect", False)
+            await self._note_read(meter_id, "collect", exc)
             raise
         profile = result.profile
         await self.publisher.publish_reading(
@@ -149,6 +164,7 @@ class HeadEnd:
             state.last_entry = profile.newest
             await self.fleet.save(state)
         self._done("collect", True)
+        await self._note_read(meter_id, "collect", None)
         log.info("meter_collected", meter_id=meter_id,
                  rows=profile.rows if profile else 0, registers=len(result.readings))
         return result
@@ -159,12 +175,14 @@ class HeadEnd:
         try:
             async with self.scheduler.session(meter_id, Priority.READ) as s:
                 regs = await self.readings.read_registers(s, model.registers, datetime.now(UTC))
-        except BaseException:
+        except BaseException as exc:
             self._done("registers", False)
+            await self._note_read(meter_id, "registers", exc)
             raise
         if regs:
             await self.publisher.publish_reading(meter_id, regs)
         self._done("registers", True)
+        await self._note_read(meter_id, "registers", None)
         return regs
 
     async def read_on_demand(self, meter_id: str, obis: Sequence[str] | None,

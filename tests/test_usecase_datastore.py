@@ -1,0 +1,228 @@
+"""Use cases 3 and 11: the data store (insert, ranges, paging, retention, gaps) and, end to
+end, a customer query answered with the meter off and a report naming a gap."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Broker
+from smmc_gateway.headend import daemon as daemon_mod
+from smmc_gateway.headend.datastore import DataStore, expected_stamps, find_gaps, infer_period
+from smmc_gateway.simulator.layout import LOAD_PROFILE
+from smmc_gateway.uplink.envelope import Event, Reading
+from smmc_gateway.uplink.store import Store
+from test_daemon_e2e import GW, gateway, lab, on, online, reply, request, send
+from uplink_helpers import validate
+
+from tests.support_sim import FleetSpec, running_fleet
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+P = 900
+
+
+def _blocks(stamps: list[datetime], base: int = 100) -> bytes:
+    ivs = [{"timeStamp": s.isoformat().replace("+00:00", "Z"), "value": base + i}
+           for i, s in enumerate(stamps)]
+    return json.dumps([{"ReadingType": {"ref": "A+", "obis": "1.0.1.8.0.255", "unit": "Wh"},
+                        "IntervalReadings": ivs}]).encode()
+
+
+@pytest.fixture
+async def data(tmp_path: Path) -> AsyncIterator[DataStore]:
+    store = Store(tmp_path / "fleet.sqlite")
+    try:
+        yield DataStore(store)
+    finally:
+        await store.close()
+
+
+def test_gaps_are_ranges_of_missing_aligned_stamps() -> None:
+    stamps = [(T0 + timedelta(seconds=P * i)).timestamp() for i in (0, 1, 2, 5, 6, 9)]
+    end = T0 + timedelta(seconds=P * 10)
+    gaps = find_gaps(stamps, T0, end, P)
+    assert [(g.start, g.end, g.missing) for g in gaps] == [
+        (T0 + timedelta(seconds=3 * P), T0 + timedelta(seconds=4 * P), 2),
+        (T0 + timedelta(seconds=7 * P), T0 + timedelta(seconds=8 * P), 2)]
+    assert expected_stamps(T0, end, P) == 10
+    assert expected_stamps(T0 + timedelta(seconds=1), end, P) == 9  # T0 itself is outside
+    assert infer_period(stamps) == P
+    assert infer_period([]) is None
+    assert find_gaps([], T0, T0 + timedelta(seconds=2 * P), P)[0].missing == 2
+
+
+async def test_query_returns_the_range_only_with_types_kept(data: DataStore) -> None:
+    stamps = [T0 + timedelta(seconds=P * i) for i in range(8)]
+    regs = [Reading(ref="A+", obis="1.0.1.8.0.255", unit="Wh", timestamp=T0, value=12.5),
+            Reading(ref="id", obis="0.0.96.1.0.255", unit="", timestamp=stamps[7],
+                    value="SN1")]
+    await data.record_readings("m1", regs, _blocks(stamps))
+    await data.record_readings("m2", [], _blocks(stamps, base=900))
+    await data.record_readings("m1", [], _blocks(stamps[:2]))  # again: no duplicates
+    got = await data.query("m1", stamps[1], stamps[4])
+    (block,) = got.blocks
+    assert [iv["value"] for iv in block["IntervalReadings"]] == [101, 102, 101 + 2]
+    assert block["IntervalReadings"][0]["timeStamp"] == "2026-11-01T00:15:00Z"
+    assert block["ReadingType"] == {"ref": "A+", "obis": "1.0.1.8.0.255", "unit": "Wh"}
+    assert got.readings == [] and not got.truncated
+    whole = await data.query("m1", T0, T0 + timedelta(days=1))
+    assert [r["value"] for r in whole.readings] == [12.5, "SN1"]
+    assert whole.intervals == 8
+    assert (await data.query("m3", T0, T0 + timedelta(days=1))).blocks == []
+
+
+async def test_a_long_range_is_truncated_and_pages_to_the_end(data: DataStore) -> None:
+    stamps = [T0 + timedelta(seconds=P * i) for i in range(10)]
+    await data.record_readings("m1", [], _blocks(stamps))
+    seen: list[str] = []
+    start, pages = T0, 0
+    while True:
+        got = await data.query("m1", start, T0 + timedelta(days=1), max_intervals=4)
+        seen += [iv["timeStamp"] for iv in got.blocks[0]["IntervalReadings"]]
+        pages += 1
+        if not got.truncated:
+            break
+        assert got.intervals == 4 and got.next_start is not None
+        start = got.next_start
+    assert pages == 3 and len(seen) == 10 == len(set(seen))
+
+
+async def test_report_counts_intervals_gaps_reads_and_events(data: DataStore) -> None:
+    have = [T0 + timedelta(seconds=P * i) for i in range(12) if i not in (4, 5, 6)]
+    await data.record_readings("m1", [], _blocks(have))
+    await data.record_read("m1", "collect", True, at=T0 + timedelta(minutes=5))
+    await data.record_read("m1", "collect", False, "TimeoutError()", at=T0 + timedelta(hours=1))
+    await data.record_read("m1", "collect", True, at=T0 - timedelta(hours=1))  # outside
+    ev = [Event(mrid=f"e{i}", created=T0 + timedelta(minutes=i), type_ref=t, reason="r",
+                details="d") for i, t in enumerate(["a.b", "a.b", "c.d"])]
+    await data.record_events("m1", ev)
+    await data.record_events("m1", ev[:1])  # the same event twice counts once
+    rep = await data.report("m1", T0, T0 + timedelta(seconds=12 * P))
+    doc = rep.as_json()
+    validate({"ReadingsReport": [doc]}, "readings-report")
+    assert (doc["expectedIntervals"], doc["receivedIntervals"]) == (12, 9)
+    assert doc["readSuccessRate"] == 0.75 and doc["intervalSeconds"] == P
+    assert doc["gaps"] == [{"start": "2026-11-01T01:00:00Z", "end": "2026-11-01T01:30:00Z",
+                            "missing": 3}]
+    assert doc["reads"] == {"ok": 1, "failed": 1}
+    assert doc["eventCounts"] == {"a.b": 2, "c.d": 1}
+    # a given period wins over the inferred one
+    assert (await data.report("m1", T0, T0 + timedelta(hours=3), 1800)).expected == 6
+    empty = (await data.report("m9", T0, T0 + timedelta(hours=1))).as_json()
+    assert empty["readSuccessRate"] is None and empty["intervalSeconds"] is None
+
+
+async def test_retention_prunes_old_rows_only(tmp_path: Path) -> None:
+    store = Store(tmp_path / "fleet.sqlite")
+    try:
+        old, new = T0 - timedelta(days=2), T0
+        data = DataStore(store, retention_days=1, clock=lambda: old.timestamp())
+        await data.record_readings("m1", [Reading(ref="A+", obis="1.0.1.8.0.255", unit="Wh",
+                                                  timestamp=old, value=1)], _blocks([old, new]))
+        await data.record_events("m1", [Event(mrid="x", created=old, type_ref="t")])
+        await data.record_read("m1", "collect", True, at=old)
+        assert await data.prune(T0) == 4
+        got = await data.query("m1", old, T0 + timedelta(days=1))
+        assert got.intervals == 1 and got.readings == []
+        # the daily prune runs on a write: a store whose clock says T0 + 2 days drops the rest
+        later = DataStore(store, retention_days=1,
+                          clock=lambda: (T0 + timedelta(days=2)).timestamp())
+        await later.record_readings("m1", [], _blocks([T0 + timedelta(days=2)]))
+        assert (await later.query("m1", old, T0 + timedelta(days=3))).intervals == 1
+        with pytest.raises(ValueError, match="retention_days"):
+            DataStore(store, retention_days=0)
+    finally:
+        await store.close()
+
+
+# -- end to end: collection -> store -> query with the meter off, report with a gap -----
+def _uplink_with_store_nouns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The uplink refuses nouns outside ``uplink.requests.DEFAULT_NOUNS`` before they reach
+    the dispatcher; until that list names CustomerMeterDataSet and ReadingsReport (a change
+    outside this use case's files), the daemon under test gets them added to its config."""
+    original = daemon_mod.uplink_config
+
+    def with_nouns(config: Any) -> Any:
+        cfg = original(config)
+        return dataclasses.replace(
+            cfg, nouns=cfg.nouns | {"CustomerMeterDataSet", "ReadingsReport"})
+
+    monkeypatch.setattr(daemon_mod, "uplink_config", with_nouns)
+
+
+async def test_customer_query_served_with_meter_off_and_report_names_the_gap(
+        mosquitto: Broker, collector: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _uplink_with_store_nouns(monkeypatch)
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=1)) as sim:
+        m = sim.info[0]["meter_id"]
+        meter = sim.fleet.meters[0].meter
+        assert meter is not None
+        rows = meter.objects[LOAD_PROFILE].rows  # type: ignore[attr-defined]
+        del rows[-7:-4]  # three intervals the meter never captured (an outage)
+        async with gateway(lab(sim, tmp_path, mosquitto)):
+            await online(col)
+            await col.wait(lambda ms: bool(on(col, f"meter/{m}/readings")), 30)
+            (published,) = on(col, f"meter/{m}/readings")[:1]
+            ivs = published["payload"]["MeterReading"][0]["IntervalBlocks"][0]
+            stamps = [iv["timeStamp"] for iv in ivs["IntervalReadings"]]
+            sim.fleet.power_outage(0)  # from here on the meter answers nothing
+            assert not meter.powered
+            window = {"start": stamps[0], "end": "2099-01-01T00:00:00Z"}
+            await send(mosquitto, "MeterReadings", request(
+                "cust-1", {"EndDevices": [{"mRID": m}], "timeSchedule": window,
+                           "fromStore": True}, verb="get", noun="MeterReadings"))
+            doc = await reply(col, "cust-1")
+            assert doc["reply"]["result"] == "OK", doc["reply"]
+            validate(doc["payload"], "meter-readings")
+            (mr,) = doc["payload"]["MeterReading"]
+            got = [iv["timeStamp"] for b in mr["IntervalBlocks"][:1]
+                   for iv in b["IntervalReadings"]]
+            assert got == stamps
+            assert mr["IntervalBlocks"][0]["IntervalReadings"] == ivs["IntervalReadings"]
+            assert len(mr["Readings"]) == 4
+
+            await send(mosquitto, "CustomerMeterDataSet", request(
+                "cust-2", {"EndDevices": [{"mRID": m}], "timeSchedule": window,
+                           "maxIntervals": 5}, verb="get", noun="CustomerMeterDataSet"))
+            doc = await reply(col, "cust-2")
+            assert doc["reply"]["result"] == "PARTIAL"
+            (err,) = doc["reply"]["errors"]
+            assert err["code"] == "Truncated" and f"timeSchedule.start = {stamps[5]}" in \
+                err["details"]
+
+            await send(mosquitto, "ReadingsReport", request(
+                "rep-1", {"EndDevices": [{"mRID": m}],
+                          "timeSchedule": {"start": stamps[0], "end": stamps[-1]}},
+                verb="get", noun="ReadingsReport"))
+            doc = await reply(col, "rep-1")
+            assert doc["reply"]["result"] == "OK", doc["reply"]
+            validate(doc["payload"], "readings-report")
+            (rep,) = doc["payload"]["ReadingsReport"]
+            assert rep["intervalSeconds"] == 900
+            assert [g["missing"] for g in rep["gaps"]] == [3]
+            assert rep["expectedIntervals"] == rep["receivedIntervals"] + 3
+            # reads and events are counted when they happened (now): a window up to later
+            await send(mosquitto, "ReadingsReport", request(
+                "rep-2", {"EndDevices": [{"mRID": m}], "timeSchedule": window},
+                verb="get", noun="ReadingsReport"))
+            (rep,) = (await reply(col, "rep-2"))["payload"]["ReadingsReport"]
+            assert rep["reads"]["ok"] >= 1
+            assert rep["eventCounts"].get("smmc.readings.gap", 0) >= 1  # the gateway's own
+
+            await send(mosquitto, "ReadingsReport", request(
+                "rep-bad", {"EndDevices": [{"mRID": "nope"}],
+                            "timeSchedule": {"start": "yesterday"}},
+                verb="create", noun="ReadingsReport"))
+            doc = await reply(col, "rep-bad")
+            assert doc["reply"]["result"] == "FAILED"
+            details = " | ".join(e["details"] for e in doc["reply"]["errors"])
+            assert "ReadingsReport takes get" in details
+            assert "timeSchedule.start: 'yesterday' is not UTC ISO-8601" in details
+            assert "meter 'nope' is not configured" in details
