@@ -139,14 +139,57 @@ async def _limit(c: Context) -> None:
     await c.wait_for("reply/limit-1")
 
 
+async def _unreachable(c: Context) -> None:
+    c.recorder.add(Step("Meter B", "Meter B", "supply lost (the meter stops answering)"))
+    c.fleet.power_outage(1)
+    await c.wait_for(f"meter/{c.ids[1]}/events")
+    c.seen.clear()
+    await c.command("EndDeviceControls", "create", "dc-down",
+                    _control("disconnect", [c.ids[1]]), "disconnect meter B")
+    await c.wait_for("reply/dc-down", 60.0)
+    c.seen.clear()
+    c.recorder.add(Step("Meter B", "Meter B", "supply restored"))
+    c.fleet.power_restored(1)
+    await c.wait_for(f"meter/{c.ids[1]}/events")
+
+
+async def _discovery(c: Context) -> None:
+    c.recorder.add(Step("Scheduler", "Gateway", "meter A registered (discovery)"))
+    await c.gateway.headend.discover(c.ids[0])
+    await c.wait_for(f"meter/{c.ids[0]}/config")
+
+
+async def _programming(c: Context) -> None:
+    setting = {"EndDevices": [{"mRID": c.ids[0]}], "class_id": 1, "obis": "0.0.97.98.10.255",
+               "attribute": 2, "value": {"type": "double-long-unsigned", "value": 7}}
+    await c.command("MeterConfig", "change", "mc-1", {"Settings": [setting]},
+                    "set the alarm filter of meter A")
+    await c.wait_for("reply/mc-1")
+
+
+async def _account_move(c: Context) -> None:
+    for cid, reason in (("move-out", "moveOut"), ("move-in", "moveIn")):
+        c.seen.clear()
+        await c.command("MasterDataLinkageConfig", "create", cid,
+                        {"ConfigurationEvent": {"reason": reason}, "Meter": [{"mRID": c.ids[0]}],
+                         "CustomerAccount": {"mRID": "account-1"}}, f"{reason} meter A")
+        await c.wait_for(f"reply/{cid}")
+        await c.wait_for(f"meter/{c.ids[0]}/events")
+        await c.wait_for(f"meter/{c.ids[0]}/readings")
+
+
 SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(1, "discovery", "Discovery of a newly registered meter", _discovery),
     Scenario(2, "collection", "Scheduled collection (load profile and registers)", _collection),
     Scenario(2, "on-demand", "On-demand read (MeterReadings get)", _on_demand_read),
     Scenario(6, "disconnect-connect", "Remote disconnect, then reconnect", _disconnect_connect),
     Scenario(6, "unknown-meter", "Exception: a command for a meter not configured",
              _unknown_meter),
+    Scenario(6, "unreachable", "Exception: the meter does not answer", _unreachable),
     Scenario(7, "oms-poll", "OMS poll (ping) of a group", _oms),
     Scenario(7, "outage", "Outage and restoration pushed by the meter", _outage),
+    Scenario(10, "programming", "Remote programming (MeterConfig change)", _programming),
+    Scenario(12, "account-move", "Move-out then move-in", _account_move),
     Scenario(13, "clock-sync", "Clock synchronisation on demand", _clock),
     Scenario(14, "limit", "Remote power limitation", _limit),
 )

@@ -36,6 +36,21 @@ _UNKNOWN = ("A meter id the gateway does not know: FAILED reply naming it, no DL
             "session (recorded in the scenario 06-unknown-meter).")
 
 PROSE: dict[int, Prose] = {
+    1: Prose(
+        summary="When a meter is new in the configuration the gateway associates with it, "
+                "reads its object list, identification, time zone, SAP assignment and "
+                "security setup, compares them with the configured model, keeps the result "
+                "and publishes it as EndDeviceConfig (retained) on meter/{meter}/config.",
+        assumptions=_COMMON_ASSUMPTIONS,
+        pre=("The meter is in the configuration with its keys and model.",),
+        post=("The discovered configuration is kept in the fleet state and retained on "
+              "meter/{meter}/config; EndDeviceConfig get answers from it.",),
+        exceptions=(_UNREACHABLE.replace("the reply is FAILED and names the meter and the "
+                                         "cause", "the meter stays undiscovered and is tried "
+                                         "again on the next start"),
+                    "Objects of the model absent from the object list: a modelMismatch list "
+                    "in EndDeviceConfig and an event naming each one."),
+    ),
     2: Prose(
         summary="Interval (load profile) data and the energy registers are collected on a "
                 "schedule, from the last stored entry, and published per meter as "
@@ -103,13 +118,36 @@ PROSE: dict[int, Prose] = {
     ),
 }
 
+PROSE.update({
+    10: Prose(
+        summary="A MeterConfig change carries settings (class, OBIS, attribute, typed "
+                "value) for meters or groups; the gateway writes each one and reads it back, "
+                "and the reply lists the result per meter and setting.",
+        assumptions=_COMMON_ASSUMPTIONS,
+        pre=("The attribute is writable for the management client.",),
+        post=("Each setting is reported OK with the value read back, or FAILED with the "
+              "Data-Access-Result; the reply is OK, PARTIAL or FAILED accordingly.",),
+        exceptions=(_UNREACHABLE, "The meter refuses a write (read-write-denied …): that "
+                    "setting is FAILED and named, the others still go.",
+                    "A malformed setting (bad OBIS, unknown type): FAILED reply naming the "
+                    "field, nothing sent."),
+    ),
+    12: Prose(
+        summary="On a move-out the gateway takes a final read (end-of-billing script, or a "
+                "capture of the billing profile when the script is missing), reads the "
+                "registers and disconnects the supply; on a move-in it reconnects and takes "
+                "the opening read. Readings, events and the reply carry the account.",
+        assumptions=_COMMON_ASSUMPTIONS,
+        pre=("The meter is configured; the account is named in the request.",),
+        post=("Move-out: final billing entry and registers published, supply disconnected. "
+              "Move-in: supply reconnected, opening registers published.",),
+        exceptions=(_UNREACHABLE, _UNKNOWN, "A reason other than moveOut or moveIn: FAILED "
+                    "reply naming it."),
+    ),
+})
+
 NOT_RECORDED: dict[int, str] = {
-    1: "meter discovery (object list, identification, security setup) is implemented "
-       "(tests/test_usecase_discovery.py)",
     8: "tariff (activity calendar) and demand-response commands are implemented "
        "(tests/test_usecase_tariff.py)",
     9: "firmware campaigns are implemented (smmc-gateway firmware; tests/test_firmware_*.py)",
-    10: "remote programming and key change are implemented "
-        "(tests/test_usecase_programming.py, tests/test_usecase_key_change*.py)",
-    12: "the account move is implemented (tests/test_usecase_account.py)",
 }
