@@ -5,6 +5,8 @@ metrics endpoint, invocation-counter store, fleet state, session factory,
 scheduler (periodic collection with back-fill, the daily clock sync and bulk
 export), the head-end use cases, the command dispatcher and the MQTT uplink;
 systemd READY/WATCHDOG/STOPPING through :class:`~smmc_gateway.ops.lifecycle.DaemonLifecycle`.
+Audit records of the technician's CLI dropped into ``state_dir/audit-inbox/`` are
+uplinked as EndDeviceEvents (:mod:`~smmc_gateway.headend.audit_inbox`, use case 5).
 
 SIGTERM/SIGINT: stop taking work (no new sessions), let running sessions finish
 (cancelled at the deadline: a command cut short stays unreplied in the journal
@@ -27,6 +29,7 @@ from typing import Any
 import structlog
 
 from smmc_gateway.dlms.push import PushEvent, PushListener
+from smmc_gateway.headend.audit_inbox import AuditInbox
 from smmc_gateway.headend.dispatcher import Dispatcher
 from smmc_gateway.headend.fleet import Fleet
 from smmc_gateway.headend.gates import Priority
@@ -56,6 +59,8 @@ class DaemonOptions:
     first_read_s: float = 86400.0
     stop_event: asyncio.Event | None = None
     """Besides SIGTERM/SIGINT, setting this stops the daemon (in-process use)."""
+    audit_interval_s: float = 30.0
+    """How often ``state_dir/audit-inbox/`` is scanned for CLI audit records."""
 
 
 def uplink_config(config: GatewayConfig) -> UplinkConfig:
@@ -178,6 +183,11 @@ class Gateway:
         # Back-fill: days collected but never exported (a restart across midnight).
         yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         self.tasks.append(loop.create_task(self.headend.bulk_export(yesterday)))
+        # Use case 5: CLI audit records in the inbox go up as EndDeviceEvents.
+        self.audit_inbox = AuditInbox(
+            state_dir / "audit-inbox", self.uplink, self.options.audit_interval_s
+        )
+        self.tasks.append(loop.create_task(self.audit_inbox.run(), name="audit_inbox"))
 
     async def _discover_new(self, idle_wait_s: float = 300.0) -> None:
         # Low priority: the meter lock is first come, first served, so wait until the

@@ -1,0 +1,147 @@
+"""The daemon's audit inbox (use case 5): audit records of operations done at a
+meter with the technician's CLI (see :mod:`smmc_gateway.ops.audit`) are uplinked
+as EndDeviceEvents ``smmc.audit.opticalOperation`` when the gateway is online.
+
+Spool files land in ``state_dir/audit-inbox/`` (copied there by a technician, or
+written there directly by the CLI on the concentrator with ``--audit-dir`` or
+``SMMC_AUDIT_DIR``). Every scan (at start, then every ``interval_s``) publishes
+each record into the durable outbox and only then moves the file to
+``audit-inbox/done/`` (``rejected/`` if some line is not a record: the valid ones
+are published, the file kept for a person to look at).
+
+Exactly once: each record's id (uuid5 of its content) is stored in the uplink's
+database in the same transaction as the outbox row, so a crash between the
+publish and the move republishes nothing on the next scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from smmc_gateway.ops.audit import (
+    EVENT_TYPE,
+    archive,
+    event_details,
+    pending_files,
+    read_spool_file,
+    record_id,
+)
+from smmc_gateway.uplink import envelope
+from smmc_gateway.uplink.client import Uplink
+from smmc_gateway.uplink.topics import TopicError, check_level
+
+log = structlog.get_logger("smmc_gateway.audit")
+
+UNIDENTIFIED = "unidentified"
+_TABLE = """
+CREATE TABLE IF NOT EXISTS audit_published (
+    record_id TEXT PRIMARY KEY,
+    file      TEXT NOT NULL,
+    published REAL NOT NULL
+);
+"""
+
+
+class AuditInbox:
+    """Scans ``inbox`` and publishes what it finds through ``uplink``."""
+
+    def __init__(self, inbox: Path, uplink: Uplink, interval_s: float = 30.0) -> None:
+        self.inbox = inbox
+        self.uplink = uplink
+        self.interval_s = interval_s
+        self.published = 0
+        inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
+        uplink.store.execute_script(_TABLE)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.scan()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("audit_inbox_failed", inbox=str(self.inbox), error=repr(exc))
+            await asyncio.sleep(self.interval_s)
+
+    async def scan(self) -> int:
+        """Publish every pending file; return how many records were newly published."""
+        files = await asyncio.to_thread(pending_files, self.inbox)
+        n = 0
+        for path in files:
+            records, problems = await asyncio.to_thread(read_spool_file, path)
+            for problem in problems:
+                log.error("audit_record_invalid", problem=problem)
+            for rec in records:
+                if await self._publish_once(rec, path.name):
+                    n += 1
+            where = await asyncio.to_thread(archive, path, "rejected" if problems else "done")
+            log.info("audit_file_uplinked", file=path.name, records=len(records), to=str(where))
+        self.published += n
+        return n
+
+    async def _publish_once(self, rec: dict[str, Any], file: str) -> bool:
+        rid = record_id(rec)
+
+        def seen(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT 1 FROM audit_published WHERE record_id=?", (rid,)).fetchone()
+            return row is not None
+
+        if await self.uplink.store.submit(seen):
+            return False
+        meter = _meter(rec)
+        event: envelope.Event = {
+            "mrid": rid,
+            "created": _created(rec),
+            "type_ref": EVENT_TYPE,
+            "reason": str(rec.get("result", "unknown"))[:256],
+            "details": event_details(rec),
+        }
+        draft = envelope.end_device_events(self.uplink.topics, meter, [event])
+        now = datetime.now(UTC).timestamp()
+
+        def mark(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO audit_published(record_id, file, published) VALUES (?,?,?)",
+                (rid, file, now),
+            )
+
+        try:
+            await self.uplink.outbox.add_many([draft], also=mark)
+        except sqlite3.IntegrityError:  # published meanwhile: the transaction rolled back
+            return False
+        await self.uplink.publish([])  # wakes the sender (stores nothing)
+        return True
+
+
+def _meter(rec: dict[str, Any]) -> str:
+    """The meter's own device id (read by the CLI), if it is usable as a topic level."""
+    meter = rec.get("meter")
+    device = meter.get("deviceId") if isinstance(meter, dict) else None
+    if not isinstance(device, str) or not device:
+        return UNIDENTIFIED
+    try:
+        return check_level("meter", device)
+    except TopicError:
+        return UNIDENTIFIED
+
+
+def _created(rec: dict[str, Any]) -> datetime:
+    text = rec.get("time")
+    if isinstance(text, str):
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is not None:
+                return moment
+    return datetime.now(UTC)
+
+
+__all__ = ["AuditInbox"]
