@@ -88,8 +88,9 @@ def render_aspect(aspect: Aspect, scenarios: Mapping[str, tuple[str, Sequence[St
             state = (f"Status: {what}, but no scenario is recorded for this profile yet, so "
                      "no sequence is shown here.")
         else:
-            state = ("Status: not implemented in the gateway. No sequence is shown: these "
-                     "documents only show sequences that were observed.")
+            state = ("Status: not implemented in the gateway when this was rendered. No "
+                     "sequence is shown: these documents only show sequences that were "
+                     "observed.")
         return "\n".join([*head, state, "", "## Reference (from the design)", "",
                           f"- Trigger: {aspect.trigger}",
                           f"- DLMS/COSEM objects: {aspect.objects}",

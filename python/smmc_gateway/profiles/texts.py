@@ -147,6 +147,11 @@ PROSE.update({
 })
 
 NOT_RECORDED: dict[int, str] = {
+    5: "the technician's CLI over the optical port (smmc-gateway meter --optical, IEC 62056-21 "
+       "mode E then HDLC) and the audit record of its writes are implemented",
+    15: "the optical-port CLI can set the limiter, and the meter's own limiter trip reaches "
+        "the central system through the scheduled event-log poll "
+        "(tests/test_usecase_events.py)",
     8: "tariff (activity calendar) and demand-response commands are implemented "
        "(tests/test_usecase_tariff.py)",
     9: "firmware campaigns are implemented (smmc-gateway firmware; tests/test_firmware_*.py)",
