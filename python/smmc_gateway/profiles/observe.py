@@ -134,6 +134,8 @@ def _result(result: Any) -> str:
         return result
     if isinstance(result, tuple):
         return str(result[0])
+    if isinstance(result, dict) and "type" in result:
+        return f"data ({result['type']})"
     return "data"
 
 

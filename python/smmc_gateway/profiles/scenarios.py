@@ -16,6 +16,7 @@ import json
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -228,10 +229,14 @@ async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) 
     recorder = Recorder(names={mid: f"meter {chr(65 + i)}" for i, mid in enumerate(ids)})
     for rt in fleet.meters:
         recorder.tap_meter(rt.meter_id, rt.meter)
+    # the daily jobs (clock sync, bulk export) are put half a day away so they never run
+    # inside a scenario
+    away = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
     cfg = write_lab_config(tmp / "gw", info, broker=(broker.host, broker.port), gateway_id=GW,
                            groups={m: "feeder" for m in ids}, push_port=push_port,
                            schedules='load_profile_every = "6h"\nload_profile_jitter = "1s"\n'
-                                     'events_every = "6h"\nregisters_every = "6h"')
+                                     'events_every = "6h"\nregisters_every = "6h"\n'
+                                     f'clock_sync_at = "{away}"\nbulk_export_at = "{away}"')
     gw = Gateway(load_config(cfg), DaemonOptions(time_source=FixedTimeSource(synced=True),
                                                  first_read_s=2 * 3600))
     results: Observed = {}
