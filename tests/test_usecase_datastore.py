@@ -226,3 +226,22 @@ async def test_customer_query_served_with_meter_off_and_report_names_the_gap(
             assert "ReadingsReport takes get" in details
             assert "timeSchedule.start: 'yesterday' is not UTC ISO-8601" in details
             assert "meter 'nope' is not configured" in details
+
+
+async def test_meter_readings_goes_to_the_store_only_when_asked() -> None:
+    from smmc_gateway.headend.commands_store import StoredOrLiveReadings
+    from smmc_gateway.uplink.client import Outcome
+
+    live_calls: list[dict[str, Any]] = []
+
+    async def live(verb: str, payload: dict[str, Any]) -> Outcome:
+        live_calls.append(payload)
+        return Outcome("OK")
+
+    handler = StoredOrLiveReadings(None, live)  # type: ignore[arg-type]
+    assert (await handler("get", {"EndDevices": [{"mRID": "m"}]})).result == "OK"
+    assert live_calls == [{"EndDevices": [{"mRID": "m"}]}]
+    bad = await handler("get", {"fromStore": "yes"})
+    assert bad.result == "FAILED" and "payload.fromStore: 'yes' is not true or false" in \
+        bad.errors[0]["details"]
+    assert len(live_calls) == 1

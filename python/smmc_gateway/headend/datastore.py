@@ -183,9 +183,17 @@ class DataStore:
         self.retention_s = retention_days * 86400.0
         self.clock = clock
         self._last_prune = 0.0
-        store.execute_script(SCHEMA)  # DDL once, at start-up (before any job is queued)
+        self._ready = False
 
     async def _job(self, fn: Any) -> Any:
+        if not self._ready:  # DDL on the writer thread too (idempotent), before the first job
+            def ddl(conn: sqlite3.Connection) -> None:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+
+            await self.store.submit(ddl)
+            self._ready = True
         return await self.store.submit(fn)
 
     async def _maybe_prune(self) -> None:
