@@ -19,6 +19,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(n: int) -> int:
+    """The first of ``n`` consecutive free loopback ports (checked, not reserved)."""
+    for _ in range(200):
+        base = free_port()
+        if base + n > 65535:
+            continue
+        try:
+            for p in range(base + 1, base + n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {n} consecutive free loopback ports")
+
+
 class LocalBroker:
     """``with LocalBroker(tmpdir) as b: b.host, b.port`` - Mosquitto on a free loopback port."""
 

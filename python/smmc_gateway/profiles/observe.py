@@ -70,7 +70,10 @@ class Recorder:
         label = f"{kind} {header.get('noun', '?')} {header.get('verb', '?')}"
         if parts[3] == "reply":
             reply = doc.get("reply", {}) if isinstance(doc, dict) else {}
-            label = (f"reply {header.get('noun', '?')} {reply.get('result', '?')} "
+            codes = sorted({str(e.get("code")) for e in reply.get("errors", [])
+                            if isinstance(e, dict)})
+            label = (f"reply {header.get('noun', '?')} {reply.get('result', '?')}"
+                     f"{' [' + ', '.join(codes) + ']' if codes else ''} "
                      f"(correlationId {header.get('correlationId', '?')})")
         elif meter:
             label = label.replace("{meter}", self.name(meter)) + _summary(doc)

@@ -25,7 +25,7 @@ import aiomqtt
 from smmc_gateway.headend.daemon import DaemonOptions, Gateway
 from smmc_gateway.headend.labconfig import write_lab_config
 from smmc_gateway.ops.config import load_config
-from smmc_gateway.profiles.broker import LocalBroker, free_port
+from smmc_gateway.profiles.broker import LocalBroker, free_port, free_ports
 from smmc_gateway.profiles.observe import Recorder, Step
 from smmc_gateway.simulator.fleet import FleetSpec, SimulatedFleet
 from smmc_gateway.simulator.serve import close_servers, start_tcp_per_meter
@@ -141,7 +141,8 @@ async def _limit(c: Context) -> None:
 
 
 async def _unreachable(c: Context) -> None:
-    c.recorder.add(Step("Meter B", "Meter B", "supply lost (the meter stops answering)"))
+    c.recorder.add(Step("Meter B", "Meter B", "supply lost (unpowered, the meter answers no APDU "
+                                              "and drops its connections)"))
     c.fleet.power_outage(1)
     await c.wait_for(f"meter/{c.ids[1]}/events")
     c.seen.clear()
@@ -220,7 +221,7 @@ async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) 
     push_port = free_port()
     fleet = SimulatedFleet(FleetSpec(meters=METERS, seed=7, time_offset_s=40.0,
                                      push_destination=f"127.0.0.1:{push_port}"))
-    base = free_port()
+    base = free_ports(METERS)
     servers = await start_tcp_per_meter(fleet, base)
     ports = [base + i for i in range(METERS)]
     ticker = asyncio.get_running_loop().create_task(fleet.run())
