@@ -9,8 +9,10 @@ the event loop. Rows older than the retention (``DEFAULT_RETENTION_DAYS`` = 90 d
 config key exists for it yet) are pruned at most once a day, on the next write.
 
 :class:`RecordingPublisher` wraps the uplink publisher of the head-end: every reading and
-event handed to the uplink is also recorded here (after the uplink has it: the store
-never delays or loses a publication; a store failure is logged, not raised).
+event handed to the uplink is recorded here first (one group commit, milliseconds), so
+what a consumer saw published is already queryable, and the head-end's steps after a
+publication keep their timing; a store failure is logged, never raised: it does not
+stop the publication.
 
 Customer queries (:meth:`DataStore.query`) and reports (:meth:`DataStore.report`) answer
 from these tables only; the meter is never touched.
@@ -330,19 +332,19 @@ class RecordingPublisher:
     async def publish_reading(self, meter: str, readings: Sequence[Reading] = (),
                               interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None
                               ) -> str:
-        message: str = await self.inner.publish_reading(meter, readings, interval_blocks)
         try:
             await self.data.record_readings(meter, readings, interval_blocks)
         except (sqlite3.Error, StoreClosed, ValueError, KeyError, TypeError) as exc:
             log.error("datastore_write_failed", meter_id=meter, kind="readings", error=str(exc))
+        message: str = await self.inner.publish_reading(meter, readings, interval_blocks)
         return message
 
     async def publish_event(self, meter: str, events: Sequence[Event]) -> str:
-        message: str = await self.inner.publish_event(meter, events)
         try:
             await self.data.record_events(meter, events)
         except (sqlite3.Error, StoreClosed, ValueError, KeyError, TypeError) as exc:
             log.error("datastore_write_failed", meter_id=meter, kind="events", error=str(exc))
+        message: str = await self.inner.publish_event(meter, events)
         return message
 
     async def publish_bulk(self, parts: Sequence[MeterReadingPart]) -> str:
