@@ -44,7 +44,7 @@ def test_normalise_orders_concurrent_meters_and_gateway_publications() -> None:
     assert [s.target if s.source == GATEWAY else s.source for s in out[1:5]] == [
         "Meter A", "Meter A", "Meter B", "Meter B"]  # pairs kept, meter A first
     assert out[1].message.startswith("ACTION") and out[2].message.startswith("ACTION response")
-    assert [s.message.split()[0] for s in out[5:7]] == ["meter/meter", "reply"]
+    assert [s.message.split()[0] for s in out[5:7]] == ["meter/meter", "reply"]  # reply last
     assert out[7].push
 
 

@@ -156,13 +156,15 @@ def _summary(doc: Any) -> str:
 
 
 def normalise(steps: list[Step]) -> list[Step]:
-    """Runs of messages the gateway publishes to MQTT are sorted (their relative order is
-    the outbox's, not the protocol's); identical consecutive steps are counted once."""
+    """Runs of messages the gateway publishes to MQTT put the reply last (events and reply
+    leave through different outbox queues); identical consecutive MQTT steps are shown
+    once; repeated DLMS pairs once, marked."""
     out: list[Step] = []
     run: list[Step] = []
 
     def flush() -> None:
-        out.extend(sorted(run, key=lambda s: s.message))
+        # replies last; events, readings and configuration keep their publication order
+        out.extend(sorted(run, key=lambda s: s.message.startswith("reply ")))
         run.clear()
 
     dlms: list[Step] = []
@@ -191,4 +193,28 @@ def normalise(steps: list[Step]) -> list[Step]:
         if collapsed and collapsed[-1] == s and s.channel == "mqtt":
             continue
         collapsed.append(s)
-    return collapsed
+    return _repeats(collapsed)
+
+
+def _repeats(steps: list[Step]) -> list[Step]:
+    """A request/response pair repeated back to back (image blocks, status polls) is shown
+    once, marked "(repeated)": how many times depends on sizes and timing, not on the
+    protocol."""
+    out: list[Step] = []
+    i = 0
+    while i < len(steps):
+        pair = steps[i:i + 2]
+        n = 1
+        if len(pair) == 2 and pair[0].channel == "dlms" and not pair[0].push:
+            while steps[i + 2 * n:i + 2 * n + 2] == pair:
+                n += 1
+        if n > 1:
+            out += [Step(pair[0].source, pair[0].target, pair[0].message + " (repeated)",
+                         "dlms"),
+                    Step(pair[1].source, pair[1].target, pair[1].message + " (repeated)",
+                         "dlms")]
+            i += 2 * n
+        else:
+            out.append(steps[i])
+            i += 1
+    return out

@@ -110,7 +110,8 @@ def render_aspect(aspect: Aspect, scenarios: Mapping[str, tuple[str, Sequence[St
         "Each scenario below ran against the simulator: MQTT messages as a subscriber to the "
         "gateway's topics saw them, DLMS services as the meter executed them (class/OBIS/"
         "attribute or method, after deciphering). Meter ids are shown as meter A/B; "
-        "messages the gateway publishes back to back are listed in name order.", "",
+        "of messages the gateway publishes back to back the reply is listed last; a DLMS "
+        "request/response pair repeated back to back is shown once, marked (repeated).", "",
     ]
     for n, (title, steps) in enumerate(scenarios.values(), 1):
         out += [f"### 6.{n} {title}", "", step_table(steps), "", sequence_diagram(steps), ""]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -180,6 +181,33 @@ async def _account_move(c: Context) -> None:
         await c.wait_for(f"meter/{c.ids[0]}/readings")
 
 
+FIRMWARE_IMAGE = "smmc-sim-2.0.0.img"
+
+
+def firmware_samples() -> Path:
+    """The signed sample image of the source tree (firmware-images/, TEST-ONLY key)."""
+    here = Path(__file__).resolve().parents[3] / "firmware-images"
+    if not (here / FIRMWARE_IMAGE).exists():
+        raise RuntimeError(f"{here / FIRMWARE_IMAGE}: missing; the firmware scenario needs "
+                           "the source tree's firmware-images/ (run from a checkout)")
+    return here
+
+
+async def _firmware(c: Context) -> None:
+    body = {"EndDeviceFirmware": {"imageIdentifier": "SMMC-SIM-2.0.0"},
+            "EndDevices": [{"mRID": c.ids[0]}]}
+    await c.command("EndDeviceFirmware", "create", "fw-1", body,
+                    "image SMMC-SIM-2.0.0 to meter A")
+    await c.wait_for("reply/fw-1", 60.0)
+    # after activation the meter pushes a notification (reason "firmware"), which the
+    # gateway publishes as an event: both belong to this scenario
+    async with asyncio.timeout(STEP_TIMEOUT_S):
+        while not (any(b"smmc.firmware.activated" in p for _, p in c.seen)
+                   and any(b"smmc.push.dataNotification" in p for _, p in c.seen)):
+            c.arrived.clear()
+            await c.arrived.wait()
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(1, "discovery", "Discovery of a newly registered meter", _discovery),
     Scenario(2, "collection", "Scheduled collection (load profile and registers)", _collection),
@@ -190,6 +218,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(6, "unreachable", "Exception: the meter does not answer", _unreachable),
     Scenario(7, "oms-poll", "OMS poll (ping) of a group", _oms),
     Scenario(7, "outage", "Outage and restoration pushed by the meter", _outage),
+    Scenario(9, "firmware", "Firmware update of one meter", _firmware),
     Scenario(10, "programming", "Remote programming (MeterConfig change)", _programming),
     Scenario(12, "account-move", "Move-out then move-in", _account_move),
     Scenario(13, "clock-sync", "Clock synchronisation on demand", _clock),
@@ -238,6 +267,12 @@ async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) 
                            schedules='load_profile_every = "6h"\nload_profile_jitter = "1s"\n'
                                      'events_every = "6h"\nregisters_every = "6h"\n'
                                      f'clock_sync_at = "{away}"\nbulk_export_at = "{away}"')
+    fw = cfg.parent / "state" / "firmware"
+    (fw / "trusted-keys").mkdir(parents=True)
+    samples = firmware_samples()
+    for name in (FIRMWARE_IMAGE, FIRMWARE_IMAGE + ".manifest.json"):
+        shutil.copy(samples / name, fw / name)
+    shutil.copy(samples / "TEST-ONLY-signing-key.pub", fw / "trusted-keys" / "test.pub")
     gw = Gateway(load_config(cfg), DaemonOptions(time_source=FixedTimeSource(synced=True),
                                                  first_read_s=2 * 3600))
     results: Observed = {}

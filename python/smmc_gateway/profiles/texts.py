@@ -119,6 +119,26 @@ PROSE: dict[int, Prose] = {
 }
 
 PROSE.update({
+    9: Prose(
+        summary="A campaign names a signed image and the meters (or groups); the gateway "
+                "verifies the image's signed manifest, then per meter initiates the image "
+                "transfer, sends the blocks the meter reports missing, verifies, activates "
+                "(now or at the activation time) and confirms the new version, reporting "
+                "progress as events and one reply when every meter has ended.",
+        assumptions=(*_COMMON_ASSUMPTIONS,
+                     "The image and its manifest are in the gateway's firmware directory, "
+                     "signed by a trusted key (here the TEST-ONLY sample key)."),
+        pre=("The meter supports image transfer (class 18) with the model's OBIS code.",),
+        post=("The meter runs the new version (read back from 1.0.0.2.0.255); events "
+              "started, progress, verified, activated; reply OK with one result per "
+              "meter.",),
+        exceptions=(_UNREACHABLE.replace("the reply is FAILED", "that meter's result is "
+                                         "FAILED"),
+                    "Unknown, unsigned, untrusted or tampered image: FAILED reply "
+                    "(ImageRefused) before any meter is touched.",
+                    "A gateway stop during a campaign: no reply; the request stays "
+                    "journaled and each meter resumes where it says it stopped."),
+    ),
     10: Prose(
         summary="A MeterConfig change carries settings (class, OBIS, attribute, typed "
                 "value) for meters or groups; the gateway writes each one and reads it back, "
@@ -154,5 +174,4 @@ NOT_RECORDED: dict[int, str] = {
         "(tests/test_usecase_events.py)",
     8: "tariff (activity calendar) and demand-response commands are implemented "
        "(tests/test_usecase_tariff.py)",
-    9: "firmware campaigns are implemented (smmc-gateway firmware; tests/test_firmware_*.py)",
 }
