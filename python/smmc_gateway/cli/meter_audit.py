@@ -42,7 +42,9 @@ def changes_state(args: argparse.Namespace) -> bool:
     action: str = args.action
     if action == "clock":
         return bool(args.sync)
-    return action in ("set", "action", "connect", "disconnect", "limit", "firmware")
+    if action == "limit":
+        return args.threshold is not None or args.duration is not None or bool(args.off)
+    return action in ("set", "action", "connect", "disconnect", "firmware")
 
 
 def audit_dir(args: argparse.Namespace) -> Path:
@@ -95,10 +97,14 @@ def audited(job: Job, args: argparse.Namespace) -> Job:
             auth=str(getattr(getattr(settings, "security", None), "level", "unknown")),
             details=details,
         )
-        record.meter = {
-            "deviceId": await _identity(s, DEVICE_ID),
-            "logicalDeviceName": await _identity(s, LOGICAL_DEVICE_NAME),
-        }
+        # One GET (at 9600 baud every request counts): the logical device name only
+        # when the device id is not readable in this association.
+        device = await _identity(s, DEVICE_ID)
+        record.meter = (
+            {"deviceId": device}
+            if device is not None
+            else {"deviceId": None, "logicalDeviceName": await _identity(s, LOGICAL_DEVICE_NAME)}
+        )
         session = AuditingSession(s, record)
         rc: int | None = None
         try:
