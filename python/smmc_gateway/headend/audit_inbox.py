@@ -7,7 +7,9 @@ written there directly by the CLI on the concentrator with ``--audit-dir`` or
 ``SMMC_AUDIT_DIR``). Every scan (at start, then every ``interval_s``) publishes
 each record into the durable outbox and only then moves the file to
 ``audit-inbox/done/`` (``rejected/`` if some line is not a record: the valid ones
-are published, the file kept for a person to look at).
+are published, the file kept for a person to look at). A file changed in the last
+second, or whose last line has no newline yet, is still being copied in: it waits
+for the next scan.
 
 Exactly once: each record's id (uuid5 of its content) is stored in the uplink's
 database in the same transaction as the outbox row, so a crash between the
@@ -51,10 +53,13 @@ CREATE TABLE IF NOT EXISTS audit_published (
 class AuditInbox:
     """Scans ``inbox`` and publishes what it finds through ``uplink``."""
 
-    def __init__(self, inbox: Path, uplink: Uplink, interval_s: float = 30.0) -> None:
+    def __init__(
+        self, inbox: Path, uplink: Uplink, interval_s: float = 30.0, settle_s: float = 1.0
+    ) -> None:
         self.inbox = inbox
         self.uplink = uplink
         self.interval_s = interval_s
+        self.settle_s = settle_s
         self.published = 0
         inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
         uplink.store.execute_script(_TABLE)
@@ -71,7 +76,7 @@ class AuditInbox:
 
     async def scan(self) -> int:
         """Publish every pending file; return how many records were newly published."""
-        files = await asyncio.to_thread(pending_files, self.inbox)
+        files = await asyncio.to_thread(pending_files, self.inbox, self.settle_s)
         n = 0
         for path in files:
             records, problems = await asyncio.to_thread(read_spool_file, path)

@@ -23,6 +23,8 @@ import getpass
 import json
 import os
 import socket
+import stat
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -198,11 +200,33 @@ def read_spool_file(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return records, problems
 
 
-def pending_files(inbox: Path) -> list[Path]:
-    """Spool files waiting in ``inbox`` (oldest name first; temporaries skipped)."""
+def pending_files(inbox: Path, settle_s: float = 1.0, give_up_s: float = 600.0) -> list[Path]:
+    """Spool files ready in ``inbox`` (oldest name first; temporaries skipped).
+
+    A file still being copied in is left for the next scan: one changed in the last
+    ``settle_s`` seconds, or whose last line has no newline yet (unless it has not
+    changed for ``give_up_s``: then it is taken, and its torn line reported)."""
     if not inbox.is_dir():
         return []
-    return sorted(p for p in inbox.glob("*.jsonl") if p.is_file())
+    ready = []
+    now = time.time()
+    for p in sorted(inbox.glob("*.jsonl")):
+        try:
+            st = p.stat()
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            age = now - st.st_mtime
+            if age < settle_s:
+                continue
+            if st.st_size and age < give_up_s:
+                with p.open("rb") as f:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        continue
+        except OSError:
+            continue  # moved away meanwhile
+        ready.append(p)
+    return ready
 
 
 def archive(path: Path, sub: str = "done") -> Path:
