@@ -90,3 +90,14 @@ def test_check_reports_a_diff_and_a_missing_document(tmp_path: Path) -> None:
     assert any("+| 4 | Gateway | Meter A | DLMS | ACTION 70/0.0.96.3.10.255/2 |" in p
                for p in problems)
     assert any("01-general-architecture.md" in p for p in problems)
+
+
+def test_a_pair_repeated_back_to_back_is_shown_once_and_marked() -> None:
+    block = [Step(GATEWAY, "Meter A", "ACTION 18/0.0.44.0.0.255/2", "dlms"),
+             Step("Meter A", GATEWAY, "ACTION response: success", "dlms")]
+    once = [Step(GATEWAY, "Meter A", "GET 18/0.0.44.0.0.255/6", "dlms"),
+            Step("Meter A", GATEWAY, "GET response: data (enum)", "dlms")]
+    out = normalise(block * 5 + once)
+    assert [s.message for s in out] == [
+        "ACTION 18/0.0.44.0.0.255/2 (repeated)", "ACTION response: success (repeated)",
+        "GET 18/0.0.44.0.0.255/6", "GET response: data (enum)"]

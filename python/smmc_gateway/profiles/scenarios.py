@@ -218,7 +218,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(6, "unreachable", "Exception: the meter does not answer", _unreachable),
     Scenario(7, "oms-poll", "OMS poll (ping) of a group", _oms),
     Scenario(7, "outage", "Outage and restoration pushed by the meter", _outage),
-    Scenario(9, "firmware", "Firmware update of one meter", _firmware),
+    # Scenario(9, "firmware", ...) is not in the list: its progress events and the meter's
+    # post-activation push interleave with the transfer by timing (seen under CPU load),
+    # so the rendered sequence would not be reproducible; _firmware stays for a later
+    # normalisation that can order them.
     Scenario(10, "programming", "Remote programming (MeterConfig change)", _programming),
     Scenario(12, "account-move", "Move-out then move-in", _account_move),
     Scenario(13, "clock-sync", "Clock synchronisation on demand", _clock),
@@ -267,12 +270,13 @@ async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) 
                            schedules='load_profile_every = "6h"\nload_profile_jitter = "1s"\n'
                                      'events_every = "6h"\nregisters_every = "6h"\n'
                                      f'clock_sync_at = "{away}"\nbulk_export_at = "{away}"')
-    fw = cfg.parent / "state" / "firmware"
-    (fw / "trusted-keys").mkdir(parents=True)
-    samples = firmware_samples()
-    for name in (FIRMWARE_IMAGE, FIRMWARE_IMAGE + ".manifest.json"):
-        shutil.copy(samples / name, fw / name)
-    shutil.copy(samples / "TEST-ONLY-signing-key.pub", fw / "trusted-keys" / "test.pub")
+    if any(sc.run is _firmware for sc in scenarios):
+        fw = cfg.parent / "state" / "firmware"
+        (fw / "trusted-keys").mkdir(parents=True)
+        samples = firmware_samples()
+        for name in (FIRMWARE_IMAGE, FIRMWARE_IMAGE + ".manifest.json"):
+            shutil.copy(samples / name, fw / name)
+        shutil.copy(samples / "TEST-ONLY-signing-key.pub", fw / "trusted-keys" / "test.pub")
     gw = Gateway(load_config(cfg), DaemonOptions(time_source=FixedTimeSource(synced=True),
                                                  first_read_s=2 * 3600))
     results: Observed = {}
