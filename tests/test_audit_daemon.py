@@ -6,8 +6,11 @@ after a crash between publish and move publishes nothing twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +69,14 @@ async def test_spooled_records_are_uplinked_once_and_archived(
         async with gateway(config, audit_interval_s=0.2):
             await col.wait(lambda ms: len(_audit_events(col)) >= 3, 30)
             done = inbox / "done"
-            await col.wait(lambda ms: (done / f1.name).exists() and (done / f2.name).exists()
-                           and (inbox / "rejected" / bad.name).exists(), 10)
+            await col.wait(
+                lambda ms: (
+                    (done / f1.name).exists()
+                    and (done / f2.name).exists()
+                    and (inbox / "rejected" / bad.name).exists()
+                ),
+                10,
+            )
         events = _audit_events(col)
         assert len(events) == 3
         by_id = {e["mRID"]: (topic, e) for topic, e in events}
@@ -88,9 +97,59 @@ async def test_spooled_records_are_uplinked_once_and_archived(
         fresh = _record("SMC001000009", 99)
         write_record(inbox, fresh)
         async with gateway(config, audit_interval_s=0.2):
-            await col.wait(lambda ms: any(e["mRID"] == fresh["recordId"]
-                                          for _, e in _audit_events(col)), 30)
+            await col.wait(
+                lambda ms: any(e["mRID"] == fresh["recordId"] for _, e in _audit_events(col)), 30
+            )
             await col.wait(lambda ms: not list(inbox.glob("*.jsonl")), 10)
         ids = [e["mRID"] for _, e in _audit_events(col)]
         assert ids.count(first["recordId"]) == 1
         assert ids.count(fresh["recordId"]) == 1 and len(ids) == 4
+
+
+async def test_cli_on_the_concentrator_writes_into_the_inbox_and_it_goes_up(
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
+    """The whole row 5 path: the CLI at the meter writes into the daemon's inbox
+    (SMMC_AUDIT_DIR), the running daemon uplinks it on the meter's topic."""
+    col = await collector(mosquitto, f"smmc/v1/{GW}/#")
+    async with running_fleet(FleetSpec(meters=1)) as sim:
+        info = sim.info[0]
+        config = lab(sim, tmp_path, mosquitto)
+        inbox = Path(load_config(config).gateway.state_dir) / "audit-inbox"
+        env = {
+            **os.environ,
+            "NO_COLOR": "1",
+            "XDG_STATE_HOME": str(tmp_path / "cli-state"),
+            "SMMC_AUDIT_DIR": str(inbox),
+            "SMMC_EK": info["ek"],
+            "SMMC_AK": info["ak"],
+        }
+        env.pop("SMMC_PASSWORD", None)
+        async with gateway(config, audit_interval_s=0.2):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "smmc_gateway.cli",
+                "meter",
+                "--tcp",
+                f"127.0.0.1:{sim.ports[0]}",
+                "--system-title",
+                "534d4d4354454348",
+                "limit",
+                "--threshold",
+                "6100",
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _out, err = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 0, err.decode()
+            await col.wait(lambda ms: len(_audit_events(col)) >= 1, 30)
+            await col.wait(lambda ms: not list(inbox.glob("*.jsonl")), 10)
+        ((topic, ev),) = _audit_events(col)
+        assert topic == f"smmc/v1/{GW}/meter/{info['meter_id']}/events"
+        details = json.loads(ev["details"])
+        assert details["command"] == "limit" and details["result"] == "success"
+        assert details["writes"][0]["value"]["value"] == 6100
+        for secret in (info["ek"], info["ak"]):
+            assert secret.lower() not in ev["details"].lower()
