@@ -18,9 +18,8 @@ DOCS = REPO / "docs" / "profiles"
 
 
 def test_profiles_check_passes_on_the_committed_documents() -> None:
-    proc = subprocess.run([sys.executable, "-c",
-                           "import sys; from smmc_gateway.profiles.cli import main_check; "
-                           "sys.exit(main_check(sys.argv[1]))", str(DOCS)],
+    proc = subprocess.run([sys.executable, "-m", "smmc_gateway.cli", "profiles", "check",
+                           "--out", str(DOCS)],
                           capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "documents match the observed scenarios" in proc.stdout
