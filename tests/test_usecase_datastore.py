@@ -3,7 +3,6 @@ end, a customer query answered with the meter off and a report naming a gap."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,6 @@ from typing import Any
 
 import pytest
 from conftest import Broker
-from smmc_gateway.headend import daemon as daemon_mod
 from smmc_gateway.headend.datastore import DataStore, expected_stamps, find_gaps, infer_period
 from smmc_gateway.simulator.layout import LOAD_PROFILE
 from smmc_gateway.uplink.envelope import Event, Reading
@@ -141,24 +139,8 @@ async def test_retention_prunes_old_rows_only(tmp_path: Path) -> None:
 
 
 # -- end to end: collection -> store -> query with the meter off, report with a gap -----
-def _uplink_with_store_nouns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The uplink refuses nouns outside ``uplink.requests.DEFAULT_NOUNS`` before they reach
-    the dispatcher; until that list names CustomerMeterDataSet and ReadingsReport (a change
-    outside this use case's files), the daemon under test gets them added to its config."""
-    original = daemon_mod.uplink_config
-
-    def with_nouns(config: Any) -> Any:
-        cfg = original(config)
-        return dataclasses.replace(
-            cfg, nouns=cfg.nouns | {"CustomerMeterDataSet", "ReadingsReport"})
-
-    monkeypatch.setattr(daemon_mod, "uplink_config", with_nouns)
-
-
 async def test_customer_query_served_with_meter_off_and_report_names_the_gap(
-        mosquitto: Broker, collector: Any, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    _uplink_with_store_nouns(monkeypatch)
+        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=1)) as sim:
         m = sim.info[0]["meter_id"]

@@ -25,6 +25,8 @@ DEFAULT_NOUNS = frozenset(
         "EndDeviceConfig",
         "MasterDataLinkageConfig",
         "PricingStructureConfig",
+        "CustomerMeterDataSet",
+        "ReadingsReport",
         "MeterReadSchedule",
     }
 )
