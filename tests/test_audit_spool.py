@@ -77,3 +77,28 @@ def test_default_dir() -> None:
     assert default_dir({"SMMC_AUDIT_DIR": "/x/a"}) == Path("/x/a")
     assert default_dir({"XDG_STATE_HOME": "/s"}) == Path("/s/smmc-gateway/audit")
     assert default_dir({}) == Path.home() / ".local/state/smmc-gateway/audit"
+
+
+async def test_auditing_session_notes_each_item_of_a_with_list_set() -> None:
+    """Against the simulator: a SET with-list is two writes, each with its own result."""
+    from smmc_gateway.dlms.errors import DataAccessError
+    from smmc_gateway.dlms.session import ClientSession, Security, SessionSettings
+    from smmc_gateway.dlms.transport import WrapperTransport
+    from smmc_gateway.ops.audit import AuditingSession
+
+    from tests.support_sim import FleetSpec, running_fleet
+
+    password = b"Audit-pw-1"
+    push, energy = "0.0.25.9.0.255", (3, "1.0.1.8.0.255", 2)
+    async with running_fleet(FleetSpec(auth="lls", password=password, history_days=0)) as sim:
+        settings = SessionSettings(client_sap=1, security=Security.lls(password))
+        transport = WrapperTransport.tcp("127.0.0.1", sim.ports[0], client_sap=1)
+        async with ClientSession(transport, settings) as s:
+            rec = AuditRecord(command="set", connection="tcp", client=1, auth="lls")
+            audited = AuditingSession(s, rec)
+            objects = await audited.get(40, push, 2)
+            value = {"type": "double-long-unsigned", "value": 1}
+            results = await audited.set_many([(40, push, 2), energy], [objects, value])
+            assert results[0] is None and isinstance(results[1], DataAccessError)
+    assert [w.result for w in rec.writes] == ["success", "read-write-denied"]
+    assert rec.as_dict()["writes"][1]["value"] == value

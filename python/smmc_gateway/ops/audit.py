@@ -296,6 +296,29 @@ class AuditingSession:
             self.record.writes.append(w)
         return await self._note(w, self._session.action(class_id, obis, method, param, *a, **k))
 
+    async def set_many(self, refs: Any, values: Any) -> Any:
+        writes = [Write("set", c, str(o), a, v) for (c, o, a), v in zip(refs, values, strict=True)]
+        self.record.writes.extend(writes)
+        return await self._note_many(writes, self._session.set_many(refs, values))
+
+    async def action_many(self, refs: Any, params: Any) -> Any:
+        writes = [
+            Write("action", c, str(o), m, p) for (c, o, m), p in zip(refs, params, strict=True)
+        ]
+        self.record.writes.extend(writes)
+        return await self._note_many(writes, self._session.action_many(refs, params))
+
+    async def _note_many(self, writes: list[Write], call: Any) -> Any:
+        try:
+            results = await call
+        except BaseException as exc:
+            for w in writes:
+                w.result = failure_text(exc)
+            raise
+        for w, r in zip(writes, results, strict=False):
+            w.result = failure_text(r) if isinstance(r, BaseException) else "success"
+        return results
+
     async def _note(self, w: Write, call: Any) -> Any:
         try:
             result = await call
