@@ -149,8 +149,9 @@ class Gateway:
 
             async def on_push(event: PushEvent) -> None:
                 # The notification itself, plus named alarms (outage, restoration, limiter
-                # trip …) for the alarm-register bits newly set in it.
-                await self.uplink.publish_event(
+                # trip …) for the alarm-register bits newly set in it; through the head-end's
+                # publisher so the data store keeps them too (use cases 3 and 11).
+                await self.headend.publisher.publish_event(
                     event.meter_id, [routing.event(event), *self.headend.alarm_events(event)])
                 self.metrics.push_notifications.labels(result="accepted").inc()
 
