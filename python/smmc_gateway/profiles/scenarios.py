@@ -92,6 +92,32 @@ async def _on_demand_read(c: Context) -> None:
     await c.wait_for("reply/read-1")
 
 
+def _stored_window() -> dict[str, str]:
+    """A window around now wide enough for everything the start-up collections stored."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return {"start": (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+async def _customer_data(c: Context) -> None:
+    await c.command("CustomerMeterDataSet", "get", "cust-1",
+                    {"EndDevices": [{"mRID": c.ids[0]}], "timeSchedule": _stored_window()},
+                    "meter A, last days (from the data store)")
+    await c.wait_for("reply/cust-1")
+    c.seen.clear()
+    await c.command("MeterReadings", "get", "cust-2",
+                    {"EndDevices": [{"mRID": c.ids[0]}], "timeSchedule": _stored_window(),
+                     "fromStore": True}, "meter A, fromStore true")
+    await c.wait_for("reply/cust-2")
+
+
+async def _readings_report(c: Context) -> None:
+    await c.command("ReadingsReport", "get", "rep-1",
+                    {"EndDeviceGroups": [{"mRID": "feeder"}], "timeSchedule": _stored_window()},
+                    "group feeder, last days")
+    await c.wait_for("reply/rep-1")
+
+
 async def _disconnect_connect(c: Context) -> None:
     await c.command("EndDeviceControls", "create", "dc-1", _control("disconnect", [c.ids[0]]),
                     "disconnect meter A")
@@ -212,6 +238,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(1, "discovery", "Discovery of a newly registered meter", _discovery),
     Scenario(2, "collection", "Scheduled collection (load profile and registers)", _collection),
     Scenario(2, "on-demand", "On-demand read (MeterReadings get)", _on_demand_read),
+    Scenario(3, "customer-data", "Customer data from the data store (no meter touched)",
+             _customer_data),
+    Scenario(11, "readings-report", "Collection quality report of a group", _readings_report),
     Scenario(6, "disconnect-connect", "Remote disconnect, then reconnect", _disconnect_connect),
     Scenario(6, "unknown-meter", "Exception: a command for a meter not configured",
              _unknown_meter),

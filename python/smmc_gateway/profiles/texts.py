@@ -166,6 +166,46 @@ PROSE.update({
     ),
 })
 
+PROSE.update({
+    3: Prose(
+        summary="A customer portal (through the central system) asks for what was collected "
+                "from a meter over a period: CustomerMeterDataSet get, or MeterReadings get "
+                "with \"fromStore\": true. The gateway answers from its data store alone "
+                "(registers and interval blocks stamped in the window); no DLMS session is "
+                "opened, so the answer comes even when the meter is off.",
+        assumptions=(*_COMMON_ASSUMPTIONS,
+                     "The data store keeps what the scheduled collections (aspect 2) and the "
+                     "pushes published; in the scenario it holds the start-up collection."),
+        pre=("The meter is configured and was collected at least once in the window.",),
+        post=("Reply OK with a MeterReadings payload (one MeterReading per meter); the meter "
+              "is not touched (no DLMS step in the sequence).",),
+        exceptions=(_UNKNOWN.replace("FAILED reply naming it, no DLMS session (recorded in "
+                                     "the scenario 06-unknown-meter)",
+                                     "FAILED reply naming it"),
+                    "More interval stamps than maxIntervals (default and ceiling 2000): "
+                    "PARTIAL reply with an error Truncated naming the first stamp left out; "
+                    "repeating the request from that stamp pages through the rest.",
+                    "A missing or malformed timeSchedule (not UTC ISO-8601, start not before "
+                    "end): FAILED reply naming the field."),
+    ),
+    11: Prose(
+        summary="The central system asks for the collection quality of meters or groups "
+                "over a period: ReadingsReport get. The gateway answers from its data "
+                "store: per meter expected and received intervals (readSuccessRate), the "
+                "gaps as ranges, scheduled reads ok/failed and event counts by type.",
+        assumptions=(*_COMMON_ASSUMPTIONS,
+                     "ReadingsReport is a gateway-specific noun (CIM has none for collection "
+                     "quality); docs/schemas/readings-report.schema.json describes it."),
+        pre=("The meters were collected in the window; the capture period is given "
+             "(intervalSeconds) or inferred from the stored stamps.",),
+        post=("Reply OK with one ReadingsReport entry per meter of the request; no meter is "
+              "touched (no DLMS step in the sequence).",),
+        exceptions=("A meter or group the gateway does not know: FAILED reply naming it.",
+                    "A verb other than get, or a malformed timeSchedule: FAILED reply "
+                    "naming what was wrong."),
+    ),
+})
+
 NOT_RECORDED: dict[int, str] = {
     9: "firmware campaigns are implemented (smmc-gateway firmware, EndDeviceFirmware; "
        "tests/test_firmware_*.py); a scenario runs, but its progress events interleave "
