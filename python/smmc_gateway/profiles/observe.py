@@ -25,7 +25,7 @@ class Step:
     source: str
     target: str
     message: str
-    channel: str = "mqtt"  # "mqtt" | "dlms"
+    channel: str = "mqtt"  # "mqtt" | "dlms" | "file" (a spool file dropped into an inbox)
     push: bool = False
 
 

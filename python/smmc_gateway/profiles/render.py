@@ -28,6 +28,7 @@ ACTORS = (
     ("Central system", "the utility's systems (MDM, CIS, OMS) behind the MQTT broker"),
     ("Scheduler", "the gateway's own schedule (a job that came due)"),
     ("Gateway", "smmc-gateway: head-end, DLMS client, MQTT uplink"),
+    ("Technician CLI", "smmc-gateway meter at the optical port; writes audit records"),
     ("Meter A, Meter B", "DLMS/COSEM meters (here: the project's simulator)"),
 )
 

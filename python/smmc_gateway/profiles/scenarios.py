@@ -25,6 +25,7 @@ import aiomqtt
 
 from smmc_gateway.headend.daemon import DaemonOptions, Gateway
 from smmc_gateway.headend.labconfig import write_lab_config
+from smmc_gateway.ops.audit import AuditRecord, Write, write_record
 from smmc_gateway.ops.config import load_config
 from smmc_gateway.profiles.broker import LocalBroker, free_port, free_ports
 from smmc_gateway.profiles.observe import Recorder, Step
@@ -116,6 +117,26 @@ async def _readings_report(c: Context) -> None:
                     {"EndDeviceGroups": [{"mRID": "feeder"}], "timeSchedule": _stored_window()},
                     "group feeder, last days")
     await c.wait_for("reply/rep-1")
+
+
+async def _optical_audit(c: Context) -> None:
+    # what the technician's CLI leaves after `smmc-gateway meter --optical ... limit`: one
+    # audit record (made by the CLI's own writer) in the gateway's audit inbox
+    c.recorder.add(Step("Technician CLI", "Meter A", "SET 71/0.0.17.0.0.255/4 over the "
+                                                     "optical port (not part of this run)", "dlms"))
+    rec = AuditRecord(command="limit", connection="optical /dev/ttyUSB0", client=1,
+                      auth="hls-gmac", meter={"deviceId": c.ids[0],
+                                              "logicalDeviceName": None})
+    w = Write("set", 71, "0.0.17.0.0.255", 4, {"type": "double-long-unsigned", "value": 6000})
+    w.result = "success"
+    rec.writes.append(w)
+    inbox = Path(c.gateway.config.gateway.state_dir) / "audit-inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    c.recorder.add(Step("Technician CLI", "Gateway",
+                        "audit record (set 71/0.0.17.0.0.255/4, success) in audit-inbox",
+                        "file"))
+    write_record(inbox, rec.as_dict())
+    await c.wait_for(f"meter/{c.ids[0]}/events")
 
 
 async def _disconnect_connect(c: Context) -> None:
@@ -241,6 +262,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(3, "customer-data", "Customer data from the data store (no meter touched)",
              _customer_data),
     Scenario(11, "readings-report", "Collection quality report of a group", _readings_report),
+    Scenario(5, "optical-audit", "Optical-port write audited and uplinked", _optical_audit),
     Scenario(6, "disconnect-connect", "Remote disconnect, then reconnect", _disconnect_connect),
     Scenario(6, "unknown-meter", "Exception: a command for a meter not configured",
              _unknown_meter),
@@ -307,7 +329,7 @@ async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) 
             shutil.copy(samples / name, fw / name)
         shutil.copy(samples / "TEST-ONLY-signing-key.pub", fw / "trusted-keys" / "test.pub")
     gw = Gateway(load_config(cfg), DaemonOptions(time_source=FixedTimeSource(synced=True),
-                                                 first_read_s=2 * 3600))
+                                                 first_read_s=2 * 3600, audit_interval_s=0.5))
     results: Observed = {}
     try:
         await gw.start()

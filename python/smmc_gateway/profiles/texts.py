@@ -167,6 +167,28 @@ PROSE.update({
 })
 
 PROSE.update({
+    5: Prose(
+        summary="A technician programs a meter (or pushes firmware) at its optical port with "
+                "the CLI (smmc-gateway meter --optical: IEC 62056-21 mode E, then HDLC and "
+                "DLMS). Every command that writes leaves one audit record (who, when, which "
+                "meter, each set/action with its value, secrets redacted, the result) in a "
+                "spool; dropped into the gateway's state_dir/audit-inbox (or written there "
+                "directly with SMMC_AUDIT_DIR), each record is published as an EndDeviceEvents "
+                "smmc.audit.opticalOperation on the meter's events topic, exactly once.",
+        assumptions=(*_COMMON_ASSUMPTIONS,
+                     "The optical session itself is the technician's and is not observed "
+                     "here: the scenario drops the record the CLI would have written (made "
+                     "by the CLI's own writer, ops/audit.py) and observes the uplink."),
+        pre=("The spool file is complete (the inbox waits for a file changed in the last "
+             "second or with an unterminated last line).",),
+        post=("The event is on meter/{meter}/events (meter from the device id the CLI read); "
+              "the file moves to audit-inbox/done/; a re-scan publishes nothing again.",),
+        exceptions=("A line that is not a record: the valid records are published, the file "
+                    "goes to audit-inbox/rejected/ for a person to look at.",
+                    "The device id is missing or not usable as a topic level: the event goes "
+                    "on meter/unidentified/events.",
+                    "Gateway offline: the event waits in the durable outbox."),
+    ),
     3: Prose(
         summary="A customer portal (through the central system) asks for what was collected "
                 "from a meter over a period: CustomerMeterDataSet get, or MeterReadings get "
@@ -210,8 +232,6 @@ NOT_RECORDED: dict[int, str] = {
     9: "firmware campaigns are implemented (smmc-gateway firmware, EndDeviceFirmware; "
        "tests/test_firmware_*.py); a scenario runs, but its progress events interleave "
        "with the block transfer by timing, so its sequence is not yet reproducible",
-    5: "the technician's CLI over the optical port (smmc-gateway meter --optical, IEC 62056-21 "
-       "mode E then HDLC) and the audit record of its writes are implemented",
     15: "the optical-port CLI can set the limiter, and the meter's own limiter trip reaches "
         "the central system through the scheduled event-log poll "
         "(tests/test_usecase_events.py)",
