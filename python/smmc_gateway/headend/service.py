@@ -30,7 +30,14 @@ from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.scheduler import GatewayStopping, Scheduler
 from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.ops.metrics import GatewayMetrics
-from smmc_gateway.uplink.envelope import Draft, Event, MessageClass, MeterReadingPart, Reading
+from smmc_gateway.uplink.envelope import (
+    Draft,
+    Event,
+    MessageClass,
+    MeterReadingPart,
+    Reading,
+    reading_message_id,
+)
 from smmc_gateway.uplink.store import StoreClosed
 from smmc_gateway.uplink.topics import Topics
 from smmc_gateway.usecases import account as account_uc
@@ -87,6 +94,14 @@ class Publisher(Protocol):
     async def publish(self, drafts: Sequence[Draft]) -> list[str]: ...
 
 
+class UplinkPublisher(Publisher, Protocol):
+    """The uplink itself: also takes a caller-chosen (deterministic) messageId."""
+
+    async def publish_reading(self, meter: str, readings: Sequence[Reading] = (),
+                              interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None,
+                              message_id: str | None = None) -> str: ...
+
+
 @dataclass
 class SyncOutcome:
     result: clock_uc.ClockResult | None
@@ -101,7 +116,7 @@ def _event(type_ref: str, reason: str, details: str, at: datetime | None = None)
 class HeadEnd:
     """Use cases over scheduled sessions, results to the uplink."""
 
-    def __init__(self, fleet: Fleet, scheduler: Scheduler, publisher: Publisher,
+    def __init__(self, fleet: Fleet, scheduler: Scheduler, publisher: UplinkPublisher,
                  models: Mapping[str, ModelConfig], *, time_source: clock_uc.TimeSource,
                  tolerance_s: float = 2.0, shift_limit_s: float = 900.0,
                  metrics: GatewayMetrics | None = None, first_read_s: float = 86400.0) -> None:
@@ -109,6 +124,7 @@ class HeadEnd:
         self.scheduler = scheduler
         self.datastore = DataStore(fleet.store)  # use cases 3 and 11: what is published, kept
         self.publisher: Publisher = RecordingPublisher(publisher, self.datastore)
+        self._uplink = publisher  # for readings with a chosen messageId (_publish_reading)
         self.models = models
         self.time_source = time_source
         self.tolerance_s = tolerance_s
@@ -152,8 +168,9 @@ class HeadEnd:
             await self._note_read(meter_id, "collect", exc)
             raise
         profile = result.profile
-        await self.publisher.publish_reading(
-            meter_id, result.readings, profile.interval_blocks if profile else None)
+        await self._publish_reading(
+            meter_id, result.readings, profile.interval_blocks if profile else None,
+            self._collect_id(meter_id, state.last_entry, result))
         if profile is not None and profile.gaps:
             await self.publisher.publish_event(meter_id, [
                 _event(EV_READING_GAP, "loadProfileGap",
@@ -169,6 +186,34 @@ class HeadEnd:
                  rows=profile.rows if profile else 0, registers=len(result.readings))
         return result
 
+    async def _publish_reading(self, meter_id: str, readings: Sequence[Reading],
+                               blocks: bytes | None, message_id: str) -> str:
+        """Readings to the data store and the uplink under a chosen messageId (what
+        RecordingPublisher does, which does not pass a messageId through yet)."""
+        try:
+            await self.datastore.record_readings(meter_id, readings, blocks)
+        except (sqlite3.Error, StoreClosed, ValueError, KeyError, TypeError) as exc:
+            log.error("datastore_write_failed", meter_id=meter_id, kind="readings",
+                      error=str(exc))
+        return await self._uplink.publish_reading(meter_id, readings, blocks,
+                                                  message_id=message_id)
+
+    def _collect_id(self, meter_id: str, since: datetime | None, result: ReadingsResult) -> str:
+        """Deterministic messageId of a scheduled collection (see uplink.envelope).
+
+        With profile rows, the id names the interval data: rows after ``since`` (the
+        saved progress) up to the newest row, and their count; a re-read after a crash
+        before the progress was saved gives the same id, more rows a different one. The
+        register snapshot in the same message is not part of the id. Without rows, the
+        id names the registers' capture time."""
+        gateway = self.publisher.topics.gateway
+        profile = result.profile
+        if profile is not None and profile.rows and profile.newest is not None:
+            return reading_message_id(gateway, meter_id, "profile", since, profile.newest,
+                                      str(profile.rows))
+        at = result.readings[0]["timestamp"] if result.readings else None
+        return reading_message_id(gateway, meter_id, "registers", at, at)
+
     async def read_registers(self, meter_id: str) -> list[Reading]:
         """The scheduled register read (between two profile collections)."""
         model = self.model_of(meter_id)
@@ -180,7 +225,9 @@ class HeadEnd:
             await self._note_read(meter_id, "registers", exc)
             raise
         if regs:
-            await self.publisher.publish_reading(meter_id, regs)
+            at = regs[0]["timestamp"]
+            await self._publish_reading(meter_id, regs, None, reading_message_id(
+                self.publisher.topics.gateway, meter_id, "registers", at, at))
         self._done("registers", True)
         await self._note_read(meter_id, "registers", None)
         return regs

@@ -124,9 +124,13 @@ class Uplink:
         meter: str,
         readings: Sequence[Reading] = (),
         interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None,
+        message_id: str | None = None,
     ) -> str:
-        """MeterReadings of one meter; ``interval_blocks`` may be pre-rendered JSON bytes."""
-        draft = envelope.meter_readings(self.topics, meter, readings, interval_blocks)
+        """MeterReadings of one meter; ``interval_blocks`` may be pre-rendered JSON bytes.
+
+        ``message_id`` (optional, caller-chosen and deterministic) makes a repeated
+        publish of the same data store nothing new while the first is pending."""
+        draft = envelope.meter_readings(self.topics, meter, readings, interval_blocks, message_id)
         return (await self.publish([draft]))[0]
 
     async def publish_bulk(self, parts: Sequence[MeterReadingPart]) -> str:

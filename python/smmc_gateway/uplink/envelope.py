@@ -4,13 +4,28 @@ A message is built in two steps. A builder (:func:`meter_readings`,
 :func:`end_device_events`, :func:`reply`) makes a :class:`Draft`: topic, class,
 verb, noun and the payload body already rendered as JSON bytes. The outbox then
 assigns the ``messageId`` (uuid4) and ``seq`` when it stores the draft and calls
-:func:`render` once, so a re-send carries exactly the stored bytes. Pre-rendered
+:func:`render` once, so a re-send carries exactly the stored bytes.
+
+A caller may choose the ``messageId`` itself (``Draft.message_id``): the head-end does
+so for scheduled readings, with :func:`reading_message_id` (a uuid5-style name hash of
+gateway, meter, kind and the data's time range, in the version-4 form the envelope
+schema requires), so re-reading the same interval after a crash (the
+reading stored, the meter's progress not yet saved) yields the same id. The outbox
+stores a caller-chosen id at most once while it is pending: adding it again stores
+nothing and returns the id; once delivered, a repeat is sent again under the same id
+and consumers de-duplicate it. The rule (head-end): a profile collection's id names its
+intervals (saved progress, newest interval, row count), a register read's its capture
+time. Different interval data (e.g. more rows, so a later newest interval) gives a
+different id, so one id never carries two interval sets; the register snapshot sent with
+a profile collection is not part of its id (a repeat's fresher snapshot may be dropped
+by de-duplication; the next register read refreshes it). Pre-rendered
 JSON from the Rust core (``IntervalBlocks``) is spliced in as bytes, never parsed.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +64,8 @@ class Draft:
     correlation_id: str | None = None
     reply: Mapping[str, Any] | None = None
     retain: bool = False
+    message_id: str | None = None
+    """Caller-chosen messageId (deterministic, for de-duplication); None = uuid4."""
 
 
 class Reading(TypedDict):
@@ -159,11 +176,30 @@ def meter_readings_payload(parts: Sequence[MeterReadingPart]) -> bytes:
     return b'{"MeterReading":[' + b",".join(items) + b"]}"
 
 
+READING_ID_NAMESPACE = uuid.UUID("5f0c6a52-8a3e-5b1e-9d6c-3c2f7e1b9a40")
+"""uuid5 namespace of deterministic readings messageIds (fixed: changing it changes ids)."""
+
+
+def reading_message_id(
+    gateway: str, meter: str, kind: str, first: datetime | None, last: datetime | None,
+    extra: str = "",
+) -> str:
+    """The deterministic messageId of a readings message: uuid5 over gateway, meter, kind
+    (e.g. "profile", "registers"), the first and last timestamps of the data (UTC ISO)
+    and ``extra`` (e.g. a row count). Same inputs, same id, on every run."""
+    stamps = [utc_iso(t) if t is not None else "-" for t in (first, last)]
+    name = "\x1f".join([gateway, meter, kind, *stamps, extra])
+    # uuid5's name hash, stamped version 4: docs/schemas/envelope.schema.json requires the
+    # version-4 pattern of header.messageId, and the hash bits are as unique as random ones.
+    return str(uuid.UUID(bytes=uuid.uuid5(READING_ID_NAMESPACE, name).bytes, version=4))
+
+
 def meter_readings(
     topics: Topics,
     meter: str,
     readings: Sequence[Reading] = (),
     interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None,
+    message_id: str | None = None,
 ) -> Draft:
     """Readings of one meter, to ``meter/{meter}/readings`` (class TELEMETRY)."""
     part: MeterReadingPart = {"meter": meter, "readings": readings}
@@ -175,6 +211,7 @@ def meter_readings(
         "created",
         "MeterReadings",
         meter_readings_payload([part]),
+        message_id=message_id,
     )
 
 

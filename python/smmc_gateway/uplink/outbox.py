@@ -6,7 +6,8 @@ a permanent refusal by the broker moves it to the ``dead_letter`` table
 (:class:`MessageClass`). TELEMETRY and BULK may have a TTL and a size cap and then
 age out oldest first (counted in :attr:`Outbox.dropped`, reported to ``on_drop``);
 REPLY and EVENT rows are never dropped. ``messageId`` and ``seq`` are assigned here,
-at store time, so a re-send carries the same bytes.
+at store time, so a re-send carries the same bytes. A draft with a caller-chosen
+``message_id`` that is already pending here is not stored again (its id is returned).
 """
 
 from __future__ import annotations
@@ -125,15 +126,25 @@ class Outbox:
         """Store many messages in one transaction (plus ``also(conn)`` atomically with them)."""
         now = self.clock()
 
-        def job(conn: sqlite3.Connection) -> tuple[list[str], dict[MessageClass, int]]:
+        def job(conn: sqlite3.Connection) -> tuple[list[str], dict[MessageClass, int], int]:
             row = conn.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
             seq = int(row[0]) if row else 0
             ids: list[str] = []
             rows = []
+            taken: set[str] = set()
             stamp = datetime.fromtimestamp(now, UTC)
             for d in drafts:
+                if d.message_id is not None:
+                    mid = d.message_id
+                    if mid in taken or conn.execute(
+                        "SELECT 1 FROM outbox WHERE message_id=?", (mid,)
+                    ).fetchone():
+                        ids.append(mid)  # already pending: store it once only
+                        continue
+                else:
+                    mid = str(uuid.uuid4())
+                taken.add(mid)
                 seq += 1
-                mid = str(uuid.uuid4())
                 body = render(d, message_id=mid, seq=seq, timestamp=stamp, source=self.source)
                 rows.append((int(d.cls), mid, d.topic, body, int(d.retain), now))
                 ids.append(mid)
@@ -149,10 +160,10 @@ class Outbox:
             )
             if also is not None:
                 also(conn)
-            return ids, self._enforce(conn, now, {d.cls for d in drafts})
+            return ids, self._enforce(conn, now, {d.cls for d in drafts}), len(rows)
 
-        ids, dropped = await self.store.submit(job)
-        self.counters.stored += len(ids)
+        ids, dropped, stored = await self.store.submit(job)
+        self.counters.stored += stored
         self._count_drops(dropped)
         return ids
 
