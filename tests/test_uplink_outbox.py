@@ -163,3 +163,32 @@ async def test_failing_job_does_not_poison_the_batch(store: Store) -> None:
     assert await ob.next_batch(10) == []  # rolled back with its job
     await ob.add(reading("m2"))
     assert len(await ob.next_batch(10)) == 1
+
+
+async def test_ddl_while_the_writer_is_busy_never_breaks_a_batch(tmp_path: Path) -> None:
+    """execute_script (DDL from the event loop, e.g. a table created on first use)
+    must wait for the writer's batch: executescript() commits the open transaction,
+    which would destroy the batch's savepoints ("no such savepoint: job")."""
+    import asyncio
+    import sqlite3
+
+    from smmc_gateway.uplink.store import Store
+
+    store = Store(tmp_path / "ddl.sqlite")
+    store.execute_script("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
+
+    def insert(conn: sqlite3.Connection) -> None:
+        for n in range(200):
+            conn.execute("INSERT INTO t VALUES (?)", (n,))
+
+    jobs = [asyncio.ensure_future(store.submit(insert)) for _ in range(50)]
+    for i in range(50):
+        store.execute_script(f"CREATE TABLE IF NOT EXISTS extra{i} (x INTEGER)")
+        await asyncio.sleep(0)
+    await asyncio.gather(*jobs)
+
+    def count(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT COUNT(*) FROM t").fetchone()[0])
+
+    assert await store.submit(count) == 50 * 200
+    await store.close()

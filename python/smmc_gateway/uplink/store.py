@@ -39,6 +39,9 @@ class Store:
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
+        # Held by the writer thread for a whole batch (BEGIN..COMMIT) and by
+        # execute_script, whose executescript() would commit a batch half-way.
+        self._batch_lock = threading.Lock()
         self.commits = 0
         """Number of transactions committed (for the benchmark and metrics)."""
         self._thread = threading.Thread(
@@ -47,8 +50,11 @@ class Store:
         self._thread.start()
 
     def execute_script(self, sql: str) -> None:
-        """Run DDL synchronously (used at start-up before any job is queued)."""
-        self._conn.executescript(sql)
+        """Run DDL synchronously. ``executescript`` commits whatever transaction is open,
+        so it waits for the writer thread to finish its current batch (never running in
+        the middle of one, which would destroy the batch's savepoints)."""
+        with self._batch_lock:
+            self._conn.executescript(sql)
 
     async def submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in a transaction on the writer thread; return after the commit."""
@@ -77,6 +83,7 @@ class Store:
                     break
                 batch.append(nxt)
             results: list[tuple[bool, Any]] = []
+            self._batch_lock.acquire()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 for fn, _loop, _fut in batch:
@@ -94,6 +101,8 @@ class Store:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 results = [(False, exc)] * len(batch)
+            finally:
+                self._batch_lock.release()
             for (_fn, loop, fut), (ok, value) in zip(batch, results, strict=True):
                 loop.call_soon_threadsafe(_settle, fut, ok, value)
             if stop:
