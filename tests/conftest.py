@@ -348,3 +348,16 @@ def _fresh_logging() -> Iterator[None]:
     yield
     structlog.reset_defaults()
     logging.getLogger().handlers[:] = []
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memory_counter_store() -> Iterator[None]:
+    """Sessions built without an invocation-counter store share a process-wide
+    in-memory one; each test starts with a fresh one, so a meter of one test (same
+    serial, same system title, counters restarting at 1) is never taken for a replay
+    of the same-named meter of an earlier test."""
+    from smmc_gateway.dlms import ic_store
+
+    ic_store._memory = None
+    yield
+    ic_store._memory = None
