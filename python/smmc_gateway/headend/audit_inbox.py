@@ -117,10 +117,9 @@ class AuditInbox:
             )
 
         try:
-            await self.uplink.outbox.add_many([draft], also=mark)
+            await self.uplink.publish([draft], also=mark)
         except sqlite3.IntegrityError:  # published meanwhile: the transaction rolled back
             return False
-        await self.uplink.publish([])  # wakes the sender (stores nothing)
         return True
 
 

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import random
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -113,9 +114,14 @@ class Uplink:
         self._dispatches: set[asyncio.Task[None]] = set()
 
     # -- outbound API ---------------------------------------------------------------
-    async def publish(self, drafts: Sequence[Draft]) -> list[str]:
-        """Store drafts durably (one transaction) and wake the sender; return messageIds."""
-        ids = await self.outbox.add_many(drafts)
+    async def publish(
+        self,
+        drafts: Sequence[Draft],
+        also: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> list[str]:
+        """Store drafts durably (one transaction, with ``also(conn)`` atomically in it,
+        e.g. a caller's own "published" mark) and wake the sender; return messageIds."""
+        ids = await self.outbox.add_many(drafts, also=also)
         self._wake.set()
         return ids
 
