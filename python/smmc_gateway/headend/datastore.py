@@ -330,13 +330,14 @@ class RecordingPublisher:
         self.topics: Topics = inner.topics
 
     async def publish_reading(self, meter: str, readings: Sequence[Reading] = (),
-                              interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None
-                              ) -> str:
+                              interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None,
+                              message_id: str | None = None) -> str:
         try:
             await self.data.record_readings(meter, readings, interval_blocks)
         except (sqlite3.Error, StoreClosed, ValueError, KeyError, TypeError) as exc:
             log.error("datastore_write_failed", meter_id=meter, kind="readings", error=str(exc))
-        message: str = await self.inner.publish_reading(meter, readings, interval_blocks)
+        message: str = await self.inner.publish_reading(meter, readings, interval_blocks,
+                                                        message_id=message_id)
         return message
 
     async def publish_event(self, meter: str, events: Sequence[Event]) -> str:

@@ -82,8 +82,9 @@ class Publisher(Protocol):
     """The part of the uplink the head-end uses."""
 
     async def publish_reading(self, meter: str, readings: Sequence[Reading] = (),
-                              interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None
-                              ) -> str: ...
+                              interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None,
+                              message_id: str | None = None) -> str:
+        """``message_id``: a caller-chosen, deterministic id (see uplink.envelope)."""
 
     async def publish_event(self, meter: str, events: Sequence[Event]) -> str: ...
 
@@ -92,14 +93,6 @@ class Publisher(Protocol):
     topics: Topics
 
     async def publish(self, drafts: Sequence[Draft]) -> list[str]: ...
-
-
-class UplinkPublisher(Publisher, Protocol):
-    """The uplink itself: also takes a caller-chosen (deterministic) messageId."""
-
-    async def publish_reading(self, meter: str, readings: Sequence[Reading] = (),
-                              interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None,
-                              message_id: str | None = None) -> str: ...
 
 
 @dataclass
@@ -116,7 +109,7 @@ def _event(type_ref: str, reason: str, details: str, at: datetime | None = None)
 class HeadEnd:
     """Use cases over scheduled sessions, results to the uplink."""
 
-    def __init__(self, fleet: Fleet, scheduler: Scheduler, publisher: UplinkPublisher,
+    def __init__(self, fleet: Fleet, scheduler: Scheduler, publisher: Publisher,
                  models: Mapping[str, ModelConfig], *, time_source: clock_uc.TimeSource,
                  tolerance_s: float = 2.0, shift_limit_s: float = 900.0,
                  metrics: GatewayMetrics | None = None, first_read_s: float = 86400.0) -> None:
@@ -124,7 +117,6 @@ class HeadEnd:
         self.scheduler = scheduler
         self.datastore = DataStore(fleet.store)  # use cases 3 and 11: what is published, kept
         self.publisher: Publisher = RecordingPublisher(publisher, self.datastore)
-        self._uplink = publisher  # for readings with a chosen messageId (_publish_reading)
         self.models = models
         self.time_source = time_source
         self.tolerance_s = tolerance_s
@@ -168,9 +160,9 @@ class HeadEnd:
             await self._note_read(meter_id, "collect", exc)
             raise
         profile = result.profile
-        await self._publish_reading(
+        await self.publisher.publish_reading(
             meter_id, result.readings, profile.interval_blocks if profile else None,
-            self._collect_id(meter_id, state.last_entry, result))
+            message_id=self._collect_id(meter_id, state.last_entry, result))
         if profile is not None and profile.gaps:
             await self.publisher.publish_event(meter_id, [
                 _event(EV_READING_GAP, "loadProfileGap",
@@ -185,18 +177,6 @@ class HeadEnd:
         log.info("meter_collected", meter_id=meter_id,
                  rows=profile.rows if profile else 0, registers=len(result.readings))
         return result
-
-    async def _publish_reading(self, meter_id: str, readings: Sequence[Reading],
-                               blocks: bytes | None, message_id: str) -> str:
-        """Readings to the data store and the uplink under a chosen messageId (what
-        RecordingPublisher does, which does not pass a messageId through yet)."""
-        try:
-            await self.datastore.record_readings(meter_id, readings, blocks)
-        except (sqlite3.Error, StoreClosed, ValueError, KeyError, TypeError) as exc:
-            log.error("datastore_write_failed", meter_id=meter_id, kind="readings",
-                      error=str(exc))
-        return await self._uplink.publish_reading(meter_id, readings, blocks,
-                                                  message_id=message_id)
 
     def _collect_id(self, meter_id: str, since: datetime | None, result: ReadingsResult) -> str:
         """Deterministic messageId of a scheduled collection (see uplink.envelope).
@@ -226,7 +206,7 @@ class HeadEnd:
             raise
         if regs:
             at = regs[0]["timestamp"]
-            await self._publish_reading(meter_id, regs, None, reading_message_id(
+            await self.publisher.publish_reading(meter_id, regs, message_id=reading_message_id(
                 self.publisher.topics.gateway, meter_id, "registers", at, at))
         self._done("registers", True)
         await self._note_read(meter_id, "registers", None)
