@@ -251,7 +251,9 @@ def test_random_bytes_decode_or_raise(data: bytes) -> None:
         tree = _core.decode(data)
     except _core.AxdrError:
         return
-    assert _core.encode(tree) == data
+    # Liberal reception: a non-canonical input (boolean 0x02, a long-form length) decodes
+    # to the value it means; what must hold is that the value survives a round trip.
+    assert _core.decode(_core.encode(tree)) == tree
 
 
 # ------------------------------------------------------------------ date-times

@@ -28,6 +28,7 @@ BASE = """
 [gateway]
 id = "gw-1"
 state_dir = "state"
+client_system_title = "534d4d4300000009"
 [broker]
 host = "localhost"
 """
@@ -423,7 +424,8 @@ def test_bad_values(tmp_path: Path, snippet: str, expected: str | None) -> None:
 
 
 def test_bad_client_system_title_is_named_without_value(tmp_path: Path) -> None:
-    body = BASE.replace('id = "gw-1"', 'id = "gw-1"\nclient_system_title = "zz11"')
+    body = BASE.replace('client_system_title = "534d4d4300000009"',
+                        'client_system_title = "zz11"')
     assert problems(tmp_path, body) == [
         "gateway.client_system_title: is not valid hex (expected 16 hex digits; value not shown)"
     ]
@@ -443,3 +445,117 @@ def test_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main([str(write(tmp_path, BASE + "[limits]\nretry_attempts = -1\n"))]) == 2
     err = capsys.readouterr().err
     assert "(1 problem):" in err and "limits.retry_attempts: -1 is out of range (0..100)" in err
+
+
+# ------------------------------------------------------------------ security knobs (issue 7)
+
+HLS_METER = """
+[[meters]]
+id = "m1"
+connection = { kind = "tcp", host = "10.0.0.1" }
+security = { level = "hls-gmac", key_id = "a" }
+"""
+
+
+def test_client_system_title_required_with_hls(tmp_path: Path) -> None:
+    keys_file(tmp_path, '[a]\nek = "000102030405060708090a0b0c0d0e0f"\n'
+              'ak = "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"\n')
+    body = BASE.replace('client_system_title = "534d4d4300000009"\n', 'key_file = "keys.toml"\n')
+    got = problems(tmp_path, body + HLS_METER)
+    assert len(got) == 1 and got[0].startswith("gateway.client_system_title: is required when "
+                                               "a meter uses hls-gmac")
+    # without HLS meters the gateway needs no system title
+    assert load_config(write(tmp_path, body)).gateway.client_system_title is None
+
+
+def test_commands_defaults_deny_what_can_brick_a_meter(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, BASE))
+    c = cfg.commands
+    assert not c.serves("MeterConfig") and not c.serves("keyChange")
+    assert not c.serves("EndDeviceFirmware") and c.serves("EndDeviceControls")
+    assert c.max_attempts == 2 and c.max_meters_per_request == 256
+    assert c.meter_config_allows(7, "1.0.99.1.0.255", attribute=4) is not None
+    assert c.meter_config_allows(7, "1.0.99.1.0.255", attribute=2) is None  # the buffer
+    assert c.meter_config_allows(40, "0.0.25.9.0.255", attribute=3) is None  # destination
+    assert c.meter_config_allows(64, "0.0.43.0.0.255", method=2) is None  # key transfer
+    assert c.meter_config_allows(15, "0.0.40.0.0.255", attribute=7) is None
+    assert c.meter_config_allows(9, "0.0.10.0.1.255", method=1) is not None
+    assert c.meter_config_allows(9, "0.0.10.0.0.255", method=1) is None  # global reset
+
+
+def test_commands_section_parsed_and_checked(tmp_path: Path) -> None:
+    body = BASE + """
+[commands]
+max_meters_per_request = 10
+max_attempts = 3
+journal_retention = "7d"
+[commands.enabled]
+MeterConfig = true
+[commands.meter_config]
+defaults = false
+allow = [{ class_id = 41, obis = "0.0.25.0.*.255", attributes = [2], note = "on purpose" }]
+"""
+    c = load_config(write(tmp_path, body)).commands
+    assert c.serves("MeterConfig") and not c.serves("keyChange")
+    assert (c.max_meters_per_request, c.max_attempts, c.journal_retention_s) == (10, 3, 7 * 86400)
+    assert c.meter_config_allows(7, "1.0.99.1.0.255", attribute=4) is None  # no defaults
+    rule = c.meter_config_allows(41, "0.0.25.0.0.255", attribute=2)
+    assert rule is not None and rule.note == "on purpose"
+    bad = BASE + """
+[commands]
+max_qeued = 3
+[commands.enabled]
+Firmware = true
+MeterConfig = "yes"
+[commands.meter_config]
+allow = [{ class_id = 18, obis = "0.0.44.0.0.255", methods = [1] },
+         { obis = "0.0.1.0.0.255", attributes = [2] },
+         { class_id = 1, obis = "1.2.3", attributes = [300] }]
+"""
+    got = problems(tmp_path, bad)
+    assert any(p.startswith('commands.max_qeued: unknown key (did you mean "max_queued"?)')
+               for p in got)
+    assert any(p.startswith("commands.enabled.Firmware: unknown key") for p in got)
+    assert 'commands.enabled.MeterConfig: "yes" is not a boolean (true or false)' in got
+    assert any(p.startswith("commands.meter_config.allow[0].class_id: class 18 cannot be "
+                            "allowed in MeterConfig (image transfer") for p in got)
+    assert any(p.startswith("commands.meter_config.allow[1].class_id: None is not a COSEM "
+                            "class id") for p in got)
+    assert any(p.startswith('commands.meter_config.allow[2].obis: "1.2.3" is not an OBIS')
+               for p in got)
+    assert "commands.meter_config.allow[2].attributes[0]: 300 is not an integer 1..127" in got
+
+
+def test_push_limits_and_networks(tmp_path: Path) -> None:
+    body = BASE + """
+[push]
+max_connections = 10
+max_per_peer = 2
+first_frame_timeout = "2s"
+allow_from = ["10.64.0.0/12", "192.0.2.7"]
+"""
+    p = load_config(write(tmp_path, body)).push
+    assert (p.max_connections, p.max_per_peer, p.first_frame_timeout_s) == (10, 2, 2.0)
+    assert p.allow_from == ("10.64.0.0/12", "192.0.2.7/32")
+    got = problems(tmp_path, BASE + '[push]\nmax_per_peer = 20\nmax_connections = 5\n'
+                   'allow_from = ["10.0.0.0/33"]\n')
+    assert "push.max_per_peer: 20 is more than max_connections 5" in got
+    assert any(p.startswith('push.allow_from[0]: "10.0.0.0/33" is not an IP address') for p in got)
+
+
+def test_model_quirks_are_named(tmp_path: Path) -> None:
+    body = BASE + '[models.x]\nquirks = ["plain-initiate-response"]\n'
+    assert load_config(write(tmp_path, body)).models["x"].quirks == {"plain-initiate-response"}
+    got = problems(tmp_path, BASE + '[models.x]\nquirks = ["plain-initiate-respons"]\n')
+    assert got[0].startswith('models.x.quirks[0]: "plain-initiate-respons" is not a known quirk '
+                             '(did you mean "plain-initiate-response"?)')
+
+
+def test_limits_reserved_share_and_block_ceiling(tmp_path: Path) -> None:
+    body = BASE + '[limits]\nreserved_for_collection = 0.5\nmax_block_transfer = "1MiB"\n'
+    lim = load_config(write(tmp_path, body)).limits
+    assert (lim.reserved_for_collection, lim.max_block_transfer) == (0.5, 1 << 20)
+    got = problems(tmp_path, BASE + '[limits]\nreserved_for_collection = 1.0\n'
+                   'max_block_transfer = "1KiB"\n')
+    assert "limits.reserved_for_collection: 1.0 is out of range (0.0..0.9)" in got
+    assert "limits.max_block_transfer: 1024 bytes is out of range (64KiB..1GiB)" in got

@@ -17,9 +17,13 @@ def write_lab_config(directory: Path, meters: Sequence[Mapping[str, Any]], *,
                      broker: tuple[str, int], gateway_id: str = "gw-demo",
                      groups: Mapping[str, str] | None = None, max_tcp_sessions: int = 32,
                      metrics_port: int | None = None, schedules: str = "",
-                     response_timeout: str = "5s", push_port: int | None = None) -> Path:
+                     response_timeout: str = "5s", push_port: int | None = None,
+                     enable: Sequence[str] = (), extra: str = "") -> Path:
     """``meters``: dicts with ``meter_id``, ``port`` (wrapper TCP on 127.0.0.1), ``ek``,
-    ``ak`` (hex) and ``auth``; ``groups``: meter_id -> ``;``-separated group names."""
+    ``ak`` (hex) and ``auth``; ``groups``: meter_id -> ``;``-separated group names.
+    ``enable``: nouns (or ``keyChange``) that are off by default and this lab turns on
+    (``[commands.enabled]``); ``extra``: more TOML appended as is (e.g. a ``[commands]``
+    table: then ``enable`` must be empty)."""
     directory.mkdir(parents=True, exist_ok=True)
     state = directory / "state"
     state.mkdir(exist_ok=True)
@@ -52,6 +56,8 @@ def write_lab_config(directory: Path, meters: Sequence[Mapping[str, Any]], *,
             else "[push]\nenabled = false\n")
     metrics = (f"[metrics]\naddress = \"127.0.0.1\"\nport = {metrics_port}\n"
                if metrics_port else "[metrics]\nenabled = false\n")
+    enabled = "".join(f"{name} = true\n" for name in enable)
+    commands = f"[commands.enabled]\n{enabled}" if enabled else ""
     toml = f"""# generated for a simulated fleet
 meters_csv = "meters.csv"
 
@@ -78,6 +84,9 @@ response_timeout = "{response_timeout}"
 [logging]
 level = "info"
 format = "json"
+
+{commands}
+{extra}
 """
     path = directory / "gateway.toml"
     path.write_text(toml)

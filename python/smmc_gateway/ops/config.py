@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
+from smmc_gateway.ops import config_guard as guard
 from smmc_gateway.ops import config_sections as sec
 from smmc_gateway.ops import config_values as v
 from smmc_gateway.ops.config_meters import KeyStore, MeterContext, meter_entry, meters_from_csv
@@ -24,6 +25,7 @@ from smmc_gateway.ops.config_model import (
     Addresses,
     BrokerConfig,
     BusConfig,
+    CommandsConfig,
     Connection,
     GatewayConfig,
     GatewaySection,
@@ -31,11 +33,13 @@ from smmc_gateway.ops.config_model import (
     ListenConfig,
     LoggingConfig,
     MeterConfig,
+    MeterConfigRule,
     MeterKeys,
     ModelConfig,
     OpticalConnection,
     OutboxClassLimits,
     OutboxConfig,
+    PushConfig,
     RegisterSpec,
     SchedulesConfig,
     Secret,
@@ -46,15 +50,16 @@ from smmc_gateway.ops.config_model import (
 from smmc_gateway.ops.config_values import ConfigProblem, Problems, Table
 
 __all__ = [
-    "Addresses", "BrokerConfig", "BusConfig", "ConfigError", "ConfigProblem", "Connection",
-    "GatewayConfig", "GatewaySection", "LimitsConfig", "ListenConfig", "LoggingConfig",
-    "MeterConfig", "MeterKeys", "ModelConfig", "OpticalConnection", "OutboxClassLimits",
-    "OutboxConfig", "RegisterSpec", "SchedulesConfig", "Secret", "SerialConnection",
+    "Addresses", "BrokerConfig", "BusConfig", "CommandsConfig", "ConfigError", "ConfigProblem",
+    "Connection", "GatewayConfig", "GatewaySection", "LimitsConfig", "ListenConfig",
+    "LoggingConfig", "MeterConfig", "MeterConfigRule", "MeterKeys", "ModelConfig",
+    "OpticalConnection", "OutboxClassLimits", "OutboxConfig", "PushConfig", "RegisterSpec",
+    "SchedulesConfig", "Secret", "SerialConnection",
     "TcpConnection", "TlsConfig", "config_as_dict", "load_config",
 ]
 
 TOP_KEYS = ("include", "meters_csv", "gateway", "broker", "meters", "models", "buses",
-            "schedules", "limits", "outbox", "metrics", "push", "logging")
+            "schedules", "limits", "outbox", "metrics", "push", "logging", "commands")
 INCLUDE_KEYS = ("meters", "models", "buses")
 
 
@@ -168,6 +173,11 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
     for label, csv_path in _paths(doc.get("meters_csv", []), "meters_csv", base, probs):
         meters.extend(meters_from_csv(csv_path, label, ctx, probs))
     _cross_check(meters, buses, probs)
+    if gateway.client_system_title is None and any(m.security == "hls-gmac" for m in meters):
+        probs.add("gateway.client_system_title", "is required when a meter uses hls-gmac: "
+                  "this gateway's own 8-byte system title (16 hex digits), different on every "
+                  "gateway and from the technician's CLI, so that no two clients ever cipher "
+                  "with the same (system title, invocation counter) under one key")
 
     config = GatewayConfig(
         gateway=gateway,
@@ -182,10 +192,10 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
                                   probs),
         metrics=sec.listen_section(v.table(doc.get("metrics"), "metrics", probs), "metrics", probs,
                                    "127.0.0.1", 9108),
-        push=sec.listen_section(v.table(doc.get("push"), "push", probs), "push", probs,
-                                "0.0.0.0", 4059),
+        push=guard.push_section(v.table(doc.get("push"), "push", probs), probs),
         logging=sec.logging_section(v.table(doc.get("logging"), "logging", probs), probs),
         source=source,
+        commands=guard.commands_section(v.table(doc.get("commands"), "commands", probs), probs),
     )
     if config.metrics.enabled and config.push.enabled and config.metrics.port == config.push.port:
         probs.add("metrics.port", f"{config.metrics.port} is also push.port; use two ports")
@@ -226,6 +236,8 @@ def config_as_dict(value: object) -> object:
         return {str(k): config_as_dict(x) for k, x in value.items()}
     if isinstance(value, list | tuple):
         return [config_as_dict(x) for x in value]
+    if isinstance(value, frozenset | set):
+        return sorted(value)
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, Path | dt.time):

@@ -93,7 +93,9 @@ class GatewaySection:
 
 @dataclass(frozen=True, slots=True)
 class TlsConfig:
-    ca: Path | None
+    """``[broker.tls]``: its presence turns TLS on."""
+
+    ca: Path | None  # None: the system's CA certificates
     cert: Path | None
     key: Path | None
 
@@ -173,12 +175,21 @@ class RegisterSpec:
     unit: str | None
 
 
+#: Named, harmless deviations from the standard a meter model may be allowed
+#: (``[models.NAME] quirks = [...]``). None of them touches the invocation counter rule.
+KNOWN_QUIRKS: Mapping[str, str] = {
+    "plain-initiate-response": "the AARE of a ciphered association carries a plain "
+                               "(unciphered) InitiateResponse",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     name: str
     obis: Mapping[str, str]  # DEFAULT_OBIS with this model's overrides applied
     capture_period_s: float
     registers: tuple[RegisterSpec, ...]
+    quirks: frozenset[str] = frozenset()  # keys of KNOWN_QUIRKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +224,10 @@ class LimitsConfig:
     backoff_max_s: float
     backoff_multiplier: float
     response_timeout_s: float
+    reserved_for_collection: float = 0.25
+    """Share of max_tcp_sessions that commands never take: scheduled collection keeps it."""
+    max_block_transfer: int = 8 << 20
+    """Ceiling in bytes on one reassembled answer (block transfer, GBT), per session."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +252,92 @@ class ListenConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PushConfig:
+    """``[push]``: the listener for meters' data-notifications."""
+
+    enabled: bool
+    address: str
+    port: int
+    max_connections: int = 256
+    max_per_peer: int = 4
+    first_frame_timeout_s: float = 5.0
+    idle_timeout_s: float = 120.0
+    allow_from: tuple[str, ...] = ()
+    """Networks pushes are taken from besides the configured TCP meters' hosts (CIDR)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeterConfigRule:
+    """One allowlist entry of MeterConfig: a class, an OBIS pattern (``*`` groups match
+    anything) and the attributes that may be SET and methods that may be invoked."""
+
+    class_id: int
+    obis: str
+    attributes: frozenset[int]
+    methods: frozenset[int]
+    note: str = ""
+
+    def matches_obis(self, obis: str) -> bool:
+        return all(p == "*" or p == o for p, o in
+                   zip(self.obis.split("."), obis.split("."), strict=True))
+
+    def allows(self, class_id: int, obis: str, attribute: int | None = None,
+               method: int | None = None) -> bool:
+        if class_id != self.class_id or not self.matches_obis(obis):
+            return False
+        if attribute is not None:
+            return attribute in self.attributes
+        return method is not None and method in self.methods
+
+
+#: Nouns (and the keyChange part of MeterConfig) a central system may use, with whether
+#: each is served when the configuration says nothing. Default-deny for what can brick
+#: a meter or hand over its keys: remote programming, key change and firmware are turned
+#: on by the operator on purpose (``[commands.enabled]``).
+NOUN_DEFAULTS: Mapping[str, bool] = {
+    "EndDeviceControls": True,
+    "MeterReadings": True,
+    "MasterDataLinkageConfig": True,
+    "PricingStructureConfig": True,
+    "EndDeviceConfig": True,
+    "CustomerMeterDataSet": True,
+    "ReadingsReport": True,
+    "MeterReadSchedule": True,
+    "MeterConfig": False,
+    "keyChange": False,
+    "EndDeviceFirmware": False,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandsConfig:
+    """``[commands]``: what the central system may ask of this gateway, and how much."""
+
+    enabled: Mapping[str, bool] = field(default_factory=lambda: dict(NOUN_DEFAULTS))
+    """noun (or "keyChange") -> served"""
+    max_meters_per_request: int = 256
+    max_concurrent: int = 8  # requests dispatched at once
+    max_queued: int = 256  # requests waiting beyond that; more are answered FAILED Busy
+    max_attempts: int = 2  # a request that crashed or timed out this often is answered FAILED
+    timeout_s: float = 3600.0  # one request's handling, beyond which it counts as timed out
+    journal_retention_s: float = 30 * 86400.0
+    max_reply_bytes: int = 1 << 20
+    max_query_intervals: int = 50000  # time window / interval x meters, per request
+    meter_config_rules: tuple[MeterConfigRule, ...] = ()
+
+    def serves(self, noun: str) -> bool:
+        return bool(self.enabled.get(noun, False))
+
+    def meter_config_allows(self, class_id: int, obis: str, attribute: int | None = None,
+                            method: int | None = None) -> MeterConfigRule | None:
+        """The first rule allowing this SET (attribute) or ACTION (method), or None."""
+        for rule in self.meter_config_rules:
+            if rule.allows(class_id, obis, attribute, method):
+                return rule
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: Literal["debug", "info", "warning", "error"]
     format: Literal["auto", "json", "console"]
@@ -254,9 +355,10 @@ class GatewayConfig:
     limits: LimitsConfig
     outbox: OutboxConfig
     metrics: ListenConfig
-    push: ListenConfig
+    push: PushConfig
     logging: LoggingConfig
     source: Path
+    commands: CommandsConfig = field(default_factory=CommandsConfig)
 
     def meter(self, meter_id: str) -> MeterConfig:
         """The meter with this id (KeyError if there is none)."""

@@ -15,6 +15,7 @@ from typing import Literal, cast
 from smmc_gateway.ops import config_values as v
 from smmc_gateway.ops.config_model import (
     DEFAULT_OBIS,
+    KNOWN_QUIRKS,
     BrokerConfig,
     BusConfig,
     GatewaySection,
@@ -137,7 +138,16 @@ def broker_section(t: Table, base: Path, gateway_id: str, probs: Problems) -> Br
 
 def model_section(name: str, t: Table, probs: Problems) -> ModelConfig:
     p = f"models.{name}"
-    v.check_keys(t, p, ("obis", "capture_period", "registers"), probs)
+    v.check_keys(t, p, ("obis", "capture_period", "registers", "quirks"), probs)
+    quirks: set[str] = set()
+    for i, q in enumerate(v.get_str_list(t, "quirks", p, probs)):
+        if q not in KNOWN_QUIRKS:
+            known = "; ".join(f"{k} ({d})" for k, d in KNOWN_QUIRKS.items())
+            probs.add(join(join(p, "quirks"), i),
+                      f"{v.show(q)} is not a known quirk{v.suggest(q, KNOWN_QUIRKS)}; "
+                      f"known: {known}")
+        else:
+            quirks.add(q)
     obis = dict(DEFAULT_OBIS)
     ot = v.table(t.get("obis"), join(p, "obis"), probs)
     v.check_keys(ot, join(p, "obis"), DEFAULT_OBIS.keys(), probs)
@@ -169,6 +179,7 @@ def model_section(name: str, t: Table, probs: Problems) -> ModelConfig:
         obis=MappingProxyType(obis),
         capture_period_s=v.get_duration(t, "capture_period", p, probs, 900, 1, 86400),
         registers=tuple(registers),
+        quirks=frozenset(quirks),
     )
 
 
@@ -228,7 +239,8 @@ def schedules_section(t: Table, probs: Problems) -> SchedulesConfig:
 def limits_section(t: Table, probs: Problems) -> LimitsConfig:
     p = "limits"
     allowed = ("max_tcp_sessions", "sessions_per_bus", "retry_attempts", "backoff_initial",
-               "backoff_max", "backoff_multiplier", "response_timeout")
+               "backoff_max", "backoff_multiplier", "response_timeout",
+               "reserved_for_collection", "max_block_transfer")
     v.check_keys(t, p, allowed, probs)
     initial = v.get_duration(t, "backoff_initial", p, probs, 5, 0.1, 3600)
     maximum = v.get_duration(t, "backoff_max", p, probs, 600, 0.1, 86400)
@@ -242,7 +254,18 @@ def limits_section(t: Table, probs: Problems) -> LimitsConfig:
         backoff_max_s=maximum,
         backoff_multiplier=v.get_float(t, "backoff_multiplier", p, probs, 2.0, 1.0, 10.0),
         response_timeout_s=v.get_duration(t, "response_timeout", p, probs, 30, 0.1, 600),
+        reserved_for_collection=v.get_float(t, "reserved_for_collection", p, probs, 0.25,
+                                            0.0, 0.9),
+        max_block_transfer=_block_ceiling(t, p, probs),
     )
+
+
+def _block_ceiling(t: Table, p: str, probs: Problems) -> int:
+    size = v.get_opt_size(t, "max_block_transfer", p, probs) or 8 << 20
+    if not 64 << 10 <= size <= 1 << 30:
+        probs.add(join(p, "max_block_transfer"), f"{size} bytes is out of range (64KiB..1GiB)")
+        return 8 << 20
+    return size
 
 
 def outbox_section(t: Table, state_dir: Path, probs: Problems) -> OutboxConfig:

@@ -318,6 +318,7 @@ async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) 
     away = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
     cfg = write_lab_config(tmp / "gw", info, broker=(broker.host, broker.port), gateway_id=GW,
                            groups={m: "feeder" for m in ids}, push_port=push_port,
+                           enable=("MeterConfig", "EndDeviceFirmware"),
                            schedules='load_profile_every = "6h"\nload_profile_jitter = "1s"\n'
                                      'events_every = "6h"\nregisters_every = "6h"\n'
                                      f'clock_sync_at = "{away}"\nbulk_export_at = "{away}"')
