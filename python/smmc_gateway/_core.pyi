@@ -8,7 +8,7 @@ Conventions used throughout:
 * ``now`` is a monotonic time in seconds (``time.monotonic()`` in the shell, a
   fake clock in tests); the core never reads a clock.
 * APDUs are ``bytes`` without any HDLC LLC header or wrapper header.
-* A *typed value* is the typed JSON of ``shared/design/CLI.md``:
+* A *typed value* is the typed JSON the CLI and the MQTT payloads use:
   ``{"type": "long-unsigned", "value": 5}``; arrays and structures hold lists of
   typed values; octet-strings and bit-strings are lowercase hex strings;
   compact-array is ``{"type": "compact-array", "description": <desc>,

@@ -1,4 +1,4 @@
-"""The `smmc-gateway` command (shared/design/CLI.md): parser, dispatch, exit codes.
+"""The `smmc-gateway` command: parser, dispatch, exit codes.
 
 Subcommands owned here: ``decode`` (the translator) and ``meter`` (the
 technician's tool). ``simulate``, ``run`` and ``demo`` are registered by their

@@ -1,4 +1,4 @@
-"""The 15 aspects (shared/design/USE-CASES.md): annex articles, triggers, objects, nouns.
+"""The 15 aspects the regulator asks to document: annex articles, triggers, objects, nouns.
 
 One row per aspect, as in the design table: number, aspect (with the NTD technical annex
 articles in parentheses), trigger, DLMS/COSEM objects, MQTT (CIM noun).

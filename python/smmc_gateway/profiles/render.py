@@ -128,7 +128,7 @@ def render_all(observed: Mapping[str, tuple[str, Sequence[Step]]]) -> dict[str, 
     """``observed``: ``{"NN-name": (title, steps)}``; returns ``{file name: text}``."""
     docs: dict[str, str] = {}
     index = [GENERATED, "", "# Interoperability profiles", "",
-             "One document per aspect of shared/design/USE-CASES.md, in the sections of "
+             "One document per aspect of the regulator's list of 15, in the sections of "
              "IEC 62559-2. Sequences are the ones observed when the scenarios ran against "
              "the simulator (`smmc-gateway profiles render`); `smmc-gateway profiles check` "
              "re-runs them and fails if a document no longer matches.", "",
