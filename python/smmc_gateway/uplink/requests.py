@@ -78,6 +78,12 @@ def parse_request(
             f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             f" (offset {exc.pos})",
         )
+    except RecursionError:
+        # Nesting deeper than the interpreter's stack: one hostile message must not
+        # take the uplink down (and be redelivered forever).
+        return BadRequest(fallback, noun, "?", "BadJson", "payload nests too deeply to parse")
+    except ValueError as exc:  # e.g. an integer literal longer than 4300 digits
+        return BadRequest(fallback, noun, "?", "BadJson", f"payload is not usable JSON: {exc}")
     header = data.get("header") if isinstance(data, dict) else None
     if not isinstance(header, dict):
         return BadRequest(fallback, noun, "?", "BadEnvelope", "missing object 'header'")
