@@ -25,3 +25,12 @@ def test_hostile_bodies_become_bad_requests(body: bytes, code: str, words: str) 
     assert isinstance(got, BadRequest)
     assert got.code == code and words in got.details
     assert got.correlation_id in ("cid-fallback", "c1")
+
+
+@pytest.mark.parametrize("cid", ["\\ud800", "a\\u0007b", "x\\u009f"])
+def test_correlation_ids_that_cannot_be_a_topic_are_refused(cid: str) -> None:
+    body = ('{"header": {"verb": "get", "correlationId": "%s"}, "payload": {}}' % cid).encode()
+    got = parse_request(T, TOPIC, body, DEFAULT_NOUNS, None)
+    assert isinstance(got, BadRequest) and got.code == "BadCorrelationId"
+    assert "not allowed in a topic" in got.details
+    assert got.correlation_id is None  # nothing to answer on: logged and counted only

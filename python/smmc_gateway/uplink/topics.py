@@ -38,6 +38,13 @@ def check_level(field: str, value: object) -> str:
         pos = value.find(ch)
         if pos >= 0:
             raise TopicError(f"{field}: {value[:40]!r} contains {what} at offset {pos}")
+    for pos, ch in enumerate(value):
+        # MQTT topics are UTF-8 without control characters: a lone surrogate cannot be
+        # encoded at all (it would fail later, in the store or the client, after the
+        # request was taken), and control characters must not appear (MQTT 5, 1.5.4).
+        if 0xD800 <= ord(ch) <= 0xDFFF or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F:
+            raise TopicError(f"{field}: {value[:40]!r} contains the character "
+                             f"U+{ord(ch):04X} at offset {pos}, not allowed in a topic")
     return value
 
 
