@@ -29,7 +29,7 @@ def test_hostile_bodies_become_bad_requests(body: bytes, code: str, words: str) 
 
 @pytest.mark.parametrize("cid", ["\\ud800", "a\\u0007b", "x\\u009f"])
 def test_correlation_ids_that_cannot_be_a_topic_are_refused(cid: str) -> None:
-    body = ('{"header": {"verb": "get", "correlationId": "%s"}, "payload": {}}' % cid).encode()
+    body = b'{"header": {"verb": "get", "correlationId": "' + cid.encode() + b'"}, "payload": {}}'
     got = parse_request(T, TOPIC, body, DEFAULT_NOUNS, None)
     assert isinstance(got, BadRequest) and got.code == "BadCorrelationId"
     assert "not allowed in a topic" in got.details
