@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apdu;
+pub mod assoc;
 pub mod axdr;
 pub mod cosem_datetime;
 pub mod crc;

@@ -20,12 +20,12 @@ pub struct ActionResult {
 }
 
 impl ActionResult {
-    fn decode(r: &mut Reader<'_>) -> Result<Self> {
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self> {
         let result = r.u8("action-result")?;
         let return_data = if xdr::optional(r, "return-parameters")? { Some(GetDataResult::decode(r)?) } else { None };
         Ok(ActionResult { result, return_data })
     }
-    fn encode(&self, out: &mut Vec<u8>) {
+    pub fn encode(&self, out: &mut Vec<u8>) {
         out.push(self.result);
         match &self.return_data {
             None => out.push(0),
