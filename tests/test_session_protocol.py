@@ -428,6 +428,8 @@ async def test_close_survives_a_malformed_rlre() -> None:
 
 
 async def test_invocation_counter_error_moves_our_counter_forward() -> None:
+    """The hint is followed by the next request; the meter's authenticated
+    answer to it makes it our counter (tests/security covers forged hints)."""
     refusal = _core.encode_apdu(
         {
             "apdu": "exception-response",
@@ -436,11 +438,14 @@ async def test_invocation_counter_error_moves_our_counter_forward() -> None:
             "invocation_counter": 5000,
         }
     )
-    plain = ciphered_meter([1])
+    plain = ciphered_meter([1, 2, 3])
+    sent: list[int] = []
 
     def script(request: dict[str, Any], raw: bytes) -> list[bytes] | None:
         if request["apdu"] == "glo-get-request":
-            return [refusal]
+            sent.append(_core.decipher_apdu(raw, system_title=b"SMMCTEST", ek=EK, ak=AK)[2])
+            if len(sent) == 1:
+                return [refusal]
         return plain(request, raw)
 
     async with peer(script) as port:
@@ -448,5 +453,7 @@ async def test_invocation_counter_error_moves_our_counter_forward() -> None:
         async with s:
             with pytest.raises(SecurityFailure, match="expects invocation counter 5000"):
                 await s.get(3, "1.0.32.7.0.255", 2)
+            assert (await s.get(3, "1.0.32.7.0.255", 2))["value"] == 230
+        assert sent[1] == 5000
         store = s.settings.security.ic_store
-        assert store is not None and store.next("t") >= 5000
+        assert store is not None and store.next("t") > 5000

@@ -180,6 +180,9 @@ LinkEvent: TypeAlias = tuple[str, Any]
 * ``("retransmit", int)`` — a timeout fired and the link re-sent (attempt number).
 * ``("link_lost", str)`` — retries exhausted; the link is now disconnected.
 * ``("frame_error", str)`` — a frame was dropped (bad FCS, wrong address, …).
+* ``("apdu_too_long", (received, limit))`` — a (segmented) APDU grew past
+  ``max_reassembly``: its segments are acknowledged and dropped up to the last
+  one; ``received`` counts its bytes seen so far (LLC header excluded).
 """
 
 class HdlcLink:
@@ -195,7 +198,10 @@ class HdlcLink:
     when its timer fires (counted as a retransmission). ``connect`` and
     ``disconnect`` raise :class:`HdlcError` in the server role; ``send_apdu``
     raises it when the link is not connected. Windows are 1..7 and
-    information field lengths 1..2030 (``ValueError`` otherwise)."""
+    information field lengths 1..2030 (``ValueError`` otherwise).
+    ``max_reassembly`` bounds an APDU reassembled from segments (LLC header
+    excluded; 1..1 MiB, the hard maximum and default): a client sets it to
+    the max receive PDU size it proposed."""
 
     def __init__(
         self,
@@ -212,7 +218,14 @@ class HdlcLink:
         response_timeout: float = 3.0,
         max_retries: int = 3,
         inactivity_timeout: float | None = None,
+        max_reassembly: int = 1048576,
     ) -> None: ...
+    @property
+    def max_reassembly(self) -> int:
+        """The longest APDU (LLC header excluded) reassembled from segments."""
+    def set_max_reassembly(self, limit: int) -> None:
+        """Change the reassembly limit (1..1 MiB, else ``ValueError``); it
+        applies from the next segment on."""
     @property
     def state(self) -> Literal["disconnected", "connecting", "connected", "disconnecting"]: ...
     @property
@@ -243,6 +256,14 @@ class WrapperFramer:
     """Splits a TCP byte stream into wrapper frames."""
 
     def __init__(self, max_apdu: int = 65535) -> None: ...
+    @property
+    def max_apdu(self) -> int:
+        """The longest APDU accepted (``max_apdu`` capped at 65535, the length
+        field's range); a header announcing more is a :class:`WrapperError`
+        (raised as soon as the header is in, before the APDU is buffered).
+        Settable (buffered bytes are kept; the next header is checked)."""
+    @max_apdu.setter
+    def max_apdu(self, value: int) -> None: ...
     def feed(self, data: bytes) -> None: ...
     def next_frame(self) -> tuple[int, int, bytes] | None:
         """``(source, dest, apdu)``, or None until a whole frame is buffered.

@@ -76,6 +76,17 @@ impl WrapperFramer {
         self.buf.extend_from_slice(data);
     }
 
+    /// The longest APDU accepted (at most 65535, the wrapper's length field).
+    pub fn max_apdu(&self) -> usize {
+        self.max_apdu
+    }
+
+    /// Change the longest APDU accepted (capped at 65535); buffered bytes are
+    /// kept, the next header is checked against the new limit.
+    pub fn set_max_apdu(&mut self, max_apdu: usize) {
+        self.max_apdu = max_apdu.min(0xFFFF);
+    }
+
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.pos
     }
@@ -144,6 +155,13 @@ mod tests {
         f.feed(&[0, 2, 0, 1, 0, 1, 0, 0]);
         let e = f.next_frame().unwrap_err();
         assert_eq!((e.field, e.offset), ("version", s.len()));
+        assert_eq!(WrapperFramer::new(1 << 20).max_apdu(), 0xFFFF);
+        let mut f = WrapperFramer::new(1000);
+        let frame = encode(1, 1, &[0; 11]).unwrap();
+        f.feed(&frame[..4]);
+        f.set_max_apdu(10);
+        f.feed(&frame[4..]);
+        assert_eq!(f.next_frame().unwrap_err().kind, ErrorKind::TooLong { length: 11, limit: 10 });
         let mut f = WrapperFramer::new(10);
         f.feed(&encode(1, 1, &[0; 11]).unwrap());
         let e = f.next_frame().unwrap_err();

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from smmc_gateway.dlms.ic_store import MAX_COUNTER_JUMP
+
 if TYPE_CHECKING:
     from smmc_gateway.dlms.ic_store import InvocationCounterStore
 
@@ -131,6 +133,13 @@ class SessionSettings:
     ``response_timeout``: how long to wait for each response APDU;
     ``operation_timeout``: the deadline of one whole service (all its
     blocks); ``association_timeout``: open() as a whole (link + AARQ + HLS).
+
+    Limits on what the meter sends: every received APDU (each block of a
+    block transfer included) is at most ``max_pdu_size`` bytes, one answer
+    reassembled from blocks at most ``max_block_transfer``; a counter hint
+    (exception-response with an invocation counter) is followed at most
+    ``max_counter_jump`` ahead of our confirmed counter. ``quirks``: the
+    meter model's allowed deviations (``plain-initiate-response``).
     """
 
     client_sap: int = 16
@@ -151,6 +160,20 @@ class SessionSettings:
     release: bool = True
     """Send RLRQ in close() (some meters do not implement release; DISC still follows)."""
     invoke_priority_high: bool = True
+    max_block_transfer: int = 8 << 20
+    """Ceiling in bytes on one answer reassembled from blocks (GBT, DataBlock-G, pblocks)."""
+    max_counter_jump: int = MAX_COUNTER_JUMP
+    """How far ahead of our confirmed invocation counter a meter's hint is followed."""
+    quirks: frozenset[str] = frozenset()
+    """Named deviations the meter model is allowed (``ModelConfig.quirks``)."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_pdu_size <= 0xFFFF:
+            raise ValueError(f"max_pdu_size {self.max_pdu_size}: must be 1..65535")
+        if self.max_block_transfer < 1:
+            raise ValueError(f"max_block_transfer {self.max_block_transfer}: must be >= 1")
+        if self.max_counter_jump < 1:
+            raise ValueError(f"max_counter_jump {self.max_counter_jump}: must be >= 1")
 
 
 def challenge(length: int = 16) -> bytes:

@@ -3,7 +3,13 @@ requests, deciphering and replay checks of responses, HLS-GMAC f(StoC)/f(CtoS).
 
 Keys stay in this object; its repr never shows them. Every outgoing counter
 comes from the :class:`~smmc_gateway.dlms.ic_store.InvocationCounterStore`
-(reserved on disk before use); every incoming counter must increase.
+(reserved on disk before use); every incoming counter must increase, and is
+recorded only from a response whose tag was checked (security control with
+the authentication bit): an encryption-only response proves nothing, so its
+counter is compared but never becomes the high-water mark. A meter's counter
+hint (:meth:`CipherContext.follow_hint`) is followed tentatively and
+:meth:`CipherContext.confirm` persists it once an authenticated answer came
+(see :mod:`smmc_gateway.dlms.ic_store`).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 from smmc_gateway import _core
 from smmc_gateway.dlms.association import Security
 from smmc_gateway.dlms.errors import ProtocolError, SecurityFailure
-from smmc_gateway.dlms.ic_store import InvocationCounterStore, memory_store
+from smmc_gateway.dlms.ic_store import MAX_COUNTER_JUMP, InvocationCounterStore, memory_store
 
 # Tags of the ded- ciphered xDLMS APDUs (Green Book, table of xDLMS APDU tags)
 # and of general-ded-ciphering; the glo- ones use the global key.
@@ -19,6 +25,7 @@ from smmc_gateway.dlms.ic_store import InvocationCounterStore, memory_store
 # confirmed-service-error 0x2E/0x4E, general-glo/ded-ciphering 0xDB/0xDC.
 _DEDICATED_TAGS = frozenset(range(0xD0, 0xD8)) | {0x41, 0x48, 0x4E, 0xDC}
 _CIPHERED_TAGS = frozenset(range(0xC8, 0xD8)) | {0x21, 0x28, 0x2E, 0x41, 0x48, 0x4E, 0xDB, 0xDC}
+_AUTHENTICATED = 0x10  # security control bit: the APDU carries a GCM tag
 
 
 class CipherContext:
@@ -51,13 +58,23 @@ class CipherContext:
     def next_counter(self) -> int:
         return self.store.next(self.scope)
 
-    def cipher_initiate(self, initiate_request: bytes) -> bytes:
+    def follow_hint(self, counter: int, max_jump: int = MAX_COUNTER_JUMP) -> bool:
+        """The meter (unauthenticated) says it expects ``counter``: see
+        :meth:`InvocationCounterStore.hint` (False: ignored; SecurityFailure:
+        too far ahead)."""
+        return self.store.hint(self.scope, counter, max_jump)
+
+    def confirm(self, counter: int) -> None:
+        """The request sent with ``counter`` got an authenticated answer."""
+        self.store.confirm(self.scope, counter)
+
+    def cipher_initiate(self, initiate_request: bytes, counter: int | None = None) -> bytes:
         """The glo-initiate-request (always global key, as the Green Book requires)."""
         return _core.cipher_apdu(
             initiate_request,
             security_control=self.sc,
             system_title=self.system_title,
-            invocation_counter=self.next_counter(),
+            invocation_counter=self.next_counter() if counter is None else counter,
             ek=self._ek,
             ak=self._ak,
         )
@@ -84,6 +101,11 @@ class CipherContext:
         """A ciphered response to its plain APDU; checks the tag, the required
         protection (the association's security control) and that the
         invocation counter increased."""
+        return self.decipher_answer(data)[0]
+
+    def decipher_answer(self, data: bytes) -> tuple[bytes, bool]:
+        """As :meth:`decipher`, with whether the response was authenticated
+        (its tag checked): only then is its counter recorded."""
         if not data:
             raise ProtocolError("empty APDU where a ciphered response was expected")
         if self.server_system_title is None and data[0] not in (0xDB, 0xDC):
@@ -96,7 +118,7 @@ class CipherContext:
                 raise SecurityFailure("ded-ciphered response but no dedicated key was agreed")
             key = self._dedicated
         try:
-            plain, _sc, counter, sender = _core.decipher_apdu(
+            plain, sc, counter, sender = _core.decipher_apdu(
                 data,
                 system_title=self.server_system_title,
                 ek=key,
@@ -114,8 +136,17 @@ class CipherContext:
                 f"response from system title {sender.hex()}, expected "
                 f"{self.server_system_title.hex()}"
             )
-        self.store.check_incoming(self.scope, self.server_system_title, counter)
-        return plain
+        authenticated = bool(sc & _AUTHENTICATED)
+        if authenticated:
+            self.store.check_incoming(self.scope, self.server_system_title, counter)
+        else:
+            last = self.store.last_incoming(self.scope, self.server_system_title)
+            if last is not None and counter <= last:
+                raise SecurityFailure(
+                    f"replayed invocation counter {counter} from "
+                    f"{self.server_system_title.hex()} (last seen {last})"
+                )
+        return plain, authenticated
 
     def f_stoc(self, stoc: bytes, counter: int) -> bytes:
         """Our reply to the server's challenge: SC 0x10 || IC || GMAC tag."""

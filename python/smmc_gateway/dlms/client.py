@@ -75,7 +75,16 @@ class ClientSession:
         self.server_system_title: bytes | None = None
         self.ciphered = False
         self.associated = False
-        self._x = Exchange(transport, self.settings.response_timeout, meter_id)
+        s = self.settings
+        self._x = Exchange(
+            transport,
+            s.response_timeout,
+            meter_id,
+            max_apdu=s.max_pdu_size,
+            max_block_transfer=s.max_block_transfer,
+            max_counter_jump=s.max_counter_jump,
+        )
+        transport.limit_received_apdu(s.max_pdu_size)
         self._x.priority_high = self.settings.invoke_priority_high
         self._lock = asyncio.Lock()
         self._last_activity = 0.0
@@ -207,6 +216,7 @@ class ClientSession:
     ) -> bytes:
         """Collect get-response-with-datablock blocks, asking for each next one."""
         parts: list[bytes] = []
+        total = 0
         expected = answer["block_number"]
         while True:
             if answer["apdu"] != "get-response-with-datablock":
@@ -218,6 +228,8 @@ class ClientSession:
             if answer.get("data_access_result") is not None:
                 raise DataAccessError(*ref, str(answer["data_access_result"]))
             parts.append(answer["raw_data"] or b"")
+            total += len(parts[-1])
+            self._x.check_reassembled(f"{what}: data blocks up to block {expected}", total)
             if answer["last_block"]:
                 return b"".join(parts)
             request = {
@@ -505,6 +517,7 @@ class ClientSession:
         """Reassemble an action response sent in pblocks. The blocks carry the
         encoded response-with-optional-data (result, optional return data)."""
         parts: list[bytes] = []
+        total = 0
         expected = answer["block_number"]
         iid = answer["invoke_id_and_priority"]
         while True:
@@ -513,6 +526,8 @@ class ClientSession:
             if answer["block_number"] != expected:
                 raise ProtocolError(f"{what}: pblock {answer['block_number']}, expected {expected}")
             parts.append(answer["raw_data"] or b"")
+            total += len(parts[-1])
+            self._x.check_reassembled(f"{what}: pblocks up to pblock {expected}", total)
             if answer["last_block"]:
                 break
             request = {

@@ -36,6 +36,19 @@ class ProtocolError(SessionError):
     confirmed-service-error, a block number out of sequence."""
 
 
+class LimitExceeded(ProtocolError):
+    """The meter sent more than a limit of the session allows: an APDU longer
+    than the max receive PDU size we proposed, or an answer reassembled from
+    blocks beyond the block-transfer ceiling. ``size`` is what was seen (so
+    far), ``limit`` the limit and ``name`` its name."""
+
+    def __init__(self, what: str, size: int, limit: int, name: str) -> None:
+        super().__init__(f"{what}: {size} bytes exceed the {name} of {limit} bytes")
+        self.size = size
+        self.limit = limit
+        self.name = name
+
+
 class SecurityFailure(SessionError):
     """A security check failed: a bad GCM/GMAC tag, a replayed or non-increasing
     invocation counter, a response with less protection than the policy, or an

@@ -6,6 +6,23 @@ general-block-transfer, deciphers and checks the answer, and turns
 exception-response / confirmed-service-error into exceptions. The services
 (GET/SET/ACTION and their block forms) are built on top, in
 :mod:`smmc_gateway.dlms.client`.
+
+What the meter sends is bounded and, in a ciphered association, authenticated:
+
+* every received APDU is at most our max receive PDU size (``max_apdu``), and
+  an answer reassembled from blocks at most ``max_block_transfer``
+  (:class:`~smmc_gateway.dlms.errors.LimitExceeded` names the limit and size);
+* in a ciphered association the only plain APDU taken is an exception-response
+  of its exact length (``D8 state-error service-error``, plus the 4-byte
+  Unsigned32 invocation counter of an invocation-counter-error: 3 or 7
+  bytes); anything else plain — a get-response, a confirmed-service-error, a
+  general-block-transfer whose reassembled payload is plain — is a
+  SecurityFailure;
+* the invocation counter such an exception-response hints at is unauthenticated:
+  it is followed only within ``max_counter_jump`` and only tentatively; the
+  counter store persists it once a request sent with it got an authenticated
+  answer (:meth:`Exchange.request` confirms; see
+  :mod:`smmc_gateway.dlms.ic_store`).
 """
 
 from __future__ import annotations
@@ -17,7 +34,14 @@ import structlog
 
 from smmc_gateway import _core
 from smmc_gateway.dlms.ciphering import CipherContext
-from smmc_gateway.dlms.errors import LinkLost, MeterTimeout, ProtocolError, SecurityFailure
+from smmc_gateway.dlms.errors import (
+    LimitExceeded,
+    LinkLost,
+    MeterTimeout,
+    ProtocolError,
+    SecurityFailure,
+)
+from smmc_gateway.dlms.ic_store import MAX_COUNTER_JUMP
 from smmc_gateway.dlms.stream import Transport
 
 log = structlog.get_logger("smmc_gateway.dlms")
@@ -25,15 +49,30 @@ log = structlog.get_logger("smmc_gateway.dlms")
 EXCEPTION_RESPONSE = 0xD8
 GENERAL_BLOCK_TRANSFER = 0xE0
 _UNSOLICITED = {0x0F, 0xC2, 0xCA, 0xD2}  # data-notification, event-notification (plain/glo/ded)
+PLAIN_EXCEPTION_SIZES = (3, 7)
+"""Lengths of a plain exception-response: tag, state-error, service-error, and
+for invocation-counter-error (6) the expected counter as an Unsigned32."""
 
 
 class Exchange:
     """Request/response plumbing shared by every service of a session."""
 
-    def __init__(self, transport: Transport, response_timeout: float, meter_id: str) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        response_timeout: float,
+        meter_id: str,
+        *,
+        max_apdu: int = 0xFFFF,
+        max_block_transfer: int = 8 << 20,
+        max_counter_jump: int = MAX_COUNTER_JUMP,
+    ) -> None:
         self.transport = transport
         self.response_timeout = response_timeout
         self.meter_id = meter_id
+        self.max_apdu = max_apdu
+        self.max_block_transfer = max_block_transfer
+        self.max_counter_jump = max_counter_jump
         self.cipher: CipherContext | None = None
         self.priority_high = True
         self._invoke = 0
@@ -65,9 +104,15 @@ class Exchange:
     ) -> dict[str, Any]:
         """Send ``apdu`` and return the decoded answer whose invoke id matches.
         With ``gbt_block``, an APDU (ciphered if need be) longer than that
-        goes out in general-block-transfer blocks of that many bytes."""
+        goes out in general-block-transfer blocks of that many bytes. An
+        authenticated answer confirms the request's invocation counter (a
+        tentatively followed hint becomes the persisted counter)."""
         plain = _core.encode_apdu(apdu)
-        out = self.cipher.cipher(plain, counter) if self.cipher else plain
+        used: int | None = None
+        out = plain
+        if self.cipher is not None:
+            used = self.cipher.next_counter() if counter is None else counter
+            out = self.cipher.cipher(plain, used)
         if gbt_block is not None and len(out) > gbt_block:
             await self._send_gbt(out, gbt_block, deadline, what, budget)
         else:
@@ -75,13 +120,15 @@ class Exchange:
         sent = apdu.get("invoke_id_and_priority")
         while True:
             try:
-                answer = await self.receive(deadline, what, budget)
+                answer, authenticated = await self._receive(deadline, what, budget)
             except MeterTimeout:
                 if sent is not None:
                     self._abandoned.add(sent & 0x0F)
                 raise
             got = answer.get("invoke_id_and_priority")
             if sent is None or got is None or (sent & 0x0F) == (got & 0x0F):
+                if authenticated and used is not None and self.cipher is not None:
+                    self.cipher.confirm(used)
                 return answer
             if (got & 0x0F) in self._abandoned:
                 self._abandoned.discard(got & 0x0F)
@@ -104,46 +151,100 @@ class Exchange:
             wait = min(self.response_timeout, remaining)
             before = self.transport.progress
             try:
-                return await self.transport.receive_apdu(wait)
+                apdu = await self.transport.receive_apdu(wait)
             except MeterTimeout:
                 if self.transport.progress == before:
                     raise MeterTimeout(awaited, wait) from None
                 log.debug("response_in_progress", meter_id=self.meter_id, awaiting=what)
+                continue
             except LinkLost as exc:
                 raise LinkLost(f"{exc} (awaiting {what})") from exc
+            if len(apdu) > self.max_apdu:
+                raise LimitExceeded(
+                    f"{what}: APDU from {self.transport.description}",
+                    len(apdu),
+                    self.max_apdu,
+                    "max receive PDU size",
+                )
+            return apdu
 
     async def receive(self, deadline: float, what: str, budget: float) -> dict[str, Any]:
         """The next answer (not an unsolicited notification), deciphered and decoded."""
+        return (await self._receive(deadline, what, budget))[0]
+
+    async def _receive(
+        self, deadline: float, what: str, budget: float
+    ) -> tuple[dict[str, Any], bool]:
+        """The next answer and whether it was authenticated (deciphered, tag checked)."""
         while True:
             data = await self.receive_raw(deadline, what, budget)
-            if data and data[0] == GENERAL_BLOCK_TRANSFER:
+            via_gbt = bool(data) and data[0] == GENERAL_BLOCK_TRANSFER
+            if via_gbt:
                 data = await self._reassemble_gbt(data, deadline, what, budget)
             if data and data[0] in _UNSOLICITED:
                 log.info("unsolicited_apdu_ignored", meter_id=self.meter_id)
                 continue
+            authenticated = False
             if self.cipher is not None:
-                if CipherContext.is_ciphered(data):
-                    try:
-                        data = self.cipher.decipher(data)
-                    except SecurityFailure as exc:
-                        raise SecurityFailure(
-                            f"{what} from {self.transport.description}: {exc}"
-                        ) from exc
-                elif data[:1] != bytes([EXCEPTION_RESPONSE]):
-                    raise SecurityFailure(
-                        f"{what}: unciphered {data[:1].hex()} APDU in a ciphered association"
-                    )
+                data, authenticated = self._unprotect(self.cipher, data, what, via_gbt)
             try:
                 answer = _core.decode_apdu(data)
             except _core.ApduError as exc:
                 raise ProtocolError(f"{what}: undecodable APDU {data[:16].hex()}…: {exc}") from exc
-            expected = answer.get("invocation_counter")
-            if answer["apdu"] == "exception-response" and expected and self.cipher is not None:
-                # The meter says which counter it expects: never go below it
-                # again (moving forward never reuses a counter).
-                self.cipher.store.skip_to(self.cipher.scope, int(expected))
+            if answer["apdu"] == "exception-response":
+                self._counter_hint(answer, what)
             check_error_apdu(answer, what)
-            return answer
+            return answer, authenticated
+
+    def _unprotect(
+        self, cipher: CipherContext, data: bytes, what: str, via_gbt: bool
+    ) -> tuple[bytes, bool]:
+        """A received APDU of a ciphered association, deciphered; a plain one
+        is refused unless it is an exception-response of its exact length."""
+        source = self.transport.description
+        if CipherContext.is_ciphered(data):
+            try:
+                return cipher.decipher_answer(data)
+            except SecurityFailure as exc:
+                raise SecurityFailure(f"{what} from {source}: {exc}") from exc
+        if data[:1] == bytes([EXCEPTION_RESPONSE]) and not via_gbt:
+            if len(data) not in PLAIN_EXCEPTION_SIZES:
+                raise SecurityFailure(
+                    f"{what} from {source}: unciphered exception-response of {len(data)} bytes "
+                    "in a ciphered association (3 bytes, or 7 with an invocation counter)"
+                )
+            return data, False
+        where = " reassembled from general-block-transfer" if via_gbt else ""
+        raise SecurityFailure(
+            f"{what} from {source}: unciphered {data[:1].hex() or 'empty'} APDU{where} "
+            "in a ciphered association"
+        )
+
+    def _counter_hint(self, answer: dict[str, Any], what: str) -> None:
+        """An exception-response naming the invocation counter the meter
+        expects: followed within the bound, tentatively (module doc)."""
+        hinted = answer.get("invocation_counter")
+        if hinted is None or self.cipher is None:
+            return
+        try:
+            followed = self.cipher.follow_hint(int(hinted), self.max_counter_jump)
+        except SecurityFailure as exc:
+            raise SecurityFailure(
+                f"{what} from {self.transport.description}: meter refused our ciphering "
+                f"({answer.get('state_error')}/{answer.get('service_error')}); {exc}"
+            ) from exc
+        log.warning(
+            "invocation_counter_hint",
+            meter_id=self.meter_id,
+            hint=int(hinted),
+            followed="tentatively" if followed else "no: not ahead of ours",
+        )
+
+    def check_reassembled(self, what: str, size: int) -> None:
+        """Raise LimitExceeded when an answer reassembled from blocks has grown
+        past the block-transfer ceiling."""
+        if size > self.max_block_transfer:
+            raise LimitExceeded(what, size, self.max_block_transfer, "block-transfer ceiling")
 
     async def _send_gbt(
         self, apdu: bytes, size: int, deadline: float, what: str, budget: float
@@ -181,6 +282,7 @@ class Exchange:
         """General-block-transfer, receive side: collect blocks until the last,
         acknowledging each window (the meter streams up to its window size)."""
         parts: list[bytes] = []
+        total = 0
         expected = None
         data = first
         our_block = 0
@@ -195,6 +297,8 @@ class Exchange:
             if expected is not None and number != expected:
                 raise ProtocolError(f"{what}: GBT block {number}, expected {expected}")
             parts.append(gbt["block_data"])
+            total += len(gbt["block_data"])
+            self.check_reassembled(f"{what}: general-block-transfer up to block {number}", total)
             expected = number + 1
             if gbt["last_block"]:
                 return b"".join(parts)

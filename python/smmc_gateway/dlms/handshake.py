@@ -5,6 +5,15 @@ and 4 (reply_to_HLS_authentication), RLRQ/RLRE.
 installs the ciphering context on the :class:`~smmc_gateway.dlms.exchange.Exchange`
 so that every later request is ciphered. :func:`release` is the courtesy
 RLRQ before the link goes down.
+
+In a ciphered association the AARE's InitiateResponse must be ciphered (and
+authenticated): a plain one, or none, could come from anyone on the path and
+is refused with SecurityFailure unless the meter model has the quirk
+:data:`PLAIN_INITIATE_RESPONSE` (``SessionSettings.quirks``), which only lets
+that answer through: the invocation counter of our AARQ is confirmed (a
+tentatively followed counter hint persisted) only by an authenticated one.
+The HLS pass-4 answer goes through :meth:`Exchange.request`, so it must be
+ciphered in a ciphered association; the RLRE is only logged, never acted on.
 """
 
 from __future__ import annotations
@@ -18,10 +27,19 @@ import structlog
 from smmc_gateway import _core
 from smmc_gateway.dlms.association import SessionSettings, aarq_dict, challenge
 from smmc_gateway.dlms.ciphering import CipherContext
-from smmc_gateway.dlms.errors import AssociationRefused, ProtocolError, SecurityFailure
+from smmc_gateway.dlms.errors import (
+    AssociationRefused,
+    LimitExceeded,
+    ProtocolError,
+    SecurityFailure,
+)
 from smmc_gateway.dlms.exchange import Exchange
 
 log = structlog.get_logger("smmc_gateway.dlms")
+
+PLAIN_INITIATE_RESPONSE = "plain-initiate-response"
+"""The model quirk that lets a ciphered association take a plain (or missing)
+InitiateResponse in the AARE."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +68,11 @@ async def associate(
     }
     plain_initiate = _core.encode_apdu(initiate)
     user_information: dict[str, Any] = initiate
+    initiate_counter: int | None = None
     if cipher is not None:
-        user_information = _core.decode_apdu(cipher.cipher_initiate(plain_initiate))
+        initiate_counter = cipher.next_counter()
+        ciphered = cipher.cipher_initiate(plain_initiate, initiate_counter)
+        user_information = _core.decode_apdu(ciphered)
     ctos = challenge() if sec.level == "hls-gmac" else None
     aarq = _core.encode_apdu(aarq_dict(s, ctos, user_information))
     await x.transport.send_apdu(aarq)
@@ -77,9 +98,13 @@ async def associate(
                 detail += " (the meter did not accept our ciphered InitiateRequest: wrong keys?)"
         raise AssociationRefused(aare["result"], str(diagnostic.get("value")), detail)
     try:
-        conformance, max_pdu_size = _read_initiate_response(ui, cipher, settings, meter_id)
+        conformance, max_pdu_size, authenticated = _read_initiate_response(
+            ui, cipher, settings, meter_id
+        )
     except SecurityFailure as exc:
         raise SecurityFailure(f"AARE from {x.transport.description}: {exc}") from exc
+    if cipher is not None and authenticated and initiate_counter is not None:
+        cipher.confirm(initiate_counter)
     if cipher is not None and cipher.dedicated_key is not None:
         log.debug("dedicated_key_in_use", meter_id=meter_id)
     x.cipher = cipher
@@ -95,24 +120,42 @@ def _read_initiate_response(
     cipher: CipherContext | None,
     settings: SessionSettings,
     meter_id: str,
-) -> tuple[list[str], int]:
+) -> tuple[list[str], int, bool]:
+    """(conformance, server max receive PDU size, whether the InitiateResponse
+    was authenticated)."""
     if ui is None:
+        if cipher is not None:
+            _plain_initiate_response("no InitiateResponse", settings, meter_id)
         # Liberal: some meters leave the InitiateResponse out; assume the basics.
         log.warning("aare_without_initiate_response", meter_id=meter_id)
-        return list(settings.conformance), 0xFFFF
+        return list(settings.conformance), 0xFFFF, False
     kind = ui.get("apdu", "")
+    authenticated = False
     if kind in ("glo-initiate-response", "ded-initiate-response"):
         if cipher is None:
             raise ProtocolError("ciphered InitiateResponse to a plain association request")
-        ui = _core.decode_apdu(cipher.decipher(_core.encode_apdu(ui)))
+        plain, authenticated = cipher.decipher_answer(_core.encode_apdu(ui))
+        ui = _core.decode_apdu(plain)
         kind = ui["apdu"]
-    elif cipher is not None and kind == "initiate-response":
-        log.warning("aare_initiate_response_not_ciphered", meter_id=meter_id)
+    elif cipher is not None:
+        _plain_initiate_response(f"a plain {kind}", settings, meter_id)
     if kind.endswith("confirmed-service-error"):
         raise AssociationRefused("accepted-with-error", str(ui.get("error")), str(ui.get("value")))
     if kind != "initiate-response":
         raise ProtocolError(f"AARE user-information is a {kind}, expected initiate-response")
-    return list(ui["negotiated_conformance"]), ui["server_max_receive_pdu_size"] or 0xFFFF
+    pdu = ui["server_max_receive_pdu_size"] or 0xFFFF
+    return list(ui["negotiated_conformance"]), pdu, authenticated
+
+
+def _plain_initiate_response(what: str, settings: SessionSettings, meter_id: str) -> None:
+    """A ciphered association answered with ``what`` where a ciphered
+    InitiateResponse belongs: refused unless the model's quirk allows it."""
+    if PLAIN_INITIATE_RESPONSE not in settings.quirks:
+        raise SecurityFailure(
+            f"{what} in the AARE of a ciphered association: refused (unauthenticated; "
+            f"the model quirk {PLAIN_INITIATE_RESPONSE!r} allows it for meters that do this)"
+        )
+    log.warning("aare_initiate_response_not_ciphered", meter_id=meter_id, quirk=True)
 
 
 async def _hls_pass_3_4(
@@ -146,6 +189,8 @@ async def _hls_pass_3_4(
     }
     try:
         answer = await x.request(request, deadline, what, budget, counter=request_counter)
+    except LimitExceeded:
+        raise  # an oversize answer says nothing about our keys
     except ProtocolError as exc:
         raise AssociationRefused("rejected", "authentication-failure", str(exc)) from exc
     if answer["apdu"] != "action-response-normal":

@@ -2,7 +2,9 @@
 
 The link object is sans-IO; this module feeds it received bytes, writes what it
 wants sent, arms one timer at its ``next_deadline()`` and turns its events into
-delivered APDUs or a :class:`~smmc_gateway.dlms.errors.LinkLost` naming why.
+delivered APDUs or a :class:`~smmc_gateway.dlms.errors.LinkLost` naming why
+(an APDU reassembled past the session's limit, :meth:`limit_received_apdu`,
+fails the link: the answer we wait for is gone).
 Serial, RS-485 and the optical port open their pipe differently
 (:mod:`smmc_gateway.dlms.serial`, :mod:`smmc_gateway.dlms.optical_port`) and
 reuse this class.
@@ -23,6 +25,9 @@ from smmc_gateway.dlms.errors import LinkLost, MeterTimeout
 from smmc_gateway.dlms.stream import Connector, StreamTransport, tcp_connector
 
 log = structlog.get_logger("smmc_gateway.dlms")
+
+MAX_REASSEMBLY = 1 << 20
+"""The core's hard maximum on an APDU reassembled from HDLC segments."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class HdlcTransport(StreamTransport):
             address += f"/{settings.server_lower}"
         super().__init__(connector, f"{description} {settings.client_address}->{address}")
         self.settings = settings
+        self._max_apdu = MAX_REASSEMBLY
         self._link = self._new_link()
         self._timer: asyncio.TimerHandle | None = None
         self._connected: asyncio.Future[None] | None = None
@@ -89,7 +95,12 @@ class HdlcTransport(StreamTransport):
             response_timeout=s.response_timeout,
             max_retries=s.max_retries,
             inactivity_timeout=s.inactivity_timeout,
+            max_reassembly=self._max_apdu,
         )
+
+    def limit_received_apdu(self, size: int) -> None:
+        self._max_apdu = max(1, min(size, MAX_REASSEMBLY))
+        self._link.set_max_reassembly(self._max_apdu)
 
     # ------------------------------------------------------------ the link
     async def open(self, timeout: float = 10.0) -> None:
@@ -211,6 +222,16 @@ class HdlcTransport(StreamTransport):
             self._fail(error)
         elif kind == "ui":
             log.debug("hdlc_ui_ignored", peer=self.description)
+        elif kind == "apdu_too_long":
+            assert isinstance(value, tuple)
+            received, limit = value
+            self.counters.frame_errors += 1
+            self._fail(
+                LinkLost(
+                    f"{self.description}: APDU of at least {received} bytes refused: longer "
+                    f"than the limit of {limit} bytes (our max receive PDU size)"
+                )
+            )
 
     def _connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()

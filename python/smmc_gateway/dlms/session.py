@@ -44,7 +44,10 @@ Public API (stable; the CLI, the head-end and the use cases code against it)::
   (ours), ``max_send_pdu`` (cap on what we send), ``conformance``,
   ``response_timeout`` (per answer), ``operation_timeout`` (one service with
   all its blocks), ``association_timeout``, ``keep_alive_interval``,
-  ``release``. :class:`Security`: ``Security.none()``, ``Security.lls(pw)``,
+  ``release``, ``max_block_transfer`` (ceiling on one answer reassembled
+  from blocks), ``max_counter_jump`` (bound on following a meter's counter
+  hint), ``quirks`` (the model's allowed deviations, e.g.
+  ``plain-initiate-response``). :class:`Security`: ``Security.none()``, ``Security.lls(pw)``,
   ``Security.hls_gmac(system_title=, ek=, ak=, ciphered=True,
   security_control=0x30, dedicated_key=None|True|bytes, ic_store=, ic_scope=)``.
   Give every production session an
@@ -54,7 +57,9 @@ Public API (stable; the CLI, the head-end and the use cases code against it)::
   meter refuses as a replay.
 * Errors (:mod:`smmc_gateway.dlms.errors`): ``AssociationRefused``
   (``.result``, ``.diagnostic``), ``MeterTimeout`` (``.awaited``),
-  ``LinkLost``, ``ProtocolError``, ``SecurityFailure``, ``DataAccessError``
+  ``LinkLost``, ``ProtocolError`` (``LimitExceeded``: an APDU longer than our
+  max receive PDU size or a reassembled answer beyond ``max_block_transfer``;
+  ``.size``, ``.limit``), ``SecurityFailure``, ``DataAccessError``
   (``.class_id``, ``.obis``, ``.member``, ``.method``, ``.result``),
   ``TransportError``; all derive from ``SessionError``.
 * Elsewhere in this package: transports (:mod:`smmc_gateway.dlms.transport`,
@@ -73,7 +78,10 @@ service's own block transfer. A late answer to a
 request that timed out is dropped, not taken for the next answer. With a
 ciphered association every request is sent glo- (or ded- with a dedicated key)
 ciphered, security control 0x30 by default, and every response must carry the
-policy's protection and a fresh invocation counter.
+policy's protection and a fresh invocation counter; the only plain answer
+taken is a bounded exception-response, whose invocation-counter hint is
+followed tentatively and persisted only after an authenticated answer (see
+:mod:`smmc_gateway.dlms.exchange` and :mod:`smmc_gateway.dlms.ic_store`).
 """
 
 from __future__ import annotations
@@ -84,6 +92,7 @@ from smmc_gateway.dlms.client import ClientSession
 from smmc_gateway.dlms.errors import (
     AssociationRefused,
     DataAccessError,
+    LimitExceeded,
     LinkLost,
     MeterTimeout,
     ProtocolError,
@@ -97,6 +106,7 @@ __all__ = [
     "ClientSession",
     "DataAccessError",
     "EntryAccess",
+    "LimitExceeded",
     "LinkLost",
     "MeterTimeout",
     "ProtocolError",

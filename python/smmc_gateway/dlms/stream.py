@@ -1,6 +1,12 @@
 """The base of every transport: a byte pipe opened by a :data:`Connector`, a queue
 of received APDUs, the error that ended the link, and the wire counters.
 
+The queue is bounded (:data:`MAX_QUEUED_APDUS`): a session reads one answer at
+a time, so a peer that has that many APDUs waiting unread is flooding us. The
+link then fails with a LinkLost naming the flood and the pipe is closed, rather
+than dropping APDUs silently (one of them could be the answer we wait for, and
+a session that fails is retried; one that loses answers is wrong).
+
 The public API and its description are in :mod:`smmc_gateway.dlms.transport`.
 """
 
@@ -18,6 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from smmc_gateway.dlms.errors import LinkLost, MeterTimeout, TransportError
+
+MAX_QUEUED_APDUS = 64
+"""Received APDUs waiting unread before the link is failed as flooded."""
 
 ProtocolFactory = Callable[[], asyncio.Protocol]
 Connector = Callable[[ProtocolFactory], Awaitable[tuple[asyncio.BaseTransport, Any]]]
@@ -74,6 +83,13 @@ class Transport(ABC):
         """Disconnect gracefully (HDLC DISC, then close the pipe); never raises
         for a link that is already down; idempotent."""
 
+    def limit_received_apdu(self, size: int) -> None:
+        """Refuse received APDUs longer than ``size`` bytes (the session's max
+        receive PDU size) where the framing is parsed, before they are
+        buffered whole (from the next APDU on). The base does nothing: the
+        session checks each APDU it receives anyway."""
+        del size
+
     @property
     def max_apdu_size(self) -> int | None:
         """A limit the transport puts on APDU size (None: only the negotiated PDU size)."""
@@ -118,6 +134,7 @@ class StreamTransport(Transport):
         self.counters = WireCounters()
         self._pipe: asyncio.BaseTransport | None = None
         self._apdus: collections.deque[bytes] = collections.deque()
+        self._flooded = False
         self._waiter: asyncio.Future[None] | None = None
         self._error: Exception | None = None
         self._closing = False
@@ -141,7 +158,19 @@ class StreamTransport(Transport):
         self._pipe.write(data)  # type: ignore[attr-defined]
 
     def _deliver(self, apdu: bytes) -> None:
+        if self._flooded:
+            return
         self.counters.apdus_received += 1
+        if len(self._apdus) >= MAX_QUEUED_APDUS:
+            self._flooded = True
+            self._apdus.clear()
+            self._error = LinkLost(
+                f"{self.description}: flooded: more than {MAX_QUEUED_APDUS} APDUs "
+                "received unread (link closed)"
+            )
+            self._wake()
+            self._close_pipe()
+            return
         self._apdus.append(apdu)
         self._wake()
 

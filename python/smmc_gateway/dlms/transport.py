@@ -23,6 +23,12 @@ Public API (stable; the simulator, the CLI and the head-end code against it):
   the shared :class:`smmc_gateway.dlms.serial.Bus`) and the optical port
   (:class:`smmc_gateway.dlms.optical_port.OpticalTransport`) build on HdlcTransport.
 
+Limits: ``limit_received_apdu(size)`` (the session calls it with its max
+receive PDU size) makes the framing refuse a longer APDU before buffering it:
+a wrapper header announcing more closes the link, an HDLC APDU reassembled
+past it fails the link, each with a LinkLost naming the limit and the size
+seen. At most 64 received APDUs wait unread (more: LinkLost, a flood).
+
 Errors: :class:`~smmc_gateway.dlms.errors.TransportError` (cannot open),
 :class:`~smmc_gateway.dlms.errors.MeterTimeout` (nothing in time),
 :class:`~smmc_gateway.dlms.errors.LinkLost` (closed, retries exhausted, refused).
@@ -47,6 +53,9 @@ from smmc_gateway.dlms.stream import (
 
 log = structlog.get_logger("smmc_gateway.dlms")
 
+WRAPPER_MAX_APDU = 0xFFFF
+"""The wrapper's 16-bit length field: no frame is longer."""
+
 
 class WrapperTransport(StreamTransport):
     """TCP (or any pipe) with the IEC 62056-47 wrapper header."""
@@ -62,7 +71,7 @@ class WrapperTransport(StreamTransport):
         super().__init__(connector, f"{description} {client_sap}->{logical_device}")
         self.client_sap = client_sap
         self.logical_device = logical_device
-        self._framer = _core.WrapperFramer()
+        self._framer = _core.WrapperFramer(WRAPPER_MAX_APDU)
 
     @classmethod
     def tcp(
@@ -74,6 +83,9 @@ class WrapperTransport(StreamTransport):
             logical_device=logical_device,
             description=f"tcp {host}:{port} wrapper",
         )
+
+    def limit_received_apdu(self, size: int) -> None:
+        self._framer.max_apdu = max(0, min(size, WRAPPER_MAX_APDU))
 
     async def open(self, timeout: float = 10.0) -> None:
         await self._open_pipe(timeout)

@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
         response_timeout: 1.0,
         max_retries: 3,
         inactivity_timeout: Some(120.0),
+        max_reassembly: smmc_core::hdlc::MAX_REASSEMBLY,
     };
     let mut link = Link::new(cfg);
     let mut now = 0.0;

@@ -12,6 +12,7 @@ fn cfg(role: Role, p: Parameters) -> LinkConfig {
         response_timeout: 1.0,
         max_retries: 3,
         inactivity_timeout: None,
+        max_reassembly: MAX_REASSEMBLY,
     }
 }
 
@@ -354,7 +355,7 @@ fn late_server_answer_goes_through_rnr_and_a_later_poll() {
 }
 
 #[test]
-fn over_long_segmented_apdu_is_dropped_and_the_link_goes_on() {
+fn over_long_segmented_apdu_is_reported_once_and_the_link_goes_on() {
     let mut s = Link::new(cfg(Role::Server, params(2000, 7)));
     let me = Address::with_size(1, Some(0x11), None).unwrap();
     let cl = Address::client(0x10).unwrap();
@@ -375,7 +376,9 @@ fn over_long_segmented_apdu_is_dropped_and_the_link_goes_on() {
         let rr = decode(&s.data_to_send()).unwrap();
         assert_eq!((rr.kind(), rr.control.recv_seq), (FrameKind::RR, Some(((i + 1) % 8) as u8)));
         while let Some(e) = s.next_event() {
-            assert!(matches!(e, Event::FrameError(ref m) if m.contains("longer than")), "{e:?}");
+            let Event::ApduTooLong { received, limit } = e else { panic!("{e:?}") };
+            assert_eq!(limit, MAX_REASSEMBLY);
+            assert!(received > MAX_REASSEMBLY && received <= MAX_REASSEMBLY + 2000, "{received}");
             errors += 1;
         }
     }
@@ -470,4 +473,92 @@ fn segmented_ui_frames_are_reassembled_into_one_event() {
     }
     assert_eq!(c.next_event(), Some(Event::Ui(vec![0x0F, 0x00, 0x04, 0x02, 0x2C, 0x00])));
     assert_eq!(c.next_event(), None);
+}
+
+/// A connected client link and the server's address pair, for feeding it I frames by hand.
+fn connected_client(limit: usize) -> (Link, Address, Address) {
+    let mut c = Link::new(LinkConfig { max_reassembly: limit, ..cfg(Role::Client, params(128, 1)) });
+    let me = Address::client(0x10).unwrap();
+    let srv = Address::with_size(1, Some(0x11), None).unwrap();
+    c.connect(0.0).unwrap();
+    c.data_to_send();
+    let mut ua = Frame::new(FrameKind::UA, me, srv, true);
+    ua.info = params(128, 1).encode();
+    c.receive_data(&ua.encode().unwrap(), 0.0);
+    assert!(matches!(c.next_event(), Some(Event::Connected(_))));
+    (c, me, srv)
+}
+
+/// Feed `apdu` (LLC response header added) to `c` in I frames of 128 bytes; the events seen.
+fn feed_segmented(c: &mut Link, me: Address, srv: Address, apdu: &[u8]) -> Vec<Event> {
+    let mut info = vec![0xE6, 0xE7, 0x00];
+    info.extend_from_slice(apdu);
+    let chunks: Vec<&[u8]> = info.chunks(128).collect();
+    let mut events = Vec::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let mut f = Frame::new(FrameKind::I, me, srv, true);
+        f.control.send_seq = Some((i % 8) as u8);
+        f.control.recv_seq = Some(0);
+        f.segmented = i + 1 < chunks.len();
+        f.info = chunk.to_vec();
+        c.receive_data(&f.encode().unwrap(), 1.0);
+        c.data_to_send();
+        while let Some(e) = c.next_event() {
+            events.push(e);
+        }
+    }
+    events
+}
+
+#[test]
+fn reassembly_limit_is_per_link_and_exact() {
+    let (mut c, me, srv) = connected_client(300);
+    assert_eq!(c.max_reassembly(), 300);
+    let fits = big(300, 1);
+    assert_eq!(feed_segmented(&mut c, me, srv, &fits), vec![Event::Apdu(fits.clone())]);
+    // One byte more: refused once, with what was seen and the limit; the link goes on.
+    let (mut c, me, srv) = connected_client(300);
+    let events = feed_segmented(&mut c, me, srv, &big(301, 2));
+    assert_eq!(events, vec![Event::ApduTooLong { received: 301, limit: 300 }]);
+    assert_eq!(c.state(), LinkState::Connected);
+    let mut f = Frame::new(FrameKind::I, me, srv, true);
+    f.control.send_seq = Some(3);
+    f.control.recv_seq = Some(0);
+    f.info = vec![0xE6, 0xE7, 0x00, 0xC4];
+    c.receive_data(&f.encode().unwrap(), 2.0);
+    assert_eq!(c.next_event(), Some(Event::Apdu(vec![0xC4])), "the next APDU is delivered");
+}
+
+#[test]
+fn reassembly_limit_can_be_lowered_and_is_clamped_to_the_hard_maximum() {
+    let (mut c, me, srv) = connected_client(MAX_REASSEMBLY);
+    c.set_max_reassembly(200);
+    let events = feed_segmented(&mut c, me, srv, &big(1000, 3));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(matches!(events[0], Event::ApduTooLong { received, limit: 200 } if received > 200 && received <= 256));
+    c.set_max_reassembly(usize::MAX);
+    assert_eq!(c.max_reassembly(), MAX_REASSEMBLY);
+    c.set_max_reassembly(0);
+    assert_eq!(c.max_reassembly(), 1);
+    let huge = Link::new(LinkConfig { max_reassembly: usize::MAX, ..cfg(Role::Server, params(128, 1)) });
+    assert_eq!(huge.max_reassembly(), MAX_REASSEMBLY);
+}
+
+#[test]
+fn segmented_ui_data_respects_the_reassembly_limit() {
+    let (mut c, me, srv) = connected_client(4);
+    let parts: [&[u8]; 3] = [&[0xE6, 0xE7, 0x00, 0x0F, 0x00], &[0x04, 0x02, 0x2C], &[0x00]];
+    for (i, part) in parts.iter().enumerate() {
+        let mut ui = Frame::new(FrameKind::UI, me, srv, false);
+        ui.segmented = i + 1 < parts.len();
+        ui.info = part.to_vec();
+        c.receive_data(&ui.encode().unwrap(), 1.0);
+    }
+    let e = c.next_event();
+    assert!(matches!(e, Some(Event::FrameError(ref m)) if m.contains("longer than 4 bytes")), "{e:?}");
+    assert_eq!(c.next_event(), None, "the rest of the over-long data is not delivered as a UI");
+    let mut ui = Frame::new(FrameKind::UI, me, srv, false);
+    ui.info = vec![0xE6, 0xE7, 0x00, 0x0F];
+    c.receive_data(&ui.encode().unwrap(), 1.0);
+    assert_eq!(c.next_event(), Some(Event::Ui(vec![0x0F])), "the next UI data is");
 }

@@ -213,7 +213,7 @@ impl PyHdlcLink {
     #[new]
     #[pyo3(signature = (role, *, client_address, server_upper=1, server_lower=None, address_size=None,
         max_info_tx=128, max_info_rx=128, window_tx=1, window_rx=1, response_timeout=3.0, max_retries=3,
-        inactivity_timeout=None))]
+        inactivity_timeout=None, max_reassembly=hdlc::MAX_REASSEMBLY))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         role: &str,
@@ -228,6 +228,7 @@ impl PyHdlcLink {
         response_timeout: f64,
         max_retries: u32,
         inactivity_timeout: Option<f64>,
+        max_reassembly: usize,
     ) -> PyResult<Self> {
         let role = match role {
             "client" => Role::Client,
@@ -248,10 +249,20 @@ impl PyHdlcLink {
         {
             return Err(PyValueError::new_err("max_info_tx and max_info_rx are 1..2030"));
         }
+        check_reassembly(max_reassembly)?;
         let client = Address::client(client_address).map_err(to_py_err)?;
         let server = Address::with_size(server_upper, server_lower, address_size).map_err(to_py_err)?;
         let params = Parameters { max_info_tx, max_info_rx, window_tx, window_rx };
-        let cfg = LinkConfig { role, client, server, params, response_timeout, max_retries, inactivity_timeout };
+        let cfg = LinkConfig {
+            role,
+            client,
+            server,
+            params,
+            response_timeout,
+            max_retries,
+            inactivity_timeout,
+            max_reassembly,
+        };
         Ok(PyHdlcLink { inner: Link::new(cfg) })
     }
 
@@ -263,6 +274,19 @@ impl PyHdlcLink {
     #[getter]
     fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         params_dict(py, &self.inner.parameters())
+    }
+
+    /// The longest APDU (LLC header excluded) reassembled from segments.
+    #[getter]
+    fn max_reassembly(&self) -> usize {
+        self.inner.max_reassembly()
+    }
+
+    /// Change the reassembly limit (1..=1 MiB); it applies from the next segment on.
+    fn set_max_reassembly(&mut self, limit: usize) -> PyResult<()> {
+        check_reassembly(limit)?;
+        self.inner.set_max_reassembly(limit);
+        Ok(())
     }
 
     fn connect(&mut self, now: f64) -> PyResult<()> {
@@ -296,6 +320,9 @@ impl PyHdlcLink {
             Event::Retransmit(n) => ("retransmit", n.into_pyobject(py)?.into_any().unbind()),
             Event::LinkLost(s) => ("link_lost", s.into_pyobject(py)?.into_any().unbind()),
             Event::FrameError(s) => ("frame_error", s.into_pyobject(py)?.into_any().unbind()),
+            Event::ApduTooLong { received, limit } => {
+                ("apdu_too_long", (received, limit).into_pyobject(py)?.into_any().unbind())
+            }
         };
         Ok(Some(pair))
     }
@@ -311,6 +338,16 @@ impl PyHdlcLink {
     fn handle_timeout(&mut self, now: f64) {
         self.inner.handle_timeout(now);
     }
+}
+
+fn check_reassembly(limit: usize) -> PyResult<()> {
+    if !(1..=hdlc::MAX_REASSEMBLY).contains(&limit) {
+        return Err(PyValueError::new_err(format!(
+            "max_reassembly {limit}: must be 1..{} bytes",
+            hdlc::MAX_REASSEMBLY
+        )));
+    }
+    Ok(())
 }
 
 /// A wrapper frame (IEC 62056-47): version 1, source and destination wPorts, length.
@@ -332,6 +369,17 @@ impl PyWrapperFramer {
     #[pyo3(signature = (max_apdu=65535))]
     fn new(max_apdu: usize) -> Self {
         PyWrapperFramer { inner: wrapper::WrapperFramer::new(max_apdu) }
+    }
+
+    /// The longest APDU accepted (a longer length field is a WrapperError).
+    #[getter]
+    fn max_apdu(&self) -> usize {
+        self.inner.max_apdu()
+    }
+
+    #[setter]
+    fn set_max_apdu(&mut self, max_apdu: usize) {
+        self.inner.set_max_apdu(max_apdu);
     }
 
     fn feed(&mut self, data: &[u8]) {

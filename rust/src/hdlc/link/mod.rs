@@ -8,6 +8,9 @@
 //! I frames are numbered mod 8 with a window of 1..7 (go-back-N on loss),
 //! APDUs longer than the negotiated information field are segmented (S bit)
 //! and reassembled, the receiver polling for further segments with RR.
+//! Reassembly is bounded per link (`LinkConfig::max_reassembly`, at most
+//! [`MAX_REASSEMBLY`]): the segments of a longer APDU are acknowledged and
+//! dropped, and the shell is told with [`Event::ApduTooLong`].
 
 use std::collections::VecDeque;
 
@@ -64,6 +67,13 @@ pub enum Event {
     LinkLost(String),
     /// A frame was dropped.
     FrameError(String),
+    /// A segmented APDU grew past the link's reassembly limit: its segments
+    /// are acknowledged and dropped up to the last one. `received` counts the
+    /// APDU bytes seen so far (LLC header excluded), `limit` is the limit.
+    ApduTooLong {
+        received: usize,
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +87,10 @@ pub struct LinkConfig {
     pub response_timeout: f64,
     pub max_retries: u32,
     pub inactivity_timeout: Option<f64>,
+    /// Longest APDU (LLC header excluded) reassembled from segments, I or UI
+    /// frames; clamped to 1..=[`MAX_REASSEMBLY`]. A client sets it to the max
+    /// receive PDU size it proposed.
+    pub max_reassembly: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +132,8 @@ pub struct Link {
     rx_discarding: bool,
     /// Segmented UI frames (e.g. a meter's push split over several frames).
     ui_buf: Vec<u8>,
+    /// Skipping the remaining segments of over-long UI data.
+    ui_discarding: bool,
     /// Client: the poll awaiting its final response.
     awaiting: Option<Poll>,
     deadline: Option<f64>,
@@ -134,8 +150,11 @@ pub struct Link {
     last_activity: f64,
 }
 
-/// Longest APDU reassembled from segments; longer ones are dropped.
+/// The hard maximum (and the usual setting) of `LinkConfig::max_reassembly`.
 pub const MAX_REASSEMBLY: usize = 1 << 20;
+
+/// Bytes of the LLC header that start the information of a (first) segment.
+const LLC_LEN: usize = 3;
 
 fn link_err(field: &'static str, msg: &'static str) -> Error {
     Error::new(Layer::Hdlc, field, 0, ErrorKind::Other(msg.to_string()))
@@ -145,8 +164,9 @@ impl Link {
     pub fn new(cfg: LinkConfig) -> Link {
         let params = cfg.params.clamped();
         let peer_client = cfg.client;
+        let max_reassembly = cfg.max_reassembly.clamp(1, MAX_REASSEMBLY);
         Link {
-            cfg: LinkConfig { params, ..cfg },
+            cfg: LinkConfig { params, max_reassembly, ..cfg },
             state: LinkState::Disconnected,
             negotiated: params,
             framer: Framer::new(2047),
@@ -160,6 +180,7 @@ impl Link {
             rx_partial: false,
             rx_discarding: false,
             ui_buf: Vec::new(),
+            ui_discarding: false,
             awaiting: None,
             deadline: None,
             retries: 0,
@@ -185,6 +206,23 @@ impl Link {
         self.negotiated
     }
 
+    /// The reassembly limit now in force (APDU bytes, LLC header excluded).
+    pub fn max_reassembly(&self) -> usize {
+        self.cfg.max_reassembly
+    }
+
+    /// Change the reassembly limit (clamped to 1..=[`MAX_REASSEMBLY`]); it
+    /// applies from the next segment on.
+    pub fn set_max_reassembly(&mut self, limit: usize) {
+        self.cfg.max_reassembly = limit.clamp(1, MAX_REASSEMBLY);
+    }
+
+    /// Whether `buffered` bytes plus a segment of `more` exceed the limit
+    /// (the LLC header of the first segment does not count).
+    fn over_limit(&self, buffered: usize, more: usize) -> bool {
+        (buffered + more).saturating_sub(LLC_LEN) > self.cfg.max_reassembly
+    }
+
     pub fn next_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -203,6 +241,7 @@ impl Link {
         self.rx_partial = false;
         self.rx_discarding = false;
         self.ui_buf.clear();
+        self.ui_discarding = false;
         self.awaiting = None;
         self.deadline = None;
         self.retries = 0;
@@ -463,9 +502,13 @@ impl Link {
     /// the last one, then the whole is delivered as one `Ui` event. Real meters
     /// push long data-notifications this way (e.g. Iskra AM550).
     fn take_ui(&mut self, f: &mut Frame) {
-        if self.ui_buf.len() + f.info.len() > MAX_REASSEMBLY {
+        if self.ui_discarding || self.over_limit(self.ui_buf.len(), f.info.len()) {
+            if !self.ui_discarding {
+                let limit = self.cfg.max_reassembly;
+                self.frame_error(format!("segmented UI data longer than {limit} bytes dropped"));
+            }
             self.ui_buf.clear();
-            self.frame_error(format!("segmented UI data longer than {MAX_REASSEMBLY} bytes dropped"));
+            self.ui_discarding = f.segmented;
             return;
         }
         self.ui_buf.append(&mut f.info);
@@ -485,11 +528,12 @@ impl Link {
         }
         self.vr = (self.vr + 1) % 8;
         self.rx_partial = f.segmented;
-        if self.rx_discarding || self.rx_buf.len() + f.info.len() > MAX_REASSEMBLY {
+        if self.rx_discarding || self.over_limit(self.rx_buf.len(), f.info.len()) {
             // Still acknowledged (the peer must not resend it), but the APDU is dropped.
             if !self.rx_discarding {
-                let msg = format!("segmented APDU longer than {MAX_REASSEMBLY} bytes dropped");
-                self.events.push_back(Event::FrameError(msg));
+                let received = (self.rx_buf.len() + f.info.len()).saturating_sub(LLC_LEN);
+                let limit = self.cfg.max_reassembly;
+                self.events.push_back(Event::ApduTooLong { received, limit });
             }
             self.rx_buf.clear();
             self.rx_discarding = f.segmented;
