@@ -1,8 +1,14 @@
-"""Metrics: names and base units, values in the parsed exposition, served over HTTP."""
+"""Metrics: names and base units, values in the parsed exposition, served over HTTP, on
+loopback unless configured otherwise (issue 7 item 15); the daemon counts the push
+connections it closes by reason."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import urllib.request
+from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from smmc_gateway.ops.metrics import GatewayMetrics
@@ -25,7 +31,8 @@ def test_names_follow_conventions() -> None:
     for expected in ("smmc_reads", "smmc_session_duration_seconds", "smmc_wire_bytes",
                      "smmc_meters_reachable", "smmc_outbox_depth_messages",
                      "smmc_outbox_oldest_age_seconds", "smmc_outbox_dropped_messages",
-                     "smmc_clock_deviation_seconds", "smmc_push_notifications", "smmc_commands",
+                     "smmc_clock_deviation_seconds", "smmc_push_notifications",
+                     "smmc_push_connections_closed", "smmc_commands",
                      "smmc_process_resident_memory_bytes", "smmc_process_start_time_seconds"):
         assert expected in names, expected
 
@@ -81,3 +88,50 @@ def test_http_endpoint() -> None:
         assert samples(body)[("smmc_meters_reachable", ())] == 7
     finally:
         server.close()
+
+
+def test_serve_binds_loopback_unless_told_otherwise() -> None:
+    server = GatewayMetrics().serve(port=0)
+    try:
+        assert server.server.socket.getsockname()[0] == "127.0.0.1"
+    finally:
+        server.close()
+
+
+async def test_the_daemon_serves_metrics_on_loopback_by_default_and_counts_push_refusals(
+        mosquitto: Any, tmp_path: Path) -> None:
+    from smmc_gateway.headend.daemon import DaemonOptions, Gateway
+    from smmc_gateway.headend.labconfig import write_lab_config
+    from smmc_gateway.ops.config import load_config
+    from smmc_gateway.usecases.clock import FixedTimeSource
+
+    from tests.support_sim import free_ports
+
+    metrics_port, push_port = free_ports(2)
+    meters = [{"meter_id": "m-1", "port": 4061, "auth": "none"}]
+    path = write_lab_config(tmp_path / "gw", meters, push_port=push_port,
+                            broker=(mosquitto.host, mosquitto.port))
+    text = path.read_text()
+    assert "[metrics]\nenabled = false\n" in text
+    path.write_text(text.replace("[metrics]\nenabled = false\n",
+                                 f"[metrics]\nport = {metrics_port}\n"))  # no address
+    config = load_config(path)
+    gw = Gateway(config, DaemonOptions(time_source=FixedTimeSource(synced=True),
+                                       first_read_s=3600))
+    await gw.start()
+    try:
+        assert gw.metrics_server is not None and gw.metrics_server.port == metrics_port
+        assert gw.metrics_server.server.socket.getsockname()[0] == "127.0.0.1"
+        # a push connection from an address that is no configured meter: closed, counted
+        reader, writer = await asyncio.open_connection("127.0.0.1", push_port,
+                                                       local_addr=("127.0.0.2", 0))
+        with contextlib.suppress(ConnectionResetError):  # closed unread: EOF or reset
+            assert await asyncio.wait_for(reader.read(1), 10) == b""
+        writer.close()
+        body = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                           timeout=5).read().decode())
+    finally:
+        await gw.stop()
+    key = ("smmc_push_connections_closed_total", (("reason", "unknown_peer"),))
+    assert samples(body)[key] == 1

@@ -1,9 +1,11 @@
 """The systemd unit: `systemd-analyze verify` is silent, the offline security exposure is
-<= 2.0, the unit keeps the settings the daemon relies on, and MemoryDenyWriteExecute=
-does not break the Python stack (checked under the kernel's own MDWE prctl)."""
+<= 2.0, the unit keeps the settings the daemon relies on (open-files, memory and IP
+address limits among them), and MemoryDenyWriteExecute= does not break the Python stack
+(checked under the kernel's own MDWE prctl)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -82,6 +84,39 @@ def test_unit_settings() -> None:
     assert s["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6"]
     assert s["MemoryDenyWriteExecute"] == ["yes"] and s["UMask"] == ["0077"]
     assert "SupplementaryGroups" in s and "StartLimitBurst" in s
+
+
+def size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+
+
+def test_open_files_cover_the_default_sessions_and_push_connections() -> None:
+    from smmc_gateway.headend.pushes import NOFILE_MARGIN
+
+    (limit,) = settings()["LimitNOFILE"]
+    # defaults: max_tcp_sessions 64, push.max_connections 256; headroom for 20x that
+    assert int(limit) >= 20 * (64 + 256) + NOFILE_MARGIN, limit
+
+
+def test_memory_is_capped_with_a_high_mark_below_the_max() -> None:
+    s = settings()
+    (high,), (most,) = s["MemoryHigh"], s["MemoryMax"]
+    assert 256 << 20 <= size(high) < size(most) <= 4 << 30, (high, most)
+
+
+def test_ip_addresses_are_denied_but_loopback_and_private_ranges() -> None:
+    s = settings()
+    assert s["IPAddressDeny"] == ["any"]
+    allowed = " ".join(s["IPAddressAllow"]).split()
+    assert {"localhost", "link-local"} <= set(allowed)
+    nets = [ipaddress.ip_network(a) for a in allowed if a not in ("localhost", "link-local")]
+    for needed in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"):
+        assert ipaddress.ip_network(needed) in nets, needed
+    cgnat = ipaddress.ip_network("100.64.0.0/10")
+    assert all(n.is_private or (n.version == 4 and n.subnet_of(cgnat))
+               for n in nets), nets
+    assert "drop-in" in UNIT.read_text() and "IPAddressAllow=203.0.113.10" in UNIT.read_text()
 
 
 MDWE_PROBE = textwrap.dedent(

@@ -5,24 +5,55 @@ of each configured meter (found by the system title in a ciphered push — from 
 meter's key entry ``system_title`` — or else by the peer's IP address when exactly
 one TCP meter has it) and turns every accepted data-notification into one
 EndDeviceEvents message on the meter's events topic (class EVENT: never dropped).
+
+Keys: for a meter with an entry in the key change journal (use case 10) the key sets
+are the journal's (``KeyJournal.current``: the new keys, plus the old ones while the
+change is pending), not the key file's. The journal is read again only when its file
+changed (inode, mtime, size), so a burst of pushes after an outage does not parse it
+on the event loop for every push. A journal that cannot be read refuses the meter's
+pushes (``refused_security``) rather than fall back to keys that may be superseded.
+Invocation counters: a meter without a journal entry keeps the scope
+``push:{meter_id}``; with one, each key set has its own scope (a meter may restart its
+counter with new keys).
+
+Peers: :meth:`PushRouting.peers` is the listener's admission list, the configured TCP
+meters' addresses (names resolved once, at start, by :func:`resolve_hosts`) and
+``[push] allow_from``. :func:`ensure_nofile` checks (and where it can, raises) the
+open-files limit against what the configuration may hold open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import resource
+import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
 
-from smmc_gateway.dlms.push import MeterKeys, PushEvent
+from smmc_gateway.dlms.push import (
+    MeterKeys,
+    PeerFilter,
+    PushEvent,
+    PushKeySet,
+    PushRefused,
+    key_fingerprint,
+    normalize_ip,
+)
 from smmc_gateway.ops.config_model import MeterConfig, TcpConnection
 from smmc_gateway.uplink.envelope import Event
+from smmc_gateway.usecases.key_change import KeyJournal, KeySet
 
 log = structlog.get_logger("smmc_gateway.pushes")
 
 EV_PUSH = "smmc.push.dataNotification"
+NOFILE_MARGIN = 128
+"""Open files besides meter sessions and push connections: stores, broker, metrics,
+serial buses, logging, the audit inbox."""
 
 
 def _plain(value: Any) -> Any:
@@ -35,28 +66,146 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class PushRouting:
-    """Key lookup and event building for pushes from configured meters."""
+def tcp_hosts(meters: Iterable[MeterConfig]) -> list[str]:
+    """The distinct hosts of the TCP meters, in configuration order."""
+    seen: dict[str, None] = {}
+    for m in meters:
+        if isinstance(m.connection, TcpConnection):
+            seen.setdefault(m.connection.host, None)
+    return list(seen)
 
-    def __init__(self, meters: Iterable[MeterConfig]) -> None:
-        self.by_title: dict[bytes, MeterKeys] = {}
-        by_host: dict[str, list[MeterKeys]] = {}
+
+async def resolve_hosts(hosts: Iterable[str], *, timeout_s: float = 5.0,
+                        parallel: int = 16) -> dict[str, tuple[str, ...]]:
+    """Each host's IP addresses (normalized: IPv4-mapped IPv6 as IPv4). An IP literal
+    is itself; a name is resolved once (a name that does not resolve in ``timeout_s``
+    gets no address, with a warning: its meter's pushes are taken only from
+    ``allow_from`` networks)."""
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(parallel)
+    out: dict[str, tuple[str, ...]] = {}
+
+    async def one(host: str) -> None:
+        ip = normalize_ip(host)
+        if ip is not None:
+            out[host] = (str(ip),)
+            return
+        async with gate:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except (OSError, TimeoutError) as exc:
+                log.warning("push_peer_unresolved", host=host,
+                            error=f"{type(exc).__name__}: {exc}",
+                            effect="pushes from this meter are taken only from allow_from")
+                out[host] = ()
+                return
+        found = (normalize_ip(str(info[4][0])) for info in infos)
+        out[host] = tuple(dict.fromkeys(str(a) for a in found if a is not None))
+
+    await asyncio.gather(*(one(h) for h in dict.fromkeys(hosts)))
+    return out
+
+
+class PushRouting:
+    """Key lookup and event building for pushes from configured meters.
+
+    ``journal``: the key change journal (keys of meters with an entry come from it);
+    ``addresses``: host -> IP addresses (:func:`resolve_hosts`); without it, hosts that
+    are IP literals are used as they are."""
+
+    def __init__(self, meters: Iterable[MeterConfig], journal: KeyJournal | None = None,
+                 addresses: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.journal = journal
+        self._base: dict[str, MeterKeys] = {}
+        self._configured: dict[str, KeySet] = {}
+        self.by_title: dict[bytes, str] = {}
+        by_host: dict[str, list[str]] = {}
+        self.addresses: set[str] = set()
         for m in meters:
             k = m.keys
+            hls = m.security == "hls-gmac"
             keys = MeterKeys(
                 meter_id=m.id, system_title=k.system_title if k else None,
-                ek=k.ek.reveal() if k and k.ek and m.security == "hls-gmac" else None,
-                ak=k.ak.reveal() if k and k.ak and m.security == "hls-gmac" else None)
+                ek=k.ek.reveal() if hls and k and k.ek else None,
+                ak=k.ak.reveal() if hls and k and k.ak else None)
+            self._base[m.id] = keys
+            if keys.ek is not None and keys.ak is not None:
+                self._configured[m.id] = KeySet(keys.ek, keys.ak)
             if keys.system_title:
-                self.by_title[keys.system_title] = keys
+                self.by_title[keys.system_title] = m.id
             if isinstance(m.connection, TcpConnection):
-                by_host.setdefault(m.connection.host, []).append(keys)
-        self.by_host = {h: ks[0] for h, ks in by_host.items() if len(ks) == 1}
+                host = m.connection.host
+                if addresses is not None:
+                    ips = tuple(addresses.get(host, ()))
+                else:
+                    ip = normalize_ip(host)
+                    ips = (str(ip),) if ip is not None else ()
+                for ip_text in ips:
+                    self.addresses.add(ip_text)
+                    by_host.setdefault(ip_text, []).append(m.id)
+        self.by_host = {h: ids[0] for h, ids in by_host.items() if len(ids) == 1}
+        self._version: tuple[int, int, int] | None = None
+        self._cache: dict[str, MeterKeys | PushRefused] = {}
+
+    def peers(self, allow_from: Iterable[str] = ()) -> PeerFilter:
+        """The listener's admission list: the meters' addresses and ``allow_from``."""
+        return PeerFilter(self.addresses, allow_from)
 
     def lookup(self, system_title: bytes | None, peer: str) -> MeterKeys | None:
         if system_title is not None:
-            return self.by_title.get(system_title)
-        return self.by_host.get(peer)
+            meter_id = self.by_title.get(system_title)
+        else:
+            ip = normalize_ip(peer)
+            meter_id = self.by_host.get(str(ip)) if ip is not None else None
+        if meter_id is None:
+            return None
+        return self.keys(meter_id)
+
+    def keys(self, meter_id: str) -> MeterKeys:
+        """The meter's keys now; raises PushRefused when the journal cannot be read."""
+        base = self._base[meter_id]
+        configured = self._configured.get(meter_id)
+        if self.journal is None or configured is None:
+            return base
+        version = self._journal_version()
+        if version != self._version:
+            self._cache.clear()
+            self._version = version
+        found = self._cache.get(meter_id)
+        if found is None:
+            found = self._cache[meter_id] = self._from_journal(base, configured)
+        if isinstance(found, PushRefused):
+            raise found
+        return found
+
+    def _journal_version(self) -> tuple[int, int, int] | None:
+        assert self.journal is not None
+        try:
+            st = os.stat(self.journal.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _from_journal(self, base: MeterKeys, configured: KeySet) -> MeterKeys | PushRefused:
+        assert self.journal is not None
+        try:
+            entry = self.journal.entry(base.meter_id)
+            sets = self.journal.current(base.meter_id, configured)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("push_key_journal_unreadable", meter_id=base.meter_id,
+                      journal=str(self.journal.path), error=f"{type(exc).__name__}: {exc}")
+            return PushRefused("refused_security",
+                               f"meter {base.meter_id}: key journal {self.journal.path} "
+                               f"unreadable ({type(exc).__name__}); pushes refused until fixed")
+        if entry is None:
+            return base  # no key change ever: the key file's keys, scope push:{meter_id}
+        return MeterKeys(
+            meter_id=base.meter_id, system_title=base.system_title,
+            ek=sets[0].ek, ak=sets[0].ak, required_protection=base.required_protection,
+            key_sets=tuple(
+                PushKeySet(s.ek, s.ak, f"push:{base.meter_id}:{key_fingerprint(s.ek, s.ak)}")
+                for s in sets))
 
     @staticmethod
     def event(push: PushEvent) -> Event:
@@ -64,3 +213,24 @@ class PushRouting:
         return Event(mrid=str(uuid.uuid4()), created=push.meter_time or push.received_at,
                      type_ref=EV_PUSH, reason="ciphered" if push.ciphered else "plain",
                      details=details)
+
+
+def ensure_nofile(needed: int) -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE towards ``needed`` (never above the hard limit);
+    warn when it stays below. Returns the (soft, hard) limits in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        if target > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                log.info("nofile_limit_raised", soft_was=soft, soft=target, hard=hard)
+                soft = target
+            except (ValueError, OSError) as exc:
+                log.warning("nofile_limit_not_raised", error=str(exc))
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning("nofile_limit_low", soft=soft, hard=hard, needed=needed,
+                    advice="raise LimitNOFILE= in the systemd unit (or ulimit -n) to at least "
+                           f"{needed}: max_tcp_sessions + push.max_connections + "
+                           f"{NOFILE_MARGIN}; meter reads may fail with 'Too many open files'")
+    return soft, hard

@@ -1,7 +1,8 @@
 """Prometheus metrics of the gateway (names `smmc_…`, base units).
 
 `GatewayMetrics()` owns its own `CollectorRegistry`, so tests (and several gateways in
-one process) do not collide; `serve(address, port)` exposes it over HTTP at /metrics.
+one process) do not collide; `serve(address, port)` exposes it over HTTP at /metrics,
+on loopback (127.0.0.1) unless an address is given (``[metrics] address``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from prometheus_client import (
 )
 
 SESSION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
+LOOPBACK = "127.0.0.1"
 CLOCK_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 86400)
 
 
@@ -88,6 +90,12 @@ class GatewayMetrics:
             "smmc_push_notifications", "Meter push notifications by result (accepted|refused)",
             ["result"], registry=r,
         )
+        self.push_connections_closed = Counter(
+            "smmc_push_connections_closed",
+            "Push connections the gateway closed, by reason (unknown_peer|max_connections|"
+            "max_per_peer|first_frame_timeout|idle_timeout|malformed)",
+            ["reason"], registry=r,
+        )
         self.commands = Counter(
             "smmc_commands", "Inbound MQTT commands by noun and result", ["noun", "result"],
             registry=r,
@@ -111,7 +119,9 @@ class GatewayMetrics:
         """The text exposition format, as served at /metrics."""
         return generate_latest(self.registry)
 
-    def serve(self, address: str, port: int) -> MetricsServer:
-        """Serve /metrics on a background thread (port 0 picks a free port)."""
+    def serve(self, address: str = LOOPBACK, port: int = 9108) -> MetricsServer:
+        """Serve /metrics on a background thread (port 0 picks a free port), on
+        loopback unless ``address`` names another (prometheus_client's own default
+        would be every interface)."""
         server, thread = start_http_server(port, addr=address, registry=self.registry)
         return MetricsServer(server, thread)
