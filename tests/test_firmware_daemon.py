@@ -43,7 +43,7 @@ def campaign(ident: str, meters: list[str], groups: list[str] | None = None,
 async def test_campaign_over_mqtt(mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=2)) as sim:
-        config = lab(sim, tmp_path, mosquitto)
+        config = lab(sim, tmp_path, mosquitto, enable=("EndDeviceFirmware",))
         fw = install_images(config)
         ids = [i["meter_id"] for i in sim.info]
         async with gateway(config):
@@ -112,7 +112,7 @@ async def test_campaign_resumes_after_a_gateway_restart(mosquitto: Broker, colle
     # a slow meter (100 ms per answer: the transfer takes > 2 s) and a short stop deadline,
     # so the stop lands in the middle of the transfer
     async with running_fleet(FleetSpec(meters=1, faults=FaultOptions(delay_s=0.1))) as sim:
-        config = lab(sim, tmp_path, mosquitto)
+        config = lab(sim, tmp_path, mosquitto, enable=("EndDeviceFirmware",))
         install_images(config)
         meter = sim.info[0]["meter_id"]
         async with gateway(config, flush_deadline_s=0.5, stop_deadline_s=0.5):
@@ -143,7 +143,7 @@ async def test_scheduled_activation_over_mqtt(mosquitto: Broker, collector: Any,
 
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=1)) as sim:
-        config = lab(sim, tmp_path, mosquitto)
+        config = lab(sim, tmp_path, mosquitto, enable=("EndDeviceFirmware",))
         install_images(config)
         meter = sim.info[0]["meter_id"]
         at = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)

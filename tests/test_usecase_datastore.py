@@ -11,9 +11,17 @@ from typing import Any
 
 import pytest
 from conftest import Broker
-from smmc_gateway.headend.datastore import DataStore, expected_stamps, find_gaps, infer_period
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from smmc_gateway.headend.datastore import (
+    DataStore,
+    TooMuchStored,
+    expected_stamps,
+    find_gaps,
+    infer_period,
+)
 from smmc_gateway.simulator.layout import LOAD_PROFILE
-from smmc_gateway.uplink.envelope import Event, Reading
+from smmc_gateway.uplink.envelope import Event, Reading, meter_readings_payload
 from smmc_gateway.uplink.store import Store
 from test_daemon_e2e import GW, gateway, lab, on, online, reply, request, send
 from uplink_helpers import validate
@@ -227,3 +235,100 @@ async def test_meter_readings_goes_to_the_store_only_when_asked() -> None:
     assert bad.result == "FAILED" and "payload.fromStore: 'yes' is not true or false" in \
         bad.errors[0]["details"]
     assert len(live_calls) == 1
+
+
+# -- bounded work (issue 7 item 6) ------------------------------------------------------
+def _gaps_by_walking(stamps: list[int], start: int, end: int, p: int) -> list[tuple[int, int, int]]:
+    """The definition, one expected stamp at a time (the old O(window) way)."""
+    have = set(stamps)
+    out: list[tuple[int, int, int]] = []
+    run: list[int] = []
+    for t in range(-(-start // p) * p, end, p):
+        if t in have:
+            if run:
+                out.append((run[0], run[-1], len(run)))
+            run = []
+        else:
+            run.append(t)
+    if run:
+        out.append((run[0], run[-1], len(run)))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(p=st.sampled_from([1, 2, 3, 7, 60]), start=st.integers(-200, 200),
+       length=st.integers(-5, 300), stamps=st.lists(st.integers(-250, 550), max_size=40))
+def test_gaps_from_stored_stamps_match_the_definition(p: int, start: int, length: int,
+                                                       stamps: list[int]) -> None:
+    a = datetime.fromtimestamp(start, UTC)
+    b = datetime.fromtimestamp(start + length, UTC)
+    got = [(int(g.start.timestamp()), int(g.end.timestamp()), g.missing)
+           for g in find_gaps([float(s) for s in stamps], a, b, p)]
+    assert got == _gaps_by_walking(stamps, start, start + length, p)
+    assert expected_stamps(a, b, p) == len(range(-(-start // p) * p, start + length, p))
+
+
+@pytest.mark.timeout(20)
+def test_gaps_cost_what_is_stored_not_the_window() -> None:
+    """Year 1 to year 9999 at 1 s is 3e11 expected stamps: the old loop walked them all."""
+    first, last = datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert expected_stamps(first, last, 1) == int(last.timestamp() - first.timestamp())
+    (gap,) = find_gaps([], first, last, 1)
+    assert gap.start == first and gap.missing == expected_stamps(first, last, 1)
+    mid = [(T0 + timedelta(seconds=P * i)).timestamp() for i in range(3)]
+    gaps = find_gaps(mid, first, last, P)
+    assert len(gaps) == 2 and gaps[0].end == T0 - timedelta(seconds=P)
+    assert gaps[1].start == T0 + timedelta(seconds=3 * P)
+    # a fractional end: the stamp just before it still counts
+    assert expected_stamps(T0, T0 + timedelta(seconds=P, microseconds=1), P) == 2
+
+
+async def test_report_reads_at_most_max_stamps_and_cuts_at_max_gaps(data: DataStore) -> None:
+    have = [T0 + timedelta(seconds=P * i) for i in range(0, 40, 2)]  # 20 stamps, 20 gaps
+    await data.record_readings("m1", [], _blocks(have))
+    await data.record_read("m1", "collect", True, at=T0 + timedelta(seconds=30 * P))
+    end = T0 + timedelta(seconds=40 * P)
+    with pytest.raises(TooMuchStored, match="more than 19"):
+        await data.report("m1", T0, end, P, max_stamps=19)
+    full = await data.report("m1", T0, end, P, max_stamps=20)
+    assert (full.expected, full.received, len(full.gaps), full.truncated) == (40, 20, 20, False)
+    cut = await data.report("m1", T0, end, P, max_gaps=5)
+    assert cut.truncated and cut.end == T0 + timedelta(seconds=11 * P)  # the 6th gap
+    assert (cut.expected, cut.received, len(cut.gaps)) == (11, 6, 5)
+    assert cut.reads_ok == 0  # the read at 30 P is after the cut: counted on the next page
+    rest = await data.report("m1", cut.end, end, P, max_gaps=50)
+    assert (rest.expected + cut.expected, rest.received + cut.received) == (40, 20)
+    assert rest.reads_ok == 1 and len(rest.gaps) + len(cut.gaps) == 20
+    assert rest.as_json()["period"]["start"] == "2026-11-01T02:45:00Z"
+
+
+async def test_query_cuts_at_a_byte_budget_and_pages_through_everything(
+        data: DataStore) -> None:
+    stamps = [T0 + timedelta(seconds=P * i) for i in range(50)]
+    regs = [Reading(ref="A+", obis="1.0.1.8.0.255", unit="Wh", timestamp=s, value=i)
+            for i, s in enumerate(stamps)]
+    await data.record_readings("m1", regs, _blocks(stamps))
+    whole = await data.query("m1", T0, T0 + timedelta(days=1))
+    assert not whole.truncated and whole.intervals == 50 and len(whole.readings) == 50
+    seen: list[str] = []
+    readings = 0
+    start, pages = T0, 0
+    while True:
+        got = await data.query("m1", start, T0 + timedelta(days=1), max_bytes=1500)
+        pages += 1
+        rendered = len(meter_readings_payload([got.part()]))
+        assert rendered <= 1500 and got.size >= rendered - 100
+        seen += [iv["timeStamp"] for iv in got.blocks[0]["IntervalReadings"]]
+        readings += len(got.readings)
+        if not got.truncated:
+            break
+        assert got.by_bytes and got.next_start is not None
+        start = got.next_start
+    assert pages > 3 and seen == [iv["timeStamp"] for iv in
+                                  whole.blocks[0]["IntervalReadings"]] and readings == 50
+    # a budget smaller than one stamp still moves on (one stamp per page)
+    tiny = await data.query("m1", T0, T0 + timedelta(days=1), max_bytes=10)
+    assert tiny.intervals == 1 and tiny.next_start == stamps[1]
+    # register rows are bounded too
+    few = await data.query("m1", T0, T0 + timedelta(days=1), max_register_rows=7)
+    assert len(few.readings) == 7 and few.next_start == stamps[7] and few.intervals == 7

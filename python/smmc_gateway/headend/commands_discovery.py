@@ -10,6 +10,11 @@ never discovered, or every meter when ``refresh`` is true, is discovered now (an
 EndDeviceConfig published on ``meter/{meter}/config`` as after any discovery). Reply
 ``EndDeviceConfig``: one summary per meter that answered; meters that did not are named
 in the errors (PARTIAL or FAILED).
+
+The meters named (groups expanded) are capped by ``[commands] max_meters_per_request``
+(checked by the dispatcher before this runs), and the reply by ``max_reply_bytes``: a
+summary that would make it larger is left out, with a ``Truncated`` error naming the
+meter (ask for it in a request of its own; discovery was done and is kept).
 """
 
 from __future__ import annotations
@@ -18,59 +23,38 @@ from typing import Any
 
 from smmc_gateway.dlms.errors import SessionError
 from smmc_gateway.headend.gates import Priority
+from smmc_gateway.headend.paging import MIN_PART_BYTES, dumps, reply_budget, truncated
+from smmc_gateway.headend.request_limits import show, target_meters
 from smmc_gateway.headend.service import HeadEnd
+from smmc_gateway.ops.config_model import CommandsConfig
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.envelope import ReplyError
 
 METER_ERRORS = (SessionError, OSError, TimeoutError)
 
 
-def _target_meters(headend: HeadEnd, payload: dict[str, Any], problems: list[str]) -> list[str]:
-    out: list[str] = []
-    for key, group in (("EndDevices", False), ("EndDeviceGroups", True)):
-        raw = payload.get(key, [])
-        if not isinstance(raw, list):
-            problems.append(f"payload.{key}: must be an array of {{\"mRID\": ...}}")
-            continue
-        for j, d in enumerate(raw):
-            name = d.get("mRID") if isinstance(d, dict) else None
-            if not isinstance(name, str) or not name:
-                problems.append(f"payload.{key}[{j}].mRID: missing or not a string")
-            elif group:
-                members = headend.fleet.group(name)
-                if not members:
-                    problems.append(f"payload.{key}[{j}].mRID: {name!r} is not a configured "
-                                    "group (no meter names it)")
-                out.extend(m for m in members if m not in out)
-            elif not headend.fleet.has(name):
-                problems.append(f"payload.{key}[{j}].mRID: meter {name!r} is not configured "
-                                "on this gateway")
-            elif name not in out:
-                out.append(name)
-    if not out and not problems:
-        problems.append("payload: names no meter (EndDevices and EndDeviceGroups are empty)")
-    return out
-
-
 class DiscoveryCommands:
     """``await DiscoveryCommands(headend)(verb, payload)`` -> the reply Outcome."""
 
-    def __init__(self, headend: HeadEnd) -> None:
+    def __init__(self, headend: HeadEnd, commands: CommandsConfig | None = None) -> None:
         self.headend = headend
+        self.commands = commands or CommandsConfig()
 
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
         problems: list[str] = []
         if verb != "get":
-            problems.append(f"header.verb: {verb!r}; EndDeviceConfig takes get")
+            problems.append(f"header.verb: {show(verb)}; EndDeviceConfig takes get")
         refresh = payload.get("refresh", False)
         if not isinstance(refresh, bool):
-            problems.append(f"payload.refresh: {refresh!r} is not true or false")
-        meters = _target_meters(self.headend, payload, problems)
+            problems.append(f"payload.refresh: {show(refresh)} is not true or false")
+        meters = target_meters(self.headend.fleet, payload, "payload", problems)
         if problems:
             return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
                                              for p in problems])
         items: list[dict[str, Any]] = []
         errors: list[ReplyError] = []
+        whole = self.commands.max_reply_bytes
+        left = reply_budget(whole, len(meters))
         for m in meters:
             summary = None if refresh else await self.headend.fleet.discovery(m)
             if summary is None:
@@ -80,6 +64,13 @@ class DiscoveryCommands:
                     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                     errors.append({"code": "MeterFailed", "details": f"{m}: {text}"})
                     continue
+            size = len(dumps(summary)) + 1
+            if size > left or left < MIN_PART_BYTES:
+                errors.append(truncated(m, "its configuration", None,
+                                        f"{size} bytes; the reply reached commands."
+                                        f"max_reply_bytes = {whole}"))
+                continue
+            left -= size
             items.append(summary)
         result = "OK" if not errors else ("FAILED" if not items else "PARTIAL")
         return Outcome(result, {"EndDeviceConfig": items} if items else {}, errors)

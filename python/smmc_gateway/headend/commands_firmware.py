@@ -21,6 +21,12 @@ Reply: exactly one, when every meter has ended (activated or failed):
 step, details, version, attempts); result OK / PARTIAL / FAILED. A campaign interrupted
 by a gateway stop is not answered: the request stays journaled, is served again after
 the restart, and each meter resumes its transfer where the meter says it stopped.
+
+Checked before anything is read or sent: the meters (groups expanded) against
+``[commands] max_meters_per_request`` (by the dispatcher), ``imageIdentifier`` 1..128
+printable ASCII characters, ``activationTime`` a real UTC time from 1970 on, unknown
+fields of ``EndDeviceFirmware`` refused. The noun is off unless
+``[commands.enabled] EndDeviceFirmware = true``.
 """
 
 from __future__ import annotations
@@ -37,15 +43,18 @@ import structlog
 
 from smmc_gateway.dlms.client import ClientSession
 from smmc_gateway.firmware.manifest import ImageRefused, find_image, trusted_keys
-from smmc_gateway.headend.commands_config import invalid, target_meters
+from smmc_gateway.headend.commands_config import invalid
 from smmc_gateway.headend.gates import Priority
+from smmc_gateway.headend.request_limits import EARLIEST, parse_utc, show, target_meters
 from smmc_gateway.headend.service import HeadEnd
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.envelope import Event, ReplyError
 from smmc_gateway.usecases.firmware_campaign import CampaignImage, CampaignObjects, run_campaign
 
 log = structlog.get_logger("smmc_gateway.firmware")
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+MAX_IDENT = 128
+_IDENT = re.compile(rf"[\x21-\x7e][\x20-\x7e]{{0,{MAX_IDENT - 1}}}")
+SPEC_KEYS = ("imageIdentifier", "activationTime", "maxConcurrent")
 EVENT_PREFIX = "smmc.firmware."
 
 
@@ -66,7 +75,7 @@ class FirmwareCommands:
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
         problems: list[str] = []
         if verb != "create":
-            problems.append(f"header.verb: {verb!r}; EndDeviceFirmware takes create")
+            problems.append(f"header.verb: {show(verb)}; EndDeviceFirmware takes create")
         spec = payload.get("EndDeviceFirmware")
         ident: Any = None
         activation: datetime | None = None
@@ -75,24 +84,26 @@ class FirmwareCommands:
             problems.append("payload.EndDeviceFirmware: must be an object with "
                             "imageIdentifier (and optional activationTime, maxConcurrent)")
         else:
+            unknown = sorted(str(k) for k in spec if k not in SPEC_KEYS)
+            if unknown:
+                problems.append(f"payload.EndDeviceFirmware: unknown field(s) "
+                                f"{show(unknown[:10])}; allowed: {', '.join(SPEC_KEYS)}")
             ident = spec.get("imageIdentifier")
-            if not isinstance(ident, str) or not ident:
-                problems.append("payload.EndDeviceFirmware.imageIdentifier: missing or not a "
-                                "string; the identifier of an image in the firmware directory")
+            if not isinstance(ident, str) or not _IDENT.fullmatch(ident):
+                problems.append(f"payload.EndDeviceFirmware.imageIdentifier: {show(ident)}; "
+                                "the identifier of an image in the firmware directory "
+                                f"(1..{MAX_IDENT} printable characters)")
             at = spec.get("activationTime")
             if at is not None:
-                if not isinstance(at, str) or not _ISO.match(at):
-                    problems.append(f"payload.EndDeviceFirmware.activationTime: {at!r}; must "
-                                    "be UTC like 2027-01-01T02:00:00Z (omit to activate now)")
-                else:
-                    activation = datetime.fromisoformat(at.replace("Z", "+00:00"))
+                activation = parse_utc(at, "payload.EndDeviceFirmware.activationTime",
+                                       problems, fractions=False, earliest=EARLIEST)
             mc = spec.get("maxConcurrent", 4)
             if not isinstance(mc, int) or isinstance(mc, bool) or not 1 <= mc <= 64:
-                problems.append(f"payload.EndDeviceFirmware.maxConcurrent: {mc!r}; must be an "
-                                "integer 1..64")
+                problems.append(f"payload.EndDeviceFirmware.maxConcurrent: {show(mc)}; must "
+                                "be an integer 1..64")
             else:
                 parallel = mc
-        meters = target_meters(self.headend, payload, "payload", problems)
+        meters = target_meters(self.headend.fleet, payload, "payload", problems)
         if problems:
             return invalid(problems)
         directory = self.directory or firmware_dir(self.headend)

@@ -30,49 +30,104 @@ gateway-specific report, documented in docs/schemas/readings-report.schema.json.
 
 ``intervalSeconds`` is optional: by default the capture period is inferred from the
 stored stamps (the most common step). Reply ``{"ReadingsReport": [...]}``.
+
+Bounds (issue 7), all checked before the store is read; a request over them is answered
+FAILED ``LimitExceeded`` naming the limit and the count:
+
+* the work, ``[commands] max_query_intervals``, counts the window as asked (its end no
+  later than tomorrow: nothing is stored later): CustomerMeterDataSet (and MeterReadings
+  fromStore) window / the model's capture period per meter, summed over the meters
+  (and at most ``maxIntervals`` stamps per meter in one reply); ReadingsReport with
+  ``intervalSeconds`` window / intervalSeconds per meter, summed; without it the period
+  is inferred from the stored stamps, so the stored stamps are the work: the scan stops,
+  and the request is refused, when the meters' stored stamps in the window exceed it;
+* the retention: a window reaching back past what the store keeps (90 days) is
+  answered from the oldest data kept (the report's ``period.start`` says so); one that
+  ends before it is refused (InvalidRequest: nothing is kept there);
+* the reply, ``[commands] max_reply_bytes``: a part that would make the reply larger is
+  cut at a stamp (CustomerMeterDataSet: the newest intervals; ReadingsReport: the
+  report ends where the first gap left out starts) and a ``Truncated`` error names
+  where to start the next page; meters for which no room is left are named too.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import math
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from smmc_gateway.headend.commands_discovery import _target_meters
+from smmc_gateway.headend.datastore import TooMuchStored
+from smmc_gateway.headend.paging import MIN_PART_BYTES, dumps, iso, reply_budget, truncated
+from smmc_gateway.headend.request_limits import (
+    FUTURE_SLACK_S,
+    LimitExceeded,
+    parse_utc,
+    show,
+    target_meters,
+    work_problem,
+)
 from smmc_gateway.headend.service import HeadEnd
+from smmc_gateway.ops.config_model import CommandsConfig
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.envelope import ReplyError, meter_readings_payload
 
 MAX_INTERVALS = 2000
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+#: Rendered bytes of one gap in a ReadingsReport (a little more than the longest).
+GAP_BYTES = 110
+#: Rendered bytes of a ReadingsReport entry without its gaps and event counts.
+REPORT_BYTES = 600
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+@dataclass(frozen=True)
+class _Window:
+    """A request's ``[start, end)``; ``scan_start``: no earlier than the oldest data kept;
+    ``bound_end``: no later than tomorrow (nothing is stored later)."""
+
+    start: datetime
+    end: datetime
+    scan_start: datetime
+    bound_end: datetime
+    kept: str  # "the store keeps 90 days, from ..."
+
+    def intervals(self, period_s: float) -> int:
+        """Intervals of ``period_s`` in ``[start, bound_end)``: the work bound counts the
+        window as asked (up to tomorrow), not the part the retention still keeps."""
+        seconds = self.bound_end.timestamp() - self.start.timestamp()
+        return max(0, math.ceil(seconds / max(1.0, period_s)))
+
+    def text(self) -> str:
+        return f"timeSchedule {iso(self.start)} .. {iso(self.bound_end)}"
 
 
-def _window(payload: dict[str, Any], problems: list[str]) -> tuple[datetime, datetime]:
+def _window(headend: HeadEnd, payload: dict[str, Any], problems: list[str]) -> _Window:
+    """The request's window, ``end`` by default now."""
     ts = payload.get("timeSchedule")
-    now = datetime.now(UTC)
+    store = headend.datastore
+    now = datetime.fromtimestamp(store.clock(), UTC)
+    oldest = store.oldest_kept()
+    kept = f"the store keeps {store.retention_s / 86400:g} days, from {iso(oldest)}"
+    nothing = _Window(now, now, now, now, kept)
     if not isinstance(ts, dict):
         problems.append("payload.timeSchedule: missing; give {\"start\": ..., \"end\": ...}"
                         " in UTC ISO-8601 with Z")
-        return now, now
-    out: list[datetime] = []
-    for key in ("start", "end"):
-        raw = ts.get(key, None if key == "start" else _iso(now))
-        if not isinstance(raw, str) or not _ISO.match(raw):
-            problems.append(f"payload.timeSchedule.{key}: {raw!r} is not UTC ISO-8601"
-                            " (e.g. 2026-11-01T00:00:00Z)")
-            out.append(now)
-        else:
-            out.append(datetime.fromisoformat(raw.replace("Z", "+00:00")))
-    start, end = out
-    if not problems and start >= end:
-        problems.append(f"payload.timeSchedule: start {_iso(start)} is not before end {_iso(end)}")
-    return start, end
+        return nothing
+    before = len(problems)
+    start = parse_utc(ts.get("start"), "payload.timeSchedule.start", problems)
+    end = parse_utc(ts["end"], "payload.timeSchedule.end", problems) if "end" in ts else now
+    if start is None or end is None or len(problems) > before:
+        return nothing
+    if start >= end:
+        problems.append(f"payload.timeSchedule: start {iso(start)} is not before end {iso(end)}")
+        return nothing
+    if end <= oldest:
+        problems.append(f"payload.timeSchedule.end: {iso(end)} is before the oldest data kept "
+                        f"({kept}); nothing to answer")
+        return nothing
+    tomorrow = now + timedelta(seconds=FUTURE_SLACK_S)
+    return _Window(start, end, max(start, oldest), min(end, max(start, tomorrow)), kept)
 
 
 def _positive(payload: dict[str, Any], key: str, default: int | None, ceiling: int,
@@ -81,14 +136,14 @@ def _positive(payload: dict[str, Any], key: str, default: int | None, ceiling: i
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= ceiling:
-        problems.append(f"payload.{key}: {raw!r} is not an integer 1..{ceiling}")
+        problems.append(f"payload.{key}: {show(raw)} is not an integer 1..{ceiling}")
         return default
     return raw
 
 
 def _invalid(verb: str, noun: str, problems: list[str]) -> Outcome | None:
     if verb != "get":
-        problems.insert(0, f"header.verb: {verb!r}; {noun} takes get")
+        problems.insert(0, f"header.verb: {show(verb)}; {noun} takes get")
     if problems:
         return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
                                          for p in problems])
@@ -98,48 +153,100 @@ def _invalid(verb: str, noun: str, problems: list[str]) -> Outcome | None:
 class CustomerDataCommands:
     """``CustomerMeterDataSet get``: stored readings of meters in a range."""
 
-    def __init__(self, headend: HeadEnd) -> None:
+    def __init__(self, headend: HeadEnd, commands: CommandsConfig | None = None) -> None:
         self.headend = headend
+        self.commands = commands or CommandsConfig()
 
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
         problems: list[str] = []
-        start, end = _window(payload, problems)
+        window = _window(self.headend, payload, problems)
         limit = _positive(payload, "maxIntervals", MAX_INTERVALS, MAX_INTERVALS, problems)
-        meters = _target_meters(self.headend, payload, problems)
+        meters = target_meters(self.headend.fleet, payload, "payload", problems)
         bad = _invalid(verb, "CustomerMeterDataSet", problems)
         if bad is not None:
             return bad
         assert limit is not None
+        work = sum(window.intervals(self.headend.model_of(m).capture_period_s) for m in meters)
+        problem = work_problem(
+            work, self.commands, f"payload: {window.text()} / the capture period x "
+            f"{len(meters)} meter(s)", f"narrow timeSchedule ({window.kept}) or name fewer "
+            "meters")
+        if problem is not None:
+            raise LimitExceeded(problem)
+        start, end = window.scan_start, window.end
+        cap = f"commands.max_reply_bytes = {self.commands.max_reply_bytes}"
+        left = reply_budget(self.commands.max_reply_bytes, len(meters))
         parts = []
         errors: list[ReplyError] = []
         for m in meters:
-            found = await self.headend.datastore.query(m, start, end, limit)
+            if left < MIN_PART_BYTES:
+                errors.append(truncated(m, "its data", None, f"the reply reached {cap}"))
+                continue
+            found = await self.headend.datastore.query(m, start, end, limit, max_bytes=left)
+            left -= found.size
             parts.append(found.part())
             if found.truncated and found.next_start is not None:
-                errors.append({"code": "Truncated", "details": (
-                    f"{m}: {found.intervals} interval(s) returned, more stored; repeat with "
-                    f"timeSchedule.start = {_iso(found.next_start)} for the next page")})
-        body = meter_readings_payload(parts)
-        return Outcome("PARTIAL" if errors else "OK", json.loads(body), errors)
+                why = cap if found.by_bytes else f"maxIntervals = {limit}"
+                errors.append(truncated(m, f"{found.intervals} interval(s) returned, more "
+                                           f"stored ({why})", found.next_start))
+        if not parts:
+            return Outcome("FAILED", errors=errors)
+        body = json.loads(meter_readings_payload(parts))
+        return Outcome("PARTIAL" if errors else "OK", body, errors)
 
 
 class ReadingsReportCommands:
     """``ReadingsReport get``: read success rate, gaps, reads and events per meter."""
 
-    def __init__(self, headend: HeadEnd) -> None:
+    def __init__(self, headend: HeadEnd, commands: CommandsConfig | None = None) -> None:
         self.headend = headend
+        self.commands = commands or CommandsConfig()
 
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
         problems: list[str] = []
-        start, end = _window(payload, problems)
+        window = _window(self.headend, payload, problems)
         period = _positive(payload, "intervalSeconds", None, 86400, problems)
-        meters = _target_meters(self.headend, payload, problems)
+        meters = target_meters(self.headend.fleet, payload, "payload", problems)
         bad = _invalid(verb, "ReadingsReport", problems)
         if bad is not None:
             return bad
-        reports = [(await self.headend.datastore.report(m, start, end, period)).as_json()
-                   for m in meters]
-        return Outcome("OK", {"ReadingsReport": reports})
+        if period is not None:
+            problem = work_problem(
+                window.intervals(period) * len(meters), self.commands,
+                f"payload: {window.text()} / intervalSeconds ({period}) x {len(meters)} "
+                "meter(s)", f"narrow timeSchedule ({window.kept}), raise intervalSeconds or "
+                "name fewer meters")
+            if problem is not None:
+                raise LimitExceeded(problem)
+        start, end = window.scan_start, window.end
+        stamps_left = self.commands.max_query_intervals
+        cap = f"commands.max_reply_bytes = {self.commands.max_reply_bytes}"
+        left = reply_budget(self.commands.max_reply_bytes, len(meters))
+        reports: list[dict[str, Any]] = []
+        errors: list[ReplyError] = []
+        for m in meters:
+            if left < MIN_PART_BYTES:
+                errors.append(truncated(m, "its report", None, f"the reply reached {cap}"))
+                continue
+            try:
+                rep = await self.headend.datastore.report(
+                    m, start, end, period, max_stamps=stamps_left,
+                    max_gaps=max(1, (left - REPORT_BYTES) // GAP_BYTES))
+            except TooMuchStored:
+                raise LimitExceeded(
+                    f"payload: the stored interval stamps of {len(meters)} meter(s) in "
+                    f"{iso(start)} .. {iso(end)} are more than commands.max_query_intervals "
+                    f"= {self.commands.max_query_intervals} (reached at meter {m}): narrow "
+                    "timeSchedule or name fewer meters") from None
+            stamps_left -= rep.scanned
+            doc = rep.as_json()
+            left -= len(dumps(doc)) + 1
+            reports.append(doc)
+            if rep.truncated:
+                errors.append(truncated(m, f"report ends at {iso(rep.end)} after "
+                                           f"{len(rep.gaps)} gaps ({cap})", rep.end))
+        result = "OK" if not errors else ("PARTIAL" if reports else "FAILED")
+        return Outcome(result, {"ReadingsReport": reports} if reports else {}, errors)
 
 
 class StoredOrLiveReadings:
@@ -147,15 +254,17 @@ class StoredOrLiveReadings:
     otherwise ``live(verb, payload)``, the on-demand read of the meter."""
 
     def __init__(self, headend: HeadEnd,
-                 live: Callable[[str, dict[str, Any]], Awaitable[Outcome]]) -> None:
-        self.stored = CustomerDataCommands(headend)
+                 live: Callable[[str, dict[str, Any]], Awaitable[Outcome]],
+                 commands: CommandsConfig | None = None) -> None:
+        self.stored = CustomerDataCommands(headend, commands)
         self.live = live
 
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
         flag = payload.get("fromStore", False)
         if not isinstance(flag, bool):
             return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details":
-                                              f"payload.fromStore: {flag!r} is not true or false"}])
+                                              f"payload.fromStore: {show(flag)} is not true or "
+                                              "false"}])
         if not flag:
             return await self.live(verb, payload)
         return await self.stored(verb, {k: v for k, v in payload.items() if k != "fromStore"})

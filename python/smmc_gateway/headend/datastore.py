@@ -15,13 +15,19 @@ publication keep their timing; a store failure is logged, never raised: it does 
 stop the publication.
 
 Customer queries (:meth:`DataStore.query`) and reports (:meth:`DataStore.report`) answer
-from these tables only; the meter is never touched.
+from these tables only; the meter is never touched. Both are bounded before they run
+and run entirely on the store's thread: a query reads at most ``max_intervals`` stamps
+(indexes on (meter, ts) make the LIMIT bound the scan itself) and cuts its reply at a
+byte budget; a report reads at most ``max_stamps`` stored stamps and computes the
+expected count and the gaps arithmetically from them (O(stored stamps), never
+O(window / period): a window of ten thousand years costs what its stored rows cost).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import sqlite3
 import time
 from collections import Counter
@@ -32,6 +38,7 @@ from typing import Any
 
 import structlog
 
+from smmc_gateway.headend.paging import cut_point, dumps
 from smmc_gateway.uplink.envelope import Draft, Event, MeterReadingPart, Reading
 from smmc_gateway.uplink.store import Store, StoreClosed
 from smmc_gateway.uplink.topics import Topics
@@ -45,9 +52,11 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS ds_register (
   meter_id TEXT NOT NULL, obis TEXT NOT NULL, ref TEXT NOT NULL, unit TEXT NOT NULL,
   ts REAL NOT NULL, value TEXT NOT NULL, PRIMARY KEY (meter_id, obis, ts));
+CREATE INDEX IF NOT EXISTS ds_register_meter_ts ON ds_register (meter_id, ts);
 CREATE TABLE IF NOT EXISTS ds_interval (
   meter_id TEXT NOT NULL, ref TEXT NOT NULL, obis TEXT, unit TEXT, ts REAL NOT NULL,
   value TEXT NOT NULL, qualities TEXT, PRIMARY KEY (meter_id, ref, ts));
+CREATE INDEX IF NOT EXISTS ds_interval_meter_ts ON ds_interval (meter_id, ts);
 CREATE TABLE IF NOT EXISTS ds_event (
   mrid TEXT PRIMARY KEY, meter_id TEXT NOT NULL, ts REAL NOT NULL, type_ref TEXT NOT NULL,
   reason TEXT, details TEXT);
@@ -63,6 +72,10 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
+def _iso_dt(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def _epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
@@ -76,33 +89,40 @@ class GapRange:
     missing: int
 
 
+def _first_aligned(start: datetime, period_s: int) -> int:
+    """The first multiple of ``period_s`` (epoch seconds) at or after ``start``."""
+    return -(-math.ceil(start.timestamp()) // period_s) * period_s
+
+
+def _last_before(end: datetime) -> int:
+    """The last whole second before ``end`` (exclusive)."""
+    return math.ceil(end.timestamp()) - 1
+
+
 def expected_stamps(start: datetime, end: datetime, period_s: int) -> int:
-    """Interval ends aligned to ``period_s`` in ``[start, end)``."""
-    first = -(-int(start.timestamp()) // period_s) * period_s
-    last = int(end.timestamp())
-    return 0 if first >= last else (last - 1 - first) // period_s + 1
+    """Interval ends aligned to ``period_s`` in ``[start, end)`` (arithmetic, O(1))."""
+    first, last = _first_aligned(start, period_s), _last_before(end)
+    return 0 if first > last else (last - first) // period_s + 1
 
 
 def find_gaps(stamps: Sequence[float], start: datetime, end: datetime,
               period_s: int) -> list[GapRange]:
-    """Expected aligned interval stamps in ``[start, end)`` that ``stamps`` lacks, as ranges."""
-    have = {int(s) for s in stamps}
-    first = -(-int(start.timestamp()) // period_s) * period_s
+    """Expected aligned interval stamps in ``[start, end)`` that ``stamps`` lacks, as ranges.
+
+    O(len(stamps)): the gaps lie between consecutive stored aligned stamps (and before the
+    first, after the last); the window's length never matters."""
+    first, last = _first_aligned(start, period_s), _last_before(end)
+    if first > last:
+        return []
+    have = sorted({int(s) for s in stamps if int(s) % period_s == 0 and first <= int(s) <= last})
     gaps: list[GapRange] = []
-    run: list[int] = []
-    t = first
-    while t < end.timestamp():
-        if t in have:
-            if run:
-                gaps.append(GapRange(datetime.fromtimestamp(run[0], UTC),
-                                     datetime.fromtimestamp(run[-1], UTC), len(run)))
-                run = []
-        else:
-            run.append(t)
-        t += period_s
-    if run:
-        gaps.append(GapRange(datetime.fromtimestamp(run[0], UTC),
-                             datetime.fromtimestamp(run[-1], UTC), len(run)))
+    before = first - period_s  # a stamp "just before" the window: no gap at its start
+    for t in [*have, last - last % period_s + period_s]:
+        if t - before > period_s:
+            a, b = before + period_s, t - period_s
+            gaps.append(GapRange(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC),
+                                 (b - a) // period_s + 1))
+        before = t
     return gaps
 
 
@@ -114,7 +134,8 @@ def infer_period(stamps: Sequence[float]) -> int | None:
 
 @dataclass
 class QueryResult:
-    """Stored data of one meter in a range; ``next_start`` is set when truncated."""
+    """Stored data of one meter in a range; ``next_start`` is set when truncated (by the
+    number of stamps or by the reply bytes); ``size`` estimates the rendered bytes."""
 
     meter_id: str
     readings: list[Reading]
@@ -122,6 +143,8 @@ class QueryResult:
     intervals: int
     truncated: bool = False
     next_start: datetime | None = None
+    size: int = 0
+    by_bytes: bool = False
 
     def part(self) -> MeterReadingPart:
         part = MeterReadingPart(meter=self.meter_id, readings=self.readings)
@@ -132,7 +155,8 @@ class QueryResult:
 
 @dataclass
 class Report:
-    """Read success and events of one meter over a period (use case 11)."""
+    """Read success and events of one meter over a period (use case 11); ``end`` is
+    before the asked end when the report was cut (``truncated``: too many gaps)."""
 
     meter_id: str
     start: datetime
@@ -144,20 +168,31 @@ class Report:
     reads_ok: int = 0
     reads_failed: int = 0
     events: dict[str, int] = field(default_factory=dict)
+    truncated: bool = False
+    scanned: int = 0  # stored stamps read (before a cut)
 
     def as_json(self) -> dict[str, Any]:
         rate = round(self.received / self.expected, 4) if self.expected else None
         return {
             "Meter": {"mRID": self.meter_id},
-            "period": {"start": _iso(self.start.timestamp()), "end": _iso(self.end.timestamp())},
+            "period": {"start": _iso_dt(self.start), "end": _iso_dt(self.end)},
             "intervalSeconds": self.period_s,
             "expectedIntervals": self.expected, "receivedIntervals": self.received,
             "readSuccessRate": rate,
-            "gaps": [{"start": _iso(g.start.timestamp()), "end": _iso(g.end.timestamp()),
-                      "missing": g.missing} for g in self.gaps],
+            "gaps": [{"start": _iso_dt(g.start), "end": _iso_dt(g.end), "missing": g.missing}
+                     for g in self.gaps],
             "reads": {"ok": self.reads_ok, "failed": self.reads_failed},
             "eventCounts": dict(sorted(self.events.items())),
         }
+
+
+class TooMuchStored(Exception):
+    """More stored interval stamps in a report's window than its scan may read."""
+
+    def __init__(self, meter: str, limit: int) -> None:
+        super().__init__(f"{meter}: more than {limit} stored interval stamps in the window")
+        self.meter = meter
+        self.limit = limit
 
 
 def _interval_rows(meter: str, blocks: bytes | Sequence[Mapping[str, Any]]
@@ -254,71 +289,125 @@ class DataStore:
         return int(await self._job(job))
 
     # -- reads ---------------------------------------------------------------------
-    async def query(self, meter: str, start: datetime, end: datetime,
-                    max_intervals: int = 2000) -> QueryResult:
-        """Registers and intervals of ``meter`` stamped in ``[start, end)``, oldest first;
-        at most ``max_intervals`` interval stamps (all reading types of one stamp together):
-        when more are stored, ``truncated`` and ``next_start`` (the first stamp left out)."""
-        a, b = start.timestamp(), end.timestamp()
+    def oldest_kept(self) -> datetime:
+        """The oldest moment the retention keeps: rows before it are (or will soon be)
+        pruned, so a query window starting earlier is answered from here."""
+        return datetime.fromtimestamp(self.clock() - self.retention_s, UTC)
 
-        def job(conn: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+    async def query(self, meter: str, start: datetime, end: datetime,
+                    max_intervals: int = 2000, *, max_bytes: int | None = None,
+                    max_register_rows: int | None = None) -> QueryResult:
+        """Registers and intervals of ``meter`` stamped in ``[start, end)``, oldest first;
+        at most ``max_intervals`` interval stamps (all reading types of one stamp together),
+        at most ``max_register_rows`` register rows (default 16 per interval stamp) and,
+        with ``max_bytes``, about that many bytes rendered (the oldest stamp always). When
+        more is stored: ``truncated`` and ``next_start`` (the first stamp left out).
+        Everything, the SQL and the shaping of the rows, runs on the store's thread."""
+        a, b = start.timestamp(), end.timestamp()
+        reg_limit = max_register_rows if max_register_rows is not None else 16 * max_intervals
+
+        def job(conn: sqlite3.Connection) -> QueryResult:
             stamps = [r[0] for r in conn.execute(
                 "SELECT DISTINCT ts FROM ds_interval WHERE meter_id=? AND ts>=? AND ts<?"
                 " ORDER BY ts LIMIT ?", (meter, a, b, max_intervals + 1))]
             upper = stamps[max_intervals] if len(stamps) > max_intervals else b
+            regs = list(conn.execute(
+                "SELECT obis, ref, unit, ts, value FROM ds_register"
+                " WHERE meter_id=? AND ts>=? AND ts<? ORDER BY ts, obis LIMIT ?",
+                (meter, a, upper, reg_limit + 1)))
+            if len(regs) > reg_limit:
+                upper = regs[reg_limit][3]
             ivs = list(conn.execute(
                 "SELECT ref, obis, unit, ts, value, qualities FROM ds_interval"
                 " WHERE meter_id=? AND ts>=? AND ts<? ORDER BY ref, ts", (meter, a, upper)))
-            regs = list(conn.execute(
-                "SELECT obis, ref, unit, ts, value FROM ds_register"
-                " WHERE meter_id=? AND ts>=? AND ts<? ORDER BY ts, obis", (meter, a, upper)))
-            return [stamps, upper], [ivs, regs]
+            items = [(ts, ref, obis, unit, _interval_item(ts, value, qualities))
+                     for ref, obis, unit, ts, value, qualities in ivs]
+            readings = [(ts, Reading(ref=ref, obis=obis, unit=unit,
+                                     timestamp=datetime.fromtimestamp(ts, UTC),
+                                     value=json.loads(v)))
+                        for obis, ref, unit, ts, v in regs if ts < upper]
+            costs = [(it[0], len(dumps(it[4])) + 1) for it in items]
+            costs += [(ts, len(dumps({**r, "timestamp": ""})) + 40) for ts, r in readings]
+            heads = sum(len(ref) + len(obis or "") + len(unit or "") + 80
+                        for ref, obis, unit in {(it[1], it[2], it[3]) for it in items})
+            by_bytes = False
+            if max_bytes is not None:
+                cut = cut_point(costs, max_bytes - heads - len(meter) - 60)
+                if cut is not None:
+                    upper, by_bytes = cut, True
+            blocks: dict[str, dict[str, Any]] = {}
+            size = heads + len(meter) + 60
+            for ts, ref, obis, unit, item in items:
+                if ts >= upper:
+                    continue
+                block = blocks.get(ref)
+                if block is None:
+                    rt = {"ref": ref, **({"obis": obis} if obis else {}),
+                          **({"unit": unit} if unit else {})}
+                    block = blocks[ref] = {"ReadingType": rt, "IntervalReadings": []}
+                block["IntervalReadings"].append(item)
+            size += sum(c for ts, c in costs if ts < upper)
+            kept = sum(1 for ts in stamps[:max_intervals] if ts < upper)
+            truncated = upper < b
+            return QueryResult(meter, [r for ts, r in readings if ts < upper],
+                               list(blocks.values()), kept, truncated,
+                               datetime.fromtimestamp(upper, UTC) if truncated else None,
+                               size, by_bytes)
 
-        (stamps, upper), (ivs, regs) = await self._job(job)
-        blocks: dict[str, dict[str, Any]] = {}
-        for ref, obis, unit, ts, value, qualities in ivs:
-            block = blocks.get(ref)
-            if block is None:
-                rt = {"ref": ref, **({"obis": obis} if obis else {}),
-                      **({"unit": unit} if unit else {})}
-                block = blocks[ref] = {"ReadingType": rt, "IntervalReadings": []}
-            item: dict[str, Any] = {"timeStamp": _iso(ts), "value": json.loads(value)}
-            if qualities:
-                item["ReadingQualities"] = json.loads(qualities)
-            block["IntervalReadings"].append(item)
-        readings = [Reading(ref=ref, obis=obis, unit=unit,
-                            timestamp=datetime.fromtimestamp(ts, UTC), value=json.loads(v))
-                    for obis, ref, unit, ts, v in regs]
-        truncated = len(stamps) > max_intervals
-        return QueryResult(meter, readings, list(blocks.values()),
-                           min(len(stamps), max_intervals), truncated,
-                           datetime.fromtimestamp(upper, UTC) if truncated else None)
+        result: QueryResult = await self._job(job)
+        return result
 
     async def report(self, meter: str, start: datetime, end: datetime,
-                     period_s: int | None = None) -> Report:
+                     period_s: int | None = None, *, max_stamps: int | None = None,
+                     max_gaps: int | None = None) -> Report:
         """Expected vs received intervals (period given or inferred from the stored
-        stamps), the gaps, reads ok/failed and event counts by type, over ``[start, end)``."""
-        a, b = start.timestamp(), end.timestamp()
+        stamps), the gaps, reads ok/failed and event counts by type, over ``[start, end)``.
 
-        def job(conn: sqlite3.Connection) -> tuple[list[float], list[Any], list[Any]]:
+        At most ``max_stamps`` stored stamps are read (more: :class:`TooMuchStored`); with
+        more than ``max_gaps`` gaps the report ends where the first gap left out starts
+        (``truncated``, ``end`` moved there). The work is O(stored stamps), whatever the
+        window's length, and all of it runs on the store's thread."""
+        a = start.timestamp()
+
+        def job(conn: sqlite3.Connection) -> Report:
+            limit = -1 if max_stamps is None else max_stamps + 1
             stamps = [r[0] for r in conn.execute(
                 "SELECT DISTINCT ts FROM ds_interval WHERE meter_id=? AND ts>=? AND ts<?"
-                " ORDER BY ts", (meter, a, b))]
+                " ORDER BY ts LIMIT ?", (meter, a, end.timestamp(), limit))]
+            if max_stamps is not None and len(stamps) > max_stamps:
+                raise TooMuchStored(meter, max_stamps)
+            scanned = len(stamps)
+            period = period_s or infer_period(stamps)
+            upto = end
+            gaps = find_gaps(stamps, start, end, period) if period else []
+            truncated = max_gaps is not None and len(gaps) > max_gaps
+            if truncated:
+                assert max_gaps is not None
+                upto = gaps[max_gaps].start
+                gaps = gaps[:max_gaps]
+                stamps = [t for t in stamps if t < upto.timestamp()]
+            b = upto.timestamp()
             reads = list(conn.execute(
                 "SELECT ok, COUNT(*) FROM ds_read WHERE meter_id=? AND ts>=? AND ts<?"
                 " GROUP BY ok", (meter, a, b)))
             events = list(conn.execute(
                 "SELECT type_ref, COUNT(*) FROM ds_event WHERE meter_id=? AND ts>=? AND ts<?"
                 " GROUP BY type_ref", (meter, a, b)))
-            return stamps, reads, events
+            expected = expected_stamps(start, upto, period) if period else 0
+            by_ok = {bool(ok): n for ok, n in reads}
+            return Report(meter, start, upto, period, expected, len(stamps), gaps,
+                          by_ok.get(True, 0), by_ok.get(False, 0), {t: n for t, n in events},
+                          truncated, scanned)
 
-        stamps, reads, events = await self._job(job)
-        period = period_s or infer_period(stamps)
-        expected = expected_stamps(start, end, period) if period else 0
-        gaps = find_gaps(stamps, start, end, period) if period else []
-        by_ok = {bool(ok): n for ok, n in reads}
-        return Report(meter, start, end, period, expected, len(stamps), gaps,
-                      by_ok.get(True, 0), by_ok.get(False, 0), {t: n for t, n in events})
+        report: Report = await self._job(job)
+        return report
+
+
+def _interval_item(ts: float, value: str, qualities: str | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"timeStamp": _iso(ts), "value": json.loads(value)}
+    if qualities:
+        item["ReadingQualities"] = json.loads(qualities)
+    return item
 
 
 class RecordingPublisher:

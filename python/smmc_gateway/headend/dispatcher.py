@@ -38,7 +38,18 @@ Served:
   expected vs received intervals, gaps, reads ok/failed, event counts), from
   :mod:`~smmc_gateway.headend.commands_store` (answered from the data store only).
 
-Other nouns of the contract get a FAILED reply ``NotImplemented`` naming the noun.
+Other nouns of the contract get a FAILED reply ``NotImplemented`` naming the noun; a
+served noun the configuration turns off (``[commands.enabled]``; MeterConfig, keyChange
+and EndDeviceFirmware are off by default) gets FAILED ``NounDisabled`` naming the key.
+
+Every request is bounded before it runs (:mod:`~smmc_gateway.headend.request_limits`):
+the meters it reaches over all its items, groups expanded, by ``[commands]
+max_meters_per_request``; its arrays by fixed bounds; a live MeterReadings profile read
+by window / the model's capture period, summed over the meters, against
+``max_query_intervals``; the data-store nouns likewise (see
+:mod:`~smmc_gateway.headend.commands_store`). Over a bound: FAILED ``LimitExceeded``
+naming the limit and the count, no meter touched. A reply is kept under
+``max_reply_bytes`` by paging (``Truncated``), and its error list is clipped.
 A request that arrives while the gateway is stopping is not answered now: it stays in
 the journal and is served after the restart.
 """
@@ -47,10 +58,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -64,8 +76,22 @@ from smmc_gateway.headend.commands_store import (
     ReadingsReportCommands,
     StoredOrLiveReadings,
 )
+from smmc_gateway.headend.paging import MIN_PART_BYTES, fit_blocks, reply_budget, truncated
+from smmc_gateway.headend.request_limits import (
+    EARLIEST,
+    FUTURE_SLACK_S,
+    MAX_READING_TYPES,
+    LimitExceeded,
+    clip_errors,
+    count_meters,
+    parse_utc,
+    show,
+    target_meters,
+    work_problem,
+)
 from smmc_gateway.headend.scheduler import GatewayStopping
 from smmc_gateway.headend.service import HeadEnd
+from smmc_gateway.ops.config_model import CommandsConfig
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.envelope import MeterReadingPart, ReplyError, meter_readings_payload
 from smmc_gateway.usecases.clock import describe as describe_clock
@@ -79,8 +105,7 @@ MOVES = ("moveOut", "moveIn")
 POWER_UNITS = {"W": 1, "kW": 1000}
 _U32 = 0xFFFFFFFF
 _METER_ERRORS = (SessionError, OSError, TimeoutError, SwitchNotConfirmed, LimiterNotConfirmed)
-_OBIS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+_OBIS = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}", re.ASCII)
 
 
 class Invalid(Exception):
@@ -111,76 +136,69 @@ def _error_text(exc: BaseException) -> str:
 class Dispatcher:
     """The uplink's command handler: ``await dispatcher(noun, verb, payload)``."""
 
-    def __init__(self, headend: HeadEnd, *, poll_timeout_s: float = 30.0) -> None:
+    def __init__(self, headend: HeadEnd, *, commands: CommandsConfig | None = None,
+                 poll_timeout_s: float = 30.0) -> None:
         self.headend = headend
+        self.commands = commands if commands is not None else CommandsConfig()
         self.poll_timeout_s = poll_timeout_s
+        c = self.commands
         self._nouns: dict[str, Callable[[str, dict[str, Any]], Awaitable[Outcome]]] = {
             "EndDeviceControls": self._controls,
-            "MeterReadings": StoredOrLiveReadings(headend, self._readings),
+            "MeterReadings": StoredOrLiveReadings(headend, self._readings, c),
             "MasterDataLinkageConfig": self._linkage,
             "EndDeviceFirmware": FirmwareCommands(headend),
-            "MeterConfig": MeterConfigCommands(headend),
+            "MeterConfig": MeterConfigCommands(headend, c),
             "PricingStructureConfig": PricingCommands(headend),
-            "EndDeviceConfig": DiscoveryCommands(headend),
-            "CustomerMeterDataSet": CustomerDataCommands(headend),
-            "ReadingsReport": ReadingsReportCommands(headend),
+            "EndDeviceConfig": DiscoveryCommands(headend, c),
+            "CustomerMeterDataSet": CustomerDataCommands(headend, c),
+            "ReadingsReport": ReadingsReportCommands(headend, c),
         }
 
     async def __call__(self, noun: str, verb: str, payload: dict[str, Any]) -> Outcome:
         handler = self._nouns.get(noun)
         if handler is None:
-            return failed("NotImplemented", f"noun {noun!r} is not served by this gateway yet; "
-                          f"served: {', '.join(sorted(self._nouns))}")
+            return failed("NotImplemented", f"noun {show(noun)} is not served by this gateway "
+                          f"yet; served: {', '.join(sorted(self._nouns))}")
+        if not self.commands.serves(noun):
+            return failed("NounDisabled", f"noun {noun} is disabled on this gateway; the "
+                          f"operator turns it on with commands.enabled.{noun} = true in the "
+                          "gateway configuration")
+        if not isinstance(payload, dict):
+            return failed("InvalidRequest", f"payload: {show(payload)} is not an object")
         try:
-            return await handler(verb, payload)
+            count_meters(noun, payload, self.headend.fleet, self.commands)
+            outcome = await handler(verb, payload)
         except Invalid as exc:
-            return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
-                                             for p in exc.problems])
+            return Outcome("FAILED", errors=self._clip([{"code": "InvalidRequest", "details": p}
+                                                        for p in exc.problems]))
+        except LimitExceeded as exc:
+            log.info("command_over_limit", noun=noun, details=str(exc)[:300])
+            return Outcome("FAILED", errors=self._clip([{"code": "LimitExceeded", "details": p}
+                                                        for p in exc.problems]))
         except GatewayStopping:
             # Checkpoint: leave it journaled and unreplied; the uplink cancels this task as
             # it stops, and the next start dispatches the request again (one reply in all).
             log.info("command_parked_for_restart", noun=noun)
             await asyncio.Event().wait()
             raise AssertionError("unreachable") from None
+        return Outcome(outcome.result, outcome.payload, self._clip(outcome.errors))
+
+    def _clip(self, errors: Sequence[ReplyError]) -> list[ReplyError]:
+        """Errors echo the request: at most a quarter of the reply's bytes."""
+        return clip_errors(errors, self.commands.max_reply_bytes // 4)
 
     # -- validation helpers ------------------------------------------------------------
     def _meters(self, item: dict[str, Any], where: str, problems: list[str],
-                groups: bool = False, key: str = "EndDevices") -> list[str]:
-        out: list[str] = []
-        devices = item.get(key, [])
-        if not isinstance(devices, list):
-            problems.append(f"{where}.{key}: must be an array of {{\"mRID\": ...}}")
-            devices = []
-        for j, d in enumerate(devices):
-            mrid = d.get("mRID") if isinstance(d, dict) else None
-            if not isinstance(mrid, str) or not mrid:
-                problems.append(f"{where}.{key}[{j}].mRID: missing or not a string")
-            elif not self.headend.fleet.has(mrid):
-                problems.append(f"{where}.{key}[{j}].mRID: meter {mrid!r} is not "
-                                "configured on this gateway")
-            else:
-                out.append(mrid)
-        raw_groups = item.get("EndDeviceGroups", []) if groups else []
-        if not isinstance(raw_groups, list):
-            problems.append(f"{where}.EndDeviceGroups: must be an array of {{\"mRID\": ...}}")
-            raw_groups = []
-        for j, g in enumerate(raw_groups):
-            name = g.get("mRID") if isinstance(g, dict) else None
-            members = self.headend.fleet.group(name) if isinstance(name, str) else []
-            if not members:
-                problems.append(f"{where}.EndDeviceGroups[{j}].mRID: {name!r} is not a "
-                                "configured group (no meter names it)")
-            out.extend(m for m in members if m not in out)
-        if not out and not any(p.startswith(where) for p in problems):
-            problems.append(f"{where}: names no meter ({key}"
-                            f"{' or EndDeviceGroups' if groups else ''} is empty)")
-        return out
+                groups: bool = False, key: str = "EndDevices", refused: str = "") -> list[str]:
+        return target_meters(self.headend.fleet, item, where, problems, key=key, groups=groups,
+                             groups_refused=refused)
 
     # -- EndDeviceControls ---------------------------------------------------------------
     def _parse_controls(self, verb: str, payload: dict[str, Any]) -> list[_Control]:
         problems: list[str] = []
         if verb not in ("create", "execute"):
-            problems.append(f"header.verb: {verb!r}; EndDeviceControls takes create or execute")
+            problems.append(f"header.verb: {show(verb)}; EndDeviceControls takes create or "
+                            "execute")
         items = payload.get("EndDeviceControl")
         if not isinstance(items, list) or not items:
             raise Invalid([*problems, "payload.EndDeviceControl: must be a non-empty array"])
@@ -193,16 +211,17 @@ class Dispatcher:
             ctype = item.get("EndDeviceControlType")
             ref = ctype.get("ref") if isinstance(ctype, dict) else None
             if ref not in CONTROL_TYPES:
-                problems.append(f"{where}.EndDeviceControlType.ref: {ref!r} is not one of "
+                problems.append(f"{where}.EndDeviceControlType.ref: {show(ref)} is not one of "
                                 f"{', '.join(CONTROL_TYPES)}")
-            meters = self._meters(item, where, problems, groups=ref == "ping")
+            meters = self._meters(item, where, problems, groups=ref == "ping",
+                                  refused=" (only ping takes groups: multicast)")
             mrid = item.get("mRID") if isinstance(item.get("mRID"), str) else None
             params: dict[str, Any] = {}
             if ref == "limit":
                 params = _limit_params(item, where, problems)
             elif ref == "demandResponse":
                 params = _dr_params(item, where, problems)
-            controls.append(_Control(i, mrid, str(ref), meters, params))
+            controls.append(_Control(i, mrid, str(ref)[:40], meters, params))
         if problems:
             raise Invalid(problems)
         return controls
@@ -283,12 +302,12 @@ class Dispatcher:
     async def _linkage(self, verb: str, payload: dict[str, Any]) -> Outcome:
         problems: list[str] = []
         if verb not in ("create", "change"):
-            problems.append(f"header.verb: {verb!r}; MasterDataLinkageConfig takes create or "
-                            "change")
+            problems.append(f"header.verb: {show(verb)}; MasterDataLinkageConfig takes create "
+                            "or change")
         ev = payload.get("ConfigurationEvent")
         move = ev.get("reason") if isinstance(ev, dict) else None
         if move not in MOVES:
-            problems.append(f"payload.ConfigurationEvent.reason: {move!r} is not one of "
+            problems.append(f"payload.ConfigurationEvent.reason: {show(move)} is not one of "
                             f"{', '.join(MOVES)}")
         meters = self._meters(payload, "payload", problems, key="Meter")
         if problems:
@@ -319,57 +338,119 @@ class Dispatcher:
     async def _readings(self, verb: str, payload: dict[str, Any]) -> Outcome:
         problems: list[str] = []
         if verb != "get":
-            problems.append(f"header.verb: {verb!r}; MeterReadings takes get")
+            problems.append(f"header.verb: {show(verb)}; MeterReadings takes get")
         meters = self._meters(payload, "payload", problems)
         obis: list[str] = []
-        for j, rt in enumerate(payload.get("ReadingTypes", []) or []):
+        types = payload.get("ReadingTypes", [])
+        if not isinstance(types, list):
+            problems.append("payload.ReadingTypes: must be an array of {\"obis\": ...}")
+            types = []
+        elif len(types) > MAX_READING_TYPES:
+            problems.append(f"payload.ReadingTypes: {len(types)} entries; at most "
+                            f"{MAX_READING_TYPES}")
+            types = []
+        for j, rt in enumerate(types):
             o = rt.get("obis") if isinstance(rt, dict) else None
-            if not isinstance(o, str) or not _OBIS.match(o):
-                problems.append(f"payload.ReadingTypes[{j}].obis: {o!r} is not an OBIS code "
-                                "like 1.0.1.8.0.255")
+            if not isinstance(o, str) or not _OBIS.fullmatch(o):
+                problems.append(f"payload.ReadingTypes[{j}].obis: {show(o)} is not an OBIS "
+                                "code like 1.0.1.8.0.255")
             else:
                 obis.append(o)
-        start = end = None
-        sched = payload.get("timeSchedule")
-        if sched is not None:
-            if not isinstance(sched, dict):
-                problems.append("payload.timeSchedule: must be an object with start/end")
-            else:
-                start = _time(sched, "start", problems, required=True)
-                end = _time(sched, "end", problems, required=False)
-                if start and end and end <= start:
-                    problems.append("payload.timeSchedule.end: must be after start")
+        start, end = _schedule(payload, problems)
         if problems:
             raise Invalid(problems)
+        if start is not None:
+            # the work bound first (a window back to year 1 is over it), then the dates a
+            # profile read can take
+            self._check_profile_work(meters, start, end)
+            for key, moment in (("start", start), ("end", end)):
+                if moment is not None and moment < EARLIEST:
+                    problems.append(f"payload.timeSchedule.{key}: {iso(moment)} is before "
+                                    f"{iso(EARLIEST)}; no meter holds a profile that old")
+            if problems:
+                raise Invalid(problems)
         parts: list[MeterReadingPart] = []
         errors: list[ReplyError] = []
+        cap = f"commands.max_reply_bytes = {self.commands.max_reply_bytes}"
+        left = reply_budget(self.commands.max_reply_bytes, len(meters))
         for m in meters:
+            if left < MIN_PART_BYTES:
+                errors.append(truncated(m, "its readings", None, f"the reply reached {cap}"))
+                continue
             try:
                 r = await self.headend.read_on_demand(m, obis or None, start, end)
             except (SessionError, OSError, TimeoutError) as exc:
                 errors.append({"code": "MeterFailed", "details": f"{m}: {_error_text(exc)}"})
                 continue
             part = MeterReadingPart(meter=m, readings=r.readings)
+            left -= len(meter_readings_payload([part]))
             if r.profile is not None and r.profile.interval_blocks is not None:
-                part["interval_blocks"] = r.profile.interval_blocks
+                # up to max_query_intervals rows: parsed and cut off the event loop
+                blocks, cut = await asyncio.to_thread(_fit_profile,
+                                                      r.profile.interval_blocks, left)
+                part["interval_blocks"] = blocks
+                left -= sum(len(json.dumps(b, separators=(",", ":"))) for b in blocks)
+                if cut is not None:
+                    errors.append(truncated(m, f"load profile cut ({cap})", cut))
             parts.append(part)
         if not parts:
             return Outcome("FAILED", {}, errors)
         body = json.loads(meter_readings_payload(parts))
         return Outcome("PARTIAL" if errors else "OK", body, errors)
 
+    def _check_profile_work(self, meters: list[str], start: datetime,
+                            end: datetime | None) -> None:
+        """A live profile read asks each meter for window / its capture period intervals
+        (the window up to now, or tomorrow at the latest: a meter holds nothing later):
+        bounded by ``max_query_intervals`` before any session is opened."""
+        latest = datetime.now(UTC) + timedelta(seconds=FUTURE_SLACK_S)
+        end = min(end, latest) if end is not None else datetime.now(UTC)
+        seconds = max(0.0, (end - start).total_seconds())
+        work = sum(math.ceil(seconds / max(1.0, self.headend.model_of(m).capture_period_s))
+                   for m in meters)
+        problem = work_problem(work, self.commands,
+                               f"payload.timeSchedule: {iso(start)} .. {iso(end)} / the capture "
+                               f"period x {len(meters)} meter(s)",
+                               "narrow timeSchedule or name fewer meters")
+        if problem is not None:
+            raise LimitExceeded(problem)
 
-def _time(t: dict[str, Any], key: str, problems: list[str], required: bool) -> datetime | None:
-    raw = t.get(key)
-    if raw is None:
-        if required:
-            problems.append(f"payload.timeSchedule.{key}: missing")
-        return None
-    if not isinstance(raw, str) or not _ISO.match(raw):
-        problems.append(f"payload.timeSchedule.{key}: {raw!r} is not UTC ISO-8601 like "
-                        "2026-11-27T12:00:00Z")
-        return None
-    return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
+
+def _fit_profile(raw: bytes, budget: int) -> tuple[list[dict[str, Any]], datetime | None]:
+    return fit_blocks(json.loads(raw), budget)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _schedule(payload: dict[str, Any], problems: list[str]
+              ) -> tuple[datetime | None, datetime | None]:
+    """``timeSchedule`` of a live read: start and optional end, both inclusive (the
+    profile entries stamped in [start, end]; end = start is the one entry then, which
+    is where the last page of a cut profile may start); without an end the read runs to
+    now, so a start in the future is a problem too."""
+    sched = payload.get("timeSchedule")
+    if sched is None:
+        return None, None
+    if not isinstance(sched, dict):
+        problems.append("payload.timeSchedule: must be an object with start/end")
+        return None, None
+    where = "payload.timeSchedule"
+    if "start" not in sched:
+        problems.append(f"{where}.start: missing")
+        return None, None
+    start = parse_utc(sched["start"], f"{where}.start", problems)
+    end = parse_utc(sched["end"], f"{where}.end", problems) \
+        if sched.get("end") is not None else None
+    if start is None:
+        return None, None
+    if end is not None and end < start:
+        problems.append(f"{where}.end: {iso(end)} is before start {iso(start)}")
+    elif end is None and start >= datetime.now(UTC):
+        problems.append(f"{where}.start: {iso(start)} is in the future; with no end the "
+                        "read runs up to now")
+    return start, end
 
 
 def _power(item: dict[str, Any], where: str, problems: list[str]) -> int | None:
@@ -381,21 +462,21 @@ def _power(item: dict[str, Any], where: str, problems: list[str]) -> int | None:
         return None
     value, unit = dl.get("value"), dl.get("unit")
     ok = True
-    if unit not in POWER_UNITS:
-        problems.append(f"{where}.demandLimit.unit: {unit!r} is not one of "
+    if not isinstance(unit, str) or unit not in POWER_UNITS:
+        problems.append(f"{where}.demandLimit.unit: {show(unit)} is not one of "
                         f"{', '.join(POWER_UNITS)}")
         ok = False
     if not isinstance(value, int | float) or isinstance(value, bool):
-        problems.append(f"{where}.demandLimit.value: {value!r} is not a number")
+        problems.append(f"{where}.demandLimit.value: {show(value)} is not a number")
         return None
     if not ok:
         return None
-    watts = round(value * POWER_UNITS[str(unit)])
-    if not 1 <= watts < _U32:
-        problems.append(f"{where}.demandLimit.value: {value!r} {unit} is outside 1 W .. "
+    scaled = float(value) * POWER_UNITS[str(unit)] if math.isfinite(value) else math.inf
+    if not (math.isfinite(scaled) and 1 <= round(scaled) < _U32):
+        problems.append(f"{where}.demandLimit.value: {show(value)} {unit} is outside 1 W .. "
                         f"{_U32 - 1} W")
         return None
-    return watts
+    return round(scaled)
 
 
 def _seconds(item: dict[str, Any], key: str, where: str, problems: list[str],
@@ -404,7 +485,8 @@ def _seconds(item: dict[str, Any], key: str, where: str, problems: list[str],
     if raw is None:
         return None
     if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= high:
-        problems.append(f"{where}.{key}: {raw!r} is not a whole number of seconds 0..{high}")
+        problems.append(f"{where}.{key}: {show(raw)} is not a whole number of seconds "
+                        f"0..{high}")
         return None
     return raw
 
@@ -412,7 +494,7 @@ def _seconds(item: dict[str, Any], key: str, where: str, problems: list[str],
 def _limit_params(item: dict[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
     off = item.get("off", False)
     if not isinstance(off, bool):
-        problems.append(f"{where}.off: {off!r} is not true or false")
+        problems.append(f"{where}.off: {show(off)} is not true or false")
         off = False
     out: dict[str, Any] = {"off": off,
                            "min_over_s": _seconds(item, "minOverThresholdDuration", where,
@@ -432,23 +514,22 @@ def _dr_params(item: dict[str, Any], where: str, problems: list[str]) -> dict[st
     out: dict[str, Any] = {"threshold_w": _power(item, where, problems)}
     pid = item.get("emergencyProfileId", 1)
     if not isinstance(pid, int) or isinstance(pid, bool) or not 1 <= pid <= 0xFFFF:
-        problems.append(f"{where}.emergencyProfileId: {pid!r} is not an integer 1..65535")
+        problems.append(f"{where}.emergencyProfileId: {show(pid)} is not an integer "
+                        "1..65535")
     out["profile_id"] = pid
     sched = item.get("scheduledInterval")
     if not isinstance(sched, dict):
         problems.append(f"{where}.scheduledInterval: missing; an object with start and end "
                         "(UTC ISO-8601 like 2026-11-27T12:00:00Z)")
         return out
-    sub: list[str] = []
-    start = _time(sched, "start", sub, required=True)
-    end = _time(sched, "end", sub, required=True)
-    problems.extend(p.replace("payload.timeSchedule", f"{where}.scheduledInterval")
-                    for p in sub)
+    w = f"{where}.scheduledInterval"
+    start = parse_utc(sched.get("start"), f"{w}.start", problems, earliest=EARLIEST)
+    end = parse_utc(sched.get("end"), f"{w}.end", problems, earliest=EARLIEST)
     if start and end:
         if end <= start:
             problems.append(f"{where}.scheduledInterval.end: must be after start")
         elif end <= datetime.now(UTC):
-            problems.append(f"{where}.scheduledInterval.end: {sched['end']} is in the past")
+            problems.append(f"{where}.scheduledInterval.end: {iso(end)} is in the past")
         elif (end - start).total_seconds() > _U32:
             problems.append(f"{where}.scheduledInterval: longer than {_U32} s")
         out.update(start=start, duration_s=int((end - start).total_seconds()))

@@ -18,11 +18,16 @@ attributes 9, 8, 7, 6), then either invokes ``activate_passive_calendar`` (metho
 or writes ``activate_passive_calendar_time`` (attribute 10, UTC), inserts the special
 days (Special days table, class 11, 0.0.11.0.0.255, method 1; ``date`` YYYY-MM-DD, or
 MM-DD for every year; ``dayId`` one of the day profiles), and reads back.
+
+Sizes are bounded before anything is built (:data:`MAX_SEASONS`, :data:`MAX_WEEKS`,
+:data:`MAX_DAY_PROFILES`, :data:`MAX_ACTIONS` per day profile, :data:`MAX_SPECIAL_DAYS`);
+``activation`` must be a real time from 1970 on; every problem names its JSON path.
 """
 
 from __future__ import annotations
 
 import re
+import reprlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -35,11 +40,20 @@ ACTIVITY_CALENDAR = "0.0.13.0.0.255"
 ACTIVE_TARIFF = "0.0.96.14.0.255"
 TARIFF_SCRIPTS = "0.0.10.0.100.255"
 SPECIAL_DAYS = "0.0.11.0.0.255"
-_SEASON = re.compile(r"^(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?$")
-_DAY = re.compile(r"^(?:(\d{4})-)?(\d{2})-(\d{2})$")
-_HHMM = re.compile(r"^(\d{2}):(\d{2})$")
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-_OBIS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
+_SEASON = re.compile(r"^(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?\Z", re.ASCII)
+_DAY = re.compile(r"^(?:(\d{4})-)?(\d{2})-(\d{2})\Z", re.ASCII)
+_HHMM = re.compile(r"^(\d{2}):(\d{2})\Z", re.ASCII)
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z", re.ASCII)
+_OBIS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\Z", re.ASCII)
+#: Sizes of a calendar (docs/schemas/pricing-structure-config-request.schema.json says the
+#: same): generous for any real tariff, small enough that one request cannot make a SET
+#: the meter must buffer in the hundreds of kilobytes, nor hundreds of special-day ACTIONs.
+MAX_SEASONS = 32
+MAX_WEEKS = 32
+MAX_DAY_PROFILES = 32
+MAX_ACTIONS = 48  # switches per day profile (every 30 minutes)
+MAX_SPECIAL_DAYS = 256
+EARLIEST_ACTIVATION = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class CalendarSession(Protocol):
@@ -74,17 +88,30 @@ def _os(data: bytes) -> TypedValue:
 
 def _name(raw: Any, where: str, problems: list[str]) -> bytes:
     if not isinstance(raw, str) or not 1 <= len(raw.encode()) <= 32:
-        problems.append(f"{where}: {raw!r}; must be a string of 1..32 bytes")
+        problems.append(f"{where}: {_show(raw)}; must be a string of 1..32 bytes")
         return b""
     return raw.encode()
 
 
-def _list(doc: dict[str, Any], key: str, where: str, problems: list[str]) -> list[Any]:
+def _list(doc: dict[str, Any], key: str, where: str, problems: list[str],
+          limit: int) -> list[Any]:
     v = doc.get(key)
     if not isinstance(v, list) or not v:
         problems.append(f"{where}.{key}: must be a non-empty array")
         return []
+    if len(v) > limit:
+        problems.append(f"{where}.{key}: {len(v)} entries; at most {limit}")
+        return []
     return v
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 6, 6, 50, 50
+
+
+def _show(value: Any) -> str:
+    """A request's value echoed in a problem: shallow and short, whatever it is."""
+    return _REPR.repr(value)
 
 
 def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None:
@@ -97,35 +124,36 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
     name = _name(doc.get("calendarName"), f"{where}.calendarName", problems)
     script = doc.get("scriptTable", TARIFF_SCRIPTS)
     if not isinstance(script, str) or not _OBIS.match(script):
-        problems.append(f"{where}.scriptTable: {script!r} is not an OBIS code")
+        problems.append(f"{where}.scriptTable: {_show(script)} is not an OBIS code")
         script = TARIFF_SCRIPTS
     script_ln = Obis.coerce(script).to_bytes()
     day_ids: set[int] = set()
     days: list[TypedValue] = []
-    for i, d in enumerate(_list(doc, "dayProfiles", where, problems)):
+    for i, d in enumerate(_list(doc, "dayProfiles", where, problems, MAX_DAY_PROFILES)):
         w = f"{where}.dayProfiles[{i}]"
         if not isinstance(d, dict):
             problems.append(f"{w}: must be an object with id and actions")
             continue
         day_id = d.get("id")
         if not isinstance(day_id, int) or isinstance(day_id, bool) or not 0 <= day_id <= 255:
-            problems.append(f"{w}.id: {day_id!r}; must be an integer 0..255")
+            problems.append(f"{w}.id: {_show(day_id)}; must be an integer 0..255")
         elif day_id in day_ids:
             problems.append(f"{w}.id: {day_id} appears twice")
         else:
             day_ids.add(day_id)
         actions: list[TypedValue] = []
-        for j, a in enumerate(_list(d, "actions", w, problems)):
+        for j, a in enumerate(_list(d, "actions", w, problems, MAX_ACTIONS)):
             aw = f"{w}.actions[{j}]"
             start = a.get("start") if isinstance(a, dict) else None
             m = _HHMM.match(start) if isinstance(start, str) else None
             if m is None or int(m[1]) > 23 or int(m[2]) > 59:
-                problems.append(f"{aw}.start: {start!r}; must be HH:MM (00:00..23:59)")
+                problems.append(f"{aw}.start: {_show(start)}; must be HH:MM (00:00..23:59)")
                 continue
             tariff = a.get("tariff") if isinstance(a, dict) else None
             if not isinstance(tariff, int) or isinstance(tariff, bool) or \
                     not 1 <= tariff <= 0xFFFF:
-                problems.append(f"{aw}.tariff: {tariff!r}; must be a script selector 1..65535")
+                problems.append(f"{aw}.tariff: {_show(tariff)}; must be a script selector "
+                                "1..65535")
                 continue
             actions.append({"type": "structure", "value": [
                 _os(bytes([int(m[1]), int(m[2]), 0, 0xFF])), _os(script_ln),
@@ -135,7 +163,7 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
                 {"type": "unsigned", "value": day_id}, {"type": "array", "value": actions}]})
     week_names: set[str] = set()
     weeks: list[TypedValue] = []
-    for i, wk in enumerate(_list(doc, "weeks", where, problems)):
+    for i, wk in enumerate(_list(doc, "weeks", where, problems, MAX_WEEKS)):
         w = f"{where}.weeks[{i}]"
         if not isinstance(wk, dict):
             problems.append(f"{w}: must be an object with name and days")
@@ -147,14 +175,14 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
             problems.append(f"{w}.days: must be 7 day profile ids, Monday to Sunday")
             continue
         for k, r in enumerate(refs):
-            if r not in day_ids:
-                problems.append(f"{w}.days[{k}]: {r!r} is not the id of a dayProfiles entry "
-                                f"(ids: {sorted(day_ids)})")
+            if not isinstance(r, int) or r not in day_ids:
+                problems.append(f"{w}.days[{k}]: {_show(r)} is not the id of a dayProfiles "
+                                f"entry (ids: {sorted(day_ids)})")
         weeks.append({"type": "structure", "value": [
             _os(wname), *({"type": "unsigned", "value": r if isinstance(r, int) else 0}
                           for r in refs)]})
     seasons: list[TypedValue] = []
-    for i, s in enumerate(_list(doc, "seasons", where, problems)):
+    for i, s in enumerate(_list(doc, "seasons", where, problems, MAX_SEASONS)):
         w = f"{where}.seasons[{i}]"
         if not isinstance(s, dict):
             problems.append(f"{w}: must be an object with name, start, week")
@@ -165,9 +193,10 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
         month, day = (int(m[1]), int(m[2])) if m else (0, 0)
         hour, minute = (int(m[3]), int(m[4])) if m and m[3] else (0, 0)
         if m is None or not 1 <= month <= 12 or not 1 <= day <= 31 or hour > 23 or minute > 59:
-            problems.append(f"{w}.start: {start!r}; must be MM-DD or MM-DDTHH:MM (every year)")
-        if s.get("week") not in week_names:
-            problems.append(f"{w}.week: {s.get('week')!r} is not the name of a weeks entry")
+            problems.append(f"{w}.start: {_show(start)}; must be MM-DD or MM-DDTHH:MM "
+                            "(every year)")
+        if not isinstance(s.get("week"), str) or s.get("week") not in week_names:
+            problems.append(f"{w}.week: {_show(s.get('week'))} is not the name of a weeks entry")
         start_dt = bytes([0xFF, 0xFF, month, day, 0xFF, hour, minute, 0, 0xFF, 0x80, 0, 0xFF])
         seasons.append({"type": "structure", "value": [
             _os(sname), _os(start_dt), _os(str(s.get("week")).encode())]})
@@ -176,6 +205,10 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
     if not isinstance(raw_sd, list):
         problems.append(f"{where}.specialDays: must be an array of {{index, date, dayId}}")
         raw_sd = []
+    elif len(raw_sd) > MAX_SPECIAL_DAYS:
+        problems.append(f"{where}.specialDays: {len(raw_sd)} entries; at most "
+                        f"{MAX_SPECIAL_DAYS}")
+        raw_sd = []
     for i, sd in enumerate(raw_sd):
         w = f"{where}.specialDays[{i}]"
         if not isinstance(sd, dict):
@@ -183,13 +216,14 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
             continue
         index = sd.get("index")
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= 0xFFFF:
-            problems.append(f"{w}.index: {index!r}; must be an integer 0..65535")
+            problems.append(f"{w}.index: {_show(index)}; must be an integer 0..65535")
         when = sd.get("date")
         m = _DAY.match(when) if isinstance(when, str) else None
         if m is None or not 1 <= int(m[2]) <= 12 or not 1 <= int(m[3]) <= 31:
-            problems.append(f"{w}.date: {when!r}; must be YYYY-MM-DD, or MM-DD for every year")
-        if sd.get("dayId") not in day_ids:
-            problems.append(f"{w}.dayId: {sd.get('dayId')!r} is not the id of a dayProfiles "
+            problems.append(f"{w}.date: {_show(when)}; must be YYYY-MM-DD, or MM-DD for every "
+                            "year")
+        if not isinstance(sd.get("dayId"), int) or sd.get("dayId") not in day_ids:
+            problems.append(f"{w}.dayId: {_show(sd.get('dayId'))} is not the id of a dayProfiles "
                             f"entry (ids: {sorted(day_ids)})")
         if m is not None and isinstance(index, int) and isinstance(sd.get("dayId"), int):
             year = int(m[1]) if m[1] else 0xFFFF
@@ -201,10 +235,16 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
     act = doc.get("activation")
     if act != "now":
         if not isinstance(act, str) or not _ISO.match(act):
-            problems.append(f"{where}.activation: {act!r}; must be \"now\" or a UTC time "
+            problems.append(f"{where}.activation: {_show(act)}; must be \"now\" or a UTC time "
                             "like 2027-01-01T00:00:00Z")
         else:
-            activation = datetime.fromisoformat(act.replace("Z", "+00:00")).astimezone(UTC)
+            try:
+                activation = datetime.fromisoformat(act[:-1]).replace(tzinfo=UTC)
+            except ValueError as exc:
+                problems.append(f"{where}.activation: {act} is not a valid time ({exc})")
+            else:
+                if activation < EARLIEST_ACTIVATION:
+                    problems.append(f"{where}.activation: {act} is before 1970")
     if len(problems) != before:
         return None
     return Calendar(_os(name), {"type": "array", "value": seasons},
