@@ -559,3 +559,47 @@ def test_limits_reserved_share_and_block_ceiling(tmp_path: Path) -> None:
                    'max_block_transfer = "1KiB"\n')
     assert "limits.reserved_for_collection: 1.0 is out of range (0.0..0.9)" in got
     assert "limits.max_block_transfer: 1024 bytes is out of range (64KiB..1GiB)" in got
+
+
+def test_broker_tls_files_are_loaded_at_load_time(tmp_path: Path) -> None:
+    """A TLS set-up that cannot work is a configuration problem naming the file and why,
+    not something found at the first connection (or never, retrying)."""
+    from conftest import make_tls
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    t = make_tls(tmp_path)
+    enc = tmp_path / "enc.key"
+    enc.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pw")))
+    junk = tmp_path / "junk.pem"
+    junk.write_text("junk\n")
+
+    def tls(ca: Path | None, cert: Path | None = None, key: Path | None = None) -> str:
+        lines = [f'{k} = "{v}"' for k, v in (("ca", ca), ("cert", cert), ("key", key)) if v]
+        return BASE + "[broker.tls]\n" + "\n".join(lines) + "\n"
+
+    cfg = load_config(write(tmp_path, tls(t.ca, t.client_cert, t.client_key)))
+    assert cfg.broker.tls is not None and cfg.broker.port == 8883
+    assert problems(tmp_path, tls(junk)) == [
+        f"broker.tls.ca: {junk} is not a usable CA bundle: no certificate or crl found (a PEM "
+        "file of CA certificates is expected)"]
+    assert problems(tmp_path, tls(t.ca, t.client_cert, t.server_key)) == [
+        f"broker.tls: the certificate {t.client_cert} and the key {t.server_key} do not match "
+        "(the key is not the certificate's private key)"]
+    assert problems(tmp_path, tls(None, t.client_cert, enc)) == [
+        f"broker.tls.key: {enc} is encrypted with a password; the gateway takes an unencrypted "
+        "key (readable by the service only)"]
+    assert problems(tmp_path, tls(None, junk, t.client_key))[0].startswith(
+        f"broker.tls.cert: {junk} is not a usable certificate")
+    assert problems(tmp_path, tls(None, t.client_cert, junk))[0].startswith(
+        f"broker.tls.key: {junk} is not a usable private key")
+
+
+def test_the_tls_port_without_tls_is_refused(tmp_path: Path) -> None:
+    assert problems(tmp_path, BASE + "port = 8883\n") == [
+        "broker.port: 8883 is the MQTT-over-TLS port but there is no [broker.tls] table: the "
+        "CONNECT (and its password) would go in clear; add [broker.tls] (an empty table uses "
+        "the system's CAs)"]
+    assert load_config(write(tmp_path, BASE + "port = 1883\n")).broker.tls is None

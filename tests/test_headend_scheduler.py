@@ -139,3 +139,68 @@ async def test_a_failed_job_is_retried_with_backoff_then_left_to_the_next_period
     assert len(t) == 3 and len(calls["m-0001"]) == 1  # 1 try + 2 retries; the good one once
     assert t[1] - t[0] >= 0.04 and t[2] - t[1] >= 0.09
     await fleet.close()
+
+
+class _FakeSession:
+    """Stands in for a meter session: opening and closing it cost nothing."""
+
+    async def __aenter__(self) -> _FakeSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class _FakeSessions:
+    def session(self, meter: object) -> _FakeSession:
+        return _FakeSession()
+
+
+async def test_a_flood_of_commands_leaves_collection_its_reserved_sessions(
+        tmp_path: Path) -> None:
+    """12 commands on 4 meters against 4 TCP sessions, a quarter reserved: 3 commands run,
+    the rest wait, and collection of the other meters goes on in the reserved session."""
+    from smmc_gateway.headend.gates import Priority
+
+    cfg = config(tmp_path, 8)
+    fleet = await Fleet.open(cfg.meters, tmp_path / "f.sqlite")
+    sched = Scheduler(fleet, _FakeSessions(), max_tcp_sessions=4,  # type: ignore[arg-type]
+                      reserved_for_collection=0.25)
+    busy = ["m-0000", "m-0001", "m-0002", "m-0003"]
+    release = asyncio.Event()
+    commands_in: list[str] = []
+    inside = peak = 0
+
+    async def command(meter_id: str) -> None:
+        nonlocal inside, peak
+        async with sched.session(meter_id, Priority.COMMAND):
+            commands_in.append(meter_id)
+            inside += 1
+            peak = max(peak, inside)
+            await release.wait()
+            inside -= 1
+
+    flood = [asyncio.create_task(command(busy[i % 4])) for i in range(12)]
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert len(commands_in) == 3 and sched.tcp_gate.waiting == 1  # 1 at the gate, 8 at locks
+    collected: list[str] = []
+    others = {f"m-{i:04d}" for i in range(4, 8)}
+    all_others = asyncio.Event()
+
+    async def collect(meter_id: str) -> None:
+        async with sched.session(meter_id):
+            collected.append(meter_id)
+        if others <= set(collected):
+            all_others.set()
+
+    sched.every("collect", 3600, collect, last_success=lambda _m: None)
+    runner = asyncio.create_task(sched.run())
+    await asyncio.wait_for(all_others.wait(), 10)  # while the flood holds its sessions
+    assert len(commands_in) == 3 and not any(t.done() for t in flood)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*flood), 10)
+    assert len(commands_in) == 12 and peak == 3  # commands never held the reserved session
+    await sched.stop(5)
+    await asyncio.wait_for(runner, 5)
+    await fleet.close()

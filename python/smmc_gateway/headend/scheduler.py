@@ -3,7 +3,10 @@
 * Every meter session goes through :meth:`Scheduler.session`: one session at a time
   per meter, one per serial bus, at most ``max_tcp_sessions`` TCP sessions; slots
   are granted by :class:`~smmc_gateway.headend.gates.Priority` (commands, then
-  alarms, then reads). Failures are recorded in the meter's state.
+  alarms, then reads), and a share of the TCP slots (``reserved_for_collection``,
+  rounded up, at least one slot left for commands) is never taken by commands or
+  alarms, so scheduled collection goes on under a flood of commands. Failures are
+  recorded in the meter's state.
 * Periodic jobs (:meth:`Scheduler.every`) run per meter from ONE timer heap, not a
   task or thread per meter: each meter gets a stable jitter (a hash of its id) so
   a fleet does not start all at once; a meter whose last success is older than
@@ -30,7 +33,7 @@ import structlog
 
 from smmc_gateway.dlms.session import ClientSession, DataAccessError, SessionError
 from smmc_gateway.headend.fleet import Fleet
-from smmc_gateway.headend.gates import Gate, Priority
+from smmc_gateway.headend.gates import Gate, Priority, reserved_slots
 from smmc_gateway.headend.sessions import SessionFactory
 from smmc_gateway.ops.config_model import SerialConnection
 
@@ -69,11 +72,13 @@ class Scheduler:
                  max_pending: int | None = None, clock: Callable[[], float] = time.time,
                  retry_attempts: int = 3, backoff_initial_s: float = 5.0,
                  backoff_max_s: float = 600.0, backoff_multiplier: float = 2.0,
+                 reserved_for_collection: float = 0.25,
                  on_session: Callable[[str, bool, float, int, int], None] | None = None) -> None:
         self.fleet = fleet
         self.sessions = sessions
         self.clock = clock
-        self.tcp_gate = Gate("tcp", max_tcp_sessions)
+        self.tcp_gate = Gate("tcp", max_tcp_sessions,
+                             reserved_slots(max_tcp_sessions, reserved_for_collection))
         self.bus_gates: dict[str, Gate] = {}
         self._meter_locks: dict[str, asyncio.Lock] = {}
         self._periodic: list[_Periodic] = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import ssl
 import stat
 from pathlib import Path
 from types import MappingProxyType
@@ -105,6 +106,7 @@ def broker_section(t: Table, base: Path, gateway_id: str, probs: Problems) -> Br
         tt = v.table(t["tls"], tp, probs)
         v.check_keys(tt, tp, ("ca", "cert", "key"), probs)
         files: dict[str, Path | None] = {}
+        known = len(probs.items)
         for name in ("ca", "cert", "key"):
             raw = v.get_opt_str(tt, name, tp, probs)
             path = resolve_path(raw, base, join(tp, name), probs) if raw else None
@@ -113,8 +115,14 @@ def broker_section(t: Table, base: Path, gateway_id: str, probs: Problems) -> Br
             files[name] = path
         if (files["cert"] is None) != (files["key"] is None):
             probs.add(tp, "cert and key go together: both for a client certificate, or neither")
+        elif len(probs.items) == known:  # every file is there: load them as the uplink will
+            _check_tls_files(files["ca"], files["cert"], files["key"], tp, probs)
         tls = TlsConfig(files["ca"], files["cert"], files["key"])
     port = v.get_int(t, "port", p, probs, 8883 if tls else 1883, 1, 65535)
+    if tls is None and port == MQTT_TLS_PORT:
+        probs.add(join(p, "port"), f"{port} is the MQTT-over-TLS port but there is no "
+                  "[broker.tls] table: the CONNECT (and its password) would go in clear; add "
+                  "[broker.tls] (an empty table uses the system's CAs)")
     password = None
     password_file = None
     raw_pw = v.get_opt_str(t, "password_file", p, probs)
@@ -134,6 +142,58 @@ def broker_section(t: Table, base: Path, gateway_id: str, probs: Problems) -> Br
         keepalive_s=v.get_int(t, "keepalive", p, probs, 60, 5, 65535),
         client_id=client_id,
     )
+
+
+MQTT_TLS_PORT = 8883
+
+
+class _KeyNeedsPassword(Exception):
+    pass
+
+
+def _refuse_password() -> bytes:
+    raise _KeyNeedsPassword  # never let OpenSSL prompt on a terminal
+
+
+def _ssl_reason(exc: OSError) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return (str(exc.reason).lower().replace("_", " ") if exc.reason
+                else "it is not in PEM format or is damaged")
+    return exc.strerror or str(exc)
+
+
+def _check_tls_files(ca: Path | None, cert: Path | None, key: Path | None, tp: str,
+                     probs: Problems) -> None:
+    """Load the TLS files as the uplink will: a CA bundle, certificate or key that cannot
+    be used is a problem naming the file and why (never found at the first connect)."""
+    try:
+        ctx = ssl.create_default_context(cafile=str(ca) if ca else None)
+    except OSError as exc:
+        probs.add(join(tp, "ca"), f"{ca} is not a usable CA bundle: {_ssl_reason(exc)} "
+                  "(a PEM file of CA certificates is expected)")
+        return
+    if cert is None or key is None:
+        return
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(cert))
+    except OSError as exc:
+        probs.add(join(tp, "cert"), f"{cert} is not a usable certificate: {_ssl_reason(exc)} "
+                  "(a PEM certificate is expected)")
+        return
+    try:
+        ctx.load_cert_chain(str(cert), str(key), password=_refuse_password)
+    except _KeyNeedsPassword:
+        probs.add(join(tp, "key"), f"{key} is encrypted with a password; the gateway takes "
+                  "an unencrypted key (readable by the service only)")
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            probs.add(tp, f"the certificate {cert} and the key {key} do not match (the key is "
+                      "not the certificate's private key)")
+        else:
+            probs.add(join(tp, "key"), f"{key} is not a usable private key: "
+                      f"{_ssl_reason(exc)} (a PEM private key is expected)")
+    except OSError as exc:
+        probs.add(join(tp, "key"), f"{key} cannot be read: {_ssl_reason(exc)}")
 
 
 def model_section(name: str, t: Table, probs: Problems) -> ModelConfig:

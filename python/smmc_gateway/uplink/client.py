@@ -14,6 +14,21 @@ Two things aiomqtt 2.x does not do are done here on its paho client:
 * Manual acknowledgement: aiomqtt has no ``manual_ack``; paho has
   ``manual_ack_set(True)`` and ``ack(mid, qos)``. We switch it on before connecting and
   send the PUBACK of a request only after the journal has committed it.
+
+Requests are served under bounds (:class:`~smmc_gateway.uplink.config.UplinkConfig`):
+at most ``max_concurrent`` handlers at once and ``max_queued`` waiting, first come first
+served (more: FAILED ``Busy`` at once, journaled and replied in one transaction); each
+handling under ``command_timeout_s`` (FAILED ``Timeout``; firmware campaigns exempt);
+each start of a handling counted in the journal first, so a request that killed the
+process ``max_attempts`` times is answered FAILED ``PoisonCommand`` instead of run again
+(a clean stop takes its count back); a reply above ``max_reply_bytes`` becomes FAILED
+``ReplyTooLarge``. Answered requests are pruned from the journal after
+``journal_retention_s``.
+
+TLS: one :class:`ssl.SSLContext` is built when the uplink is made (a file that cannot be
+used raises :class:`~smmc_gateway.uplink.config.TlsSetupError` then); a broker whose
+certificate fails verification before any connection of this process succeeded ends
+:meth:`Uplink.run` with :class:`TlsSetupError` instead of retrying forever.
 """
 
 from __future__ import annotations
@@ -23,6 +38,7 @@ import contextlib
 import json
 import random
 import sqlite3
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,9 +53,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from smmc_gateway.uplink import envelope
-from smmc_gateway.uplink.config import UplinkConfig
+from smmc_gateway.uplink.config import TlsSetupError, UplinkConfig
 from smmc_gateway.uplink.envelope import Draft, Event, MeterReadingPart, Reading, ReplyError
-from smmc_gateway.uplink.journal import AlreadyReplied, Command, CommandJournal
+from smmc_gateway.uplink.journal import AlreadyReplied, Attempt, Command, CommandJournal
 from smmc_gateway.uplink.outbox import Outbox, OutboxRow
 from smmc_gateway.uplink.requests import BadRequest, parse_request
 from smmc_gateway.uplink.store import Store
@@ -73,10 +89,34 @@ class UplinkCounters:
     duplicate_commands: int = 0
     bad_commands: int = 0
     unanswerable_commands: int = 0
+    busy_commands: int = 0
+    poison_commands: int = 0
+    timed_out_commands: int = 0
+    oversized_replies: int = 0
+    journal_pruned: int = 0
 
 
 class _Stopped(Exception):
     """Raised inside the session task group to end it after a clean stop."""
+
+
+def _failed(code: str, details: str) -> Outcome:
+    return Outcome("FAILED", errors=[{"code": code, "details": details}])
+
+
+def _verification_error(exc: BaseException | None) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind a connect error, if that is what it was
+    (aiomqtt raises ``MqttError(str(exc)) from None``: the cause stays in ``__context__``)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+_CLOCK_DEPENDENT = (9, 10)  # X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED
 
 
 class Uplink:
@@ -103,6 +143,7 @@ class Uplink:
         self.on_bad_command = on_bad_command
         self.counters = UplinkCounters()
         self.connected = asyncio.Event()
+        self._tls_context = config.tls.context() if config.tls is not None else None
         self.store = Store(config.db_path)
         self.outbox = Outbox.open(self.store, config.gateway_id, config.limits, clock, on_drop)
         self.journal = CommandJournal(self.store, clock)
@@ -112,6 +153,10 @@ class Uplink:
         self._stop_deadline = 0.0
         self._acks: dict[int, asyncio.Future[ReasonCode]] = {}
         self._dispatches: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(config.max_concurrent)
+        self._admitted = 0  # dispatches not past their handler yet (waiting or running)
+        self._running = 0  # of which hold a slot
+        self._closing = False  # run() is cancelling its dispatches (stop, or a fatal error)
 
     # -- outbound API ---------------------------------------------------------------
     async def publish(
@@ -182,26 +227,46 @@ class Uplink:
 
     # -- lifecycle ------------------------------------------------------------------
     async def run(self) -> None:
-        """Serve until :meth:`stop`; re-dispatches requests left unreplied by a restart."""
+        """Serve until :meth:`stop`; re-dispatches requests left unreplied by a restart
+        (answering FAILED ``PoisonCommand`` those whose handling already died
+        ``max_attempts`` times). Raises :class:`TlsSetupError` when the broker's
+        certificate fails verification before any connection succeeded."""
+        await self._prune()
         for cmd in await self.journal.unreplied():
-            log.info("command_redispatch", correlation_id=cmd.correlation_id, noun=cmd.noun)
+            if cmd.attempts >= self.config.max_attempts:
+                await self._reply(cmd, self._poison(cmd, cmd.attempts))
+                continue
+            log.info(
+                "command_redispatch",
+                correlation_id=cmd.correlation_id,
+                noun=cmd.noun,
+                attempts=cmd.attempts,
+            )
             self._spawn_dispatch(cmd)
+        housekeeping = asyncio.get_running_loop().create_task(self._housekeeping())
         backoff = self.config.backoff_min_s
         try:
             while not self._stopping.is_set():
                 connects = self.counters.connects
                 stopped = False
+                fatal: TlsSetupError | None = None
                 try:
                     await self._session()
                 except* _Stopped:
                     stopped = True
                 except* (aiomqtt.MqttError, OSError, ValueError) as group:
+                    error = group.exceptions[0]
                     self.counters.connect_failures += 1
+                    fatal = self._unworkable(error)
                     log.warning(
                         "uplink_disconnected",
-                        error=repr(group.exceptions[0]),
-                        retry_in_s=round(backoff, 2),
+                        error=repr(error),
+                        reason=str(error),
+                        retry_in_s=None if fatal else round(backoff, 2),
                     )
+                if fatal is not None:
+                    log.error("uplink_tls_unworkable", error=str(fatal))
+                    raise fatal
                 if stopped:
                     break
                 if self.counters.connects != connects:  # it was up: start backing off anew
@@ -212,10 +277,46 @@ class Uplink:
                         await self._stopping.wait()
                 backoff = min(backoff * 2, self.config.backoff_max_s)
         finally:
+            housekeeping.cancel()
+            self._closing = True
             for task in self._dispatches:
                 task.cancel()
-            await asyncio.gather(*self._dispatches, return_exceptions=True)
+            await asyncio.gather(housekeeping, *self._dispatches, return_exceptions=True)
             await self.store.close()
+
+    def _unworkable(self, error: BaseException) -> TlsSetupError | None:
+        """A connect error that retrying cannot fix: the broker's certificate fails
+        verification and no connection of this process has succeeded yet (later, a
+        failure may be a broker being re-deployed: retried with backoff)."""
+        bad = _verification_error(error)
+        if bad is None or self.counters.connects:
+            return None
+        cfg = self.config
+        ca = f"broker.tls.ca ({cfg.tls.ca})" if cfg.tls and cfg.tls.ca else (
+            "the system's CA certificates (broker.tls.ca is not set)")
+        if bad.verify_code in _CLOCK_DEPENDENT:
+            check = "its validity dates are compared with this host's clock: check the clock"
+        else:
+            check = f"it is checked against {ca}, and broker.host must be a name in it"
+        return TlsSetupError(
+            f"broker {cfg.host}:{cfg.port}: its TLS certificate fails verification: "
+            f"{bad.verify_message} (X509 error {bad.verify_code}); {check}"
+        )
+
+    async def _prune(self) -> None:
+        try:
+            n = await self.journal.prune(self.config.journal_retention_s)
+        except sqlite3.Error:
+            log.exception("journal_prune_failed")
+            return
+        self.counters.journal_pruned += n
+        if n:
+            log.info("journal_pruned", rows=n, retention_s=self.config.journal_retention_s)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.prune_interval_s)
+            await self._prune()
 
     async def stop(self, deadline_s: float = 5.0) -> None:
         """Ask :meth:`run` to flush the outbox (for at most ``deadline_s``) and return."""
@@ -234,13 +335,6 @@ class Uplink:
         cfg = self.config
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = cfg.session_expiry_s
-        tls = None
-        if cfg.tls is not None:
-            tls = aiomqtt.TLSParameters(
-                ca_certs=str(cfg.tls.ca),
-                certfile=str(cfg.tls.cert) if cfg.tls.cert else None,
-                keyfile=str(cfg.tls.key) if cfg.tls.key else None,
-            )
         client = aiomqtt.Client(
             cfg.host,
             cfg.port,
@@ -252,7 +346,7 @@ class Uplink:
             properties=props,
             keepalive=cfg.keepalive_s,
             timeout=cfg.connect_timeout_s,
-            tls_params=tls,
+            tls_context=self._tls_context,  # set: TLS before anything is sent, or nothing
             max_inflight_messages=cfg.max_inflight,
             will=aiomqtt.Will(
                 self.topics.status(), self._status_payload("offline"), qos=1, retain=True
@@ -413,6 +507,10 @@ class Uplink:
                 [{"code": req.code, "details": req.details}],
             )
             return
+        cfg = self.config
+        if self._admitted >= cfg.max_concurrent + cfg.max_queued:
+            await self._refuse_busy(req)
+            return
         if not await self.journal.record(req):
             self.counters.duplicate_commands += 1
             log.info("command_duplicate", correlation_id=req.correlation_id, noun=req.noun)
@@ -420,28 +518,162 @@ class Uplink:
         self.counters.commands += 1
         self._spawn_dispatch(req)
 
+    async def _refuse_busy(self, req: Command) -> None:
+        """Full: answer FAILED Busy now (journaled as replied in the reply's transaction),
+        unless it is a second delivery of a request already known."""
+        if await self.journal.is_replied(req.correlation_id) is not None:
+            self.counters.duplicate_commands += 1
+            log.info("command_duplicate", correlation_id=req.correlation_id, noun=req.noun)
+            return
+        cfg = self.config
+        self.counters.busy_commands += 1
+        waiting = self._admitted - self._running
+        log.warning(
+            "command_busy",
+            correlation_id=req.correlation_id,
+            noun=req.noun,
+            running=self._running,
+            waiting=waiting,
+        )
+        details = (
+            f"the gateway is handling {self._running} requests and {waiting} more wait "
+            f"(commands.max_concurrent = {cfg.max_concurrent}, commands.max_queued = "
+            f"{cfg.max_queued}); nothing was done: send it again later"
+        )
+        await self.publish_reply(
+            req.noun, req.verb, req.correlation_id, "FAILED", [{"code": "Busy", "details": details}]
+        )
+
     def _spawn_dispatch(self, cmd: Command) -> None:
-        task = asyncio.get_running_loop().create_task(self._dispatch(cmd))
+        self._admitted += 1
+        task = asyncio.get_running_loop().create_task(
+            self._dispatch(cmd), name=f"command:{cmd.correlation_id}"
+        )
         self._dispatches.add(task)
         task.add_done_callback(self._dispatches.discard)
 
     async def _dispatch(self, cmd: Command) -> None:
+        """Wait for a slot (first come, first served), handle, reply once."""
+        try:
+            async with self._slots:
+                self._running += 1
+                try:
+                    outcome = await self._handle(cmd)
+                finally:
+                    self._running -= 1
+        finally:
+            self._admitted -= 1
+        if outcome is not None:
+            await self._reply(cmd, outcome)
+
+    async def _handle(self, cmd: Command) -> Outcome | None:
+        """The outcome of one handling, counted in the journal as an attempt before it
+        starts; None when the request must not be answered here (answered meanwhile)."""
         if self.handler is None:
-            outcome = Outcome(
-                "FAILED",
-                errors=[{"code": "NoHandler", "details": "this gateway serves no commands"}],
-            )
-        else:
-            try:
-                outcome = await self.handler(cmd.noun, cmd.verb, cmd.payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            return _failed("NoHandler", "this gateway serves no commands")
+        counting = asyncio.ensure_future(
+            self.journal.begin_attempt(cmd.correlation_id, self.config.max_attempts)
+        )
+        try:
+            attempt = await asyncio.shield(counting)
+        except asyncio.CancelledError:
+            if self._closing:  # the count may be committed all the same: take it back
+                with contextlib.suppress(Exception):
+                    if (await counting).started:
+                        await self.journal.undo_attempt(cmd.correlation_id)
+            raise
+        except (AlreadyReplied, KeyError) as exc:
+            log.warning("command_not_run", correlation_id=cmd.correlation_id, reason=str(exc))
+            return None
+        if not attempt.started:
+            return self._poison(cmd, attempt.count)
+        try:
+            return await self._run_handler(cmd, attempt)
+        except asyncio.CancelledError:
+            if self._closing:  # a clean stop (or a fatal uplink error) is not a failure
+                await self.journal.undo_attempt(cmd.correlation_id)
+            raise
+
+    async def _run_handler(self, cmd: Command, attempt: Attempt) -> Outcome:
+        assert self.handler is not None
+        cfg = self.config
+        timed = cmd.noun not in cfg.untimed_nouns
+        limit = asyncio.timeout(cfg.command_timeout_s if timed else None)
+        try:
+            async with limit:
+                return await self.handler(cmd.noun, cmd.verb, cmd.payload)
+        except TimeoutError as exc:
+            if not limit.expired():  # the handler's own, not ours
                 log.exception("command_handler_failed", correlation_id=cmd.correlation_id)
-                outcome = Outcome(
-                    "FAILED",
-                    errors=[{"code": "HandlerError", "details": f"{type(exc).__name__}: {exc}"}],
-                )
+                return _failed("HandlerError", f"{type(exc).__name__}: {exc}")
+            self.counters.timed_out_commands += 1
+            log.error(
+                "command_timeout",
+                correlation_id=cmd.correlation_id,
+                noun=cmd.noun,
+                timeout_s=cfg.command_timeout_s,
+                attempt=attempt.count,
+            )
+            return _failed(
+                "Timeout",
+                f"handling took longer than commands.timeout = {cfg.command_timeout_s:g}s and "
+                "was cancelled; what it had done with meters by then stays done",
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an answer, not a crash: the request is replied
+            log.exception("command_handler_failed", correlation_id=cmd.correlation_id)
+            return _failed("HandlerError", f"{type(exc).__name__}: {exc}")
+
+    def _poison(self, cmd: Command, attempts: int) -> Outcome:
+        self.counters.poison_commands += 1
+        limit = self.config.max_attempts
+        log.error(
+            "command_poisoned",
+            correlation_id=cmd.correlation_id,
+            noun=cmd.noun,
+            attempts=attempts,
+            max_attempts=limit,
+        )
+        return _failed(
+            "PoisonCommand",
+            f"handling crashed or timed out {attempts} times (the gateway stopped during it "
+            f"without answering); not run again (commands.max_attempts = {limit})",
+        )
+
+    def _checked(self, cmd: Command, outcome: Outcome) -> Outcome:
+        """The outcome if it can be sent as it is; else the FAILED reply that says why."""
+        if outcome.result not in envelope.REPLY_RESULTS:
+            return _failed(
+                "HandlerError",
+                f"the handler answered result {outcome.result!r}, not one of "
+                f"{', '.join(sorted(envelope.REPLY_RESULTS))}",
+            )
+        try:
+            body = json.dumps(
+                {"payload": dict(outcome.payload), "errors": [dict(e) for e in outcome.errors]},
+                separators=(",", ":"),
+                ensure_ascii=False,
+            ).encode()
+        except (TypeError, ValueError) as exc:
+            log.error("reply_not_json", correlation_id=cmd.correlation_id, error=str(exc))
+            return _failed("HandlerError", f"the reply cannot be written as JSON: {exc}")
+        limit = self.config.max_reply_bytes
+        if len(body) > limit:
+            self.counters.oversized_replies += 1
+            log.error(
+                "reply_too_large", correlation_id=cmd.correlation_id, size=len(body), limit=limit
+            )
+            return _failed(
+                "ReplyTooLarge",
+                f"the reply would be {len(body)} bytes of JSON (payload and errors), more than "
+                f"commands.max_reply_bytes = {limit}; ask for less (fewer meters, a shorter "
+                "time range)",
+            )
+        return outcome
+
+    async def _reply(self, cmd: Command, outcome: Outcome) -> None:
+        outcome = self._checked(cmd, outcome)
         try:
             await self.publish_reply(
                 cmd.noun,
