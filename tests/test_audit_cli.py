@@ -7,6 +7,7 @@ that cannot be written makes the command exit 1 with the record on stderr."""
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import stat
@@ -170,7 +171,7 @@ def test_optical_firmware_push_is_one_record_with_image_digest(tmp_path: Path) -
         env["SMMC_AUDIT_DIR"] = str(spool)
         cmd = ["meter", "--optical", device, "--password", password, "--timeout", "10"]
         proc = subprocess.run(
-            [*CLI, *cmd, "firmware", "push", str(image), "--no-activate"],
+            [*CLI, *cmd, "firmware", "push", str(image), "--no-activate", "--unsigned"],
             capture_output=True,
             text=True,
             env=env,
@@ -182,7 +183,9 @@ def test_optical_firmware_push_is_one_record_with_image_digest(tmp_path: Path) -
     assert password.lower() not in json.dumps(rec).lower()
     assert rec["command"] == "firmware push" and rec["connection"] == f"optical {device}"
     assert rec["auth"] == "lls" and rec["client"] == 1
-    assert rec["details"]["size"] == 1200 and len(rec["details"]["sha256"]) == 64
+    assert rec["details"]["size"] == 1200
+    assert rec["details"]["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    assert rec["details"]["unsigned"] is True and "manifest" not in rec["details"]
     blocks = [w for w in rec["writes"] if w.get("method") == 2 and w["class"] == 18]
     assert len(blocks) == 1 and blocks[0].get("count", 1) >= 1
     assert blocks[0]["value"] == {"omitted": "image blocks"}

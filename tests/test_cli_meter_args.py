@@ -181,6 +181,7 @@ def test_secrets_never_printed(
     monkeypatch.delenv("SMMC_PASSWORD")
     f = tmp_path / "secrets.toml"
     f.write_text(f'ek = "{EK}"\nak = "{AK}"\npassword = "{PASSWORD}"\n')
+    f.chmod(0o600)
     rc, out, err = run(
         capsys,
         "meter",
@@ -200,6 +201,7 @@ def test_secrets_file_errors_name_the_key_not_the_value(
 ) -> None:
     f = tmp_path / "secrets.toml"
     f.write_text(f'passwd = "{PASSWORD}"\n')
+    f.chmod(0o600)
     rc, out, err = run(capsys, "meter", "--tcp", "127.0.0.1:1", "--secrets-file", str(f), "clock")
     assert rc == 2 and "unknown key 'passwd'" in err and PASSWORD not in err + out
     f.write_text(f'ek = "{EK[:-4]}zzzz"\n')

@@ -171,13 +171,29 @@ def test_profile_range_json_csv_and_table(hls: Meter) -> None:
     assert "9 rows" in hls.ok("profile", *rng)
 
 
+SAMPLES = Path(__file__).resolve().parents[1] / "firmware-images"
+TRUST = ["--trusted-key", str(SAMPLES / "TEST-ONLY-signing-key.pub")]
+
+
+def signed_image(path: Path, size: int, identifier: str) -> Path:
+    """A random image with a manifest signed by the repository's TEST-ONLY key."""
+    from smmc_gateway.firmware.manifest import load_private_key, manifest_path, sign
+
+    data = os.urandom(size)
+    path.write_bytes(data)
+    key = load_private_key(SAMPLES / "TEST-ONLY-signing-key.pem")
+    m = sign(data, key, identifier=identifier, version="2.0", model="smmc-sim")
+    manifest_path(path).write_text(json.dumps(m.to_json()))
+    return path
+
+
 def test_firmware_push(hls: Meter, tmp_path: Path) -> None:
-    image = tmp_path / "fw-2.0.bin"
-    image.write_bytes(os.urandom(5000))
-    report = hls.json("firmware", "push", str(image))
+    image = signed_image(tmp_path / "fw-2.0.bin", 5000, "fw-2.0")
+    report = hls.json("firmware", "push", str(image), *TRUST)
     assert report["status"] == "activation successful"
     assert report["blocks_sent"] == report["blocks_total"] and report["identifier"] == "fw-2.0"
-    out = hls.ok("firmware", "push", str(image), "--identifier", "fw-2.0b", "--no-activate")
+    image = signed_image(tmp_path / "fw-2.0b.bin", 5000, "fw-2.0b")
+    out = hls.ok("firmware", "push", str(image), *TRUST, "--no-activate")
     assert "verification successful" in out and "activation" not in out.split("status:")[0]
 
 
@@ -212,7 +228,7 @@ def test_resumable_firmware_push_over_a_connection_that_drops(tmp_path: Path) ->
         image.write_bytes(os.urandom(192 * 60))
         attempts = []
         for _ in range(5):
-            proc = meter("--json", "firmware", "push", str(image))
+            proc = meter("--json", "firmware", "push", str(image), "--unsigned")
             attempts.append(proc)
             if proc.returncode == 0:
                 break
@@ -294,7 +310,8 @@ def test_optical_pty_9600(tmp_path: Path) -> None:
         assert state["control_state"] == "disconnected"
         image = tmp_path / "fw.bin"
         image.write_bytes(os.urandom(1000))
-        assert meter.json("firmware", "push", str(image))["status"] == "activation successful"
+        pushed = meter.json("firmware", "push", str(image), "--unsigned")
+        assert pushed["status"] == "activation successful"
         assert len(meter.json("profile", "--billing")["columns"]) == 5
         meter.assert_no_secret_shown()
 

@@ -22,6 +22,7 @@ from test_daemon_e2e import GW, gateway, lab, online, reply, request, send
 from tests.support_sim import FleetSpec, RunningFleet, running_fleet
 
 ENERGY = "1.0.1.8.0.255"
+ENABLE = ("MeterConfig", "keyChange")  # both off by default
 
 
 def with_master_key(sim: RunningFleet, config: Path, kek: bytes) -> Path:
@@ -56,7 +57,7 @@ async def test_key_change_over_mqtt_then_reads_and_restart(
         meter = sim.info[0]["meter_id"]
         creds = sim.fleet.meters[0].meter.credentials
         before = KeySet(creds.guek, creds.gak)
-        config = with_master_key(sim, lab(sim, tmp_path, mosquitto), creds.kek)
+        config = with_master_key(sim, lab(sim, tmp_path, mosquitto, enable=ENABLE), creds.kek)
         async with gateway(config):
             await online(col)
             await send(mosquitto, "MeterConfig", change("kc-1", meter))
@@ -102,7 +103,8 @@ async def test_a_refused_key_change_leaves_the_old_keys(
         meter = sim.info[0]["meter_id"]
         creds = sim.fleet.meters[0].meter.credentials
         before = KeySet(creds.guek, creds.gak)
-        config = with_master_key(sim, lab(sim, tmp_path, mosquitto), bytes(16))  # wrong KEK
+        config = with_master_key(sim, lab(sim, tmp_path, mosquitto, enable=ENABLE),
+                                 bytes(16))  # wrong KEK
         async with gateway(config):
             await online(col)
             await send(mosquitto, "MeterConfig", change("kc-bad", meter))

@@ -7,7 +7,7 @@ from typing import Any
 
 from smmc_gateway.dlms.session import ClientSession, Security, SessionSettings
 from smmc_gateway.dlms.transport import WrapperTransport
-from smmc_gateway.usecases.programming import parse_items, program
+from smmc_gateway.usecases.programming import guarded, parse_items, program
 
 from tests.support_sim import FleetSpec, running_fleet
 
@@ -39,16 +39,39 @@ def test_parse_items_names_every_problem_by_path() -> None:
         assert expected in joined, joined
     problems = []
     assert parse_items([], "payload.items", problems) == [] and problems
+    # OBIS codes come back canonical (an allowlist compares like with like); unknown
+    # members and a SET with parameters are named
     problems = []
-    assert parse_items([
-        {"class_id": 64, "obis": "0.0.43.0.1.255", "method": 2,
-         "parameters": {"type": "array", "value": []}},
-        {"class_id": 15, "obis": "0.0.40.0.0.255", "attribute": 7,
-         "value": {"type": "octet-string", "value": "00"}},
-    ], "S", problems) == []
-    assert problems[0].startswith("S[0]: Security setup (class 64) is changed only by the "
-                                  "key change procedure")
-    assert problems[1].startswith("S[1]: the association's secret")
+    items = parse_items([
+        {"class_id": 7, "obis": "1.0.099.01.0.255", "attribute": 4,
+         "value": {"type": "double-long-unsigned", "value": 900}},
+        {"class_id": 7, "obis": "1.0.99.1.0.256", "attribute": 4,
+         "value": {"type": "double-long-unsigned", "value": 900}},
+        {"class_id": 7, "obis": "1.0.99.1.0.255", "atribute": 3, "attribute": 4,
+         "value": {"type": "double-long-unsigned", "value": 900}},
+        {"class_id": 7, "obis": "1.0.99.1.0.255", "attribute": 4,
+         "parameters": {"type": "unsigned", "value": 1},
+         "value": {"type": "double-long-unsigned", "value": 900}},
+    ], "S", problems)
+    assert [it.obis for it in items] == ["1.0.99.1.0.255"]
+    assert problems == [
+        "S[1].obis: '1.0.99.1.0.256' is not an OBIS code like 1.0.1.8.0.255 (six groups 0..255)",
+        "S[2]: unknown field(s) ['atribute']; allowed: EndDeviceGroups, EndDevices, attribute, "
+        "class_id, method, obis, parameters, value",
+        "S[3].parameters: only with method (ACTION); a SET takes value"]
+
+
+def test_members_carrying_secrets_are_guarded() -> None:
+    """Whatever an allowlist says: key transfer, key agreement, the association's secret
+    and the HLS secret methods carry secrets and never travel in a MeterConfig request."""
+    assert guarded(64, None, 2) is not None and "key change procedure" in str(guarded(64, None, 2))
+    assert guarded(64, None, 3) is not None
+    assert guarded(15, 7, None) is not None and "secret" in str(guarded(15, 7, None))
+    assert guarded(15, None, 1) is not None and guarded(15, None, 2) is not None
+    assert guarded(12, None, 8) is not None
+    # other members of those classes are the allowlist's decision
+    assert guarded(64, None, 1) is None and guarded(15, 9, None) is None
+    assert guarded(7, 4, None) is None
 
 
 async def test_set_read_back_and_refusals() -> None:
@@ -118,7 +141,8 @@ async def test_meter_config_over_mqtt(mosquitto: Any, collector: Any, tmp_path: 
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=2)) as sim:
         ids = [i["meter_id"] for i in sim.info]
-        async with gateway(lab(sim, tmp_path, mosquitto)):
+        # the alarm filter is on the shipped allowlist, the device id is not (default-deny)
+        async with gateway(lab(sim, tmp_path, mosquitto, enable=("MeterConfig",))):
             await online(col)
             settings = [
                 {"EndDeviceGroups": [{"mRID": "all"}], "class_id": 1, "obis": ALARM_FILTER,
@@ -137,8 +161,9 @@ async def test_meter_config_over_mqtt(mosquitto: Any, collector: Any, tmp_path: 
             assert {e["EndDevices"][0]["mRID"] for e in ok} == set(ids)
             assert all(e["result"] == "OK" and e["value"]["value"] == 7 for e in ok)
             (denied,) = [e for e in entries if e["index"] == 1]
-            assert denied["result"] == "FAILED" and "not sent: read-write-denied" in \
-                denied["details"]
+            assert denied["result"] == "FAILED" and denied["code"] == "NotAllowed"
+            assert "not on this gateway's MeterConfig allowlist" in denied["details"]
+            assert [e["code"] for e in doc["reply"]["errors"]] == ["NotAllowed"]
             assert all(rt.meter.objects[_obis(ALARM_FILTER)].read(2, _now(), None, None)
                        ["value"] == 7 for rt in sim.fleet.meters)
 

@@ -255,12 +255,41 @@ def add_subcommands(meter: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", action="store_true", help="CSV on stdout")
     fw = cmd("firmware", "firmware image transfer")
     fsub = fw.add_subparsers(dest="fw_action", required=True, metavar="push")
-    push = fsub.add_parser("push", help="transfer, verify and activate an image (resumable)")
+    push = fsub.add_parser(
+        "push",
+        help="transfer, verify and activate a signed image (resumable)",
+        description=(
+            "Transfer, verify and activate an image. The image must have a signed manifest "
+            "(IMAGE.manifest.json, see 'smmc-gateway firmware sign') verified with a trusted "
+            "key before anything is sent; trusted keys come from --trusted-key, else "
+            "SMMC_FIRMWARE_TRUST (paths separated by ':'), else "
+            "$XDG_CONFIG_HOME/smmc-gateway/firmware-trusted-keys/*.pub "
+            "(~/.config/smmc-gateway/...). An image that does not verify is refused (exit 2)."
+        ),
+    )
     add_output_option(push)
     push.add_argument("image", type=Path, metavar="IMAGE")
     push.add_argument(
         "--identifier",
         metavar="TEXT",
-        help="image identifier (default: the file name without extension)",
+        help="image identifier; signed images: the manifest's (a different one is refused); "
+        "--unsigned: default the file name without extension",
+    )
+    push.add_argument(
+        "--manifest", metavar="FILE", help="the signed manifest (default IMAGE.manifest.json)"
+    )
+    push.add_argument(
+        "--trusted-key",
+        "--trust",
+        dest="trusted_key",
+        action="append",
+        metavar="KEY.pub|DIR",
+        help="trusted Ed25519 public key (PEM), or a directory of *.pub; repeatable",
+    )
+    push.add_argument(
+        "--unsigned",
+        action="store_true",
+        help="push without signature verification, on purpose (the audit record says "
+        '"unsigned": true)',
     )
     push.add_argument("--no-activate", action="store_true", help="stop after verification")

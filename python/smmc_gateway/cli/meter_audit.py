@@ -12,7 +12,6 @@ technician nor a script takes a missing audit trail for success.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -70,23 +69,16 @@ def command_text(args: argparse.Namespace) -> str:
 
 
 def _details(args: argparse.Namespace) -> dict[str, Any]:
-    if args.action == "firmware":
-        data = Path(args.image).read_bytes()
-        return {
-            "image": Path(args.image).name,
-            "identifier": args.identifier or Path(args.image).stem,
-            "size": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "activate": not args.no_activate,
-        }
     if args.action == "limit":
         return {"threshold": args.threshold, "duration": args.duration, "off": bool(args.off)}
     return {}
 
 
-def audited(job: Job, args: argparse.Namespace) -> Job:
+def audited(job: Job, args: argparse.Namespace, details: dict[str, Any] | None = None) -> Job:
+    """``job`` writing a record; ``details`` (e.g. a firmware image's digest and whether it
+    was signed) default to what the arguments say."""
     directory = audit_dir(args)
-    details = _details(args)
+    details = details if details is not None else _details(args)
 
     async def run(s: Any, out: Output) -> int:
         settings = getattr(s, "settings", None)

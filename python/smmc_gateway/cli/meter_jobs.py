@@ -2,7 +2,8 @@
 
 :func:`prepare` checks the subcommand's arguments (before any connection) and
 returns the job, an ``async (session, output) -> exit code``. Clock, supply
-(connect/disconnect), limiter and firmware jobs live in :mod:`meter_ops`.
+(connect/disconnect), limiter and firmware jobs live in :mod:`meter_ops`; the firmware
+image is read and its signed manifest verified by :mod:`meter_firmware`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from smmc_gateway import console
-from smmc_gateway.cli import meter_audit, meter_ops
+from smmc_gateway.cli import meter_audit, meter_firmware, meter_ops
 from smmc_gateway.cli.common import EXIT_OK, UsageError
 from smmc_gateway.cli.meter_args import (
     BILLING_PROFILE,
@@ -78,9 +79,16 @@ EVENT_NAMES = {
 
 
 def prepare(args: argparse.Namespace) -> Job:
-    job = _prepare(args)
+    details: dict[str, Any] | None = None
+    if args.action == "firmware":
+        image = meter_firmware.load(args)  # verified (or --unsigned) before connecting
+        activate = not args.no_activate
+        job = meter_ops.firmware_job(image.data, image.identifier, activate)
+        details = image.audit_details(activate)
+    else:
+        job = _prepare(args)
     if meter_audit.changes_state(args):
-        return meter_audit.audited(job, args)
+        return meter_audit.audited(job, args, details)
     return job
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import time
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smmc_gateway import _core, console
@@ -60,14 +59,12 @@ def prepare(args: argparse.Namespace) -> Job:
                 raise UsageError(f"limit: --{name} {v}: must be 0 or more")
         t, d, off = args.threshold, args.duration, bool(args.off)
         return lambda s, out: _limit(s, out, t, d, off)
-    if action == "firmware":
-        image = _read_image(args.image)
-        ident = (args.identifier or args.image.stem).encode()
-        if not 1 <= len(ident) <= 255:
-            raise UsageError("firmware push: --identifier must be 1..255 bytes")
-        activate = not args.no_activate
-        return lambda s, out: _firmware(s, out, image, ident, activate)
     raise UsageError(f"unknown subcommand {action!r}")
+
+
+def firmware_job(image: bytes, ident: bytes, activate: bool) -> Job:
+    """The push of an image already read and verified (:mod:`meter_firmware`)."""
+    return lambda s, out: _firmware(s, out, image, ident, activate)
 
 
 # ---------------------------------------------------------------- clock
@@ -229,16 +226,6 @@ def _limit_text(name: str, value: Any) -> str:
 
 
 # ---------------------------------------------------------------- firmware
-def _read_image(path: Path) -> bytes:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"firmware push: cannot read {path} ({exc.strerror})") from None
-    if not data:
-        raise UsageError(f"firmware push: {path} is empty")
-    return data
-
-
 async def _firmware(s: Any, out: Output, image: bytes, ident: bytes, activate: bool) -> int:
     started = time.monotonic()
     bar = console.progress(out.err) if (not out.json and out.err.is_terminal) else None

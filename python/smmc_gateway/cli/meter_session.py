@@ -5,6 +5,16 @@ HLS-GMAC the management client (1); logical device 1. The authentication level
 is taken from ``--auth``, else inferred (keys: hls-gmac, password: lls, none).
 HLS invocation counters persist in ``--ic-store`` (default under
 ``$XDG_STATE_HOME/smmc-gateway``) so two CLI runs never reuse one.
+
+Our system title (HLS): ``--system-title``, else one made for this installation: the
+first run writes ``b"SMC"`` + 5 random bytes (hex, mode 0600) beside the invocation
+counter store (``STORE.system-title``) and later runs reuse it. The AES-GCM nonce is
+(system title, invocation counter) under the meter's key: the daemon has its own title
+(``gateway.client_system_title``) and its own counters, so were the CLI to send with the
+daemon's title and the same key, the two independent counters would repeat nonces. A
+title kept beside the counter store pairs one title with one counter sequence: a new
+store (another ``--ic-store``) gets a new title, so its counters starting again can
+never repeat a nonce of another store.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import argparse
 import hashlib
 import importlib
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,9 +45,71 @@ class Target:
     """tcp, serial or optical: which hints apply."""
 
 
+TITLE_PREFIX = b"SMC"  # a manufacturer-style prefix; the daemon's default is b"SMMCGW00"
+TITLE_SUFFIX = ".system-title"
+
+
 def default_ic_store() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "smmc-gateway" / "invocation-counters.sqlite"
+
+
+def ic_store_path(args: argparse.Namespace) -> Path:
+    return Path(args.ic_store) if getattr(args, "ic_store", None) else default_ic_store()
+
+
+def title_path(store: Path) -> Path:
+    return store.with_name(store.name + TITLE_SUFFIX)
+
+
+def installation_title(store: Path) -> bytes:
+    """The CLI's own system title kept beside ``store``; made on first use (0600)."""
+    path = title_path(store)
+    try:
+        return _read_title(path)
+    except FileNotFoundError:
+        pass
+    title = TITLE_PREFIX + secrets.token_bytes(8 - len(TITLE_PREFIX))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, title.hex().encode() + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # never replaces one another run made meanwhile
+        except FileExistsError:
+            return _read_title(path)
+        finally:
+            os.unlink(tmp)
+    except OSError as exc:
+        raise UsageError(
+            f"system title file {path}: cannot write it ({exc.strerror or exc}); give a "
+            "writable --ic-store FILE or --system-title HEX"
+        ) from None
+    return title
+
+
+def _read_title(path: Path) -> bytes:
+    try:
+        text = path.read_text("ascii").strip()
+        title = bytes.fromhex(text)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise UsageError(
+            f"system title file {path}: unreadable or not hex ({exc}); remove it (a new "
+            "title is made) or give --system-title HEX"
+        ) from None
+    if len(title) != 8:
+        raise UsageError(
+            f"system title file {path}: {len(title)} bytes, expected 8; remove it (a new "
+            "title is made) or give --system-title HEX"
+        )
+    return title
 
 
 def security_from(args: argparse.Namespace, creds: Credentials) -> Security:
@@ -57,9 +130,10 @@ def security_from(args: argparse.Namespace, creds: Credentials) -> Security:
             )
         ek, ak = creds.ek.reveal(), creds.ak.reveal()
         store = _ic_store(args)
+        title = creds.system_title or installation_title(ic_store_path(args))
         scope = "cli-" + hashlib.sha256(b"smmc-ic-scope" + ek + ak).hexdigest()[:16]
         return Security.hls_gmac(
-            system_title=creds.system_title or b"SMMCGW00",
+            system_title=title,
             ek=ek,
             ak=ak,
             ic_store=store,
@@ -71,7 +145,7 @@ def security_from(args: argparse.Namespace, creds: Credentials) -> Security:
 def _ic_store(args: argparse.Namespace) -> Any:
     from smmc_gateway.dlms.ic_store import InvocationCounterStore
 
-    path = Path(args.ic_store) if args.ic_store else default_ic_store()
+    path = ic_store_path(args)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return InvocationCounterStore(path)

@@ -5,12 +5,19 @@ environment (``SMMC_PASSWORD``, ``SMMC_EK``, ``SMMC_AK``), then ``--secrets-file
 (TOML: ``password = "…"``, ``ek = "hex"``, ``ak = "hex"``). Values are wrapped in
 :class:`Secret` and registered with the output redactor the moment they are read;
 error messages say which source was wrong and how, never the value.
+
+A secret on the command line is visible to every user of the machine (``ps``,
+``/proc/PID/cmdline``) and stays in the shell's history: ``--help`` says so and
+recommends the variables or the file. The secrets file must be a regular file that
+only its owner may read or write (mode 0600 or stricter): one readable by the group or
+others is refused before anything is read from it, as ``ssh`` refuses such a key.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,21 +36,40 @@ class Credentials:
     system_title: bytes | None
 
 
+_VISIBLE = "; discouraged: visible to other users (ps) and kept in the shell history"
+
+
 def add_key_options(p: argparse.ArgumentParser, *, with_password: bool) -> None:
-    g = p.add_argument_group("security (secrets may also come from SMMC_* variables or a file)")
-    if with_password:
-        g.add_argument("--password", metavar="TEXT", help="LLS password (or SMMC_PASSWORD)")
-    g.add_argument(
-        "--ek", metavar="HEX", help="global unicast encryption key, 16 bytes (or SMMC_EK)"
+    g = p.add_argument_group(
+        "security",
+        "Secrets given as options are visible to every user of this machine (ps, "
+        "/proc) and stay in the shell history: prefer the SMMC_PASSWORD, SMMC_EK and "
+        "SMMC_AK variables or --secrets-file (mode 0600).",
     )
-    g.add_argument("--ak", metavar="HEX", help="authentication key, 16 bytes (or SMMC_AK)")
+    if with_password:
+        g.add_argument(
+            "--password", metavar="TEXT", help=f"LLS password (better: SMMC_PASSWORD){_VISIBLE}"
+        )
+    g.add_argument(
+        "--ek",
+        metavar="HEX",
+        help=f"global unicast encryption key, 16 bytes (better: SMMC_EK){_VISIBLE}",
+    )
+    g.add_argument(
+        "--ak", metavar="HEX", help=f"authentication key, 16 bytes (better: SMMC_AK){_VISIBLE}"
+    )
     g.add_argument(
         "--system-title",
         metavar="HEX",
-        help="system title, 8 bytes (decode: the sender's; meter: ours)",
+        help="system title, 8 bytes (decode: the sender's; meter: ours, default: one made "
+        "for this installation and kept beside the invocation counter store)",
     )
     g.add_argument(
-        "--secrets-file", metavar="FILE", type=Path, help="TOML file with password / ek / ak"
+        "--secrets-file",
+        metavar="FILE",
+        type=Path,
+        help="TOML file with password / ek / ak; must be a regular file of mode 0600 "
+        "(readable by no one else), else it is refused",
     )
 
 
@@ -93,13 +119,47 @@ def _hex_bytes(text: str, source: str, size: int) -> bytes:
     return bytes.fromhex(cleaned)
 
 
+MAX_SECRETS_FILE = 64 * 1024
+
+
+def read_private_file(path: Path, option: str) -> bytes:
+    """The bytes of ``path`` if it is a regular file no one but its owner may access
+    (checked on the open file, so what is checked is what is read); else UsageError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot read it ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{option} {path}: not a regular file; give a file of mode 0600")
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            raise UsageError(
+                f"{option} {path}: mode {mode:04o} lets other users read or change it; "
+                f"refused: run 'chmod 600 {path}' (and check who else could have read it)"
+            )
+        if st.st_size > MAX_SECRETS_FILE:
+            raise UsageError(
+                f"{option} {path}: {st.st_size} bytes, more than a secrets file has "
+                f"(at most {MAX_SECRETS_FILE})"
+            )
+        chunks: list[bytes] = []
+        while chunk := os.read(fd, MAX_SECRETS_FILE + 1):
+            chunks.append(chunk)
+            if sum(map(len, chunks)) > MAX_SECRETS_FILE:
+                raise UsageError(f"{option} {path}: grew beyond {MAX_SECRETS_FILE} bytes")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot read it ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
 def _read_file(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"--secrets-file {path}: cannot read it ({exc.strerror})") from None
+    raw = read_private_file(path, "--secrets-file")
     try:
         data = tomllib.loads(raw.decode())
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -182,11 +182,18 @@ def verify_manifest(manifest: Manifest, trusted: dict[str, Ed25519PublicKey]) ->
 def verify_image(image_path: Path, trusted: dict[str, Ed25519PublicKey],
                  manifest_file: Path | None = None) -> VerifiedImage:
     """Read and check ``image_path`` against its manifest and the trusted keys."""
-    mpath = manifest_file or manifest_path(image_path)
     try:
         data = image_path.read_bytes()
     except OSError as exc:
         raise ImageRefused(f"image {image_path}: cannot be read ({exc.strerror})") from exc
+    return verify_data(data, image_path, trusted, manifest_file)
+
+
+def verify_data(data: bytes, image_path: Path, trusted: dict[str, Ed25519PublicKey],
+                manifest_file: Path | None = None) -> VerifiedImage:
+    """Check ``data`` (the bytes read from ``image_path``) against the image's manifest
+    and the trusted keys: what is checked is exactly what will be sent."""
+    mpath = manifest_file or manifest_path(image_path)
     try:
         doc = json.loads(mpath.read_text("utf-8"))
     except FileNotFoundError as exc:

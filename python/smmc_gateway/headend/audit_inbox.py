@@ -14,6 +14,14 @@ for the next scan.
 Exactly once: each record's id (uuid5 of its content) is stored in the uplink's
 database in the same transaction as the outbox row, so a crash between the
 publish and the move republishes nothing on the next scan.
+
+Nothing in the inbox is trusted (see :mod:`smmc_gateway.ops.audit`): the daemon creates
+it with mode 0700 and scans nothing while it is a symbolic link, not owned by the
+gateway's user, or open to group or others (an error is logged when that starts and
+when it changes; an info line when it is fixed). A spool file that is a symbolic link
+(never followed), not a regular file, unreadable, or larger than
+:data:`~smmc_gateway.ops.audit.MAX_SPOOL_FILE_BYTES` (not read) is moved to
+``rejected/`` with an error naming why.
 """
 
 from __future__ import annotations
@@ -28,8 +36,11 @@ import structlog
 
 from smmc_gateway.ops.audit import (
     EVENT_TYPE,
+    MAX_SPOOL_FILE_BYTES,
+    SpoolFileRefused,
     archive,
     event_details,
+    inbox_problem,
     pending_files,
     read_spool_file,
     record_id,
@@ -54,14 +65,18 @@ class AuditInbox:
     """Scans ``inbox`` and publishes what it finds through ``uplink``."""
 
     def __init__(
-        self, inbox: Path, uplink: Uplink, interval_s: float = 30.0, settle_s: float = 1.0
+        self, inbox: Path, uplink: Uplink, interval_s: float = 30.0, settle_s: float = 1.0,
+        max_file_bytes: int = MAX_SPOOL_FILE_BYTES,
     ) -> None:
         self.inbox = inbox
         self.uplink = uplink
         self.interval_s = interval_s
         self.settle_s = settle_s
+        self.max_file_bytes = max_file_bytes
         self.published = 0
-        inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.refused: str | None = None
+        """Why the inbox is not scanned now (None: it is)."""
+        inbox.mkdir(parents=True, exist_ok=True, mode=0o700)  # an existing one is checked
         uplink.store.execute_script(_TABLE)
 
     async def run(self) -> None:
@@ -74,12 +89,30 @@ class AuditInbox:
                 log.error("audit_inbox_failed", inbox=str(self.inbox), error=repr(exc))
             await asyncio.sleep(self.interval_s)
 
+    def _inbox_ok(self) -> bool:
+        problem = inbox_problem(self.inbox)
+        if problem != self.refused:
+            if problem is not None:
+                log.error("audit_inbox_refused", inbox=str(self.inbox), reason=problem)
+            else:
+                log.info("audit_inbox_accepted", inbox=str(self.inbox))
+        self.refused = problem
+        return problem is None
+
     async def scan(self) -> int:
         """Publish every pending file; return how many records were newly published."""
+        if not await asyncio.to_thread(self._inbox_ok):
+            return 0
         files = await asyncio.to_thread(pending_files, self.inbox, self.settle_s)
         n = 0
         for path in files:
-            records, problems = await asyncio.to_thread(read_spool_file, path)
+            try:
+                records, problems = await asyncio.to_thread(read_spool_file, path,
+                                                            self.max_file_bytes)
+            except SpoolFileRefused as exc:
+                where = await asyncio.to_thread(archive, path, "rejected")
+                log.error("audit_file_refused", file=path.name, reason=str(exc), to=str(where))
+                continue
             for problem in problems:
                 log.error("audit_record_invalid", problem=problem)
             for rec in records:

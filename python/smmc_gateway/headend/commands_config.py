@@ -7,11 +7,24 @@
                    "class_id": 1, "obis": "0.0.97.98.10.255", "attribute": 2,
                    "value": {"type": "double-long-unsigned", "value": 15}}, ...]}
 
-Each setting names its meters (or groups); per meter, one session SETs its settings in
-order and reads each back; settings the meter's object list says are absent or not
-writable are refused without a SET. Reply ``Settings``: one entry per setting and meter
-with ``result`` OK (``value``: the read-back typed value) or FAILED (``details``: the
-meter's data-access-result or why it was not sent).
+Each setting names its meters (or groups). MeterConfig is default-deny: every setting
+(a SET of an attribute, an ACTION of a method) is checked against the configuration's
+allowlist (``[commands.meter_config]``, :meth:`CommandsConfig.meter_config_allows`)
+before any meter is touched; one no rule allows is answered per meter with ``result``
+FAILED, ``code`` ``NotAllowed`` and ``details`` naming class, OBIS and member and the
+``[[commands.meter_config.allow]]`` entry that would allow it (and an error of that code
+per setting); a meter none of whose settings is allowed gets no session. Class 18 (image
+transfer: firmware goes only through EndDeviceFirmware) and members whose value is a
+secret (:func:`smmc_gateway.usecases.programming.guarded`) are refused whatever the
+allowlist says. A setting allowed only by an OBIS pattern (``*``) is sent only when the
+meter's object list confirms that object's class (a meter that does not give its object
+list could otherwise be sent a SET of that class at any OBIS).
+
+Per meter, one session SETs the allowed settings in order and reads each back; settings
+the meter's object list says are absent or not writable are refused without a SET.
+Reply ``Settings``: one entry per setting and meter with ``result`` OK (``value``: the
+read-back typed value) or FAILED (``details``: the meter's data-access-result or why it
+was not sent).
 
 ``MeterConfig`` key change (verb change; use case 10, Security setup ``key_transfer``)::
 
@@ -26,7 +39,12 @@ per meter ``result`` OK (``keys``: the keys changed, ``confirmedAt``: when an as
 with the new keys proved them) or FAILED (``details``: the meter's refusal or why the
 change was not made; ``outcome`` ``unchanged`` — the old keys still work — or
 ``unknown`` — both kept, settled on the next session). A request carries either
-``Settings`` or ``keyChange``.
+``Settings`` or ``keyChange``. ``keyChange`` is off by default: unless
+``commands.enabled.keyChange`` is true it is answered FAILED ``NounDisabled``. One key
+change per meter at a time: a meter whose change is running (another request) is
+answered FAILED at once, without touching the meter; a journal entry left ``pending`` by
+an earlier change is settled first (by associating), and the new change is refused while
+it cannot be settled (both key sets are kept: the meter is never lost).
 
 ``PricingStructureConfig`` (verb create or change)::
 
@@ -55,6 +73,8 @@ from smmc_gateway.dlms.errors import DataAccessError, SessionError
 from smmc_gateway.dlms.session import ClientSession
 from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.service import HeadEnd
+from smmc_gateway.ops.config_guard import NEVER_ALLOWED_CLASSES
+from smmc_gateway.ops.config_model import CommandsConfig, MeterConfigRule
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.envelope import ReplyError
 from smmc_gateway.usecases import key_change, programming, tariff
@@ -116,11 +136,61 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-class MeterConfigCommands:
-    """``await MeterConfigCommands(headend)(verb, payload)`` -> the reply Outcome."""
+Planned = tuple[int, programming.SetItem, MeterConfigRule]
+"""(index of the setting in the request, the setting, the allowlist rule allowing it)"""
 
-    def __init__(self, headend: HeadEnd) -> None:
+
+def _entry(meter: str, i: int, item: programming.SetItem, ok: bool, details: str,
+           value: Any = None, code: str | None = None) -> dict[str, Any]:
+    e: dict[str, Any] = {"index": i, "EndDevices": [{"mRID": meter}], "ref": item.ref,
+                         "result": "OK" if ok else "FAILED", "details": details}
+    if value is not None:
+        e["value"] = value
+    if code is not None:
+        e["code"] = code
+    return e
+
+
+def _member(item: programming.SetItem) -> tuple[str, str]:
+    """(``attribute N`` or ``method N``, the allow entry's list for it)."""
+    if item.method is not None:
+        return f"method {item.method}", f"methods = [{item.method}]"
+    return f"attribute {item.attribute}", f"attributes = [{item.attribute}]"
+
+
+def not_allowed(commands: CommandsConfig, item: programming.SetItem
+                ) -> tuple[str | None, MeterConfigRule | None]:
+    """(why ``item`` may not be sent, None) or (None, the rule that allows it)."""
+    what, allow_list = _member(item)
+    target = f"class {item.class_id} {item.obis} {what}"
+    why = programming.guarded(item.class_id, item.attribute if item.method is None else None,
+                              item.method)
+    if why is not None:
+        return f"{target} is never sent by MeterConfig, whatever the allowlist says: {why}", None
+    if item.class_id in NEVER_ALLOWED_CLASSES:
+        return (f"{target}: class {item.class_id} cannot be allowed in MeterConfig "
+                f"({NEVER_ALLOWED_CLASSES[item.class_id]})"), None
+    rule = commands.meter_config_allows(
+        item.class_id, item.obis,
+        attribute=item.attribute if item.method is None else None, method=item.method)
+    if rule is None:
+        return (f"{target} is not on this gateway's MeterConfig allowlist (MeterConfig is "
+                "default-deny); to allow it on purpose, the operator adds to the "
+                f"configuration: [[commands.meter_config.allow]] class_id = {item.class_id}, "
+                f'obis = "{item.obis}", {allow_list}'), None
+    return None, rule
+
+
+class MeterConfigCommands:
+    """``await MeterConfigCommands(headend, commands)(verb, payload)`` -> the reply Outcome.
+
+    ``commands``: the configuration's ``[commands]`` (the MeterConfig allowlist, whether
+    keyChange is served); None: :class:`CommandsConfig` defaults (no setting allowed,
+    keyChange off)."""
+
+    def __init__(self, headend: HeadEnd, commands: CommandsConfig | None = None) -> None:
         self.headend = headend
+        self.commands = commands if commands is not None else CommandsConfig()
 
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
         if "keyChange" in payload:
@@ -129,44 +199,68 @@ class MeterConfigCommands:
         _verb(verb, ("change",), "MeterConfig", problems)
         raw = payload.get("Settings")
         items = programming.parse_items(raw, "payload.Settings", problems)
-        per_meter: dict[str, list[tuple[int, programming.SetItem]]] = {}
+        per_meter: dict[str, list[Planned]] = {}
+        refused: list[dict[str, Any]] = []
+        errors: list[ReplyError] = []
         if isinstance(raw, list) and len(items) == len(raw):
             for i, (doc, item) in enumerate(zip(raw, items, strict=True)):
-                for m in target_meters(self.headend, doc, f"payload.Settings[{i}]", problems):
-                    per_meter.setdefault(m, []).append((i, item))
+                meters = target_meters(self.headend, doc, f"payload.Settings[{i}]", problems)
+                why, rule = not_allowed(self.commands, item)
+                if why is not None or rule is None:
+                    why = why or "no rule"
+                    errors.append({"code": "NotAllowed",
+                                   "details": f"payload.Settings[{i}] {item.ref}: {why}"})
+                    refused += [_entry(m, i, item, False, f"not sent: {why}", code="NotAllowed")
+                                for m in meters]
+                    continue
+                for m in meters:
+                    per_meter.setdefault(m, []).append((i, item, rule))
         if problems:
             return invalid(problems)
+        if errors:
+            log.warning("meter_config_not_allowed", settings=[e["details"] for e in errors])
         results = await asyncio.gather(*(self._meter(m, todo) for m, todo in per_meter.items()))
-        entries = sorted((e for r in results for e in r), key=lambda e: e["index"])
-        errors: list[ReplyError] = [
+        entries = sorted([*refused, *(e for r in results for e in r)],
+                         key=lambda e: (e["index"], e["EndDevices"][0]["mRID"]))
+        errors += [
             {"code": "MeterFailed", "details": f"{e['EndDevices'][0]['mRID']}: {e['ref']}: "
                                                f"{e['details']}"}
-            for e in entries if e["result"] != "OK"]
+            for e in entries if e["result"] != "OK" and e.get("code") != "NotAllowed"]
         return _overall(entries, errors, {"Settings": entries})
 
-    async def _meter(self, meter: str, todo: list[tuple[int, programming.SetItem]]
-                     ) -> list[dict[str, Any]]:
-        def entry(i: int, item: programming.SetItem, ok: bool, details: str,
-                  value: Any = None) -> dict[str, Any]:
-            e: dict[str, Any] = {"index": i, "EndDevices": [{"mRID": meter}], "ref": item.ref,
-                                 "result": "OK" if ok else "FAILED", "details": details}
-            if value is not None:
-                e["value"] = value
-            return e
-
+    async def _meter(self, meter: str, todo: list[Planned]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         try:
             async with self.headend.scheduler.session(meter, Priority.COMMAND) as s:
-                results = await programming.program(s, [it for _, it in todo])
+                model = await programming.object_model(s)
+                send: list[tuple[int, programming.SetItem]] = []
+                for i, item, rule in todo:
+                    if model is None and "*" in rule.obis:
+                        out.append(_entry(meter, i, item, False, (
+                            f"not sent: allowed only by the pattern rule {rule.class_id}/"
+                            f"{rule.obis} and the meter does not give its object list, so "
+                            f"the class of {item.obis} cannot be confirmed; an allow entry "
+                            "naming this OBIS exactly lets it through")))
+                    else:
+                        send.append((i, item))
+                results = await programming.program(s, [it for _, it in send], model=model,
+                                                    check_model=False)
         except METER_ERRORS as exc:
-            return [entry(i, it, False, _error_text(exc)) for i, it in todo]
-        return [entry(i, r.item, r.ok, ("invoked" if r.item.method is not None else
-                                        "set and read back") if r.ok else
-                      (r.result if r.sent else f"not sent: {r.result}"), r.read_back)
-                for (i, _), r in zip(todo, results, strict=True)]
-
+            return [_entry(meter, i, it, False, _error_text(exc)) for i, it, _ in todo]
+        return out + [
+            _entry(meter, i, r.item, r.ok, ("invoked" if r.item.method is not None else
+                                            "set and read back") if r.ok else
+                   (r.result if r.sent else f"not sent: {r.result}"), r.read_back)
+            for (i, _), r in zip(send, results, strict=True)]
 
     # -- key change (use case 10) ------------------------------------------------------
     async def _key_change(self, verb: str, payload: dict[str, Any]) -> Outcome:
+        if not self.commands.serves("keyChange"):
+            return Outcome("FAILED", errors=[{
+                "code": "NounDisabled",
+                "details": "MeterConfig keyChange is disabled on this gateway "
+                           "(commands.enabled.keyChange is false); the operator turns it on "
+                           "on purpose with [commands.enabled] keyChange = true"}])
         problems: list[str] = []
         _verb(verb, ("change",), "MeterConfig", problems)
         if "Settings" in payload:
@@ -228,14 +322,19 @@ class MeterConfigCommands:
                 async with scheduler.session(meter, Priority.COMMAND) as s:
                     yield s
 
+        # One key change per meter: the check and the mark are one step on the event loop
+        # (no await between them), so two requests cannot both pass.
+        if meter in factory.changing:
+            return failed("not sent: a key change for this meter is already running (an "
+                          "earlier request); send this one again once that one is answered")
         factory.changing.add(meter)
         try:
             pending = journal.entry(meter)
             if pending is not None and pending.state == "pending":
                 first = await key_change.settle(open_with, meter, journal)
                 if first.outcome == "unknown":
-                    return failed(f"an earlier key change is unsettled: {first.details}",
-                                  "unknown")
+                    return failed(f"not sent: an earlier key change is unsettled and cannot "
+                                  f"be settled now: {first.details}", "unknown")
             old = journal.current(meter, configured)[0]
             new = key_change.KeySet(
                 secrets.token_bytes(16) if "ek" in names else old.ek,
@@ -243,6 +342,8 @@ class MeterConfigCommands:
             log.info("key_change_started", meter_id=meter, changing=names)
             r = await key_change.change_keys(open_with, meter, kek=kek, old=old, new=new,
                                              journal=journal)
+        except key_change.KeyChangeRefused as exc:
+            return failed(f"not sent: {exc}", "unknown")
         except METER_ERRORS as exc:
             return failed(_error_text(exc), "unknown")
         finally:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from smmc_gateway.dlms.transport import HdlcSettings, HdlcTransport, Transport, 
 from smmc_gateway.ops.config_model import (
     BusConfig,
     MeterConfig,
+    ModelConfig,
     OpticalConnection,
     SerialConnection,
     TcpConnection,
@@ -111,13 +112,17 @@ class KeyFallbackSession(ClientSession):
                 log.info("key_set_refused", meter_id=self._meter.id,
                          tried="new keys" if n == 0 else "old keys", error_type=type(exc).__name__)
                 continue
-            if self._settle and journal is not None:
+            # A key change that began after this session was built settles itself; and the
+            # journal acts only if it still holds this (old, new) pair, so a session of an
+            # older change can never settle a newer one.
+            if self._settle and journal is not None \
+                    and self._meter.id not in self._factory.changing:
+                new, old = self._candidates[0], self._candidates[-1]
                 if n == 0:
-                    journal.confirm(self._meter.id)
-                    log.info("key_change_confirmed", meter_id=self._meter.id,
-                             by="association with the new keys")
-                else:
-                    journal.abandon(self._meter.id)
+                    if journal.confirm(self._meter.id, old, new):
+                        log.info("key_change_confirmed", meter_id=self._meter.id,
+                                 by="association with the new keys")
+                elif journal.abandon(self._meter.id, old, new):
                     log.warning("key_change_abandoned", meter_id=self._meter.id,
                                 by="association with the old keys")
             return
@@ -130,13 +135,19 @@ class SessionFactory:
 
     ``key_journal``: the key change journal (use case 10); by default
     ``key-journal.json`` beside the invocation-counter store's file (none for an
-    in-memory store)."""
+    in-memory store). ``models``: the meter models (their quirks reach the
+    session settings); ``max_block_transfer``: the ceiling on one answer
+    reassembled from blocks (``[limits] max_block_transfer``)."""
 
     def __init__(self, buses: dict[str, BusConfig] | None = None, *,
                  system_title: bytes | None = None, ic_store: InvocationCounterStore | None = None,
                  response_timeout: float = 10.0, operation_timeout: float = 120.0,
-                 key_journal: KeyJournal | None = None) -> None:
+                 key_journal: KeyJournal | None = None,
+                 models: Mapping[str, ModelConfig] | None = None,
+                 max_block_transfer: int = 8 << 20) -> None:
         self.buses = dict(buses or {})
+        self.models = dict(models or {})
+        self.max_block_transfer = max_block_transfer
         self.system_title = system_title or DEFAULT_SYSTEM_TITLE
         self.ic_store = ic_store
         self.response_timeout = response_timeout
@@ -220,11 +231,14 @@ class SessionFactory:
         raise ValueError(f"meter {meter.id}: unknown connection {conn!r}")
 
     def settings(self, meter: MeterConfig, keys: KeySet | None = None) -> SessionSettings:
+        model = self.models.get(meter.model)
         return SessionSettings(client_sap=meter.addresses.client,
                                security=self.security(meter, keys),
                                response_timeout=self.response_timeout,
                                operation_timeout=self.operation_timeout,
-                               association_timeout=max(self.response_timeout * 3, 10.0))
+                               association_timeout=max(self.response_timeout * 3, 10.0),
+                               max_block_transfer=self.max_block_transfer,
+                               quirks=model.quirks if model is not None else frozenset())
 
     def session(self, meter: MeterConfig) -> ClientSession:
         if meter.security == "hls-gmac":

@@ -15,10 +15,18 @@ Spool directory: ``--audit-dir``, else ``$SMMC_AUDIT_DIR``, else
 On a concentrator, point it at the daemon's ``state_dir/audit-inbox``; the daemon
 publishes every record found there as an EndDeviceEvent
 (``smmc.audit.opticalOperation``) and then moves the file to ``audit-inbox/done/``.
+
+Reading a spool (the daemon's side) trusts nothing in it: :func:`inbox_problem` refuses
+an inbox that is a symbolic link, not ours, or open to others (looser than 0700: anyone
+could plant records); :func:`read_spool_file` opens with ``O_NOFOLLOW`` (a planted
+symbolic link is never followed), takes only regular files, and reads at most
+:data:`MAX_SPOOL_FILE_BYTES` (a larger file is refused unread); a refusal is a
+:class:`SpoolFileRefused` naming why, and the file goes to ``rejected/``.
 """
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 import os
@@ -48,8 +56,17 @@ _SECRET_MEMBERS = {
 }
 
 
+MAX_SPOOL_FILE_BYTES = 1 << 20
+"""A spool file holds one record (a few KiB); more than this is refused unread."""
+
+
 class AuditError(Exception):
     """The spool could not be written (the message names the directory and why)."""
+
+
+class SpoolFileRefused(Exception):
+    """A spool file that is not read: a symbolic link, not a regular file, too large or
+    unreadable (the message names the file and why)."""
 
 
 def is_secret(class_id: int, kind: str, member: int) -> bool:
@@ -181,11 +198,69 @@ def write_record(directory: Path, record: Mapping[str, Any]) -> Path:
     return final
 
 
-def read_spool_file(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """(records, problems): every line must be a JSON object with a recordId."""
+def inbox_problem(inbox: Path) -> str | None:
+    """Why ``inbox`` must not be scanned (None: it may): it must be a real directory (not
+    a symbolic link) owned by this process's user with no access for group or others."""
+    try:
+        st = os.lstat(inbox)
+    except FileNotFoundError:
+        return f"audit inbox {inbox} does not exist"
+    except OSError as exc:
+        return f"audit inbox {inbox}: {exc.strerror or exc}"
+    if stat.S_ISLNK(st.st_mode):
+        return (f"audit inbox {inbox} is a symbolic link; it must be a real directory "
+                "(mode 0700, owned by the gateway's user)")
+    if not stat.S_ISDIR(st.st_mode):
+        return f"audit inbox {inbox} is not a directory"
+    if st.st_uid != os.geteuid():
+        return (f"audit inbox {inbox} is owned by uid {st.st_uid}, not by the gateway's user "
+                f"(uid {os.geteuid()}); refused: others could plant or remove records")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        return (f"audit inbox {inbox} has mode {mode:04o}, looser than 0700: other users "
+                f"could plant or read records; refused until 'chmod 700 {inbox}'")
+    return None
+
+
+def _read_capped(path: Path, max_bytes: int) -> bytes:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SpoolFileRefused(f"{path.name}: a symbolic link; never followed") from None
+        if isinstance(exc, PermissionError):
+            raise SpoolFileRefused(f"{path.name}: cannot be read ({exc.strerror}); a file "
+                                   "the gateway's user cannot read") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SpoolFileRefused(f"{path.name}: not a regular file")
+        if st.st_size > max_bytes:
+            raise SpoolFileRefused(f"{path.name}: {st.st_size} bytes, more than the cap of "
+                                   f"{max_bytes} bytes per spool file; not read")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, max_bytes + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                raise SpoolFileRefused(f"{path.name}: grew beyond the cap of {max_bytes} bytes "
+                                       "per spool file while being read; not taken")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_spool_file(path: Path, max_bytes: int = MAX_SPOOL_FILE_BYTES
+                    ) -> tuple[list[dict[str, Any]], list[str]]:
+    """(records, problems): every line must be a JSON object with a recordId.
+    :class:`SpoolFileRefused` when the file is not read at all (see the module doc)."""
     records: list[dict[str, Any]] = []
     problems: list[str] = []
-    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    text = _read_capped(path, max_bytes).decode(errors="replace")
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -205,34 +280,46 @@ def pending_files(inbox: Path, settle_s: float = 1.0, give_up_s: float = 600.0) 
 
     A file still being copied in is left for the next scan: one changed in the last
     ``settle_s`` seconds, or whose last line has no newline yet (unless it has not
-    changed for ``give_up_s``: then it is taken, and its torn line reported)."""
+    changed for ``give_up_s``: then it is taken, and its torn line reported). An entry
+    that is not a regular file (a symbolic link, a FIFO…) is listed at once, never
+    opened here: :func:`read_spool_file` refuses it."""
     if not inbox.is_dir():
         return []
     ready = []
     now = time.time()
     for p in sorted(inbox.glob("*.jsonl")):
         try:
-            st = p.stat()
+            st = p.lstat()
             if not stat.S_ISREG(st.st_mode):
+                ready.append(p)
                 continue
             age = now - st.st_mtime
             if age < settle_s:
                 continue
-            if st.st_size and age < give_up_s:
-                with p.open("rb") as f:
-                    f.seek(-1, os.SEEK_END)
-                    if f.read(1) != b"\n":
-                        continue
+            if st.st_size and age < give_up_s and not _ends_with_newline(p):
+                continue
         except OSError:
             continue  # moved away meanwhile
         ready.append(p)
     return ready
 
 
+def _ends_with_newline(path: Path) -> bool:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        os.lseek(fd, -1, os.SEEK_END)
+        return os.read(fd, 1) == b"\n"
+    finally:
+        os.close(fd)
+
+
 def archive(path: Path, sub: str = "done") -> Path:
     """Move a published spool file into ``inbox/done`` (or ``rejected``), durably."""
     target_dir = path.parent / sub
     target_dir.mkdir(exist_ok=True, mode=0o700)
+    if target_dir.is_symlink() or not target_dir.is_dir():
+        raise NotADirectoryError(f"{target_dir} is not a real directory (a symbolic link?); "
+                                 f"{path.name} stays where it is")
     target = target_dir / path.name
     os.replace(path, target)
     for d in (path.parent, target_dir):
@@ -339,14 +426,17 @@ def failure_text(exc: BaseException) -> str:
 
 __all__ = [
     "EVENT_TYPE",
+    "MAX_SPOOL_FILE_BYTES",
     "AuditError",
     "AuditRecord",
     "AuditingSession",
+    "SpoolFileRefused",
     "Write",
     "archive",
     "default_dir",
     "event_details",
     "failure_text",
+    "inbox_problem",
     "is_secret",
     "pending_files",
     "read_spool_file",

@@ -19,8 +19,15 @@ them, or the line may drop between the meter's change and its answer. So:
    did not change: ``abandon``); if neither associates, both stay in the journal
    (state ``pending``) and ``settle`` is tried again on the next occasion.
 
-The journal is a JSON file (mode 0600, written atomically: temp file, fsync,
-rename) holding secrets; it is the source of truth for a meter with an entry.
+The journal is a JSON file (mode 0600, written atomically: temp file, fsync, rename,
+then fsync of the directory, so a ``begin`` survives a power cut before the transfer is
+sent) holding secrets; it is the source of truth for a meter with an entry. ``confirm``
+and ``abandon`` act only on the exact (old, new) pair they were given: a late settle of
+an older change (a session that started before a newer change began) cannot mark the
+newer one settled. Once settled, the entry keeps only the keys the meter holds (state
+``confirmed``, ``new``): the other key set is wiped from the file. ``begin`` refuses to
+overwrite a ``pending`` entry (it would forget a key set the meter may hold); the caller
+settles it first. Running changes are tracked by the head-end (one per meter).
 """
 
 from __future__ import annotations
@@ -35,8 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import structlog
+
 from smmc_gateway import _core
 from smmc_gateway.dlms.errors import DataAccessError, SessionError
+
+log = structlog.get_logger("smmc_gateway.key_change")
 
 SECURITY_SETUP = "0.0.43.0.1.255"
 KEY_EK, KEY_AK = 0, 2
@@ -61,9 +72,25 @@ class KeySet:
 
 @dataclass(frozen=True)
 class KeyEntry:
+    """A meter's journal entry. ``old`` is None once the change is settled (``confirmed``:
+    ``new`` holds the keys the meter takes; the other set was wiped)."""
+
     state: State
-    old: KeySet
+    old: KeySet | None
     new: KeySet
+
+
+class KeyChangeRefused(Exception):
+    """The journal cannot start this change (the message says why)."""
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class KeyJournal:
@@ -80,6 +107,9 @@ class KeyJournal:
             return {}
 
     def _save(self, doc: dict[str, Any]) -> None:
+        for e in doc.values():  # settled entries of an older version still held the old keys
+            if isinstance(e, dict) and e.get("state") == "confirmed":
+                e.pop("old", None)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".keys-", dir=self.path.parent)
         try:
@@ -93,36 +123,67 @@ class KeyJournal:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        fsync_dir(self.path.parent)
 
     def entry(self, meter_id: str) -> KeyEntry | None:
         e = self._load().get(meter_id)
         if e is None:
             return None
-        return KeyEntry(e["state"], KeySet.from_json(e["old"]), KeySet.from_json(e["new"]))
+        old = e.get("old")
+        if e["state"] == "confirmed":
+            old = None  # a journal of an older version kept it: never used again
+        return KeyEntry(e["state"], KeySet.from_json(old) if old is not None else None,
+                        KeySet.from_json(e["new"]))
 
     def current(self, meter_id: str, configured: KeySet) -> list[KeySet]:
         """The key sets to try for a meter, most likely first."""
         e = self.entry(meter_id)
         if e is None:
             return [configured]
-        return [e.new] if e.state == "confirmed" else [e.new, e.old]
+        if e.state == "confirmed" or e.old is None:
+            return [e.new]
+        return [e.new, e.old]
 
     def begin(self, meter_id: str, old: KeySet, new: KeySet) -> None:
+        """Journal ``old`` and ``new`` (state ``pending``), durably, before the transfer."""
         doc = self._load()
+        e = doc.get(meter_id)
+        if e is not None and e.get("state") == "pending":
+            raise KeyChangeRefused(f"meter {meter_id}: an earlier key change is still pending "
+                                   "(settle it first: the meter may hold either key set)")
         doc[meter_id] = {"state": "pending", "old": old.to_json(), "new": new.to_json()}
         self._save(doc)
 
-    def confirm(self, meter_id: str) -> None:
-        doc = self._load()
-        doc[meter_id]["state"] = "confirmed"
-        self._save(doc)
-
-    def abandon(self, meter_id: str) -> None:
+    def _settle(self, meter_id: str, old: KeySet, new: KeySet, keep: KeySet, how: str) -> bool:
         doc = self._load()
         e = doc.get(meter_id)
-        if e is not None and e["state"] == "pending":
-            doc[meter_id] = {"state": "confirmed", "old": e["old"], "new": e["old"]}
-            self._save(doc)
+        if e is not None and e.get("state") == "confirmed" and KeySet.from_json(e["new"]) == keep:
+            if "old" in e:  # settled the same way by a journal of an older version: wipe
+                doc[meter_id] = {"state": "confirmed", "new": keep.to_json()}
+                self._save(doc)
+            return True  # already settled this way (by another session)
+        if (e is None or e.get("state") != "pending" or "old" not in e
+                or KeySet.from_json(e["old"]) != old or KeySet.from_json(e["new"]) != new):
+            log.warning("key_journal_stale_settle", meter_id=meter_id, action=how,
+                        state=None if e is None else e.get("state"),
+                        reason="the journal no longer holds this pending (old, new) pair: "
+                               "left as it is")
+            return False
+        doc[meter_id] = {"state": "confirmed", "new": keep.to_json()}
+        self._save(doc)
+        return True
+
+    def confirm(self, meter_id: str, old: KeySet, new: KeySet) -> bool:
+        """The meter takes ``new``: keep only it. Acts only if the pending entry is exactly
+        (``old``, ``new``); True also when it is already settled this way, False (and a
+        log line; nothing written) when the journal holds something else."""
+        return self._settle(meter_id, old, new, new, "confirm")
+
+    def abandon(self, meter_id: str, old: KeySet, new: KeySet) -> bool:
+        """The meter still takes ``old``: keep only it. Acts only if the pending entry is
+        exactly (``old``, ``new``); True also when it is already settled this way, False
+        (and a log line; nothing written) when the journal holds something else."""
+        return self._settle(meter_id, old, new, old, "abandon")
 
 
 OpenWith = Callable[[KeySet], AbstractAsyncContextManager[Any]]
@@ -157,15 +218,19 @@ async def _associates(open_with: OpenWith, keys: KeySet) -> str | None:
 async def settle(open_with: OpenWith, meter_id: str, journal: KeyJournal) -> KeyChangeResult:
     """Prove which keys the meter holds and record it (see the module doc)."""
     e = journal.entry(meter_id)
-    if e is None or e.state == "confirmed":
+    if e is None or e.state == "confirmed" or e.old is None:
         return KeyChangeResult(meter_id, "changed" if e else "unchanged", "nothing pending")
     why_new = await _associates(open_with, e.new)
     if why_new is None:
-        journal.confirm(meter_id)
+        if not journal.confirm(meter_id, e.old, e.new):
+            return KeyChangeResult(meter_id, "unknown", "associated with the new keys, but "
+                                   "the journal entry changed meanwhile; left as it is")
         return KeyChangeResult(meter_id, "changed", "associated with the new keys")
     why_old = await _associates(open_with, e.old)
     if why_old is None:
-        journal.abandon(meter_id)
+        if not journal.abandon(meter_id, e.old, e.new):
+            return KeyChangeResult(meter_id, "unknown", "associated with the old keys, but "
+                                   "the journal entry changed meanwhile; left as it is")
         return KeyChangeResult(meter_id, "unchanged",
                                f"the meter still takes the old keys (new: {why_new})")
     return KeyChangeResult(meter_id, "unknown", f"neither key set associates (new: {why_new}; "
@@ -184,12 +249,12 @@ async def change_keys(open_with: OpenWith, meter_id: str, *, kek: bytes, old: Ke
         if first.outcome == "unknown":
             return first
         old = journal.current(meter_id, old)[0]
-    journal.begin(meter_id, old, new)
+    journal.begin(meter_id, old, new)  # durable (file and directory) before the transfer
     try:
         async with open_with(old) as s:
             await s.action(64, obis, 2, transfer_parameters(kek, new))
     except DataAccessError as exc:
-        journal.abandon(meter_id)
+        journal.abandon(meter_id, old, new)
         return KeyChangeResult(meter_id, "unchanged", f"the meter refused: {exc.result}")
     except (SessionError, OSError, TimeoutError):
         pass  # an answer ciphered with the new keys, or a drop: settle decides

@@ -1,15 +1,21 @@
 """Use case 10, remote programming: SET configuration attributes, read each back.
 
 :func:`parse_items` checks a MeterConfig item list (``{"class_id", "obis",
-"attribute", "value"}`` with ``value`` typed JSON as in CLI.md) and names every
-problem by its JSON path before any meter is touched. :func:`program` then, on one
-session: reads the association's object list (when the meter gives it) and refuses,
-without a SET, every item whose object the meter does not have, whose class differs,
-or whose attribute the association may not write; SETs the rest one by one and
-reads each back. Each item ends with the read-back value or the meter's
-data-access-result. Settings that could cut the gateway off the meter (Security setup,
-class 64; the association's secret) are refused at validation: keys change only
-through :mod:`smmc_gateway.usecases.key_change`.
+"attribute", "value"}`` with ``value`` typed JSON as in CLI.md, or ``{"class_id",
+"obis", "method"[, "parameters"]}`` for an ACTION) and names every problem by its JSON
+path before any meter is touched; OBIS codes come back canonical (``0.0.97.98.10.255``,
+no leading zeros), so an allowlist compares like with like. Whether a valid item may be
+sent at all is the caller's decision (the head-end's MeterConfig allowlist,
+:mod:`smmc_gateway.headend.commands_config`); :func:`guarded` names the members that are
+never sent by plain programming whatever the allowlist says, because their value is a
+secret (it would travel in an MQTT request and sit in the command journal): keys change
+only through :mod:`smmc_gateway.usecases.key_change`.
+
+:func:`program` then, on one session: reads the association's object list (when the
+meter gives it) and refuses, without a SET, every item whose object the meter does not
+have, whose class differs, or whose attribute the association may not write; SETs the
+rest one by one (never a with-list) and reads each back. Each item ends with the
+read-back value or the meter's data-access-result.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any, Protocol
 from smmc_gateway import _core
 from smmc_gateway.cosem.model import ObjectListError, ObjectModel
 from smmc_gateway.dlms.errors import DataAccessError
+from smmc_gateway.ops.audit import is_secret
 
 TypedValue = dict[str, Any]
 _OBIS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
@@ -70,15 +77,17 @@ class ItemResult:
 
 
 def guarded(class_id: int, attribute: int | None, method: int | None) -> str | None:
-    """Why a setting is never sent as plain programming: it could cut the gateway off the
-    meter (keys, security policy, secrets need the key change procedure)."""
+    """Why a setting is never sent as plain programming, even when an allowlist names it:
+    its value is a secret (a key, a password, an HLS secret)."""
+    kind, member = ("method", method) if method is not None else ("attribute", attribute)
+    if member is None or not is_secret(class_id, kind, member):
+        return None
     if class_id == 64:
-        return ("Security setup (class 64) is changed only by the key change procedure "
-                "(usecases/key_change.py), which keeps the old keys until the new ones work")
-    if class_id == 15 and (method in (1, 2) or attribute == 7):
-        return ("the association's secret (class 15 attribute 7, methods 1 and 2) is not "
-                "changed by plain programming")
-    return None
+        return (f"Security setup (class 64) {kind} {member} carries key material: keys are "
+                "changed only by the key change procedure (MeterConfig keyChange), which "
+                "makes the keys itself and keeps the old ones until the new ones work")
+    return (f"class {class_id} {kind} {member} carries a secret (a password or HLS secret): "
+            "secrets never travel in a MeterConfig request")
 
 
 def _int_field(item: dict[str, Any], key: str, where: str, lo: int, hi: int,
@@ -104,7 +113,26 @@ def check_typed(value: Any, where: str, problems: list[str]) -> TypedValue | Non
     return value
 
 
+#: Members of one MeterConfig item; anything else is named as a problem (a misspelt
+#: ``atribute`` must not leave a different attribute to be written).
+ITEM_FIELDS = frozenset({"class_id", "obis", "attribute", "value", "method", "parameters",
+                         "EndDevices", "EndDeviceGroups"})
+
+
+def canonical_obis(text: Any, where: str, problems: list[str]) -> str | None:
+    """``A.B.C.D.E.F`` with every group 0..255, written without leading zeros."""
+    if isinstance(text, str) and _OBIS.match(text):
+        groups = [int(g) for g in text.split(".")]
+        if all(g <= 255 for g in groups):
+            return ".".join(str(g) for g in groups)
+    problems.append(f"{where}: {text!r} is not an OBIS code like 1.0.1.8.0.255 (six groups "
+                    "0..255)")
+    return None
+
+
 def parse_items(raw: Any, where: str, problems: list[str]) -> list[SetItem]:
+    """The valid items of ``raw``; every problem named in ``problems`` by its JSON path.
+    The result has one item per element of ``raw`` only when ``problems`` gained none."""
     if not isinstance(raw, list) or not raw:
         problems.append(f"{where}: must be a non-empty array of "
                         "{class_id, obis, attribute, value} or {class_id, obis, method[, "
@@ -117,10 +145,12 @@ def parse_items(raw: Any, where: str, problems: list[str]) -> list[SetItem]:
             problems.append(f"{w}: must be an object")
             continue
         before = len(problems)
+        unknown = sorted(str(k) for k in item if k not in ITEM_FIELDS)
+        if unknown:
+            problems.append(f"{w}: unknown field(s) {unknown}; allowed: "
+                            f"{', '.join(sorted(ITEM_FIELDS))}")
         class_id = _int_field(item, "class_id", w, 1, 0xFFFF, problems)
-        obis = item.get("obis")
-        if not isinstance(obis, str) or not _OBIS.match(obis):
-            problems.append(f"{w}.obis: {obis!r} is not an OBIS code like 1.0.1.8.0.255")
+        obis = canonical_obis(item.get("obis"), f"{w}.obis", problems)
         if "method" in item:
             if "attribute" in item or "value" in item:
                 problems.append(f"{w}: give either attribute and value (SET) or method and "
@@ -129,20 +159,16 @@ def parse_items(raw: Any, where: str, problems: list[str]) -> list[SetItem]:
             params = None
             if item.get("parameters") is not None:
                 params = check_typed(item["parameters"], f"{w}.parameters", problems)
-            why = guarded(class_id, None, method)
-            if why is not None:
-                problems.append(f"{w}: {why}")
-            if len(problems) == before and isinstance(obis, str):
+            if len(problems) == before and obis is not None:
                 items.append(SetItem(class_id, obis, 0, params, method))
             continue
+        if "parameters" in item:
+            problems.append(f"{w}.parameters: only with method (ACTION); a SET takes value")
         attribute = _int_field(item, "attribute", w, 1, 127, problems)
         if attribute == 1:
             problems.append(f"{w}.attribute: 1 is the logical name, never writable")
         value = check_typed(item.get("value"), f"{w}.value", problems)
-        why = guarded(class_id, attribute, None)
-        if why is not None:
-            problems.append(f"{w}: {why}")
-        if len(problems) == before and value is not None and isinstance(obis, str):
+        if len(problems) == before and value is not None and obis is not None:
             items.append(SetItem(class_id, obis, attribute, value))
     return items
 
