@@ -36,6 +36,7 @@ security = {{ level = "hls-gmac", key_id = "k{i}" }}
 id = "gw-bus"
 state_dir = "{tmp / 'state'}"
 key_file = "{keys}"
+client_system_title = "534d4d4300000002"
 [broker]
 host = "127.0.0.1"
 [[buses]]

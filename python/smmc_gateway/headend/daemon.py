@@ -33,7 +33,13 @@ from smmc_gateway.headend.audit_inbox import AuditInbox
 from smmc_gateway.headend.dispatcher import Dispatcher
 from smmc_gateway.headend.fleet import Fleet
 from smmc_gateway.headend.gates import Priority
-from smmc_gateway.headend.pushes import PushRouting
+from smmc_gateway.headend.pushes import (
+    NOFILE_MARGIN,
+    PushRouting,
+    ensure_nofile,
+    resolve_hosts,
+    tcp_hosts,
+)
 from smmc_gateway.headend.scheduler import GatewayStopping, Scheduler
 from smmc_gateway.headend.service import HeadEnd
 from smmc_gateway.headend.sessions import BatchedCounterStore, SessionFactory
@@ -42,11 +48,14 @@ from smmc_gateway.ops.lifecycle import DaemonLifecycle
 from smmc_gateway.ops.metrics import GatewayMetrics, MetricsServer
 from smmc_gateway.ops.notify import LoopHealth
 from smmc_gateway.uplink import ClassLimit, MessageClass, TlsFiles, Uplink, UplinkConfig
+from smmc_gateway.uplink.config import TlsSetupError
 from smmc_gateway.usecases.clock import SystemTimeSource, TimeSource
 
 log = structlog.get_logger("smmc_gateway.daemon")
 
 _CLASS_OF = {"readings": MessageClass.TELEMETRY, "bulk": MessageClass.BULK}
+EXIT_TLS = 2
+"""Exit code of a TLS set-up that cannot work (like a configuration error)."""
 
 
 @dataclass
@@ -65,16 +74,19 @@ class DaemonOptions:
 
 def uplink_config(config: GatewayConfig) -> UplinkConfig:
     b = config.broker
-    tls = None
-    if b.tls is not None and b.tls.ca is not None:
-        tls = TlsFiles(b.tls.ca, b.tls.cert, b.tls.key)
+    # [broker.tls] present = TLS on, with the system's CAs when it names no ca
+    tls = None if b.tls is None else TlsFiles(b.tls.ca, b.tls.cert, b.tls.key)
     limits = {_CLASS_OF[name]: ClassLimit(c.ttl_s, c.max_messages)
               for name, c in config.outbox.classes.items()
               if name in _CLASS_OF and c.droppable and (c.ttl_s or c.max_messages)}
+    c = config.commands
     return UplinkConfig(gateway_id=config.gateway.id, db_path=config.outbox.path, host=b.host,
                         port=b.port, client_id=b.client_id or None, username=b.username,
                         password_file=b.password_file, tls=tls, keepalive_s=b.keepalive_s,
-                        limits=limits)
+                        limits=limits, max_concurrent=c.max_concurrent, max_queued=c.max_queued,
+                        max_attempts=c.max_attempts, command_timeout_s=c.timeout_s,
+                        max_reply_bytes=c.max_reply_bytes,
+                        journal_retention_s=c.journal_retention_s)
 
 
 def seconds_until(at: dt.time, now: dt.datetime) -> float:
@@ -110,20 +122,25 @@ class Gateway:
         state_dir = Path(cfg.gateway.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up
         cfg.outbox.path.parent.mkdir(parents=True, exist_ok=True)
-        if cfg.metrics.enabled:
+        ensure_nofile(cfg.limits.max_tcp_sessions + NOFILE_MARGIN
+                      + (cfg.push.max_connections if cfg.push.enabled else 0))
+        if cfg.metrics.enabled:  # loopback unless [metrics] address says otherwise
             self.metrics_server = self.metrics.serve(cfg.metrics.address, cfg.metrics.port)
         self.ic_store = BatchedCounterStore(str(state_dir / "invocation-counters.sqlite"))
         self.fleet = await Fleet.open(cfg.meters, state_dir / "fleet.sqlite")
         self.metrics.meters_configured.set(len(self.fleet))
         sessions = SessionFactory(dict(cfg.buses), system_title=cfg.gateway.client_system_title,
                                   ic_store=self.ic_store,
-                                  response_timeout=cfg.limits.response_timeout_s)
+                                  response_timeout=cfg.limits.response_timeout_s,
+                                  models=cfg.models,
+                                  max_block_transfer=cfg.limits.max_block_transfer)
         self.scheduler = Scheduler(self.fleet, sessions,
                                    max_tcp_sessions=cfg.limits.max_tcp_sessions,
                                    retry_attempts=cfg.limits.retry_attempts,
                                    backoff_initial_s=cfg.limits.backoff_initial_s,
                                    backoff_max_s=cfg.limits.backoff_max_s,
                                    backoff_multiplier=cfg.limits.backoff_multiplier,
+                                   reserved_for_collection=cfg.limits.reserved_for_collection,
                                    on_session=self._on_session)
         self.uplink = Uplink(uplink_config(cfg), None, on_drop=self._on_drop)
         self.headend = HeadEnd(self.fleet, self.scheduler, self.uplink, cfg.models,
@@ -131,7 +148,7 @@ class Gateway:
                                tolerance_s=cfg.schedules.clock_tolerance_s,
                                shift_limit_s=cfg.schedules.clock_shift_limit_s,
                                metrics=self.metrics, first_read_s=self.options.first_read_s)
-        self.dispatcher = Dispatcher(self.headend)
+        self.dispatcher = Dispatcher(self.headend, commands=cfg.commands)
         self.uplink.handler = self.dispatcher
         s = cfg.schedules
         async def collect(meter_id: str) -> None:
@@ -145,7 +162,8 @@ class Gateway:
                                      jitter_s=min(s.load_profile_jitter_s, s.events_every_s / 2))
         self.push_listener: PushListener | None = None
         if cfg.push.enabled:
-            routing = PushRouting(cfg.meters)
+            routing = PushRouting(cfg.meters, journal=sessions.key_journal,
+                                  addresses=await resolve_hosts(tcp_hosts(cfg.meters)))
 
             async def on_push(event: PushEvent) -> None:
                 # The notification itself, plus named alarms (outage, restoration, limiter
@@ -155,8 +173,14 @@ class Gateway:
                     event.meter_id, [routing.event(event), *self.headend.alarm_events(event)])
                 self.metrics.push_notifications.labels(result="accepted").inc()
 
-            self.push_listener = PushListener(routing.lookup, on_push, host=cfg.push.address,
-                                              port=cfg.push.port, ic_store=self.ic_store)
+            p = cfg.push
+            self.push_listener = PushListener(
+                routing.lookup, on_push, host=p.address, port=p.port, ic_store=self.ic_store,
+                max_connections=p.max_connections, max_per_peer=p.max_per_peer,
+                first_frame_timeout=p.first_frame_timeout_s, idle_timeout=p.idle_timeout_s,
+                allowed_peers=routing.peers(p.allow_from),
+                on_close=lambda reason: self.metrics.push_connections_closed.labels(
+                    reason=reason).inc())
             await self.push_listener.start()
         if s.registers_every_s < s.load_profile_every_s:
             # registers also come with every profile collection; in between, on their own
@@ -266,6 +290,8 @@ class Gateway:
             await asyncio.wait_for(self.uplink_task, self.options.flush_deadline_s + 10)
         except (TimeoutError, asyncio.CancelledError):
             log.warning("uplink_stop_timeout")
+        except TlsSetupError:
+            pass  # the uplink ended on a TLS set-up that cannot work: run_daemon reports it
         await self.fleet.close()
         self.ic_store.close()
         if self.metrics_server is not None:
@@ -278,8 +304,18 @@ def _ts(moment: dt.datetime | None) -> float | None:
 
 
 async def run_daemon(config: GatewayConfig, options: DaemonOptions | None = None) -> int:
-    """Run until SIGTERM/SIGINT (or ``options.stop_event``); 0 on a clean stop."""
+    """Run until SIGTERM/SIGINT (or ``options.stop_event``); 0 on a clean stop, 2
+    (:data:`EXIT_TLS`) when the broker TLS set-up cannot work: a CA, certificate or key
+    that cannot be loaded (before anything starts), or a broker certificate that fails
+    verification on this process's first connection (logged ``broker_tls_unworkable``)."""
     options = options or DaemonOptions()
+    try:  # a TLS set-up that cannot work stops the start here, before anything is opened
+        tls = uplink_config(config).tls
+        if tls is not None:
+            tls.context()
+    except TlsSetupError as exc:
+        log.error("broker_tls_unworkable", error=str(exc))
+        return EXIT_TLS
     gw = Gateway(config, options)
     async with DaemonLifecycle(healthy=Gateway.health) as life:
         started = time.monotonic()
@@ -296,4 +332,8 @@ async def run_daemon(config: GatewayConfig, options: DaemonOptions | None = None
             w.cancel()
         life.status("stopping: finishing sessions and flushing the outbox")
         await gw.stop()
+    task = gw.uplink_task
+    if task.done() and not task.cancelled() and isinstance(task.exception(), TlsSetupError):
+        log.error("broker_tls_unworkable", error=str(task.exception()))
+        return EXIT_TLS
     return 0
