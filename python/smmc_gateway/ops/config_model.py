@@ -322,6 +322,7 @@ class CommandsConfig:
     timeout_s: float = 3600.0  # one request's handling, beyond which it counts as timed out
     journal_retention_s: float = 30 * 86400.0
     max_reply_bytes: int = 1 << 20
+    max_request_bytes: int = 1 << 20  # larger requests are answered FAILED RequestTooLarge
     max_query_intervals: int = 50000  # time window / interval x meters, per request
     meter_config_rules: tuple[MeterConfigRule, ...] = ()
 
