@@ -170,6 +170,10 @@ class Gateway:
         # Use case 7: the meters' event logs, polled by range from where the last poll stopped.
         self.headend.schedule_events(s.events_every_s,
                                      jitter_s=min(s.load_profile_jitter_s, s.events_every_s / 2))
+        # Use case 4: the HAN devices on the meters' M-Bus, polled at the same period as a
+        # backstop for the alarm pushes that report a device joining or lost
+        self.dispatcher.han.schedule(s.events_every_s,
+                                     jitter_s=min(s.load_profile_jitter_s, s.events_every_s / 2))
         self.push_listener: PushListener | None = None
         if cfg.push.enabled:
             routing = PushRouting(cfg.meters, journal=sessions.key_journal,
@@ -181,6 +185,7 @@ class Gateway:
                 # publisher so the data store keeps them too (use cases 3 and 11).
                 await self.headend.publisher.publish_event(
                     event.meter_id, [routing.event(event), *self.headend.alarm_events(event)])
+                self.dispatcher.han.on_push(event)  # a HAN device joined or was lost
                 self.metrics.push_notifications.labels(result="accepted").inc()
 
             p = cfg.push
