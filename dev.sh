@@ -22,6 +22,11 @@ setup_system() {
   command -v cc >/dev/null 2>&1 || missing+=(gcc)
   command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
   command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+  # smmc-gateway profiles export: pandoc (DOCX/HTML), Graphviz and PlantUML (diagrams),
+  # all offline; PDF also needs libreoffice-writer-nogui (not installed here: large)
+  command -v pandoc >/dev/null 2>&1 || missing+=(pandoc)
+  command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+  command -v plantuml >/dev/null 2>&1 || missing+=(plantuml)
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -129,7 +129,7 @@ def test_any_obis_any_unit_gives_a_code_the_schema_accepts(
 def test_a_reading_kept_for_the_bulk_export_before_the_codes_gets_its_code() -> None:
     """bulk_pending rows written by an older gateway carry the register name as ref: they
     are exported with their code, the old ref kept as the name; new rows pass unchanged."""
-    from smmc_gateway.headend.service import _kept_reading
+    from smmc_gateway.headend.bulk_export import _kept_reading
 
     old = _kept_reading({"ref": "active_energy_import", "obis": "1.0.1.8.0.255", "unit": "Wh",
                          "timestamp": "2026-11-01T00:00:00+00:00", "value": 5})
@@ -141,7 +141,7 @@ def test_a_reading_kept_for_the_bulk_export_before_the_codes_gets_its_code() -> 
 
 
 def test_interval_blocks_kept_for_the_bulk_export_before_the_codes_get_theirs() -> None:
-    from smmc_gateway.headend.service import _kept_blocks
+    from smmc_gateway.headend.bulk_export import _kept_blocks
 
     old = (b'[{"ReadingType":{"ref":"obis:1.0.1.8.0.255","obis":"1.0.1.8.0.255","unit":"Wh"},'
            b'"IntervalReadings":[{"timeStamp":"2026-11-01T00:15:00Z","value":1},'

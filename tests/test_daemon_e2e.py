@@ -35,7 +35,8 @@ def lab(sim: RunningFleet, tmp: Path, broker: Broker, **kw: Any) -> Path:
     groups = {m["meter_id"]: "all" for m in meters}
     return write_lab_config(tmp / "gw", meters, broker=(broker.host, broker.port),
                             gateway_id=GW, groups=groups,
-                            schedules='load_profile_every = "60s"\nload_profile_jitter = "2s"',
+                            schedules='load_profile_every = "60s"\nload_profile_jitter = "2s"\n'
+                                      'clock_drift_threshold = "0s"',
                             **kw)
 
 
@@ -235,8 +236,9 @@ async def test_bad_commands_get_failed_replies_naming_the_problem(
             "bad-obis": ("MeterReadings", request("bad-obis", {
                 "EndDevices": [{"mRID": m}], "ReadingTypes": [{"obis": "1.8.0"}]}, verb="get",
                 noun="MeterReadings"), "'1.8.0' is not an OBIS code"),
-            "bad-noun": ("MeterReadSchedule", request("bad-noun", {}, noun=
-                         "MeterReadSchedule"), "not served by this gateway yet"),
+            "bad-sched": ("MeterReadSchedule", request("bad-sched", {}, verb="execute",
+                          noun="MeterReadSchedule"),
+                          "MeterReadSchedule takes create, change, delete, get"),
             "bad-json": ("EndDeviceControls", b'{"header": {"correlationId": "bad-json"',
                          "not JSON"),
         }

@@ -8,10 +8,10 @@ from smmc_gateway.profiles.scenarios_han import HAN_SCENARIOS
 
 
 async def test_the_aspect_4_scenarios_run_and_observe_their_steps() -> None:
-    observed = await run_all(HAN_SCENARIOS)
+    observed = (await run_all(HAN_SCENARIOS)).runs
     assert list(observed) == [f"04-{s.name}" for s in HAN_SCENARIOS]
-    text = {k: "\n".join(f"{s.source} -> {s.target}: {s.message}" for s in steps)
-            for k, (_, steps) in observed.items()}
+    text = {k: "\n".join(f"{s.source} -> {s.target}: {s.message}" for s in r.steps)
+            for k, r in observed.items()}
     join = text["04-han-join"]
     assert "Data-notification from push setup 0.4.25.9.0.255" in join
     assert "GET 72/0.1.24.1.0.255/6" in join  # the channels read after the push
@@ -27,35 +27,14 @@ async def test_the_aspect_4_scenarios_run_and_observe_their_steps() -> None:
     assert "ACTION 72/0.1.24.1.0.255" in text["04-han-remove"]
 
 
-async def test_the_keyed_install_scenario_on_a_lab_with_hankeys(monkeypatch: object) -> None:
-    """KEYED needs hanKeys and the master keys: given here by wrapping the lab writer as a
-    registrar would (ENABLE, with_master_keys)."""
-    from pathlib import Path
-    from typing import Any
+async def test_the_keyed_install_scenario_on_the_profiles_lab() -> None:
+    """The profiles' lab turns hanKeys on and gives the meters their master keys."""
+    from smmc_gateway.profiles.scenarios import LAB_ENABLE
+    from smmc_gateway.profiles.scenarios_han import ENABLE, KEYED
 
-    import pytest
-    from smmc_gateway.profiles import scenarios
-    from smmc_gateway.profiles.scenarios_han import ENABLE, HAN_SCENARIOS, KEYED
-    from smmc_gateway.simulator.fleet import derive
-
-    real = scenarios.write_lab_config
-
-    def lab(directory: Path, meters: Any, **kw: Any) -> Path:
-        kw["enable"] = (*kw.get("enable", ()), *ENABLE)
-        path = real(directory, meters, **kw)
-        keys = directory / "meter-keys.toml"
-        text = keys.read_text()
-        for m in meters:
-            section = f'["k-{m["meter_id"]}"]\n'
-            kek = derive(7, m["index"], "kek")  # the profiles' fleet seed
-            text = text.replace(section, f'{section}master_key = "{kek.hex()}"\n')
-        keys.write_text(text)
-        return path
-
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
-    monkeypatch.setattr(scenarios, "write_lab_config", lab)
-    observed = await run_all((HAN_SCENARIOS[0], *KEYED))
-    steps = "\n".join(s.message for s in observed["04-han-install-keyed"][1])
+    assert set(ENABLE) <= set(LAB_ENABLE)
+    observed = (await run_all((HAN_SCENARIOS[0], *KEYED))).runs
+    steps = "\n".join(s.message for s in observed["04-han-install-keyed"].steps)
     assert "reply MasterDataLinkageConfig OK" in steps, steps
     assert "ACTION 72/0.1.24.1.0.255/8" in steps and "ACTION 72/0.1.24.1.0.255/7" in steps
     assert "smmc.han.deviceInstalled" in steps

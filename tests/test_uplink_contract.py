@@ -20,6 +20,8 @@ def test_asyncapi_channels_and_refs() -> None:
         t.events("{meter}"),
         t.config("{meter}"),
         t.linkage("{meter}"),
+        t.keys("{meter}"),
+        t.registry(),
         t.bulk_readings(),
         t.command("{noun}"),
         t.reply("{correlationId}"),
@@ -42,3 +44,13 @@ def test_asyncapi_channels_and_refs() -> None:
     # every schema file is referenced from the contract, except the reply block (in envelope)
     on_disk = {f"./schemas/{p.name}" for p in (DOCS / "schemas").glob("*.schema.json")}
     assert on_disk - set(refs) == {"./schemas/reply.schema.json"}
+
+
+def test_asyncapi_names_no_broker_product_and_documents_shared_subscriptions() -> None:
+    """Issue 11 item 10: a clustered broker can take the load; the contract says how
+    consumers share it and depends on no particular broker."""
+    text = (DOCS / "asyncapi.yaml").read_text()
+    for product in ("mosquitto", "emqx", "hivemq", "vernemq", "rmqtt", "nanomq"):
+        assert product not in text.lower(), product
+    assert "$share/{group}/smmc/v1/+/meter/+/readings" in text
+    assert "messageId" in text

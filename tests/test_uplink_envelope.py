@@ -205,10 +205,10 @@ def test_valid_request() -> None:
             "'Nope'",
         ),
         (
-            {"body": {"header": {"verb": "delete", "correlationId": "c-2"}}},
+            {"body": {"header": {"verb": "close", "correlationId": "c-2"}}},
             "InvalidVerb",
             "c-2",
-            "'delete'",
+            "'close'",
         ),
         (
             {"body": {"header": {"verb": "get", "correlationId": "c-3"}, "payload": [1]}},

@@ -160,7 +160,7 @@ async def test_bad_commands_get_failed_replies(
     async with running(up):
         await send_request(mosquitto, "NoSuchNoun", request("c-noun"))
         await send_request(mosquitto, "MeterReadings", b"{bad json", correlation_data=b"c-json")
-        await send_request(mosquitto, "MeterReadings", request("c-verb", verb="delete"))
+        await send_request(mosquitto, "MeterReadings", request("c-verb", verb="close"))
         await send_request(mosquitto, "MeterReadings", request(None))  # nobody to answer
         await send_request(mosquitto, "MeterReadings", request("c-boom", verb="get"))
         await col.wait(lambda m: len(m) == 4)

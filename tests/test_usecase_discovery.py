@@ -185,12 +185,12 @@ async def test_daemon_discovers_new_meters_publishes_config_and_serves_get(
 
             # bad requests name the problem and touch no meter
             await send(mosquitto, "EndDeviceConfig", request(
-                "cfg-3", {"EndDevices": [{"mRID": "nope"}], "refresh": "yes"}, verb="create",
-                noun="EndDeviceConfig"))
+                "cfg-3", {"EndDevices": [{"mRID": "nope"}], "refresh": "yes"}, verb="execute",
+                noun="EndDeviceConfig"))  # create/change/delete provision meters (issue 11)
             bad = await reply(col, "cfg-3")
             assert bad["reply"]["result"] == "FAILED"
             details = [e["details"] for e in bad["reply"]["errors"]]
-            assert any("header.verb: 'create'" in d for d in details), details
+            assert any("header.verb: 'execute'" in d for d in details), details
             assert any("payload.refresh: 'yes'" in d for d in details), details
             assert any("meter 'nope' is not configured" in d for d in details), details
         for m in col.messages:

@@ -40,15 +40,16 @@ EXAMPLES = 40
 REPLY_BYTES = 64 * 1024
 
 VERBS = {
-    "EndDeviceControls": ("create", "execute"),
+    "EndDeviceControls": ("create", "execute", "cancel"),
     "MeterReadings": ("get",),
-    "MasterDataLinkageConfig": ("create", "change"),
+    "MasterDataLinkageConfig": ("create", "change", "cancel"),
     "EndDeviceFirmware": ("create",),
     "MeterConfig": ("change",),
     "PricingStructureConfig": ("create", "change"),
     "EndDeviceConfig": ("get",),
     "CustomerMeterDataSet": ("get",),
     "ReadingsReport": ("get",),
+    "MeterReadSchedule": ("create", "change", "delete", "get"),
 }
 
 
@@ -103,6 +104,11 @@ VALID: dict[str, dict[str, Any]] = {
         "start": "2026-11-01T00:00:00Z"}, "maxIntervals": 100},
     "ReadingsReport": {"EndDeviceGroups": [{"mRID": "all"}], "timeSchedule": {
         "start": "2026-11-01T00:00:00Z"}, "intervalSeconds": 900},
+    "MeterReadSchedule": {"mRID": "night", "EndDevices": M0, "EndDeviceGroups": [
+        {"mRID": "pair"}], "ReadingTypes": [{"obis": "1.0.1.8.0.255"},
+                                            {"obis": "1.0.99.1.0.255"}],
+                          "TimeSchedule": {"recurrencePeriod": 3600,
+                                           "window": {"start": "00:00", "end": "04:00"}}},
 }
 
 

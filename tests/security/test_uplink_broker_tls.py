@@ -21,6 +21,7 @@ from smmc_gateway.headend.labconfig import write_lab_config
 from smmc_gateway.ops.config import ConfigError, load_config
 from smmc_gateway.uplink import TlsFiles, Uplink, UplinkConfig
 from smmc_gateway.uplink.config import TlsSetupError
+from smmc_gateway.uplink.reasons import BrokerRefused
 from smmc_gateway.usecases.clock import FixedTimeSource
 from test_uplink_tls import tls_config
 from uplink_helpers import running, wait_until
@@ -191,11 +192,11 @@ async def test_a_refused_connect_is_logged_with_its_reason(
     cfg: Any = dataclasses.replace(tls_config(mosquitto_tls, tmp_path, "gw-0001", "gw-0001"),
                                    password_file=pw, backoff_min_s=0.05)
     up = Uplink(cfg)
-    with structlog.testing.capture_logs() as logs:
-        task = asyncio.get_running_loop().create_task(up.run())
-        await wait_until(lambda: up.counters.connect_failures >= 2)
-        await up.stop(0)
-        await asyncio.wait_for(task, 10)
-    reasons = [e["reason"] for e in logs if e["event"] == "uplink_disconnected"]
+    # retrying cannot fix a refused password: the uplink ends (issue 11 item 11)
+    with structlog.testing.capture_logs() as logs, pytest.raises(BrokerRefused):
+        await asyncio.wait_for(up.run(), 10)
+    reasons = [(e["code"], e["reason"]) for e in logs if e["event"] == "uplink_connack"]
     # the CONNACK's v5 reason code by name (repr() of aiomqtt's error showed nothing)
-    assert reasons and all(r == "[code:135] Not authorized" for r in reasons), reasons
+    assert reasons == [("0x87", "Not authorized")], reasons
+    assert [e["reason"] for e in logs if e["event"] == "broker_refused"] == ["Not authorized"]
+    assert up.counters.connect_failures == 1

@@ -44,14 +44,14 @@ SUBDOMAINS: Mapping[str, int] = {
 }
 #: EndDeviceEventOrAction (the values used here).
 ACTIONS: Mapping[str, int] = {
-    "NA": 0, "Activated": 4, "ArmedForClosure": 11, "ChangePending": 14, "Closed": 16,
-    "Changed": 24, "Cleared": 28, "InProgress": 34, "Invalid": 35, "Normal": 37,
-    "Connected": 42, "Read": 46, "Registered": 50, "Uploaded": 60, "Disabled": 66,
-    "Disconnected": 68, "Enabled": 76, "Displayed": 78, "Error": 79, "OptedOut": 81,
-    "Failed": 85, "Installed": 105, "Exceeded": 139, "MinLimitReached": 150,
-    "Mismatched": 159, "Removed": 212, "Restored": 216, "SagStarted": 223, "Scheduled": 225,
-    "Started": 242, "SwellStarted": 248, "TamperDetected": 257, "ReadyForActivation": 280,
-    "Missing": 285, "TamperCleared": 291,
+    "NA": 0, "Aborted": 1, "Activated": 4, "Cancelled": 10, "ArmedForClosure": 11,
+    "ChangePending": 14, "Closed": 16, "Changed": 24, "Cleared": 28, "InProgress": 34,
+    "Invalid": 35, "Normal": 37, "Connected": 42, "Read": 46, "Registered": 50,
+    "Succeeded": 58, "Uploaded": 60, "Disabled": 66, "Disconnected": 68, "Enabled": 76,
+    "Displayed": 78, "Error": 79, "OptedOut": 81, "Failed": 85, "Installed": 105,
+    "Exceeded": 139, "MinLimitReached": 150, "Mismatched": 159, "Removed": 212,
+    "Restored": 216, "SagStarted": 223, "Scheduled": 225, "Started": 242, "SwellStarted": 248,
+    "TamperDetected": 257, "ReadyForActivation": 280, "Missing": 285, "TamperCleared": 291,
 }
 
 SOURCES: Mapping[str, str] = {
@@ -287,6 +287,10 @@ _TABLE: list[EventType] = [
     _t("smmc.clock.syncRefused", "Clock", "TimeSync", "Failed",
        "clock sync refused: the concentrator clock is not synchronised", "annexE", "gateway",
        note="the cause is the gateway's own time source; no code says so"),
+    _t("smmc.clock.driftDetected", "Clock", "TimeVariance", "Exceeded",
+       "a scheduled collection found the meter clock off by more than "
+       "clock_drift_threshold: a clock sync of that meter follows (details: the deviation)",
+       "annexE", "gateway"),
     _t("smmc.switch.disconnected", _SWITCH, "NA", "Disconnected",
        "a confirmed disconnect control operation (details: output_state and control_state "
        "before -> after)", "connexo", "gateway"),
@@ -339,6 +343,21 @@ _TABLE: list[EventType] = [
        "the channel)", "connexo"),
     _t("smmc.alarm.mbusDeviceDiscovered", "Pairing", "MeterBus", "Registered",
        "alarm push, bits 24..27: new M-Bus device discovered on channel 1..4", "annexE"),
+    # -- effective-dated orders (EndDeviceControls connect/disconnect, account moves with an
+    #    effectiveDateTime): the outcome of one order; the event's mRID is the orderId --
+    _t("smmc.order.executed", "NA", "Schedule", "Succeeded",
+       "an effective-dated order ran at its time (reason: connect|disconnect|moveOut|moveIn; "
+       "details: order id, effective time, what was done)", "annexE", "gateway",
+       note="no code for 'a scheduled command ran': the Schedule subdomain, Succeeded"),
+    _t("smmc.order.failed", "NA", "Schedule", "Failed",
+       "an effective-dated order ran and failed, or the meter did not answer within "
+       "order_grace (details: why)", "annexE", "gateway"),
+    _t("smmc.order.expired", "NA", "Schedule", "Aborted",
+       "an effective-dated order was not run: it came due while the gateway was down and "
+       "the gateway came back later than order_grace", "annexE", "gateway"),
+    _t("smmc.order.cancelled", "NA", "Schedule", "Cancelled",
+       "an effective-dated order was cancelled on request before it ran", "annexE",
+       "gateway"),
     # -- firmware campaign steps (firmware-event-types; reason is the step) --
     _t("smmc.firmware.started", "Firmware", "NA", "Started",
        "image transfer started (details: image and size)", "annexE", "firmware"),

@@ -32,6 +32,7 @@ _PLUGINS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("smmc_gateway.headend.cli", ("run", "demo")),
     ("smmc_gateway.firmware.cli", ("firmware",)),
     ("smmc_gateway.profiles.cli", ("profiles",)),
+    ("smmc_gateway.cli.export_cmd", ("export",)),
 )
 
 

@@ -11,11 +11,21 @@ A secret on the command line is visible to every user of the machine (``ps``,
 recommends the variables or the file. The secrets file must be a regular file that
 only its owner may read or write (mode 0600 or stricter): one readable by the group or
 others is refused before anything is read from it, as ``ssh`` refuses such a key.
+
+A wrapped key bundle (``--key-bundle FILE --kek-file FILE``, issue 11): the keys the
+gateway escrowed after a remote key change (its ``KeyBundle`` message, or the bundle in
+it, as JSON; :mod:`smmc_gateway.usecases.key_bundle`), unwrapped here with the central
+key-encryption key (a file of hex). Both files must be 0600 like ``--secrets-file``. A
+bundle gives the keys whole: it is not combined with ``--ek``/``--ak``/``--password``,
+their variables or a secrets file. A bundle of a key change not yet settled
+(``state`` ``pending``) holds two key sets: the new one is used, ``--bundle-previous``
+takes the other.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import stat
 import tomllib
@@ -24,6 +34,7 @@ from pathlib import Path
 
 from smmc_gateway.cli.common import REDACT, UsageError
 from smmc_gateway.ops.config_model import Secret
+from smmc_gateway.usecases.key_bundle import BundleError, ClearKeys, unwrap_bundle, unwrap_previous
 
 _HEX = set("0123456789abcdefABCDEF")
 
@@ -71,9 +82,30 @@ def add_key_options(p: argparse.ArgumentParser, *, with_password: bool) -> None:
         help="TOML file with password / ek / ak; must be a regular file of mode 0600 "
         "(readable by no one else), else it is refused",
     )
+    g.add_argument(
+        "--key-bundle",
+        metavar="FILE",
+        type=Path,
+        help="the meter's keys as the gateway escrowed them (KeyBundle JSON, keys wrapped "
+        "with the central KEK); needs --kek-file; mode 0600",
+    )
+    g.add_argument(
+        "--kek-file",
+        metavar="FILE",
+        type=Path,
+        help="the central key-encryption key (hex) that unwraps --key-bundle; mode 0600",
+    )
+    g.add_argument(
+        "--bundle-previous",
+        action="store_true",
+        help="with a pending bundle: use its previous key set (the meter did not take the new)",
+    )
 
 
 def resolve_keys(args: argparse.Namespace) -> Credentials:
+    bundle = getattr(args, "key_bundle", None)
+    if bundle is not None or getattr(args, "kek_file", None) is not None:
+        return _from_bundle(args)
     file_values = _read_file(getattr(args, "secrets_file", None))
     password = _pick(getattr(args, "password", None), "SMMC_PASSWORD", file_values.get("password"))
     if password is not None:
@@ -86,6 +118,65 @@ def resolve_keys(args: argparse.Namespace) -> Credentials:
         title = _hex_bytes(args.system_title, "--system-title", 8)
     return Credentials(
         Secret(password[1].encode()) if password is not None else None, ek, ak, title
+    )
+
+
+def _from_bundle(args: argparse.Namespace) -> Credentials:
+    bundle_path: Path | None = getattr(args, "key_bundle", None)
+    kek_path: Path | None = getattr(args, "kek_file", None)
+    if bundle_path is None or kek_path is None:
+        raise UsageError("--key-bundle and --kek-file go together: the bundle's keys are "
+                         "wrapped with the central key-encryption key")
+    others = [name for name, given in (
+        ("--password", getattr(args, "password", None)), ("--ek", args.ek), ("--ak", args.ak),
+        ("--secrets-file", getattr(args, "secrets_file", None)),
+        ("SMMC_PASSWORD", os.environ.get("SMMC_PASSWORD")),
+        ("SMMC_EK", os.environ.get("SMMC_EK")), ("SMMC_AK", os.environ.get("SMMC_AK")))
+        if given]
+    if others:
+        raise UsageError(f"--key-bundle gives the keys whole; not with {', '.join(others)}")
+    kek_text = read_private_file(kek_path, "--kek-file")
+    try:
+        digits = "".join(line.split("#", 1)[0] for line in kek_text.decode().splitlines())
+        kek = bytes.fromhex(digits.replace(" ", "").replace(":", ""))
+    except (UnicodeDecodeError, ValueError):
+        raise UsageError(f"--kek-file {kek_path}: not hex (value not shown)") from None
+    if len(kek) not in (16, 24, 32):
+        raise UsageError(f"--kek-file {kek_path}: {len(kek)} bytes; a KEK is 16, 24 or 32")
+    REDACT.add_bytes(kek)
+    try:
+        doc = json.loads(read_private_file(bundle_path, "--key-bundle"))
+    except (UnicodeDecodeError, ValueError):
+        raise UsageError(f"--key-bundle {bundle_path}: not JSON") from None
+    if isinstance(doc, dict) and isinstance(doc.get("payload"), dict):
+        doc = doc["payload"]  # the whole MQTT message
+    if isinstance(doc, dict) and isinstance(doc.get("KeyBundle"), list):
+        if len(doc["KeyBundle"]) != 1:
+            raise UsageError(f"--key-bundle {bundle_path}: {len(doc['KeyBundle'])} bundles; "
+                             "give the file one meter's bundle")
+        doc = doc["KeyBundle"][0]
+    try:
+        keys = unwrap_bundle(doc, kek, "--key-bundle")
+        previous = unwrap_previous(doc, kek, "--key-bundle")
+    except BundleError as exc:
+        raise UsageError(f"{exc} ({bundle_path})") from None
+    if getattr(args, "bundle_previous", False):
+        if previous is None:
+            raise UsageError("--bundle-previous: the bundle holds no previous key set (its "
+                             "key change is settled)")
+        keys = ClearKeys(ek=previous.ek, ak=previous.ak, password=keys.password)
+    for raw in (keys.ek, keys.ak, keys.password, keys.master_key):
+        if raw is not None:
+            REDACT.add_bytes(raw)
+            REDACT.add_text(raw.hex())
+    title = None
+    if args.system_title is not None:
+        title = _hex_bytes(args.system_title, "--system-title", 8)
+    return Credentials(
+        Secret(keys.password) if keys.password is not None else None,
+        Secret(keys.ek) if keys.ek is not None else None,
+        Secret(keys.ak) if keys.ak is not None else None,
+        title,
     )
 
 

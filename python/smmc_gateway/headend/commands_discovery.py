@@ -1,5 +1,9 @@
 """MQTT noun EndDeviceConfig, verb get (use case 1): the discovered configuration of meters.
 
+Verbs create / change / delete (meters provisioned over MQTT) and get with ``keyBundle``
+(key escrow) are served by :mod:`~smmc_gateway.headend.commands_provisioning` when the
+daemon attached it (:attr:`DiscoveryCommands.provisioning`, :attr:`DiscoveryCommands.escrow`).
+
 ::
 
     {"EndDevices": [{"mRID": "m1"}], "EndDeviceGroups": [{"mRID": "g"}], "refresh": false}
@@ -22,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from smmc_gateway.dlms.errors import SessionError
+from smmc_gateway.headend.commands_provisioning import EscrowCommands, ProvisioningCommands
 from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.paging import MIN_PART_BYTES, dumps, reply_budget, truncated
 from smmc_gateway.headend.request_limits import show, target_meters
@@ -39,11 +44,28 @@ class DiscoveryCommands:
     def __init__(self, headend: HeadEnd, commands: CommandsConfig | None = None) -> None:
         self.headend = headend
         self.commands = commands or CommandsConfig()
+        self.provisioning: ProvisioningCommands | None = None
+        """create / change / delete (set by the daemon)."""
+        self.escrow: EscrowCommands | None = None
+        """get with keyBundle (set by the daemon)."""
 
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
         problems: list[str] = []
+        if verb in ("create", "change", "delete"):
+            if self.provisioning is None:
+                return Outcome("FAILED", errors=[{
+                    "code": "NotImplemented",
+                    "details": f"EndDeviceConfig {verb}: provisioning is not served here"}])
+            return await self.provisioning(verb, payload)
+        if verb == "get" and "keyBundle" in payload:
+            if self.escrow is None:
+                return Outcome("FAILED", errors=[{
+                    "code": "NotImplemented",
+                    "details": "EndDeviceConfig get keyBundle: key escrow is not served here"}])
+            return await self.escrow(payload)
         if verb != "get":
-            problems.append(f"header.verb: {show(verb)}; EndDeviceConfig takes get")
+            problems.append(f"header.verb: {show(verb)}; EndDeviceConfig takes get, create, "
+                            "change or delete")
         refresh = payload.get("refresh", False)
         if not isinstance(refresh, bool):
             problems.append(f"payload.refresh: {show(refresh)} is not true or false")

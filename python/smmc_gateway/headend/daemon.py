@@ -8,6 +8,17 @@ systemd READY/WATCHDOG/STOPPING through :class:`~smmc_gateway.ops.lifecycle.Daem
 Audit records of the technician's CLI dropped into ``state_dir/audit-inbox/`` are
 uplinked as EndDeviceEvents (:mod:`~smmc_gateway.headend.audit_inbox`, use case 5).
 
+SIGHUP: the configuration files are read again and the meters (with their key files),
+models and buses applied live (:mod:`~smmc_gateway.headend.fleet_manager`); an invalid
+configuration changes nothing (every problem logged); what changed is logged, set as the
+systemd status and published in the retained registry (``smmc/v1/{gw}/registry``,
+:mod:`~smmc_gateway.headend.registry`). Meters are also provisioned over MQTT
+(EndDeviceConfig create/change/delete) and their keys escrowed
+(:mod:`~smmc_gateway.headend.escrow`) when configured.
+
+A broker refusal retrying cannot fix (bad credentials, not authorised, banned ...) stops
+the daemon with exit code 3 (:data:`EXIT_BROKER`) naming the reason.
+
 SIGTERM/SIGINT: stop taking work (no new sessions), let running sessions finish
 (cancelled at the deadline: a command cut short stays unreplied in the journal
 and is re-dispatched on the next start), flush the outbox to the broker for a
@@ -30,9 +41,13 @@ import structlog
 
 from smmc_gateway.dlms.push import PushEvent, PushListener
 from smmc_gateway.headend.audit_inbox import AuditInbox
+from smmc_gateway.headend.commands_provisioning import EscrowCommands, ProvisioningCommands
 from smmc_gateway.headend.dispatcher import Dispatcher
+from smmc_gateway.headend.escrow import Escrow
 from smmc_gateway.headend.fleet import Fleet
+from smmc_gateway.headend.fleet_manager import FleetChange, FleetManager
 from smmc_gateway.headend.gates import Priority
+from smmc_gateway.headend.provisioning import ProvisionStore
 from smmc_gateway.headend.pushes import (
     NOFILE_MARGIN,
     PushRouting,
@@ -40,6 +55,7 @@ from smmc_gateway.headend.pushes import (
     resolve_hosts,
     tcp_hosts,
 )
+from smmc_gateway.headend.registry import Registry
 from smmc_gateway.headend.scheduler import GatewayStopping, Scheduler
 from smmc_gateway.headend.service import HeadEnd
 from smmc_gateway.headend.sessions import BatchedCounterStore, SessionFactory
@@ -50,6 +66,7 @@ from smmc_gateway.ops.notify import LoopHealth
 from smmc_gateway.uplink import ClassLimit, MessageClass, TlsFiles, Uplink, UplinkConfig
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.config import TlsSetupError
+from smmc_gateway.uplink.reasons import BrokerRefused
 from smmc_gateway.usecases.clock import SystemTimeSource, TimeSource
 
 log = structlog.get_logger("smmc_gateway.daemon")
@@ -57,6 +74,9 @@ log = structlog.get_logger("smmc_gateway.daemon")
 _CLASS_OF = {"readings": MessageClass.TELEMETRY, "bulk": MessageClass.BULK}
 EXIT_TLS = 2
 """Exit code of a TLS set-up that cannot work (like a configuration error)."""
+EXIT_BROKER = 3
+"""Exit code of a broker refusal retrying cannot fix (bad credentials, not authorised,
+banned ...): systemd restarts the service with its back-off, the journal says why."""
 
 
 @dataclass
@@ -131,7 +151,6 @@ class Gateway:
             self.metrics_server = self.metrics.serve(cfg.metrics.address, cfg.metrics.port)
         self.ic_store = BatchedCounterStore(str(state_dir / "invocation-counters.sqlite"))
         self.fleet = await Fleet.open(cfg.meters, state_dir / "fleet.sqlite")
-        self.metrics.meters_configured.set(len(self.fleet))
         sessions = SessionFactory(dict(cfg.buses), system_title=cfg.gateway.client_system_title,
                                   ic_store=self.ic_store,
                                   response_timeout=cfg.limits.response_timeout_s,
@@ -145,14 +164,35 @@ class Gateway:
                                    backoff_multiplier=cfg.limits.backoff_multiplier,
                                    reserved_for_collection=cfg.limits.reserved_for_collection,
                                    on_session=self._on_session)
+        # Meters provisioned over MQTT join the files' before any job is scheduled.
+        self.manager = FleetManager(cfg, self.fleet, self.scheduler, sessions,
+                                    ProvisionStore(self.fleet.store))
+        await self.manager.start()
+        self.metrics.meters_configured.set(len(self.fleet))
         self.uplink = Uplink(uplink_config(cfg), None, on_drop=self._on_drop)
-        self.headend = HeadEnd(self.fleet, self.scheduler, self.uplink, cfg.models,
+        # one models mapping for the head-end and the sessions: a reload updates it in place
+        self.headend = HeadEnd(self.fleet, self.scheduler, self.uplink, sessions.models,
                                time_source=self.options.time_source or SystemTimeSource(),
                                tolerance_s=cfg.schedules.clock_tolerance_s,
                                shift_limit_s=cfg.schedules.clock_shift_limit_s,
-                               metrics=self.metrics, first_read_s=self.options.first_read_s)
+                               metrics=self.metrics, first_read_s=self.options.first_read_s,
+                               retention_days=cfg.datastore.retention_days, export=cfg.export,
+                               drift_threshold_s=cfg.schedules.clock_drift_threshold_s,
+                               drift_min_interval_s=cfg.schedules.clock_drift_min_interval_s)
         self.dispatcher = Dispatcher(self.headend, commands=cfg.commands)
         dispatcher = self.dispatcher
+        self.escrow: Escrow | None = None
+        if cfg.escrow is not None:
+            self.escrow = Escrow(cfg.escrow, self.fleet, sessions.key_journal, self.uplink,
+                                 self.uplink.topics, self.fleet.store)
+            escrow = self.escrow
+            sessions.on_key_confirmed = lambda _meter: escrow.wake.set()
+        dispatcher.discovery.provisioning = ProvisioningCommands(self.manager, cfg.commands)
+        dispatcher.discovery.escrow = EscrowCommands(self.escrow, cfg.commands)
+        self.registry = Registry(self.manager, self.uplink, self.uplink.topics,
+                                 interval_s=self.uplink.config.status_interval_s)
+        self.uplink.on_status = self.registry.on_status
+        self.manager.listeners += [self.registry.on_change, self._on_fleet_change]
 
         async def handle(noun: str, verb: str, payload: dict[str, Any]) -> Outcome:
             outcome = await dispatcher(noun, verb, payload)
@@ -176,8 +216,9 @@ class Gateway:
                                      jitter_s=min(s.load_profile_jitter_s, s.events_every_s / 2))
         self.push_listener: PushListener | None = None
         if cfg.push.enabled:
-            routing = PushRouting(cfg.meters, journal=sessions.key_journal,
-                                  addresses=await resolve_hosts(tcp_hosts(cfg.meters)))
+            addresses = await resolve_hosts(tcp_hosts(self.fleet.meters()))
+            routing = PushRouting(self.fleet.meters(), journal=sessions.key_journal,
+                                  addresses=addresses)
 
             async def on_push(event: PushEvent) -> None:
                 # The notification itself, plus named alarms (outage, restoration, limiter
@@ -197,6 +238,7 @@ class Gateway:
                 on_close=lambda reason: self.metrics.push_connections_closed.labels(
                     reason=reason).inc())
             await self.push_listener.start()
+            self.manager.attach_push(routing, self.push_listener, p.allow_from, addresses)
         if s.registers_every_s < s.load_profile_every_s:
             # registers also come with every profile collection; in between, on their own
             self._registers_read: dict[str, float] = {}
@@ -228,6 +270,38 @@ class Gateway:
             state_dir / "audit-inbox", self.uplink, self.options.audit_interval_s
         )
         self.tasks.append(loop.create_task(self.audit_inbox.run(), name="audit_inbox"))
+        # Issue 11: MQTT read schedules applied, effective-dated orders run when due.
+        self.tasks.append(loop.create_task(self.dispatcher.background(self.uplink.connected),
+                                           name="schedules_and_orders"))
+        # Issue 11: the registry of served meters (retained), key escrow after key changes.
+        await self.registry.publish()
+        self.tasks.append(loop.create_task(self.registry.run(), name="registry"))
+        if self.escrow is not None:
+            self.tasks.append(loop.create_task(self.escrow.run(), name="key_escrow"))
+
+    async def _on_fleet_change(self, change: FleetChange) -> None:
+        """Metrics, and discovery of the meters just added (at low priority)."""
+        self.metrics.meters_configured.set(len(self.fleet))
+        if change.added:
+            added = list(change.added)
+
+            async def discover() -> None:
+                for m in added:
+                    if not self.fleet.has(m) or await self.fleet.discovery(m) is not None:
+                        continue
+                    try:
+                        await self.headend.discover(m, Priority.READ)
+                    except GatewayStopping:
+                        return
+                    except Exception as exc:  # unreachable now: tried again on next start
+                        log.warning("discovery_failed", meter_id=m,
+                                    error=f"{type(exc).__name__}: {exc}")
+
+            self.tasks.append(asyncio.get_running_loop().create_task(discover()))
+
+    async def reload(self) -> FleetChange:
+        """SIGHUP: re-read the configuration files and apply the difference."""
+        return await self.manager.reload()
 
     async def _discover_new(self, idle_wait_s: float = 300.0) -> None:
         # Low priority: the meter lock is first come, first served, so wait until the
@@ -321,8 +395,8 @@ class Gateway:
             await asyncio.wait_for(self.uplink_task, self.options.flush_deadline_s + 10)
         except (TimeoutError, asyncio.CancelledError):
             log.warning("uplink_stop_timeout")
-        except TlsSetupError:
-            pass  # the uplink ended on a TLS set-up that cannot work: run_daemon reports it
+        except (TlsSetupError, BrokerRefused):
+            pass  # the uplink ended on something retrying cannot fix: run_daemon reports it
         await self.fleet.close()
         self.ic_store.close()
         if self.metrics_server is not None:
@@ -358,7 +432,17 @@ async def run_daemon(config: GatewayConfig, options: DaemonOptions | None = None
         if options.stop_event is not None:
             waits.append(asyncio.ensure_future(options.stop_event.wait()))
         waits.append(asyncio.shield(gw.uplink_task))
+
+        async def reloads() -> None:
+            while True:
+                await life.reload_requested.wait()
+                life.reload_requested.clear()
+                change = await gw.reload()
+                life.status(change.summary())
+
+        reloading = asyncio.ensure_future(reloads())
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        reloading.cancel()
         for w in waits:
             w.cancel()
         life.status("stopping: finishing sessions and flushing the outbox")
@@ -367,4 +451,7 @@ async def run_daemon(config: GatewayConfig, options: DaemonOptions | None = None
     if task.done() and not task.cancelled() and isinstance(task.exception(), TlsSetupError):
         log.error("broker_tls_unworkable", error=str(task.exception()))
         return EXIT_TLS
+    if task.done() and not task.cancelled() and isinstance(task.exception(), BrokerRefused):
+        log.error("broker_refused_exit", error=str(task.exception()), exit_code=EXIT_BROKER)
+        return EXIT_BROKER
     return 0

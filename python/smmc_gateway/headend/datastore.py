@@ -5,8 +5,10 @@ every scheduled read are kept in tables of the fleet database (``fleet.sqlite``,
 ``CREATE TABLE IF NOT EXISTS`` so an older state file simply gains them). Writes go
 through the fleet's :class:`~smmc_gateway.uplink.store.Store`: one job per published
 message (``executemany``), run on its writer thread and group-committed there, never on
-the event loop. Rows older than the retention (``DEFAULT_RETENTION_DAYS`` = 90 days; no
-config key exists for it yet) are pruned at most once a day, on the next write.
+the event loop. Rows older than the retention (``[datastore] retention``, default
+``DEFAULT_RETENTION_DAYS`` = 90 days) are pruned at most once a day, on the next write.
+``smmc-gateway export`` writes a day of these tables as CSV files
+(:mod:`~smmc_gateway.headend.export_files`) over a read-only connection.
 
 :class:`RecordingPublisher` wraps the uplink publisher of the head-end: every reading and
 event handed to the uplink is recorded here first (one group commit, milliseconds), so

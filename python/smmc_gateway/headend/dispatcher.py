@@ -43,6 +43,16 @@ Served:
   expected vs received intervals, gaps, reads ok/failed, event counts), from
   :mod:`~smmc_gateway.headend.commands_store` (answered from the data store only).
 
+* ``MeterReadSchedule`` (create/change/delete/get, issue 11): read schedules per meter or
+  group, kept in the fleet database and applied by the scheduler:
+  :mod:`~smmc_gateway.headend.commands_schedule`; :meth:`Dispatcher.background` loads them
+  at start.
+* Effective dates (issue 11): ``connect``/``disconnect`` items and account moves with an
+  ``effectiveDateTime`` in the future are scheduled (reply status ``scheduled``, an
+  ``orderId`` per meter) and run then; verb ``cancel`` on EndDeviceControls or
+  MasterDataLinkageConfig cancels them: :mod:`~smmc_gateway.headend.commands_orders`, the
+  runner :meth:`Dispatcher.background`.
+
 Other nouns of the contract get a FAILED reply ``NotImplemented`` naming the noun; a
 served noun the configuration turns off (``[commands.enabled]``; MeterConfig, keyChange
 and EndDeviceFirmware are off by default) gets FAILED ``NounDisabled`` naming the key.
@@ -65,6 +75,7 @@ import asyncio
 import json
 import math
 import re
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -79,12 +90,16 @@ from smmc_gateway.headend.commands_customer import claims as customer_controls
 from smmc_gateway.headend.commands_discovery import DiscoveryCommands
 from smmc_gateway.headend.commands_firmware import FirmwareCommands
 from smmc_gateway.headend.commands_han import HanCommands
+from smmc_gateway.headend.commands_orders import EFFECTIVE_KINDS, OrderCommands, effective_at
+from smmc_gateway.headend.commands_schedule import ReadScheduleCommands
 from smmc_gateway.headend.commands_store import (
     CustomerDataCommands,
     ReadingsReportCommands,
     StoredOrLiveReadings,
 )
+from smmc_gateway.headend.effective import NewOrder
 from smmc_gateway.headend.paging import MIN_PART_BYTES, fit_blocks, reply_budget, truncated
+from smmc_gateway.headend.read_schedules import ReadSchedules
 from smmc_gateway.headend.request_limits import (
     EARLIEST,
     FUTURE_SLACK_S,
@@ -102,6 +117,7 @@ from smmc_gateway.headend.service import HeadEnd
 from smmc_gateway.ops.config_model import CommandsConfig
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.envelope import MeterReadingPart, ReplyError, meter_readings_payload
+from smmc_gateway.uplink.store import StoreClosed
 from smmc_gateway.usecases.clock import describe as describe_clock
 from smmc_gateway.usecases.connect import SwitchNotConfirmed
 from smmc_gateway.usecases.limiter import LimiterNotConfirmed
@@ -152,6 +168,10 @@ class Dispatcher:
         c = self.commands
         self.customer = CustomerControls(headend)  # EndDeviceControls, customer side
         self.han = HanCommands(headend, c)  # MasterDataLinkageConfig, HAN devices
+        self.discovery = DiscoveryCommands(headend, c)  # EndDeviceConfig (+ provisioning)
+        self.orders = OrderCommands(headend, c)  # effective-dated controls and moves
+        self.read_schedules = ReadSchedules(headend.fleet, headend.scheduler, headend.model_of,
+                                            headend.scheduled_read)
         self._nouns: dict[str, Callable[[str, dict[str, Any]], Awaitable[Outcome]]] = {
             "EndDeviceControls": self._controls,
             "MeterReadings": StoredOrLiveReadings(headend, self._readings, c),
@@ -159,10 +179,22 @@ class Dispatcher:
             "EndDeviceFirmware": FirmwareCommands(headend),
             "MeterConfig": MeterConfigCommands(headend, c),
             "PricingStructureConfig": PricingCommands(headend),
-            "EndDeviceConfig": DiscoveryCommands(headend, c),
+            "EndDeviceConfig": self.discovery,
             "CustomerMeterDataSet": CustomerDataCommands(headend, c),
             "ReadingsReport": ReadingsReportCommands(headend, c),
+            "MeterReadSchedule": ReadScheduleCommands(self.read_schedules, c),
         }
+
+    async def background(self, ready: asyncio.Event | None = None) -> None:
+        """What runs beside the requests, until cancelled: the stored read schedules
+        applied to the scheduler, and effective-dated orders run when due (overdue ones
+        once the uplink is ``ready``, so queued cancellations come first)."""
+        try:
+            count = await self.read_schedules.load()
+            log.info("read_schedules_loaded", schedules=count)
+        except (sqlite3.Error, StoreClosed) as exc:  # orders still run; schedules after restart
+            log.error("read_schedules_not_loaded", error=str(exc))
+        await self.orders.orders.run(ready)
 
     async def __call__(self, noun: str, verb: str, payload: dict[str, Any]) -> Outcome:
         handler = self._nouns.get(noun)
@@ -208,7 +240,7 @@ class Dispatcher:
         problems: list[str] = []
         if verb not in ("create", "execute"):
             problems.append(f"header.verb: {show(verb)}; EndDeviceControls takes create or "
-                            "execute")
+                            "execute (cancel: a scheduled connect/disconnect)")
         items = payload.get("EndDeviceControl")
         if not isinstance(items, list) or not items:
             raise Invalid([*problems, "payload.EndDeviceControl: must be a non-empty array"])
@@ -231,17 +263,35 @@ class Dispatcher:
                 params = _limit_params(item, where, problems)
             elif ref == "demandResponse":
                 params = _dr_params(item, where, problems)
+            if "effectiveDateTime" in item and ref not in EFFECTIVE_KINDS:
+                problems.append(f"{where}.effectiveDateTime: taken by "
+                                f"{' and '.join(EFFECTIVE_KINDS)} only")
+            elif "effectiveDateTime" in item:
+                params["effective"] = effective_at(item["effectiveDateTime"],
+                                                   f"{where}.effectiveDateTime", problems,
+                                                   self.commands)
             controls.append(_Control(i, mrid, str(ref)[:40], meters, params))
         if problems:
             raise Invalid(problems)
         return controls
 
     async def _controls(self, verb: str, payload: dict[str, Any]) -> Outcome:
+        if verb == "cancel":
+            return await self.orders.cancel("EndDeviceControls", verb, payload)
         if customer_controls(payload):
             return await self.customer(verb, payload)
         controls = self._parse_controls(verb, payload)
         entries: list[dict[str, Any]] = []
+        # effective-dated controls are stored first (all or none, under their caps), so a
+        # request over a cap does nothing at all
+        later = [c for c in controls if c.params.get("effective") is not None]
+        orders = await self.orders.schedule([
+            NewOrder(c.kind, m, c.params["effective"].timestamp(), c.mrid)
+            for c in later for m in c.meters]) if later else []
+        entries.extend(self.orders.control_entry(o, "scheduled") for o in orders)
         for c in controls:
+            if c.params.get("effective") is not None:
+                continue
             if c.kind == "ping":
                 results = await self.headend.poll(c.meters, self.poll_timeout_s)
                 for r in results:
@@ -284,7 +334,7 @@ class Dispatcher:
             out = await self.headend.sync_clock(meter, Priority.COMMAND, force=False)
             if out.result is None:
                 return False, f"refused: {out.refused}"
-            return True, describe_clock(out.result)
+            return True, describe_clock(out.result) + out.last_sync_text()
         except _METER_ERRORS as exc:
             return False, _error_text(exc)
 
@@ -312,20 +362,35 @@ class Dispatcher:
 
     # -- MasterDataLinkageConfig (account move) -----------------------------------------
     async def _linkage(self, verb: str, payload: dict[str, Any]) -> Outcome:
+        if verb == "cancel":
+            return await self.orders.cancel("MasterDataLinkageConfig", verb, payload)
         if self.han.claims(verb, payload):
             return await self.han(verb, payload)
         problems: list[str] = []
         if verb not in ("create", "change"):
             problems.append(f"header.verb: {show(verb)}; MasterDataLinkageConfig takes create "
-                            "or change")
+                            "or change (cancel: a scheduled move)")
         ev = payload.get("ConfigurationEvent")
         move = ev.get("reason") if isinstance(ev, dict) else None
         if move not in MOVES:
             problems.append(f"payload.ConfigurationEvent.reason: {show(move)} is not one of "
                             f"{', '.join(MOVES)}")
         meters = self._meters(payload, "payload", problems, key="Meter")
+        effective = None
+        if isinstance(ev, dict) and "effectiveDateTime" in ev:
+            effective = effective_at(ev["effectiveDateTime"],
+                                     "payload.ConfigurationEvent.effectiveDateTime", problems,
+                                     self.commands)
+        mrid = ev.get("mRID") if isinstance(ev, dict) else None
+        if mrid is not None and (not isinstance(mrid, str) or not mrid):
+            problems.append(f"payload.ConfigurationEvent.mRID: {show(mrid)} is not a string")
         if problems:
             raise Invalid(problems)
+        if effective is not None:
+            orders = await self.orders.schedule([NewOrder(str(move), m, effective.timestamp(),
+                                                          mrid) for m in meters])
+            return Outcome("OK", {"MasterDataLinkageConfig": [
+                self.orders.move_entry(o, "scheduled") for o in orders]})
         entries: list[dict[str, Any]] = []
         errors: list[ReplyError] = []
         for m in meters:

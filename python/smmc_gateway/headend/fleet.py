@@ -12,6 +12,11 @@ restart resumes where it stopped.
     meter = fleet.meter("tcp-0001")          # UnknownMeter names the id if not configured
     state = fleet.state("tcp-0001")
     state.last_entry = ...; await fleet.save(state)
+
+The registry changes while the gateway runs (provisioning over MQTT, a configuration
+reload): :meth:`Fleet.put` adds or replaces a meter (a meter new to the fleet gets its
+persisted state back, so a meter removed and added again resumes where it stopped),
+:meth:`Fleet.remove` takes one out (its state row stays). The group index follows.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,6 +98,13 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
+def _state(meter_id: str, r: tuple[Any, ...] | None) -> MeterState:
+    if r is None:
+        return MeterState(meter_id)
+    return MeterState(meter_id, _dt(r[1]), r[2], r[3], r[4], r[5], _bool(r[6]), int(r[7]),
+                      int(r[8]), int(r[9]), _bool(r[10]))
+
+
 def _bool(value: int | None) -> bool | None:
     return None if value is None else bool(value)
 
@@ -110,10 +122,14 @@ class Fleet:
         self._order = [m.id for m in meters]
         self._store = store
         self._states = states
+        self._groups: dict[str, list[str]] = {}
+        self._index_groups()
+
+    def _index_groups(self) -> None:
         groups: dict[str, list[str]] = {}
-        for m in meters:
-            for g in m.groups:
-                groups.setdefault(g, []).append(m.id)
+        for meter_id in self._order:
+            for g in self._meters[meter_id].groups:
+                groups.setdefault(g, []).append(meter_id)
         self._groups = groups
 
     @classmethod
@@ -129,16 +145,46 @@ class Fleet:
                 " FROM meter_state"))
 
         rows: dict[str, tuple[Any, ...]] = {str(r[0]): r for r in await store.submit(load)}
-        states: dict[str, MeterState] = {}
-        for m in meters:
-            r = rows.get(m.id)
-            if r is None:
-                states[m.id] = MeterState(m.id)
-                continue
-            states[m.id] = MeterState(
-                m.id, _dt(r[1]), r[2], r[3], r[4], r[5],
-                _bool(r[6]), int(r[7]), int(r[8]), int(r[9]), _bool(r[10]))
+        states = {m.id: _state(m.id, rows.get(m.id)) for m in meters}
         return cls(meters, store, states)
+
+    # -- live changes (provisioning, reload) -------------------------------------------
+    async def put(self, meter: MeterConfig) -> str:
+        """Add ``meter`` or replace the meter with its id: "added", "changed" or
+        "unchanged". A meter new to the fleet gets its persisted state back."""
+        known = self._meters.get(meter.id)
+        if known is not None:
+            self._meters[meter.id] = meter
+            if replace(known, source=meter.source) == meter:  # only where it is defined moved
+                return "unchanged"
+            self._index_groups()
+            return "changed"
+        meter_id = meter.id
+
+        def load(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return list(conn.execute(
+                "SELECT meter_id, last_entry, clock_deviation_s, last_attempt, last_success,"
+                " last_error, reachable, reads_ok, reads_failed, consecutive_failures, energised"
+                " FROM meter_state WHERE meter_id = ?", (meter_id,)))
+
+        rows = await self._store.submit(load)
+        if meter.id in self._meters:  # put twice meanwhile: the later one wins
+            return await self.put(meter)
+        self._states[meter.id] = _state(meter.id, rows[0] if rows else None)
+        self._meters[meter.id] = meter
+        self._order.append(meter.id)
+        self._index_groups()
+        return "added"
+
+    def remove(self, meter_id: str) -> MeterConfig:
+        """Take the meter out of the fleet (UnknownMeter if it is not in it); its persisted
+        state and discovery stay (a meter added again resumes from them)."""
+        meter = self.meter(meter_id)
+        del self._meters[meter_id]
+        self._order.remove(meter_id)
+        self._states.pop(meter_id, None)
+        self._index_groups()
+        return meter
 
     # -- registry ------------------------------------------------------------------
     def __len__(self) -> int:

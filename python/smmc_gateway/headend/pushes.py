@@ -116,6 +116,20 @@ class PushRouting:
     def __init__(self, meters: Iterable[MeterConfig], journal: KeyJournal | None = None,
                  addresses: Mapping[str, Sequence[str]] | None = None) -> None:
         self.journal = journal
+        self._version: tuple[int, int, int] | None = None
+        self._cache: dict[str, MeterKeys | PushRefused] = {}
+        self.update(meters, addresses)
+
+    def update(self, meters: Iterable[MeterConfig],
+               addresses: Mapping[str, Sequence[str]] | None = None) -> None:
+        """Take the fleet as it is now (a meter provisioned, changed or removed while
+        running): keys, system titles and peer addresses are rebuilt; the listener's
+        admission list follows when it is given :meth:`peers` again."""
+        self._build(meters, addresses)
+        self._cache.clear()
+
+    def _build(self, meters: Iterable[MeterConfig],
+               addresses: Mapping[str, Sequence[str]] | None) -> None:
         self._base: dict[str, MeterKeys] = {}
         self._configured: dict[str, KeySet] = {}
         self.by_title: dict[bytes, str] = {}
@@ -144,8 +158,6 @@ class PushRouting:
                     self.addresses.add(ip_text)
                     by_host.setdefault(ip_text, []).append(m.id)
         self.by_host = {h: ids[0] for h, ids in by_host.items() if len(ids) == 1}
-        self._version: tuple[int, int, int] | None = None
-        self._cache: dict[str, MeterKeys | PushRefused] = {}
 
     def peers(self, allow_from: Iterable[str] = ()) -> PeerFilter:
         """The listener's admission list: the meters' addresses and ``allow_from``."""
@@ -162,8 +174,11 @@ class PushRouting:
         return self.keys(meter_id)
 
     def keys(self, meter_id: str) -> MeterKeys:
-        """The meter's keys now; raises PushRefused when the journal cannot be read."""
-        base = self._base[meter_id]
+        """The meter's keys now; raises PushRefused when the journal cannot be read (or
+        the meter was removed since the push was routed)."""
+        base = self._base.get(meter_id)
+        if base is None:
+            raise PushRefused("refused_unknown", f"meter {meter_id} is no longer configured")
         configured = self._configured.get(meter_id)
         if self.journal is None or configured is None:
             return base

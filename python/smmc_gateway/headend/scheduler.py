@@ -13,6 +13,10 @@
   its period (a restart, an outage) is due at once, and the job itself resumes
   from the persisted state (back-fill). At most ``max_pending`` jobs are started
   ahead of the gates.
+* Timed jobs (:meth:`Scheduler.at_times`, the MeterReadSchedule reads) run for the meters
+  they name at the times their ``next_due`` gives (a window and its own jitter: see
+  :mod:`~smmc_gateway.headend.read_schedules`), from the same heap; they can be replaced
+  and removed by name while the scheduler runs (:meth:`Scheduler.remove`).
 * :meth:`Scheduler.stop` stops taking work, lets running sessions finish (or
   cancels them at the deadline: the session's close releases the association),
   and returns.
@@ -26,7 +30,7 @@ import hashlib
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import structlog
@@ -47,6 +51,10 @@ class GatewayStopping(RuntimeError):
     """The gateway is shutting down and takes no new work."""
 
 
+NextDue = Callable[[str, float], float | None]
+"""``next_due(meter_id, after)``: the first run strictly after ``after`` (None: no more)."""
+
+
 @dataclass
 class _Periodic:
     name: str
@@ -54,6 +62,7 @@ class _Periodic:
     jitter_s: float
     job: MeterJob
     last_success: Callable[[str], float | None]
+    next_due: NextDue | None = None
 
 
 def stable_jitter(meter_id: str, name: str, span: float) -> float:
@@ -81,7 +90,9 @@ class Scheduler:
                              reserved_slots(max_tcp_sessions, reserved_for_collection))
         self.bus_gates: dict[str, Gate] = {}
         self._meter_locks: dict[str, asyncio.Lock] = {}
-        self._periodic: list[_Periodic] = []
+        self._periodic: dict[int, _Periodic] = {}
+        self._indexes = itertools.count()
+        self._timed: dict[str, int] = {}  # timed jobs by name -> their index
         self._heap: list[tuple[float, int, int, str]] = []
         self._seq = itertools.count()
         self._wake = asyncio.Event()
@@ -160,9 +171,9 @@ class Scheduler:
         """Run ``job(meter_id)`` for every meter every ``period_s`` (+ its stable jitter).
         ``last_success(meter_id)`` (epoch seconds) says when it last ran well: older than a
         period, or never, and the meter is due now (spread over ``jitter_s``)."""
-        index = len(self._periodic)
-        self._periodic.append(_Periodic(name, period_s, jitter_s, job,
-                                        last_success or (lambda _m: None)))
+        index = next(self._indexes)
+        self._periodic[index] = _Periodic(name, period_s, jitter_s, job,
+                                          last_success or (lambda _m: None))
         now = self.clock()
         for meter_id in self.fleet.ids():
             offset = stable_jitter(meter_id, name, jitter_s)
@@ -173,6 +184,58 @@ class Scheduler:
                 due = last + period_s + offset
             heapq.heappush(self._heap, (due, next(self._seq), index, meter_id))
         self._wake.set()
+
+    def at_times(self, name: str, meters: Iterable[str], next_due: NextDue,
+                 job: MeterJob) -> None:
+        """Run ``job(meter_id)`` for each of ``meters`` at ``next_due(meter_id, after)``,
+        again and again; a timed job already called ``name`` is replaced (its runs not
+        started yet are dropped; a running one finishes)."""
+        self.remove(name)
+        index = next(self._indexes)
+        self._periodic[index] = _Periodic(name, 0.0, 0.0, job, lambda _m: None, next_due)
+        self._timed[name] = index
+        now = self.clock()
+        for meter_id in meters:
+            due = next_due(meter_id, now)
+            if due is not None:
+                heapq.heappush(self._heap, (due, next(self._seq), index, meter_id))
+        self._wake.set()
+
+    def remove(self, name: str) -> bool:
+        """Drop the timed job ``name`` (its pending runs and retries); False if none."""
+        index = self._timed.pop(name, None)
+        if index is None:
+            return False
+        del self._periodic[index]
+        self._heap = [e for e in self._heap if e[2] not in (index, -1 - index)]
+        heapq.heapify(self._heap)
+        self._failures = {k: n for k, n in self._failures.items() if k[0] != index}
+        return True
+
+    def timed_jobs(self) -> list[str]:
+        return sorted(self._timed)
+
+    def add_meter(self, meter_id: str) -> None:
+        """A meter added to the fleet while running (provisioning, reload): its periodic
+        jobs (:meth:`every`) are scheduled as they would have been at start; timed jobs
+        name their meters themselves."""
+        now = self.clock()
+        for index, p in self._periodic.items():
+            if p.next_due is not None:
+                continue
+            offset = stable_jitter(meter_id, p.name, p.jitter_s)
+            last = p.last_success(meter_id)
+            due = (now + offset * 0.05 if last is None or now - last >= p.period_s
+                   else last + p.period_s + offset)
+            heapq.heappush(self._heap, (due, next(self._seq), index, meter_id))
+        self._wake.set()
+
+    def forget_meter(self, meter_id: str) -> None:
+        """A meter removed from the fleet: its pending runs and retries are dropped (a
+        running one finishes)."""
+        self._heap = [e for e in self._heap if e[3] != meter_id]
+        heapq.heapify(self._heap)
+        self._failures = {k: n for k, n in self._failures.items() if k[1] != meter_id}
 
     def due_count(self, horizon_s: float = 0.0) -> int:
         now = self.clock() + horizon_s
@@ -185,13 +248,20 @@ class Scheduler:
             now = self.clock()
             if self._heap and self._heap[0][0] <= now:
                 due, _, index, meter_id = heapq.heappop(self._heap)
-                if index < 0:  # a retry: run once, the regular schedule stays as it is
-                    index = -1 - index
-                    p = self._periodic[index]
-                else:
-                    p = self._periodic[index]
-                    nxt = max(due + p.period_s, now + 1.0)
-                    heapq.heappush(self._heap, (nxt, next(self._seq), index, meter_id))
+                retry = index < 0  # a retry: run once, the regular schedule stays as it is
+                index = -1 - index if retry else index
+                found = self._periodic.get(index)
+                if found is None:  # a timed job removed since
+                    continue
+                p = found
+                if not retry:
+                    nxt: float | None
+                    if p.next_due is not None:
+                        nxt = p.next_due(meter_id, max(due, now))
+                    else:
+                        nxt = max(due + p.period_s, now + 1.0)
+                    if nxt is not None:
+                        heapq.heappush(self._heap, (nxt, next(self._seq), index, meter_id))
                 await self._pending.acquire()
                 if self._stopping:
                     self._pending.release()
@@ -212,6 +282,8 @@ class Scheduler:
 
         async def run() -> None:
             try:
+                if index not in self._periodic:  # removed while waiting for a slot
+                    return
                 await p.job(meter_id)
                 self._failures.pop(key, None)
             except GatewayStopping:
@@ -220,7 +292,7 @@ class Scheduler:
                 # recorded in the meter's state and logged by session(); retry with backoff
                 # (extra entries: the regular schedule is not moved)
                 n = self._failures.get(key, 0) + 1
-                if n <= self.retry_attempts:
+                if n <= self.retry_attempts and index in self._periodic:
                     self._failures[key] = n
                     heapq.heappush(self._heap, (self.clock() + self.retry_delay(n),
                                                 next(self._seq), -1 - index, meter_id))

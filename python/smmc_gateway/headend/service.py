@@ -5,15 +5,22 @@ dispatcher call. Each operation takes a session slot from the
 :class:`~smmc_gateway.headend.scheduler.Scheduler` at its priority, runs one use
 case, updates the meter's persisted state and hands payloads to the uplink
 (readings, events); the uplink stores them durably before anything else happens.
-It also keeps what the daily bulk export needs (``bulk_pending`` in fleet.sqlite) and,
-per meter and event log, where event publishing stopped (``event_marks``).
+It also keeps what the daily bulk export needs (:mod:`~smmc_gateway.headend.bulk_export`,
+published in bounded parts) and, per meter and event log, where event publishing stopped
+(``event_marks``).
+
+Drift (aspect 13, "drift detected"): with ``drift_threshold_s`` a collection also reads
+the meter's clock (one GET in its session); a deviation above the threshold publishes
+``smmc.clock.driftDetected`` and syncs that meter's clock right after the collection, at
+most once per ``drift_min_interval_s`` per meter (kept in ``clock_drift_sync``, so a
+restart does not reset it). Every sync that adjusts a clock reads back the meter's "last
+clock synchronisation" (0.0.96.2.12.255) and reports it in its event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -23,13 +30,15 @@ from typing import Any, Protocol
 
 import structlog
 
-from smmc_gateway.cim.reading_types import reading_type
 from smmc_gateway.dlms.push import PushEvent
-from smmc_gateway.headend.datastore import DataStore, RecordingPublisher
+from smmc_gateway.dlms.session import DataAccessError, ProtocolError, SessionError
+from smmc_gateway.headend.bulk_export import BulkExporter
+from smmc_gateway.headend.datastore import DEFAULT_RETENTION_DAYS, DataStore, RecordingPublisher
 from smmc_gateway.headend.fleet import Fleet
 from smmc_gateway.headend.gates import Priority
+from smmc_gateway.headend.read_schedules import Reads, ReadSchedule
 from smmc_gateway.headend.scheduler import GatewayStopping, Scheduler
-from smmc_gateway.ops.config_model import ModelConfig
+from smmc_gateway.ops.config_model import ExportConfig, ModelConfig, RegisterSpec
 from smmc_gateway.ops.metrics import GatewayMetrics
 from smmc_gateway.uplink.envelope import (
     Draft,
@@ -52,13 +61,9 @@ from smmc_gateway.usecases import oms as oms_uc
 from smmc_gateway.usecases.readings import ReadingsResult, ReadingsUseCase, registers_for
 
 log = structlog.get_logger("smmc_gateway.headend")
-_CODE = re.compile(r"-?\d+(\.-?\d+){17}")  # an 18-part ReadingType code
 
-BULK_SCHEMA = """
-CREATE TABLE IF NOT EXISTS bulk_pending (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, day TEXT NOT NULL, meter_id TEXT NOT NULL,
-  blocks BLOB, readings TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS bulk_done (day TEXT PRIMARY KEY, exported REAL NOT NULL);
+DRIFT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS clock_drift_sync (meter_id TEXT PRIMARY KEY, at REAL NOT NULL);
 """
 EVENT_MARKS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_marks (
@@ -71,6 +76,7 @@ CREATE TABLE IF NOT EXISTS event_marks (
 EV_CLOCK_ADJUSTED = "smmc.clock.adjusted"
 EV_CLOCK_CHECKED = "smmc.clock.checked"
 EV_CLOCK_REFUSED = "smmc.clock.syncRefused"
+EV_CLOCK_DRIFT = "smmc.clock.driftDetected"
 EV_READING_GAP = "smmc.readings.gap"
 EV_DISCONNECTED = "smmc.switch.disconnected"
 EV_CONNECTED = "smmc.switch.connected"
@@ -103,44 +109,24 @@ class Publisher(Protocol):
 class SyncOutcome:
     result: clock_uc.ClockResult | None
     refused: str | None = None
+    last_sync: datetime | None = None
+    """The meter's "last clock synchronisation" read back after an adjustment."""
+    last_sync_error: str | None = None
+
+    def last_sync_text(self) -> str:
+        if self.last_sync is not None:
+            return f", last_clock_sync {_iso(self.last_sync)}"
+        if self.last_sync_error is not None:
+            return f", last_clock_sync not read: {self.last_sync_error}"
+        return ""
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def _event(name: str, reason: str, details: str, at: datetime | None = None) -> Event:
     return new_event(name, reason=reason, details=details, created=at)
-
-
-def _kept_reading(r: dict[str, Any]) -> Reading:
-    """A register reading kept for the bulk export (JSON) back as a Reading. One kept by a
-    gateway before the IEC 61968-9 codes has its register name as ``ref``: it gets its
-    code, the old ref becomes its name."""
-    ref, name = str(r["ref"]), r.get("name")
-    if not _CODE.fullmatch(ref):
-        ref, name = reading_type(r["obis"], r["unit"]), name or ref
-    reading = Reading(ref=ref, obis=r["obis"], unit=r["unit"],
-                      timestamp=datetime.fromisoformat(r["timestamp"]), value=r["value"])
-    if name:
-        reading["name"] = str(name)
-    return reading
-
-
-def _kept_blocks(blocks: bytes) -> bytes:
-    """Interval blocks kept for the bulk export, as kept; blocks kept by a gateway before
-    the IEC 61968-9 codes (ref ``obis:...``) get their code, the capture period taken from
-    their first two stamps."""
-    if b'"ref":"obis:' not in blocks:
-        return blocks
-    parsed = json.loads(blocks)
-    for block in parsed:
-        rt = block.get("ReadingType", {})
-        if str(rt.get("ref", "")).startswith("obis:"):
-            stamps = [iv.get("timeStamp") for iv in block.get("IntervalReadings", [])[:2]]
-            period = None
-            if len(stamps) == 2 and all(isinstance(t, str) for t in stamps):
-                a, b = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in stamps)
-                period = int((b - a).total_seconds())
-            rt["ref"] = reading_type(str(rt.get("obis", rt["ref"][5:])), str(rt.get("unit", "")),
-                                     measuring_period_s=period)
-    return json.dumps(parsed, separators=(",", ":")).encode()
 
 
 class HeadEnd:
@@ -149,11 +135,21 @@ class HeadEnd:
     def __init__(self, fleet: Fleet, scheduler: Scheduler, publisher: Publisher,
                  models: Mapping[str, ModelConfig], *, time_source: clock_uc.TimeSource,
                  tolerance_s: float = 2.0, shift_limit_s: float = 900.0,
-                 metrics: GatewayMetrics | None = None, first_read_s: float = 86400.0) -> None:
+                 metrics: GatewayMetrics | None = None, first_read_s: float = 86400.0,
+                 retention_days: float = DEFAULT_RETENTION_DAYS,
+                 export: ExportConfig | None = None, drift_threshold_s: float | None = None,
+                 drift_min_interval_s: float = 86400.0) -> None:
         self.fleet = fleet
         self.scheduler = scheduler
-        self.datastore = DataStore(fleet.store)  # use cases 3 and 11: what is published, kept
+        # use cases 3 and 11: what is published, kept
+        self.datastore = DataStore(fleet.store, retention_days=retention_days)
         self.publisher: Publisher = RecordingPublisher(publisher, self.datastore)
+        e = export or ExportConfig()
+        self.bulk = BulkExporter(fleet.store, self.publisher, max_bytes=e.part_max_bytes,
+                                 directory=e.directory, formats=e.formats)
+        self.drift_threshold_s = drift_threshold_s
+        self.drift_min_interval_s = drift_min_interval_s
+        self._drift_marks: dict[str, float] | None = None
         self.models = models
         self.time_source = time_source
         self.tolerance_s = tolerance_s
@@ -161,7 +157,6 @@ class HeadEnd:
         self.metrics = metrics
         self.readings = ReadingsUseCase(first_read_s=first_read_s)
         self.first_read_s = first_read_s
-        self._bulk_ready = False
         self._marks: dict[tuple[str, str], events_uc.LogMark] | None = None
         self._alarm_bits: dict[str, int] = {}
 
@@ -186,33 +181,47 @@ class HeadEnd:
             log.error("datastore_write_failed", meter_id=meter_id, kind="read", error=str(err))
 
     # -- use case 2: scheduled collection ------------------------------------------
-    async def collect(self, meter_id: str, priority: Priority = Priority.READ) -> ReadingsResult:
+    async def collect(self, meter_id: str, priority: Priority = Priority.READ, *,
+                      registers: Sequence[RegisterSpec] | None = None,
+                      use_case: str = "collect") -> ReadingsResult:
+        """The load profile from the saved progress and the registers (``registers``, or
+        the model's); with drift detection on, the clock's deviation too."""
         state = self.fleet.state(meter_id)
         model = self.model_of(meter_id)
+        drift: float | None = None
         try:
             async with self.scheduler.session(meter_id, priority) as s:
-                result = await self.readings.collect(s, meter_id, model, state.last_entry)
+                result = await self.readings.collect(s, meter_id, model, state.last_entry,
+                                                     registers=registers is None)
+                if registers:
+                    result.readings = await self.readings.read_registers(
+                        s, registers, datetime.now(UTC))
+                drift = await self._clock_check(s, meter_id)
         except BaseException as exc:
-            self._done("collect", False)
-            await self._note_read(meter_id, "collect", exc)
+            self._done(use_case, False)
+            await self._note_read(meter_id, use_case, exc)
             raise
         profile = result.profile
-        await self.publisher.publish_reading(
-            meter_id, result.readings, profile.interval_blocks if profile else None,
-            message_id=self._collect_id(meter_id, state.last_entry, result))
+        if result.readings or (profile is not None and profile.rows):  # else: nothing new
+            await self.publisher.publish_reading(
+                meter_id, result.readings, profile.interval_blocks if profile else None,
+                message_id=self._collect_id(meter_id, state.last_entry, result))
         if profile is not None and profile.gaps:
             await self.publisher.publish_event(meter_id, [
                 _event(EV_READING_GAP, "loadProfileGap",
                        f"{g.missing} interval(s) missing from {g.start.isoformat()} "
                        f"to {g.end.isoformat()}") for g in profile.gaps])
-        await self._keep_for_bulk(meter_id, result)
+        await self.bulk.keep(meter_id, datetime.now(UTC).date(),
+                             profile.interval_blocks if profile else None, result.readings)
         if profile is not None and profile.newest is not None:
             state.last_entry = profile.newest
             await self.fleet.save(state)
-        self._done("collect", True)
-        await self._note_read(meter_id, "collect", None)
+        self._done(use_case, True)
+        await self._note_read(meter_id, use_case, None)
         log.info("meter_collected", meter_id=meter_id,
                  rows=profile.rows if profile else 0, registers=len(result.readings))
+        if drift is not None:
+            await self._drift_sync(meter_id, drift)
         return result
 
     def _collect_id(self, meter_id: str, since: datetime | None, result: ReadingsResult) -> str:
@@ -231,23 +240,38 @@ class HeadEnd:
         at = result.readings[0]["timestamp"] if result.readings else None
         return reading_message_id(gateway, meter_id, "registers", at, at)
 
-    async def read_registers(self, meter_id: str) -> list[Reading]:
-        """The scheduled register read (between two profile collections)."""
+    async def read_registers(self, meter_id: str,
+                             registers: Sequence[RegisterSpec] | None = None,
+                             use_case: str = "registers") -> list[Reading]:
+        """The scheduled register read (between two profile collections): ``registers``,
+        or the model's."""
         model = self.model_of(meter_id)
+        specs = model.registers if registers is None else registers
         try:
             async with self.scheduler.session(meter_id, Priority.READ) as s:
-                regs = await self.readings.read_registers(s, model.registers, datetime.now(UTC))
+                regs = await self.readings.read_registers(s, specs, datetime.now(UTC))
         except BaseException as exc:
-            self._done("registers", False)
-            await self._note_read(meter_id, "registers", exc)
+            self._done(use_case, False)
+            await self._note_read(meter_id, use_case, exc)
             raise
         if regs:
             at = regs[0]["timestamp"]
             await self.publisher.publish_reading(meter_id, regs, message_id=reading_message_id(
                 self.publisher.topics.gateway, meter_id, "registers", at, at))
-        self._done("registers", True)
-        await self._note_read(meter_id, "registers", None)
+        self._done(use_case, True)
+        await self._note_read(meter_id, use_case, None)
         return regs
+
+    async def scheduled_read(self, schedule: ReadSchedule, meter_id: str, reads: Reads) -> None:
+        """One run of a MeterReadSchedule (issue 11 item 3) for one meter: with the load
+        profile a collection (its registers those of the schedule), else a register read;
+        published like the configured reads, outcome kept as use case ``schedule``."""
+        if reads.profile:
+            await self.collect(meter_id, registers=reads.registers, use_case="schedule")
+        elif reads.registers:
+            await self.read_registers(meter_id, reads.registers, use_case="schedule")
+        else:
+            log.warning("read_schedule_reads_nothing", mrid=schedule.mrid, meter_id=meter_id)
 
     async def read_on_demand(self, meter_id: str, obis: Sequence[str] | None,
                              start: datetime | None, end: datetime | None) -> ReadingsResult:
@@ -263,77 +287,28 @@ class HeadEnd:
         return ReadingsResult(meter_id, regs, profile)
 
     # -- bulk export -----------------------------------------------------------------
-    async def _bulk_store(self) -> None:
-        if not self._bulk_ready:
-            self.fleet.store.execute_script(BULK_SCHEMA)
-            self._bulk_ready = True
-
-    async def _keep_for_bulk(self, meter_id: str, result: ReadingsResult) -> None:
-        await self._bulk_store()
-        day = datetime.now(UTC).date().isoformat()
-        blocks = result.profile.interval_blocks if result.profile else None
-        regs = json.dumps([{**r, "timestamp": r["timestamp"].isoformat()}
-                           for r in result.readings])
-
-        def job(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT INTO bulk_pending (day, meter_id, blocks, readings)"
-                         " VALUES (?,?,?,?)", (day, meter_id, blocks, regs))
-
-        await self.fleet.store.submit(job)
-
     async def bulk_export(self, up_to: date | None = None) -> int:
-        """Publish one bulk MeterReadings per pending day up to ``up_to`` (inclusive);
-        returns the number of meters exported. Rows are deleted in the same order."""
-        await self._bulk_store()
-        last = (up_to or datetime.now(UTC).date()).isoformat()
-
-        def take(conn: sqlite3.Connection) -> list[tuple[str, str, bytes | None, str]]:
-            return list(conn.execute("SELECT day, meter_id, blocks, readings FROM bulk_pending"
-                                     " WHERE day <= ? ORDER BY id", (last,)))
-
-        rows = await self.fleet.store.submit(take)
-        if not rows:
-            return 0
-        by_day: dict[str, dict[str, tuple[list[bytes], list[Reading]]]] = {}
-        for day, meter_id, blocks, regs in rows:
-            blist, rlist = by_day.setdefault(day, {}).setdefault(meter_id, ([], []))
-            if blocks:
-                blist.append(_kept_blocks(bytes(blocks)).strip()[1:-1])
-            for r in json.loads(regs):
-                rlist.append(_kept_reading(r))
-        count = 0
-        for day, meters in sorted(by_day.items()):
-            parts: list[MeterReadingPart] = []
-            for meter_id, (blist, rlist) in meters.items():
-                latest: dict[str, Reading] = {}
-                for r in rlist:  # the newest value of each register of the day
-                    latest[r["obis"]] = r
-                part = MeterReadingPart(meter=meter_id, readings=list(latest.values()))
-                joined = b",".join(b for b in blist if b)
-                if joined:
-                    part["interval_blocks"] = b"[" + joined + b"]"
-                parts.append(part)
-            await self.publisher.publish_bulk(parts)
-            count += len(parts)
-
-            def done(conn: sqlite3.Connection, d: str = day) -> None:
-                conn.execute("DELETE FROM bulk_pending WHERE day = ?", (d,))
-                conn.execute("INSERT OR REPLACE INTO bulk_done (day, exported) VALUES (?,?)",
-                             (d, time.time()))
-
-            await self.fleet.store.submit(done)
-            log.info("bulk_exported", day=day, meters=len(parts))
-        return count
+        """Publish the pending days up to ``up_to`` (inclusive, default today) in parts
+        (:mod:`~smmc_gateway.headend.bulk_export`), finishing any export a crash cut
+        short first; returns the number of meters exported."""
+        return await self.bulk.export(up_to or datetime.now(UTC).date())
 
     # -- use case 13: clock ------------------------------------------------------------
     async def sync_clock(self, meter_id: str, priority: Priority = Priority.READ,
                          force: bool = False) -> SyncOutcome:
         state = self.fleet.state(meter_id)
+        outcome = SyncOutcome(None)
         try:
             async with self.scheduler.session(meter_id, priority) as s:
                 result = await clock_uc.synchronise(
                     s, meter_id, self.time_source, obis=self.obis(meter_id, "clock"),
                     tolerance_s=self.tolerance_s, shift_limit_s=self.shift_limit_s, force=force)
+                if result.method != "none":
+                    try:
+                        outcome.last_sync = await clock_uc.read_last_sync(
+                            s, self.obis(meter_id, "last_clock_sync"))
+                    except (DataAccessError, ProtocolError) as exc:
+                        outcome.last_sync_error = f"{type(exc).__name__}: {exc}"
         except clock_uc.ClockNotSynchronised as exc:
             await self.publisher.publish_event(meter_id, [
                 _event(EV_CLOCK_REFUSED, "concentratorClockUnsynchronised", str(exc))])
@@ -350,10 +325,68 @@ class HeadEnd:
             if result.method != "none":
                 self.metrics.clock_adjustments.labels(method=result.method).inc()
         kind = EV_CLOCK_ADJUSTED if result.method != "none" else EV_CLOCK_CHECKED
+        outcome.result = result
         await self.publisher.publish_event(meter_id, [
-            _event(kind, result.method, clock_uc.describe(result))])
+            _event(kind, result.method, clock_uc.describe(result) + outcome.last_sync_text())])
         self._done("clock", True)
-        return SyncOutcome(result)
+        return outcome
+
+    # -- use case 13: drift detected -------------------------------------------------------
+    async def _clock_check(self, session: Any, meter_id: str) -> float | None:
+        """In a collection's session: the clock's deviation when it is over the drift
+        threshold and the meter may be synced again, else None."""
+        threshold = self.drift_threshold_s
+        if threshold is None:
+            return None
+        try:
+            deviation, _, _ = await clock_uc.measure_deviation(
+                session, self.time_source, self.obis(meter_id, "clock"))
+        except (DataAccessError, ProtocolError, ValueError) as exc:
+            log.warning("clock_check_failed", meter_id=meter_id, error=str(exc))
+            return None
+        self.fleet.state(meter_id).clock_deviation_s = deviation  # saved as the session ends
+        if abs(deviation) <= threshold:
+            return None
+        marks = await self._load_drift_marks()
+        last = marks.get(meter_id)
+        now = time.time()
+        if last is not None and now - last < self.drift_min_interval_s:
+            log.info("clock_drift_sync_rate_limited", meter_id=meter_id,
+                     deviation_s=round(deviation, 3), last_sync=last)
+            return None
+        return deviation
+
+    async def _load_drift_marks(self) -> dict[str, float]:
+        if self._drift_marks is None:
+            self.fleet.store.execute_script(DRIFT_SCHEMA)
+
+            def load(conn: sqlite3.Connection) -> list[tuple[str, float]]:
+                return list(conn.execute("SELECT meter_id, at FROM clock_drift_sync"))
+
+            self._drift_marks = {m: float(t) for m, t in await self.fleet.store.submit(load)}
+        return self._drift_marks
+
+    async def _drift_sync(self, meter_id: str, deviation: float) -> None:
+        """A clock sync of ``meter_id``, after a collection saw ``deviation``."""
+        marks = await self._load_drift_marks()
+        now = time.time()
+        marks[meter_id] = now
+
+        def mark(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO clock_drift_sync (meter_id, at) VALUES (?,?)",
+                         (meter_id, now))
+
+        await self.fleet.store.submit(mark)
+        log.warning("clock_drift_detected", meter_id=meter_id, deviation_s=round(deviation, 3))
+        await self.publisher.publish_event(meter_id, [_event(
+            EV_CLOCK_DRIFT, "driftThreshold",
+            f"deviation {deviation:+.3f}s over clock_drift_threshold "
+            f"{self.drift_threshold_s:g}s: clock sync started")])
+        try:
+            await self.sync_clock(meter_id, Priority.READ)
+        except (SessionError, OSError, TimeoutError, GatewayStopping) as exc:
+            log.warning("clock_drift_sync_failed", meter_id=meter_id,
+                        error=f"{type(exc).__name__}: {exc}")
 
     # -- use case 6: connect / disconnect ------------------------------------------------
     async def switch(self, meter_id: str,

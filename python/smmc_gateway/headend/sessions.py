@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -122,6 +122,8 @@ class KeyFallbackSession(ClientSession):
                     if journal.confirm(self._meter.id, old, new):
                         log.info("key_change_confirmed", meter_id=self._meter.id,
                                  by="association with the new keys")
+                        if self._factory.on_key_confirmed is not None:
+                            self._factory.on_key_confirmed(self._meter.id)
                 elif journal.abandon(self._meter.id, old, new):
                     log.warning("key_change_abandoned", meter_id=self._meter.id,
                                 by="association with the old keys")
@@ -137,7 +139,12 @@ class SessionFactory:
     ``key-journal.json`` beside the invocation-counter store's file (none for an
     in-memory store). ``models``: the meter models (their quirks reach the
     session settings); ``max_block_transfer``: the ceiling on one answer
-    reassembled from blocks (``[limits] max_block_transfer``)."""
+    reassembled from blocks (``[limits] max_block_transfer``).
+
+    The factory keeps no per-meter state: each session is built from the MeterConfig
+    the fleet holds at that moment, so a meter provisioned, changed or removed while
+    running is reached (or not) from its next session on. ``buses`` and ``models`` are
+    its own dicts, updated in place by a configuration reload."""
 
     def __init__(self, buses: dict[str, BusConfig] | None = None, *,
                  system_title: bytes | None = None, ic_store: InvocationCounterStore | None = None,
@@ -157,6 +164,9 @@ class SessionFactory:
         self.key_journal = key_journal
         self.changing: set[str] = set()
         """Meters whose key change is running: their sessions do not settle the journal."""
+        self.on_key_confirmed: Callable[[str], None] | None = None
+        """Called with the meter id when a session confirms a pending key change (key
+        escrow publishes the new keys, wrapped)."""
 
     @staticmethod
     def configured_keys(meter: MeterConfig) -> KeySet:

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from smmc_gateway.ops import config_guard as guard
 from smmc_gateway.ops import config_sections as sec
 from smmc_gateway.ops import config_values as v
+from smmc_gateway.ops.config_keys import escrow_section
 from smmc_gateway.ops.config_meters import KeyStore, MeterContext, meter_entry, meters_from_csv
 from smmc_gateway.ops.config_model import (
     Addresses,
@@ -27,6 +28,8 @@ from smmc_gateway.ops.config_model import (
     BusConfig,
     CommandsConfig,
     Connection,
+    DataStoreConfig,
+    ExportConfig,
     GatewayConfig,
     GatewaySection,
     LimitsConfig,
@@ -51,7 +54,8 @@ from smmc_gateway.ops.config_values import ConfigProblem, Problems, Table
 
 __all__ = [
     "Addresses", "BrokerConfig", "BusConfig", "CommandsConfig", "ConfigError", "ConfigProblem",
-    "Connection", "GatewayConfig", "GatewaySection", "LimitsConfig", "ListenConfig",
+    "Connection", "DataStoreConfig", "ExportConfig", "GatewayConfig", "GatewaySection",
+    "LimitsConfig", "ListenConfig",
     "LoggingConfig", "MeterConfig", "MeterConfigRule", "MeterKeys", "ModelConfig",
     "OpticalConnection", "OutboxClassLimits", "OutboxConfig", "PushConfig", "RegisterSpec",
     "SchedulesConfig", "Secret", "SerialConnection",
@@ -59,7 +63,8 @@ __all__ = [
 ]
 
 TOP_KEYS = ("include", "meters_csv", "gateway", "broker", "meters", "models", "buses",
-            "schedules", "limits", "outbox", "metrics", "push", "logging", "commands")
+            "schedules", "limits", "outbox", "metrics", "push", "logging", "commands",
+            "datastore", "export", "escrow")
 INCLUDE_KEYS = ("meters", "models", "buses")
 
 
@@ -196,6 +201,10 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
         logging=sec.logging_section(v.table(doc.get("logging"), "logging", probs), probs),
         source=source,
         commands=guard.commands_section(v.table(doc.get("commands"), "commands", probs), probs),
+        datastore=sec.datastore_section(v.table(doc.get("datastore"), "datastore", probs),
+                                        probs),
+        export=sec.export_section(v.table(doc.get("export"), "export", probs), base, probs),
+        escrow=escrow_section(v.table(doc.get("escrow"), "escrow", probs), base, probs),
     )
     if config.metrics.enabled and config.push.enabled and config.metrics.port == config.push.port:
         probs.add("metrics.port", f"{config.metrics.port} is also push.port; use two ports")

@@ -1,7 +1,8 @@
 """Validation of the sections that bound what the outside world can make the gateway do:
 [commands] (which nouns are served, fan-out and size caps, poison commands, the journal's
-age, the MeterConfig allowlist) and [push] (the push listener's connection caps and
-the networks it accepts). The threat model behind every knob is in docs/security.md.
+age, the MeterConfig allowlist, read schedules and effective-dated orders) and [push] (the
+push listener's connection caps and the networks it accepts). The threat model behind
+every knob is in docs/security.md.
 """
 
 from __future__ import annotations
@@ -124,7 +125,9 @@ def commands_section(t: Table, probs: Problems) -> CommandsConfig:
     p = "commands"
     allowed = ("enabled", "max_meters_per_request", "max_concurrent", "max_queued",
                "max_attempts", "timeout", "journal_retention", "max_reply_bytes",
-               "max_request_bytes", "max_query_intervals", "meter_config")
+               "max_request_bytes", "max_query_intervals", "meter_config",
+               "max_read_schedules", "max_read_schedules_per_meter", "min_read_interval",
+               "max_pending_orders", "max_orders_per_meter", "order_horizon", "order_grace")
     v.check_keys(t, p, allowed, probs)
     enabled = dict(NOUN_DEFAULTS)
     et = v.table(t.get("enabled"), join(p, "enabled"), probs)
@@ -169,6 +172,15 @@ def commands_section(t: Table, probs: Problems) -> CommandsConfig:
         max_query_intervals=v.get_int(t, "max_query_intervals", p, probs, 50000, 100,
                                       10_000_000),
         meter_config_rules=tuple(rules),
+        max_read_schedules=v.get_int(t, "max_read_schedules", p, probs, 64, 0, 10000),
+        max_read_schedules_per_meter=v.get_int(t, "max_read_schedules_per_meter", p, probs, 4,
+                                               1, 64),
+        min_read_interval_s=v.get_duration(t, "min_read_interval", p, probs, 900, 60, 86400),
+        max_pending_orders=v.get_int(t, "max_pending_orders", p, probs, 10000, 0, 1_000_000),
+        max_orders_per_meter=v.get_int(t, "max_orders_per_meter", p, probs, 4, 1, 100),
+        order_horizon_s=v.get_duration(t, "order_horizon", p, probs, 90 * 86400, 60,
+                                       366 * 86400),
+        order_grace_s=v.get_duration(t, "order_grace", p, probs, 3600, 0, 7 * 86400),
     )
 
 

@@ -95,6 +95,25 @@ class GatewaySection:
     state_dir: Path
     key_file: Path | None  # default key file for meters that name none
     client_system_title: bytes | None  # this gateway's 8-byte system title (HLS)
+    key_encryption_key_file: Path | None = None
+    key_encryption_key: Secret | None = field(default=None, repr=False)
+    """The gateway's KEK: meter keys provisioned over MQTT arrive (and are kept) wrapped
+    with it (RFC 3394)."""
+    operator: str | None = None
+    """The distribution company operating this gateway (``[gateway] operator``): named as
+    the author of the interoperability profiles (``smmc-gateway profiles``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EscrowConfig:
+    """``[escrow]``: the central KEK that escrowed key bundles are wrapped with."""
+
+    kek: Secret = field(repr=False)
+    kek_id: str
+    """The central key store's name for this KEK (carried in every bundle)."""
+    kek_file: Path
+    on_key_change: bool = True
+    """Publish a meter's bundle after each confirmed key change (else only on request)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +238,12 @@ class SchedulesConfig:
     clock_sync_at: dt.time
     clock_tolerance_s: float  # deviation at or below this: leave the clock alone
     clock_shift_limit_s: float  # up to this: method shift_time; beyond: SET the time
+    clock_drift_threshold_s: float | None = 30.0
+    """A collection that sees the meter's clock off by more than this schedules a sync of
+    that meter (aspect 13, "drift detected"); None: collections do not read the clock."""
+    clock_drift_min_interval_s: float = 86400.0
+    """At most one drift-triggered sync per meter in this time (a meter that cannot be set
+    is not synced at every collection)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +340,10 @@ NOUN_DEFAULTS: Mapping[str, bool] = {
     "EndDeviceFirmware": False,
     # MasterDataLinkageConfig hanInstall with a key: a HAN device's key handed to the meter
     "hanKeys": False,
+    # EndDeviceConfig create/change/delete: meters added, changed, removed over MQTT
+    "provisioning": False,
+    # EndDeviceConfig get with keyBundle: a meter's keys (wrapped with the central KEK)
+    "keyEscrow": False,
 }
 
 
@@ -334,6 +363,16 @@ class CommandsConfig:
     max_request_bytes: int = 1 << 20  # larger requests are answered FAILED RequestTooLarge
     max_query_intervals: int = 50000  # time window / interval x meters, per request
     meter_config_rules: tuple[MeterConfigRule, ...] = ()
+    # MeterReadSchedule (issue 11 item 3): schedules kept, how many reach one meter, how often
+    max_read_schedules: int = 64
+    max_read_schedules_per_meter: int = 4
+    min_read_interval_s: float = 900.0
+    # effective-dated orders (issue 11 item 7): pending in all and per meter, how far ahead,
+    # and how late one that came due while the gateway was down may still run
+    max_pending_orders: int = 10000
+    max_orders_per_meter: int = 4
+    order_horizon_s: float = 90 * 86400.0
+    order_grace_s: float = 3600.0
 
     def serves(self, noun: str) -> bool:
         return bool(self.enabled.get(noun, False))
@@ -345,6 +384,28 @@ class CommandsConfig:
             if rule.allows(class_id, obis, attribute, method):
                 return rule
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class DataStoreConfig:
+    """``[datastore]``: the queryable copy of what was published (use cases 3 and 11)."""
+
+    retention_days: float = 90.0
+    """Rows older than this are pruned (at most once a day)."""
+
+
+EXPORT_FORMATS = ("csv",)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportConfig:
+    """``[export]``: the daily bulk export (bulk/readings in parts, optional files)."""
+
+    part_max_bytes: int = 256 << 10
+    """Each bulk/readings message, envelope included, is at most this many bytes."""
+    directory: Path | None = None
+    """Where the export is also written as files an MDM picks up (None: no files)."""
+    formats: tuple[str, ...] = ("csv",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +430,9 @@ class GatewayConfig:
     logging: LoggingConfig
     source: Path
     commands: CommandsConfig = field(default_factory=CommandsConfig)
+    datastore: DataStoreConfig = field(default_factory=DataStoreConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    escrow: EscrowConfig | None = None
 
     def meter(self, meter_id: str) -> MeterConfig:
         """The meter with this id (KeyError if there is none)."""

@@ -1,5 +1,6 @@
 """Validation of the gateway-wide sections of the configuration: [gateway], [broker],
-[models.NAME], [[buses]], [schedules], [limits], [outbox], [metrics], [push], [logging].
+[models.NAME], [[buses]], [schedules], [limits], [outbox], [metrics], [push], [logging],
+[datastore], [export].
 Meters (TOML, includes and CSV) and key files are in `config_meters`.
 """
 
@@ -16,9 +17,12 @@ from typing import Literal, cast
 from smmc_gateway.ops import config_values as v
 from smmc_gateway.ops.config_model import (
     DEFAULT_OBIS,
+    EXPORT_FORMATS,
     KNOWN_QUIRKS,
     BrokerConfig,
     BusConfig,
+    DataStoreConfig,
+    ExportConfig,
     GatewaySection,
     LimitsConfig,
     ListenConfig,
@@ -76,7 +80,8 @@ def check_private_file(path: Path, where: str, probs: Problems, what: str) -> bo
 
 def gateway_section(t: Table, base: Path, probs: Problems) -> GatewaySection:
     p = "gateway"
-    v.check_keys(t, p, ("id", "state_dir", "key_file", "client_system_title"), probs)
+    v.check_keys(t, p, ("id", "state_dir", "key_file", "client_system_title",
+                        "key_encryption_key_file", "operator"), probs)
     if "id" not in t:
         probs.add(join(p, "id"), "is required (the gateway's MQTT topic level, like \"gw-0001\")")
         gid = "invalid"
@@ -92,7 +97,18 @@ def gateway_section(t: Table, base: Path, probs: Problems) -> GatewaySection:
     title = None
     if "client_system_title" in t:
         title = v.get_hex(t["client_system_title"], join(p, "client_system_title"), probs, 8)
-    return GatewaySection(gid, state_dir, key_file, title)
+    from smmc_gateway.ops.config_keys import gateway_kek  # it imports this module
+
+    kek_file, kek = gateway_kek(t, base, probs)
+    operator = v.get_opt_str(t, "operator", p, probs)
+    if operator is not None and (not operator.strip() or len(operator) > 200
+                                 or any(ord(ch) < 32 for ch in operator)):
+        probs.add(join(p, "operator"), "must be the distribution company's name: 1 to 200 "
+                  "characters, no line breaks or control characters (it is printed as the "
+                  "author of the interoperability profiles)")
+        operator = None
+    return GatewaySection(gid, state_dir, key_file, title, kek_file, kek,
+                          operator=operator.strip() if operator is not None else None)
 
 
 def broker_section(t: Table, base: Path, gateway_id: str, probs: Problems) -> BrokerConfig:
@@ -272,7 +288,8 @@ def bus_section(t: Table, p: str, base: Path, probs: Problems) -> BusConfig:
 def schedules_section(t: Table, probs: Problems) -> SchedulesConfig:
     p = "schedules"
     allowed = ("load_profile_every", "load_profile_jitter", "registers_every", "events_every",
-               "bulk_export_at", "clock_sync_at", "clock_tolerance", "clock_shift_limit")
+               "bulk_export_at", "clock_sync_at", "clock_tolerance", "clock_shift_limit",
+               "clock_drift_threshold", "clock_drift_min_interval")
     v.check_keys(t, p, allowed, probs)
     every = v.get_duration(t, "load_profile_every", p, probs, 4 * 3600, 60, 7 * 86400)
     jitter = v.get_duration(t, "load_profile_jitter", p, probs, min(600, every / 2), 0, every)
@@ -282,6 +299,11 @@ def schedules_section(t: Table, probs: Problems) -> SchedulesConfig:
     shift = v.get_duration(t, "clock_shift_limit", p, probs, 900, 0, 900)
     if shift < tolerance:
         probs.add(join(p, "clock_shift_limit"), "must not be smaller than clock_tolerance")
+    # 0 turns drift detection off: collections then do not read the clock
+    drift: float | None = v.get_duration(t, "clock_drift_threshold", p, probs, 30, 0, 86400)
+    if drift and drift <= tolerance:
+        probs.add(join(p, "clock_drift_threshold"), f"{drift:g}s must be larger than "
+                  f"clock_tolerance ({tolerance:g}s), or 0 to turn drift detection off")
     return SchedulesConfig(
         load_profile_every_s=every,
         load_profile_jitter_s=jitter,
@@ -293,7 +315,43 @@ def schedules_section(t: Table, probs: Problems) -> SchedulesConfig:
         or dt.time(3, 0),
         clock_tolerance_s=tolerance,
         clock_shift_limit_s=shift,
+        clock_drift_threshold_s=drift or None,
+        clock_drift_min_interval_s=v.get_duration(t, "clock_drift_min_interval", p, probs,
+                                                  86400, 60, 30 * 86400),
     )
+
+
+def datastore_section(t: Table, probs: Problems) -> DataStoreConfig:
+    p = "datastore"
+    v.check_keys(t, p, ("retention",), probs)
+    days = v.get_duration(t, "retention", p, probs, 90 * 86400, 86400, 3650 * 86400) / 86400
+    return DataStoreConfig(retention_days=days)
+
+
+def export_section(t: Table, base: Path, probs: Problems) -> ExportConfig:
+    p = "export"
+    v.check_keys(t, p, ("part_max_bytes", "directory", "formats"), probs)
+    size = v.get_opt_size(t, "part_max_bytes", p, probs) or 256 << 10
+    if not 16 << 10 <= size <= 64 << 20:
+        probs.add(join(p, "part_max_bytes"), f"{size} bytes is out of range (16KiB..64MiB)")
+        size = 256 << 10
+    directory = None
+    raw = v.get_opt_str(t, "directory", p, probs)
+    if raw is not None:
+        directory = resolve_path(raw, base, join(p, "directory"), probs)
+        if directory is not None and directory.exists() and not directory.is_dir():
+            probs.add(join(p, "directory"), f"{directory} exists and is not a directory")
+    formats: list[str] = []
+    for i, name in enumerate(v.get_str_list(t, "formats", p, probs) if "formats" in t
+                             else list(EXPORT_FORMATS)):
+        if name not in EXPORT_FORMATS:
+            probs.add(join(join(p, "formats"), i), f"{v.show(name)} is not one of "
+                      f"{' | '.join(EXPORT_FORMATS)}{v.suggest(name, EXPORT_FORMATS)}")
+        elif name not in formats:
+            formats.append(name)
+    if "formats" in t and directory is None:
+        probs.add(join(p, "formats"), "needs [export] directory (where the files go)")
+    return ExportConfig(part_max_bytes=size, directory=directory, formats=tuple(formats))
 
 
 def limits_section(t: Table, probs: Problems) -> LimitsConfig:

@@ -25,15 +25,27 @@ import aiomqtt
 
 from smmc_gateway.headend.daemon import DaemonOptions, Gateway
 from smmc_gateway.headend.labconfig import write_lab_config
-from smmc_gateway.ops.audit import AuditRecord, Write, write_record
-from smmc_gateway.ops.config import load_config
+from smmc_gateway.ops.config import GatewayConfig, load_config
 from smmc_gateway.profiles.broker import LocalBroker, free_port, free_ports
-from smmc_gateway.profiles.observe import Recorder, Step
+from smmc_gateway.profiles.observe import Recorder, Step, Timing
 from smmc_gateway.simulator.fleet import FleetSpec, SimulatedFleet
 from smmc_gateway.simulator.serve import close_servers, start_tcp_per_meter
-from smmc_gateway.usecases.clock import FixedTimeSource
 
 GW = "gw-profile"
+
+
+class LabClock:
+    """The gateway's time source in the lab: the host clock, with a synchronised flag a
+    scenario can turn off (the gateway's own NTP lost)."""
+
+    def __init__(self) -> None:
+        self.synced = True
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def synchronised(self) -> bool:
+        return self.synced
 METERS = 2
 STEP_TIMEOUT_S = 20.0
 
@@ -47,6 +59,8 @@ class Context:
     client: aiomqtt.Client
     recorder: Recorder
     ids: list[str]
+    tmp: Path
+    gateway_time: LabClock
     seen: list[tuple[str, bytes]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -73,6 +87,9 @@ class Scenario:
     name: str
     title: str
     run: Callable[[Context], Awaitable[None]]
+    exception: bool = False
+    """An exception scenario: the request is refused or fails on purpose (KPIs count it
+    as handled when it is answered FAILED or PARTIAL, naming the problem)."""
 
 
 def _control(ref: str, meters: list[str], **extra: Any) -> dict[str, Any]:
@@ -82,7 +99,7 @@ def _control(ref: str, meters: list[str], **extra: Any) -> dict[str, Any]:
 
 
 async def _collection(c: Context) -> None:
-    c.recorder.add(Step("Scheduler", "Gateway", "collection due for meter A"))
+    c.recorder.add(Step("Scheduler", "Gateway", "collection due for meter A", "internal"))
     await c.gateway.headend.collect(c.ids[0])
     await c.wait_for(f"meter/{c.ids[0]}/readings")
 
@@ -119,26 +136,6 @@ async def _readings_report(c: Context) -> None:
     await c.wait_for("reply/rep-1")
 
 
-async def _optical_audit(c: Context) -> None:
-    # what the technician's CLI leaves after `smmc-gateway meter --optical ... limit`: one
-    # audit record (made by the CLI's own writer) in the gateway's audit inbox
-    c.recorder.add(Step("Technician CLI", "Meter A", "SET 71/0.0.17.0.0.255/4 over the "
-                                                     "optical port (not part of this run)", "dlms"))
-    rec = AuditRecord(command="limit", connection="optical /dev/ttyUSB0", client=1,
-                      auth="hls-gmac", meter={"deviceId": c.ids[0],
-                                              "logicalDeviceName": None})
-    w = Write("set", 71, "0.0.17.0.0.255", 4, {"type": "double-long-unsigned", "value": 6000})
-    w.result = "success"
-    rec.writes.append(w)
-    inbox = Path(c.gateway.config.gateway.state_dir) / "audit-inbox"
-    inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
-    c.recorder.add(Step("Technician CLI", "Gateway",
-                        "audit record (set 71/0.0.17.0.0.255/4, success) in audit-inbox",
-                        "file"))
-    write_record(inbox, rec.as_dict())
-    await c.wait_for(f"meter/{c.ids[0]}/events")
-
-
 async def _disconnect_connect(c: Context) -> None:
     await c.command("EndDeviceControls", "create", "dc-1", _control("disconnect", [c.ids[0]]),
                     "disconnect meter A")
@@ -149,6 +146,18 @@ async def _disconnect_connect(c: Context) -> None:
                     "connect meter A")
     await c.wait_for("reply/rc-1")
     await c.wait_for(f"meter/{c.ids[0]}/events")
+    press_button(c)
+
+
+def press_button(c: Context) -> None:
+    """Control mode 1 (the lab meters'): remote reconnect only makes the meter ready for
+    reconnection; the supply returns when the customer presses the meter's button."""
+    meter = c.fleet.meters[0].meter
+    c.recorder.add(Step("Customer", "Meter A", "presses the meter's button (manual "
+                                               "reconnect: ready_for_reconnection -> "
+                                               "connected)", "local"))
+    if meter.press_button(c.fleet.now()) is None or not meter.supplied:
+        raise RuntimeError("meter A did not reconnect when its button was pressed")
 
 
 async def _unknown_meter(c: Context) -> None:
@@ -166,11 +175,11 @@ async def _oms(c: Context) -> None:
 
 
 async def _outage(c: Context) -> None:
-    c.recorder.add(Step("Meter A", "Meter A", "supply lost"))
+    c.recorder.add(Step("Meter A", "Meter A", "supply lost", "local"))
     c.fleet.power_outage(0)
     await c.wait_for(f"meter/{c.ids[0]}/events")
     c.seen.clear()
-    c.recorder.add(Step("Meter A", "Meter A", "supply restored"))
+    c.recorder.add(Step("Meter A", "Meter A", "supply restored", "local"))
     c.fleet.power_restored(0)
     await c.wait_for(f"meter/{c.ids[0]}/events")
 
@@ -189,29 +198,27 @@ async def _limit(c: Context) -> None:
 
 
 async def _unreachable(c: Context) -> None:
-    c.recorder.add(Step("Meter B", "Meter B", "supply lost (unpowered, the meter answers no APDU "
-                                              "and drops its connections)"))
-    c.fleet.power_outage(1)
-    await c.wait_for(f"meter/{c.ids[1]}/events")
-    c.seen.clear()
+    """Meter B is unpowered (since the OMS poll exception): a disconnect order fails."""
     await c.command("EndDeviceControls", "create", "dc-down",
-                    _control("disconnect", [c.ids[1]]), "disconnect meter B")
+                    _control("disconnect", [c.ids[1]]), "disconnect meter B (unpowered)")
     await c.wait_for("reply/dc-down", 60.0)
     c.seen.clear()
-    c.recorder.add(Step("Meter B", "Meter B", "supply restored"))
+    c.recorder.add(Step("Meter B", "Meter B", "supply restored", "local"))
     c.fleet.power_restored(1)
     await c.wait_for(f"meter/{c.ids[1]}/events")
 
 
 async def _discovery(c: Context) -> None:
-    c.recorder.add(Step("Scheduler", "Gateway", "meter A registered (discovery)"))
+    c.recorder.add(Step("Scheduler", "Gateway", "meter A registered (discovery)",
+                        "internal"))
     await c.gateway.headend.discover(c.ids[0])
     await c.wait_for(f"meter/{c.ids[0]}/config")
 
 
 async def _programming(c: Context) -> None:
     setting = {"EndDevices": [{"mRID": c.ids[0]}], "class_id": 1, "obis": "0.0.97.98.10.255",
-               "attribute": 2, "value": {"type": "double-long-unsigned", "value": 7}}
+               "attribute": 2, "value": {"type": "double-long-unsigned",
+                                                  "value": 0xFFFFFFFF}}
     await c.command("MeterConfig", "change", "mc-1", {"Settings": [setting]},
                     "set the alarm filter of meter A")
     await c.wait_for("reply/mc-1")
@@ -226,6 +233,7 @@ async def _account_move(c: Context) -> None:
         await c.wait_for(f"reply/{cid}")
         await c.wait_for(f"meter/{c.ids[0]}/events")
         await c.wait_for(f"meter/{c.ids[0]}/readings")
+    press_button(c)
 
 
 FIRMWARE_IMAGE = "smmc-sim-2.0.0.img"
@@ -255,31 +263,6 @@ async def _firmware(c: Context) -> None:
             await c.arrived.wait()
 
 
-SCENARIOS: tuple[Scenario, ...] = (
-    Scenario(1, "discovery", "Discovery of a newly registered meter", _discovery),
-    Scenario(2, "collection", "Scheduled collection (load profile and registers)", _collection),
-    Scenario(2, "on-demand", "On-demand read (MeterReadings get)", _on_demand_read),
-    Scenario(3, "customer-data", "Customer data from the data store (no meter touched)",
-             _customer_data),
-    Scenario(11, "readings-report", "Collection quality report of a group", _readings_report),
-    Scenario(5, "optical-audit", "Optical-port write audited and uplinked", _optical_audit),
-    Scenario(6, "disconnect-connect", "Remote disconnect, then reconnect", _disconnect_connect),
-    Scenario(6, "unknown-meter", "Exception: a command for a meter not configured",
-             _unknown_meter),
-    Scenario(6, "unreachable", "Exception: the meter does not answer", _unreachable),
-    Scenario(7, "oms-poll", "OMS poll (ping) of a group", _oms),
-    Scenario(7, "outage", "Outage and restoration pushed by the meter", _outage),
-    # Scenario(9, "firmware", ...) is not in the list: its progress events and the meter's
-    # post-activation push interleave with the transfer by timing (seen under CPU load),
-    # so the rendered sequence would not be reproducible; _firmware stays for a later
-    # normalisation that can order them.
-    Scenario(10, "programming", "Remote programming (MeterConfig change)", _programming),
-    Scenario(12, "account-move", "Move-out then move-in", _account_move),
-    Scenario(13, "clock-sync", "Clock synchronisation on demand", _clock),
-    Scenario(14, "limit", "Remote power limitation", _limit),
-)
-
-
 async def _quiet(gw: Gateway, within_s: float = 60.0) -> None:
     """Start-up work done: every meter discovered, no job running or due soon."""
     async with asyncio.timeout(within_s):
@@ -290,17 +273,83 @@ async def _quiet(gw: Gateway, within_s: float = 60.0) -> None:
             await asyncio.sleep(0.2)
 
 
-Observed = dict[str, tuple[str, list[Step]]]
+async def _settle(gw: Gateway, recorder: Recorder, quiet_s: float = 0.4,
+                  within_s: float = 20.0) -> None:
+    """What a scenario set off has ended: no job running and nothing observed for
+    ``quiet_s`` (a push can make the gateway re-read a meter after the scenario's last
+    awaited message; that belongs to the scenario, not to the next one)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    seen, since = len(recorder.steps), loop.time()
+    while loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        if len(recorder.steps) != seen or gw.scheduler.active_jobs:
+            seen, since = len(recorder.steps), loop.time()
+        elif loop.time() - since >= quiet_s:
+            return
 
 
-async def run_all(scenarios: tuple[Scenario, ...] = SCENARIOS) -> Observed:
-    """Run every scenario once; ``{"NN-name": (title, steps)}`` in scenario order."""
+@dataclass(frozen=True)
+class Run:
+    """What one scenario observed."""
+
+    aspect: int
+    title: str
+    steps: list[Step]
+    timing: Timing
+    exception: bool
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Every scenario's run (``{"NN-name": Run}`` in run order) and the lab's configuration
+    (aspect 1 is drawn from a configuration)."""
+
+    runs: dict[str, Run]
+    config: GatewayConfig
+
+
+LAB_ENABLE = ("MeterConfig", "EndDeviceFirmware", "hanKeys")
+"""The [commands.enabled] switches the lab turns on (all default-off nouns the scenarios
+use: remote programming, firmware, HAN device keys)."""
+
+
+async def run_all(scenarios: tuple[Scenario, ...] | None = None) -> Observation:
+    """Run every scenario once (default: the whole catalogue, in its order)."""
+    if scenarios is None:
+        from smmc_gateway.profiles.catalog import SCENARIOS
+
+        scenarios = SCENARIOS
     with (tempfile.TemporaryDirectory(prefix="smmc-profiles-") as tmp,
           LocalBroker(Path(tmp) / "broker") as broker):
         return await _run(Path(tmp), broker, scenarios)
 
 
-async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) -> Observed:
+def _lab(tmp: Path, fleet: SimulatedFleet, info: list[dict[str, Any]], broker: LocalBroker,
+         push_port: int) -> Path:
+    ids = [str(m["meter_id"]) for m in info]
+    # the daily jobs (clock sync, bulk export) are put half a day away so they never run
+    # inside a scenario (the bulk export scenario runs its job itself)
+    away = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
+    cfg = write_lab_config(tmp / "gw", info, broker=(broker.host, broker.port), gateway_id=GW,
+                           groups={m: "feeder" for m in ids}, push_port=push_port,
+                           enable=LAB_ENABLE,
+                           schedules='load_profile_every = "6h"\nload_profile_jitter = "1s"\n'
+                                     'events_every = "6h"\nregisters_every = "6h"\n'
+                                     f'clock_sync_at = "{away}"\nbulk_export_at = "{away}"')
+    from smmc_gateway.profiles.scenarios_han import with_master_keys
+
+    with_master_keys(cfg.parent / "meter-keys.toml", fleet)
+    fw = cfg.parent / "state" / "firmware"
+    (fw / "trusted-keys").mkdir(parents=True)
+    samples = firmware_samples()
+    for name in (FIRMWARE_IMAGE, FIRMWARE_IMAGE + ".manifest.json"):
+        shutil.copy(samples / name, fw / name)
+    shutil.copy(samples / "TEST-ONLY-signing-key.pub", fw / "trusted-keys" / "test.pub")
+    return cfg
+
+
+async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) -> Observation:
     push_port = free_port()
     fleet = SimulatedFleet(FleetSpec(meters=METERS, seed=7, time_offset_s=40.0,
                                      push_destination=f"127.0.0.1:{push_port}"))
@@ -313,31 +362,17 @@ async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) 
     recorder = Recorder(names={mid: f"meter {chr(65 + i)}" for i, mid in enumerate(ids)})
     for rt in fleet.meters:
         recorder.tap_meter(rt.meter_id, rt.meter)
-    # the daily jobs (clock sync, bulk export) are put half a day away so they never run
-    # inside a scenario
-    away = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
-    cfg = write_lab_config(tmp / "gw", info, broker=(broker.host, broker.port), gateway_id=GW,
-                           groups={m: "feeder" for m in ids}, push_port=push_port,
-                           enable=("MeterConfig", "EndDeviceFirmware"),
-                           schedules='load_profile_every = "6h"\nload_profile_jitter = "1s"\n'
-                                     'events_every = "6h"\nregisters_every = "6h"\n'
-                                     f'clock_sync_at = "{away}"\nbulk_export_at = "{away}"')
-    if any(sc.run is _firmware for sc in scenarios):
-        fw = cfg.parent / "state" / "firmware"
-        (fw / "trusted-keys").mkdir(parents=True)
-        samples = firmware_samples()
-        for name in (FIRMWARE_IMAGE, FIRMWARE_IMAGE + ".manifest.json"):
-            shutil.copy(samples / name, fw / name)
-        shutil.copy(samples / "TEST-ONLY-signing-key.pub", fw / "trusted-keys" / "test.pub")
-    gw = Gateway(load_config(cfg), DaemonOptions(time_source=FixedTimeSource(synced=True),
-                                                 first_read_s=2 * 3600, audit_interval_s=0.5))
-    results: Observed = {}
+    config = load_config(_lab(tmp, fleet, info, broker, push_port))
+    clock = LabClock()
+    gw = Gateway(config, DaemonOptions(time_source=clock, first_read_s=2 * 3600,
+                                       audit_interval_s=0.5))
+    results: dict[str, Run] = {}
     try:
         await gw.start()
         async with aiomqtt.Client(broker.host, broker.port,
                                   protocol=aiomqtt.ProtocolVersion.V5) as client:
             await client.subscribe(f"smmc/v1/{GW}/#", qos=1)
-            ctx = Context(gw, fleet, client, recorder, ids)
+            ctx = Context(gw, fleet, client, recorder, ids, tmp, clock)
 
             async def listen() -> None:
                 async for msg in client.messages:
@@ -352,10 +387,20 @@ async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) 
                 await _quiet(gw)
                 for sc in scenarios:
                     ctx.seen.clear()
-                    recorder.active = True
-                    await sc.run(ctx)
-                    recorder.active = False
-                    results[f"{sc.aspect:02d}-{sc.name}"] = (sc.title, recorder.take())
+                    recorder.begin()
+                    try:
+                        await sc.run(ctx)
+                    except TimeoutError:
+                        steps, _ = recorder.end()
+                        last = "; ".join(f"{x.source} -> {x.target}: {x.message}"
+                                         for x in steps[-6:])
+                        raise RuntimeError(f"scenario {sc.aspect:02d}-{sc.name}: the message "
+                                           "it waits for did not come in time (observed "
+                                           f"last: {last or 'nothing'})") from None
+                    await _settle(gw, recorder)
+                    steps, timing = recorder.end()
+                    results[f"{sc.aspect:02d}-{sc.name}"] = Run(sc.aspect, sc.title, steps,
+                                                                timing, sc.exception)
             finally:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -368,4 +413,4 @@ async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) 
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
         await close_servers(servers)
-    return results
+    return Observation(results, config)

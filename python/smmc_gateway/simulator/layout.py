@@ -56,6 +56,9 @@ LOGICAL_DEVICE_NAME = Obis(0, 0, 42, 0, 0, 255)
 FIRMWARE = Obis(1, 0, 0, 2, 0, 255)
 AMR_STATUS = Obis(0, 0, 96, 10, 1, 255)
 ACTIVE_TARIFF = Obis(0, 0, 96, 14, 0, 255)
+# the time of the last clock synchronisation (IDIS: Data, a date-time), set on every
+# clock adjustment (meter.py _on_time_set)
+LAST_CLOCK_SYNC = Obis(0, 0, 96, 2, 12, 255)
 ALARM = Obis(0, 0, 97, 98, 0, 255)
 ALARM_FILTER = Obis(0, 0, 97, 98, 10, 255)
 POWER_FAILURE_DURATION = Obis(0, 0, 96, 7, 19, 255)
@@ -101,6 +104,8 @@ def build_objects(meter: SimulatedMeter) -> list[CosemObject]:
     objs.append(Register(VOLTAGE, lambda now: long_unsigned(meter.voltage_dv(now)), -1, 35))
     objs.append(Data(AMR_STATUS, source=lambda now: unsigned(meter.status_flags)))
     objs.append(Data(ACTIVE_TARIFF, unsigned(1)))
+    objs.append(Data(LAST_CLOCK_SYNC, octet_string(meter.clock.local_bytes(
+        meter.clock.meter_time(meter.created)))))
     # use cases 4 and 8, the customer side (simulator/customer.py)
     objs.append(Data(CONSUMER_MESSAGE, octet_string(b""), writable=True))
     objs.append(Data(CONSUMER_CODE, octet_string(b""), writable=True))

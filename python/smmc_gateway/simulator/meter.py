@@ -47,6 +47,7 @@ from smmc_gateway.simulator.layout import (
     CLOCK,
     DISCONNECTOR_SCRIPTS,
     IMAGE_SCRIPTS,
+    LAST_CLOCK_SYNC,
     LOAD_PROFILE,
     POWER_FAILURE_DURATION,
     POWER_FAILURE_LOG,
@@ -544,6 +545,8 @@ class SimulatedMeter:
             self._data(events.EVENT_LOGS[events.STANDARD][1]).value = unsigned(code)
             self._profile(events.EVENT_LOGS[events.STANDARD][0]).capture(now, stamp)
         self.status_flags |= events.STATUS_CLOCK_ADJUSTED
+        if LAST_CLOCK_SYNC in getattr(self, "objects", {}):
+            self._data(LAST_CLOCK_SYNC).value = octet_string(self.clock.local_bytes(new))
         self._next_capture = _quarter_after(new)
         self._next_billing = self._month_start_after(new)
 

@@ -25,6 +25,16 @@ process ``max_attempts`` times is answered FAILED ``PoisonCommand`` instead of r
 ``ReplyTooLarge``. Answered requests are pruned from the journal after
 ``journal_retention_s``.
 
+Broker refusals (:mod:`~smmc_gateway.uplink.reasons`): every CONNACK is logged with its
+reason code by name (``uplink_connack``), every failed PUBACK too (``publish_refused``), and
+a DISCONNECT from the broker (``uplink_broker_disconnect``). A CONNACK that retrying cannot
+fix (bad credentials, not authorised, banned, a refused client id ...) ends :meth:`Uplink.run`
+with :class:`~smmc_gateway.uplink.reasons.BrokerRefused`. A broker without retained
+messages (CONNACK 0x9A "Retain not supported" for our retained will, or Retain Available =
+0 in its CONNACK) is served without retain: a non-retained will, retained messages
+published plain, and the ``online`` status re-published every ``status_interval_s`` so a
+consumer that subscribes later learns it; said once per process (``broker_retain_unsupported``).
+
 TLS: one :class:`ssl.SSLContext` is built when the uplink is made (a file that cannot be
 used raises :class:`~smmc_gateway.uplink.config.TlsSetupError` then); a broker whose
 certificate fails verification before any connection of this process succeeded ends
@@ -48,6 +58,7 @@ from typing import Any
 import aiomqtt
 import paho.mqtt.client as paho
 import structlog
+from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -57,6 +68,7 @@ from smmc_gateway.uplink.config import TlsSetupError, UplinkConfig
 from smmc_gateway.uplink.envelope import Draft, Event, MeterReadingPart, Reading, ReplyError
 from smmc_gateway.uplink.journal import AlreadyReplied, Attempt, Command, CommandJournal
 from smmc_gateway.uplink.outbox import Outbox, OutboxRow
+from smmc_gateway.uplink.reasons import BrokerRefused, connack_action, describe, reason_name
 from smmc_gateway.uplink.requests import BadRequest, parse_request
 from smmc_gateway.uplink.store import Store
 from smmc_gateway.uplink.topics import Topics
@@ -94,6 +106,11 @@ class UplinkCounters:
     timed_out_commands: int = 0
     oversized_replies: int = 0
     journal_pruned: int = 0
+
+
+#: MQTT 3.1.1 CONNACK return codes as their v5 reason codes (a broker that answers a v5
+#: CONNECT in 3.1.1 terms).
+_V311_CONNACK = {1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87}
 
 
 class _Stopped(Exception):
@@ -157,6 +174,16 @@ class Uplink:
         self._admitted = 0  # dispatches not past their handler yet (waiting or running)
         self._running = 0  # of which hold a slot
         self._closing = False  # run() is cancelling its dispatches (stop, or a fatal error)
+        self._retain_ok = True  # False once the broker said it keeps no retained messages
+        self._connack: int | None = None  # the last CONNACK's reason code
+        self.on_status: Callable[[bool], None] | None = None
+        """Called with ``retain_available`` after every accepted connection (the registry
+        re-publishes itself periodically when the broker keeps nothing retained)."""
+
+    @property
+    def retain_available(self) -> bool:
+        """False when the broker keeps no retained messages (see the module doc)."""
+        return self._retain_ok
 
     # -- outbound API ---------------------------------------------------------------
     async def publish(
@@ -249,7 +276,8 @@ class Uplink:
             while not self._stopping.is_set():
                 connects = self.counters.connects
                 stopped = False
-                fatal: TlsSetupError | None = None
+                fatal: TlsSetupError | BrokerRefused | None = None
+                refused: str | None = None
                 try:
                     await self._session()
                 except* _Stopped:
@@ -257,18 +285,27 @@ class Uplink:
                 except* (aiomqtt.MqttError, OSError, ValueError) as group:
                     error = group.exceptions[0]
                     self.counters.connect_failures += 1
-                    fatal = self._unworkable(error)
-                    log.warning(
-                        "uplink_disconnected",
-                        error=repr(error),
-                        reason=str(error),
-                        retry_in_s=None if fatal else round(backoff, 2),
-                    )
-                if fatal is not None:
+                    try:
+                        refused = self._refusal(error)
+                    except BrokerRefused as exc:
+                        fatal = exc
+                    if fatal is None:
+                        fatal = self._unworkable(error)
+                    if refused != "no_retain" and not isinstance(fatal, BrokerRefused):
+                        log.warning(
+                            "uplink_disconnected",
+                            error=f"{type(error).__name__}: {error}",
+                            reason=str(error),
+                            retry_in_s=None if fatal else round(backoff, 2),
+                        )
+                if isinstance(fatal, TlsSetupError):
                     log.error("uplink_tls_unworkable", error=str(fatal))
+                if fatal is not None:
                     raise fatal
                 if stopped:
                     break
+                if refused == "no_retain":
+                    continue  # at once, with a will the broker takes
                 if self.counters.connects != connects:  # it was up: start backing off anew
                     backoff = self.config.backoff_min_s
                 delay = backoff * random.uniform(0.8, 1.2)
@@ -283,6 +320,41 @@ class Uplink:
                 task.cancel()
             await asyncio.gather(housekeeping, *self._dispatches, return_exceptions=True)
             await self.store.close()
+
+    def _refusal(self, error: BaseException) -> str | None:
+        """A refused CONNACK: log it by name; raise :class:`BrokerRefused` when retrying
+        cannot fix it; "no_retain" when the broker refused our retained will."""
+        if not isinstance(error, MqttConnectError):
+            return None
+        rc = error.rc
+        code = rc.value if isinstance(rc, ReasonCode) else rc
+        if not isinstance(code, int):
+            return None
+        if code < 0x80 and not isinstance(rc, ReasonCode):
+            code = _V311_CONNACK.get(code, 0x80)  # a v3.1.1 answer: its v5 equivalent
+        action = connack_action(code)
+        log.warning("uplink_connack", code=f"0x{code:02X}", reason=reason_name(code),
+                    host=self.config.host, port=self.config.port, action=action)
+        if action == "fatal":
+            refused = BrokerRefused(code, self.config.host, self.config.port)
+            log.error("broker_refused", code=f"0x{code:02X}", reason=reason_name(code),
+                      error=str(refused))
+            raise refused
+        if action == "no_retain":
+            if not self._retain_ok:  # refused even without a retained will: a broker bug
+                return "retry"
+            self._no_retain(f"CONNACK {describe(code)} for our retained will")
+            return "no_retain"
+        return action
+
+    def _no_retain(self, why: str) -> None:
+        if self._retain_ok:
+            log.warning("broker_retain_unsupported", why=why,
+                        effect="a non-retained will; retained messages (status, config, "
+                               "linkage, registry) are published without retain and the "
+                               f"status every {self.config.status_interval_s:g}s; consumers "
+                               "that subscribe later wait for the next one")
+        self._retain_ok = False
 
     def _unworkable(self, error: BaseException) -> TlsSetupError | None:
         """A connect error that retrying cannot fix: the broker's certificate fails
@@ -351,12 +423,38 @@ class Uplink:
             tls_context=self._tls_context,  # set: TLS before anything is sent, or nothing
             max_inflight_messages=cfg.max_inflight,
             will=aiomqtt.Will(
-                self.topics.status(), self._status_payload("offline"), qos=1, retain=True
+                self.topics.status(), self._status_payload("offline"), qos=1,
+                retain=self._retain_ok,
             ),
         )
         inner: paho.Client = client._client
         inner.manual_ack_set(True)
         chained = inner.on_publish
+        on_connect, on_disconnect = inner.on_connect, inner.on_disconnect
+
+        def connected(c: paho.Client, userdata: Any, flags: Any, rc: ReasonCode,
+                      properties: Properties | None = None) -> None:
+            self._connack = rc.value
+            if rc.value < 0x80:
+                log.info("uplink_connack", code=f"0x{rc.value:02X}", reason=reason_name(rc.value),
+                         host=cfg.host, port=cfg.port,
+                         retain_available=getattr(properties, "RetainAvailable", 1))
+                if properties is not None and getattr(properties, "RetainAvailable", 1) == 0:
+                    self._no_retain("the broker's CONNACK says Retain Available = 0")
+            if on_connect is not None:
+                on_connect(c, userdata, flags, rc, properties)  # type: ignore[call-arg,arg-type]
+
+        def disconnected(c: paho.Client, userdata: Any, flags: Any, rc: ReasonCode,
+                         properties: Properties | None = None) -> None:
+            was_up = self._connack is not None and self._connack < 0x80
+            if was_up and rc is not None and rc.value >= 0x80:
+                log.warning("uplink_broker_disconnect", code=f"0x{rc.value:02X}",
+                            reason=reason_name(rc.value))
+            if on_disconnect is not None:
+                on_disconnect(c, userdata, flags, rc, properties)  # type: ignore[call-arg,arg-type]
+
+        inner.on_connect = connected
+        inner.on_disconnect = disconnected
 
         def on_publish(
             c: paho.Client, userdata: Any, mid: int, rc: ReasonCode, properties: Properties
@@ -401,20 +499,32 @@ class Uplink:
                 await client.subscribe(self.topics.commands(), qos=1)
                 self.connected.set()
                 log.info("uplink_connected", host=self.config.host, port=self.config.port)
-                rc = await self._publish_raw(
-                    client, self.topics.status(), self._status_payload("online"), True
-                )
-                if rc.is_failure:
-                    log.error("status_refused", reason=str(rc), code=rc.value)
+                await self._publish_status(client, "online")
+                if self.on_status is not None:
+                    self.on_status(self._retain_ok)
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._drain(client, tg))
                     tg.create_task(self._receive(client))
                     tg.create_task(self._watch_stop(client))
+                    if not self._retain_ok:
+                        tg.create_task(self._status_beat(client))
         finally:
             self.connected.clear()
             for fut in self._acks.values():
                 fut.cancel()
             self._acks.clear()
+
+    async def _publish_status(self, client: aiomqtt.Client, state: str) -> None:
+        rc = await self._publish_raw(client, self.topics.status(), self._status_payload(state),
+                                     self._retain_ok)
+        if rc.is_failure:
+            log.error("status_refused", reason=reason_name(rc.value), code=f"0x{rc.value:02X}")
+
+    async def _status_beat(self, client: aiomqtt.Client) -> None:
+        """Without retained messages: "online" again every ``status_interval_s``."""
+        while True:
+            await asyncio.sleep(self.config.status_interval_s)
+            await self._publish_status(client, "online")
 
     async def _watch_stop(self, client: aiomqtt.Client) -> None:
         await self._stopping.wait()
@@ -428,7 +538,7 @@ class Uplink:
                     await self._progress.wait()
             except TimeoutError:
                 break
-        await self._publish_raw(client, self.topics.status(), self._status_payload("offline"), True)
+        await self._publish_status(client, "offline")
         raise _Stopped
 
     # -- outbound: drain the outbox -------------------------------------------------
@@ -451,22 +561,25 @@ class Uplink:
                         await self._wake.wait()
 
     async def _send(self, client: aiomqtt.Client, row: OutboxRow, inflight: set[int]) -> None:
-        rc = await self._publish_raw(client, row.topic, row.payload, row.retain)
+        rc = await self._publish_raw(client, row.topic, row.payload,
+                                     row.retain and self._retain_ok)
         if rc.is_failure:
-            await self.outbox.dead_letter(row.id, rc.value, str(rc))
+            await self.outbox.dead_letter(row.id, rc.value, reason_name(rc.value))
             self.counters.refused += 1
             log.error(
                 "publish_refused",
                 topic=row.topic,
                 message_id=row.message_id,
-                reason=str(rc),
-                code=rc.value,
+                reason=reason_name(rc.value),
+                code=f"0x{rc.value:02X}",
             )
             if self.on_refused is not None:
                 self.on_refused(row, rc.value)
         else:
             await self.outbox.ack(row.id)
             self.counters.published += 1
+            log.debug("puback", message_id=row.message_id, code=f"0x{rc.value:02X}",
+                      reason=reason_name(rc.value))
         inflight.discard(row.id)
         self._wake.set()
         self._progress.set()

@@ -137,13 +137,16 @@ class UplinkConfig:
     :meth:`max_packet_size`, and at most :meth:`receive_maximum` unacknowledged requests."""
     journal_retention_s: float = 30 * 86400.0
     prune_interval_s: float = 86400.0
+    status_interval_s: float = 60.0
+    """Without retained messages at the broker: how often ``online`` is re-published."""
 
     def __post_init__(self) -> None:
         for name in ("max_concurrent", "max_queued", "max_attempts", "max_reply_bytes",
                      "max_request_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"uplink.{name}: must be >= 1, got {getattr(self, name)}")
-        for name in ("command_timeout_s", "journal_retention_s", "prune_interval_s"):
+        for name in ("command_timeout_s", "journal_retention_s", "prune_interval_s",
+                     "status_interval_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"uplink.{name}: must be > 0, got {getattr(self, name)}")
 

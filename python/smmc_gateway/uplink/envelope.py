@@ -42,7 +42,9 @@ from typing import Any, Literal, NotRequired, TypedDict
 from smmc_gateway.cim.event_types import UnknownEventName, event_type
 from smmc_gateway.uplink.topics import Topics
 
-REQUEST_VERBS = frozenset({"create", "change", "execute", "get"})
+# IEC 61968-9 request verbs; delete (MeterReadSchedule, EndDeviceConfig) and cancel (a
+# scheduled EndDeviceControls or MasterDataLinkageConfig order) as the standard names them
+REQUEST_VERBS = frozenset({"create", "change", "execute", "get", "delete", "cancel"})
 ReplyResult = Literal["OK", "PARTIAL", "FAILED"]
 REPLY_RESULTS: frozenset[str] = frozenset({"OK", "PARTIAL", "FAILED"})
 

@@ -78,6 +78,14 @@ class Topics:
         """The meter's HAN devices (MasterDataLinkageConfig, retained: use case 4)."""
         return f"{self.base}/meter/{check_level('meter', meter)}/linkage"
 
+    def keys(self, meter: str) -> str:
+        """The meter's keys wrapped with the central KEK (KeyBundle: key escrow)."""
+        return f"{self.base}/meter/{check_level('meter', meter)}/keys"
+
+    def registry(self) -> str:
+        """The meters this gateway serves (GatewayRegistry, retained)."""
+        return f"{self.base}/registry"
+
     def bulk_readings(self) -> str:
         return f"{self.base}/bulk/readings"
 

@@ -8,6 +8,12 @@ method 6 shift_time) the clock is shifted by ``-deviation`` (whole seconds);
 beyond, attribute 2 is SET to the true time (keeping the meter's deviation field).
 The deviation is measured again afterwards; both go into the result (an event).
 
+After an adjustment the meter's own record of it is read back: "time of the last clock
+synchronisation" (Data, class 1, 0.0.96.2.12.255, a date-time), :func:`read_last_sync`.
+A collection can measure the deviation (:func:`measure_deviation`, one GET) to detect a
+drifting clock between the scheduled syncs (aspect 13's "drift detected" trigger; the
+head-end decides what to do).
+
 A meter is never set from a concentrator clock that is not itself synchronised:
 :class:`SystemTimeSource` answers that from ``timedatectl`` or, failing that,
 ``adjtimex`` status (``STA_UNSYNC``); tests inject their own source.
@@ -28,6 +34,7 @@ from smmc_gateway.dlms.session import ClientSession, ProtocolError
 
 MAX_SHIFT_S = 900
 CLOCK_CLASS = 8
+DATA_CLASS = 1
 
 
 class ClockNotSynchronised(RuntimeError):
@@ -165,6 +172,24 @@ async def synchronise(session: ClientSession, meter_id: str, source: TimeSource,
         method = "set"
     after, rtt2, _ = await measure_deviation(session, source, obis)
     return ClockResult(meter_id, deviation, after, method, max(rtt, rtt2))
+
+
+async def read_last_sync(session: ClientSession, obis: str = "0.0.96.2.12.255") -> datetime:
+    """When the meter says its clock was last synchronised (UTC). A meter without the
+    object answers a DataAccessError; a value that is not a date-time is a ProtocolError."""
+    raw = await session.get(DATA_CLASS, obis, 2)
+    if raw.get("type") not in ("octet-string", "date-time") or not isinstance(
+            raw.get("value"), str):
+        raise ProtocolError(f"last clock synchronisation {obis}: a {raw.get('type')}, not a "
+                            "date-time")
+    try:
+        moment = to_utc(bytes.fromhex(raw["value"]))
+    except ValueError as exc:
+        raise ProtocolError(f"last clock synchronisation {obis}: {exc}") from None
+    if moment is None:
+        raise ProtocolError(f"last clock synchronisation {obis}: {raw['value']} is not "
+                            "specified")
+    return moment
 
 
 def describe(result: ClockResult) -> str:

@@ -154,6 +154,21 @@ class KeyJournal:
         doc[meter_id] = {"state": "pending", "old": old.to_json(), "new": new.to_json()}
         self._save(doc)
 
+    def forget(self, meter_id: str) -> bool:
+        """Drop a *settled* entry (the meter's keys were set anew by provisioning, or the
+        meter was removed): True if one was dropped. A ``pending`` entry is never dropped
+        (KeyChangeRefused: the meter may hold either key set; settle it first)."""
+        doc = self._load()
+        e = doc.get(meter_id)
+        if e is None:
+            return False
+        if e.get("state") == "pending":
+            raise KeyChangeRefused(f"meter {meter_id}: a key change is still pending (the "
+                                   "meter may hold either key set); settle it first")
+        del doc[meter_id]
+        self._save(doc)
+        return True
+
     def _settle(self, meter_id: str, old: KeySet, new: KeySet, keep: KeySet, how: str) -> bool:
         doc = self._load()
         e = doc.get(meter_id)
