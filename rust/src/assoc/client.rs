@@ -64,6 +64,8 @@ pub struct ClientAssociation {
     pub(super) deadline: Option<f64>,
     pub(super) ctos: Vec<u8>,
     pub(super) stats: Stats,
+    /// The caller's persisted last counters per server system title.
+    pub(super) known: Vec<([u8; 8], u32)>,
 }
 
 impl std::fmt::Debug for ClientAssociation {
@@ -118,6 +120,7 @@ impl ClientAssociation {
             deadline: None,
             ctos: Vec::new(),
             stats: Stats::default(),
+            known: Vec::new(),
         })
     }
 
@@ -152,6 +155,27 @@ impl ClientAssociation {
     /// Requests not answered yet (queued or in flight).
     pub fn pending_requests(&self) -> Vec<RequestId> {
         self.reqs.iter().filter(|r| !r.hls).map(|r| r.id).collect()
+    }
+
+    /// The last invocation counter persisted for server system title
+    /// `title` (the caller's store): anything from that title not above it is
+    /// a replay. Call it before `open` for every title the store knows for
+    /// this meter (the AARE, or a general-ciphering APDU, names the server).
+    pub fn remember_peer_counter(&mut self, title: [u8; 8], last: u32) {
+        super::cipher::remember(&mut self.known, title, last);
+        if let Some(c) = self.crypto.as_mut() {
+            c.set_known(&self.known);
+        }
+    }
+
+    /// The transport below made progress on an answer (HDLC segments or
+    /// retransmissions recovering a long APDU): the silence timers of the
+    /// requests in flight, and of the AARE / RLRE, start again.
+    pub fn progress(&mut self, now: f64) {
+        self.touch(None, now);
+        if self.deadline.is_some() {
+            self.deadline = Some(now + self.cfg.response_timeout);
+        }
     }
 
     pub fn next_event(&mut self) -> Option<ClientEvent> {

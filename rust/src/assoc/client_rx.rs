@@ -143,21 +143,31 @@ impl ClientAssociation {
         } else if self.ciphered()
             && !(tag == apdu::errors::TAG_EXCEPTION_RESPONSE && matches!(data.len(), 3 | 7) && !via_gbt)
         {
-            let how = if via_gbt { " reassembled from general-block-transfer" } else { "" };
-            let e = security(
-                "APDU",
+            let n = data.len();
+            let msg = if tag == apdu::errors::TAG_EXCEPTION_RESPONSE && !via_gbt {
                 format!(
-                    "an unciphered APDU (tag 0x{tag:02x}, {} bytes){how} in a ciphered association is refused (only a plain exception-response of 3 or 7 bytes is read)",
-                    data.len()
-                ),
-            );
+                    "an unciphered exception-response of {n} bytes in a ciphered association is refused \
+                     (3 bytes, or 7 with an invocation counter)"
+                )
+            } else {
+                let how = if via_gbt { " reassembled from general-block-transfer" } else { "" };
+                format!(
+                    "an unciphered {tag:02x} APDU{how} in a ciphered association is refused ({n} bytes; \
+                     only a plain exception-response of 3 or 7 bytes is read)"
+                )
+            };
+            let e = security("APDU", msg);
             return self.fail_oldest(RequestError::Security(e));
         } else {
             data
         };
         let decoded = match apdu::decode(bytes) {
             Ok(a) => a,
-            Err(e) => return self.fail_oldest(RequestError::Protocol(e)),
+            Err(e) => {
+                let head: String = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
+                let e = proto("answer", format!("undecodable APDU {head}: {e}"));
+                return self.fail_oldest(RequestError::Protocol(e));
+            }
         };
         let invoke = match &decoded {
             Apdu::GetResponse(r) => Some(get_invoke(r)),

@@ -73,6 +73,8 @@ pub struct ServerAssociation {
     pub(super) gbt_rx: gbt::Receiver,
     pub(super) peer_window: u8,
     pub(super) stats: Stats,
+    /// The caller's persisted last counters per client system title.
+    pub(super) known: Vec<([u8; 8], u32)>,
 }
 
 impl std::fmt::Debug for ServerAssociation {
@@ -113,6 +115,7 @@ impl ServerAssociation {
             gbt_rx: gbt::Receiver::default(),
             peer_window: 1,
             stats: Stats::default(),
+            known: Vec::new(),
         })
     }
 
@@ -150,6 +153,16 @@ impl ServerAssociation {
         None
     }
     pub fn handle_timeout(&mut self, _now: f64) {}
+
+    /// The last invocation counter persisted for client system title
+    /// `title` (the caller's state): the next AARQ from that title, and every
+    /// request after it, must carry a higher one.
+    pub fn remember_peer_counter(&mut self, title: [u8; 8], last: u32) {
+        super::cipher::remember(&mut self.known, title, last);
+        if let Some(c) = self.crypto.as_mut() {
+            c.set_known(&self.known);
+        }
+    }
 
     /// The server challenge (StoC, 8..=64 random bytes from the caller) for
     /// the next HLS-GMAC AARQ; each AARQ consumes it. Without one an HLS

@@ -152,7 +152,10 @@ impl ServerAssociation {
         self.crypto = match &self.cfg.keys {
             Some(k) => {
                 let last = self.crypto.as_ref().map_or(self.cfg.last_incoming_counter, |c| c.last_incoming);
-                Crypto::new(k, title, last).ok()
+                Crypto::new(k, title, last).ok().map(|mut c| {
+                    c.set_known(&self.known);
+                    c
+                })
             }
             None => None,
         };
