@@ -122,7 +122,7 @@ async def test_block_transfer_both_ways(auth: str) -> None:
             client_sap=1,
             security=security(auth, sim.info[0]),
             max_pdu_size=160,  # the meter must answer long GETs in blocks
-            max_send_pdu=128,  # and we must SET/ACTION in blocks
+            max_send_pdu=64,  # and we must SET/ACTION in blocks (a value > 64 bytes)
         )
         async with ClientSession(transport("wrapper", sim.ports[0]), settings) as s:
             before = s.counters.apdus_received
@@ -309,7 +309,7 @@ async def test_long_set_and_action_go_in_gbt_when_only_gbt_is_agreed(auth: str) 
             client_sap=1,
             security=security(auth, sim.info[0]),
             conformance=proposal,
-            max_send_pdu=128,
+            max_send_pdu=64,  # a value > 64 bytes cannot go whole
         )
         async with ClientSession(transport("wrapper", sim.ports[0]), settings) as s:
             assert "general-block-transfer" in s.conformance

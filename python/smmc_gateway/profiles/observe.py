@@ -10,7 +10,6 @@ meter ids become "meter A/B", nothing time-, id- or port-dependent is kept.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,21 +108,20 @@ class Recorder:
             return pushes
 
         meter.take_pushes = take_pushes
-        association = meter.association
+        stepped = meter.association_step
 
-        def associate(client: int) -> Any:
-            # called while establishing (AARQ) and again when checking HLS pass 3/4
-            caller = sys._getframe(1).f_code.co_name
-            if caller == "establish":
+        def association_step(client: int, step: str) -> None:
+            # the simulator's server reports the AARQ and the HLS pass 3/4 it served
+            if step == "aarq":
                 self.add(Step(GATEWAY, who, f"AARQ (client {client})", "dlms"))
                 self.add(Step(who, GATEWAY, "AARE response", "dlms"))
-            elif caller == "hls_reply":
+            elif step == "hls":
                 self.add(Step(GATEWAY, who, "ACTION 15/0.0.40.0.0.255/1 reply_to_HLS f(StoC)",
                               "dlms"))
                 self.add(Step(who, GATEWAY, "ACTION response: f(CtoS)", "dlms"))
-            return association(client)
+            stepped(client, step)
 
-        meter.association = associate
+        meter.association_step = association_step
 
 
 def _obis(obis: Any) -> str:

@@ -82,6 +82,11 @@ pub(super) fn proto(field: &'static str, msg: String) -> Error {
     Error::new(Layer::Apdu, field, 0, ErrorKind::Other(msg))
 }
 
+/// Nothing arrived for `field` within `timeout` seconds.
+pub(super) fn no_answer(field: &'static str, timeout: f64) -> Error {
+    Error::new(Layer::Apdu, field, 0, ErrorKind::NoAnswer { millis: (timeout * 1000.0).round() as u64 })
+}
+
 pub(super) fn security(field: &'static str, msg: String) -> Error {
     Error::new(Layer::Security, field, 0, ErrorKind::Other(msg))
 }
@@ -369,7 +374,7 @@ impl ClientAssociation {
                 let t = self.cfg.response_timeout;
                 match self.state {
                     ClientState::AwaitingAare => {
-                        return self.association_failed(proto("AARE", format!("no AARE within {t} s")));
+                        return self.association_failed(no_answer("AARE", t));
                     }
                     ClientState::Releasing => {
                         self.clear_association();
@@ -416,7 +421,7 @@ impl ClientAssociation {
         self.abandon(idx);
         if hls {
             let t = self.cfg.response_timeout;
-            self.association_failed(proto("reply_to_HLS_authentication", format!("no answer (f(CtoS)) within {t} s")));
+            self.association_failed(no_answer("reply_to_HLS_authentication (f(CtoS))", t));
         } else {
             self.push_event(ClientEvent::Timeout { id });
         }

@@ -65,7 +65,8 @@ impl ClientAssociation {
         let (ours, taken) = (self.cfg.gbt_window, self.gbt_rx.last_taken);
         if let Some((rid, s)) = self.gbt_tx.as_mut() {
             let rid = *rid;
-            if b.block_data.is_empty() && !b.last_block && !self.gbt_rx.active() {
+            if b.block_data.is_empty() && !self.gbt_rx.active() {
+                // An acknowledgement (some peers set last-block on it: it carries no data).
                 let more = s.on_ack(b.block_number_ack, self.peer_window, ours, taken);
                 for apdu in more {
                     self.push_out(apdu);
@@ -193,10 +194,13 @@ impl ClientAssociation {
                 self.stats.late_answers_dropped += 1;
                 return self.push_event(ClientEvent::LateAnswerDropped { invoke_id: id });
             }
-            return self.stray(proto(
-                "invoke-id",
-                format!("a {} with invoke id {id}, but no request has that id", decoded.kind()),
-            ));
+            let e = proto("invoke-id", format!("a {} with invoke id {id}, but no request has that id", decoded.kind()));
+            // An answer while a request waits, with an id it never had: the
+            // meter broke the invoke-id rule for that request.
+            return match self.oldest() {
+                Some(_) => self.fail_oldest(RequestError::Protocol(e)),
+                None => self.stray(e),
+            };
         };
         if authenticated {
             if let Some(c) = self.reqs[idx].counter {

@@ -75,6 +75,8 @@ pub struct ServerAssociation {
     pub(super) stats: Stats,
     /// The caller's persisted last counters per client system title.
     pub(super) known: Vec<([u8; 8], u32)>,
+    /// Every AARQ is refused (rejected-permanent, no-reason-given) for this reason.
+    pub(super) refusing: Option<String>,
 }
 
 impl std::fmt::Debug for ServerAssociation {
@@ -116,6 +118,7 @@ impl ServerAssociation {
             peer_window: 1,
             stats: Stats::default(),
             known: Vec::new(),
+            refusing: None,
         })
     }
 
@@ -162,6 +165,15 @@ impl ServerAssociation {
         if let Some(c) = self.crypto.as_mut() {
             c.set_known(&self.known);
         }
+    }
+
+    /// Refuse every AARQ from now on (rejected-permanent, no-reason-given),
+    /// e.g. for a client SAP the server has no association for; `why` is
+    /// what the `Refused` event says. Other APDUs get the exception-response
+    /// of an APDU without an association.
+    pub fn refuse_all(&mut self, why: &str) {
+        self.refusing = Some(why.to_string());
+        self.drop_association();
     }
 
     /// The server challenge (StoC, 8..=64 random bytes from the caller) for
@@ -377,7 +389,8 @@ impl ServerAssociation {
         }
         let (ours, taken) = (self.cfg.gbt_window, self.gbt_rx.last_taken);
         if let Some(s) = self.gbt_tx.as_mut() {
-            if b.block_data.is_empty() && !b.last_block && !self.gbt_rx.active() {
+            if b.block_data.is_empty() && !self.gbt_rx.active() {
+                // An acknowledgement (some peers set last-block on it: it carries no data).
                 let more = s.on_ack(b.block_number_ack, self.peer_window, ours, taken);
                 for a in more {
                     self.push_out(a);

@@ -74,6 +74,9 @@ impl ServerAssociation {
                 });
             }
         };
+        if let Some(why) = self.refusing.clone() {
+            return self.reject(rej(1, 1, why, None));
+        }
         if let Err(r) = self.accept(aarq) {
             self.reject(r);
         }

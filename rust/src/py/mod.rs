@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod apdu;
+mod assoc;
 mod axdr;
 mod errors;
 mod hdlc;
@@ -21,6 +22,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     profile::register(m)?;
     apdu::register(m)?;
     security::register(m)?;
+    assoc::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
