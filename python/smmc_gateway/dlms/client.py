@@ -223,6 +223,16 @@ class ClientSession:
             for (c, o, a), r in zip(lns, results, strict=True)
         ]
 
+    async def get_all(self, refs: Sequence[AttributeRef]) -> list[TypedValue]:
+        """Several attributes as typed values, in one GET with-list when agreed;
+        the first item the meter refused raises its DataAccessError."""
+        values: list[TypedValue] = []
+        for raw in await self.get_many(refs):
+            if isinstance(raw, DataAccessError):
+                raise raw
+            values.append(_core.decode(raw))
+        return values
+
     async def read_profile(
         self,
         obis: Obis | str,
@@ -305,6 +315,15 @@ class ClientSession:
             None if r == "success" else DataAccessError(c, o, a, r)
             for (c, o, a), r in zip(lns, results, strict=True)
         ]
+
+    async def set_all(
+        self, refs: Sequence[AttributeRef], values: Sequence[TypedValue | bytes]
+    ) -> None:
+        """SET several attributes, in one SET with-list when agreed; the first
+        item the meter refused raises its DataAccessError."""
+        for error in await self.set_many(refs, values):
+            if error is not None:
+                raise error
 
     async def _action(
         self, items: list[tuple[_core.Method, bytes | None]], what: str

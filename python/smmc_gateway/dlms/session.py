@@ -25,13 +25,15 @@ Public API (stable; the CLI, the head-end and the use cases code against it)::
   reply_to_HLS_authentication step), ``close()`` releases (RLRQ/RLRE) and
   disconnects (never raises); ``async with`` does both.
 * Reads: ``get_raw``, ``get``, ``get_many`` (one ``bytes`` or
-  :class:`DataAccessError` per item; GET with-list when agreed), ``read_profile`` (rows as
+  :class:`DataAccessError` per item; GET with-list when agreed), ``get_all``
+  (typed values; the first refused item raises), ``read_profile`` (rows as
   ``_core.decode_profile_buffer`` gives them; by range with ``start``/``end``,
   or by entry with ``from_entry``/``to_entry``; ``columns`` restricts to
   capture objects ``(class_id, obis, attribute, data_index)``),
   ``read_object_model``. ``access=`` takes a :class:`RangeAccess` or
   :class:`EntryAccess` for any GET.
-* Writes: ``set``, ``set_many`` (per item None or DataAccessError); ``action``
+* Writes: ``set``, ``set_many`` (per item None or DataAccessError; SET
+  with-list when agreed), ``set_all`` (the first refused item raises); ``action``
   (returns the typed return data or None), ``action_many``. Values are typed
   values (dicts) or already-encoded A-XDR ``bytes``.
 * Properties after ``open()``: ``conformance`` (list of names), ``with_list``

@@ -84,14 +84,33 @@ class Recorder:
         alias = self.names.get(meter_id, meter_id)
         who = f"{METER} {alias.split()[-1]}"
 
+        # The items of one request (a with-list has several) become one pair of steps.
+        batch: list[tuple[str, str, str]] = []
+        batching = [False]
+
+        def emit() -> None:
+            if not batch:
+                return
+            service = batch[0][0]
+            if len(batch) == 1:
+                self.add(Step(GATEWAY, who, f"{service} {batch[0][1]}", "dlms"))
+                self.add(Step(who, GATEWAY, f"{service} response: {batch[0][2]}", "dlms"))
+            else:
+                items = ", ".join(d for _, d, _ in batch)
+                results = ", ".join(r for _, _, r in batch)
+                self.add(Step(GATEWAY, who, f"{service} with-list {items}", "dlms"))
+                self.add(Step(who, GATEWAY, f"{service} response: {results}", "dlms"))
+            batch.clear()
+
         def wrap(fn: Callable[..., Any], service: str) -> Callable[..., Any]:
             def tapped(class_id: int, obis: Any, index: int, *a: Any, **kw: Any) -> Any:
                 result = fn(class_id, obis, index, *a, **kw)
                 sel = kw.get("selector")
                 extra = f" (selective access {sel})" if sel else ""
-                self.add(Step(GATEWAY, who, f"{service} {class_id}/{_obis(obis)}/{index}{extra}",
-                              "dlms"))
-                self.add(Step(who, GATEWAY, f"{service} response: {_result(result)}", "dlms"))
+                batch.append((service, f"{class_id}/{_obis(obis)}/{index}{extra}",
+                              _result(result)))
+                if not batching[0]:
+                    emit()
                 return result
             return tapped
 
@@ -111,8 +130,15 @@ class Recorder:
         stepped = meter.association_step
 
         def association_step(client: int, step: str) -> None:
-            # the simulator's server reports the AARQ and the HLS pass 3/4 it served
-            if step == "aarq":
+            # the simulator's server reports the AARQ and the HLS pass 3/4 it served,
+            # and brackets the items of each request it answers
+            if step == "request":
+                emit()
+                batching[0] = True
+            elif step == "answered":
+                batching[0] = False
+                emit()
+            elif step == "aarq":
                 self.add(Step(GATEWAY, who, f"AARQ (client {client})", "dlms"))
                 self.add(Step(who, GATEWAY, "AARE response", "dlms"))
             elif step == "hls":

@@ -202,8 +202,10 @@ class SimulatedMeter:
 
     def association_step(self, client: int, step: str) -> None:
         """The server served ``client`` an association step: ``"aarq"`` (an
-        AARQ answered) or ``"hls"`` (HLS-GMAC pass 3/4 verified). Nothing
-        here; observers (the interoperability profiles) wrap it."""
+        AARQ answered), ``"hls"`` (HLS-GMAC pass 3/4 verified), ``"request"``
+        and ``"answered"`` around the get/set/action calls of one request (a
+        with-list has several). Nothing here; observers (the
+        interoperability profiles) wrap it."""
 
     def check_lls(self, client: int, password: bytes) -> bool:
         """Whether ``password`` is the LLS secret of ``client``'s association

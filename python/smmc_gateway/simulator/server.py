@@ -93,7 +93,9 @@ class DlmsServer:
         while events := assoc.events():
             for e in events:
                 if isinstance(e, _core.Request):
+                    self.meter.association_step(client, "request")
                     services.answer(assoc, e, self.meter, client, self.clock())
+                    self.meter.association_step(client, "answered")
                 elif isinstance(e, _core.NeedCounters):
                     assoc.grant_counters(self.counters.next_own(), 1)
                 elif isinstance(e, _core.Associated):
