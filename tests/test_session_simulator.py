@@ -374,7 +374,7 @@ async def test_several_attributes_use_with_list_only_when_agreed(
             raws = await s.get_many([*refs[:1], (3, "1.0.99.99.0.255", 2)])
             assert raws[0] == _core.encode(values[0])
             assert isinstance(raws[1], DataAccessError) and raws[1].result == "object-undefined"
-            with pytest.raises(DataAccessError, match="1.0.99.99.0.255/2: object-undefined"):
+            with pytest.raises(DataAccessError, match=r"1\.0\.99\.99\.0\.255/2: object-undefined"):
                 await s.get_all([refs[0], (3, "1.0.99.99.0.255", 2)])
             sent = s.counters.apdus_sent
             errors = await s.set_many([(1, "0.0.97.98.10.255", 2), refs[0]], [
