@@ -6,6 +6,7 @@ and the small A-XDR helpers the services share.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,7 +54,15 @@ Access = RangeAccess | EntryAccess
 
 
 def logical_name(obis: Obis | str) -> str:
+    """The canonical "a.b.c.d.e.f" text of ``obis`` (memoised for text: codes repeat)."""
+    if isinstance(obis, str):
+        return _logical_name(obis)
     return str(Obis.coerce(obis))
+
+
+@functools.lru_cache(maxsize=4096)
+def _logical_name(text: str) -> str:
+    return str(Obis.parse(text))
 
 
 def _column(ref: ColumnRef) -> TypedValue:

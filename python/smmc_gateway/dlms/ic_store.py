@@ -104,6 +104,8 @@ class InvocationCounterStore:
         self._next: dict[str, int] = {}
         self._end: dict[str, int] = {}
         self._seen: dict[tuple[str, bytes], int] = {}
+        self._titles: dict[str, set[bytes]] = {}
+        """The server system titles seen per scope (an index of ``_seen``)."""
         self._dirty: set[tuple[str, bytes]] = set()
         self._hints: dict[str, int] = {}
         self._runs: dict[str, _Run] = {}
@@ -111,6 +113,7 @@ class InvocationCounterStore:
         """Persisted tentative ranges per scope: low -> high (exclusive)."""
         for scope, st, last in self._db.execute("SELECT scope, system_title, last FROM incoming"):
             self._seen[(scope, bytes(st))] = int(last)
+            self._titles.setdefault(scope, set()).add(bytes(st))
         for scope, low, high in self._db.execute("SELECT scope, low, high FROM tentative"):
             self._tentative.setdefault(scope, {})[int(low)] = int(high)
 
@@ -132,6 +135,17 @@ class InvocationCounterStore:
             raise ValueError(f"take {count} counters: must be >= 1")
         with self._lock:
             first = self._next_locked(scope)
+            if scope not in self._hints and scope not in self._runs:
+                # the normal sequence: up to the end of the reservation or the next
+                # tentative range, at once
+                want = min(first + count, MAX_COUNTER + 1)
+                for low in self._tentative.get(scope, {}):
+                    if first < low < want:
+                        want = low
+                while self._end[scope] < want:
+                    self._reserve(scope, self._end[scope])  # the next block, persisted first
+                self._next[scope] = max(want, first + 1)
+                return first, self._next[scope] - first
             n = 1
             while n < count and first + n <= MAX_COUNTER and self._follows(scope, first + n):
                 self._next_locked(scope)
@@ -316,6 +330,7 @@ class InvocationCounterStore:
                     f"(last seen {last})"
                 )
             self._seen[key] = counter
+            self._titles.setdefault(scope, set()).add(key[1])
             self._dirty.add(key)
 
     def last_incoming(self, scope: str, system_title: bytes) -> int | None:
@@ -325,7 +340,7 @@ class InvocationCounterStore:
         """Every server system title of ``scope`` with its last seen counter
         (what a client association is told before it opens)."""
         with self._lock:
-            return [(st, last) for (s, st), last in self._seen.items() if s == scope]
+            return [(st, self._seen[(scope, st)]) for st in self._titles.get(scope, ())]
 
     def record_incoming(self, scope: str, system_title: bytes, counter: int) -> None:
         """An association checked the server's counters (each above the last)
@@ -335,6 +350,7 @@ class InvocationCounterStore:
         with self._lock:
             if counter > self._seen.get(key, -1):
                 self._seen[key] = counter
+                self._titles.setdefault(scope, set()).add(key[1])
                 self._dirty.add(key)
 
     def flush(self) -> None:

@@ -199,7 +199,8 @@ class HeadEnd:
         model = self.model_of(meter_id)
         try:
             async with self.scheduler.session(meter_id, Priority.READ) as s:
-                regs = await self.readings.read_registers(s, model.registers, datetime.now(UTC))
+                regs = await self.readings.read_registers(s, model.registers, datetime.now(UTC),
+                                                          model=model.name)
         except BaseException as exc:
             self._done("registers", False)
             await self._note_read(meter_id, "registers", exc)
@@ -217,7 +218,8 @@ class HeadEnd:
         model = self.model_of(meter_id)
         now = datetime.now(UTC)
         async with self.scheduler.session(meter_id, Priority.COMMAND) as s:
-            regs = await self.readings.read_registers(s, registers_for(model, obis), now)
+            regs = await self.readings.read_registers(s, registers_for(model, obis), now,
+                                                      model=model.name)
             profile = None
             if start is not None:
                 profile = await self.readings.read_profile(

@@ -90,7 +90,7 @@ async def move_out(session: ClientSession, meter_id: str, model: ModelConfig,
     result.steps.append("last billing entry read" if result.billing_row
                         else "billing profile is empty")
     result.readings = await readings.read_registers(session, model.registers,
-                                                    now or datetime.now(UTC))
+                                                    now or datetime.now(UTC), model=model.name)
     result.steps.append(f"final read: {len(result.readings)} register(s)")
     try:
         result.switch = await connect_uc.operate(session, meter_id, "disconnect",
@@ -114,6 +114,6 @@ async def move_in(session: ClientSession, meter_id: str, model: ModelConfig,
                         f"reconnection armed, the customer's button closes it (control_state "
                         f"{after})")
     result.readings = await readings.read_registers(session, model.registers,
-                                                    now or datetime.now(UTC))
+                                                    now or datetime.now(UTC), model=model.name)
     result.steps.append(f"opening read: {len(result.readings)} register(s)")
     return result
