@@ -240,3 +240,22 @@ def test_bad_inputs_are_refused_naming_them() -> None:
         server.respond_get(7, [VALUE])
     with pytest.raises(ValueError, match="not a known name"):
         server.respond_set(7, ["sucess"])
+
+
+def test_data_notification_and_ciphering_sender_are_typed() -> None:
+    stamp = bytes.fromhex("07ea030a02100000ff800000")
+    note = _core.DataNotification(7, stamp, VALUE)
+    apdu = note.encode()
+    back = _core.DataNotification.decode(apdu)
+    assert (back.long_invoke_id, back.date_time, back.body) == (7, stamp, VALUE)
+    assert _core.DataNotification.decode(_core.DataNotification(1, None, VALUE).encode()
+                                         ).date_time is None
+    with pytest.raises(_core.ApduError, match="a data-notification"):
+        _core.DataNotification.decode(bytes.fromhex("c001c100080000010000ff0200"))
+    with pytest.raises(_core.AxdrError):
+        _core.DataNotification(1, None, b"\x12")  # not one A-XDR value
+    ciphered = _core.cipher_apdu(apdu, security_control=0x30, system_title=b"SERVER01",
+                                 invocation_counter=5, ek=EK, ak=AK, general=True)
+    assert _core.ciphering_sender(ciphered) == b"SERVER01"
+    with pytest.raises(_core.ApduError, match="general-ciphering"):
+        _core.ciphering_sender(apdu)

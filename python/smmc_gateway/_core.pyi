@@ -1002,3 +1002,25 @@ class ServerAssociation:
     def pending_requests(self) -> list[int]: ...
     @property
     def stats(self) -> AssociationStats: ...
+
+# ---------------------------------------------------------------- unsolicited APDUs
+class DataNotification:
+    """A data-notification (0x0F): ``long_invoke_id`` (long-invoke-id-and-priority),
+    ``date_time`` (12 COSEM bytes, None when absent), ``body`` (one raw A-XDR value,
+    checked when built)."""
+
+    def __init__(self, long_invoke_id: int, date_time: bytes | None, body: bytes) -> None: ...
+    @classmethod
+    def decode(cls, apdu: bytes) -> DataNotification:
+        """The data-notification in ``apdu``; ``ApduError`` names what else it is."""
+    def encode(self) -> bytes: ...
+    @property
+    def long_invoke_id(self) -> int: ...
+    @property
+    def date_time(self) -> bytes | None: ...
+    @property
+    def body(self) -> bytes: ...
+
+def ciphering_sender(apdu: bytes) -> bytes:
+    """The sender's system title of a general-glo-/general-ded-ciphering APDU
+    (``ApduError`` for anything else)."""

@@ -8,6 +8,7 @@ mod assoc;
 mod axdr;
 mod errors;
 mod hdlc;
+mod notification;
 mod profile;
 mod security;
 
@@ -23,6 +24,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     apdu::register(m)?;
     security::register(m)?;
     assoc::register(m)?;
+    notification::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
