@@ -8,6 +8,7 @@ machine (``_core.ClientAssociation``), which builds the AARQ and checks the AARE
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -182,9 +183,11 @@ def challenge(length: int = 16) -> bytes:
     return os.urandom(length)
 
 
+@functools.lru_cache(maxsize=1024)
 def core_config(settings: SessionSettings) -> _core.AssociationConfig:
     """The association machine's configuration for ``settings`` (the keys go
-    into the core; the invocation counters are granted by the session)."""
+    into the core; the invocation counters are granted by the session). Both
+    are immutable: one configuration per settings, however many sessions."""
     sec = settings.security
     keyed = sec.level == "hls-gmac" or sec.ciphered
     dedicated = sec.ciphered and sec.dedicated_key not in (None, False)
