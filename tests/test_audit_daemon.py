@@ -47,7 +47,7 @@ def _audit_events(col: Any) -> list[tuple[str, dict[str, Any]]]:
             continue
         doc = validate_message(m.payload)
         for e in doc["payload"]["EndDeviceEvent"]:
-            if e["EndDeviceEventType"]["ref"] == TYPE:
+            if e["EndDeviceEventType"]["name"] == TYPE:
                 out.append((str(m.topic), e))
     return out
 
@@ -82,7 +82,8 @@ async def test_spooled_records_are_uplinked_once_and_archived(
         by_id = {e["mRID"]: (topic, e) for topic, e in events}
         topic, ev = by_id[first["recordId"]]
         assert topic == f"smmc/v1/{GW}/meter/SMC001000009/events"
-        validate(ev["EndDeviceEventType"]["ref"], "gateway-event-types")
+        validate(ev["EndDeviceEventType"], "gateway-event-types")
+        assert ev["EndDeviceEventType"]["ref"] == "3.7.0.24"  # Configuration · NA · Changed
         assert ev["reason"] == "success" and ev["Assets"]["mRID"] == "SMC001000009"
         details = json.loads(ev["details"])
         assert details["writes"][0]["value"]["value"] == 4321 and details["auth"] == "lls"

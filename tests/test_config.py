@@ -524,6 +524,17 @@ allow = [{ class_id = 18, obis = "0.0.44.0.0.255", methods = [1] },
     assert any(p.startswith('commands.meter_config.allow[2].obis: "1.2.3" is not an OBIS')
                for p in got)
     assert "commands.meter_config.allow[2].attributes[0]: 300 is not an integer 1..127" in got
+    secret = BASE + """
+[commands.meter_config]
+allow = [{ class_id = 64, obis = "0.0.43.0.*.255", methods = [2, 4] },
+         { class_id = 15, obis = "0.0.40.0.0.255", attributes = [7, 9] }]
+"""
+    got = problems(tmp_path, secret)
+    assert any(p.startswith("commands.meter_config.allow[0]: class 64 method 2 carries a secret")
+               for p in got)
+    assert any(p.startswith("commands.meter_config.allow[1]: class 15 attribute 7 carries a "
+                            "secret") for p in got)
+    assert len(got) == 2
 
 
 def test_push_limits_and_networks(tmp_path: Path) -> None:

@@ -185,6 +185,8 @@ async def test_commands_get_one_reply_each_and_events(
         assert got["reply"]["result"] == "OK"
         (mr,) = got["payload"]["MeterReading"]
         assert [r["ReadingType"]["obis"] for r in mr["Readings"]] == ["1.0.1.8.0.255"]
+        # A+ register in the standard's 18-part code (bulk quantity, forward, energy, Wh)
+        assert mr["Readings"][0]["ReadingType"]["ref"] == "0.0.0.1.1.1.12.0.0.0.0.0.0.0.0.0.72.0"
         assert len(mr["IntervalBlocks"][0]["IntervalReadings"]) in (4, 5)  # the last hour
         validate(got["payload"], "meter-readings")
 
@@ -197,17 +199,18 @@ async def test_commands_get_one_reply_each_and_events(
         assert len(on(col, f"/reply/{cid}")) == 1
     for d in on(col, "/events"):
         for e in d["payload"]["EndDeviceEvent"]:
-            ref = e["EndDeviceEventType"]["ref"]
-            # the gateway's own event types, or the meters' (event logs, alarms: use case 7)
-            validate(ref, "meter-event-types" if ref.startswith(("smmc.meter.", "smmc.alarm."))
-                     else "gateway-event-types")
-    refs = [e["EndDeviceEventType"]["ref"] for d in on(col, f"{a}/events")
+            kind = e["EndDeviceEventType"]
+            # the gateway's own event types, or the meters' (event logs, alarms: use case 7),
+            # each name with its IEC 61968-9 code
+            validate(kind, "meter-event-types" if kind["name"].startswith(
+                ("smmc.meter.", "smmc.alarm.")) else "gateway-event-types")
+    refs = [e["EndDeviceEventType"]["name"] for d in on(col, f"{a}/events")
             for e in d["payload"]["EndDeviceEvent"]
-            if not e["EndDeviceEventType"]["ref"].startswith("smmc.meter.")]
+            if not e["EndDeviceEventType"]["name"].startswith("smmc.meter.")]
     assert refs == ["smmc.switch.disconnected", "smmc.switch.connected"]
     (clock_ev,) = [e for d in on(col, f"{b}/events") for e in d["payload"]["EndDeviceEvent"]
-                   if e["EndDeviceEventType"]["ref"].startswith("smmc.clock.")]
-    assert clock_ev["EndDeviceEventType"]["ref"] == "smmc.clock.adjusted"
+                   if e["EndDeviceEventType"]["name"].startswith("smmc.clock.")]
+    assert clock_ev["EndDeviceEventType"] == {"ref": "3.36.116.24", "name": "smmc.clock.adjusted"}
     found = re.match(r"deviation before ([-+][\d.]+)s, after ([-+][\d.]+)s", clock_ev["details"])
     assert found is not None, clock_ev["details"]
     assert abs(float(found[1]) - 30) < 1.5 and abs(float(found[2])) < 1.5
@@ -307,7 +310,7 @@ async def test_meter_pushes_become_events(
         for d in on(col, f"{meter}/events"):
             validate_message(json.dumps(d).encode())
             evs = d["payload"]["EndDeviceEvent"]
-            if evs[0]["EndDeviceEventType"]["ref"] == "smmc.push.dataNotification":
+            if evs[0]["EndDeviceEventType"]["name"] == "smmc.push.dataNotification":
                 out.append(evs)
         return out
 
@@ -315,8 +318,12 @@ async def test_meter_pushes_become_events(
     assert len(pushes) >= 2
     for evs in pushes:
         assert evs[0]["reason"] == "ciphered" and evs[0]["details"]
-    alarms = {e["EndDeviceEventType"]["ref"] for evs in pushes for e in evs[1:]}
+    alarms = {e["EndDeviceEventType"]["name"] for evs in pushes for e in evs[1:]}
     assert {"smmc.alarm.outage", "smmc.alarm.restoration"} <= alarms, alarms
+    # in the standard's codes: power off 3.26.0.85, power restored 3.26.0.216
+    codes = {e["EndDeviceEventType"]["ref"] for evs in pushes for e in evs[1:]}
+    assert {"3.26.0.85", "3.26.0.216"} <= codes, codes
+    assert {evs[0]["EndDeviceEventType"]["ref"] for evs in pushes} == {"3.1.0.60"}
     assert not pushed(sim.info[1]["meter_id"])
 
 
@@ -349,6 +356,6 @@ async def test_scheduled_clock_sync_refuses_then_adjusts(
 
 def _clock_refs(col: Any, meter: str) -> list[tuple[str, str]]:
     """(type, details) of the gateway's clock events for ``meter``."""
-    return [(e["EndDeviceEventType"]["ref"], e["details"]) for d in on(col, f"{meter}/events")
+    return [(e["EndDeviceEventType"]["name"], e["details"]) for d in on(col, f"{meter}/events")
             for e in d["payload"]["EndDeviceEvent"]
-            if e["EndDeviceEventType"]["ref"].startswith("smmc.clock.")]
+            if e["EndDeviceEventType"]["name"].startswith("smmc.clock.")]

@@ -66,12 +66,14 @@ async def test_campaign_over_mqtt(mosquitto: Broker, collector: Any, tmp_path: P
 
             await col.wait(activated_seen, 30)
             for m in ids:
-                steps = [e["EndDeviceEventType"]["ref"]
+                kinds = [e["EndDeviceEventType"]
                          for ev in on(col, f"/meter/{m}/events") for e in ev["payload"].get(
-                             "EndDeviceEvent", []) if e["EndDeviceEventType"]["ref"].startswith(
+                             "EndDeviceEvent", []) if e["EndDeviceEventType"]["name"].startswith(
                              "smmc.firmware.")]
-                for ref in steps:
-                    validate(ref, "firmware-event-types")
+                for kind in kinds:
+                    validate(kind, "firmware-event-types")  # the name with its 61968-9 code
+                steps = [k["name"] for k in kinds]
+                assert kinds[-1]["ref"] == "3.11.283.4"  # Firmware · Activation · Activated
                 assert steps[0] == "smmc.firmware.started", steps
                 assert steps[-1] == "smmc.firmware.activated", steps
                 assert "smmc.firmware.progress" in steps and "smmc.firmware.verified" in steps
@@ -133,7 +135,7 @@ async def test_campaign_resumes_after_a_gateway_restart(mosquitto: Broker, colle
         assert sim.fleet.meters[0].meter.firmware_version == "SMMC-SIM-2.0.0"
         verified = [e["details"] for ev in on(col, f"/meter/{meter}/events")
                     for e in ev["payload"].get("EndDeviceEvent", [])
-                    if e["EndDeviceEventType"]["ref"] == "smmc.firmware.verified"]
+                    if e["EndDeviceEventType"]["name"] == "smmc.firmware.verified"]
         assert verified and "0 already held" not in verified[-1], verified
 
 
@@ -157,7 +159,7 @@ async def test_scheduled_activation_over_mqtt(mosquitto: Broker, collector: Any,
         assert doc["reply"]["result"] == "OK", doc["reply"]
         assert doc["payload"]["EndDeviceFirmware"]["activationTime"] == when
         assert datetime.now(UTC) >= at
-        refs = [e["EndDeviceEventType"]["ref"] for ev in on(col, f"/meter/{meter}/events")
+        refs = [e["EndDeviceEventType"]["name"] for ev in on(col, f"/meter/{meter}/events")
                 for e in ev["payload"].get("EndDeviceEvent", [])]
         assert "smmc.firmware.activationScheduled" in refs
         assert sim.fleet.meters[0].meter.firmware_version == "SMMC-SIM-2.0.0"

@@ -104,6 +104,13 @@ async def test_outage_option_pushes_last_gasp_then_power_restored() -> None:
                 kinds.append(body[2]["value"] & (ALARM_POWER_DOWN | ALARM_POWER_UP))
             assert kinds[0] & ALARM_POWER_DOWN
             assert kinds[1] & ALARM_POWER_UP
+            # the scripted outage is over, the simulator is not: the meter answers again
+            await asyncio.sleep(0.3)
+            assert sim.proc.poll() is None
+            client = await MiniClient.tcp(sim.info["meters"][0]["port"], client=16)
+            await client.connect()
+            assert (await client.associate())["result"] == "accepted"
+            await client.close()
 
 
 def test_busy_port_and_missing_device_are_clear_errors() -> None:

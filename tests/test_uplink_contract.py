@@ -19,6 +19,7 @@ def test_asyncapi_channels_and_refs() -> None:
         t.readings("{meter}"),
         t.events("{meter}"),
         t.config("{meter}"),
+        t.linkage("{meter}"),
         t.bulk_readings(),
         t.command("{noun}"),
         t.reply("{correlationId}"),

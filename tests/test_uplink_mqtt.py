@@ -13,10 +13,12 @@ from conftest import Broker, Collector
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from smmc_gateway.uplink import ClassLimit, MessageClass, Outcome, Uplink, UplinkConfig
+from smmc_gateway.uplink.envelope import event
 from uplink_helpers import ids_on, running, validate, validate_message, wait_until
 
 GW = "gw-0001"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+A_PLUS = "0.0.0.1.1.1.12.0.0.0.0.0.0.0.0.0.72.0"  # IEC 61968-9 ReadingType of 1.0.1.8.0.255 Wh
 
 
 def config(broker: Broker, tmp_path: Path, **kw: Any) -> UplinkConfig:
@@ -42,13 +44,11 @@ async def test_messages_arrive_on_their_topics_valid(
         await col.wait(lambda m: status_states(m) == ["online"])
         r = await up.publish_reading(
             "m1",
-            [{"ref": "A+", "obis": "1.0.1.8.0.255", "unit": "Wh", "timestamp": NOW, "value": 42}],
-            b'[{"ReadingType":{"ref":"lp"},"IntervalReadings":[]}]',
+            [{"ref": A_PLUS, "obis": "1.0.1.8.0.255", "unit": "Wh", "timestamp": NOW, "value": 42}],
+            b'[{"ReadingType":{"ref":"' + A_PLUS.encode() + b'"},"IntervalReadings":[]}]',
         )
         e = await up.publish_event(
-            "m1",
-            [{"mrid": "ev-1", "created": NOW, "type_ref": "3.26.38.185", "reason": "power down"}],
-        )
+            "m1", [event("smmc.alarm.outage", mrid="ev-1", created=NOW, reason="powerDown")])
         b = await up.publish_bulk([{"meter": "m1"}, {"meter": "m2"}])
         await col.wait(lambda m: len(ids_on(m)) == 3)
         by_topic = {str(m.topic): m for m in col.messages}
@@ -222,7 +222,7 @@ async def test_telemetry_ages_out_while_events_are_kept(
     up = Uplink(cfg, on_drop=lambda c, n: drops.append(n))
     readings = [await up.publish_reading(f"m{i}") for i in range(20)]
     events = [
-        await up.publish_event("m1", [{"mrid": f"e{i}", "created": NOW, "type_ref": "3.26.38.185"}])
+        await up.publish_event("m1", [event("smmc.alarm.outage", mrid=f"e{i}", created=NOW)])
         for i in range(20)
     ]
     mosquitto.start()

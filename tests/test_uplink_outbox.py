@@ -40,7 +40,7 @@ def event(meter: str) -> envelope.Draft:
     return envelope.end_device_events(
         T,
         meter,
-        [{"mrid": "e", "created": envelope.datetime.now(envelope.UTC), "type_ref": "3.26.38.185"}],
+        [envelope.event("smmc.alarm.outage", mrid="e")],
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import Broker, Collector
 from smmc_gateway.uplink import TlsFiles, Uplink, UplinkConfig
+from smmc_gateway.uplink.envelope import event
 from smmc_gateway.uplink.outbox import OutboxRow
 from uplink_helpers import ids_on, running, validate_message, wait_until
 
@@ -58,7 +59,7 @@ async def test_acl_refusal_is_reported_and_dead_lettered(
     async with running(up):
         bad = await up.publish_reading("m1")
         ev = await up.publish_event(
-            "m1", [{"mrid": "e1", "created": datetime.now(UTC), "type_ref": "3.26.38.185"}]
+            "m1", [event("smmc.alarm.outage", mrid="e1", created=datetime.now(UTC))]
         )
         await asyncio.wait_for(both.wait(), 10)
         letters = await up.outbox.dead_letters()

@@ -85,16 +85,17 @@ async def test_move_out_and_move_in_end_to_end(
     for d in (final, opening):
         validate(d["payload"], "meter-readings")
         assert len(d["payload"]["MeterReading"][0]["Readings"]) == 4
-    refs = [e["EndDeviceEventType"]["ref"] for e in out_events]
+    refs = [e["EndDeviceEventType"]["name"] for e in out_events]
     assert refs == ["smmc.account.step"] * 4 + ["smmc.account.finalRead",
                                                 "smmc.switch.disconnected"]
-    assert [e["EndDeviceEventType"]["ref"] for e in in_events] == [
+    assert [e["EndDeviceEventType"]["name"] for e in in_events] == [
         "smmc.account.step", "smmc.account.step", "smmc.account.openingRead",
         "smmc.switch.connected"]
+    assert out_events[4]["EndDeviceEventType"]["ref"] == "3.20.62.46"  # Billing·LastRead·Read
     for e in out_events + in_events:
         assert e["reason"] in ("moveOut", "moveIn")
-        if e["EndDeviceEventType"]["ref"].startswith("smmc.account"):
-            validate(e["EndDeviceEventType"]["ref"], "meter-event-types")
+        if e["EndDeviceEventType"]["name"].startswith("smmc.account"):
+            validate(e["EndDeviceEventType"], "meter-event-types")
 
 
 async def test_bad_move_requests_get_failed_replies(
@@ -140,5 +141,5 @@ def _moves(col: Any, meter: str) -> list[list[dict[str, Any]]]:
     """The event lists of the account moves; those of the scheduled event-log poll
     (rows of the meter's own logs, ``smmc.meter.*``) are left out."""
     return [d["payload"]["EndDeviceEvent"] for d in on(col, f"{meter}/events")
-            if not d["payload"]["EndDeviceEvent"][0]["EndDeviceEventType"]["ref"]
+            if not d["payload"]["EndDeviceEvent"][0]["EndDeviceEventType"]["name"]
             .startswith("smmc.meter.")]

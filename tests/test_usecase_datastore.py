@@ -21,7 +21,7 @@ from smmc_gateway.headend.datastore import (
     infer_period,
 )
 from smmc_gateway.simulator.layout import LOAD_PROFILE
-from smmc_gateway.uplink.envelope import Event, Reading, meter_readings_payload
+from smmc_gateway.uplink.envelope import Event, Reading, event, meter_readings_payload
 from smmc_gateway.uplink.store import Store
 from test_daemon_e2e import GW, gateway, lab, on, online, reply, request, send
 from uplink_helpers import validate
@@ -30,12 +30,15 @@ from tests.support_sim import FleetSpec, running_fleet
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 P = 900
+A_PLUS = "0.0.0.1.1.1.12.0.0.0.0.0.0.0.0.0.72.0"  # 1.0.1.8.0.255 in Wh, a register read
+A_PLUS_15 = "0.0.2.1.1.1.12.0.0.0.0.0.0.0.0.0.72.0"  # the same sampled every 15 minutes
+DEVICE_ID = "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0"  # 0.0.96.1.0.255: not a measurement
 
 
 def _blocks(stamps: list[datetime], base: int = 100) -> bytes:
     ivs = [{"timeStamp": s.isoformat().replace("+00:00", "Z"), "value": base + i}
            for i, s in enumerate(stamps)]
-    return json.dumps([{"ReadingType": {"ref": "A+", "obis": "1.0.1.8.0.255", "unit": "Wh"},
+    return json.dumps([{"ReadingType": {"ref": A_PLUS_15, "obis": "1.0.1.8.0.255", "unit": "Wh"},
                         "IntervalReadings": ivs}]).encode()
 
 
@@ -64,8 +67,8 @@ def test_gaps_are_ranges_of_missing_aligned_stamps() -> None:
 
 async def test_query_returns_the_range_only_with_types_kept(data: DataStore) -> None:
     stamps = [T0 + timedelta(seconds=P * i) for i in range(8)]
-    regs = [Reading(ref="A+", obis="1.0.1.8.0.255", unit="Wh", timestamp=T0, value=12.5),
-            Reading(ref="id", obis="0.0.96.1.0.255", unit="", timestamp=stamps[7],
+    regs = [Reading(ref=A_PLUS, obis="1.0.1.8.0.255", unit="Wh", timestamp=T0, value=12.5),
+            Reading(ref=DEVICE_ID, obis="0.0.96.1.0.255", unit="", timestamp=stamps[7],
                     value="SN1")]
     await data.record_readings("m1", regs, _blocks(stamps))
     await data.record_readings("m2", [], _blocks(stamps, base=900))
@@ -74,7 +77,7 @@ async def test_query_returns_the_range_only_with_types_kept(data: DataStore) -> 
     (block,) = got.blocks
     assert [iv["value"] for iv in block["IntervalReadings"]] == [101, 102, 101 + 2]
     assert block["IntervalReadings"][0]["timeStamp"] == "2026-11-01T00:15:00Z"
-    assert block["ReadingType"] == {"ref": "A+", "obis": "1.0.1.8.0.255", "unit": "Wh"}
+    assert block["ReadingType"] == {"ref": A_PLUS_15, "obis": "1.0.1.8.0.255", "unit": "Wh"}
     assert got.readings == [] and not got.truncated
     whole = await data.query("m1", T0, T0 + timedelta(days=1))
     assert [r["value"] for r in whole.readings] == [12.5, "SN1"]
@@ -104,8 +107,11 @@ async def test_report_counts_intervals_gaps_reads_and_events(data: DataStore) ->
     await data.record_read("m1", "collect", True, at=T0 + timedelta(minutes=5))
     await data.record_read("m1", "collect", False, "TimeoutError()", at=T0 + timedelta(hours=1))
     await data.record_read("m1", "collect", True, at=T0 - timedelta(hours=1))  # outside
-    ev = [Event(mrid=f"e{i}", created=T0 + timedelta(minutes=i), type_ref=t, reason="r",
-                details="d") for i, t in enumerate(["a.b", "a.b", "c.d"])]
+    names = ["smmc.meter.remoteDisconnection", "smmc.switch.disconnected",
+             "smmc.switch.disconnected", "smmc.readings.gap"]
+    ev = [event(n, mrid=f"e{i}", created=T0 + timedelta(minutes=i), reason="r", details="d")
+          for i, n in enumerate(names)]
+    ev.append(Event(mrid="old", created=T0, name="a.b"))  # a stored name without a code
     await data.record_events("m1", ev)
     await data.record_events("m1", ev[:1])  # the same event twice counts once
     rep = await data.report("m1", T0, T0 + timedelta(seconds=12 * P))
@@ -116,7 +122,14 @@ async def test_report_counts_intervals_gaps_reads_and_events(data: DataStore) ->
     assert doc["gaps"] == [{"start": "2026-11-01T01:00:00Z", "end": "2026-11-01T01:30:00Z",
                             "missing": 3}]
     assert doc["reads"] == {"ok": 1, "failed": 1}
-    assert doc["eventCounts"] == {"a.b": 2, "c.d": 1}
+    # counted by IEC 61968-9 code (the meter's and the gateway's disconnections share
+    # 3.31.0.68), each name beside with its own count
+    assert doc["eventCounts"] == {"0.0.0.0": 1, "3.16.59.285": 1, "3.31.0.68": 3}
+    assert doc["eventTypes"] == [
+        {"ref": "0.0.0.0", "name": "a.b", "count": 1},
+        {"ref": "3.16.59.285", "name": "smmc.readings.gap", "count": 1},
+        {"ref": "3.31.0.68", "name": "smmc.meter.remoteDisconnection", "count": 1},
+        {"ref": "3.31.0.68", "name": "smmc.switch.disconnected", "count": 2}]
     # a given period wins over the inferred one
     assert (await data.report("m1", T0, T0 + timedelta(hours=3), 1800)).expected == 6
     empty = (await data.report("m9", T0, T0 + timedelta(hours=1))).as_json()
@@ -128,9 +141,9 @@ async def test_retention_prunes_old_rows_only(tmp_path: Path) -> None:
     try:
         old, new = T0 - timedelta(days=2), T0
         data = DataStore(store, retention_days=1, clock=lambda: old.timestamp())
-        await data.record_readings("m1", [Reading(ref="A+", obis="1.0.1.8.0.255", unit="Wh",
+        await data.record_readings("m1", [Reading(ref=A_PLUS, obis="1.0.1.8.0.255", unit="Wh",
                                                   timestamp=old, value=1)], _blocks([old, new]))
-        await data.record_events("m1", [Event(mrid="x", created=old, type_ref="t")])
+        await data.record_events("m1", [event("smmc.readings.gap", mrid="x", created=old)])
         await data.record_read("m1", "collect", True, at=old)
         assert await data.prune(T0) == 4
         got = await data.query("m1", old, T0 + timedelta(days=1))
@@ -204,7 +217,10 @@ async def test_customer_query_served_with_meter_off_and_report_names_the_gap(
                 verb="get", noun="ReadingsReport"))
             (rep,) = (await reply(col, "rep-2"))["payload"]["ReadingsReport"]
             assert rep["reads"]["ok"] >= 1
-            assert rep["eventCounts"].get("smmc.readings.gap", 0) >= 1  # the gateway's own
+            validate({"ReadingsReport": [rep]}, "readings-report")
+            assert rep["eventCounts"].get("3.16.59.285", 0) >= 1  # the gateway's own gap event
+            assert {"ref": "3.16.59.285", "name": "smmc.readings.gap"}.items() <= next(
+                t for t in rep["eventTypes"] if t["name"] == "smmc.readings.gap").items()
 
             await send(mosquitto, "ReadingsReport", request(
                 "rep-bad", {"EndDevices": [{"mRID": "nope"}],
@@ -305,7 +321,7 @@ async def test_report_reads_at_most_max_stamps_and_cuts_at_max_gaps(data: DataSt
 async def test_query_cuts_at_a_byte_budget_and_pages_through_everything(
         data: DataStore) -> None:
     stamps = [T0 + timedelta(seconds=P * i) for i in range(50)]
-    regs = [Reading(ref="A+", obis="1.0.1.8.0.255", unit="Wh", timestamp=s, value=i)
+    regs = [Reading(ref=A_PLUS, obis="1.0.1.8.0.255", unit="Wh", timestamp=s, value=i)
             for i, s in enumerate(stamps)]
     await data.record_readings("m1", regs, _blocks(stamps))
     whole = await data.query("m1", T0, T0 + timedelta(days=1))
@@ -332,3 +348,41 @@ async def test_query_cuts_at_a_byte_budget_and_pages_through_everything(
     # register rows are bounded too
     few = await data.query("m1", T0, T0 + timedelta(days=1), max_register_rows=7)
     assert len(few.readings) == 7 and few.next_start == stamps[7] and few.intervals == 7
+
+
+async def test_rows_stored_before_the_cim_codes_are_migrated(tmp_path: Path) -> None:
+    """A store written by a gateway before the IEC 61968-9 codes answers with codes."""
+    import re
+    import sqlite3
+
+    from smmc_gateway.headend.datastore import SCHEMA, migrate_reading_types
+
+    path = tmp_path / "fleet.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA)
+    t0 = T0.timestamp()
+    conn.execute("INSERT INTO ds_register VALUES (?,?,?,?,?,?)",
+                 ("m1", "1.0.1.8.0.255", "active_energy_import", "Wh", t0, "5"))
+    conn.executemany("INSERT INTO ds_interval VALUES (?,?,?,?,?,?,?)", [
+        ("m1", "obis:1.0.1.8.0.255", "1.0.1.8.0.255", "Wh", t0 + 900 * i, str(i), None)
+        for i in range(3)])
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    try:
+        data = DataStore(store)
+        got = await data.query("m1", T0, T0 + timedelta(hours=1))
+        code = re.compile(r"-?\d+(\.-?\d+){17}")
+        assert [r["ref"] for r in got.readings] and all(
+            code.fullmatch(r["ref"]) for r in got.readings)
+        (block,) = got.blocks
+        assert code.fullmatch(block["ReadingType"]["ref"])
+        assert block["ReadingType"]["ref"].split(".")[2] == "2"  # 15-minute measuring period
+        assert len(block["IntervalReadings"]) == 3
+
+        def again(conn: sqlite3.Connection) -> int:
+            return migrate_reading_types(conn)
+
+        assert await store.submit(again) == 0  # idempotent
+    finally:
+        await store.close()

@@ -149,12 +149,13 @@ async def test_daemon_discovers_new_meters_publishes_config_and_serves_get(
                      d["payload"]["EndDeviceConfig"][0] for d in _configs(col)}
             # the mismatch is an event a utility engineer sees
             await col.wait(lambda ms: any(
-                e["EndDeviceEventType"]["ref"] == "smmc.discovery.modelMismatch"
+                e["EndDeviceEventType"]["name"] == "smmc.discovery.modelMismatch"
                 for d in on(col, f"{a}/events") for e in d["payload"]["EndDeviceEvent"]), 15)
             (ev,) = [e for d in on(col, f"{a}/events") for e in d["payload"]["EndDeviceEvent"]
-                     if e["EndDeviceEventType"]["ref"] == "smmc.discovery.modelMismatch"]
+                     if e["EndDeviceEventType"]["name"] == "smmc.discovery.modelMismatch"]
             assert "limiter 0.0.17.0.9.255: absent from the object list" in ev["details"]
-            validate(ev["EndDeviceEventType"]["ref"], "gateway-event-types")
+            validate(ev["EndDeviceEventType"], "gateway-event-types")
+            assert ev["EndDeviceEventType"]["ref"] == "3.7.0.159"  # Configuration: Mismatched
 
             # get: the stored summary, no new discovery
             validate({"EndDevices": [{"mRID": a}]}, "end-device-config-request")

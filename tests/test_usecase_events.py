@@ -38,7 +38,7 @@ T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def _refs(col: Any, meter: str) -> list[str]:
-    return [e["EndDeviceEventType"]["ref"] for d in on(col, f"{meter}/events")
+    return [e["EndDeviceEventType"]["name"] for d in on(col, f"{meter}/events")
             for e in d["payload"]["EndDeviceEvent"]]
 
 
@@ -100,10 +100,11 @@ async def test_scheduled_event_poll_publishes_the_limiter_trip_and_resumes_after
         for d in on(col, f"{m}/events"):
             validate_message(json.dumps(d).encode())
             for e in d["payload"]["EndDeviceEvent"]:
-                validate(e["EndDeviceEventType"]["ref"], "meter-event-types")
+                validate(e["EndDeviceEventType"], "meter-event-types")
         trip = next(e for d in on(col, f"{m}/events") for e in d["payload"]["EndDeviceEvent"]
-                    if e["EndDeviceEventType"]["ref"] == "smmc.meter.limiterThresholdExceeded")
+                    if e["EndDeviceEventType"]["name"] == "smmc.meter.limiterThresholdExceeded")
         assert trip["reason"] == "disconnector" and "0.0.99.98.2.255: code 53" in trip["details"]
+        assert trip["EndDeviceEventType"]["ref"] == "3.15.261.139"  # load limit exceeded
         seen = len(refs)
 
         # a restart resumes from the stored marks: nothing again, then only what is new
@@ -112,7 +113,7 @@ async def test_scheduled_event_poll_publishes_the_limiter_trip_and_resumes_after
             sim.fleet.power_outage(0)
             sim.fleet.power_restored(0)
             new = await gw.headend.poll_events(m)
-            assert [e["type_ref"] for e in new] == ["smmc.meter.powerDown", "smmc.meter.powerUp"]
+            assert [e["name"] for e in new] == ["smmc.meter.powerDown", "smmc.meter.powerUp"]
             await col.wait(lambda ms: len(_refs(col, m)) >= seen + 2, 30)
         assert _refs(col, m)[seen:] == ["smmc.meter.powerDown", "smmc.meter.powerUp"]
 
@@ -146,8 +147,11 @@ async def test_alarm_pushes_become_named_outage_restoration_and_limiter_events(
                 await col.wait(lambda ms: "smmc.alarm.restoration" in _refs(col, m), 30)
     named = [r for r in _refs(col, m) if r.startswith("smmc.alarm.")]
     assert named == ["smmc.alarm.limiterTrip", "smmc.alarm.outage", "smmc.alarm.restoration"]
-    for r in named:
-        validate(r, "meter-event-types")
+    kinds = [e["EndDeviceEventType"] for d in on(col, f"{m}/events")
+             for e in d["payload"]["EndDeviceEvent"] if e["EndDeviceEventType"]["name"] in named]
+    assert [k["ref"] for k in kinds] == ["3.15.261.139", "3.26.0.85", "3.26.0.216"]
+    for k in kinds:
+        validate(k, "meter-event-types")
 
 
 async def test_a_log_the_meter_lacks_is_named_and_the_others_still_read(
@@ -170,7 +174,7 @@ async def test_a_log_the_meter_lacks_is_named_and_the_others_still_read(
             got = await gw.headend.poll_events(m)
             # The daemon's own scheduled poll (due at start) may run just before ours
             # and publish the two rows itself; either way they are published once, in order.
-            assert [e["type_ref"] for e in got] in (
+            assert [e["name"] for e in got] in (
                 ["smmc.meter.powerDown", "smmc.meter.powerUp"], [])
             await col.wait(lambda ms: _refs(col, m)[-2:] == [
                 "smmc.meter.powerDown", "smmc.meter.powerUp"], 30)

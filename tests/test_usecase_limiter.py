@@ -39,7 +39,7 @@ async def test_limit_is_written_and_confirmed_and_the_meter_trips_against_its_lo
         await wait_until(lambda: meter.limiter.tripped, 10)
         events, mark = await read_log(s, "event_log_disconnect", "0.0.99.98.2.255", LogMark(),
                                       datetime.now(UTC), first_read_s=600)
-        types = [e.type_ref for e in events]
+        types = [e.name for e in events]
         assert "smmc.meter.limiterThresholdChanged" in types
         assert "smmc.meter.limiterThresholdExceeded" in types
         assert mark.stamp is not None
@@ -100,7 +100,7 @@ def _events(col: Any, meter: str) -> list[dict[str, Any]]:
     """The gateway's own events for ``meter``; rows of the meter's event logs
     (``smmc.meter.*``, published by the scheduled log poll) are left out."""
     return [e for d in on(col, f"{meter}/events") for e in d["payload"]["EndDeviceEvent"]
-            if not e["EndDeviceEventType"]["ref"].startswith("smmc.meter.")]
+            if not e["EndDeviceEventType"]["name"].startswith("smmc.meter.")]
 
 
 async def test_limit_and_demand_response_commands_end_to_end(
@@ -146,11 +146,12 @@ async def test_limit_and_demand_response_commands_end_to_end(
         doc = await reply(col, "off-1")
         assert doc["payload"]["EndDeviceControl"][0]["limiter"]["thresholdNormal"] == 0xFFFFFFFF
         await col.wait(lambda ms: len(_events(col, m)) >= 3, 30)
-    refs = [e["EndDeviceEventType"]["ref"] for e in _events(col, m)]
-    assert refs == ["smmc.limiter.configured", "smmc.limiter.emergencyScheduled",
-                    "smmc.limiter.configured"]
-    for e in refs:
-        validate(e, "meter-event-types")
+    kinds = [e["EndDeviceEventType"] for e in _events(col, m)]
+    assert [k["name"] for k in kinds] == [
+        "smmc.limiter.configured", "smmc.limiter.emergencyScheduled", "smmc.limiter.configured"]
+    assert [k["ref"] for k in kinds] == ["3.15.139.24", "3.15.138.225", "3.15.139.24"]
+    for k in kinds:
+        validate(k, "meter-event-types")
 
 
 async def test_bad_limiter_parameters_get_failed_replies_naming_path_and_allowed_values(
@@ -213,7 +214,7 @@ async def test_the_emergency_threshold_trips_the_limiter_inside_its_window() -> 
         assert datetime.now(UTC) >= start
         events, _ = await read_log(s, "event_log_disconnect", "0.0.99.98.2.255", LogMark(),
                                    datetime.now(UTC), first_read_s=600)
-        assert "smmc.meter.limiterThresholdExceeded" in [e.type_ref for e in events]
+        assert "smmc.meter.limiterThresholdExceeded" in [e.name for e in events]
 
 
 async def test_a_meter_that_does_not_answer_gets_a_failed_entry_naming_the_error(

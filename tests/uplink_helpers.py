@@ -12,9 +12,21 @@ from typing import Any
 
 import aiomqtt
 import jsonschema
+from referencing import Registry, Resource
 from smmc_gateway.uplink import Uplink
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+
+
+@functools.cache
+def registry() -> Registry[Any]:
+    """Every schema of docs/schemas/ under its $id, so relative $refs between them resolve
+    (end-device-events -> the event-type pair schemas) without any network access."""
+    resources = []
+    for path in sorted(SCHEMAS.glob("*.schema.json")):
+        doc = json.loads(path.read_text())
+        resources.append((doc["$id"], Resource.from_contents(doc)))
+    return Registry().with_resources(resources)
 
 
 @functools.cache
@@ -22,7 +34,7 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
     """The validator of docs/schemas/{name}.schema.json (the schema itself checked first)."""
     data: dict[str, Any] = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(data)
-    return jsonschema.Draft202012Validator(data)
+    return jsonschema.Draft202012Validator(data, registry=registry())
 
 
 def validate(doc: Any, name: str) -> None:

@@ -21,6 +21,18 @@ from gurux_dlms.enums import Authentication, DataType, ObjectType
 from tests.interop.gurux_peer import GuruxPeer
 from tests.interop.sim_values import still_fleet
 
+# Where the simulator follows a standard whose type differs from Gurux's model, named:
+KNOWN_DIFFERENCES = {
+    # IDIS / DSMR P1 give the consumer message text and code as octet-string; Gurux's OBIS
+    # table guesses visible-string for these Data objects.
+    "1/0.0.96.13.0.255/2": (DataType.OCTET_STRING, DataType.STRING),
+    "1/0.0.96.13.1.255/2": (DataType.OCTET_STRING, DataType.STRING),
+    # Blue Book: date-time attributes of interface classes are octet-strings formatted as
+    # date-time (as Gurux itself models Clock.time and ActivityCalendar attribute 10);
+    # Gurux's Charge model declares the date-time type for last_collection_time.
+    "113/0.0.19.20.0.255/10": (DataType.OCTET_STRING, DataType.DATETIME),
+}
+
 
 async def test_gurux_reads_every_listed_attribute() -> None:
     async with still_fleet("lls", hdlc=False) as (sim, _t0):
@@ -50,6 +62,8 @@ async def test_gurux_reads_every_listed_attribute() -> None:
                         continue
                     read += 1
                     want, got = obj.getDataType(attr), reply.valueType
+                    if KNOWN_DIFFERENCES.get(where) == (got, want):
+                        continue
                     if want != DataType.NONE and got != DataType.NONE and got != want:
                         wrong_type.append(f"{where}: sent {got!r}, Blue Book {want!r}")
             await peer.release()

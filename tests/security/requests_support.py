@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from smmc_gateway.cim.reading_types import reading_type
 from smmc_gateway.headend.dispatcher import Dispatcher
 from smmc_gateway.headend.fleet import Fleet
 from smmc_gateway.headend.labconfig import write_lab_config
@@ -124,14 +125,24 @@ async def live_fleet(tmp: Path, *, commands: Mapping[str, Any] | None = None
             await fleet.close()
 
 
+#: short names of the energy registers a test profile captures -> (OBIS code, unit)
+REGISTERS = {"A+": ("1.0.1.8.0.255", "Wh"), "A-": ("1.0.2.8.0.255", "Wh"),
+             "R+": ("1.0.3.8.0.255", "varh"), "R-": ("1.0.4.8.0.255", "varh")}
+
+
 def blocks(stamps: Sequence[datetime], base: int = 100, refs: Sequence[str] = ("A+",)
            ) -> bytes:
-    """IntervalBlocks JSON of ``refs`` with one reading per stamp."""
-    return json.dumps([{"ReadingType": {"ref": ref, "obis": "1.0.1.8.0.255", "unit": "Wh"},
-                        "IntervalReadings": [
-                            {"timeStamp": s.isoformat().replace("+00:00", "Z"), "value": base + i}
-                            for i, s in enumerate(stamps)]}
-                       for ref in refs]).encode()
+    """IntervalBlocks JSON of the registers ``refs`` (short names) with one reading per
+    stamp, each block's ref the IEC 61968-9 ReadingType code, as the gateway sends it."""
+    out = []
+    for short in refs:
+        obis, unit = REGISTERS[short]
+        out.append({"ReadingType": {"ref": reading_type(obis, unit, measuring_period_s=P),
+                                    "obis": obis, "unit": unit},
+                    "IntervalReadings": [
+                        {"timeStamp": s.isoformat().replace("+00:00", "Z"), "value": base + i}
+                        for i, s in enumerate(stamps)]})
+    return json.dumps(out).encode()
 
 
 def recent(count: int, skip: Sequence[int] = (), period: int = P) -> list[datetime]:

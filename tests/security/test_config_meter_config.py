@@ -184,13 +184,9 @@ class_id = 40
 obis = "0.0.25.9.0.255"
 attributes = [3]
 note = "push destination: the head-end's new address (on purpose)"
-
-[[commands.meter_config.allow]]
-class_id = 64
-obis = "0.0.43.0.*.255"
-methods = [2]
-note = "key transfer: must stay refused whatever the allowlist says"
 """
+    # (an allow entry naming key_transfer, 64 method 2, is refused when the configuration
+    # loads: tests/test_config.py; here the request asks for it anyway)
     async with running_fleet(FleetSpec(meters=1, auth="none")) as sim, \
             head_end(sim, tmp_path, extra=extra) as (head, cfg):
         destination = dict(read(sim, PUSH, 3))

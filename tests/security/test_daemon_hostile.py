@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import aiomqtt
 from conftest import Broker
 from test_daemon_e2e import GW, gateway, lab, on, online, reply, request, send
 
-from tests.support_sim import FleetSpec, running_fleet
+from tests.support_sim import FleetSpec, free_ports, running_fleet
 
 EXTRA = """
 [commands]
@@ -57,7 +58,7 @@ def _hostile(ids: list[str]) -> list[tuple[str, str, bytes, str, str]]:
          "LimitExceeded", "max_meters_per_request"),
         ("h-many", "EndDeviceControls", req("h-many", "EndDeviceControls", {
             "EndDeviceControl": [{"EndDeviceControlType": {"ref": "disconnect"},
-                                  "EndDevices": [{"mRID": f"x{i}"} for i in range(100_000)]}]},
+                                  "EndDevices": [{"mRID": f"x{i}"} for i in range(40_000)]}]},
             verb="create"), "LimitExceeded", "max_meters_per_request"),
         ("h-firmware", "EndDeviceFirmware", req("h-firmware", "EndDeviceFirmware", {
             "EndDeviceFirmware": {"imageIdentifier": "X"}, "EndDevices": one}, verb="create"),
@@ -78,6 +79,10 @@ def _hostile(ids: list[str]) -> list[tuple[str, str, bytes, str, str]]:
         ("h-digits", "MeterReadings",
          b'{"header": {"verb": "get", "correlationId": "h-digits"}, "payload": {"a": '
          + b"7" * 6000 + b"}}", "BadJson", "digits"),
+        ("h-big", "MeterReadings",
+         b'{"header": {"verb": "get", "noun": "MeterReadings", "correlationId": "h-big"}, '
+         b'"payload": {"pad": "' + b"x" * (2 << 20) + b'"}}', "RequestTooLarge",
+         "commands.max_request_bytes"),
         ("h-noun", "NoSuchNoun", req("h-noun", "NoSuchNoun", {}), "UnknownNoun", "NoSuchNoun"),
     ]
 
@@ -110,7 +115,9 @@ async def test_hostile_requests_get_one_failed_reply_and_collection_goes_on(
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=3)) as sim:
         ids = [str(i["meter_id"]) for i in sim.info]
-        async with gateway(lab(sim, tmp_path, mosquitto, extra=EXTRA)):
+        metrics_port = free_ports(1)[0]
+        async with gateway(lab(sim, tmp_path, mosquitto, extra=EXTRA,
+                               metrics_port=metrics_port)):
             await online(col)
             await col.wait(lambda ms: all(on(col, f"meter/{m}/readings") for m in ids), 60)
             first = on(col, f"meter/{ids[0]}/readings")[0]
@@ -157,7 +164,13 @@ async def test_hostile_requests_get_one_failed_reply_and_collection_goes_on(
             after = await _stored_intervals(col, mosquitto, ids[0], start, "after-query")
             assert after >= before
 
-            await asyncio.sleep(1.0)  # any second reply would have arrived by now
+            await asyncio.sleep(2.5)  # any second reply would have arrived by now
+            # ... and the operator sees it: refusals and handled commands are counted
+            url = f"http://127.0.0.1:{metrics_port}/metrics"
+            text = await asyncio.to_thread(lambda: urllib.request.urlopen(url).read().decode())
+            assert 'smmc_command_refusals_total{reason="busy"}' in text
+            assert 'smmc_command_refusals_total{reason="bad"}' in text
+            assert 'smmc_commands_total{noun="ReadingsReport",result="FAILED"} 1.0' in text
             for cid, *_ in _hostile(ids):
                 assert len(on(col, f"/reply/{cid}")) == 1, cid
             for c in flood:

@@ -27,6 +27,32 @@ def test_hostile_bodies_become_bad_requests(body: bytes, code: str, words: str) 
     assert got.correlation_id in ("cid-fallback", "c1")
 
 
+def test_an_oversized_request_is_refused_unparsed_and_answered_on_its_header() -> None:
+    body = (b'{"header": {"verb": "get", "noun": "MeterReadings", "correlationId": "big-1"},'
+            b' "payload": {"EndDevices": [' + b'{"mRID": "m"},' * 200_000 + b'{"mRID": "m"}]}}')
+    got = parse_request(T, TOPIC, body, DEFAULT_NOUNS, None, max_bytes=1 << 20)
+    assert isinstance(got, BadRequest) and got.code == "RequestTooLarge"
+    assert got.correlation_id == "big-1"
+    assert f"request of {len(body)} bytes; at most 1048576" in got.details
+    assert "commands.max_request_bytes" in got.details
+    # the Correlation Data property wins; a body with no readable header cannot be answered
+    got = parse_request(T, TOPIC, b"x" * 5000, DEFAULT_NOUNS, b"cd-1", max_bytes=4096)
+    assert isinstance(got, BadRequest) and got.correlation_id == "cd-1"
+    got = parse_request(T, TOPIC, b"x" * 5000, DEFAULT_NOUNS, None, max_bytes=4096)
+    assert isinstance(got, BadRequest) and got.correlation_id is None
+
+
+def test_the_broker_is_told_the_bounds() -> None:
+    from pathlib import Path
+
+    from smmc_gateway.uplink.config import UplinkConfig
+
+    cfg = UplinkConfig("gw-1", Path("/nonexistent"), max_concurrent=2, max_queued=30,
+                       max_request_bytes=64 << 20)
+    assert cfg.max_packet_size() == 128 << 20 and cfg.receive_maximum() == 32
+    assert UplinkConfig("gw-1", Path("/x")).max_packet_size() == 16 << 20
+
+
 @pytest.mark.parametrize("cid", ["\\ud800", "a\\u0007b", "x\\u009f"])
 def test_correlation_ids_that_cannot_be_a_topic_are_refused(cid: str) -> None:
     body = b'{"header": {"verb": "get", "correlationId": "' + cid.encode() + b'"}, "payload": {}}'

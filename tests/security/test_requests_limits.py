@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from smmc_gateway.headend.request_limits import MAX_DETAIL_CHARS
-from smmc_gateway.uplink.envelope import Event
+from smmc_gateway.uplink.envelope import event
 
 from tests.security.requests_support import (
     P,
@@ -460,15 +460,16 @@ async def test_store_reports_and_events_over_huge_windows_stay_cheap(tmp_path: P
     from its stored rows (no intervalSeconds: no window arithmetic per interval)."""
     async with dead_fleet(tmp_path) as lab:
         m = lab.meters[0]
-        await lab.head.datastore.record_events(m, [Event(
-            mrid="e1", created=datetime.now(UTC), type_ref="a.b")])
+        await lab.head.datastore.record_events(m, [event("smmc.readings.gap")])
         await lab.head.datastore.record_read(m, "collect", True)
         async with asyncio.timeout(HANG):
             out = await lab("ReadingsReport", "get", {"EndDevices": one(m),
                                                       "timeSchedule": ANCIENT})
         assert out.result == "OK", details(out)
         (rep,) = out.payload["ReadingsReport"]
-        assert rep["eventCounts"] == {"a.b": 1} and rep["reads"] == {"ok": 1, "failed": 0}
+        assert rep["eventCounts"] == {"3.16.59.285": 1} and rep["reads"] == {"ok": 1, "failed": 0}
+        assert rep["eventTypes"] == [{"ref": "3.16.59.285", "name": "smmc.readings.gap",
+                                      "count": 1}]
         assert rep["period"]["end"] == ANCIENT["end"]
 
 

@@ -203,6 +203,27 @@ CLASSES: dict[int, InterfaceClass] = {
             "min_over_threshold_duration min_under_threshold_duration emergency_profile "
             "emergency_profile_group_id_list emergency_profile_active actions",
         ),
+        _ic(
+            72,
+            1,
+            "M-Bus client",
+            "mbus_port_reference capture_definition capture_period primary_address "
+            "identification_number manufacturer_id version device_type access_number status "
+            "alarm configuration encryption_key_status",
+            "slave_install slave_deinstall capture reset_alarm synchronize_clock data_send "
+            "set_encryption_key transfer_key",
+        ),
+        _ic(74, 0, "M-Bus master port setup", "comm_speed"),
+        _ic(
+            113,
+            0,
+            "Charge",
+            "total_amount_paid charge_type priority unit_charge_active unit_charge_passive "
+            "unit_charge_activation_time period charge_configuration last_collection_time "
+            "last_collection_amount total_amount_remaining proportion",
+            "update_unit_charge activate_passive_unit_charge collect "
+            "update_total_amount_remaining set_total_amount_remaining",
+        ),
     )
 }
 

@@ -133,13 +133,9 @@ class AuditInbox:
         if await self.uplink.store.submit(seen):
             return False
         meter = _meter(rec)
-        event: envelope.Event = {
-            "mrid": rid,
-            "created": _created(rec),
-            "type_ref": EVENT_TYPE,
-            "reason": str(rec.get("result", "unknown"))[:256],
-            "details": event_details(rec),
-        }
+        event = envelope.event(EVENT_TYPE, mrid=rid, created=_created(rec),
+                               reason=str(rec.get("result", "unknown"))[:256],
+                               details=event_details(rec))
         draft = envelope.end_device_events(self.uplink.topics, meter, [event])
         now = datetime.now(UTC).timestamp()
 

@@ -13,9 +13,10 @@ firmware-images/README.md), and its signed manifest is verified against the keys
 ``{state_dir}/firmware/trusted-keys/*.pub`` before any meter is touched: an unknown,
 unsigned, untrusted or tampered image gets a FAILED reply (code ``ImageRefused``).
 
-Progress: EndDeviceEvents per meter with EndDeviceEventType.ref ``smmc.firmware.STEP``,
-STEP one of started, progress (details "N% (bytes)"), verified, activationScheduled,
-activated, failed (details: the reason); see docs/schemas/firmware-event-types.schema.json.
+Progress: EndDeviceEvents per meter named ``smmc.firmware.STEP`` (``EndDeviceEventType``:
+the IEC 61968-9 code and the name, docs/event-codes.md), STEP one of started, progress
+(details "N% (bytes)"), verified, activationScheduled, activated, failed (details: the
+reason); see docs/schemas/firmware-event-types.schema.json.
 Reply: exactly one, when every meter has ended (activated or failed):
 ``EndDeviceFirmware`` echoes the image, ``results`` has one entry per meter (result,
 step, details, version, attempts); result OK / PARTIAL / FAILED. A campaign interrupted
@@ -32,10 +33,9 @@ fields of ``EndDeviceFirmware`` refused. The noun is off unless
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +48,20 @@ from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.request_limits import EARLIEST, parse_utc, show, target_meters
 from smmc_gateway.headend.service import HeadEnd
 from smmc_gateway.uplink.client import Outcome
-from smmc_gateway.uplink.envelope import Event, ReplyError
+from smmc_gateway.uplink.envelope import ReplyError, event
 from smmc_gateway.usecases.firmware_campaign import CampaignImage, CampaignObjects, run_campaign
 
 log = structlog.get_logger("smmc_gateway.firmware")
 MAX_IDENT = 128
 _IDENT = re.compile(rf"[\x21-\x7e][\x20-\x7e]{{0,{MAX_IDENT - 1}}}")
 SPEC_KEYS = ("imageIdentifier", "activationTime", "maxConcurrent")
-EVENT_PREFIX = "smmc.firmware."
+#: campaign step -> event name (each has its IEC 61968-9 code in smmc_gateway.cim)
+STEP_EVENTS = {
+    "started": "smmc.firmware.started", "progress": "smmc.firmware.progress",
+    "verified": "smmc.firmware.verified",
+    "activationScheduled": "smmc.firmware.activationScheduled",
+    "activated": "smmc.firmware.activated", "failed": "smmc.firmware.failed",
+}
 
 
 def firmware_dir(headend: HeadEnd) -> Path:
@@ -147,6 +153,9 @@ class FirmwareCommands:
             yield s
 
     async def _emit(self, meter_id: str, step: str, details: str) -> None:
-        await self.headend.publisher.publish_event(meter_id, [Event(
-            mrid=str(uuid.uuid4()), created=datetime.now(UTC), type_ref=EVENT_PREFIX + step,
-            reason=step, details=details)])
+        name = STEP_EVENTS.get(step)
+        if name is None:  # a step the campaign added without an event name: say which
+            raise ValueError(f"firmware campaign step {step!r} has no event name; add it to "
+                             f"STEP_EVENTS ({', '.join(STEP_EVENTS)})")
+        await self.headend.publisher.publish_event(meter_id, [event(
+            name, reason=step, details=details)])

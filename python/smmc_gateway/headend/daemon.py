@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 
@@ -48,6 +48,7 @@ from smmc_gateway.ops.lifecycle import DaemonLifecycle
 from smmc_gateway.ops.metrics import GatewayMetrics, MetricsServer
 from smmc_gateway.ops.notify import LoopHealth
 from smmc_gateway.uplink import ClassLimit, MessageClass, TlsFiles, Uplink, UplinkConfig
+from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.config import TlsSetupError
 from smmc_gateway.usecases.clock import SystemTimeSource, TimeSource
 
@@ -86,6 +87,7 @@ def uplink_config(config: GatewayConfig) -> UplinkConfig:
                         limits=limits, max_concurrent=c.max_concurrent, max_queued=c.max_queued,
                         max_attempts=c.max_attempts, command_timeout_s=c.timeout_s,
                         max_reply_bytes=c.max_reply_bytes,
+                        max_request_bytes=c.max_request_bytes,
                         journal_retention_s=c.journal_retention_s)
 
 
@@ -116,6 +118,7 @@ class Gateway:
         self.metrics_server: MetricsServer | None = None
         self.tasks: list[asyncio.Task[object]] = []
         self._push_refused_seen = 0
+        self._refusals_seen: dict[str, int] = {}
 
     async def start(self) -> None:
         cfg = self.config
@@ -149,7 +152,14 @@ class Gateway:
                                shift_limit_s=cfg.schedules.clock_shift_limit_s,
                                metrics=self.metrics, first_read_s=self.options.first_read_s)
         self.dispatcher = Dispatcher(self.headend, commands=cfg.commands)
-        self.uplink.handler = self.dispatcher
+        dispatcher = self.dispatcher
+
+        async def handle(noun: str, verb: str, payload: dict[str, Any]) -> Outcome:
+            outcome = await dispatcher(noun, verb, payload)
+            self.metrics.commands.labels(noun=noun, result=outcome.result).inc()
+            return outcome
+
+        self.uplink.handler = handle
         s = cfg.schedules
         async def collect(meter_id: str) -> None:
             await self.headend.collect(meter_id)
@@ -159,6 +169,10 @@ class Gateway:
                              last_success=lambda m: _ts(self.fleet.state(m).last_entry))
         # Use case 7: the meters' event logs, polled by range from where the last poll stopped.
         self.headend.schedule_events(s.events_every_s,
+                                     jitter_s=min(s.load_profile_jitter_s, s.events_every_s / 2))
+        # Use case 4: the HAN devices on the meters' M-Bus, polled at the same period as a
+        # backstop for the alarm pushes that report a device joining or lost
+        self.dispatcher.han.schedule(s.events_every_s,
                                      jitter_s=min(s.load_profile_jitter_s, s.events_every_s / 2))
         self.push_listener: PushListener | None = None
         if cfg.push.enabled:
@@ -171,6 +185,7 @@ class Gateway:
                 # publisher so the data store keeps them too (use cases 3 and 11).
                 await self.headend.publisher.publish_event(
                     event.meter_id, [routing.event(event), *self.headend.alarm_events(event)])
+                self.dispatcher.han.on_push(event)  # a HAN device joined or was lost
                 self.metrics.push_notifications.labels(result="accepted").inc()
 
             p = cfg.push
@@ -250,6 +265,21 @@ class Gateway:
     def _on_drop(self, cls: MessageClass, n: int) -> None:
         self.metrics.outbox_dropped.labels(**{"class": cls.name.lower(), "reason": "limit"}).inc(n)
 
+    _REFUSALS: ClassVar[dict[str, str]] = {
+        "bad": "bad_commands", "unanswerable": "unanswerable_commands",
+        "duplicate": "duplicate_commands", "busy": "busy_commands",
+        "poison": "poison_commands", "timeout": "timed_out_commands",
+        "reply_too_large": "oversized_replies"}
+
+    def _count_refusals(self) -> None:
+        """The uplink's plain counters, moved on into smmc_command_refusals_total."""
+        seen = self._refusals_seen
+        for reason, name in self._REFUSALS.items():
+            now = int(getattr(self.uplink.counters, name))
+            if now > seen.get(reason, 0):
+                self.metrics.command_refusals.labels(reason=reason).inc(now - seen.get(reason, 0))
+                seen[reason] = now
+
     async def _metrics_loop(self) -> None:
         health = self.health
         while True:
@@ -271,6 +301,7 @@ class Gateway:
                     self.metrics.push_notifications.labels(result="refused").inc(refused - counted)
                     self._push_refused_seen = refused
             self.metrics.mqtt_connected.set(1 if self.uplink.connected.is_set() else 0)
+            self._count_refusals()
             await asyncio.sleep(2.0)
 
     health = LoopHealth(max_age=30.0)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import sqlite3
 import time
 from collections import Counter
@@ -38,6 +39,8 @@ from typing import Any
 
 import structlog
 
+from smmc_gateway.cim.event_types import lookup
+from smmc_gateway.cim.reading_types import reading_type
 from smmc_gateway.headend.paging import cut_point, dumps
 from smmc_gateway.uplink.envelope import Draft, Event, MeterReadingPart, Reading
 from smmc_gateway.uplink.store import Store, StoreClosed
@@ -66,6 +69,40 @@ CREATE TABLE IF NOT EXISTS ds_read (
   error TEXT);
 CREATE INDEX IF NOT EXISTS ds_read_meter ON ds_read (meter_id, ts);
 """
+
+
+_CODE = re.compile(r"-?\d+(\.-?\d+){17}")  # an 18-part ReadingType code
+
+
+def migrate_reading_types(conn: sqlite3.Connection) -> int:
+    """Rows stored before the IEC 61968-9 codes (a register name or ``obis:...`` as ref)
+    get their ReadingType code, so that what the store answers matches the schema; the
+    capture period of old interval rows is taken from their first two stamps. Idempotent
+    (a store without such rows is untouched); returns the rows changed."""
+    changed = 0
+    for ref, obis, unit in conn.execute(
+            "SELECT DISTINCT ref, obis, unit FROM ds_register").fetchall():
+        if not _CODE.fullmatch(ref):
+            changed += conn.execute(
+                "UPDATE OR REPLACE ds_register SET ref=? WHERE ref=? AND obis=? AND unit=?",
+                (reading_type(obis, unit), ref, obis, unit)).rowcount
+    for meter, ref, obis, unit in conn.execute(
+            "SELECT DISTINCT meter_id, ref, obis, unit FROM ds_interval").fetchall():
+        if _CODE.fullmatch(ref):
+            continue
+        stamps = [r[0] for r in conn.execute(
+            "SELECT ts FROM ds_interval WHERE meter_id=? AND ref=? ORDER BY ts LIMIT 2",
+            (meter, ref))]
+        period = int(stamps[1] - stamps[0]) if len(stamps) == 2 else None
+        code = reading_type(obis or ref.removeprefix("obis:"), unit or "",
+                            measuring_period_s=period)
+        # a row already stored under the code for the same stamp wins (it is newer)
+        changed += conn.execute("UPDATE OR IGNORE ds_interval SET ref=? WHERE meter_id=? AND "
+                                "ref=?", (code, meter, ref)).rowcount
+        conn.execute("DELETE FROM ds_interval WHERE meter_id=? AND ref=?", (meter, ref))
+    if changed:
+        log.info("datastore_reading_types_migrated", rows=changed)
+    return changed
 
 
 def _iso(ts: float) -> str:
@@ -167,7 +204,7 @@ class Report:
     gaps: list[GapRange] = field(default_factory=list)
     reads_ok: int = 0
     reads_failed: int = 0
-    events: dict[str, int] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)  # stored event name -> count
     truncated: bool = False
     scanned: int = 0  # stored stamps read (before a cut)
 
@@ -182,8 +219,26 @@ class Report:
             "gaps": [{"start": _iso_dt(g.start), "end": _iso_dt(g.end), "missing": g.missing}
                      for g in self.gaps],
             "reads": {"ok": self.reads_ok, "failed": self.reads_failed},
-            "eventCounts": dict(sorted(self.events.items())),
+            **event_counts(self.events),
         }
+
+
+UNCODED = "0.0.0.0"
+"""The ref counted for a stored event name without a code (IEC 61968-9: all parts NA)."""
+
+
+def event_counts(by_name: Mapping[str, int]) -> dict[str, Any]:
+    """``eventCounts`` (by IEC 61968-9 code, names sharing a code summed) and ``eventTypes``
+    (code, name and count of each stored name) of a report."""
+    counts: Counter[str] = Counter()
+    types = []
+    for name, n in sorted(by_name.items()):
+        found = lookup(name)
+        ref = found.code if found is not None else UNCODED
+        counts[ref] += n
+        types.append({"ref": ref, "name": name, "count": n})
+    return {"eventCounts": dict(sorted(counts.items())),
+            "eventTypes": sorted(types, key=lambda t: (t["ref"], t["name"]))}
 
 
 class TooMuchStored(Exception):
@@ -228,6 +283,7 @@ class DataStore:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                migrate_reading_types(conn)
 
             await self.store.submit(ddl)
             self._ready = True
@@ -258,7 +314,9 @@ class DataStore:
         await self._maybe_prune()
 
     async def record_events(self, meter: str, events: Sequence[Event]) -> None:
-        rows = [(e.get("mrid"), meter, e["created"].timestamp(), e.get("type_ref", "?"),
+        # ds_event.type_ref holds the event's name: its IEC 61968-9 code is a function of
+        # the name (smmc_gateway.cim), looked up when a report counts by code
+        rows = [(e.get("mrid"), meter, e["created"].timestamp(), e.get("name", "?"),
                  e.get("reason"), e.get("details")) for e in events]
 
         def job(conn: sqlite3.Connection) -> None:

@@ -93,7 +93,8 @@ class View:
         if kind == "meter/readings":
             meter = parts[4]
             for mr in body.get("MeterReading", []):
-                regs = {r["ReadingType"]["ref"]: r["value"] for r in mr.get("Readings", [])}
+                regs = {r["ReadingType"].get("name") or r["ReadingType"]["ref"]: r["value"]
+                        for r in mr.get("Readings", [])}
                 rows = sum(len(b.get("IntervalReadings", []))
                            for b in mr.get("IntervalBlocks", []))
                 imp = regs.get("active_energy_import", next(iter(regs.values()), "-"))
@@ -103,7 +104,8 @@ class View:
         if kind == "meter/events":
             meter = parts[4]
             for ev in body.get("EndDeviceEvent", []):
-                text = f"{meter}: {ev['EndDeviceEventType']['ref']} {ev.get('details', '')}"
+                kind = ev["EndDeviceEventType"]
+                text = f"{meter}: {kind.get('name', kind['ref'])} {ev.get('details', '')}"
                 self.events.append(text[:110])
             return f"event     {self.events[-1] if self.events else meter}"
         if kind == "reply":

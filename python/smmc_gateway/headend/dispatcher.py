@@ -16,6 +16,9 @@ Served:
   limit), ``demandResponse`` (use case 8: Limiter emergency profile; ``demandLimit`` is the
   emergency threshold, ``scheduledInterval {start, end}`` the window, optional
   ``emergencyProfileId`` 1..65535, default 1); ``EndDevices[].mRID`` configured meters.
+  The customer-side types ``displayMessage``, ``priceSignal``, ``demandResponseEvent`` and
+  ``customerInterface`` (use cases 4 and 8) go to
+  :mod:`~smmc_gateway.headend.commands_customer` (not mixed with the others in a request).
   Reply: one entry per control and meter with ``result`` OK/FAILED and ``details``
   (``state`` for ping: energised | disconnected | unreachable; ``limiter`` for limit and
   demandResponse: the values read back from the meter).
@@ -26,7 +29,9 @@ Served:
 * ``MasterDataLinkageConfig`` (create/change): customer account move (use case 12) of
   ``Meter[].mRID`` with ``ConfigurationEvent.reason`` ``moveOut`` (end-of-billing, final
   read published as MeterReadings, disconnect) or ``moveIn`` (reconnect, opening read).
-  Reply: one entry per meter listing the steps done; events for each step.
+  Reply: one entry per meter listing the steps done; events for each step. A request with
+  reason ``hanInstall``/``hanRemove`` or verb ``get`` is about HAN devices instead (use
+  case 4): :mod:`~smmc_gateway.headend.commands_han`.
 * ``EndDeviceFirmware``, ``MeterConfig``, ``PricingStructureConfig``: handled by
   :mod:`~smmc_gateway.headend.commands_firmware` and
   :mod:`~smmc_gateway.headend.commands_config` (their docstrings say what they take;
@@ -69,8 +74,11 @@ import structlog
 
 from smmc_gateway.dlms.session import SessionError
 from smmc_gateway.headend.commands_config import MeterConfigCommands, PricingCommands
+from smmc_gateway.headend.commands_customer import CustomerControls
+from smmc_gateway.headend.commands_customer import claims as customer_controls
 from smmc_gateway.headend.commands_discovery import DiscoveryCommands
 from smmc_gateway.headend.commands_firmware import FirmwareCommands
+from smmc_gateway.headend.commands_han import HanCommands
 from smmc_gateway.headend.commands_store import (
     CustomerDataCommands,
     ReadingsReportCommands,
@@ -142,6 +150,8 @@ class Dispatcher:
         self.commands = commands if commands is not None else CommandsConfig()
         self.poll_timeout_s = poll_timeout_s
         c = self.commands
+        self.customer = CustomerControls(headend)  # EndDeviceControls, customer side
+        self.han = HanCommands(headend, c)  # MasterDataLinkageConfig, HAN devices
         self._nouns: dict[str, Callable[[str, dict[str, Any]], Awaitable[Outcome]]] = {
             "EndDeviceControls": self._controls,
             "MeterReadings": StoredOrLiveReadings(headend, self._readings, c),
@@ -227,6 +237,8 @@ class Dispatcher:
         return controls
 
     async def _controls(self, verb: str, payload: dict[str, Any]) -> Outcome:
+        if customer_controls(payload):
+            return await self.customer(verb, payload)
         controls = self._parse_controls(verb, payload)
         entries: list[dict[str, Any]] = []
         for c in controls:
@@ -300,6 +312,8 @@ class Dispatcher:
 
     # -- MasterDataLinkageConfig (account move) -----------------------------------------
     async def _linkage(self, verb: str, payload: dict[str, Any]) -> Outcome:
+        if self.han.claims(verb, payload):
+            return await self.han(verb, payload)
         problems: list[str] = []
         if verb not in ("create", "change"):
             problems.append(f"header.verb: {show(verb)}; MasterDataLinkageConfig takes create "

@@ -29,7 +29,6 @@ import json
 import os
 import resource
 import socket
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -45,7 +44,7 @@ from smmc_gateway.dlms.push import (
     normalize_ip,
 )
 from smmc_gateway.ops.config_model import MeterConfig, TcpConnection
-from smmc_gateway.uplink.envelope import Event
+from smmc_gateway.uplink.envelope import Event, event
 from smmc_gateway.usecases.key_change import KeyJournal, KeySet
 
 log = structlog.get_logger("smmc_gateway.pushes")
@@ -210,9 +209,8 @@ class PushRouting:
     @staticmethod
     def event(push: PushEvent) -> Event:
         details = json.dumps(_plain(push.body), separators=(",", ":"))[:2000]
-        return Event(mrid=str(uuid.uuid4()), created=push.meter_time or push.received_at,
-                     type_ref=EV_PUSH, reason="ciphered" if push.ciphered else "plain",
-                     details=details)
+        return event(EV_PUSH, created=push.meter_time or push.received_at,
+                     reason="ciphered" if push.ciphered else "plain", details=details)
 
 
 def ensure_nofile(needed: int) -> tuple[int, int]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from smmc_gateway.cim.reading_types import reading_type
 from smmc_gateway.dlms.push import PushEvent
 from smmc_gateway.headend.datastore import DataStore, RecordingPublisher
 from smmc_gateway.headend.fleet import Fleet
@@ -38,6 +39,7 @@ from smmc_gateway.uplink.envelope import (
     Reading,
     reading_message_id,
 )
+from smmc_gateway.uplink.envelope import event as new_event
 from smmc_gateway.uplink.store import StoreClosed
 from smmc_gateway.uplink.topics import Topics
 from smmc_gateway.usecases import account as account_uc
@@ -50,6 +52,7 @@ from smmc_gateway.usecases import oms as oms_uc
 from smmc_gateway.usecases.readings import ReadingsResult, ReadingsUseCase, registers_for
 
 log = structlog.get_logger("smmc_gateway.headend")
+_CODE = re.compile(r"-?\d+(\.-?\d+){17}")  # an 18-part ReadingType code
 
 BULK_SCHEMA = """
 CREATE TABLE IF NOT EXISTS bulk_pending (
@@ -63,7 +66,8 @@ CREATE TABLE IF NOT EXISTS event_marks (
   PRIMARY KEY (meter_id, log));
 """
 
-# EndDeviceEventType refs published by the gateway (documented in docs/schemas additions).
+# Event names published by the gateway; each has its IEC 61968-9 EndDeviceEventType code in
+# smmc_gateway.cim.event_types (docs/event-codes.md), published beside it.
 EV_CLOCK_ADJUSTED = "smmc.clock.adjusted"
 EV_CLOCK_CHECKED = "smmc.clock.checked"
 EV_CLOCK_REFUSED = "smmc.clock.syncRefused"
@@ -101,9 +105,42 @@ class SyncOutcome:
     refused: str | None = None
 
 
-def _event(type_ref: str, reason: str, details: str, at: datetime | None = None) -> Event:
-    return Event(mrid=str(uuid.uuid4()), created=at or datetime.now(UTC), type_ref=type_ref,
-                 reason=reason, details=details)
+def _event(name: str, reason: str, details: str, at: datetime | None = None) -> Event:
+    return new_event(name, reason=reason, details=details, created=at)
+
+
+def _kept_reading(r: dict[str, Any]) -> Reading:
+    """A register reading kept for the bulk export (JSON) back as a Reading. One kept by a
+    gateway before the IEC 61968-9 codes has its register name as ``ref``: it gets its
+    code, the old ref becomes its name."""
+    ref, name = str(r["ref"]), r.get("name")
+    if not _CODE.fullmatch(ref):
+        ref, name = reading_type(r["obis"], r["unit"]), name or ref
+    reading = Reading(ref=ref, obis=r["obis"], unit=r["unit"],
+                      timestamp=datetime.fromisoformat(r["timestamp"]), value=r["value"])
+    if name:
+        reading["name"] = str(name)
+    return reading
+
+
+def _kept_blocks(blocks: bytes) -> bytes:
+    """Interval blocks kept for the bulk export, as kept; blocks kept by a gateway before
+    the IEC 61968-9 codes (ref ``obis:...``) get their code, the capture period taken from
+    their first two stamps."""
+    if b'"ref":"obis:' not in blocks:
+        return blocks
+    parsed = json.loads(blocks)
+    for block in parsed:
+        rt = block.get("ReadingType", {})
+        if str(rt.get("ref", "")).startswith("obis:"):
+            stamps = [iv.get("timeStamp") for iv in block.get("IntervalReadings", [])[:2]]
+            period = None
+            if len(stamps) == 2 and all(isinstance(t, str) for t in stamps):
+                a, b = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in stamps)
+                period = int((b - a).total_seconds())
+            rt["ref"] = reading_type(str(rt.get("obis", rt["ref"][5:])), str(rt.get("unit", "")),
+                                     measuring_period_s=period)
+    return json.dumps(parsed, separators=(",", ":")).encode()
 
 
 class HeadEnd:
@@ -263,11 +300,9 @@ class HeadEnd:
         for day, meter_id, blocks, regs in rows:
             blist, rlist = by_day.setdefault(day, {}).setdefault(meter_id, ([], []))
             if blocks:
-                blist.append(bytes(blocks).strip()[1:-1])
+                blist.append(_kept_blocks(bytes(blocks)).strip()[1:-1])
             for r in json.loads(regs):
-                r["timestamp"] = datetime.fromisoformat(r["timestamp"])
-                rlist.append(Reading(ref=r["ref"], obis=r["obis"], unit=r["unit"],
-                                     timestamp=r["timestamp"], value=r["value"]))
+                rlist.append(_kept_reading(r))
         count = 0
         for day, meters in sorted(by_day.items()):
             parts: list[MeterReadingPart] = []
@@ -420,7 +455,7 @@ class HeadEnd:
         published: list[Event] = []
         for key, evs, mark in found:
             if evs:
-                batch = [_event(e.type_ref, e.log, e.details, e.at) for e in evs]
+                batch = [_event(e.name, e.log, e.details, e.at) for e in evs]
                 await self.publisher.publish_event(meter_id, batch)
                 published.extend(batch)
             if marks.get((meter_id, key)) != mark:

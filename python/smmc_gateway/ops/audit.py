@@ -53,6 +53,8 @@ _SECRET_MEMBERS = {
     (64, "method", 2),  # Security setup: key_transfer
     (64, "method", 3),  # key_agreement
     (64, "method", 5),  # import_certificate (not secret, but key material nearby)
+    (72, "method", 7),  # M-Bus client: set_encryption_key (a HAN device's key, in clear)
+    (72, "method", 8),  # M-Bus client: transfer_key (the HAN device's new key)
 }
 
 

@@ -11,6 +11,7 @@ import re
 from types import MappingProxyType
 
 from smmc_gateway.ops import config_values as v
+from smmc_gateway.ops.audit import is_secret
 from smmc_gateway.ops.config_model import (
     NOUN_DEFAULTS,
     CommandsConfig,
@@ -78,6 +79,15 @@ def meter_config_rule(t: Table, path: str, probs: Problems) -> MeterConfigRule |
                   "methods = [...])")
         ok = False
     note = v.get_opt_str(t, "note", path, probs) or ""
+    if isinstance(class_id, int) and not isinstance(class_id, bool):
+        for kind, members in (("attribute", attributes), ("method", methods)):
+            for member in sorted(members):
+                if is_secret(class_id, kind, member):
+                    probs.add(path, f"class {class_id} {kind} {member} carries a secret and "
+                              "cannot be allowed in MeterConfig (the value would travel in an "
+                              "MQTT request and stay in the command journal; keys change only "
+                              "through keyChange, wrapped by the master key)")
+                    ok = False
     if not ok or obis is None:
         return None
     assert isinstance(class_id, int)
@@ -114,7 +124,7 @@ def commands_section(t: Table, probs: Problems) -> CommandsConfig:
     p = "commands"
     allowed = ("enabled", "max_meters_per_request", "max_concurrent", "max_queued",
                "max_attempts", "timeout", "journal_retention", "max_reply_bytes",
-               "max_query_intervals", "meter_config")
+               "max_request_bytes", "max_query_intervals", "meter_config")
     v.check_keys(t, p, allowed, probs)
     enabled = dict(NOUN_DEFAULTS)
     et = v.table(t.get("enabled"), join(p, "enabled"), probs)
@@ -141,6 +151,10 @@ def commands_section(t: Table, probs: Problems) -> CommandsConfig:
     if max_reply < 4096:
         probs.add(join(p, "max_reply_bytes"), f"{max_reply} is too small (at least 4KiB)")
         max_reply = 4096
+    max_request = v.get_opt_size(t, "max_request_bytes", p, probs) or 1 << 20
+    if not 4096 <= max_request <= 64 << 20:
+        probs.add(join(p, "max_request_bytes"), f"{max_request} is out of range (4KiB..64MiB)")
+        max_request = 1 << 20
     return CommandsConfig(
         enabled=MappingProxyType(enabled),
         max_meters_per_request=v.get_int(t, "max_meters_per_request", p, probs, 256, 1, 100000),
@@ -151,6 +165,7 @@ def commands_section(t: Table, probs: Problems) -> CommandsConfig:
         journal_retention_s=v.get_duration(t, "journal_retention", p, probs, 30 * 86400,
                                            3600, 3650 * 86400),
         max_reply_bytes=max_reply,
+        max_request_bytes=max_request,
         max_query_intervals=v.get_int(t, "max_query_intervals", p, probs, 50000, 100,
                                       10_000_000),
         meter_config_rules=tuple(rules),

@@ -44,6 +44,12 @@ DEFAULT_OBIS: Mapping[str, str] = {
     "end_of_billing_script": "0.0.10.0.1.255",
     "active_tariff": "0.0.96.14.0.255",
     "consumer_message": "0.0.96.13.0.255",
+    "consumer_message_code": "0.0.96.13.1.255",
+    # Charge (class 113): the prices the display shows (use case 8, customer side)
+    "charge": "0.0.19.20.0.255",
+    # the customer interface (consumer information push) on/off: no standard object; a
+    # boolean Data object in the manufacturer-specific range (C=96, D=50..96)
+    "customer_interface": "0.0.96.50.0.255",
     "push_setup": "0.0.25.9.0.255",
     "voltage_l1": "1.0.32.7.0.255",
     "alarm_register": "0.0.97.98.0.255",
@@ -290,10 +296,11 @@ class MeterConfigRule:
         return method is not None and method in self.methods
 
 
-#: Nouns (and the keyChange part of MeterConfig) a central system may use, with whether
-#: each is served when the configuration says nothing. Default-deny for what can brick
-#: a meter or hand over its keys: remote programming, key change and firmware are turned
-#: on by the operator on purpose (``[commands.enabled]``).
+#: Nouns (and the keyChange part of MeterConfig, the hanKeys part of MasterDataLinkageConfig)
+#: a central system may use, with whether each is served when the configuration says
+#: nothing. Default-deny for what can brick a meter or hand over its keys: remote
+#: programming, key change, HAN keys and firmware are turned on by the operator on purpose
+#: (``[commands.enabled]``).
 NOUN_DEFAULTS: Mapping[str, bool] = {
     "EndDeviceControls": True,
     "MeterReadings": True,
@@ -306,6 +313,8 @@ NOUN_DEFAULTS: Mapping[str, bool] = {
     "MeterConfig": False,
     "keyChange": False,
     "EndDeviceFirmware": False,
+    # MasterDataLinkageConfig hanInstall with a key: a HAN device's key handed to the meter
+    "hanKeys": False,
 }
 
 
@@ -322,6 +331,7 @@ class CommandsConfig:
     timeout_s: float = 3600.0  # one request's handling, beyond which it counts as timed out
     journal_retention_s: float = 30 * 86400.0
     max_reply_bytes: int = 1 << 20
+    max_request_bytes: int = 1 << 20  # larger requests are answered FAILED RequestTooLarge
     max_query_intervals: int = 50000  # time window / interval x meters, per request
     meter_config_rules: tuple[MeterConfigRule, ...] = ()
 

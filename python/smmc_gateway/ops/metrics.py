@@ -100,6 +100,11 @@ class GatewayMetrics:
             "smmc_commands", "Inbound MQTT commands by noun and result", ["noun", "result"],
             registry=r,
         )
+        self.command_refusals = Counter(
+            "smmc_command_refusals", "Inbound MQTT requests answered without running, or not "
+            "answerable, by reason (bad|unanswerable|duplicate|busy|poison|timeout|"
+            "reply_too_large)", ["reason"], registry=r,
+        )
         self.mqtt_connected = Gauge(
             "smmc_mqtt_connected", "1 while connected to the MQTT broker", registry=r,
         )

@@ -170,7 +170,7 @@ def _summary(doc: Any) -> str:
     body = doc.get("payload", {}) if isinstance(doc, dict) else {}
     if not isinstance(body, dict):
         return ""
-    refs = sorted({str(e.get("EndDeviceEventType", {}).get("ref"))
+    refs = sorted({" ".join(str(e.get("EndDeviceEventType", {}).get(k)) for k in ("ref", "name"))
                    for e in body.get("EndDeviceEvent", []) if isinstance(e, dict)})
     if refs:
         return f" [{', '.join(refs)}]"

@@ -131,7 +131,7 @@ async def _optical_audit(c: Context) -> None:
     w.result = "success"
     rec.writes.append(w)
     inbox = Path(c.gateway.config.gateway.state_dir) / "audit-inbox"
-    inbox.mkdir(parents=True, exist_ok=True)
+    inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
     c.recorder.add(Step("Technician CLI", "Gateway",
                         "audit record (set 71/0.0.17.0.0.255/4, success) in audit-inbox",
                         "file"))

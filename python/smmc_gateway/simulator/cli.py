@@ -8,7 +8,9 @@ with the security options of ``meter`` (--auth none|lls|hls-gmac,
 meters accept; left out, they are derived per meter from --seed and
 printed), time (--speed, --time-offset), pushes (--push HOST:PORT) and
 faults (--drop PCT, --corrupt PCT, --delay S, --hang-after N,
---reset-after N, --wrong-keys, --outage-after S [--outage-for S]).
+--reset-after N, --wrong-keys, --outage-after S [--outage-for S]) and the
+customer side (--han-devices N [--han-join-after S] [--han-leave-after S],
+--opt-out-after S [--opt-out-from ihd|local], --cip-period S).
 ``register(subparsers)`` adds the subcommand to the main CLI; ``python -m
 smmc_gateway.simulator`` runs it alone.
 """
@@ -162,6 +164,47 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="outage length before the power-restored push",
     )
+    han = p.add_argument_group("HAN devices and the customer (use cases 4 and 8)")
+    han.add_argument(
+        "--han-devices",
+        type=int,
+        default=0,
+        metavar="N",
+        help="M-Bus devices per meter, 0..4 (a display, then gas, water, heat meters; "
+        "identities and default keys derived from --seed, printed in the listing)",
+    )
+    han.add_argument(
+        "--han-join-after",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="the HAN devices join the meter's bus S seconds after start (default 0)",
+    )
+    han.add_argument(
+        "--han-leave-after",
+        type=float,
+        metavar="S",
+        help="the HAN devices leave the bus S seconds after start (default: never)",
+    )
+    han.add_argument(
+        "--opt-out-after",
+        type=float,
+        metavar="S",
+        help="the customer opts out of the DR event S seconds after start",
+    )
+    han.add_argument(
+        "--opt-out-from",
+        choices=("ihd", "local"),
+        default="ihd",
+        help="where the customer opts out: the in-home display or the meter's local interface",
+    )
+    han.add_argument(
+        "--cip-period",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="consumer information push period (feeds the display; default 10 s)",
+    )
     p.add_argument("--json", action="store_true", help="print the meter list as one JSON line")
     p.add_argument(
         "--log-level",
@@ -199,6 +242,12 @@ def spec_from_args(args: argparse.Namespace) -> FleetSpec:
         time_offset_s=args.time_offset,
         drift_ppm=args.drift,
         general_block_transfer=args.gbt,
+        han_devices=args.han_devices,
+        han_join_after_s=args.han_join_after,
+        han_leave_after_s=args.han_leave_after,
+        opt_out_after_s=args.opt_out_after,
+        opt_out_source=args.opt_out_from,
+        cip_period_s=args.cip_period,
         baud=args.baud or (9600 if args.serial else None),
         faults=FaultOptions(
             drop_percent=args.drop,
@@ -302,12 +351,16 @@ async def _main(args: argparse.Namespace, spec: FleetSpec) -> int:
         _mask_given_secrets(listing, args)
         _print_listing(listing, as_json=args.json)
         done = loop.create_task(stop.wait())
-        finished, _ = await asyncio.wait([done, *tasks[1:]], return_when=asyncio.FIRST_COMPLETED)
         code = 0
-        for task in finished:
-            if task is not done and task.exception() is not None:
-                print(f"simulate: {task.exception()}", file=sys.stderr)
-                code = 1
+        waiting = {done, *tasks[1:]}
+        # Run until asked to stop or a service fails; a task that simply ends (the
+        # scripted outage after the power comes back) does not end the simulator.
+        while done in waiting and code == 0:
+            finished, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                if task is not done and task.exception() is not None:
+                    print(f"simulate: {task.exception()}", file=sys.stderr)
+                    code = 1
         await fleet.stop()
         for task in tasks:
             task.cancel()
@@ -354,6 +407,12 @@ def _print_listing(listing: list[dict[str, Any]], *, as_json: bool) -> None:
             f"ak {m['ak']}, password {m['password']}",
             flush=True,
         )
+        for d in m.get("han", []):
+            print(
+                f"  HAN device {d['identification']} ({d['manufacturer']}, type "
+                f"0x{d['device_type']:02x}), default key {d['default_key']}",
+                flush=True,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from smmc_gateway.cosem.obis import Obis
 
 STANDARD, FRAUD, DISCONNECTOR, POWER_QUALITY = "standard", "fraud", "disconnector", "power-quality"
+MBUS = "mbus"
 
 # log kind -> (profile generic OBIS, event object OBIS)
 EVENT_LOGS: dict[str, tuple[Obis, Obis]] = {
@@ -19,6 +20,9 @@ EVENT_LOGS: dict[str, tuple[Obis, Obis]] = {
     FRAUD: (Obis(0, 0, 99, 98, 1, 255), Obis(0, 0, 96, 11, 1, 255)),
     DISCONNECTOR: (Obis(0, 0, 99, 98, 2, 255), Obis(0, 0, 96, 11, 2, 255)),
     POWER_QUALITY: (Obis(0, 0, 99, 98, 4, 255), Obis(0, 0, 96, 11, 4, 255)),
+    # M-Bus event log (DSMR numbering: 100 + 10 x (channel - 1) + 0 communication error,
+    # 1 communication ok, 5 new device discovered; see simulator/han.py)
+    MBUS: (Obis(0, 0, 99, 98, 3, 255), Obis(0, 0, 96, 11, 3, 255)),
 }
 
 POWER_DOWN = 1
@@ -41,6 +45,8 @@ LIMITER_EXCEEDED = 53
 LIMITER_OK = 54
 LIMITER_CHANGED = 55
 LOCAL_RECONNECTION = 60  # (sim)
+CUSTOMER_OPT_OUT_IHD = 70  # (sim) the customer opted out of a DR event on the in-home display
+CUSTOMER_OPT_OUT_LOCAL = 71  # (sim) ... on the meter's own local interface (its button)
 
 # disconnect-control transition -> disconnector log codes
 TRANSITION_EVENTS: dict[str, tuple[int, ...]] = {
@@ -62,6 +68,9 @@ ALARM_LIMITER = 1 << 2
 ALARM_DISCONNECTED = 1 << 3
 ALARM_FIRMWARE = 1 << 4
 ALARM_TAMPER = 1 << 5
+ALARM_CUSTOMER_OPT_OUT = 1 << 6
+# bits 16..19: M-Bus communication error channel 1..4; 24..27: new M-Bus device discovered
+# channel 1..4 (DSMR alarm register 1 numbering; simulator/han.py raises them)
 
 # load-profile AMR status bits (IDIS)
 STATUS_POWER_DOWN = 0x80

@@ -28,6 +28,7 @@ from smmc_gateway import _core
 from smmc_gateway.cosem.values import double_long_unsigned
 from smmc_gateway.simulator.acse import BASIC_CONFORMANCE, SERVER_CONFORMANCE, CipherCounters
 from smmc_gateway.simulator.faults import FaultInjector, FaultOptions
+from smmc_gateway.simulator.han import DISPLAY, GAS, HEAT, WATER, HanDevice, HanPlan
 from smmc_gateway.simulator.layout import INVOCATION_COUNTER
 from smmc_gateway.simulator.meter import SimulatedMeter
 from smmc_gateway.simulator.objects.data import Data
@@ -84,6 +85,15 @@ class FleetSpec:
     faults: FaultOptions = field(default_factory=FaultOptions)
     tick_interval_s: float = 1.0
     general_block_transfer: bool = False  # offer GBT (Green Book) besides datablocks
+    # use case 4: HAN (M-Bus) devices per meter (a display first, then gas, water, heat
+    # meters; identities and default keys derived from the seed), when they join (s after
+    # start; None: only on command) and leave (None: never), and the customer's opt-out
+    han_devices: int = 0
+    han_join_after_s: float | None = 0.0
+    han_leave_after_s: float | None = None
+    opt_out_after_s: float | None = None
+    opt_out_source: str = "ihd"
+    cip_period_s: float = 10.0
 
     def validate(self) -> None:
         if not 1 <= self.meters <= 10_000:
@@ -100,12 +110,30 @@ class FleetSpec:
             )
         if self.baud is not None and self.baud <= 0:
             raise ValueError(f"baud {self.baud}: must be > 0")
+        if not 0 <= self.han_devices <= 4:
+            raise ValueError(f"han_devices {self.han_devices}: allowed 0..4 (M-Bus channels)")
+        for name in ("han_join_after_s", "han_leave_after_s", "opt_out_after_s"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} {value}: must be >= 0")
         self.faults.validate()
 
 
 def _drift(seed: int, index: int) -> float:
     """A per-meter clock drift in ppm, -20..+20, from the fleet seed."""
     return round((int.from_bytes(derive(seed, index, "drift", 4), "big") / 2**32 - 0.5) * 40, 2)
+
+
+HAN_TYPES = (DISPLAY, GAS, WATER, HEAT)
+
+
+def han_device(seed: int, index: int, number: int) -> HanDevice:
+    """The ``number``-th (0..3) HAN device of meter ``index``: identity and default key
+    derived from the fleet seed."""
+    ident = int.from_bytes(derive(seed, index, f"han{number}", 4), "big") % 90_000_000
+    return HanDevice(identification=10_000_000 + ident,
+                     default_key=derive(seed, index, f"han{number}-default-key"),
+                     manufacturer="SMC", version=1, device_type=HAN_TYPES[number])
 
 
 def _title(spec: FleetSpec, index: int) -> bytes:
@@ -149,6 +177,12 @@ class MeterRuntime:
             credentials=held,
             push_destination=spec.push_destination,
             key_unwrap=_unwrap,
+            han_devices=tuple(
+                HanPlan(han_device(spec.seed, index, n), spec.han_join_after_s,
+                        spec.han_leave_after_s) for n in range(spec.han_devices)),
+            cip_period_s=spec.cip_period_s,
+            opt_out_after_s=spec.opt_out_after_s,
+            opt_out_source=spec.opt_out_source,
         )
         self.meter = SimulatedMeter(options, now=clock.now())
         self.counters = CipherCounters()
@@ -185,6 +219,11 @@ class MeterRuntime:
             "ek": creds.guek.hex(),
             "ak": creds.gak.hex(),
             "password": creds.lls_password.decode("ascii", "replace"),
+            "han": [{"identification": f"{p.device.identification:08d}",
+                     "manufacturer": p.device.manufacturer,
+                     "device_type": p.device.device_type,
+                     "default_key": p.device.default_key.hex()}
+                    for p in self.meter.options.han_devices],
         }
 
     def notification(self, push: PushMessage) -> bytes:
@@ -280,6 +319,29 @@ class SimulatedFleet:
         log.info("sim_power_restored", meter_id=runtime.meter_id)
         runtime.meter.power_restored(self.now())
         self._flush(runtime)
+
+    def han_join(self, index: int, device: HanDevice | int = 0) -> int | None:
+        """A HAN device (one of the meter's planned ones by number, or any) joins meter
+        ``index``'s bus; its alarm push (new device) is sent at once."""
+        runtime = self.meters[index]
+        if isinstance(device, int):
+            device = runtime.meter.options.han_devices[device].device
+        channel = runtime.meter.han_join(device, self.now())
+        self._flush(runtime)
+        return channel
+
+    def han_leave(self, index: int, identification: int) -> int | None:
+        runtime = self.meters[index]
+        channel = runtime.meter.han_leave(identification, self.now())
+        self._flush(runtime)
+        return channel
+
+    def customer_opt_out(self, index: int, source: str = "ihd") -> bool:
+        """The customer of meter ``index`` opts out (alarm push sent at once)."""
+        runtime = self.meters[index]
+        done = runtime.meter.customer_opt_out(self.now(), source)
+        self._flush(runtime)
+        return done
 
     # ------------------------------------------------------------------ loop
     def _flush(self, runtime: MeterRuntime) -> None:

@@ -16,6 +16,7 @@ from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.values import (
     TypedValue,
     array,
+    boolean,
     double_long_unsigned,
     enum,
     integer,
@@ -26,6 +27,7 @@ from smmc_gateway.cosem.values import (
     unsigned,
 )
 from smmc_gateway.simulator import events
+from smmc_gateway.simulator.customer import CONSUMER_CODE, CONSUMER_MESSAGE, CUSTOMER_INTERFACE
 from smmc_gateway.simulator.objects.base import CosemObject
 from smmc_gateway.simulator.objects.data import Data, Register
 from smmc_gateway.simulator.objects.profile import CaptureObject, ProfileGeneric
@@ -99,6 +101,10 @@ def build_objects(meter: SimulatedMeter) -> list[CosemObject]:
     objs.append(Register(VOLTAGE, lambda now: long_unsigned(meter.voltage_dv(now)), -1, 35))
     objs.append(Data(AMR_STATUS, source=lambda now: unsigned(meter.status_flags)))
     objs.append(Data(ACTIVE_TARIFF, unsigned(1)))
+    # use cases 4 and 8, the customer side (simulator/customer.py)
+    objs.append(Data(CONSUMER_MESSAGE, octet_string(b""), writable=True))
+    objs.append(Data(CONSUMER_CODE, octet_string(b""), writable=True))
+    objs.append(Data(CUSTOMER_INTERFACE, boolean(True), writable=True))
     objs.append(Data(ALARM, double_long_unsigned(0), writable=True))
     objs.append(Data(ALARM_FILTER, double_long_unsigned(0xFFFFFFFF), writable=True))
     objs.append(Data(POWER_FAILURE_DURATION, double_long_unsigned(0)))

@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.values import (
     TypedValue,
+    as_bool,
+    as_bytes,
     as_int,
     double_long_unsigned,
     null,
@@ -25,7 +27,18 @@ from smmc_gateway.cosem.values import (
     unsigned,
 )
 from smmc_gateway.simulator import events
+from smmc_gateway.simulator.customer import (
+    CONSUMER_CODE,
+    CONSUMER_MESSAGE,
+    CUSTOMER_INTERFACE,
+    SOURCES,
+    CustomerDisplay,
+    DisplayView,
+    price_text,
+)
+from smmc_gateway.simulator.han import HanBus, HanDevice, to_bcd
 from smmc_gateway.simulator.layout import (
+    ACTIVE_TARIFF,
     ALARM,
     ALARM_FILTER,
     ALARM_PUSH,
@@ -48,12 +61,14 @@ from smmc_gateway.simulator.loadgen import LoadModel, slot_of, slot_start
 from smmc_gateway.simulator.objects.association import AssociationLN, SapAssignment
 from smmc_gateway.simulator.objects.base import ActionResult, CosemObject, GetResult
 from smmc_gateway.simulator.objects.calendar import ActivityCalendar, default_calendar
+from smmc_gateway.simulator.objects.charge import Charge
 from smmc_gateway.simulator.objects.clock import Clock
 from smmc_gateway.simulator.objects.data import Data
 from smmc_gateway.simulator.objects.demand import DemandRegister
 from smmc_gateway.simulator.objects.disconnect import DisconnectControl
 from smmc_gateway.simulator.objects.image import ImageTransfer
 from smmc_gateway.simulator.objects.limiter import Limiter, ScriptRef
+from smmc_gateway.simulator.objects.mbus import MBusMasterPort
 from smmc_gateway.simulator.objects.profile import CaptureObject, ProfileGeneric
 from smmc_gateway.simulator.objects.push import PushSetup
 from smmc_gateway.simulator.objects.schedule import SingleActionSchedule
@@ -98,6 +113,9 @@ class SimulatedMeter:
         self._outage_start: datetime | None = None
         self._energy = [float(e) for e in self.load.initial_energy_wh()]
         self._tariff_action: tuple[Obis, int] | None = None
+        self.created = now
+        self._plans_done: dict[int, str] = {}  # identification -> "joined" | "left"
+        self._opt_out_done = False
 
         self.clock = Clock(
             now,
@@ -130,6 +148,13 @@ class SimulatedMeter:
             self.time_zone,
         )
         self.special_days = SpecialDaysTable()
+        # use case 4: the HAN (M-Bus) side and the customer's display (simulator/han.py,
+        # simulator/customer.py); the prices the display shows (Charge, class 113)
+        self.han = HanBus(log=lambda code, t: self._log(events.MBUS, code, t),
+                          alarm=lambda bit, t, why: self._raise_alarm(1 << bit, t, why),
+                          auto_install=opts.mbus_auto_install)
+        self.charge = Charge(self.time_zone)
+        self.display = CustomerDisplay(period_s=opts.cip_period_s)
         self.image_activation = SingleActionSchedule(
             "0.0.15.0.2.255", ScriptRef(IMAGE_SCRIPTS, 1), self._run_script_ref, self.time_zone
         )
@@ -178,6 +203,9 @@ class SimulatedMeter:
             self.demand,
             self.security,
             SapAssignment({1: b"SMM" + opts.serial.encode()}),
+            *self.han.clients,
+            MBusMasterPort(),
+            self.charge,
         ]:
             self.objects[obj.obis] = obj
 
@@ -376,6 +404,38 @@ class SimulatedMeter:
         self._log(events.FRAUD, events.TERMINAL_COVER_OPENED, now)
         self._raise_alarm(events.ALARM_TAMPER, now, "tamper")
 
+    def han_join(self, device: HanDevice, now: datetime) -> int | None:
+        """A HAN device joins the M-Bus; the channel it is (or gets) installed on."""
+        now = _check_now(now)
+        self._advance(now)
+        if not self.powered:
+            raise ValueError("the meter is unpowered: nothing joins its bus now")
+        return self.han.join(device, now)
+
+    def han_leave(self, identification: int, now: datetime) -> int | None:
+        """The HAN device with these 8 digits leaves; the channel that held it, if any."""
+        now = _check_now(now)
+        self._advance(now)
+        return self.han.leave(to_bcd(identification), now)
+
+    def customer_opt_out(self, now: datetime, source: str = "ihd") -> bool:
+        """The customer opts out of the DR event from the in-home display (``ihd``) or
+        the meter's local interface (``local``); False when it cannot reach the meter
+        (from the display while the customer interface is off, or the meter unpowered)."""
+        now = _check_now(now)
+        if source not in SOURCES:
+            raise ValueError(f"opt-out source {source!r}, allowed {', '.join(SOURCES)}")
+        self._advance(now)
+        if not self.powered or (source == "ihd" and not self.customer_interface_on(now)):
+            return False
+        code = events.CUSTOMER_OPT_OUT_IHD if source == "ihd" else events.CUSTOMER_OPT_OUT_LOCAL
+        self._log(events.STANDARD, code, now)
+        self._raise_alarm(events.ALARM_CUSTOMER_OPT_OUT, now, "opt-out")
+        return True
+
+    def customer_interface_on(self, now: datetime) -> bool:
+        return as_bool(self._data(CUSTOMER_INTERFACE).current(now))
+
     def set_drift(self, now: datetime, drift_ppm: float) -> None:
         now = _check_now(now)
         self._advance(now)
@@ -542,6 +602,9 @@ class SimulatedMeter:
         if activation is not None:
             out.append(self.clock.real_time_of(activation) + _EPSILON)
         out.extend(self.clock.real_time_of(m) + _EPSILON for m in self.image_activation.pending())
+        charge_at = self.charge.activation_instant()
+        if charge_at is not None:
+            out.append(self.clock.real_time_of(charge_at) + _EPSILON)
         out.extend(self.limiter.next_deadline(lambda m: self.clock.real_time_of(m) + _EPSILON))
         return out
 
@@ -557,6 +620,44 @@ class SimulatedMeter:
                     self._energy[i] += flow * hours
             self._t = nxt
             self._instant(nxt)
+        self._customer_side(now)
+
+    def _customer_side(self, now: datetime) -> None:
+        """Timed HAN joins/leaves and opt-out (options), and the consumer information
+        push to the display (only the latest matters to a display: no catch-up)."""
+        if not self.powered:
+            return
+        age = (now - self.created).total_seconds()
+        for plan in self.options.han_devices:
+            ident, state = plan.device.identification, self._plans_done.get(
+                plan.device.identification)
+            if state is None and plan.join_after_s is not None and age >= plan.join_after_s:
+                self._plans_done[ident] = "joined"
+                self.han.join(plan.device, now)
+            elif state == "joined" and plan.leave_after_s is not None \
+                    and age >= plan.leave_after_s:
+                self._plans_done[ident] = "left"
+                self.han.leave(plan.device.bcd, now)
+        after = self.options.opt_out_after_s
+        if after is not None and not self._opt_out_done and age >= after:
+            self._opt_out_done = True
+            self.customer_opt_out(now, self.options.opt_out_source)
+        if not self.customer_interface_on(now):
+            self.display.stale = self.display.view is not None
+        elif self.display.due(now):
+            self.display.receive(self._consumer_information(now))
+
+    def _consumer_information(self, now: datetime) -> DisplayView:
+        tariff = as_int(self._data(ACTIVE_TARIFF).current(now))
+        found = self.charge.price(str(tariff).encode())
+        return DisplayView(
+            at=now,
+            text=as_bytes(self._data(CONSUMER_MESSAGE).current(now)).decode("utf-8", "replace"),
+            code=as_bytes(self._data(CONSUMER_CODE).current(now)).decode("ascii", "replace"),
+            tariff=tariff,
+            price=price_text(*found) if found is not None else None,
+            emergency=bool(self.limiter.emergency_active(now)),
+        )
 
     def _instant(self, t: datetime) -> None:
         m = self.clock.meter_time(t)
@@ -574,6 +675,9 @@ class SimulatedMeter:
         if activation is not None and activation <= m:
             self.calendar.activate_passive()
             self._log(events.STANDARD, events.CALENDAR_ACTIVATED, t)
+        charge_at = self.charge.activation_instant()
+        if charge_at is not None and charge_at <= m:
+            self.charge.activate_passive()
         if self.powered:
             self.image_activation.run_due(m, t)
             self._run_tariff(t)

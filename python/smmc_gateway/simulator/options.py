@@ -7,6 +7,7 @@ from datetime import datetime
 
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.values import TypedValue
+from smmc_gateway.simulator.han import HanPlan
 from smmc_gateway.simulator.objects.association import HlsReply
 from smmc_gateway.simulator.objects.image import Verifier
 from smmc_gateway.simulator.objects.security import SecurityCredentials, Unwrap
@@ -45,6 +46,15 @@ class MeterOptions:
     key_unwrap: Unwrap | None = None
     image_verifier: Verifier | None = None
     hls_reply: HlsReply | None = None
+    han_devices: tuple[HanPlan, ...] = ()
+    """HAN (M-Bus) devices that join and leave the meter's bus on their own (use case 4)."""
+    mbus_auto_install: bool = True
+    """A device that joins is installed by the meter on the first free channel."""
+    cip_period_s: float = 10.0
+    """Consumer information push period (what feeds the in-home display)."""
+    opt_out_after_s: float | None = None
+    """The customer opts out (from ``opt_out_source``) this long after creation."""
+    opt_out_source: str = "ihd"
 
     def validate(self) -> None:
         if not 0 <= self.control_mode <= 6:
@@ -59,6 +69,13 @@ class MeterOptions:
             raise ValueError("public_client and management_client must differ")
         if not 0 < len(self.serial.encode()) <= 16:
             raise ValueError(f"serial {self.serial!r}: 1..16 ASCII characters")
+        if not 0.1 <= self.cip_period_s <= 86400:
+            raise ValueError(f"cip_period_s {self.cip_period_s}, allowed 0.1..86400")
+        if self.opt_out_source not in ("ihd", "local"):
+            raise ValueError(f"opt_out_source {self.opt_out_source!r}, allowed ihd, local")
+        ids = [p.device.identification for p in self.han_devices]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"han_devices: identification numbers repeat ({ids})")
 
 
 @dataclass(frozen=True)

@@ -335,6 +335,8 @@ class Uplink:
         cfg = self.config
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = cfg.session_expiry_s
+        props.MaximumPacketSize = cfg.max_packet_size()
+        props.ReceiveMaximum = cfg.receive_maximum()
         client = aiomqtt.Client(
             cfg.host,
             cfg.port,
@@ -480,7 +482,8 @@ class Uplink:
                 inner.ack(msg.mid, msg.qos)  # only now: the request is durable
 
     async def _on_request(self, topic: str, body: bytes, cdata: bytes | None) -> None:
-        req = parse_request(self.topics, topic, body, self.config.nouns, cdata)
+        req = parse_request(self.topics, topic, body, self.config.nouns, cdata,
+                            max_bytes=self.config.max_request_bytes)
         if isinstance(req, BadRequest):
             self.counters.bad_commands += 1
             if self.on_bad_command is not None:

@@ -131,16 +131,30 @@ class UplinkConfig:
     command_timeout_s: float = 3600.0
     untimed_nouns: frozenset[str] = UNTIMED_NOUNS
     max_reply_bytes: int = 1 << 20
+    max_request_bytes: int = 1 << 20
+    """A request body larger than this is answered FAILED ``RequestTooLarge`` unparsed;
+    the broker is told (CONNECT Maximum Packet Size) never to send one larger than
+    :meth:`max_packet_size`, and at most :meth:`receive_maximum` unacknowledged requests."""
     journal_retention_s: float = 30 * 86400.0
     prune_interval_s: float = 86400.0
 
     def __post_init__(self) -> None:
-        for name in ("max_concurrent", "max_queued", "max_attempts", "max_reply_bytes"):
+        for name in ("max_concurrent", "max_queued", "max_attempts", "max_reply_bytes",
+                     "max_request_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"uplink.{name}: must be >= 1, got {getattr(self, name)}")
         for name in ("command_timeout_s", "journal_retention_s", "prune_interval_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"uplink.{name}: must be > 0, got {getattr(self, name)}")
+
+    def max_packet_size(self) -> int:
+        """What the broker may send us at most (MQTT v5 Maximum Packet Size): bigger
+        packets are dropped by the broker, never buffered here."""
+        return max(16 << 20, 2 * self.max_request_bytes)
+
+    def receive_maximum(self) -> int:
+        """Unacknowledged requests the broker may have in flight to us (MQTT v5)."""
+        return min(65535, max(16, self.max_concurrent + self.max_queued))
 
     def read_password(self) -> str | None:
         if self.password_file is None:

@@ -20,6 +20,13 @@ different id, so one id never carries two interval sets; the register snapshot s
 a profile collection is not part of its id (a repeat's fresher snapshot may be dropped
 by de-duplication; the next register read refreshes it). Pre-rendered
 JSON from the Rust core (``IntervalBlocks``) is spliced in as bytes, never parsed.
+
+The standard's codes (IEC 61968-9, :mod:`smmc_gateway.cim`): a reading's
+``ReadingType.ref`` is its 18-part ReadingType code (``obis``, ``unit`` and, when known,
+the register's ``name`` beside). An event is built from its readable name only
+(:func:`event`); the envelope publishes ``EndDeviceEventType: {"ref": <61968-9 code>,
+"name": <name>}`` and refuses a name without a code (:class:`EnvelopeError` naming it and
+the table to add it to), so no uncoded event is ever published.
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
+from smmc_gateway.cim.event_types import UnknownEventName, event_type
 from smmc_gateway.uplink.topics import Topics
 
 REQUEST_VERBS = frozenset({"create", "change", "execute", "get"})
@@ -69,13 +77,16 @@ class Draft:
 
 
 class Reading(TypedDict):
-    """One register value: ``ref`` is the ReadingType id, ``obis`` e.g. "1.0.1.8.0.255"."""
+    """One register value: ``ref`` is the IEC 61968-9 ReadingType code
+    (:func:`smmc_gateway.cim.reading_type`), ``obis`` e.g. "1.0.1.8.0.255", ``name`` the
+    register's configured name (optional)."""
 
     ref: str
     obis: str
     unit: str
     timestamp: datetime
     value: float | int | str
+    name: NotRequired[str]
 
 
 class MeterReadingPart(TypedDict, total=False):
@@ -87,13 +98,31 @@ class MeterReadingPart(TypedDict, total=False):
 
 
 class Event(TypedDict, total=False):
-    """One meter event; ``mrid`` identifies the event, ``type_ref`` the EndDeviceEventType."""
+    """One meter event; ``mrid`` identifies the event, ``name`` its type (a name of
+    :data:`smmc_gateway.cim.event_types.EVENT_TYPES`; the code is looked up). Build it with
+    :func:`event`."""
 
     mrid: str
     created: datetime
-    type_ref: str
+    name: str
     reason: str
     details: str
+
+
+def event(name: str, *, reason: str | None = None, details: str | None = None,
+          created: datetime | None = None, mrid: str | None = None) -> Event:
+    """An event of type ``name`` (refused with :class:`EnvelopeError` when the name has no
+    IEC 61968-9 code); ``created`` defaults to now, ``mrid`` to a fresh uuid4."""
+    try:
+        event_type(name)
+    except UnknownEventName as exc:
+        raise EnvelopeError(str(exc)) from None
+    ev = Event(mrid=mrid or str(uuid.uuid4()), created=created or datetime.now(UTC), name=name)
+    if reason is not None:
+        ev["reason"] = reason
+    if details is not None:
+        ev["details"] = details
+    return ev
 
 
 class ReplyError(TypedDict):
@@ -131,11 +160,10 @@ def render(draft: Draft, *, message_id: str, seq: int, timestamp: datetime, sour
 
 def _reading(r: Reading, where: str) -> dict[str, Any]:
     try:
-        return {
-            "ReadingType": {"ref": r["ref"], "obis": r["obis"], "unit": r["unit"]},
-            "timeStamp": utc_iso(r["timestamp"]),
-            "value": r["value"],
-        }
+        rt: dict[str, Any] = {"ref": r["ref"], "obis": r["obis"], "unit": r["unit"]}
+        if r.get("name"):
+            rt["name"] = r["name"]
+        return {"ReadingType": rt, "timeStamp": utc_iso(r["timestamp"]), "value": r["value"]}
     except KeyError as exc:
         raise EnvelopeError(f"{where}: missing key {exc.args[0]!r}") from None
 
@@ -231,13 +259,17 @@ def end_device_events(topics: Topics, meter: str, events: Sequence[Event]) -> Dr
     out = []
     for i, ev in enumerate(events):
         where = f"EndDeviceEvent[{i}]"
-        for key in ("mrid", "created", "type_ref"):
+        for key in ("mrid", "created", "name"):
             if key not in ev:
                 raise EnvelopeError(f"{where}: missing key {key!r}")
+        try:
+            code = event_type(ev["name"]).code
+        except UnknownEventName as exc:
+            raise EnvelopeError(f"{where}: {exc}") from None
         item: dict[str, Any] = {
             "mRID": ev["mrid"],
             "createdDateTime": utc_iso(ev["created"]),
-            "EndDeviceEventType": {"ref": ev["type_ref"]},
+            "EndDeviceEventType": {"ref": code, "name": ev["name"]},
             "Assets": {"mRID": meter},
         }
         if "reason" in ev:

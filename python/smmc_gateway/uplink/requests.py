@@ -9,6 +9,7 @@ Correlation Data property), else it can only be logged and counted.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,19 +53,38 @@ def _correlation_fallback(correlation_data: bytes | None) -> str | None:
         return None
 
 
+_HEADER_CID = re.compile(rb'"correlationId"\s*:\s*"([^"\\]{1,128})"')
+
+
+def _correlation_in_head(body: bytes) -> str | None:
+    """The correlationId of a body that will not be parsed, when its header comes first
+    (as every client writes it): a look at the first 4 KiB only."""
+    m = _HEADER_CID.search(body[:4096])
+    if m is None:
+        return None
+    return _correlation_fallback(m.group(1))
+
+
 def parse_request(
     topics: Topics,
     topic: str,
     body: bytes,
     nouns: frozenset[str],
     correlation_data: bytes | None = None,
+    *,
+    max_bytes: int | None = None,
 ) -> Command | BadRequest:
-    """Check one inbound request; never raises on any input."""
+    """Check one inbound request; never raises on any input. A body over ``max_bytes``
+    is refused unparsed (``RequestTooLarge``)."""
     fallback = _correlation_fallback(correlation_data)
     try:
         noun = topics.noun_of(topic)
     except TopicError as exc:
         return BadRequest(fallback, "?", "?", "BadTopic", str(exc))
+    if max_bytes is not None and len(body) > max_bytes:
+        return BadRequest(fallback or _correlation_in_head(body), noun, "?", "RequestTooLarge",
+                          f"request of {len(body)} bytes; at most {max_bytes} are taken "
+                          "(commands.max_request_bytes)")
     try:
         data: Any = json.loads(body)
     except UnicodeDecodeError as exc:

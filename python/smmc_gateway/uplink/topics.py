@@ -74,6 +74,10 @@ class Topics:
         """The meter's discovered configuration (EndDeviceConfig, retained: use case 1)."""
         return f"{self.base}/meter/{check_level('meter', meter)}/config"
 
+    def linkage(self, meter: str) -> str:
+        """The meter's HAN devices (MasterDataLinkageConfig, retained: use case 4)."""
+        return f"{self.base}/meter/{check_level('meter', meter)}/linkage"
+
     def bulk_readings(self) -> str:
         return f"{self.base}/bulk/readings"
 

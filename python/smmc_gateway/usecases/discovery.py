@@ -45,15 +45,20 @@ EXPECTED_CLASS: dict[str, tuple[int, ...]] = {
     "device_id": (1,), "last_clock_sync": (1, 3, 4), "end_of_billing_script": (9,),
     "active_tariff": (1, 3), "consumer_message": (1,), "push_setup": (40,),
     "voltage_l1": (3, 4, 5), "alarm_register": (1,), "firmware_id": (1,),
+    "consumer_message_code": (1,), "charge": (113,), "customer_interface": (1,),
 }
 """Interface classes a model object may have (Blue Book)."""
 
 OPTIONAL = frozenset({"end_of_billing_script", "last_clock_sync", "consumer_message",
-                      "security_setup"})
+                      "security_setup", "consumer_message_code", "charge",
+                      "customer_interface"})
 """Model objects whose absence is not a mismatch: the account move falls back to a
 billing-profile capture without the end-of-billing script; no use case reads the last
-clock sync or the consumer message yet; IDIS meters keep one security setup per
-association (0.0.43.0.n.255) rather than the Blue Book default 0.0.43.0.0.255.
+clock sync; the customer-side objects (consumer message and code, the Charge with the
+prices, the customer interface switch: use cases 4 and 8) are needed only by the
+EndDeviceControls that write them, which name them when absent; IDIS meters keep one
+security setup per association (0.0.43.0.n.255) rather than the Blue Book default
+0.0.43.0.0.255.
 Listed as ``absentOptional`` in the summary, without an event."""
 
 REGISTER_CLASSES = (3, 4, 5)

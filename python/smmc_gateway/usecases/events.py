@@ -8,11 +8,10 @@ power failure log 1.0.99.97.0.255 holds (clock, duration s) of long power failur
 published, so two events logged in the same second are never lost or repeated) and
 returns :class:`MeterEvent` s with named types.
 
-Event code names: IDIS package 2 numbering (the DLMS UA IDIS companion
-specification's event code tables; the same numbers are used by the simulator,
-python/smmc_gateway/simulator/events.py, which marks its own additions "(sim)"). Vendor
-tables differ (DSMR meters number the disconnector events 60..67); an unknown code keeps
-its number in the type (``smmc.meter.<log>.<code>``).
+Event names and codes: :mod:`smmc_gateway.cim.event_types` is the one table. An IDIS
+event code gets its name from ``IDIS_EVENT_NAMES`` there (``smmc.meter.<name>``; an unknown
+code keeps its number: ``smmc.meter.<log>.<code>``) and every name its IEC 61968-9
+EndDeviceEventType code (docs/event-codes.md).
 
 Alarm pushes: :func:`alarm_bits` finds the alarm register in a data-notification from
 the alarm Push setup (0.4.25.9.0.255: push id, device id, alarm register 0.0.97.98.0.255)
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from smmc_gateway.cim.event_types import IDIS_EVENT_NAMES, meter_event_name
 from smmc_gateway.dlms.session import ClientSession, DataAccessError
 
 # log key (model OBIS name) -> short log name used in event types
@@ -38,24 +38,16 @@ LOGS: dict[str, str] = {
     "power_failure_log": "powerFailure",
 }
 
-# IDIS event codes (see the module docstring for the source).
-EVENT_NAMES: dict[int, str] = {
-    1: "powerDown", 2: "powerUp", 3: "daylightSavingChanged", 4: "clockAdjustedOldTime",
-    5: "clockAdjustedNewTime", 6: "clockInvalid", 7: "replaceBattery", 8: "batteryVoltageLow",
-    9: "tariffActivated", 10: "errorRegisterCleared", 11: "alarmRegisterCleared",
-    12: "programMemoryError", 13: "ramError", 14: "nvMemoryError", 15: "watchdogError",
-    16: "measurementSystemError", 17: "firmwareReadyForActivation", 18: "firmwareActivated",
-    20: "calendarActivated",  # (sim)
-    40: "terminalCoverRemoved", 41: "terminalCoverClosed", 42: "strongDcFieldDetected",
-    43: "noStrongDcField", 44: "meterCoverRemoved", 45: "meterCoverClosed",
-    46: "wrongPasswordNTimes",
-    47: "readyForManualReconnection", 48: "manualDisconnection", 49: "manualConnection",
-    50: "remoteDisconnection", 51: "remoteConnection", 52: "localDisconnection",
-    53: "limiterThresholdExceeded", 54: "limiterThresholdOk", 55: "limiterThresholdChanged",
-    60: "localReconnection",  # (sim)
+EVENT_NAMES = IDIS_EVENT_NAMES  # IDIS event code -> name (kept for callers of this module)
+
+# Standard-log codes that are the customer's doing (use case 4): their own event name, and
+# where the customer acted (the simulator's numbering, marked (sim) there).
+CUSTOMER_CODES: dict[int, tuple[str, str]] = {
+    70: ("smmc.customer.optOut", "opted out on the in-home display"),
+    71: ("smmc.customer.optOut", "opted out at the meter's local interface"),
 }
 
-# Alarm register bits of the simulator's alarm push -> (event type, reason).
+# Alarm register bits of the simulator's alarm push -> (event name, reason).
 ALARM_BITS: dict[int, tuple[str, str]] = {
     0: ("smmc.alarm.outage", "powerDown"),
     1: ("smmc.alarm.restoration", "powerUp"),
@@ -63,6 +55,10 @@ ALARM_BITS: dict[int, tuple[str, str]] = {
     3: ("smmc.alarm.disconnected", "disconnected"),
     4: ("smmc.alarm.firmware", "firmwareActivated"),
     5: ("smmc.alarm.tamper", "tamper"),
+    6: ("smmc.customer.optOut", "customerOptOut"),
+    # M-Bus (HAN devices, use case 4), DSMR alarm register 1 numbering
+    **{16 + n: ("smmc.alarm.mbusCommunicationError", f"mbusChannel{n + 1}") for n in range(4)},
+    **{24 + n: ("smmc.alarm.mbusDeviceDiscovered", f"mbusChannel{n + 1}") for n in range(4)},
 }
 ALARM_PUSH_ID = "0004190900ff"  # logical name of the alarm Push setup 0.4.25.9.0.255
 
@@ -80,14 +76,17 @@ class LogMark:
 class MeterEvent:
     log: str
     code: int | None
-    type_ref: str
+    name: str
+    """The event name (its IEC 61968-9 code: :func:`smmc_gateway.cim.event_type`)."""
     at: datetime
     details: str
 
 
 def event_type(log: str, code: int) -> str:
-    name = EVENT_NAMES.get(code)
-    return f"smmc.meter.{name}" if name else f"smmc.meter.{log}.{code}"
+    """The event name of IDIS code ``code`` in ``log``."""
+    if log == "standard" and code in CUSTOMER_CODES:
+        return CUSTOMER_CODES[code][0]
+    return meter_event_name(log, code)
 
 
 def _aware(value: Any) -> datetime | None:
@@ -144,8 +143,10 @@ async def read_log(session: ClientSession, key: str, obis: str, mark: LogMark, n
                                      f"long power failure of {value} s ended ({obis})"))
             continue
         code = int(value) if isinstance(value, int) else -1
+        what = CUSTOMER_CODES.get(code, ("", ""))[1] if log == "standard" else ""
         events.append(MeterEvent(log, code, event_type(log, code), at,
-                                 f"{log} event log {obis}: code {code}"))
+                                 f"{log} event log {obis}: code {code}"
+                                 + (f" (the customer {what})" if what else "")))
     return events, new_mark
 
 
@@ -167,7 +168,7 @@ def alarm_bits(body: Mapping[str, Any]) -> int | None:
 
 
 def named_alarms(bits: int, previous: int) -> list[tuple[str, str, int]]:
-    """(event type, reason, bit) for the bits newly set since ``previous``; when none is
+    """(event name, reason, bit) for the bits newly set since ``previous``; when none is
     new (the meter does not clear its register), every set bit, reason suffixed
     ``Repeated``."""
     new = bits & ~previous

@@ -86,6 +86,10 @@ def guarded(class_id: int, attribute: int | None, method: int | None) -> str | N
         return (f"Security setup (class 64) {kind} {member} carries key material: keys are "
                 "changed only by the key change procedure (MeterConfig keyChange), which "
                 "makes the keys itself and keeps the old ones until the new ones work")
+    if class_id == 72:
+        return (f"M-Bus client (class 72) {kind} {member} carries a HAN device's key: HAN "
+                "keys go only through MasterDataLinkageConfig hanInstall (commands.enabled."
+                "hanKeys), wrapped by the meter's master key, never in clear in a request")
     return (f"class {class_id} {kind} {member} carries a secret (a password or HLS secret): "
             "secrets never travel in a MeterConfig request")
 

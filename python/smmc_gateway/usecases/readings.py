@@ -6,9 +6,12 @@ range selective access from the meter's last stored entry (the first read takes
 ``first_read_s`` of history) up to now, turns the buffer straight into the
 ``IntervalBlocks`` JSON of a MeterReadings payload (``_core.profile_to_json``, no
 Python rows on the hot path except the clock column to find the newest entry and
-the gaps), and reads the energy registers (class 3) with their scaler and unit
-(read once per model when not configured); a scheduled collection asks for the
-profile range and the registers in one GET with-list where the meter agreed
+the gaps; each block's ``ReadingType.ref`` is the IEC 61968-9 code of its column,
+:func:`~smmc_gateway.cim.reading_types.reading_type` with the capture period as measuring
+period, ``obis`` and ``unit`` beside), and reads the energy registers (class 3) with
+their scaler and unit (read once per model when not configured; ``ref`` the code,
+``name`` the configured register name); a scheduled collection asks for the profile
+range and the registers in one GET with-list where the meter agreed
 multiple-references. Missed intervals are back-filled simply because the range starts
 at the last stored entry, however long ago that was (capped by ``max_backfill_s``).
 Missing rows inside the range are reported as :class:`Gap` s.
@@ -23,12 +26,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
+
 from smmc_gateway import _core
+from smmc_gateway.cim.reading_types import reading_type
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.dlms.session import ClientSession, DataAccessError, RangeAccess
 from smmc_gateway.ops.config_model import ModelConfig, RegisterSpec
 from smmc_gateway.uplink.envelope import Reading
 
+log = structlog.get_logger("smmc_gateway.readings")
 UNITS: dict[int, str] = {
     1: "a", 2: "mo", 3: "wk", 4: "d", 5: "h", 6: "min", 7: "s", 8: "deg", 9: "degC",
     27: "W", 28: "VA", 29: "var", 30: "Wh", 31: "VAh", 32: "varh", 33: "A", 34: "C", 35: "V",
@@ -76,10 +83,6 @@ class _Layout:
     period_s: int
 
 
-def _reading_type(obis: str) -> str:
-    return f"obis:{obis}"
-
-
 async def _scaler_units(session: ClientSession,
                         refs: Sequence[tuple[int, str]]) -> dict[str, tuple[int, str]]:
     """(scaler, unit name) of class 3/4/5 objects, by OBIS."""
@@ -124,15 +127,20 @@ class ReadingsUseCase:
         clock_index = next((i for i, (c, _, _) in enumerate(cols) if c == 8), 0)
         status_index = next((i for i, (c, ln, _) in enumerate(cols)
                              if c == 1 and ln.startswith("0.0.96.10.")), None)
+        period = period or int(model.capture_period_s)
         specs = []
+        seen: dict[str, str] = {}
         for i, (_c, ln, _) in enumerate(cols):
             if i in (clock_index, status_index):
                 continue
             scaler, unit = su.get(ln, (0, ""))
-            specs.append(_core.ColumnSpec(i, _reading_type(ln), obis=ln, unit=unit,
-                                          scaler=scaler))
-        layout = _Layout(tuple(specs), clock_index, status_index,
-                         period or int(model.capture_period_s))
+            ref = reading_type(ln, unit, measuring_period_s=period)
+            if ref in seen:  # the data store keys interval rows by ref: say so, loudly
+                log.warning("reading_type_collision", model=model.name, profile=lp, ref=ref,
+                            obis=[seen[ref], ln])
+            seen.setdefault(ref, ln)
+            specs.append(_core.ColumnSpec(i, ref, obis=ln, unit=unit, scaler=scaler))
+        layout = _Layout(tuple(specs), clock_index, status_index, period)
         self._layouts[key] = layout
         return layout
 
@@ -205,8 +213,11 @@ class ReadingsUseCase:
                 number = value
             else:
                 number = str(value)
-            out.append(Reading(ref=spec.name or _reading_type(spec.obis), obis=spec.obis,
-                               unit=unit, timestamp=now, value=number))
+            reading = Reading(ref=reading_type(spec.obis, unit), obis=spec.obis, unit=unit,
+                              timestamp=now, value=number)
+            if spec.name:
+                reading["name"] = spec.name
+            out.append(reading)
         return out
 
 
@@ -246,5 +257,4 @@ def registers_for(model: ModelConfig, obis: Sequence[str] | None) -> list[Regist
     if not obis:
         return list(model.registers)
     known = {r.obis: r for r in model.registers}
-    return [known.get(o) or RegisterSpec(obis=o, name=_reading_type(o), scaler=None, unit=None)
-            for o in obis]
+    return [known.get(o) or RegisterSpec(obis=o, name="", scaler=None, unit=None) for o in obis]
