@@ -168,22 +168,95 @@ class HdlcFramer:
     @property
     def discarded_bytes(self) -> int: ...
 
-LinkEvent: TypeAlias = tuple[str, Any]
-"""Events of :class:`HdlcLink`:
+class LinkParameters:
+    """The negotiated HDLC parameters."""
 
-* ``("connected", {"max_info_tx", "max_info_rx", "window_tx", "window_rx"})`` —
-  client: UA received for our SNRM; server: SNRM received and UA queued.
-* ``("apdu", bytes)`` — a complete APDU (segments reassembled, LLC removed).
-* ``("ui", bytes)`` — data of a UI frame (LLC removed).
-* ``("disconnected", None)`` — client: UA/DM for our DISC; server: DISC received.
-* ``("refused", str)`` — the peer answered DM or FRMR where it should not.
-* ``("retransmit", int)`` — a timeout fired and the link re-sent (attempt number).
-* ``("link_lost", str)`` — retries exhausted; the link is now disconnected.
-* ``("frame_error", str)`` — a frame was dropped (bad FCS, wrong address, …).
-* ``("apdu_too_long", (received, limit))`` — a (segmented) APDU grew past
-  ``max_reassembly``: its segments are acknowledged and dropped up to the last
-  one; ``received`` counts its bytes seen so far (LLC header excluded).
-"""
+    @property
+    def max_info_tx(self) -> int: ...
+    @property
+    def max_info_rx(self) -> int: ...
+    @property
+    def window_tx(self) -> int: ...
+    @property
+    def window_rx(self) -> int: ...
+
+# Events of :class:`HdlcLink`, one frozen class per kind; ``kind`` names it.
+class LinkConnected:
+    """Client: UA received for our SNRM; server: SNRM received and UA queued."""
+
+    kind: Literal["connected"]
+    @property
+    def parameters(self) -> LinkParameters: ...
+
+class LinkApdu:
+    """A complete APDU (segments reassembled, LLC removed)."""
+
+    kind: Literal["apdu"]
+    @property
+    def apdu(self) -> bytes: ...
+
+class LinkUi:
+    """The data of a UI frame (LLC removed)."""
+
+    kind: Literal["ui"]
+    @property
+    def data(self) -> bytes: ...
+
+class LinkDisconnected:
+    """Client: UA/DM for our DISC; server: DISC received."""
+
+    kind: Literal["disconnected"]
+
+class LinkRefused:
+    """The peer answered DM or FRMR where it should not."""
+
+    kind: Literal["refused"]
+    @property
+    def reason(self) -> str: ...
+
+class LinkRetransmit:
+    """A timeout fired and the link re-sent (``attempt`` from 1)."""
+
+    kind: Literal["retransmit"]
+    @property
+    def attempt(self) -> int: ...
+
+class LinkDown:
+    """Retries exhausted (or the inactivity timeout): the link is disconnected."""
+
+    kind: Literal["link_lost"]
+    @property
+    def reason(self) -> str: ...
+
+class LinkFrameError:
+    """A frame was dropped (bad FCS, wrong address, ...)."""
+
+    kind: Literal["frame_error"]
+    @property
+    def reason(self) -> str: ...
+
+class LinkApduTooLong:
+    """A (segmented) APDU grew past ``max_reassembly``: its segments are
+    acknowledged and dropped up to the last one; ``received`` counts its bytes
+    seen so far (LLC header excluded)."""
+
+    kind: Literal["apdu_too_long"]
+    @property
+    def received(self) -> int: ...
+    @property
+    def limit(self) -> int: ...
+
+LinkEvent: TypeAlias = (
+    LinkConnected
+    | LinkApdu
+    | LinkUi
+    | LinkDisconnected
+    | LinkRefused
+    | LinkRetransmit
+    | LinkDown
+    | LinkFrameError
+    | LinkApduTooLong
+)
 
 class HdlcLink:
     """The sans-IO HDLC link state machine (IEC 62056-46), client or server role.
@@ -192,7 +265,7 @@ class HdlcLink:
     ``max_retries``); the server answers each poll and adopts the client
     address of the SNRM it accepts (``client_address`` is the client's own
     address in the client role). ``inactivity_timeout`` (both roles) ends a
-    connected but silent link with ``("link_lost", ...)``. A server holds a
+    connected but silent link with :class:`LinkDown`. A server holds a
     poll that delivered a complete APDU until :meth:`send_apdu` answers it;
     polled again before that, it answers RNR and the client re-polls with RR
     when its timer fires (counted as a retransmission). ``connect`` and
@@ -229,7 +302,7 @@ class HdlcLink:
     @property
     def state(self) -> Literal["disconnected", "connecting", "connected", "disconnecting"]: ...
     @property
-    def parameters(self) -> dict[str, int]:
+    def parameters(self) -> LinkParameters:
         """The negotiated max_info_tx/max_info_rx/window_tx/window_rx."""
     def connect(self, now: float) -> None:
         """Client: queue SNRM with our parameters."""

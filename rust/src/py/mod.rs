@@ -8,6 +8,7 @@ mod assoc;
 mod axdr;
 mod errors;
 mod hdlc;
+mod link_events;
 mod notification;
 mod profile;
 mod security;
@@ -19,6 +20,7 @@ pub use errors::to_py_err;
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     hdlc::register(m)?;
+    link_events::register(m)?;
     axdr::register(m)?;
     profile::register(m)?;
     apdu::register(m)?;
