@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for people and CI:
 #   ./dev.sh demo [ARGS]   set up, then run the demo (simulated fleet + broker + gateway + live view)
-#   ./dev.sh test          set up, then run every test (cargo fmt/clippy/test, ruff, mypy, pytest)
+#   ./dev.sh test          set up, then run every test (cargo fmt/clippy/test, ruff, mypy, pytest,
+#                          and each bench's --smoke run)
 #   ./dev.sh setup         set up only: system packages (as root), the venv, the Rust build
 # Everything it needs it installs: Debian packages when missing and running as
 # root, a virtualenv in .venv, and the Rust extension built in release mode.
@@ -71,6 +72,12 @@ run_tests() {
   "$VENV/bin/mypy" --strict python/smmc_gateway
   say "pytest"
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+  say "benches (--smoke)"
+  local bench
+  for bench in bench/*.py; do
+    printf '%s: ' "$bench" >&2
+    "$VENV/bin/python" "$bench" --smoke --json || die "$bench --smoke failed"
+  done
 }
 
 cmd=${1:-}

@@ -10,15 +10,19 @@ Rows measured on the same bytes:
 * AES-GCM-128 decryption (12-byte tag) of 256 B, 4 KiB and 64 KiB APDUs, and
   the latency of one 256-byte decryption.
 
-Run: ``python bench/decode.py`` (build the extension with ``maturin develop
---release`` first: debug builds are many times slower). Optional competitors:
-``pip install dlms-cosem gurux-dlms cryptography``. Runtime is well under a minute.
+Run: ``python bench/decode.py [--json] [--smoke] [--wall]`` (build the extension
+with ``maturin develop --release`` first: debug builds are many times slower).
+Optional competitors: ``pip install dlms-cosem gurux-dlms cryptography``. Runtime is
+well under a minute; ``--smoke`` is a quick run with a tenth of the rows (what
+``dev.sh test`` does), ``--json`` prints one object of named figures (items/s; the
+``*_mb_per_s`` ones MB/s). A wrong result of our core ends the run with status 1.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import statistics
 import struct
 import sys
@@ -28,9 +32,10 @@ from typing import Any
 
 from smmc_gateway import _core
 
-ROWS = 9_600
+ROWS = 960 if "--smoke" in sys.argv else 9_600
 PERIOD = 900  # seconds
 WALL = "--wall" in sys.argv
+SMOKE = "--smoke" in sys.argv
 KEY = bytes(range(16))
 IV = bytes.fromhex("4d4d4d0000bc614e01234567")
 AAD = bytes.fromhex("30") + bytes(range(16, 32))
@@ -70,6 +75,12 @@ def load_profile(rows: int = ROWS) -> bytes:
 
 
 def best_of(fn: Callable[[], Any], repeat: int = 5, min_time: float = 0.2) -> float:
+    if SMOKE:
+        repeat, min_time = 1, 0.02
+    return _best_of(fn, repeat, min_time)
+
+
+def _best_of(fn: Callable[[], Any], repeat: int, min_time: float) -> float:
     """Seconds per call: the best mean over `repeat` batches of >= min_time each.
 
     Measured as CPU time of this process (``time.process_time``): on a shared
@@ -100,16 +111,31 @@ def best_of(fn: Callable[[], Any], repeat: int = 5, min_time: float = 0.2) -> fl
 
 Row = tuple[str, str, float | None, float | None, str]
 table: list[Row] = []
+figures: dict[str, float] = {}
+
+
+class WrongResult(RuntimeError):
+    """Our core computed something else than the input holds."""
 
 
 def add(
-    case: str, impl: str, secs: float | None, nbytes: int, items: int | None, vs: str = ""
+    case: str,
+    impl: str,
+    secs: float | None,
+    nbytes: int,
+    items: int | None,
+    vs: str = "",
+    key: str = "",
 ) -> None:
     if secs is None:
         table.append((case, impl, None, None, vs))
         return
     rate = items / secs if items else None
     table.append((case, impl, rate, nbytes / secs / 1e6, vs))
+    if key:
+        if rate is not None:
+            figures[key] = rate
+        figures[key.replace("_per_s", "") + "_mb_per_s"] = nbytes / secs / 1e6
 
 
 def ratio(ours: float, theirs: float) -> str:
@@ -119,7 +145,7 @@ def ratio(ours: float, theirs: float) -> str:
 
 def bench_profile(buf: bytes) -> None:
     ours = best_of(lambda: _core.decode_profile_buffer(buf, PERIOD))
-    add("profile -> Python rows", "smmc _core", ours, len(buf), ROWS)
+    add("profile -> Python rows", "smmc _core", ours, len(buf), ROWS, key="profile_rows_per_s")
     if have("dlms_cosem"):
         from dlms_cosem.utils import parse_as_dlms_data
 
@@ -131,6 +157,7 @@ def bench_profile(buf: bytes) -> None:
             len(buf),
             ROWS,
             ratio(ours, theirs),
+            key="profile_rows_per_s_dlms_cosem",
         )
     else:
         add("profile -> Python rows", "dlms-cosem (not installed)", None, 0, None)
@@ -151,6 +178,7 @@ def bench_profile(buf: bytes) -> None:
             len(buf),
             ROWS,
             ratio(ours, theirs),
+            key="profile_rows_per_s_gurux",
         )
     else:
         add("profile -> Python rows", "gurux-dlms (not installed)", None, 0, None)
@@ -170,7 +198,8 @@ def bench_profile(buf: bytes) -> None:
             buf, clock_column=0, columns=cols, status_column=1, capture_period=PERIOD
         )
     )
-    add("profile -> MeterReadings JSON", "smmc _core", ours_json, len(buf), ROWS)
+    add("profile -> MeterReadings JSON", "smmc _core", ours_json, len(buf), ROWS,
+        key="profile_json_rows_per_s")
 
 
 def bench_hdlc() -> None:
@@ -203,11 +232,12 @@ def bench_hdlc() -> None:
 
     got = deframe()
     if got != len(frames):
-        add("HDLC deframe + FCS", f"smmc _core: decoded {got}/{len(frames)} frames", None, 0, None)
-        return
+        raise WrongResult(f"HDLC deframe: decoded {got}/{len(frames)} frames")
     ours = best_of(deframe)
-    add("HDLC deframe + FCS", "smmc _core HdlcFramer", ours, len(stream), len(frames))
+    add("HDLC deframe + FCS", "smmc _core HdlcFramer", ours, len(stream), len(frames),
+        key="hdlc_frames_per_s")
     if have("dlms_cosem"):
+        from dlms_cosem.hdlc.exceptions import HdlcException
         from dlms_cosem.hdlc.frames import InformationFrame
 
         def theirs_fn() -> None:
@@ -216,7 +246,7 @@ def bench_hdlc() -> None:
 
         try:
             theirs_fn()
-        except Exception as e:  # a competitor that cannot parse these frames is reported, not fatal
+        except (HdlcException, ValueError, IndexError) as e:  # reported, not fatal: theirs
             add("HDLC deframe + FCS", f"dlms-cosem failed: {type(e).__name__}", None, 0, None)
             return
         theirs = best_of(theirs_fn, repeat=2, min_time=0.5)
@@ -227,6 +257,7 @@ def bench_hdlc() -> None:
             len(stream),
             len(frames),
             ratio(ours, theirs),
+            key="hdlc_frames_per_s_dlms_cosem",
         )
 
 
@@ -248,10 +279,10 @@ def bench_gcm() -> None:
             add(f"AES-GCM decrypt {size} B", "no encryptor to build the input", None, 0, None)
             continue
         if _core.gcm_decrypt(KEY, IV, AAD, ct, 12) != pt:
-            add(f"AES-GCM decrypt {size} B", "smmc _core: WRONG RESULT", None, 0, None)
-            continue
+            raise WrongResult(f"AES-GCM decrypt {size} B: not the plaintext")
         ours = best_of(lambda ct=ct: _core.gcm_decrypt(KEY, IV, AAD, ct, 12))
-        add(f"AES-GCM decrypt {size} B", "smmc _core gcm_decrypt", ours, size, 1)
+        add(f"AES-GCM decrypt {size} B", "smmc _core gcm_decrypt", ours, size, 1,
+            key=f"gcm_{size}_per_s")
         if crypto:
             from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -271,10 +302,11 @@ def bench_gcm() -> None:
                 size,
                 1,
                 ratio(ours, theirs),
+                key=f"gcm_{size}_per_s_openssl",
             )
         if size == 256:
             lat = []
-            for _ in range(2000):
+            for _ in range(200 if SMOKE else 2000):
                 t0 = time.perf_counter_ns()
                 _core.gcm_decrypt(KEY, IV, AAD, ct, 12)
                 lat.append(time.perf_counter_ns() - t0)
@@ -287,26 +319,41 @@ def bench_gcm() -> None:
                     f"{statistics.median(lat) / 1000:.2f} µs",
                 )
             )
+            figures["gcm_256_latency_us"] = statistics.median(lat) / 1000
     if not crypto:
         add("AES-GCM decrypt", "cryptography (not installed)", None, 0, None)
 
 
-def main() -> None:
+def main() -> int:
     buf = load_profile()
     rows = _core.decode_profile_buffer(buf, PERIOD)
-    assert len(rows) == ROWS and rows[1][0] - rows[0][0] == dt.timedelta(seconds=PERIOD)
-    print(f"load profile: {ROWS} rows, {len(buf):,} bytes of A-XDR")
-    print(f"timing: {'wall clock' if WALL else 'CPU time of this process (--wall for wall clock)'}")
-    bench_profile(buf)
-    bench_hdlc()
-    bench_gcm()
+    if len(rows) != ROWS or rows[1][0] - rows[0][0] != dt.timedelta(seconds=PERIOD):
+        print("bench/decode.py: WrongResult: the profile did not decode to its rows",
+              file=sys.stderr)
+        return 1
+    as_json = "--json" in sys.argv
+    if not as_json:
+        print(f"load profile: {ROWS} rows, {len(buf):,} bytes of A-XDR")
+        clock = "wall clock" if WALL else "CPU time of this process (--wall for wall clock)"
+        print(f"timing: {clock}")
+    try:
+        bench_profile(buf)
+        bench_hdlc()
+        bench_gcm()
+    except (WrongResult, _core.DlmsError) as exc:
+        print(f"bench/decode.py: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps({"rows": ROWS, **figures}, sort_keys=True))
+        return 0
     w = max(len(r[1]) for r in table)
     print(f"{'case':<32} {'implementation':<{w}} {'items/s':>12} {'MB/s':>9}  vs")
     for case, impl, rate, mbs, vs in table:
         r = f"{rate:,.0f}" if rate is not None else "-"
         m = f"{mbs:,.1f}" if mbs is not None else "-"
         print(f"{case:<32} {impl:<{w}} {r:>12} {m:>9}  {vs}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

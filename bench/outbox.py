@@ -1,14 +1,19 @@
 """Durable outbox insert rate: single adds, concurrent adds (group commit), add_many batches.
 
 Every add returns only after its transaction is committed with synchronous=FULL (fsync).
-Run: python bench/outbox.py [--dir DIR] [--n N]   (DIR defaults to a temp dir; use the
-disk the daemon will write to, since fsync cost is the disk's).
+Run: python bench/outbox.py [--dir DIR] [--n N] [--json] [--smoke]   (DIR defaults to a
+temp dir; use the disk the daemon will write to, since fsync cost is the disk's).
+``--smoke`` is a quick run (what ``dev.sh test`` does); ``--json`` prints one object of
+named figures. A store error ends with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sqlite3
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -57,27 +62,50 @@ async def run(path: Path, mode: str, n: int, width: int) -> tuple[float, int]:
     return n / dt, commits
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+CASES = [
+    ("sequential add", 1),
+    ("concurrent add", 8),
+    ("concurrent add", 64),
+    ("add_many", 10),
+    ("add_many", 100),
+    ("add_many", 1000),
+]
+
+
+async def bench(directory: Path | None, n: int, as_json: bool) -> dict[str, float]:
+    out: dict[str, float] = {"n": n}
+    with tempfile.TemporaryDirectory(dir=directory) as d:
+        if not as_json:
+            print(f"outbox durable inserts ({n} messages each, dir {d}, synchronous=FULL, WAL)")
+            print(f"{'mode':<16}{'width':>7}{'inserts/s':>12}{'commits':>9}")
+        for k, (mode, width) in enumerate(CASES):
+            count = min(n, 1000) if mode == "sequential add" else n
+            rate, commits = await run(Path(d) / f"b{k}.db", mode, count, width)
+            out[f"{mode.replace(' ', '_')}_{width}_per_s"] = rate
+            out[f"{mode.replace(' ', '_')}_{width}_commits"] = commits
+            if not as_json:
+                print(f"{mode:<16}{width:>7}{rate:>12,.0f}{commits:>9}")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--n", type=int, default=5000)
+    ap.add_argument("--json", action="store_true", help="one JSON object of figures")
+    ap.add_argument("--smoke", action="store_true", help="a quick run (dev.sh test)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(dir=args.dir) as d:
-        print(f"outbox durable inserts ({args.n} messages each, dir {d}, synchronous=FULL, WAL)")
-        print(f"{'mode':<16}{'width':>7}{'inserts/s':>12}{'commits':>9}")
-        cases = [
-            ("sequential add", 1),
-            ("concurrent add", 8),
-            ("concurrent add", 64),
-            ("add_many", 10),
-            ("add_many", 100),
-            ("add_many", 1000),
-        ]
-        for k, (mode, width) in enumerate(cases):
-            n = min(args.n, 1000) if mode == "sequential add" else args.n
-            rate, commits = await run(Path(d) / f"b{k}.db", mode, n, width)
-            print(f"{mode:<16}{width:>7}{rate:>12,.0f}{commits:>9}")
+    if args.smoke:
+        args.n = 200
+    try:
+        out = asyncio.run(bench(args.dir, args.n, args.json))
+    except (sqlite3.Error, OSError) as exc:
+        print(f"bench/outbox.py: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    raise SystemExit(main())

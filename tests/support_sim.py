@@ -71,6 +71,8 @@ from smmc_gateway.simulator.serve import (
     start_tcp_shared,
 )
 
+from tests.link_tuples import as_tuple
+
 __all__ = [
     "ClientKeys",
     "FaultOptions",
@@ -344,10 +346,10 @@ class MiniClient:
                 self.writer.write(out)
                 await self.writer.drain()
             while (event := self._link.next_event()) is not None:
-                if event[0] == want:
-                    return event[1]
-                if event[0] in ("refused", "link_lost"):
-                    raise MiniClientError(f"HDLC {event[0]}: {event[1]}")
+                if event.kind == want:
+                    return as_tuple(event)[1]
+                if isinstance(event, _core.LinkRefused | _core.LinkDown):
+                    raise MiniClientError(f"HDLC {event.kind}: {event.reason}")
             dl = self._link.next_deadline()
             try:
                 data = await self._read_some(min(dl or deadline, deadline))

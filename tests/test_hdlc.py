@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from smmc_gateway import _core
 
+from tests.link_tuples import next_tuple, parameters
+
 VECTORS = Path(__file__).parent / "vectors" / "hdlc"
 
 
@@ -229,9 +231,9 @@ class Pair:
     def run(self, echo: bool = False) -> None:
         for _ in range(10_000):
             moved = self._move("c") | self._move("s")
-            while (e := self.c.next_event()) is not None:
+            while (e := next_tuple(self.c)) is not None:
                 self.cev.append(e)
-            while (e := self.s.next_event()) is not None:
+            while (e := next_tuple(self.s)) is not None:
                 self.sev.append(e)
                 if echo and e[0] == "apdu":
                     self.s.send_apdu(e[1][::-1], self.now)
@@ -258,8 +260,8 @@ def test_connect_negotiates_minimum() -> None:
     p.run()
     expected_c = {"max_info_tx": 256, "max_info_rx": 128, "window_tx": 1, "window_rx": 3}
     assert p.cev == [("connected", expected_c)]
-    assert p.c.parameters == expected_c
-    assert p.s.parameters == {
+    assert parameters(p.c.parameters) == expected_c
+    assert parameters(p.s.parameters) == {
         "max_info_tx": 128,
         "max_info_rx": 256,
         "window_tx": 3,
@@ -305,7 +307,7 @@ def test_silent_peer_link_lost() -> None:
     events = []
     while (d := c.next_deadline()) is not None:
         c.handle_timeout(d)
-        while (e := c.next_event()) is not None:
+        while (e := next_tuple(c)) is not None:
             events.append(e)
     assert events[:2] == [("retransmit", 1), ("retransmit", 2)]
     assert events[2][0] == "link_lost"
@@ -320,12 +322,12 @@ def test_snrm_bytes_and_server_checks_address() -> None:
     assert snrm.info == bytes.fromhex("818012050180060180070400000001080400000001")
     s = _core.HdlcLink("server", client_address=16, server_upper=1, server_lower=17)
     s.receive_data(_core.hdlc_encode("SNRM", dest_upper=1, dest_lower=18, src_upper=16), 0.0)
-    ev = s.next_event()
+    ev = next_tuple(s)
     assert ev is not None and ev[0] == "frame_error"
     assert s.data_to_send() == b""
     # The classic SNRM names server upper 1 alone: the lower address is not checked.
     s.receive_data(bytes.fromhex("7EA0070321930F017E"), 0.0)
-    assert s.next_event() == (
+    assert next_tuple(s) == (
         "connected",
         {"max_info_tx": 128, "max_info_rx": 128, "window_tx": 1, "window_rx": 1},
     )
@@ -343,8 +345,8 @@ def test_refused_ui_and_errors() -> None:
         _core.hdlc_encode("UI", dest_upper=16, src_upper=1, info=b"\xe6\xe7\x00\x0f"), 0.1
     )
     c.receive_data(_core.hdlc_encode("DM", dest_upper=16, src_upper=1), 0.2)
-    assert c.next_event() == ("ui", b"\x0f")
-    ev = c.next_event()
+    assert next_tuple(c) == ("ui", b"\x0f")
+    ev = next_tuple(c)
     assert ev is not None and ev[0] == "refused"
     assert c.state == "disconnected"
     s = _core.HdlcLink("server", client_address=16)
@@ -363,11 +365,11 @@ def test_inactivity_timeout() -> None:
     assert p._move("c") and p._move("s")
     assert p.c.state == p.s.state == "connected"
     assert p.c.next_deadline() == pytest.approx(61.02)
-    assert p.s.next_event() is not None  # ("connected", ...)
+    assert next_tuple(p.s) is not None  # ("connected", ...)
     p.s.handle_timeout(60.0)
     assert p.s.state == "connected"
     p.s.handle_timeout(p.now + 61.0)
-    assert p.s.next_event() == ("link_lost", "inactivity timeout (60 s)")
+    assert next_tuple(p.s) == ("link_lost", "inactivity timeout (60 s)")
     assert p.s.state == "disconnected"
 
 

@@ -97,3 +97,57 @@ def test_exhausted_counter_space_is_an_error(tmp_path: Path) -> None:
 def test_bad_block_size() -> None:
     with pytest.raises(ValueError, match="block size 0"):
         InvocationCounterStore(":memory:", block=0)
+
+
+def test_take_hands_out_a_run_persisted_before_use(tmp_path: Path) -> None:
+    """What an association is granted: consecutive counters, across a block
+    boundary, never again, and never past a jump of the sequence."""
+    path = tmp_path / "ic.db"
+    store = InvocationCounterStore(path, block=5)
+    assert store.take("m", 3) == (1, 3)
+    assert store.take("m", 4) == (4, 4)  # 4..7 spans the reservation of 6..10
+    assert store.next("m") == 8
+    assert InvocationCounterStore(path, block=5).next("m") >= 11  # 8 was within a persisted block
+    # a followed hint starts a new run: the take before it stops where the sequence jumps
+    store.hint("m", 40)
+    assert store.take("m", 8) == (40, 8)  # the tentative run, extended (persisted) as it goes
+    assert store.take("m", 3) == (48, 3)
+    store.confirm("m", 41)
+    assert store.next("m") == 51
+    # a normal sequence stops before a persisted tentative range it must skip
+    other = InvocationCounterStore(tmp_path / "o.db", block=100)
+    assert other.take("n", 2) == (1, 2)
+    other.hint("n", 10)
+    assert other.next("n") == 10  # tentative, never confirmed
+    crashed = InvocationCounterStore(tmp_path / "o.db", block=100)
+    assert crashed.take("n", 20) == (101, 20)  # the old reservation is skipped whole
+    with pytest.raises(ValueError, match="must be >= 1"):
+        store.take("m", 0)
+
+
+def test_take_stops_before_a_tentative_range(tmp_path: Path) -> None:
+    """After a crash the normal sequence reaches counters once sent
+    tentatively: a run ends before them and the next one starts after."""
+    path = tmp_path / "ic.db"
+    store = InvocationCounterStore(path, block=50)
+    assert store.take("m", 2) == (1, 2)
+    store.hint("m", 100)
+    assert store.next("m") == 100  # tentative: [100, 108) persisted, never confirmed
+    again = InvocationCounterStore(path, block=50)  # a crash
+    assert again.take("m", 80) == (51, 49)  # 51..99, not into the tentative range
+    first, n = again.take("m", 5)
+    assert first >= 108 and n == 5
+
+
+def test_known_and_recorded_incoming_counters(tmp_path: Path) -> None:
+    path = tmp_path / "ic.db"
+    store = InvocationCounterStore(path)
+    assert store.known_incoming("m") == []
+    store.record_incoming("m", ST, 40)
+    store.record_incoming("m", ST, 7)  # never lowered
+    store.record_incoming("other", ST, 99)
+    assert store.known_incoming("m") == [(ST, 40)]
+    store.flush()
+    assert InvocationCounterStore(path).known_incoming("m") == [(ST, 40)]
+    with pytest.raises(SecurityFailure, match="replayed invocation counter 40"):
+        store.check_incoming("m", ST, 40)

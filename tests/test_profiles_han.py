@@ -14,14 +14,17 @@ async def test_the_aspect_4_scenarios_run_and_observe_their_steps() -> None:
             for k, r in observed.items()}
     join = text["04-han-join"]
     assert "Data-notification from push setup 0.4.25.9.0.255" in join
-    assert "GET 72/0.1.24.1.0.255/6" in join  # the channels read after the push
+    # the channels read after the push, in one GET with-list (a with-list is one step)
+    assert "GET with-list 72/0.1.24.1.0.255/" in join and "72/0.1.24.1.0.255/6" in join
     assert "meter/meter A/linkage MasterDataLinkageConfig created" in join
     assert "smmc.han.deviceJoined" in join
     assert "reply MasterDataLinkageConfig OK" in text["04-han-install"]
     assert "smmc.han.deviceInstalled" in text["04-han-install"]
     assert "SET 113/0.0.19.20.0.255/6" in text["04-customer-display"]
     assert "ACTION 113/0.0.19.20.0.255/2" in text["04-customer-display"]
-    assert "SET 71/0.0.17.0.0.255/8" in text["04-dr-event"]
+    # the emergency threshold and profile in one SET with-list
+    assert any("SET" in line and "71/0.0.17.0.0.255/8" in line
+               for line in text["04-dr-event"].splitlines())
     assert "SET 1/0.0.96.50.0.255/2" in text["04-customer-interface"]
     assert "smmc.customer.optOut" in text["04-opt-out"]
     assert "ACTION 72/0.1.24.1.0.255" in text["04-han-remove"]

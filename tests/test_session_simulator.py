@@ -122,7 +122,7 @@ async def test_block_transfer_both_ways(auth: str) -> None:
             client_sap=1,
             security=security(auth, sim.info[0]),
             max_pdu_size=160,  # the meter must answer long GETs in blocks
-            max_send_pdu=128,  # and we must SET/ACTION in blocks
+            max_send_pdu=64,  # and we must SET/ACTION in blocks (a value > 64 bytes)
         )
         async with ClientSession(transport("wrapper", sim.ports[0]), settings) as s:
             before = s.counters.apdus_received
@@ -309,7 +309,7 @@ async def test_long_set_and_action_go_in_gbt_when_only_gbt_is_agreed(auth: str) 
             client_sap=1,
             security=security(auth, sim.info[0]),
             conformance=proposal,
-            max_send_pdu=128,
+            max_send_pdu=64,  # a value > 64 bytes cannot go whole
         )
         async with ClientSession(transport("wrapper", sim.ports[0]), settings) as s:
             assert "general-block-transfer" in s.conformance
@@ -348,3 +348,38 @@ async def test_long_set_and_action_go_in_gbt_when_only_gbt_is_agreed(auth: str) 
             await s.action(18, IMAGE, 2, params)
             assert tags.count(0xE0) >= 3
             assert await s.action(18, IMAGE, 3) is None
+
+
+@pytest.mark.parametrize("multiple_references", [True, False])
+async def test_several_attributes_use_with_list_only_when_agreed(
+    multiple_references: bool,
+) -> None:
+    """get_many/get_all/set_many: one request with-list when the association
+    agreed multiple-references, one request per attribute otherwise; the
+    same results either way."""
+    proposal = tuple(
+        c for c in SessionSettings().conformance
+        if multiple_references or c != "multiple-references"
+    )
+    refs = [(3, f"1.0.{c}.8.0.255", 2) for c in (1, 2, 3, 4)]
+    async with running_fleet(FleetSpec(auth="lls", password=PASSWORD, history_days=0)) as sim:
+        settings = SessionSettings(client_sap=1, security=Security.lls(PASSWORD),
+                                   conformance=proposal)
+        async with ClientSession(transport("wrapper", sim.ports[0]), settings) as s:
+            assert s.with_list is multiple_references
+            sent = s.counters.apdus_sent
+            values = await s.get_all(refs)
+            assert s.counters.apdus_sent - sent == (1 if multiple_references else 4)
+            assert [v["type"] for v in values] == ["double-long-unsigned"] * 4
+            raws = await s.get_many([*refs[:1], (3, "1.0.99.99.0.255", 2)])
+            assert raws[0] == _core.encode(values[0])
+            assert isinstance(raws[1], DataAccessError) and raws[1].result == "object-undefined"
+            with pytest.raises(DataAccessError, match=r"1\.0\.99\.99\.0\.255/2: object-undefined"):
+                await s.get_all([refs[0], (3, "1.0.99.99.0.255", 2)])
+            sent = s.counters.apdus_sent
+            errors = await s.set_many([(1, "0.0.97.98.10.255", 2), refs[0]], [
+                {"type": "double-long-unsigned", "value": 7},
+                {"type": "double-long-unsigned", "value": 0},
+            ])
+            assert s.counters.apdus_sent - sent == (1 if multiple_references else 2)
+            assert errors[0] is None and isinstance(errors[1], DataAccessError)

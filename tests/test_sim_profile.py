@@ -18,6 +18,7 @@ from smmc_gateway.cosem.values import (
     structure,
 )
 from smmc_gateway.simulator import MeterOptions, SimulatedMeter
+from smmc_gateway.simulator.objects.profile import ProfileGeneric
 
 NOW = datetime(2026, 3, 10, 12, 7, tzinfo=UTC)
 LP = "1.0.99.1.0.255"
@@ -207,3 +208,23 @@ def test_demand_register_follows_quarter_hours() -> None:
     assert meter.get(5, md, 2, now=NOW, client=1) == double_long_unsigned(0)
     assert meter.action(5, md, 1, integer(0), now=NOW, client=1)[0] == "success"
     assert meter.get(5, md, 3, now=NOW, client=1) == double_long_unsigned(0)
+
+
+def test_range_by_bisection_equals_the_scan() -> None:
+    """Rows in time order are selected by bisecting their clock stamps; the answer is
+    the one the row-by-row scan gives, at every boundary (and the scan takes over when
+    the rows are not in order)."""
+    meter = SimulatedMeter(MeterOptions(history_days=1), now=NOW)
+    profile = meter.objects[Obis.parse(LP)]
+    assert isinstance(profile, ProfileGeneric) and profile._ordered
+    start = NOW - timedelta(days=1)
+    bounds = [start + timedelta(minutes=7 * i) for i in range(0, 220, 13)]
+    for lo, hi in itertools.combinations(bounds, 2):
+        fast = meter.get(7, LP, 2, now=NOW, client=1, selector=1, parameters=by_range(lo, hi, []))
+        profile._ordered = False
+        scan = meter.get(7, LP, 2, now=NOW, client=1, selector=1, parameters=by_range(lo, hi, []))
+        profile._ordered = True
+        assert fast == scan, (lo, hi)
+    # a row out of order (a clock set back) turns the bisection off
+    profile.append_row(list(profile.rows[0]))
+    assert not profile._ordered

@@ -259,5 +259,5 @@ async def test_echoing_head_is_tolerated_through_sign_on_and_hdlc() -> None:
         tr = OpticalTransport(device, HdlcSettings(client_address=16), identification_timeout=5)
         await asyncio.wait_for(tr.open(), 15)
         assert tr.identification == "SMC ECHO1"
-        assert tr.negotiated["max_info_rx"] > 0
+        assert tr.negotiated is not None and tr.negotiated.max_info_rx > 0
         await tr.close()

@@ -168,22 +168,95 @@ class HdlcFramer:
     @property
     def discarded_bytes(self) -> int: ...
 
-LinkEvent: TypeAlias = tuple[str, Any]
-"""Events of :class:`HdlcLink`:
+class LinkParameters:
+    """The negotiated HDLC parameters."""
 
-* ``("connected", {"max_info_tx", "max_info_rx", "window_tx", "window_rx"})`` —
-  client: UA received for our SNRM; server: SNRM received and UA queued.
-* ``("apdu", bytes)`` — a complete APDU (segments reassembled, LLC removed).
-* ``("ui", bytes)`` — data of a UI frame (LLC removed).
-* ``("disconnected", None)`` — client: UA/DM for our DISC; server: DISC received.
-* ``("refused", str)`` — the peer answered DM or FRMR where it should not.
-* ``("retransmit", int)`` — a timeout fired and the link re-sent (attempt number).
-* ``("link_lost", str)`` — retries exhausted; the link is now disconnected.
-* ``("frame_error", str)`` — a frame was dropped (bad FCS, wrong address, …).
-* ``("apdu_too_long", (received, limit))`` — a (segmented) APDU grew past
-  ``max_reassembly``: its segments are acknowledged and dropped up to the last
-  one; ``received`` counts its bytes seen so far (LLC header excluded).
-"""
+    @property
+    def max_info_tx(self) -> int: ...
+    @property
+    def max_info_rx(self) -> int: ...
+    @property
+    def window_tx(self) -> int: ...
+    @property
+    def window_rx(self) -> int: ...
+
+# Events of :class:`HdlcLink`, one frozen class per kind; ``kind`` names it.
+class LinkConnected:
+    """Client: UA received for our SNRM; server: SNRM received and UA queued."""
+
+    kind: Literal["connected"]
+    @property
+    def parameters(self) -> LinkParameters: ...
+
+class LinkApdu:
+    """A complete APDU (segments reassembled, LLC removed)."""
+
+    kind: Literal["apdu"]
+    @property
+    def apdu(self) -> bytes: ...
+
+class LinkUi:
+    """The data of a UI frame (LLC removed)."""
+
+    kind: Literal["ui"]
+    @property
+    def data(self) -> bytes: ...
+
+class LinkDisconnected:
+    """Client: UA/DM for our DISC; server: DISC received."""
+
+    kind: Literal["disconnected"]
+
+class LinkRefused:
+    """The peer answered DM or FRMR where it should not."""
+
+    kind: Literal["refused"]
+    @property
+    def reason(self) -> str: ...
+
+class LinkRetransmit:
+    """A timeout fired and the link re-sent (``attempt`` from 1)."""
+
+    kind: Literal["retransmit"]
+    @property
+    def attempt(self) -> int: ...
+
+class LinkDown:
+    """Retries exhausted (or the inactivity timeout): the link is disconnected."""
+
+    kind: Literal["link_lost"]
+    @property
+    def reason(self) -> str: ...
+
+class LinkFrameError:
+    """A frame was dropped (bad FCS, wrong address, ...)."""
+
+    kind: Literal["frame_error"]
+    @property
+    def reason(self) -> str: ...
+
+class LinkApduTooLong:
+    """A (segmented) APDU grew past ``max_reassembly``: its segments are
+    acknowledged and dropped up to the last one; ``received`` counts its bytes
+    seen so far (LLC header excluded)."""
+
+    kind: Literal["apdu_too_long"]
+    @property
+    def received(self) -> int: ...
+    @property
+    def limit(self) -> int: ...
+
+LinkEvent: TypeAlias = (
+    LinkConnected
+    | LinkApdu
+    | LinkUi
+    | LinkDisconnected
+    | LinkRefused
+    | LinkRetransmit
+    | LinkDown
+    | LinkFrameError
+    | LinkApduTooLong
+)
 
 class HdlcLink:
     """The sans-IO HDLC link state machine (IEC 62056-46), client or server role.
@@ -192,7 +265,7 @@ class HdlcLink:
     ``max_retries``); the server answers each poll and adopts the client
     address of the SNRM it accepts (``client_address`` is the client's own
     address in the client role). ``inactivity_timeout`` (both roles) ends a
-    connected but silent link with ``("link_lost", ...)``. A server holds a
+    connected but silent link with :class:`LinkDown`. A server holds a
     poll that delivered a complete APDU until :meth:`send_apdu` answers it;
     polled again before that, it answers RNR and the client re-polls with RR
     when its timer fires (counted as a retransmission). ``connect`` and
@@ -229,7 +302,7 @@ class HdlcLink:
     @property
     def state(self) -> Literal["disconnected", "connecting", "connected", "disconnecting"]: ...
     @property
-    def parameters(self) -> dict[str, int]:
+    def parameters(self) -> LinkParameters:
         """The negotiated max_info_tx/max_info_rx/window_tx/window_rx."""
     def connect(self, now: float) -> None:
         """Client: queue SNRM with our parameters."""
@@ -553,3 +626,474 @@ def aes_key_wrap(kek: bytes, key: bytes) -> bytes:
 
 def aes_key_unwrap(kek: bytes, wrapped: bytes) -> bytes:
     """RFC 3394 key unwrap; raises :class:`AuthenticationError` on an integrity failure."""
+
+# ---------------------------------------------------------------- association (rust/src/assoc)
+# The xDLMS association as sans-IO state machines, client and server role:
+# whole APDUs in (``receive_data(apdu, now)``), whole APDUs out
+# (``data_to_send()``, in order), typed events out (``next_event()`` /
+# ``events()``), time in (``next_deadline()``, ``handle_timeout(now)``).
+# Invocation counters come from the caller only (``grant_counters`` on
+# :class:`NeedCounters`); randomness too (the HLS challenge, a dedicated key).
+# Values, parameters and results are raw A-XDR bytes (decode with
+# :func:`decode`). Every value and event is a frozen class.
+
+Authentication: TypeAlias = Literal["none", "lls", "hls-gmac"]
+CipherMode: TypeAlias = Literal["glo", "ded", "general-glo", "general-ded"]
+
+class AssociationConfig:
+    """Everything an association needs, for either role (validated here;
+    ``ApduError``/``ValueError`` name the field). ``security_control`` set
+    (0x10, 0x20, 0x30) means the ciphered context: every xDLMS APDU after the
+    AARQ is ciphered in ``cipher_mode`` (the client's choice; a server answers
+    in the form of each request). ``system_title``/``ek``/``ak`` are ours.
+    ``conformance``: the 24-bit value or bit names (client: proposed; server:
+    offered). ``max_receive_pdu``: ours (0 = 65535), every APDU received is
+    refused above it; ``max_send_pdu``: a client's cap below the server's.
+    ``response_timeout``: the client's silence timeout per request (every
+    block restarts it). ``max_block_transfer``: the ceiling of one reassembled
+    answer or request. ``max_counter_hint_jump``: how far ahead of the
+    confirmed counter a hint is surfaced. ``last_incoming_counter``: the
+    persisted last counter of ``peer_system_title``. ``quirks``: allowed
+    deviations by name (``"plain-initiate-response"``)."""
+
+    def __init__(
+        self,
+        *,
+        authentication: Authentication = "none",
+        password: bytes | None = None,
+        system_title: bytes | None = None,
+        ek: bytes | None = None,
+        ak: bytes | None = None,
+        security_control: int | None = None,
+        cipher_mode: CipherMode = "glo",
+        peer_system_title: bytes | None = None,
+        conformance: int | Sequence[str] | None = None,
+        max_receive_pdu: int = 0xFFFF,
+        max_send_pdu: int | None = None,
+        response_timeout: float = 10.0,
+        max_block_transfer: int = 8 << 20,
+        max_outstanding: int = 1,
+        invoke_priority_high: bool = True,
+        gbt_window: int = 1,
+        gbt_retries: int = 2,
+        max_events: int = 256,
+        max_counter_hint_jump: int = 1 << 20,
+        last_incoming_counter: int | None = None,
+        quirks: Sequence[str] = (),
+    ) -> None: ...
+    @property
+    def conformance(self) -> int: ...
+    @property
+    def response_timeout(self) -> float: ...
+    @property
+    def ciphered(self) -> bool: ...
+
+def conformance_names(bits: int) -> list[str]:
+    """The Green Book names of the conformance bits set, bit 0 first."""
+
+def conformance_bits(names: Sequence[str]) -> int:
+    """The 24-bit conformance of these names (ValueError for an unknown one)."""
+
+class Attribute:
+    """A COSEM attribute reference with optional selective access
+    (``selector`` and ``parameters``, one raw A-XDR value, go together)."""
+
+    def __init__(
+        self,
+        class_id: int,
+        obis: str | bytes,
+        attribute_id: int,
+        *,
+        selector: int | None = None,
+        parameters: bytes | None = None,
+    ) -> None: ...
+    @property
+    def class_id(self) -> int: ...
+    @property
+    def obis(self) -> str: ...
+    @property
+    def attribute_id(self) -> int: ...
+    @property
+    def selector(self) -> int | None: ...
+    @property
+    def parameters(self) -> bytes | None: ...
+
+class Method:
+    """A COSEM method reference."""
+
+    def __init__(self, class_id: int, obis: str | bytes, method_id: int) -> None: ...
+    @property
+    def class_id(self) -> int: ...
+    @property
+    def obis(self) -> str: ...
+    @property
+    def method_id(self) -> int: ...
+
+class GetResult:
+    """One item of a GET answer: ``data`` (raw A-XDR) or ``error`` (a data-access-result)."""
+
+    @property
+    def data(self) -> bytes | None: ...
+    @property
+    def error(self) -> int | None: ...
+    @property
+    def error_name(self) -> str | None: ...
+
+class ActionResult:
+    """One item of an ACTION answer: the action-result and the optional
+    return data (``data`` raw A-XDR, or ``data_error`` a data-access-result)."""
+
+    @property
+    def result(self) -> int: ...
+    @property
+    def result_name(self) -> str: ...
+    @property
+    def data(self) -> bytes | None: ...
+    @property
+    def data_error(self) -> int | None: ...
+    @property
+    def data_error_name(self) -> str | None: ...
+
+class GetOutcome:
+    @property
+    def results(self) -> tuple[GetResult, ...]: ...
+
+class SetOutcome:
+    @property
+    def results(self) -> tuple[int, ...]: ...
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+class ActionOutcome:
+    @property
+    def results(self) -> tuple[ActionResult, ...]: ...
+
+Outcome: TypeAlias = GetOutcome | SetOutcome | ActionOutcome
+
+class ErrorInfo:
+    """A core error as a value. ``kind`` "too-long" carries ``length`` (seen
+    so far) and ``limit``, and ``block`` for a transfer reassembled from
+    blocks (``field`` then names it: "general-block-transfer
+    (max_block_transfer)", "data blocks (…)", "pblocks (…)"; a single APDU
+    over our max receive PDU size has field "received APDU (our max receive
+    PDU size)"). ``message`` is the whole text."""
+
+    @property
+    def layer(self) -> str: ...
+    @property
+    def field(self) -> str: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def kind(
+        self,
+    ) -> Literal[
+        "truncated", "unknown-tag", "invalid", "checksum", "too-long", "too-deep", "trailing",
+        "authentication-failed", "unsupported", "no-answer", "other",
+    ]: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def length(self) -> int | None: ...
+    @property
+    def limit(self) -> int | None: ...
+    @property
+    def block(self) -> int | None: ...
+
+class RequestFailure:
+    """Why a request has no outcome (see ``kind``); ``message`` in words."""
+
+    @property
+    def kind(
+        self,
+    ) -> Literal["exception", "confirmed-service-error", "protocol", "security", "abandoned"]: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def state_error(self) -> int | None: ...
+    @property
+    def state_error_name(self) -> str | None: ...
+    @property
+    def service_error(self) -> int | None: ...
+    @property
+    def service_error_name(self) -> str | None: ...
+    @property
+    def invocation_counter(self) -> int | None:
+        """The counter an invocation-counter-error names (unauthenticated: a hint)."""
+    @property
+    def service(self) -> int | None: ...
+    @property
+    def service_name(self) -> str | None: ...
+    @property
+    def error(self) -> int | None: ...
+    @property
+    def error_name(self) -> str | None: ...
+    @property
+    def value(self) -> int | None: ...
+    @property
+    def error_info(self) -> ErrorInfo | None:
+        """What broke the protocol or the security check (kinds "protocol", "security")."""
+
+class Agreement:
+    """What the association agreed."""
+
+    @property
+    def conformance(self) -> int: ...
+    @property
+    def conformance_names(self) -> list[str]: ...
+    @property
+    def peer_max_pdu(self) -> int:
+        """Client: the server's max receive PDU size; server: the client's."""
+    @property
+    def dlms_version(self) -> int: ...
+    @property
+    def peer_system_title(self) -> bytes | None: ...
+    @property
+    def mechanism(self) -> int: ...
+    @property
+    def ciphered(self) -> bool: ...
+    @property
+    def dedicated_key(self) -> bool: ...
+    @property
+    def quirks_used(self) -> list[str]: ...
+    @property
+    def initiate_response_missing(self) -> bool: ...
+
+class AssociationStats:
+    @property
+    def apdus_received(self) -> int: ...
+    @property
+    def apdus_sent(self) -> int: ...
+    @property
+    def dropped_queue_full(self) -> int: ...
+    @property
+    def late_answers_dropped(self) -> int: ...
+    @property
+    def refused(self) -> int: ...
+
+# -- events
+class Associated:
+    @property
+    def agreement(self) -> Agreement: ...
+
+class Refused:
+    """The AARE's result and diagnostic (client: received; server: sent)."""
+
+    @property
+    def result(self) -> int: ...
+    @property
+    def result_name(self) -> str: ...
+    @property
+    def diagnostic(self) -> int | None: ...
+    @property
+    def diagnostic_source(self) -> Literal["acse-service-user", "acse-service-provider"] | None: ...
+    @property
+    def diagnostic_name(self) -> str | None: ...
+    @property
+    def detail(self) -> str: ...
+
+class AssociationFailed:
+    @property
+    def error(self) -> ErrorInfo: ...
+
+class Response:
+    """The end of request ``id``: ``outcome`` or ``failure`` (exactly one set)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def outcome(self) -> Outcome | None: ...
+    @property
+    def failure(self) -> RequestFailure | None: ...
+
+class Timeout:
+    @property
+    def id(self) -> int: ...
+
+class NeedCounters: ...
+
+class CounterHint:
+    @property
+    def id(self) -> int: ...
+    @property
+    def expected(self) -> int: ...
+    @property
+    def confirmed_base(self) -> int: ...
+
+class LateAnswerDropped:
+    @property
+    def invoke_id(self) -> int: ...
+
+class ProtocolError:
+    """Something received was dropped or refused (it belonged to no request)."""
+
+    @property
+    def error(self) -> ErrorInfo: ...
+
+class Unsolicited:
+    @property
+    def apdu(self) -> bytes: ...
+
+class Released:
+    @property
+    def confirmed(self) -> bool: ...
+
+class GetRequest:
+    @property
+    def attributes(self) -> tuple[Attribute, ...]: ...
+
+class SetRequest:
+    @property
+    def items(self) -> tuple[tuple[Attribute, bytes], ...]: ...
+
+class ActionRequest:
+    @property
+    def items(self) -> tuple[tuple[Method, bytes | None], ...]: ...
+
+IncomingRequest: TypeAlias = GetRequest | SetRequest | ActionRequest
+
+class Request:
+    @property
+    def id(self) -> int: ...
+    @property
+    def request(self) -> IncomingRequest: ...
+
+ClientEvent: TypeAlias = (
+    Associated
+    | Refused
+    | AssociationFailed
+    | Response
+    | Timeout
+    | NeedCounters
+    | CounterHint
+    | LateAnswerDropped
+    | ProtocolError
+    | Unsolicited
+    | Released
+)
+ServerEvent: TypeAlias = Associated | Refused | Request | NeedCounters | ProtocolError | Released
+
+class ClientAssociation:
+    """The client side of one association (module doc of ``rust/src/assoc``).
+    Requests: one item is a normal request, several a with-list one; each
+    returns a request id that ends in exactly one :class:`Response` or
+    :class:`Timeout`. Raises ``ApduError`` for what the association state or
+    the negotiated conformance does not allow, naming it."""
+
+    def __init__(self, config: AssociationConfig) -> None: ...
+    def open(
+        self, now: float, challenge: bytes | None = None, dedicated_key: bytes | None = None
+    ) -> None:
+        """Queue the AARQ; ``challenge`` (CtoS, 8..64 random bytes) for
+        HLS-GMAC, ``dedicated_key`` (16 random bytes) for the ded- modes."""
+    def release(self, now: float) -> None:
+        """Queue the RLRQ; requests still pending end abandoned."""
+    def reset(self) -> None:
+        """The link is gone: every pending request ends abandoned, state idle."""
+    def get(self, items: Sequence[Attribute], now: float) -> int: ...
+    def set(self, items: Sequence[tuple[Attribute, bytes]], now: float) -> int: ...
+    def action(self, items: Sequence[tuple[Method, bytes | None]], now: float) -> int: ...
+    def cancel(self, id: int, now: float) -> bool: ...
+    def grant_counters(self, first: int, count: int) -> None:
+        """Outgoing counters ``first..first+count`` (a continuing grant
+        extends, any other replaces what is left; at or below the last used:
+        ``SecurityError``)."""
+    def remember_peer_counter(self, title: bytes, last: int) -> None:
+        """The persisted last counter of server system title ``title``."""
+    def receive_data(self, data: bytes, now: float) -> None:
+        """One whole APDU from the transport."""
+    def progress(self, now: float) -> None:
+        """The transport made progress on an answer: silence timers restart."""
+    def next_event(self) -> ClientEvent | None: ...
+    def events(self) -> list[ClientEvent]:
+        """Every event waiting, in order."""
+    def data_to_send(self) -> list[bytes]:
+        """The whole APDUs to send, in order."""
+    def next_deadline(self) -> float | None: ...
+    def handle_timeout(self, now: float) -> None: ...
+    @property
+    def state(
+        self,
+    ) -> Literal["idle", "awaiting-aare", "awaiting-hls", "associated", "releasing"]: ...
+    @property
+    def agreement(self) -> Agreement | None: ...
+    @property
+    def last_incoming_counter(self) -> int | None:
+        """The server's last authenticated counter (persist it)."""
+    @property
+    def last_outgoing_counter(self) -> int | None: ...
+    @property
+    def confirmed_outgoing_counter(self) -> int | None:
+        """The highest counter of ours an authenticated answer confirmed."""
+    @property
+    def counters_available(self) -> int: ...
+    @property
+    def pending_requests(self) -> list[int]: ...
+    @property
+    def stats(self) -> AssociationStats: ...
+
+class ServerAssociation:
+    """The server side of one association (per client SAP, per connection):
+    AARQ checks and AARE, HLS-GMAC pass 3/4, ciphering, blocks and GBT both
+    ways, refusals; complete requests come out as :class:`Request` events
+    and are answered with ``respond_*`` (or ``refuse_request``)."""
+
+    def __init__(self, config: AssociationConfig) -> None: ...
+    def refuse_all(self, why: str) -> None:
+        """Refuse every AARQ (rejected-permanent, no-reason-given), e.g. for a
+        client SAP without an association; the Refused event says ``why``."""
+    def set_challenge(self, stoc: bytes) -> None:
+        """StoC (8..64 random bytes) for the next HLS-GMAC AARQ."""
+    def grant_counters(self, first: int, count: int) -> None: ...
+    def remember_peer_counter(self, title: bytes, last: int) -> None:
+        """The last counter seen from client system title ``title``."""
+    def receive_data(self, data: bytes, now: float) -> None: ...
+    def next_event(self) -> ServerEvent | None: ...
+    def events(self) -> list[ServerEvent]: ...
+    def data_to_send(self) -> list[bytes]: ...
+    def respond_get(self, id: int, results: Sequence[bytes | int | str]) -> None:
+        """Per attribute its value (raw A-XDR bytes) or a data-access-result (code or name)."""
+    def respond_set(self, id: int, results: Sequence[int | str]) -> None: ...
+    def respond_action(
+        self, id: int, results: Sequence[tuple[int | str, bytes | int | str | None]]
+    ) -> None:
+        """Per method (action-result, return data: None, raw A-XDR or a data-access-result)."""
+    def refuse_request(self, id: int) -> None: ...
+    @property
+    def state(self) -> Literal["idle", "awaiting-hls", "associated"]: ...
+    @property
+    def agreement(self) -> Agreement | None: ...
+    @property
+    def client_system_title(self) -> bytes | None: ...
+    @property
+    def last_incoming_counter(self) -> int | None: ...
+    @property
+    def last_outgoing_counter(self) -> int | None: ...
+    @property
+    def counters_available(self) -> int: ...
+    @property
+    def pending_requests(self) -> list[int]: ...
+    @property
+    def stats(self) -> AssociationStats: ...
+
+# ---------------------------------------------------------------- unsolicited APDUs
+class DataNotification:
+    """A data-notification (0x0F): ``long_invoke_id`` (long-invoke-id-and-priority),
+    ``date_time`` (12 COSEM bytes, None when absent), ``body`` (one raw A-XDR value,
+    checked when built)."""
+
+    def __init__(self, long_invoke_id: int, date_time: bytes | None, body: bytes) -> None: ...
+    @classmethod
+    def decode(cls, apdu: bytes) -> DataNotification:
+        """The data-notification in ``apdu``; ``ApduError`` names what else it is."""
+    def encode(self) -> bytes: ...
+    @property
+    def long_invoke_id(self) -> int: ...
+    @property
+    def date_time(self) -> bytes | None: ...
+    @property
+    def body(self) -> bytes: ...
+
+def ciphering_sender(apdu: bytes) -> bytes:
+    """The sender's system title of a general-glo-/general-ded-ciphering APDU
+    (``ApduError`` for anything else)."""

@@ -48,6 +48,12 @@ pub enum ErrorKind {
     Checksum { computed: u16, carried: u16 },
     #[error("length {length} exceeds the limit {limit}")]
     TooLong { length: usize, limit: usize },
+    /// A transfer reassembled from blocks grew past its ceiling at block `block`.
+    #[error("{length} bytes up to block {block} exceed the limit {limit}")]
+    TooLongAtBlock { length: usize, limit: usize, block: u32 },
+    /// Nothing arrived within the response timeout (milliseconds).
+    #[error("no answer within {} s", *millis as f64 / 1000.0)]
+    NoAnswer { millis: u64 },
     #[error("nesting deeper than {0} levels")]
     TooDeep(usize),
     #[error("{0} trailing byte(s) after the value")]

@@ -41,6 +41,33 @@ from tests.interop.sim_values import (
 IC = enumerations.CosemInterface
 
 
+def _patch_dlms_cosem_flag_after_fcs() -> None:
+    """Test-only shim for a bug of the peer, not of ours. dlms-cosem's HDLC transport
+    reads up to each 0x7E; when it reads a lone 0x7E it takes it for an opening flag and
+    reads on to the next one. A frame whose FCS ends in 0x7E (about 1 frame in 128: the
+    FCS is whatever the CRC gives) is followed by its closing flag, which then arrives
+    alone: dlms-cosem waits for a flag that never comes and the read times out. (DLMS HDLC
+    carries a length and no byte stuffing, IEC 62056-46: 0x7E inside a frame is legal.)
+    While a frame is partly received, the shim hands a lone flag over as received."""
+    from dlms_cosem.hdlc import frames
+    from dlms_cosem.io import HdlcTransport as Transport
+
+    if getattr(Transport, "_smmc_shim", False):
+        return
+    original = Transport.recv_frame
+
+    def recv_frame(self: Any) -> bytes:
+        if self.hdlc_connection.buffer:
+            return bytes(self.io.recv_until(end=frames.HDLC_FLAG))
+        return bytes(original(self))
+
+    Transport.recv_frame = recv_frame  # type: ignore[method-assign]
+    Transport._smmc_shim = True  # type: ignore[attr-defined]
+
+
+_patch_dlms_cosem_flag_after_fcs()
+
+
 def obis(text: str) -> cosem.Obis:
     return cosem.Obis(*(int(part) for part in text.split(".")))
 

@@ -113,8 +113,9 @@ async def test_circutor_lls_get_replayed() -> None:
         transport = hdlc_transport(peer.port, client)
         session = ClientSession(transport, session_settings(client, client["client_address"]))
         async with session:
-            assert transport.negotiated["max_info_tx"] <= 0xF0  # the meter receives 240
-            assert transport.negotiated["max_info_rx"] <= 0xF8  # and sends 248
+            assert transport.negotiated is not None
+            assert transport.negotiated.max_info_tx <= 0xF0  # the meter receives 240
+            assert transport.negotiated.max_info_rx <= 0xF8  # and sends 248
             assert session.max_pdu_size == 0xF0
             assert {"get", "selective-access", "block-transfer-with-get-or-read"} <= set(
                 session.conformance
@@ -259,8 +260,8 @@ def ui_events(stream: bytes) -> list[bytes]:
     link.receive_data(stream, 0.0)
     events = []
     while (event := link.next_event()) is not None:
-        assert event[0] == "ui", event
-        events.append(bytes(event[1]))
+        assert isinstance(event, _core.LinkUi), event
+        events.append(event.data)
     return events
 
 

@@ -126,8 +126,8 @@ def hdlc_meter(script: Script, *, max_info: int = 128) -> Connector:
         now = time.monotonic()
         link.receive_data(data, now)
         while (event := link.next_event()) is not None:
-            if event[0] == "apdu":
-                answers = script(event[1])
+            if isinstance(event, _core.LinkApdu):
+                answers = script(event.apdu)
                 if answers is None:
                     return None
                 for apdu in answers:

@@ -7,6 +7,7 @@ Errors are :class:`ObisError` (a ``ValueError``) naming the group and the bad te
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -42,9 +43,13 @@ class Obis:
 
     @classmethod
     def parse(cls, text: str) -> Obis:
-        """Parse ``"a.b.c.d.e.f"`` or ``"a-b:c.d.e*f"``."""
+        """Parse ``"a.b.c.d.e.f"`` or ``"a-b:c.d.e*f"`` (memoised: codes repeat)."""
         if not isinstance(text, str):
             raise ObisError(f"OBIS code must be text, got {type(text).__name__}")
+        return _parse(text)
+
+    @classmethod
+    def _parse_text(cls, text: str) -> Obis:
         stripped = text.strip()
         match = _IEC_FORM.match(stripped)
         parts = list(match.groups()) if match else stripped.split(".")
@@ -93,4 +98,9 @@ class Obis:
         return self.to_bytes().hex()
 
     def __str__(self) -> str:
-        return ".".join(str(g) for g in self.groups)
+        return f"{self.a}.{self.b}.{self.c}.{self.d}.{self.e}.{self.f}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> Obis:
+    return Obis._parse_text(text)

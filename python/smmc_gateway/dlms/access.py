@@ -6,10 +6,11 @@ and the small A-XDR helpers the services share.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.obis import Obis
@@ -53,7 +54,15 @@ Access = RangeAccess | EntryAccess
 
 
 def logical_name(obis: Obis | str) -> str:
+    """The canonical "a.b.c.d.e.f" text of ``obis`` (memoised for text: codes repeat)."""
+    if isinstance(obis, str):
+        return _logical_name(obis)
     return str(Obis.coerce(obis))
+
+
+@functools.lru_cache(maxsize=4096)
+def _logical_name(text: str) -> str:
+    return str(Obis.parse(text))
 
 
 def _column(ref: ColumnRef) -> TypedValue:
@@ -69,7 +78,15 @@ def _column(ref: ColumnRef) -> TypedValue:
     }
 
 
-def access_selection(access: Access | None) -> dict[str, Any] | None:
+class Selection(NamedTuple):
+    """The access-selection of a GET/SET: selector and its parameters (one
+    A-XDR value)."""
+
+    selector: int
+    parameters: bytes
+
+
+def access_selection(access: Access | None) -> Selection | None:
     """The access-selection of a GET/SET for ``access`` (Blue Book, profile generic)."""
     if access is None:
         return None
@@ -83,7 +100,7 @@ def access_selection(access: Access | None) -> dict[str, Any] | None:
                 {"type": "array", "value": [_column(c) for c in access.columns]},
             ],
         }
-        return {"selector": 1, "parameters_raw": _core.encode(params)}
+        return Selection(1, _core.encode(params))
     params = {
         "type": "structure",
         "value": [
@@ -93,7 +110,7 @@ def access_selection(access: Access | None) -> dict[str, Any] | None:
             {"type": "long-unsigned", "value": access.to_column},
         ],
     }
-    return {"selector": 2, "parameters_raw": _core.encode(params)}
+    return Selection(2, _core.encode(params))
 
 
 def raw_value(value: TypedValue | bytes | None) -> bytes:

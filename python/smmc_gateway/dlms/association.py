@@ -1,17 +1,19 @@
-"""Association settings and the AARQ/AARE exchange of the client session.
+"""Association settings of the client session.
 
 :class:`Security` holds the authentication level and keys; :class:`SessionSettings`
-the client SAP, PDU size, proposed conformance and timeouts. The functions here
-build the AARQ dict for ``_core.encode_apdu`` and check the AARE dict from
-``_core.decode_apdu``.
+the client SAP, PDU size, proposed conformance and timeouts;
+:func:`core_config` turns them into the configuration of the association
+machine (``_core.ClientAssociation``), which builds the AARQ and checks the AARE.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
+from smmc_gateway import _core
 from smmc_gateway.dlms.ic_store import MAX_COUNTER_JUMP
 
 if TYPE_CHECKING:
@@ -181,26 +183,28 @@ def challenge(length: int = 16) -> bytes:
     return os.urandom(length)
 
 
-def aarq_dict(
-    settings: SessionSettings, ctos: bytes | None, user_information: Any
-) -> dict[str, Any]:
-    """The AARQ for ``_core.encode_apdu``."""
+@functools.lru_cache(maxsize=1024)
+def core_config(settings: SessionSettings) -> _core.AssociationConfig:
+    """The association machine's configuration for ``settings`` (the keys go
+    into the core; the invocation counters are granted by the session). Both
+    are immutable: one configuration per settings, however many sessions."""
     sec = settings.security
-    aarq: dict[str, Any] = {
-        "apdu": "aarq",
-        "application_context_name": (
-            "logical-name-with-ciphering" if sec.ciphered else "logical-name"
-        ),
-        "user_information": user_information,
-    }
-    if sec.ciphered or sec.level == "hls-gmac":
-        aarq["calling_ap_title"] = sec.system_title
-    if sec.level == "lls":
-        aarq["sender_acse_requirements"] = True
-        aarq["mechanism_name"] = "lls"
-        aarq["calling_authentication_value"] = sec.password
-    elif sec.level == "hls-gmac":
-        aarq["sender_acse_requirements"] = True
-        aarq["mechanism_name"] = "hls-gmac"
-        aarq["calling_authentication_value"] = ctos
-    return aarq
+    keyed = sec.level == "hls-gmac" or sec.ciphered
+    dedicated = sec.ciphered and sec.dedicated_key not in (None, False)
+    return _core.AssociationConfig(
+        authentication=sec.level,
+        password=sec.password if sec.level == "lls" else None,
+        system_title=sec.system_title if keyed else None,
+        ek=sec.ek if keyed else None,
+        ak=sec.ak if keyed else None,
+        security_control=sec.security_control if sec.ciphered else None,
+        cipher_mode="ded" if dedicated else "glo",
+        conformance=settings.conformance,
+        max_receive_pdu=settings.max_pdu_size,
+        max_send_pdu=settings.max_send_pdu,
+        response_timeout=settings.response_timeout,
+        max_block_transfer=settings.max_block_transfer,
+        invoke_priority_high=settings.invoke_priority_high,
+        max_counter_hint_jump=settings.max_counter_jump,
+        quirks=sorted(settings.quirks),
+    )

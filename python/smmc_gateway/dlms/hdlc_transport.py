@@ -72,7 +72,7 @@ class HdlcTransport(StreamTransport):
         self._timer: asyncio.TimerHandle | None = None
         self._connected: asyncio.Future[None] | None = None
         self._disconnected: asyncio.Future[None] | None = None
-        self.negotiated: dict[str, int] = {}
+        self.negotiated: _core.LinkParameters | None = None
         self._frames_progress = 0
 
     @classmethod
@@ -184,7 +184,7 @@ class HdlcTransport(StreamTransport):
         """Drain events, write pending bytes, re-arm the timer; True when the
         link had something to send."""
         while (event := self._link.next_event()) is not None:
-            self._on_event(event[0], event[1])
+            self._on_event(event)
         out = self._link.data_to_send()
         if out and not self._closing:
             try:
@@ -198,38 +198,35 @@ class HdlcTransport(StreamTransport):
             self._timer = loop.call_later(max(0.0, deadline - time.monotonic()), self._on_timer)
         return bool(out)
 
-    def _on_event(self, kind: str, value: object) -> None:
-        if kind == "apdu":
-            assert isinstance(value, bytes)
-            self._deliver(value)
-        elif kind == "connected":
+    def _on_event(self, event: _core.LinkEvent) -> None:
+        if isinstance(event, _core.LinkApdu):
+            self._deliver(event.apdu)
+        elif isinstance(event, _core.LinkConnected):
             _resolve(self._connected)
-        elif kind == "disconnected":
+        elif isinstance(event, _core.LinkDisconnected):
             _resolve(self._disconnected)
             self._fail(LinkLost(f"{self.description}: link disconnected"))
-        elif kind == "retransmit":
+        elif isinstance(event, _core.LinkRetransmit):
             self.counters.retransmissions += 1
-        elif kind == "frame_error":
+        elif isinstance(event, _core.LinkFrameError):
             self.counters.frame_errors += 1
-            log.debug("hdlc_frame_error", peer=self.description, why=value)
-        elif kind in ("link_lost", "refused"):
-            what = "meter refused the link" if kind == "refused" else "link lost"
-            error = LinkLost(f"{self.description}: {what}: {value}")
+            log.debug("hdlc_frame_error", peer=self.description, why=event.reason)
+        elif isinstance(event, _core.LinkDown | _core.LinkRefused):
+            what = "meter refused the link" if isinstance(event, _core.LinkRefused) else "link lost"
+            error = LinkLost(f"{self.description}: {what}: {event.reason}")
             if self._disconnected is not None:
                 _resolve(self._disconnected)
             if self._connected is not None and not self._connected.done():
                 self._connected.set_exception(error)
             self._fail(error)
-        elif kind == "ui":
+        elif isinstance(event, _core.LinkUi):
             log.debug("hdlc_ui_ignored", peer=self.description)
-        elif kind == "apdu_too_long":
-            assert isinstance(value, tuple)
-            received, limit = value
+        elif isinstance(event, _core.LinkApduTooLong):
             self.counters.frame_errors += 1
             self._fail(
                 LinkLost(
-                    f"{self.description}: APDU of at least {received} bytes refused: longer "
-                    f"than the limit of {limit} bytes (our max receive PDU size)"
+                    f"{self.description}: APDU of at least {event.received} bytes refused: "
+                    f"longer than the limit of {event.limit} bytes (our max receive PDU size)"
                 )
             )
 

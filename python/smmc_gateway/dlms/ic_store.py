@@ -104,6 +104,8 @@ class InvocationCounterStore:
         self._next: dict[str, int] = {}
         self._end: dict[str, int] = {}
         self._seen: dict[tuple[str, bytes], int] = {}
+        self._titles: dict[str, set[bytes]] = {}
+        """The server system titles seen per scope (an index of ``_seen``)."""
         self._dirty: set[tuple[str, bytes]] = set()
         self._hints: dict[str, int] = {}
         self._runs: dict[str, _Run] = {}
@@ -111,6 +113,7 @@ class InvocationCounterStore:
         """Persisted tentative ranges per scope: low -> high (exclusive)."""
         for scope, st, last in self._db.execute("SELECT scope, system_title, last FROM incoming"):
             self._seen[(scope, bytes(st))] = int(last)
+            self._titles.setdefault(scope, set()).add(bytes(st))
         for scope, low, high in self._db.execute("SELECT scope, low, high FROM tentative"):
             self._tentative.setdefault(scope, {})[int(low)] = int(high)
 
@@ -120,17 +123,58 @@ class InvocationCounterStore:
         across restarts. Raises SecurityFailure when the 32-bit space is spent
         (the keys must be changed)."""
         with self._lock:
-            if scope in self._hints:
-                value = self._start_run(scope, self._hints.pop(scope))
-            elif scope in self._runs:
-                value = self._take_run(self._runs[scope], scope)
-            else:
-                value = self._take_normal(scope)
-            if value > MAX_COUNTER:
-                raise SecurityFailure(
-                    f"invocation counter of {scope!r} exhausted: the keys must be changed"
-                )
-            return value
+            return self._next_locked(scope)
+
+    def take(self, scope: str, count: int) -> tuple[int, int]:
+        """A run of consecutive outgoing counters ``(first, n)``, 1 <= n <=
+        ``count``, handed out as by :meth:`next` (persisted first, never
+        again): what an association is granted (``grant_counters``). The run
+        ends early where the sequence jumps (a tentative range skipped, a
+        pending hint) or at the end of the 32-bit space."""
+        if count < 1:
+            raise ValueError(f"take {count} counters: must be >= 1")
+        with self._lock:
+            first = self._next_locked(scope)
+            if scope not in self._hints and scope not in self._runs:
+                # the normal sequence: up to the end of the reservation or the next
+                # tentative range, at once
+                want = min(first + count, MAX_COUNTER + 1)
+                for low in self._tentative.get(scope, {}):
+                    if first < low < want:
+                        want = low
+                while self._end[scope] < want:
+                    self._reserve(scope, self._end[scope])  # the next block, persisted first
+                self._next[scope] = max(want, first + 1)
+                return first, self._next[scope] - first
+            n = 1
+            while n < count and first + n <= MAX_COUNTER and self._follows(scope, first + n):
+                self._next_locked(scope)
+                n += 1
+            return first, n
+
+    def _follows(self, scope: str, value: int) -> bool:
+        """Whether the next counter handed out would be ``value`` (no jump)."""
+        if scope in self._hints:
+            return False
+        run = self._runs.get(scope)
+        if run is not None:
+            return run.next == value
+        return self._next.get(scope) == value and (
+            _containing(self._tentative.get(scope, {}), value) is None
+        )
+
+    def _next_locked(self, scope: str) -> int:
+        if scope in self._hints:
+            value = self._start_run(scope, self._hints.pop(scope))
+        elif scope in self._runs:
+            value = self._take_run(self._runs[scope], scope)
+        else:
+            value = self._take_normal(scope)
+        if value > MAX_COUNTER:
+            raise SecurityFailure(
+                f"invocation counter of {scope!r} exhausted: the keys must be changed"
+            )
+        return value
 
     def _take_normal(self, scope: str) -> int:
         value = self._next.get(scope)
@@ -286,10 +330,28 @@ class InvocationCounterStore:
                     f"(last seen {last})"
                 )
             self._seen[key] = counter
+            self._titles.setdefault(scope, set()).add(key[1])
             self._dirty.add(key)
 
     def last_incoming(self, scope: str, system_title: bytes) -> int | None:
         return self._seen.get((scope, bytes(system_title)))
+
+    def known_incoming(self, scope: str) -> list[tuple[bytes, int]]:
+        """Every server system title of ``scope`` with its last seen counter
+        (what a client association is told before it opens)."""
+        with self._lock:
+            return [(st, self._seen[(scope, st)]) for st in self._titles.get(scope, ())]
+
+    def record_incoming(self, scope: str, system_title: bytes, counter: int) -> None:
+        """An association checked the server's counters (each above the last)
+        and ended at ``counter``: it becomes the last seen (never lowered;
+        persisted by :meth:`flush`)."""
+        key = (scope, bytes(system_title))
+        with self._lock:
+            if counter > self._seen.get(key, -1):
+                self._seen[key] = counter
+                self._titles.setdefault(scope, set()).add(key[1])
+                self._dirty.add(key)
 
     def flush(self) -> None:
         """Persist the last seen incoming counters."""

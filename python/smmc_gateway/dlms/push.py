@@ -499,7 +499,7 @@ class PushListener:
         counter: int | None = None
         if ciphered:
             try:
-                title = _core.decode_apdu(apdu)["system_title"]
+                title = _core.ciphering_sender(apdu)
             except _core.DlmsError as exc:
                 raise PushRefused("refused_malformed", f"bad general-glo-ciphering: {exc}") from exc
         keys = self.lookup(title, peer)
@@ -514,16 +514,14 @@ class PushListener:
                 "refused_security", f"unciphered push from {who} (meter {keys.meter_id} has keys)"
             )
         try:
-            notification = _core.decode_apdu(plain)
-            if notification["apdu"] != "data-notification":
-                raise PushRefused("refused_malformed", f"{notification['apdu']} pushed")
-            body = _core.decode(notification["body_raw"])
+            notification = _core.DataNotification.decode(plain)
+            body = _core.decode(notification.body)
         except _core.DlmsError as exc:
             raise PushRefused("refused_malformed", f"push from {who}: {exc}") from exc
         meter_time = None
-        if notification.get("date_time"):
+        if notification.date_time:
             try:
-                meter_time = _core.decode_datetime(notification["date_time"])
+                meter_time = _core.decode_datetime(notification.date_time)
             except _core.DlmsError:
                 meter_time = None
         return PushEvent(
@@ -531,7 +529,7 @@ class PushListener:
             received_at=datetime.now(UTC),
             meter_time=meter_time,
             body=body,
-            long_invoke_id=notification["long_invoke_id_and_priority"],
+            long_invoke_id=notification.long_invoke_id,
             ciphered=ciphered,
             system_title=title,
             invocation_counter=counter,

@@ -24,17 +24,20 @@ Public API (stable; the CLI, the head-end and the use cases code against it)::
   link and the association (AARQ/AARE; LLS; HLS-GMAC with the
   reply_to_HLS_authentication step), ``close()`` releases (RLRQ/RLRE) and
   disconnects (never raises); ``async with`` does both.
-* Reads: ``get_raw``, ``get``, ``get_many`` (with-list: one ``bytes`` or
-  :class:`DataAccessError` per item), ``read_profile`` (rows as
+* Reads: ``get_raw``, ``get``, ``get_many`` (one ``bytes`` or
+  :class:`DataAccessError` per item; GET with-list when agreed), ``get_all``
+  (typed values; the first refused item raises), ``read_profile`` (rows as
   ``_core.decode_profile_buffer`` gives them; by range with ``start``/``end``,
   or by entry with ``from_entry``/``to_entry``; ``columns`` restricts to
   capture objects ``(class_id, obis, attribute, data_index)``),
   ``read_object_model``. ``access=`` takes a :class:`RangeAccess` or
   :class:`EntryAccess` for any GET.
-* Writes: ``set``, ``set_many`` (per item None or DataAccessError); ``action``
+* Writes: ``set``, ``set_many`` (per item None or DataAccessError; SET
+  with-list when agreed), ``set_all`` (the first refused item raises); ``action``
   (returns the typed return data or None), ``action_many``. Values are typed
   values (dicts) or already-encoded A-XDR ``bytes``.
-* Properties after ``open()``: ``conformance`` (list of names),
+* Properties after ``open()``: ``conformance`` (list of names), ``with_list``
+  (multiple-references agreed),
   ``max_pdu_size`` (the server's), ``server_system_title``, ``ciphered``,
   ``associated``, ``counters`` (the transport's :class:`WireCounters`),
   ``transport``, ``keep_alive_error``.
@@ -68,20 +71,24 @@ Public API (stable; the CLI, the head-end and the use cases code against it)::
   (:mod:`smmc_gateway.dlms.push`), the counter store
   (:mod:`smmc_gateway.dlms.ic_store`).
 
-Block transfer: GET responses with datablocks are reassembled (next blocks
-requested); SETs and ACTIONs larger than the negotiated PDU size go out in
-blocks; ACTION responses in pblocks are reassembled; general-block-transfer
-responses are reassembled and acknowledged (window 1 acknowledgements; a
-streaming meter is acknowledged at the end of each window); a long SET or
-ACTION goes out in GBT blocks when the meter agreed GBT but not that
-service's own block transfer. A late answer to a
-request that timed out is dropped, not taken for the next answer. With a
-ciphered association every request is sent glo- (or ded- with a dedicated key)
-ciphered, security control 0x30 by default, and every response must carry the
-policy's protection and a fresh invocation counter; the only plain answer
-taken is a bounded exception-response, whose invocation-counter hint is
-followed tentatively and persisted only after an authenticated answer (see
-:mod:`smmc_gateway.dlms.exchange` and :mod:`smmc_gateway.dlms.ic_store`).
+The protocol is the Rust association machine (``_core.ClientAssociation``,
+``rust/src/assoc/``); :mod:`smmc_gateway.dlms.driver` is its asyncio adapter
+and :mod:`smmc_gateway.dlms.counters` its invocation-counter glue. Block
+transfer: GET responses with datablocks are reassembled (next blocks
+requested with the same invoke id); SETs and ACTIONs larger than the
+negotiated PDU size go out in blocks; ACTION responses in pblocks are
+reassembled; general-block-transfer responses are reassembled and
+acknowledged window by window; a long SET or ACTION goes out in GBT blocks
+when the meter agreed GBT but not that service's own block transfer.
+``get_many``/``set_many``/``action_many`` use one with-list request when the
+association agreed multiple-references. A late answer to a request that
+timed out is dropped, not taken for the next answer. With a ciphered
+association every request is sent glo- (or ded- with a dedicated key)
+ciphered, security control 0x30 by default, and every response must carry
+the policy's protection and a fresh invocation counter; the only plain
+answer taken is a bounded exception-response, whose invocation-counter hint
+is followed tentatively and persisted only after an authenticated answer
+(see :mod:`smmc_gateway.dlms.counters` and :mod:`smmc_gateway.dlms.ic_store`).
 """
 
 from __future__ import annotations

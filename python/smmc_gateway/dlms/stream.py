@@ -103,6 +103,11 @@ class Transport(ABC):
         return self.counters.bytes_received
 
 
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
 class _Pipe(asyncio.Protocol):
     """An asyncio protocol that forwards bytes and loss to its owner."""
 
@@ -135,7 +140,7 @@ class StreamTransport(Transport):
         self._pipe: asyncio.BaseTransport | None = None
         self._apdus: collections.deque[bytes] = collections.deque()
         self._flooded = False
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[bool] | None = None
         self._error: Exception | None = None
         self._closing = False
         self._lost: asyncio.Future[None] | None = None
@@ -181,7 +186,7 @@ class StreamTransport(Transport):
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+            self._waiter.set_result(True)
 
     @abstractmethod
     def _data_received(self, data: bytes) -> None: ...
@@ -193,18 +198,23 @@ class StreamTransport(Transport):
         self._fail(LinkLost(f"{self.description}: connection closed by the peer{why}"))
 
     async def _wait(self, timeout: float, awaited: str) -> None:
-        """Wait until something was delivered or failed, or raise MeterTimeout."""
+        """Wait until something was delivered or failed, or raise MeterTimeout
+        (one timer handle per wait: this is on every answer's path)."""
         loop = asyncio.get_running_loop()
-        self._waiter = loop.create_future()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(timeout, _expire, waiter)
         try:
-            async with asyncio.timeout(timeout):
-                await self._waiter
-        except TimeoutError:
-            raise MeterTimeout(awaited, timeout) from None
+            woken = await waiter
         finally:
+            timer.cancel()
             self._waiter = None
+        if not woken:
+            raise MeterTimeout(awaited, timeout)
 
     async def receive_apdu(self, timeout: float) -> bytes:
+        if self._apdus:
+            return self._apdus.popleft()
         deadline = time.monotonic() + timeout
         while not self._apdus:
             if self._error is not None:

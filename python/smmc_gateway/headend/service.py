@@ -249,7 +249,8 @@ class HeadEnd:
         specs = model.registers if registers is None else registers
         try:
             async with self.scheduler.session(meter_id, Priority.READ) as s:
-                regs = await self.readings.read_registers(s, specs, datetime.now(UTC))
+                regs = await self.readings.read_registers(s, specs, datetime.now(UTC),
+                                                          model=model.name)
         except BaseException as exc:
             self._done(use_case, False)
             await self._note_read(meter_id, use_case, exc)
@@ -278,7 +279,8 @@ class HeadEnd:
         model = self.model_of(meter_id)
         now = datetime.now(UTC)
         async with self.scheduler.session(meter_id, Priority.COMMAND) as s:
-            regs = await self.readings.read_registers(s, registers_for(model, obis), now)
+            regs = await self.readings.read_registers(s, registers_for(model, obis), now,
+                                                      model=model.name)
             profile = None
             if start is not None:
                 profile = await self.readings.read_profile(

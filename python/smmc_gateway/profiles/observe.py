@@ -20,7 +20,6 @@ KPIs (:class:`Timing`); they never enter the steps.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -177,16 +176,35 @@ class Recorder:
         def channel() -> str:
             return "optical" if CLIENT.get() == TECHNICIAN else "dlms"
 
+        # The items of one request (a with-list has several) become one pair of steps.
+        # (service, item, result, client, channel) of the request being answered
+        batch: list[tuple[str, str, str, str, str]] = []
+        batching = [False]
+
+        def emit() -> None:
+            if not batch:
+                return
+            service, _, _, client, chan = batch[0]
+            if len(batch) == 1:
+                self.add(Step(client, who, f"{service} {batch[0][1]}", chan))
+                self.add(Step(who, client, f"{service} response: {batch[0][2]}", chan))
+            else:
+                items = ", ".join(b[1] for b in batch)
+                results = ", ".join(b[2] for b in batch)
+                self.add(Step(client, who, f"{service} with-list {items}", chan))
+                self.add(Step(who, client, f"{service} response: {results}", chan))
+            batch.clear()
+            pushes()  # a push the service made the meter queue comes right after it
+
         def wrap(fn: Callable[..., Any], service: str) -> Callable[..., Any]:
             def tapped(class_id: int, obis: Any, index: int, *a: Any, **kw: Any) -> Any:
                 result = fn(class_id, obis, index, *a, **kw)
                 sel = kw.get("selector")
                 extra = f" (selective access {sel})" if sel else ""
-                self.add(Step(CLIENT.get(), who,
-                              f"{service} {class_id}/{_obis(obis)}/{index}{extra}", channel()))
-                self.add(Step(who, CLIENT.get(), f"{service} response: {_result(result)}",
-                              channel()))
-                pushes()  # a push the service made the meter queue comes right after it
+                batch.append((service, f"{class_id}/{_obis(obis)}/{index}{extra}",
+                              _result(result), CLIENT.get(), channel()))
+                if not batching[0]:
+                    emit()
                 return result
             return tapped
 
@@ -200,21 +218,27 @@ class Recorder:
             return take()
 
         meter.take_pushes = take_pushes
-        association = meter.association
+        stepped = meter.association_step
 
-        def associate(client: int) -> Any:
-            # called while establishing (AARQ) and again when checking HLS pass 3/4
-            caller = sys._getframe(1).f_code.co_name
-            if caller == "establish":
+        def association_step(client: int, step: str) -> None:
+            # the simulator's server reports the AARQ and the HLS pass 3/4 it served,
+            # and brackets the items of each request it answers
+            if step == "request":
+                emit()
+                batching[0] = True
+            elif step == "answered":
+                batching[0] = False
+                emit()
+            elif step == "aarq":
                 self.add(Step(CLIENT.get(), who, f"AARQ (client {client})", channel()))
                 self.add(Step(who, CLIENT.get(), "AARE response", channel()))
-            elif caller == "hls_reply":
+            elif step == "hls":
                 self.add(Step(CLIENT.get(), who,
                               "ACTION 15/0.0.40.0.0.255/1 reply_to_HLS f(StoC)", channel()))
                 self.add(Step(who, CLIENT.get(), "ACTION response: f(CtoS)", channel()))
-            return association(client)
+            stepped(client, step)
 
-        meter.association = associate
+        meter.association_step = association_step
 
 
 def _obis(obis: Any) -> str:

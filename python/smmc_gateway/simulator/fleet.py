@@ -230,14 +230,9 @@ class MeterRuntime:
         """The data-notification APDU for one push, ciphered when needed."""
         self.push_invoke_id = (self.push_invoke_id + 1) % (1 << 24)
         meter_time = self.meter.meter_time(push.at)
-        apdu = _core.encode_apdu(
-            {
-                "apdu": "data-notification",
-                "long_invoke_id_and_priority": self.push_invoke_id,
-                "date_time": self.meter.clock.local_bytes(meter_time),
-                "body_raw": _core.encode(push.body),
-            }
-        )
+        apdu = _core.DataNotification(
+            self.push_invoke_id, self.meter.clock.local_bytes(meter_time), _core.encode(push.body)
+        ).encode()
         cosem = self.meter.association(self.meter.options.management_client)
         if cosem.ciphered or self.meter.security.policy:
             held = self.meter.credentials

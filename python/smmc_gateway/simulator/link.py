@@ -152,18 +152,17 @@ class HdlcEndpoint:
 
     def _drain(self, now: float) -> list[bytes]:
         while (event := self.link.next_event()) is not None:
-            kind, value = event
-            if kind == "apdu" and self.client is not None:
-                for reply in self.server.handle(self.client, value):
+            if isinstance(event, _core.LinkApdu) and self.client is not None:
+                for reply in self.server.handle(self.client, event.apdu):
                     self.link.send_apdu(reply, now)
-            elif kind == "disconnected":
+            elif isinstance(event, _core.LinkDisconnected):
                 self.server.close()
                 self.disconnected = True
-            elif kind == "connected":
+            elif isinstance(event, _core.LinkConnected):
                 self.server.close()  # a new SNRM resets the link and its associations
                 self.disconnected = False
-            elif kind == "link_lost":
-                self.log(f"HDLC link lost: {value}")
+            elif isinstance(event, _core.LinkDown):
+                self.log(f"HDLC link lost: {event.reason}")
                 self.server.close()
                 self.disconnected = True
         return split_hdlc(self.link.data_to_send())

@@ -229,6 +229,13 @@ class SimulatedMeter:
                 f"client SAP {client} has no association; known: {sorted(self.associations)}"
             ) from None
 
+    def association_step(self, client: int, step: str) -> None:
+        """The server served ``client`` an association step: ``"aarq"`` (an
+        AARQ answered), ``"hls"`` (HLS-GMAC pass 3/4 verified), ``"request"``
+        and ``"answered"`` around the get/set/action calls of one request (a
+        with-list has several). Nothing here; observers (the
+        interoperability profiles) wrap it."""
+
     def check_lls(self, client: int, password: bytes) -> bool:
         """Whether ``password`` is the LLS secret of ``client``'s association
         (constant-time compare); False for a client without LLS."""

@@ -87,7 +87,8 @@ async def _read(reader: asyncio.StreamReader, deadline: float | None) -> bytes |
     if deadline is None:
         return await reader.read(READ_SIZE)
     try:
-        return await asyncio.wait_for(reader.read(READ_SIZE), max(deadline - time.monotonic(), 0))
+        async with asyncio.timeout(max(deadline - time.monotonic(), 0)):  # no task per read
+            return await reader.read(READ_SIZE)
     except TimeoutError:
         return None
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from smmc_gateway import _core
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.dlms.session import ClientSession, DataAccessError, SessionError
 from smmc_gateway.ops.config_model import ModelConfig
@@ -63,10 +62,11 @@ async def close_billing_period(session: ClientSession, model: ModelConfig,
 async def last_billing_row(session: ClientSession, model: ModelConfig) -> dict[str, Any] | None:
     """The newest billing-profile row as {"clock": iso, obis: value...}."""
     billing = model.obis["billing_profile"]
-    entries = int((await session.get(7, billing, 7))["value"])
+    entries_value, capture_value = await session.get_all([(7, billing, 7), (7, billing, 3)])
+    entries = int(entries_value["value"])
     if entries <= 0:
         return None
-    capture = _core.decode(await session.get_raw(7, billing, 3))["value"]
+    capture = capture_value["value"]
     names = [str(Obis.from_bytes(bytes.fromhex(c["value"][1]["value"]))) for c in capture]
     rows = await session.read_profile(billing, from_entry=entries, to_entry=entries,
                                       capture_period=0)
@@ -90,7 +90,7 @@ async def move_out(session: ClientSession, meter_id: str, model: ModelConfig,
     result.steps.append("last billing entry read" if result.billing_row
                         else "billing profile is empty")
     result.readings = await readings.read_registers(session, model.registers,
-                                                    now or datetime.now(UTC))
+                                                    now or datetime.now(UTC), model=model.name)
     result.steps.append(f"final read: {len(result.readings)} register(s)")
     try:
         result.switch = await connect_uc.operate(session, meter_id, "disconnect",
@@ -114,6 +114,6 @@ async def move_in(session: ClientSession, meter_id: str, model: ModelConfig,
                         f"reconnection armed, the customer's button closes it (control_state "
                         f"{after})")
     result.readings = await readings.read_registers(session, model.registers,
-                                                    now or datetime.now(UTC))
+                                                    now or datetime.now(UTC), model=model.name)
     result.steps.append(f"opening read: {len(result.readings)} register(s)")
     return result

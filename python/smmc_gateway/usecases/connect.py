@@ -3,7 +3,10 @@
 ``remote_disconnect`` is method 1 and ``remote_reconnect`` method 2 (both take an
 integer 0). The outcome is confirmed by reading back attribute 2 (output_state:
 true = connected) and attribute 3 (control_state: 0 disconnected, 1 connected,
-2 ready_for_reconnection). A meter in a control mode where remote reconnect only
+2 ready_for_reconnection), each read in one GET with-list where the meter agreed
+multiple-references: with HLS-GMAC a disconnect is five request/response pairs
+(AARQ, reply_to_HLS_authentication, the state before, the method, the read-back)
+before the release. A meter in a control mode where remote reconnect only
 arms the switch (control_state 2, the customer presses the button) is reported
 as such, not as a failure of the command.
 """
@@ -46,13 +49,12 @@ class SwitchResult:
 
 
 async def read_state(session: ClientSession, obis: str, with_mode: bool = False) -> SwitchState:
-    out = await session.get(DISCONNECT_CLASS, obis, 2)
-    ctl = await session.get(DISCONNECT_CLASS, obis, 3)
-    mode = None
-    if with_mode:
-        mode = int((await session.get(DISCONNECT_CLASS, obis, 4))["value"])
-    code = int(ctl["value"])
-    return SwitchState(bool(out["value"]), CONTROL_STATES.get(code, f"state-{code}"), mode)
+    """output_state, control_state (and control_mode): one GET with-list when agreed."""
+    attributes = (2, 3, 4) if with_mode else (2, 3)
+    values = await session.get_all([(DISCONNECT_CLASS, obis, a) for a in attributes])
+    mode = int(values[2]["value"]) if with_mode else None
+    code = int(values[1]["value"])
+    return SwitchState(bool(values[0]["value"]), CONTROL_STATES.get(code, f"state-{code}"), mode)
 
 
 async def operate(session: ClientSession, meter_id: str, operation: Operation, *,

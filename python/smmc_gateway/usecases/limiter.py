@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from smmc_gateway.cosem.datetime import from_utc, to_utc
+from smmc_gateway.dlms.access import AttributeRef, TypedValue
 from smmc_gateway.dlms.session import ClientSession
 
 LIMITER_CLASS = 71
@@ -64,8 +65,8 @@ class EmergencyState:
 
 
 async def read_state(session: ClientSession, obis: str) -> LimiterState:
-    v = [int((await session.get(LIMITER_CLASS, obis, a))["value"]) for a in (3, 4, 5, 6, 7)]
-    return LimiterState(*v)
+    values = await session.get_all([(LIMITER_CLASS, obis, a) for a in (3, 4, 5, 6, 7)])
+    return LimiterState(*(int(v["value"]) for v in values))
 
 
 async def _threshold_type(session: ClientSession, obis: str) -> str:
@@ -90,9 +91,11 @@ async def set_limit(session: ClientSession, obis: str, *, threshold_w: int | Non
         wanted[6] = min_over_s
     if min_under_s is not None:
         wanted[7] = min_under_s
-    for attr, value in wanted.items():
-        kind = ttype if attr == 4 else "double-long-unsigned"
-        await session.set(LIMITER_CLASS, obis, attr, {"type": kind, "value": value})
+    await session.set_all(
+        [(LIMITER_CLASS, obis, attr) for attr in wanted],
+        [{"type": ttype if attr == 4 else "double-long-unsigned", "value": value}
+         for attr, value in wanted.items()],
+    )
     state = await read_state(session, obis)
     got = {4: state.threshold_normal, 6: state.min_over_s, 7: state.min_under_s}
     wrong = [f"attribute {a}: wrote {v}, read back {got[a]}" for a, v in wanted.items()
@@ -102,17 +105,13 @@ async def set_limit(session: ClientSession, obis: str, *, threshold_w: int | Non
     return state
 
 
-async def _clock_deviation(session: ClientSession, clock_obis: str) -> int:
-    """The meter's time_zone (clock attribute 3, minutes local -> UTC)."""
-    return int((await session.get(8, clock_obis, 3))["value"])
-
-
 async def read_emergency(session: ClientSession, obis: str, deviation: int = 0
                          ) -> EmergencyState:
-    prof = (await session.get(LIMITER_CLASS, obis, 8))["value"]
-    groups = (await session.get(LIMITER_CLASS, obis, 9))["value"] or []
-    emergency = int((await session.get(LIMITER_CLASS, obis, 5))["value"])
-    active = bool((await session.get(LIMITER_CLASS, obis, 10))["value"])
+    values = await session.get_all([(LIMITER_CLASS, obis, a) for a in (8, 9, 5, 10)])
+    prof = values[0]["value"]
+    groups = values[1]["value"] or []
+    emergency = int(values[2]["value"])
+    active = bool(values[3]["value"])
     activation = to_utc(bytes.fromhex(prof[1]["value"]), default_deviation=deviation)
     return EmergencyState(int(prof[0]["value"]), activation, int(prof[2]["value"]),
                           tuple(int(g["value"]) for g in groups), emergency, active)
@@ -124,20 +123,25 @@ async def schedule_emergency(session: ClientSession, obis: str, *, profile_id: i
     """Emergency threshold ``threshold_w`` from ``start`` for ``duration_s`` (meter's clock);
     read back and confirmed. The activation time is written in the meter's local time with
     its deviation (clock attribute 3)."""
-    ttype = await _threshold_type(session, obis)
-    deviation = await _clock_deviation(session, clock_obis)
-    await session.set(LIMITER_CLASS, obis, 5, {"type": ttype, "value": threshold_w})
+    threshold, time_zone, listed = await session.get_all(
+        [(LIMITER_CLASS, obis, 4), (8, clock_obis, 3), (LIMITER_CLASS, obis, 9)])
+    ttype, deviation = str(threshold["type"]), int(time_zone["value"])
     stamp = from_utc(start.astimezone(UTC), deviation=deviation)
-    await session.set(LIMITER_CLASS, obis, 8, {"type": "structure", "value": [
-        {"type": "long-unsigned", "value": profile_id},
-        {"type": "octet-string", "value": stamp.hex()},
-        {"type": "double-long-unsigned", "value": duration_s}]})
-    groups = [int(g["value"]) for g in
-              (await session.get(LIMITER_CLASS, obis, 9))["value"] or []]
+    refs: list[AttributeRef] = [(LIMITER_CLASS, obis, 5), (LIMITER_CLASS, obis, 8)]
+    values: list[TypedValue] = [
+        {"type": ttype, "value": threshold_w},
+        {"type": "structure", "value": [
+            {"type": "long-unsigned", "value": profile_id},
+            {"type": "octet-string", "value": stamp.hex()},
+            {"type": "double-long-unsigned", "value": duration_s}]},
+    ]
+    groups = [int(g["value"]) for g in listed["value"] or []]
     if profile_id not in groups:
         groups.append(profile_id)
-        await session.set(LIMITER_CLASS, obis, 9, {"type": "array", "value": [
+        refs.append((LIMITER_CLASS, obis, 9))
+        values.append({"type": "array", "value": [
             {"type": "long-unsigned", "value": g} for g in groups]})
+    await session.set_all(refs, values)
     state = await read_emergency(session, obis, deviation)
     wrong: list[str] = []
     if state.profile_id != profile_id:

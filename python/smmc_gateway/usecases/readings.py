@@ -8,9 +8,11 @@ range selective access from the meter's last stored entry (the first read takes
 Python rows on the hot path except the clock column to find the newest entry and
 the gaps; each block's ``ReadingType.ref`` is the IEC 61968-9 code of its column,
 :func:`~smmc_gateway.cim.reading_types.reading_type` with the capture period as measuring
-period, ``obis`` and ``unit`` beside), and reads the energy registers (class 3,
-with-list GET) with their scaler and unit (``ref`` the code, ``name`` the configured
-register name). Missed intervals are back-filled simply because the range starts
+period, ``obis`` and ``unit`` beside), and reads the energy registers (class 3) with
+their scaler and unit (read once per model when not configured; ``ref`` the code,
+``name`` the configured register name); a scheduled collection asks for the profile
+range and the registers in one GET with-list where the meter agreed
+multiple-references. Missed intervals are back-filled simply because the range starts
 at the last stored entry, however long ago that was (capped by ``max_backfill_s``).
 Missing rows inside the range are reported as :class:`Gap` s.
 
@@ -104,14 +106,18 @@ class ReadingsUseCase:
         self.first_read_s = first_read_s
         self.max_backfill_s = max_backfill_s
         self._layouts: dict[str, _Layout] = {}
+        # Scaler and unit of registers the model does not configure, by model and OBIS:
+        # read once (like the profile layout), not on every collection.
+        self._scalers: dict[tuple[str, str], tuple[int, str]] = {}
 
     async def _layout(self, session: ClientSession, model: ModelConfig, lp: str) -> _Layout:
         key = f"{model.name}/{lp}"
         cached = self._layouts.get(key)
         if cached is not None:
             return cached
-        capture = _core.decode(await session.get_raw(7, lp, 3))["value"]
-        period = int(_core.decode(await session.get_raw(7, lp, 4))["value"])
+        capture_value, period_value = await session.get_all([(7, lp, 3), (7, lp, 4)])
+        capture = capture_value["value"]
+        period = int(period_value["value"])
         cols: list[tuple[int, str, int]] = []
         for entry in capture:
             f = entry["value"]
@@ -138,46 +144,66 @@ class ReadingsUseCase:
         self._layouts[key] = layout
         return layout
 
+    def _start(self, since: datetime | None, until: datetime) -> datetime:
+        if since is None:
+            return until - timedelta(seconds=self.first_read_s)
+        return max(since + timedelta(seconds=1), until - timedelta(seconds=self.max_backfill_s))
+
     async def read_profile(self, session: ClientSession, model: ModelConfig,
                            since: datetime | None, until: datetime) -> ProfileResult:
         """Rows after ``since`` (exclusive) up to ``until``; gaps found in between."""
         lp = model.obis["load_profile"]
         layout = await self._layout(session, model, lp)
-        floor = until - timedelta(seconds=self.max_backfill_s)
-        if since is None:
-            start = until - timedelta(seconds=self.first_read_s)
-        else:
-            start = max(since + timedelta(seconds=1), floor)
+        start = self._start(since, until)
         raw = await session.get_raw(7, lp, 2, access=RangeAccess(start=start, end=until))
-        rows = _core.decode_profile_buffer(raw, layout.period_s)
-        stamps = [r[layout.clock_index] for r in rows
-                  if isinstance(r[layout.clock_index], datetime)]
-        stamps = [s if s.tzinfo else s.replace(tzinfo=UTC) for s in stamps]
-        gaps = find_gaps(stamps, layout.period_s, since)
-        blocks = None
-        if rows:
-            blocks = _core.profile_to_json(raw, clock_column=layout.clock_index,
-                                           columns=list(layout.columns),
-                                           status_column=layout.status_index,
-                                           capture_period=layout.period_s)
-        return ProfileResult(len(rows), blocks, max(stamps) if stamps else None, gaps,
-                             start, until)
+        return _profile(raw, layout, since, start, until)
 
     async def read_registers(self, session: ClientSession, registers: Sequence[RegisterSpec],
-                             now: datetime) -> list[Reading]:
-        """Values of ``registers`` (attribute 2), scaled; scaler/unit read when not configured."""
+                             now: datetime, *, model: str = "") -> list[Reading]:
+        """Values of ``registers`` (attribute 2), scaled; scaler/unit read when not
+        configured (once per ``model`` when it is named)."""
         if not registers:
             return []
-        refs = [(3, r.obis, 2) for r in registers]
-        values = await session.get_many(refs)
-        missing = [(3, r.obis) for r in registers if r.scaler is None or r.unit is None]
-        su = await _scaler_units(session, missing) if missing else {}
+        values = await session.get_many([(3, r.obis, 2) for r in registers])
+        return await self._readings(session, model, registers, values, now)
+
+    async def collect(self, session: ClientSession, meter_id: str, model: ModelConfig,
+                      since: datetime | None, now: datetime | None = None,
+                      registers: bool = True) -> ReadingsResult:
+        """One scheduled collection: profile from ``since`` plus the registers, in one
+        GET with-list where the meter agreed it (the profile with its range selection)."""
+        now = now or datetime.now(UTC)
+        lp = model.obis["load_profile"]
+        layout = await self._layout(session, model, lp)
+        start = self._start(since, now)
+        specs = model.registers if registers else ()
+        refs = [(7, lp, 2), *((3, r.obis, 2) for r in specs)]
+        access = [RangeAccess(start=start, end=now), *(None for _ in specs)]
+        raw, *values = await session.get_many(refs, access=access)
+        if isinstance(raw, DataAccessError):
+            raise raw
+        profile = _profile(raw, layout, since, start, now)
+        regs = await self._readings(session, model.name, specs, values, now) if specs else []
+        return ReadingsResult(meter_id, regs, profile)
+
+    async def _readings(self, session: ClientSession, model: str,
+                        registers: Sequence[RegisterSpec],
+                        values: Sequence[bytes | DataAccessError], now: datetime
+                        ) -> list[Reading]:
+        """The registers' values read (attribute 2), scaled; scaler/unit read when not
+        configured, once per named ``model``."""
+        known = self._scalers if model else {}
+        unknown = [(3, r.obis) for r in registers if (r.scaler is None or r.unit is None)
+                   and (model, r.obis) not in known]
+        su = await _scaler_units(session, unknown) if unknown else {}
+        if model:
+            self._scalers.update(((model, ln), v) for ln, v in su.items())
         out: list[Reading] = []
         for spec, raw in zip(registers, values, strict=True):
             if isinstance(raw, DataAccessError):
                 continue
             value = _core.decode(raw)["value"]
-            scaler, unit = su.get(spec.obis, (0, ""))
+            scaler, unit = su.get(spec.obis) or self._scalers.get((model, spec.obis), (0, ""))
             scaler = spec.scaler if spec.scaler is not None else scaler
             unit = spec.unit if spec.unit is not None else unit
             number: float | int | str
@@ -194,14 +220,20 @@ class ReadingsUseCase:
             out.append(reading)
         return out
 
-    async def collect(self, session: ClientSession, meter_id: str, model: ModelConfig,
-                      since: datetime | None, now: datetime | None = None,
-                      registers: bool = True) -> ReadingsResult:
-        """One scheduled collection: profile from ``since`` plus the registers."""
-        now = now or datetime.now(UTC)
-        profile = await self.read_profile(session, model, since, now)
-        regs = await self.read_registers(session, model.registers, now) if registers else []
-        return ReadingsResult(meter_id, regs, profile)
+
+def _profile(raw: bytes, layout: _Layout, since: datetime | None, start: datetime,
+             until: datetime) -> ProfileResult:
+    rows = _core.decode_profile_buffer(raw, layout.period_s)
+    stamps = [r[layout.clock_index] for r in rows if isinstance(r[layout.clock_index], datetime)]
+    stamps = [s if s.tzinfo else s.replace(tzinfo=UTC) for s in stamps]
+    gaps = find_gaps(stamps, layout.period_s, since)
+    blocks = None
+    if rows:
+        blocks = _core.profile_to_json(raw, clock_column=layout.clock_index,
+                                       columns=list(layout.columns),
+                                       status_column=layout.status_index,
+                                       capture_period=layout.period_s)
+    return ProfileResult(len(rows), blocks, max(stamps) if stamps else None, gaps, start, until)
 
 
 def find_gaps(stamps: Sequence[datetime], period_s: int,

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import re
 import reprlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from smmc_gateway.cosem.datetime import from_utc
 from smmc_gateway.cosem.obis import Obis
+from smmc_gateway.dlms.access import AttributeRef
 
 TypedValue = dict[str, Any]
 ACTIVITY_CALENDAR = "0.0.13.0.0.255"
@@ -59,6 +61,10 @@ EARLIEST_ACTIVATION = datetime(1970, 1, 1, tzinfo=UTC)
 class CalendarSession(Protocol):
     async def get(self, class_id: int, obis: str, attribute: int) -> TypedValue: ...
     async def set(self, class_id: int, obis: str, attribute: int, value: TypedValue) -> None: ...
+    async def get_all(self, refs: Sequence[AttributeRef]) -> list[TypedValue]: ...
+    async def set_all(
+        self, refs: Sequence[AttributeRef], values: Sequence[TypedValue | bytes]
+    ) -> None: ...
     async def action(self, class_id: int, obis: str, method: int,
                      parameters: TypedValue | None = None) -> Any: ...
 
@@ -259,25 +265,28 @@ async def write_calendar(session: CalendarSession, cal: Calendar, *,
     """Write the passive calendar, activate it (now or at its time), read back.
 
     A refused SET/ACTION raises the session's DataAccessError (naming the attribute)."""
-    for attribute, value in ((9, cal.days), (8, cal.weeks), (7, cal.seasons), (6, cal.name)):
-        await session.set(20, obis, attribute, value)
+    written = ((9, cal.days), (8, cal.weeks), (7, cal.seasons), (6, cal.name))
+    await session.set_all([(20, obis, a) for a, _ in written], [v for _, v in written])
     if cal.activation is None:
         await session.action(20, obis, 1, {"type": "integer", "value": 0})
     else:
         await session.set(20, obis, 10, _os(from_utc(cal.activation, deviation=0)))
     for entry in cal.special_days:
         await session.action(11, special_days, 1, entry)
-    table = None
-    if cal.special_days:
-        listed = (await session.get(11, special_days, 2)).get("value")
-        table = len(listed) if isinstance(listed, list) else None
-    passive = await session.get(20, obis, 6)
-    active = await session.get(20, obis, 2)
-    when = await session.get(20, obis, 10)
-    tariff = None
+    refs: list[AttributeRef] = [(20, obis, 6), (20, obis, 2), (20, obis, 10)]
     if active_tariff is not None:
-        v = (await session.get(1, active_tariff, 2)).get("value")
+        refs.append((1, active_tariff, 2))
+    if cal.special_days:
+        refs.append((11, special_days, 2))
+    back = await session.get_all(refs)  # one GET with-list where the meter agreed it
+    passive, active, when = back[:3]
+    tariff = table = None
+    if active_tariff is not None:
+        v = back[3].get("value")
         tariff = v if isinstance(v, int) else None
+    if cal.special_days:
+        listed = back[-1].get("value")
+        table = len(listed) if isinstance(listed, list) else None
     return CalendarResult(_text(passive), _text(active), when, tariff, table)
 
 

@@ -48,16 +48,18 @@ pub(crate) struct Reassembly {
     pub buf: Vec<u8>,
 }
 
+/// What is reassembled, as the `field` of a ceiling error (the shell reads
+/// the part before " (" as the name of the transfer).
+pub(crate) const GBT_CEILING: &str = "general-block-transfer (max_block_transfer)";
+pub(crate) const DATABLOCKS_CEILING: &str = "data blocks (max_block_transfer)";
+pub(crate) const PBLOCKS_CEILING: &str = "pblocks (max_block_transfer)";
+
 impl Reassembly {
-    pub fn push(&mut self, data: &[u8], ceiling: usize) -> Result<()> {
+    /// Append block `block` of a transfer named `what` (one of the `*_CEILING` fields).
+    pub fn push(&mut self, data: &[u8], ceiling: usize, what: &'static str, block: u32) -> Result<()> {
         let length = self.buf.len().saturating_add(data.len());
         if length > ceiling {
-            return Err(Error::new(
-                Layer::Apdu,
-                "reassembled answer (max_block_transfer)",
-                0,
-                ErrorKind::TooLong { length, limit: ceiling },
-            ));
+            return Err(Error::new(Layer::Apdu, what, 0, ErrorKind::TooLongAtBlock { length, limit: ceiling, block }));
         }
         self.buf.extend_from_slice(data);
         Ok(())
@@ -95,8 +97,9 @@ mod tests {
         assert_eq!(split(b"abcdefg", 2, 3), vec![b"ab".to_vec(), b"cde".to_vec(), b"fg".to_vec()]);
         assert_eq!(split(b"", 2, 3), vec![Vec::<u8>::new()]);
         let mut r = Reassembly::default();
-        r.push(&[0; 10], 15).unwrap();
-        let e = r.push(&[0; 6], 15).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::TooLong { length: 16, limit: 15 });
+        r.push(&[0; 10], 15, GBT_CEILING, 1).unwrap();
+        let e = r.push(&[0; 6], 15, GBT_CEILING, 2).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TooLongAtBlock { length: 16, limit: 15, block: 2 });
+        assert_eq!(e.field, GBT_CEILING);
     }
 }

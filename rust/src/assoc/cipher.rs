@@ -64,6 +64,14 @@ impl Counters {
     }
 }
 
+/// Record `last` as the persisted last counter of `title` in a table of peers.
+pub(crate) fn remember(table: &mut Vec<([u8; 8], u32)>, title: [u8; 8], last: u32) {
+    match table.iter_mut().find(|(t, _)| *t == title) {
+        Some(entry) => entry.1 = entry.1.max(last),
+        None => table.push((title, last)),
+    }
+}
+
 /// How an APDU is (or was) ciphered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Form {
@@ -98,6 +106,9 @@ pub(crate) struct Crypto {
     ded: Option<GcmKey>,
     pub peer_title: Option<[u8; 8]>,
     pub last_incoming: Option<u32>,
+    /// The caller's persisted last counters per peer system title, applied
+    /// once the peer is known (AARE/AARQ title, a general-ciphering sender).
+    known: Vec<([u8; 8], u32)>,
 }
 
 fn sec(field: &'static str, msg: String) -> Error {
@@ -146,7 +157,29 @@ impl Crypto {
             ded: None,
             peer_title,
             last_incoming,
+            known: Vec::new(),
         })
+    }
+
+    /// Take the caller's table of last counters per peer system title (and
+    /// apply it when the peer is already known).
+    pub fn set_known(&mut self, known: &[([u8; 8], u32)]) {
+        self.known = known.to_vec();
+        if let Some(t) = self.peer_title {
+            self.apply_known(t);
+        }
+    }
+
+    /// The peer is `title`: its persisted last counter, if higher, becomes ours.
+    pub fn set_peer(&mut self, title: [u8; 8]) {
+        self.peer_title = Some(title);
+        self.apply_known(title);
+    }
+
+    fn apply_known(&mut self, title: [u8; 8]) {
+        if let Some(&(_, last)) = self.known.iter().find(|(t, _)| *t == title) {
+            self.last_incoming = self.last_incoming.max(Some(last));
+        }
     }
 
     pub fn set_dedicated(&mut self, key: &[u8]) -> Result<()> {
@@ -196,12 +229,15 @@ impl Crypto {
         if !general && self.peer_title.is_none() {
             return Err(Refusal::Decipher(sec(
                 "system title",
-                "a glo-/ded-ciphered APDU but the peer's system title is unknown (the AARE/AARQ carried none)".into(),
+                "a glo-/ded-ciphered APDU but the peer's system title is unknown (no server system title in the AARE, or no calling-AP-title in the AARQ)".into(),
             )));
         }
         let peer = self.peer_title;
         let d = decipher_apdu(data, peer.as_ref().map(|t| &t[..]), key, &self.ak, required & 0x30)
             .map_err(Refusal::Decipher)?;
+        if general && self.peer_title.is_none() {
+            self.apply_known(d.system_title);
+        }
         if general {
             match self.peer_title {
                 Some(t) if t != d.system_title => {

@@ -64,6 +64,8 @@ pub struct ClientAssociation {
     pub(super) deadline: Option<f64>,
     pub(super) ctos: Vec<u8>,
     pub(super) stats: Stats,
+    /// The caller's persisted last counters per server system title.
+    pub(super) known: Vec<([u8; 8], u32)>,
 }
 
 impl std::fmt::Debug for ClientAssociation {
@@ -78,6 +80,11 @@ impl std::fmt::Debug for ClientAssociation {
 
 pub(super) fn proto(field: &'static str, msg: String) -> Error {
     Error::new(Layer::Apdu, field, 0, ErrorKind::Other(msg))
+}
+
+/// Nothing arrived for `field` within `timeout` seconds.
+pub(super) fn no_answer(field: &'static str, timeout: f64) -> Error {
+    Error::new(Layer::Apdu, field, 0, ErrorKind::NoAnswer { millis: (timeout * 1000.0).round() as u64 })
 }
 
 pub(super) fn security(field: &'static str, msg: String) -> Error {
@@ -118,6 +125,7 @@ impl ClientAssociation {
             deadline: None,
             ctos: Vec::new(),
             stats: Stats::default(),
+            known: Vec::new(),
         })
     }
 
@@ -152,6 +160,27 @@ impl ClientAssociation {
     /// Requests not answered yet (queued or in flight).
     pub fn pending_requests(&self) -> Vec<RequestId> {
         self.reqs.iter().filter(|r| !r.hls).map(|r| r.id).collect()
+    }
+
+    /// The last invocation counter persisted for server system title
+    /// `title` (the caller's store): anything from that title not above it is
+    /// a replay. Call it before `open` for every title the store knows for
+    /// this meter (the AARE, or a general-ciphering APDU, names the server).
+    pub fn remember_peer_counter(&mut self, title: [u8; 8], last: u32) {
+        super::cipher::remember(&mut self.known, title, last);
+        if let Some(c) = self.crypto.as_mut() {
+            c.set_known(&self.known);
+        }
+    }
+
+    /// The transport below made progress on an answer (HDLC segments or
+    /// retransmissions recovering a long APDU): the silence timers of the
+    /// requests in flight, and of the AARE / RLRE, start again.
+    pub fn progress(&mut self, now: f64) {
+        self.touch(None, now);
+        if self.deadline.is_some() {
+            self.deadline = Some(now + self.cfg.response_timeout);
+        }
     }
 
     pub fn next_event(&mut self) -> Option<ClientEvent> {
@@ -345,7 +374,7 @@ impl ClientAssociation {
                 let t = self.cfg.response_timeout;
                 match self.state {
                     ClientState::AwaitingAare => {
-                        return self.association_failed(proto("AARE", format!("no AARE within {t} s")));
+                        return self.association_failed(no_answer("AARE", t));
                     }
                     ClientState::Releasing => {
                         self.clear_association();
@@ -392,7 +421,7 @@ impl ClientAssociation {
         self.abandon(idx);
         if hls {
             let t = self.cfg.response_timeout;
-            self.association_failed(proto("reply_to_HLS_authentication", format!("no answer (f(CtoS)) within {t} s")));
+            self.association_failed(no_answer("reply_to_HLS_authentication (f(CtoS))", t));
         } else {
             self.push_event(ClientEvent::Timeout { id });
         }

@@ -70,7 +70,11 @@ impl ClientAssociation {
         }
         let last = self.last_incoming_counter().or(self.cfg.last_incoming_counter);
         self.crypto = match &self.cfg.keys {
-            Some(k) => Some(Crypto::new(k, self.cfg.peer_system_title, last)?),
+            Some(k) => {
+                let mut c = Crypto::new(k, self.cfg.peer_system_title, last)?;
+                c.set_known(&self.known);
+                Some(c)
+            }
             None => None,
         };
         if let (Some(c), Some(k)) = (self.crypto.as_mut(), dedicated_key) {
@@ -217,7 +221,7 @@ impl ClientAssociation {
         }
         let title = title.or(self.cfg.peer_system_title);
         if let (Some(c), Some(t)) = (self.crypto.as_mut(), title) {
-            c.peer_title = Some(t);
+            c.set_peer(t);
         }
         let mut quirks = Vec::new();
         let initiate = match self.initiate_response(aare.user_information.map(|b| *b), &mut quirks) {

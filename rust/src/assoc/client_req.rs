@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use super::blocks::{fit, split, too_long, Reassembly};
+use super::blocks::{fit, split, too_long, Reassembly, DATABLOCKS_CEILING, PBLOCKS_CEILING};
 use super::cipher::{ciphered_len, len_prefix};
 use super::client::{proto, ClientAssociation, ClientState, Pending};
 use super::config::bits;
@@ -410,10 +410,11 @@ impl ClientAssociation {
             return Err(RequestError::Protocol(proto("block", "not receiving blocks".into())));
         };
         if number != *expected {
-            let msg = format!("block {number} received, block {expected} expected");
+            let msg = format!("block {number} received, expected {expected}");
             return Err(RequestError::Protocol(proto("block-number", msg)));
         }
-        buf.push(data, ceiling).map_err(RequestError::Protocol)?;
+        let what = if r.service == Service::Get { DATABLOCKS_CEILING } else { PBLOCKS_CEILING };
+        buf.push(data, ceiling, what, number).map_err(RequestError::Protocol)?;
         if last {
             return Ok(Some(std::mem::take(&mut buf.buf)));
         }

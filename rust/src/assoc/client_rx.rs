@@ -65,7 +65,8 @@ impl ClientAssociation {
         let (ours, taken) = (self.cfg.gbt_window, self.gbt_rx.last_taken);
         if let Some((rid, s)) = self.gbt_tx.as_mut() {
             let rid = *rid;
-            if b.block_data.is_empty() && !b.last_block && !self.gbt_rx.active() {
+            if b.block_data.is_empty() && !self.gbt_rx.active() {
+                // An acknowledgement (some peers set last-block on it: it carries no data).
                 let more = s.on_ack(b.block_number_ack, self.peer_window, ours, taken);
                 for apdu in more {
                     self.push_out(apdu);
@@ -143,21 +144,31 @@ impl ClientAssociation {
         } else if self.ciphered()
             && !(tag == apdu::errors::TAG_EXCEPTION_RESPONSE && matches!(data.len(), 3 | 7) && !via_gbt)
         {
-            let how = if via_gbt { " reassembled from general-block-transfer" } else { "" };
-            let e = security(
-                "APDU",
+            let n = data.len();
+            let msg = if tag == apdu::errors::TAG_EXCEPTION_RESPONSE && !via_gbt {
                 format!(
-                    "an unciphered APDU (tag 0x{tag:02x}, {} bytes){how} in a ciphered association is refused (only a plain exception-response of 3 or 7 bytes is read)",
-                    data.len()
-                ),
-            );
+                    "an unciphered exception-response of {n} bytes in a ciphered association is refused \
+                     (3 bytes, or 7 with an invocation counter)"
+                )
+            } else {
+                let how = if via_gbt { " reassembled from general-block-transfer" } else { "" };
+                format!(
+                    "an unciphered {tag:02x} APDU{how} in a ciphered association is refused ({n} bytes; \
+                     only a plain exception-response of 3 or 7 bytes is read)"
+                )
+            };
+            let e = security("APDU", msg);
             return self.fail_oldest(RequestError::Security(e));
         } else {
             data
         };
         let decoded = match apdu::decode(bytes) {
             Ok(a) => a,
-            Err(e) => return self.fail_oldest(RequestError::Protocol(e)),
+            Err(e) => {
+                let head: String = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
+                let e = proto("answer", format!("undecodable APDU {head}: {e}"));
+                return self.fail_oldest(RequestError::Protocol(e));
+            }
         };
         let invoke = match &decoded {
             Apdu::GetResponse(r) => Some(get_invoke(r)),
@@ -183,10 +194,13 @@ impl ClientAssociation {
                 self.stats.late_answers_dropped += 1;
                 return self.push_event(ClientEvent::LateAnswerDropped { invoke_id: id });
             }
-            return self.stray(proto(
-                "invoke-id",
-                format!("a {} with invoke id {id}, but no request has that id", decoded.kind()),
-            ));
+            let e = proto("invoke-id", format!("a {} with invoke id {id}, but no request has that id", decoded.kind()));
+            // An answer while a request waits, with an id it never had: the
+            // meter broke the invoke-id rule for that request.
+            return match self.oldest() {
+                Some(_) => self.fail_oldest(RequestError::Protocol(e)),
+                None => self.stray(e),
+            };
         };
         if authenticated {
             if let Some(c) = self.reqs[idx].counter {

@@ -270,8 +270,8 @@ impl AssociationConfig {
         if !(self.response_timeout.is_finite() && self.response_timeout > 0.0) {
             return Err(bad("config.response_timeout", self.response_timeout, "a positive number of seconds"));
         }
-        if self.max_block_transfer < 1024 {
-            return Err(bad("config.max_block_transfer", self.max_block_transfer, "at least 1024 bytes"));
+        if self.max_block_transfer < 1 {
+            return Err(bad("config.max_block_transfer", self.max_block_transfer, "at least 1 byte"));
         }
         if !(1..=15).contains(&self.max_outstanding) {
             return Err(bad("config.max_outstanding", self.max_outstanding, "1..=15"));

@@ -147,7 +147,7 @@ impl Receiver {
             // A gap (lost blocks) or a repeat: ask from the first missing one.
             return Ok(if window_end { Rx::Ack(self.expected - 1) } else { Rx::Nothing });
         }
-        if let Err(e) = self.buf.push(&b.block_data, ceiling) {
+        if let Err(e) = self.buf.push(&b.block_data, ceiling, super::blocks::GBT_CEILING, u32::from(b.block_number)) {
             self.reset();
             return Err(e);
         }
@@ -242,7 +242,7 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(got.unwrap_err().field, "reassembled answer (max_block_transfer)");
+        assert_eq!(got.unwrap_err().field, super::super::blocks::GBT_CEILING);
         assert!(!r.active());
         assert!(Sender::new(&vec![0u8; 70_000], 1).is_err());
     }

@@ -73,6 +73,10 @@ pub struct ServerAssociation {
     pub(super) gbt_rx: gbt::Receiver,
     pub(super) peer_window: u8,
     pub(super) stats: Stats,
+    /// The caller's persisted last counters per client system title.
+    pub(super) known: Vec<([u8; 8], u32)>,
+    /// Every AARQ is refused (rejected-permanent, no-reason-given) for this reason.
+    pub(super) refusing: Option<String>,
 }
 
 impl std::fmt::Debug for ServerAssociation {
@@ -113,6 +117,8 @@ impl ServerAssociation {
             gbt_rx: gbt::Receiver::default(),
             peer_window: 1,
             stats: Stats::default(),
+            known: Vec::new(),
+            refusing: None,
         })
     }
 
@@ -150,6 +156,25 @@ impl ServerAssociation {
         None
     }
     pub fn handle_timeout(&mut self, _now: f64) {}
+
+    /// The last invocation counter persisted for client system title
+    /// `title` (the caller's state): the next AARQ from that title, and every
+    /// request after it, must carry a higher one.
+    pub fn remember_peer_counter(&mut self, title: [u8; 8], last: u32) {
+        super::cipher::remember(&mut self.known, title, last);
+        if let Some(c) = self.crypto.as_mut() {
+            c.set_known(&self.known);
+        }
+    }
+
+    /// Refuse every AARQ from now on (rejected-permanent, no-reason-given),
+    /// e.g. for a client SAP the server has no association for; `why` is
+    /// what the `Refused` event says. Other APDUs get the exception-response
+    /// of an APDU without an association.
+    pub fn refuse_all(&mut self, why: &str) {
+        self.refusing = Some(why.to_string());
+        self.drop_association();
+    }
 
     /// The server challenge (StoC, 8..=64 random bytes from the caller) for
     /// the next HLS-GMAC AARQ; each AARQ consumes it. Without one an HLS
@@ -364,7 +389,8 @@ impl ServerAssociation {
         }
         let (ours, taken) = (self.cfg.gbt_window, self.gbt_rx.last_taken);
         if let Some(s) = self.gbt_tx.as_mut() {
-            if b.block_data.is_empty() && !b.last_block && !self.gbt_rx.active() {
+            if b.block_data.is_empty() && !self.gbt_rx.active() {
+                // An acknowledgement (some peers set last-block on it: it carries no data).
                 let more = s.on_ack(b.block_number_ack, self.peer_window, ours, taken);
                 for a in more {
                     self.push_out(a);

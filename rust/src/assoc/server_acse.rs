@@ -74,6 +74,9 @@ impl ServerAssociation {
                 });
             }
         };
+        if let Some(why) = self.refusing.clone() {
+            return self.reject(rej(1, 1, why, None));
+        }
         if let Err(r) = self.accept(aarq) {
             self.reject(r);
         }
@@ -152,7 +155,10 @@ impl ServerAssociation {
         self.crypto = match &self.cfg.keys {
             Some(k) => {
                 let last = self.crypto.as_ref().map_or(self.cfg.last_incoming_counter, |c| c.last_incoming);
-                Crypto::new(k, title, last).ok()
+                Crypto::new(k, title, last).ok().map(|mut c| {
+                    c.set_known(&self.known);
+                    c
+                })
             }
             None => None,
         };

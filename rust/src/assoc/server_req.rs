@@ -5,7 +5,7 @@
 //! size, with a refusal result when neither was agreed. What the negotiated
 //! conformance does not allow is refused with an exception-response.
 
-use super::blocks::{fit, split, Reassembly};
+use super::blocks::{fit, split, Reassembly, DATABLOCKS_CEILING, PBLOCKS_CEILING};
 use super::cipher::{ciphered_len, Form};
 use super::client::HLS_METHOD;
 use super::client_req::sequence_of;
@@ -305,7 +305,8 @@ impl ServerAssociation {
             self.push_event(ServerEvent::ProtocolError(proto("block-number", msg)));
             return self.block_refusal(service, invoke, number, DATA_BLOCK_NUMBER_INVALID, form);
         }
-        if let Err(e) = bin.buf.push(&block.raw_data, ceiling) {
+        let what = if service == Service::Set { DATABLOCKS_CEILING } else { PBLOCKS_CEILING };
+        if let Err(e) = bin.buf.push(&block.raw_data, ceiling, what, number) {
             self.push_event(ServerEvent::ProtocolError(e));
             let aborted = if service == Service::Set { LONG_SET_ABORTED } else { LONG_ACTION_ABORTED };
             return self.block_refusal(service, invoke, number, aborted, form);

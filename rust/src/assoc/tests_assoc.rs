@@ -237,7 +237,7 @@ fn no_aare_times_out() {
     assert_eq!(w.c.next_deadline(), Some(5.0));
     w.run();
     assert!(
-        matches!(w.cev.last(), Some(ClientEvent::AssociationFailed(e)) if e.to_string().contains("no AARE within 5 s"))
+        matches!(w.cev.last(), Some(ClientEvent::AssociationFailed(e)) if e.kind == crate::ErrorKind::NoAnswer { millis: 5000 } && e.field == "AARE")
     );
     assert_eq!(w.c.state(), ClientState::Idle);
 }
@@ -336,4 +336,20 @@ fn aarq_replay_is_refused_by_the_server() {
         .sev
         .iter()
         .any(|e| matches!(e, ServerEvent::Refused { why, .. } if why.contains("replayed invocation counter 1"))));
+}
+
+#[test]
+fn a_server_refusing_all_rejects_every_aarq() {
+    let mut w = Wire::plain();
+    w.s.refuse_all("client SAP 5 has no association");
+    w.c.open(w.now, None, None).unwrap();
+    w.run();
+    assert!(matches!(w.cev.last(), Some(ClientEvent::Refused { result: 1, .. })), "{:?}", w.cev);
+    assert!(w.sev.iter().any(
+        |e| matches!(e, ServerEvent::Refused { result: 1, diagnostic: crate::apdu::Diagnostic::ServiceUser(1), why } if why.contains("SAP 5"))
+    ));
+    assert_eq!(w.s.state(), ServerState::Idle);
+    // anything else gets the exception-response of an APDU without an association
+    w.s.receive_data(&h("C001C100080000010000FF0200"), w.now);
+    assert_eq!(w.s.data_to_send(), vec![h("D80101")]);
 }

@@ -108,7 +108,7 @@ fn plain_apdus_in_a_ciphered_association() {
         panic!()
     };
     assert_eq!(got, id);
-    assert!(e.to_string().contains("unciphered APDU (tag 0xc4"), "{e}");
+    assert!(e.to_string().contains("unciphered c4 APDU in a ciphered association"), "{e}");
     // a plain exception-response of 3 (or 7) bytes is read; it ends the request
     let id = w.c.get(&[attr(8, CLOCK, 2)], w.now).unwrap();
     w.c.receive_data(&h("D80102"), w.now);
@@ -302,8 +302,11 @@ fn a_reassembled_answer_over_max_block_transfer_is_refused() {
         let id = w.c.get(&[attr(7, PROFILE, 2)], w.now).unwrap();
         w.run();
         let Err(RequestError::Protocol(e)) = w.result(id) else { panic!("{:?}", w.result(id)) };
-        assert_eq!(e.field, "reassembled answer (max_block_transfer)");
-        assert!(matches!(e.kind, ErrorKind::TooLong { limit: 1024, .. }));
+        let what = if gbt { "general-block-transfer (max_block_transfer)" } else { "data blocks (max_block_transfer)" };
+        assert_eq!(e.field, what);
+        assert!(
+            matches!(e.kind, ErrorKind::TooLongAtBlock { limit: 1024, length, block } if length > 1024 && block > 1)
+        );
         // it stopped asking: at most 1024 bytes were taken
         let moved: usize = w.log.iter().filter(|(c, _)| !c).map(|(_, a)| a.len()).sum();
         assert!(moved < 1024 + 2 * 128 + 64, "{moved}");
@@ -342,4 +345,67 @@ fn keys_never_show() {
     assert!(!shown.contains("d0d1") && !shown.contains("208, 209"), "{shown}");
     assert!(shown.contains("4d4d4d0000000001"));
     let _ = GetDataResult::DataAccessResult(0);
+}
+
+#[test]
+fn persisted_peer_counters_are_applied_once_the_peer_is_known() {
+    // The client learns the server's title from the AARE: a counter the
+    // caller persisted for that title makes an older answer a replay.
+    let server_title: [u8; 8] = h(SERVER_ST).try_into().unwrap();
+    let client_title: [u8; 8] = h(CLIENT_ST).try_into().unwrap();
+    let mut ccfg = hls_cfg(false, CipherMode::Glo);
+    ccfg.peer_system_title = None;
+    let mut w = Wire::new(ccfg.clone(), hls_cfg(true, CipherMode::Glo));
+    w.c.remember_peer_counter(server_title, 5000);
+    w.c.remember_peer_counter(*b"OTHERMTR", 9_000_000); // another meter: not applied
+    w.c.open(w.now, Some(b"K56iVagY"), None).unwrap();
+    w.run();
+    // the server's counters start at 1: its AARE InitiateResponse is a replay
+    assert_eq!(w.c.state(), ClientState::Idle, "{:#?}", w.cev);
+    let failed = w.cev.iter().find_map(|e| match e {
+        ClientEvent::AssociationFailed(e) => Some(e.to_string()),
+        _ => None,
+    });
+    assert!(failed.as_deref().is_some_and(|m| m.contains("replayed invocation counter 1")), "{failed:?}");
+    // past the persisted counter all is well, and the last counter is readable back
+    let mut w = Wire::new(ccfg, hls_cfg(true, CipherMode::Glo));
+    w.next_counter[1] = 5001;
+    w.c.remember_peer_counter(server_title, 5000);
+    w.associate(Some(b"K56iVagY"), None);
+    assert!(w.c.last_incoming_counter().is_some_and(|c| c > 5000));
+
+    // The server: the client's title comes with the AARQ.
+    let mut w = Wire::hls(CipherMode::Glo);
+    w.s.remember_peer_counter(client_title, 700);
+    w.c.open(w.now, Some(b"K56iVagY"), None).unwrap();
+    w.run();
+    assert!(w.sev.iter().any(|e| matches!(e, ServerEvent::Refused { .. })), "{:#?}", w.sev);
+    let mut w = Wire::hls(CipherMode::Glo);
+    w.next_counter[0] = 701;
+    w.s.remember_peer_counter(client_title, 700);
+    w.associate(Some(b"K56iVagY"), None);
+    assert!(w.s.last_incoming_counter().is_some_and(|c| c > 700));
+}
+
+#[test]
+fn transport_progress_restarts_the_silence_timer() {
+    let mut w = Wire::plain();
+    w.associate(None, None);
+    w.auto_answer = false;
+    let t0 = w.now;
+    let id = w.c.get(&[attr(8, CLOCK, 2)], w.now).unwrap();
+    w.settle();
+    assert_eq!(w.c.next_deadline(), Some(t0 + 5.0));
+    // segments of a long answer keep arriving below: the request is not late
+    w.c.progress(t0 + 4.0);
+    w.c.handle_timeout(t0 + 6.0);
+    assert!(w.c.next_event().is_none());
+    assert_eq!(w.c.next_deadline(), Some(t0 + 9.0));
+    w.c.handle_timeout(t0 + 9.0);
+    assert_eq!(w.c.next_event(), Some(ClientEvent::Timeout { id }));
+    // the AARE deadline moves the same way
+    let mut c = ClientAssociation::new(plain_cfg()).unwrap();
+    c.open(0.0, None, None).unwrap();
+    c.progress(3.0);
+    assert_eq!(c.next_deadline(), Some(8.0));
 }

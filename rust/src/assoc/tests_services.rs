@@ -342,6 +342,15 @@ fn cancel_and_unexpected_invoke_id() {
     // the cancelled one arrives late: dropped
     w.c.receive_data(&h("C401C100090100"), w.now);
     assert_eq!(w.c.next_event(), Some(ClientEvent::LateAnswerDropped { invoke_id: 1 }));
+    // while a request waits, an answer with an id it never had fails it
+    let id = w.c.get(&[attr(8, CLOCK, 2)], w.now).unwrap();
+    w.settle();
+    w.c.receive_data(&h("C401C900090100"), w.now);
+    let Some(ClientEvent::Response { id: got, result: Err(RequestError::Protocol(e)) }) = w.c.next_event() else {
+        panic!()
+    };
+    assert_eq!((got, e.field), (id, "invoke-id"));
+    assert!(e.to_string().contains("invoke id 9"), "{e}");
 }
 
 #[test]
@@ -438,4 +447,31 @@ fn a_gbt_answer_given_up_on_does_not_block_the_next_request() {
     let id = w.c.get(&[attr(7, PROFILE, 2)], w.now).unwrap();
     w.run();
     assert_eq!(value(w.result(id)), octets(1000, 2));
+}
+
+#[test]
+fn gbt_acknowledgement_with_last_block_set_is_an_acknowledgement() {
+    // Some peers set last-block on an acknowledgement (it carries no data):
+    // both sides take it as one, not as an empty transfer.
+    for client_acks in [true, false] {
+        let mut w = gbt_wire(1, 1, 128, 128);
+        let fired = std::rc::Rc::new(std::cell::Cell::new(0));
+        let seen = fired.clone();
+        w.hook = Box::new(move |from_client, _, a| {
+            let mut a = a.to_vec();
+            if from_client == client_acks && a[0] == 0xE0 && a.ends_with(&[0x00]) && a.len() == 7 {
+                a[1] |= 0x80; // last-block
+                seen.set(seen.get() + 1);
+            }
+            Some(a)
+        });
+        let big = octets(1000, 2);
+        w.model = Model::with(&[(7, PROFILE, 2, big.clone())]);
+        let id = w.c.get(&[attr(7, PROFILE, 2)], w.now).unwrap();
+        let sid = w.c.set(&[(attr(1, FIRMWARE, 2), octets(500, 1))], w.now).unwrap();
+        w.run();
+        assert_eq!(value(w.result(id)), big, "client acks: {client_acks}");
+        assert_eq!(w.result(sid), Ok(Outcome::Set(vec![0])), "client acks: {client_acks}");
+        assert!(fired.get() >= 3, "acknowledgements rewritten: {}", fired.get());
+    }
 }

@@ -5,11 +5,11 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyBytes;
 
 use super::to_py_err;
 use crate::crc;
-use crate::hdlc::{self, Address, Event, Frame, FrameKind, Link, LinkConfig, Parameters, Role};
+use crate::hdlc::{self, Address, Frame, FrameKind, Link, LinkConfig, Parameters, Role};
 use crate::wrapper;
 
 /// One decoded HDLC frame (frame format type 3).
@@ -193,15 +193,6 @@ impl PyHdlcFramer {
     }
 }
 
-fn params_dict<'py>(py: Python<'py>, p: &Parameters) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("max_info_tx", p.max_info_tx)?;
-    d.set_item("max_info_rx", p.max_info_rx)?;
-    d.set_item("window_tx", p.window_tx)?;
-    d.set_item("window_rx", p.window_rx)?;
-    Ok(d)
-}
-
 /// The sans-IO HDLC link state machine (IEC 62056-46), client or server role.
 #[pyclass(name = "HdlcLink", module = "smmc_gateway._core")]
 pub struct PyHdlcLink {
@@ -272,8 +263,8 @@ impl PyHdlcLink {
     }
 
     #[getter]
-    fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        params_dict(py, &self.inner.parameters())
+    fn parameters(&self) -> super::link_events::LinkParameters {
+        super::link_events::parameters(&self.inner.parameters())
     }
 
     /// The longest APDU (LLC header excluded) reassembled from segments.
@@ -309,22 +300,9 @@ impl PyHdlcLink {
         self.inner.receive_data(data, now);
     }
 
-    fn next_event<'py>(&mut self, py: Python<'py>) -> PyResult<Option<(&'static str, Py<PyAny>)>> {
-        let Some(ev) = self.inner.next_event() else { return Ok(None) };
-        let pair: (&'static str, Py<PyAny>) = match ev {
-            Event::Connected(p) => ("connected", params_dict(py, &p)?.into_any().unbind()),
-            Event::Apdu(d) => ("apdu", PyBytes::new(py, &d).into_any().unbind()),
-            Event::Ui(d) => ("ui", PyBytes::new(py, &d).into_any().unbind()),
-            Event::Disconnected => ("disconnected", py.None()),
-            Event::Refused(s) => ("refused", s.into_pyobject(py)?.into_any().unbind()),
-            Event::Retransmit(n) => ("retransmit", n.into_pyobject(py)?.into_any().unbind()),
-            Event::LinkLost(s) => ("link_lost", s.into_pyobject(py)?.into_any().unbind()),
-            Event::FrameError(s) => ("frame_error", s.into_pyobject(py)?.into_any().unbind()),
-            Event::ApduTooLong { received, limit } => {
-                ("apdu_too_long", (received, limit).into_pyobject(py)?.into_any().unbind())
-            }
-        };
-        Ok(Some(pair))
+    /// The next event, a frozen class per kind (see `link_events.rs`).
+    fn next_event(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.inner.next_event().map(|e| super::link_events::event(py, e)).transpose()
     }
 
     fn data_to_send<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyBytes> {

@@ -4,9 +4,12 @@
 use pyo3::prelude::*;
 
 mod apdu;
+mod assoc;
 mod axdr;
 mod errors;
 mod hdlc;
+mod link_events;
+mod notification;
 mod profile;
 mod security;
 
@@ -17,10 +20,13 @@ pub use errors::to_py_err;
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     hdlc::register(m)?;
+    link_events::register(m)?;
     axdr::register(m)?;
     profile::register(m)?;
     apdu::register(m)?;
     security::register(m)?;
+    assoc::register(m)?;
+    notification::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

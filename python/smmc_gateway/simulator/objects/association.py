@@ -5,9 +5,11 @@
 :class:`AssociationLN` per client SAP and answers with the caller's. The
 object_list is produced by the meter for that client (exactly the objects and
 rights it has). association_status is set by the session layer (0
-non-associated, 1 association-pending, 2 associated). Method 1
-(reply_to_HLS_authentication) is computed by the session layer's crypto,
-injected as ``hls_reply(client, f(StoC)) -> f(CtoS) or None``.
+non-associated, 1 association-pending, 2 associated). Over the wire, method 1
+(reply_to_HLS_authentication) of an HLS-GMAC association is served by the
+association machine itself (``_core.ServerAssociation``: f(StoC) checked,
+f(CtoS) answered) and never reaches this object; a direct call of the object
+(the meter's API) uses the injected ``hls_reply(client, f(StoC)) -> f(CtoS) or None``.
 """
 
 from __future__ import annotations

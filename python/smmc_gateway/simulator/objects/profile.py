@@ -10,6 +10,7 @@ give "object-unavailable"; a wrong shape gives "type-unmatched".
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,23 +100,52 @@ class ProfileGeneric(CosemObject):
         self.rows: list[list[TypedValue]] = []
         self.time_zone = time_zone
         self.meter_time = meter_time
+        # The UTC instant of a stored date-time stamp (and the default deviation) for
+        # range reads: the stamps do not change, the conversion is the cost of a read.
+        self._instants: dict[tuple[str, int], Any] = {}
+        # The instant of each row's clock column, while the rows are in time order:
+        # a range by the clock is then two bisections, not a scan.
+        self._clock = next((i for i, c in enumerate(self.capture_objects)
+                            if c.class_id == 8 and c.attribute == 2), None)
+        self._stamps: list[Any] = []
+        self._ordered = True
 
     # ---------------------------------------------------------------- capture
     def capture(self, now: datetime, meter_time: datetime) -> None:
-        row = [self.source(c, now, meter_time) for c in self.capture_objects]
-        self.rows.append(row)
-        overflow = len(self.rows) - self.profile_entries
-        if overflow > 0:
-            del self.rows[:overflow]
+        self._append([self.source(c, now, meter_time) for c in self.capture_objects])
 
     def append_row(self, row: list[TypedValue]) -> None:
         """A row assembled by the meter (event logs with their own time stamp)."""
         if len(row) != len(self.capture_objects):
             raise ValueError(f"profile {self.obis}: row has {len(row)} columns")
+        self._append(row)
+
+    def _append(self, row: list[TypedValue]) -> None:
+        self._sync_stamps()
+        stamp = None
+        if self._clock is not None:
+            try:
+                stamp = self._key(row[self._clock], self.time_zone())
+            except SelectiveAccessError:
+                stamp = None
+        if stamp is None or (self._stamps and self._stamps[-1] is not None
+                             and stamp < self._stamps[-1]):
+            self._ordered = False
         self.rows.append(row)
-        overflow = len(self.rows) - self.profile_entries
+        self._stamps.append(stamp)
+        self._trim(self.profile_entries)
+
+    def _trim(self, entries: int) -> None:
+        overflow = len(self.rows) - entries
         if overflow > 0:
             del self.rows[:overflow]
+            del self._stamps[:overflow]
+
+    def _sync_stamps(self) -> None:
+        """Start over when the rows were changed other than through this class."""
+        if len(self._stamps) != len(self.rows) or not self.rows:
+            self._stamps = [None] * len(self.rows)
+            self._ordered = not self.rows
 
     # ---------------------------------------------------------------- services
     def read(
@@ -146,13 +176,14 @@ class ProfileGeneric(CosemObject):
             if number < 1:
                 return "other-reason"
             self.profile_entries = number
-            if len(self.rows) > number:
-                del self.rows[: len(self.rows) - number]
+            self._sync_stamps()
+            self._trim(number)
         return "success"
 
     def invoke(self, method_id: int, parameters: TypedValue | None, now: datetime) -> ActionResult:
         if method_id == 1:
             self.rows.clear()
+            self._sync_stamps()
         else:
             self.capture(now, self.meter_time(now))
         return ("success", None)
@@ -178,12 +209,18 @@ class ProfileGeneric(CosemObject):
     def _rows_as(self, rows: list[list[TypedValue]], columns: list[int]) -> TypedValue:
         return array([structure([row[i] for i in columns]) for row in rows])
 
-    def _key(self, value: TypedValue) -> Any:
+    def _key(self, value: TypedValue, deviation: int) -> Any:
         kind = type_of(value)
         if kind in ("octet-string", "date-time") and len(value["value"]) == 24:
-            instant = to_utc(bytes.fromhex(value["value"]), default_deviation=self.time_zone())
+            cached = self._instants.get((value["value"], deviation))
+            if cached is not None:
+                return cached
+            instant = to_utc(bytes.fromhex(value["value"]), default_deviation=deviation)
             if instant is None:
                 raise SelectiveAccessError("range bound is not a complete date-time")
+            if len(self._instants) >= 4 * self.profile_entries + 64:
+                self._instants.clear()  # bounded: rows come and go
+            self._instants[(value["value"], deviation)] = instant
             return instant
         if isinstance(value["value"], int | float):
             return value["value"]
@@ -192,12 +229,18 @@ class ProfileGeneric(CosemObject):
     def _by_range(self, parameters: Any) -> TypedValue:
         restricting, from_v, to_v, selected = as_structure(parameters, 4)
         column = self._column(CaptureObject.from_typed(restricting))
-        low, high = self._key(from_v), self._key(to_v)
+        deviation = self.time_zone()  # for stamps that do not carry theirs
+        low, high = self._key(from_v, deviation), self._key(to_v, deviation)
         columns = [self._column(CaptureObject.from_typed(s)) for s in as_list(selected, "array")]
         if not columns:
             columns = list(range(len(self.capture_objects)))
         try:
-            rows = [r for r in self.rows if low <= self._key(r[column]) <= high]
+            if (column == self._clock and self._ordered and len(self._stamps) == len(self.rows)
+                    and isinstance(low, datetime) and isinstance(high, datetime)):
+                first = bisect.bisect_left(self._stamps, low)
+                rows = self.rows[first:bisect.bisect_right(self._stamps, high, lo=first)]
+            else:
+                rows = [r for r in self.rows if low <= self._key(r[column], deviation) <= high]
         except TypeError as exc:
             raise SelectiveAccessError("range bounds do not match the column type") from exc
         return self._rows_as(rows, columns)
