@@ -134,6 +134,12 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
         "--optical", metavar="DEV", help="optical head (IEC 62056-21 mode E sign-on, then HDLC)"
     )
     g.add_argument("--hdlc", action="store_true", help="HDLC over TCP instead of the wrapper")
+    g.add_argument(
+        "--mode-e",
+        action="store_true",
+        help="with --tcp --hdlc: IEC 62056-21 mode E sign-on before HDLC (a meter port behind "
+        "an optical- or serial-to-TCP converter; --baud caps the rate the ACK names)",
+    )
     g.add_argument("--baud", type=int, default=9600, metavar="N", help="serial speed (9600)")
     g.add_argument(
         "--client",

@@ -176,9 +176,17 @@ def build(args: argparse.Namespace) -> tuple[Transport, SessionSettings, Target]
         max_retries=3,
     )
     transport: Transport
+    if getattr(args, "mode_e", False) and (args.tcp is None or not args.hdlc):
+        raise UsageError(
+            "--mode-e is the IEC 62056-21 sign-on before HDLC over TCP: use it with --tcp "
+            "HOST:PORT --hdlc (the optical head, --optical DEV, signs on by itself)"
+        )
     if args.tcp is not None:
         host, port = args.tcp
-        if args.hdlc:
+        if args.hdlc and getattr(args, "mode_e", False):
+            transport = _mode_e_tcp(host, port, args.baud, hdlc)
+            what = f"tcp {host}:{port} (mode E sign-on, then HDLC)"
+        elif args.hdlc:
             transport = HdlcTransport.tcp(host, port, hdlc)
             what = f"tcp {host}:{port} (HDLC)"
         else:
@@ -199,6 +207,15 @@ def build(args: argparse.Namespace) -> tuple[Transport, SessionSettings, Target]
 def _serial(device: str, baud: int, hdlc: HdlcSettings) -> Transport:
     mod = _load("smmc_gateway.dlms.serial", "--serial")
     transport: Transport = mod.SerialHdlcTransport(device, hdlc, baudrate=baud)
+    return transport
+
+
+def _mode_e_tcp(host: str, port: int, baud: int, hdlc: HdlcSettings) -> Transport:
+    mod = _load("smmc_gateway.dlms.mode_e_tcp", "--mode-e")
+    try:
+        transport: Transport = mod.ModeETcpTransport(host, port, hdlc, max_baud=baud)
+    except ValueError as exc:
+        raise UsageError(f"--baud {baud}: {exc}") from None
     return transport
 
 

@@ -7,6 +7,10 @@ agreed rate; once the acknowledgement has left the UART the same port is
 switched to that rate 8N1 and handed to HDLC. A meter that answers the
 acknowledgement with NAK, gives no or a wrong identification, or does not
 offer mode E ends in :class:`OpticalSignOnError` with what it sent.
+
+:class:`ModeESignOnTransport` is the sign-on on any byte pipe; the same
+handshake over TCP (a converter in front of the meter's port) is
+:class:`smmc_gateway.dlms.mode_e_tcp.ModeETcpTransport`.
 """
 
 # ruff: noqa: ASYNC109  (an explicit per-call timeout is this API's contract)
@@ -23,21 +27,153 @@ from smmc_gateway.dlms.errors import TransportError
 from smmc_gateway.dlms.hdlc_transport import HdlcSettings, HdlcTransport
 from smmc_gateway.dlms.optical import NAK, SIGN_ON_BAUD, OpticalHandshakeError, OpticalSignOn
 from smmc_gateway.dlms.serial import Bus, serial_connector
+from smmc_gateway.dlms.stream import Connector
 
 
 class OpticalSignOnError(TransportError):
-    """The mode E sign-on failed; the message says what the meter sent or did not."""
+    """The mode E sign-on failed (optical port, or over TCP); the message says what
+    the meter sent or did not."""
 
 
-class OpticalTransport(HdlcTransport):
-    """HDLC through an optical head after the mode E sign-on.
+class ModeESignOnTransport(HdlcTransport):
+    """HDLC after the IEC 62056-21 mode E sign-on, on any byte pipe.
 
     ``identification_timeout``: how long the meter has to identify itself
     after each of ``sign_on_attempts`` requests (IEC 62056-21 allows 1.5 s
     after the request; heads and slow meters need margin); ``nak_window``:
-    how long to listen for a NAK after the acknowledgement before switching
-    the rate.
+    how long to listen for a NAK after the acknowledgement before handing the
+    line to HDLC. Subclasses say how the pipe is opened and what the line does
+    around the acknowledgement (a serial port changes rate and frame format;
+    a TCP converter does that itself).
     """
+
+    def __init__(
+        self,
+        connector: Connector,
+        settings: HdlcSettings,
+        *,
+        description: str,
+        where: str,
+        max_baud: int = 9600,
+        device_address: str = "",
+        identification_timeout: float = 2.0,
+        sign_on_attempts: int = 3,
+        nak_window: float = 0.3,
+    ) -> None:
+        super().__init__(connector, settings, description=description)
+        self.where = where
+        self.identification_timeout = identification_timeout
+        self.sign_on_attempts = max(1, sign_on_attempts)
+        self.nak_window = nak_window
+        self._sign_on = OpticalSignOn(device_address=device_address, max_baud=max_baud)
+        self._signing_on = True
+        self._after_ack = bytearray()
+        self._sign_on_error: Exception | None = None
+        self._progress: asyncio.Event = asyncio.Event()
+        self.identification: str | None = None
+        self.baud: int | None = None
+
+    async def open(self, timeout: float = 10.0) -> None:
+        start = time.monotonic()
+        try:
+            await self._open_pipe(timeout)
+            await self._handshake()
+            await self.start_link(timeout - (time.monotonic() - start))
+        except BaseException:
+            await self.close()
+            raise
+
+    # ------------------------------------------------------------ line hooks
+    def _sign_on_format(self) -> None:
+        """Prepare the line for the sign-on (serial: 300 baud 7E1)."""
+
+    async def _drain(self) -> None:
+        """Wait until the acknowledgement has left (serial: out of the UART)."""
+        pipe: Any = self._pipe
+        if self._protocol is not None and pipe is not None:
+            pipe.set_write_buffer_limits(high=0)  # pause_writing until the buffer is empty
+            if pipe.get_write_buffer_size() > 0:
+                self._protocol.drained.clear()
+            await self._protocol.drained.wait()
+
+    def _switch(self, baud: int) -> None:
+        """Hand the line to HDLC at ``baud`` (serial: the new rate, 8N1)."""
+
+    # ------------------------------------------------------------ the sign-on
+    async def _handshake(self) -> None:
+        self._sign_on_format()
+        attempt = 0
+        deadline = 0.0
+        while self._sign_on.identification is None:
+            if self._sign_on_error is not None:
+                raise OpticalSignOnError(f"{self.where}: {self._sign_on_error}")
+            if time.monotonic() >= deadline:
+                if attempt == self.sign_on_attempts:
+                    raise OpticalSignOnError(
+                        f"{self.where}: no identification within "
+                        f"{self.identification_timeout:g} s after each of {attempt} sign-on "
+                        f"requests ({self._silence_hint()})"
+                    )
+                # A meter's optical port may miss the first request (it wakes
+                # up on it): readers repeat the request.
+                attempt += 1
+                self._write(self._sign_on.start())
+                deadline = time.monotonic() + self.identification_timeout
+            await self._wait_progress(deadline)
+        ident = self._sign_on.identification
+        self.identification = f"{ident.manufacturer} {ident.identification}"
+        self.baud = self._sign_on.baud
+        ack = self._sign_on.acknowledgement()
+        self._after_ack.clear()
+        self._write(ack)
+        await self._drain()
+        # A meter that refuses the acknowledgement answers NAK (at 300 baud).
+        deadline = time.monotonic() + self.nak_window
+        while True:
+            if NAK in self._after_ack:  # may have come while the ack drained
+                raise OpticalSignOnError(
+                    f"{self.where}: meter {self.identification!r} refused mode E at "
+                    f"{self.baud} baud (NAK to the acknowledgement)"
+                )
+            if not await self._wait_progress(deadline):
+                break
+        self._switch(self.baud)
+        self._signing_on = False
+
+    def _silence_hint(self) -> str:
+        return "is the head on the meter's optical port?"
+
+    async def _wait_progress(self, deadline: float) -> bool:
+        """Wait for received bytes until ``deadline``; False on timeout."""
+        self._progress.clear()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            async with asyncio.timeout(remaining):
+                await self._progress.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def _data_received(self, data: bytes) -> None:
+        if not self._signing_on:
+            super()._data_received(data)
+            return
+        self.counters.bytes_received += len(data)
+        if self._sign_on.identification is None:
+            try:
+                self._sign_on.receive_data(data)
+            except OpticalHandshakeError as exc:
+                self._sign_on_error = exc
+        else:
+            self._after_ack += data
+        self._progress.set()
+
+
+class OpticalTransport(ModeESignOnTransport):
+    """HDLC through an optical head after the mode E sign-on: the port opens at
+    300 baud 7E1 and is switched to the agreed rate 8N1 after the acknowledgement."""
 
     def __init__(
         self,
@@ -56,29 +192,23 @@ class OpticalTransport(HdlcTransport):
             serial_connector(device, SIGN_ON_BAUD),
             settings,
             description=f"optical {device}",
+            where=device,
+            max_baud=max_baud,
+            device_address=device_address,
+            identification_timeout=identification_timeout,
+            sign_on_attempts=sign_on_attempts,
+            nak_window=nak_window,
         )
         self.device = device
         self._pty = _is_pseudo_terminal(device)
         self.bus = bus
-        self.identification_timeout = identification_timeout
-        self.sign_on_attempts = max(1, sign_on_attempts)
-        self.nak_window = nak_window
-        self._sign_on = OpticalSignOn(device_address=device_address, max_baud=max_baud)
-        self._signing_on = True
-        self._after_ack = bytearray()
-        self._sign_on_error: Exception | None = None
-        self._progress: asyncio.Event = asyncio.Event()
-        self.identification: str | None = None
-        self.baud: int | None = None
 
     async def open(self, timeout: float = 10.0) -> None:
         start = time.monotonic()
         if self.bus is not None:
             await self.bus.acquire(self.description, timeout)
         try:
-            await self._open_pipe(timeout)
-            await self._handshake()
-            await self.start_link(timeout - (time.monotonic() - start))
+            await super().open(timeout - (time.monotonic() - start))
         except BaseException:
             await self.close()
             raise
@@ -104,59 +234,6 @@ class OpticalTransport(HdlcTransport):
         except (OSError, termios.error) as exc:
             raise OpticalSignOnError(f"{self.device}: cannot set 300 baud 7E1: {exc}") from exc
 
-    async def _handshake(self) -> None:
-        self._sign_on_format()
-        attempt = 0
-        deadline = 0.0
-        while self._sign_on.identification is None:
-            if self._sign_on_error is not None:
-                raise OpticalSignOnError(f"{self.device}: {self._sign_on_error}")
-            if time.monotonic() >= deadline:
-                if attempt == self.sign_on_attempts:
-                    raise OpticalSignOnError(
-                        f"{self.device}: no identification within "
-                        f"{self.identification_timeout:g} s after each of {attempt} sign-on "
-                        "requests (is the head on the meter's optical port?)"
-                    )
-                # A meter's optical port may miss the first request (it wakes
-                # up on it): readers repeat the request.
-                attempt += 1
-                self._write(self._sign_on.start())
-                deadline = time.monotonic() + self.identification_timeout
-            await self._wait_progress(deadline)
-        ident = self._sign_on.identification
-        self.identification = f"{ident.manufacturer} {ident.identification}"
-        self.baud = self._sign_on.baud
-        ack = self._sign_on.acknowledgement()
-        self._after_ack.clear()
-        self._write(ack)
-        await self._drain()
-        # A meter that refuses the acknowledgement answers NAK at 300 baud.
-        deadline = time.monotonic() + self.nak_window
-        while True:
-            if NAK in self._after_ack:  # may have come while the ack drained
-                raise OpticalSignOnError(
-                    f"{self.device}: meter {self.identification!r} refused mode E at "
-                    f"{self.baud} baud (NAK to the acknowledgement)"
-                )
-            if not await self._wait_progress(deadline):
-                break
-        self._switch(self.baud)
-        self._signing_on = False
-
-    async def _wait_progress(self, deadline: float) -> bool:
-        """Wait for received bytes until ``deadline``; False on timeout."""
-        self._progress.clear()
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        try:
-            async with asyncio.timeout(remaining):
-                await self._progress.wait()
-        except TimeoutError:
-            return False
-        return True
-
     def _serial(self) -> Any:
         serial = getattr(self._pipe, "serial", None)
         if serial is None:
@@ -165,12 +242,7 @@ class OpticalTransport(HdlcTransport):
 
     async def _drain(self) -> None:
         """Wait until the acknowledgement has left the UART (at 300 baud)."""
-        pipe: Any = self._pipe
-        if self._protocol is not None and pipe is not None:
-            pipe.set_write_buffer_limits(high=0)  # pause_writing until the buffer is empty
-            if pipe.get_write_buffer_size() > 0:
-                self._protocol.drained.clear()
-            await self._protocol.drained.wait()
+        await super()._drain()
         await asyncio.to_thread(self._serial().flush)  # tcdrain: out of the UART
 
     def _switch(self, baud: int) -> None:
@@ -183,20 +255,6 @@ class OpticalTransport(HdlcTransport):
         except (OSError, termios.error) as exc:
             raise OpticalSignOnError(f"{self.device}: cannot switch to {baud} 8N1: {exc}") from exc
         serial.reset_input_buffer()  # the ACK echoed by the head, line noise of the switch
-
-    def _data_received(self, data: bytes) -> None:
-        if not self._signing_on:
-            super()._data_received(data)
-            return
-        self.counters.bytes_received += len(data)
-        if self._sign_on.identification is None:
-            try:
-                self._sign_on.receive_data(data)
-            except OpticalHandshakeError as exc:
-                self._sign_on_error = exc
-        else:
-            self._after_ack += data
-        self._progress.set()
 
 
 def _is_pseudo_terminal(device: str) -> bool:

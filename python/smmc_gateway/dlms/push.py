@@ -31,6 +31,17 @@ Then:
 
 Every connection the listener closes on its own is counted by reason and passed to
 ``on_close`` (the daemon's metric). ``host="::"`` listens on IPv6 and IPv4.
+
+A push too long for one APDU may come as general-block-transfer blocks (Landis+Gyr
+E450 pushes this way, streaming, the blocks numbered from 1 and the last one marked):
+:class:`GbtPushAssembler` joins one connection's blocks, in order and bounded by
+``max_apdu``, into the APDU they carry, which is then checked like any other. A lost
+or repeated block discards the partial push (refused as malformed, counted).
+
+Protection: a keyed meter's pushes must be ciphered with at least its
+``required_protection`` (``0x30``, authenticated and encrypted, unless the meter's
+configuration says ``push_protection = "encrypted"``, ``0x20``: then encryption-only
+pushes, SC ``0x20``, which carry no authentication tag, are accepted from it too).
 """
 
 from __future__ import annotations
@@ -56,6 +67,7 @@ log = structlog.get_logger("smmc_gateway.dlms.push")
 
 DATA_NOTIFICATION = 0x0F
 GENERAL_GLO_CIPHERING = 0xDB
+GENERAL_BLOCK_TRANSFER = 0xE0
 WRAPPER_HEADER = 8
 MAX_APDU = 0xFFFF
 READ_CHUNK = 4096
@@ -164,6 +176,65 @@ class PushRefused(Exception):
         self.kind = kind
 
 
+class GbtPushAssembler:
+    """General-block-transfer blocks of one push connection joined into the APDU
+    they carry (sans-IO). ``feed(apdu)`` returns the APDU to check now (a non-GBT
+    APDU as it is, the joined APDU after the last block), or None while blocks are
+    still coming; it raises :class:`PushRefused` (``refused_malformed``) for a block
+    out of order, a joined APDU longer than ``max_apdu``, or an APDU that is not a
+    block while blocks are pending (the partial push is discarded)."""
+
+    def __init__(self, max_apdu: int = MAX_APDU) -> None:
+        self.max_apdu = max_apdu
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._next = 1
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._parts)
+
+    def _reset(self) -> None:
+        self._parts.clear()
+        self._size = 0
+        self._next = 1
+
+    def feed(self, apdu: bytes) -> bytes | None:
+        if not apdu or apdu[0] != GENERAL_BLOCK_TRANSFER:
+            if self._parts:
+                lost = self._next - 1
+                self._reset()
+                raise PushRefused("refused_malformed",
+                                  f"general-block-transfer push cut off after block {lost}: "
+                                  f"an APDU with tag 0x{apdu[:1].hex() or '--'} came instead")
+            return apdu
+        try:
+            block = _core.decode_apdu(apdu)
+        except _core.DlmsError as exc:
+            self._reset()
+            raise PushRefused("refused_malformed", f"bad general-block-transfer: {exc}") from exc
+        number = int(block["block_number"])
+        if number != self._next:
+            expected = self._next
+            self._reset()
+            raise PushRefused("refused_malformed",
+                              f"general-block-transfer block {number} where block {expected} "
+                              "was expected (a block lost or repeated): partial push dropped")
+        data: bytes = block["block_data"]
+        if self._size + len(data) > self.max_apdu:
+            self._reset()
+            raise PushRefused("refused_malformed",
+                              f"general-block-transfer push longer than {self.max_apdu} bytes")
+        self._parts.append(data)
+        self._size += len(data)
+        self._next += 1
+        if not block["last_block"]:
+            return None
+        whole = b"".join(self._parts)
+        self._reset()
+        return whole
+
+
 PushCallback = Callable[[PushEvent], Awaitable[None] | None]
 CloseHook = Callable[[str], None]
 
@@ -238,6 +309,7 @@ class _Connection(asyncio.BufferedProtocol):
         self.eof = False
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.gbt = GbtPushAssembler(listener.max_apdu)
         self._buf = bytearray(READ_CHUNK)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -464,16 +536,19 @@ class PushListener:
                     continue
                 conn.took(WRAPPER_HEADER + len(frame[2]))
                 first = False
-                await self._frame(frame[2], conn.peer)
+                await self._frame(frame[2], conn.peer, conn.gbt)
                 deadline = loop.time() + self.idle_timeout
         finally:
             if conn.transport is not None:
                 conn.transport.abort()  # we never write: nothing to flush
             self._release(conn)
 
-    async def _frame(self, apdu: bytes, peer: str) -> None:
+    async def _frame(self, apdu: bytes, peer: str, gbt: GbtPushAssembler) -> None:
         try:
-            event = self.accept(apdu, peer)
+            whole = gbt.feed(apdu)
+            if whole is None:
+                return  # more blocks to come
+            event = self.accept(whole, peer)
         except PushRefused as exc:
             setattr(self.counters, exc.kind, getattr(self.counters, exc.kind) + 1)
             log.warning("push_refused", peer=peer, kind=exc.kind, reason=str(exc))

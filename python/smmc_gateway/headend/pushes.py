@@ -141,7 +141,8 @@ class PushRouting:
             keys = MeterKeys(
                 meter_id=m.id, system_title=k.system_title if k else None,
                 ek=k.ek.reveal() if hls and k and k.ek else None,
-                ak=k.ak.reveal() if hls and k and k.ak else None)
+                ak=k.ak.reveal() if hls and k and k.ak else None,
+                required_protection=m.push_required_protection)
             self._base[m.id] = keys
             if keys.ek is not None and keys.ak is not None:
                 self._configured[m.id] = KeySet(keys.ek, keys.ak)

@@ -1,7 +1,8 @@
 """Client sessions for configured meters: MeterConfig -> transport + security -> ClientSession.
 
 The head-end never builds bytes: it picks the transport the configuration names
-(TCP wrapper, HDLC over TCP, HDLC on a serial bus, the optical port), the
+(TCP wrapper, HDLC over TCP with or without the IEC 62056-21 mode E sign-on, HDLC on
+a serial bus, the optical port), the
 security (none, LLS, HLS-GMAC with the meter's keys and this gateway's system
 title) and hands back an unopened :class:`~smmc_gateway.dlms.session.ClientSession`.
 Invocation counters come from one persistent store (scope: the meter id).
@@ -226,6 +227,10 @@ class SessionFactory:
             if conn.framing == "wrapper":
                 return WrapperTransport.tcp(conn.host, conn.port, client_sap=a.client,
                                             logical_device=a.server_logical)
+            if conn.mode_e:
+                from smmc_gateway.dlms.mode_e_tcp import ModeETcpTransport
+
+                return ModeETcpTransport(conn.host, conn.port, hdlc)
             return HdlcTransport.tcp(conn.host, conn.port, hdlc)
         if isinstance(conn, SerialConnection):
             from smmc_gateway.dlms.serial import SerialHdlcTransport

@@ -28,6 +28,7 @@ from smmc_gateway.ops.config_model import (
     MeterConfig,
     MeterKeys,
     OpticalConnection,
+    PushProtection,
     Secret,
     SecurityLevel,
     SerialConnection,
@@ -48,6 +49,7 @@ CSV_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "host": ("connection", "host"),
     "port": ("connection", "port"),
     "framing": ("connection", "framing"),
+    "mode_e": ("connection", "mode_e"),
     "bus": ("connection", "bus"),
     "device": ("connection", "device"),
     "client": ("addresses", "client"),
@@ -57,9 +59,11 @@ CSV_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "security": ("security", "level"),
     "key_id": ("security", "key_id"),
     "key_file": ("security", "key_file"),
+    "push_protection": ("security", "push_protection"),
     "groups": ("groups",),
 }
 _CSV_INT = {"port", "client", "server_logical", "server_physical", "address_size"}
+_CSV_BOOL = {"mode_e"}
 
 
 @dataclass(slots=True)
@@ -126,12 +130,20 @@ class MeterContext:
 def _connection(t: Table, p: str, ctx: MeterContext, probs: Problems) -> Connection | None:
     kind = v.get_choice(t, "kind", p, probs, ("tcp", "serial", "optical"), "tcp")
     if kind == "tcp":
-        v.check_keys(t, p, ("kind", "host", "port", "framing"), probs)
+        v.check_keys(t, p, ("kind", "host", "port", "framing", "mode_e"), probs)
         framing = v.get_choice(t, "framing", p, probs, ("wrapper", "hdlc"), "wrapper")
+        mode_e = t.get("mode_e", False)
+        if not isinstance(mode_e, bool):
+            probs.add(join(p, "mode_e"), f"{v.show(mode_e)} is not true or false")
+            mode_e = False
+        if mode_e and framing != "hdlc":
+            probs.add(join(p, "mode_e"), "needs framing = \"hdlc\" (the IEC 62056-21 mode E "
+                      "sign-on hands the line to HDLC, never to the wrapper)")
         return TcpConnection(
             host=v.get_str(t, "host", p, probs) or "",
             port=v.get_int(t, "port", p, probs, 4059, 1, 65535),
             framing=cast(Literal["wrapper", "hdlc"], framing),
+            mode_e=mode_e,
         )
     if kind == "serial":
         v.check_keys(t, p, ("kind", "bus"), probs)
@@ -203,8 +215,14 @@ def meter_entry(t: Table, p: str, source: str, ctx: MeterContext, probs: Problem
                        join(p, "addresses"), conn, probs)
     sp = join(p, "security")
     st = v.table(t.get("security"), sp, probs)
-    v.check_keys(st, sp, ("level", "key_id", "key_file"), probs)
+    v.check_keys(st, sp, ("level", "key_id", "key_file", "push_protection"), probs)
     level = v.get_choice(st, "level", sp, probs, ("none", "lls", "hls-gmac"), "none")
+    push_protection = v.get_choice(st, "push_protection", sp, probs,
+                                   ("authenticated-encrypted", "encrypted"),
+                                   "authenticated-encrypted")
+    if "push_protection" in st and level != "hls-gmac":
+        probs.add(join(sp, "push_protection"), f"applies to ciphered pushes: needs level "
+                  f"\"hls-gmac\" (level is {v.show(level)})")
     keys = None
     if level != "none":
         key_id = v.get_str(st, "key_id", sp, probs, meter_id) or meter_id
@@ -241,6 +259,7 @@ def meter_entry(t: Table, p: str, source: str, ctx: MeterContext, probs: Problem
         keys=keys,
         groups=tuple(groups),
         source=source,
+        push_protection=cast(PushProtection, push_protection),
     )
 
 
@@ -289,6 +308,8 @@ def meters_from_csv(
             value: object = cell
             if col in _CSV_INT:
                 value = int(cell) if cell.lstrip("-").isdigit() else cell
+            elif col in _CSV_BOOL:
+                value = {"true": True, "false": False}.get(cell.lower(), cell)
             elif col == "groups":
                 value = [g.strip() for g in cell.split(";") if g.strip()]
             keys = CSV_COLUMNS[col]

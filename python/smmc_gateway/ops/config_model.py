@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 SecurityLevel = Literal["none", "lls", "hls-gmac"]
+PushProtection = Literal["authenticated-encrypted", "encrypted"]
 Framing = Literal["wrapper", "hdlc"]
 BusKind = Literal["rs485", "serial"]
 Parity = Literal["none", "even", "odd"]
@@ -143,6 +144,9 @@ class TcpConnection:
     port: int
     framing: Framing
     kind: Literal["tcp"] = "tcp"
+    mode_e: bool = False
+    """HDLC only: sign on with the IEC 62056-21 mode E handshake first (a meter's
+    optical or electrical port behind an optical- or serial-to-TCP converter)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +194,14 @@ class MeterConfig:
     keys: MeterKeys | None  # None only with security "none"
     groups: tuple[str, ...]
     source: str  # where it was defined: "gateway.toml meters[3]" or "meters.csv:17"
+    push_protection: PushProtection = "authenticated-encrypted"
+    """The least protection a ciphered push from this meter must carry (HLS-GMAC only):
+    SC 0x30, or 0x20 (encryption only, no tag) for meters configured to push so."""
+
+    @property
+    def push_required_protection(self) -> int:
+        """``push_protection`` as the security-control bits a push must have."""
+        return 0x20 if self.push_protection == "encrypted" else 0x30
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """``smmc-gateway simulate``: serve simulated meters until SIGINT/SIGTERM.
 
-    smmc-gateway simulate --tcp PORT [--hdlc] [--shared] [--meters N]
+    smmc-gateway simulate --tcp PORT [--hdlc [--optical]] [--shared] [--meters N]
     smmc-gateway simulate --serial DEV [--create-pty] [--optical] [--baud N]
 
 with the security options of ``meter`` (--auth none|lls|hls-gmac,
@@ -76,7 +76,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--meters", type=int, default=1, help="number of meters (default 1)")
     p.add_argument("--seed", type=int, default=1, help="fleet seed (serials, keys, loads)")
     p.add_argument(
-        "--optical", action="store_true", help="serial: IEC 62056-21 mode E sign-on before HDLC"
+        "--optical",
+        action="store_true",
+        help="IEC 62056-21 mode E sign-on before HDLC (serial; or TCP with --hdlc: a meter "
+        "port behind an optical- or serial-to-TCP converter)",
     )
     p.add_argument(
         "--baud",
@@ -271,6 +274,10 @@ def run(args: argparse.Namespace) -> int:
     if args.serial and args.meters > 1 and args.optical:
         print("simulate: --optical serves one meter (the optical port)", file=sys.stderr)
         return 2
+    if args.tcp is not None and args.optical and (args.shared or not args.hdlc):
+        print("simulate: --optical over TCP needs --hdlc (mode E hands the line to HDLC) "
+              "and one port per meter (not --shared)", file=sys.stderr)
+        return 2
     configure_logging(level=args.log_level)
     try:
         return asyncio.run(_main(args, spec))
@@ -324,7 +331,10 @@ async def _main(args: argparse.Namespace, spec: FleetSpec) -> int:
             ports = [int(s.sockets[0].getsockname()[1]) for s in servers]
             for i, entry in enumerate(listing):
                 entry["port"] = ports[0] if args.shared else ports[i]
-                entry["framing"] = "hdlc" if args.hdlc or args.shared else "wrapper"
+                entry["framing"] = (
+                    "optical+hdlc" if args.optical
+                    else "hdlc" if args.hdlc or args.shared else "wrapper"
+                )
         else:
             device = args.serial
             if args.create_pty:
@@ -372,7 +382,9 @@ async def _main(args: argparse.Namespace, spec: FleetSpec) -> int:
 async def _listen(fleet: SimulatedFleet, args: argparse.Namespace) -> list[asyncio.Server]:
     if args.shared:
         return [await start_tcp_shared(fleet, args.tcp, host=args.host)]
-    return await start_tcp_per_meter(fleet, args.tcp, hdlc=args.hdlc, host=args.host)
+    return await start_tcp_per_meter(
+        fleet, args.tcp, hdlc=args.hdlc, host=args.host, optical=args.optical
+    )
 
 
 async def _outages(fleet: SimulatedFleet, after: float, length: float) -> None:

@@ -3,7 +3,9 @@ line (pseudo-terminal / RS-485 bus, optionally behind the IEC 62056-21
 optical mode E sign-on).
 
 * :func:`start_tcp_per_meter` — one listening port per meter, consecutive
-  from a base port.
+  from a base port; with ``optical=True`` (HDLC only) each connection starts
+  with the IEC 62056-21 mode E sign-on, as a meter's port behind an optical-
+  or serial-to-TCP converter does.
 * :func:`start_tcp_shared` — one HDLC port for all meters: the server
   (physical) address of the first frame picks the meter.
 * :func:`serve_serial` — all meters on one line, each answering its own HDLC
@@ -144,9 +146,12 @@ async def start_tcp_per_meter(
     hdlc: bool = False,
     host: str = "127.0.0.1",
     inactivity_s: float = 120.0,
+    optical: bool = False,
 ) -> list[asyncio.Server]:
     """One listening port per meter: meter i on ``base_port + i`` (any free
-    port each when ``base_port`` is 0)."""
+    port each when ``base_port`` is 0); ``optical``: mode E sign-on first."""
+    if optical and not hdlc:
+        raise ValueError("the mode E sign-on hands the line to HDLC: optical needs hdlc")
     servers = []
     for runtime in fleet.meters:
 
@@ -157,6 +162,12 @@ async def start_tcp_per_meter(
                 writer.transport.abort()
                 return
             log_ = _meter_log(rt)
+            if optical:
+                agreed = await _sign_on(rt, reader, writer, LineTiming(rt.baud))
+                if agreed is None:
+                    writer.transport.abort()
+                    return
+                log_(f"mode E sign-on over TCP done, HDLC (rate {agreed} for the converter)")
             endpoint: Endpoint = (
                 HdlcEndpoint(rt, log_, inactivity_s=inactivity_s)
                 if hdlc
@@ -324,6 +335,31 @@ async def _serve_optical(
                 await _send(writer, runtime, out, timing)
         runtime.closers.discard(power_lost)
         endpoint.close()
+
+
+async def _sign_on(
+    runtime: MeterRuntime,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    timing: LineTiming,
+) -> int | None:
+    """The meter's side of the mode E sign-on on a stream (TCP: the converter
+    owns the baud rates); the agreed rate, or None when the peer went away."""
+    responder = OpticalResponder(
+        identification=runtime.serial, max_baud=runtime.baud or 9600, device_address=""
+    )
+    while responder.agreed_baud is None:
+        data = await reader.read(READ_SIZE)
+        if not data:
+            return None
+        await timing.received(len(data))
+        answer = responder.receive_data(data)
+        if answer and runtime.powered and not runtime.faults.hung:
+            await asyncio.sleep(0.2)  # IEC 62056-21 reaction time tr >= 200 ms
+            await timing.sending(len(answer))
+            writer.write(answer)
+            await writer.drain()
+    return responder.agreed_baud
 
 
 async def close_servers(servers: list[asyncio.Server]) -> None:

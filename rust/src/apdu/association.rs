@@ -7,6 +7,7 @@ use crate::axdr::Reader;
 use crate::error::{Error, ErrorKind, Layer, Result};
 
 use super::ber::{self, Tlv};
+use super::quirks::{self, Lenient, Tolerated};
 use super::Apdu;
 
 pub const TAG_AARQ: u8 = 0x60;
@@ -182,13 +183,16 @@ fn auth_value(t: &Tlv<'_>, field: &'static str) -> Result<Vec<u8>> {
     Ok(i.content.to_vec())
 }
 
-fn user_information(t: &Tlv<'_>) -> Result<Box<Apdu>> {
+fn user_information(t: &Tlv<'_>, cx: &mut Lenient<'_>) -> Result<Box<Apdu>> {
     let i = ber::inner(t, 0x04, "user-information")?;
     // Refuse nested ACSE APDUs before decoding: no recursion on hostile input.
     if let Some(tag @ TAG_AARQ..=TAG_RLRE) = i.content.first().copied() {
         return Err(Error::new(Layer::Ber, "user-information", i.at, ErrorKind::UnknownTag(tag)));
     }
-    let apdu = super::decode(i.content).map_err(|e| e.shifted(i.at))?;
+    let apdu = match super::decode(i.content) {
+        Ok(a) => a,
+        Err(e) => initiate_response_off_by_one(&i, cx).ok_or_else(|| e.shifted(i.at))??,
+    };
     match apdu {
         Apdu::InitiateRequest(_)
         | Apdu::InitiateResponse(_)
@@ -204,6 +208,35 @@ fn user_information(t: &Tlv<'_>) -> Result<Box<Apdu>> {
             "an initiate request/response, its ciphered form, or a confirmed-service-error",
         )),
     }
+}
+
+/// A plain InitiateResponse one byte longer than its octet string (the byte
+/// after it, past the end of the ACSE APDU: the lengths around it are short
+/// by the same byte) or one byte shorter (a spare byte after it), when the
+/// quirk is allowed. `None` when it is not that; `Some(Err)` when refused.
+fn initiate_response_off_by_one(i: &Tlv<'_>, cx: &mut Lenient<'_>) -> Option<Result<Apdu>> {
+    if i.content.first() != Some(&super::initiate::TAG_INITIATE_RESPONSE) || !cx.tolerance.initiate_response_length {
+        return None;
+    }
+    let (len, end) = (i.content.len(), i.at + i.content.len());
+    let longer = (end == cx.acse_end).then(|| cx.whole.get(i.at..end + 1)).flatten();
+    if let Some(Ok(a @ Apdu::InitiateResponse(_))) = longer.map(super::decode) {
+        cx.borrowed = 1;
+        let detail = format!(
+            "the InitiateResponse takes {} bytes, its octet string says {len} (the user-information and AARE \
+             lengths are short by the same byte)",
+            len + 1
+        );
+        cx.taken.push(Tolerated { quirk: quirks::INITIATE_RESPONSE_LENGTH, detail });
+        return Some(Ok(a));
+    }
+    let shorter = i.content.get(..len.saturating_sub(1)).filter(|c| !c.is_empty());
+    if let Some(Ok(a @ Apdu::InitiateResponse(_))) = shorter.map(super::decode) {
+        let detail = format!("the InitiateResponse takes {} bytes, its octet string says {len} (one spare byte)", len - 1);
+        cx.taken.push(Tolerated { quirk: quirks::INITIATE_RESPONSE_LENGTH, detail });
+        return Some(Ok(a));
+    }
+    None
 }
 
 fn put_wrapped(out: &mut Vec<u8>, outer: u8, inner: u8, content: &[u8]) {
@@ -236,14 +269,19 @@ fn put_user_information(out: &mut Vec<u8>, u: &Option<Box<Apdu>>) {
     }
 }
 
-/// Walk the TLVs of an ACSE APDU body, refusing duplicates.
-fn fields<'a>(body: &'a [u8], base: usize) -> Result<Vec<Tlv<'a>>> {
+/// Walk the TLVs of an ACSE APDU body, refusing duplicates. With the quirk
+/// acse-field-length allowed, a constructed field whose outer length
+/// disagrees with its complete inner TLV is taken as that inner TLV.
+fn fields<'a>(body: &'a [u8], base: usize, cx: &mut Lenient<'_>) -> Result<Vec<Tlv<'a>>> {
     let mut r: Reader<'a> = ber::reader(body);
     let mut seen = Vec::new();
     let mut out = Vec::new();
     while !r.is_empty() {
         let at = r.pos() + base;
-        let mut t = ber::read_tlv(&mut r, "ACSE field").map_err(|e| e.shifted(base))?;
+        let mut t = match field_by_inner_length(body, &mut r, base, cx) {
+            Some(t) => t,
+            None => ber::read_tlv(&mut r, "ACSE field").map_err(|e| e.shifted(base))?,
+        };
         t.at += base;
         t.start += base;
         if seen.contains(&t.tag) {
@@ -261,6 +299,60 @@ fn fields<'a>(body: &'a [u8], base: usize) -> Result<Vec<Tlv<'a>>> {
     Ok(out)
 }
 
+/// The header (tag, length, header size) of the TLV at the start of `b`.
+fn header(b: &[u8]) -> Option<(u8, usize, usize)> {
+    let mut r = ber::reader(b);
+    let tag = r.u8("tag").ok()?;
+    let first = r.u8("length").ok()?;
+    if tag & 0x1f == 0x1f || first == 0x80 || first > 0x84 {
+        return None;
+    }
+    let len = if first < 0x80 {
+        first as usize
+    } else {
+        r.take((first & 0x7f) as usize, "length").ok()?.iter().fold(0usize, |a, b| (a << 8) | *b as usize)
+    };
+    Some((tag, len, r.pos()))
+}
+
+/// The field at `r` read by its inner TLV's extent (quirk acse-field-length),
+/// when allowed and its outer length disagrees; `None` to read it as it says.
+fn field_by_inner_length<'a>(
+    body: &'a [u8],
+    r: &mut Reader<'a>,
+    base: usize,
+    cx: &mut Lenient<'_>,
+) -> Option<Tlv<'a>> {
+    if !cx.tolerance.acse_field_length {
+        return None;
+    }
+    let start = r.pos();
+    let (tag, outer, h) = header(body.get(start..)?)?;
+    // Constructed context-specific fields hold exactly one TLV; 0xBD (implementation
+    // information, constructed) is taken raw.
+    if tag & 0xe0 != 0xa0 || tag == 0xbd {
+        return None;
+    }
+    let c = start + h;
+    let rest = body.get(c..)?;
+    let (inner_tag, inner_len, ih) = header(rest)?;
+    let inner = ih + inner_len;
+    if inner == outer || inner > rest.len() {
+        return None;
+    }
+    let next = c + inner.max(outer);
+    if next > body.len() {
+        return None;
+    }
+    let detail = format!(
+        "field 0x{tag:02x} at byte {}: outer length {outer}, its inner TLV (tag 0x{inner_tag:02x}) takes {inner}; the inner TLV is taken",
+        base + start
+    );
+    cx.taken.push(Tolerated { quirk: quirks::ACSE_FIELD_LENGTH, detail });
+    r.take(next - start, "ACSE field").ok()?;
+    Some(Tlv { tag, start, content: body.get(c..c + inner)?, at: c })
+}
+
 fn unknown(t: &Tlv<'_>) -> Error {
     Error::new(Layer::Ber, "ACSE field", t.start, ErrorKind::UnknownTag(t.tag))
 }
@@ -268,9 +360,13 @@ fn unknown(t: &Tlv<'_>) -> Error {
 impl Aarq {
     /// Decode the content of the AARQ (after tag and length), found at `base`.
     pub fn decode(body: &[u8], base: usize) -> Result<Self> {
+        Aarq::decode_in(body, base, &mut Lenient::strict(body))
+    }
+
+    pub(crate) fn decode_in(body: &[u8], base: usize, cx: &mut Lenient<'_>) -> Result<Self> {
         let mut a = Aarq::default();
         let mut context = None;
-        for t in fields(body, base)? {
+        for t in fields(body, base, cx)? {
             match t.tag {
                 0x80 => a.protocol_version = Some(t.content.to_vec()),
                 0xa1 => context = Some(octets_in(&t, 0x06, "application-context-name")?),
@@ -287,7 +383,7 @@ impl Aarq {
                 0xac => a.calling_authentication_value = Some(auth_value(&t, "calling-authentication-value")?),
                 // [29] IMPLICIT GraphicString: primitive 0x9D; the constructed form 0xBD is accepted too
                 0x9d | 0xbd => a.implementation_information = Some(t.content.to_vec()),
-                0xbe => a.user_information = Some(user_information(&t)?),
+                0xbe => a.user_information = Some(user_information(&t, cx)?),
                 _ => return Err(unknown(&t)),
             }
         }
@@ -331,9 +427,13 @@ impl Aarq {
 
 impl Aare {
     pub fn decode(body: &[u8], base: usize) -> Result<Self> {
+        Aare::decode_in(body, base, &mut Lenient::strict(body))
+    }
+
+    pub(crate) fn decode_in(body: &[u8], base: usize, cx: &mut Lenient<'_>) -> Result<Self> {
         let mut a = Aare::default();
         let mut result = None;
-        for t in fields(body, base)? {
+        for t in fields(body, base, cx)? {
             match t.tag {
                 0x80 => a.protocol_version = Some(t.content.to_vec()),
                 0xa1 => a.application_context_name = Some(octets_in(&t, 0x06, "application-context-name")?),
@@ -373,7 +473,7 @@ impl Aare {
                 0xaa => a.responding_authentication_value = Some(auth_value(&t, "responding-authentication-value")?),
                 // [29] IMPLICIT GraphicString: primitive 0x9D; the constructed form 0xBD is accepted too
                 0x9d | 0xbd => a.implementation_information = Some(t.content.to_vec()),
-                0xbe => a.user_information = Some(user_information(&t)?),
+                0xbe => a.user_information = Some(user_information(&t, cx)?),
                 _ => return Err(unknown(&t)),
             }
         }
@@ -418,11 +518,15 @@ impl Aare {
 
 impl Release {
     pub fn decode(body: &[u8], base: usize) -> Result<Self> {
+        Release::decode_in(body, base, &mut Lenient::strict(body))
+    }
+
+    pub(crate) fn decode_in(body: &[u8], base: usize, cx: &mut Lenient<'_>) -> Result<Self> {
         let mut rel = Release::default();
-        for t in fields(body, base)? {
+        for t in fields(body, base, cx)? {
             match t.tag {
                 0x80 => rel.reason = Some(ber::integer(&t, "reason")?),
-                0xbe => rel.user_information = Some(user_information(&t)?),
+                0xbe => rel.user_information = Some(user_information(&t, cx)?),
                 _ => return Err(unknown(&t)),
             }
         }

@@ -15,6 +15,7 @@ pub mod errors;
 pub mod get;
 pub mod initiate;
 pub mod notification;
+pub mod quirks;
 pub mod results;
 pub mod set;
 mod xdr;
@@ -38,6 +39,7 @@ pub use errors::{ConfirmedServiceError, ExceptionResponse};
 pub use get::{BlockResult, GetDataResult, GetRequest, GetResponse};
 pub use initiate::{InitiateRequest, InitiateResponse};
 pub use notification::{DataNotification, EventNotification};
+pub use quirks::{Decoded, Tolerance, Tolerated};
 pub use set::{DataBlockSa, SetRequest, SetResponse};
 
 /// Any APDU this codec knows.
@@ -205,11 +207,42 @@ impl Apdu {
 
 /// Decode exactly one APDU; trailing bytes are an error.
 pub fn decode(buf: &[u8]) -> Result<Apdu> {
+    decode_in(buf, &mut quirks::Lenient::strict(buf))
+}
+
+/// Decode one APDU, taking the quirks `tolerance` allows when (and only
+/// when) the strict decode fails; see [`quirks`]. The error of an APDU that
+/// decodes only with a quirk not allowed names that quirk.
+pub fn decode_tolerant(buf: &[u8], tolerance: Tolerance) -> Result<Decoded<Apdu>> {
+    let strict = match decode(buf) {
+        Ok(value) => return Ok(Decoded { value, quirks: Vec::new() }),
+        Err(e) => e,
+    };
+    let mut cx = quirks::Lenient::new(buf, tolerance);
+    let allowed_error = match decode_in(buf, &mut cx) {
+        Ok(value) => return Ok(Decoded { value, quirks: cx.taken }),
+        // An error after a quirk was taken says more than the strict one.
+        Err(e) if !cx.taken.is_empty() => e,
+        Err(_) => strict.clone(),
+    };
+    if tolerance != Tolerance::ALL {
+        let mut all = quirks::Lenient::new(buf, Tolerance::ALL);
+        if decode_in(buf, &mut all).is_ok() {
+            let needed: Vec<Tolerated> = all.taken.into_iter().filter(|t| !tolerance.allows(t.quirk)).collect();
+            if !needed.is_empty() {
+                return Err(quirks::refused(strict, &needed));
+            }
+        }
+    }
+    Err(allowed_error)
+}
+
+fn decode_in(buf: &[u8], cx: &mut quirks::Lenient<'_>) -> Result<Apdu> {
     let Some(&tag) = buf.first() else {
         return Err(Error::truncated(Layer::Apdu, "APDU tag", 0, 1, 0));
     };
     if (association::TAG_AARQ..=association::TAG_RLRE).contains(&tag) {
-        return decode_acse(buf);
+        return decode_acse(buf, cx);
     }
     let mut r = xdr::reader(buf);
     r.u8("APDU tag")?;
@@ -233,21 +266,38 @@ pub fn decode(buf: &[u8]) -> Result<Apdu> {
         t => return Err(Error::new(Layer::Apdu, "APDU tag", 0, ErrorKind::UnknownTag(t))),
     };
     if !r.is_empty() {
-        return Err(r.error("APDU", ErrorKind::Trailing(r.remaining())));
+        let (n, end) = (r.remaining(), r.pos());
+        let e = r.error("APDU", ErrorKind::Trailing(n));
+        // Never after a ciphered APDU or a block of one: their lengths are security.
+        if matches!(apdu, Apdu::Ciphered(_) | Apdu::GeneralCiphering(_) | Apdu::GeneralBlockTransfer(_)) {
+            return Err(e);
+        }
+        let kind = apdu.kind();
+        cx.take(quirks::TRAILING_BYTES, || format!("{n} byte(s) after the complete {kind} ({end} bytes) ignored"), e)?;
     }
     Ok(apdu)
 }
 
-fn decode_acse(buf: &[u8]) -> Result<Apdu> {
+fn decode_acse(buf: &[u8], cx: &mut quirks::Lenient<'_>) -> Result<Apdu> {
     let mut r = ber::reader(buf);
     let t = ber::read_tlv(&mut r, "ACSE APDU")?;
-    if !r.is_empty() {
-        return Err(r.error("ACSE APDU", ErrorKind::Trailing(r.remaining())));
+    let trailing = r.error("ACSE APDU", ErrorKind::Trailing(r.remaining()));
+    if !r.is_empty() && cx.tolerance == Tolerance::NONE {
+        return Err(trailing);
     }
-    Ok(match t.tag {
-        association::TAG_AARQ => Apdu::Aarq(Aarq::decode(t.content, t.at)?),
-        association::TAG_AARE => Apdu::Aare(Aare::decode(t.content, t.at)?),
-        association::TAG_RLRQ => Apdu::Rlrq(Release::decode(t.content, t.at)?),
-        _ => Apdu::Rlre(Release::decode(t.content, t.at)?),
-    })
+    cx.acse_end = t.at + t.content.len();
+    let apdu = match t.tag {
+        association::TAG_AARQ => Apdu::Aarq(Aarq::decode_in(t.content, t.at, cx)?),
+        association::TAG_AARE => Apdu::Aare(Aare::decode_in(t.content, t.at, cx)?),
+        association::TAG_RLRQ => Apdu::Rlrq(Release::decode_in(t.content, t.at, cx)?),
+        _ => Apdu::Rlre(Release::decode_in(t.content, t.at, cx)?),
+    };
+    // Bytes the InitiateResponse took past the APDU's own length are not trailing.
+    let rest = r.remaining().saturating_sub(cx.borrowed);
+    if rest > 0 {
+        let (kind, end) = (apdu.kind(), buf.len() - rest);
+        let e = if cx.borrowed > 0 { r.error("ACSE APDU", ErrorKind::Trailing(rest)) } else { trailing };
+        cx.take(quirks::TRAILING_BYTES, || format!("{rest} byte(s) after the complete {kind} ({end} bytes) ignored"), e)?;
+    }
+    Ok(apdu)
 }
