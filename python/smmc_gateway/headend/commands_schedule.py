@@ -34,6 +34,7 @@ from typing import Any
 
 from smmc_gateway.headend.paging import dumps, reply_budget
 from smmc_gateway.headend.read_schedules import (
+    OWNED_PREFIX,
     ReadSchedule,
     ReadSchedules,
     iso,
@@ -87,7 +88,11 @@ class ReadScheduleCommands:
         schedule = parse(payload, problems, min_period_s=c.min_read_interval_s,
                          max_types=MAX_READING_TYPES)
         meters = target_meters(self.schedules.fleet, payload, "payload", problems)
-        if schedule is not None:
+        if schedule is not None and schedule.mrid.startswith(OWNED_PREFIX):
+            problems.append(f"payload.mRID: {show(schedule.mrid)}: ids starting "
+                            f"{OWNED_PREFIX!r} are provisioned meters' own schedules, changed "
+                            "with EndDeviceConfig (the item's schedule)")
+        elif schedule is not None:
             old = self.schedules.get(schedule.mrid)
             if verb == "create" and old is not None:
                 problems.append(f"payload.mRID: schedule {show(schedule.mrid)} exists; "
@@ -125,6 +130,10 @@ class ReadScheduleCommands:
         if self.schedules.get(mrid) is None:
             return Outcome("FAILED", errors=[{"code": "NotFound", "details":
                                               f"payload.mRID: no schedule {show(mrid)}"}])
+        if mrid.startswith(OWNED_PREFIX):
+            return _invalid([f"payload.mRID: {show(mrid)} is meter "
+                             f"{mrid.removeprefix(OWNED_PREFIX)}'s own schedule: drop it with "
+                             "EndDeviceConfig change (\"schedule\": null)"])
         await self.schedules.delete(mrid)
         return Outcome("OK", {"MeterReadSchedule": [{"mRID": mrid, "deleted": True}]})
 

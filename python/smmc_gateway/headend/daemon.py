@@ -187,7 +187,8 @@ class Gateway:
                                  self.uplink.topics, self.fleet.store)
             escrow = self.escrow
             sessions.on_key_confirmed = lambda _meter: escrow.wake.set()
-        dispatcher.discovery.provisioning = ProvisioningCommands(self.manager, cfg.commands)
+        dispatcher.discovery.provisioning = ProvisioningCommands(
+            self.manager, cfg.commands, dispatcher.read_schedules)
         dispatcher.discovery.escrow = EscrowCommands(self.escrow, cfg.commands)
         self.registry = Registry(self.manager, self.uplink, self.uplink.topics,
                                  interval_s=self.uplink.config.status_interval_s)

@@ -57,6 +57,9 @@ _CODE = re.compile(r"-?\d+(\.-?\d+){17}", re.ASCII)
 _OBIS = re.compile(r"\d{1,3}(\.\d{1,3}){5}", re.ASCII)
 _TIME = re.compile(r"(\d{2}):(\d{2})(?::(\d{2}))?", re.ASCII)
 JOB_PREFIX = "schedule:"
+OWNED_PREFIX = "meter:"
+"""Schedules named ``meter:<id>`` are a provisioned meter's own (EndDeviceConfig
+``schedule``): MeterReadSchedule lists them and does not change them."""
 
 
 def next_run(period_s: int, window: tuple[int, int] | None, frac: float, after: float) -> float:
