@@ -282,3 +282,54 @@ async def test_a_scheduled_disconnect_runs_on_the_meter_at_its_time(tmp_path: Pa
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
     assert json.dumps(entry)  # the reply entry is plain JSON
+
+
+async def test_scheduled_orders_are_listed_by_time_filtered_and_paged(tmp_path: Path) -> None:
+    async with lab(tmp_path, commands={"max_meters_per_request": 2}) as lb:
+        d = lb.dispatcher
+        for seconds, meters in ((600, ["m0", "m1"]), (300, ["m2"])):
+            out = await d("EndDeviceControls", "create", control(
+                "disconnect", meters, effectiveDateTime=at(seconds)))
+            assert out.result == "OK", out.errors
+        mv = await d("MasterDataLinkageConfig", "create", {"ConfigurationEvent": {
+            "reason": "moveOut", "effectiveDateTime": at(900)}, "Meter": [{"mRID": "m0"}]})
+        assert mv.result == "OK", mv.errors
+        validate({}, "end-device-controls-request")
+        first = await d("EndDeviceControls", "get", {})
+        validate(dict(first.payload), "end-device-controls-reply")
+        page1 = first.payload["EndDeviceControl"]
+        assert len(page1) == 2  # a page: max_meters_per_request
+        assert page1[0]["EndDevices"][0]["mRID"] == "m2"  # the earliest first
+        assert all(e["status"] == "pending" and e["orderId"] for e in page1)
+        assert first.result == "PARTIAL" and first.errors[0]["code"] == "Truncated"
+        last = page1[-1]["orderId"]
+        assert f'"after": "{last}"' in first.errors[0]["details"]
+        second = await d("EndDeviceControls", "get", {"after": last})
+        assert second.result == "OK" and len(second.payload["EndDeviceControl"]) == 1
+        seen = {e["orderId"] for e in page1 + second.payload["EndDeviceControl"]}
+        assert len(seen) == 3  # every order once, none twice across the pages
+        only = await d("EndDeviceControls", "get", {"EndDevices": [{"mRID": "m1"}]})
+        assert [e["EndDevices"][0]["mRID"] for e in only.payload["EndDeviceControl"]] == ["m1"]
+        # cancel one: gone from the default listing, there with status cancelled
+        gone = only.payload["EndDeviceControl"][0]["orderId"]
+        await d("EndDeviceControls", "cancel", {"EndDeviceControl": [{"mRID": gone}]})
+        cancelled = await d("EndDeviceControls", "get", {"status": ["cancelled"]})
+        assert [e["orderId"] for e in cancelled.payload["EndDeviceControl"]] == [gone]
+        assert cancelled.payload["EndDeviceControl"][0]["status"] == "cancelled"
+        # the moves: by reason, in their own noun
+        req = {"ConfigurationEvent": {"reason": "moveOut"}}
+        validate(req, "master-data-linkage-config-request")
+        moves = await d("MasterDataLinkageConfig", "get", req)
+        assert moves.result == "OK", moves.errors
+        validate(dict(moves.payload), "master-data-linkage-config-move")
+        assert [(e["Meter"]["mRID"], e["reason"]) for e in
+                moves.payload["MasterDataLinkageConfig"]] == [("m0", "moveOut")]
+        none = await d("MasterDataLinkageConfig", "get", {"ConfigurationEvent":
+                                                          {"reason": "moveIn"}})
+        assert none.result == "OK" and none.payload["MasterDataLinkageConfig"] == []
+        # bad requests are named
+        bad = await d("EndDeviceControls", "get", {"status": ["later"], "after": "x",
+                                                   "nope": 1})
+        text = " | ".join(e["details"] for e in bad.errors)
+        assert bad.result == "FAILED" and "payload.status" in text and "payload.after" in text
+        assert "unknown field(s) ['nope']" in text

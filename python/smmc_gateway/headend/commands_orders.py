@@ -21,6 +21,15 @@ cancels every order of that request); ``EndDevices`` / ``Meter`` narrow it to so
 Reply: one entry per order found, ``status`` ``cancelled`` (OK) or the state it is in
 (FAILED: it ran, failed, expired or is running); a ref that names no order: FAILED
 ``NotFound``. At most ``max_meters_per_request`` orders are cancelled per ref.
+
+Listing, with verb ``get``: ``EndDeviceControls`` ``{}`` (the connect/disconnect orders)
+or ``MasterDataLinkageConfig`` ``{"ConfigurationEvent": {"reason": "moveOut"}}`` (the
+moves of that kind), narrowed by ``EndDevices`` / ``Meter`` and by ``status`` (an array of
+pending, running, done, failed, expired, cancelled; default pending and running). The
+reply holds the orders as the scheduling reply did (``status``, ``orderId``,
+``effectiveDateTime``, the outcome in ``details``), by effective time, at most
+``max_meters_per_request`` per page; a longer list answers PARTIAL with a ``Truncated``
+error naming the ``after`` (the last orderId) that asks for the next page.
 """
 
 from __future__ import annotations
@@ -50,6 +59,9 @@ from smmc_gateway.uplink.envelope import ReplyError, event
 from smmc_gateway.usecases.connect import SwitchNotConfirmed
 
 EFFECTIVE_KINDS = ("connect", "disconnect")
+MOVE_KINDS = ("moveOut", "moveIn")
+ORDER_STATES = ("pending", "running", "done", "failed", "expired", "cancelled")
+OPEN_STATES = ("pending", "running")
 _NOW_SLACK_S = 1.0
 
 
@@ -149,6 +161,58 @@ class OrderCommands:
             e["mRID"] = o.mrid
         return e
 
+    # -- listing ---------------------------------------------------------------------------
+    async def listing(self, noun: str, payload: dict[str, Any]) -> Outcome:
+        """verb get: the orders of ``noun``, paged (see the module doc)."""
+        problems: list[str] = []
+        controls = noun == "EndDeviceControls"
+        allowed = {"EndDevices", "status", "after"} if controls else \
+            {"Meter", "ConfigurationEvent", "status", "after"}
+        extra = sorted(set(payload) - allowed)
+        if extra:
+            problems.append(f"payload: unknown field(s) {extra}; a get of the scheduled "
+                            f"orders takes {', '.join(sorted(allowed))}")
+        kinds: tuple[str, ...] = EFFECTIVE_KINDS if controls else MOVE_KINDS
+        if not controls:
+            ev = payload.get("ConfigurationEvent")
+            reason = ev.get("reason") if isinstance(ev, dict) else None
+            if reason in MOVE_KINDS:
+                kinds = (str(reason),)
+        states = payload.get("status", list(OPEN_STATES))
+        if not isinstance(states, list) or not states or not all(
+                isinstance(x, str) and x in ORDER_STATES for x in states):
+            problems.append(f"payload.status: {show(states)}; an array of "
+                            f"{', '.join(ORDER_STATES)} (default pending, running)")
+            states = list(OPEN_STATES)
+        key = "EndDevices" if controls else "Meter"
+        meters = target_meters(self.headend.fleet, payload, "payload", problems, key=key,
+                               groups=False) if key in payload else None
+        after: Order | None = None
+        raw_after = payload.get("after")
+        if raw_after is not None:
+            found = await self.orders.get(raw_after) if isinstance(raw_after, str) else None
+            if found is None or found.noun != noun:
+                problems.append(f"payload.after: {show(raw_after)} is not an orderId of "
+                                f"{noun} (give the last orderId of the previous page)")
+            after = found
+        if problems:
+            return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
+                                             for p in problems])
+        page = max(1, self.commands.max_meters_per_request)
+        rows = await self.orders.listing(noun, kinds=kinds, states=states, meters=meters,
+                                         after=after, limit=page + 1)
+        entry = self.control_entry if controls else self.move_entry
+        items = [entry(o, ok=o.state not in ("failed", "expired"),
+                       details=o.outcome or _describe(o)) for o in rows[:page]]
+        reply_key = "EndDeviceControl" if controls else "MasterDataLinkageConfig"
+        if len(rows) <= page:
+            return Outcome("OK", {reply_key: items})
+        last = rows[page - 1].order_id
+        return Outcome("PARTIAL", {reply_key: items}, [{
+            "code": "Truncated", "details": f"more than {page} orders (a page is "
+            f"commands.max_meters_per_request = {page}): ask again with \"after\": "
+            f"\"{last}\""}])
+
     # -- cancel ----------------------------------------------------------------------------
     async def cancel(self, noun: str, verb: str, payload: dict[str, Any]) -> Outcome:
         """verb cancel of EndDeviceControls or MasterDataLinkageConfig."""
@@ -221,4 +285,4 @@ def _describe(o: Order) -> str:
     return f"{o.kind} scheduled for {o.effective} (orderId {o.order_id})"
 
 
-__all__ = ["EFFECTIVE_KINDS", "OrderCommands", "effective_at", "iso"]
+__all__ = ["EFFECTIVE_KINDS", "MOVE_KINDS", "OrderCommands", "effective_at", "iso"]

@@ -240,7 +240,8 @@ class Dispatcher:
         problems: list[str] = []
         if verb not in ("create", "execute"):
             problems.append(f"header.verb: {show(verb)}; EndDeviceControls takes create or "
-                            "execute (cancel: a scheduled connect/disconnect)")
+                            "execute (cancel: a scheduled connect/disconnect; get: the "
+                            "scheduled ones)")
         items = payload.get("EndDeviceControl")
         if not isinstance(items, list) or not items:
             raise Invalid([*problems, "payload.EndDeviceControl: must be a non-empty array"])
@@ -278,6 +279,8 @@ class Dispatcher:
     async def _controls(self, verb: str, payload: dict[str, Any]) -> Outcome:
         if verb == "cancel":
             return await self.orders.cancel("EndDeviceControls", verb, payload)
+        if verb == "get":
+            return await self.orders.listing("EndDeviceControls", payload)
         if customer_controls(payload):
             return await self.customer(verb, payload)
         controls = self._parse_controls(verb, payload)
@@ -366,10 +369,13 @@ class Dispatcher:
             return await self.orders.cancel("MasterDataLinkageConfig", verb, payload)
         if self.han.claims(verb, payload):
             return await self.han(verb, payload)
+        if verb == "get":  # ConfigurationEvent.reason moveOut / moveIn: the scheduled moves
+            return await self.orders.listing("MasterDataLinkageConfig", payload)
         problems: list[str] = []
         if verb not in ("create", "change"):
             problems.append(f"header.verb: {show(verb)}; MasterDataLinkageConfig takes create "
-                            "or change (cancel: a scheduled move)")
+                            "or change (cancel: a scheduled move; get with reason "
+                            "moveOut/moveIn: the scheduled moves)")
         ev = payload.get("ConfigurationEvent")
         move = ev.get("reason") if isinstance(ev, dict) else None
         if move not in MOVES:

@@ -209,6 +209,31 @@ class Orders:
             await self._publish(o, "cancelled", "cancelled on request before it ran")
         return out
 
+    async def listing(self, noun: str, *, kinds: Sequence[str], states: Sequence[str],
+                      meters: Sequence[str] | None, after: Order | None, limit: int
+                      ) -> list[Order]:
+        """At most ``limit`` orders of ``noun`` in ``states`` (of ``kinds``, of ``meters``
+        when given), by effective time then id, those after ``after`` (the last of the
+        previous page)."""
+        await self._open()
+        where = ["noun=?", f"kind IN ({','.join('?' * len(kinds))})",
+                 f"state IN ({','.join('?' * len(states))})"]
+        args: list[object] = [noun, *kinds, *states]
+        if meters is not None:
+            where.append(f"meter_id IN ({','.join('?' * len(meters))})")
+            args.extend(meters)
+        if after is not None:
+            where.append("(due > ? OR (due = ? AND order_id > ?))")
+            args.extend((after.due, after.due, after.order_id))
+        sql = (f"SELECT {_COLUMNS} FROM effective_order WHERE {' AND '.join(where)} "
+               "ORDER BY due, order_id LIMIT ?")
+
+        def job(conn: sqlite3.Connection) -> list[Order]:
+            return [Order(*r) for r in conn.execute(sql, (*args, limit))]
+
+        found: list[Order] = await self.store.submit(job)
+        return found
+
     async def pending(self) -> list[Order]:
         await self._open()
 
