@@ -99,3 +99,8 @@ def test_flowchart_to_dot() -> None:
     assert 'subgraph cluster_1 { label="Plano de operación"' in dot
     assert 'mdm -> gw [label="MQTT"];' in dot
     assert 'gw -> mdm [label="push", style=dashed, dir=forward];' in dot
+
+
+def test_long_node_labels_are_wrapped_so_a_plane_fits_the_page() -> None:
+    dot = to_dot(["flowchart TB", '  ops["Operación (programación, firmware, claves, monitoreo)"]'])
+    assert 'ops [label="Operación (programación,\\nfirmware, claves,\\nmonitoreo)"];' in dot

@@ -13,10 +13,14 @@ import os
 import re
 import shutil
 import subprocess
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 PLANTUML_JAR = Path("/usr/share/plantuml/plantuml.jar")
+#: Node labels of a flowchart are wrapped at this many characters, so that a plane of
+#: five systems side by side still fits a portrait page at a readable size.
+LABEL_WIDTH = 26
 
 
 class ImageError(Exception):
@@ -63,7 +67,8 @@ def to_dot(lines: Sequence[str]) -> str:
         elif line == "end":
             out.append("  }")
         elif m := re.match(r'(\w+)\["(.*)"\]$', line):
-            out.append(f'  {m.group(1)} [label="{_q(m.group(2))}"];')
+            label = "\\n".join(textwrap.wrap(_q(m.group(2)), LABEL_WIDTH))
+            out.append(f'  {m.group(1)} [label="{label}"];')
         elif m := re.match(r'(\w+) (---|-\.->)\|"(.*)"\| (\w+)$', line):
             style = ', style=dashed, dir=forward' if m.group(2) == "-.->" else ""
             out.append(f'  {m.group(1)} -> {m.group(4)} [label="{_q(m.group(3))}"{style}];')
