@@ -113,8 +113,11 @@ async def test_bad_move_requests_get_failed_replies(
                          "payload.Meter[0].mRID: meter 'ghost' is not configured"),
             "mv-none": (request("mv-none", {"ConfigurationEvent": {"reason": "moveIn"}},
                                 noun=noun), "payload: names no meter (Meter is empty)"),
-            "mv-verb": (request("mv-verb", _move(m, "moveIn"), noun=noun, verb="get"),
+            "mv-verb": (request("mv-verb", _move(m, "moveIn"), noun=noun, verb="execute"),
                         "MasterDataLinkageConfig takes create or change"),
+            # get names the scheduled moves of a kind (a listing): fields of a move refused
+            "mv-get": (request("mv-get", _move(m, "moveIn"), noun=noun, verb="get"),
+                       "a get of the scheduled orders takes"),
         }
         for body, _ in cases.values():
             await send(mosquitto, noun, body)
