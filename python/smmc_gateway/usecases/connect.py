@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from smmc_gateway.cosem.objects import DisconnectControl
 from smmc_gateway.dlms.session import ClientSession
 
-DISCONNECT_CLASS = 70
+DISCONNECT_CLASS = DisconnectControl.class_id
 CONTROL_STATES = {0: "disconnected", 1: "connected", 2: "ready_for_reconnection"}
 Operation = Literal["connect", "disconnect"]
 
@@ -50,8 +51,9 @@ class SwitchResult:
 
 async def read_state(session: ClientSession, obis: str, with_mode: bool = False) -> SwitchState:
     """output_state, control_state (and control_mode): one GET with-list when agreed."""
-    attributes = (2, 3, 4) if with_mode else (2, 3)
-    values = await session.get_all([(DISCONNECT_CLASS, obis, a) for a in attributes])
+    dc = DisconnectControl(obis)
+    refs = [dc.output_state, dc.control_state]
+    values = await session.get_all([*refs, dc.control_mode] if with_mode else refs)
     mode = int(values[2]["value"]) if with_mode else None
     code = int(values[1]["value"])
     return SwitchState(bool(values[0]["value"]), CONTROL_STATES.get(code, f"state-{code}"), mode)
@@ -63,8 +65,9 @@ async def operate(session: ClientSession, meter_id: str, operation: Operation, *
     if operation not in ("connect", "disconnect"):
         raise ValueError(f"operation {operation!r}: expected connect or disconnect")
     before = await read_state(session, obis, with_mode=True)
-    method = 1 if operation == "disconnect" else 2
-    await session.action(DISCONNECT_CLASS, obis, method, {"type": "integer", "value": 0})
+    dc = DisconnectControl(obis)
+    method = dc.remote_disconnect if operation == "disconnect" else dc.remote_reconnect
+    await session.action(*method, {"type": "integer", "value": 0})
     after = await read_state(session, obis)
     after = SwitchState(after.output_state, after.control_state, before.control_mode)
     result = SwitchResult(meter_id, operation, before, after)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from smmc_gateway.cosem.objects import Clock, Data, SingleActionSchedule
 from smmc_gateway.dlms.errors import DataAccessError, SessionError
 from smmc_gateway.usecases.firmware_push import ImageSession, ImageTransferFailed, push_image
 
@@ -83,7 +84,7 @@ def _text(value: dict[str, Any]) -> str:
 
 
 async def _read_version(s: ImageSession, objects: CampaignObjects) -> str:
-    return _text(await s.get(1, objects.firmware_id, 2))
+    return _text(await s.get(*Data(objects.firmware_id).value))
 
 
 async def update_meter(open_session: OpenSession, meter_id: str, image: CampaignImage,
@@ -143,9 +144,10 @@ async def update_meter(open_session: OpenSession, meter_id: str, image: Campaign
                 if activation is None:
                     out.version = await _read_version(s, obj)
                 else:
-                    tz = (await s.get(8, obj.clock, 3)).get("value")
+                    tz = (await s.get(*Clock(obj.clock).time_zone)).get("value")
                     entry = execution_time(activation, tz if isinstance(tz, int) else 0)
-                    await s.set(22, obj.activation_schedule, 4, {"type": "array", "value": [entry]})
+                    schedule = SingleActionSchedule(obj.activation_schedule)
+                    await s.set(*schedule.execution_time, {"type": "array", "value": [entry]})
                     out.step = "activationScheduled"
                     await emit(meter_id, "activationScheduled", f"activation at "
                                f"{activation.isoformat()} ({obj.activation_schedule})")

@@ -17,10 +17,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from smmc_gateway.cosem.objects import CosemMethod, ImageTransfer
 from smmc_gateway.dlms.errors import DataAccessError
 
-IMAGE_TRANSFER = "0.0.44.0.0.255"
-CLASS_ID = 18
+IMAGE_TRANSFER = ImageTransfer.default_obis or "0.0.44.0.0.255"
+CLASS_ID = ImageTransfer.class_id
 STATUS_NAMES = {
     0: "not initiated",
     1: "transfer initiated",
@@ -97,17 +98,16 @@ async def push_image(
         raise ImageTransferFailed("the image is empty")
     if not 1 <= len(identifier) <= 255:
         raise ImageTransferFailed("the image identifier must be 1..255 bytes")
-    enabled = await session.get(CLASS_ID, obis, 5)
+    it = ImageTransfer(obis)
+    enabled = await session.get(*it.image_transfer_enabled)
     if enabled.get("value") is False:
-        await session.set(CLASS_ID, obis, 5, {"type": "boolean", "value": True})
-    block_size = _int(await session.get(CLASS_ID, obis, 2))
+        await session.set(*it.image_transfer_enabled, {"type": "boolean", "value": True})
+    block_size = _int(await session.get(*it.image_block_size))
     if block_size <= 0:
         raise ImageTransferFailed(f"the meter reports an image block size of {block_size}")
     count = -(-len(image) // block_size)
     await session.action(
-        CLASS_ID,
-        obis,
-        1,
+        *it.image_transfer_initiate,
         {
             "type": "structure",
             "value": [
@@ -127,9 +127,7 @@ async def push_image(
             continue
         block = image[number * block_size : (number + 1) * block_size]
         await session.action(
-            CLASS_ID,
-            obis,
-            2,
+            *it.image_block_transfer,
             {
                 "type": "structure",
                 "value": [
@@ -145,28 +143,29 @@ async def push_image(
     missing = count - len(await _held(session, count, obis))
     if missing:
         raise ImageTransferFailed(f"after the transfer the meter still misses {missing} blocks")
-    await _step(session, obis, 3, (3,), (4,), "verification", report, poll_interval,
+    await _step(session, it.image_verify, (3,), (4,), "verification", report, poll_interval,
                 poll_timeout, sleep)
     if activate:
         await _step(
-            session, obis, 4, (6,), (7,), "activation", report, poll_interval, poll_timeout, sleep
+            session, it.image_activate, (6,), (7,), "activation", report, poll_interval,
+            poll_timeout, sleep
         )
-    report.final_status = _int(await session.get(CLASS_ID, obis, 6))
+    report.final_status = _int(await session.get(*it.image_transfer_status))
     return report
 
 
 async def _held(session: ImageSession, count: int, obis: str) -> set[int]:
-    bits = await session.get(CLASS_ID, obis, 3)
+    it = ImageTransfer(obis)
+    bits = await session.get(*it.image_transferred_blocks_status)
     if bits.get("type") == "bit-string":
         return held_blocks(bits, count)
-    first = _int(await session.get(CLASS_ID, obis, 4))
+    first = _int(await session.get(*it.image_first_not_transferred_block_number))
     return set(range(min(first, count)))
 
 
 async def _step(
     session: ImageSession,
-    obis: str,
-    method: int,
+    method: CosemMethod,
     ok: tuple[int, ...],
     failed: tuple[int, ...],
     name: str,
@@ -177,13 +176,13 @@ async def _step(
 ) -> None:
     """Invoke verify/activate; a temporary-failure means in progress: poll the status."""
     try:
-        await session.action(CLASS_ID, obis, method, {"type": "integer", "value": 0})
+        await session.action(*method, {"type": "integer", "value": 0})
     except DataAccessError as exc:
         if exc.result != "temporary-failure":  # temporary-failure: still working, poll
             raise ImageTransferFailed(f"{name} refused: {exc.result}") from exc
     deadline = time.monotonic() + poll_timeout
     while True:
-        status = _int(await session.get(CLASS_ID, obis, 6))
+        status = _int(await session.get(*ImageTransfer(method.obis).image_transfer_status))
         if status in ok:
             report.steps.append(f"{name}: {STATUS_NAMES[status]}")
             return

@@ -27,11 +27,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from smmc_gateway import _core
+from smmc_gateway.cosem.objects import CosemAttribute, MBusClient
 from smmc_gateway.dlms.session import ClientSession, DataAccessError
 
-MBUS_CLIENT = 72
+MBUS_CLIENT = MBusClient.class_id
 CHANNELS = (1, 2, 3, 4)
-_ATTRS = (5, 6, 7, 8, 9, 11, 12, 14)
+
+
+def _attrs(client: MBusClient) -> list[CosemAttribute]:
+    """What a channel is read for, in :class:`HanChannel` order."""
+    return [client.primary_address, client.identification_number, client.manufacturer_id,
+            client.version, client.device_type, client.status, client.alarm,
+            client.encryption_key_status]
+
+
+_ATTRS = tuple(ref.attribute_id for ref in _attrs(MBusClient("0.1.24.1.0.255")))
 _ABSENT = ("object-undefined", "object-unavailable", "object-class-inconsistent")
 
 #: EN 13757-3 device types (medium) a HAN device may have.
@@ -164,7 +174,7 @@ async def read_channels(session: ClientSession, channels: tuple[int, ...] = CHAN
                         ) -> list[HanChannel]:
     """Every channel the meter has (one GET with-list); a channel whose object the meter
     does not have is left out; [] for a meter without M-Bus."""
-    refs = [(MBUS_CLIENT, client_obis(ch), a) for ch in channels for a in _ATTRS]
+    refs = [ref for ch in channels for ref in _attrs(MBusClient(client_obis(ch)))]
     raw = await session.get_many(refs)
     out: list[HanChannel] = []
     for i, ch in enumerate(channels):
@@ -215,20 +225,20 @@ async def install(session: ClientSession, serial: str, *, channel: int | None = 
         target = held
     else:
         target = _free(channels, channel, serial)
-        obis = client_obis(target.channel)
-        await session.set(MBUS_CLIENT, obis, 6, {"type": "double-long-unsigned",
-                                                 "value": wanted})
+        client = MBusClient(client_obis(target.channel))
+        await session.set(*client.identification_number, {"type": "double-long-unsigned",
+                                                          "value": wanted})
         if manufacturer is not None:
-            await session.set(MBUS_CLIENT, obis, 7, {"type": "long-unsigned",
-                                                     "value": manufacturer_id(manufacturer)})
+            await session.set(*client.manufacturer_id,
+                              {"type": "long-unsigned", "value": manufacturer_id(manufacturer)})
         try:
-            await session.action(MBUS_CLIENT, obis, 1, {"type": "unsigned",
-                                                        "value": primary_address})
+            await session.action(*client.slave_install, {"type": "unsigned",
+                                                         "value": primary_address})
         except DataAccessError as exc:
             # the identification written to select the device is taken back: the channel
             # must not read as holding a device it does not hold
-            await session.set(MBUS_CLIENT, obis, 6, {"type": "double-long-unsigned",
-                                                     "value": 0})
+            await session.set(*client.identification_number,
+                              {"type": "double-long-unsigned", "value": 0})
             raise HanNotConfirmed(f"slave_install on channel {target.channel} refused "
                                   f"({exc.result}): no device {serial} answers on the "
                                   "meter's M-Bus" if exc.result == "temporary-failure"
@@ -268,16 +278,16 @@ async def _give_key(session: ClientSession, target: HanChannel, key: HanKey,
         raise HanNotConfirmed("the HAN key is sent only over a ciphered association (the "
                               "meter's security level is not HLS-GMAC): not sent")
     plain, transfer = key.reveal()
-    obis = client_obis(target.channel)
+    client = MBusClient(client_obis(target.channel))
     try:
         if transfer is not None:
-            await session.action(MBUS_CLIENT, obis, 8, {"type": "octet-string",
+            await session.action(*client.transfer_key, {"type": "octet-string",
                                                         "value": transfer.hex()})
             steps.append("key transferred to the device (transfer_key)")
-        await session.action(MBUS_CLIENT, obis, 7, {"type": "octet-string",
-                                                    "value": plain.hex()})
+        await session.action(*client.set_encryption_key, {"type": "octet-string",
+                                                          "value": plain.hex()})
         steps.append("key set in the meter (set_encryption_key)")
-        await session.action(MBUS_CLIENT, obis, 3, {"type": "integer", "value": 0})
+        await session.action(*client.capture, {"type": "integer", "value": 0})
         steps.append("device read (capture)")
     except DataAccessError as exc:
         raise HanNotConfirmed(f"{'; '.join(steps) or 'nothing done'}; then the meter "
@@ -309,7 +319,7 @@ async def deinstall(session: ClientSession, serial: str | None = None,
         if found is None or not found.installed:
             raise HanNotConfirmed(f"channel {channel} holds no device")
     try:
-        await session.action(MBUS_CLIENT, client_obis(found.channel), 2,
+        await session.action(*MBusClient(client_obis(found.channel)).slave_deinstall,
                              {"type": "integer", "value": 0})
     except DataAccessError as exc:
         raise HanNotConfirmed(f"slave_deinstall on channel {found.channel} refused "

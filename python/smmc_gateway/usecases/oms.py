@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
+from smmc_gateway.cosem.objects import Clock, DisconnectControl
 from smmc_gateway.dlms.session import ClientSession, DataAccessError
 
 OpenSession = Callable[[str], AbstractAsyncContextManager[ClientSession]]
@@ -37,12 +38,12 @@ async def poll_one(open_session: OpenSession, meter_id: str, *, clock_obis: str,
     try:
         async with asyncio.timeout(timeout_s), open_session(meter_id) as s:
             t1 = time.monotonic()
-            await s.get(8, clock_obis, 2)
+            await s.get(*Clock(clock_obis).time)
             rtt = time.monotonic() - t1
             state, details = "energised", "clock answered"
             if disconnect_obis:
                 with contextlib.suppress(DataAccessError):
-                    out = await s.get(70, disconnect_obis, 2)
+                    out = await s.get(*DisconnectControl(disconnect_obis).output_state)
                     if not out["value"]:
                         state, details = "disconnected", "clock answered; output_state false"
             return PollResult(meter_id, state, details, rtt)

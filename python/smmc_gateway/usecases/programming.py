@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.model import ObjectListError, ObjectModel
+from smmc_gateway.cosem.objects import MBusClient, SecuritySetup
 from smmc_gateway.dlms.errors import DataAccessError
 from smmc_gateway.ops.audit import is_secret
 
@@ -82,11 +83,11 @@ def guarded(class_id: int, attribute: int | None, method: int | None) -> str | N
     kind, member = ("method", method) if method is not None else ("attribute", attribute)
     if member is None or not is_secret(class_id, kind, member):
         return None
-    if class_id == 64:
+    if class_id == SecuritySetup.class_id:
         return (f"Security setup (class 64) {kind} {member} carries key material: keys are "
                 "changed only by the key change procedure (MeterConfig keyChange), which "
                 "makes the keys itself and keeps the old ones until the new ones work")
-    if class_id == 72:
+    if class_id == MBusClient.class_id:
         return (f"M-Bus client (class 72) {kind} {member} carries a HAN device's key: HAN "
                 "keys go only through MasterDataLinkageConfig hanInstall (commands.enabled."
                 "hanKeys), wrapped by the meter's master key, never in clear in a request")

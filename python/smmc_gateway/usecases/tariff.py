@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from smmc_gateway.cosem.datetime import from_utc
 from smmc_gateway.cosem.obis import Obis
+from smmc_gateway.cosem.objects import ActivityCalendar, Data, SpecialDaysTable
 from smmc_gateway.dlms.access import AttributeRef
 
 TypedValue = dict[str, Any]
@@ -265,19 +266,23 @@ async def write_calendar(session: CalendarSession, cal: Calendar, *,
     """Write the passive calendar, activate it (now or at its time), read back.
 
     A refused SET/ACTION raises the session's DataAccessError (naming the attribute)."""
-    written = ((9, cal.days), (8, cal.weeks), (7, cal.seasons), (6, cal.name))
-    await session.set_all([(20, obis, a) for a, _ in written], [v for _, v in written])
+    ac, days = ActivityCalendar(obis), SpecialDaysTable(special_days)
+    written = ((ac.day_profile_table_passive, cal.days), (ac.week_profile_table_passive, cal.weeks),
+               (ac.season_profile_passive, cal.seasons), (ac.calendar_name_passive, cal.name))
+    await session.set_all([ref for ref, _ in written], [v for _, v in written])
     if cal.activation is None:
-        await session.action(20, obis, 1, {"type": "integer", "value": 0})
+        await session.action(*ac.activate_passive_calendar, {"type": "integer", "value": 0})
     else:
-        await session.set(20, obis, 10, _os(from_utc(cal.activation, deviation=0)))
+        await session.set(*ac.activate_passive_calendar_time,
+                          _os(from_utc(cal.activation, deviation=0)))
     for entry in cal.special_days:
-        await session.action(11, special_days, 1, entry)
-    refs: list[AttributeRef] = [(20, obis, 6), (20, obis, 2), (20, obis, 10)]
+        await session.action(*days.insert, entry)
+    refs: list[AttributeRef] = [ac.calendar_name_passive, ac.calendar_name_active,
+                                ac.activate_passive_calendar_time]
     if active_tariff is not None:
-        refs.append((1, active_tariff, 2))
+        refs.append(Data(active_tariff).value)
     if cal.special_days:
-        refs.append((11, special_days, 2))
+        refs.append(days.entries)
     back = await session.get_all(refs)  # one GET with-list where the meter agreed it
     passive, active, when = back[:3]
     tariff = table = None
