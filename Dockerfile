@@ -10,6 +10,10 @@
 # In the container set [metrics] address = "0.0.0.0" to scrape from outside; the
 # HEALTHCHECK probes $SMMC_HEALTHCHECK_URL (127.0.0.1:9108 by default) inside the
 # container; change it with -e when [metrics] port is not 9108.
+# Meters' time zones ([models.NAME.clock] timezone, e.g. America/Santiago) come from
+# the IANA tz database: the PyPI tzdata package, a dependency of the wheel, provides
+# it where the image has no /usr/share/zoneinfo (a system copy, when present and
+# newer, is used first by zoneinfo).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG RUST_IMAGE=rust:1-slim-bookworm

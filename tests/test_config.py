@@ -556,7 +556,7 @@ allow_from = ["10.64.0.0/12", "192.0.2.7"]
 
 def test_model_quirks_are_named(tmp_path: Path) -> None:
     body = BASE + '[models.x]\nquirks = ["plain-initiate-response"]\n'
-    assert load_config(write(tmp_path, body)).models["x"].quirks == {"plain-initiate-response"}
+    assert "plain-initiate-response" in load_config(write(tmp_path, body)).models["x"].quirks
     got = problems(tmp_path, BASE + '[models.x]\nquirks = ["plain-initiate-respons"]\n')
     assert got[0].startswith('models.x.quirks[0]: "plain-initiate-respons" is not a known quirk '
                              '(did you mean "plain-initiate-response"?)')

@@ -81,7 +81,7 @@ async def test_plain_hdlc_client_gets_no_link_from_a_mode_e_port() -> None:
         tr = HdlcTransport.tcp(
             "127.0.0.1", port, HdlcSettings(response_timeout=0.3, max_retries=1)
         )
-        with pytest.raises((MeterTimeout, LinkLost), match="UA|SNRM"):
+        with pytest.raises((MeterTimeout, LinkLost), match=r"UA|SNRM"):
             await tr.open(timeout=2.0)
         await tr.close()
 
@@ -95,8 +95,8 @@ async def test_mode_e_over_tcp_through_a_converter_to_the_optical_pty() -> None:
     with pty_pair() as (meter_end, client_end):
         fleet = SimulatedFleet(spec)
         serving = asyncio.create_task(serve_serial(fleet, meter_end, optical=True, baud=9600))
-        converter = subprocess.Popen(
-            ["socat", f"tcp-listen:{port},bind=127.0.0.1,reuseaddr", f"{client_end},raw,echo=0"],
+        converter = await asyncio.create_subprocess_exec(
+            "socat", f"tcp-listen:{port},bind=127.0.0.1,reuseaddr", f"{client_end},raw,echo=0",
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -113,7 +113,7 @@ async def test_mode_e_over_tcp_through_a_converter_to_the_optical_pty() -> None:
             assert tr.identification == f"SMC {meter.serial}"
         finally:
             converter.terminate()
-            converter.wait(5)
+            await asyncio.wait_for(converter.wait(), 5)
             serving.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await serving
@@ -123,14 +123,18 @@ async def test_mode_e_over_tcp_through_a_converter_to_the_optical_pty() -> None:
 async def _wait_listening(port: int) -> None:
     """Until something listens on 127.0.0.1:port (read from /proc: a probing
     connection would use up socat's one connection)."""
-    want = f"0100007F:{port:04X}"
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
-        if any(r.split()[1] == want and r.split()[3] == "0A" for r in rows):
+        if _listening(port):
             return
         await asyncio.sleep(0.02)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def _listening(port: int) -> bool:
+    want = f"0100007F:{port:04X}"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return any(r.split()[1] == want and r.split()[3] == "0A" for r in rows)
 
 
 # ---------------------------------------------------------------- in-test TCP peers
@@ -187,9 +191,10 @@ async def test_acknowledgement_names_the_meters_rate_capped_by_max_baud() -> Non
                 "127.0.0.1", port, HdlcSettings(response_timeout=0.2, max_retries=0),
                 max_baud=cap, nak_window=0.05,
             )
-            with pytest.raises((MeterTimeout, LinkLost), match="UA|SNRM"):
+            with pytest.raises((MeterTimeout, LinkLost), match=r"UA|SNRM"):
                 await tr.open(timeout=1.0)
             assert tr.identification == "LGZ ZMF100"
+            assert acks[-1] == want
     assert acks == [b"\x06262\r\n", b"\x06242\r\n"]
 
 
@@ -202,8 +207,70 @@ async def test_silent_converter_ends_within_the_identification_timeout() -> None
             "127.0.0.1", port, HdlcSettings(), identification_timeout=0.3, sign_on_attempts=2
         )
         with pytest.raises(OpticalSignOnError, match=r"no identification within 0\.3 s after "
-                           r"each of 2 sign-on requests \(is the converter"):
+                           r"each of 2 sign-on requests: nothing received \(is the converter"):
             await tr.open()
+
+
+async def test_wrong_baud_rate_character_is_named() -> None:
+    async def meter(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n")
+        writer.write(b"/ABC9\\2WEIRD\r\n")  # '9' is no mode E rate
+        await asyncio.Event().wait()
+
+    async with tcp_peer(meter) as port:
+        tr = ModeETcpTransport("127.0.0.1", port, HdlcSettings(), identification_timeout=5)
+        with pytest.raises(OpticalSignOnError,
+                           match=rf"tcp 127.0.0.1:{port}: .*baud rate character '9'"):
+            await tr.open()
+
+
+async def test_nak_to_the_request_is_named() -> None:
+    async def meter(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n")
+        writer.write(bytes([NAK]))
+        await asyncio.Event().wait()
+
+    async with tcp_peer(meter) as port:
+        tr = ModeETcpTransport("127.0.0.1", port, HdlcSettings(), identification_timeout=5,
+                               device_address="42")
+        with pytest.raises(OpticalSignOnError,
+                           match=r"NAK to the sign-on request '/\?42!\\r\\n'.*address"):
+            await tr.open()
+
+
+async def test_garbage_at_the_wrong_rate_is_shown_in_the_silence_error() -> None:
+    """A converter set to the wrong rate turns the identification into noise: the
+    error says what came (and suggests the rate)."""
+
+    async def meter(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(64):
+            writer.write(b"\xf8\x80\x1c")
+        await asyncio.Event().wait()
+
+    async with tcp_peer(meter) as port:
+        tr = ModeETcpTransport("127.0.0.1", port, HdlcSettings(), identification_timeout=0.3,
+                               sign_on_attempts=2)
+        with pytest.raises(OpticalSignOnError,
+                           match=r"each of 2 sign-on requests: received 6 byte\(s\) "
+                                 r"'\\xf8\\x80\\x1c\\xf8\\x80\\x1c' \(wrong rate or parity\?\)"):
+            await tr.open()
+
+
+async def test_converter_closing_during_the_sign_on_is_named_at_once() -> None:
+    async def meter(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n")
+        writer.write(b"/LGZ5")  # half an identification, then the line drops
+        await writer.drain()
+        writer.close()
+
+    async with tcp_peer(meter) as port:
+        tr = ModeETcpTransport("127.0.0.1", port, HdlcSettings(), identification_timeout=30)
+        start = time.monotonic()
+        with pytest.raises(OpticalSignOnError, match=r"connection closed during the mode E "
+                           r"sign-on, after 1 request\(s\), before an identification: "
+                           r"received 5 byte\(s\) '/LGZ5'"):
+            await tr.open()
+        assert time.monotonic() - start < 10  # not the 30 s identification timeout
 
 
 # ---------------------------------------------------------------- CLI and daemon config

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from provisioning_helpers import GW_KEK, private
-from uplink_helpers import validate
 from smmc_gateway.headend.commands_provisioning import ProvisioningCommands
 from smmc_gateway.headend.commands_schedule import ReadScheduleCommands
 from smmc_gateway.headend.fleet import Fleet
@@ -23,6 +22,7 @@ from smmc_gateway.headend.scheduler import Scheduler
 from smmc_gateway.headend.sessions import SessionFactory
 from smmc_gateway.ops.config import load_config
 from smmc_gateway.usecases.key_bundle import ClearKeys, wrap_bundle
+from uplink_helpers import validate
 
 CONFIG = """
 [gateway]

@@ -516,6 +516,18 @@ def encode_apdu(apdu: dict[str, Any]) -> bytes:
 def apdu_kinds() -> list[str]:
     """Every kind :func:`decode_apdu` can report under ``"apdu"``."""
 
+def decode_apdu_tolerant(
+    data: bytes, quirks: Sequence[str] | None = None
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """:func:`decode_apdu`, but when the strict decode fails, again taking the
+    decode quirks in ``quirks`` (None: every one): the dict and the quirks
+    taken as ``(name, detail)`` (empty when the strict decode succeeded). An
+    APDU that decodes only with a quirk not allowed raises :class:`ApduError`
+    naming it. Nothing ciphered is decoded with a quirk."""
+
+def known_quirks() -> list[tuple[str, str, bool]]:
+    """Every quirk: ``(name, what it takes, allowed by default)``."""
+
 # ---------------------------------------------------------------- security suite 0
 # Keys (EK, AK) are 16 bytes, system titles 8 bytes, IVs 12 bytes (system title
 # || invocation counter, big-endian), invocation counters 0..2**32-1. Bad
@@ -653,8 +665,9 @@ class AssociationConfig:
     block restarts it). ``max_block_transfer``: the ceiling of one reassembled
     answer or request. ``max_counter_hint_jump``: how far ahead of the
     confirmed counter a hint is surfaced. ``last_incoming_counter``: the
-    persisted last counter of ``peer_system_title``. ``quirks``: allowed
-    deviations by name (``"plain-initiate-response"``)."""
+    persisted last counter of ``peer_system_title``. ``quirks``: the quirks
+    allowed, by name (:func:`known_quirks`); None: those allowed by default
+    (the structural ones), ``()``: strict, every quirk refused."""
 
     def __init__(
         self,
@@ -679,7 +692,7 @@ class AssociationConfig:
         max_events: int = 256,
         max_counter_hint_jump: int = 1 << 20,
         last_incoming_counter: int | None = None,
-        quirks: Sequence[str] = (),
+        quirks: Sequence[str] | None = None,
     ) -> None: ...
     @property
     def conformance(self) -> int: ...
@@ -855,7 +868,8 @@ class Agreement:
     @property
     def dedicated_key(self) -> bool: ...
     @property
-    def quirks_used(self) -> list[str]: ...
+    def quirks_used(self) -> list[str]:
+        """The quirks taken while associating (each once; see :class:`QuirkTaken`)."""
     @property
     def initiate_response_missing(self) -> bool: ...
 
@@ -893,6 +907,10 @@ class Refused:
     def detail(self) -> str: ...
 
 class AssociationFailed:
+    """The association could not be opened. An AARQ answered with an
+    exception-response has ``error.field == "exception-response to the AARQ"``
+    (its message names the state and service errors, e.g. service-not-allowed)."""
+
     @property
     def error(self) -> ErrorInfo: ...
 
@@ -938,6 +956,16 @@ class Released:
     @property
     def confirmed(self) -> bool: ...
 
+class QuirkTaken:
+    """A quirk of the meter was taken (one event each time, before the event of
+    what it let through): ``quirk`` is its name (:func:`known_quirks`),
+    ``detail`` what exactly was found. Only quirks the configuration allows."""
+
+    @property
+    def quirk(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+
 class GetRequest:
     @property
     def attributes(self) -> tuple[Attribute, ...]: ...
@@ -970,6 +998,7 @@ ClientEvent: TypeAlias = (
     | ProtocolError
     | Unsolicited
     | Released
+    | QuirkTaken
 )
 ServerEvent: TypeAlias = Associated | Refused | Request | NeedCounters | ProtocolError | Released
 

@@ -108,6 +108,8 @@ class Layer:
     children: list[Layer] = field(default_factory=list)
     error: LayerError | None = None
     notes: list[str] = field(default_factory=list)
+    quirks: list[tuple[str, str]] = field(default_factory=list)
+    """The quirks this layer decodes only with ((name, detail); it is then an error too)."""
 
     def add(
         self, name: str, value: Any, text: str | None = None, offset: int | None = None
@@ -128,6 +130,8 @@ class Layer:
             out["notes"] = self.notes
         if self.error is not None:
             out["error"] = self.error.to_json()
+        if self.quirks:
+            out["quirks"] = [{"quirk": q, "detail": d} for q, d in self.quirks]
         if self.children:
             out["layers"] = [c.to_json() for c in self.children]
         return out
@@ -270,6 +274,14 @@ def _hdlc_stream(data: bytes, keys: Keys | None) -> list[Layer]:
             pos -= 1
     if noise_start is not None and noise_start < len(data):
         layers.append(_noise(data, noise_start, len(data)))
+    if all(layer.name == "noise" for layer in layers):
+        # Nothing but bytes outside any frame (e.g. "7ea0"): not a decode.
+        layers[-1].error = LayerError(
+            "HDLC frame",
+            0,
+            f"no HDLC frame in {len(data)} byte(s): a frame is 7E, A0..A7 and its length, "
+            "addresses, control, HCS/FCS and 7E (at least 9 bytes)",
+        )
     if segments:
         layer = Layer("HDLC reassembly", segments[0][0], sum(len(s) for _, s in segments))
         layer.error = LayerError(
@@ -475,8 +487,12 @@ def _hdlc_parameters(info: bytes, at: int) -> Layer:
 
 
 # ---------------------------------------------------------------- APDU
-def apdu_layer(data: bytes, base: int, keys: Keys | None) -> Layer:
-    """One APDU (plain or ciphered), with its A-XDR data and deciphered content."""
+def apdu_layer(data: bytes, base: int, keys: Keys | None, *, tolerant: bool = True) -> Layer:
+    """One APDU (plain or ciphered), with its A-XDR data and deciphered content.
+
+    ``tolerant`` (not inside a ciphered APDU, as a session never is): an APDU that
+    the strict decode refuses but that decodes with the quirks of tolerant reception
+    is shown with its value, the quirks named, and still an error (not valid)."""
     tag = data[0] if data else -1
     if tag in _CIPHERED_TAGS:
         return _ciphered_layer(data, base, keys)
@@ -490,9 +506,21 @@ def apdu_layer(data: bytes, base: int, keys: Keys | None) -> Layer:
     try:
         fields = decode_apdu(data)
     except _core.DlmsError as exc:
-        layer.add("tag", f"{tag:02x}" if data else "", _PLAIN_TAGS.get(tag, "unknown"), base)
-        layer.error = _error_from(exc, base, "APDU")
-        return layer
+        error = _error_from(exc, base, "APDU")
+        taken = _tolerated(data) if tolerant else None
+        if taken is None:
+            layer.add("tag", f"{tag:02x}" if data else "", _PLAIN_TAGS.get(tag, "unknown"), base)
+            layer.error = error
+            return layer
+        fields, layer.quirks = taken
+        names = ", ".join(q for q, _ in layer.quirks)
+        layer.error = LayerError(
+            error.field,
+            error.offset,
+            f"{error.message}; it decodes only with the quirk(s) {names} of tolerant "
+            "reception: the value shown is what a session that tolerates them takes",
+        )
+        layer.notes.extend(f"quirk {q}: {d}" for q, d in layer.quirks)
     layer.name = f"APDU {fields.get('apdu', _PLAIN_TAGS.get(tag, '?'))}"
     # In an AARQ/AARE the sender's system title is its AP title (for ciphered user-information).
     title = fields.get("calling_ap_title") or fields.get("responding_ap_title")
@@ -659,7 +687,7 @@ def _ciphered_layer(data: bytes, base: int, keys: Keys | None) -> Layer:
     if keys is None:
         layer.notes.append("give --ek and --ak (and --system-title of the sender) to decipher")
         if not sc & 0x20:
-            layer.children.append(apdu_layer(body, base + pos + 5, None))
+            layer.children.append(apdu_layer(body, base + pos + 5, None, tolerant=False))
         return layer
     title = sender or keys.system_title
     if title is None:
@@ -682,7 +710,7 @@ def _ciphered_layer(data: bytes, base: int, keys: Keys | None) -> Layer:
     if tag_len:
         layer.fields[-1].text = "verified"
     layer.notes.append(f"deciphered with system title {title.hex()}")
-    child = apdu_layer(plain, base + pos + 5, None)
+    child = apdu_layer(plain, base + pos + 5, None, tolerant=False)
     child.notes.append("deciphered: offsets inside count from the start of the ciphertext")
     layer.children.append(child)
     return layer
@@ -697,6 +725,15 @@ def _ber_length(data: bytes, pos: int) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------- A-XDR
+def _tolerated(data: bytes) -> tuple[dict[str, Any], list[tuple[str, str]]] | None:
+    """The APDU decoded with every quirk of tolerant reception, and the quirks taken."""
+    try:
+        fields, quirks = _core.decode_apdu_tolerant(data)
+    except _core.DlmsError:
+        return None
+    return (fields, quirks) if quirks else None
+
+
 def data_layer(raw: bytes, name: str, base: int) -> Layer:
     """A-XDR bytes to a layer holding the typed value tree."""
     layer = Layer(f"A-XDR data ({name})", base, len(raw))
@@ -719,3 +756,14 @@ def _error_from(exc: _core.DlmsError, base: int, layer: str) -> LayerError:
 
 def any_error(layers: list[Layer]) -> bool:
     return any(layer.failed() for layer in layers)
+
+
+def quirks_taken(layers: list[Layer]) -> list[str]:
+    """The names of the quirks some layer decodes only with (each once, in order)."""
+    out: list[str] = []
+    for layer in layers:
+        for q, _ in layer.quirks:
+            if q not in out:
+                out.append(q)
+        out.extend(q for q in quirks_taken(layer.children) if q not in out)
+    return out

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from smmc_gateway import _core
 from smmc_gateway.dlms.ic_store import InvocationCounterStore
-from smmc_gateway.dlms.session import ProtocolError, Security, SecurityFailure
+from smmc_gateway.dlms.session import DEFAULT_QUIRKS, ProtocolError, Security, SecurityFailure
 from smmc_gateway.headend.sessions import SessionFactory
 from smmc_gateway.ops.config_model import Addresses, MeterConfig, ModelConfig, TcpConnection
 
@@ -94,7 +94,9 @@ def test_session_factory_passes_the_models_quirks_and_the_ceiling() -> None:
     settings = factory.settings(meter_config("quirky"))
     assert settings.quirks == frozenset({"plain-initiate-response"})
     assert settings.max_block_transfer == 123_456
-    assert factory.settings(meter_config("other")).quirks == frozenset()
+    # A meter whose model is not configured: the harmless quirks, nothing of security.
+    assert factory.settings(meter_config("other")).quirks == DEFAULT_QUIRKS
+    assert "plain-initiate-response" not in DEFAULT_QUIRKS
 
 
 async def test_plain_get_response_is_refused(store: InvocationCounterStore) -> None:

@@ -287,6 +287,10 @@ _TABLE: list[EventType] = [
     _t("smmc.clock.syncRefused", "Clock", "TimeSync", "Failed",
        "clock sync refused: the concentrator clock is not synchronised", "annexE", "gateway",
        note="the cause is the gateway's own time source; no code says so"),
+    _t("smmc.clock.syncFailed", "Clock", "TimeSync", "Failed",
+       "a clock sync did not take: the meter accepted shift_time or the SET but its clock "
+       "read back is still off by more than the tolerance (details: deviation before and "
+       "after, method)", "annexE", "gateway"),
     _t("smmc.clock.driftDetected", "Clock", "TimeVariance", "Exceeded",
        "a scheduled collection found the meter clock off by more than "
        "clock_drift_threshold: a clock sync of that meter follows (details: the deviation)",
@@ -299,6 +303,12 @@ _TABLE: list[EventType] = [
        "gateway"),
     _t("smmc.readings.gap", "LoadProfile", "Interval", "Missing",
        "load-profile intervals missing (details: count and range)", "annexE", "gateway"),
+    _t("smmc.push.eventNotification", "Communication", "NA", "Uploaded",
+       "an event-notification pushed by the meter: one attribute's value (details: the "
+       "value as compact JSON; reason ciphered|plain and the attribute class/OBIS/attribute)",
+       "annexE", "gateway",
+       note="as smmc.push.dataNotification; an alarm register's bits are also published "
+            "as named alarms"),
     _t("smmc.push.dataNotification", "Communication", "NA", "Uploaded",
        "a data-notification pushed by the meter (details: the body as compact JSON; reason "
        "ciphered|plain)", "annexE", "gateway",

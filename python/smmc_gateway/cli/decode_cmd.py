@@ -4,6 +4,12 @@ Input is hex on the command line or on stdin (`-`): HDLC frames (several, with
 noise between them), wrapper frames, or a bare APDU, plain or ciphered. Exit 0
 when every layer decoded, 1 when some layer is not valid (the tree still shows
 everything up to the error, with field and byte offset), 2 for bad hex or usage.
+
+The decode is strict. An APDU that only decodes with a quirk of tolerant reception
+(bytes after the value, an ACSE field or InitiateResponse length off, …) is still
+not valid (exit 1), but its value is shown and the quirk named (the error, a note,
+and ``"quirks"`` in the JSON): it is what a session with that quirk allowed takes.
+An input that holds no frame or APDU at all (``7ea0``) is an error too.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "APDU, every field named. Ciphered APDUs are deciphered when --ek and --ak "
             "are given (and --system-title, the sender's, for glo-/ded- APDUs). "
             "Exit status: 0 decoded, 1 not a valid frame/APDU (the error is shown at its "
-            "layer, with field and byte offset), 2 bad hex or usage."
+            "layer, with field and byte offset; an APDU that decodes only with a quirk of "
+            "tolerant reception is not valid either, its value is shown and the quirk "
+            "named), 2 bad hex or usage."
         ),
     )
     p.add_argument("hex", metavar="HEX|-", help="the bytes in hex (spaces allowed), or - for stdin")
@@ -54,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             {
                 "input_length": len(data),
                 "valid": not failed,
+                "quirks": translate.quirks_taken(layers),
                 "layers": [layer.to_json() for layer in layers],
             }
         )

@@ -174,6 +174,12 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
         help="seconds to wait for each answer (10)",
     )
     g.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse every quirk of the meter (by default harmless ones, such as bytes "
+        "after a complete answer, are tolerated and named once in the log)",
+    )
+    g.add_argument(
         "--ic-store",
         metavar="FILE",
         help="HLS invocation counter store (default under $XDG_STATE_HOME)",

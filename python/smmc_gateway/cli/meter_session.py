@@ -30,7 +30,7 @@ from typing import Any
 
 from smmc_gateway.cli.common import OperationFailed, UsageError
 from smmc_gateway.cli.secrets import Credentials, resolve_keys
-from smmc_gateway.dlms.association import Security, SessionSettings
+from smmc_gateway.dlms.association import DEFAULT_QUIRKS, Security, SessionSettings
 from smmc_gateway.dlms.transport import HdlcSettings, HdlcTransport, Transport, WrapperTransport
 
 
@@ -166,6 +166,7 @@ def build(args: argparse.Namespace) -> tuple[Transport, SessionSettings, Target]
         security=security,
         response_timeout=timeout,
         association_timeout=max(30.0, timeout * 3),
+        quirks=frozenset() if getattr(args, "strict", False) else DEFAULT_QUIRKS,
     )
     hdlc = HdlcSettings(
         client_address=client,

@@ -38,6 +38,11 @@ DEFAULT_CONFORMANCE: tuple[str, ...] = (
 )
 """What the client proposes (Green Book conformance block bit names)."""
 
+DEFAULT_QUIRKS: frozenset[str] = frozenset(n for n, _, default in _core.known_quirks() if default)
+"""The quirks a session tolerates unless told otherwise: the structural ones (trailing
+bytes, an ACSE field's outer length, an InitiateResponse length off by one, an AARE
+rejection without user-information); ``plain-initiate-response`` (security) is opt-in."""
+
 
 @dataclass(frozen=True)
 class Security:
@@ -141,7 +146,7 @@ class SessionSettings:
     reassembled from blocks at most ``max_block_transfer``; a counter hint
     (exception-response with an invocation counter) is followed at most
     ``max_counter_jump`` ahead of our confirmed counter. ``quirks``: the
-    meter model's allowed deviations (``plain-initiate-response``).
+    meter model's quirks tolerated (default :data:`DEFAULT_QUIRKS`; empty: strict).
     """
 
     client_sap: int = 16
@@ -166,8 +171,9 @@ class SessionSettings:
     """Ceiling in bytes on one answer reassembled from blocks (GBT, DataBlock-G, pblocks)."""
     max_counter_jump: int = MAX_COUNTER_JUMP
     """How far ahead of our confirmed invocation counter a meter's hint is followed."""
-    quirks: frozenset[str] = frozenset()
-    """Named deviations the meter model is allowed (``ModelConfig.quirks``)."""
+    quirks: frozenset[str] = DEFAULT_QUIRKS
+    """The meter's quirks tolerated, by name (``ModelConfig.quirks``; ``_core.known_quirks()``):
+    by default the structural ones; ``frozenset()`` is strict (every quirk refused)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_pdu_size <= 0xFFFF:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -36,7 +36,16 @@ from smmc_gateway.dlms.access import (
 )
 from smmc_gateway.dlms.association import SessionSettings
 from smmc_gateway.dlms.driver import Driver
-from smmc_gateway.dlms.errors import DataAccessError, LinkLost, ProtocolError, SessionError
+from smmc_gateway.dlms.errors import (
+    AssociationRefused,
+    DataAccessError,
+    LinkLost,
+    ProtocolError,
+    ServiceNotAllowed,
+    SessionError,
+)
+from smmc_gateway.dlms.observe import SessionObserver, association_recovered
+from smmc_gateway.dlms.recovery import SERVICE_NOT_ALLOWED, release_unassociated, stale_cause
 from smmc_gateway.dlms.stream import Transport, WireCounters
 
 log = structlog.get_logger("smmc_gateway.dlms")
@@ -67,17 +76,25 @@ class ClientSession:
     """One DLMS/COSEM association (see :mod:`smmc_gateway.dlms.session`)."""
 
     def __init__(
-        self, transport: Transport, settings: SessionSettings | None = None, *, meter_id: str = ""
+        self,
+        transport: Transport,
+        settings: SessionSettings | None = None,
+        *,
+        meter_id: str = "",
+        observer: SessionObserver | None = None,
     ) -> None:
         self.transport = transport
         self.settings = settings or SessionSettings()
         self.meter_id = meter_id
+        self.observer = observer
+        """Counts the meter's quirks taken and stale associations recovered (metrics)."""
         self.conformance: list[str] = []
         self.max_pdu_size: int = 0
         self.server_system_title: bytes | None = None
         self.ciphered = False
         self.associated = False
-        self._driver = Driver(transport, self.settings, meter_id)
+        self._driver = Driver(transport, self.settings, meter_id, observer)
+        self._fresh = False  # the first request after open() may still meet a stale association
         transport.limit_received_apdu(self.settings.max_pdu_size)
         self._lock = asyncio.Lock()
         self._last_activity = 0.0
@@ -117,21 +134,70 @@ class ClientSession:
         deadline = time.monotonic() + budget
         try:
             await self.transport.open(timeout=budget)
-            agreed = await self._driver.associate(deadline, budget)
+            try:
+                agreed = await self._driver.associate(deadline, budget)
+            except (AssociationRefused, ServiceNotAllowed) as exc:
+                cause = stale_cause(exc)
+                if cause is None:
+                    raise
+                agreed = await self._recover(cause, exc, associated=False)
         except BaseException:
             self._driver.finish()
             await self.transport.close(timeout=1.0)
             raise
+        self._agreed(agreed)
+        self._fresh = True
+        if self.settings.keep_alive_interval:
+            self._keeper = asyncio.create_task(
+                self._keep_alive_loop(self.settings.keep_alive_interval)
+            )
+
+    def _agreed(self, agreed: _core.Agreement) -> None:
         self.conformance = agreed.conformance_names
         self.max_pdu_size = agreed.peer_max_pdu
         self.server_system_title = agreed.peer_system_title
         self.ciphered = agreed.ciphered
         self.associated = True
         self._last_activity = time.monotonic()
-        if self.settings.keep_alive_interval:
-            self._keeper = asyncio.create_task(
-                self._keep_alive_loop(self.settings.keep_alive_interval)
-            )
+
+    async def _recover(
+        self, cause: str, exc: SessionError, *, associated: bool
+    ) -> _core.Agreement:
+        """The meter still holds an association (:mod:`smmc_gateway.dlms.recovery`):
+        release it, disconnect, reconnect and associate once more (its own budget)."""
+        association_recovered(self.observer, self.meter_id or self.transport.description,
+                              cause, str(exc))
+        self.associated = False
+        wait = self.settings.response_timeout
+        if associated:
+            with contextlib.suppress(SessionError, _core.DlmsError):
+                await self._driver.release(wait)
+        else:
+            await release_unassociated(self.transport, wait)
+        await self.transport.close(timeout=wait)
+        budget = self.settings.association_timeout
+        deadline = time.monotonic() + budget
+        await self.transport.open(timeout=budget)
+        return await self._driver.associate(deadline, budget)
+
+    async def _request(self, begin: Callable[[float], int], what: str) -> _core.Outcome:
+        """One request; when it is the first after open() and the meter answers
+        service-not-allowed (a stale association), recover once and ask again."""
+        async with self._lock:
+            deadline, budget = self._begin(what)
+            fresh, self._fresh = self._fresh, False
+            try:
+                return await self._driver.request(self._driver.start(begin), deadline, what, budget)
+            except ServiceNotAllowed as exc:
+                if not fresh:
+                    raise
+                try:
+                    self._agreed(await self._recover(SERVICE_NOT_ALLOWED, exc, associated=True))
+                except BaseException:
+                    self._driver.reset()
+                    raise
+            deadline, budget = self._begin(what)
+            return await self._driver.request(self._driver.start(begin), deadline, what, budget)
 
     async def _keep_alive_loop(self, interval: float) -> None:
         while self.associated:
@@ -175,10 +241,7 @@ class ClientSession:
         return now + budget, budget
 
     async def _get(self, items: list[_core.Attribute], what: str) -> tuple[_core.GetResult, ...]:
-        async with self._lock:
-            deadline, budget = self._begin(what)
-            rid = self._driver.start(lambda now: self._driver.assoc.get(items, now))
-            outcome = await self._driver.request(rid, deadline, what, budget)
+        outcome = await self._request(lambda now: self._driver.assoc.get(items, now), what)
         if not isinstance(outcome, _core.GetOutcome):
             raise ProtocolError(f"{what}: answered with {type(outcome).__name__}")
         return outcome.results
@@ -265,10 +328,7 @@ class ClientSession:
             raise ProtocolError(f"profile {logical_name(obis)} buffer: {exc}") from exc
 
     async def _set(self, items: list[tuple[_core.Attribute, bytes]], what: str) -> tuple[str, ...]:
-        async with self._lock:
-            deadline, budget = self._begin(what)
-            rid = self._driver.start(lambda now: self._driver.assoc.set(items, now))
-            outcome = await self._driver.request(rid, deadline, what, budget)
+        outcome = await self._request(lambda now: self._driver.assoc.set(items, now), what)
         if not isinstance(outcome, _core.SetOutcome):
             raise ProtocolError(f"{what}: answered with {type(outcome).__name__}")
         return outcome.names
@@ -328,10 +388,7 @@ class ClientSession:
     async def _action(
         self, items: list[tuple[_core.Method, bytes | None]], what: str
     ) -> tuple[_core.ActionResult, ...]:
-        async with self._lock:
-            deadline, budget = self._begin(what)
-            rid = self._driver.start(lambda now: self._driver.assoc.action(items, now))
-            outcome = await self._driver.request(rid, deadline, what, budget)
+        outcome = await self._request(lambda now: self._driver.assoc.action(items, now), what)
         if not isinstance(outcome, _core.ActionOutcome):
             raise ProtocolError(f"{what}: answered with {type(outcome).__name__}")
         return outcome.results

@@ -30,13 +30,17 @@ from smmc_gateway.dlms.errors import (
     MeterTimeout,
     ProtocolError,
     SecurityFailure,
+    ServiceNotAllowed,
     SessionError,
 )
+from smmc_gateway.dlms.observe import SessionObserver, quirk_taken
 from smmc_gateway.dlms.stream import Transport
 
 log = structlog.get_logger("smmc_gateway.dlms")
 
 _CIPHER_REFUSALS = ("deciphering-error", "invocation-counter-error")
+_EXCEPTION_FOR_AARQ = "exception-response to the AARQ"  # rust/src/assoc/client_rx.rs
+_NOT_ALLOWED = "service-not-allowed"
 _RECEIVED_TOO_LONG = "received APDU (our max receive PDU size)"
 _CEILING = " (max_block_transfer)"
 _Done = _core.Response | _core.Timeout
@@ -45,10 +49,12 @@ _Done = _core.Response | _core.Timeout
 class Driver:
     """One ``_core.ClientAssociation`` driven over one transport."""
 
-    def __init__(self, transport: Transport, settings: SessionSettings, meter_id: str) -> None:
+    def __init__(self, transport: Transport, settings: SessionSettings, meter_id: str,
+                 observer: SessionObserver | None = None) -> None:
         self.transport = transport
         self.settings = settings
         self.meter_id = meter_id
+        self.observer = observer
         self.assoc = _core.ClientAssociation(core_config(settings))
         sec = settings.security
         self.counters: CounterGrants | None = None
@@ -115,6 +121,9 @@ class Driver:
                 log.info("unsolicited_apdu_ignored", meter_id=self.meter_id)
             elif isinstance(e, _core.CounterHint):
                 log.debug("invocation_counter_hint", meter_id=self.meter_id, hint=e.expected)
+            elif isinstance(e, _core.QuirkTaken):
+                quirk_taken(self.observer, self.meter_id or self.transport.description, e.quirk,
+                            e.detail)
             elif isinstance(e, _core.ProtocolError):
                 log.info("apdu_dropped", meter_id=self.meter_id, why=e.error.message)
         if self.counters is not None:
@@ -127,6 +136,7 @@ class Driver:
         sec = self.settings.security
         ctos = challenge() if sec.level == "hls-gmac" else None
         key = sec.new_dedicated_key() if sec.ciphered else None
+        self._acse = None  # (a session recovering a stale association associates again)
         self.assoc.open(time.monotonic(), ctos, key)
         try:
             await self._pump(lambda: self._acse is not None, deadline, "AARE", budget)
@@ -135,10 +145,7 @@ class Driver:
             raise
         ended = self._acse
         if isinstance(ended, _core.Associated):
-            self.agreement = ended.agreement
-            if ended.agreement.quirks_used:
-                log.warning("association_quirks_used", meter_id=self.meter_id,
-                            quirks=ended.agreement.quirks_used)
+            self.agreement = ended.agreement  # its quirks were reported as QuirkTaken
             return ended.agreement
         if isinstance(ended, _core.Refused):
             result = ended.result_name if ended.result else "accepted-with-error"
@@ -149,6 +156,8 @@ class Driver:
 
     def _association_error(self, e: _core.ErrorInfo) -> SessionError:
         source = self.transport.description
+        if e.field == _EXCEPTION_FOR_AARQ and _NOT_ALLOWED in e.message:
+            return ServiceNotAllowed(f"association with {source}: {e.message}")
         if e.kind == "no-answer":
             return MeterTimeout(f"{e.field} from {source}", self.settings.response_timeout)
         if e.kind == "too-long" and e.length is not None and e.limit is not None:
@@ -207,6 +216,8 @@ class Driver:
         source = self.transport.description
         if f.kind == "exception":
             detail = f"{f.state_error_name}/{f.service_error_name}"
+            if f.state_error_name == _NOT_ALLOWED and f.service_error_name not in _CIPHER_REFUSALS:
+                return ServiceNotAllowed(f"{what}: exception-response {detail}")
             if f.service_error_name not in _CIPHER_REFUSALS:
                 return ProtocolError(f"{what}: exception-response {detail}")
             hinted = f.invocation_counter

@@ -36,6 +36,13 @@ class ProtocolError(SessionError):
     confirmed-service-error, a block number out of sequence."""
 
 
+class ServiceNotAllowed(ProtocolError):
+    """The meter answered the AARQ or a request with an exception-response
+    service-not-allowed: typically it still holds an association that a client
+    dropped without releasing it (the session recovers once, see
+    :mod:`smmc_gateway.dlms.client`)."""
+
+
 class LimitExceeded(ProtocolError):
     """The meter sent more than a limit of the session allows: an APDU longer
     than the max receive PDU size we proposed, or an answer reassembled from
@@ -64,6 +71,8 @@ class AssociationRefused(SessionError):
         super().__init__(text + (f": {detail}" if detail else ""))
         self.result = result
         self.diagnostic = diagnostic
+        self.detail = detail
+        """What else the AARE said (an initiate error in its user-information), or ""."""
 
 
 class DataAccessError(SessionError):

@@ -105,6 +105,7 @@ class HdlcTransport(StreamTransport):
     # ------------------------------------------------------------ the link
     async def open(self, timeout: float = 10.0) -> None:
         start = time.monotonic()
+        self._link = self._new_link()  # a transport closed before opens with a fresh link
         await self._open_pipe(timeout)
         await self.start_link(timeout - (time.monotonic() - start))
 

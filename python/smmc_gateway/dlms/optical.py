@@ -149,6 +149,11 @@ class OpticalSignOn:
     def start(self) -> bytes:
         return self._request
 
+    @property
+    def pending(self) -> bytes:
+        """Bytes received and not (yet) understood as an identification."""
+        return bytes(self._buffer)
+
     def receive_data(self, data: bytes) -> None:
         """Feed received bytes; raises :class:`OpticalHandshakeError` on a bad answer."""
         if self.identification is not None:
@@ -161,6 +166,11 @@ class OpticalSignOn:
                 continue
             # Leading noise (e.g. a NUL from the head powering up) before '/'.
             start = self._buffer.find(b"/")
+            if start < 0 and self._buffer.rstrip(CRLF) == bytes([NAK]):
+                raise OpticalHandshakeError(
+                    f"meter answered NAK to the sign-on request '{_printable(self._request)}' "
+                    "(wrong device address?)"
+                )
             if start < 0:
                 if len(self._buffer) > MAX_LINE:
                     raise OpticalHandshakeError(

@@ -23,11 +23,15 @@ import termios
 import time
 from typing import Any
 
+import structlog
+
 from smmc_gateway.dlms.errors import TransportError
 from smmc_gateway.dlms.hdlc_transport import HdlcSettings, HdlcTransport
 from smmc_gateway.dlms.optical import NAK, SIGN_ON_BAUD, OpticalHandshakeError, OpticalSignOn
 from smmc_gateway.dlms.serial import Bus, serial_connector
 from smmc_gateway.dlms.stream import Connector
+
+log = structlog.get_logger("smmc_gateway.dlms")
 
 
 class OpticalSignOnError(TransportError):
@@ -92,9 +96,12 @@ class ModeESignOnTransport(HdlcTransport):
         pipe: Any = self._pipe
         if self._protocol is not None and pipe is not None:
             pipe.set_write_buffer_limits(high=0)  # pause_writing until the buffer is empty
-            if pipe.get_write_buffer_size() > 0:
-                self._protocol.drained.clear()
-            await self._protocol.drained.wait()
+            try:
+                if pipe.get_write_buffer_size() > 0:
+                    self._protocol.drained.clear()
+                await self._protocol.drained.wait()
+            finally:
+                pipe.set_write_buffer_limits()  # the defaults again, for HDLC
 
     def _switch(self, baud: int) -> None:
         """Hand the line to HDLC at ``baud`` (serial: the new rate, 8N1)."""
@@ -107,12 +114,17 @@ class ModeESignOnTransport(HdlcTransport):
         while self._sign_on.identification is None:
             if self._sign_on_error is not None:
                 raise OpticalSignOnError(f"{self.where}: {self._sign_on_error}")
+            if self._error is not None:
+                raise OpticalSignOnError(
+                    f"{self.where}: connection closed during the mode E sign-on, after "
+                    f"{attempt} request(s), before an identification{self._heard()}"
+                )
             if time.monotonic() >= deadline:
                 if attempt == self.sign_on_attempts:
                     raise OpticalSignOnError(
                         f"{self.where}: no identification within "
                         f"{self.identification_timeout:g} s after each of {attempt} sign-on "
-                        f"requests ({self._silence_hint()})"
+                        f"requests{self._heard()} ({self._silence_hint()})"
                     )
                 # A meter's optical port may miss the first request (it wakes
                 # up on it): readers repeat the request.
@@ -133,15 +145,35 @@ class ModeESignOnTransport(HdlcTransport):
             if NAK in self._after_ack:  # may have come while the ack drained
                 raise OpticalSignOnError(
                     f"{self.where}: meter {self.identification!r} refused mode E at "
-                    f"{self.baud} baud (NAK to the acknowledgement)"
+                    f"{self.baud} baud (NAK to the acknowledgement {ack!r})"
+                )
+            if self._error is not None:
+                raise OpticalSignOnError(
+                    f"{self.where}: connection closed after the mode E acknowledgement "
+                    f"{ack!r} to meter {self.identification!r}"
                 )
             if not await self._wait_progress(deadline):
                 break
         self._switch(self.baud)
         self._signing_on = False
+        log.info("mode_e_signed_on", where=self.where, meter=self.identification,
+                 baud=self.baud, requests=attempt)
 
     def _silence_hint(self) -> str:
         return "is the head on the meter's optical port?"
+
+    def _heard(self) -> str:
+        """What the meter sent that was not an identification (for the error)."""
+        heard = self._sign_on.pending
+        if not heard:
+            return ": nothing received"
+        shown = "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in heard[:40])
+        more = "…" if len(heard) > 40 else ""
+        return f": received {len(heard)} byte(s) '{shown}'{more} (wrong rate or parity?)"
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        super()._connection_lost(exc)
+        self._progress.set()  # wake the sign-on: it names the loss
 
     async def _wait_progress(self, deadline: float) -> bool:
         """Wait for received bytes until ``deadline``; False on timeout."""

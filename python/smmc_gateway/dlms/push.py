@@ -1,7 +1,8 @@
 """The push listener: a TCP server (wrapper framing) for data-notifications meters push.
 
 Meters push alarms, last-gasp and scheduled data to the head-end as DLMS
-data-notification APDUs, plain or in general-glo-ciphering (which carries the
+data-notification APDUs, or one attribute's value (e.g. an alarm register) as an
+event-notification-request, plain or in general-glo-ciphering (which carries the
 meter's system title). For each one the listener finds the meter's keys (by
 the system title in the APDU, else by the peer's IP address), deciphers and
 authenticates it with each key set the meter may hold (the new keys and, while a
@@ -66,7 +67,11 @@ from smmc_gateway.dlms.ic_store import InvocationCounterStore, memory_store
 log = structlog.get_logger("smmc_gateway.dlms.push")
 
 DATA_NOTIFICATION = 0x0F
+EVENT_NOTIFICATION = 0xC2
 GENERAL_GLO_CIPHERING = 0xDB
+PUSHED = (DATA_NOTIFICATION, EVENT_NOTIFICATION)
+"""The APDUs a meter pushes: data-notification, and event-notification-request (one
+attribute's value, e.g. an alarm register, as IEC 62056-5-3 lets a server report)."""
 GENERAL_BLOCK_TRANSFER = 0xE0
 WRAPPER_HEADER = 8
 MAX_APDU = 0xFFFF
@@ -145,6 +150,9 @@ class PushEvent:
     system_title: bytes | None
     invocation_counter: int | None
     peer: str
+    attribute: tuple[int, str, int] | None = None
+    """An event-notification's attribute (class id, OBIS, attribute id) whose value is the
+    ``body``; None for a data-notification."""
 
 
 @dataclass
@@ -568,8 +576,9 @@ class PushListener:
         if not apdu:
             raise PushRefused("refused_malformed", "empty APDU")
         ciphered = apdu[0] == GENERAL_GLO_CIPHERING
-        if apdu[0] not in (DATA_NOTIFICATION, GENERAL_GLO_CIPHERING):
-            raise PushRefused("refused_malformed", f"not a data-notification: tag 0x{apdu[0]:02x}")
+        if apdu[0] not in (*PUSHED, GENERAL_GLO_CIPHERING):
+            raise PushRefused("refused_malformed", f"not a data-notification or an "
+                              f"event-notification: tag 0x{apdu[0]:02x}")
         title: bytes | None = None
         counter: int | None = None
         if ciphered:
@@ -588,15 +597,30 @@ class PushListener:
             raise PushRefused(
                 "refused_security", f"unciphered push from {who} (meter {keys.meter_id} has keys)"
             )
+        if not plain or plain[0] not in PUSHED:
+            raise PushRefused("refused_malformed", f"push from {who}: the ciphered APDU holds "
+                              f"tag 0x{plain[:1].hex() or '--'}, not a data-notification or an "
+                              "event-notification")
+        attribute: tuple[int, str, int] | None = None
         try:
-            notification = _core.DataNotification.decode(plain)
-            body = _core.decode(notification.body)
+            if plain[0] == EVENT_NOTIFICATION:
+                fields = _core.decode_apdu(plain)
+                ref = fields["attribute"]
+                attribute = (int(ref["class_id"]), str(ref["obis"]), int(ref["attribute_id"]))
+                body = _core.decode(fields["value_raw"])
+                stamp: bytes | None = fields["time"]
+                invoke_id = 0
+            else:
+                notification = _core.DataNotification.decode(plain)
+                body = _core.decode(notification.body)
+                stamp = notification.date_time
+                invoke_id = notification.long_invoke_id
         except _core.DlmsError as exc:
             raise PushRefused("refused_malformed", f"push from {who}: {exc}") from exc
         meter_time = None
-        if notification.date_time:
+        if stamp:
             try:
-                meter_time = _core.decode_datetime(notification.date_time)
+                meter_time = _core.decode_datetime(stamp)
             except _core.DlmsError:
                 meter_time = None
         return PushEvent(
@@ -604,11 +628,12 @@ class PushListener:
             received_at=datetime.now(UTC),
             meter_time=meter_time,
             body=body,
-            long_invoke_id=notification.long_invoke_id,
+            long_invoke_id=invoke_id,
             ciphered=ciphered,
             system_title=title,
             invocation_counter=counter,
             peer=peer,
+            attribute=attribute,
         )
 
     def _decipher(self, apdu: bytes, keys: MeterKeys, who: str) -> tuple[bytes, int, bytes]:

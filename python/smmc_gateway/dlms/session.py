@@ -49,8 +49,9 @@ Public API (stable; the CLI, the head-end and the use cases code against it)::
   all its blocks), ``association_timeout``, ``keep_alive_interval``,
   ``release``, ``max_block_transfer`` (ceiling on one answer reassembled
   from blocks), ``max_counter_jump`` (bound on following a meter's counter
-  hint), ``quirks`` (the model's allowed deviations, e.g.
-  ``plain-initiate-response``). :class:`Security`: ``Security.none()``, ``Security.lls(pw)``,
+  hint), ``quirks`` (the meter's quirks tolerated: default ``DEFAULT_QUIRKS``, the
+  structural ones; ``frozenset()`` is strict; ``plain-initiate-response`` is opt-in).
+  :class:`Security`: ``Security.none()``, ``Security.lls(pw)``,
   ``Security.hls_gmac(system_title=, ek=, ak=, ciphered=True,
   security_control=0x30, dedicated_key=None|True|bytes, ic_store=, ic_scope=)``.
   Give every production session an
@@ -58,9 +59,16 @@ Public API (stable; the CLI, the head-end and the use cases code against it)::
   directory (``ic_scope`` = the meter id): without one, counters live in a
   process-wide memory store and restart at 1 with the process, which a real
   meter refuses as a replay.
+* Tolerant reception: an answer that decodes only with a quirk the settings
+  allow is taken; each quirk is counted by the session's ``observer``
+  (``ClientSession(..., observer=)``, a :class:`SessionObserver`: the daemon's
+  metrics) and logged once per meter and quirk (:mod:`smmc_gateway.dlms.observe`).
+  A stale association (the AARQ rejected with no reason, or the AARQ or the first
+  request answered service-not-allowed) is released, the link dropped and
+  re-established and the association retried once (:mod:`smmc_gateway.dlms.recovery`).
 * Errors (:mod:`smmc_gateway.dlms.errors`): ``AssociationRefused``
   (``.result``, ``.diagnostic``), ``MeterTimeout`` (``.awaited``),
-  ``LinkLost``, ``ProtocolError`` (``LimitExceeded``: an APDU longer than our
+  ``LinkLost``, ``ProtocolError`` (``ServiceNotAllowed``; ``LimitExceeded``: an APDU longer than our
   max receive PDU size or a reassembled answer beyond ``max_block_transfer``;
   ``.size``, ``.limit``), ``SecurityFailure``, ``DataAccessError``
   (``.class_id``, ``.obis``, ``.member``, ``.method``, ``.result``),
@@ -94,7 +102,7 @@ is followed tentatively and persisted only after an authenticated answer
 from __future__ import annotations
 
 from smmc_gateway.dlms.access import EntryAccess, RangeAccess
-from smmc_gateway.dlms.association import Security, SessionSettings
+from smmc_gateway.dlms.association import DEFAULT_QUIRKS, Security, SessionSettings
 from smmc_gateway.dlms.client import ClientSession
 from smmc_gateway.dlms.errors import (
     AssociationRefused,
@@ -104,11 +112,14 @@ from smmc_gateway.dlms.errors import (
     MeterTimeout,
     ProtocolError,
     SecurityFailure,
+    ServiceNotAllowed,
     SessionError,
     TransportError,
 )
+from smmc_gateway.dlms.observe import SessionObserver
 
 __all__ = [
+    "DEFAULT_QUIRKS",
     "AssociationRefused",
     "ClientSession",
     "DataAccessError",
@@ -120,7 +131,9 @@ __all__ = [
     "RangeAccess",
     "Security",
     "SecurityFailure",
+    "ServiceNotAllowed",
     "SessionError",
+    "SessionObserver",
     "SessionSettings",
     "TransportError",
 ]

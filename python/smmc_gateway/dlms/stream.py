@@ -113,6 +113,8 @@ class _Pipe(asyncio.Protocol):
 
     def __init__(self, owner: StreamTransport) -> None:
         self.owner = owner
+        self.detached = False
+        """The owner opened a new pipe since: what this one still reports is not its."""
         self.drained = asyncio.Event()
         self.drained.set()
 
@@ -123,10 +125,12 @@ class _Pipe(asyncio.Protocol):
         self.drained.set()
 
     def data_received(self, data: bytes) -> None:
-        self.owner._data_received(data)
+        if not self.detached:
+            self.owner._data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.owner._connection_lost(exc)
+        if not self.detached:
+            self.owner._connection_lost(exc)
 
 
 class StreamTransport(Transport):
@@ -147,6 +151,13 @@ class StreamTransport(Transport):
         self._protocol: _Pipe | None = None
 
     async def _open_pipe(self, timeout: float) -> None:
+        # A transport closed before opens afresh (a session reconnecting to a meter).
+        if self._protocol is not None:
+            self._protocol.detached = True
+        self._apdus.clear()
+        self._flooded = False
+        self._error = None
+        self._closing = False
         self._lost = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(timeout):

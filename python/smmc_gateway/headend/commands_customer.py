@@ -283,7 +283,8 @@ class CustomerControls:
                     shown = await uc.show_dr_event(
                         s, ev, text_obis=text_obis, code_obis=code_obis,
                         limiter_obis=self._obis(meter, "limiter"),
-                        clock_obis=self._obis(meter, "clock"))
+                        clock_obis=self._obis(meter, "clock"),
+                        model=self.headend.model_of(meter))
                     entry["demandResponseEvent"] = {
                         "start": iso(ev.start), "end": iso(ev.end), "drProgramLevel": ev.level,
                         "consumerMessage": _message(shown.message)}

@@ -9,7 +9,9 @@ daemon attached it (:attr:`DiscoveryCommands.provisioning`, :attr:`DiscoveryComm
     {"EndDevices": [{"mRID": "m1"}], "EndDeviceGroups": [{"mRID": "g"}], "refresh": false}
 
 Per meter, the summary kept from the last discovery (object list, identification,
-clock time zone, model mismatches; see :mod:`smmc_gateway.usecases.discovery`); a meter
+clock time zone, model mismatches, and ``modelProposal``: the shipped device model that
+fits the meter best, with what each candidate lacks and leaves unused, docs/models.md;
+see :mod:`smmc_gateway.usecases.discovery`); a meter
 never discovered, or every meter when ``refresh`` is true, is discovered now (and its
 EndDeviceConfig published on ``meter/{meter}/config`` as after any discovery). Reply
 ``EndDeviceConfig``: one summary per meter that answered; meters that did not are named

@@ -57,7 +57,7 @@ from smmc_gateway.headend.han_links import HanLinks
 from smmc_gateway.headend.request_limits import show, target_meters
 from smmc_gateway.headend.scheduler import GatewayStopping
 from smmc_gateway.headend.service import HeadEnd
-from smmc_gateway.ops.config_model import CommandsConfig
+from smmc_gateway.ops.config_model import CommandsConfig, ModelConfig
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.envelope import ReplyError
 from smmc_gateway.usecases import events as events_uc
@@ -69,7 +69,7 @@ REASONS = ("hanInstall", "hanRemove")
 DEVICE_FIELDS = frozenset({"serialNumber", "mRID", "channel", "manufacturer",
                            "primaryAddress", "UsagePoint", "key"})
 KEY_FIELDS = frozenset({"encryptionKey", "transferKey"})
-HAN_ALARM_BITS = 0x0F0F0000  # M-Bus communication error 16..19, new device 24..27
+HAN_ALARM_BITS = 0x0F0F0000  # the simulator's M-Bus bits (the model names them: events.han_alarm)
 METER_ERRORS = (SessionError, OSError, TimeoutError, han_uc.HanNotConfirmed)
 _HEX = re.compile(r"[0-9a-fA-F]*", re.ASCII)
 
@@ -322,8 +322,11 @@ class HanCommands:
     def on_push(self, push: PushEvent) -> None:
         """An alarm push with an M-Bus bit set: refresh that meter's linkage (once at a
         time per meter; a push while one runs is folded into it)."""
-        bits = events_uc.alarm_bits(push.body)
-        if bits is None or not bits & HAN_ALARM_BITS:
+        try:  # the bits the meter's device model names as M-Bus alarms
+            model: ModelConfig | None = self.headend.model_of(push.meter_id)
+        except KeyError:
+            model = None
+        if not events_uc.han_alarm(push.body, model):
             return
         meter = push.meter_id
         if meter in self._pending:

@@ -156,6 +156,7 @@ class Gateway:
                                   response_timeout=cfg.limits.response_timeout_s,
                                   models=cfg.models,
                                   max_block_transfer=cfg.limits.max_block_transfer)
+        sessions.observer = self.metrics  # quirks taken, stale associations recovered
         self.scheduler = Scheduler(self.fleet, sessions,
                                    max_tcp_sessions=cfg.limits.max_tcp_sessions,
                                    retry_attempts=cfg.limits.retry_attempts,

@@ -116,7 +116,13 @@ def _iso_dt(moment: datetime) -> str:
 
 
 def _epoch(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    """Epoch seconds of an ISO-8601 stamp. A stamp without an offset is UTC: never the
+    host's time zone (the readings path publishes UTC stamps only; see
+    usecases/meter_clock.py for meters whose date-times carry no deviation)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 @dataclass(frozen=True)

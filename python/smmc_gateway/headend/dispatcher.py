@@ -337,6 +337,8 @@ class Dispatcher:
             out = await self.headend.sync_clock(meter, Priority.COMMAND, force=False)
             if out.result is None:
                 return False, f"refused: {out.refused}"
+            if out.failed is not None:
+                return False, out.failed
             return True, describe_clock(out.result) + out.last_sync_text()
         except _METER_ERRORS as exc:
             return False, _error_text(exc)

@@ -50,6 +50,10 @@ from smmc_gateway.usecases.key_change import KeyJournal, KeySet
 log = structlog.get_logger("smmc_gateway.pushes")
 
 EV_PUSH = "smmc.push.dataNotification"
+EV_PUSH_EVENT = "smmc.push.eventNotification"
+DETAILS_MAX = 16_384
+"""Characters of a push's body in its event's details (the body is cut at whole
+top-level elements beyond that, never inside one: details stay valid JSON)."""
 NOFILE_MARGIN = 128
 """Open files besides meter sessions and push connections: stores, broker, metrics,
 serial buses, logging, the audit inbox."""
@@ -224,9 +228,37 @@ class PushRouting:
 
     @staticmethod
     def event(push: PushEvent) -> Event:
-        details = json.dumps(_plain(push.body), separators=(",", ":"))[:2000]
-        return event(EV_PUSH, created=push.meter_time or push.received_at,
-                     reason="ciphered" if push.ciphered else "plain", details=details)
+        details, cut = push_details(push.body)
+        reason = "ciphered" if push.ciphered else "plain"
+        name = EV_PUSH
+        if push.attribute is not None:
+            class_id, obis, attr = push.attribute
+            name, reason = EV_PUSH_EVENT, f"{reason}; attribute {class_id}/{obis}/{attr}"
+        if cut:
+            reason += f"; details cut to {cut}"
+        return event(name, created=push.meter_time or push.received_at,
+                     reason=reason, details=details)
+
+
+def push_details(body: Any, limit: int = DETAILS_MAX) -> tuple[str, str]:
+    """The body as compact JSON, always valid JSON: a body longer than ``limit``
+    characters keeps its first top-level elements that fit (and says how many of
+    how many in the second element); ``""`` when nothing was cut."""
+    plain = _plain(body)
+    text = json.dumps(plain, separators=(",", ":"))
+    if len(text) <= limit:
+        return text, ""
+    if not isinstance(plain, list):
+        return json.dumps(None), f"nothing: one value of {len(text)} characters"
+    kept: list[Any] = []
+    size = 2
+    for item in plain:
+        part = len(json.dumps(item, separators=(",", ":"))) + (1 if kept else 0)
+        if size + part > limit:
+            break
+        kept.append(item)
+        size += part
+    return json.dumps(kept, separators=(",", ":")), f"{len(kept)} of {len(plain)} elements"
 
 
 def ensure_nofile(needed: int) -> tuple[int, int]:

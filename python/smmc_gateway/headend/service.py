@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS event_marks (
 EV_CLOCK_ADJUSTED = "smmc.clock.adjusted"
 EV_CLOCK_CHECKED = "smmc.clock.checked"
 EV_CLOCK_REFUSED = "smmc.clock.syncRefused"
+EV_CLOCK_NOT_TAKEN = "smmc.clock.syncFailed"
 EV_CLOCK_DRIFT = "smmc.clock.driftDetected"
 EV_READING_GAP = "smmc.readings.gap"
 EV_DISCONNECTED = "smmc.switch.disconnected"
@@ -112,6 +113,8 @@ class SyncOutcome:
     last_sync: datetime | None = None
     """The meter's "last clock synchronisation" read back after an adjustment."""
     last_sync_error: str | None = None
+    failed: str | None = None
+    """Set when the correction did not take (read back still off): why."""
 
     def last_sync_text(self) -> str:
         if self.last_sync is not None:
@@ -299,16 +302,19 @@ class HeadEnd:
     async def sync_clock(self, meter_id: str, priority: Priority = Priority.READ,
                          force: bool = False) -> SyncOutcome:
         state = self.fleet.state(meter_id)
+        model = self.model_of(meter_id)
         outcome = SyncOutcome(None)
         try:
             async with self.scheduler.session(meter_id, priority) as s:
                 result = await clock_uc.synchronise(
                     s, meter_id, self.time_source, obis=self.obis(meter_id, "clock"),
-                    tolerance_s=self.tolerance_s, shift_limit_s=self.shift_limit_s, force=force)
+                    tolerance_s=self.tolerance_s, shift_limit_s=self.shift_limit_s, force=force,
+                    conventions=model.clock, model=model.name)
                 if result.method != "none":
                     try:
                         outcome.last_sync = await clock_uc.read_last_sync(
-                            s, self.obis(meter_id, "last_clock_sync"))
+                            s, self.obis(meter_id, "last_clock_sync"),
+                            conventions=model.clock, model=model.name)
                     except (DataAccessError, ProtocolError) as exc:
                         outcome.last_sync_error = f"{type(exc).__name__}: {exc}"
         except clock_uc.ClockNotSynchronised as exc:
@@ -326,10 +332,18 @@ class HeadEnd:
             self.metrics.clock_deviation.observe(abs(result.before_s))
             if result.method != "none":
                 self.metrics.clock_adjustments.labels(method=result.method).inc()
-        kind = EV_CLOCK_ADJUSTED if result.method != "none" else EV_CLOCK_CHECKED
         outcome.result = result
-        await self.publisher.publish_event(meter_id, [
-            _event(kind, result.method, clock_uc.describe(result) + outcome.last_sync_text())])
+        text = clock_uc.describe(result) + outcome.last_sync_text()
+        if not result.confirmed:
+            outcome.failed = (f"the meter took {result.method} but its clock is still off by "
+                              f"{result.after_s:+.3f}s when read back (tolerance "
+                              f"{result.tolerance_s:g}s): {text}")
+            await self.publisher.publish_event(meter_id, [
+                _event(EV_CLOCK_NOT_TAKEN, result.method, outcome.failed)])
+            self._done("clock", False)
+            return outcome
+        kind = EV_CLOCK_ADJUSTED if result.method != "none" else EV_CLOCK_CHECKED
+        await self.publisher.publish_event(meter_id, [_event(kind, result.method, text)])
         self._done("clock", True)
         return outcome
 
@@ -341,8 +355,10 @@ class HeadEnd:
         if threshold is None:
             return None
         try:
+            model = self.model_of(meter_id)
             deviation, _, _ = await clock_uc.measure_deviation(
-                session, self.time_source, self.obis(meter_id, "clock"))
+                session, self.time_source, self.obis(meter_id, "clock"),
+                conventions=model.clock, model=model.name)
         except (DataAccessError, ProtocolError, ValueError) as exc:
             log.warning("clock_check_failed", meter_id=meter_id, error=str(exc))
             return None
@@ -432,7 +448,8 @@ class HeadEnd:
         async with self.scheduler.session(meter_id, Priority.COMMAND) as s:
             state = await limiter_uc.set_limit(
                 s, self.obis(meter_id, "limiter"), threshold_w=threshold_w,
-                min_over_s=min_over_s, min_under_s=min_under_s, off=off)
+                min_over_s=min_over_s, min_under_s=min_under_s, off=off,
+                model=self.model_of(meter_id))
         await self.publisher.publish_event(meter_id, [
             _event(EV_LIMIT_SET, "limitOff" if off else "limit", state.describe())])
         return state
@@ -443,7 +460,7 @@ class HeadEnd:
             state = await limiter_uc.schedule_emergency(
                 s, self.obis(meter_id, "limiter"), profile_id=profile_id, start=start,
                 duration_s=duration_s, threshold_w=threshold_w,
-                clock_obis=self.obis(meter_id, "clock"))
+                clock_obis=self.obis(meter_id, "clock"), model=self.model_of(meter_id))
         await self.publisher.publish_event(meter_id, [
             _event(EV_EMERGENCY_SET, "demandResponse", state.describe())])
         return state
@@ -477,7 +494,7 @@ class HeadEnd:
                     try:
                         evs, mark = await events_uc.read_log(
                             s, key, obis, marks.get((meter_id, key), events_uc.LogMark()),
-                            now, self.first_read_s)
+                            now, self.first_read_s, model)
                     except events_uc.LogMissing as exc:
                         log.warning("event_log_missing", meter_id=meter_id, log=str(exc))
                         continue
@@ -518,14 +535,14 @@ class HeadEnd:
         """Named events (outage, restoration, limiter trip...) decoded from an alarm push;
         empty for other pushes. Bits already reported are not reported again while the
         meter keeps them set (see :func:`~smmc_gateway.usecases.events.named_alarms`)."""
-        bits = events_uc.alarm_bits(push.body)
-        if bits is None:
-            return []
-        previous = self._alarm_bits.get(push.meter_id, 0)
-        self._alarm_bits[push.meter_id] = bits
+        try:
+            model: ModelConfig | None = self.model_of(push.meter_id)
+        except KeyError:  # a meter (or model) removed by a reload since: the base model
+            model = None
+        named = events_uc.decode_alarms(push.body, model, self._alarm_bits, push.meter_id,
+                                        push.attribute)
         at = push.meter_time or push.received_at
-        return [_event(kind, reason, f"alarm register 0x{bits:08x}: bit {bit}", at)
-                for kind, reason, bit in events_uc.named_alarms(bits, previous)]
+        return [_event(kind, reason, details, at) for kind, reason, details in named]
 
     # -- use case 12: account move ------------------------------------------------------
     async def move(self, meter_id: str, move: account_uc.Move) -> account_uc.MoveResult:

@@ -26,7 +26,8 @@ import structlog
 
 from smmc_gateway.dlms.errors import AssociationRefused, SecurityFailure
 from smmc_gateway.dlms.ic_store import InvocationCounterStore
-from smmc_gateway.dlms.session import ClientSession, Security, SessionSettings
+from smmc_gateway.dlms.observe import SessionObserver
+from smmc_gateway.dlms.session import DEFAULT_QUIRKS, ClientSession, Security, SessionSettings
 from smmc_gateway.dlms.transport import HdlcSettings, HdlcTransport, Transport, WrapperTransport
 from smmc_gateway.ops.config_model import (
     BusConfig,
@@ -96,7 +97,7 @@ class KeyFallbackSession(ClientSession):
         self._factory, self._meter = factory, meter
         self._candidates, self._settle = candidates, settle
         super().__init__(factory.transport(meter), factory.settings(meter, candidates[0]),
-                         meter_id=meter.id)
+                         meter_id=meter.id, observer=factory.observer)
 
     async def open(self) -> None:
         journal = self._factory.key_journal
@@ -105,7 +106,7 @@ class KeyFallbackSession(ClientSession):
             if n:  # a fresh transport and settings for the next key set
                 ClientSession.__init__(self, self._factory.transport(self._meter),
                                        self._factory.settings(self._meter, keys),
-                                       meter_id=self._meter.id)
+                                       meter_id=self._meter.id, observer=self._factory.observer)
             try:
                 await super().open()
             except (SecurityFailure, AssociationRefused) as exc:
@@ -165,6 +166,9 @@ class SessionFactory:
         self.key_journal = key_journal
         self.changing: set[str] = set()
         """Meters whose key change is running: their sessions do not settle the journal."""
+        self.observer: SessionObserver | None = None
+        """Counts what sessions report (quirks taken, stale associations recovered): the
+        daemon's metrics."""
         self.on_key_confirmed: Callable[[str], None] | None = None
         """Called with the meter id when a session confirms a pending key change (key
         escrow publishes the new keys, wrapped)."""
@@ -253,7 +257,7 @@ class SessionFactory:
                                operation_timeout=self.operation_timeout,
                                association_timeout=max(self.response_timeout * 3, 10.0),
                                max_block_transfer=self.max_block_transfer,
-                               quirks=model.quirks if model is not None else frozenset())
+                               quirks=model.quirks if model is not None else DEFAULT_QUIRKS)
 
     def session(self, meter: MeterConfig) -> ClientSession:
         if meter.security == "hls-gmac":
@@ -262,5 +266,6 @@ class SessionFactory:
                 return KeyFallbackSession(self, meter, candidates,
                                           settle=meter.id not in self.changing)
             return ClientSession(self.transport(meter), self.settings(meter, candidates[0]),
-                                 meter_id=meter.id)
-        return ClientSession(self.transport(meter), self.settings(meter), meter_id=meter.id)
+                                 meter_id=meter.id, observer=self.observer)
+        return ClientSession(self.transport(meter), self.settings(meter), meter_id=meter.id,
+                             observer=self.observer)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
+from smmc_gateway.models.catalog import shipped_models
 from smmc_gateway.ops import config_guard as guard
 from smmc_gateway.ops import config_sections as sec
 from smmc_gateway.ops import config_values as v
@@ -162,6 +163,8 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
                 probs.add(f"{p}.name", f"{v.show(bus.name)} is defined twice")
             buses[bus.name] = bus
     models.setdefault("default", sec.model_section("default", {}, probs))
+    for name, shipped in shipped_models().items():  # a meter may name a shipped model
+        models.setdefault(name, shipped)
 
     ctx = MeterContext(base, gateway.key_file, set(models), set(buses), KeyStore())
     meters: list[MeterConfig] = []

@@ -205,8 +205,8 @@ def meter_entry(t: Table, p: str, source: str, ctx: MeterContext, probs: Problem
     model = v.get_str(t, "model", p, probs, "default") or "default"
     if model not in ctx.models:
         hint = v.suggest(model, ctx.models)
-        probs.add(join(p, "model"), f"{v.show(model)} is not a [models.NAME] section{hint} "
-                  f"(defined: {', '.join(sorted(ctx.models))})")
+        probs.add(join(p, "model"), f"{v.show(model)} is not a [models.NAME] section "
+                  f"or a shipped model{hint} (known: {', '.join(sorted(ctx.models))})")
     conn = _connection(v.table(t.get("connection"), join(p, "connection"), probs),
                        join(p, "connection"), ctx, probs)
     if "connection" not in t:

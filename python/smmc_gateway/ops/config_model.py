@@ -15,6 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from smmc_gateway.models.spec import (
+    AlarmRegister,
+    EventLog,
+    Identification,
+    PushLayout,
+    ScaledValue,
+)
+from smmc_gateway.ops.config_clock import ClockConfig
+
 SecurityLevel = Literal["none", "lls", "hls-gmac"]
 PushProtection = Literal["authenticated-encrypted", "encrypted"]
 Framing = Literal["wrapper", "hdlc"]
@@ -212,12 +221,23 @@ class RegisterSpec:
     unit: str | None
 
 
-#: Named, harmless deviations from the standard a meter model may be allowed
-#: (``[models.NAME] quirks = [...]``). None of them touches the invocation counter rule.
+#: Named deviations from the standard a meter model may be allowed (the core's
+#: ``_core.known_quirks()``; a test keeps the two equal). None touches tags, invocation
+#: counters or protection levels. DEFAULT_QUIRKS are tolerated unless the model refuses
+#: them (``refuse_quirks``, ``strict``); the others only when listed (``quirks``).
 KNOWN_QUIRKS: Mapping[str, str] = {
+    "trailing-bytes": "bytes after a complete APDU or after the complete value of an answer "
+                      "(ignored)",
+    "acse-field-length": "an ACSE field of the AARE whose outer length disagrees with its "
+                         "complete inner value (the inner value is taken)",
+    "initiate-response-length": "the AARE's InitiateResponse is one byte longer or shorter "
+                                "than its octet string says",
+    "rejection-without-user-information": "an AARE rejecting the association without "
+                                          "user-information (the rejection is reported as such)",
     "plain-initiate-response": "the AARE of a ciphered association carries a plain "
-                               "(unciphered) InitiateResponse",
+                               "(unciphered) InitiateResponse, or none",
 }
+DEFAULT_QUIRKS: frozenset[str] = frozenset(KNOWN_QUIRKS) - {"plain-initiate-response"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +246,17 @@ class ModelConfig:
     obis: Mapping[str, str]  # DEFAULT_OBIS with this model's overrides applied
     capture_period_s: float
     registers: tuple[RegisterSpec, ...]
-    quirks: frozenset[str] = frozenset()  # keys of KNOWN_QUIRKS
+    quirks: frozenset[str] = DEFAULT_QUIRKS  # the KNOWN_QUIRKS tolerated (empty: strict)
+    clock: ClockConfig = field(default_factory=ClockConfig)  # [models.NAME.clock]
+    # -- the device model as data (smmc_gateway.models; docs/models.md) --
+    alarms: tuple[AlarmRegister, ...] = ()
+    pushes: tuple[PushLayout, ...] = ()
+    event_logs: tuple[EventLog, ...] = ()
+    values: Mapping[str, ScaledValue] = field(default_factory=dict)
+    identification: Identification = field(default_factory=Identification)
+    description: str = ""
+    source: str = ""  # the public document the model's facts come from
+    extends: str | None = None  # the shipped model this one builds on
 
 
 @dataclass(frozen=True, slots=True)

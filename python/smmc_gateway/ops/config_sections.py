@@ -14,11 +14,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, cast
 
+from smmc_gateway.models import parse as model_parse
+from smmc_gateway.models import shipped as model_files
 from smmc_gateway.ops import config_values as v
+from smmc_gateway.ops.config_clock import clock_section
 from smmc_gateway.ops.config_model import (
     DEFAULT_OBIS,
     EXPORT_FORMATS,
-    KNOWN_QUIRKS,
     BrokerConfig,
     BusConfig,
     DataStoreConfig,
@@ -36,6 +38,7 @@ from smmc_gateway.ops.config_model import (
     Secret,
     TlsConfig,
 )
+from smmc_gateway.ops.config_quirks import QUIRK_KEYS, quirk_settings
 from smmc_gateway.ops.config_values import Problems, Table, join
 
 DEFAULT_REGISTERS = (
@@ -212,24 +215,22 @@ def _check_tls_files(ca: Path | None, cert: Path | None, key: Path | None, tp: s
         probs.add(join(tp, "key"), f"{key} cannot be read: {_ssl_reason(exc)}")
 
 
-def model_section(name: str, t: Table, probs: Problems) -> ModelConfig:
+def model_section(name: str, t: Table, probs: Problems, shipped: bool = False) -> ModelConfig:
+    """A model section (or, ``shipped``, a shipped model file's table), ``extends`` applied
+    (smmc_gateway.models.shipped); the device-model tables: smmc_gateway.models.parse."""
     p = f"models.{name}"
-    v.check_keys(t, p, ("obis", "capture_period", "registers", "quirks"), probs)
-    quirks: set[str] = set()
-    for i, q in enumerate(v.get_str_list(t, "quirks", p, probs)):
-        if q not in KNOWN_QUIRKS:
-            known = "; ".join(f"{k} ({d})" for k, d in KNOWN_QUIRKS.items())
-            probs.add(join(join(p, "quirks"), i),
-                      f"{v.show(q)} is not a known quirk{v.suggest(q, KNOWN_QUIRKS)}; "
-                      f"known: {known}")
-        else:
-            quirks.add(q)
+    t = model_files.resolve(name, t, p, probs, shipped)
+    v.check_keys(t, p, ("obis", "capture_period", "registers", *QUIRK_KEYS, "clock",
+                        *model_parse.MODEL_KEYS), probs)
+    quirks = quirk_settings(t, p, probs)
+    extras = model_parse.parse_extras(p, t, probs)
     obis = dict(DEFAULT_OBIS)
     ot = v.table(t.get("obis"), join(p, "obis"), probs)
     v.check_keys(ot, join(p, "obis"), DEFAULT_OBIS.keys(), probs)
     for key in ot:
         if key in DEFAULT_OBIS:
             obis[key] = v.get_obis(ot, key, join(p, "obis"), probs, DEFAULT_OBIS[key]) or ""
+    obis.update(extras.obis)  # an alarm register's, an event log's own obis
     registers = list(DEFAULT_REGISTERS)
     if "registers" in t:
         raw = t["registers"]
@@ -255,7 +256,11 @@ def model_section(name: str, t: Table, probs: Problems) -> ModelConfig:
         obis=MappingProxyType(obis),
         capture_period_s=v.get_duration(t, "capture_period", p, probs, 900, 1, 86400),
         registers=tuple(registers),
-        quirks=frozenset(quirks),
+        quirks=quirks,
+        clock=clock_section(t.get("clock"), p, probs),
+        alarms=extras.alarms, pushes=extras.pushes, event_logs=extras.event_logs,
+        values=extras.values, identification=extras.identification,
+        description=extras.description, source=extras.source, extends=extras.extends,
     )
 
 

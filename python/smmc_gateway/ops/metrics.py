@@ -96,6 +96,15 @@ class GatewayMetrics:
             "max_per_peer|first_frame_timeout|idle_timeout|malformed)",
             ["reason"], registry=r,
         )
+        self.protocol_quirks = Counter(
+            "smmc_protocol_quirks", "Quirks of a meter tolerated (tolerant reception), by quirk",
+            ["meter", "quirk"], registry=r,
+        )
+        self.association_recoveries = Counter(
+            "smmc_association_recoveries",
+            "Stale associations of a meter released and retried, by cause",
+            ["meter", "cause"], registry=r,
+        )
         self.commands = Counter(
             "smmc_commands", "Inbound MQTT commands by noun and result", ["noun", "result"],
             registry=r,
@@ -110,6 +119,14 @@ class GatewayMetrics:
         )
         # smmc_process_cpu_seconds_total, smmc_process_resident_memory_bytes, open fds, ...
         self.process = ProcessCollector(namespace="smmc", registry=r)
+
+    def protocol_quirk(self, meter: str, quirk: str) -> None:
+        """A meter's quirk was tolerated (``dlms.observe.SessionObserver``)."""
+        self.protocol_quirks.labels(meter=meter, quirk=quirk).inc()
+
+    def association_recovery(self, meter: str, cause: str) -> None:
+        """A meter's stale association was released and retried (``SessionObserver``)."""
+        self.association_recoveries.labels(meter=meter, cause=cause).inc()
 
     def read_done(self, use_case: str, ok: bool) -> None:
         self.reads.labels(use_case=use_case, result="ok" if ok else "failed").inc()

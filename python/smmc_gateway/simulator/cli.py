@@ -30,8 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.ops.logging import configure_logging
-from smmc_gateway.simulator.faults import FaultOptions
+from smmc_gateway.simulator.faults import STALE_MODES, FaultOptions
 from smmc_gateway.simulator.fleet import FleetSpec, SimulatedFleet
 from smmc_gateway.simulator.serve import (
     close_servers,
@@ -109,6 +110,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--push", default="127.0.0.1:4059", metavar="HOST:PORT", help="push destination")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     p.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="the meters keep local time of this tz database zone, summer time included "
+        "(e.g. America/Santiago); default: UTC, no summer time",
+    )
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help="play this shipped device model (alarm bit map, push layout, event codes, "
+        "limiter unit and scaler, FLAG id; docs/models.md); default: the simulator's own",
+    )
+    p.add_argument(
+        "--deviation-not-specified",
+        action="store_true",
+        help="the meters write 0x8000 (not specified) in the deviation of their date-times",
+    )
+    p.add_argument(
         "--time-offset",
         type=float,
         default=0.0,
@@ -159,6 +177,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         metavar="S",
         help="power outage (last-gasp push) S seconds after start",
+    )
+    faults.add_argument(
+        "--stale-association",
+        choices=STALE_MODES,
+        metavar="MODE",
+        help="the meters keep an association dropped without RLRQ and refuse the next "
+        "AARQ: aare-rejected, exception (service-not-allowed) or first-request",
     )
     faults.add_argument(
         "--outage-for",
@@ -230,6 +255,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _played_model(name: str | None) -> ModelConfig | None:
+    if name is None:
+        return None
+    from smmc_gateway.models.catalog import shipped_model
+
+    try:
+        return shipped_model(name)
+    except KeyError as exc:
+        raise SystemExit(f"--model: {exc.args[0]}") from None
+
+
 def spec_from_args(args: argparse.Namespace) -> FleetSpec:
     return FleetSpec(
         meters=args.meters,
@@ -243,6 +279,9 @@ def spec_from_args(args: argparse.Namespace) -> FleetSpec:
         history_days=args.history_days,
         speed=args.speed,
         time_offset_s=args.time_offset,
+        timezone=args.timezone,
+        deviation_not_specified=args.deviation_not_specified,
+        model=_played_model(args.model),
         drift_ppm=args.drift,
         general_block_transfer=args.gbt,
         han_devices=args.han_devices,
@@ -259,6 +298,7 @@ def spec_from_args(args: argparse.Namespace) -> FleetSpec:
             hang_after=args.hang_after,
             reset_after=args.reset_after,
             wrong_keys=args.wrong_keys,
+            stale_association=args.stale_association,
             seed=args.seed,
         ),
     )

@@ -13,7 +13,14 @@ run can be repeated:
 * ``reset_after``: the Nth frame received on a connection is not answered,
   the meter closes that connection instead (TCP reset / modem hang-up);
 * ``wrong_keys``: the meter holds other keys than the ones it is configured
-  (and advertised) with, so ciphered associations fail.
+  (and advertised) with, so ciphered associations fail;
+* ``stale_association``: the meter keeps an association its client dropped
+  without releasing it (connection closed, HDLC link reset) and refuses the
+  next AARQ of that client SAP until it gets an RLRQ: ``"aare-rejected"``
+  (AARE rejected-permanent, no-reason-given, no user-information),
+  ``"exception"`` (an exception-response service-not-allowed to the AARQ) or
+  ``"first-request"`` (the AARQ is accepted, the first request is answered
+  service-not-allowed). See :class:`StaleAssociations`.
 
 Power outages are not a link fault: see ``SimulatedFleet.power_outage``.
 """
@@ -21,7 +28,18 @@ Power outages are not a link fault: see ``SimulatedFleet.power_outage``.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+StaleMode = Literal["aare-rejected", "exception", "first-request"]
+STALE_MODES: tuple[str, ...] = get_args(StaleMode)
+
+TAG_AARQ, TAG_RLRQ = 0x60, 0x62
+#: AARE rejected-permanent, acse-service-user no-reason-given, no user-information.
+AARE_BUSY = bytes.fromhex("6117A109060760857405080101A203020101A305A103020101")
+#: exception-response: state-error service-not-allowed, service-error operation-not-possible.
+SERVICE_NOT_ALLOWED = bytes.fromhex("D80101")
+RLRE = bytes.fromhex("6303800100")
 
 
 @dataclass
@@ -32,6 +50,7 @@ class FaultOptions:
     hang_after: int | None = None
     reset_after: int | None = None
     wrong_keys: bool = False
+    stale_association: StaleMode | None = None
     seed: int = 0
 
     def validate(self) -> None:
@@ -45,6 +64,49 @@ class FaultOptions:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} {value}: must be >= 0 frames")
+        if self.stale_association not in (None, *STALE_MODES):
+            raise ValueError(
+                f"stale_association {self.stale_association!r}: one of {', '.join(STALE_MODES)}"
+            )
+
+
+@dataclass
+class StaleAssociations:
+    """The associations one meter keeps after their client dropped them without an
+    RLRQ (fault ``stale_association``), shared by all the meter's connections.
+    :class:`~smmc_gateway.simulator.server.DlmsServer` reports an association still
+    open when its connection ends (:meth:`dropped`) and lets :meth:`intercept` answer
+    an APDU before its association machine does."""
+
+    options: FaultOptions
+    held: set[int] = field(default_factory=set)
+    """Client SAPs whose association the meter still holds."""
+    refusals: int = 0
+
+    def dropped(self, client: int) -> None:
+        """``client``'s association was open when its connection or link ended."""
+        if self.options.stale_association is not None:
+            self.held.add(client)
+
+    def intercept(self, client: int, apdu: bytes, associated: bool) -> list[bytes] | None:
+        """The meter's answer to ``apdu`` from ``client`` while it holds a stale
+        association (None: the association machine answers). ``associated``: the
+        machine of this connection has an open association for ``client``."""
+        mode = self.options.stale_association
+        if mode is None or client not in self.held or not apdu:
+            return None
+        if apdu[0] == TAG_RLRQ:  # the client releases what the meter holds
+            self.held.discard(client)
+            return None if associated else [RLRE]
+        if apdu[0] == TAG_AARQ:
+            if mode == "first-request":
+                return None
+            self.refusals += 1
+            return [AARE_BUSY if mode == "aare-rejected" else SERVICE_NOT_ALLOWED]
+        if mode == "first-request":
+            self.refusals += 1
+            return [SERVICE_NOT_ALLOWED]
+        return None
 
 
 class FaultInjector:
@@ -53,6 +115,7 @@ class FaultInjector:
     def __init__(self, options: FaultOptions | None = None) -> None:
         self.options = options or FaultOptions()
         self.options.validate()
+        self.stale = StaleAssociations(self.options)
         self._random = random.Random(self.options.seed)
         self.frames_in = 0
         self.dropped = 0

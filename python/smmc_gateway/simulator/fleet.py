@@ -26,6 +26,7 @@ import structlog
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.values import double_long_unsigned
+from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.simulator.acse import BASIC_CONFORMANCE, SERVER_CONFORMANCE, CipherCounters
 from smmc_gateway.simulator.faults import FaultInjector, FaultOptions
 from smmc_gateway.simulator.han import DISPLAY, GAS, HEAT, WATER, HanDevice, HanPlan
@@ -33,7 +34,7 @@ from smmc_gateway.simulator.layout import INVOCATION_COUNTER
 from smmc_gateway.simulator.meter import SimulatedMeter
 from smmc_gateway.simulator.objects.data import Data
 from smmc_gateway.simulator.objects.security import SecurityCredentials
-from smmc_gateway.simulator.options import MeterOptions, PushMessage
+from smmc_gateway.simulator.options import MeterOptions, PushMessage, check_timezone
 
 log = structlog.get_logger("smmc_gateway.simulator")
 
@@ -80,6 +81,9 @@ class FleetSpec:
     history_days: int = 2
     speed: float = 1.0
     time_offset_s: float = 0.0
+    timezone: str | None = None  # IANA zone the meters' clocks follow (None: UTC, no DST)
+    deviation_not_specified: bool = False  # the meters write 0x8000 as their deviation
+    model: ModelConfig | None = None  # a device model the meters play (model_play.py)
     drift_ppm: float | None = None  # None: each meter its own, within ±20 ppm
     baud: int | None = None  # serial/optical: emulate this line speed
     faults: FaultOptions = field(default_factory=FaultOptions)
@@ -116,6 +120,8 @@ class FleetSpec:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} {value}: must be >= 0")
+        if self.timezone is not None:
+            check_timezone(self.timezone)
         self.faults.validate()
 
 
@@ -173,6 +179,9 @@ class MeterRuntime:
             seed=spec.seed * 100_003 + index,
             history_days=spec.history_days,
             drift_ppm=spec.drift_ppm if spec.drift_ppm is not None else _drift(spec.seed, index),
+            timezone=spec.timezone,
+            deviation_not_specified=spec.deviation_not_specified,
+            model=spec.model,
             management_auth=spec.auth,
             credentials=held,
             push_destination=spec.push_destination,

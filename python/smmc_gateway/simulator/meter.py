@@ -49,6 +49,8 @@ from smmc_gateway.simulator.layout import (
     IMAGE_SCRIPTS,
     LAST_CLOCK_SYNC,
     LOAD_PROFILE,
+    LOGICAL_DEVICE_NAME,
+    POWER,
     POWER_FAILURE_DURATION,
     POWER_FAILURE_LOG,
     PUBLIC_OBJECTS,
@@ -59,12 +61,13 @@ from smmc_gateway.simulator.layout import (
 from smmc_gateway.simulator.layout import attribute_access as _attribute_access
 from smmc_gateway.simulator.layout import method_access as _method_access
 from smmc_gateway.simulator.loadgen import LoadModel, slot_of, slot_start
+from smmc_gateway.simulator.model_play import ModelPlay
 from smmc_gateway.simulator.objects.association import AssociationLN, SapAssignment
 from smmc_gateway.simulator.objects.base import ActionResult, CosemObject, GetResult
 from smmc_gateway.simulator.objects.calendar import ActivityCalendar, default_calendar
 from smmc_gateway.simulator.objects.charge import Charge
-from smmc_gateway.simulator.objects.clock import Clock
-from smmc_gateway.simulator.objects.data import Data
+from smmc_gateway.simulator.objects.clock import Clock, zone_standard_deviation
+from smmc_gateway.simulator.objects.data import Data, Register
 from smmc_gateway.simulator.objects.demand import DemandRegister
 from smmc_gateway.simulator.objects.disconnect import DisconnectControl
 from smmc_gateway.simulator.objects.image import ImageTransfer
@@ -76,7 +79,7 @@ from smmc_gateway.simulator.objects.schedule import SingleActionSchedule
 from smmc_gateway.simulator.objects.script import EXECUTE_METHOD, ScriptAction, ScriptTable
 from smmc_gateway.simulator.objects.security import SecurityCredentials, SecuritySetup
 from smmc_gateway.simulator.objects.special_days import SpecialDaysTable
-from smmc_gateway.simulator.options import MeterOptions, PushMessage
+from smmc_gateway.simulator.options import MeterOptions, PushMessage, check_timezone
 
 _EPSILON = timedelta(microseconds=1)
 
@@ -106,7 +109,10 @@ class SimulatedMeter:
         self.options = options or MeterOptions()
         self.options.validate()
         opts = self.options
-        self.load = LoadModel(opts.seed, opts.time_zone)
+        standard = opts.time_zone
+        if opts.timezone is not None:  # the zone's standard (winter) deviation
+            standard = zone_standard_deviation(check_timezone(opts.timezone), now)
+        self.load = LoadModel(opts.seed, standard)
         self.firmware_version = opts.firmware_version
         self.powered = True
         self.status_flags = 0
@@ -117,13 +123,18 @@ class SimulatedMeter:
         self.created = now
         self._plans_done: dict[int, str] = {}  # identification -> "joined" | "left"
         self._opt_out_done = False
+        # a device model played (simulator/model_play.py); None: the simulator's own
+        self._play = ModelPlay(opts.model) if opts.model is not None else None
+        self._flag = self._play.flag_id() if self._play is not None else b"SMM"
 
         self.clock = Clock(
             now,
             offset_seconds=opts.clock_offset_seconds,
             drift_ppm=opts.drift_ppm,
-            time_zone=opts.time_zone,
+            time_zone=standard,
             on_time_set=self._on_time_set,
+            zone=opts.timezone,
+            deviation_specified=not opts.deviation_not_specified,
         )
         self.disconnect = DisconnectControl(
             control_mode=opts.control_mode, on_transition=self._on_transition
@@ -203,12 +214,14 @@ class SimulatedMeter:
             self.image_activation,
             self.demand,
             self.security,
-            SapAssignment({1: b"SMM" + opts.serial.encode()}),
+            SapAssignment({1: self._flag + opts.serial.encode()}),
             *self.han.clients,
             MBusMasterPort(),
             self.charge,
         ]:
             self.objects[obj.obis] = obj
+        if self._play is not None:
+            self._play_model()
 
         self._t = start
         self._next_capture = _quarter_after(self.clock.meter_time(start))
@@ -526,10 +539,15 @@ class SimulatedMeter:
 
     def _log(self, kind: str, code: int, now: datetime) -> None:
         profile_obis, event_obis = events.EVENT_LOGS[kind]
+        if self._play is not None:
+            code = self._play.code(kind, code)
         self._data(event_obis).value = unsigned(code)
         self._profile(profile_obis).capture(now, self.clock.meter_time(now))
 
     def _raise_alarm(self, bit: int, now: datetime, reason: str) -> None:
+        if self._play is not None:
+            self._raise_played(bit, now, reason)
+            return
         alarm = self._data(ALARM)
         alarm.value = double_long_unsigned(as_int(alarm.current(now)) | bit)
         if as_int(self._data(ALARM_FILTER).current(now)) & bit:
@@ -541,6 +559,59 @@ class SimulatedMeter:
             finally:
                 self._push_reason = "method"
 
+    # ---------------------------------------------------------------- a model played
+    def _play_model(self) -> None:
+        """The played model's alarm registers, filters and push setups, the limiter's
+        monitored value in its scaler and unit, and its FLAG id (model_play.py)."""
+        assert self._play is not None
+        model = self._play.model
+        opts = self.options
+        for obis in (ALARM, ALARM_FILTER, ALARM_PUSH):
+            self.objects.pop(obis, None)
+        for reg in model.alarms:
+            self.objects[Obis.coerce(reg.obis)] = Data(reg.obis, double_long_unsigned(0),
+                                                       writable=True)
+            if reg.filter_obis:
+                self.objects[Obis.coerce(reg.filter_obis)] = Data(
+                    reg.filter_obis, double_long_unsigned(0xFFFFFFFF), writable=True)
+            if reg.descriptor_obis:
+                self.objects[Obis.coerce(reg.descriptor_obis)] = Data(
+                    reg.descriptor_obis, double_long_unsigned(0), writable=True)
+        for layout in model.pushes:
+            caps = [CaptureObject(o.class_id, Obis.coerce(o.obis), o.attribute)
+                    for o in layout.objects]
+            self.objects[Obis.coerce(layout.obis)] = PushSetup(
+                layout.obis, caps, destination=opts.push_destination, reader=self.read_value,
+                emit=self.emit_push)
+        ldn = self.objects.get(LOGICAL_DEVICE_NAME)
+        if isinstance(ldn, Data):
+            ldn.value = octet_string(self._flag + opts.serial.encode())
+        scaler, unit = self._play.limiter_scale()
+        if (scaler, unit) != (0, 27):
+            self.objects[POWER] = Register(
+                POWER, lambda now: double_long_unsigned(round(self.power_w(now) / 10**scaler)),
+                scaler, unit)
+            self.limiter.threshold_normal = round(opts.limiter_threshold_w / 10**scaler)
+            self.limiter.threshold_emergency = round(self.limiter.threshold_emergency
+                                                     / 10**scaler)
+
+    def _raise_played(self, mask: int, now: datetime, reason: str) -> None:
+        assert self._play is not None
+        for target in self._play.alarm_targets(mask):
+            register = self._data(target.register)
+            register.value = double_long_unsigned(as_int(register.current(now)) | 1 << target.bit)
+            if target.filter is not None and target.filter in self.objects \
+                    and not as_int(self._data(target.filter).current(now)) >> target.bit & 1:
+                continue
+            for obj in list(self.objects.values()):
+                if isinstance(obj, PushSetup) and any(
+                        c.obis == target.register for c in obj.objects):
+                    self._push_reason = reason
+                    try:
+                        obj.push(now)
+                    finally:
+                        self._push_reason = "method"
+
     def _month_start_after(self, meter_time: datetime) -> datetime:
         local = self.clock.local(meter_time)
         year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
@@ -549,6 +620,8 @@ class SimulatedMeter:
 
     def _on_time_set(self, now: datetime, old: datetime, new: datetime) -> None:
         for code, stamp in ((events.CLOCK_ADJUSTED_OLD, old), (events.CLOCK_ADJUSTED_NEW, new)):
+            if self._play is not None:
+                code = self._play.code(events.STANDARD, code)
             self._data(events.EVENT_LOGS[events.STANDARD][1]).value = unsigned(code)
             self._profile(events.EVENT_LOGS[events.STANDARD][0]).capture(now, stamp)
         self.status_flags |= events.STATUS_CLOCK_ADJUSTED

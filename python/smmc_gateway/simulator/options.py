@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.values import TypedValue
+from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.simulator.han import HanPlan
 from smmc_gateway.simulator.objects.association import HlsReply
 from smmc_gateway.simulator.objects.image import Verifier
 from smmc_gateway.simulator.objects.security import SecurityCredentials, Unwrap
+
+
+def check_timezone(name: str) -> ZoneInfo:
+    """The tz database zone ``name``; ValueError naming it when there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"timezone {name!r} is not a zone of the tz database (an IANA name such as "
+            f"'America/Santiago'): {exc}"
+        ) from None
 
 
 @dataclass
@@ -18,9 +31,14 @@ class MeterOptions:
     """Everything that makes one simulated meter differ from another.
 
     ``time_zone`` is the Blue Book deviation in minutes from local time to UTC
-    (Chile standard time UTC-4 is +240). ``clock_offset_seconds`` is how far the
-    meter clock is ahead of real time at creation; ``drift_ppm`` how fast it
-    runs (+ = fast). ``control_mode`` is the disconnect control mode (0..6).
+    (Chile standard time UTC-4 is +240). ``timezone`` (an IANA name such as
+    "America/Santiago") makes the clock follow that zone of the tz database,
+    summer time included; ``time_zone`` is then the zone's standard deviation.
+    ``deviation_not_specified`` makes the meter write 0x8000 in the deviation of
+    its date-times (clock, profile stamps), as some vendors' meters do.
+    ``clock_offset_seconds`` is how far the meter clock is ahead of real time at
+    creation; ``drift_ppm`` how fast it runs (+ = fast). ``control_mode`` is the
+    disconnect control mode (0..6).
     ``management_auth`` is "none", "lls" or "hls-gmac"; the public client
     always uses "none". Keys and passwords live in ``credentials``.
     """
@@ -31,6 +49,8 @@ class MeterOptions:
     drift_ppm: float = 0.0
     clock_offset_seconds: float = 0.0
     time_zone: int = 0
+    timezone: str | None = None
+    deviation_not_specified: bool = False
     firmware_version: str = "SMMC-SIM-1.0.0"
     control_mode: int = 5
     limiter_threshold_w: int = 10_000
@@ -55,6 +75,10 @@ class MeterOptions:
     opt_out_after_s: float | None = None
     """The customer opts out (from ``opt_out_source``) this long after creation."""
     opt_out_source: str = "ihd"
+    model: ModelConfig | None = None
+    """A device model to play (simulator/model_play.py): its alarm registers, bit map and
+    alarm push layout, event codes, limiter scaler/unit and FLAG id; None: the
+    simulator's own conventions (the shipped model smmc-sim)."""
 
     def validate(self) -> None:
         if not 0 <= self.control_mode <= 6:
@@ -63,6 +87,8 @@ class MeterOptions:
             raise ValueError(f"drift_ppm {self.drift_ppm}, allowed -10000..10000")
         if not -720 <= self.time_zone <= 720:
             raise ValueError(f"time_zone {self.time_zone} minutes, allowed -720..720")
+        if self.timezone is not None:
+            check_timezone(self.timezone)
         if self.history_days < 0:
             raise ValueError(f"history_days {self.history_days}, must be >= 0")
         if self.public_client == self.management_client:

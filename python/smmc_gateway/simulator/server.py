@@ -26,6 +26,7 @@ from datetime import datetime
 from smmc_gateway import _core
 from smmc_gateway.simulator import services
 from smmc_gateway.simulator.acse import BASIC_CONFORMANCE, CipherCounters, association_config
+from smmc_gateway.simulator.faults import StaleAssociations
 from smmc_gateway.simulator.meter import SimulatedMeter, UnknownClientError
 
 TAG_AARQ = 0x60
@@ -44,8 +45,10 @@ class DlmsServer:
         *,
         log: Callable[[str], None] | None = None,
         offered: tuple[str, ...] = BASIC_CONFORMANCE,
+        stale: StaleAssociations | None = None,
     ) -> None:
         self.offered = offered
+        self.stale = stale  # fault: associations the meter keeps after a drop
         self.meter = meter
         self.counters = counters
         self.clock = clock
@@ -56,6 +59,11 @@ class DlmsServer:
         if not apdu:
             return []
         assoc = self.associations.get(client)
+        if self.stale is not None:
+            open_ = assoc is not None and assoc.state == "associated"
+            held = self.stale.intercept(client, apdu, open_)
+            if held is not None:
+                return held
         aarq = apdu[0] == TAG_AARQ
         if assoc is None or aarq:
             assoc = self._fresh(client)
@@ -67,7 +75,9 @@ class DlmsServer:
 
     def close(self) -> None:
         """The connection is gone: every association on it ends."""
-        for client in list(self.associations):
+        for client, assoc in self.associations.items():
+            if self.stale is not None and assoc.state == "associated":
+                self.stale.dropped(client)  # no RLRQ came: a meter with the fault keeps it
             self._status(client, 0)
         self.associations.clear()
 

@@ -20,10 +20,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from smmc_gateway.cosem.obis import Obis
+from smmc_gateway.cosem.objects import ProfileGeneric, ScriptTable
 from smmc_gateway.dlms.session import ClientSession, DataAccessError, SessionError
 from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.uplink.envelope import Reading
 from smmc_gateway.usecases import connect as connect_uc
+from smmc_gateway.usecases.meter_clock import MeterClock
 from smmc_gateway.usecases.readings import ReadingsUseCase
 
 Move = Literal["moveOut", "moveIn"]
@@ -50,11 +52,12 @@ async def close_billing_period(session: ClientSession, model: ModelConfig,
     """Execute end-of-billing, or capture on the billing profile; says which."""
     script = model.obis["end_of_billing_script"]
     try:
-        await session.action(9, script, 1, {"type": "long-unsigned", "value": script_id})
+        await session.action(*ScriptTable(script).execute,
+                             {"type": "long-unsigned", "value": script_id})
         return f"end-of-billing script {script} executed (script {script_id})"
     except DataAccessError as exc:
         billing = model.obis["billing_profile"]
-        await session.action(7, billing, 2, {"type": "integer", "value": 0})
+        await session.action(*ProfileGeneric(billing).capture, {"type": "integer", "value": 0})
         return (f"billing profile {billing} captured (script table {script}: "
                 f"{exc.result or exc})")
 
@@ -62,7 +65,9 @@ async def close_billing_period(session: ClientSession, model: ModelConfig,
 async def last_billing_row(session: ClientSession, model: ModelConfig) -> dict[str, Any] | None:
     """The newest billing-profile row as {"clock": iso, obis: value...}."""
     billing = model.obis["billing_profile"]
-    entries_value, capture_value = await session.get_all([(7, billing, 7), (7, billing, 3)])
+    profile = ProfileGeneric(billing)
+    entries_value, capture_value = await session.get_all(
+        [profile.entries_in_use, profile.capture_objects])
     entries = int(entries_value["value"])
     if entries <= 0:
         return None
@@ -73,10 +78,10 @@ async def last_billing_row(session: ClientSession, model: ModelConfig) -> dict[s
     if not rows:
         return None
     out: dict[str, Any] = {}
+    clock = MeterClock(model.clock, model.name)
     for name, value in zip(names, rows[-1], strict=False):
         if isinstance(value, datetime):
-            stamp = value if value.tzinfo else value.replace(tzinfo=UTC)
-            out["clock"] = stamp.isoformat()
+            out["clock"] = clock.stamp_to_utc(value).isoformat()
         else:
             out[name] = value
     return out

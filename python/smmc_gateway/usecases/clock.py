@@ -14,6 +14,19 @@ A collection can measure the deviation (:func:`measure_deviation`, one GET) to d
 drifting clock between the scheduled syncs (aspect 13's "drift detected" trigger; the
 head-end decides what to do).
 
+The meter's date-times are read, and the date-time a SET writes is built, under the
+model's clock conventions (``conventions``, ``[models.NAME.clock]``,
+:class:`~smmc_gateway.usecases.meter_clock.MeterClock`): for a model with a time zone
+the SET writes the local time of that zone with the zone's deviation at the instant
+written (Blue Book 4.1.6.1: minutes from local time to UTC, so Chile standard time
+UTC-4 is +240 and summer time UTC-3 is +180) and the DST clock status bit (0x80) set
+exactly in summer time, so a sync on either side of a transition writes the right
+offset; a meter keeping standard time all year gets standard time, its standard
+deviation and the bit clear; without a zone the meter's own deviation and DST bit are
+kept. A meter whose deviation is not specified and whose model has no zone is not set
+(:class:`~smmc_gateway.usecases.meter_clock.ClockConventionError`). A meter that
+reports its own clock invalid or doubtful (trusted status bits) is SET, never shifted.
+
 A meter is never set from a concentrator clock that is not itself synchronised:
 :class:`SystemTimeSource` answers that from ``timedatectl`` or, failing that,
 ``adjtimex`` status (``STA_UNSYNC``); tests inject their own source.
@@ -29,8 +42,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from smmc_gateway.cosem.datetime import from_utc, to_utc, unpack_datetime
+from smmc_gateway.cosem.datetime import CosemDateTime, DateTimeError, unpack_datetime
 from smmc_gateway.dlms.session import ClientSession, ProtocolError
+from smmc_gateway.ops.config_clock import ClockConfig
+from smmc_gateway.usecases.meter_clock import MeterClock
 
 MAX_SHIFT_S = 900
 CLOCK_CLASS = 8
@@ -130,51 +145,81 @@ class ClockResult:
     after_s: float | None
     method: str  # "none" | "shift_time" | "set"
     rtt_s: float
+    tolerance_s: float = 2.0
+
+    @property
+    def confirmed(self) -> bool:
+        """The correction took: read back within the tolerance (or nothing was needed).
+        A meter may accept shift_time or the SET and leave its clock where it was."""
+        return self.after_s is None or abs(self.after_s) <= self.tolerance_s
 
 
-async def measure_deviation(session: ClientSession, source: TimeSource,
-                            obis: str) -> tuple[float, float, int | None]:
-    """(deviation_s, round trip s, the meter's deviation field in minutes or None)."""
+def _meter_clock(conventions: ClockConfig | MeterClock | None, model: str) -> MeterClock:
+    if isinstance(conventions, MeterClock):
+        return conventions
+    return MeterClock(conventions, model)
+
+
+async def _read_clock(session: ClientSession, source: TimeSource, obis: str,
+                      clock: MeterClock) -> tuple[float, float, CosemDateTime]:
+    """(deviation_s, round trip s, the date-time fields the meter sent)."""
     t0 = time.monotonic()
     before = source.now()
     raw = await session.get(CLOCK_CLASS, obis, 2)
     rtt = time.monotonic() - t0
-    data = bytes.fromhex(raw["value"])
-    meter_time = to_utc(data)
-    if meter_time is None:
+    try:
+        fields = unpack_datetime(bytes.fromhex(str(raw.get("value"))))
+    except (DateTimeError, ValueError) as exc:
+        raise ProtocolError(f"clock {obis}: {raw.get('value')!r} is not a date-time: "
+                            f"{exc}") from None
+    if fields.to_datetime() is None:
         raise ProtocolError(f"clock {obis}: the meter's time {raw['value']} is not specified")
+    meter_time = clock.to_utc(fields)
     truth = before + timedelta(seconds=rtt / 2)
-    dev_field = unpack_datetime(data).deviation
-    return (meter_time - truth).total_seconds(), rtt, dev_field
+    return (meter_time - truth).total_seconds(), rtt, fields
+
+
+async def measure_deviation(session: ClientSession, source: TimeSource, obis: str, *,
+                            conventions: ClockConfig | MeterClock | None = None,
+                            model: str = "") -> tuple[float, float, int | None]:
+    """(deviation_s, round trip s, the meter's deviation field in minutes or None)."""
+    clock = _meter_clock(conventions, model)
+    deviation, rtt, fields = await _read_clock(session, source, obis, clock)
+    return deviation, rtt, fields.deviation
 
 
 async def synchronise(session: ClientSession, meter_id: str, source: TimeSource, *,
                       obis: str = "0.0.1.0.0.255", tolerance_s: float = 2.0,
-                      shift_limit_s: float = MAX_SHIFT_S, force: bool = False) -> ClockResult:
-    """Measure, correct when needed (refusing without a synchronised host clock), re-measure."""
-    deviation, rtt, dev_field = await measure_deviation(session, source, obis)
-    if abs(deviation) <= tolerance_s and not force:
-        return ClockResult(meter_id, deviation, None, "none", rtt)
+                      shift_limit_s: float = MAX_SHIFT_S, force: bool = False,
+                      conventions: ClockConfig | MeterClock | None = None,
+                      model: str = "") -> ClockResult:
+    """Measure, correct when needed (refusing without a synchronised host clock), re-measure.
+    ``conventions``: the model's clock conventions (what the meter's date-times mean and
+    what a SET writes); default: trust the meter's deviation."""
+    clock = _meter_clock(conventions, model)
+    deviation, rtt, fields = await _read_clock(session, source, obis, clock)
+    doubtful = clock.clock_doubtful(fields)
+    if abs(deviation) <= tolerance_s and not force and not doubtful:
+        return ClockResult(meter_id, deviation, None, "none", rtt, tolerance_s)
     if not source.synchronised():
         raise ClockNotSynchronised(
             "the concentrator clock is not synchronised (NTP); meter clocks are not set from it")
     shift = -round(deviation)
-    if shift != 0 and abs(shift) <= min(shift_limit_s, MAX_SHIFT_S):
+    if shift != 0 and abs(shift) <= min(shift_limit_s, MAX_SHIFT_S) and not doubtful:
         await session.action(CLOCK_CLASS, obis, 6, {"type": "long", "value": shift})
         method = "shift_time"
     else:
-        if dev_field is None:
-            dev_field = 0
         target = source.now() + timedelta(seconds=rtt / 2)
-        await session.set(CLOCK_CLASS, obis, 2,
-                          {"type": "octet-string",
-                           "value": from_utc(target, deviation=dev_field).hex()})
+        data = clock.clock_bytes(target, fields)
+        await session.set(CLOCK_CLASS, obis, 2, {"type": "octet-string", "value": data.hex()})
         method = "set"
-    after, rtt2, _ = await measure_deviation(session, source, obis)
-    return ClockResult(meter_id, deviation, after, method, max(rtt, rtt2))
+    after, rtt2, _ = await _read_clock(session, source, obis, clock)
+    return ClockResult(meter_id, deviation, after, method, max(rtt, rtt2), tolerance_s)
 
 
-async def read_last_sync(session: ClientSession, obis: str = "0.0.96.2.12.255") -> datetime:
+async def read_last_sync(session: ClientSession, obis: str = "0.0.96.2.12.255", *,
+                         conventions: ClockConfig | MeterClock | None = None,
+                         model: str = "") -> datetime:
     """When the meter says its clock was last synchronised (UTC). A meter without the
     object answers a DataAccessError; a value that is not a date-time is a ProtocolError."""
     raw = await session.get(DATA_CLASS, obis, 2)
@@ -183,13 +228,13 @@ async def read_last_sync(session: ClientSession, obis: str = "0.0.96.2.12.255") 
         raise ProtocolError(f"last clock synchronisation {obis}: a {raw.get('type')}, not a "
                             "date-time")
     try:
-        moment = to_utc(bytes.fromhex(raw["value"]))
+        fields = unpack_datetime(bytes.fromhex(raw["value"]))
     except ValueError as exc:
         raise ProtocolError(f"last clock synchronisation {obis}: {exc}") from None
-    if moment is None:
+    if fields.to_datetime() is None:
         raise ProtocolError(f"last clock synchronisation {obis}: {raw['value']} is not "
                             "specified")
-    return moment
+    return _meter_clock(conventions, model).to_utc(fields)
 
 
 def describe(result: ClockResult) -> str:

@@ -32,12 +32,14 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from smmc_gateway.cosem.datetime import from_utc, to_utc
+from smmc_gateway.cosem.objects import Charge, Clock, Data
 from smmc_gateway.dlms.session import ClientSession
+from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.usecases import limiter as limiter_uc
 
 MAX_TEXT_BYTES = 1024
 MAX_CODE = 8
-CHARGE_CLASS = 113
+CHARGE_CLASS = Charge.class_id
 IMPORT_ENERGY = "1.0.1.8.0.255"
 COMMODITY_SCALE = -3  # the register counts Wh, the price is per kWh
 _LONG = (-32768, 32767)
@@ -61,18 +63,18 @@ def _octets(value: dict[str, object]) -> bytes:
 
 async def read_message(session: ClientSession, text_obis: str, code_obis: str
                        ) -> ConsumerMessage:
-    text = _octets(await session.get(1, text_obis, 2)).decode("utf-8", "replace")
-    code = _octets(await session.get(1, code_obis, 2)).decode("ascii", "replace")
+    text = _octets(await session.get(*Data(text_obis).value)).decode("utf-8", "replace")
+    code = _octets(await session.get(*Data(code_obis).value)).decode("ascii", "replace")
     return ConsumerMessage(text, code)
 
 
 async def write_message(session: ClientSession, message: ConsumerMessage, *,
                         text_obis: str, code_obis: str) -> ConsumerMessage:
     """Write text and code, read both back, confirm."""
-    await session.set(1, text_obis, 2, {"type": "octet-string",
-                                        "value": message.text.encode().hex()})
-    await session.set(1, code_obis, 2, {"type": "octet-string",
-                                        "value": message.code.encode("ascii").hex()})
+    await session.set(*Data(text_obis).value, {"type": "octet-string",
+                                               "value": message.text.encode().hex()})
+    await session.set(*Data(code_obis).value, {"type": "octet-string",
+                                               "value": message.code.encode("ascii").hex()})
     back = await read_message(session, text_obis, code_obis)
     if back != message:
         raise CustomerNotConfirmed(f"consumer message read back as {back.text!r} / code "
@@ -161,19 +163,21 @@ async def write_prices(session: ClientSession, prices: Sequence[Price], *,
     if isinstance(scaled, str):
         raise CustomerNotConfirmed(scaled)
     scale, units = scaled
-    await session.set(CHARGE_CLASS, charge_obis, 6, unit_charge(prices, scale, units))
-    deviation = int((await session.get(8, clock_obis, 3))["value"])
+    charge = Charge(charge_obis)
+    await session.set(*charge.unit_charge_passive, unit_charge(prices, scale, units))
+    deviation = int((await session.get(*Clock(clock_obis).time_zone))["value"])
     if start is None:
-        await session.action(CHARGE_CLASS, charge_obis, 2, {"type": "integer", "value": 0})
+        await session.action(*charge.activate_passive_unit_charge,
+                             {"type": "integer", "value": 0})
     else:
         stamp = from_utc(start.astimezone(UTC), deviation=deviation)
-        await session.set(CHARGE_CLASS, charge_obis, 7, {"type": "octet-string",
-                                                         "value": stamp.hex()})
-    active = read_unit_charge(await session.get(CHARGE_CLASS, charge_obis, 5))
-    passive = read_unit_charge(await session.get(CHARGE_CLASS, charge_obis, 6))
-    raw_at = await session.get(CHARGE_CLASS, charge_obis, 7)
+        await session.set(*charge.unit_charge_activation_time, {"type": "octet-string",
+                                                                "value": stamp.hex()})
+    active = read_unit_charge(await session.get(*charge.unit_charge_active))
+    passive = read_unit_charge(await session.get(*charge.unit_charge_passive))
+    raw_at = await session.get(*charge.unit_charge_activation_time)
     activation = to_utc(bytes.fromhex(str(raw_at["value"])), default_deviation=deviation)
-    tariff = (await session.get(1, tariff_obis, 2)).get("value")
+    tariff = (await session.get(*Data(tariff_obis).value)).get("value")
     state = PriceState(active, passive, activation,
                        tariff if isinstance(tariff, int) and not isinstance(tariff, bool)
                        else None)
@@ -191,8 +195,8 @@ async def write_prices(session: ClientSession, prices: Sequence[Price], *,
 
 # -- the customer interface ------------------------------------------------------------
 async def set_interface(session: ClientSession, enabled: bool, obis: str) -> bool:
-    await session.set(1, obis, 2, {"type": "boolean", "value": enabled})
-    back = (await session.get(1, obis, 2)).get("value")
+    await session.set(*Data(obis).value, {"type": "boolean", "value": enabled})
+    back = (await session.get(*Data(obis).value)).get("value")
     if back is not enabled:
         raise CustomerNotConfirmed(f"customer interface {obis} read back {back!r}, written "
                                    f"{enabled}")
@@ -230,15 +234,17 @@ class DrShown:
 
 
 async def show_dr_event(session: ClientSession, event: DrEvent, *, text_obis: str,
-                        code_obis: str, limiter_obis: str, clock_obis: str) -> DrShown:
+                        code_obis: str, limiter_obis: str, clock_obis: str,
+                        model: ModelConfig | None = None) -> DrShown:
     """The announcement (read back) and, with a power level, the emergency profile
-    (read back by :func:`limiter.schedule_emergency`)."""
+    (read back by :func:`limiter.schedule_emergency`; the threshold in the unit and scaler
+    of ``model``'s limiter)."""
     emergency = None
     if event.threshold_w is not None:
         emergency = await limiter_uc.schedule_emergency(
             session, limiter_obis, profile_id=event.profile_id, start=event.start,
             duration_s=int((event.end - event.start).total_seconds()),
-            threshold_w=event.threshold_w, clock_obis=clock_obis)
+            threshold_w=event.threshold_w, clock_obis=clock_obis, model=model)
     shown = await write_message(session, event.message(), text_obis=text_obis,
                                 code_obis=code_obis)
     return DrShown(shown, emergency)

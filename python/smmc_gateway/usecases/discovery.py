@@ -11,12 +11,19 @@ logical device answers at which SAP) and, of every Security setup (class 64) in 
 security_policy (2), security_suite (3) and server_system_title (5). It compares the
 configured model's OBIS codes with the object list: a code the list lacks, or that names
 an object of another class, is a *mismatch* when the gateway needs that object
-(:data:`OPTIONAL` lists the ones it can do without). :meth:`Discovery.summary` is the
-compact JSON body kept in the fleet state and published as EndDeviceConfig.
+(:data:`OPTIONAL` lists the ones it can do without); so is an alarm register (with its
+filter and descriptor) or a push setup of the model the list lacks. It then scores every
+shipped device model and the configured one against the identification (the FLAG id,
+the first three letters of the logical device name) and the object list
+(:mod:`smmc_gateway.models.match`) and proposes the best (``modelProposal``: each
+candidate with what it expects that the meter lacks and the notable objects it does not
+use). :meth:`Discovery.summary` is the compact JSON body kept in the fleet state and
+published as EndDeviceConfig.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +31,8 @@ from typing import Any
 from smmc_gateway.cosem.model import ObjectModel
 from smmc_gateway.dlms.errors import DataAccessError
 from smmc_gateway.dlms.session import ClientSession
+from smmc_gateway.models.catalog import shipped_models
+from smmc_gateway.models.match import ModelMatch, flag_id, propose
 from smmc_gateway.ops.config_model import ModelConfig
 
 ASSOCIATION_LN = "0.0.40.0.0.255"
@@ -90,6 +99,21 @@ class Discovery:
     unreadable: dict[str, str] = field(default_factory=dict)
     saps: list[tuple[int, str]] = field(default_factory=list)
     security: list[dict[str, Any]] = field(default_factory=list)
+    proposal: list[ModelMatch] = field(default_factory=list)
+    """Every candidate model scored, best first."""
+
+    def proposal_summary(self, top: int = 3) -> dict[str, Any]:
+        """``modelProposal``: the best model, the configured one's score, the top
+        candidates."""
+        best = self.proposal[0] if self.proposal else None
+        configured = next((m for m in self.proposal if m.model == self.model), None)
+        return {
+            "flagId": flag_id(self.identification, (n for _, n in self.saps)),
+            "best": best.model if best else None,
+            "configuredFits": bool(best and configured and configured.score >= best.score),
+            "configured": configured.summary() if configured else None,
+            "candidates": [m.summary() for m in self.proposal[:top]],
+        }
 
     def summary(self) -> dict[str, Any]:
         """The EndDeviceConfig item (JSON-ready; also what the fleet state keeps)."""
@@ -113,6 +137,7 @@ class Discovery:
                               for m in self.mismatches],
             "absentOptional": list(self.absent_optional),
             "unreadable": dict(self.unreadable),
+            "modelProposal": self.proposal_summary(),
         }
 
 
@@ -160,12 +185,40 @@ def compare(model: ModelConfig, objects: ObjectModel) -> tuple[list[Mismatch], l
             mismatches.append(Mismatch(f"register {reg.name}", reg.obis,
                                        f"is class {info.class_id} ({info.class_name}), "
                                        "expected class 3, 4 or 5"))
+    listed = {m.obis for m in mismatches} | set(model.obis.values())
+    for name, code, classes in [
+            *((f"alarm {a.key}{what}", c, (1,)) for a in model.alarms
+              for what, c in (("", a.obis), (" filter", a.filter_obis),
+                              (" descriptor", a.descriptor_obis)) if c),
+            *((f"push {p.key}", p.obis, (40,)) for p in model.pushes)]:
+        if code in listed:
+            continue
+        listed.add(code)
+        info = objects.get(code)
+        if info is None:
+            mismatches.append(Mismatch(name, code, "absent from the object list"))
+        elif info.class_id not in classes:
+            mismatches.append(Mismatch(name, code, f"is class {info.class_id} "
+                                       f"({info.class_name}), expected class {classes[0]}"))
     return mismatches, optional
 
 
+def propose_models(found: Discovery, model: ModelConfig, objects: ObjectModel,
+                   candidates: Mapping[str, ModelConfig] | None = None) -> list[ModelMatch]:
+    """Every candidate (default: the shipped models) and the configured model scored."""
+    pool = dict(candidates if candidates is not None else shipped_models())
+    pool[model.name] = model  # the configured one as configured (it may override a shipped one)
+    by_obis = {str(o.obis): o.class_id for o in objects}
+    return propose(pool, by_obis, found.identification, EXPECTED_CLASS, OPTIONAL,
+                   (n for _, n in found.saps))
+
+
 async def discover(session: ClientSession, meter_id: str, model: ModelConfig,
-                   at: datetime) -> Discovery:
-    """Object list, identification and time zone of the meter on ``session``."""
+                   at: datetime, candidates: Mapping[str, ModelConfig] | None = None
+                   ) -> Discovery:
+    """Object list, identification and time zone of the meter on ``session``, the
+    configured model compared and a model proposed (from ``candidates``, default the
+    shipped models)."""
     objects = await session.read_object_model()
     found = Discovery(meter_id, model.name, at)
     found.objects = sorted((o.class_id, o.version, str(o.obis)) for o in objects)
@@ -219,4 +272,5 @@ async def discover(session: ClientSession, meter_id: str, model: ModelConfig,
             item[key] = bytes.fromhex(v["value"]).hex() if attr == 5 else int(v["value"])
         found.security.append(item)
     found.mismatches, found.absent_optional = compare(model, objects)
+    found.proposal = propose_models(found, model, objects, candidates)
     return found

@@ -13,7 +13,14 @@ written. ``off`` writes the largest value of the threshold's type (the limiter c
 never trip). :func:`schedule_emergency` writes threshold_emergency (5), the
 emergency profile (8) and adds its id to the group id list (9), then reads them back.
 The thresholds are written with the data type the meter reports for threshold_normal
-(the Blue Book leaves it to the monitored value's type).
+(the Blue Book leaves it to the monitored value's type), and in the unit and scaler of
+the monitored value (:class:`LimiterScale`): the device model declares them
+(``[models.NAME.values.limiter_threshold] unit, scaler``) or says to read them
+(``scaler_from = "monitored"``: attribute 2 names the monitored value, whose
+scaler_unit, attribute 3, is read). Requests are in watts; a meter whose monitored value
+is not in W (an apparent power in VA, a current in A) is refused with
+:class:`LimiterUnitError` rather than written a number in the wrong unit. Thresholds in
+:class:`LimiterState` and :class:`EmergencyState` are in W (rounded to the whole watt).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from smmc_gateway.cosem.datetime import from_utc, to_utc
 from smmc_gateway.dlms.access import AttributeRef, TypedValue
 from smmc_gateway.dlms.session import ClientSession
+from smmc_gateway.ops.config_model import ModelConfig
 
 LIMITER_CLASS = 71
 _MAX = {"double-long-unsigned": 0xFFFFFFFF, "long-unsigned": 0xFFFF, "unsigned": 0xFF,
@@ -32,6 +40,63 @@ _MAX = {"double-long-unsigned": 0xFFFFFFFF, "long-unsigned": 0xFFFF, "unsigned":
 
 class LimiterNotConfirmed(RuntimeError):
     """The values read back differ from those written."""
+
+
+class LimiterUnitError(LimiterNotConfirmed):
+    """The threshold cannot be written in the unit the meter expects (nothing written)."""
+
+
+UNIT_NAMES = {27: "W", 28: "VA", 29: "var", 33: "A", 35: "V"}
+SCALER_CLASSES = (3, 4, 5)  # Register, Extended register, Demand register: scaler_unit = 3
+
+
+@dataclass(frozen=True)
+class LimiterScale:
+    """The unit and scaler of the limiter's thresholds (those of its monitored value)."""
+
+    scaler: int = 0
+    unit: str = "W"
+    origin: str = "default"
+    """Where they came from: ``model`` (declared), the monitored value's OBIS, or
+    ``default`` (no model: whole watts)."""
+
+    def to_meter(self, watts: int) -> int:
+        """``watts`` in the meter's unit (rounded to its resolution)."""
+        factor = int(10 ** abs(self.scaler))
+        return round(watts / factor) if self.scaler >= 0 else watts * factor
+
+    def to_watts(self, raw: int) -> int:
+        factor = int(10 ** abs(self.scaler))
+        return raw * factor if self.scaler >= 0 else round(raw / factor)
+
+
+async def threshold_scale(session: ClientSession, obis: str,
+                          model: ModelConfig | None) -> LimiterScale:
+    """The scale of limiter ``obis``'s thresholds per ``model`` (see the module doc)."""
+    spec = model.values.get("limiter_threshold") if model is not None else None
+    if spec is None:
+        return LimiterScale()
+    if spec.scaler_from is None and spec.scaler is not None and spec.unit is not None:
+        scale = LimiterScale(spec.scaler, spec.unit, "model")
+    else:
+        monitored = (await session.get(LIMITER_CLASS, obis, 2))["value"]
+        class_id, ln = int(monitored[0]["value"]), monitored[1]["value"]
+        code = ".".join(str(b) for b in bytes.fromhex(str(ln)))
+        if class_id not in SCALER_CLASSES:
+            raise LimiterUnitError(
+                f"limiter {obis}: its monitored value {code} is class {class_id}, which has "
+                f"no scaler_unit; declare [models.{model.name if model else '?'}.values."
+                "limiter_threshold] scaler and unit")
+        su = (await session.get(class_id, code, 3))["value"]
+        unit_code = int(su[1]["value"])
+        scale = LimiterScale(int(su[0]["value"]), UNIT_NAMES.get(unit_code, f"unit-{unit_code}"),
+                             code)
+    if scale.unit != "W":
+        raise LimiterUnitError(
+            f"limiter {obis}: the meter compares its thresholds with a value in "
+            f"{scale.unit} (scaler {scale.scaler}, from {scale.origin}); a limit in W cannot "
+            "be written to it: nothing was written")
+    return scale
 
 
 @dataclass(frozen=True)
@@ -64,9 +129,14 @@ class EmergencyState:
                 f"{list(self.group_ids)}, active now {self.active}")
 
 
-async def read_state(session: ClientSession, obis: str) -> LimiterState:
-    values = await session.get_all([(LIMITER_CLASS, obis, a) for a in (3, 4, 5, 6, 7)])
-    return LimiterState(*(int(v["value"]) for v in values))
+async def read_state(session: ClientSession, obis: str,
+                     scale: LimiterScale | None = None) -> LimiterState:
+    """Attributes 3..7, thresholds in W (per ``scale``; default whole watts)."""
+    sc = scale or LimiterScale()
+    values = [int(v["value"]) for v in
+              await session.get_all([(LIMITER_CLASS, obis, a) for a in (3, 4, 5, 6, 7)])]
+    return LimiterState(sc.to_watts(values[0]), sc.to_watts(values[1]), sc.to_watts(values[2]),
+                        values[3], values[4])
 
 
 async def _threshold_type(session: ClientSession, obis: str) -> str:
@@ -79,14 +149,21 @@ def off_value(type_name: str) -> int:
 
 async def set_limit(session: ClientSession, obis: str, *, threshold_w: int | None,
                     min_over_s: int | None = None, min_under_s: int | None = None,
-                    off: bool = False) -> LimiterState:
-    """Write what is given (``off``: no limit), read back, confirm; the confirmed state."""
+                    off: bool = False, model: ModelConfig | None = None) -> LimiterState:
+    """Write what is given (``off``: no limit; the threshold in the unit and scaler
+    ``model`` says), read back, confirm; the confirmed state."""
+    try:
+        scale = await threshold_scale(session, obis, model)
+    except LimiterUnitError:
+        if threshold_w is not None and not off:
+            raise
+        scale = LimiterScale()  # "off" and the durations carry no unit
     ttype = await _threshold_type(session, obis)
     wanted: dict[int, int] = {}
     if off:
         wanted[4] = off_value(ttype)
     elif threshold_w is not None:
-        wanted[4] = threshold_w
+        wanted[4] = scale.to_meter(threshold_w)
     if min_over_s is not None:
         wanted[6] = min_over_s
     if min_under_s is not None:
@@ -96,21 +173,23 @@ async def set_limit(session: ClientSession, obis: str, *, threshold_w: int | Non
         [{"type": ttype if attr == 4 else "double-long-unsigned", "value": value}
          for attr, value in wanted.items()],
     )
-    state = await read_state(session, obis)
-    got = {4: state.threshold_normal, 6: state.min_over_s, 7: state.min_under_s}
+    raw = [int(v["value"]) for v in
+           await session.get_all([(LIMITER_CLASS, obis, a) for a in (3, 4, 5, 6, 7)])]
+    got = {4: raw[1], 6: raw[3], 7: raw[4]}
     wrong = [f"attribute {a}: wrote {v}, read back {got[a]}" for a, v in wanted.items()
              if got[a] != v]
     if wrong:
         raise LimiterNotConfirmed(f"limiter {obis}: " + "; ".join(wrong))
-    return state
+    return LimiterState(scale.to_watts(raw[0]), scale.to_watts(raw[1]),
+                        scale.to_watts(raw[2]), raw[3], raw[4])
 
 
-async def read_emergency(session: ClientSession, obis: str, deviation: int = 0
-                         ) -> EmergencyState:
+async def read_emergency(session: ClientSession, obis: str, deviation: int = 0,
+                         scale: LimiterScale | None = None) -> EmergencyState:
     values = await session.get_all([(LIMITER_CLASS, obis, a) for a in (8, 9, 5, 10)])
     prof = values[0]["value"]
     groups = values[1]["value"] or []
-    emergency = int(values[2]["value"])
+    emergency = (scale or LimiterScale()).to_watts(int(values[2]["value"]))
     active = bool(values[3]["value"])
     activation = to_utc(bytes.fromhex(prof[1]["value"]), default_deviation=deviation)
     return EmergencyState(int(prof[0]["value"]), activation, int(prof[2]["value"]),
@@ -119,17 +198,20 @@ async def read_emergency(session: ClientSession, obis: str, deviation: int = 0
 
 async def schedule_emergency(session: ClientSession, obis: str, *, profile_id: int,
                              start: datetime, duration_s: int, threshold_w: int,
-                             clock_obis: str = "0.0.1.0.0.255") -> EmergencyState:
+                             clock_obis: str = "0.0.1.0.0.255",
+                             model: ModelConfig | None = None) -> EmergencyState:
     """Emergency threshold ``threshold_w`` from ``start`` for ``duration_s`` (meter's clock);
     read back and confirmed. The activation time is written in the meter's local time with
-    its deviation (clock attribute 3)."""
+    its deviation (clock attribute 3); the threshold in the unit and scaler ``model``
+    says."""
+    scale = await threshold_scale(session, obis, model)
     threshold, time_zone, listed = await session.get_all(
         [(LIMITER_CLASS, obis, 4), (8, clock_obis, 3), (LIMITER_CLASS, obis, 9)])
     ttype, deviation = str(threshold["type"]), int(time_zone["value"])
     stamp = from_utc(start.astimezone(UTC), deviation=deviation)
     refs: list[AttributeRef] = [(LIMITER_CLASS, obis, 5), (LIMITER_CLASS, obis, 8)]
     values: list[TypedValue] = [
-        {"type": ttype, "value": threshold_w},
+        {"type": ttype, "value": scale.to_meter(threshold_w)},
         {"type": "structure", "value": [
             {"type": "long-unsigned", "value": profile_id},
             {"type": "octet-string", "value": stamp.hex()},
@@ -142,7 +224,7 @@ async def schedule_emergency(session: ClientSession, obis: str, *, profile_id: i
         values.append({"type": "array", "value": [
             {"type": "long-unsigned", "value": g} for g in groups]})
     await session.set_all(refs, values)
-    state = await read_emergency(session, obis, deviation)
+    state = await read_emergency(session, obis, deviation, scale)
     wrong: list[str] = []
     if state.profile_id != profile_id:
         wrong.append(f"emergency_profile.id {state.profile_id} (wrote {profile_id})")
@@ -152,8 +234,9 @@ async def schedule_emergency(session: ClientSession, obis: str, *, profile_id: i
         wrong.append(f"emergency_profile.duration {state.duration_s} (wrote {duration_s})")
     if profile_id not in state.group_ids:
         wrong.append(f"group id list {list(state.group_ids)} lacks {profile_id}")
-    if state.threshold_emergency != threshold_w:
-        wrong.append(f"threshold_emergency {state.threshold_emergency} (wrote {threshold_w})")
+    if state.threshold_emergency != scale.to_watts(scale.to_meter(threshold_w)):
+        wrong.append(f"threshold_emergency {state.threshold_emergency} W (wrote "
+                     f"{scale.to_meter(threshold_w)} x 10^{scale.scaler} W)")
     if wrong:
         raise LimiterNotConfirmed(f"limiter {obis}: " + "; ".join(wrong))
     return state

@@ -16,6 +16,13 @@ multiple-references. Missed intervals are back-filled simply because the range s
 at the last stored entry, however long ago that was (capped by ``max_backfill_s``).
 Missing rows inside the range are reported as :class:`Gap` s.
 
+Time stamps follow the model's clock conventions (``[models.NAME.clock]``,
+:mod:`~smmc_gateway.usecases.meter_clock`): the range is asked in the meter's local
+time when the model names its zone, and a profile whose stamps lack a deviation (or
+whose deviation the model distrusts) is rewritten to UTC before the core renders it,
+so the stamps are right across the yearly summer-time transitions (Chile: no invented
+gap in September, no repeated or lost hour in April).
+
 Only the session API is used; no bytes are built here.
 """
 
@@ -34,6 +41,7 @@ from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.dlms.session import ClientSession, DataAccessError, RangeAccess
 from smmc_gateway.ops.config_model import ModelConfig, RegisterSpec
 from smmc_gateway.uplink.envelope import Reading
+from smmc_gateway.usecases.meter_clock import MeterClock
 
 log = structlog.get_logger("smmc_gateway.readings")
 UNITS: dict[int, str] = {
@@ -155,8 +163,9 @@ class ReadingsUseCase:
         lp = model.obis["load_profile"]
         layout = await self._layout(session, model, lp)
         start = self._start(since, until)
-        raw = await session.get_raw(7, lp, 2, access=RangeAccess(start=start, end=until))
-        return _profile(raw, layout, since, start, until)
+        clock = MeterClock(model.clock, model.name)
+        raw = await session.get_raw(7, lp, 2, access=_range(clock, start, until))
+        return _profile(raw, layout, since, start, until, clock)
 
     async def read_registers(self, session: ClientSession, registers: Sequence[RegisterSpec],
                              now: datetime, *, model: str = "") -> list[Reading]:
@@ -178,11 +187,12 @@ class ReadingsUseCase:
         start = self._start(since, now)
         specs = model.registers if registers else ()
         refs = [(7, lp, 2), *((3, r.obis, 2) for r in specs)]
-        access = [RangeAccess(start=start, end=now), *(None for _ in specs)]
+        clock = MeterClock(model.clock, model.name)
+        access = [_range(clock, start, now), *(None for _ in specs)]
         raw, *values = await session.get_many(refs, access=access)
         if isinstance(raw, DataAccessError):
             raise raw
-        profile = _profile(raw, layout, since, start, now)
+        profile = _profile(raw, layout, since, start, now, clock)
         regs = await self._readings(session, model.name, specs, values, now) if specs else []
         return ReadingsResult(meter_id, regs, profile)
 
@@ -221,9 +231,17 @@ class ReadingsUseCase:
         return out
 
 
+def _range(clock: MeterClock, start: datetime, end: datetime) -> RangeAccess:
+    return RangeAccess(start=clock.range_bound(start), end=clock.range_bound(end))
+
+
 def _profile(raw: bytes, layout: _Layout, since: datetime | None, start: datetime,
-             until: datetime) -> ProfileResult:
+             until: datetime, clock: MeterClock | None = None) -> ProfileResult:
     rows = _core.decode_profile_buffer(raw, layout.period_s)
+    clock = clock or MeterClock()
+    if rows and clock.needs_rewrite([r[layout.clock_index] for r in rows]):
+        raw = clock.normalise(raw, layout.clock_index, layout.period_s)
+        rows = _core.decode_profile_buffer(raw, layout.period_s)
     stamps = [r[layout.clock_index] for r in rows if isinstance(r[layout.clock_index], datetime)]
     stamps = [s if s.tzinfo else s.replace(tzinfo=UTC) for s in stamps]
     gaps = find_gaps(stamps, layout.period_s, since)

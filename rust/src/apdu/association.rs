@@ -232,7 +232,8 @@ fn initiate_response_off_by_one(i: &Tlv<'_>, cx: &mut Lenient<'_>) -> Option<Res
     }
     let shorter = i.content.get(..len.saturating_sub(1)).filter(|c| !c.is_empty());
     if let Some(Ok(a @ Apdu::InitiateResponse(_))) = shorter.map(super::decode) {
-        let detail = format!("the InitiateResponse takes {} bytes, its octet string says {len} (one spare byte)", len - 1);
+        let detail =
+            format!("the InitiateResponse takes {} bytes, its octet string says {len} (one spare byte)", len - 1);
         cx.taken.push(Tolerated { quirk: quirks::INITIATE_RESPONSE_LENGTH, detail });
         return Some(Ok(a));
     }
@@ -317,12 +318,7 @@ fn header(b: &[u8]) -> Option<(u8, usize, usize)> {
 
 /// The field at `r` read by its inner TLV's extent (quirk acse-field-length),
 /// when allowed and its outer length disagrees; `None` to read it as it says.
-fn field_by_inner_length<'a>(
-    body: &'a [u8],
-    r: &mut Reader<'a>,
-    base: usize,
-    cx: &mut Lenient<'_>,
-) -> Option<Tlv<'a>> {
+fn field_by_inner_length<'a>(body: &'a [u8], r: &mut Reader<'a>, base: usize, cx: &mut Lenient<'_>) -> Option<Tlv<'a>> {
     if !cx.tolerance.acse_field_length {
         return None;
     }

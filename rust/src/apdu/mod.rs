@@ -297,7 +297,11 @@ fn decode_acse(buf: &[u8], cx: &mut quirks::Lenient<'_>) -> Result<Apdu> {
     if rest > 0 {
         let (kind, end) = (apdu.kind(), buf.len() - rest);
         let e = if cx.borrowed > 0 { r.error("ACSE APDU", ErrorKind::Trailing(rest)) } else { trailing };
-        cx.take(quirks::TRAILING_BYTES, || format!("{rest} byte(s) after the complete {kind} ({end} bytes) ignored"), e)?;
+        cx.take(
+            quirks::TRAILING_BYTES,
+            || format!("{rest} byte(s) after the complete {kind} ({end} bytes) ignored"),
+            e,
+        )?;
     }
     Ok(apdu)
 }

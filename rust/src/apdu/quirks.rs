@@ -93,6 +93,17 @@ impl Tolerance {
         }
     }
 
+    /// This tolerance with `quirk` refused.
+    pub fn without(mut self, quirk: &str) -> Tolerance {
+        match quirk {
+            TRAILING_BYTES => self.trailing_bytes = false,
+            ACSE_FIELD_LENGTH => self.acse_field_length = false,
+            INITIATE_RESPONSE_LENGTH => self.initiate_response_length = false,
+            _ => {}
+        }
+        self
+    }
+
     pub fn allows(self, quirk: &str) -> bool {
         match quirk {
             TRAILING_BYTES => self.trailing_bytes,
@@ -168,3 +179,7 @@ pub fn refused(e: Error, needed: &[Tolerated]) -> Error {
     );
     Error::new(e.layer, e.field, e.offset, ErrorKind::Other(msg))
 }
+
+#[cfg(test)]
+#[path = "quirks_tests.rs"]
+mod tests;

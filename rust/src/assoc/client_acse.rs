@@ -6,6 +6,7 @@ use super::client::{proto, security, ClientAssociation, ClientState, Pending};
 use super::config::{hex, Authentication};
 use super::types::{Agreement, ClientEvent, Outcome, RequestError};
 use crate::apdu::association::{context_oid, mechanism_oid};
+use crate::apdu::quirks::{self, Tolerated};
 use crate::apdu::{self, Aare, Aarq, Apdu, Diagnostic, InitiateRequest, InitiateResponse, Release};
 use crate::error::{Error, Layer, Result};
 
@@ -197,9 +198,23 @@ impl ClientAssociation {
         self.push_event(ClientEvent::Refused { result, diagnostic, detail });
     }
 
-    pub(super) fn on_aare(&mut self, aare: Aare, now: f64) {
+    /// An AARE; `quirks`: those its decode took.
+    pub(super) fn on_aare(&mut self, aare: Aare, mut quirks: Vec<&'static str>, now: f64) {
         self.deadline = None;
         if aare.result != 0 {
+            if aare.user_information.is_none() {
+                let q = quirks::REJECTION_WITHOUT_USER_INFORMATION;
+                let what = format!(
+                    "an AARE rejecting the association (result {}, diagnostic {}) without user-information",
+                    aare.result,
+                    aare.result_source_diagnostic.map_or("none".into(), |d| format!("{d:?}"))
+                );
+                if !self.cfg.quirk(q) {
+                    let msg = format!("{what}: refused, the quirk {q} is not allowed for this meter model");
+                    return self.association_failed(proto("AARE user-information", msg));
+                }
+                self.took(vec![Tolerated { quirk: q, detail: what }]);
+            }
             let detail = self.refusal_detail(aare.user_information.map(|b| *b));
             return self.refused(aare.result, aare.result_source_diagnostic, detail);
         }
@@ -223,7 +238,6 @@ impl ClientAssociation {
         if let (Some(c), Some(t)) = (self.crypto.as_mut(), title) {
             c.set_peer(t);
         }
-        let mut quirks = Vec::new();
         let initiate = match self.initiate_response(aare.user_information.map(|b| *b), &mut quirks) {
             Ok(Ok(ir)) => ir,
             Ok(Err(detail)) => return self.refused(0, aare.result_source_diagnostic, detail),
@@ -243,7 +257,11 @@ impl ClientAssociation {
             mechanism: self.cfg.authentication.mechanism(),
             ciphered: self.ciphered(),
             dedicated_key: dedicated,
-            quirks_used: quirks,
+            quirks_used: {
+                quirks.sort_unstable();
+                quirks.dedup();
+                quirks
+            },
             initiate_response_missing: missing,
         });
         if !matches!(self.cfg.authentication, Authentication::HlsGmac) {
@@ -283,8 +301,8 @@ impl ClientAssociation {
         let ciphered = self.ciphered();
         let plain = match ui {
             None if !ciphered => return Ok(Ok(None)),
-            None if self.cfg.quirk("plain-initiate-response") => {
-                quirks.push("plain-initiate-response");
+            None if self.cfg.quirk(quirks::PLAIN_INITIATE_RESPONSE) => {
+                self.plain_initiate(quirks, "no InitiateResponse in the AARE of a ciphered association");
                 return Ok(Ok(None));
             }
             None => {
@@ -309,13 +327,13 @@ impl ClientAssociation {
             }
             Some(a) => {
                 if ciphered && matches!(a, Apdu::InitiateResponse(_)) {
-                    if !self.cfg.quirk("plain-initiate-response") {
+                    if !self.cfg.quirk(quirks::PLAIN_INITIATE_RESPONSE) {
                         return Err(security(
                             "AARE user-information",
                             "a plain InitiateResponse in the AARE of a ciphered association: refused, unauthenticated (the model quirk plain-initiate-response allows it)".into(),
                         ));
                     }
-                    quirks.push("plain-initiate-response");
+                    self.plain_initiate(quirks, "a plain InitiateResponse in the AARE of a ciphered association");
                 }
                 a
             }
@@ -325,6 +343,12 @@ impl ClientAssociation {
             Apdu::ConfirmedServiceError(e) => Ok(Err(initiate_error(&e))),
             other => Err(proto("AARE user-information", format!("a {}, expected an InitiateResponse", other.kind()))),
         }
+    }
+
+    fn plain_initiate(&mut self, quirks: &mut Vec<&'static str>, what: &str) {
+        quirks.push(quirks::PLAIN_INITIATE_RESPONSE);
+        let detail = format!("{what}, taken unauthenticated");
+        self.took(vec![Tolerated { quirk: quirks::PLAIN_INITIATE_RESPONSE, detail }]);
     }
 
     pub(super) fn refusal_detail(&mut self, ui: Option<Apdu>) -> String {

@@ -10,6 +10,10 @@ use super::types::{ClientEvent, RequestError, RequestId};
 use crate::apdu::{self, Apdu};
 use crate::error::Error;
 
+/// The field of the `AssociationFailed` error when the AARQ is answered with an
+/// exception-response (e.g. service-not-allowed: the meter still holds an association).
+pub const EXCEPTION_FOR_AARQ: &str = "exception-response to the AARQ";
+
 impl ClientAssociation {
     /// One whole APDU from the transport.
     pub fn receive_data(&mut self, data: &[u8], now: f64) {
@@ -26,11 +30,35 @@ impl ClientAssociation {
         }
         match data.first().copied() {
             None => self.stray(proto("APDU", "empty APDU".into())),
-            Some(apdu::association::TAG_AARE) => match (self.state, apdu::decode(data)) {
-                (ClientState::AwaitingAare, Ok(Apdu::Aare(a))) => self.on_aare(a, now),
-                (ClientState::AwaitingAare, Err(e)) => self.association_failed(e),
-                (s, _) => self.stray(proto("AARE", format!("an AARE while {s:?}"))),
+            Some(apdu::association::TAG_AARE) if self.state != ClientState::AwaitingAare => {
+                self.stray(proto("AARE", format!("an AARE while {:?}", self.state)))
+            }
+            Some(apdu::association::TAG_AARE) => match apdu::decode_tolerant(data, self.cfg.tolerance()) {
+                Ok(apdu::Decoded { value: Apdu::Aare(a), quirks }) => {
+                    let taken = quirks.iter().map(|q| q.quirk).collect();
+                    self.took(quirks);
+                    self.on_aare(a, taken, now)
+                }
+                Ok(_) => self.association_failed(proto("AARE", "not an AARE".into())),
+                Err(e) => self.association_failed(e),
             },
+            // A meter still holding an association may answer the AARQ so.
+            Some(apdu::errors::TAG_EXCEPTION_RESPONSE) if self.state == ClientState::AwaitingAare => {
+                match apdu::decode(data) {
+                    Ok(Apdu::ExceptionResponse(x)) => {
+                        use apdu::errors::{SERVICE_ERRORS, STATE_ERRORS};
+                        use apdu::results::name_of;
+                        let msg = format!(
+                            "an exception-response ({}, {}) instead of the AARE",
+                            name_of(STATE_ERRORS, x.state_error).unwrap_or("state-error ?"),
+                            name_of(SERVICE_ERRORS, x.service_error).unwrap_or("service-error ?"),
+                        );
+                        self.association_failed(proto(EXCEPTION_FOR_AARQ, msg))
+                    }
+                    Ok(_) => self.association_failed(proto("AARE", "not an AARE".into())),
+                    Err(e) => self.association_failed(e),
+                }
+            }
             Some(apdu::association::TAG_RLRE) if self.state == ClientState::Releasing => {
                 self.clear_association();
                 self.state = ClientState::Idle;
@@ -47,6 +75,13 @@ impl ClientAssociation {
 
     pub(super) fn in_association(&self) -> bool {
         matches!(self.state, ClientState::AwaitingHls | ClientState::Associated | ClientState::Releasing)
+    }
+
+    /// Report the quirks a decode took.
+    pub(super) fn took(&mut self, quirks: Vec<apdu::Tolerated>) {
+        for q in quirks {
+            self.push_event(ClientEvent::Quirk(q));
+        }
     }
 
     pub(super) fn stray(&mut self, e: Error) {
@@ -162,8 +197,13 @@ impl ClientAssociation {
         } else {
             data
         };
-        let decoded = match apdu::decode(bytes) {
-            Ok(a) => a,
+        // The plaintext of a ciphered APDU is decoded strictly: no quirk inside security.
+        let tolerance = if is_ciphered(tag) { apdu::Tolerance::NONE } else { self.cfg.tolerance() };
+        let decoded = match apdu::decode_tolerant(bytes, tolerance) {
+            Ok(d) => {
+                self.took(d.quirks);
+                d.value
+            }
             Err(e) => {
                 let head: String = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
                 let e = proto("answer", format!("undecodable APDU {head}: {e}"));

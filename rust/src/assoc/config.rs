@@ -5,13 +5,12 @@ use std::fmt;
 use crate::apdu::initiate::conformance_bit;
 use crate::error::{Error, ErrorKind, Layer, Result};
 
-/// Named, harmless deviations from the standard a meter model may be allowed
-/// (the `[models.NAME] quirks` of the gateway configuration). None touches the
-/// invocation counter rules.
-pub const KNOWN_QUIRKS: &[(&str, &str)] = &[(
-    "plain-initiate-response",
-    "the AARE of a ciphered association carries a plain (unciphered) InitiateResponse, or none",
-)];
+/// Named deviations from the standard a meter model may be allowed (the
+/// `[models.NAME]` quirk settings of the gateway configuration): name, what it
+/// takes, whether it is allowed by default. The structural ones are allowed by
+/// default; `plain-initiate-response` touches security and is opt-in. None
+/// touches tags, invocation counters or protection levels. See [`crate::apdu::quirks`].
+pub use crate::apdu::quirks::QUIRKS as KNOWN_QUIRKS;
 
 /// Conformance bits (IEC 62056-5-3; bit 0 is the most significant of 24).
 pub mod bits {
@@ -191,7 +190,8 @@ pub struct AssociationConfig {
     /// The last invocation counter seen from the peer's system title
     /// (persisted by the caller): anything not above it is a replay.
     pub last_incoming_counter: Option<u32>,
-    /// Client: the [`KNOWN_QUIRKS`] allowed for this meter model.
+    /// Client: the [`KNOWN_QUIRKS`] allowed for this meter model (default:
+    /// those allowed by default; empty: strict, every quirk refused).
     pub quirks: Vec<String>,
 }
 
@@ -214,7 +214,7 @@ impl Default for AssociationConfig {
             max_events: 256,
             max_counter_hint_jump: 1 << 20,
             last_incoming_counter: None,
-            quirks: Vec::new(),
+            quirks: crate::apdu::quirks::default_quirks().into_iter().map(String::from).collect(),
         }
     }
 }
@@ -286,8 +286,8 @@ impl AssociationConfig {
             return Err(bad("config.conformance", format!("0x{:x}", self.conformance), "24 bits"));
         }
         for q in &self.quirks {
-            if !KNOWN_QUIRKS.iter().any(|(n, _)| n == q) {
-                let known: Vec<&str> = KNOWN_QUIRKS.iter().map(|(n, _)| *n).collect();
+            if !KNOWN_QUIRKS.iter().any(|(n, _, _)| n == q) {
+                let known: Vec<&str> = KNOWN_QUIRKS.iter().map(|(n, _, _)| *n).collect();
                 return Err(Error::new(
                     Layer::Apdu,
                     "config.quirks",
@@ -301,6 +301,11 @@ impl AssociationConfig {
 
     pub(crate) fn quirk(&self, name: &str) -> bool {
         self.quirks.iter().any(|q| q == name)
+    }
+
+    /// The decode quirks allowed (what [`crate::apdu::decode_tolerant`] may take).
+    pub(crate) fn tolerance(&self) -> crate::apdu::Tolerance {
+        crate::apdu::Tolerance::from_names(&self.quirks)
     }
 
     /// Our max receive PDU size as a number of bytes (0 means 65535).

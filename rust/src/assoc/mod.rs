@@ -84,9 +84,14 @@
 //!   receive PDU size; every reassembled answer or request above
 //!   `max_block_transfer`; while `max_events` events wait unread, received
 //!   APDUs are dropped (`Stats::dropped_queue_full`).
-//! * Quirks are allowed by name only ([`KNOWN_QUIRKS`]): a ciphered
-//!   association takes a plain or missing InitiateResponse only with
-//!   `plain-initiate-response`.
+//! * Quirks are allowed by name only ([`KNOWN_QUIRKS`], `config.quirks`; by
+//!   default the structural ones): an AARE or answer that decodes only with
+//!   a quirk is taken when it is allowed (a `Quirk` event each time, before
+//!   the event it let through) and refused naming it when not; an AARE
+//!   rejection without user-information likewise. Nothing ciphered is
+//!   decoded with a quirk (neither the envelope nor its plaintext); a
+//!   ciphered association takes a plain or missing InitiateResponse only
+//!   with `plain-initiate-response` (opt-in).
 //!
 //! # Errors
 //!
@@ -114,6 +119,8 @@ mod proptests;
 mod tests;
 #[cfg(test)]
 mod tests_assoc;
+#[cfg(test)]
+mod tests_quirks;
 #[cfg(test)]
 mod tests_security;
 #[cfg(test)]

@@ -302,7 +302,8 @@ fn plain_or_missing_initiate_response_in_a_ciphered_association_needs_the_quirk(
             "{ev:?}"
         );
         let ev = ciphered_client_fed(a, quirk.clone());
-        let [ClientEvent::Associated(agreement)] = &ev[..] else { panic!("{ev:?}") };
+        let [ClientEvent::Quirk(q), ClientEvent::Associated(agreement)] = &ev[..] else { panic!("{ev:?}") };
+        assert_eq!(q.quirk, "plain-initiate-response");
         assert_eq!(agreement.quirks_used, vec!["plain-initiate-response"]);
     }
 }

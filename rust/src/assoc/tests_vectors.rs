@@ -90,10 +90,26 @@ fn aare_refusals_of_real_meters() {
         let mut c = ClientAssociation::new(plain_cfg()).unwrap();
         c.open(0.0, None, None).unwrap();
         c.receive_data(&v(name), 0.1);
-        let Some(ClientEvent::Refused { result, diagnostic, detail: got }) = c.next_event() else { panic!("{name}") };
+        let mut ev = c.next_event();
+        let without_ui = matches!(&ev, Some(ClientEvent::Quirk(q)) if q.quirk == "rejection-without-user-information");
+        if without_ui {
+            ev = c.next_event();
+        }
+        let Some(ClientEvent::Refused { result, diagnostic, detail: got }) = ev else { panic!("{name}") };
         assert_eq!(result, 1, "{name}");
         assert!(matches!(diagnostic, Some(Diagnostic::ServiceUser(13 | 1))), "{name}");
         assert!(got.starts_with(detail), "{name}: {got}");
+        // Strict: a rejection without user-information is a malformed AARE naming the quirk.
+        let mut c = ClientAssociation::new(AssociationConfig { quirks: vec![], ..plain_cfg() }).unwrap();
+        c.open(0.0, None, None).unwrap();
+        c.receive_data(&v(name), 0.1);
+        match c.next_event() {
+            Some(ClientEvent::AssociationFailed(e)) if without_ui => {
+                assert!(e.to_string().contains("rejection-without-user-information"), "{e}")
+            }
+            Some(ClientEvent::Refused { result: 1, .. }) if !without_ui => {}
+            other => panic!("{name} strict: {other:?}"),
+        }
     }
 }
 
@@ -383,6 +399,7 @@ fn iskra_aare_with_negotiated_qos_and_landis_gyr_refusal() {
     let mut c = ClientAssociation::new(lls).unwrap();
     c.open(0.0, None, None).unwrap();
     c.receive_data(&h(&json_strings(LANDIS, "response_apdu")[0]), 0.1);
+    assert!(matches!(c.next_event(), Some(ClientEvent::Quirk(q)) if q.quirk == "rejection-without-user-information"));
     assert_eq!(
         c.next_event(),
         Some(ClientEvent::Refused { result: 1, diagnostic: Some(Diagnostic::ServiceUser(13)), detail: String::new() })

@@ -130,7 +130,7 @@ pub struct Agreement {
     pub ciphered: bool,
     /// A dedicated key is in use (ded- / general-ded- APDUs).
     pub dedicated_key: bool,
-    /// Deviations accepted while associating (names of [`super::KNOWN_QUIRKS`]).
+    /// Quirks taken while associating, each once (names of [`super::KNOWN_QUIRKS`]).
     pub quirks_used: Vec<&'static str>,
     /// Client: the accepted AARE carried no InitiateResponse (a plain
     /// association takes that, as the Python client did; the conformance
@@ -210,6 +210,11 @@ pub enum ClientEvent {
     Unsolicited(Vec<u8>),
     /// The association is over: `confirmed` when the RLRE arrived.
     Released { confirmed: bool },
+    /// A quirk of the meter was taken (one event each time, before the event
+    /// of what it let through): the AARE or answer decoded only with it, or an
+    /// association-level one (`rejection-without-user-information`,
+    /// `plain-initiate-response`). Only quirks the configuration allows.
+    Quirk(crate::apdu::Tolerated),
 }
 
 /// What the server machine reports.

@@ -16,12 +16,34 @@ use from_dict::from_dict;
 use to_dict::to_dict;
 
 type Table = &'static [(u8, &'static str)];
+/// The quirks a tolerant decode took: `(name, detail)`.
+type Taken = Vec<(&'static str, String)>;
 
 /// Decode one xDLMS or ACSE APDU to a dict (see the stub for its shape).
 #[pyfunction]
 fn decode_apdu<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyDict>> {
     let apdu = apdu::decode(data).map_err(to_py_err)?;
     to_dict(py, &apdu)
+}
+
+/// Decode one APDU strictly, else with the quirks allowed (`None`: every
+/// decode quirk): the dict and the quirks taken as `(name, detail)`.
+#[pyfunction]
+#[pyo3(signature = (data, quirks=None))]
+fn decode_apdu_tolerant<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    quirks: Option<Vec<String>>,
+) -> PyResult<(Bound<'py, PyDict>, Taken)> {
+    let tolerance = quirks.map_or(apdu::Tolerance::ALL, |q| apdu::Tolerance::from_names(&q));
+    let d = apdu::decode_tolerant(data, tolerance).map_err(to_py_err)?;
+    Ok((to_dict(py, &d.value)?, d.quirks.into_iter().map(|t| (t.quirk, t.detail)).collect()))
+}
+
+/// Every quirk: `(name, description, allowed by default)`.
+#[pyfunction]
+fn known_quirks() -> Vec<(&'static str, &'static str, bool)> {
+    apdu::quirks::QUIRKS.to_vec()
 }
 
 /// Encode a dict shaped like `decode_apdu`'s output.
@@ -49,6 +71,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_apdu, m)?)?;
     m.add_function(wrap_pyfunction!(encode_apdu, m)?)?;
     m.add_function(wrap_pyfunction!(apdu_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_apdu_tolerant, m)?)?;
+    m.add_function(wrap_pyfunction!(known_quirks, m)?)?;
     Ok(())
 }
 

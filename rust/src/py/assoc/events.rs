@@ -106,6 +106,15 @@ pub struct Released {
     confirmed: bool,
 }
 
+/// A quirk of the meter was taken (`quirk`: its name; `detail`: what was found).
+#[pyclass(name = "QuirkTaken", module = "smmc_gateway._core", frozen)]
+pub struct QuirkTaken {
+    #[pyo3(get)]
+    quirk: &'static str,
+    #[pyo3(get)]
+    detail: String,
+}
+
 /// A complete request for the server's shell: answer it with `respond_*`.
 #[pyclass(name = "Request", module = "smmc_gateway._core", frozen)]
 pub struct Request {
@@ -164,6 +173,7 @@ pub(super) fn client_event(py: Python<'_>, e: ClientEvent) -> PyResult<Py<PyAny>
         ClientEvent::ProtocolError(e) => Py::new(py, ProtocolError { error: error_info(py, &e)? })?.into_any(),
         ClientEvent::Unsolicited(a) => Py::new(py, Unsolicited { apdu: PyBytes::new(py, &a).unbind() })?.into_any(),
         ClientEvent::Released { confirmed } => Py::new(py, Released { confirmed })?.into_any(),
+        ClientEvent::Quirk(t) => Py::new(py, QuirkTaken { quirk: t.quirk, detail: t.detail })?.into_any(),
     })
 }
 
@@ -221,6 +231,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ProtocolError>()?;
     m.add_class::<Unsolicited>()?;
     m.add_class::<Released>()?;
+    m.add_class::<QuirkTaken>()?;
     m.add_class::<Request>()?;
     m.add_class::<GetRequest>()?;
     m.add_class::<SetRequest>()?;

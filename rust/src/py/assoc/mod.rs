@@ -52,7 +52,7 @@ impl PyAssociationConfig {
         security_control=None, cipher_mode="glo", peer_system_title=None, conformance=None,
         max_receive_pdu=0xFFFF, max_send_pdu=None, response_timeout=10.0, max_block_transfer=8 << 20,
         max_outstanding=1, invoke_priority_high=true, gbt_window=1, gbt_retries=2, max_events=256,
-        max_counter_hint_jump=1 << 20, last_incoming_counter=None, quirks=Vec::new()))]
+        max_counter_hint_jump=1 << 20, last_incoming_counter=None, quirks=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         authentication: &str,
@@ -75,7 +75,7 @@ impl PyAssociationConfig {
         max_events: usize,
         max_counter_hint_jump: u32,
         last_incoming_counter: Option<u32>,
-        quirks: Vec<String>,
+        quirks: Option<Vec<String>>,
     ) -> PyResult<Self> {
         let authentication = match (authentication, password) {
             ("none", None) => Authentication::None,
@@ -125,9 +125,11 @@ impl PyAssociationConfig {
             max_events,
             max_counter_hint_jump,
             last_incoming_counter,
-            quirks,
             ..AssociationConfig::default()
         };
+        if let Some(q) = quirks {
+            cfg.quirks = q; // None: the quirks allowed by default
+        }
         if let Some(c) = conformance {
             cfg.conformance = conformance_of(c)?;
         }
