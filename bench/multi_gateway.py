@@ -572,14 +572,14 @@ def main(argv: list[str] | None = None) -> int:
                          "that survives losing a node)")
     ap.add_argument("--no-node-kill", action="store_true",
                     help="with --rmqttd: do not kill a broker node")
-    ap.add_argument("--smoke", action="store_true", help="2 gateways x 3 meters, 75 s")
+    ap.add_argument("--smoke", action="store_true", help="2 gateways x 3 meters, 30 s")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
     spec = Spec(args.gateways, args.meters, args.consumers, args.duration, args.kill_after,
                 args.down)
     if args.smoke:
-        spec = Spec(2, 3, 3, 75.0, 10.0, 3.0)
+        spec = Spec(2, 3, 3, 30.0, 8.0, 2.0)
     spec.workdir = Path(tempfile.mkdtemp(prefix="smmc-multi-"))
     nodes: tuple[RmqttNode, ...] = ()
     if args.broker:
