@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
+from smmc_gateway.cosem.objects import Data
 from smmc_gateway.dlms.errors import DataAccessError
 from smmc_gateway.ops.audit import (
     AuditError,
@@ -117,7 +118,7 @@ def audited(job: Job, args: argparse.Namespace, details: dict[str, Any] | None =
 async def _identity(s: Any, obis: str) -> str | None:
     """The meter's own name for itself (None if this association may not read it)."""
     try:
-        value = await s.get(1, obis, 2)
+        value = await s.get(*Data(obis).value)
     except DataAccessError:
         return None
     raw = value.get("value") if isinstance(value, dict) else None

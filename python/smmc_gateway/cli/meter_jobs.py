@@ -28,6 +28,7 @@ from smmc_gateway.cli.meter_args import (
     parse_typed,
 )
 from smmc_gateway.cosem.classes import CLASSES
+from smmc_gateway.cosem.objects import ProfileGeneric
 from smmc_gateway.dlms.client import EntryAccess, RangeAccess
 
 if TYPE_CHECKING:
@@ -141,8 +142,8 @@ async def _get(s: Any, out: Output, ref: Reference, access: Any) -> int:
     rows = _as_rows(value)
     if rows is not None:
         labels = [f"{i}" for i in range(len(rows[0]))]
-        if ref.class_id == 7 and ref.member == 2:  # a profile buffer: name the columns
-            captures = (await s.get(7, str(ref.obis), 3))["value"]
+        if _is_profile_buffer(ref):  # name the columns
+            captures = (await s.get(*ProfileGeneric(ref.obis).capture_objects))["value"]
             if len(captures) == len(labels):
                 labels = [_capture_label(c) for c in captures]
         out.print(console.table(labels, rows, title=title))
@@ -179,6 +180,12 @@ def _as_rows(value: dict[str, Any]) -> list[list[Any]] | None:
     if len(widths) != 1:
         return None
     return [list(i["value"]) for i in items]
+
+
+def _is_profile_buffer(ref: Reference) -> bool:
+    if ref.class_id != ProfileGeneric.class_id:
+        return False
+    return ref.member == ProfileGeneric(ref.obis).buffer.attribute_id
 
 
 async def _scaled(s: Any, ref: Reference, value: dict[str, Any]) -> str | None:
@@ -298,7 +305,7 @@ async def _profile(
     end: datetime | None,
     csv_out: bool,
 ) -> int:
-    captures = (await s.get(7, obis, 3))["value"]
+    captures = (await s.get(*ProfileGeneric(obis).capture_objects))["value"]
     columns = [_capture_label(c) for c in captures]
     scalers = [await _scaler_unit(s, c) for c in captures]
     if start is not None or end is not None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from smmc_gateway import _core, console
 from smmc_gateway.cli.common import EXIT_OK, OperationFailed, UsageError
+from smmc_gateway.cosem.objects import Clock, CosemMethod, DisconnectControl, Limiter
 from smmc_gateway.dlms.errors import LinkLost, MeterTimeout
 from smmc_gateway.usecases.firmware_push import (
     STATUS_NAMES,
@@ -25,9 +26,9 @@ from smmc_gateway.usecases.firmware_push import (
 if TYPE_CHECKING:
     from smmc_gateway.cli.meter_cmd import Job, Output
 
-CLOCK = "0.0.1.0.0.255"
-DISCONNECT = "0.0.96.3.10.255"
-LIMITER = "0.0.17.0.0.255"
+CLOCK = Clock()  # the standard logical names (0.0.1.0.0.255, 0.0.96.3.10.255, 0.0.17.0.0.255)
+DISCONNECT = DisconnectControl()
+LIMITER = Limiter()
 SHIFT_LIMIT = 900  # shift_time accepts -900..900 s (Blue Book, Clock method 6)
 CONTROL_STATES = {0: "disconnected", 1: "connected", 2: "ready for reconnection"}
 _INT_MAX = {
@@ -48,7 +49,9 @@ def prepare(args: argparse.Namespace) -> Job:
         sync = bool(args.sync)
         return lambda s, out: _clock(s, out, sync)
     if action in ("connect", "disconnect"):
-        method = 2 if action == "connect" else 1  # remote_reconnect / remote_disconnect
+        method = (
+            DISCONNECT.remote_reconnect if action == "connect" else DISCONNECT.remote_disconnect
+        )
         return lambda s, out: _supply(s, out, action, method)
     if action == "limit":
         if args.off and args.threshold is not None:
@@ -71,14 +74,14 @@ def firmware_job(image: bytes, ident: bytes, activate: bool) -> Job:
 async def _read_clock(s: Any) -> tuple[datetime, float, int | None]:
     """(meter time, deviation in seconds meter - local, clock status)."""
     t0 = time.time()
-    value = await s.get(8, CLOCK, 2)
+    value = await s.get(*CLOCK.time)
     t1 = time.time()
     raw = bytes.fromhex(value["value"])
     meter = _core.decode_datetime(raw)
     if meter is None:
         raise OperationFailed(f"the meter's clock is not set (time {raw.hex()})")
     if meter.tzinfo is None:  # deviation not specified: the meter's time zone attribute
-        tz_minutes = (await s.get(8, CLOCK, 3))["value"]
+        tz_minutes = (await s.get(*CLOCK.time_zone))["value"]
         meter = meter.replace(tzinfo=timezone(timedelta(minutes=-int(tz_minutes))))
     local = datetime.fromtimestamp((t0 + t1) / 2, UTC)
     status = raw[11] if len(raw) == 12 and raw[11] != 0xFF else None
@@ -105,12 +108,12 @@ async def _clock(s: Any, out: Output, sync: bool) -> int:
             out.status("deviation under 0.5 s: nothing to do")
         elif abs(deviation) <= SHIFT_LIMIT:
             shift = -round(deviation)
-            await s.action(8, CLOCK, 6, {"type": "long", "value": shift})
+            await s.action(*CLOCK.shift_time, {"type": "long", "value": shift})
             report["sync"] = f"shift_time {shift} s"
         else:
             now = datetime.now(UTC).astimezone(meter.tzinfo)
             await s.set(
-                8, CLOCK, 2, {"type": "octet-string", "value": _core.encode_datetime(now).hex()}
+                *CLOCK.time, {"type": "octet-string", "value": _core.encode_datetime(now).hex()}
             )
             report["sync"] = "time set"
         if report["sync"] != "not needed":
@@ -143,11 +146,11 @@ def _status_text(status: int) -> str:
 
 
 # ---------------------------------------------------------------- supply
-async def _supply(s: Any, out: Output, action: str, method: int) -> int:
-    await s.action(70, DISCONNECT, method, {"type": "integer", "value": 0})
-    output_state = (await s.get(70, DISCONNECT, 2))["value"]
-    control = (await s.get(70, DISCONNECT, 3))["value"]
-    mode = (await s.get(70, DISCONNECT, 4))["value"]
+async def _supply(s: Any, out: Output, action: str, method: CosemMethod) -> int:
+    await s.action(*method, {"type": "integer", "value": 0})
+    output_state = (await s.get(*DISCONNECT.output_state))["value"]
+    control = (await s.get(*DISCONNECT.control_state))["value"]
+    mode = (await s.get(*DISCONNECT.control_mode))["value"]
     state = CONTROL_STATES.get(control, f"state {control}")
     if out.json:
         out.data(
@@ -176,7 +179,7 @@ async def _limit(
 ) -> int:
     changed = []
     if threshold is not None or off:
-        current = await s.get(71, LIMITER, 4)
+        current = await s.get(*LIMITER.threshold_normal)
         kind = current["type"]
         limit = _INT_MAX.get(kind)
         if limit is None:
@@ -187,22 +190,24 @@ async def _limit(
             raise UsageError(
                 f"limit: --threshold {value} does not fit the meter's {kind} (max {limit})"
             )
-        await s.set(71, LIMITER, 4, {"type": kind, "value": value})
+        await s.set(*LIMITER.threshold_normal, {"type": kind, "value": value})
         changed.append("threshold_normal")
     if duration is not None:
-        current = await s.get(71, LIMITER, 6)
-        await s.set(71, LIMITER, 6, {"type": current["type"], "value": duration})
+        current = await s.get(*LIMITER.min_over_threshold_duration)
+        await s.set(
+            *LIMITER.min_over_threshold_duration, {"type": current["type"], "value": duration}
+        )
         changed.append("min_over_threshold_duration")
-    names = {
-        3: "threshold_active",
-        4: "threshold_normal",
-        5: "threshold_emergency",
-        6: "min_over_threshold_duration",
-        7: "min_under_threshold_duration",
-        10: "emergency_profile_active",
-    }
-    values = {name: (await s.get(71, LIMITER, attr))["value"] for attr, name in names.items()}
-    monitored = (await s.get(71, LIMITER, 2))["value"]
+    shown = (
+        LIMITER.threshold_active,
+        LIMITER.threshold_normal,
+        LIMITER.threshold_emergency,
+        LIMITER.min_over_threshold_duration,
+        LIMITER.min_under_threshold_duration,
+        LIMITER.emergency_profile_active,
+    )
+    values = {ref.name: (await s.get(*ref))["value"] for ref in shown}
+    monitored = (await s.get(*LIMITER.monitored_value))["value"]
     mon = (
         f"{monitored[0]['value']}/{console.obis_text(monitored[1]['value'])}/"
         f"{monitored[2]['value']}"

@@ -14,24 +14,26 @@ counter store (``STORE.system-title``) and later runs reuse it. The AES-GCM nonc
 daemon's title and the same key, the two independent counters would repeat nonces. A
 title kept beside the counter store pairs one title with one counter sequence: a new
 store (another ``--ic-store``) gets a new title, so its counters starting again can
-never repeat a nonce of another store.
+never repeat a nonce of another store. The title file and the counter scope are those of
+:mod:`smmc_gateway.dlms.endpoint`, which also builds the transport and the Security: a
+script using the Python API with the same ``ic_store`` shares this one sequence.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from smmc_gateway.cli.common import OperationFailed, UsageError
 from smmc_gateway.cli.secrets import Credentials, resolve_keys
+from smmc_gateway.dlms import endpoint
 from smmc_gateway.dlms.association import DEFAULT_QUIRKS, Security, SessionSettings
-from smmc_gateway.dlms.transport import HdlcSettings, HdlcTransport, Transport, WrapperTransport
+from smmc_gateway.dlms.endpoint import Addressing, ConfigurationError, Endpoint, TitleFileError
+from smmc_gateway.dlms.endpoint import title_path as title_path  # re-exported (tests, docs)
+from smmc_gateway.dlms.transport import Transport
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,6 @@ class Target:
     """tcp, serial or optical: which hints apply."""
 
 
-TITLE_PREFIX = b"SMC"  # a manufacturer-style prefix; the daemon's default is b"SMMCGW00"
-TITLE_SUFFIX = ".system-title"
-
-
 def default_ic_store() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "smmc-gateway" / "invocation-counters.sqlite"
@@ -58,58 +56,17 @@ def ic_store_path(args: argparse.Namespace) -> Path:
     return Path(args.ic_store) if getattr(args, "ic_store", None) else default_ic_store()
 
 
-def title_path(store: Path) -> Path:
-    return store.with_name(store.name + TITLE_SUFFIX)
-
-
 def installation_title(store: Path) -> bytes:
-    """The CLI's own system title kept beside ``store``; made on first use (0600)."""
-    path = title_path(store)
+    """The CLI's own system title kept beside ``store``, made on first use (0600): the
+    file the Python API uses too (:func:`smmc_gateway.dlms.endpoint.installation_title`)."""
     try:
-        return _read_title(path)
-    except FileNotFoundError:
-        pass
-    title = TITLE_PREFIX + secrets.token_bytes(8 - len(TITLE_PREFIX))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, title.hex().encode() + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # never replaces one another run made meanwhile
-        except FileExistsError:
-            return _read_title(path)
-        finally:
-            os.unlink(tmp)
-    except OSError as exc:
-        raise UsageError(
-            f"system title file {path}: cannot write it ({exc.strerror or exc}); give a "
-            "writable --ic-store FILE or --system-title HEX"
-        ) from None
-    return title
-
-
-def _read_title(path: Path) -> bytes:
-    try:
-        text = path.read_text("ascii").strip()
-        title = bytes.fromhex(text)
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise UsageError(
-            f"system title file {path}: unreadable or not hex ({exc}); remove it (a new "
-            "title is made) or give --system-title HEX"
-        ) from None
-    if len(title) != 8:
-        raise UsageError(
-            f"system title file {path}: {len(title)} bytes, expected 8; remove it (a new "
-            "title is made) or give --system-title HEX"
-        )
-    return title
+        return endpoint.installation_title(store)
+    except TitleFileError as exc:
+        if exc.damaged:
+            hint = "remove it (a new title is made) or give --system-title HEX"
+        else:
+            hint = "give a writable --ic-store FILE or --system-title HEX"
+        raise UsageError(f"{exc}; {hint}") from None
 
 
 def security_from(args: argparse.Namespace, creds: Credentials) -> Security:
@@ -121,7 +78,7 @@ def security_from(args: argparse.Namespace, creds: Credentials) -> Security:
             raise UsageError(
                 "--auth lls needs a password: --password, SMMC_PASSWORD or --secrets-file"
             )
-        return Security.lls(creds.password.reveal())
+        return _security("lls", password=creds.password.reveal())
     if level == "hls-gmac":
         if creds.ek is None or creds.ak is None:
             raise UsageError(
@@ -131,15 +88,24 @@ def security_from(args: argparse.Namespace, creds: Credentials) -> Security:
         ek, ak = creds.ek.reveal(), creds.ak.reveal()
         store = _ic_store(args)
         title = creds.system_title or installation_title(ic_store_path(args))
-        scope = "cli-" + hashlib.sha256(b"smmc-ic-scope" + ek + ak).hexdigest()[:16]
-        return Security.hls_gmac(
-            system_title=title,
+        return _security(
+            level,
             ek=ek,
             ak=ak,
+            system_title=title,
             ic_store=store,
-            ic_scope=scope,
+            ic_scope=endpoint.key_scope(ek, ak),
         )
-    return Security.none()
+    return _security("none")
+
+
+def _security(level: str, **credentials: Any) -> Security:
+    """:func:`~smmc_gateway.dlms.endpoint.build_security`, its refusal a UsageError (the
+    options were checked already: this is the shared builder's own check)."""
+    try:
+        return endpoint.build_security(level, **credentials)
+    except ConfigurationError as exc:
+        raise UsageError(f"--auth {level}: {exc}") from None
 
 
 def _ic_store(args: argparse.Namespace) -> Any:
@@ -168,66 +134,43 @@ def build(args: argparse.Namespace) -> tuple[Transport, SessionSettings, Target]
         association_timeout=max(30.0, timeout * 3),
         quirks=frozenset() if getattr(args, "strict", False) else DEFAULT_QUIRKS,
     )
-    hdlc = HdlcSettings(
-        client_address=client,
-        server_upper=args.logical_device,
-        server_lower=args.server,
-        # --timeout bounds the wait for an answer, HDLC retransmissions included.
-        response_timeout=max(timeout / 4, 0.5),
-        max_retries=3,
-    )
-    transport: Transport
     if getattr(args, "mode_e", False) and (args.tcp is None or not args.hdlc):
         raise UsageError(
             "--mode-e is the IEC 62056-21 sign-on before HDLC over TCP: use it with --tcp "
             "HOST:PORT --hdlc (the optical head, --optical DEV, signs on by itself)"
         )
+    option = _option(args)
+    addressing = Addressing(client=client, logical_device=args.logical_device, physical=args.server)
+    try:
+        ep = _endpoint(args)
+        # --timeout bounds the wait for an answer, HDLC retransmissions included.
+        transport = endpoint.build_transport(
+            ep, addressing, hdlc_response_timeout=max(timeout / 4, 0.5), hdlc_max_retries=3
+        )
+    except ConfigurationError as exc:
+        if exc.part == "baud":
+            raise UsageError(f"--{exc}") from None  # "--baud N: why"
+        raise UsageError(f"{option}: {exc}") from None
+    except ImportError as exc:
+        raise OperationFailed(f"{option} is not available in this build ({exc})") from None
+    kind = "tcp" if args.tcp is not None else "serial" if args.serial is not None else "optical"
+    return transport, settings, Target(ep.describe(), client, security.level, kind)
+
+
+def _option(args: argparse.Namespace) -> str:
+    """The option that names the link (for messages)."""
+    if args.tcp is not None:
+        return "--mode-e" if args.hdlc and getattr(args, "mode_e", False) else "--tcp"
+    return "--serial" if args.serial is not None else "--optical"
+
+
+def _endpoint(args: argparse.Namespace) -> Endpoint:
+    """The endpoint the connection options name (ConfigurationError naming a bad part)."""
     if args.tcp is not None:
         host, port = args.tcp
         if args.hdlc and getattr(args, "mode_e", False):
-            transport = _mode_e_tcp(host, port, args.baud, hdlc)
-            what = f"tcp {host}:{port} (mode E sign-on, then HDLC)"
-        elif args.hdlc:
-            transport = HdlcTransport.tcp(host, port, hdlc)
-            what = f"tcp {host}:{port} (HDLC)"
-        else:
-            transport = WrapperTransport.tcp(
-                host, port, client_sap=client, logical_device=args.logical_device
-            )
-            what = f"tcp {host}:{port} (wrapper)"
-    elif args.serial is not None:
-        transport = _serial(args.serial, args.baud, hdlc)
-        what = f"serial {args.serial} at {args.baud} baud"
-    else:
-        transport = _optical(args.optical, args.baud, hdlc)
-        what = f"optical head {args.optical} (mode E, up to {args.baud} baud)"
-    kind = "tcp" if args.tcp is not None else "serial" if args.serial is not None else "optical"
-    return transport, settings, Target(what, client, security.level, kind)
-
-
-def _serial(device: str, baud: int, hdlc: HdlcSettings) -> Transport:
-    mod = _load("smmc_gateway.dlms.serial", "--serial")
-    transport: Transport = mod.SerialHdlcTransport(device, hdlc, baudrate=baud)
-    return transport
-
-
-def _mode_e_tcp(host: str, port: int, baud: int, hdlc: HdlcSettings) -> Transport:
-    mod = _load("smmc_gateway.dlms.mode_e_tcp", "--mode-e")
-    try:
-        transport: Transport = mod.ModeETcpTransport(host, port, hdlc, max_baud=baud)
-    except ValueError as exc:
-        raise UsageError(f"--baud {baud}: {exc}") from None
-    return transport
-
-
-def _optical(device: str, baud: int, hdlc: HdlcSettings) -> Transport:
-    mod = _load("smmc_gateway.dlms.optical_port", "--optical")
-    transport: Transport = mod.OpticalTransport(device, hdlc, max_baud=baud)
-    return transport
-
-
-def _load(module: str, option: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise OperationFailed(f"{option} is not available in this build ({exc})") from None
+            return Endpoint("mode-e", host=host, port=port, baud=args.baud)
+        return Endpoint("hdlc" if args.hdlc else "wrapper", host=host, port=port)
+    if args.serial is not None:
+        return Endpoint("serial", device=args.serial, baud=args.baud)
+    return Endpoint("optical", device=args.optical, baud=args.baud)

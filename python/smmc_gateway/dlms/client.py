@@ -21,6 +21,7 @@ import structlog
 from smmc_gateway import _core
 from smmc_gateway.cosem.model import ObjectModel
 from smmc_gateway.cosem.obis import Obis
+from smmc_gateway.cosem.objects import AssociationLN, Clock
 from smmc_gateway.dlms.access import (
     CLOCK_COLUMN,
     Access,
@@ -439,11 +440,11 @@ class ClientSession:
     # ------------------------------------------------------------ helpers
     async def read_object_model(self) -> ObjectModel:
         """Association LN (0.0.40.0.0.255) attribute 2 to an ObjectModel."""
-        return ObjectModel.from_object_list(await self.get(15, "0.0.40.0.0.255", 2))
+        return ObjectModel.from_object_list(await self.get(*AssociationLN().object_list))
 
     async def keep_alive(self) -> None:
         """A cheap request (the clock time) that keeps the association open."""
-        await self.get_raw(8, "0.0.1.0.0.255", 2)
+        await self.get_raw(*Clock().time)
 
 
 def _action_value(

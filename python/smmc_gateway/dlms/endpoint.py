@@ -57,6 +57,17 @@ class ConfigurationError(ValueError):
         self.part = part
 
 
+class TitleFileError(ConfigurationError):
+    """The system title file beside a counter store (part ``system_title``): ``damaged``
+    when it is there but unreadable, not hex or not 8 bytes (removing it makes a new
+    one); otherwise it could not be written. Callers word their own remedy from it."""
+
+    def __init__(self, path: Path, message: str, *, damaged: bool) -> None:
+        super().__init__("system_title", message)
+        self.path = path
+        self.damaged = damaged
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where a meter is and how its link is framed (see the module doc)."""
@@ -206,7 +217,7 @@ def title_path(store: Path) -> Path:
 def installation_title(store: Path) -> bytes:
     """Our system title kept beside the counter store ``store``; made on first use
     (``b"SMC"`` + 5 random bytes, hex, mode 0600), never replaced. ConfigurationError
-    (part ``system_title``) when it cannot be read or written."""
+    (part ``system_title``; a :class:`TitleFileError`) when it cannot be read or written."""
     path = title_path(store)
     try:
         return _read_title(path)
@@ -229,8 +240,10 @@ def installation_title(store: Path) -> bytes:
         finally:
             os.unlink(tmp)
     except OSError as exc:
-        raise ConfigurationError(
-            "system_title", f"system title file {path}: cannot write it ({exc.strerror or exc})"
+        raise TitleFileError(
+            path,
+            f"system title file {path}: cannot write it ({exc.strerror or exc})",
+            damaged=False,
         ) from None
     return title
 
@@ -241,12 +254,12 @@ def _read_title(path: Path) -> bytes:
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as exc:
-        raise ConfigurationError(
-            "system_title", f"system title file {path}: unreadable or not hex ({exc})"
+        raise TitleFileError(
+            path, f"system title file {path}: unreadable or not hex ({exc})", damaged=True
         ) from None
     if len(title) != 8:
-        raise ConfigurationError(
-            "system_title", f"system title file {path}: {len(title)} bytes, expected 8"
+        raise TitleFileError(
+            path, f"system title file {path}: {len(title)} bytes, expected 8", damaged=True
         )
     return title
 

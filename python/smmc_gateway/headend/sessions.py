@@ -5,7 +5,10 @@ The head-end never builds bytes: it picks the transport the configuration names
 a serial bus, the optical port), the
 security (none, LLS, HLS-GMAC with the meter's keys and this gateway's system
 title) and hands back an unopened :class:`~smmc_gateway.dlms.session.ClientSession`.
-Invocation counters come from one persistent store (scope: the meter id).
+Invocation counters come from one persistent store (scope: the meter id). The transport
+and the Security are made by :mod:`smmc_gateway.dlms.endpoint` (shared with the CLI and
+the Python API); its refusals (:class:`~smmc_gateway.dlms.endpoint.ConfigurationError`,
+a ValueError) are re-raised with the meter id in front.
 
 HLS-GMAC keys: a meter with an entry in the :class:`KeyJournal` (use case 10, key
 change) takes its keys from there, not from the key file: the new keys first and, while
@@ -24,11 +27,19 @@ from pathlib import Path
 
 import structlog
 
+from smmc_gateway.dlms.endpoint import (
+    Addressing,
+    ConfigurationError,
+    Endpoint,
+    Kind,
+    build_security,
+    build_transport,
+)
 from smmc_gateway.dlms.errors import AssociationRefused, SecurityFailure
 from smmc_gateway.dlms.ic_store import InvocationCounterStore
 from smmc_gateway.dlms.observe import SessionObserver
 from smmc_gateway.dlms.session import DEFAULT_QUIRKS, ClientSession, Security, SessionSettings
-from smmc_gateway.dlms.transport import HdlcSettings, HdlcTransport, Transport, WrapperTransport
+from smmc_gateway.dlms.transport import Transport
 from smmc_gateway.ops.config_model import (
     BusConfig,
     MeterConfig,
@@ -209,41 +220,43 @@ class SessionFactory:
     def security(self, meter: MeterConfig, keys: KeySet | None = None) -> Security:
         """The meter's security; for HLS-GMAC with ``keys``, or the first candidate."""
         if meter.security == "none":
-            return Security.none()
+            return build_security("none")
         if meter.keys is None:
             raise ValueError(f"meter {meter.id}: security {meter.security} needs keys")
-        if meter.security == "lls":
-            if meter.keys.password is None:
-                raise ValueError(
-                    f"meter {meter.id}: LLS needs a password (key {meter.keys.key_id})")
-            return Security.lls(meter.keys.password.reveal())
-        k = keys or self.candidates(meter)[0]
-        return Security.hls_gmac(system_title=self.system_title, ek=k.ek, ak=k.ak,
-                                 ic_store=self.ic_store, ic_scope=meter.id)
+        try:
+            if meter.security == "lls":
+                if meter.keys.password is None:
+                    raise ValueError(
+                        f"meter {meter.id}: LLS needs a password (key {meter.keys.key_id})")
+                return build_security("lls", password=meter.keys.password.reveal())
+            k = keys or self.candidates(meter)[0]
+            return build_security("hls-gmac", ek=k.ek, ak=k.ak, system_title=self.system_title,
+                                  ic_store=self.ic_store, ic_scope=meter.id)
+        except ConfigurationError as exc:
+            raise ConfigurationError(exc.part, f"meter {meter.id}: {exc}") from None
 
     def transport(self, meter: MeterConfig) -> Transport:
         conn = meter.connection
         a = meter.addresses
-        hdlc = HdlcSettings(client_address=a.client, server_upper=a.server_logical,
-                            server_lower=a.server_physical, address_size=a.address_size,
-                            response_timeout=min(self.response_timeout, 5.0))
-        if isinstance(conn, TcpConnection):
-            if conn.framing == "wrapper":
-                return WrapperTransport.tcp(conn.host, conn.port, client_sap=a.client,
-                                            logical_device=a.server_logical)
-            if conn.mode_e:
-                from smmc_gateway.dlms.mode_e_tcp import ModeETcpTransport
-
-                return ModeETcpTransport(conn.host, conn.port, hdlc)
-            return HdlcTransport.tcp(conn.host, conn.port, hdlc)
-        if isinstance(conn, SerialConnection):
-            from smmc_gateway.dlms.serial import SerialHdlcTransport
-
-            bus = self.buses.get(conn.bus)
-            if bus is None:
-                raise ValueError(f"meter {meter.id}: bus {conn.bus!r} is not configured")
-            # One session per bus is enforced by the scheduler's bus gate, not here.
-            return SerialHdlcTransport(str(bus.device), hdlc, baudrate=bus.baud, who=meter.id)
+        addressing = Addressing(client=a.client, logical_device=a.server_logical,
+                                physical=a.server_physical, address_size=a.address_size)
+        hdlc_timeout = min(self.response_timeout, 5.0)
+        try:
+            if isinstance(conn, TcpConnection):
+                kind: Kind = ("wrapper" if conn.framing == "wrapper"
+                              else "mode-e" if conn.mode_e else "hdlc")
+                return build_transport(Endpoint(kind, host=conn.host, port=conn.port),
+                                       addressing, hdlc_response_timeout=hdlc_timeout)
+            if isinstance(conn, SerialConnection):
+                bus = self.buses.get(conn.bus)
+                if bus is None:
+                    raise ValueError(f"meter {meter.id}: bus {conn.bus!r} is not configured")
+                # One session per bus is enforced by the scheduler's bus gate, not here.
+                return build_transport(Endpoint("serial", device=str(bus.device), baud=bus.baud),
+                                       addressing, hdlc_response_timeout=hdlc_timeout,
+                                       who=meter.id)
+        except ConfigurationError as exc:
+            raise ConfigurationError(exc.part, f"meter {meter.id}: {exc}") from None
         if isinstance(conn, OpticalConnection):
             raise ValueError(f"meter {meter.id}: the optical port is for the technician's CLI, "
                              "not for scheduled sessions")
