@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from smmc_gateway.headend.datastore import DataStore
-from smmc_gateway.uplink.store import Store
+from smmc_gateway.headend.persistence import open_fleet_store
 
 DAY = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -37,7 +37,7 @@ def blocks(values: int) -> bytes:
 
 
 async def run(directory: Path, meters: int) -> dict[str, Any]:
-    store = Store(directory / "fleet.sqlite")
+    store = open_fleet_store(directory / "fleet.sqlite")
     data = DataStore(store)
     body = blocks(96)
     t0 = time.perf_counter()

@@ -16,6 +16,7 @@ import pytest
 from smmc_gateway.cim.reading_types import reading_type
 from smmc_gateway.headend.bulk_export import BulkExporter, part_message_id
 from smmc_gateway.headend.export_files import READING_COLUMNS
+from smmc_gateway.headend.persistence import open_fleet_store
 from smmc_gateway.uplink.envelope import Draft, MessageClass, Reading
 from smmc_gateway.uplink.outbox import Outbox, OutboxRow
 from smmc_gateway.uplink.store import Store
@@ -107,7 +108,7 @@ def reassemble(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 async def test_parts_are_bounded_numbered_and_reassemble_to_what_was_collected(
         tmp_path: Path) -> None:
-    store = Store(tmp_path / "fleet.sqlite")
+    store = open_fleet_store(tmp_path / "fleet.sqlite")
     outbox = Outbox.open(Store(tmp_path / "outbox.sqlite"), GW)
     exporter = BulkExporter(store, OutboxPublisher(outbox), max_bytes=KIB16)
     await kept(exporter, meters=12)
@@ -145,7 +146,7 @@ async def test_parts_are_bounded_numbered_and_reassemble_to_what_was_collected(
 @pytest.mark.parametrize("store_then_crash", [False, True])
 async def test_a_crash_mid_export_resumes_without_a_part_stored_twice(
         tmp_path: Path, store_then_crash: bool) -> None:
-    store = Store(tmp_path / "fleet.sqlite")
+    store = open_fleet_store(tmp_path / "fleet.sqlite")
     outbox = Outbox.open(Store(tmp_path / "outbox.sqlite"), GW)
     first = BulkExporter(store, OutboxPublisher(outbox, crash_after=2,
                                                 store_then_crash=store_then_crash),
@@ -172,7 +173,7 @@ async def test_a_crash_mid_export_resumes_without_a_part_stored_twice(
 
 
 async def test_a_block_larger_than_a_part_is_split_by_intervals(tmp_path: Path) -> None:
-    store = Store(tmp_path / "fleet.sqlite")
+    store = open_fleet_store(tmp_path / "fleet.sqlite")
     outbox = Outbox.open(Store(tmp_path / "outbox.sqlite"), GW)
     exporter = BulkExporter(store, OutboxPublisher(outbox), max_bytes=KIB16)
     await exporter.keep("big", DAY, blocks(7, 2000), registers(5))  # ~3 x 80 KiB of blocks
@@ -189,7 +190,7 @@ async def test_a_block_larger_than_a_part_is_split_by_intervals(tmp_path: Path) 
 
 
 async def test_the_export_is_also_written_as_a_csv_file(tmp_path: Path) -> None:
-    store = Store(tmp_path / "fleet.sqlite")
+    store = open_fleet_store(tmp_path / "fleet.sqlite")
     outbox = Outbox.open(Store(tmp_path / "outbox.sqlite"), GW)
     spool = tmp_path / "spool"
     exporter = BulkExporter(store, OutboxPublisher(outbox), max_bytes=KIB16, directory=spool)

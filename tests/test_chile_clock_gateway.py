@@ -32,8 +32,8 @@ from smmc_gateway.cosem.datetime import unpack_datetime
 from smmc_gateway.dlms.access import RangeAccess
 from smmc_gateway.dlms.errors import ProtocolError
 from smmc_gateway.headend.datastore import DataStore
+from smmc_gateway.headend.persistence import open_fleet_store
 from smmc_gateway.ops.config_clock import ClockConfig
-from smmc_gateway.uplink.store import Store
 from smmc_gateway.usecases.clock import synchronise
 from smmc_gateway.usecases.meter_clock import ClockConventionError, MeterClock
 from smmc_gateway.usecases.readings import ReadingsUseCase
@@ -213,7 +213,7 @@ async def test_a_distrusted_or_inverted_deviation() -> None:
 
 
 async def test_the_readings_report_counts_both_transitions(tmp_path: Path) -> None:
-    store = Store(tmp_path / "fleet.sqlite")
+    store = open_fleet_store(tmp_path / "fleet.sqlite")
     data = DataStore(
         store, retention_days=365, clock=lambda: (SEPTEMBER_FORWARD + timedelta(days=1)).timestamp()
     )
@@ -255,7 +255,7 @@ def host_in_santiago() -> Iterator[None]:
 async def test_a_stamp_without_offset_is_stored_as_utc_whatever_the_host_zone(
     tmp_path: Path,
 ) -> None:
-    store = Store(tmp_path / "fleet.sqlite")
+    store = open_fleet_store(tmp_path / "fleet.sqlite")
     data = DataStore(store, clock=lambda: datetime(2026, 4, 6, tzinfo=UTC).timestamp())
     try:
         blocks = [

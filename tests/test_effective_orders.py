@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from smmc_gateway.headend.effective import NewOrder, Order, Orders
+from smmc_gateway.headend.persistence import open_fleet_store
 from smmc_gateway.uplink.store import Store
 from uplink_helpers import validate, wait_until
 
@@ -47,7 +48,7 @@ class Runs:
 
 
 def orders(tmp: Path, runs: Runs, clock: Clock, **kw: Any) -> tuple[Store, Orders]:
-    store = Store(tmp / "fleet.sqlite")
+    store = open_fleet_store(tmp / "fleet.sqlite")
     return store, Orders(store, runs.execute, runs.publish, clock=clock,
                          retry_delay=lambda n: 10.0 * n, **kw)
 

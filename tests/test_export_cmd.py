@@ -14,9 +14,9 @@ from smmc_gateway.cli import main
 from smmc_gateway.headend.datastore import DataStore
 from smmc_gateway.headend.export_files import EVENT_COLUMNS, READ_COLUMNS, READING_COLUMNS
 from smmc_gateway.headend.labconfig import write_lab_config
+from smmc_gateway.headend.persistence import open_fleet_store
 from smmc_gateway.ops.config import ConfigError, load_config
 from smmc_gateway.uplink.envelope import Reading, event
-from smmc_gateway.uplink.store import Store
 
 GW = "gw-export"
 DAY = datetime.now(UTC).date() - timedelta(days=1)
@@ -37,7 +37,7 @@ def rows(path: Path) -> list[list[str]]:
 async def test_a_day_is_exported_while_the_store_is_open_and_written(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = config(tmp_path)
-    store = Store(tmp_path / "gw" / "state" / "fleet.sqlite")  # the daemon's, left open
+    store = open_fleet_store(tmp_path / "gw" / "state" / "fleet.sqlite")  # the daemon's, left open
     data = DataStore(store)
     a_plus = reading_type("1.0.1.8.0.255", "Wh")
     for day_offset in (-1, 0, 1):  # the day before, the day, the day after (only one out)
@@ -99,7 +99,7 @@ def test_bad_days_and_a_missing_store_are_named(tmp_path: Path,
 async def test_a_store_without_data_tables_gives_files_with_headers_only(
         tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    store = Store(tmp_path / "gw" / "state" / "fleet.sqlite")
+    store = open_fleet_store(tmp_path / "gw" / "state" / "fleet.sqlite")
     store.execute_script("CREATE TABLE IF NOT EXISTS meter_state (meter_id TEXT);")
     out = tmp_path / "out"
     assert main(["export", "--config", str(cfg), "--day", DAY.isoformat(), "--out",
@@ -123,7 +123,7 @@ def test_retention_is_configured_and_bounded(tmp_path: Path) -> None:
 
 
 async def test_the_data_store_prunes_by_the_configured_retention(tmp_path: Path) -> None:
-    store = Store(tmp_path / "fleet.sqlite")
+    store = open_fleet_store(tmp_path / "fleet.sqlite")
     now = datetime.now(UTC)
     data = DataStore(store, retention_days=2, clock=lambda: now.timestamp())
     for days in (1, 3):

@@ -20,9 +20,9 @@ from smmc_gateway.headend.datastore import (
     find_gaps,
     infer_period,
 )
+from smmc_gateway.headend.persistence import open_fleet_store
 from smmc_gateway.simulator.layout import LOAD_PROFILE
 from smmc_gateway.uplink.envelope import Event, Reading, event, meter_readings_payload
-from smmc_gateway.uplink.store import Store
 from test_daemon_e2e import GW, gateway, lab, on, online, reply, request, send
 from uplink_helpers import validate
 
@@ -44,7 +44,7 @@ def _blocks(stamps: list[datetime], base: int = 100) -> bytes:
 
 @pytest.fixture
 async def data(tmp_path: Path) -> AsyncIterator[DataStore]:
-    store = Store(tmp_path / "fleet.sqlite")
+    store = open_fleet_store(tmp_path / "fleet.sqlite")
     try:
         yield DataStore(store)
     finally:
@@ -137,7 +137,7 @@ async def test_report_counts_intervals_gaps_reads_and_events(data: DataStore) ->
 
 
 async def test_retention_prunes_old_rows_only(tmp_path: Path) -> None:
-    store = Store(tmp_path / "fleet.sqlite")
+    store = open_fleet_store(tmp_path / "fleet.sqlite")
     try:
         old, new = T0 - timedelta(days=2), T0
         data = DataStore(store, retention_days=1, clock=lambda: old.timestamp())
@@ -355,11 +355,13 @@ async def test_rows_stored_before_the_cim_codes_are_migrated(tmp_path: Path) -> 
     import re
     import sqlite3
 
-    from smmc_gateway.headend.datastore import SCHEMA, migrate_reading_types
+    from smmc_gateway.headend.datastore import migrate_reading_types
+    from smmc_gateway.headend.persistence import MIGRATIONS
 
     path = tmp_path / "fleet.sqlite"
     conn = sqlite3.connect(path)
-    conn.executescript(SCHEMA)
+    for statement in MIGRATIONS[0].statements:  # what the old code created
+        conn.execute(statement)
     t0 = T0.timestamp()
     conn.execute("INSERT INTO ds_register VALUES (?,?,?,?,?,?)",
                  ("m1", "1.0.1.8.0.255", "active_energy_import", "Wh", t0, "5"))
@@ -368,7 +370,7 @@ async def test_rows_stored_before_the_cim_codes_are_migrated(tmp_path: Path) -> 
         for i in range(3)])
     conn.commit()
     conn.close()
-    store = Store(path)
+    store = open_fleet_store(path)
     try:
         data = DataStore(store)
         got = await data.query("m1", T0, T0 + timedelta(hours=1))

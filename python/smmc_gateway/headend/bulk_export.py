@@ -62,17 +62,8 @@ from smmc_gateway.uplink.topics import Topics
 log = structlog.get_logger("smmc_gateway.bulk_export")
 _CODE = re.compile(r"-?\d+(\.-?\d+){17}")  # an 18-part ReadingType code
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS bulk_pending (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, day TEXT NOT NULL, meter_id TEXT NOT NULL,
-  blocks BLOB, readings TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS bulk_pending_day ON bulk_pending (day, meter_id, id);
-CREATE TABLE IF NOT EXISTS bulk_done (day TEXT PRIMARY KEY, exported REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS bulk_export (
-  export_id TEXT PRIMARY KEY, day TEXT NOT NULL, upto INTEGER NOT NULL,
-  max_bytes INTEGER NOT NULL, parts INTEGER NOT NULL, starts TEXT NOT NULL,
-  next_part INTEGER NOT NULL, meters INTEGER NOT NULL, created REAL NOT NULL, finished REAL);
-"""
+# Tables bulk_pending, bulk_done, bulk_export: created by the migrations of
+# smmc_gateway.headend.persistence (the fleet database is migrated when it is opened).
 EXPORT_NAMESPACE = uuid.UUID("8d1c7c3e-43a9-5b52-a1f4-6f0e2b9c5d17")
 """uuid5 namespace of exportIds and part messageIds (fixed: changing it changes ids)."""
 _MID = b'],"IntervalBlocks":['
@@ -284,17 +275,10 @@ class BulkExporter:
         self.directory = directory
         self.formats = tuple(formats)
         self.clock = clock
-        self._ready = False
         self._lock = asyncio.Lock()  # one export at a time (the daily one, the start's)
-
-    async def _open(self) -> None:
-        if not self._ready:
-            self.store.execute_script(SCHEMA)
-            self._ready = True
 
     async def keep(self, meter_id: str, day: date, blocks: bytes | None,
                    readings: Sequence[Reading]) -> None:
-        await self._open()
         regs = json.dumps([{**r, "timestamp": r["timestamp"].isoformat()} for r in readings])
 
         def job(conn: sqlite3.Connection) -> None:
@@ -322,7 +306,6 @@ class BulkExporter:
     async def export(self, up_to: date) -> int:
         """Finish unfinished exports, then export every pending day up to ``up_to``
         (inclusive); returns the meters exported."""
-        await self._open()
         async with self._lock:
             return await self._export(up_to)
 

@@ -1,8 +1,9 @@
 """The gateway's queryable data store (use cases 3 and 11): what was published, kept per meter.
 
 Register readings, interval (load profile) readings, meter events and the outcome of
-every scheduled read are kept in tables of the fleet database (``fleet.sqlite``, WAL,
-``CREATE TABLE IF NOT EXISTS`` so an older state file simply gains them). Writes go
+every scheduled read are kept in tables of the fleet database (``fleet.sqlite``, WAL; the
+tables are created by the migrations of :mod:`~smmc_gateway.headend.persistence`, which
+also run :func:`migrate_reading_types` once on an older state file). Writes go
 through the fleet's :class:`~smmc_gateway.uplink.store.Store`: one job per published
 message (``executemany``), run on its writer thread and group-committed there, never on
 the event loop. Rows older than the retention (``[datastore] retention``, default
@@ -53,24 +54,8 @@ log = structlog.get_logger("smmc_gateway.datastore")
 DEFAULT_RETENTION_DAYS = 90.0
 PRUNE_EVERY_S = 86400.0
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS ds_register (
-  meter_id TEXT NOT NULL, obis TEXT NOT NULL, ref TEXT NOT NULL, unit TEXT NOT NULL,
-  ts REAL NOT NULL, value TEXT NOT NULL, PRIMARY KEY (meter_id, obis, ts));
-CREATE INDEX IF NOT EXISTS ds_register_meter_ts ON ds_register (meter_id, ts);
-CREATE TABLE IF NOT EXISTS ds_interval (
-  meter_id TEXT NOT NULL, ref TEXT NOT NULL, obis TEXT, unit TEXT, ts REAL NOT NULL,
-  value TEXT NOT NULL, qualities TEXT, PRIMARY KEY (meter_id, ref, ts));
-CREATE INDEX IF NOT EXISTS ds_interval_meter_ts ON ds_interval (meter_id, ts);
-CREATE TABLE IF NOT EXISTS ds_event (
-  mrid TEXT PRIMARY KEY, meter_id TEXT NOT NULL, ts REAL NOT NULL, type_ref TEXT NOT NULL,
-  reason TEXT, details TEXT);
-CREATE INDEX IF NOT EXISTS ds_event_meter ON ds_event (meter_id, ts);
-CREATE TABLE IF NOT EXISTS ds_read (
-  meter_id TEXT NOT NULL, ts REAL NOT NULL, use_case TEXT NOT NULL, ok INTEGER NOT NULL,
-  error TEXT);
-CREATE INDEX IF NOT EXISTS ds_read_meter ON ds_read (meter_id, ts);
-"""
+# Tables ds_register, ds_interval, ds_event, ds_read: created by the migrations of
+# smmc_gateway.headend.persistence (the fleet database is migrated when it is opened).
 
 
 _CODE = re.compile(r"-?\d+(\.-?\d+){17}")  # an 18-part ReadingType code
@@ -283,18 +268,8 @@ class DataStore:
         self.retention_s = retention_days * 86400.0
         self.clock = clock
         self._last_prune = 0.0
-        self._ready = False
 
     async def _job(self, fn: Any) -> Any:
-        if not self._ready:  # DDL on the writer thread too (idempotent), before the first job
-            def ddl(conn: sqlite3.Connection) -> None:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                migrate_reading_types(conn)
-
-            await self.store.submit(ddl)
-            self._ready = True
         return await self.store.submit(fn)
 
     async def _maybe_prune(self) -> None:

@@ -46,14 +46,8 @@ from smmc_gateway.uplink.store import Store, StoreClosed
 
 log = structlog.get_logger("smmc_gateway.effective")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS effective_order (
-  order_id TEXT PRIMARY KEY, noun TEXT NOT NULL, kind TEXT NOT NULL, meter_id TEXT NOT NULL,
-  due REAL NOT NULL, next_try REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, mrid TEXT,
-  state TEXT NOT NULL, created REAL NOT NULL, finished REAL, outcome TEXT);
-CREATE INDEX IF NOT EXISTS effective_order_next ON effective_order (state, next_try);
-CREATE INDEX IF NOT EXISTS effective_order_meter ON effective_order (meter_id, state);
-"""
+# Table effective_order: created by the migrations of smmc_gateway.headend.persistence (the
+# fleet database is migrated when it is opened).
 NOUN_OF = {"connect": "EndDeviceControls", "disconnect": "EndDeviceControls",
            "moveOut": "MasterDataLinkageConfig", "moveIn": "MasterDataLinkageConfig"}
 EVENT_OF = {"done": "smmc.order.executed", "failed": "smmc.order.failed",
@@ -126,18 +120,11 @@ class Orders:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(max_parallel)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._ready = False
-
-    async def _open(self) -> None:
-        if not self._ready:
-            self.store.execute_script(SCHEMA)
-            self._ready = True
 
     # -- scheduling and cancelling ---------------------------------------------------------
     async def schedule(self, items: Sequence[NewOrder]) -> list[Order]:
         """Store ``items`` as pending orders, all or none; :class:`OrdersFull` naming the cap
         when they would pass ``max_pending_orders`` or ``max_orders_per_meter``."""
-        await self._open()
         now = self.clock()
         orders = [Order(str(uuid.uuid4()), NOUN_OF[i.kind], i.kind, i.meter_id, i.due, i.due, 0,
                         i.mrid, "pending", now) for i in items]
@@ -174,7 +161,6 @@ class Orders:
 
     async def find(self, noun: str, ref: str, meters: set[str] | None = None) -> list[Order]:
         """Orders of ``noun`` whose id or mRID is ``ref`` (of ``meters`` when given)."""
-        await self._open()
 
         def job(conn: sqlite3.Connection) -> list[Order]:
             rows = conn.execute(f"SELECT {_COLUMNS} FROM effective_order WHERE noun=? AND "
@@ -215,7 +201,6 @@ class Orders:
         """At most ``limit`` orders of ``noun`` in ``states`` (of ``kinds``, of ``meters``
         when given), by effective time then id, those after ``after`` (the last of the
         previous page)."""
-        await self._open()
         where = ["noun=?", f"kind IN ({','.join('?' * len(kinds))})",
                  f"state IN ({','.join('?' * len(states))})"]
         args: list[object] = [noun, *kinds, *states]
@@ -235,8 +220,6 @@ class Orders:
         return found
 
     async def pending(self) -> list[Order]:
-        await self._open()
-
         def job(conn: sqlite3.Connection) -> list[Order]:
             return [Order(*r) for r in conn.execute(
                 f"SELECT {_COLUMNS} FROM effective_order WHERE state IN ('pending','running')"
@@ -246,8 +229,6 @@ class Orders:
         return result
 
     async def get(self, order_id: str) -> Order | None:
-        await self._open()
-
         def job(conn: sqlite3.Connection) -> list[Order]:
             return [Order(*r) for r in conn.execute(
                 f"SELECT {_COLUMNS} FROM effective_order WHERE order_id=?", (order_id,))]
@@ -258,7 +239,6 @@ class Orders:
     # -- the runner ------------------------------------------------------------------------
     async def run(self, ready: asyncio.Event | None = None, settle_s: float = 3.0) -> None:
         """Run orders as they fall due, until cancelled."""
-        await self._open()
 
         def reset(conn: sqlite3.Connection) -> int:
             return int(conn.execute("UPDATE effective_order SET state='pending' WHERE "

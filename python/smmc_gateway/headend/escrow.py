@@ -48,10 +48,8 @@ from smmc_gateway.usecases.key_change import KeyJournal
 log = structlog.get_logger("smmc_gateway.escrow")
 
 NOUN = "KeyBundle"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS escrowed_keys (
-  meter_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, escrowed REAL NOT NULL);
-"""
+# Table escrowed_keys: created by the migrations of smmc_gateway.headend.persistence (the
+# fleet database is migrated when it is opened).
 
 
 class Publisher(Protocol):
@@ -77,7 +75,6 @@ class Escrow:
         self.interval_s = interval_s
         self.wake = asyncio.Event()
         """Set it when a key change was confirmed: :meth:`run` looks at once."""
-        store.execute_script(SCHEMA)
 
     # -- bundles ---------------------------------------------------------------------
     def _current(self, meter: MeterConfig) -> tuple[str, ClearKeys, ClearKeys | None]:

@@ -29,20 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from smmc_gateway.headend.persistence import open_fleet_store
 from smmc_gateway.ops.config_model import MeterConfig
 from smmc_gateway.uplink.store import Store
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meter_state (
-  meter_id TEXT PRIMARY KEY, last_entry REAL, clock_deviation_s REAL, last_attempt REAL,
-  last_success REAL, last_error TEXT, reachable INTEGER, reads_ok INTEGER NOT NULL DEFAULT 0,
-  reads_failed INTEGER NOT NULL DEFAULT 0, consecutive_failures INTEGER NOT NULL DEFAULT 0,
-  energised INTEGER);
-CREATE TABLE IF NOT EXISTS meter_discovery (
-  meter_id TEXT PRIMARY KEY, discovered REAL NOT NULL, summary TEXT NOT NULL);
-"""
-# meter_discovery (use case 1): the last discovery summary per meter, as JSON. Added with
-# CREATE TABLE IF NOT EXISTS, so a state file from before it simply gains the table.
+# Tables meter_state and meter_discovery (the last discovery summary per meter, as JSON,
+# use case 1): created by the migrations of smmc_gateway.headend.persistence.
 
 
 class UnknownMeter(KeyError):
@@ -134,9 +126,9 @@ class Fleet:
 
     @classmethod
     async def open(cls, meters: Sequence[MeterConfig], path: str | Path) -> Fleet:
-        """Open (or create) the state database and load every configured meter's state."""
-        store = Store(path)
-        store.execute_script(SCHEMA)
+        """Open (or create) the state database, migrate it (:mod:`~smmc_gateway.headend.
+        persistence`) and load every configured meter's state."""
+        store = open_fleet_store(path)  # SchemaTooNew for a newer gateway's file
 
         def load(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return list(conn.execute(

@@ -35,12 +35,8 @@ from smmc_gateway.usecases.han import HanChannel
 
 log = structlog.get_logger("smmc_gateway.han")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS han_device (
-  meter_id TEXT NOT NULL, serial TEXT NOT NULL, channel INTEGER NOT NULL,
-  reachable INTEGER NOT NULL, key_status TEXT, device_mrid TEXT, usage_point TEXT,
-  PRIMARY KEY (meter_id, serial));
-"""
+# Table han_device: created by the migrations of smmc_gateway.headend.persistence (the
+# fleet database is migrated when it is opened).
 EV_JOINED = "smmc.han.deviceJoined"
 EV_INSTALLED = "smmc.han.deviceInstalled"
 EV_REMOVED = "smmc.han.deviceRemoved"
@@ -71,21 +67,13 @@ class HanLinks:
 
     def __init__(self, headend: HeadEnd) -> None:
         self.headend = headend
-        self._ready = False
         self._locks: dict[str, asyncio.Lock] = {}
 
     def lock(self, meter_id: str) -> asyncio.Lock:
         """Held around read-compare-publish, so two refreshes never both report a change."""
         return self._locks.setdefault(meter_id, asyncio.Lock())
 
-    async def _store(self) -> None:
-        if not self._ready:
-            self.headend.fleet.store.execute_script(SCHEMA)
-            self._ready = True
-
     async def known(self, meter_id: str) -> dict[str, Known]:
-        await self._store()
-
         def job(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return list(conn.execute(
                 "SELECT serial, channel, reachable, key_status, device_mrid, usage_point "

@@ -50,11 +50,8 @@ from smmc_gateway.ops.config_values import Problems
 from smmc_gateway.uplink.store import Store
 from smmc_gateway.usecases.key_bundle import BundleError, unwrap_bundle
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS provisioned_meter (
-  meter_id TEXT PRIMARY KEY, entry TEXT NOT NULL, keys TEXT, created REAL NOT NULL,
-  changed REAL NOT NULL);
-"""
+# Table provisioned_meter: created by the migrations of smmc_gateway.headend.persistence (the
+# fleet database is migrated when it is opened).
 ITEM_KEYS = ("mRID", "model", "connection", "addresses", "security", "groups")
 SECURITY_KEYS = ("level", "keys")
 SOURCE = "EndDeviceConfig (MQTT)"
@@ -180,7 +177,6 @@ class ProvisionStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        store.execute_script(SCHEMA)
 
     async def load(self) -> dict[str, Provisioned]:
         def job(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:

@@ -12,9 +12,9 @@ meter's saved progress (the same collection as the configured one: it publishes,
 for the bulk export and moves the progress on).
 
 :class:`ReadSchedules` keeps them in the fleet database (table ``read_schedule``: the
-schedule as JSON, ``CREATE TABLE IF NOT EXISTS``), registers each with the scheduler as a
-timed job (:meth:`~smmc_gateway.headend.scheduler.Scheduler.at_times`) at start and on
-every change, and drops it on delete. Runs missed while the gateway was down are not
+schedule as JSON, created by :mod:`~smmc_gateway.headend.persistence`), registers each
+with the scheduler as a timed job (:meth:`~smmc_gateway.headend.scheduler.Scheduler.at_times`)
+at start and on every change, and drops it on delete. Runs missed while the gateway was down are not
 made up (the next slot is the next run; a profile collection back-fills from the saved
 progress anyway).
 
@@ -48,10 +48,8 @@ from smmc_gateway.ops.config_model import ModelConfig, RegisterSpec
 log = structlog.get_logger("smmc_gateway.read_schedules")
 
 DAY = 86400
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS read_schedule (
-  mrid TEXT PRIMARY KEY, spec TEXT NOT NULL, created REAL NOT NULL, changed REAL NOT NULL);
-"""
+# Table read_schedule: created by the migrations of smmc_gateway.headend.persistence (the
+# fleet database is migrated when it is opened).
 _ID = re.compile(r"[\x21-\x7e]{1,128}", re.ASCII)
 _CODE = re.compile(r"-?\d+(\.-?\d+){17}", re.ASCII)
 _OBIS = re.compile(r"\d{1,3}(\.\d{1,3}){5}", re.ASCII)
@@ -283,16 +281,9 @@ class ReadSchedules:
         """``await run(schedule, meter_id, reads)``: one scheduled read."""
         self.clock = clock
         self._by_id: dict[str, ReadSchedule] = {}
-        self._ready = False
-
-    async def _store(self) -> None:
-        if not self._ready:
-            self.fleet.store.execute_script(SCHEMA)
-            self._ready = True
 
     async def load(self) -> int:
         """Read the stored schedules and apply them (at start); returns how many."""
-        await self._store()
 
         def job(conn: sqlite3.Connection) -> list[tuple[str, float, float]]:
             return list(conn.execute("SELECT spec, created, changed FROM read_schedule"
@@ -341,7 +332,6 @@ class ReadSchedules:
 
     async def put(self, schedule: ReadSchedule) -> ReadSchedule:
         """Create or replace ``schedule`` (persisted first, then applied)."""
-        await self._store()
         now = self.clock()
         old = self._by_id.get(schedule.mrid)
         created = old.created if old is not None else now
@@ -360,8 +350,6 @@ class ReadSchedules:
         return kept
 
     async def delete(self, mrid: str) -> bool:
-        await self._store()
-
         def job(conn: sqlite3.Connection) -> int:
             return int(conn.execute("DELETE FROM read_schedule WHERE mrid=?", (mrid,)).rowcount)
 

@@ -62,14 +62,8 @@ from smmc_gateway.usecases.readings import ReadingsResult, ReadingsUseCase, regi
 
 log = structlog.get_logger("smmc_gateway.headend")
 
-DRIFT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS clock_drift_sync (meter_id TEXT PRIMARY KEY, at REAL NOT NULL);
-"""
-EVENT_MARKS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS event_marks (
-  meter_id TEXT NOT NULL, log TEXT NOT NULL, stamp REAL, count INTEGER NOT NULL,
-  PRIMARY KEY (meter_id, log));
-"""
+# Tables clock_drift_sync and event_marks: created by the migrations of
+# smmc_gateway.headend.persistence (the fleet database is migrated when it is opened).
 
 # Event names published by the gateway; each has its IEC 61968-9 EndDeviceEventType code in
 # smmc_gateway.cim.event_types (docs/event-codes.md), published beside it.
@@ -376,8 +370,6 @@ class HeadEnd:
 
     async def _load_drift_marks(self) -> dict[str, float]:
         if self._drift_marks is None:
-            self.fleet.store.execute_script(DRIFT_SCHEMA)
-
             def load(conn: sqlite3.Connection) -> list[tuple[str, float]]:
                 return list(conn.execute("SELECT meter_id, at FROM clock_drift_sync"))
 
@@ -468,8 +460,6 @@ class HeadEnd:
     # -- use case 7: event logs and alarm pushes ------------------------------------------
     async def _load_marks(self) -> dict[tuple[str, str], events_uc.LogMark]:
         if self._marks is None:
-            self.fleet.store.execute_script(EVENT_MARKS_SCHEMA)
-
             def load(conn: sqlite3.Connection) -> list[tuple[str, str, float | None, int]]:
                 return list(conn.execute("SELECT meter_id, log, stamp, count FROM event_marks"))
 
