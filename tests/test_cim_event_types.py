@@ -24,7 +24,7 @@ from smmc_gateway.cim.event_types import (
 )
 from smmc_gateway.cim.render import check, event_codes_md
 from smmc_gateway.headend import pushes, service
-from smmc_gateway.headend.commands_firmware import STEP_EVENTS
+from smmc_gateway.headend.commands.end_device_firmware import STEP_EVENTS
 from smmc_gateway.ops.audit import EVENT_TYPE as AUDIT_EVENT
 from smmc_gateway.usecases import events as events_uc
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smmc_gateway.headend.commands_han import HanCommands
+from smmc_gateway.headend.commands.han_linkage import HanCommands
 from smmc_gateway.ops.config import ConfigError, load_config
 from smmc_gateway.usecases.programming import guarded
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from smmc_gateway.dlms.errors import SessionError
 from smmc_gateway.dlms.push import PushEvent
-from smmc_gateway.headend.commands_han import HanCommands
+from smmc_gateway.headend.commands.han_linkage import HanCommands
 from smmc_gateway.headend.fleet import Fleet
 from smmc_gateway.headend.labconfig import write_lab_config
 from smmc_gateway.headend.scheduler import Scheduler

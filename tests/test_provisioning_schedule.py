@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from provisioning_helpers import GW_KEK, private
-from smmc_gateway.headend.commands_provisioning import ProvisioningCommands
-from smmc_gateway.headend.commands_schedule import ReadScheduleCommands
+from smmc_gateway.headend.commands.meter_read_schedule import ReadScheduleCommands
+from smmc_gateway.headend.commands.provisioning import ProvisioningCommands
 from smmc_gateway.headend.fleet import Fleet
 from smmc_gateway.headend.fleet_manager import FleetManager
 from smmc_gateway.headend.provisioning import ProvisionStore

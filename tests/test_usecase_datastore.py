@@ -235,7 +235,7 @@ async def test_customer_query_served_with_meter_off_and_report_names_the_gap(
 
 
 async def test_meter_readings_goes_to_the_store_only_when_asked() -> None:
-    from smmc_gateway.headend.commands_store import StoredOrLiveReadings
+    from smmc_gateway.headend.commands.meter_readings import StoredOrLiveReadings
     from smmc_gateway.uplink.client import Outcome
 
     live_calls: list[dict[str, Any]] = []

@@ -22,7 +22,7 @@ from typing import Any
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.dlms.errors import DataAccessError
 from smmc_gateway.dlms.ic_store import InvocationCounterStore
-from smmc_gateway.headend.commands_config import MeterConfigCommands
+from smmc_gateway.headend.commands.meter_config import MeterConfigCommands
 from smmc_gateway.headend.fleet import Fleet
 from smmc_gateway.headend.labconfig import write_lab_config
 from smmc_gateway.headend.scheduler import Scheduler

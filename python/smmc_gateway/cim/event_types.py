@@ -322,7 +322,7 @@ _TABLE: list[EventType] = [
        "uplinked from the audit spool (details: the audit record; reason: the result)",
        "aclara", "gateway", note="the record in details tells what was written"),
     # -- use case 4 and 8, the customer side and HAN (M-Bus) devices: the names of
-    #    headend/han_links.py, headend/commands_customer.py and usecases/events.py --
+    #    headend/han_links.py, headend/commands/customer_controls.py and usecases/events.py --
     _t("smmc.customer.optOut", "LoadControl", "NA", "OptedOut",
        "the customer opted out of a demand response event (a row of the standard log with "
        "the simulator's code 70 in-home display / 71 local interface, or alarm bit 6)",

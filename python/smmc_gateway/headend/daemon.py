@@ -41,7 +41,7 @@ import structlog
 
 from smmc_gateway.dlms.push import PushEvent, PushListener
 from smmc_gateway.headend.audit_inbox import AuditInbox
-from smmc_gateway.headend.commands_provisioning import EscrowCommands, ProvisioningCommands
+from smmc_gateway.headend.commands.provisioning import EscrowCommands, ProvisioningCommands
 from smmc_gateway.headend.dispatcher import Dispatcher
 from smmc_gateway.headend.escrow import Escrow
 from smmc_gateway.headend.fleet import Fleet

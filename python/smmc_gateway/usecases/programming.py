@@ -6,7 +6,7 @@
 path before any meter is touched; OBIS codes come back canonical (``0.0.97.98.10.255``,
 no leading zeros), so an allowlist compares like with like. Whether a valid item may be
 sent at all is the caller's decision (the head-end's MeterConfig allowlist,
-:mod:`smmc_gateway.headend.commands_config`); :func:`guarded` names the members that are
+:mod:`smmc_gateway.headend.commands.meter_config`); :func:`guarded` names the members that are
 never sent by plain programming whatever the allowlist says, because their value is a
 secret (it would travel in an MQTT request and sit in the command journal): keys change
 only through :mod:`smmc_gateway.usecases.key_change`.

@@ -1,5 +1,7 @@
-"""MQTT nouns MeterConfig (use case 10, remote programming) and PricingStructureConfig
-(use case 8, tariff calendar): request validation, use cases per meter, one reply.
+"""MQTT noun MeterConfig (use case 10, remote programming and key change): request
+validation, use cases per meter, one reply. (PricingStructureConfig, the tariff calendar
+of use case 8, is :mod:`~smmc_gateway.headend.commands.pricing_structure_config`; it shares
+the helpers here.)
 
 ``MeterConfig`` (verb change)::
 
@@ -46,14 +48,6 @@ answered FAILED at once, without touching the meter; a journal entry left ``pend
 an earlier change is settled first (by associating), and the new change is refused while
 it cannot be settled (both key sets are kept: the meter is never lost).
 
-``PricingStructureConfig`` (verb create or change)::
-
-    {"PricingStructure": {…calendar, see usecases/tariff.py…},
-     "EndDevices": [{"mRID": "m1"}], "EndDeviceGroups": [{"mRID": "g"}]}
-
-Reply ``PricingStructureConfig``: per meter the calendar names read back (active and
-passive), activate_passive_calendar_time and the active tariff register.
-
 Invalid requests get a FAILED reply (code ``InvalidRequest``) per problem, each naming
 the JSON path and what is allowed; no meter is touched.
 """
@@ -69,7 +63,7 @@ from typing import Any
 
 import structlog
 
-from smmc_gateway.dlms.errors import DataAccessError, SessionError
+from smmc_gateway.dlms.errors import SessionError
 from smmc_gateway.dlms.session import ClientSession
 from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.service import HeadEnd
@@ -77,7 +71,7 @@ from smmc_gateway.ops.config_guard import NEVER_ALLOWED_CLASSES
 from smmc_gateway.ops.config_model import CommandsConfig, MeterConfigRule
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.envelope import ReplyError
-from smmc_gateway.usecases import key_change, programming, tariff
+from smmc_gateway.usecases import key_change, programming
 
 log = structlog.get_logger("smmc_gateway.headend")
 
@@ -120,19 +114,19 @@ def target_meters(headend: HeadEnd, item: dict[str, Any], where: str,
     return out
 
 
-def _verb(verb: str, allowed: tuple[str, ...], noun: str, problems: list[str]) -> None:
+def check_verb(verb: str, allowed: tuple[str, ...], noun: str, problems: list[str]) -> None:
     if verb not in allowed:
         problems.append(f"header.verb: {verb!r}; {noun} takes {' or '.join(allowed)}")
 
 
-def _overall(entries: list[dict[str, Any]], errors: list[ReplyError], body: dict[str, Any]
+def overall(entries: list[dict[str, Any]], errors: list[ReplyError], body: dict[str, Any]
              ) -> Outcome:
     good = sum(1 for e in entries if e["result"] == "OK")
     result = "OK" if good == len(entries) else ("FAILED" if good == 0 else "PARTIAL")
     return Outcome(result, body, errors)
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
@@ -196,7 +190,7 @@ class MeterConfigCommands:
         if "keyChange" in payload:
             return await self._key_change(verb, payload)
         problems: list[str] = []
-        _verb(verb, ("change",), "MeterConfig", problems)
+        check_verb(verb, ("change",), "MeterConfig", problems)
         raw = payload.get("Settings")
         items = programming.parse_items(raw, "payload.Settings", problems)
         per_meter: dict[str, list[Planned]] = {}
@@ -226,7 +220,7 @@ class MeterConfigCommands:
             {"code": "MeterFailed", "details": f"{e['EndDevices'][0]['mRID']}: {e['ref']}: "
                                                f"{e['details']}"}
             for e in entries if e["result"] != "OK" and e.get("code") != "NotAllowed"]
-        return _overall(entries, errors, {"Settings": entries})
+        return overall(entries, errors, {"Settings": entries})
 
     async def _meter(self, meter: str, todo: list[Planned]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -246,7 +240,7 @@ class MeterConfigCommands:
                 results = await programming.program(s, [it for _, it in send], model=model,
                                                     check_model=False)
         except METER_ERRORS as exc:
-            return [_entry(meter, i, it, False, _error_text(exc)) for i, it, _ in todo]
+            return [_entry(meter, i, it, False, error_text(exc)) for i, it, _ in todo]
         return out + [
             _entry(meter, i, r.item, r.ok, ("invoked" if r.item.method is not None else
                                             "set and read back") if r.ok else
@@ -262,7 +256,7 @@ class MeterConfigCommands:
                            "(commands.enabled.keyChange is false); the operator turns it on "
                            "on purpose with [commands.enabled] keyChange = true"}])
         problems: list[str] = []
-        _verb(verb, ("change",), "MeterConfig", problems)
+        check_verb(verb, ("change",), "MeterConfig", problems)
         if "Settings" in payload:
             problems.append("payload: carries Settings and keyChange; send them as two requests")
         doc = payload["keyChange"]
@@ -291,7 +285,7 @@ class MeterConfigCommands:
         errors: list[ReplyError] = [
             {"code": "MeterFailed", "details": f"{e['EndDevices'][0]['mRID']}: {e['details']}"}
             for e in entries if e["result"] != "OK"]
-        return _overall(entries, errors, {"KeyChange": entries})
+        return overall(entries, errors, {"KeyChange": entries})
 
     async def _change_meter(self, meter: str, names: list[str]) -> dict[str, Any]:
         e: dict[str, Any] = {"EndDevices": [{"mRID": meter}], "keys": names}
@@ -345,7 +339,7 @@ class MeterConfigCommands:
         except key_change.KeyChangeRefused as exc:
             return failed(f"not sent: {exc}", "unknown")
         except METER_ERRORS as exc:
-            return failed(_error_text(exc), "unknown")
+            return failed(error_text(exc), "unknown")
         finally:
             factory.changing.discard(meter)
         if r.outcome != "changed":
@@ -354,42 +348,3 @@ class MeterConfigCommands:
         log.info("key_change_confirmed", meter_id=meter, changed=names, confirmed_at=when)
         return {**e, "result": "OK", "outcome": "changed", "confirmedAt": when,
                 "details": r.details}
-
-
-class PricingCommands:
-    """``await PricingCommands(headend)(verb, payload)`` -> the reply Outcome."""
-
-    def __init__(self, headend: HeadEnd) -> None:
-        self.headend = headend
-
-    async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
-        problems: list[str] = []
-        _verb(verb, ("create", "change"), "PricingStructureConfig", problems)
-        cal = tariff.parse_calendar(payload.get("PricingStructure"), "payload.PricingStructure",
-                                    problems)
-        meters = target_meters(self.headend, payload, "payload", problems)
-        if problems or cal is None:
-            return invalid(problems)
-        entries = await asyncio.gather(*(self._meter(m, cal) for m in meters))
-        errors: list[ReplyError] = [
-            {"code": "MeterFailed", "details": f"{e['EndDevices'][0]['mRID']}: {e['details']}"}
-            for e in entries if e["result"] != "OK"]
-        return _overall(list(entries), errors, {"PricingStructureConfig": list(entries)})
-
-    async def _meter(self, meter: str, cal: tariff.Calendar) -> dict[str, Any]:
-        e: dict[str, Any] = {"EndDevices": [{"mRID": meter}]}
-        try:
-            async with self.headend.scheduler.session(meter, Priority.COMMAND) as s:
-                r = await tariff.write_calendar(
-                    s, cal, obis=self.headend.obis(meter, "activity_calendar"),
-                    active_tariff=self.headend.obis(meter, "active_tariff"),
-                    special_days=self.headend.obis(meter, "special_days"))
-        except DataAccessError as exc:
-            return {**e, "result": "FAILED", "details": f"the meter refused {exc}"}
-        except METER_ERRORS as exc:
-            return {**e, "result": "FAILED", "details": _error_text(exc)}
-        return {**e, "result": "OK", "details": "calendar written and read back",
-                "activeCalendar": r.active_name, "passiveCalendar": r.passive_name,
-                "activationTime": r.activation_time, "activeTariff": r.active_tariff,
-                "specialDays": r.special_days}
-

@@ -1,7 +1,7 @@
 """MQTT noun EndDeviceConfig, verb get (use case 1): the discovered configuration of meters.
 
 Verbs create / change / delete (meters provisioned over MQTT) and get with ``keyBundle``
-(key escrow) are served by :mod:`~smmc_gateway.headend.commands_provisioning` when the
+(key escrow) are served by :mod:`~smmc_gateway.headend.commands.provisioning` when the
 daemon attached it (:attr:`DiscoveryCommands.provisioning`, :attr:`DiscoveryCommands.escrow`).
 
 ::
@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from smmc_gateway.dlms.errors import SessionError
-from smmc_gateway.headend.commands_provisioning import EscrowCommands, ProvisioningCommands
+from smmc_gateway.headend.commands.provisioning import EscrowCommands, ProvisioningCommands
 from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.paging import MIN_PART_BYTES, dumps, reply_budget, truncated
 from smmc_gateway.headend.request_limits import show, target_meters

@@ -43,7 +43,7 @@ import structlog
 
 from smmc_gateway.dlms.client import ClientSession
 from smmc_gateway.firmware.manifest import ImageRefused, find_image, trusted_keys
-from smmc_gateway.headend.commands_config import invalid
+from smmc_gateway.headend.commands.meter_config import invalid
 from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.request_limits import EARLIEST, parse_utc, show, target_meters
 from smmc_gateway.headend.service import HeadEnd

@@ -1,4 +1,5 @@
-"""MQTT nouns answered from the data store alone (use cases 3 and 11); no meter is touched.
+"""MQTT noun CustomerMeterDataSet, answered from the data store alone (use case 3); no meter
+is touched.
 
 ``CustomerMeterDataSet`` (get), use case 3: a customer's or portal's query of what was
 collected. A noun of its own rather than a flag on ``MeterReadings get`` because the two
@@ -17,19 +18,12 @@ meter: when more are stored the result is PARTIAL with an error ``Truncated`` na
 first stamp left out; repeat the request with that as ``timeSchedule.start`` to page.
 
 The same query is also ``MeterReadings get`` with ``"fromStore": true`` (and the payload
-above): :class:`StoredOrLiveReadings` routes it here, any other MeterReadings request to
-the on-demand read. That form works with uplinks whose noun list predates this noun.
+above): :class:`~smmc_gateway.headend.commands.meter_readings.StoredOrLiveReadings` routes
+it here, any other MeterReadings request to the on-demand read. That form works with
+uplinks whose noun list predates this noun.
 
-``ReadingsReport`` (get), use case 11: per meter and period, expected vs received
-intervals (``readSuccessRate``), the gaps as ranges, scheduled reads ok/failed and event
-counts by EndDeviceEventType. Not a CIM noun (CIM has none for collection quality): a
-gateway-specific report, documented in docs/schemas/readings-report.schema.json. ::
-
-    {"EndDevices": [{"mRID": "m1"}], "EndDeviceGroups": [{"mRID": "g"}],
-     "timeSchedule": {"start": ..., "end": ...}, "intervalSeconds": 900}
-
-``intervalSeconds`` is optional: by default the capture period is inferred from the
-stored stamps (the most common step). Reply ``{"ReadingsReport": [...]}``.
+``ReadingsReport`` (get, use case 11) is :mod:`~smmc_gateway.headend.commands.readings_report`;
+it shares the window, the bounds and the helpers here.
 
 Bounds (issue 7), all checked before the store is read; a request over them is answered
 FAILED ``LimitExceeded`` naming the limit and the count:
@@ -54,13 +48,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from smmc_gateway.headend.datastore import TooMuchStored
-from smmc_gateway.headend.paging import MIN_PART_BYTES, dumps, iso, reply_budget, truncated
+from smmc_gateway.headend.paging import MIN_PART_BYTES, iso, reply_budget, truncated
 from smmc_gateway.headend.request_limits import (
     FUTURE_SLACK_S,
     LimitExceeded,
@@ -82,7 +74,7 @@ REPORT_BYTES = 600
 
 
 @dataclass(frozen=True)
-class _Window:
+class StoredWindow:
     """A request's ``[start, end)``; ``scan_start``: no earlier than the oldest data kept;
     ``bound_end``: no later than tomorrow (nothing is stored later)."""
 
@@ -102,14 +94,14 @@ class _Window:
         return f"timeSchedule {iso(self.start)} .. {iso(self.bound_end)}"
 
 
-def _window(headend: HeadEnd, payload: dict[str, Any], problems: list[str]) -> _Window:
+def stored_window(headend: HeadEnd, payload: dict[str, Any], problems: list[str]) -> StoredWindow:
     """The request's window, ``end`` by default now."""
     ts = payload.get("timeSchedule")
     store = headend.datastore
     now = datetime.fromtimestamp(store.clock(), UTC)
     oldest = store.oldest_kept()
     kept = f"the store keeps {store.retention_s / 86400:g} days, from {iso(oldest)}"
-    nothing = _Window(now, now, now, now, kept)
+    nothing = StoredWindow(now, now, now, now, kept)
     if not isinstance(ts, dict):
         problems.append("payload.timeSchedule: missing; give {\"start\": ..., \"end\": ...}"
                         " in UTC ISO-8601 with Z")
@@ -127,10 +119,10 @@ def _window(headend: HeadEnd, payload: dict[str, Any], problems: list[str]) -> _
                         f"({kept}); nothing to answer")
         return nothing
     tomorrow = now + timedelta(seconds=FUTURE_SLACK_S)
-    return _Window(start, end, max(start, oldest), min(end, max(start, tomorrow)), kept)
+    return StoredWindow(start, end, max(start, oldest), min(end, max(start, tomorrow)), kept)
 
 
-def _positive(payload: dict[str, Any], key: str, default: int | None, ceiling: int,
+def positive_int(payload: dict[str, Any], key: str, default: int | None, ceiling: int,
               problems: list[str]) -> int | None:
     raw = payload.get(key, default)
     if raw is None:
@@ -141,7 +133,7 @@ def _positive(payload: dict[str, Any], key: str, default: int | None, ceiling: i
     return raw
 
 
-def _invalid(verb: str, noun: str, problems: list[str]) -> Outcome | None:
+def get_problems(verb: str, noun: str, problems: list[str]) -> Outcome | None:
     if verb != "get":
         problems.insert(0, f"header.verb: {show(verb)}; {noun} takes get")
     if problems:
@@ -159,10 +151,10 @@ class CustomerDataCommands:
 
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
         problems: list[str] = []
-        window = _window(self.headend, payload, problems)
-        limit = _positive(payload, "maxIntervals", MAX_INTERVALS, MAX_INTERVALS, problems)
+        window = stored_window(self.headend, payload, problems)
+        limit = positive_int(payload, "maxIntervals", MAX_INTERVALS, MAX_INTERVALS, problems)
         meters = target_meters(self.headend.fleet, payload, "payload", problems)
-        bad = _invalid(verb, "CustomerMeterDataSet", problems)
+        bad = get_problems(verb, "CustomerMeterDataSet", problems)
         if bad is not None:
             return bad
         assert limit is not None
@@ -193,78 +185,3 @@ class CustomerDataCommands:
             return Outcome("FAILED", errors=errors)
         body = json.loads(meter_readings_payload(parts))
         return Outcome("PARTIAL" if errors else "OK", body, errors)
-
-
-class ReadingsReportCommands:
-    """``ReadingsReport get``: read success rate, gaps, reads and events per meter."""
-
-    def __init__(self, headend: HeadEnd, commands: CommandsConfig | None = None) -> None:
-        self.headend = headend
-        self.commands = commands or CommandsConfig()
-
-    async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
-        problems: list[str] = []
-        window = _window(self.headend, payload, problems)
-        period = _positive(payload, "intervalSeconds", None, 86400, problems)
-        meters = target_meters(self.headend.fleet, payload, "payload", problems)
-        bad = _invalid(verb, "ReadingsReport", problems)
-        if bad is not None:
-            return bad
-        if period is not None:
-            problem = work_problem(
-                window.intervals(period) * len(meters), self.commands,
-                f"payload: {window.text()} / intervalSeconds ({period}) x {len(meters)} "
-                "meter(s)", f"narrow timeSchedule ({window.kept}), raise intervalSeconds or "
-                "name fewer meters")
-            if problem is not None:
-                raise LimitExceeded(problem)
-        start, end = window.scan_start, window.end
-        stamps_left = self.commands.max_query_intervals
-        cap = f"commands.max_reply_bytes = {self.commands.max_reply_bytes}"
-        left = reply_budget(self.commands.max_reply_bytes, len(meters))
-        reports: list[dict[str, Any]] = []
-        errors: list[ReplyError] = []
-        for m in meters:
-            if left < MIN_PART_BYTES:
-                errors.append(truncated(m, "its report", None, f"the reply reached {cap}"))
-                continue
-            try:
-                rep = await self.headend.datastore.report(
-                    m, start, end, period, max_stamps=stamps_left,
-                    max_gaps=max(1, (left - REPORT_BYTES) // GAP_BYTES))
-            except TooMuchStored:
-                raise LimitExceeded(
-                    f"payload: the stored interval stamps of {len(meters)} meter(s) in "
-                    f"{iso(start)} .. {iso(end)} are more than commands.max_query_intervals "
-                    f"= {self.commands.max_query_intervals} (reached at meter {m}): narrow "
-                    "timeSchedule or name fewer meters") from None
-            stamps_left -= rep.scanned
-            doc = rep.as_json()
-            left -= len(dumps(doc)) + 1
-            reports.append(doc)
-            if rep.truncated:
-                errors.append(truncated(m, f"report ends at {iso(rep.end)} after "
-                                           f"{len(rep.gaps)} gaps ({cap})", rep.end))
-        result = "OK" if not errors else ("PARTIAL" if reports else "FAILED")
-        return Outcome(result, {"ReadingsReport": reports} if reports else {}, errors)
-
-
-class StoredOrLiveReadings:
-    """``MeterReadings``: ``fromStore: true`` -> the stored data (as CustomerMeterDataSet),
-    otherwise ``live(verb, payload)``, the on-demand read of the meter."""
-
-    def __init__(self, headend: HeadEnd,
-                 live: Callable[[str, dict[str, Any]], Awaitable[Outcome]],
-                 commands: CommandsConfig | None = None) -> None:
-        self.stored = CustomerDataCommands(headend, commands)
-        self.live = live
-
-    async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
-        flag = payload.get("fromStore", False)
-        if not isinstance(flag, bool):
-            return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details":
-                                              f"payload.fromStore: {show(flag)} is not true or "
-                                              "false"}])
-        if not flag:
-            return await self.live(verb, payload)
-        return await self.stored(verb, {k: v for k, v in payload.items() if k != "fromStore"})
