@@ -18,10 +18,13 @@ pub mod notification;
 pub mod quirks;
 pub mod results;
 pub mod set;
+pub mod sn;
 mod xdr;
 
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod sn_tests;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +44,7 @@ pub use initiate::{InitiateRequest, InitiateResponse};
 pub use notification::{DataNotification, EventNotification};
 pub use quirks::{Decoded, Tolerance, Tolerated};
 pub use set::{DataBlockSa, SetRequest, SetResponse};
+pub use sn::{InformationReport, ReadRequest, ReadResponse, ReadResult, VariableAccess, WriteRequest, WriteResponse, WriteResult};
 
 /// Any APDU this codec knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +68,13 @@ pub enum Apdu {
     GeneralBlockTransfer(GeneralBlockTransfer),
     Ciphered(Ciphered),
     GeneralCiphering(GeneralCiphering),
+    // short-name referencing (`sn.rs`)
+    ReadRequest(ReadRequest),
+    ReadResponse(ReadResponse),
+    WriteRequest(WriteRequest),
+    WriteResponse(WriteResponse),
+    UnconfirmedWriteRequest(WriteRequest),
+    InformationReport(InformationReport),
 }
 
 /// Every kind name [`Apdu::kind`] can return.
@@ -108,6 +119,12 @@ pub fn kinds() -> Vec<&'static str> {
         "general-block-transfer",
         "general-glo-ciphering",
         "general-ded-ciphering",
+        "read-request",
+        "read-response",
+        "write-request",
+        "write-response",
+        "unconfirmed-write-request",
+        "information-report-request",
     ];
     v.extend(ciphered::CIPHERED_TAGS.iter().map(|(_, n)| *n));
     v
@@ -174,6 +191,12 @@ impl Apdu {
                     "general-glo-ciphering"
                 }
             }
+            Apdu::ReadRequest(_) => "read-request",
+            Apdu::ReadResponse(_) => "read-response",
+            Apdu::WriteRequest(_) => "write-request",
+            Apdu::WriteResponse(_) => "write-response",
+            Apdu::UnconfirmedWriteRequest(_) => "unconfirmed-write-request",
+            Apdu::InformationReport(_) => "information-report-request",
         }
     }
 
@@ -200,6 +223,12 @@ impl Apdu {
             Apdu::GeneralBlockTransfer(b) => b.encode(&mut out),
             Apdu::Ciphered(c) => c.encode(&mut out),
             Apdu::GeneralCiphering(g) => g.encode(&mut out),
+            Apdu::ReadRequest(x) => x.encode(&mut out),
+            Apdu::ReadResponse(x) => x.encode(&mut out),
+            Apdu::WriteRequest(x) => x.encode(sn::TAG_WRITE_REQUEST, &mut out),
+            Apdu::WriteResponse(x) => x.encode(&mut out),
+            Apdu::UnconfirmedWriteRequest(x) => x.encode(sn::TAG_UNCONFIRMED_WRITE_REQUEST, &mut out),
+            Apdu::InformationReport(x) => x.encode(&mut out),
         }
         out
     }
@@ -262,6 +291,12 @@ fn decode_in(buf: &[u8], cx: &mut quirks::Lenient<'_>) -> Result<Apdu> {
         block::TAG_GENERAL_BLOCK_TRANSFER => Apdu::GeneralBlockTransfer(GeneralBlockTransfer::decode(&mut r)?),
         ciphered::TAG_GENERAL_GLO_CIPHERING => Apdu::GeneralCiphering(GeneralCiphering::decode(false, &mut r)?),
         ciphered::TAG_GENERAL_DED_CIPHERING => Apdu::GeneralCiphering(GeneralCiphering::decode(true, &mut r)?),
+        sn::TAG_READ_REQUEST => Apdu::ReadRequest(ReadRequest::decode(&mut r)?),
+        sn::TAG_READ_RESPONSE => Apdu::ReadResponse(ReadResponse::decode(&mut r)?),
+        sn::TAG_WRITE_REQUEST => Apdu::WriteRequest(WriteRequest::decode(&mut r)?),
+        sn::TAG_WRITE_RESPONSE => Apdu::WriteResponse(WriteResponse::decode(&mut r)?),
+        sn::TAG_UNCONFIRMED_WRITE_REQUEST => Apdu::UnconfirmedWriteRequest(WriteRequest::decode(&mut r)?),
+        sn::TAG_INFORMATION_REPORT_REQUEST => Apdu::InformationReport(InformationReport::decode(&mut r)?),
         t if ciphered::ciphered_name(t).is_some() => Apdu::Ciphered(Ciphered::decode(t, &mut r)?),
         t => return Err(Error::new(Layer::Apdu, "APDU tag", 0, ErrorKind::UnknownTag(t))),
     };
