@@ -44,7 +44,9 @@ pub use initiate::{InitiateRequest, InitiateResponse};
 pub use notification::{DataNotification, EventNotification};
 pub use quirks::{Decoded, Tolerance, Tolerated};
 pub use set::{DataBlockSa, SetRequest, SetResponse};
-pub use sn::{InformationReport, ReadRequest, ReadResponse, ReadResult, VariableAccess, WriteRequest, WriteResponse, WriteResult};
+pub use sn::{
+    InformationReport, ReadRequest, ReadResponse, ReadResult, VariableAccess, WriteRequest, WriteResponse, WriteResult,
+};
 
 /// Any APDU this codec knows.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -330,6 +330,17 @@ fn samples() -> Vec<Apdu> {
         }),
     ];
     s.extend(ciphered::CIPHERED_TAGS.iter().map(|(t, _)| cipher(*t)));
+    // short-name services (sn.rs)
+    let names = vec![sn::VariableAccess::Name(0x3008)];
+    let w = sn::WriteRequest { variables: names.clone(), data: vec![v.clone()] };
+    s.extend([
+        Apdu::ReadRequest(sn::ReadRequest { variables: names.clone() }),
+        Apdu::ReadResponse(sn::ReadResponse { results: vec![sn::ReadResult::Data(v.clone())] }),
+        Apdu::WriteRequest(w.clone()),
+        Apdu::UnconfirmedWriteRequest(w),
+        Apdu::WriteResponse(sn::WriteResponse { results: vec![sn::WriteResult::Success] }),
+        Apdu::InformationReport(sn::InformationReport { current_time: None, variables: names, data: vec![v] }),
+    ]);
     s
 }
 

@@ -66,6 +66,8 @@ pub struct ClientAssociation {
     pub(super) stats: Stats,
     /// The caller's persisted last counters per server system title.
     pub(super) known: Vec<([u8; 8], u32)>,
+    /// Short names (SN referencing; `sn_client.rs`).
+    pub(super) names: super::sn_names::ShortNames,
 }
 
 impl std::fmt::Debug for ClientAssociation {
@@ -126,6 +128,7 @@ impl ClientAssociation {
             ctos: Vec::new(),
             stats: Stats::default(),
             known: Vec::new(),
+            names: super::sn_names::ShortNames::bootstrap(),
         })
     }
 
@@ -516,7 +519,7 @@ impl ClientAssociation {
             busy |= !matches!(r.phase, Phase::Awaiting);
         }
         self.state == ClientState::Associated
-            && n < usize::from(self.cfg.max_outstanding)
+            && n < if self.cfg.sn() { 1 } else { usize::from(self.cfg.max_outstanding) }
             && !busy
             && self.gbt_tx.as_ref().map_or(true, |(_, s)| s.all_sent)
             && !self.gbt_rx.active()

@@ -92,7 +92,7 @@ impl ClientAssociation {
         })
         .encode();
         let ciphered = self.ciphered();
-        let mut aarq = Aarq { application_context_name: context_oid(if ciphered { 3 } else { 1 }), ..Aarq::default() };
+        let mut aarq = Aarq { application_context_name: context_oid(self.cfg.context()), ..Aarq::default() };
         if ciphered || hls {
             aarq.calling_ap_title = self.cfg.keys.as_ref().map(|k| k.system_title.to_vec());
         }

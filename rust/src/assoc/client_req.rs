@@ -23,6 +23,8 @@ pub(super) enum Body {
     Action(Vec<(MethodRef, Option<Vec<u8>>)>),
     /// reply_to_HLS_authentication with the server's challenge.
     Hls(Vec<u8>),
+    /// A short-name Read/Write, built and resolved (`sn_client.rs`).
+    Sn(Vec<u8>),
 }
 
 pub(super) enum Phase {
@@ -83,7 +85,7 @@ impl ClientAssociation {
     }
 
     /// The size of a plain APDU of `n` bytes on the wire.
-    fn wire_len(&self, n: usize) -> usize {
+    pub(super) fn wire_len(&self, n: usize) -> usize {
         match self.form() {
             Some(f) => ciphered_len(n, f),
             None => n,
@@ -98,6 +100,9 @@ impl ClientAssociation {
     /// multiple-references was agreed). The answer is one `Outcome::Get`
     /// entry per attribute; datablocks are asked for and reassembled.
     pub fn get(&mut self, items: &[AttributeRef], now: f64) -> Result<RequestId> {
+        if self.cfg.sn() {
+            return self.sn_enqueue(Service::Get, Body::Get(items.to_vec()), now);
+        }
         let conf = self.conformance("GET")?;
         self.check_items(conf, bits::GET, "get", items.len(), items.iter().any(|a| a.access.is_some()))?;
         let plain = get_request(DUMMY_INVOKE, items).encode();
@@ -117,6 +122,9 @@ impl ClientAssociation {
     /// longer than the server takes goes in datablocks (or in GBT when only
     /// GBT was agreed). One data-access-result per attribute.
     pub fn set(&mut self, items: &[(AttributeRef, Vec<u8>)], now: f64) -> Result<RequestId> {
+        if self.cfg.sn() {
+            return self.sn_enqueue(Service::Set, Body::Set(items.to_vec()), now);
+        }
         let conf = self.conformance("SET")?;
         self.check_items(conf, bits::SET, "set", items.len(), items.iter().any(|(a, _)| a.access.is_some()))?;
         for (i, (_, v)) in items.iter().enumerate() {
@@ -151,6 +159,9 @@ impl ClientAssociation {
     /// with-list); long parameters go in pblocks (or GBT), long return data is
     /// asked for pblock by pblock. One action result per method.
     pub fn action(&mut self, items: &[(MethodRef, Option<Vec<u8>>)], now: f64) -> Result<RequestId> {
+        if self.cfg.sn() {
+            return self.sn_enqueue(Service::Action, Body::Action(items.to_vec()), now);
+        }
         let conf = self.conformance("ACTION")?;
         self.check_items(conf, bits::ACTION, "action", items.len(), false)?;
         for (i, (_, p)) in items.iter().enumerate() {
@@ -189,6 +200,18 @@ impl ClientAssociation {
         let headers = (header_of(Apdu::ActionRequest(first)), header_of(Apdu::ActionRequest(next)));
         let chunks = self.plan_blocks(plain.len(), &raw, headers, bits::BLOCK_TRANSFER_WITH_ACTION, "ACTION")?;
         Ok(self.enqueue(Service::Action, items.len(), Body::Action(items.to_vec()), chunks, now))
+    }
+
+    /// A short-name request: resolved and built now, sent in its turn.
+    fn sn_enqueue(&mut self, service: Service, body: Body, now: f64) -> Result<RequestId> {
+        let plain = self.sn_request(service, &body)?;
+        let count = match &body {
+            Body::Get(v) => v.len(),
+            Body::Set(v) => v.len(),
+            Body::Action(v) => v.len(),
+            _ => 1,
+        };
+        Ok(self.enqueue(service, count, Body::Sn(plain), None, now))
     }
 
     fn check_items(&self, conf: u32, bit: u32, name: &str, n: usize, access: bool) -> Result<()> {
@@ -308,6 +331,11 @@ impl ClientAssociation {
                 let stoc = stoc.clone();
                 self.outbox.push_back(Pending::Hls { invoke, stoc, req: id });
                 return self.flush();
+            }
+            (Body::Sn(plain), _) => {
+                r.phase = Phase::Awaiting;
+                let plain = plain.clone();
+                return self.sn_send(plain, id);
             }
             (Body::Get(items), _) => get_request(invoke, items),
             (Body::Set(items), None) => set_request(invoke, items),

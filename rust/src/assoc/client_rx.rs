@@ -153,8 +153,8 @@ impl ClientAssociation {
     /// A whole xDLMS APDU (`via_gbt`: reassembled from GBT) of the association.
     pub(super) fn on_apdu(&mut self, data: &[u8], now: f64, via_gbt: bool) {
         let tag = data.first().copied().unwrap_or(0);
-        if matches!(tag, 0x0F | 0xC2 | 0xCA | 0xD2) {
-            // data-notification, event-notification (plain, glo-, ded-)
+        if matches!(tag, 0x0F | 0xC2 | 0xCA | 0xD2 | 0x18 | 0x38 | 0x58) {
+            // data-notification, event-notification, information-report (plain, glo-, ded-)
             return self.push_event(ClientEvent::Unsolicited(data.to_vec()));
         }
         let mut authenticated = false;
@@ -219,7 +219,8 @@ impl ClientAssociation {
                 let err = RequestError::ConfirmedServiceError { service: e.service, error: e.error, value: e.value };
                 return self.fail_oldest(err);
             }
-            Apdu::DataNotification(_) | Apdu::EventNotification(_) => {
+            Apdu::ReadResponse(_) | Apdu::WriteResponse(_) => return self.sn_answer(decoded, authenticated, now),
+            Apdu::DataNotification(_) | Apdu::EventNotification(_) | Apdu::InformationReport(_) => {
                 return self.push_event(ClientEvent::Unsolicited(data.to_vec()));
             }
             _ => None,

@@ -24,6 +24,11 @@ pub mod bits {
     pub const SET: u32 = 1 << 3;
     pub const SELECTIVE_ACCESS: u32 = 1 << 2;
     pub const ACTION: u32 = 1;
+    pub const READ: u32 = 1 << 20;
+    pub const WRITE: u32 = 1 << 19;
+    pub const UNCONFIRMED_WRITE: u32 = 1 << 18;
+    pub const INFORMATION_REPORT: u32 = 1 << 8;
+    pub const PARAMETERIZED_ACCESS: u32 = 1 << 5;
 }
 
 /// What the Python client proposes by default (`dlms/association.py` DEFAULT_CONFORMANCE).
@@ -140,6 +145,43 @@ pub struct Ciphering {
     pub mode: CipherMode,
 }
 
+/// How attributes and methods are named on the wire: logical names
+/// (GET/SET/ACTION) or short names (Read/Write, `sn_names.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Referencing {
+    #[default]
+    Ln,
+    Sn,
+}
+
+impl Referencing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Referencing::Ln => "ln",
+            Referencing::Sn => "sn",
+        }
+    }
+}
+
+/// What a client proposes with short-name referencing: read, write,
+/// unconfirmed-write, their block transfer, multiple-references,
+/// information-report, parameterized-access.
+pub fn sn_default_conformance() -> u32 {
+    [
+        "read",
+        "write",
+        "unconfirmed-write",
+        "block-transfer-with-get-or-read",
+        "block-transfer-with-set-or-write",
+        "multiple-references",
+        "information-report",
+        "parameterized-access",
+    ]
+    .iter()
+    .filter_map(|n| conformance_bit(n))
+    .sum()
+}
+
 /// Everything an association needs, for either role. Fields that concern one
 /// role only say so.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +235,9 @@ pub struct AssociationConfig {
     /// Client: the [`KNOWN_QUIRKS`] allowed for this meter model (default:
     /// those allowed by default; empty: strict, every quirk refused).
     pub quirks: Vec<String>,
+    /// LN or SN referencing: the application context (1/3 or 2/4) and the
+    /// services. Server: the only context it accepts.
+    pub referencing: Referencing,
 }
 
 impl Default for AssociationConfig {
@@ -215,6 +260,7 @@ impl Default for AssociationConfig {
             max_counter_hint_jump: 1 << 20,
             last_incoming_counter: None,
             quirks: crate::apdu::quirks::default_quirks().into_iter().map(String::from).collect(),
+            referencing: Referencing::Ln,
         }
     }
 }
@@ -306,6 +352,16 @@ impl AssociationConfig {
     /// The decode quirks allowed (what [`crate::apdu::decode_tolerant`] may take).
     pub(crate) fn tolerance(&self) -> crate::apdu::Tolerance {
         crate::apdu::Tolerance::from_names(&self.quirks)
+    }
+
+    /// The application context number: 1 LN, 2 SN, 3 LN ciphered, 4 SN ciphered.
+    pub(crate) fn context(&self) -> u8 {
+        let sn = u8::from(self.referencing == Referencing::Sn);
+        1 + sn + 2 * u8::from(self.ciphering.is_some())
+    }
+
+    pub(crate) fn sn(&self) -> bool {
+        self.referencing == Referencing::Sn
     }
 
     /// Our max receive PDU size as a number of bytes (0 means 65535).

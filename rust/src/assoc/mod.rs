@@ -111,6 +111,9 @@ mod gbt;
 mod server;
 mod server_acse;
 mod server_req;
+mod sn_client;
+pub mod sn_names;
+mod sn_server;
 mod types;
 
 #[cfg(test)]
@@ -126,13 +129,17 @@ mod tests_security;
 #[cfg(test)]
 mod tests_services;
 #[cfg(test)]
+mod tests_sn;
+#[cfg(test)]
 mod tests_vectors;
 
 pub use client::{ClientAssociation, ClientState};
 pub use config::{
-    bits, default_conformance, AssociationConfig, Authentication, CipherMode, Ciphering, Keys, KNOWN_QUIRKS,
+    bits, default_conformance, sn_default_conformance, AssociationConfig, Authentication, CipherMode, Ciphering, Keys,
+    Referencing, KNOWN_QUIRKS,
 };
 pub use server::{ServerAssociation, ServerState};
+pub use sn_names::{ShortNameEntry, ShortNames, SnTarget};
 pub use types::{
     result_name, Agreement, AttributeRef, ClientEvent, IncomingRequest, MethodRef, Outcome, RequestError, RequestId,
     ServerEvent, Service, Stats,

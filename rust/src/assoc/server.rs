@@ -77,6 +77,8 @@ pub struct ServerAssociation {
     pub(super) known: Vec<([u8; 8], u32)>,
     /// Every AARQ is refused (rejected-permanent, no-reason-given) for this reason.
     pub(super) refusing: Option<String>,
+    /// Short names served (SN referencing; `sn_server.rs`).
+    pub(super) names: super::sn_names::ShortNames,
 }
 
 impl std::fmt::Debug for ServerAssociation {
@@ -119,6 +121,7 @@ impl ServerAssociation {
             stats: Stats::default(),
             known: Vec::new(),
             refusing: None,
+            names: super::sn_names::ShortNames::bootstrap(),
         })
     }
 

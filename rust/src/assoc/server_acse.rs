@@ -39,9 +39,18 @@ impl ServerAssociation {
         self.outbox.retain(|p| matches!(p, Pending::Acse { .. }));
     }
 
+    /// The base name of the current association (SN) or 7 (LN).
+    fn vaa_name(&self) -> u16 {
+        if self.cfg.sn() {
+            crate::apdu::sn::CURRENT_ASSOCIATION_BASE_NAME
+        } else {
+            0x0007
+        }
+    }
+
     pub(super) fn reject(&mut self, r: Rejection) {
         let Rejection { result, diag, why, ui } = r;
-        let ctx = context_oid(if self.ciphered() { 3 } else { 1 });
+        let ctx = context_oid(self.cfg.context());
         let aare = Aare {
             application_context_name: Some(ctx),
             result,
@@ -60,7 +69,7 @@ impl ServerAssociation {
             Ok(Apdu::Aarq(a)) => a,
             Ok(_) | Err(_) => {
                 let aare = Aare {
-                    application_context_name: Some(context_oid(1)),
+                    application_context_name: Some(context_oid(self.cfg.context())),
                     result: 1,
                     result_source_diagnostic: Some(Diagnostic::ServiceProvider(1)),
                     ..Aare::default()
@@ -86,15 +95,19 @@ impl ServerAssociation {
     /// then the xDLMS InitiateRequest.
     pub(super) fn accept(&mut self, aarq: Aarq) -> std::result::Result<(), Rejection> {
         let ciphered = self.ciphered();
-        let ours = context_oid(if ciphered { 3 } else { 1 });
+        let ours = context_oid(self.cfg.context());
         if aarq.application_context_name != ours {
+            let name = |oid: &[u8]| match crate::apdu::association::context_name(oid) {
+                Some(n) => n.to_string(),
+                None => hex(oid),
+            };
             return Err(rej(
                 1,
                 2,
                 format!(
                     "application context {} asked, the server uses {}",
-                    hex(&aarq.application_context_name),
-                    hex(&ours)
+                    name(&aarq.application_context_name),
+                    name(&ours)
                 ),
                 None,
             ));
@@ -234,7 +247,7 @@ impl ServerAssociation {
             negotiated_dlms_version_number: 6,
             negotiated_conformance: common,
             server_max_receive_pdu_size: self.cfg.max_receive_pdu,
-            vaa_name: 0x0007,
+            vaa_name: self.vaa_name(),
         };
         let mut aare = Aare {
             application_context_name: Some(ours),
@@ -297,7 +310,7 @@ impl ServerAssociation {
                     negotiated_dlms_version_number: 6,
                     negotiated_conformance: self.conformance(),
                     server_max_receive_pdu_size: self.cfg.max_receive_pdu,
-                    vaa_name: 0x0007,
+                    vaa_name: self.vaa_name(),
                 };
                 self.drop_association();
                 let initiate = Apdu::InitiateResponse(response).encode();

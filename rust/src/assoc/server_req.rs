@@ -40,6 +40,8 @@ pub(super) struct SReq {
     pub form: Option<Form>,
     /// The number of the last request block, when it came in blocks.
     pub last_block: Option<u32>,
+    /// A short-name Read/Write: how to answer it (`sn_server.rs`).
+    pub sn: Option<super::sn_server::SnReply>,
 }
 
 /// An answer going out in datablocks / pblocks, one per next-block request.
@@ -116,7 +118,7 @@ fn encoded<T>(items: &[T], enc: impl Fn(&T, &mut Vec<u8>)) -> Vec<Vec<u8>> {
 }
 
 impl ServerAssociation {
-    fn allowed(&mut self, bit: u32, what: &str) -> bool {
+    pub(super) fn allowed(&mut self, bit: u32, what: &str) -> bool {
         if self.conformance() & bit != 0 {
             return true;
         }
@@ -129,7 +131,7 @@ impl ServerAssociation {
         let id = self.next_id;
         self.next_id += 1;
         let (service, count) = (request.service(), request.len());
-        self.reqs.push(SReq { id, invoke, service, list, count, form, last_block });
+        self.reqs.push(SReq { id, invoke, service, list, count, form, last_block, sn: None });
         self.push_event(ServerEvent::Request { id, request });
     }
 
@@ -143,6 +145,9 @@ impl ServerAssociation {
                 format!("a {} before HLS pass 3 (only reply_to_HLS_authentication is served)", apdu.kind()),
             );
             return self.refuse(SERVICE_NOT_ALLOWED, SERVICE_NOT_SUPPORTED, None, e);
+        }
+        if self.cfg.sn() {
+            return self.sn_dispatch(apdu, form);
         }
         let sel = |a: &AttributeRef| a.access.is_some();
         match apdu {
@@ -252,7 +257,7 @@ impl ServerAssociation {
     }
 
     /// Send an answer, ciphered in the form of its request.
-    fn answer(&mut self, apdu: Apdu, form: Option<Form>) {
+    pub(super) fn answer(&mut self, apdu: Apdu, form: Option<Form>) {
         let f = self.answer_form(form);
         self.send(apdu.encode(), f);
     }
@@ -445,6 +450,10 @@ impl ServerAssociation {
             Outcome::Set(_) => {}
         }
         let r = self.reqs.remove(idx);
+        if r.sn.is_some() {
+            self.sn_respond(r, outcome);
+            return Ok(());
+        }
         let (i, list) = (r.invoke, r.list);
         let apdu = match (outcome, r.last_block) {
             (Outcome::Set(results), Some(n)) if list => Apdu::SetResponse(SetResponse::LastDatablockWithList {
