@@ -667,7 +667,9 @@ class AssociationConfig:
     confirmed counter a hint is surfaced. ``last_incoming_counter``: the
     persisted last counter of ``peer_system_title``. ``quirks``: the quirks
     allowed, by name (:func:`known_quirks`); None: those allowed by default
-    (the structural ones), ``()``: strict, every quirk refused."""
+    (the structural ones), ``()``: strict, every quirk refused. ``referencing``:
+    ``"ln"`` or ``"sn"`` (short names: the SN application contexts, Read/Write;
+    without ``conformance`` the SN default is proposed/offered)."""
 
     def __init__(
         self,
@@ -693,6 +695,7 @@ class AssociationConfig:
         max_counter_hint_jump: int = 1 << 20,
         last_incoming_counter: int | None = None,
         quirks: Sequence[str] | None = None,
+        referencing: str = "ln",
     ) -> None: ...
     @property
     def conformance(self) -> int: ...
@@ -700,6 +703,8 @@ class AssociationConfig:
     def response_timeout(self) -> float: ...
     @property
     def ciphered(self) -> bool: ...
+    @property
+    def referencing(self) -> Literal["ln", "sn"]: ...
 
 def conformance_names(bits: int) -> list[str]:
     """The Green Book names of the conformance bits set, bit 0 first."""
@@ -1017,6 +1022,14 @@ class ClientAssociation:
         HLS-GMAC, ``dedicated_key`` (16 random bytes) for the ded- modes."""
     def release(self, now: float) -> None:
         """Queue the RLRQ; requests still pending end abandoned."""
+    def load_short_names(self, object_list: bytes) -> int:
+        """SN: install the meter's short names from the value of Association SN
+        attribute 2 (raw A-XDR); returns the number of objects. Until then
+        only the current association (0xFA00) resolves."""
+    def short_names(self) -> list[tuple[int, int, int, bytes]]:
+        """SN: ``(base_name, class_id, version, logical_name)`` per object."""
+    def unconfirmed_write(self, items: Sequence[tuple[Attribute, bytes]]) -> int:
+        """SN: UnconfirmedWriteRequest; no answer (and no event) follows."""
     def reset(self) -> None:
         """The link is gone: every pending request ends abandoned, state idle."""
     def get(self, items: Sequence[Attribute], now: float) -> int: ...
@@ -1071,6 +1084,10 @@ class ServerAssociation:
     def refuse_all(self, why: str) -> None:
         """Refuse every AARQ (rejected-permanent, no-reason-given), e.g. for a
         client SAP without an association; the Refused event says ``why``."""
+    def set_short_names(self, entries: Sequence[tuple[int, int, int, bytes]]) -> None:
+        """SN: the objects served, ``(base_name, class_id, version, logical_name)``."""
+    def sn_object_list(self) -> bytes:
+        """SN: the object list value (Association SN attribute 2) of those objects."""
     def set_challenge(self, stoc: bytes) -> None:
         """StoC (8..64 random bytes) for the next HLS-GMAC AARQ."""
     def grant_counters(self, first: int, count: int) -> None: ...

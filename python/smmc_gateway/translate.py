@@ -626,6 +626,8 @@ def _scalar_text(key: str, value: Any) -> str | None:
             return security_control_text(value)
         if "conformance" in key:
             return f"0x{value:06x}"
+        if key in ("name", "vaa_name"):
+            return f"short name 0x{value:04X}"
     return None
 
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from smmc_gateway.dlms.ic_store import InvocationCounterStore
 
 Level = Literal["none", "lls", "hls-gmac"]
+Referencing = Literal["ln", "sn", "auto"]
+REFERENCING: tuple[str, ...] = ("ln", "sn", "auto")
 
 DEFAULT_CONFORMANCE: tuple[str, ...] = (
     "general-protection",
@@ -174,6 +176,11 @@ class SessionSettings:
     quirks: frozenset[str] = DEFAULT_QUIRKS
     """The meter's quirks tolerated, by name (``ModelConfig.quirks``; ``_core.known_quirks()``):
     by default the structural ones; ``frozenset()`` is strict (every quirk refused)."""
+    referencing: Referencing = "ln"
+    """``ln`` (logical names, GET/SET/ACTION), ``sn`` (short names,
+    Read/Write; ``CLASS/OBIS/ATTR`` resolved through the meter's object list)
+    or ``auto`` (LN; a meter that refuses the LN application context is
+    associated again with SN). See :mod:`smmc_gateway.dlms.sn`."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_pdu_size <= 0xFFFF:
@@ -182,6 +189,8 @@ class SessionSettings:
             raise ValueError(f"max_block_transfer {self.max_block_transfer}: must be >= 1")
         if self.max_counter_jump < 1:
             raise ValueError(f"max_counter_jump {self.max_counter_jump}: must be >= 1")
+        if self.referencing not in REFERENCING:
+            raise ValueError(f"referencing {self.referencing!r}: expected ln, sn or auto")
 
 
 def challenge(length: int = 16) -> bytes:
@@ -190,10 +199,12 @@ def challenge(length: int = 16) -> bytes:
 
 
 @functools.lru_cache(maxsize=1024)
-def core_config(settings: SessionSettings) -> _core.AssociationConfig:
+def core_config(settings: SessionSettings, referencing: str = "ln") -> _core.AssociationConfig:
     """The association machine's configuration for ``settings`` (the keys go
     into the core; the invocation counters are granted by the session). Both
-    are immutable: one configuration per settings, however many sessions."""
+    are immutable: one configuration per settings, however many sessions.
+    ``referencing`` ("ln" or "sn"): with "sn" the default LN conformance is
+    replaced by the SN one (read, write, unconfirmed-write, …)."""
     sec = settings.security
     keyed = sec.level == "hls-gmac" or sec.ciphered
     dedicated = sec.ciphered and sec.dedicated_key not in (None, False)
@@ -205,7 +216,12 @@ def core_config(settings: SessionSettings) -> _core.AssociationConfig:
         ak=sec.ak if keyed else None,
         security_control=sec.security_control if sec.ciphered else None,
         cipher_mode="ded" if dedicated else "glo",
-        conformance=settings.conformance,
+        conformance=(
+            None
+            if referencing == "sn" and settings.conformance == DEFAULT_CONFORMANCE
+            else settings.conformance
+        ),
+        referencing=referencing,
         max_receive_pdu=settings.max_pdu_size,
         max_send_pdu=settings.max_send_pdu,
         response_timeout=settings.response_timeout,

@@ -22,6 +22,7 @@ from smmc_gateway import _core
 from smmc_gateway.cosem.model import ObjectModel
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.objects import AssociationLN, Clock
+from smmc_gateway.dlms import sn
 from smmc_gateway.dlms.access import (
     CLOCK_COLUMN,
     Access,
@@ -94,6 +95,8 @@ class ClientSession:
         self.server_system_title: bytes | None = None
         self.ciphered = False
         self.associated = False
+        self.referencing = "ln"
+        """The open association's referencing, "ln" or "sn" (``SessionSettings.referencing``)."""
         self._driver = Driver(transport, self.settings, meter_id, observer)
         self._fresh = False  # the first request after open() may still meet a stale association
         transport.limit_received_apdu(self.settings.max_pdu_size)
@@ -136,7 +139,9 @@ class ClientSession:
         try:
             await self.transport.open(timeout=budget)
             try:
-                agreed = await self._driver.associate(deadline, budget)
+                self._driver, agreed = await sn.associate(
+                    self._driver, self.transport, self.settings, self.meter_id, deadline, budget
+                )
             except (AssociationRefused, ServiceNotAllowed) as exc:
                 cause = stale_cause(exc)
                 if cause is None:
@@ -158,6 +163,7 @@ class ClientSession:
         self.max_pdu_size = agreed.peer_max_pdu
         self.server_system_title = agreed.peer_system_title
         self.ciphered = agreed.ciphered
+        self.referencing = self._driver.referencing
         self.associated = True
         self._last_activity = time.monotonic()
 
@@ -179,7 +185,10 @@ class ClientSession:
         budget = self.settings.association_timeout
         deadline = time.monotonic() + budget
         await self.transport.open(timeout=budget)
-        return await self._driver.associate(deadline, budget)
+        self._driver, agreed = await sn.associate(
+            self._driver, self.transport, self.settings, self.meter_id, deadline, budget
+        )
+        return agreed
 
     async def _request(self, begin: Callable[[float], int], what: str) -> _core.Outcome:
         """One request; when it is the first after open() and the meter answers

@@ -49,13 +49,21 @@ _Done = _core.Response | _core.Timeout
 class Driver:
     """One ``_core.ClientAssociation`` driven over one transport."""
 
-    def __init__(self, transport: Transport, settings: SessionSettings, meter_id: str,
-                 observer: SessionObserver | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        settings: SessionSettings,
+        meter_id: str,
+        observer: SessionObserver | None = None,
+        referencing: str | None = None,
+    ) -> None:
         self.transport = transport
         self.settings = settings
         self.meter_id = meter_id
         self.observer = observer
-        self.assoc = _core.ClientAssociation(core_config(settings))
+        self.referencing = referencing or ("sn" if settings.referencing == "sn" else "ln")
+        """The referencing of this association ("ln" or "sn")."""
+        self.assoc = _core.ClientAssociation(core_config(settings, self.referencing))
         sec = settings.security
         self.counters: CounterGrants | None = None
         if sec.level == "hls-gmac" or sec.ciphered:

@@ -80,9 +80,10 @@ def security_control(policy: int) -> int:
 
 
 def association_config(
-    meter: SimulatedMeter, cosem: AssociationLN, offered: tuple[str, ...]
+    meter: SimulatedMeter, cosem: AssociationLN, offered: tuple[str, ...], referencing: str = "ln"
 ) -> _core.AssociationConfig:
-    """The machine's configuration for ``cosem``'s client SAP, from the meter's state now."""
+    """The machine's configuration for ``cosem``'s client SAP, from the meter's
+    state now; ``referencing`` "sn" serves short names (the SN contexts only)."""
     creds = meter.credentials
     hls = cosem.mechanism == "hls-gmac"
     keyed = hls or cosem.ciphered
@@ -95,4 +96,5 @@ def association_config(
         security_control=security_control(meter.security.policy) if cosem.ciphered else None,
         conformance=offered,
         max_receive_pdu=SERVER_MAX_PDU,
+        referencing=referencing,
     )

@@ -140,6 +140,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="offer general-block-transfer (long answers in GBT blocks when the client agrees)",
     )
     p.add_argument(
+        "--referencing",
+        choices=("ln", "sn"),
+        default="ln",
+        help="logical-name (default) or short-name referencing (ReadRequest/WriteRequest, "
+        "base names in the Association SN object list)",
+    )
+    p.add_argument(
         "--drift",
         type=float,
         metavar="PPM",
@@ -284,6 +291,7 @@ def spec_from_args(args: argparse.Namespace) -> FleetSpec:
         model=_played_model(args.model),
         drift_ppm=args.drift,
         general_block_transfer=args.gbt,
+        referencing=args.referencing,
         han_devices=args.han_devices,
         han_join_after_s=args.han_join_after,
         han_leave_after_s=args.han_leave_after,

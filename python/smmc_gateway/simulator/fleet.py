@@ -98,6 +98,8 @@ class FleetSpec:
     opt_out_after_s: float | None = None
     opt_out_source: str = "ihd"
     cip_period_s: float = 10.0
+    referencing: str = "ln"
+    """``ln`` or ``sn``: the meters answer logical or short names (``simulate --referencing``)."""
 
     def validate(self) -> None:
         if not 1 <= self.meters <= 10_000:
@@ -192,6 +194,7 @@ class MeterRuntime:
             cip_period_s=spec.cip_period_s,
             opt_out_after_s=spec.opt_out_after_s,
             opt_out_source=spec.opt_out_source,
+            referencing=spec.referencing,
         )
         self.meter = SimulatedMeter(options, now=clock.now())
         self.counters = CipherCounters()

@@ -79,6 +79,8 @@ class MeterOptions:
     """A device model to play (simulator/model_play.py): its alarm registers, bit map and
     alarm push layout, event codes, limiter scaler/unit and FLAG id; None: the
     simulator's own conventions (the shipped model smmc-sim)."""
+    referencing: str = "ln"
+    """``ln`` (logical names) or ``sn`` (short names; :mod:`smmc_gateway.simulator.sn`)."""
 
     def validate(self) -> None:
         if not 0 <= self.control_mode <= 6:
@@ -97,6 +99,8 @@ class MeterOptions:
             raise ValueError(f"serial {self.serial!r}: 1..16 ASCII characters")
         if not 0.1 <= self.cip_period_s <= 86400:
             raise ValueError(f"cip_period_s {self.cip_period_s}, allowed 0.1..86400")
+        if self.referencing not in ("ln", "sn"):
+            raise ValueError(f"referencing {self.referencing!r}, allowed ln, sn")
         if self.opt_out_source not in ("ihd", "local"):
             raise ValueError(f"opt_out_source {self.opt_out_source!r}, allowed ihd, local")
         ids = [p.device.identification for p in self.han_devices]

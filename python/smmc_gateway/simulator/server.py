@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from smmc_gateway import _core
-from smmc_gateway.simulator import services
+from smmc_gateway.simulator import services, sn
 from smmc_gateway.simulator.acse import BASIC_CONFORMANCE, CipherCounters, association_config
 from smmc_gateway.simulator.faults import StaleAssociations
 from smmc_gateway.simulator.meter import SimulatedMeter, UnknownClientError
@@ -91,7 +91,12 @@ class DlmsServer:
             assoc = _core.ServerAssociation(_REFUSING)
             assoc.refuse_all(str(exc))
         else:
-            assoc = _core.ServerAssociation(association_config(self.meter, cosem, self.offered))
+            referencing = self.meter.options.referencing
+            offered = sn.SN_CONFORMANCE if referencing == "sn" else self.offered
+            config = association_config(self.meter, cosem, offered, referencing)
+            assoc = _core.ServerAssociation(config)
+            if referencing == "sn":
+                assoc.set_short_names(sn.short_names(self.meter, client))
             if cosem.mechanism == "hls-gmac":
                 assoc.set_challenge(secrets.token_bytes(16))
             for title, last in self.counters.seen.items():
@@ -104,7 +109,8 @@ class DlmsServer:
             for e in events:
                 if isinstance(e, _core.Request):
                     self.meter.association_step(client, "request")
-                    services.answer(assoc, e, self.meter, client, self.clock())
+                    serve = sn.answer if self.meter.options.referencing == "sn" else services.answer
+                    serve(assoc, e, self.meter, client, self.clock())
                     self.meter.association_step(client, "answered")
                 elif isinstance(e, _core.NeedCounters):
                     assoc.grant_counters(self.counters.next_own(), 1)

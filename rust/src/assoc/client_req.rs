@@ -23,8 +23,9 @@ pub(super) enum Body {
     Action(Vec<(MethodRef, Option<Vec<u8>>)>),
     /// reply_to_HLS_authentication with the server's challenge.
     Hls(Vec<u8>),
-    /// A short-name Read/Write, built and resolved (`sn_client.rs`).
-    Sn(Vec<u8>),
+    /// A short-name Read/Write, built and resolved (`sn_client.rs`), and per
+    /// requested item None (sent) or the result decided here (object-undefined).
+    Sn(Vec<u8>, Vec<Option<u8>>),
 }
 
 pub(super) enum Phase {
@@ -202,18 +203,6 @@ impl ClientAssociation {
         Ok(self.enqueue(Service::Action, items.len(), Body::Action(items.to_vec()), chunks, now))
     }
 
-    /// A short-name request: resolved and built now, sent in its turn.
-    fn sn_enqueue(&mut self, service: Service, body: Body, now: f64) -> Result<RequestId> {
-        let plain = self.sn_request(service, &body)?;
-        let count = match &body {
-            Body::Get(v) => v.len(),
-            Body::Set(v) => v.len(),
-            Body::Action(v) => v.len(),
-            _ => 1,
-        };
-        Ok(self.enqueue(service, count, Body::Sn(plain), None, now))
-    }
-
     fn check_items(&self, conf: u32, bit: u32, name: &str, n: usize, access: bool) -> Result<()> {
         check(conf, bit, name)?;
         if n == 0 {
@@ -260,7 +249,7 @@ impl ClientAssociation {
         }
     }
 
-    fn enqueue(
+    pub(super) fn enqueue(
         &mut self,
         service: Service,
         count: usize,
@@ -332,7 +321,7 @@ impl ClientAssociation {
                 self.outbox.push_back(Pending::Hls { invoke, stoc, req: id });
                 return self.flush();
             }
-            (Body::Sn(plain), _) => {
+            (Body::Sn(plain, _), _) => {
                 r.phase = Phase::Awaiting;
                 let plain = plain.clone();
                 return self.sn_send(plain, id);

@@ -26,7 +26,7 @@ use super::client::{proto, ClientAssociation, ClientState, Pending};
 use super::client_req::{Body, Phase};
 use super::config::bits;
 use super::sn_names::ShortNames;
-use super::types::{AttributeRef, MethodRef, Outcome, RequestError, RequestId, Service};
+use super::types::{AttributeRef, Outcome, RequestError, RequestId, Service};
 use crate::apdu::sn::{
     ReadRequest, ReadResponse, ReadResult, VariableAccess, WriteRequest, WriteResponse, WriteResult,
     TAG_UNCONFIRMED_WRITE_REQUEST,
@@ -73,15 +73,32 @@ impl ClientAssociation {
         })
     }
 
-    /// The SN form of a GET/SET/ACTION (checked and resolved now, so that a
-    /// name the meter does not have is refused at once, naming it).
-    pub(super) fn sn_request(&self, service: Service, body: &Body) -> Result<Vec<u8>> {
+    /// A GET/SET/ACTION of an SN association: checked and resolved now (a
+    /// name the meter's object list does not have is object-undefined in its
+    /// place, as the meter would answer it; with nothing left to send the
+    /// answer is reported at once), sent in its turn.
+    pub(super) fn sn_enqueue(&mut self, service: Service, body: Body, now: f64) -> Result<RequestId> {
+        let (plain, slots) = self.sn_request(service, &body)?;
+        let sent = slots.iter().filter(|s| s.is_none()).count();
+        match plain {
+            Some(plain) => Ok(self.enqueue(service, sent, Body::Sn(plain, slots), None, now)),
+            None => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let outcome = merge(empty(service), &slots);
+                self.push_event(super::types::ClientEvent::Response { id, result: Ok(outcome) });
+                Ok(id)
+            }
+        }
+    }
+
+    fn sn_request(&self, service: Service, body: &Body) -> Result<(Option<Vec<u8>>, Vec<Option<u8>>)> {
         let conf = self.sn_conformance(service.name())?;
         let n = match body {
             Body::Get(v) => v.len(),
             Body::Set(v) => v.len(),
             Body::Action(v) => v.len(),
-            Body::Hls(_) | Body::Sn(_) => {
+            Body::Hls(_) | Body::Sn(..) => {
                 return Err(proto("request", "HLS-GMAC is not supported with short names".into()))
             }
         };
@@ -91,52 +108,66 @@ impl ClientAssociation {
         if n > 1 {
             check(conf, bits::MULTIPLE_REFERENCES, "multiple-references (several names in one Read/Write)")?;
         }
+        let mut slots = Vec::with_capacity(n);
+        let mut variables = Vec::with_capacity(n);
+        let mut data = Vec::with_capacity(n);
+        let mut lacks = |class_id: u16, obis: &[u8; 6]| {
+            let missing = self.names.lacks(class_id, obis);
+            slots.push(missing.then_some(OBJECT_UNDEFINED));
+            missing
+        };
         let apdu = match body {
             Body::Get(items) => {
                 check(conf, bits::READ, "read")?;
                 if items.iter().any(|a| a.access.is_some()) {
                     check(conf, bits::PARAMETERIZED_ACCESS, "parameterized-access (selective access)")?;
                 }
-                let variables = items.iter().map(|a| self.sn_variable(a)).collect::<Result<Vec<_>>>()?;
+                for a in items {
+                    if !lacks(a.attribute.class_id, &a.attribute.obis) {
+                        variables.push(self.sn_variable(a)?);
+                    }
+                }
                 Apdu::ReadRequest(ReadRequest { variables })
             }
             Body::Set(items) => {
                 check(conf, bits::WRITE, "write")?;
-                if items.iter().any(|(a, _)| a.access.is_some()) {
-                    return Err(proto("request", "a Write has no selective access".into()));
-                }
-                for (i, (_, v)) in items.iter().enumerate() {
+                for (i, (a, v)) in items.iter().enumerate() {
+                    if a.access.is_some() {
+                        return Err(proto("request", "a Write has no selective access".into()));
+                    }
                     one_value(v, "SET value", i)?;
+                    if !lacks(a.attribute.class_id, &a.attribute.obis) {
+                        variables.push(self.sn_variable(a)?);
+                        data.push(v.clone());
+                    }
                 }
-                let variables = items.iter().map(|(a, _)| self.sn_variable(a)).collect::<Result<Vec<_>>>()?;
-                Apdu::WriteRequest(WriteRequest { variables, data: items.iter().map(|(_, v)| v.clone()).collect() })
+                Apdu::WriteRequest(WriteRequest { variables, data })
             }
             Body::Action(items) => {
                 check(conf, bits::WRITE, "write (methods are invoked with Write)")?;
-                self.sn_method_write(items)?
+                for (i, (m, p)) in items.iter().enumerate() {
+                    if let Some(p) = p {
+                        one_value(p, "ACTION parameters", i)?;
+                    }
+                    if !lacks(m.class_id, &m.obis) {
+                        variables.push(VariableAccess::Name(self.names.method(m)?));
+                        data.push(p.clone().unwrap_or_else(|| vec![0]));
+                    }
+                }
+                Apdu::WriteRequest(WriteRequest { variables, data })
             }
-            Body::Hls(_) | Body::Sn(_) => unreachable!("refused above"),
+            Body::Hls(_) | Body::Sn(..) => unreachable!("refused above"),
         };
+        if slots.iter().all(Option::is_some) {
+            return Ok((None, slots));
+        }
         let plain = apdu.encode();
         let wire = self.wire_len(plain.len());
         let limit = self.send_limit();
         if wire > limit {
             return Err(too_long("SN request (the server's max receive PDU size)", wire, limit));
         }
-        Ok(plain)
-    }
-
-    fn sn_method_write(&self, items: &[(MethodRef, Option<Vec<u8>>)]) -> Result<Apdu> {
-        let mut variables = Vec::with_capacity(items.len());
-        let mut data = Vec::with_capacity(items.len());
-        for (i, (m, p)) in items.iter().enumerate() {
-            variables.push(VariableAccess::Name(self.names.method(m)?));
-            if let Some(p) = p {
-                one_value(p, "ACTION parameters", i)?;
-            }
-            data.push(p.clone().unwrap_or_else(|| vec![0]));
-        }
-        Ok(Apdu::WriteRequest(WriteRequest { variables, data }))
+        Ok((Some(plain), slots))
     }
 
     /// UnconfirmedWriteRequest: write attributes without an answer. The id
@@ -184,6 +215,10 @@ impl ClientAssociation {
         let rid = self.reqs[idx].id;
         self.touch(Some(rid), now);
         let (service, count) = (self.reqs[idx].service, self.reqs[idx].count);
+        let slots = match &self.reqs[idx].body {
+            Body::Sn(_, slots) => slots.clone(),
+            _ => Vec::new(),
+        };
         let result: std::result::Result<Option<Outcome>, RequestError> = match (service, answer) {
             (Service::Get, Apdu::ReadResponse(r)) => self.sn_read_answer(idx, r, count),
             (Service::Set, Apdu::WriteResponse(w)) => write_codes(w, count).map(|c| Some(Outcome::Set(c))),
@@ -198,7 +233,7 @@ impl ClientAssociation {
         match result {
             Ok(None) => {}
             Ok(Some(outcome)) => {
-                self.finish(idx, Ok(outcome));
+                self.finish(idx, Ok(merge(outcome, &slots)));
                 self.pump(now);
             }
             Err(e) => {
@@ -270,6 +305,38 @@ impl ClientAssociation {
             self.outbox.push_back(Pending::Plain { apdu: plain, req: Some(req) });
         }
         self.flush();
+    }
+}
+
+const OBJECT_UNDEFINED: u8 = 4;
+
+fn empty(service: Service) -> Outcome {
+    match service {
+        Service::Get => Outcome::Get(Vec::new()),
+        Service::Set => Outcome::Set(Vec::new()),
+        Service::Action => Outcome::Action(Vec::new()),
+    }
+}
+
+/// The answer to the names sent, with the results decided here put back in place.
+fn merge(outcome: Outcome, slots: &[Option<u8>]) -> Outcome {
+    if slots.iter().all(Option::is_none) {
+        return outcome;
+    }
+    fn fill<T>(got: Vec<T>, slots: &[Option<u8>], local: impl Fn(u8) -> T) -> Vec<T> {
+        let mut got = got.into_iter();
+        slots
+            .iter()
+            .filter_map(|s| match s {
+                Some(code) => Some(local(*code)),
+                None => got.next(),
+            })
+            .collect()
+    }
+    match outcome {
+        Outcome::Get(v) => Outcome::Get(fill(v, slots, GetDataResult::DataAccessResult)),
+        Outcome::Set(v) => Outcome::Set(fill(v, slots, |c| c)),
+        Outcome::Action(v) => Outcome::Action(fill(v, slots, |result| ActionResult { result, return_data: None })),
     }
 }
 

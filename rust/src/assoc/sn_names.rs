@@ -183,6 +183,12 @@ impl ShortNames {
         .encode()
     }
 
+    /// Whether the object list was read and does not have this object (its
+    /// attributes and methods are then object-undefined, as a meter answers).
+    pub fn lacks(&self, class_id: u16, obis: &Obis) -> bool {
+        self.loaded && !self.entries.iter().any(|e| e.class_id == class_id && e.obis == *obis)
+    }
+
     fn base_of(&self, class_id: u16, obis: &Obis) -> Result<u16> {
         if let Some(e) = self.entries.iter().find(|e| e.class_id == class_id && e.obis == *obis) {
             return Ok(e.base_name);

@@ -67,8 +67,25 @@ fn sn_session_bytes_and_object_list() {
     assert_eq!(value(w.result(id)), Data::DoubleLongUnsigned(123_456).encode());
     assert_eq!(w.sent_with_tag(true, 0x05)[1], h("05 01 02 3008"), "base 0x3000 + (2 - 1) * 8");
     assert_eq!(w.sent_with_tag(false, 0x0C)[1], h("0C 01 00 06 0001E240"));
-    let e = w.c.get(&[attr(3, [1, 0, 2, 8, 0, 255], 2)], w.now).unwrap_err();
-    assert!(e.to_string().contains("is not in the meter's SN object list"), "{e}");
+    // Objects the object list does not have are object-undefined in place, as
+    // the meter would answer; only the others go on the wire.
+    let reads = w.sent_with_tag(true, 0x05).len();
+    let id = w.c.get(&[attr(3, [1, 0, 2, 8, 0, 255], 2)], w.now).unwrap();
+    w.run();
+    assert_eq!(w.result(id), Ok(Outcome::Get(vec![apdu::GetDataResult::DataAccessResult(4)])));
+    assert_eq!(w.sent_with_tag(true, 0x05).len(), reads, "nothing sent");
+    let id = w.c.get(&[attr(3, [1, 0, 2, 8, 0, 255], 2), attr(3, REGISTER, 2)], w.now).unwrap();
+    w.run();
+    let want = vec![
+        apdu::GetDataResult::DataAccessResult(4),
+        apdu::GetDataResult::Data(Data::DoubleLongUnsigned(123_456).encode()),
+    ];
+    assert_eq!(w.result(id), Ok(Outcome::Get(want)));
+    assert_eq!(w.sent_with_tag(true, 0x05).last().unwrap(), &h("05 01 02 3008"));
+    let id = w.c.action(&[(method(70, [0, 0, 96, 3, 11, 255], 1), None), (method(70, DISCONNECT, 1), None)], w.now);
+    w.run();
+    let Ok(Outcome::Action(r)) = w.result(id.unwrap()) else { panic!() };
+    assert_eq!(r.iter().map(|a| a.result).collect::<Vec<_>>(), [4, 0]);
 }
 
 #[test]

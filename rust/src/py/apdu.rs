@@ -10,6 +10,7 @@ use crate::error::{Error, ErrorKind, Layer};
 use crate::py::to_py_err;
 
 mod from_dict;
+mod sn_dict;
 mod to_dict;
 
 use from_dict::from_dict;

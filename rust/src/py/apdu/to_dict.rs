@@ -148,6 +148,14 @@ pub(super) fn to_dict<'py>(py: Python<'py>, a: &Apdu) -> PyResult<Bound<'py, PyD
             d.set_item("invocation_counter", g.invocation_counter)?;
             d.set_item("ciphertext", PyBytes::new(py, &g.ciphertext))?;
         }
+        Apdu::ReadRequest(_)
+        | Apdu::ReadResponse(_)
+        | Apdu::WriteRequest(_)
+        | Apdu::WriteResponse(_)
+        | Apdu::UnconfirmedWriteRequest(_)
+        | Apdu::InformationReport(_) => {
+            super::sn_dict::sn_to(py, &d, a)?;
+        }
     }
     Ok(d)
 }

@@ -18,6 +18,7 @@ use crate::assoc::{
 };
 
 mod events;
+mod sn;
 mod values;
 
 use values::{code_of, PyAttribute, PyMethod};
@@ -52,7 +53,7 @@ impl PyAssociationConfig {
         security_control=None, cipher_mode="glo", peer_system_title=None, conformance=None,
         max_receive_pdu=0xFFFF, max_send_pdu=None, response_timeout=10.0, max_block_transfer=8 << 20,
         max_outstanding=1, invoke_priority_high=true, gbt_window=1, gbt_retries=2, max_events=256,
-        max_counter_hint_jump=1 << 20, last_incoming_counter=None, quirks=None))]
+        max_counter_hint_jump=1 << 20, last_incoming_counter=None, quirks=None, referencing="ln"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         authentication: &str,
@@ -76,7 +77,9 @@ impl PyAssociationConfig {
         max_counter_hint_jump: u32,
         last_incoming_counter: Option<u32>,
         quirks: Option<Vec<String>>,
+        referencing: &str,
     ) -> PyResult<Self> {
+        let referencing = sn::referencing_of(referencing)?;
         let authentication = match (authentication, password) {
             ("none", None) => Authentication::None,
             ("lls", Some(p)) => Authentication::Lls { password: p.to_vec() },
@@ -125,10 +128,14 @@ impl PyAssociationConfig {
             max_events,
             max_counter_hint_jump,
             last_incoming_counter,
+            referencing,
             ..AssociationConfig::default()
         };
         if let Some(q) = quirks {
             cfg.quirks = q; // None: the quirks allowed by default
+        }
+        if referencing == crate::assoc::Referencing::Sn {
+            cfg.conformance = crate::assoc::sn_default_conformance();
         }
         if let Some(c) = conformance {
             cfg.conformance = conformance_of(c)?;
@@ -148,6 +155,11 @@ impl PyAssociationConfig {
     #[getter]
     fn ciphered(&self) -> bool {
         self.inner.ciphering.is_some()
+    }
+    /// "ln" or "sn".
+    #[getter]
+    fn referencing(&self) -> &'static str {
+        self.inner.referencing.name()
     }
     fn __repr__(&self) -> String {
         format!(
@@ -210,6 +222,27 @@ impl PyClientAssociation {
     }
     fn release(&mut self, now: f64) -> PyResult<()> {
         self.inner.release(now).map_err(to_py_err)
+    }
+    /// SN: install the meter's short names from the value (raw A-XDR) of
+    /// Association SN attribute 2 (its object list); returns how many objects.
+    fn load_short_names(&mut self, object_list: &[u8]) -> PyResult<usize> {
+        let t = crate::assoc::ShortNames::from_object_list(object_list).map_err(to_py_err)?;
+        let n = t.entries().len();
+        self.inner.set_short_names(t);
+        Ok(n)
+    }
+    /// SN: the short names in use, `(base_name, class_id, version, logical_name)` each.
+    fn short_names(&self) -> Vec<(u16, u16, u8, Vec<u8>)> {
+        sn::entries_of(self.inner.short_names())
+    }
+    /// SN: UnconfirmedWriteRequest of `(Attribute, value)` items; nothing answers it.
+    fn unconfirmed_write(&mut self, items: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let mut v = Vec::new();
+        for item in items.try_iter()? {
+            let (a, value): (Bound<'_, PyAttribute>, Bound<'_, PyBytes>) = item?.extract()?;
+            v.push((a.get().inner.clone(), value.as_bytes().to_vec()));
+        }
+        self.inner.unconfirmed_write(&v).map_err(to_py_err)
     }
     fn reset(&mut self) {
         self.inner.reset();
@@ -326,6 +359,16 @@ impl PyServerAssociation {
     /// Refuse every AARQ (rejected-permanent, no-reason-given) saying `why`.
     fn refuse_all(&mut self, why: &str) {
         self.inner.refuse_all(why);
+    }
+    /// SN: the objects served, `(base_name, class_id, version, logical_name)`
+    /// each (the current association at 0xFA00 is added when missing).
+    fn set_short_names(&mut self, entries: Vec<(u16, u16, u8, Vec<u8>)>) -> PyResult<()> {
+        self.inner.set_short_names(sn::table_of(entries)?);
+        Ok(())
+    }
+    /// SN: the object list value (raw A-XDR) of the short names served.
+    fn sn_object_list<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.short_names().object_list())
     }
     fn set_challenge(&mut self, stoc: &[u8]) -> PyResult<()> {
         self.inner.set_challenge(stoc).map_err(to_py_err)

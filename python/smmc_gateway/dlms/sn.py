@@ -1,0 +1,107 @@
+"""Short-name (SN) referencing for the client session.
+
+The protocol is the Rust association machine's (``rust/src/assoc/sn_*.rs``):
+with ``referencing="sn"`` the same ``get``/``set``/``action`` calls travel as
+ReadRequest / WriteRequest on 16-bit short names. This module is the glue:
+
+* :func:`associate` opens the association with the configured referencing;
+  with ``auto`` an AARE refusing the LN context (diagnostic
+  ``application-context-name-not-supported``, 2) is followed by a second
+  association with the SN context on the same link (a rejected AARQ leaves
+  the link up and the association idle), logged (``sn_fallback``).
+* :func:`load_short_names` reads the current association's object list
+  (Association SN, class 12, ``0.0.40.0.0.255``, attribute 2, short name
+  0xFA08; in blocks when long) and installs it in the machine, so the user
+  still writes ``CLASS/OBIS/ATTR``. The list is kept per meter id for the
+  life of the process (a meter's short names are fixed by its firmware);
+  :func:`forget_short_names` drops it (e.g. after a firmware upgrade).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from smmc_gateway import _core
+from smmc_gateway.dlms.driver import Driver
+from smmc_gateway.dlms.errors import AssociationRefused, DataAccessError, ProtocolError
+
+if TYPE_CHECKING:
+    from smmc_gateway.dlms.association import SessionSettings
+    from smmc_gateway.dlms.stream import Transport
+
+log = structlog.get_logger("smmc_gateway.dlms")
+
+OBJECT_LIST = (12, "0.0.40.0.0.255", 2)
+"""Association SN, current association, object_list."""
+
+CONTEXT_REFUSALS = frozenset({"application-context-name-not-supported", "2"})
+"""AARE diagnostics that mean "not this application context"."""
+
+_cache: dict[str, bytes] = {}
+
+
+def refuses_context(exc: AssociationRefused) -> bool:
+    """Whether the AARE refused the application context (LN or SN) itself."""
+    return exc.diagnostic in CONTEXT_REFUSALS
+
+
+def forget_short_names(meter_id: str | None = None) -> None:
+    """Drop the short names kept for ``meter_id`` (all meters when None)."""
+    if meter_id is None:
+        _cache.clear()
+    else:
+        _cache.pop(meter_id, None)
+
+
+async def associate(
+    driver: Driver,
+    transport: Transport,
+    settings: SessionSettings,
+    meter_id: str,
+    deadline: float,
+    budget: float,
+) -> tuple[Driver, _core.Agreement]:
+    """Associate with ``driver``; with ``auto``, fall back to SN on a context
+    refusal (a new driver on a reopened link). Returns the driver in use."""
+    try:
+        agreed = await driver.associate(deadline, budget)
+    except AssociationRefused as exc:
+        if settings.referencing != "auto" or driver.referencing != "ln" or not refuses_context(exc):
+            raise
+        log.info("sn_fallback", meter_id=meter_id, why=str(exc))
+        driver.finish()
+        # A rejected AARQ leaves the link up and the association idle: the SN
+        # AARQ goes on the same link (HDLC connection or TCP connection).
+        driver = Driver(transport, settings, meter_id, driver.observer, referencing="sn")
+        agreed = await driver.associate(deadline, budget)
+    if driver.referencing == "sn":
+        await load_short_names(driver, meter_id, deadline, budget)
+    return driver, agreed
+
+
+async def load_short_names(driver: Driver, meter_id: str, deadline: float, budget: float) -> int:
+    """Read the meter's SN object list (or take the one kept for
+    ``meter_id``) into the machine; returns the number of objects."""
+    assoc = driver.assoc
+    kept = _cache.get(meter_id) if meter_id else None
+    if kept is not None:
+        return assoc.load_short_names(kept)
+    what = "READ SN object list 12/0.0.40.0.0.255/2"
+    item = _core.Attribute(*OBJECT_LIST)
+    rid = driver.start(lambda now: assoc.get([item], now))
+    outcome = await driver.request(rid, deadline, what, budget)
+    if not isinstance(outcome, _core.GetOutcome):
+        raise ProtocolError(f"{what}: answered with {type(outcome).__name__}")
+    (result,) = outcome.results
+    if result.data is None:
+        raise DataAccessError(*OBJECT_LIST, result.error_name or "?")
+    try:
+        n = assoc.load_short_names(result.data)
+    except _core.DlmsError as exc:
+        raise ProtocolError(f"{what}: {exc}") from exc
+    if meter_id:
+        _cache[meter_id] = result.data
+    log.debug("sn_object_list", meter_id=meter_id, objects=n)
+    return n
