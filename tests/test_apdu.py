@@ -366,7 +366,42 @@ def full_dicts() -> list[dict[str, Any]]:
             "invocation_counter": 4,
             "ciphertext": bytes(12),
         },
+        *SN_DICTS,
     ]
+
+
+_NAME = {"access": "variable-name", "name": 0x3008}
+SN_DICTS: list[dict[str, Any]] = [
+    {
+        "apdu": "read-request",
+        "variables": [
+            _NAME,
+            {"access": "parameterized-access", "name": 0x3108, "selector": 1, "parameters_raw": U16},
+            {"access": "block-number-access", "block_number": 2},
+            {"access": "read-data-block-access", "last_block": True, "block_number": 1,
+             "raw_data": b"\x01"},
+            {"access": "write-data-block-access", "last_block": False, "block_number": 3},
+        ],
+    },
+    {
+        "apdu": "read-response",
+        "results": [
+            {"data_raw": U16},
+            {"data_access_result": "object-undefined"},
+            {"last_block": False, "block_number": 1, "raw_data": b"\x01\x02"},
+            {"block_number": 4},
+        ],
+    },
+    {"apdu": "write-request", "variables": [_NAME], "data_raw": [U16]},
+    {"apdu": "unconfirmed-write-request", "variables": [_NAME], "data_raw": [U16]},
+    {"apdu": "write-response", "results": ["success", "read-write-denied", {"block_number": 2}]},
+    {
+        "apdu": "information-report-request",
+        "current_time": bytes(12),
+        "variables": [_NAME],
+        "data_raw": [U16],
+    },
+]
 
 
 def _canonical(d: dict[str, Any]) -> dict[str, Any]:

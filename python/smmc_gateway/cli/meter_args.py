@@ -167,6 +167,14 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
         help="authentication (default: none; lls with a password; hls-gmac with keys)",
     )
     g.add_argument(
+        "--referencing",
+        choices=("ln", "sn", "auto"),
+        default="auto",
+        help="logical names (GET/SET/ACTION), short names (Read/Write; CLASS/OBIS/ATTR "
+        "resolved through the meter's object list) or auto (default: LN, SN when the "
+        "meter refuses the LN context)",
+    )
+    g.add_argument(
         "--timeout",
         type=_positive,
         default=10.0,

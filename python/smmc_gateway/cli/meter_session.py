@@ -133,6 +133,7 @@ def build(args: argparse.Namespace) -> tuple[Transport, SessionSettings, Target]
         response_timeout=timeout,
         association_timeout=max(30.0, timeout * 3),
         quirks=frozenset() if getattr(args, "strict", False) else DEFAULT_QUIRKS,
+        referencing=getattr(args, "referencing", "auto"),
     )
     if getattr(args, "mode_e", False) and (args.tcp is None or not args.hdlc):
         raise UsageError(

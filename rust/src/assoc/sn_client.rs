@@ -35,6 +35,10 @@ use crate::apdu::{ActionResult, Apdu, GetDataResult};
 use crate::axdr::Reader;
 use crate::error::{ErrorKind, Layer, Result};
 
+/// The request APDU (None when nothing is left to send) and, per item, the
+/// result decided here (None: from the answer).
+type SnPlan = (Option<Vec<u8>>, Vec<Option<u8>>);
+
 fn check(conformance: u32, bit: u32, what: &str) -> Result<()> {
     if conformance & bit == 0 {
         return Err(proto("conformance", format!("{what} was not agreed in the association's conformance")));
@@ -92,7 +96,7 @@ impl ClientAssociation {
         }
     }
 
-    fn sn_request(&self, service: Service, body: &Body) -> Result<(Option<Vec<u8>>, Vec<Option<u8>>)> {
+    fn sn_request(&self, service: Service, body: &Body) -> Result<SnPlan> {
         let conf = self.sn_conformance(service.name())?;
         let n = match body {
             Body::Get(v) => v.len(),

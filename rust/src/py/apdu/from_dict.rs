@@ -26,11 +26,11 @@ fn from_name_or_int(v: &Bound<'_, PyAny>, table: Table, field: &'static str, exp
     v.extract::<i64>().map_err(|_| bad(field, v.to_string(), expected))
 }
 
-fn get<'py>(d: &Bound<'py, PyDict>, key: &'static str) -> PyResult<Bound<'py, PyAny>> {
+pub(super) fn get<'py>(d: &Bound<'py, PyDict>, key: &'static str) -> PyResult<Bound<'py, PyAny>> {
     d.get_item(key)?.ok_or_else(|| to_py_err(Error::new(Layer::Apdu, key, 0, ErrorKind::Other("missing key".into()))))
 }
 
-fn opt<'py>(d: &Bound<'py, PyDict>, key: &'static str) -> PyResult<Option<Bound<'py, PyAny>>> {
+pub(super) fn opt<'py>(d: &Bound<'py, PyDict>, key: &'static str) -> PyResult<Option<Bound<'py, PyAny>>> {
     Ok(d.get_item(key)?.filter(|v| !v.is_none()))
 }
 
@@ -41,7 +41,7 @@ fn ext<'py, T: FromPyObjectOwned<'py>>(v: &Bound<'py, PyAny>, key: &'static str)
     })
 }
 
-fn req<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &'static str) -> PyResult<T> {
+pub(super) fn req<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &'static str) -> PyResult<T> {
     ext(&get(d, key)?, key)
 }
 
@@ -49,7 +49,7 @@ fn opt_ext<'py, T: FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &'static
     opt(d, key)?.map(|v| ext(&v, key)).transpose()
 }
 
-fn bytes_of(v: &Bound<'_, PyAny>, key: &'static str) -> PyResult<Vec<u8>> {
+pub(super) fn bytes_of(v: &Bound<'_, PyAny>, key: &'static str) -> PyResult<Vec<u8>> {
     match v.cast::<PyBytes>() {
         Ok(b) => Ok(b.as_bytes().to_vec()),
         Err(_) => match v.extract::<Vec<u8>>() {
@@ -63,12 +63,12 @@ fn req_bytes(d: &Bound<'_, PyDict>, key: &'static str) -> PyResult<Vec<u8>> {
     bytes_of(&get(d, key)?, key)
 }
 
-fn opt_bytes(d: &Bound<'_, PyDict>, key: &'static str) -> PyResult<Option<Vec<u8>>> {
+pub(super) fn opt_bytes(d: &Bound<'_, PyDict>, key: &'static str) -> PyResult<Option<Vec<u8>>> {
     opt(d, key)?.map(|v| bytes_of(&v, key)).transpose()
 }
 
 /// A `_raw` value: bytes holding exactly one A-XDR value.
-fn raw_of(v: &Bound<'_, PyAny>, key: &'static str) -> PyResult<Vec<u8>> {
+pub(super) fn raw_of(v: &Bound<'_, PyAny>, key: &'static str) -> PyResult<Vec<u8>> {
     let b = bytes_of(v, key)?;
     crate::axdr::decode(&b).map_err(|e| to_py_err(e.within(Layer::Apdu, key, 0)))?;
     Ok(b)
@@ -88,7 +88,7 @@ fn list_of<'py, T>(
     l.iter().map(|x| f(&x)).collect()
 }
 
-fn sub<'py>(v: &Bound<'py, PyAny>, key: &'static str) -> PyResult<Bound<'py, PyDict>> {
+pub(super) fn sub<'py>(v: &Bound<'py, PyAny>, key: &'static str) -> PyResult<Bound<'py, PyDict>> {
     v.cast::<PyDict>().cloned().map_err(|_| bad(key, v.to_string(), "a dict"))
 }
 
@@ -133,7 +133,7 @@ fn conformance_of(v: &Bound<'_, PyAny>, key: &'static str) -> PyResult<u32> {
 const DAR: &str = "a data-access-result name (e.g. \"success\", \"object-undefined\") or its number";
 const AR: &str = "an action-result name (e.g. \"success\", \"type-unmatched\") or its number";
 
-fn dar_of(v: &Bound<'_, PyAny>, key: &'static str) -> PyResult<u8> {
+pub(super) fn dar_of(v: &Bound<'_, PyAny>, key: &'static str) -> PyResult<u8> {
     u8_of(from_name_or_int(v, results::DATA_ACCESS_RESULTS, key, DAR)?, key, DAR)
 }
 
@@ -496,6 +496,7 @@ pub(super) fn from_dict(d: &Bound<'_, PyDict>) -> PyResult<Apdu> {
             invocation_counter: req(d, "invocation_counter")?,
             ciphertext: req_bytes(d, "ciphertext")?,
         }),
+        other if super::sn_dict::is_sn(other) => super::sn_dict::sn_from(d, other)?,
         other => match ciphered::ciphered_tag(other) {
             Some(tag) => Apdu::Ciphered(Ciphered {
                 tag,

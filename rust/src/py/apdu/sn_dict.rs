@@ -116,3 +116,116 @@ pub(super) fn sn_to(py: Python<'_>, d: &Bound<'_, PyDict>, a: &Apdu) -> PyResult
     }
     Ok(true)
 }
+
+// ------------------------------------------------------------------ from dicts
+
+use super::from_dict::{bytes_of, dar_of, get, opt, opt_bytes, raw_of, req, sub};
+use crate::apdu::sn::{ReadRequest, ReadResponse, WriteResponse};
+
+const SN_KINDS: [&str; 6] = [
+    "read-request",
+    "read-response",
+    "write-request",
+    "write-response",
+    "unconfirmed-write-request",
+    "information-report-request",
+];
+
+pub(super) fn is_sn(kind: &str) -> bool {
+    SN_KINDS.contains(&kind)
+}
+
+fn list<'py>(d: &Bound<'py, PyDict>, key: &'static str) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let v = get(d, key)?;
+    let l = v.cast::<PyList>().map_err(|_| super::bad(key, v.to_string(), "a list"))?;
+    Ok(l.iter().collect())
+}
+
+fn variable_of(v: &Bound<'_, PyAny>) -> PyResult<VariableAccess> {
+    let d = sub(v, "variables")?;
+    let access: String = req(&d, "access")?;
+    Ok(match access.as_str() {
+        "variable-name" => VariableAccess::Name(req(&d, "name")?),
+        "parameterized-access" => VariableAccess::Parameterized {
+            name: req(&d, "name")?,
+            selector: req(&d, "selector")?,
+            parameters: raw_of(&get(&d, "parameters_raw")?, "parameters_raw")?,
+        },
+        "block-number-access" => VariableAccess::BlockNumber(req(&d, "block_number")?),
+        "read-data-block-access" => VariableAccess::ReadDataBlock {
+            last_block: req(&d, "last_block")?,
+            block_number: req(&d, "block_number")?,
+            raw_data: bytes_of(&get(&d, "raw_data")?, "raw_data")?,
+        },
+        "write-data-block-access" => VariableAccess::WriteDataBlock {
+            last_block: req(&d, "last_block")?,
+            block_number: req(&d, "block_number")?,
+        },
+        other => {
+            return Err(super::bad(
+                "access",
+                format!("{other:?}"),
+                "variable-name, parameterized-access, block-number-access, read-data-block-access or \
+                 write-data-block-access",
+            ))
+        }
+    })
+}
+
+fn variables_of(d: &Bound<'_, PyDict>) -> PyResult<Vec<VariableAccess>> {
+    list(d, "variables")?.iter().map(variable_of).collect()
+}
+
+fn data_of(d: &Bound<'_, PyDict>) -> PyResult<Vec<Vec<u8>>> {
+    list(d, "data_raw")?.iter().map(|v| raw_of(v, "data_raw")).collect()
+}
+
+fn read_result_of(v: &Bound<'_, PyAny>) -> PyResult<ReadResult> {
+    let d = sub(v, "results")?;
+    if let Some(raw) = opt(&d, "data_raw")? {
+        return Ok(ReadResult::Data(raw_of(&raw, "data_raw")?));
+    }
+    if let Some(c) = opt(&d, "data_access_result")? {
+        return Ok(ReadResult::DataAccessError(dar_of(&c, "data_access_result")?));
+    }
+    if let Some(raw) = opt_bytes(&d, "raw_data")? {
+        return Ok(ReadResult::DataBlock {
+            last_block: req(&d, "last_block")?,
+            block_number: req(&d, "block_number")?,
+            raw_data: raw,
+        });
+    }
+    Ok(ReadResult::BlockNumber(req(&d, "block_number")?))
+}
+
+fn write_result_of(v: &Bound<'_, PyAny>) -> PyResult<WriteResult> {
+    if let Ok(d) = v.cast::<PyDict>() {
+        return Ok(WriteResult::BlockNumber(req(d, "block_number")?));
+    }
+    match dar_of(v, "results")? {
+        0 => Ok(WriteResult::Success),
+        c => Ok(WriteResult::DataAccessError(c)),
+    }
+}
+
+/// An SN APDU from its dict (`kind` is one of [`SN_KINDS`]).
+pub(super) fn sn_from(d: &Bound<'_, PyDict>, kind: &str) -> PyResult<Apdu> {
+    Ok(match kind {
+        "read-request" => Apdu::ReadRequest(ReadRequest { variables: variables_of(d)? }),
+        "read-response" => Apdu::ReadResponse(ReadResponse {
+            results: list(d, "results")?.iter().map(read_result_of).collect::<PyResult<_>>()?,
+        }),
+        "write-request" => Apdu::WriteRequest(WriteRequest { variables: variables_of(d)?, data: data_of(d)? }),
+        "unconfirmed-write-request" => {
+            Apdu::UnconfirmedWriteRequest(WriteRequest { variables: variables_of(d)?, data: data_of(d)? })
+        }
+        "write-response" => Apdu::WriteResponse(WriteResponse {
+            results: list(d, "results")?.iter().map(write_result_of).collect::<PyResult<_>>()?,
+        }),
+        _ => Apdu::InformationReport(InformationReport {
+            current_time: opt_bytes(d, "current_time")?,
+            variables: variables_of(d)?,
+            data: data_of(d)?,
+        }),
+    })
+}
