@@ -376,10 +376,19 @@ SN_DICTS: list[dict[str, Any]] = [
         "apdu": "read-request",
         "variables": [
             _NAME,
-            {"access": "parameterized-access", "name": 0x3108, "selector": 1, "parameters_raw": U16},
+            {
+                "access": "parameterized-access",
+                "name": 0x3108,
+                "selector": 1,
+                "parameters_raw": U16,
+            },
             {"access": "block-number-access", "block_number": 2},
-            {"access": "read-data-block-access", "last_block": True, "block_number": 1,
-             "raw_data": b"\x01"},
+            {
+                "access": "read-data-block-access",
+                "last_block": True,
+                "block_number": 1,
+                "raw_data": b"\x01",
+            },
             {"access": "write-data-block-access", "last_block": False, "block_number": 3},
         ],
     },

@@ -3,8 +3,10 @@
 Meters push alarms, last-gasp and scheduled data to the head-end as DLMS
 data-notification APDUs, or one attribute's value (e.g. an alarm register) as an
 event-notification-request, plain or in general-glo-ciphering (which carries the
-meter's system title). For each one the listener finds the meter's keys (by
-the system title in the APDU, else by the peer's IP address), deciphers and
+meter's system title); short-name meters send InformationReport APDUs (0x18,
+the same ways), taken with the short name of each value. For each one the
+listener finds the meter's keys (by the system title in the APDU, else by the
+peer's IP address), deciphers and
 authenticates it with each key set the meter may hold (the new keys and, while a
 key change is pending, the old ones), rejects a replayed invocation counter (only
 once the APDU authenticated), decodes the body and hands a :class:`PushEvent` to
@@ -68,8 +70,9 @@ log = structlog.get_logger("smmc_gateway.dlms.push")
 
 DATA_NOTIFICATION = 0x0F
 EVENT_NOTIFICATION = 0xC2
+INFORMATION_REPORT = 0x18
 GENERAL_GLO_CIPHERING = 0xDB
-PUSHED = (DATA_NOTIFICATION, EVENT_NOTIFICATION)
+PUSHED = (DATA_NOTIFICATION, EVENT_NOTIFICATION, INFORMATION_REPORT)
 """The APDUs a meter pushes: data-notification, and event-notification-request (one
 attribute's value, e.g. an alarm register, as IEC 62056-5-3 lets a server report)."""
 GENERAL_BLOCK_TRANSFER = 0xE0
@@ -153,6 +156,10 @@ class PushEvent:
     attribute: tuple[int, str, int] | None = None
     """An event-notification's attribute (class id, OBIS, attribute id) whose value is the
     ``body``; None for a data-notification."""
+    short_names: tuple[int, ...] = ()
+    """An InformationReport (short-name meters): the short name of each value;
+    ``body`` is then a structure of the reported values, in order, and
+    ``long_invoke_id`` 0 (the report has none)."""
 
 
 @dataclass
@@ -577,8 +584,8 @@ class PushListener:
             raise PushRefused("refused_malformed", "empty APDU")
         ciphered = apdu[0] == GENERAL_GLO_CIPHERING
         if apdu[0] not in (*PUSHED, GENERAL_GLO_CIPHERING):
-            raise PushRefused("refused_malformed", f"not a data-notification or an "
-                              f"event-notification: tag 0x{apdu[0]:02x}")
+            raise PushRefused("refused_malformed", f"not a data-notification, an "
+                              f"event-notification or an information-report: tag 0x{apdu[0]:02x}")
         title: bytes | None = None
         counter: int | None = None
         if ciphered:
@@ -599,9 +606,10 @@ class PushListener:
             )
         if not plain or plain[0] not in PUSHED:
             raise PushRefused("refused_malformed", f"push from {who}: the ciphered APDU holds "
-                              f"tag 0x{plain[:1].hex() or '--'}, not a data-notification or an "
-                              "event-notification")
+                              f"tag 0x{plain[:1].hex() or '--'}, not a data-notification, an "
+                              "event-notification or an information-report")
         attribute: tuple[int, str, int] | None = None
+        names: tuple[int, ...] = ()
         try:
             if plain[0] == EVENT_NOTIFICATION:
                 fields = _core.decode_apdu(plain)
@@ -610,12 +618,15 @@ class PushListener:
                 body = _core.decode(fields["value_raw"])
                 stamp: bytes | None = fields["time"]
                 invoke_id = 0
+            elif plain[0] == INFORMATION_REPORT:
+                stamp, body, names = information_report(plain)
+                invoke_id = 0
             else:
                 notification = _core.DataNotification.decode(plain)
                 body = _core.decode(notification.body)
                 stamp = notification.date_time
                 invoke_id = notification.long_invoke_id
-        except _core.DlmsError as exc:
+        except (_core.DlmsError, ValueError) as exc:
             raise PushRefused("refused_malformed", f"push from {who}: {exc}") from exc
         meter_time = None
         if stamp:
@@ -634,6 +645,7 @@ class PushListener:
             invocation_counter=counter,
             peer=peer,
             attribute=attribute,
+            short_names=names,
         )
 
     def _decipher(self, apdu: bytes, keys: MeterKeys, who: str) -> tuple[bytes, int, bytes]:
@@ -663,3 +675,19 @@ class PushListener:
         raise PushRefused("refused_security",
                           f"push from {who}{tried}: {'; '.join(failures)}")
 
+
+def information_report(plain: bytes) -> tuple[bytes, dict[str, Any], tuple[int, ...]]:
+    """An InformationReport (0x18): its current-time (b"" when absent), its
+    values as one structure, and the short name of each value (only
+    variable-name entries are reports; anything else is malformed: ValueError)."""
+    d = _core.decode_apdu(plain)
+    names: list[int] = []
+    for v in d["variables"]:
+        if v.get("access") != "variable-name":
+            raise ValueError(f"information-report: {v.get('access')} is not a variable-name")
+        names.append(int(v["name"]))
+    values = [_core.decode(raw) for raw in d["data_raw"]]
+    if len(values) != len(names):
+        raise ValueError(f"information-report: {len(values)} values, {len(names)} variable names")
+    stamp = d.get("current_time") or b""
+    return bytes(stamp), {"type": "structure", "value": values}, tuple(names)
