@@ -128,3 +128,17 @@ async def test_object_list_is_kept_per_meter() -> None:
 def test_settings_refuse_unknown_referencing() -> None:
     with pytest.raises(ValueError, match="referencing 'xn'"):
         SessionSettings(referencing="xn")  # type: ignore[arg-type]
+
+
+async def test_auto_with_hls_gmac_names_why_there_is_no_sn_fallback() -> None:
+    spec = FleetSpec(auth="lls", password=PASSWORD, history_days=0, referencing="sn")
+    async with running_fleet(spec) as sim:
+        security = Security.hls_gmac(system_title=b"SMMCTEST", ek=bytes(16), ak=bytes(16))
+        session = ClientSession(
+            transport("wrapper", sim.ports[0]),
+            SessionSettings(client_sap=1, security=security, referencing="auto"),
+        )
+        with pytest.raises(AssociationRefused) as refused:
+            await session.open()
+    assert refused.value.diagnostic == "application-context-name-not-supported"
+    assert "no SN fallback" in str(refused.value) and "HLS-GMAC" in str(refused.value)

@@ -74,7 +74,10 @@ async def associate(
         driver.finish()
         # A rejected AARQ leaves the link up and the association idle: the SN
         # AARQ goes on the same link (HDLC connection or TCP connection).
-        driver = Driver(transport, settings, meter_id, driver.observer, referencing="sn")
+        try:
+            driver = Driver(transport, settings, meter_id, driver.observer, referencing="sn")
+        except _core.DlmsError as why:  # e.g. HLS-GMAC, not served with short names
+            raise AssociationRefused(exc.result, exc.diagnostic, f"no SN fallback: {why}") from exc
         agreed = await driver.associate(deadline, budget)
     if driver.referencing == "sn":
         await load_short_names(driver, meter_id, deadline, budget)

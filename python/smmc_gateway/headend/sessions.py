@@ -270,7 +270,8 @@ class SessionFactory:
                                operation_timeout=self.operation_timeout,
                                association_timeout=max(self.response_timeout * 3, 10.0),
                                max_block_transfer=self.max_block_transfer,
-                               quirks=model.quirks if model is not None else DEFAULT_QUIRKS)
+                               quirks=model.quirks if model is not None else DEFAULT_QUIRKS,
+                               referencing=meter.addresses.referencing)
 
     def session(self, meter: MeterConfig) -> ClientSession:
         if meter.security == "hls-gmac":

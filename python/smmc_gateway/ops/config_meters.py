@@ -29,6 +29,7 @@ from smmc_gateway.ops.config_model import (
     MeterKeys,
     OpticalConnection,
     PushProtection,
+    Referencing,
     Secret,
     SecurityLevel,
     SerialConnection,
@@ -56,6 +57,7 @@ CSV_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "server_logical": ("addresses", "server_logical"),
     "server_physical": ("addresses", "server_physical"),
     "address_size": ("addresses", "size"),
+    "referencing": ("addresses", "referencing"),
     "security": ("security", "level"),
     "key_id": ("security", "key_id"),
     "key_file": ("security", "key_file"),
@@ -160,7 +162,11 @@ def _connection(t: Table, p: str, ctx: MeterContext, probs: Problems) -> Connect
 
 
 def _addresses(t: Table, p: str, conn: Connection | None, probs: Problems) -> Addresses:
-    v.check_keys(t, p, ("client", "server_logical", "server_physical", "size"), probs)
+    v.check_keys(t, p, ("client", "server_logical", "server_physical", "size", "referencing"),
+                 probs)
+    referencing = cast(
+        Referencing, v.get_choice(t, "referencing", p, probs, ("ln", "sn", "auto"), "auto")
+    )
     wrapper = isinstance(conn, TcpConnection) and conn.framing == "wrapper"
     if wrapper:
         for key in ("server_physical", "size"):
@@ -172,6 +178,7 @@ def _addresses(t: Table, p: str, conn: Connection | None, probs: Problems) -> Ad
             server_logical=v.get_int(t, "server_logical", p, probs, 1, 0, 0xFFFF),
             server_physical=None,
             address_size=None,
+            referencing=referencing,
         )
     client = v.get_int(t, "client", p, probs, 1, 0, 0x7F)
     physical_given = t.get("server_physical") is not None
@@ -192,7 +199,7 @@ def _addresses(t: Table, p: str, conn: Connection | None, probs: Problems) -> Ad
     if isinstance(conn, SerialConnection) and size == 1 and not physical_given:
         probs.add(join(p, "server_physical"), "is required on a shared bus (each meter on a "
                   "bus answers to its own physical address)")
-    return Addresses(client, logical, physical, size)
+    return Addresses(client, logical, physical, size, referencing)
 
 
 def meter_entry(t: Table, p: str, source: str, ctx: MeterContext, probs: Problems) -> MeterConfig:
@@ -220,6 +227,9 @@ def meter_entry(t: Table, p: str, source: str, ctx: MeterContext, probs: Problem
     push_protection = v.get_choice(st, "push_protection", sp, probs,
                                    ("authenticated-encrypted", "encrypted"),
                                    "authenticated-encrypted")
+    if addrs.referencing == "sn" and level == "hls-gmac":
+        probs.add(join(join(p, "addresses"), "referencing"), "\"sn\" is not supported with "
+                  "security level \"hls-gmac\" (short names with none or lls; use \"ln\")")
     if "push_protection" in st and level != "hls-gmac":
         probs.add(join(sp, "push_protection"), f"applies to ciphered pushes: needs level "
                   f"\"hls-gmac\" (level is {v.show(level)})")

@@ -27,6 +27,7 @@ from smmc_gateway.ops.config_clock import ClockConfig
 SecurityLevel = Literal["none", "lls", "hls-gmac"]
 PushProtection = Literal["authenticated-encrypted", "encrypted"]
 Framing = Literal["wrapper", "hdlc"]
+Referencing = Literal["ln", "sn", "auto"]
 BusKind = Literal["rs485", "serial"]
 Parity = Literal["none", "even", "odd"]
 OutboxClass = Literal["readings", "bulk", "events", "alarms", "replies"]
@@ -179,6 +180,10 @@ class Addresses:
     server_logical: int
     server_physical: int | None  # HDLC lower address; None with the wrapper or 1-byte HDLC
     address_size: int | None  # HDLC server address size 1, 2 or 4; None with the wrapper
+    referencing: Referencing = "auto"
+    """How attributes are named: "ln" (logical names), "sn" (short names,
+    resolved through the meter's object list) or "auto" (LN, SN when the
+    meter refuses the LN application context)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,12 +91,10 @@ class DlmsServer:
             assoc = _core.ServerAssociation(_REFUSING)
             assoc.refuse_all(str(exc))
         else:
-            referencing = self.meter.options.referencing
-            offered = sn.SN_CONFORMANCE if referencing == "sn" else self.offered
-            config = association_config(self.meter, cosem, offered, referencing)
-            assoc = _core.ServerAssociation(config)
-            if referencing == "sn":
-                assoc.set_short_names(sn.short_names(self.meter, client))
+            if self.meter.options.referencing == "sn":
+                assoc = sn.machine(self.meter, cosem, client)
+            else:
+                assoc = _core.ServerAssociation(association_config(self.meter, cosem, self.offered))
             if cosem.mechanism == "hls-gmac":
                 assoc.set_challenge(secrets.token_bytes(16))
             for title, last in self.counters.seen.items():

@@ -24,8 +24,10 @@ from datetime import datetime
 
 from smmc_gateway import _core
 from smmc_gateway.simulator import services
+from smmc_gateway.simulator.acse import association_config
 from smmc_gateway.simulator.layout import PUBLIC_OBJECTS
 from smmc_gateway.simulator.meter import SimulatedMeter
+from smmc_gateway.simulator.objects.association import AssociationLN
 
 SN_CONFORMANCE = (
     "block-transfer-with-get-or-read",
@@ -61,6 +63,18 @@ def short_names(meter: SimulatedMeter, client: int) -> list[tuple[int, int, int,
         out.append((FIRST_BASE + SPACING * i, obj.class_id, obj.version, obis.to_bytes()))
     out.append((0xFA00, 12, 0, bytes([0, 0, 40, 0, 0, 255])))
     return out
+
+
+def machine(meter: SimulatedMeter, cosem: AssociationLN, client: int) -> _core.ServerAssociation:
+    """The SN association machine of ``client``: the SN contexts only, its
+    object list; HLS-GMAC is not served with short names (every AARQ refused)."""
+    if cosem.mechanism == "hls-gmac":
+        refusing = _core.ServerAssociation(_core.AssociationConfig(referencing="sn"))
+        refusing.refuse_all(f"client {client}: HLS-GMAC is not served with short names")
+        return refusing
+    assoc = _core.ServerAssociation(association_config(meter, cosem, SN_CONFORMANCE, "sn"))
+    assoc.set_short_names(short_names(meter, client))
+    return assoc
 
 
 def answer(

@@ -305,6 +305,13 @@ impl AssociationConfig {
                 ));
             }
         }
+        if self.sn() && matches!(self.authentication, Authentication::HlsGmac) {
+            return Err(bad(
+                "config.referencing",
+                "sn with HLS-GMAC",
+                "sn with authentication none or lls (reply_to_HLS_authentication of Association SN is not served)",
+            ));
+        }
         if self.max_receive_pdu != 0 && self.max_receive_pdu < 64 {
             return Err(bad("config.max_receive_pdu", self.max_receive_pdu, "0 (65535) or 64..=65535"));
         }

@@ -300,3 +300,10 @@ fn short_name_targets() {
     let e = ShortNames::from_object_list(&Data::Array(vec![Data::Unsigned(1)]).encode()).unwrap_err();
     assert!(e.to_string().contains("entry 0: not a structure"), "{e}");
 }
+
+#[test]
+fn sn_with_hls_gmac_is_refused_by_name() {
+    let c = AssociationConfig { referencing: Referencing::Sn, ..hls_cfg(false, CipherMode::Glo) };
+    let e = ClientAssociation::new(c).unwrap_err();
+    assert_eq!(e.field, "config.referencing");
+}
