@@ -15,7 +15,7 @@
 //!   get-request-next does) and reassembled under `max_block_transfer`; the
 //!   reassembled raw data is taken as the whole ReadResponse list
 //!   (`count, results`), or, for a single item, as the bare value when it is
-//!   exactly one A-XDR value (the form some servers send).
+//!   exactly one A-XDR value (the form Gurux and our simulator send).
 //! * Ciphering is the association's (glo-/ded- read/write tags 0x25/0x26,
 //!   0x2C/0x2D, …): the SN APDUs go through the same outgoing pipeline.
 //! * A request too long for the server's PDU size is refused at once (write

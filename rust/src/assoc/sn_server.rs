@@ -12,10 +12,13 @@
 //!   parameters read as none). A list mixing attributes and methods answers
 //!   the methods scope-of-access-violated.
 //! * An UnconfirmedWriteRequest is a SET whose answer is not sent.
-//! * A Read answer too long for the client goes in `data-block-result`s of the
-//!   ReadResponse list when block-transfer-with-get-or-read was agreed (the
-//!   client asks for each next block with block-number-access naming the last
-//!   block it got), else every item is answered other-reason.
+//! * A Read answer too long for the client goes in `data-block-result`s: the
+//!   bare value for one item (as Gurux's client and server read and write
+//!   it), else the ReadResponse list (count, then each result). The client
+//!   asks for each next block with block-number-access naming the last block
+//!   it got. The Read service has its blocks whatever the conformance says:
+//!   SN clients (Gurux's among them) propose no block-transfer bit and follow
+//!   data-block-results.
 
 use super::blocks::{fit, split};
 use super::cipher::{ciphered_len, Form};
@@ -264,18 +267,24 @@ impl ServerAssociation {
         if wire <= limit {
             return self.answer(apdu, request_form);
         }
-        let mut body = Vec::new();
-        answer.encode_body(&mut body);
+        let body = match answer.results.as_slice() {
+            [ReadResult::Data(d)] => d.clone(),
+            _ => {
+                let mut body = Vec::new();
+                answer.encode_body(&mut body);
+                body
+            }
+        };
         let header = block_header();
-        match (self.conformance() & bits::BLOCK_TRANSFER_WITH_GET != 0, fit(limit, header, form)) {
-            (true, Some(size)) => {
+        match fit(limit, header, form) {
+            Some(size) => {
                 self.long = Some(LongAnswer { service: Service::Get, chunks: split(&body, size, size), sent: 0 });
                 self.sn_send_block(1, request_form);
             }
-            _ => {
+            None => {
                 let e = proto(
                     "answer",
-                    format!("a Read answer of {wire} bytes does not fit the client's {limit} and no block transfer was agreed"),
+                    format!("a Read answer of {wire} bytes: the client's {limit} leave no room for a block"),
                 );
                 self.push_event(ServerEvent::ProtocolError(e));
                 let results = vec![ReadResult::DataAccessError(OTHER_REASON); answer.results.len()];
