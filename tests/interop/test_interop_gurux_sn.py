@@ -30,14 +30,13 @@ pytest.importorskip(
     "gurux_dlms", reason="gurux-dlms is not installed (pip install -e '.[interop]')"
 )
 
-from gurux_dlms import GXDLMSClient, GXReplyData  # noqa: E402
-from gurux_dlms.enums import Authentication, Command, DataType, InterfaceType, ObjectType  # noqa: E402
+from gurux_dlms import GXDLMSClient, GXReplyData
+from gurux_dlms.enums import Authentication, Command, DataType, InterfaceType, ObjectType
+from smmc_gateway.simulator.sn import short_names
 
-from smmc_gateway.simulator.sn import short_names  # noqa: E402
-
-from tests.interop.gurux_peer import GuruxPeer  # noqa: E402
-from tests.interop.sim_values import TRANSPORTS, held, plain  # noqa: E402
-from tests.support_sim import FleetSpec, RunningFleet, running_fleet  # noqa: E402
+from tests.interop.gurux_peer import GuruxPeer
+from tests.interop.sim_values import TRANSPORTS, held, plain
+from tests.support_sim import FleetSpec, RunningFleet, running_fleet
 
 PASSWORD = b"pw123456"
 REGISTER = "1.0.1.8.0.255"
