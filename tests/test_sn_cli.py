@@ -48,6 +48,10 @@ def test_meter_get_with_short_names(
     assert json.loads(proc.stdout)["type"] == "double-long-unsigned"
     proc = run(*connection, "get", "3/1.0.99.99.0.255/2", env=env)
     assert proc.returncode == 1 and "object-undefined" in proc.stderr
+    proc = run(*connection, "--json", "objects", env=env)
+    assert proc.returncode == 0, proc.stderr
+    clock = next(o for o in json.loads(proc.stdout) if o["obis"] == "0.0.1.0.0.255")
+    assert clock["class_id"] == 8 and "2" in clock["attributes"]
 
 
 def test_meter_ln_only_is_refused_by_name(sn_sim: SimulatorProcess, env: dict[str, str]) -> None:

@@ -142,3 +142,21 @@ async def test_auto_with_hls_gmac_names_why_there_is_no_sn_fallback() -> None:
             await session.open()
     assert refused.value.diagnostic == "application-context-name-not-supported"
     assert "no SN fallback" in str(refused.value) and "HLS-GMAC" in str(refused.value)
+
+
+async def test_object_model_from_the_sn_object_list_and_access_rights() -> None:
+    spec = FleetSpec(auth="lls", password=PASSWORD, history_days=0, referencing="sn")
+    async with (
+        running_fleet(spec) as sim,
+        ClientSession(transport("wrapper", sim.ports[0]), settings("sn")) as s,
+    ):
+        model = await s.read_object_model()
+    clock = model.get("0.0.1.0.0.255")
+    assert clock is not None and clock.class_id == 8
+    assert clock.can_read(2) and clock.can_write(2)
+    limiter = model.get("0.0.17.0.0.255")
+    assert limiter is not None and limiter.can_write(4)
+    association = model.get("0.0.40.0.0.255")
+    assert association is not None and association.class_id == 12
+    assert not association.attributes, "the meter gives no rights for its own association"
+    assert len(model.of_class(3)) >= 4

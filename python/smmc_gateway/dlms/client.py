@@ -448,7 +448,10 @@ class ClientSession:
 
     # ------------------------------------------------------------ helpers
     async def read_object_model(self) -> ObjectModel:
-        """Association LN (0.0.40.0.0.255) attribute 2 to an ObjectModel."""
+        """Association LN (0.0.40.0.0.255) attribute 2 to an ObjectModel
+        (with short names: Association SN attributes 2 and 3, :mod:`sn`)."""
+        if self.referencing == "sn":
+            return await sn.read_object_model(self)
         return ObjectModel.from_object_list(await self.get(*AssociationLN().object_list))
 
     async def keep_alive(self) -> None:

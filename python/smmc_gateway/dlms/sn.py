@@ -15,20 +15,26 @@ ReadRequest / WriteRequest on 16-bit short names. This module is the glue:
   still writes ``CLASS/OBIS/ATTR``. The list is kept per meter id for the
   life of the process (a meter's short names are fixed by its firmware);
   :func:`forget_short_names` drops it (e.g. after a firmware upgrade).
+* :func:`read_object_model` is ``ClientSession.read_object_model`` for SN:
+  the object list with the rights of Association SN attribute 3
+  (access_rights_list, per base name; objects it does not list, or all when
+  the meter does not serve it, have no known rights).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from smmc_gateway import _core
+from smmc_gateway.cosem.model import ObjectListError, ObjectModel
 from smmc_gateway.dlms.driver import Driver
 from smmc_gateway.dlms.errors import AssociationRefused, DataAccessError, ProtocolError
 
 if TYPE_CHECKING:
     from smmc_gateway.dlms.association import SessionSettings
+    from smmc_gateway.dlms.client import ClientSession
     from smmc_gateway.dlms.stream import Transport
 
 log = structlog.get_logger("smmc_gateway.dlms")
@@ -108,3 +114,33 @@ async def load_short_names(driver: Driver, meter_id: str, deadline: float, budge
         _cache[meter_id] = result.data
     log.debug("sn_object_list", meter_id=meter_id, objects=n)
     return n
+
+
+async def read_object_model(session: ClientSession) -> ObjectModel:
+    """The SN object list (and access rights) as an :class:`ObjectModel`."""
+    listed = await session.get(*OBJECT_LIST)
+    try:
+        rights_v = await session.get(OBJECT_LIST[0], OBJECT_LIST[1], 3)
+    except DataAccessError as exc:
+        log.info("sn_access_rights_unavailable", meter_id=session.meter_id, why=str(exc))
+        rights_v = {"type": "array", "value": []}
+    no_rights = {"type": "structure", "value": [_EMPTY, _EMPTY]}
+    rights: dict[int, dict[str, Any]] = {}
+    entries: list[dict[str, Any]] = []
+    where = "access_rights_list"
+    try:
+        for n, item in enumerate(rights_v["value"]):
+            where = f"access_rights_list entry {n}"
+            base_v, attributes, methods = item["value"]
+            rights[base_v["value"] & 0xFFFF] = {"type": "structure", "value": [attributes, methods]}
+        for n, item in enumerate(listed["value"]):
+            where = f"object_list entry {n}"
+            base_v, class_v, version_v, ln_v = item["value"]
+            access = rights.get(base_v["value"] & 0xFFFF, no_rights)
+            entries.append({"type": "structure", "value": [class_v, version_v, ln_v, access]})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ObjectListError(f"Association SN {where}: {exc!r}") from exc
+    return ObjectModel.from_object_list({"type": "array", "value": entries})
+
+
+_EMPTY: dict[str, Any] = {"type": "array", "value": []}

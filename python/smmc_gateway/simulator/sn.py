@@ -15,12 +15,15 @@ answer exactly as with logical names.
   public objects), as with the LN object list.
 * Class 12, ``0.0.40.0.0.255``: attribute 1 is its logical name, attribute 2
   the object list ``{base_name long, class_id, version, logical_name}``
-  per object; the other attributes are not served (object-unavailable).
+  per object, attribute 3 the access_rights_list ``{base_name long,
+  attribute_access, method_access}`` per object (the same rights as the LN
+  object list gives that client); attribute 4 is not served (object-unavailable).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from smmc_gateway import _core
 from smmc_gateway.simulator import services
@@ -92,15 +95,35 @@ def answer(
     results: list[bytes | str] = []
     for a in request.attributes:
         if (a.class_id, str(a.obis)) == CURRENT_ASSOCIATION:
-            results.append(_association(assoc, a.attribute_id))
+            results.append(_association(assoc, meter, client, a.attribute_id))
         else:
             results.append(services._read(meter, a, client, now))
     assoc.respond_get(event.id, results)
 
 
-def _association(assoc: _core.ServerAssociation, attribute: int) -> bytes | str:
+def _association(
+    assoc: _core.ServerAssociation, meter: SimulatedMeter, client: int, attribute: int
+) -> bytes | str:
     if attribute == 1:
         return _core.encode({"type": "octet-string", "value": "0000280000ff"})
     if attribute == 2:
         return assoc.sn_object_list()
+    if attribute == 3:
+        return _core.encode(access_rights(meter, client))
     return "object-unavailable"
+
+
+def access_rights(meter: SimulatedMeter, client: int) -> dict[str, Any]:
+    """Association SN attribute 3: per object its base name and the rights of
+    the LN object list entry (attribute and method access)."""
+    bases = {(c, ln): b for b, c, _v, ln in short_names(meter, client)}
+    rights = []
+    for entry in meter.object_list(client)["value"]:
+        class_v, _version, ln_v, access = entry["value"]
+        base = bases.get((class_v["value"], bytes.fromhex(ln_v["value"])))
+        if base is None:
+            continue
+        attributes, methods = access["value"]
+        base_v = {"type": "long", "value": base - 0x10000 if base >= 0x8000 else base}
+        rights.append({"type": "structure", "value": [base_v, attributes, methods]})
+    return {"type": "array", "value": rights}
