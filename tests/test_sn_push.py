@@ -8,8 +8,11 @@ import asyncio
 from datetime import UTC, datetime
 
 from smmc_gateway import _core
-from smmc_gateway.dlms.push import MeterKeys, information_report
+from smmc_gateway.dlms.ic_store import InvocationCounterStore
+from smmc_gateway.dlms.push import MeterKeys, PushEvent, PushListener, information_report
+from smmc_gateway.simulator.sn import short_names
 
+from tests.support_sim import FleetSpec, running_fleet
 from tests.test_push_listener import WAIT, ciphered, keyed, listening, send
 
 STAMP = datetime(2026, 12, 3, 10, 30, tzinfo=UTC)
@@ -66,3 +69,36 @@ async def test_plain_and_ciphered_information_reports() -> None:
     assert cipher.short_names == (0x3008, 0x3108)
     assert listener.counters.accepted == 2
     assert listener.counters.refused_malformed == 1
+
+
+async def test_sn_simulator_pushes_information_reports() -> None:
+    events: asyncio.Queue[PushEvent] = asyncio.Queue()
+    listener = PushListener(
+        lambda title, peer: MeterKeys("sn-sim") if title is None else None,
+        events.put_nowait,
+        host="127.0.0.1",
+        port=0,
+        ic_store=InvocationCounterStore(":memory:"),
+    )
+    async with listener:
+        spec = FleetSpec(
+            auth="lls",
+            password=b"pw123456",
+            history_days=0,
+            referencing="sn",
+            push_destination=f"127.0.0.1:{listener.port}",
+        )
+        async with running_fleet(spec) as sim:
+            sim.fleet.power_outage(0)
+            gasp = await asyncio.wait_for(events.get(), WAIT)
+            meter = sim.fleet.meters[0].meter
+    assert gasp.meter_id == "sn-sim" and not gasp.ciphered
+    assert gasp.long_invoke_id == 0 and gasp.meter_time is not None
+    bases = {(c, ln): b for b, c, _v, ln in short_names(meter, 1)}
+    expected = [
+        tuple(bases[(o.class_id, o.obis.to_bytes())] + 8 * (o.attribute - 1) for o in setup.objects)
+        for setup in meter.objects.values()
+        if setup.class_id == 40
+    ]
+    assert gasp.short_names in expected, "the short names of a push setup's objects"
+    assert len(gasp.short_names) == len(gasp.body["value"]) > 0

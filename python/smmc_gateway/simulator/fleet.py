@@ -27,6 +27,7 @@ import structlog
 from smmc_gateway import _core
 from smmc_gateway.cosem.values import double_long_unsigned
 from smmc_gateway.ops.config_model import ModelConfig
+from smmc_gateway.simulator import sn
 from smmc_gateway.simulator.acse import BASIC_CONFORMANCE, SERVER_CONFORMANCE, CipherCounters
 from smmc_gateway.simulator.faults import FaultInjector, FaultOptions
 from smmc_gateway.simulator.han import DISPLAY, GAS, HEAT, WATER, HanDevice, HanPlan
@@ -239,12 +240,17 @@ class MeterRuntime:
         }
 
     def notification(self, push: PushMessage) -> bytes:
-        """The data-notification APDU for one push, ciphered when needed."""
+        """The data-notification APDU for one push (an InformationReport when the
+        meter serves short names), ciphered when needed."""
         self.push_invoke_id = (self.push_invoke_id + 1) % (1 << 24)
         meter_time = self.meter.meter_time(push.at)
-        apdu = _core.DataNotification(
-            self.push_invoke_id, self.meter.clock.local_bytes(meter_time), _core.encode(push.body)
-        ).encode()
+        stamp = self.meter.clock.local_bytes(meter_time)
+        if self.meter.options.referencing == "sn":
+            apdu = sn.information_report(self.meter, push.setup, stamp, push.body)
+        else:
+            apdu = _core.DataNotification(
+                self.push_invoke_id, stamp, _core.encode(push.body)
+            ).encode()
         cosem = self.meter.association(self.meter.options.management_client)
         if cosem.ciphered or self.meter.security.policy:
             held = self.meter.credentials

@@ -18,6 +18,9 @@ answer exactly as with logical names.
   per object, attribute 3 the access_rights_list ``{base_name long,
   attribute_access, method_access}`` per object (the same rights as the LN
   object list gives that client); attribute 4 is not served (object-unavailable).
+* Pushes go out as InformationReport (0x18): the meter time, the short name
+  of each pushed attribute (the push setup's object list) and its value,
+  instead of a data-notification (:func:`information_report`).
 """
 
 from __future__ import annotations
@@ -26,11 +29,14 @@ from datetime import datetime
 from typing import Any
 
 from smmc_gateway import _core
+from smmc_gateway.cosem.obis import Obis
+from smmc_gateway.cosem.values import TypedValue
 from smmc_gateway.simulator import services
 from smmc_gateway.simulator.acse import association_config
 from smmc_gateway.simulator.layout import PUBLIC_OBJECTS
 from smmc_gateway.simulator.meter import SimulatedMeter
 from smmc_gateway.simulator.objects.association import AssociationLN
+from smmc_gateway.simulator.objects.push import PushSetup
 
 SN_CONFORMANCE = (
     "block-transfer-with-get-or-read",
@@ -127,3 +133,27 @@ def access_rights(meter: SimulatedMeter, client: int) -> dict[str, Any]:
         base_v = {"type": "long", "value": base - 0x10000 if base >= 0x8000 else base}
         rights.append({"type": "structure", "value": [base_v, attributes, methods]})
     return {"type": "array", "value": rights}
+
+
+def information_report(meter: SimulatedMeter, setup: Obis, stamp: bytes, body: TypedValue) -> bytes:
+    """The InformationReport of one push: the short names of the push setup's
+    objects (as the management client sees them) with the pushed values."""
+    push = meter.objects[setup]
+    if not isinstance(push, PushSetup):
+        raise ValueError(f"{setup} is not a push setup")
+    bases = {(c, ln): b for b, c, _v, ln in short_names(meter, meter.options.management_client)}
+    names = []
+    for o in push.objects:
+        base = bases.get((o.class_id, o.obis.to_bytes()))
+        if base is None:
+            raise ValueError(f"push {setup}: {o.class_id}/{o.obis} has no short name")
+        names.append({"access": "variable-name", "name": base + 8 * (o.attribute - 1)})
+    values = body["value"]
+    return _core.encode_apdu(
+        {
+            "apdu": "information-report-request",
+            "current_time": stamp or None,
+            "variables": names,
+            "data_raw": [_core.encode(v) for v in values],
+        }
+    )
