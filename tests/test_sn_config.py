@@ -47,3 +47,24 @@ def test_referencing_from_csv_reaches_the_session(tmp_path: Path) -> None:
     (meter,) = cfg.meters
     assert meter.addresses.referencing == "sn"
     assert SessionFactory().settings(meter).referencing == "sn"
+
+
+def test_provisioned_meter_carries_referencing_and_the_contract_allows_it() -> None:
+    from smmc_gateway.headend.provisioning import Context, build
+    from smmc_gateway.ops.config_values import Problems
+    from uplink_helpers import validate
+
+    item = {
+        "mRID": "sn-1",
+        "connection": {"kind": "tcp", "host": "10.0.0.9"},
+        "addresses": {"client": 16, "referencing": "sn"},
+        "security": {"level": "none"},
+    }
+    validate({"EndDevices": [item]}, "end-device-config-request")
+    probs = Problems()
+    ctx = Context(Path("/etc/smmc"), frozenset({"default"}), frozenset(), None)
+    meter = build(item, "payload.EndDevices[0]", ctx, probs)
+    assert not probs.items and meter is not None
+    assert meter.addresses.referencing == "sn"
+    bad = {**item, "addresses": {"referencing": "xn"}}
+    assert build(bad, "payload.EndDevices[1]", ctx, Problems()) is None
