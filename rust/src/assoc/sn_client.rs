@@ -20,6 +20,10 @@
 //!   0x2C/0x2D, …): the SN APDUs go through the same outgoing pipeline.
 //! * A request too long for the server's PDU size is refused at once (write
 //!   blocks are not sent).
+//! * SN answers carry no invoke id: after a request that went out is
+//!   abandoned (timeout, cancel) no new request starts until its late answer
+//!   has come (and is dropped, `LateAnswerDropped`); the caller releases and
+//!   associates again when it does not come.
 
 use super::blocks::{too_long, DATABLOCKS_CEILING};
 use super::client::{proto, ClientAssociation, ClientState, Pending};
@@ -82,6 +86,15 @@ impl ClientAssociation {
     /// place, as the meter would answer it; with nothing left to send the
     /// answer is reported at once), sent in its turn.
     pub(super) fn sn_enqueue(&mut self, service: Service, body: Body, now: f64) -> Result<RequestId> {
+        if self.abandoned != 0 {
+            return Err(proto(
+                "association",
+                "a short-name request was abandoned (timeout or cancel) after it went out and its \
+                 answer has not come: a late answer could not be told from the next one (SN has no \
+                 invoke id); release and associate again"
+                    .into(),
+            ));
+        }
         let (plain, slots) = self.sn_request(service, &body)?;
         let sent = slots.iter().filter(|s| s.is_none()).count();
         match plain {
@@ -209,6 +222,12 @@ impl ClientAssociation {
     /// A ReadResponse / WriteResponse: the answer of the request in flight.
     pub(super) fn sn_answer(&mut self, answer: Apdu, authenticated: bool, now: f64) {
         let Some(idx) = self.oldest() else {
+            if self.abandoned != 0 {
+                // The late answer of the abandoned request: in step again.
+                self.abandoned = 0;
+                self.stats.late_answers_dropped += 1;
+                return self.push_event(super::types::ClientEvent::LateAnswerDropped { invoke_id: 0 });
+            }
             return self.stray(proto("APDU", format!("a {} but no request is waiting", answer.kind())));
         };
         if authenticated {
@@ -278,7 +297,8 @@ impl ClientAssociation {
         let ceiling = self.cfg.max_block_transfer;
         let r = &mut self.reqs[idx];
         if !matches!(r.phase, Phase::Receiving { .. }) {
-            r.phase = Phase::Receiving { expected: 1, buf: Default::default() };
+            // The first block sets the numbering (some meters count from 0).
+            r.phase = Phase::Receiving { expected: u32::from(number), buf: Default::default() };
         }
         let Phase::Receiving { expected, buf } = &mut r.phase else {
             return Err(RequestError::Protocol(proto("data-block-result", "not receiving blocks".into())));

@@ -164,10 +164,11 @@ fn sn_read_blocks_out_of_sequence_and_bare_value() {
     assert_eq!(value(w.result(id)), v);
     let id = w.c.get(&[attr(3, REGISTER, 2)], w.now).unwrap();
     w.settle();
-    w.c.receive_data(&block(0, 2, &v[..2]), w.now);
+    w.c.receive_data(&block(0, 1, &v[..2]), w.now);
+    w.c.receive_data(&block(1, 3, &v[2..]), w.now);
     w.step();
     let Err(RequestError::Protocol(e)) = w.result(id) else { panic!() };
-    assert!(e.to_string().contains("block 2 received, expected 1"), "{e}");
+    assert!(e.to_string().contains("block 3 received, expected 2"), "{e}");
 }
 
 #[test]
@@ -306,4 +307,42 @@ fn sn_with_hls_gmac_is_refused_by_name() {
     let c = AssociationConfig { referencing: Referencing::Sn, ..hls_cfg(false, CipherMode::Glo) };
     let e = ClientAssociation::new(c).unwrap_err();
     assert_eq!(e.field, "config.referencing");
+}
+
+#[test]
+fn sn_timeout_holds_requests_until_the_late_answer() {
+    let mut w = sn_wire(sn_cfg(), sn_cfg());
+    w.associate(None, None);
+    w.c.set_short_names(names());
+    w.auto_answer = false;
+    let id = w.c.get(&[attr(3, REGISTER, 2)], w.now).unwrap();
+    w.run(); // the server holds the request: the client times out
+    assert!(w.cev.contains(&ClientEvent::Timeout { id }));
+    let e = w.c.get(&[attr(3, REGISTER, 2)], w.now).unwrap_err();
+    assert!(e.to_string().contains("late answer could not be told from the next one"), "{e}");
+    // The late answer comes: dropped, and requests go again.
+    let late = w.s.pending_requests()[0];
+    w.s.respond(late, Outcome::Get(vec![apdu::GetDataResult::Data(Data::Unsigned(1).encode())])).unwrap();
+    w.auto_answer = true;
+    w.settle();
+    assert!(w.cev.contains(&ClientEvent::LateAnswerDropped { invoke_id: 0 }));
+    let id = w.c.get(&[attr(3, REGISTER, 2)], w.now).unwrap();
+    w.run();
+    assert_eq!(value(w.result(id)), Data::DoubleLongUnsigned(123_456).encode());
+}
+
+#[test]
+fn sn_blocks_may_count_from_zero() {
+    let mut w = sn_wire(sn_cfg(), sn_cfg());
+    w.associate(None, None);
+    w.c.set_short_names(names());
+    w.auto_answer = false;
+    let id = w.c.get(&[attr(3, REGISTER, 2)], w.now).unwrap();
+    w.settle();
+    let v = Data::DoubleLongUnsigned(7).encode();
+    w.c.receive_data(&[&h("0C 01 02 00 0000 02")[..], &v[..2]].concat(), w.now);
+    assert_eq!(w.c.data_to_send(), vec![h("05 01 05 0000")]);
+    w.c.receive_data(&[&h("0C 01 02 01 0001 03")[..], &v[2..]].concat(), w.now);
+    w.step();
+    assert_eq!(value(w.result(id)), v);
 }
