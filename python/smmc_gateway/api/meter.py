@@ -13,7 +13,6 @@ from smmc_gateway.api.values import from_python, is_typed, to_python
 from smmc_gateway.cosem.model import ObjectModel
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.objects import (
-    AssociationLN,
     Clock,
     CosemAttribute,
     CosemMethod,
@@ -189,8 +188,9 @@ class Meter:
         return await self.session.read_profile(ln, start=start, end=end, columns=cols)
 
     async def object_list(self) -> ObjectModel:
-        """The current association's object list (Association LN attribute 2)."""
-        return ObjectModel.from_object_list(await self.session.get(*AssociationLN().object_list))
+        """The current association's object list (Association LN attribute 2; with
+        short names Association SN attributes 2 and 3)."""
+        return await self.session.read_object_model()
 
     async def clock(self, obis: str = Clock.default_obis or "") -> datetime:
         """The meter clock as an aware datetime (ProtocolError when the meter's time
