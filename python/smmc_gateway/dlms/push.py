@@ -584,8 +584,9 @@ class PushListener:
             raise PushRefused("refused_malformed", "empty APDU")
         ciphered = apdu[0] == GENERAL_GLO_CIPHERING
         if apdu[0] not in (*PUSHED, GENERAL_GLO_CIPHERING):
-            raise PushRefused("refused_malformed", f"not a data-notification, an "
-                              f"event-notification or an information-report: tag 0x{apdu[0]:02x}")
+            raise PushRefused("refused_malformed", f"not a data-notification or an "
+                              f"event-notification (nor an information-report): "
+                              f"tag 0x{apdu[0]:02x}")
         title: bytes | None = None
         counter: int | None = None
         if ciphered:
@@ -606,8 +607,8 @@ class PushListener:
             )
         if not plain or plain[0] not in PUSHED:
             raise PushRefused("refused_malformed", f"push from {who}: the ciphered APDU holds "
-                              f"tag 0x{plain[:1].hex() or '--'}, not a data-notification, an "
-                              "event-notification or an information-report")
+                              f"tag 0x{plain[:1].hex() or '--'}, not a data-notification or an "
+                              "event-notification (nor an information-report)")
         attribute: tuple[int, str, int] | None = None
         names: tuple[int, ...] = ()
         try:
