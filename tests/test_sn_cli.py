@@ -78,3 +78,12 @@ def test_decode_shows_sn_apdus() -> None:
     proc = run("decode", "0C01000600000007")
     assert proc.returncode == 0, proc.stderr
     assert "read-response" in proc.stdout and "double-long-unsigned" in proc.stdout
+
+
+def test_decode_names_the_vaa_of_an_sn_aare() -> None:
+    # The real SN meter's AARE (pastebin Vvs6PqXK): its InitiateResponse octet
+    # string is one byte short (a tolerated quirk); vaa-name 0xFA00.
+    aare = "6128A109060760857405080102A203020100A305A103020100BE0F040D0800065F1F04001802200960FA00"
+    proc = run("decode", aare)
+    assert "short-name" in proc.stdout, proc.stdout + proc.stderr
+    assert "0xFA00 (SN, the current association's base name)" in proc.stdout, proc.stdout

@@ -626,8 +626,11 @@ def _scalar_text(key: str, value: Any) -> str | None:
             return security_control_text(value)
         if "conformance" in key:
             return f"0x{value:06x}"
-        if key in ("name", "vaa_name"):
+        if key == "name":
             return f"short name 0x{value:04X}"
+        if key == "vaa_name":
+            kind = {0x0007: "LN", 0xFA00: "SN, the current association's base name"}
+            return f"0x{value:04X}" + (f" ({kind[value]})" if value in kind else "")
     return None
 
 
