@@ -16,6 +16,7 @@ from smmc_gateway.dlms.session import (
     AssociationRefused,
     ClientSession,
     DataAccessError,
+    ProtocolError,
     Security,
     SessionSettings,
 )
@@ -160,3 +161,23 @@ async def test_object_model_from_the_sn_object_list_and_access_rights() -> None:
     assert association is not None and association.class_id == 12
     assert not association.attributes, "the meter gives no rights for its own association"
     assert len(model.of_class(3)) >= 4
+
+
+async def test_unconfirmed_write_takes_and_is_refused_with_ln() -> None:
+    value = {"type": "double-long-unsigned", "value": 5150}
+    spec = FleetSpec(auth="lls", password=PASSWORD, history_days=0, referencing="sn")
+    async with (
+        running_fleet(spec) as sim,
+        ClientSession(transport("wrapper", sim.ports[0]), settings("sn")) as s,
+    ):
+        sent = s.counters.apdus_sent
+        await sn.write_unconfirmed(s, 71, "0.0.17.0.0.255", 4, value)
+        assert s.counters.apdus_sent == sent + 1
+        assert _core.decode(await s.get_raw(71, "0.0.17.0.0.255", 4))["value"] == 5150
+    ln_meter = FleetSpec(auth="lls", password=PASSWORD, history_days=0)
+    async with (
+        running_fleet(ln_meter) as sim,
+        ClientSession(transport("wrapper", sim.ports[0]), settings("ln")) as s,
+    ):
+        with pytest.raises(ProtocolError, match="needs an open short-name association"):
+            await sn.write_unconfirmed(s, 71, "0.0.17.0.0.255", 4, value)

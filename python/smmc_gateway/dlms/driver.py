@@ -203,6 +203,13 @@ class Driver:
         except _core.DlmsError as exc:
             raise ProtocolError(str(exc)) from exc
 
+    async def send_unanswered(
+        self, begin: Callable[[float], int], what: str, budget: float
+    ) -> None:
+        """Queue a request nothing answers (an SN UnconfirmedWriteRequest) and send it."""
+        self.start(begin)
+        await self._pump(lambda: True, time.monotonic() + budget, what, budget)
+
     async def request(self, rid: int, deadline: float, what: str, budget: float) -> _core.Outcome:
         """The outcome of request ``rid``; the failures raise (module doc)."""
         try:

@@ -15,6 +15,8 @@ ReadRequest / WriteRequest on 16-bit short names. This module is the glue:
   still writes ``CLASS/OBIS/ATTR``. The list is kept per meter id for the
   life of the process (a meter's short names are fixed by its firmware);
   :func:`forget_short_names` drops it (e.g. after a firmware upgrade).
+* :func:`write_unconfirmed` sends an UnconfirmedWriteRequest (SN only; the
+  meter answers nothing, so nothing says whether it took the value).
 * :func:`read_object_model` is ``ClientSession.read_object_model`` for SN:
   the object list with the rights of Association SN attribute 3
   (access_rights_list, per base name; objects it does not list, or all when
@@ -33,6 +35,7 @@ from smmc_gateway.dlms.driver import Driver
 from smmc_gateway.dlms.errors import AssociationRefused, DataAccessError, ProtocolError
 
 if TYPE_CHECKING:
+    from smmc_gateway.cosem.values import TypedValue
     from smmc_gateway.dlms.association import SessionSettings
     from smmc_gateway.dlms.client import ClientSession
     from smmc_gateway.dlms.stream import Transport
@@ -144,3 +147,24 @@ async def read_object_model(session: ClientSession) -> ObjectModel:
 
 
 _EMPTY: dict[str, Any] = {"type": "array", "value": []}
+
+
+async def write_unconfirmed(
+    session: ClientSession, class_id: int, obis: str, attribute_id: int, value: TypedValue | bytes
+) -> None:
+    """UnconfirmedWriteRequest of one attribute (SN associations only)."""
+    if not session.associated or session.referencing != "sn":
+        raise ProtocolError(
+            f"unconfirmed write {class_id}/{obis}/{attribute_id}: needs an open short-name "
+            f"association (it is {session.referencing if session.associated else 'closed'})"
+        )
+    raw = value if isinstance(value, bytes) else _core.encode(value)
+    item = (_core.Attribute(class_id, obis, attribute_id), raw)
+    driver = session._driver  # the session's own driver: same lock, same link
+    async with session._lock:
+        what = f"unconfirmed WRITE {class_id}/{obis}/{attribute_id}"
+        await driver.send_unanswered(
+            lambda _now: driver.assoc.unconfirmed_write([item]),
+            what,
+            session.settings.response_timeout,
+        )
