@@ -346,3 +346,38 @@ fn sn_blocks_may_count_from_zero() {
     w.step();
     assert_eq!(value(w.result(id)), v);
 }
+
+#[test]
+fn real_sn_meter_aare_associates() {
+    // The AARE of a real SN meter (pastebin Vvs6PqXK, tests/vectors/apdu/vectors.txt):
+    // vaa-name 0xFA00, and an initiate-response one byte longer than its octet
+    // string says (the initiate-response-length quirk, allowed by default).
+    let mut c = ClientAssociation::new(sn_cfg()).unwrap();
+    c.open(0.0, None, None).unwrap();
+    let aarq = c.data_to_send().remove(0);
+    assert_eq!(&aarq[..13], &h("601DA109060760857405080102")[..], "the SN context");
+    c.receive_data(&h("6128A109060760857405080102A203020100A305A103020100BE0F040D0800065F1F04001802200960FA00"), 0.1);
+    let events: Vec<ClientEvent> = std::iter::from_fn(|| c.next_event()).collect();
+    let Some(a) = events.iter().find_map(|e| match e {
+        ClientEvent::Associated(a) => Some(a.clone()),
+        _ => None,
+    }) else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        crate::apdu::initiate::conformance_names(a.conformance),
+        ["read", "write", "multiple-references", "parameterized-access"]
+    );
+    assert_eq!(a.peer_max_pdu, 0x0960);
+    assert_eq!(a.quirks_used, ["initiate-response-length"]);
+    // Strict, the same AARE is refused.
+    let mut strict = ClientAssociation::new(AssociationConfig { quirks: vec![], ..sn_cfg() }).unwrap();
+    strict.open(0.0, None, None).unwrap();
+    strict.data_to_send();
+    strict.receive_data(
+        &h("6128A109060760857405080102A203020100A305A103020100BE0F040D0800065F1F04001802200960FA00"),
+        0.1,
+    );
+    let events: Vec<ClientEvent> = std::iter::from_fn(|| strict.next_event()).collect();
+    assert!(events.iter().any(|e| matches!(e, ClientEvent::AssociationFailed(_))), "{events:?}");
+}
