@@ -50,7 +50,10 @@ Public API (stable; the CLI, the head-end and the use cases code against it)::
   ``release``, ``max_block_transfer`` (ceiling on one answer reassembled
   from blocks), ``max_counter_jump`` (bound on following a meter's counter
   hint), ``quirks`` (the meter's quirks tolerated: default ``DEFAULT_QUIRKS``, the
-  structural ones; ``frozenset()`` is strict; ``plain-initiate-response`` is opt-in).
+  structural ones; ``frozenset()`` is strict; ``plain-initiate-response`` is opt-in),
+  ``referencing`` (``ln``; ``sn`` short names, ``CLASS/OBIS/ATTR`` resolved through
+  the meter's Association SN object list; ``auto``: LN, then SN on the same link
+  when the meter refuses the LN context; :mod:`smmc_gateway.dlms.sn`).
   :class:`Security`: ``Security.none()``, ``Security.lls(pw)``,
   ``Security.hls_gmac(system_title=, ek=, ak=, ciphered=True,
   security_control=0x30, dedicated_key=None|True|bytes, ic_store=, ic_scope=)``.

@@ -39,6 +39,18 @@
 //!   its answer (or GBT acknowledgement) restarts it. A GBT transfer that
 //!   stalls is asked again (`gbt_retries` times) before the request times out.
 //!
+//! # Short names
+//!
+//! With `AssociationConfig::referencing = Sn` both roles use the short-name
+//! contexts (2, ciphered 4) and services instead (`sn_client.rs`,
+//! `sn_server.rs`, `sn_names.rs`): the same `get`/`set`/`action` calls and
+//! [`Outcome`]s, carried as ReadRequest / WriteRequest on 16-bit short names
+//! resolved through a [`ShortNames`] table (the meter's Association SN object
+//! list; `set_short_names`). One request at a time (SN has no invoke id); a
+//! Read answer in data-block-results is asked for block by block; methods
+//! are Writes to their short name (Blue Book SN method offsets). HLS-GMAC is
+//! refused with SN (`config.referencing`).
+//!
 //! # Server ([`ServerAssociation`])
 //!
 //! ```text
