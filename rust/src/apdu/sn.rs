@@ -51,17 +51,17 @@ pub fn attribute_short_name(base: u16, attribute: u8) -> Option<u16> {
 /// A Variable-Access-Specification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VariableAccess {
-    /// variable-name [2]: a short name.
+    /// variable-name `[2]`: a short name.
     Name(u16),
-    /// parameterized-access [4]: selective access of an attribute, or the
+    /// parameterized-access `[4]`: selective access of an attribute, or the
     /// parameters of a method invoked with Read.
     Parameterized { name: u16, selector: u8, parameters: Vec<u8> },
-    /// block-number-access [5]: the next block of a long Read answer, after
+    /// block-number-access `[5]`: the next block of a long Read answer, after
     /// block `block_number`.
     BlockNumber(u16),
-    /// read-data-block-access [6]: a block of a long Read request.
+    /// read-data-block-access `[6]`: a block of a long Read request.
     ReadDataBlock { last_block: bool, block_number: u16, raw_data: Vec<u8> },
-    /// write-data-block-access [7]: a block of a long Write request (its data
+    /// write-data-block-access `[7]`: a block of a long Write request (its data
     /// travels in the list-of-data).
     WriteDataBlock { last_block: bool, block_number: u16 },
 }
