@@ -3,6 +3,7 @@ and ``"auto"`` against the simulator serving SN, over the wrapper and HDLC."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,15 @@ from smmc_gateway.dlms import sn
 from tests.support_sim import FleetSpec, running_fleet
 
 PASSWORD = b"pw123456"
+
+
+@pytest.fixture(autouse=True)
+def _forget_short_names() -> Iterator[None]:
+    """Short names and learnt referencing are kept per meter id in the process:
+    none leaks into other tests (the simulator's meter ids repeat)."""
+    sn.forget_short_names()
+    yield
+    sn.forget_short_names()
 
 
 @pytest.mark.parametrize("framing", ["tcp", "hdlc+tcp"])

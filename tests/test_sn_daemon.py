@@ -7,14 +7,26 @@ disconnect command is answered through the disconnect control's short names."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Broker
+from smmc_gateway.dlms import sn
 from test_daemon_e2e import GW, control, gateway, lab, online, reply, request, send
 from uplink_helpers import validate_message
 
 from tests.support_sim import FleetSpec, running_fleet
+
+
+@pytest.fixture(autouse=True)
+def _forget_short_names() -> Iterator[None]:
+    """Short names and learnt referencing are kept per meter id in the process:
+    none leaks into other tests (the simulator's meter ids repeat)."""
+    sn.forget_short_names()
+    yield
+    sn.forget_short_names()
 
 
 async def test_daemon_reads_and_commands_an_sn_meter(

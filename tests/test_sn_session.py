@@ -6,6 +6,7 @@ refused by the SN meter with the context diagnostic."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,15 @@ CLOCK = (8, "0.0.1.0.0.255", 2)
 LOAD_PROFILE = "1.0.99.1.0.255"
 
 
+@pytest.fixture(autouse=True)
+def _forget_short_names() -> Iterator[None]:
+    """Short names and learnt referencing are kept per meter id in the process:
+    none leaks into other tests (the simulator's meter ids repeat)."""
+    sn.forget_short_names()
+    yield
+    sn.forget_short_names()
+
+
 def transport(kind: str, port: int) -> Transport:
     if kind == "hdlc":
         return HdlcTransport.tcp("127.0.0.1", port, HdlcSettings(client_address=1))
@@ -40,11 +50,6 @@ def settings(referencing: Any, **kw: Any) -> SessionSettings:
     return SessionSettings(
         client_sap=1, security=Security.lls(PASSWORD), referencing=referencing, **kw
     )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    sn.forget_short_names()
 
 
 @pytest.mark.parametrize("kind", ["wrapper", "hdlc"])
@@ -181,3 +186,22 @@ async def test_unconfirmed_write_takes_and_is_refused_with_ln() -> None:
     ):
         with pytest.raises(ProtocolError, match="needs an open short-name association"):
             await sn.write_unconfirmed(s, 71, "0.0.17.0.0.255", 4, value)
+
+
+async def test_auto_remembers_an_sn_meter_and_a_replaced_one() -> None:
+    def session(port: int) -> ClientSession:
+        return ClientSession(transport("wrapper", port), settings("auto"), meter_id="learn")
+
+    spec = FleetSpec(auth="lls", password=PASSWORD, history_days=0, referencing="sn")
+    async with running_fleet(spec) as sim:
+        for sent_at_open in (3, 1):  # LN AARQ + SN AARQ + object list; then SN AARQ only
+            async with session(sim.ports[0]) as s:
+                assert s.referencing == "sn"
+                assert s.counters.apdus_sent == sent_at_open
+    # The meter was replaced by an LN one: the learnt SN is refused, LN taken and kept.
+    ln_meter = FleetSpec(auth="lls", password=PASSWORD, history_days=0)
+    async with running_fleet(ln_meter) as sim:
+        for sent_at_open in (2, 1):
+            async with session(sim.ports[0]) as s:
+                assert s.referencing == "ln"
+                assert s.counters.apdus_sent == sent_at_open

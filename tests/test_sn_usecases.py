@@ -7,7 +7,7 @@ threshold written and read back — the same use case code as with LN."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from smmc_gateway import _core
@@ -21,6 +21,15 @@ from tests.support_sim import FleetSpec, RunningFleet, running_fleet
 
 PASSWORD = b"pw123456"
 SYNCED = FixedTimeSource(synced=True)
+
+
+@pytest.fixture(autouse=True)
+def _forget_short_names() -> Iterator[None]:
+    """Short names and learnt referencing are kept per meter id in the process:
+    none leaks into other tests (the simulator's meter ids repeat)."""
+    sn.forget_short_names()
+    yield
+    sn.forget_short_names()
 
 
 @contextlib.asynccontextmanager

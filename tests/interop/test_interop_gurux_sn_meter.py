@@ -14,6 +14,8 @@ LN SET does); they are proven against the Gurux client instead
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 pytest.importorskip(
@@ -32,6 +34,15 @@ from tests.interop.gurux_sn_meter import (
     SHORT_NAMES,
     GuruxSnMeter,
 )
+
+
+@pytest.fixture(autouse=True)
+def _forget_short_names() -> Iterator[None]:
+    """Short names and learnt referencing are kept per meter id in the process:
+    none leaks into other tests (the simulator's meter ids repeat)."""
+    sn.forget_short_names()
+    yield
+    sn.forget_short_names()
 
 
 def session(port: int, referencing: str, **kw: object) -> ClientSession:

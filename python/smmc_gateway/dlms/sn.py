@@ -8,7 +8,8 @@ ReadRequest / WriteRequest on 16-bit short names. This module is the glue:
   with ``auto`` an AARE refusing the LN context (diagnostic
   ``application-context-name-not-supported``, 2) is followed by a second
   association with the SN context on the same link (a rejected AARQ leaves
-  the link up and the association idle), logged (``sn_fallback``).
+  the link up and the association idle), logged (``referencing_fallback``);
+  the meter is then remembered as SN, so its next sessions start with SN.
 * :func:`load_short_names` reads the current association's object list
   (Association SN, class 12, ``0.0.40.0.0.255``, attribute 2, short name
   0xFA08; in blocks when long) and installs it in the machine, so the user
@@ -25,6 +26,7 @@ ReadRequest / WriteRequest on 16-bit short names. This module is the glue:
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -49,6 +51,8 @@ CONTEXT_REFUSALS = frozenset({"application-context-name-not-supported", "2"})
 """AARE diagnostics that mean "not this application context"."""
 
 _cache: dict[str, bytes] = {}
+_sn_meters: set[str] = set()
+"""Meters an ``auto`` session found serving short names (this process)."""
 
 
 def refuses_context(exc: AssociationRefused) -> bool:
@@ -57,11 +61,14 @@ def refuses_context(exc: AssociationRefused) -> bool:
 
 
 def forget_short_names(meter_id: str | None = None) -> None:
-    """Drop the short names kept for ``meter_id`` (all meters when None)."""
+    """Drop the short names (and the referencing an ``auto`` session learnt)
+    kept for ``meter_id`` (all meters when None)."""
     if meter_id is None:
         _cache.clear()
+        _sn_meters.clear()
     else:
         _cache.pop(meter_id, None)
+        _sn_meters.discard(meter_id)
 
 
 async def associate(
@@ -72,25 +79,45 @@ async def associate(
     deadline: float,
     budget: float,
 ) -> tuple[Driver, _core.Agreement]:
-    """Associate with ``driver``; with ``auto``, fall back to SN on a context
-    refusal (a new driver on a reopened link). Returns the driver in use."""
+    """Associate with ``driver``; with ``auto``, switch referencing on a context
+    refusal (a new driver on the same link). Returns the driver in use.
+
+    With ``auto`` a meter found to serve short names is remembered (per meter
+    id, for the life of the process): its next sessions start with SN, and go
+    back to LN only if it refuses the SN context (a replaced meter)."""
+    auto = settings.referencing == "auto"
+    if auto and meter_id in _sn_meters and driver.referencing == "ln":
+        with contextlib.suppress(_core.DlmsError):  # HLS-GMAC: no SN driver, stay LN
+            driver = _driver(driver, transport, settings, meter_id, "sn")
     try:
         agreed = await driver.associate(deadline, budget)
     except AssociationRefused as exc:
-        if settings.referencing != "auto" or driver.referencing != "ln" or not refuses_context(exc):
+        if not auto or not refuses_context(exc):
             raise
-        log.info("sn_fallback", meter_id=meter_id, why=str(exc))
+        other = "ln" if driver.referencing == "sn" else "sn"
+        log.info("referencing_fallback", meter_id=meter_id, to=other, why=str(exc))
         driver.finish()
-        # A rejected AARQ leaves the link up and the association idle: the SN
-        # AARQ goes on the same link (HDLC connection or TCP connection).
+        # A rejected AARQ leaves the link up and the association idle: the
+        # next AARQ goes on the same link (HDLC connection or TCP connection).
         try:
-            driver = Driver(transport, settings, meter_id, driver.observer, referencing="sn")
+            driver = _driver(driver, transport, settings, meter_id, other)
         except _core.DlmsError as why:  # e.g. HLS-GMAC, not served with short names
             raise AssociationRefused(exc.result, exc.diagnostic, f"no SN fallback: {why}") from exc
         agreed = await driver.associate(deadline, budget)
+    if auto and meter_id:
+        if driver.referencing == "sn":
+            _sn_meters.add(meter_id)
+        else:
+            _sn_meters.discard(meter_id)
     if driver.referencing == "sn":
         await load_short_names(driver, meter_id, deadline, budget)
     return driver, agreed
+
+
+def _driver(
+    old: Driver, transport: Transport, settings: SessionSettings, meter_id: str, referencing: str
+) -> Driver:
+    return Driver(transport, settings, meter_id, old.observer, referencing=referencing)
 
 
 async def load_short_names(driver: Driver, meter_id: str, deadline: float, budget: float) -> int:
