@@ -77,6 +77,9 @@ def _attribute(class_id: int, ln: str, attribute_id: int, access: Access | None)
 class ClientSession:
     """One DLMS/COSEM association (see :mod:`smmc_gateway.dlms.session`)."""
 
+    referencing: str = "ln"
+    """The open association's referencing, "ln" or "sn" (``SessionSettings.referencing``)."""
+
     def __init__(
         self,
         transport: Transport,
@@ -96,7 +99,6 @@ class ClientSession:
         self.ciphered = False
         self.associated = False
         self.referencing = "ln"
-        """The open association's referencing, "ln" or "sn" (``SessionSettings.referencing``)."""
         self._driver = Driver(transport, self.settings, meter_id, observer)
         self._fresh = False  # the first request after open() may still meet a stale association
         transport.limit_received_apdu(self.settings.max_pdu_size)
