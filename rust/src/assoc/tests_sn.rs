@@ -381,3 +381,26 @@ fn real_sn_meter_aare_associates() {
     let events: Vec<ClientEvent> = std::iter::from_fn(|| strict.next_event()).collect();
     assert!(events.iter().any(|e| matches!(e, ClientEvent::AssociationFailed(_))), "{events:?}");
 }
+
+#[test]
+fn server_reads_of_a_method_name_are_actions_with_return_data() {
+    // A Read of a method's short name with parameterized-access invokes it
+    // and answers its return data (the toy model returns the parameters);
+    // a Read mixing attributes and methods is refused in place.
+    let mut w = sn_wire(sn_cfg(), sn_cfg());
+    w.associate(None, None);
+    let p = Data::Integer(0).encode();
+    let read = |items: Vec<apdu::VariableAccess>| Apdu::ReadRequest(apdu::ReadRequest { variables: items }).encode();
+    let invoke = apdu::VariableAccess::Parameterized { name: 0x3220, selector: 0, parameters: p.clone() };
+    w.s.receive_data(&read(vec![invoke.clone()]), w.now);
+    w.settle();
+    assert_eq!(
+        w.model.seen.last().unwrap(),
+        &IncomingRequest::Action(vec![(method(70, DISCONNECT, 1), Some(p.clone()))])
+    );
+    let mut want = h("0C 01 00");
+    want.extend_from_slice(&p);
+    assert_eq!(w.log.last().unwrap().1, want);
+    w.s.receive_data(&read(vec![apdu::VariableAccess::Name(0x3008), invoke]), w.now);
+    assert_eq!(w.s.data_to_send(), vec![h("0C 02 01 0D 01 0D")]);
+}
