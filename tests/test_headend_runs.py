@@ -1,0 +1,145 @@
+"""The head-end's use-case runners and their shared wrapper (issue 9 item 7, runs/)."""
+
+from __future__ import annotations
+
+import inspect
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from smmc_gateway.dlms.session import SessionError
+from smmc_gateway.headend.runs.base import EV_CLOCK_REFUSED, Runner
+from smmc_gateway.headend.service import HeadEnd
+from smmc_gateway.usecases.clock import FixedTimeSource
+
+from tests.security.requests_support import FakeUplink, dead_fleet, live_fleet
+
+
+class Metrics:
+    """The part of GatewayMetrics the failure paths use."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[str, bool]] = []
+
+    def read_done(self, use_case: str, ok: bool) -> None:
+        self.done.append((use_case, ok))
+
+
+class Events(FakeUplink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    async def publish_event(self, meter: str, events: Sequence[Any]) -> str:
+        self.names += [e["name"] for e in events]
+        return await super().publish_event(meter, events)
+
+
+def _reads(path: Path) -> list[tuple[str, str, int]]:
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.execute("SELECT meter_id, use_case, ok FROM ds_read"))
+    finally:
+        conn.close()
+
+
+async def test_a_failed_scheduled_read_is_counted_and_noted_once(tmp_path: Path) -> None:
+    async with dead_fleet(tmp_path, meters=1) as lab:
+        metrics = Metrics()
+        lab.head.metrics = metrics  # type: ignore[assignment]  # read at every run
+        with pytest.raises((SessionError, OSError, TimeoutError)):
+            await lab.head.collect("m0")
+        with pytest.raises((SessionError, OSError, TimeoutError)):
+            await lab.head.read_registers("m0", use_case="schedule")
+        with pytest.raises((SessionError, OSError, TimeoutError)):
+            await lab.head.switch("m0", "connect")  # a command: no read metric, no note
+        assert metrics.done == [("collect", False), ("schedule", False)]
+        path = lab.head.fleet.store.path
+        assert _reads(path) == [("m0", "collect", 0), ("m0", "schedule", 0)]
+
+
+async def test_a_refused_clock_sync_is_counted_failed_once_and_published(tmp_path: Path) -> None:
+    """The shared session wrapper counts the failure; the clock runner turns the refusal
+    into its event and reply, without counting it again."""
+    async with live_fleet(tmp_path) as lab:
+        metrics, events = Metrics(), Events()
+        lab.head.metrics = metrics  # type: ignore[assignment]
+        lab.head.publisher = events
+        lab.head.time_source = FixedTimeSource(synced=False, offset_s=600.0)
+        out = await lab.head.sync_clock(lab.meters[0])
+        assert out.result is None and out.refused and "not synchronised" in out.refused
+        assert metrics.done == [("clock", False)]
+        assert events.names == [EV_CLOCK_REFUSED]
+
+
+async def test_the_facade_delegates_every_operation_to_its_runner(tmp_path: Path) -> None:
+    async with dead_fleet(tmp_path, meters=1) as lab:
+        head = lab.head
+        runners = {name: r for name, r in vars(head).items() if isinstance(r, Runner)}
+        assert set(runners) == {
+            "collection",
+            "clock",
+            "switching",
+            "limiter",
+            "events",
+            "account",
+            "discovery",
+        }
+        operations = [
+            n
+            for n, f in inspect.getmembers(HeadEnd, inspect.isfunction)
+            if not n.startswith("_") and n not in ("model_of", "obis")
+        ]
+        assert operations == sorted(
+            [  # the façade's operations, as before the split
+                "alarm_events",
+                "bulk_export",
+                "collect",
+                "discover",
+                "emergency",
+                "limit",
+                "move",
+                "poll",
+                "poll_events",
+                "read_on_demand",
+                "read_registers",
+                "schedule_events",
+                "scheduled_read",
+                "switch",
+                "sync_clock",
+            ]
+        )
+        for name in operations:
+            owner = [r for r in runners.values() if hasattr(r, name)]
+            assert len(owner) == 1, name
+            calls: list[tuple[Any, ...]] = []
+            is_async = inspect.iscoroutinefunction(getattr(type(owner[0]), name))
+
+            def record(
+                *args: Any,
+                _calls: list[tuple[Any, ...]] = calls,
+                _async: bool = is_async,
+                **kw: Any,
+            ) -> Any:
+                _calls.append(args)
+
+                async def nothing() -> str:
+                    return "ran"
+
+                return nothing() if _async else "ran"
+
+            setattr(owner[0], name, record)
+            params = list(inspect.signature(getattr(HeadEnd, name)).parameters.values())[1:]
+            args = [
+                object()
+                for p in params
+                if p.default is inspect.Parameter.empty
+                and p.kind is not inspect.Parameter.KEYWORD_ONLY
+            ]
+            got = getattr(head, name)(*args)
+            if inspect.isawaitable(got):
+                got = await got
+            assert got in ("ran", None) and len(calls) == 1, name
+            assert calls[0][: len(args)] == tuple(args), name
