@@ -201,3 +201,32 @@ def test_migration_versions_must_follow_each_other() -> None:
     with pytest.raises(ValueError, match="version 3, expected 2"):
         migrate(conn, (Migration(1, "a"), Migration(3, "c")))
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+
+
+def test_the_daemon_refuses_a_newer_state_file_with_a_clear_exit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from smmc_gateway.headend.cli import _run
+    from smmc_gateway.headend.labconfig import write_lab_config
+
+    info = [{"meter_id": "m0", "port": 1, "ek": "00" * 16, "ak": "11" * 16}]
+    cfg = write_lab_config(tmp_path / "gw", info, broker=("127.0.0.1", 1))
+    path = tmp_path / "gw" / "state" / "fleet.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    args = argparse.Namespace(
+        config=str(cfg),
+        log_level="error",
+        log_format="console",
+        assume_clock_synchronised=True,
+        first_read=None,
+    )
+    assert _run(args) == 2
+    err = capsys.readouterr().err
+    assert f"schema version {SCHEMA_VERSION + 1} is newer than this gateway's" in err
+    assert str(path) in err
+    assert _version(path) == SCHEMA_VERSION + 1  # untouched

@@ -14,6 +14,7 @@ from typing import Any
 
 def _run(args: argparse.Namespace) -> int:
     from smmc_gateway.headend.daemon import DaemonOptions, run_daemon
+    from smmc_gateway.headend.persistence import SchemaTooNew
     from smmc_gateway.ops.config import ConfigError, load_config
     from smmc_gateway.ops.logging import configure_logging
     from smmc_gateway.usecases.clock import FixedTimeSource
@@ -30,7 +31,11 @@ def _run(args: argparse.Namespace) -> int:
         options.time_source = FixedTimeSource(synced=True)
     if args.first_read is not None:
         options.first_read_s = args.first_read
-    return asyncio.run(run_daemon(config, options))
+    try:
+        return asyncio.run(run_daemon(config, options))
+    except SchemaTooNew as exc:  # a newer gateway's state file: restarting cannot help
+        print(f"smmc-gateway run: {exc}", file=sys.stderr)
+        return 2
 
 
 def _demo(args: argparse.Namespace) -> int:

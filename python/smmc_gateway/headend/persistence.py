@@ -178,7 +178,8 @@ def migrate(
             conn.execute(f"PRAGMA user_version = {int(applied[-1])}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite may have rolled back itself (a full disk)
+            conn.execute("ROLLBACK")
         raise
     return applied
 
