@@ -3,12 +3,18 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from smmc_gateway import _core
 from smmc_gateway.cosem.datetime import (
+    UNSPECIFIED,
+    CosemDateTime,
     DateTimeError,
     from_utc,
     pack_datetime,
     to_utc,
     unpack_datetime,
+    with_deviation,
 )
 
 
@@ -65,10 +71,96 @@ def test_bad_fields_name_field_and_offset(hex_: str, field: str, offset: int) ->
 
 
 def test_bad_length() -> None:
-    with pytest.raises(DateTimeError, match="11 bytes, expected 12"):
+    with pytest.raises(DateTimeError, match="11 bytes: expected exactly 12 bytes"):
         unpack_datetime(bytes(11))
 
 
 def test_deviation_out_of_range_on_pack() -> None:
     with pytest.raises(DateTimeError, match="deviation"):
         pack_datetime(datetime(2026, 1, 1), deviation=800)
+
+
+# Vectors written by the pure-Python packer this module had before the core became
+# the one codec (a property test compared the two on 3000 random tuples first):
+# (fields, bytes) with every kind of 'not specified', the 0xFD/0xFE specials,
+# deviations at both ends of the range, clock status and hundredths.
+OLD_PACKER_VECTORS = [
+    ((2026, 3, 10, 2, 12, 30, 5, 25, None, 0), "07ea030a020c1e0519800000"),
+    ((2026, 9, 6, 7, 23, 59, 59, 99, 240, 128), "07ea090607173b3b6300f080"),
+    ((2027, 4, 4, 7, 0, 0, 0, 0, 180, None), "07eb0404070000000000b4ff"),
+    ((1999, 12, 31, 5, 23, 0, 0, 1, -60, 9), "07cf0c1f0517000001ffc409"),
+    ((2024, 2, 29, 4, 6, 7, 8, 0, 720, None), "07e8021d040607080002d0ff"),
+    ((2026, 1, 1, 4, 0, 0, 0, 0, -720, 1), "07ea01010400000000fd3001"),
+    ((None, 3, 254, 7, 2, 0, 0, 0, None, None), "ffff03fe07020000008000ff"),
+    ((None,) * 10, "ffffffffffffffffff8000ff"),
+    ((2026, 253, 253, None, 12, 0, None, None, 0, None), "07eafdfdff0c00ffff0000ff"),
+    ((2026, 12, 254, None, 23, None, None, None, 240, 0), "07ea0cfeff17ffffff00f000"),
+    ((None, 1, 1, None, 0, 0, 0, None, None, None), "ffff0101ff000000ff8000ff"),
+]
+
+
+@pytest.mark.parametrize(("fields", "hex_"), OLD_PACKER_VECTORS)
+def test_core_codec_matches_the_old_packer(fields: tuple[int | None, ...], hex_: str) -> None:
+    data = bytes.fromhex(hex_)
+    assert _core.encode_datetime_fields(*fields) == data
+    assert _core.decode_datetime_fields(data) == fields
+    assert CosemDateTime(*fields).to_bytes() == data
+    assert unpack_datetime(data) == CosemDateTime(*fields)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+    st.one_of(st.none(), st.integers(-720, 720)),
+    st.one_of(st.none(), st.integers(0, 255)),
+)
+def test_pack_is_the_layout(value: datetime, deviation: int | None, status: int | None) -> None:
+    """The layout written out by hand, against the core's encoder behind pack_datetime."""
+    data = pack_datetime(value, deviation=deviation, clock_status=status)
+    dev = 0x8000 if deviation is None else deviation & 0xFFFF
+    expected = (
+        value.year.to_bytes(2, "big")
+        + bytes([value.month, value.day, value.isoweekday(), value.hour, value.minute])
+        + bytes([value.second, value.microsecond // 10_000])
+        + dev.to_bytes(2, "big")
+        + bytes([0xFF if status is None else status])
+    )
+    assert data == expected
+    assert unpack_datetime(data).to_datetime() == value.replace(
+        microsecond=value.microsecond // 10_000 * 10_000,
+        tzinfo=None if deviation is None else timezone(timedelta(minutes=-deviation)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "offset"),
+    [
+        ((2026, 13, 1, None, 0, 0, 0, 0, 0, 0), "month", 2),
+        ((2026, 2, 30, None, 0, 0, 0, 0, 0, 0), "day", 3),
+        ((2026, 1, 1, 8, 0, 0, 0, 0, 0, 0), "day of week", 4),
+        ((2026, 1, 1, 4, 24, 0, 0, 0, 0, 0), "hour", 5),
+        ((2026, 1, 1, 4, 0, 0, 0, 100, 0, 0), "hundredths", 8),
+        ((2026, 1, 1, 4, 0, 0, 0, 0, -721, 0), "deviation", 9),
+        ((2026, 1, 1, 4, 0, 0, 0, 0, 0, 256), "clock_status", 11),
+        ((0xFFFF, 1, 1, 4, 0, 0, 0, 0, 0, 0), "year", 0),
+    ],
+)
+def test_encode_names_the_bad_field(
+    fields: tuple[int | None, ...], field: str, offset: int
+) -> None:
+    with pytest.raises(DateTimeError) as info:
+        CosemDateTime(*fields).to_bytes()
+    assert (info.value.field, info.value.offset) == (field, offset)
+
+
+def test_a_day_that_does_not_exist_is_refused_on_decode() -> None:
+    with pytest.raises(DateTimeError) as info:
+        unpack_datetime(bytes.fromhex("07ea021e040c000000000000"))  # 2026-02-30
+    assert (info.value.field, info.value.offset) == ("day", 3)
+
+
+def test_unspecified_and_with_deviation() -> None:
+    assert UNSPECIFIED.hex() == "ffffffffffffffffff8000ff"
+    data = from_utc(datetime(2026, 7, 1, 3, 15, tzinfo=UTC), deviation=240, clock_status=0x80)
+    assert with_deviation(data, None).hex() == data[:9].hex() + "800080"
+    assert with_deviation(data, -60)[9:11] == (-60).to_bytes(2, "big", signed=True)

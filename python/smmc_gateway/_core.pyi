@@ -68,6 +68,35 @@ def encode_datetime(
     a naive one has deviation 0x8000 (not specified). ``clock_status`` defaults
     to 0xFF (not specified)."""
 
+DateTimeFields = tuple[
+    int | None, int | None, int | None, int | None, int | None,
+    int | None, int | None, int | None, int | None, int | None,
+]
+"""(year, month, day, weekday, hour, minute, second, hundredths, deviation,
+clock_status); ``None`` where the field is not specified (0xFF, year 0xFFFF,
+deviation 0x8000); month/day 0xFD/0xFE kept as they are."""
+
+def decode_datetime_fields(data: bytes) -> DateTimeFields:
+    """12 COSEM date-time bytes to their fields, every field validated
+    (:class:`AxdrError` naming the field, e.g. ``"date-time month"``, and its
+    byte offset; a day of month that does not exist in its month is refused)."""
+
+def encode_datetime_fields(
+    year: int | None,
+    month: int | None,
+    day: int | None,
+    weekday: int | None,
+    hour: int | None,
+    minute: int | None,
+    second: int | None,
+    hundredths: int | None,
+    deviation: int | None,
+    clock_status: int | None,
+) -> bytes:
+    """The fields (as :func:`decode_datetime_fields` returns them) to 12 bytes,
+    validated exactly as a decode validates them (:class:`AxdrError` naming
+    the field); deviation -720..720, ``None`` = not specified."""
+
 # ---------------------------------------------------------------- profiles
 def decode_profile_buffer(data: bytes, capture_period: int | None = None) -> list[tuple[Any, ...]]:
     """A profile-generic buffer (an array of structures, or a compact-array of
@@ -527,6 +556,20 @@ def decode_apdu_tolerant(
 
 def known_quirks() -> list[tuple[str, str, bool]]:
     """Every quirk: ``(name, what it takes, allowed by default)``."""
+
+def apdu_tag_names() -> list[tuple[int, str]]:
+    """Every APDU tag (first byte) the core knows and its name, by tag: plain
+    xDLMS and ACSE APDUs, their glo-/ded- ciphered forms, general ciphering."""
+
+def ciphered_apdu_tags() -> list[tuple[int, str, int | None, bool]]:
+    """Every ciphered APDU tag: ``(tag, name, plain tag inside, dedicated)``;
+    the plain tag is ``None`` for general-glo-/general-ded-ciphering."""
+
+def data_access_results() -> list[tuple[int, str]]:
+    """Data-Access-Result (GET/SET) values and their Blue Book names."""
+
+def action_results() -> list[tuple[int, str]]:
+    """Action-Result values and their Blue Book names."""
 
 # ---------------------------------------------------------------- security suite 0
 # Keys (EK, AK) are 16 bytes, system titles 8 bytes, IVs 12 bytes (system title

@@ -1,30 +1,53 @@
-"""COSEM date-time (Blue Book 4.1.6.1): the 12-byte octet-string, in pure Python.
+"""COSEM date-time (Blue Book 4.1.6.1): a typed view over the core's codec.
 
-Layout: year u16 BE (0xFFFF = not specified), month (0xFD/0xFE = DST end/begin,
+The 12-byte layout and its validation live once, in the Rust core
+(``_core.decode_datetime_fields`` / ``_core.encode_datetime_fields``):
+year u16 BE (0xFFFF = not specified), month (0xFD/0xFE = DST end/begin,
 0xFF), day of month (0xFD/0xFE = 2nd last/last day, 0xFF), day of week
 (1 = Monday .. 7, 0xFF), hour, minute, second, hundredths (0xFF each = not
 specified), deviation i16 BE in minutes *from local time to UTC* (UTC = local
 + deviation, so UTC+1 is -60; 0x8000 = not specified), clock status (0xFF = not
-specified). The same sign convention is used by the Rust core (``_core.pyi``).
+specified). This module only turns those fields into Python values
+(:class:`CosemDateTime`, ``datetime``) and back, and names errors by field.
 """
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 
+from smmc_gateway import _core
+
 NOT_SPECIFIED = 0xFF
-DEVIATION_NOT_SPECIFIED = -0x8000
+
+# The core's field names ("date-time month", ...) as this module has always named them.
+_FIELD_NAMES = {
+    "date-time": "length",
+    "date-time year": "year",
+    "date-time month": "month",
+    "date-time day of month": "day",
+    "date-time day of week": "day of week",
+    "date-time hour": "hour",
+    "date-time minute": "minute",
+    "date-time second": "second",
+    "date-time hundredths": "hundredths",
+    "date-time deviation": "deviation",
+    "date-time clock status": "clock_status",
+}
 
 
 class DateTimeError(ValueError):
-    """Bytes that are not a COSEM date-time; names the field and byte offset."""
+    """Bytes (or fields) that are not a COSEM date-time; names the field and byte offset."""
 
     def __init__(self, field: str, offset: int, message: str) -> None:
         super().__init__(f"cosem date-time: {field} at byte {offset}: {message}")
         self.field = field
         self.offset = offset
+
+    @classmethod
+    def from_core(cls, exc: _core.DlmsError) -> DateTimeError:
+        field = _FIELD_NAMES.get(exc.field, exc.field)
+        return cls(field, exc.offset, str(exc))
 
 
 @dataclass(frozen=True)
@@ -42,27 +65,34 @@ class CosemDateTime:
     deviation: int | None
     clock_status: int | None
 
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CosemDateTime:
+        """12 bytes to their fields, each validated by the core."""
+        try:
+            return cls(*_core.decode_datetime_fields(data))
+        except _core.DlmsError as exc:
+            raise DateTimeError.from_core(exc) from exc
+
+    def to_bytes(self) -> bytes:
+        """The 12 bytes (the core's encoder, validating as a decode does)."""
+        try:
+            return _core.encode_datetime_fields(*astuple(self))
+        except _core.DlmsError as exc:
+            raise DateTimeError.from_core(exc) from exc
+
     def to_datetime(self) -> datetime | None:
         """A ``datetime`` (aware when the deviation is specified) or ``None``
-        when any of year..second is a wildcard or a special value."""
-        fields = (self.year, self.month, self.day, self.hour, self.minute)
-        if any(f is None for f in fields):
+        when any of year..minute is a wildcard or a special value."""
+        year, month, day, hour, minute = self.year, self.month, self.day, self.hour, self.minute
+        if year is None or month is None or day is None or hour is None or minute is None:
             return None
-        assert self.year is not None and self.month is not None and self.day is not None
-        assert self.hour is not None and self.minute is not None
-        if self.month > 12 or self.day > 31:
+        if month > 12 or day > 31:
             return None
         try:
             naive = datetime(
-                self.year,
-                self.month,
-                self.day,
-                self.hour,
-                self.minute,
-                self.second or 0,
-                (self.hundredths or 0) * 10_000,
+                year, month, day, hour, minute, self.second or 0, (self.hundredths or 0) * 10_000
             )
-        except ValueError:
+        except ValueError:  # year 0: outside Python's datetime
             return None
         if self.deviation is None:
             return naive
@@ -80,16 +110,7 @@ def pack_datetime(
         offset = value.utcoffset()
         assert offset is not None
         deviation = -int(offset.total_seconds() // 60)
-    if deviation is not None and not -720 <= deviation <= 720:
-        raise DateTimeError("deviation", 9, f"{deviation} minutes, allowed -720..720")
-    if not 0 <= value.year <= 0xFFFE:
-        raise DateTimeError("year", 0, f"{value.year} does not fit")
-    dev = DEVIATION_NOT_SPECIFIED if deviation is None else deviation
-    status = NOT_SPECIFIED if clock_status is None else clock_status
-    if not 0 <= status <= 0xFF:
-        raise DateTimeError("clock_status", 11, f"{status}, allowed 0..255")
-    return struct.pack(
-        ">HBBBBBBBhB",
+    return CosemDateTime(
         value.year,
         value.month,
         value.day,
@@ -98,42 +119,19 @@ def pack_datetime(
         value.minute,
         value.second,
         value.microsecond // 10_000,
-        dev,
-        status,
-    )
-
-
-def _field(
-    value: int, lo: int, hi: int, special: tuple[int, ...], name: str, at: int
-) -> int | None:
-    if value == NOT_SPECIFIED:
-        return None
-    if lo <= value <= hi or value in special:
-        return value
-    raise DateTimeError(name, at, f"{value} outside {lo}..{hi}")
+        deviation,
+        clock_status,
+    ).to_bytes()
 
 
 def unpack_datetime(data: bytes) -> CosemDateTime:
     """12 bytes to their fields, validating each range."""
-    if len(data) != 12:
-        raise DateTimeError("length", 0, f"{len(data)} bytes, expected 12")
-    year, month, day, wday, hour, minute, second, hund, dev, status = struct.unpack(
-        ">HBBBBBBBhB", data
-    )
-    if dev != DEVIATION_NOT_SPECIFIED and not -720 <= dev <= 720:
-        raise DateTimeError("deviation", 9, f"{dev} minutes outside -720..720")
-    return CosemDateTime(
-        year=None if year == 0xFFFF else year,
-        month=_field(month, 1, 12, (0xFD, 0xFE), "month", 2),
-        day=_field(day, 1, 31, (0xFD, 0xFE), "day", 3),
-        weekday=_field(wday, 1, 7, (), "day of week", 4),
-        hour=_field(hour, 0, 23, (), "hour", 5),
-        minute=_field(minute, 0, 59, (), "minute", 6),
-        second=_field(second, 0, 59, (), "second", 7),
-        hundredths=_field(hund, 0, 99, (), "hundredths", 8),
-        deviation=None if dev == DEVIATION_NOT_SPECIFIED else dev,
-        clock_status=None if status == NOT_SPECIFIED else status,
-    )
+    return CosemDateTime.from_bytes(data)
+
+
+def with_deviation(data: bytes, deviation: int | None) -> bytes:
+    """``data`` with its deviation replaced (``None``: not specified)."""
+    return replace(unpack_datetime(data), deviation=deviation).to_bytes()
 
 
 def to_utc(data: bytes, *, default_deviation: int = 0) -> datetime | None:
@@ -153,3 +151,7 @@ def from_utc(value: datetime, *, deviation: int, clock_status: int = 0) -> bytes
     (local = UTC - deviation)."""
     local = value.astimezone(UTC).replace(tzinfo=None) - timedelta(minutes=deviation)
     return pack_datetime(local, deviation=deviation, clock_status=clock_status)
+
+
+# Every field 'not specified' (deviation 0x8000): the core's encoding of no date-time.
+UNSPECIFIED = CosemDateTime(*(None,) * 10).to_bytes()

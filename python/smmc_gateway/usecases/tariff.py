@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from smmc_gateway.cosem.datetime import from_utc
+from smmc_gateway.cosem.datetime import UNSPECIFIED, CosemDateTime, DateTimeError, from_utc
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.objects import ActivityCalendar, Data, SpecialDaysTable
 from smmc_gateway.dlms.access import AttributeRef
@@ -88,6 +88,15 @@ class CalendarResult:
     active_tariff: int | None
     special_days: int | None = None  # entries in the table after the inserts
 
+
+
+def _every_year(month: int, day: int, hour: int, minute: int) -> bytes:
+    """A season start: this date and time every year (year, weekday, hundredths,
+    deviation and clock status not specified)."""
+    try:
+        return CosemDateTime(None, month, day, None, hour, minute, 0, None, None, None).to_bytes()
+    except DateTimeError:  # a day no month has (e.g. 02-30): the start is refused above
+        return UNSPECIFIED
 
 def _os(data: bytes) -> TypedValue:
     return {"type": "octet-string", "value": data.hex()}
@@ -199,12 +208,14 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
         m = _SEASON.match(start) if isinstance(start, str) else None
         month, day = (int(m[1]), int(m[2])) if m else (0, 0)
         hour, minute = (int(m[3]), int(m[4])) if m and m[3] else (0, 0)
-        if m is None or not 1 <= month <= 12 or not 1 <= day <= 31 or hour > 23 or minute > 59:
+        start_ok = m is not None and 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 \
+            and minute <= 59
+        if not start_ok:
             problems.append(f"{w}.start: {_show(start)}; must be MM-DD or MM-DDTHH:MM "
                             "(every year)")
         if not isinstance(s.get("week"), str) or s.get("week") not in week_names:
             problems.append(f"{w}.week: {_show(s.get('week'))} is not the name of a weeks entry")
-        start_dt = bytes([0xFF, 0xFF, month, day, 0xFF, hour, minute, 0, 0xFF, 0x80, 0, 0xFF])
+        start_dt = _every_year(month, day, hour, minute) if start_ok else UNSPECIFIED
         seasons.append({"type": "structure", "value": [
             _os(sname), _os(start_dt), _os(str(s.get("week")).encode())]})
     specials: list[TypedValue] = []

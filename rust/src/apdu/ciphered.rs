@@ -11,50 +11,78 @@ use super::xdr;
 pub const TAG_GENERAL_GLO_CIPHERING: u8 = 0xdb;
 pub const TAG_GENERAL_DED_CIPHERING: u8 = 0xdc;
 
-/// The service-specific ciphered APDU tags and their kind names.
-pub const CIPHERED_TAGS: &[(u8, &str)] = &[
-    (0x21, "glo-initiate-request"),
-    (0x25, "glo-read-request"),
-    (0x26, "glo-write-request"),
-    (0x28, "glo-initiate-response"),
-    (0x2c, "glo-read-response"),
-    (0x2d, "glo-write-response"),
-    (0x2e, "glo-confirmed-service-error"),
-    (0x36, "glo-unconfirmed-write-request"),
-    (0x38, "glo-information-report-request"),
-    (0x41, "ded-initiate-request"),
-    (0x45, "ded-read-request"),
-    (0x46, "ded-write-request"),
-    (0x48, "ded-initiate-response"),
-    (0x4c, "ded-read-response"),
-    (0x4d, "ded-write-response"),
-    (0x4e, "ded-confirmed-service-error"),
-    (0x56, "ded-unconfirmed-write-request"),
-    (0x58, "ded-information-report-request"),
-    (0xc8, "glo-get-request"),
-    (0xc9, "glo-set-request"),
-    (0xca, "glo-event-notification-request"),
-    (0xcb, "glo-action-request"),
-    (0xcc, "glo-get-response"),
-    (0xcd, "glo-set-response"),
-    (0xcf, "glo-action-response"),
-    (0xd0, "ded-get-request"),
-    (0xd1, "ded-set-request"),
-    (0xd2, "ded-event-notification-request"),
-    (0xd3, "ded-action-request"),
-    (0xd4, "ded-get-response"),
-    (0xd5, "ded-set-response"),
-    (0xd7, "ded-action-response"),
+/// One plain xDLMS APDU that has service-specific ciphered forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CipheredForm {
+    /// The plain APDU's tag and kind name.
+    pub plain: u8,
+    pub name: &'static str,
+    /// The glo- (global key) and ded- (dedicated key) forms: tag and kind name.
+    pub glo: u8,
+    pub glo_name: &'static str,
+    pub ded: u8,
+    pub ded_name: &'static str,
+}
+
+/// Each row states one fact once: plain tag -> glo-/ded- tags, and the plain
+/// name; the ciphered names are the plain one with "glo-"/"ded-" in front.
+macro_rules! forms {
+    ($(($plain:literal, $glo:literal, $ded:literal, $name:literal)),* $(,)?) => {
+        &[$(CipheredForm {
+            plain: $plain,
+            name: $name,
+            glo: $glo,
+            glo_name: concat!("glo-", $name),
+            ded: $ded,
+            ded_name: concat!("ded-", $name),
+        }),*]
+    };
+}
+
+/// (plain, glo-, ded-) APDU tags from the xDLMS-APDU ASN.1 (IEC 62056-5-3 / Green Book 9.5).
+pub const CIPHERED_FORMS: &[CipheredForm] = forms![
+    (0x01, 0x21, 0x41, "initiate-request"),
+    (0x05, 0x25, 0x45, "read-request"),
+    (0x06, 0x26, 0x46, "write-request"),
+    (0x08, 0x28, 0x48, "initiate-response"),
+    (0x0c, 0x2c, 0x4c, "read-response"),
+    (0x0d, 0x2d, 0x4d, "write-response"),
+    (0x0e, 0x2e, 0x4e, "confirmed-service-error"),
+    (0x16, 0x36, 0x56, "unconfirmed-write-request"),
+    (0x18, 0x38, 0x58, "information-report-request"),
+    (0xc0, 0xc8, 0xd0, "get-request"),
+    (0xc1, 0xc9, 0xd1, "set-request"),
+    (0xc2, 0xca, 0xd2, "event-notification-request"),
+    (0xc3, 0xcb, 0xd3, "action-request"),
+    (0xc4, 0xcc, 0xd4, "get-response"),
+    (0xc5, 0xcd, 0xd5, "set-response"),
+    (0xc7, 0xcf, 0xd7, "action-response"),
 ];
+
+/// Every service-specific ciphered tag with its kind name, the plain tag
+/// inside and whether it is the ded- form: `(tag, name, plain, dedicated)`.
+pub fn ciphered_tags() -> impl Iterator<Item = (u8, &'static str, u8, bool)> {
+    CIPHERED_FORMS.iter().flat_map(|f| [(f.glo, f.glo_name, f.plain, false), (f.ded, f.ded_name, f.plain, true)])
+}
 
 /// The kind name of a service-specific ciphered tag.
 pub fn ciphered_name(tag: u8) -> Option<&'static str> {
-    CIPHERED_TAGS.iter().find(|(t, _)| *t == tag).map(|(_, n)| *n)
+    ciphered_tags().find(|t| t.0 == tag).map(|t| t.1)
 }
 
 /// The tag of a service-specific ciphered kind name.
 pub fn ciphered_tag(name: &str) -> Option<u8> {
-    CIPHERED_TAGS.iter().find(|(_, n)| *n == name).map(|(t, _)| *t)
+    ciphered_tags().find(|t| t.1 == name).map(|t| t.0)
+}
+
+/// The glo- (or, with `dedicated`, ded-) ciphered tag of a plain APDU tag.
+pub fn ciphered_form(plain: u8, dedicated: bool) -> Option<u8> {
+    CIPHERED_FORMS.iter().find(|f| f.plain == plain).map(|f| if dedicated { f.ded } else { f.glo })
+}
+
+/// The plain APDU tag inside a glo-/ded- ciphered tag, and whether it is ded-.
+pub fn plain_of(ciphered: u8) -> Option<(u8, bool)> {
+    ciphered_tags().find(|t| t.0 == ciphered).map(|t| (t.2, t.3))
 }
 
 /// A glo-/ded- service-specific ciphered APDU.

@@ -79,6 +79,29 @@ pub enum Apdu {
     InformationReport(InformationReport),
 }
 
+/// The APDU tags that have no service-specific ciphered form, by name.
+const OTHER_TAGS: &[(u8, &str)] = &[
+    (notification::TAG_DATA_NOTIFICATION, "data-notification"),
+    (association::TAG_AARQ, "aarq"),
+    (association::TAG_AARE, "aare"),
+    (association::TAG_RLRQ, "rlrq"),
+    (association::TAG_RLRE, "rlre"),
+    (errors::TAG_EXCEPTION_RESPONSE, "exception-response"),
+    (block::TAG_GENERAL_BLOCK_TRANSFER, "general-block-transfer"),
+    (ciphered::TAG_GENERAL_GLO_CIPHERING, "general-glo-ciphering"),
+    (ciphered::TAG_GENERAL_DED_CIPHERING, "general-ded-ciphering"),
+];
+
+/// Every APDU tag (first byte) the core knows and its name: the plain xDLMS
+/// and ACSE tags, the glo-/ded- forms and general ciphering.
+pub fn tag_names() -> Vec<(u8, &'static str)> {
+    let mut v: Vec<(u8, &'static str)> = ciphered::CIPHERED_FORMS.iter().map(|f| (f.plain, f.name)).collect();
+    v.extend(ciphered::ciphered_tags().map(|t| (t.0, t.1)));
+    v.extend_from_slice(OTHER_TAGS);
+    v.sort_unstable();
+    v
+}
+
 /// Every kind name [`Apdu::kind`] can return.
 pub fn kinds() -> Vec<&'static str> {
     let mut v = vec![
@@ -128,7 +151,7 @@ pub fn kinds() -> Vec<&'static str> {
         "unconfirmed-write-request",
         "information-report-request",
     ];
-    v.extend(ciphered::CIPHERED_TAGS.iter().map(|(_, n)| *n));
+    v.extend(ciphered::ciphered_tags().map(|t| t.1));
     v
 }
 

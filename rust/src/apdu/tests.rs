@@ -329,7 +329,7 @@ fn samples() -> Vec<Apdu> {
             ciphertext: vec![5; 12],
         }),
     ];
-    s.extend(ciphered::CIPHERED_TAGS.iter().map(|(t, _)| cipher(*t)));
+    s.extend(ciphered::ciphered_tags().map(|t| cipher(t.0)));
     // short-name services (sn.rs)
     let names = vec![sn::VariableAccess::Name(0x3008)];
     let w = sn::WriteRequest { variables: names.clone(), data: vec![v.clone()] };
@@ -424,4 +424,26 @@ fn errors_name_field_and_offset() {
 
 fn vector_bytes(name: &str) -> Vec<u8> {
     vectors().into_iter().find(|(n, _, _)| *n == name).unwrap().2
+}
+
+#[test]
+fn tag_names_state_each_tag_once() {
+    let names = super::tag_names();
+    for w in names.windows(2) {
+        assert!(w[0].0 < w[1].0, "tag 0x{:02x} named twice", w[0].0);
+    }
+    let name = |t: u8| names.iter().find(|(x, _)| *x == t).map(|(_, n)| *n);
+    assert_eq!(name(0xc0), Some("get-request"));
+    assert_eq!(name(0xc8), Some("glo-get-request"));
+    assert_eq!(name(0xd7), Some("ded-action-response"));
+    assert_eq!(name(0x38), Some("glo-information-report-request"));
+    assert_eq!(name(0xdb), Some("general-glo-ciphering"));
+    assert_eq!(name(0x60), Some("aarq"));
+    assert_eq!(name(0x02), None);
+    // the ciphered forms: 16 plain APDUs, each with a glo- and a ded- form
+    assert_eq!(ciphered::ciphered_tags().count(), 32);
+    assert_eq!(ciphered::plain_of(0x2c), Some((0x0c, false)));
+    assert_eq!(ciphered::plain_of(0x4e), Some((0x0e, true)));
+    assert_eq!(ciphered::ciphered_form(0xc4, true), Some(0xd4));
+    assert_eq!(ciphered::ciphered_tag("glo-read-response"), Some(0x2c));
 }

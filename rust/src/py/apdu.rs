@@ -68,12 +68,45 @@ fn apdu_kinds() -> Vec<&'static str> {
     apdu::kinds()
 }
 
+/// Every APDU tag the core knows and its name, by tag.
+#[pyfunction]
+fn apdu_tag_names() -> Vec<(u8, &'static str)> {
+    apdu::tag_names()
+}
+
+/// Every ciphered APDU tag: `(tag, name, plain tag inside, dedicated)`; the
+/// plain tag is `None` for general-glo-/general-ded-ciphering (any APDU inside).
+#[pyfunction]
+fn ciphered_apdu_tags() -> Vec<(u8, &'static str, Option<u8>, bool)> {
+    use apdu::ciphered::{TAG_GENERAL_DED_CIPHERING, TAG_GENERAL_GLO_CIPHERING};
+    let mut v: Vec<_> = apdu::ciphered::ciphered_tags().map(|(t, n, p, d)| (t, n, Some(p), d)).collect();
+    v.push((TAG_GENERAL_GLO_CIPHERING, "general-glo-ciphering", None, false));
+    v.push((TAG_GENERAL_DED_CIPHERING, "general-ded-ciphering", None, true));
+    v
+}
+
+/// Data-Access-Result (GET/SET) values and names.
+#[pyfunction]
+fn data_access_results() -> Vec<(u8, &'static str)> {
+    apdu::results::DATA_ACCESS_RESULTS.to_vec()
+}
+
+/// Action-Result values and names.
+#[pyfunction]
+fn action_results() -> Vec<(u8, &'static str)> {
+    apdu::results::ACTION_RESULTS.to_vec()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_apdu, m)?)?;
     m.add_function(wrap_pyfunction!(encode_apdu, m)?)?;
     m.add_function(wrap_pyfunction!(apdu_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(decode_apdu_tolerant, m)?)?;
     m.add_function(wrap_pyfunction!(known_quirks, m)?)?;
+    m.add_function(wrap_pyfunction!(apdu_tag_names, m)?)?;
+    m.add_function(wrap_pyfunction!(ciphered_apdu_tags, m)?)?;
+    m.add_function(wrap_pyfunction!(data_access_results, m)?)?;
+    m.add_function(wrap_pyfunction!(action_results, m)?)?;
     Ok(())
 }
 

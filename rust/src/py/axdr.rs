@@ -13,6 +13,7 @@ use super::errors::AxdrError;
 use super::to_py_err;
 use crate::axdr::{self, Data, TypeDesc};
 use crate::cosem_datetime::CosemDateTime;
+use crate::error::{Error, Layer};
 
 // ------------------------------------------------------------ date-times
 
@@ -99,6 +100,103 @@ fn encode_datetime<'py>(
     )
     .map_err(to_py_err)?;
     Ok(PyBytes::new(py, &dt.to_bytes()))
+}
+
+/// A date-time field by field, `None` where the field is "not specified"
+/// (0xFF, year 0xFFFF, deviation 0x8000); special values (month/day 0xFD,
+/// 0xFE) are kept as they are.
+type Fields = (
+    Option<u16>,
+    Option<u8>,
+    Option<u8>,
+    Option<u8>,
+    Option<u8>,
+    Option<u8>,
+    Option<u8>,
+    Option<u8>,
+    Option<i16>,
+    Option<u8>,
+);
+
+fn specified(v: u8) -> Option<u8> {
+    (v != crate::cosem_datetime::NS).then_some(v)
+}
+
+/// 12 bytes to their fields, every field validated (errors name the field and its offset).
+#[pyfunction]
+fn decode_datetime_fields(data: &[u8]) -> PyResult<Fields> {
+    let dt = CosemDateTime::from_slice(data).map_err(to_py_err)?;
+    Ok((
+        (dt.year != 0xFFFF).then_some(dt.year),
+        specified(dt.month),
+        specified(dt.day),
+        specified(dt.weekday),
+        specified(dt.hour),
+        specified(dt.minute),
+        specified(dt.second),
+        specified(dt.hundredths),
+        dt.deviation(),
+        dt.clock_status(),
+    ))
+}
+
+/// One field to its byte: `None` is "not specified" (0xFF, which may also be
+/// given as such); out of range names the field.
+fn byte(v: Option<i64>, field: &'static str, offset: usize) -> PyResult<u8> {
+    match v {
+        None => Ok(crate::cosem_datetime::NS),
+        Some(x) => {
+            u8::try_from(x).map_err(|_| to_py_err(Error::invalid(Layer::Axdr, field, offset, x, "0..255 or None")))
+        }
+    }
+}
+
+/// The fields (as [`decode_datetime_fields`] returns them) to 12 bytes,
+/// validated exactly as a decode validates them.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn encode_datetime_fields<'py>(
+    py: Python<'py>,
+    year: Option<i64>,
+    month: Option<i64>,
+    day: Option<i64>,
+    weekday: Option<i64>,
+    hour: Option<i64>,
+    minute: Option<i64>,
+    second: Option<i64>,
+    hundredths: Option<i64>,
+    deviation: Option<i64>,
+    clock_status: Option<i64>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let year = match year {
+        None => 0xFFFF,
+        Some(y) => u16::try_from(y)
+            .ok()
+            .filter(|y| *y != 0xFFFF)
+            .ok_or_else(|| to_py_err(Error::invalid(Layer::Axdr, "date-time year", 0, y, "0..65534 or None")))?,
+    };
+    let deviation = match deviation {
+        None => crate::cosem_datetime::DEVIATION_NOT_SPECIFIED,
+        Some(d) if (-720..=720).contains(&d) => d as i16,
+        Some(d) => {
+            return Err(to_py_err(Error::invalid(Layer::Axdr, "date-time deviation", 9, d, "-720..720 or None")));
+        }
+    };
+    let dt = CosemDateTime {
+        year,
+        month: byte(month, "date-time month", 2)?,
+        day: byte(day, "date-time day of month", 3)?,
+        weekday: byte(weekday, "date-time day of week", 4)?,
+        hour: byte(hour, "date-time hour", 5)?,
+        minute: byte(minute, "date-time minute", 6)?,
+        second: byte(second, "date-time second", 7)?,
+        hundredths: byte(hundredths, "date-time hundredths", 8)?,
+        deviation,
+        clock_status: byte(clock_status, "date-time clock status", 11)?,
+    };
+    let bytes = dt.to_bytes();
+    CosemDateTime::from_bytes(&bytes).map_err(to_py_err)?;
+    Ok(PyBytes::new(py, &bytes))
 }
 
 // ------------------------------------------------------------ Data -> typed JSON
@@ -208,5 +306,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode, m)?)?;
     m.add_function(wrap_pyfunction!(decode_datetime, m)?)?;
     m.add_function(wrap_pyfunction!(encode_datetime, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_datetime_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_datetime_fields, m)?)?;
     Ok(())
 }

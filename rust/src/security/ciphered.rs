@@ -17,46 +17,19 @@ use crate::axdr::{write_length, Reader};
 use crate::error::{Error, ErrorKind, Layer, Result};
 
 /// general-glo-ciphering APDU tag (219).
-pub const GENERAL_GLO_CIPHERING: u8 = 0xDB;
+pub const GENERAL_GLO_CIPHERING: u8 = crate::apdu::ciphered::TAG_GENERAL_GLO_CIPHERING;
 /// general-ded-ciphering APDU tag (220).
-pub const GENERAL_DED_CIPHERING: u8 = 0xDC;
+pub const GENERAL_DED_CIPHERING: u8 = crate::apdu::ciphered::TAG_GENERAL_DED_CIPHERING;
 
-/// (plain, glo-, ded-) APDU tags from the xDLMS-APDU ASN.1 (IEC 62056-5-3 / Green Book 9.5).
-const TAGS: [(u8, u8, u8); 16] = [
-    (0x01, 0x21, 0x41), // initiateRequest [1] -> [33] / [65]
-    (0x05, 0x25, 0x45), // readRequest [5] -> [37] / [69]
-    (0x06, 0x26, 0x46), // writeRequest [6] -> [38] / [70]
-    (0x08, 0x28, 0x48), // initiateResponse [8] -> [40] / [72]
-    (0x0C, 0x2C, 0x4C), // readResponse [12] -> [44] / [76]
-    (0x0D, 0x2D, 0x4D), // writeResponse [13] -> [45] / [77]
-    (0x0E, 0x2E, 0x4E), // confirmedServiceError [14] -> [46] / [78]
-    (0x16, 0x36, 0x56), // unconfirmedWriteRequest [22] -> [54] / [86]
-    (0x18, 0x38, 0x58), // informationReportRequest [24] -> [56] / [88]
-    (0xC0, 0xC8, 0xD0), // get-request [192] -> [200] / [208]
-    (0xC1, 0xC9, 0xD1), // set-request [193] -> [201] / [209]
-    (0xC2, 0xCA, 0xD2), // event-notification-request [194] -> [202] / [210]
-    (0xC3, 0xCB, 0xD3), // action-request [195] -> [203] / [211]
-    (0xC4, 0xCC, 0xD4), // get-response [196] -> [204] / [212]
-    (0xC5, 0xCD, 0xD5), // set-response [197] -> [205] / [213]
-    (0xC7, 0xCF, 0xD7), // action-response [199] -> [207] / [215]
-];
-
-/// The glo- (or, with `dedicated`, ded-) ciphered tag of a plain APDU tag.
+/// The glo- (or, with `dedicated`, ded-) ciphered tag of a plain APDU tag
+/// (the table is `apdu::ciphered::CIPHERED_FORMS`).
 pub fn ciphered_tag(plain: u8, dedicated: bool) -> Option<u8> {
-    TAGS.iter().find(|t| t.0 == plain).map(|t| if dedicated { t.2 } else { t.1 })
+    crate::apdu::ciphered::ciphered_form(plain, dedicated)
 }
 
 /// The plain APDU tag inside a glo-/ded- ciphered tag, and whether it is ded-.
 pub fn plain_tag(ciphered: u8) -> Option<(u8, bool)> {
-    TAGS.iter().find_map(|t| {
-        if t.1 == ciphered {
-            Some((t.0, false))
-        } else if t.2 == ciphered {
-            Some((t.0, true))
-        } else {
-            None
-        }
-    })
+    crate::apdu::ciphered::plain_of(ciphered)
 }
 
 /// What suite 0 needs to protect one APDU.

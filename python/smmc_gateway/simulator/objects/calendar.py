@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, time
 from typing import Any
 
-from smmc_gateway.cosem.datetime import to_utc, unpack_datetime
+from smmc_gateway.cosem.datetime import UNSPECIFIED, CosemDateTime, to_utc, unpack_datetime
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.values import (
     TypedValue,
@@ -33,7 +33,7 @@ from smmc_gateway.cosem.values import (
 )
 from smmc_gateway.simulator.objects.base import ActionResult, CosemObject, GetResult
 
-NEVER = bytes.fromhex("ffffffffffffffffff8000ff")
+NEVER = UNSPECIFIED
 Calendar = tuple[TypedValue, TypedValue, TypedValue, TypedValue]  # name, seasons, weeks, days
 _Parsed = tuple[
     list[tuple[tuple[int, int, int, int], int | None, bytes]],
@@ -89,7 +89,9 @@ def default_calendar(name: bytes, tariff_script: Obis) -> Calendar:
     season = structure(
         [
             octet_string(b"S1"),
-            octet_string(bytes.fromhex("ffff0101ff000000ff8000ff")),
+            octet_string(
+                CosemDateTime(None, 1, 1, None, 0, 0, 0, None, None, None).to_bytes()
+            ),
             octet_string(b"W1"),
         ]
     )

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from smmc_gateway.cosem.datetime import to_utc
+from smmc_gateway.cosem.datetime import UNSPECIFIED, to_utc
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.values import (
     TypedValue,
@@ -50,7 +50,7 @@ from smmc_gateway.cosem.values import (
 from smmc_gateway.simulator.objects.base import ActionResult, CosemObject, GetResult
 
 CHARGE = Obis(0, 0, 19, 20, 0, 255)
-NOT_SPECIFIED = bytes([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x80, 0x00, 0xFF])
+NOT_SPECIFIED = UNSPECIFIED
 IMPORT_ENERGY = Obis(1, 0, 1, 8, 0, 255)
 
 

@@ -34,11 +34,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from smmc_gateway.cosem.datetime import (
-    DEVIATION_NOT_SPECIFIED,
+    UNSPECIFIED,
+    CosemDateTime,
     from_utc,
     pack_datetime,
     to_utc,
     unpack_datetime,
+    with_deviation,
 )
 from smmc_gateway.cosem.values import (
     TypedValue,
@@ -174,8 +176,9 @@ class Clock(CosemObject):
         self.time_zone = time_zone
         self.status = 0x00
         # last Sunday of March 02:00 / of October 03:00, any year
-        self.dst_begin = bytes.fromhex("ffff03fe07020000008000ff")
-        self.dst_end = bytes.fromhex("ffff0afe07030000008000ff")
+        # last Sunday of March 02:00 / of October 03:00, every year
+        self.dst_begin = CosemDateTime(None, 3, 0xFE, 7, 2, 0, 0, 0, None, None).to_bytes()
+        self.dst_end = CosemDateTime(None, 10, 0xFE, 7, 3, 0, 0, 0, None, None).to_bytes()
         self.dst_deviation = 60
         self.dst_enabled = False
         self.clock_base = 1  # internal crystal
@@ -232,7 +235,7 @@ class Clock(CosemObject):
         status = self.status | (STATUS_DST_ACTIVE if dst else 0)
         data = from_utc(meter_time, deviation=self.deviation_at(meter_time), clock_status=status)
         if not self.deviation_specified:
-            data = data[:9] + DEVIATION_NOT_SPECIFIED.to_bytes(2, "big", signed=True) + data[11:]
+            data = with_deviation(data, None)
         return data
 
     def utc_of(self, data: bytes, now: datetime) -> datetime | None:
@@ -268,7 +271,7 @@ class Clock(CosemObject):
 
         def rule(at: datetime | None, deviation: int) -> bytes:
             if at is None:
-                return bytes.fromhex("ffffffffffffffffff8000ff")
+                return UNSPECIFIED
             local = (at - timedelta(minutes=deviation)).replace(tzinfo=None)
             return pack_datetime(local, deviation=None, clock_status=None)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from smmc_gateway.cosem.datetime import to_utc
+from smmc_gateway.cosem.datetime import UNSPECIFIED, to_utc
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.values import (
     TypedValue,
@@ -80,7 +80,7 @@ class Limiter(CosemObject):
         self.min_over = min_over
         self.min_under = min_under
         self.emergency_id = 0
-        self.emergency_activation = bytes.fromhex("ffffffffffffffffff8000ff")
+        self.emergency_activation = UNSPECIFIED
         self.emergency_duration = 0
         self.group_ids: list[int] = []
         script = Obis(0, 0, 10, 0, 106, 255)
