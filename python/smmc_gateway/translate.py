@@ -15,47 +15,11 @@ from typing import Any
 
 from smmc_gateway import _core
 
-# Ciphered APDU tags (Green Book, xDLMS APDU definitions): tag -> (kind, plain kind).
-_CIPHERED_TAGS: dict[int, str] = {
-    0x21: "glo-initiate-request",
-    0x28: "glo-initiate-response",
-    0x2E: "glo-confirmed-service-error",
-    0xC8: "glo-get-request",
-    0xC9: "glo-set-request",
-    0xCA: "glo-event-notification-request",
-    0xCB: "glo-action-request",
-    0xCC: "glo-get-response",
-    0xCD: "glo-set-response",
-    0xCF: "glo-action-response",
-    0xD0: "ded-get-request",
-    0xD1: "ded-set-request",
-    0xD2: "ded-event-notification-request",
-    0xD3: "ded-action-request",
-    0xD4: "ded-get-response",
-    0xD5: "ded-set-response",
-    0xD7: "ded-action-response",
-    0xDB: "general-glo-ciphering",
-    0xDC: "general-ded-ciphering",
-}
+# APDU tags and names, as the core states them (one home per protocol fact).
+_CIPHERED_TAGS: dict[int, str] = {t: name for t, name, _, _ in _core.ciphered_apdu_tags()}
 # Plain APDU tags, used to name an APDU when the core cannot decode it.
 _PLAIN_TAGS: dict[int, str] = {
-    0x01: "initiate-request",
-    0x08: "initiate-response",
-    0x0E: "confirmed-service-error",
-    0x0F: "data-notification",
-    0x60: "aarq",
-    0x61: "aare",
-    0x62: "rlrq",
-    0x63: "rlre",
-    0xC0: "get-request",
-    0xC1: "set-request",
-    0xC2: "event-notification-request",
-    0xC3: "action-request",
-    0xC4: "get-response",
-    0xC5: "set-response",
-    0xC7: "action-response",
-    0xD8: "exception-response",
-    0xE0: "general-block-transfer",
+    t: name for t, name in _core.apdu_tag_names() if t not in _CIPHERED_TAGS
 }
 _HDLC_PARAMS = {
     0x05: "max_info_field_length_tx",
@@ -649,46 +613,40 @@ def security_control_text(sc: int) -> str:
 
 
 def _ciphered_layer(data: bytes, base: int, keys: Keys | None) -> Layer:
+    """A ciphered APDU as the core decodes its framing (system title, security
+    control, invocation counter, ciphertext), then deciphered when keys are given."""
     kind = _CIPHERED_TAGS[data[0]]
     layer = Layer(f"APDU {kind}", base, len(data))
     layer.add("tag", f"{data[0]:02x}", kind, base)
+    try:
+        fields = _core.decode_apdu(data)
+    except _core.DlmsError as exc:
+        layer.error = _error_from(exc, base, "ciphered APDU")
+        return layer
     pos = 1
     sender: bytes | None = None
-    try:
-        if kind.startswith("general-"):
-            # general-glo/ded-ciphering: system-title OCTET STRING, then the content.
-            st_len, n = _ber_length(data, pos)
-            sender = data[pos + n : pos + n + st_len]
-            if len(sender) != st_len:
-                raise IndexError
-            layer.add("system title", sender.hex(), _bytes_text("title", sender), base + pos + n)
-            pos += n + st_len
-        length, n = _ber_length(data, pos)
-        layer.add("length", length, None, base + pos)
-        pos += n
-        content = data[pos:]
-        if len(content) != length:
-            layer.error = LayerError(
-                "length", base + pos - n, f"announces {length} bytes, {len(content)} follow"
-            )
-            return layer
-        sc = content[0]
-        layer.add("security control", f"{sc:02x}", security_control_text(sc), base + pos)
-        ic = int.from_bytes(content[1:5], "big")
-        layer.add("invocation counter", ic, None, base + pos + 1)
-        tag_len = 12 if sc & 0x10 else 0
-        body = content[5 : len(content) - tag_len]
-        layer.add(
-            "ciphertext" if sc & 0x20 else "plaintext",
-            body.hex(),
-            f"{len(body)} bytes",
-            base + pos + 5,
-        )
-        if tag_len:
-            layer.add("authentication tag", content[-12:].hex(), None, base + len(data) - 12)
-    except IndexError:
-        layer.error = LayerError("header", base + pos, "truncated ciphered APDU header")
-        return layer
+    if isinstance(fields.get("system_title"), bytes):
+        sender = bytes(fields["system_title"])
+        pos += _ber_size(len(sender))
+        layer.add("system title", sender.hex(), _bytes_text("title", sender), base + pos)
+        pos += len(sender)
+    sc: int = fields["security_control"]
+    ciphertext = bytes(fields["ciphertext"])
+    length = 5 + len(ciphertext)
+    layer.add("length", length, None, base + pos)
+    pos = len(data) - length  # the content runs to the end (the core refuses trailing bytes)
+    layer.add("security control", f"{sc:02x}", security_control_text(sc), base + pos)
+    layer.add("invocation counter", fields["invocation_counter"], None, base + pos + 1)
+    tag_len = 12 if sc & 0x10 else 0
+    body = ciphertext[: len(ciphertext) - tag_len] if tag_len else ciphertext
+    layer.add(
+        "ciphertext" if sc & 0x20 else "plaintext",
+        body.hex(),
+        f"{len(body)} bytes",
+        base + pos + 5,
+    )
+    if tag_len:
+        layer.add("authentication tag", ciphertext[-12:].hex(), None, base + len(data) - 12)
     if keys is None:
         layer.notes.append("give --ek and --ak (and --system-title of the sender) to decipher")
         if not sc & 0x20:
@@ -721,12 +679,9 @@ def _ciphered_layer(data: bytes, base: int, keys: Keys | None) -> Layer:
     return layer
 
 
-def _ber_length(data: bytes, pos: int) -> tuple[int, int]:
-    first = data[pos]
-    if first < 0x80:
-        return first, 1
-    n = first & 0x7F
-    return int.from_bytes(data[pos + 1 : pos + 1 + n], "big"), 1 + n
+def _ber_size(length: int) -> int:
+    """How many bytes the A-XDR length ``length`` takes (the core wrote or read it)."""
+    return 1 if length < 0x80 else 1 + (length.bit_length() + 7) // 8
 
 
 # ---------------------------------------------------------------- A-XDR

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from smmc_gateway import _core
+
 
 class AttributeAccess(IntEnum):
     """attribute access_mode of Association LN (version 1+)."""
@@ -39,42 +41,9 @@ class MethodAccess(IntEnum):
     AUTHENTICATED_ACCESS = 2
 
 
-# Data-Access-Result (GET/SET) names and codes.
-DATA_ACCESS_RESULTS: dict[str, int] = {
-    "success": 0,
-    "hardware-fault": 1,
-    "temporary-failure": 2,
-    "read-write-denied": 3,
-    "object-undefined": 4,
-    "object-class-inconsistent": 9,
-    "object-unavailable": 11,
-    "type-unmatched": 12,
-    "scope-of-access-violated": 13,
-    "data-block-unavailable": 14,
-    "long-get-aborted": 15,
-    "no-long-get-in-progress": 16,
-    "long-set-aborted": 17,
-    "no-long-set-in-progress": 18,
-    "data-block-number-invalid": 19,
-    "other-reason": 250,
-}
-
-# Action-Result names and codes.
-ACTION_RESULTS: dict[str, int] = {
-    "success": 0,
-    "hardware-fault": 1,
-    "temporary-failure": 2,
-    "read-write-denied": 3,
-    "object-undefined": 4,
-    "object-class-inconsistent": 9,
-    "object-unavailable": 11,
-    "type-unmatched": 12,
-    "scope-of-access-violated": 13,
-    "data-block-unavailable": 14,
-    "long-action-aborted": 15,
-    "no-long-action-in-progress": 16,
-    "other-reason": 250,
-}
+# Data-Access-Result (GET/SET) and Action-Result names and codes, as the core states them.
+DATA_ACCESS_RESULTS: dict[str, int] = {name: v for v, name in _core.data_access_results()}
+ACTION_RESULTS: dict[str, int] = {name: v for v, name in _core.action_results()}
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from smmc_gateway.simulator.acse import BASIC_CONFORMANCE, CipherCounters, assoc
 from smmc_gateway.simulator.faults import StaleAssociations
 from smmc_gateway.simulator.meter import SimulatedMeter, UnknownClientError
 
-TAG_AARQ = 0x60
+TAG_AARQ = next(tag for tag, name in _core.apdu_tag_names() if name == "aarq")
 _REFUSING = _core.AssociationConfig()
 _STATUS = {"idle": 0, "awaiting-hls": 1, "associated": 2}
 

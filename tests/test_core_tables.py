@@ -1,0 +1,90 @@
+"""One home per protocol fact: the tag and result tables Python uses are the core's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from smmc_gateway import _core, translate
+from smmc_gateway.cosem.classes import ACTION_RESULTS, DATA_ACCESS_RESULTS
+from smmc_gateway.translate import Keys, Layer
+
+GB = json.loads((Path(__file__).parent / "vectors" / "security" / "green_book.json").read_text())
+EK = bytes.fromhex(GB["ek"])
+AK = bytes.fromhex(GB["ak"])
+TITLE = bytes.fromhex(GB["server_system_title"])
+
+
+def fields(layer: Layer) -> dict[str, object]:
+    return {f.name: f.value for f in layer.fields}
+
+
+def offsets(layer: Layer) -> dict[str, int | None]:
+    return {f.name: f.offset for f in layer.fields}
+
+
+def test_ciphered_tags_are_the_cores_and_pair_with_their_plain_tags() -> None:
+    rows = _core.ciphered_apdu_tags()
+    names = dict(_core.apdu_tag_names())
+    assert len(rows) == 34  # 16 plain APDUs x (glo-, ded-) + general-glo/ded-ciphering
+    for tag, name, plain, dedicated in rows:
+        assert names[tag] == name
+        if plain is None:
+            assert name == ("general-ded-ciphering" if dedicated else "general-glo-ciphering")
+        else:
+            assert name == ("ded-" if dedicated else "glo-") + names[plain]
+    assert {t: n for t, n, _, _ in rows} == translate._CIPHERED_TAGS
+    assert translate._PLAIN_TAGS[0xC4] == "get-response"
+    assert translate._PLAIN_TAGS[0x0F] == "data-notification"
+    assert 0xC8 not in translate._PLAIN_TAGS
+
+
+def test_result_tables_are_the_cores() -> None:
+    assert {n: v for v, n in _core.data_access_results()} == DATA_ACCESS_RESULTS
+    assert DATA_ACCESS_RESULTS["read-write-denied"] == 3
+    assert DATA_ACCESS_RESULTS["object-undefined"] == 4
+    assert DATA_ACCESS_RESULTS["data-block-number-invalid"] == 19
+    assert ACTION_RESULTS["long-action-aborted"] == 15
+    assert "long-get-aborted" not in ACTION_RESULTS
+
+
+def test_sn_ciphered_response_is_shown_as_ciphered_and_verified() -> None:
+    # glo-read-response (0x2C) was missing from the translator's own copy of the table.
+    plain = bytes.fromhex("0c0100090412345678")  # read-response, one data: octet-string
+    data = _core.cipher_apdu(
+        plain, security_control=0x30, system_title=TITLE, invocation_counter=9, ek=EK, ak=AK
+    )
+    assert data[0] == 0x2C
+    layer = translate.translate(data, Keys(EK, AK, TITLE))[0]
+    assert layer.name == "APDU glo-read-response"
+    f = fields(layer)
+    assert f["security control"] == "30" and f["invocation counter"] == 9
+    assert {x.name: x.text for x in layer.fields}["authentication tag"] == "verified"
+
+
+def test_general_ciphering_fields_sit_where_the_core_read_them() -> None:
+    data = _core.cipher_apdu(
+        bytes.fromhex("c001c1000301000000ff0200"),
+        security_control=0x30,
+        system_title=TITLE,
+        invocation_counter=7,
+        ek=EK,
+        ak=AK,
+        general=True,
+    )
+    layer = translate.translate(data)[0]
+    assert layer.error is None
+    at = offsets(layer)
+    assert at["system title"] == 2 and at["length"] == 10
+    assert (at["security control"], at["invocation counter"], at["ciphertext"]) == (11, 12, 16)
+    assert at["authentication tag"] == len(data) - 12
+    assert fields(layer)["length"] == len(data) - 11
+
+
+def test_truncated_ciphered_apdu_is_the_cores_error() -> None:
+    data = bytes.fromhex("c80a3000000001010203")  # announces 10 content bytes, 8 follow
+    layer = translate.translate(data)[0]
+    assert layer.name == "APDU glo-get-request"
+    assert layer.error is not None
+    assert (layer.error.field, layer.error.offset) == ("ciphered content length", 1)
+    assert "truncated" in layer.error.message
