@@ -88,3 +88,39 @@ def test_truncated_ciphered_apdu_is_the_cores_error() -> None:
     assert layer.error is not None
     assert (layer.error.field, layer.error.offset) == ("ciphered content length", 1)
     assert "truncated" in layer.error.message
+
+
+def _ua(info: bytes) -> bytes:
+    return _core.hdlc_encode("UA", dest_upper=0x10, src_upper=1, src_lower=17, info=info)
+
+
+def test_hdlc_parameters_are_the_cores_parse() -> None:
+    info = bytes.fromhex("81800d050202000a0109080400000003")
+    assert _core.hdlc_parameters(info) == [
+        (5, "max_info_field_length_tx", 512, 3),
+        (0x0A, None, 9, 7),
+        (8, "window_size_rx", 3, 10),
+    ]
+    frame = _ua(info)
+    hdlc = translate.translate(frame)[0]
+    params = hdlc.children[0]
+    at = params.offset
+    assert [(f.name, f.value, f.offset) for f in params.fields][3:] == [
+        ("max_info_field_length_tx", 512, at + 3),
+        ("parameter 0x0a", 9, at + 7),
+        ("window_size_rx", 3, at + 10),
+    ]
+    # the addresses span what the core read: 1-byte client, 2-byte server
+    addr = {f.name: (f.value, f.offset) for f in hdlc.fields}
+    assert addr["destination address"] == ("21", 3)
+    assert addr["source address"] == ("0223", 4)
+
+
+def test_hdlc_parameter_errors_are_the_cores() -> None:
+    params = translate.translate(_ua(bytes.fromhex("818103050180")))[0].children[0]
+    assert params.error is not None
+    assert params.error.field == "parameter group identifier"
+    assert params.error.offset == params.offset + 1
+    # a parameter running past the group length is refused, not read beyond it
+    params = translate.translate(_ua(bytes.fromhex("8180030502020000")))[0].children[0]
+    assert params.error is not None and params.error.field == "parameter value"

@@ -147,6 +147,10 @@ class HdlcFrame:
     dest_lower: int | None
     src_upper: int
     src_lower: int | None
+    dest_size: int
+    """Bytes of the destination address on the wire: 1, 2 or 4."""
+    src_size: int
+    """Bytes of the source address on the wire: 1, 2 or 4."""
     control: int
     send_seq: int | None
     """N(S) for I frames."""
@@ -180,6 +184,12 @@ def hdlc_encode(
 
 def hdlc_decode(frame: bytes) -> HdlcFrame:
     """Exactly one frame (with or without the 0x7E flags); checks HCS and FCS."""
+
+def hdlc_parameters(info: bytes) -> list[tuple[int, str | None, int, int]]:
+    """The parameters of an SNRM/UA information field in order: ``(identifier,
+    name or None, value, offset within info)``; names ``max_info_field_length_tx``/
+    ``_rx``, ``window_size_tx``/``_rx``. :class:`HdlcError` naming the field for a
+    bad format/group identifier or a parameter running past the group length."""
 
 class HdlcFramer:
     """Finds frames in a noisy byte stream and resynchronises after garbage or

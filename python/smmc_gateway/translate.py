@@ -21,12 +21,6 @@ _CIPHERED_TAGS: dict[int, str] = {t: name for t, name, _, _ in _core.ciphered_ap
 _PLAIN_TAGS: dict[int, str] = {
     t: name for t, name in _core.apdu_tag_names() if t not in _CIPHERED_TAGS
 }
-_HDLC_PARAMS = {
-    0x05: "max_info_field_length_tx",
-    0x06: "max_info_field_length_rx",
-    0x07: "window_size_tx",
-    0x08: "window_size_rx",
-}
 
 
 @dataclass
@@ -300,22 +294,20 @@ def _hdlc_frame(frame: bytes, base: int) -> tuple[Layer, _core.HdlcFrame | None]
         return layer, None
     d = decoded
     pos = 3
-    dest_len = _address_length(frame, pos)
     layer.add(
         "destination address",
-        frame[pos : pos + dest_len].hex(),
+        frame[pos : pos + d.dest_size].hex(),
         _address_text(d.dest_upper, d.dest_lower),
         base + pos,
     )
-    pos += dest_len
-    src_len = _address_length(frame, pos)
+    pos += d.dest_size
     layer.add(
         "source address",
-        frame[pos : pos + src_len].hex(),
+        frame[pos : pos + d.src_size].hex(),
         _address_text(d.src_upper, d.src_lower),
         base + pos,
     )
-    pos += src_len
+    pos += d.src_size
     layer.add("control", f"{d.control:02x}", _control_text(d), base + pos)
     pos += 1
     if d.info:
@@ -425,28 +417,18 @@ def _hdlc_payload(
 
 
 def _hdlc_parameters(info: bytes, at: int) -> Layer:
+    """The SNRM/UA parameters as the core parses them, each at its offset."""
     layer = Layer("HDLC parameters", at, len(info))
-    if len(info) < 3 or info[0] != 0x81 or info[1] != 0x80:
-        layer.error = LayerError("format identifier", at, "expected 81 80 (parameter negotiation)")
+    try:
+        entries = _core.hdlc_parameters(info)
+    except _core.DlmsError as exc:
+        layer.error = _error_from(exc, at, "HDLC parameters")
         return layer
-    layer.add("format identifier", "81", None, at)
-    layer.add("group identifier", "80", None, at + 1)
+    layer.add("format identifier", f"{info[0]:02x}", None, at)
+    layer.add("group identifier", f"{info[1]:02x}", None, at + 1)
     layer.add("group length", info[2], None, at + 2)
-    pos = 3
-    while pos < len(info):
-        if pos + 2 > len(info):
-            layer.error = LayerError("parameter", at + pos, "truncated parameter")
-            break
-        pid, plen = info[pos], info[pos + 1]
-        value = info[pos + 2 : pos + 2 + plen]
-        if len(value) < plen:
-            layer.error = LayerError(
-                f"parameter {pid:02x}", at + pos, f"announces {plen} bytes, {len(value)} follow"
-            )
-            break
-        name = _HDLC_PARAMS.get(pid, f"parameter 0x{pid:02x}")
-        layer.add(name, int.from_bytes(value, "big") if value else 0, None, at + pos)
-        pos += 2 + plen
+    for pid, name, value, offset in entries:
+        layer.add(name or f"parameter 0x{pid:02x}", value, None, at + offset)
     return layer
 
 

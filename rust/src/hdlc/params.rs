@@ -81,57 +81,106 @@ impl Parameters {
     /// Unknown parameters are skipped; offsets are within `info`.
     pub fn decode(info: &[u8]) -> Result<Parameters> {
         let mut p = Parameters::default();
-        if info.is_empty() {
-            return Ok(p);
-        }
-        let byte = |i: usize, field: &'static str| {
-            info.get(i).copied().ok_or_else(|| Error::truncated(Layer::Hdlc, field, i, 1, 0))
-        };
-        let fmt = byte(0, "parameter format identifier")?;
-        if fmt != FORMAT_ID {
-            return Err(Error::invalid(Layer::Hdlc, "parameter format identifier", 0, format!("0x{fmt:02x}"), "0x81"));
-        }
-        let group = byte(1, "parameter group identifier")?;
-        if group != GROUP_ID {
-            return Err(Error::invalid(Layer::Hdlc, "parameter group identifier", 1, format!("0x{group:02x}"), "0x80"));
-        }
-        let glen = byte(2, "parameter group length")? as usize;
-        let end = 3 + glen;
-        if end > info.len() {
-            return Err(Error::truncated(Layer::Hdlc, "parameter group", 3, end - info.len(), info.len() - 3));
-        }
-        let mut i = 3;
-        while i < end {
-            let id = byte(i, "parameter identifier")?;
-            let len = byte(i + 1, "parameter length")? as usize;
-            let v_at = i + 2;
-            if v_at + len > end {
-                return Err(Error::truncated(Layer::Hdlc, "parameter value", v_at, v_at + len - end, end - v_at));
-            }
-            let raw = info.get(v_at..v_at + len).unwrap_or(&[]);
-            let value = match len {
-                1 | 2 | 4 => raw.iter().fold(0u32, |acc, &b| (acc << 8) | b as u32),
-                _ if (0x05..=0x08).contains(&id) => {
-                    return Err(Error::invalid(Layer::Hdlc, "parameter length", i + 1, len, "1, 2 or 4"))
-                }
-                _ => 0,
-            };
-            match id {
-                0x05 => p.max_info_tx = value,
-                0x06 => p.max_info_rx = value,
-                0x07 => p.window_tx = value,
-                0x08 => p.window_rx = value,
+        for e in entries(info)? {
+            match e.id {
+                0x05 => p.max_info_tx = e.value,
+                0x06 => p.max_info_rx = e.value,
+                0x07 => p.window_tx = e.value,
+                0x08 => p.window_rx = e.value,
                 _ => {}
             }
-            i = v_at + len;
         }
         Ok(p)
     }
 }
 
+/// The negotiation parameters by identifier, with the names the translator shows.
+pub const PARAMETER_NAMES: &[(u8, &str)] = &[
+    (0x05, "max_info_field_length_tx"),
+    (0x06, "max_info_field_length_rx"),
+    (0x07, "window_size_tx"),
+    (0x08, "window_size_rx"),
+];
+
+/// One parameter as it stands in the information field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub id: u8,
+    /// The value (0 for an unknown parameter whose length is not 1, 2 or 4).
+    pub value: u32,
+    /// Offset of the parameter identifier within the information field.
+    pub offset: usize,
+}
+
+impl Entry {
+    pub fn name(&self) -> Option<&'static str> {
+        PARAMETER_NAMES.iter().find(|(id, _)| *id == self.id).map(|(_, n)| *n)
+    }
+}
+
+/// Every parameter of an SNRM/UA information field, in order (empty: none).
+/// The format and group identifiers and the group length are checked.
+pub fn entries(info: &[u8]) -> Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    if info.is_empty() {
+        return Ok(out);
+    }
+    let byte = |i: usize, field: &'static str| {
+        info.get(i).copied().ok_or_else(|| Error::truncated(Layer::Hdlc, field, i, 1, 0))
+    };
+    let fmt = byte(0, "parameter format identifier")?;
+    if fmt != FORMAT_ID {
+        return Err(Error::invalid(Layer::Hdlc, "parameter format identifier", 0, format!("0x{fmt:02x}"), "0x81"));
+    }
+    let group = byte(1, "parameter group identifier")?;
+    if group != GROUP_ID {
+        return Err(Error::invalid(Layer::Hdlc, "parameter group identifier", 1, format!("0x{group:02x}"), "0x80"));
+    }
+    let glen = byte(2, "parameter group length")? as usize;
+    let end = 3 + glen;
+    if end > info.len() {
+        return Err(Error::truncated(Layer::Hdlc, "parameter group", 3, end - info.len(), info.len() - 3));
+    }
+    let mut i = 3;
+    while i < end {
+        let id = byte(i, "parameter identifier")?;
+        let len = byte(i + 1, "parameter length")? as usize;
+        let v_at = i + 2;
+        if v_at + len > end {
+            return Err(Error::truncated(Layer::Hdlc, "parameter value", v_at, v_at + len - end, end - v_at));
+        }
+        let raw = info.get(v_at..v_at + len).unwrap_or(&[]);
+        let value = match len {
+            1 | 2 | 4 => raw.iter().fold(0u32, |acc, &b| (acc << 8) | b as u32),
+            _ if (0x05..=0x08).contains(&id) => {
+                return Err(Error::invalid(Layer::Hdlc, "parameter length", i + 1, len, "1, 2 or 4"))
+            }
+            _ => 0,
+        };
+        out.push(Entry { id, value, offset: i });
+        i = v_at + len;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_in_order_with_names_and_offsets() {
+        let info = [0x81, 0x80, 0x0d, 5, 2, 2, 0, 0x0a, 1, 9, 8, 4, 0, 0, 0, 3];
+        let e = entries(&info).unwrap();
+        let got: Vec<_> = e.iter().map(|e| (e.id, e.name(), e.value, e.offset)).collect();
+        assert_eq!(
+            got,
+            [(5, Some("max_info_field_length_tx"), 512, 3), (0x0a, None, 9, 7), (8, Some("window_size_rx"), 3, 10)]
+        );
+        let p = Parameters::decode(&info).unwrap();
+        assert_eq!((p.max_info_tx, p.max_info_rx, p.window_tx, p.window_rx), (512, 128, 1, 3));
+        assert!(entries(&[]).unwrap().is_empty());
+        assert_eq!(entries(&[0x81, 0x81, 0]).unwrap_err().field, "parameter group identifier");
+    }
 
     #[test]
     fn green_book_layout_and_defaults() {

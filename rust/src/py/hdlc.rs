@@ -27,6 +27,11 @@ pub struct PyHdlcFrame {
     src_upper: u16,
     #[pyo3(get)]
     src_lower: Option<u16>,
+    /// Bytes of each address on the wire: 1, 2 or 4.
+    #[pyo3(get)]
+    dest_size: u8,
+    #[pyo3(get)]
+    src_size: u8,
     #[pyo3(get)]
     control: u8,
     #[pyo3(get)]
@@ -56,6 +61,8 @@ impl PyHdlcFrame {
             dest_lower: f.dest.lower,
             src_upper: f.src.upper,
             src_lower: f.src.lower,
+            dest_size: f.dest.size,
+            src_size: f.src.size,
             control: f.control.byte(),
             send_seq: f.control.send_seq,
             recv_seq: f.control.recv_seq,
@@ -87,6 +94,14 @@ impl PyHdlcFrame {
             self.info.len()
         )
     }
+}
+
+/// The parameters of an SNRM/UA information field, in order:
+/// `(identifier, name or None, value, offset within info)`.
+#[pyfunction]
+fn hdlc_parameters(info: &[u8]) -> PyResult<Vec<(u8, Option<&'static str>, u32, usize)>> {
+    let entries = hdlc::params::entries(info).map_err(to_py_err)?;
+    Ok(entries.into_iter().map(|e| (e.id, e.name(), e.value, e.offset)).collect())
 }
 
 /// CRC-16/X.25 (HDLC FCS), as the integer; on the wire it is little-endian.
@@ -374,6 +389,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(crc16_x25, m)?)?;
     m.add_function(wrap_pyfunction!(hdlc_encode, m)?)?;
     m.add_function(wrap_pyfunction!(hdlc_decode, m)?)?;
+    m.add_function(wrap_pyfunction!(hdlc_parameters, m)?)?;
     m.add_function(wrap_pyfunction!(wrapper_encode, m)?)?;
     m.add_class::<PyHdlcFrame>()?;
     m.add_class::<PyHdlcFramer>()?;
