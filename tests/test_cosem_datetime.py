@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from smmc_gateway import _core
 from smmc_gateway.cosem.datetime import (
     UNSPECIFIED,
+    CosemDate,
     CosemDateTime,
+    CosemTime,
     DateTimeError,
     from_utc,
     pack_datetime,
@@ -164,3 +166,43 @@ def test_unspecified_and_with_deviation() -> None:
     data = from_utc(datetime(2026, 7, 1, 3, 15, tzinfo=UTC), deviation=240, clock_status=0x80)
     assert with_deviation(data, None).hex() == data[:9].hex() + "800080"
     assert with_deviation(data, -60)[9:11] == (-60).to_bytes(2, "big", signed=True)
+
+
+@pytest.mark.parametrize(
+    ("fields", "hex_"),
+    [
+        ((2026, 12, 25, None), "07ea0c19ff"),
+        ((None, 9, 18, None), "ffff0912ff"),
+        ((2026, 3, 0xFE, 7), "07ea03fe07"),
+        ((None, None, None, None), "ffffffffff"),
+    ],
+)
+def test_date_is_the_first_five_date_time_bytes(fields: tuple[int | None, ...], hex_: str) -> None:
+    assert CosemDate(*fields).to_bytes().hex() == hex_
+    assert CosemDate.from_bytes(bytes.fromhex(hex_)) == CosemDate(*fields)
+    # the same fields inside a date-time encode to the same five bytes
+    full = CosemDateTime(*fields, 0, 0, 0, 0, None, None).to_bytes()
+    assert full[:5].hex() == hex_
+
+
+@pytest.mark.parametrize(
+    ("fields", "hex_"),
+    [((6, 30, 0, 0), "061e0000"), ((23, 59, None, None), "173bffff"), ((None,) * 4, "ffffffff")],
+)
+def test_time_is_the_four_hour_to_hundredths_bytes(
+    fields: tuple[int | None, ...], hex_: str
+) -> None:
+    assert CosemTime(*fields).to_bytes().hex() == hex_
+    assert CosemTime.from_bytes(bytes.fromhex(hex_)) == CosemTime(*fields)
+
+
+def test_date_and_time_errors_name_the_field() -> None:
+    with pytest.raises(DateTimeError) as info:
+        CosemDate(2026, 2, 30, None).to_bytes()
+    assert (info.value.field, info.value.offset) == ("day", 3)
+    with pytest.raises(DateTimeError) as info:
+        CosemTime.from_bytes(bytes.fromhex("0c3c0000"))
+    assert (info.value.field, info.value.offset) == ("minute", 1)
+    with pytest.raises(DateTimeError) as info:
+        CosemDate.from_bytes(b"\x07\xea\x01")
+    assert info.value.field == "length"

@@ -47,6 +47,21 @@ def test_bad_calendars_name_their_paths() -> None:
     assert any(p.startswith("p.seasons: must be a non-empty array") for p in problems)
 
 
+def test_dates_no_month_has_are_refused_by_the_core_codec() -> None:
+    doc = flat(1)
+    doc["seasons"][0]["start"] = "02-30"
+    doc["specialDays"] = [{"index": 1, "date": "2027-04-31", "dayId": 2}]
+    problems: list[str] = []
+    assert parse_calendar(doc, "p", problems) is None
+    text = "\n".join(problems)
+    assert "p.seasons[0].start: '02-30'" in text and "day" in text, text
+    assert "p.specialDays[0].date: '2027-04-31'" in text, text
+    doc = flat(1)
+    doc["seasons"][0]["start"] = "02-29"  # every year: a leap day exists
+    problems = []
+    assert parse_calendar(doc, "p", problems) is not None, problems
+
+
 async def test_activate_now_and_the_active_tariff_follows() -> None:
     async with running_fleet(FleetSpec(meters=1, auth="none")) as sim:
         problems: list[str] = []

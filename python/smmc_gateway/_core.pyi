@@ -97,6 +97,28 @@ def encode_datetime_fields(
     validated exactly as a decode validates them (:class:`AxdrError` naming
     the field); deviation -720..720, ``None`` = not specified."""
 
+DateFields = tuple[int | None, int | None, int | None, int | None]
+"""A COSEM date: (year, month, day, weekday), ``None`` where not specified."""
+TimeFields = tuple[int | None, int | None, int | None, int | None]
+"""A COSEM time: (hour, minute, second, hundredths), ``None`` where not specified."""
+
+def decode_date_fields(data: bytes) -> DateFields:
+    """5 COSEM date bytes to their fields, validated (:class:`AxdrError` naming
+    the field, e.g. ``"date month"``, and its offset)."""
+
+def encode_date_fields(
+    year: int | None, month: int | None, day: int | None, weekday: int | None
+) -> bytes:
+    """A COSEM date's fields to 5 bytes, validated as a decode validates them."""
+
+def decode_time_fields(data: bytes) -> TimeFields:
+    """4 COSEM time bytes to their fields, validated (``"time hour"``, ...)."""
+
+def encode_time_fields(
+    hour: int | None, minute: int | None, second: int | None, hundredths: int | None
+) -> bytes:
+    """A COSEM time's fields to 4 bytes, validated as a decode validates them."""
+
 # ---------------------------------------------------------------- profiles
 def decode_profile_buffer(data: bytes, capture_period: int | None = None) -> list[tuple[Any, ...]]:
     """A profile-generic buffer (an array of structures, or a compact-array of

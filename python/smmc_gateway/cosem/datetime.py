@@ -1,4 +1,4 @@
-"""COSEM date-time (Blue Book 4.1.6.1): a typed view over the core's codec.
+"""COSEM date-time, date and time (Blue Book 4.1.6.1): typed views over the core's codecs.
 
 The 12-byte layout and its validation live once, in the Rust core
 (``_core.decode_datetime_fields`` / ``_core.encode_datetime_fields``):
@@ -7,7 +7,9 @@ year u16 BE (0xFFFF = not specified), month (0xFD/0xFE = DST end/begin,
 (1 = Monday .. 7, 0xFF), hour, minute, second, hundredths (0xFF each = not
 specified), deviation i16 BE in minutes *from local time to UTC* (UTC = local
 + deviation, so UTC+1 is -60; 0x8000 = not specified), clock status (0xFF = not
-specified). This module only turns those fields into Python values
+specified). A date is the first 5 of those bytes, a time the 4 from hour to
+hundredths (``_core.decode_date_fields``, ``_core.decode_time_fields`` and their
+encoders). This module only turns those fields into Python values
 (:class:`CosemDateTime`, ``datetime``) and back, and names errors by field.
 """
 
@@ -33,6 +35,17 @@ _FIELD_NAMES = {
     "date-time hundredths": "hundredths",
     "date-time deviation": "deviation",
     "date-time clock status": "clock_status",
+    # the bare date (5 bytes) and time (4 bytes)
+    "date": "length",
+    "date year": "year",
+    "date month": "month",
+    "date day of month": "day",
+    "date day of week": "day of week",
+    "time": "length",
+    "time hour": "hour",
+    "time minute": "minute",
+    "time second": "second",
+    "time hundredths": "hundredths",
 }
 
 
@@ -97,6 +110,52 @@ class CosemDateTime:
         if self.deviation is None:
             return naive
         return naive.replace(tzinfo=timezone(timedelta(minutes=-self.deviation)))
+
+
+@dataclass(frozen=True)
+class CosemDate:
+    """A COSEM date (5 bytes); ``None`` where the field is 'not specified'."""
+
+    year: int | None
+    month: int | None
+    day: int | None
+    weekday: int | None
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CosemDate:
+        try:
+            return cls(*_core.decode_date_fields(data))
+        except _core.DlmsError as exc:
+            raise DateTimeError.from_core(exc) from exc
+
+    def to_bytes(self) -> bytes:
+        try:
+            return _core.encode_date_fields(*astuple(self))
+        except _core.DlmsError as exc:
+            raise DateTimeError.from_core(exc) from exc
+
+
+@dataclass(frozen=True)
+class CosemTime:
+    """A COSEM time (4 bytes); ``None`` where the field is 'not specified'."""
+
+    hour: int | None
+    minute: int | None
+    second: int | None
+    hundredths: int | None
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CosemTime:
+        try:
+            return cls(*_core.decode_time_fields(data))
+        except _core.DlmsError as exc:
+            raise DateTimeError.from_core(exc) from exc
+
+    def to_bytes(self) -> bytes:
+        try:
+            return _core.encode_time_fields(*astuple(self))
+        except _core.DlmsError as exc:
+            raise DateTimeError.from_core(exc) from exc
 
 
 def pack_datetime(

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from smmc_gateway.cosem.datetime import CosemDate, CosemTime
 from smmc_gateway.cosem.objects import Clock, Data, SingleActionSchedule
 from smmc_gateway.dlms.errors import DataAccessError, SessionError
 from smmc_gateway.usecases.firmware_push import ImageSession, ImageTransferFailed, push_image
@@ -70,8 +71,8 @@ def execution_time(at: datetime, time_zone_min: int) -> dict[str, Any]:
     """The single action schedule entry for UTC ``at`` in meter local time
     (COSEM convention: UTC = local + time_zone minutes)."""
     local = at.astimezone(UTC).replace(tzinfo=None) - timedelta(minutes=time_zone_min)
-    t = bytes([local.hour, local.minute, local.second, 0])
-    d = local.year.to_bytes(2, "big") + bytes([local.month, local.day, 0xFF])
+    t = CosemTime(local.hour, local.minute, local.second, 0).to_bytes()
+    d = CosemDate(local.year, local.month, local.day, None).to_bytes()
     return {"type": "structure", "value": [{"type": "octet-string", "value": t.hex()},
                                            {"type": "octet-string", "value": d.hex()}]}
 

@@ -33,7 +33,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from smmc_gateway.cosem.datetime import UNSPECIFIED, CosemDateTime, DateTimeError, from_utc
+from smmc_gateway.cosem.datetime import (
+    UNSPECIFIED,
+    CosemDate,
+    CosemDateTime,
+    DateTimeError,
+    from_utc,
+)
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.objects import ActivityCalendar, Data, SpecialDaysTable
 from smmc_gateway.dlms.access import AttributeRef
@@ -92,11 +98,9 @@ class CalendarResult:
 
 def _every_year(month: int, day: int, hour: int, minute: int) -> bytes:
     """A season start: this date and time every year (year, weekday, hundredths,
-    deviation and clock status not specified)."""
-    try:
-        return CosemDateTime(None, month, day, None, hour, minute, 0, None, None, None).to_bytes()
-    except DateTimeError:  # a day no month has (e.g. 02-30): the start is refused above
-        return UNSPECIFIED
+    deviation and clock status not specified). DateTimeError for a day no such
+    month has (02-30)."""
+    return CosemDateTime(None, month, day, None, hour, minute, 0, None, None, None).to_bytes()
 
 def _os(data: bytes) -> TypedValue:
     return {"type": "octet-string", "value": data.hex()}
@@ -215,7 +219,12 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
                             "(every year)")
         if not isinstance(s.get("week"), str) or s.get("week") not in week_names:
             problems.append(f"{w}.week: {_show(s.get('week'))} is not the name of a weeks entry")
-        start_dt = _every_year(month, day, hour, minute) if start_ok else UNSPECIFIED
+        start_dt = UNSPECIFIED
+        if start_ok:
+            try:
+                start_dt = _every_year(month, day, hour, minute)
+            except DateTimeError as exc:
+                problems.append(f"{w}.start: {_show(start)}; {exc}")
         seasons.append({"type": "structure", "value": [
             _os(sname), _os(start_dt), _os(str(s.get("week")).encode())]})
     specials: list[TypedValue] = []
@@ -244,8 +253,12 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
             problems.append(f"{w}.dayId: {_show(sd.get('dayId'))} is not the id of a dayProfiles "
                             f"entry (ids: {sorted(day_ids)})")
         if m is not None and isinstance(index, int) and isinstance(sd.get("dayId"), int):
-            year = int(m[1]) if m[1] else 0xFFFF
-            sd_date = year.to_bytes(2, "big") + bytes([int(m[2]), int(m[3]), 0xFF])
+            try:
+                sd_date = CosemDate(int(m[1]) if m[1] else None, int(m[2]), int(m[3]),
+                                    None).to_bytes()
+            except DateTimeError as exc:
+                problems.append(f"{w}.date: {_show(when)}; {exc}")
+                continue
             specials.append({"type": "structure", "value": [
                 {"type": "long-unsigned", "value": index}, _os(sd_date),
                 {"type": "unsigned", "value": sd["dayId"]}]})

@@ -12,7 +12,7 @@ mod typed;
 use super::errors::AxdrError;
 use super::to_py_err;
 use crate::axdr::{self, Data, TypeDesc};
-use crate::cosem_datetime::CosemDateTime;
+use crate::cosem_datetime::{CosemDate, CosemDateTime, CosemTime};
 use crate::error::{Error, Layer};
 
 // ------------------------------------------------------------ date-times
@@ -199,6 +199,78 @@ fn encode_datetime_fields<'py>(
     Ok(PyBytes::new(py, &bytes))
 }
 
+/// A COSEM date (5 bytes) field by field: `(year, month, day, weekday)`, `None` where not specified.
+type DateFields = (Option<u16>, Option<u8>, Option<u8>, Option<u8>);
+/// A COSEM time (4 bytes) field by field: `(hour, minute, second, hundredths)`.
+type TimeFields = (Option<u8>, Option<u8>, Option<u8>, Option<u8>);
+
+fn fixed<const N: usize>(data: &[u8], field: &'static str, expected: &'static str) -> PyResult<[u8; N]> {
+    data.try_into()
+        .map_err(|_| to_py_err(Error::invalid(Layer::Axdr, field, 0, format!("{} bytes", data.len()), expected)))
+}
+
+/// 5 bytes of a COSEM date to their fields, validated (errors name the field).
+#[pyfunction]
+fn decode_date_fields(data: &[u8]) -> PyResult<DateFields> {
+    let d = CosemDate::from_bytes(&fixed::<5>(data, "date", "exactly 5 bytes")?).map_err(to_py_err)?.0;
+    let year = u16::from_be_bytes([d[0], d[1]]);
+    Ok(((year != 0xFFFF).then_some(year), specified(d[2]), specified(d[3]), specified(d[4])))
+}
+
+/// A COSEM date's fields to 5 bytes, validated as a decode validates them.
+#[pyfunction]
+fn encode_date_fields<'py>(
+    py: Python<'py>,
+    year: Option<i64>,
+    month: Option<i64>,
+    day: Option<i64>,
+    weekday: Option<i64>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let year = match year {
+        None => 0xFFFF,
+        Some(y) => u16::try_from(y)
+            .ok()
+            .filter(|y| *y != 0xFFFF)
+            .ok_or_else(|| to_py_err(Error::invalid(Layer::Axdr, "date year", 0, y, "0..65534 or None")))?,
+    };
+    let y = year.to_be_bytes();
+    let b = [
+        y[0],
+        y[1],
+        byte(month, "date month", 2)?,
+        byte(day, "date day of month", 3)?,
+        byte(weekday, "date day of week", 4)?,
+    ];
+    CosemDate::from_bytes(&b).map_err(to_py_err)?;
+    Ok(PyBytes::new(py, &b))
+}
+
+/// 4 bytes of a COSEM time to their fields, validated (errors name the field).
+#[pyfunction]
+fn decode_time_fields(data: &[u8]) -> PyResult<TimeFields> {
+    let t = CosemTime::from_bytes(&fixed::<4>(data, "time", "exactly 4 bytes")?).map_err(to_py_err)?.0;
+    Ok((specified(t[0]), specified(t[1]), specified(t[2]), specified(t[3])))
+}
+
+/// A COSEM time's fields to 4 bytes, validated as a decode validates them.
+#[pyfunction]
+fn encode_time_fields<'py>(
+    py: Python<'py>,
+    hour: Option<i64>,
+    minute: Option<i64>,
+    second: Option<i64>,
+    hundredths: Option<i64>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let b = [
+        byte(hour, "time hour", 0)?,
+        byte(minute, "time minute", 1)?,
+        byte(second, "time second", 2)?,
+        byte(hundredths, "time hundredths", 3)?,
+    ];
+    CosemTime::from_bytes(&b).map_err(to_py_err)?;
+    Ok(PyBytes::new(py, &b))
+}
+
 // ------------------------------------------------------------ Data -> typed JSON
 
 fn hex(b: &[u8]) -> String {
@@ -308,5 +380,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_datetime, m)?)?;
     m.add_function(wrap_pyfunction!(decode_datetime_fields, m)?)?;
     m.add_function(wrap_pyfunction!(encode_datetime_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_date_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_date_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_time_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_time_fields, m)?)?;
     Ok(())
 }

@@ -98,8 +98,10 @@ impl PyHdlcFrame {
 
 /// The parameters of an SNRM/UA information field, in order:
 /// `(identifier, name or None, value, offset within info)`.
+type ParameterRow = (u8, Option<&'static str>, u32, usize);
+
 #[pyfunction]
-fn hdlc_parameters(info: &[u8]) -> PyResult<Vec<(u8, Option<&'static str>, u32, usize)>> {
+fn hdlc_parameters(info: &[u8]) -> PyResult<Vec<ParameterRow>> {
     let entries = hdlc::params::entries(info).map_err(to_py_err)?;
     Ok(entries.into_iter().map(|e| (e.id, e.name(), e.value, e.offset)).collect())
 }

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from smmc_gateway.cosem.datetime import CosemDate, CosemTime, DateTimeError
 from smmc_gateway.cosem.values import (
     TypedValue,
     ValueTypeError,
@@ -32,13 +33,18 @@ def _instant(time_b: bytes, date_b: bytes, deviation: int) -> datetime | None:
     """The UTC instant of a fully specified local (time, date), else None."""
     if len(time_b) != 4 or len(date_b) != 5:
         raise ValueTypeError("execution_time needs time(4) and date(5) octet-strings")
-    year = int.from_bytes(date_b[:2], "big")
-    month, day = date_b[2], date_b[3]
-    hour, minute, second = time_b[0], time_b[1], time_b[2]
-    if year == 0xFFFF or 0xFF in (month, day, hour, minute):
-        return None
     try:
-        local = datetime(year, month, day, hour, minute, 0 if second == 0xFF else second)
+        d, t = CosemDate.from_bytes(date_b), CosemTime.from_bytes(time_b)
+    except DateTimeError as exc:
+        raise ValueTypeError(f"execution_time {date_b.hex()} {time_b.hex()}: {exc}") from exc
+    year, month, day, hour, minute = d.year, d.month, d.day, t.hour, t.minute
+    if year is None or month is None or day is None or hour is None or minute is None:
+        return None
+    if month > 12 or day > 31:  # DST/last-day specials: not one instant
+        return None
+    second = t.second
+    try:
+        local = datetime(year, month, day, hour, minute, second or 0)
     except ValueError as exc:
         raise ValueTypeError(f"execution_time {date_b.hex()} {time_b.hex()}: {exc}") from exc
     return local.replace(tzinfo=UTC) + timedelta(minutes=deviation)

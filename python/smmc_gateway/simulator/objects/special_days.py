@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from smmc_gateway.cosem.datetime import CosemDate, DateTimeError
 from smmc_gateway.cosem.values import (
     TypedValue,
     ValueTypeError,
@@ -35,12 +36,11 @@ class SpecialDay:
     day_id: int
 
     def matches(self, day: date) -> bool:
-        year = int.from_bytes(self.pattern[:2], "big")
-        month, mday = self.pattern[2], self.pattern[3]
+        d = CosemDate.from_bytes(self.pattern)
         return (
-            (year == 0xFFFF or year == day.year)
-            and (month == 0xFF or month == day.month)
-            and (mday == 0xFF or mday == day.day)
+            (d.year is None or d.year == day.year)
+            and (d.month is None or d.month == day.month)
+            and (d.day is None or d.day == day.day)
         )
 
     def typed(self) -> TypedValue:
@@ -54,9 +54,11 @@ class SpecialDay:
         data = as_bytes(date_v)
         if len(data) != 5:
             raise ValueTypeError(f"specialday_date has {len(data)} bytes, expected 5")
-        if not (data[2] == 0xFF or 1 <= data[2] <= 12) or not (
-            data[3] == 0xFF or 1 <= data[3] <= 31
-        ):
+        try:
+            fields = CosemDate.from_bytes(data)
+        except DateTimeError as exc:
+            raise ValueTypeError(f"specialday_date {data.hex()} is not a date: {exc}") from exc
+        if (fields.month or 1) > 12 or (fields.day or 1) > 31:
             raise ValueTypeError(f"specialday_date {data.hex()} is not a date")
         return cls(as_int(index, "long-unsigned"), data, as_int(day_id, "unsigned"))
 
