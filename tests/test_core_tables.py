@@ -124,3 +124,15 @@ def test_hdlc_parameter_errors_are_the_cores() -> None:
     # a parameter running past the group length is refused, not read beyond it
     params = translate.translate(_ua(bytes.fromhex("8180030502020000")))[0].children[0]
     assert params.error is not None and params.error.field == "parameter value"
+
+
+def test_wrapper_header_is_the_cores() -> None:
+    frame = _core.wrapper_encode(16, 1, bytes.fromhex("c001c1000301000000ff0200"))
+    assert _core.wrapper_header(frame) == (1, 16, 1, 12)
+    layers = translate.translate(frame + frame[:3])
+    first, cut = layers
+    assert {f.name: f.value for f in first.fields}["source wPort"] == 16
+    assert first.error is None
+    assert cut.name == "wrapper" and cut.error is not None
+    assert cut.error.field == "header" and "truncated" in cut.error.message
+    assert cut.error.offset == len(frame) + 3

@@ -386,6 +386,11 @@ class HdlcLink:
 def wrapper_encode(source: int, dest: int, apdu: bytes) -> bytes:
     """A wrapper frame (IEC 62056-47): version 1, source and destination wPorts, length."""
 
+def wrapper_header(data: bytes) -> tuple[int, int, int, int]:
+    """The 8-byte wrapper header at the start of ``data``, as read (the version
+    is not checked): ``(version, source wPort, destination wPort, APDU length)``;
+    :class:`WrapperError` (field ``header``) when fewer than 8 bytes are given."""
+
 class WrapperFramer:
     """Splits a TCP byte stream into wrapper frames."""
 

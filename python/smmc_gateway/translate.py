@@ -155,17 +155,13 @@ def _wrapper_stream(data: bytes, keys: Keys | None) -> list[Layer]:
     pos = 0
     while pos < len(data):
         rest = data[pos:]
-        if len(rest) < 8:
+        try:
+            version, src, dst, length = _core.wrapper_header(rest)
+        except _core.WrapperError as exc:
             layer = Layer("wrapper", pos, len(rest))
-            layer.error = LayerError(
-                "header", pos, f"{len(rest)} bytes left, a wrapper header takes 8"
-            )
+            layer.error = _error_from(exc, pos, "header")
             layers.append(layer)
             break
-        version = int.from_bytes(rest[0:2], "big")
-        src = int.from_bytes(rest[2:4], "big")
-        dst = int.from_bytes(rest[4:6], "big")
-        length = int.from_bytes(rest[6:8], "big")
         layer = Layer("wrapper", pos, min(len(rest), 8 + length))
         layer.add("version", version, None, pos)
         layer.add("source wPort", src, _wport_name(src), pos + 2)

@@ -46,6 +46,24 @@ pub fn decode(buf: &[u8]) -> Result<WrapperFrame> {
     }
 }
 
+/// The 8-byte header of a wrapper frame, as read (the version is not checked here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub version: u16,
+    pub source: u16,
+    pub dest: u16,
+    /// The length of the APDU that follows.
+    pub length: u16,
+}
+
+/// The header at the start of `buf` (truncated when fewer than 8 bytes).
+pub fn header(buf: &[u8]) -> Result<Header> {
+    if buf.len() < HEADER_LEN {
+        return Err(Error::truncated(Layer::Wrapper, "header", buf.len(), HEADER_LEN - buf.len(), buf.len()));
+    }
+    Ok(Header { version: be16(buf, 0), source: be16(buf, 2), dest: be16(buf, 4), length: be16(buf, 6) })
+}
+
 fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b.get(at).copied().unwrap_or(0), b.get(at + 1).copied().unwrap_or(0)])
 }
@@ -94,23 +112,21 @@ impl WrapperFramer {
     /// The next frame, or None until a whole frame is buffered.
     pub fn next_frame(&mut self) -> Result<Option<WrapperFrame>> {
         let rest = self.buf.get(self.pos..).unwrap_or(&[]);
-        if rest.len() < HEADER_LEN {
-            return Ok(None);
-        }
+        let Ok(h) = header(rest) else { return Ok(None) };
         let at = usize::try_from(self.consumed).unwrap_or(usize::MAX);
-        let version = be16(rest, 0);
+        let version = h.version;
         if version != VERSION {
             self.fail();
             return Err(Error::invalid(Layer::Wrapper, "version", at, format!("0x{version:04x}"), "0x0001"));
         }
-        let len = be16(rest, 6) as usize;
+        let len = h.length as usize;
         if len > self.max_apdu {
             self.fail();
             let kind = ErrorKind::TooLong { length: len, limit: self.max_apdu };
             return Err(Error::new(Layer::Wrapper, "length", at.saturating_add(6), kind));
         }
         let Some(apdu) = rest.get(HEADER_LEN..HEADER_LEN + len) else { return Ok(None) };
-        let frame = WrapperFrame { source: be16(rest, 2), dest: be16(rest, 4), apdu: apdu.to_vec() };
+        let frame = WrapperFrame { source: h.source, dest: h.dest, apdu: apdu.to_vec() };
         self.pos += HEADER_LEN + len;
         self.consumed += (HEADER_LEN + len) as u64;
         Ok(Some(frame))

@@ -352,6 +352,14 @@ fn wrapper_encode<'py>(py: Python<'py>, source: u16, dest: u16, apdu: &[u8]) -> 
     Ok(PyBytes::new(py, &w))
 }
 
+/// The 8-byte wrapper header at the start of `data`, as read:
+/// `(version, source wPort, destination wPort, APDU length)`.
+#[pyfunction]
+fn wrapper_header(data: &[u8]) -> PyResult<(u16, u16, u16, u16)> {
+    let h = wrapper::header(data).map_err(to_py_err)?;
+    Ok((h.version, h.source, h.dest, h.length))
+}
+
 /// Splits a TCP byte stream into wrapper frames.
 #[pyclass(name = "WrapperFramer", module = "smmc_gateway._core")]
 pub struct PyWrapperFramer {
@@ -392,6 +400,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hdlc_encode, m)?)?;
     m.add_function(wrap_pyfunction!(hdlc_decode, m)?)?;
     m.add_function(wrap_pyfunction!(hdlc_parameters, m)?)?;
+    m.add_function(wrap_pyfunction!(wrapper_header, m)?)?;
     m.add_function(wrap_pyfunction!(wrapper_encode, m)?)?;
     m.add_class::<PyHdlcFrame>()?;
     m.add_class::<PyHdlcFramer>()?;
