@@ -206,3 +206,18 @@ def test_date_and_time_errors_name_the_field() -> None:
     with pytest.raises(DateTimeError) as info:
         CosemDate.from_bytes(b"\x07\xea\x01")
     assert info.value.field == "length"
+
+
+def test_clock_status_bits_are_the_cores() -> None:
+    from smmc_gateway.ops.config_clock import STATUS_BITS
+    from smmc_gateway.simulator.objects.clock import STATUS_DST_ACTIVE
+
+    assert dict(_core.clock_status_bits()) == {
+        0x01: "invalid-value",
+        0x02: "doubtful-value",
+        0x04: "different-clock-base",
+        0x08: "invalid-clock-status",
+        0x80: "daylight-saving-active",
+    }
+    assert STATUS_DST_ACTIVE == 0x80
+    assert STATUS_BITS == {"invalid": 0x01, "doubtful": 0x02, "invalid_status": 0x08, "dst": 0x80}

@@ -97,6 +97,11 @@ def encode_datetime_fields(
     validated exactly as a decode validates them (:class:`AxdrError` naming
     the field); deviation -720..720, ``None`` = not specified."""
 
+def clock_status_bits() -> list[tuple[int, str]]:
+    """The clock status bits of a date-time (Blue Book): ``(bit, name)``, names
+    ``invalid-value`` 0x01, ``doubtful-value`` 0x02, ``different-clock-base`` 0x04,
+    ``invalid-clock-status`` 0x08, ``daylight-saving-active`` 0x80."""
+
 DateFields = tuple[int | None, int | None, int | None, int | None]
 """A COSEM date: (year, month, day, weekday), ``None`` where not specified."""
 TimeFields = tuple[int | None, int | None, int | None, int | None]

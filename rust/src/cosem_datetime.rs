@@ -26,6 +26,15 @@ pub mod status {
     pub const DIFFERENT_CLOCK_BASE: u8 = 0x04;
     pub const INVALID_CLOCK_STATUS: u8 = 0x08;
     pub const DAYLIGHT_SAVING_ACTIVE: u8 = 0x80;
+
+    /// Every defined bit with its Blue Book name (bits 4..6 are reserved).
+    pub const NAMES: &[(u8, &str)] = &[
+        (INVALID, "invalid-value"),
+        (DOUBTFUL, "doubtful-value"),
+        (DIFFERENT_CLOCK_BASE, "different-clock-base"),
+        (INVALID_CLOCK_STATUS, "invalid-clock-status"),
+        (DAYLIGHT_SAVING_ACTIVE, "daylight-saving-active"),
+    ];
 }
 
 /// A COSEM date-time, field by field (raw values, special codes kept).

@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from smmc_gateway import _core
 
 NOT_SPECIFIED = 0xFF
+CLOCK_STATUS_BITS: dict[str, int] = {name: bit for bit, name in _core.clock_status_bits()}
+"""The clock status bits by their Blue Book names (``daylight-saving-active``: 0x80)."""
 
 # The core's field names ("date-time month", ...) as this module has always named them.
 _FIELD_NAMES = {

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from smmc_gateway.cosem.datetime import CLOCK_STATUS_BITS
 from smmc_gateway.ops import config_values as v
 from smmc_gateway.ops.config_values import Problems, Table, join
 
@@ -45,10 +46,10 @@ DeviationSign = Literal["blue-book", "inverted"]
 
 #: Clock status bits (Blue Book 4.1.6.1) a model may trust, by name.
 STATUS_BITS: dict[str, int] = {
-    "invalid": 0x01,
-    "doubtful": 0x02,
-    "invalid_status": 0x08,
-    "dst": 0x80,
+    "invalid": CLOCK_STATUS_BITS["invalid-value"],
+    "doubtful": CLOCK_STATUS_BITS["doubtful-value"],
+    "invalid_status": CLOCK_STATUS_BITS["invalid-clock-status"],
+    "dst": CLOCK_STATUS_BITS["daylight-saving-active"],
 }
 CLOCK_KEYS = (
     "timezone",

@@ -199,6 +199,12 @@ fn encode_datetime_fields<'py>(
     Ok(PyBytes::new(py, &bytes))
 }
 
+/// The clock status bits the Blue Book defines: `(bit, name)`.
+#[pyfunction]
+fn clock_status_bits() -> Vec<(u8, &'static str)> {
+    crate::cosem_datetime::status::NAMES.to_vec()
+}
+
 /// A COSEM date (5 bytes) field by field: `(year, month, day, weekday)`, `None` where not specified.
 type DateFields = (Option<u16>, Option<u8>, Option<u8>, Option<u8>);
 /// A COSEM time (4 bytes) field by field: `(hour, minute, second, hundredths)`.
@@ -381,6 +387,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_datetime_fields, m)?)?;
     m.add_function(wrap_pyfunction!(encode_datetime_fields, m)?)?;
     m.add_function(wrap_pyfunction!(decode_date_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(clock_status_bits, m)?)?;
     m.add_function(wrap_pyfunction!(encode_date_fields, m)?)?;
     m.add_function(wrap_pyfunction!(decode_time_fields, m)?)?;
     m.add_function(wrap_pyfunction!(encode_time_fields, m)?)?;

@@ -34,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from smmc_gateway.cosem.datetime import (
+    CLOCK_STATUS_BITS,
     UNSPECIFIED,
     CosemDateTime,
     from_utc,
@@ -63,7 +64,7 @@ TimeSetHook = Callable[[datetime, datetime, datetime], None]
 SHIFT_LIMIT_SECONDS = 900
 
 
-STATUS_DST_ACTIVE = 0x80
+STATUS_DST_ACTIVE = CLOCK_STATUS_BITS["daylight-saving-active"]
 
 
 @functools.lru_cache(maxsize=256)
