@@ -136,3 +136,15 @@ def test_wrapper_header_is_the_cores() -> None:
     assert cut.name == "wrapper" and cut.error is not None
     assert cut.error.field == "header" and "truncated" in cut.error.message
     assert cut.error.offset == len(frame) + 3
+
+
+def test_python_takes_apdu_tags_by_name_from_the_core() -> None:
+    from smmc_gateway.dlms import push
+    from smmc_gateway.dlms.tags import TAGS
+    from smmc_gateway.simulator import faults
+
+    assert {n: t for t, n in _core.apdu_tag_names()} == TAGS
+    assert (TAGS["aarq"], TAGS["rlrq"], TAGS["exception-response"]) == (0x60, 0x62, 0xD8)
+    assert (faults.TAG_AARQ, faults.TAG_RLRQ) == (0x60, 0x62)
+    assert push.PUSHED == (0x0F, 0xC2)
+    assert (push.GENERAL_GLO_CIPHERING, push.GENERAL_BLOCK_TRANSFER) == (0xDB, 0xE0)

@@ -65,18 +65,18 @@ import structlog
 from smmc_gateway import _core
 from smmc_gateway.dlms.errors import SecurityFailure
 from smmc_gateway.dlms.ic_store import InvocationCounterStore, memory_store
+from smmc_gateway.dlms.tags import TAGS
 
 log = structlog.get_logger("smmc_gateway.dlms.push")
 
-_TAGS = {name: tag for tag, name in _core.apdu_tag_names()}  # the core's APDU tags
-DATA_NOTIFICATION = _TAGS["data-notification"]
-EVENT_NOTIFICATION = _TAGS["event-notification-request"]
-INFORMATION_REPORT = _TAGS["information-report-request"]
-GENERAL_GLO_CIPHERING = _TAGS["general-glo-ciphering"]
+DATA_NOTIFICATION = TAGS["data-notification"]
+EVENT_NOTIFICATION = TAGS["event-notification-request"]
+INFORMATION_REPORT = TAGS["information-report-request"]
+GENERAL_GLO_CIPHERING = TAGS["general-glo-ciphering"]
 PUSHED = (DATA_NOTIFICATION, EVENT_NOTIFICATION, INFORMATION_REPORT)
 """The APDUs a meter pushes: data-notification, and event-notification-request (one
 attribute's value, e.g. an alarm register, as IEC 62056-5-3 lets a server report)."""
-GENERAL_BLOCK_TRANSFER = _TAGS["general-block-transfer"]
+GENERAL_BLOCK_TRANSFER = TAGS["general-block-transfer"]
 WRAPPER_HEADER = 8
 MAX_APDU = 0xFFFF
 READ_CHUNK = 4096

@@ -31,10 +31,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from smmc_gateway.dlms.tags import TAGS
+
 StaleMode = Literal["aare-rejected", "exception", "first-request"]
 STALE_MODES: tuple[str, ...] = get_args(StaleMode)
 
-TAG_AARQ, TAG_RLRQ = 0x60, 0x62
+TAG_AARQ, TAG_RLRQ = TAGS["aarq"], TAGS["rlrq"]
 #: AARE rejected-permanent, acse-service-user no-reason-given, no user-information.
 AARE_BUSY = bytes.fromhex("6117A109060760857405080101A203020101A305A103020101")
 #: exception-response: state-error service-not-allowed, service-error operation-not-possible.

@@ -24,12 +24,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from smmc_gateway import _core
+from smmc_gateway.dlms.tags import TAGS
 from smmc_gateway.simulator import services, sn
 from smmc_gateway.simulator.acse import BASIC_CONFORMANCE, CipherCounters, association_config
 from smmc_gateway.simulator.faults import StaleAssociations
 from smmc_gateway.simulator.meter import SimulatedMeter, UnknownClientError
 
-TAG_AARQ = next(tag for tag, name in _core.apdu_tag_names() if name == "aarq")
+TAG_AARQ = TAGS["aarq"]
 _REFUSING = _core.AssociationConfig()
 _STATUS = {"idle": 0, "awaiting-hls": 1, "associated": 2}
 
