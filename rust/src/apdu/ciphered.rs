@@ -10,6 +10,9 @@ use super::xdr;
 
 pub const TAG_GENERAL_GLO_CIPHERING: u8 = 0xdb;
 pub const TAG_GENERAL_DED_CIPHERING: u8 = 0xdc;
+/// The kind names of general-glo-/general-ded-ciphering.
+pub const GENERAL_GLO_CIPHERING: &str = "general-glo-ciphering";
+pub const GENERAL_DED_CIPHERING: &str = "general-ded-ciphering";
 
 /// One plain xDLMS APDU that has service-specific ciphered forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

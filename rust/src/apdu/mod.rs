@@ -88,8 +88,8 @@ const OTHER_TAGS: &[(u8, &str)] = &[
     (association::TAG_RLRE, "rlre"),
     (errors::TAG_EXCEPTION_RESPONSE, "exception-response"),
     (block::TAG_GENERAL_BLOCK_TRANSFER, "general-block-transfer"),
-    (ciphered::TAG_GENERAL_GLO_CIPHERING, "general-glo-ciphering"),
-    (ciphered::TAG_GENERAL_DED_CIPHERING, "general-ded-ciphering"),
+    (ciphered::TAG_GENERAL_GLO_CIPHERING, ciphered::GENERAL_GLO_CIPHERING),
+    (ciphered::TAG_GENERAL_DED_CIPHERING, ciphered::GENERAL_DED_CIPHERING),
 ];
 
 /// Every APDU tag (first byte) the core knows and its name: the plain xDLMS
@@ -142,8 +142,8 @@ pub fn kinds() -> Vec<&'static str> {
         "event-notification-request",
         "exception-response",
         "general-block-transfer",
-        "general-glo-ciphering",
-        "general-ded-ciphering",
+        ciphered::GENERAL_GLO_CIPHERING,
+        ciphered::GENERAL_DED_CIPHERING,
         "read-request",
         "read-response",
         "write-request",
@@ -211,9 +211,9 @@ impl Apdu {
             Apdu::Ciphered(c) => ciphered::ciphered_name(c.tag).unwrap_or("ciphered"),
             Apdu::GeneralCiphering(g) => {
                 if g.dedicated {
-                    "general-ded-ciphering"
+                    ciphered::GENERAL_DED_CIPHERING
                 } else {
-                    "general-glo-ciphering"
+                    ciphered::GENERAL_GLO_CIPHERING
                 }
             }
             Apdu::ReadRequest(_) => "read-request",

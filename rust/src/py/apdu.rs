@@ -78,10 +78,12 @@ fn apdu_tag_names() -> Vec<(u8, &'static str)> {
 /// plain tag is `None` for general-glo-/general-ded-ciphering (any APDU inside).
 #[pyfunction]
 fn ciphered_apdu_tags() -> Vec<(u8, &'static str, Option<u8>, bool)> {
-    use apdu::ciphered::{TAG_GENERAL_DED_CIPHERING, TAG_GENERAL_GLO_CIPHERING};
+    use apdu::ciphered::{
+        GENERAL_DED_CIPHERING, GENERAL_GLO_CIPHERING, TAG_GENERAL_DED_CIPHERING, TAG_GENERAL_GLO_CIPHERING,
+    };
     let mut v: Vec<_> = apdu::ciphered::ciphered_tags().map(|(t, n, p, d)| (t, n, Some(p), d)).collect();
-    v.push((TAG_GENERAL_GLO_CIPHERING, "general-glo-ciphering", None, false));
-    v.push((TAG_GENERAL_DED_CIPHERING, "general-ded-ciphering", None, true));
+    v.push((TAG_GENERAL_GLO_CIPHERING, GENERAL_GLO_CIPHERING, None, false));
+    v.push((TAG_GENERAL_DED_CIPHERING, GENERAL_DED_CIPHERING, None, true));
     v
 }
 

@@ -489,8 +489,8 @@ pub(super) fn from_dict(d: &Bound<'_, PyDict>) -> PyResult<Apdu> {
                 block_data: req_bytes(d, "block_data")?,
             })
         }
-        "general-glo-ciphering" | "general-ded-ciphering" => Apdu::GeneralCiphering(GeneralCiphering {
-            dedicated: kind == "general-ded-ciphering",
+        ciphered::GENERAL_GLO_CIPHERING | ciphered::GENERAL_DED_CIPHERING => Apdu::GeneralCiphering(GeneralCiphering {
+            dedicated: kind == ciphered::GENERAL_DED_CIPHERING,
             system_title: req_bytes(d, "system_title")?,
             security_control: req(d, "security_control")?,
             invocation_counter: req(d, "invocation_counter")?,
