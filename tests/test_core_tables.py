@@ -146,5 +146,5 @@ def test_python_takes_apdu_tags_by_name_from_the_core() -> None:
     assert {n: t for t, n in _core.apdu_tag_names()} == TAGS
     assert (TAGS["aarq"], TAGS["rlrq"], TAGS["exception-response"]) == (0x60, 0x62, 0xD8)
     assert (faults.TAG_AARQ, faults.TAG_RLRQ) == (0x60, 0x62)
-    assert push.PUSHED == (0x0F, 0xC2)
+    assert push.PUSHED == (0x0F, 0xC2, 0x18)
     assert (push.GENERAL_GLO_CIPHERING, push.GENERAL_BLOCK_TRANSFER) == (0xDB, 0xE0)

@@ -6,7 +6,7 @@
 use crate::axdr::Reader;
 use crate::error::{Error, Layer, Result};
 
-use super::xdr;
+use super::{action, errors, get, initiate, notification, set, sn, xdr};
 
 pub const TAG_GENERAL_GLO_CIPHERING: u8 = 0xdb;
 pub const TAG_GENERAL_DED_CIPHERING: u8 = 0xdc;
@@ -30,7 +30,7 @@ pub struct CipheredForm {
 /// Each row states one fact once: plain tag -> glo-/ded- tags, and the plain
 /// name; the ciphered names are the plain one with "glo-"/"ded-" in front.
 macro_rules! forms {
-    ($(($plain:literal, $glo:literal, $ded:literal, $name:literal)),* $(,)?) => {
+    ($(($plain:expr, $glo:literal, $ded:literal, $name:literal)),* $(,)?) => {
         &[$(CipheredForm {
             plain: $plain,
             name: $name,
@@ -44,22 +44,22 @@ macro_rules! forms {
 
 /// (plain, glo-, ded-) APDU tags from the xDLMS-APDU ASN.1 (IEC 62056-5-3 / Green Book 9.5).
 pub const CIPHERED_FORMS: &[CipheredForm] = forms![
-    (0x01, 0x21, 0x41, "initiate-request"),
-    (0x05, 0x25, 0x45, "read-request"),
-    (0x06, 0x26, 0x46, "write-request"),
-    (0x08, 0x28, 0x48, "initiate-response"),
-    (0x0c, 0x2c, 0x4c, "read-response"),
-    (0x0d, 0x2d, 0x4d, "write-response"),
-    (0x0e, 0x2e, 0x4e, "confirmed-service-error"),
-    (0x16, 0x36, 0x56, "unconfirmed-write-request"),
-    (0x18, 0x38, 0x58, "information-report-request"),
-    (0xc0, 0xc8, 0xd0, "get-request"),
-    (0xc1, 0xc9, 0xd1, "set-request"),
-    (0xc2, 0xca, 0xd2, "event-notification-request"),
-    (0xc3, 0xcb, 0xd3, "action-request"),
-    (0xc4, 0xcc, 0xd4, "get-response"),
-    (0xc5, 0xcd, 0xd5, "set-response"),
-    (0xc7, 0xcf, 0xd7, "action-response"),
+    (initiate::TAG_INITIATE_REQUEST, 0x21, 0x41, "initiate-request"),
+    (sn::TAG_READ_REQUEST, 0x25, 0x45, "read-request"),
+    (sn::TAG_WRITE_REQUEST, 0x26, 0x46, "write-request"),
+    (initiate::TAG_INITIATE_RESPONSE, 0x28, 0x48, "initiate-response"),
+    (sn::TAG_READ_RESPONSE, 0x2c, 0x4c, "read-response"),
+    (sn::TAG_WRITE_RESPONSE, 0x2d, 0x4d, "write-response"),
+    (errors::TAG_CONFIRMED_SERVICE_ERROR, 0x2e, 0x4e, "confirmed-service-error"),
+    (sn::TAG_UNCONFIRMED_WRITE_REQUEST, 0x36, 0x56, "unconfirmed-write-request"),
+    (sn::TAG_INFORMATION_REPORT_REQUEST, 0x38, 0x58, "information-report-request"),
+    (get::TAG_GET_REQUEST, 0xc8, 0xd0, "get-request"),
+    (set::TAG_SET_REQUEST, 0xc9, 0xd1, "set-request"),
+    (notification::TAG_EVENT_NOTIFICATION_REQUEST, 0xca, 0xd2, "event-notification-request"),
+    (action::TAG_ACTION_REQUEST, 0xcb, 0xd3, "action-request"),
+    (get::TAG_GET_RESPONSE, 0xcc, 0xd4, "get-response"),
+    (set::TAG_SET_RESPONSE, 0xcd, 0xd5, "set-response"),
+    (action::TAG_ACTION_RESPONSE, 0xcf, 0xd7, "action-response"),
 ];
 
 /// Every service-specific ciphered tag with its kind name, the plain tag
