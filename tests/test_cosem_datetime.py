@@ -221,3 +221,11 @@ def test_clock_status_bits_are_the_cores() -> None:
     }
     assert STATUS_DST_ACTIVE == 0x80
     assert STATUS_BITS == {"invalid": 0x01, "doubtful": 0x02, "invalid_status": 0x08, "dst": 0x80}
+
+
+def test_cli_names_clock_status_bits_as_the_core_does() -> None:
+    from smmc_gateway.cli.meter_ops import _status_text
+
+    assert _status_text(0x82) == " (doubtful value, daylight saving active)"
+    assert _status_text(0x0D) == " (invalid value, different clock base, invalid clock status)"
+    assert _status_text(0x00) == " (ok)"

@@ -134,14 +134,8 @@ def _dev(seconds: float) -> str:
 
 
 def _status_text(status: int) -> str:
-    bits = [
-        (0x01, "invalid value"),
-        (0x02, "doubtful value"),
-        (0x04, "different clock base"),
-        (0x08, "invalid clock status"),
-        (0x80, "daylight saving active"),
-    ]
-    names = [name for bit, name in bits if status & bit]
+    # the core's Blue Book names ("daylight-saving-active" -> "daylight saving active")
+    names = [name.replace("-", " ") for bit, name in _core.clock_status_bits() if status & bit]
     return f" ({', '.join(names)})" if names else " (ok)"
 
 
