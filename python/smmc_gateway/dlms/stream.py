@@ -103,13 +103,17 @@ class Transport(ABC):
         return self.counters.bytes_received
 
 
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(False)
+RECEIVE_BUFFER = 0x10000
+"""Bytes one read of the pipe takes at most (a whole wrapper frame of the largest APDU)."""
 
 
-class _Pipe(asyncio.Protocol):
-    """An asyncio protocol that forwards bytes and loss to its owner."""
+class _Pipe(asyncio.Protocol, asyncio.BufferedProtocol):
+    """An asyncio protocol that forwards bytes and loss to its owner.
+
+    A socket transport reads into this protocol's own buffer (``recv_into``):
+    with a plain protocol asyncio allocates 256 KiB for every read and shrinks
+    it (an mmap, an mremap and a munmap per answer). Transports that only know
+    ``data_received`` (serial) call that."""
 
     def __init__(self, owner: StreamTransport) -> None:
         self.owner = owner
@@ -117,12 +121,20 @@ class _Pipe(asyncio.Protocol):
         """The owner opened a new pipe since: what this one still reports is not its."""
         self.drained = asyncio.Event()
         self.drained.set()
+        self._view = memoryview(bytearray(RECEIVE_BUFFER))
 
     def pause_writing(self) -> None:
         self.drained.clear()
 
     def resume_writing(self) -> None:
         self.drained.set()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if not self.detached:
+            self.owner._data_received(self._view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         if not self.detached:
@@ -149,6 +161,9 @@ class StreamTransport(Transport):
         self._closing = False
         self._lost: asyncio.Future[None] | None = None
         self._protocol: _Pipe | None = None
+        self._wait_timer: asyncio.TimerHandle | None = None
+        self._wait_until = 0.0
+        self._wait_loop: asyncio.AbstractEventLoop | None = None
 
     async def _open_pipe(self, timeout: float) -> None:
         # A transport closed before opens afresh (a session reconnecting to a meter).
@@ -203,25 +218,52 @@ class StreamTransport(Transport):
     def _data_received(self, data: bytes) -> None: ...
 
     def _connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_wait_timer()
         if self._lost is not None and not self._lost.done():
             self._lost.set_result(None)
         why = f": {exc}" if exc else ""
         self._fail(LinkLost(f"{self.description}: connection closed by the peer{why}"))
 
     async def _wait(self, timeout: float, awaited: str) -> None:
-        """Wait until something was delivered or failed, or raise MeterTimeout
-        (one timer handle per wait: this is on every answer's path)."""
+        """Wait until something was delivered or failed, or raise MeterTimeout.
+
+        This is on every answer's path, so the transport's successive waits share
+        one timer: it is moved only when a wait must end sooner than it fires, and
+        when it fires before the current wait's end it re-arms itself for that end.
+        (A timer per wait would leave a cancelled handle per answer in the loop's
+        heap until its time came.) Closing the transport cancels it."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         self._waiter = waiter
-        timer = loop.call_later(timeout, _expire, waiter)
+        self._wait_until = until = loop.time() + timeout
+        timer = self._wait_timer
+        if timer is None or timer.when() > until or self._wait_loop is not loop:
+            if timer is not None:
+                timer.cancel()
+            self._wait_timer = loop.call_at(until, self._wait_timer_fired)
+            self._wait_loop = loop
         try:
             woken = await waiter
         finally:
-            timer.cancel()
             self._waiter = None
         if not woken:
             raise MeterTimeout(awaited, timeout)
+
+    def _wait_timer_fired(self) -> None:
+        self._wait_timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        loop = waiter.get_loop()
+        if loop.time() >= self._wait_until:
+            waiter.set_result(False)
+        else:
+            self._wait_timer = loop.call_at(self._wait_until, self._wait_timer_fired)
+
+    def _cancel_wait_timer(self) -> None:
+        if self._wait_timer is not None:
+            self._wait_timer.cancel()
+            self._wait_timer = None
 
     async def receive_apdu(self, timeout: float) -> bytes:
         if self._apdus:
@@ -246,5 +288,6 @@ class StreamTransport(Transport):
 
     def _close_pipe(self) -> None:
         self._closing = True
+        self._cancel_wait_timer()
         if self._pipe is not None and not self._pipe.is_closing():
             self._pipe.close()
