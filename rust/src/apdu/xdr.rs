@@ -44,6 +44,13 @@ pub fn sequence_len(r: &mut Reader<'_>, field: &'static str) -> Result<usize> {
 /// One tagged A-XDR `Data` value, checked to parse, returned as its raw bytes.
 pub fn raw_data(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<u8>> {
     let rest = r.rest();
+    // Step over the value without building it; what the walk cannot step over
+    // (an invalid value, a compact-array) the full decode decides and names.
+    let mut walk = Reader::new(rest, r.layer());
+    if crate::axdr_skip::skip_value(&mut walk).is_ok() {
+        let value = r.take(walk.pos(), field)?;
+        return Ok(value.to_vec());
+    }
     let start = r.pos();
     axdr::decode_from(r)
         .map_err(|e| Error::new(r.layer(), field, e.offset, ErrorKind::Other(format!("{}: {}", e.field, e.kind))))?;
