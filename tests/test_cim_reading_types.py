@@ -151,3 +151,18 @@ def test_interval_blocks_kept_for_the_bulk_export_before_the_codes_get_theirs() 
     assert [iv["value"] for iv in block["IntervalReadings"]] == [1, 2]
     new = old.replace(b"obis:1.0.1.8.0.255", b"0.0.2.1.1.1.12.0.0.0.0.0.0.0.0.0.72.0")
     assert _kept_blocks(new) is new  # blocks with codes pass untouched, never re-rendered
+
+
+def test_codes_are_memoised_per_obis_unit_and_period() -> None:
+    """Every read of a fleet asks for the same few codes: computed once, and the
+    memo keeps codes apart by OBIS, unit and measuring period."""
+    reading_type.cache_clear()
+    first = reading_type("1.0.1.8.0.255", "Wh")
+    assert reading_type("1.0.1.8.0.255", "Wh") == first
+    assert reading_type.cache_info().hits == 1
+    assert reading_type("1.0.1.8.0.255", "kWh") != first  # the multiplier differs
+    sampled = [reading_type("1.0.1.29.0.255", "kWh", measuring_period_s=p) for p in (900, 3600)]
+    assert sampled[0] != sampled[1]
+    for obis, unit, period in [("1.0.1.8.0.255", "Wh", None), ("1.0.1.29.0.255", "kWh", 900)]:
+        assert reading_type(obis, unit, measuring_period_s=period) == \
+            reading_type_parts(obis, unit, measuring_period_s=period)[0].code

@@ -23,6 +23,7 @@ unit text only (``kWh`` -> 3).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -186,6 +187,8 @@ def reading_type_parts(obis: str, unit: str, *,
         tou=e if d in TARIFFED else 0, phases=phases, multiplier=multiplier, unit=symbol), True
 
 
+@functools.lru_cache(maxsize=4096)
 def reading_type(obis: str, unit: str, *, measuring_period_s: int | None = None) -> str:
-    """The 18-part ReadingType code of a value of ``obis`` in ``unit`` (never raises)."""
+    """The 18-part ReadingType code of a value of ``obis`` in ``unit`` (never raises;
+    memoised: every read of a fleet asks for the same few codes)."""
     return reading_type_parts(obis, unit, measuring_period_s=measuring_period_s)[0].code
