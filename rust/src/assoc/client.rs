@@ -42,6 +42,8 @@ type Built = std::result::Result<(Vec<u8>, Option<RequestId>), (Error, Option<Re
 /// The client side of one association (see the module documentation).
 pub struct ClientAssociation {
     pub(super) cfg: AssociationConfig,
+    /// The decode quirks `cfg` allows, worked out once (every plain APDU received asks).
+    pub(super) tolerance: apdu::Tolerance,
     pub(super) state: ClientState,
     pub(super) crypto: Option<Crypto>,
     pub(super) counters: Counters,
@@ -105,6 +107,7 @@ impl ClientAssociation {
             None => None,
         };
         Ok(ClientAssociation {
+            tolerance: cfg.tolerance(),
             cfg,
             state: ClientState::Idle,
             crypto,

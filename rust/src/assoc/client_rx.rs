@@ -33,7 +33,7 @@ impl ClientAssociation {
             Some(apdu::association::TAG_AARE) if self.state != ClientState::AwaitingAare => {
                 self.stray(proto("AARE", format!("an AARE while {:?}", self.state)))
             }
-            Some(apdu::association::TAG_AARE) => match apdu::decode_tolerant(data, self.cfg.tolerance()) {
+            Some(apdu::association::TAG_AARE) => match apdu::decode_tolerant(data, self.tolerance) {
                 Ok(apdu::Decoded { value: Apdu::Aare(a), quirks }) => {
                     let taken = quirks.iter().map(|q| q.quirk).collect();
                     self.took(quirks);
@@ -198,7 +198,7 @@ impl ClientAssociation {
             data
         };
         // The plaintext of a ciphered APDU is decoded strictly: no quirk inside security.
-        let tolerance = if is_ciphered(tag) { apdu::Tolerance::NONE } else { self.cfg.tolerance() };
+        let tolerance = if is_ciphered(tag) { apdu::Tolerance::NONE } else { self.tolerance };
         let decoded = match apdu::decode_tolerant(bytes, tolerance) {
             Ok(d) => {
                 self.took(d.quirks);
