@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from smmc_gateway.uplink import envelope
@@ -191,4 +192,63 @@ async def test_ddl_while_the_writer_is_busy_never_breaks_a_batch(tmp_path: Path)
         return int(conn.execute("SELECT COUNT(*) FROM t").fetchone()[0])
 
     assert await store.submit(count) == 50 * 200
+    await store.close()
+
+
+async def test_a_batch_wakes_the_event_loop_once(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs committed together are settled by one call into the event loop (each
+    call_soon_threadsafe writes to its self-pipe), each with its own outcome and in
+    submission order."""
+    import asyncio
+    import sqlite3
+    import threading
+
+    from smmc_gateway.uplink.store import Store
+
+    store = Store(tmp_path / "wake.sqlite")
+    loop = asyncio.get_running_loop()
+    wakes: list[object] = []
+    call_soon_threadsafe = loop.call_soon_threadsafe
+
+    def counting(callback: Any, *args: Any, **kw: Any) -> Any:
+        wakes.append(callback)
+        return call_soon_threadsafe(callback, *args, **kw)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counting)
+    gate, started = threading.Event(), threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> str:
+        started.set()
+        gate.wait(10)  # the writer is busy: what follows queues up for one batch
+        return "held"
+
+    order: list[int] = []
+
+    def job(n: int) -> Any:
+        def run(conn: sqlite3.Connection) -> int:
+            if n == 3:
+                raise ValueError("job 3 fails alone")
+            return n
+        return run
+
+    first = asyncio.ensure_future(store.submit(hold))
+    assert await asyncio.to_thread(started.wait, 10)  # the writer runs the first job
+
+    async def one(n: int) -> int:
+        try:
+            return await store.submit(job(n))
+        finally:
+            order.append(n)
+
+    rest = [asyncio.ensure_future(one(n)) for n in range(8)]
+    await asyncio.sleep(0)
+    before = len(wakes)
+    gate.set()
+    assert await first == "held"
+    results = await asyncio.gather(*rest, return_exceptions=True)
+    assert [r if not isinstance(r, ValueError) else "failed" for r in results] == \
+        [0, 1, 2, "failed", 4, 5, 6, 7]
+    assert order == list(range(8))
+    assert len(wakes) - before == 2  # the held job's batch, then the batch of 8
     await store.close()

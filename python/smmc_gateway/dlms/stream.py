@@ -103,8 +103,9 @@ class Transport(ABC):
         return self.counters.bytes_received
 
 
-RECEIVE_BUFFER = 0x10000
-"""Bytes one read of the pipe takes at most (a whole wrapper frame of the largest APDU)."""
+RECEIVE_BUFFER = 0x4000
+"""Bytes one read of the pipe takes at most: a frame of the usual PDU sizes in one read,
+a longer one in a few; the buffer is allocated per connection, so it stays small."""
 
 
 class _Pipe(asyncio.Protocol, asyncio.BufferedProtocol):

@@ -103,8 +103,13 @@ class Store:
                 results = [(False, exc)] * len(batch)
             finally:
                 self._batch_lock.release()
+            # One wake-up per event loop for the whole batch (each call_soon_threadsafe
+            # writes to the loop's self-pipe), the futures settled in submission order.
+            settled: dict[asyncio.AbstractEventLoop, list[_Settled]] = {}
             for (_fn, loop, fut), (ok, value) in zip(batch, results, strict=True):
-                loop.call_soon_threadsafe(_settle, fut, ok, value)
+                settled.setdefault(loop, []).append((fut, ok, value))
+            for loop, outcomes in settled.items():
+                loop.call_soon_threadsafe(_settle_all, outcomes)
             if stop:
                 break
         conn.close()
@@ -118,10 +123,14 @@ class Store:
         await asyncio.to_thread(self._thread.join)
 
 
-def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if fut.done():
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+_Settled = tuple["asyncio.Future[Any]", bool, Any]
+
+
+def _settle_all(outcomes: list[_Settled]) -> None:
+    for fut, ok, value in outcomes:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
