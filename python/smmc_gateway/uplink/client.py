@@ -450,6 +450,13 @@ class Uplink:
             if was_up and rc is not None and rc.value >= 0x80:
                 log.warning("uplink_broker_disconnect", code=f"0x{rc.value:02X}",
                             reason=reason_name(rc.value))
+            # A publish waiting for its PUBACK will not get it on this connection: fail it
+            # now (the outbox sends it again after the reconnect) instead of waiting out
+            # publish_timeout.
+            for fut in list(self._acks.values()):
+                if not fut.done():
+                    fut.set_exception(aiomqtt.MqttError(
+                        "the connection to the broker was lost before the PUBACK"))
             if on_disconnect is not None:
                 on_disconnect(c, userdata, flags, rc, properties)  # type: ignore[call-arg,arg-type]
 
