@@ -68,6 +68,8 @@ run_tests() {
   cargo test -q 2>&1
   say "ruff"
   "$VENV/bin/ruff" check python tests bench
+  say "ruff format --check"
+  "$VENV/bin/ruff" format --check python tests bench
   say "mypy --strict"
   "$VENV/bin/mypy" --strict python/smmc_gateway
   say "pytest"

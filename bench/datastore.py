@@ -30,10 +30,22 @@ class WrongResult(RuntimeError):
 
 
 def blocks(values: int) -> bytes:
-    ivs = [{"timeStamp": (DAY + timedelta(minutes=15 * i)).isoformat().replace("+00:00", "Z"),
-            "value": 1000 + i} for i in range(values)]
-    return json.dumps([{"ReadingType": {"ref": ref, "obis": "1.0.1.8.0.255", "unit": "Wh"},
-                        "IntervalReadings": ivs} for ref in ("A+", "A-")]).encode()
+    ivs = [
+        {
+            "timeStamp": (DAY + timedelta(minutes=15 * i)).isoformat().replace("+00:00", "Z"),
+            "value": 1000 + i,
+        }
+        for i in range(values)
+    ]
+    return json.dumps(
+        [
+            {
+                "ReadingType": {"ref": ref, "obis": "1.0.1.8.0.255", "unit": "Wh"},
+                "IntervalReadings": ivs,
+            }
+            for ref in ("A+", "A-")
+        ]
+    ).encode()
 
 
 async def run(directory: Path, meters: int) -> dict[str, Any]:
@@ -44,8 +56,12 @@ async def run(directory: Path, meters: int) -> dict[str, Any]:
     await asyncio.gather(*(data.record_readings(f"m{i}", [], body) for i in range(meters)))
     dt = time.perf_counter() - t0
     rows = meters * 96 * 2
-    out: dict[str, Any] = {"meters": meters, "rows": rows, "record_rows_per_s": rows / dt,
-                           "record_commits": store.commits}
+    out: dict[str, Any] = {
+        "meters": meters,
+        "rows": rows,
+        "record_rows_per_s": rows / dt,
+        "record_commits": store.commits,
+    }
     t0 = time.perf_counter()
     got = await data.query("m0", DAY, DAY + timedelta(days=1))
     out["query_ms"] = (time.perf_counter() - t0) * 1000
@@ -81,11 +97,12 @@ def main() -> int:
     if args.json:
         print(json.dumps(out, sort_keys=True))
         return 0
-    print(f"record: {out['meters']} meters x 96 intervals x 2 types = {out['rows']} rows "
-          f"({out['record_rows_per_s']:,.0f} rows/s, {out['record_commits']} commits)")
+    print(
+        f"record: {out['meters']} meters x 96 intervals x 2 types = {out['rows']} rows "
+        f"({out['record_rows_per_s']:,.0f} rows/s, {out['record_commits']} commits)"
+    )
     print(f"query: {out['query_intervals']} intervals in {out['query_ms']:.1f} ms")
-    print(f"report: {out['report_received']}/{out['report_expected']} in "
-          f"{out['report_ms']:.1f} ms")
+    print(f"report: {out['report_received']}/{out['report_expected']} in {out['report_ms']:.1f} ms")
     return 0
 
 

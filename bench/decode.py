@@ -198,8 +198,14 @@ def bench_profile(buf: bytes) -> None:
             buf, clock_column=0, columns=cols, status_column=1, capture_period=PERIOD
         )
     )
-    add("profile -> MeterReadings JSON", "smmc _core", ours_json, len(buf), ROWS,
-        key="profile_json_rows_per_s")
+    add(
+        "profile -> MeterReadings JSON",
+        "smmc _core",
+        ours_json,
+        len(buf),
+        ROWS,
+        key="profile_json_rows_per_s",
+    )
 
 
 def bench_hdlc() -> None:
@@ -234,8 +240,14 @@ def bench_hdlc() -> None:
     if got != len(frames):
         raise WrongResult(f"HDLC deframe: decoded {got}/{len(frames)} frames")
     ours = best_of(deframe)
-    add("HDLC deframe + FCS", "smmc _core HdlcFramer", ours, len(stream), len(frames),
-        key="hdlc_frames_per_s")
+    add(
+        "HDLC deframe + FCS",
+        "smmc _core HdlcFramer",
+        ours,
+        len(stream),
+        len(frames),
+        key="hdlc_frames_per_s",
+    )
     if have("dlms_cosem"):
         from dlms_cosem.hdlc.exceptions import HdlcException
         from dlms_cosem.hdlc.frames import InformationFrame
@@ -281,8 +293,14 @@ def bench_gcm() -> None:
         if _core.gcm_decrypt(KEY, IV, AAD, ct, 12) != pt:
             raise WrongResult(f"AES-GCM decrypt {size} B: not the plaintext")
         ours = best_of(lambda ct=ct: _core.gcm_decrypt(KEY, IV, AAD, ct, 12))
-        add(f"AES-GCM decrypt {size} B", "smmc _core gcm_decrypt", ours, size, 1,
-            key=f"gcm_{size}_per_s")
+        add(
+            f"AES-GCM decrypt {size} B",
+            "smmc _core gcm_decrypt",
+            ours,
+            size,
+            1,
+            key=f"gcm_{size}_per_s",
+        )
         if crypto:
             from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -328,8 +346,9 @@ def main() -> int:
     buf = load_profile()
     rows = _core.decode_profile_buffer(buf, PERIOD)
     if len(rows) != ROWS or rows[1][0] - rows[0][0] != dt.timedelta(seconds=PERIOD):
-        print("bench/decode.py: WrongResult: the profile did not decode to its rows",
-              file=sys.stderr)
+        print(
+            "bench/decode.py: WrongResult: the profile did not decode to its rows", file=sys.stderr
+        )
         return 1
     as_json = "--json" in sys.argv
     if not as_json:

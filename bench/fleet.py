@@ -98,9 +98,23 @@ class Reads:
 
 def start_simulator(n: int) -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
     sim = subprocess.Popen(
-        [sys.executable, "-m", "smmc_gateway.simulator", "--tcp", "0", "--meters", str(n),
-         "--json", "--push", "127.0.0.1:9"], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "smmc_gateway.simulator",
+            "--tcp",
+            "0",
+            "--meters",
+            str(n),
+            "--json",
+            "--push",
+            "127.0.0.1:9",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     assert sim.stdout is not None
     line = sim.stdout.readline()
     if not line:
@@ -110,19 +124,32 @@ def start_simulator(n: int) -> tuple[subprocess.Popen[str], list[dict[str, Any]]
     return sim, listing
 
 
-async def bench_reads(sim: subprocess.Popen[str], listing: list[dict[str, Any]], tmp: Path,
-                      sessions: int) -> dict[str, Any]:
-    cfg = load_config(write_lab_config(tmp / "reads", listing, broker=("127.0.0.1", 1),
-                                       max_tcp_sessions=sessions, response_timeout="20s"))
+async def bench_reads(
+    sim: subprocess.Popen[str], listing: list[dict[str, Any]], tmp: Path, sessions: int
+) -> dict[str, Any]:
+    cfg = load_config(
+        write_lab_config(
+            tmp / "reads",
+            listing,
+            broker=("127.0.0.1", 1),
+            max_tcp_sessions=sessions,
+            response_timeout="20s",
+        )
+    )
     state = tmp / "reads" / "state"
     ic = BatchedCounterStore(str(state / "ic.sqlite"))
     fleet = await Fleet.open(cfg.meters, state / "fleet.sqlite")
     uplink = Uplink(UplinkConfig(gateway_id=cfg.gateway.id, db_path=state / "outbox.sqlite"))
-    sched = Scheduler(fleet, SessionFactory(system_title=cfg.gateway.client_system_title,
-                                            ic_store=ic, response_timeout=20),
-                      max_tcp_sessions=sessions)
-    head = HeadEnd(fleet, sched, uplink, cfg.models, time_source=FixedTimeSource(),
-                   first_read_s=4 * 3600)
+    sched = Scheduler(
+        fleet,
+        SessionFactory(
+            system_title=cfg.gateway.client_system_title, ic_store=ic, response_timeout=20
+        ),
+        max_tcp_sessions=sessions,
+    )
+    head = HeadEnd(
+        fleet, sched, uplink, cfg.models, time_source=FixedTimeSource(), first_read_s=4 * 3600
+    )
     ids = fleet.ids()
     try:
         warm = Reads()
@@ -145,20 +172,32 @@ async def bench_reads(sim: subprocess.Popen[str], listing: list[dict[str, Any]],
     failed = sum(reads.failed.values()) + sum(cold.failed.values()) + sum(warm.failed.values())
     done = max(1, reads.ok)
     return {
-        "reads": len(ids) - 1, "ok": reads.ok, "failed": failed,
+        "reads": len(ids) - 1,
+        "ok": reads.ok,
+        "failed": failed,
         "failures_by_type": dict(reads.failed + cold.failed + warm.failed),
         "first_error": warm.first_error or cold.first_error or reads.first_error,
-        "wall_s": wall, "reads_per_s": reads.ok / wall,
-        "cpu_ms_per_read": cpu / done * 1e3, "sim_cpu_ms_per_read": scpu / done * 1e3,
-        "outbox_rows": rows, "max_tcp_sessions": sessions,
+        "wall_s": wall,
+        "reads_per_s": reads.ok / wall,
+        "cpu_ms_per_read": cpu / done * 1e3,
+        "sim_cpu_ms_per_read": scpu / done * 1e3,
+        "outbox_rows": rows,
+        "max_tcp_sessions": sessions,
         "cold_reads_per_s": cold.ok / cold_wall,
     }
 
 
 async def bench_memory(n: int, tmp: Path) -> dict[str, float]:
-    listing = [{"meter_id": f"mem-{i:06d}", "port": 10000 + i % 50000,
-                "ek": "00112233445566778899aabbccddeeff", "ak": "00112233445566778899aabbccddeeff",
-                "auth": "hls-gmac"} for i in range(n)]
+    listing = [
+        {
+            "meter_id": f"mem-{i:06d}",
+            "port": 10000 + i % 50000,
+            "ek": "00112233445566778899aabbccddeeff",
+            "ak": "00112233445566778899aabbccddeeff",
+            "auth": "hls-gmac",
+        }
+        for i in range(n)
+    ]
     path = write_lab_config(tmp / "mem", listing, broker=("127.0.0.1", 1))
     before = rss_bytes()
     cfg = load_config(path)
@@ -172,16 +211,24 @@ async def bench_memory(n: int, tmp: Path) -> dict[str, float]:
     after = rss_bytes()
     await sched.stop(1)
     await fleet.close()
-    return {"configured": n, "rss_growth_mib": (after - before) / 2**20,
-            "kib_per_meter": (after - before) / n / 1024}
+    return {
+        "configured": n,
+        "rss_growth_mib": (after - before) / 2**20,
+        "kib_per_meter": (after - before) / n / 1024,
+    }
 
 
 async def bench_inserts(n: int, tmp: Path, concurrency: int = 256) -> dict[str, float]:
     store = Store(tmp / "ins.sqlite")
     outbox = Outbox.open(store, "gw-bench")
     payload = json.dumps({"MeterReading": [{"Meter": {"mRID": "m"}, "Readings": []}]}).encode()
-    draft = Draft(MessageClass.TELEMETRY, "smmc/v1/gw-bench/meter/m/readings", "created",
-                  "MeterReadings", payload)
+    draft = Draft(
+        MessageClass.TELEMETRY,
+        "smmc/v1/gw-bench/meter/m/readings",
+        "created",
+        "MeterReadings",
+        payload,
+    )
     queue = iter(range(n))
 
     async def worker() -> None:
@@ -194,8 +241,12 @@ async def bench_inserts(n: int, tmp: Path, concurrency: int = 256) -> dict[str, 
     wall = time.perf_counter() - t0
     commits = store.commits - commits0
     await store.close()
-    return {"inserts": n, "inserts_per_s": n / wall, "fsynced_commits": commits,
-            "per_commit": n / max(1, commits)}
+    return {
+        "inserts": n,
+        "inserts_per_s": n / wall,
+        "fsynced_commits": commits,
+        "per_commit": n / max(1, commits),
+    }
 
 
 def main() -> int:
@@ -228,46 +279,74 @@ def main() -> int:
             sim.terminate()
             sim.wait(20)
     figures = {
-        "reads_per_s": reads["reads_per_s"], "reads": reads["reads"], "ok": reads["ok"],
-        "failed": reads["failed"], "failures_by_type": reads["failures_by_type"],
+        "reads_per_s": reads["reads_per_s"],
+        "reads": reads["reads"],
+        "ok": reads["ok"],
+        "failed": reads["failed"],
+        "failures_by_type": reads["failures_by_type"],
         "cpu_ms_per_read": reads["cpu_ms_per_read"],
         "sim_cpu_ms_per_read": reads["sim_cpu_ms_per_read"],
-        "cold_reads_per_s": reads["cold_reads_per_s"], "wall_s": reads["wall_s"],
-        "max_tcp_sessions": reads["max_tcp_sessions"], "outbox_rows": reads["outbox_rows"],
+        "cold_reads_per_s": reads["cold_reads_per_s"],
+        "wall_s": reads["wall_s"],
+        "max_tcp_sessions": reads["max_tcp_sessions"],
+        "outbox_rows": reads["outbox_rows"],
         "kib_per_configured_meter": mem["kib_per_meter"],
         "configured_meters": mem["configured"],
-        "outbox_inserts_per_s": ins["inserts_per_s"], "outbox_fsynced_commits":
-            ins["fsynced_commits"], "cpus": os.cpu_count(),
+        "outbox_inserts_per_s": ins["inserts_per_s"],
+        "outbox_fsynced_commits": ins["fsynced_commits"],
+        "cpus": os.cpu_count(),
     }
     if args.json:
         print(json.dumps(figures, sort_keys=True))
     else:
         print_table(figures, reads, mem, ins)
     if reads["failed"]:
-        print(f"bench/fleet.py: {reads['failed']} read(s) failed; first: {reads['first_error']}",
-              file=sys.stderr)
+        print(
+            f"bench/fleet.py: {reads['failed']} read(s) failed; first: {reads['first_error']}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
 
-def print_table(f: dict[str, Any], reads: dict[str, Any], mem: dict[str, float],
-                ins: dict[str, float]) -> None:
+def print_table(
+    f: dict[str, Any], reads: dict[str, Any], mem: dict[str, float], ins: dict[str, float]
+) -> None:
     print(f"\nsmmc-gateway fleet benchmark ({f['cpus']} CPUs, Python {sys.version.split()[0]})\n")
     rows = [
-        ("complete reads/s (HLS-GMAC, 16-row profile + 4 registers)",
-         f"{f['reads_per_s']:.0f}", ">= 500",
-         f"{f['ok']} ok, {f['failed']} failed of {f['reads']} in {f['wall_s']:.1f}s, "
-         f"{f['max_tcp_sessions']} sessions"),
-        ("  first round after a start (counter blocks reserved)",
-         f"{f['cold_reads_per_s']:.0f}", "", "one fsynced reservation per meter"),
+        (
+            "complete reads/s (HLS-GMAC, 16-row profile + 4 registers)",
+            f"{f['reads_per_s']:.0f}",
+            ">= 500",
+            f"{f['ok']} ok, {f['failed']} failed of {f['reads']} in {f['wall_s']:.1f}s, "
+            f"{f['max_tcp_sessions']} sessions",
+        ),
+        (
+            "  first round after a start (counter blocks reserved)",
+            f"{f['cold_reads_per_s']:.0f}",
+            "",
+            "one fsynced reservation per meter",
+        ),
         ("gateway CPU per read", f"{f['cpu_ms_per_read']:.2f} ms", "<= 1 ms", "this process"),
-        ("simulator CPU per read", f"{f['sim_cpu_ms_per_read']:.2f} ms", "<= 1 ms",
-         "its own process"),
-        ("resident memory per configured meter", f"{mem['kib_per_meter']:.2f} KiB", "<= 50 KiB",
-         f"{mem['configured']} meters: +{mem['rss_growth_mib']:.1f} MiB RSS"),
-        ("outbox durable inserts/s", f"{ins['inserts_per_s']:.0f}", ">= 5000",
-         f"{ins['inserts']} single adds, {ins['fsynced_commits']} fsynced commits "
-         f"({ins['per_commit']:.0f}/commit)"),
+        (
+            "simulator CPU per read",
+            f"{f['sim_cpu_ms_per_read']:.2f} ms",
+            "<= 1 ms",
+            "its own process",
+        ),
+        (
+            "resident memory per configured meter",
+            f"{mem['kib_per_meter']:.2f} KiB",
+            "<= 50 KiB",
+            f"{mem['configured']} meters: +{mem['rss_growth_mib']:.1f} MiB RSS",
+        ),
+        (
+            "outbox durable inserts/s",
+            f"{ins['inserts_per_s']:.0f}",
+            ">= 5000",
+            f"{ins['inserts']} single adds, {ins['fsynced_commits']} fsynced commits "
+            f"({ins['per_commit']:.0f}/commit)",
+        ),
     ]
     w = max(len(r[0]) for r in rows)
     print(f"{'measure':<{w}}  {'result':>12}  {'target':>10}  notes")

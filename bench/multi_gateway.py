@@ -124,12 +124,15 @@ def mosquitto(workdir: Path) -> Iterator[tuple[str, int]]:
     d.mkdir(parents=True, exist_ok=True)
     conf = d / "mosquitto.conf"
     user = "user root\n" if os.geteuid() == 0 else ""
-    conf.write_text(f"{user}listener {port} 127.0.0.1\nallow_anonymous true\n"
-                    f"persistence true\npersistence_location {d}/\n"
-                    "max_queued_messages 1000000\nmax_inflight_messages 100\n"
-                    f"log_dest file {d}/mosquitto.log\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    conf.write_text(
+        f"{user}listener {port} 127.0.0.1\nallow_anonymous true\n"
+        f"persistence true\npersistence_location {d}/\n"
+        "max_queued_messages 1000000\nmax_inflight_messages 100\n"
+        f"log_dest file {d}/mosquitto.log\n"
+    )
+    proc = subprocess.Popen(
+        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_port("127.0.0.1", port, 10)
         yield ("127.0.0.1", port)
@@ -158,10 +161,27 @@ class Gateway:
         self.dir = workdir / self.id
         self.spec = spec
         self.sim = subprocess.Popen(
-            [sys.executable, "-m", "smmc_gateway.simulator", "--tcp", "0", "--meters",
-             str(spec.meters), "--seed", str(1000 + index), "--auth", "hls-gmac",
-             "--log-level", "warning", "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+            [
+                sys.executable,
+                "-m",
+                "smmc_gateway.simulator",
+                "--tcp",
+                "0",
+                "--meters",
+                str(spec.meters),
+                "--seed",
+                str(1000 + index),
+                "--auth",
+                "hls-gmac",
+                "--log-level",
+                "warning",
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=REPO,
+        )
         assert self.sim.stdout is not None
         line = self.sim.stdout.readline()
         if not line.strip():
@@ -170,9 +190,13 @@ class Gateway:
         meters = [{**m, "port": m["port"]} for m in listing["meters"]]
         self.meter_ids = [str(m["meter_id"]) for m in meters]
         self.config = write_lab_config(
-            self.dir, meters, broker=broker, gateway_id=self.id,
+            self.dir,
+            meters,
+            broker=broker,
+            gateway_id=self.id,
             max_tcp_sessions=min(64, spec.meters),
-            schedules='load_profile_every = "60s"\nload_profile_jitter = "5s"')
+            schedules='load_profile_every = "60s"\nload_profile_jitter = "5s"',
+        )
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarted = False
         self.pending_at_kill = 0
@@ -180,10 +204,23 @@ class Gateway:
     def start(self) -> None:
         log = open(self.dir / "gateway.log", "ab")  # noqa: SIM115 - the process keeps it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "smmc_gateway.cli", "run", "--config", str(self.config),
-             "--assume-clock-synchronised", "--first-read", "3600",
-             "--log-level", self.spec.log_level],
-            stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            [
+                sys.executable,
+                "-m",
+                "smmc_gateway.cli",
+                "run",
+                "--config",
+                str(self.config),
+                "--assume-clock-synchronised",
+                "--first-read",
+                "3600",
+                "--log-level",
+                self.spec.log_level,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
         log.close()
 
     def kill(self) -> None:
@@ -233,16 +270,26 @@ class Gateway:
             self.sim.kill()
 
 
-async def consume(index: int, broker: tuple[str, int], into: list[Received],
-                  ready: asyncio.Event, stop: asyncio.Event) -> None:
+async def consume(
+    index: int,
+    broker: tuple[str, int],
+    into: list[Received],
+    ready: asyncio.Event,
+    stop: asyncio.Event,
+) -> None:
     """One member of the shared-subscription group (persistent session, QoS 1)."""
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 3600
     while not stop.is_set():
         try:
-            async with aiomqtt.Client(broker[0], broker[1], identifier=f"central-{index}",
-                                      protocol=aiomqtt.ProtocolVersion.V5,
-                                      clean_start=False, properties=props) as client:
+            async with aiomqtt.Client(
+                broker[0],
+                broker[1],
+                identifier=f"central-{index}",
+                protocol=aiomqtt.ProtocolVersion.V5,
+                clean_start=False,
+                properties=props,
+            ) as client:
                 await client.subscribe(f"$share/{GROUP}/smmc/v1/+/#", qos=1)
                 ready.set()
                 async for msg in client.messages:
@@ -252,11 +299,19 @@ async def consume(index: int, broker: tuple[str, int], into: list[Received],
             await asyncio.sleep(0.5)  # a broker node restarting: reconnect
 
 
-def analyse(spec: Spec, gateways: list[Gateway], got: list[Received], stored: dict[str, int],
-            elapsed: float) -> Report:
-    report = Report(asdict(spec) | {"broker": str(spec.broker), "workdir": str(spec.workdir),
-                                    "broker_kill": spec.broker_kill is not None},
-                    round(elapsed, 1), [0] * spec.consumers)
+def analyse(
+    spec: Spec, gateways: list[Gateway], got: list[Received], stored: dict[str, int], elapsed: float
+) -> Report:
+    report = Report(
+        asdict(spec)
+        | {
+            "broker": str(spec.broker),
+            "workdir": str(spec.workdir),
+            "broker_kill": spec.broker_kill is not None,
+        },
+        round(elapsed, 1),
+        [0] * spec.consumers,
+    )
     by_gw: dict[str, list[dict[str, Any]]] = {g.id: [] for g in gateways}
     for r in got:
         report.per_consumer[r.consumer] += 1
@@ -287,21 +342,38 @@ def analyse(spec: Spec, gateways: list[Gateway], got: list[Received], stored: di
                 for mr in d["payload"]["MeterReading"]:
                     meter = mr["Meter"]["mRID"]
                     readings_meters.add(meter)
-                    stamps = [r["timeStamp"] for b in mr.get("IntervalBlocks", [])
-                              for r in b.get("IntervalReadings", [])]
+                    stamps = [
+                        r["timeStamp"]
+                        for b in mr.get("IntervalBlocks", [])
+                        for r in b.get("IntervalReadings", [])
+                    ]
                     if stamps:
                         key = (meter, min(stamps), max(stamps), len(stamps))
                         first = data_ids.setdefault(key, h["messageId"])
                         if first != h["messageId"]:
-                            conflicts.append(f"{meter}: the same intervals {key[1]}..{key[2]} "
-                                             f"under {first} and {h['messageId']}")
+                            conflicts.append(
+                                f"{meter}: the same intervals {key[1]}..{key[2]} "
+                                f"under {first} and {h['messageId']}"
+                            )
         n = stored[g.id]
         missing = sorted(set(range(1, n + 1)) - set(seqs))
         report.duplicate_deliveries += len(docs) - len(seqs)
         report.readings_messages += readings
-        report.gateways.append(GatewayReport(
-            g.id, n, len(seqs), len(docs), missing[:50], conflicts[:50], readings,
-            len(readings_meters), len(g.meter_ids), g.restarted, g.pending_at_kill))
+        report.gateways.append(
+            GatewayReport(
+                g.id,
+                n,
+                len(seqs),
+                len(docs),
+                missing[:50],
+                conflicts[:50],
+                readings,
+                len(readings_meters),
+                len(g.meter_ids),
+                g.restarted,
+                g.pending_at_kill,
+            )
+        )
     report.problems = check(report)
     return report
 
@@ -313,8 +385,10 @@ def check(report: Report) -> list[str]:
         if g.stored == 0:
             out.append(f"{g.gateway}: stored nothing")
         if g.missing:
-            out.append(f"{g.gateway}: {len(g.missing)} stored messages never reached the "
-                       f"group (seq {g.missing[:10]}...)")
+            out.append(
+                f"{g.gateway}: {len(g.missing)} stored messages never reached the "
+                f"group (seq {g.missing[:10]}...)"
+            )
         out.extend(f"{g.gateway}: {c}" for c in g.conflicts)
         if g.meters_with_readings < g.meters:
             out.append(f"{g.gateway}: readings of {g.meters_with_readings} of {g.meters} meters")
@@ -323,8 +397,10 @@ def check(report: Report) -> list[str]:
             out.append(f"consumer {i} of the shared group received nothing")
     distinct = sum(g.received for g in report.gateways)
     if len(report.per_consumer) > 1 and sum(report.per_consumer) >= 2 * max(distinct, 1):
-        out.append(f"{sum(report.per_consumer)} deliveries for {distinct} messages: the "
-                   "consumers did not share one group (each got everything)")
+        out.append(
+            f"{sum(report.per_consumer)} deliveries for {distinct} messages: the "
+            "consumers did not share one group (each got everything)"
+        )
     return out
 
 
@@ -340,8 +416,10 @@ async def run(spec: Spec) -> Report:
         got: list[Received] = []
         stop = asyncio.Event()
         readies = [asyncio.Event() for _ in range(spec.consumers)]
-        tasks = [asyncio.create_task(consume(i, consumer_broker, got, readies[i], stop))
-                 for i in range(spec.consumers)]
+        tasks = [
+            asyncio.create_task(consume(i, consumer_broker, got, readies[i], stop))
+            for i in range(spec.consumers)
+        ]
         try:
             await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30)
             gateways: list[Gateway] = []
@@ -377,8 +455,9 @@ async def run(spec: Spec) -> Report:
             elapsed = time.monotonic() - started
             for g, code in zip(gateways, codes, strict=True):
                 if code != 0:
-                    print(f"warning: {g.id} exited {code} (see {g.dir}/gateway.log)",
-                          file=sys.stderr)
+                    print(
+                        f"warning: {g.id} exited {code} (see {g.dir}/gateway.log)", file=sys.stderr
+                    )
             stored = {g.id: await asyncio.to_thread(g.stored) for g in gateways}
 
             def complete() -> bool:
@@ -405,8 +484,12 @@ async def run(spec: Spec) -> Report:
 
 
 # -- a two-node rmqttd cluster (bench only) ---------------------------------------------
-RMQTT_PLUGINS = ("rmqtt-cluster-raft", "rmqtt-retainer", "rmqtt-shared-subscription",
-                 "rmqtt-http-api")
+RMQTT_PLUGINS = (
+    "rmqtt-cluster-raft",
+    "rmqtt-retainer",
+    "rmqtt-shared-subscription",
+    "rmqtt-http-api",
+)
 """Started on every node: the raft cluster, retained messages (without it rmqttd refuses the
 gateway's retained will), $share/ groups, the HTTP API (cluster status)."""
 
@@ -422,13 +505,14 @@ class RmqttNode:
     proc: subprocess.Popen[bytes] | None = None
 
 
-def rmqtt_cluster(binary: str, workdir: Path, count: int = 3
-                  ) -> tuple[list[RmqttNode], Any]:
+def rmqtt_cluster(binary: str, workdir: Path, count: int = 3) -> tuple[list[RmqttNode], Any]:
     """``count`` rmqttd nodes in one raft cluster (node 1 for the gateways, node 2 for the
     consumers); returns them and a function that kills node 1 and restarts it (it raises
     RuntimeError when the node cannot rejoin). See docs/multi-gateway.md."""
-    nodes = [RmqttNode(i, free_port(), free_port(), free_port(), free_port(),
-                       workdir / f"rmqtt-{i}") for i in range(1, count + 1)]
+    nodes = [
+        RmqttNode(i, free_port(), free_port(), free_port(), free_port(), workdir / f"rmqtt-{i}")
+        for i in range(1, count + 1)
+    ]
     peers = ", ".join(f'"{n.id}@127.0.0.1:{n.grpc}"' for n in nodes)
     raft_peers = ", ".join(f'"{n.id}@127.0.0.1:{n.raft}"' for n in nodes)
     startups = ", ".join(f'"{name}"' for name in RMQTT_PLUGINS)
@@ -473,12 +557,17 @@ raft.grpc_reuseaddr = true
 """)
         (n.dir / "plugins" / "rmqtt-retainer.toml").write_text('storage.type = "ram"\n')
         (n.dir / "plugins" / "rmqtt-http-api.toml").write_text(
-            f'http_laddr = "127.0.0.1:{n.http}"\n')
+            f'http_laddr = "127.0.0.1:{n.http}"\n'
+        )
 
     def start(n: RmqttNode) -> None:
         log = open(n.dir / "stdout.log", "ab")  # noqa: SIM115 - the process keeps it
-        n.proc = subprocess.Popen([binary, "-f", str(n.dir / "rmqtt.toml")], stdout=log,
-                                  stderr=subprocess.STDOUT, cwd=n.dir)
+        n.proc = subprocess.Popen(
+            [binary, "-f", str(n.dir / "rmqtt.toml")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=n.dir,
+        )
         log.close()
 
     # One after the other: a node looks for a leader among its peers and, finding none,
@@ -492,8 +581,9 @@ raft.grpc_reuseaddr = true
         time.sleep(2.0)
     for n in [*nodes[2:], gw_node]:
         took = route_probe(("127.0.0.1", n.port), ("127.0.0.1", consumer_node.port), 60)
-        print(f"rmqttd: node {n.id} -> node {consumer_node.id} routes ({took:.1f}s)",
-              file=sys.stderr)
+        print(
+            f"rmqttd: node {n.id} -> node {consumer_node.id} routes ({took:.1f}s)", file=sys.stderr
+        )
 
     def kill_and_restart() -> None:
         assert gw_node.proc is not None
@@ -505,11 +595,12 @@ raft.grpc_reuseaddr = true
             wait_port("127.0.0.1", gw_node.port, 60)
         except RuntimeError:
             tail = (gw_node.dir / "rmqtt.log").read_text(errors="replace").splitlines()[-3:]
-            raise RuntimeError(f"rmqttd node 1 did not come back after the kill: "
-                               f"{' | '.join(line[:200] for line in tail)}") from None
+            raise RuntimeError(
+                f"rmqttd node 1 did not come back after the kill: "
+                f"{' | '.join(line[:200] for line in tail)}"
+            ) from None
         took = route_probe(("127.0.0.1", gw_node.port), ("127.0.0.1", consumer_node.port), 60)
-        print(f"rmqttd: node 1 restarted, routes to node 2 again ({took:.1f}s)",
-              file=sys.stderr)
+        print(f"rmqttd: node 1 restarted, routes to node 2 again ({took:.1f}s)", file=sys.stderr)
 
     return nodes, kill_and_restart
 
@@ -537,8 +628,10 @@ def route_probe(pub: tuple[str, int], sub: tuple[str, int], timeout: float) -> f
         p.loop_start()
         while not got.is_set():
             if time.monotonic() - started > timeout:
-                raise RuntimeError(f"the cluster does not route: nothing published on "
-                                   f"{pub[0]}:{pub[1]} reached {sub[0]}:{sub[1]} in {timeout}s")
+                raise RuntimeError(
+                    f"the cluster does not route: nothing published on "
+                    f"{pub[0]}:{pub[1]} reached {sub[0]}:{sub[1]} in {timeout}s"
+                )
             s.subscribe(topic, qos=1)
             time.sleep(0.2)
             p.publish(topic, b"probe", qos=1)
@@ -567,17 +660,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--down", type=float, default=5.0)
     ap.add_argument("--broker", metavar="HOST:PORT", help="an external broker")
     ap.add_argument("--rmqttd", metavar="BIN", help="run against an rmqttd raft cluster")
-    ap.add_argument("--rmqttd-nodes", type=int, default=2, metavar="N",
-                    help="cluster size (2: as the issue asks; 3: raft's smallest cluster "
-                         "that survives losing a node)")
-    ap.add_argument("--no-node-kill", action="store_true",
-                    help="with --rmqttd: do not kill a broker node")
+    ap.add_argument(
+        "--rmqttd-nodes",
+        type=int,
+        default=2,
+        metavar="N",
+        help="cluster size (2: as the issue asks; 3: raft's smallest cluster "
+        "that survives losing a node)",
+    )
+    ap.add_argument(
+        "--no-node-kill", action="store_true", help="with --rmqttd: do not kill a broker node"
+    )
     ap.add_argument("--smoke", action="store_true", help="2 gateways x 3 meters, 30 s")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args(argv)
-    spec = Spec(args.gateways, args.meters, args.consumers, args.duration, args.kill_after,
-                args.down)
+    spec = Spec(
+        args.gateways, args.meters, args.consumers, args.duration, args.kill_after, args.down
+    )
     if args.smoke:
         spec = Spec(2, 3, 3, 30.0, 8.0, 2.0)
     spec.workdir = Path(tempfile.mkdtemp(prefix="smmc-multi-"))
@@ -600,17 +700,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(asdict(report)))
     else:
-        print(f"{spec.gateways} gateways x {spec.meters} meters, {spec.consumers} consumers "
-              f"in one shared group, {report.elapsed_s}s")
+        print(
+            f"{spec.gateways} gateways x {spec.meters} meters, {spec.consumers} consumers "
+            f"in one shared group, {report.elapsed_s}s"
+        )
         print(f"  deliveries per consumer: {report.per_consumer}")
-        print(f"  readings messages: {report.readings_messages}, repeated deliveries: "
-              f"{report.duplicate_deliveries}")
+        print(
+            f"  readings messages: {report.readings_messages}, repeated deliveries: "
+            f"{report.duplicate_deliveries}"
+        )
         for g in report.gateways:
-            print(f"  {g.gateway}: stored {g.stored}, received {g.received} "
-                  f"({g.deliveries} deliveries), readings {g.readings} from "
-                  f"{g.meters_with_readings}/{g.meters} meters"
-                  + (f", SIGKILLed ({g.pending_at_kill} unacknowledged) and restarted"
-                     if g.restarted else ""))
+            print(
+                f"  {g.gateway}: stored {g.stored}, received {g.received} "
+                f"({g.deliveries} deliveries), readings {g.readings} from "
+                f"{g.meters_with_readings}/{g.meters} meters"
+                + (
+                    f", SIGKILLed ({g.pending_at_kill} unacknowledged) and restarted"
+                    if g.restarted
+                    else ""
+                )
+            )
         print("  contract held" if not report.problems else "  PROBLEMS:")
         for p in report.problems:
             print(f"    {p}")

@@ -128,8 +128,9 @@ def measured(cpu: Cpu, fn: Callable[[], Any]) -> Any:
 @contextlib.contextmanager
 def simulator(*args: str) -> Iterator[dict[str, Any]]:
     cmd = [sys.executable, "-m", "smmc_gateway.simulator", *args, "--history-days", "2", "--json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -160,7 +161,8 @@ async def our_read(tr: Transport, settings: SessionSettings) -> tuple[int, int]:
     start, end = day_range()
     async with ClientSession(tr, settings) as s:
         *registers, profile = await s.get_many(
-            [*ENERGY, (7, PROFILE, 2)], access=[None] * 4 + [RangeAccess(start=start, end=end)])
+            [*ENERGY, (7, PROFILE, 2)], access=[None] * 4 + [RangeAccess(start=start, end=end)]
+        )
         for value in (*registers, profile):
             if not isinstance(value, bytes):
                 raise BenchError(f"read failed: {value}")
@@ -198,8 +200,9 @@ class DlmsCosem:
     def read(self) -> int:
         security, utils, client_class, range_descriptor, io_class, transport_class = self._mods
         io = io_class("127.0.0.1", self.m["port"], timeout=10)
-        transport = transport_class(client_logical_address=1, server_logical_address=1, io=io,
-                                    timeout=10)
+        transport = transport_class(
+            client_logical_address=1, server_logical_address=1, io=io, timeout=10
+        )
         client = client_class(
             transport=transport,
             authentication=security.HighLevelSecurityGmacAuthentication(challenge_length=16),
@@ -220,8 +223,9 @@ class DlmsCosem:
 
 @contextlib.contextmanager
 def echo_server(delay: float) -> Iterator[int]:
-    proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(delay)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ECHO_SERVER, str(delay)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         yield int(proc.stdout.readline())
@@ -277,9 +281,15 @@ async def bench_reads(reads: int, rounds: int) -> dict[str, float]:
     with simulator("--tcp", "0", "--auth", "hls-gmac") as meter:
         # the counter store the daemon uses (incoming counters persisted in batches)
         store = BatchedCounterStore(":memory:")
-        settings = SessionSettings(client_sap=1, security=Security.hls_gmac(
-            system_title=b"SMMCBNCH", ek=bytes.fromhex(meter["ek"]),
-            ak=bytes.fromhex(meter["ak"]), ic_store=store))
+        settings = SessionSettings(
+            client_sap=1,
+            security=Security.hls_gmac(
+                system_title=b"SMMCBNCH",
+                ek=bytes.fromhex(meter["ek"]),
+                ak=bytes.fromhex(meter["ak"]),
+                ic_store=store,
+            ),
+        )
         port = meter["port"]
         theirs = DlmsCosem(meter)
         for _ in range(5):  # warm-up, both
@@ -293,8 +303,11 @@ async def bench_reads(reads: int, rounds: int) -> dict[str, float]:
         for _ in range(rounds):
             for _ in range(per_round):
                 tr = WrapperTransport.tcp("127.0.0.1", port, client_sap=1)
-                r0, c0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time(), \
-                    time.perf_counter()
+                r0, c0, w0 = (
+                    resource.getrusage(resource.RUSAGE_SELF),
+                    time.process_time(),
+                    time.perf_counter(),
+                )
                 rows, _ = await our_read(tr, settings)
                 ours.samples.append(time.process_time() - c0)
                 wall.append(time.perf_counter() - w0)
@@ -323,15 +336,18 @@ async def bench_reads(reads: int, rounds: int) -> dict[str, float]:
         out.update(ours.figures(""))
         out["wall_ms_per_read_median"] = statistics.median(wall) * 1e3
         out.update(cosem.figures("dlms_cosem_"))
-        out["dlms_cosem_over_ours_cpu"] = (out["dlms_cosem_cpu_ms_per_read_median"]
-                                           / out["cpu_ms_per_read_median"])
+        out["dlms_cosem_over_ours_cpu"] = (
+            out["dlms_cosem_cpu_ms_per_read_median"] / out["cpu_ms_per_read_median"]
+        )
         out.update(floor.figures("tcp_floor_"))
         out["tcp_floor_instant_cpu_ms_per_read_median"] = statistics.median(instant.samples) * 1e3
         out["tcp_floor_answer_latency_ms"] = latency * 1e3
-        out["above_floor_cpu_ms_per_read"] = (out["cpu_ms_per_read_median"]
-                                              - out["tcp_floor_cpu_ms_per_read_median"])
+        out["above_floor_cpu_ms_per_read"] = (
+            out["cpu_ms_per_read_median"] - out["tcp_floor_cpu_ms_per_read_median"]
+        )
         out["dlms_cosem_above_floor_cpu_ms_per_read"] = (
-            out["dlms_cosem_cpu_ms_per_read_median"] - out["tcp_floor_cpu_ms_per_read_median"])
+            out["dlms_cosem_cpu_ms_per_read_median"] - out["tcp_floor_cpu_ms_per_read_median"]
+        )
         out["round_trips_per_read"] = float(sent)
         out["round_trips_disconnect_with_read_back"] = float(disconnect_pairs)
         store.close()
@@ -351,9 +367,15 @@ async def bench_serial(reads: int) -> dict[str, float]:
             for attempt in range(reads + 1):
                 hdlc = HdlcSettings(client_address=1, server_lower=meter["hdlc_address"])
                 tr = SerialHdlcTransport(device, hdlc, baudrate=BAUD)
-                settings = SessionSettings(client_sap=1, security=Security.hls_gmac(
-                    system_title=b"SMMCBNCH", ek=bytes.fromhex(meter["ek"]),
-                    ak=bytes.fromhex(meter["ak"]), ic_store=store))
+                settings = SessionSettings(
+                    client_sap=1,
+                    security=Security.hls_gmac(
+                        system_title=b"SMMCBNCH",
+                        ek=bytes.fromhex(meter["ek"]),
+                        ak=bytes.fromhex(meter["ak"]),
+                        ic_store=store,
+                    ),
+                )
                 t0 = time.perf_counter()
                 rows, _ = await our_read(tr, settings)
                 took = time.perf_counter() - t0
@@ -383,14 +405,17 @@ TARGETS = (
     ("system_ms_per_read", "  of which system", "ms", ""),
     ("dlms_cosem_user_ms_per_read", "dlms-cosem user", "ms", ""),
     ("tcp_floor_instant_cpu_ms_per_read_median", "TCP floor, instant echo (no DLMS)", "ms", ""),
-    ("tcp_floor_cpu_ms_per_read_median", "TCP floor, answers as late as the meter's", "ms",
-     ""),
+    ("tcp_floor_cpu_ms_per_read_median", "TCP floor, answers as late as the meter's", "ms", ""),
     ("above_floor_cpu_ms_per_read", "ours above the floor", "ms", ""),
     ("dlms_cosem_above_floor_cpu_ms_per_read", "dlms-cosem above the floor", "ms", ""),
     ("wall_ms_per_read_median", "wall per read, ours", "ms", ""),
     ("round_trips_per_read", "request/response pairs per complete read", "", ""),
-    ("round_trips_disconnect_with_read_back", "pairs per disconnect with read-back", "",
-     "<= 5 (+ release)"),
+    (
+        "round_trips_disconnect_with_read_back",
+        "pairs per disconnect with read-back",
+        "",
+        "<= 5 (+ release)",
+    ),
     ("serial_elapsed_over_wire", "serial 9600: elapsed / wire (target <= 1.25)", "", "<= 1.25"),
 )
 

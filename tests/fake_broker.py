@@ -52,7 +52,7 @@ class _Reader:
 
     def u16(self) -> int:
         self.pos += 2
-        return int.from_bytes(self.data[self.pos - 2:self.pos], "big")
+        return int.from_bytes(self.data[self.pos - 2 : self.pos], "big")
 
     def varint(self) -> int:
         mult, value = 1, 0
@@ -66,7 +66,7 @@ class _Reader:
     def binary(self) -> bytes:
         n = self.u16()
         self.pos += n
-        return self.data[self.pos - n:self.pos]
+        return self.data[self.pos - n : self.pos]
 
     def text(self) -> str:
         return self.binary().decode()
@@ -76,7 +76,7 @@ class _Reader:
         self.pos += n
 
     def rest(self) -> bytes:
-        return self.data[self.pos:]
+        return self.data[self.pos :]
 
 
 @dataclass
@@ -136,8 +136,7 @@ class FakeBroker:
                         r.text()
                         r.byte()
                         count += 1
-                    writer.write(_packet(0x90, pid.to_bytes(2, "big") + b"\x00"
-                                         + b"\x01" * count))
+                    writer.write(_packet(0x90, pid.to_bytes(2, "big") + b"\x00" + b"\x01" * count))
                 elif kind == 3:  # PUBLISH
                     qos, retain = (first >> 1) & 3, bool(first & 1)
                     r = _Reader(body)

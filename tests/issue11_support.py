@@ -40,10 +40,14 @@ class RecordingUplink:
     events: list[tuple[str, Event]] = field(default_factory=list)
     drafts: list[Draft] = field(default_factory=list)
 
-    async def publish_reading(self, meter: str, readings: Sequence[Reading] = (),
-                              interval_blocks: Any = None, message_id: str | None = None) -> str:
-        draft = envelope.meter_readings(self.topics, meter, readings, interval_blocks,
-                                        message_id)
+    async def publish_reading(
+        self,
+        meter: str,
+        readings: Sequence[Reading] = (),
+        interval_blocks: Any = None,
+        message_id: str | None = None,
+    ) -> str:
+        draft = envelope.meter_readings(self.topics, meter, readings, interval_blocks, message_id)
         validate(json.loads(draft.payload), "meter-readings")
         self.readings.append((meter, list(readings), interval_blocks))
         return message_id or str(uuid.uuid4())
@@ -76,34 +80,66 @@ class Lab:
 
 
 @contextlib.asynccontextmanager
-async def lab(tmp: Path, sim: Any = None, *, meters: int = 3,
-              commands: Mapping[str, Any] | None = None, head: Mapping[str, Any] | None = None,
-              extra: str = "") -> AsyncIterator[Lab]:
+async def lab(
+    tmp: Path,
+    sim: Any = None,
+    *,
+    meters: int = 3,
+    commands: Mapping[str, Any] | None = None,
+    head: Mapping[str, Any] | None = None,
+    extra: str = "",
+) -> AsyncIterator[Lab]:
     """A head-end on the simulated fleet ``sim`` (or ``meters`` meters that never answer),
     groups ``all`` (every meter) and ``pair`` (the first two)."""
     if sim is not None:
         info = [{**i, "port": port} for i, port in zip(sim.info, sim.ports, strict=True)]
     else:
         port = closed_port()
-        info = [{"meter_id": f"m{i}", "port": port, "ek": "00" * 16, "ak": "11" * 16}
-                for i in range(meters)]
+        info = [
+            {"meter_id": f"m{i}", "port": port, "ek": "00" * 16, "ak": "11" * 16}
+            for i in range(meters)
+        ]
     groups = {m["meter_id"]: "all;pair" if i < 2 else "all" for i, m in enumerate(info)}
-    cfg = load_config(write_lab_config(tmp / "gw", info, broker=("127.0.0.1", 1),
-                                       gateway_id=GW, groups=groups, response_timeout="2s",
-                                       extra=extra))
+    cfg = load_config(
+        write_lab_config(
+            tmp / "gw",
+            info,
+            broker=("127.0.0.1", 1),
+            gateway_id=GW,
+            groups=groups,
+            response_timeout="2s",
+            extra=extra,
+        )
+    )
     fleet = await Fleet.open(cfg.meters, tmp / "gw" / "state" / "fleet.sqlite")
     # counters kept like the daemon's: a second lab on the same state is a restart
     counters = BatchedCounterStore(str(tmp / "gw" / "state" / "invocation-counters.sqlite"))
-    sched = Scheduler(fleet, SessionFactory(dict(cfg.buses), response_timeout=2,
-                                            ic_store=counters),
-                      max_tcp_sessions=4, retry_attempts=0)
+    sched = Scheduler(
+        fleet,
+        SessionFactory(dict(cfg.buses), response_timeout=2, ic_store=counters),
+        max_tcp_sessions=4,
+        retry_attempts=0,
+    )
     up = RecordingUplink()
-    he = HeadEnd(fleet, sched, up, cfg.models, time_source=FixedTimeSource(),
-                 first_read_s=3600, **(head or {}))
+    he = HeadEnd(
+        fleet,
+        sched,
+        up,
+        cfg.models,
+        time_source=FixedTimeSource(),
+        first_read_s=3600,
+        **(head or {}),
+    )
     cmd = replace(cfg.commands, **(commands or {}))
     try:
-        yield Lab(he, Dispatcher(he, commands=cmd, poll_timeout_s=2), up,
-                  [m.id for m in cfg.meters], fleet, sched)
+        yield Lab(
+            he,
+            Dispatcher(he, commands=cmd, poll_timeout_s=2),
+            up,
+            [m.id for m in cfg.meters],
+            fleet,
+            sched,
+        )
     finally:
         await sched.stop(1)
         await fleet.close()

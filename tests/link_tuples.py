@@ -9,8 +9,12 @@ from smmc_gateway import _core
 
 
 def parameters(p: _core.LinkParameters) -> dict[str, int]:
-    return {"max_info_tx": p.max_info_tx, "max_info_rx": p.max_info_rx,
-            "window_tx": p.window_tx, "window_rx": p.window_rx}
+    return {
+        "max_info_tx": p.max_info_tx,
+        "max_info_rx": p.max_info_rx,
+        "window_tx": p.window_tx,
+        "window_rx": p.window_rx,
+    }
 
 
 def as_tuple(e: _core.LinkEvent) -> tuple[str, Any]:

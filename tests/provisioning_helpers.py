@@ -31,9 +31,17 @@ def meters_of(sim: RunningFleet) -> list[dict[str, Any]]:
     return [{**info, "port": port} for info, port in zip(sim.info, sim.ports, strict=True)]
 
 
-def lab_with_keks(sim: RunningFleet, tmp: Path, broker: Broker, gw: str, file_meters: list[int],
-                  *, enable: tuple[str, ...] = ("provisioning", "keyEscrow"),
-                  escrow: bool = True, **kw: Any) -> Path:
+def lab_with_keks(
+    sim: RunningFleet,
+    tmp: Path,
+    broker: Broker,
+    gw: str,
+    file_meters: list[int],
+    *,
+    enable: tuple[str, ...] = ("provisioning", "keyEscrow"),
+    escrow: bool = True,
+    **kw: Any,
+) -> Path:
     """A lab configuration whose files define ``file_meters`` (indexes into the fleet),
     with the gateway's KEK and (``escrow``) the central KEK."""
     meters = meters_of(sim)
@@ -44,26 +52,47 @@ def lab_with_keks(sim: RunningFleet, tmp: Path, broker: Broker, gw: str, file_me
     extra = kw.pop("extra", "")
     if escrow:
         extra += f'\n[escrow]\nkek_file = "central-kek.hex"\nkek_id = "{CENTRAL_KEK_ID}"\n'
-    path = write_lab_config(d, [meters[i] for i in file_meters], broker=(broker.host, broker.port),
-                            gateway_id=gw, enable=enable, extra=extra,
-                            schedules='load_profile_every = "60s"\nload_profile_jitter = "2s"',
-                            **kw)
-    text = path.read_text().replace("[gateway]\n", '[gateway]\nkey_encryption_key_file = '
-                                    '"gateway-kek.hex"\n', 1)
+    path = write_lab_config(
+        d,
+        [meters[i] for i in file_meters],
+        broker=(broker.host, broker.port),
+        gateway_id=gw,
+        enable=enable,
+        extra=extra,
+        schedules='load_profile_every = "60s"\nload_profile_jitter = "2s"',
+        **kw,
+    )
+    text = path.read_text().replace(
+        "[gateway]\n", '[gateway]\nkey_encryption_key_file = "gateway-kek.hex"\n', 1
+    )
     path.write_text(text)
     return path
 
 
-def item(sim: RunningFleet, i: int, *, kek: bytes = GW_KEK, port: int | None = None,
-         groups: list[str] | None = None) -> dict[str, Any]:
+def item(
+    sim: RunningFleet,
+    i: int,
+    *,
+    kek: bytes = GW_KEK,
+    port: int | None = None,
+    groups: list[str] | None = None,
+) -> dict[str, Any]:
     """An EndDeviceConfig create item for simulated meter ``i`` (keys wrapped with ``kek``)."""
     info = sim.info[i]
-    keys = ClearKeys(ek=bytes.fromhex(info["ek"]), ak=bytes.fromhex(info["ak"]),
-                     system_title=bytes.fromhex(info["system_title"]))
+    keys = ClearKeys(
+        ek=bytes.fromhex(info["ek"]),
+        ak=bytes.fromhex(info["ak"]),
+        system_title=bytes.fromhex(info["system_title"]),
+    )
     out: dict[str, Any] = {
-        "mRID": info["meter_id"], "model": "default",
-        "connection": {"kind": "tcp", "host": "127.0.0.1", "port": port or sim.ports[i],
-                       "framing": "wrapper"},
+        "mRID": info["meter_id"],
+        "model": "default",
+        "connection": {
+            "kind": "tcp",
+            "host": "127.0.0.1",
+            "port": port or sim.ports[i],
+            "framing": "wrapper",
+        },
         "addresses": {"client": 1, "server_logical": 1},
         "security": {"level": "hls-gmac", "keys": wrap_bundle(keys, kek, "gw-kek")},
     }
@@ -83,8 +112,7 @@ def registries(col: Collector, gw: str) -> list[dict[str, Any]]:
     return out
 
 
-async def registry_where(col: Collector, gw: str, pred: Any, within: float = 30
-                         ) -> dict[str, Any]:
+async def registry_where(col: Collector, gw: str, pred: Any, within: float = 30) -> dict[str, Any]:
     await col.wait(lambda ms: any(pred(r) for r in registries(col, gw)), within)
     return [r for r in registries(col, gw) if pred(r)][-1]
 

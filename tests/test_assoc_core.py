@@ -38,10 +38,13 @@ class Pair:
     def answer(self, e: _core.Request) -> None:
         r = e.request
         if isinstance(r, _core.GetRequest):
-            self.s.respond_get(e.id, [
-                self.values.get((a.class_id, a.obis, a.attribute_id), "object-undefined")
-                for a in r.attributes
-            ])
+            self.s.respond_get(
+                e.id,
+                [
+                    self.values.get((a.class_id, a.obis, a.attribute_id), "object-undefined")
+                    for a in r.attributes
+                ],
+            )
         elif isinstance(r, _core.SetRequest):
             self.s.respond_set(e.id, ["success"] * len(r.items))
         else:
@@ -89,10 +92,22 @@ class Pair:
 
 
 def hls_pair(**server: object) -> Pair:
-    c = _core.AssociationConfig(authentication="hls-gmac", system_title=b"CLIENT01", ek=EK,
-                                ak=AK, security_control=0x30, response_timeout=5.0)
-    s = _core.AssociationConfig(authentication="hls-gmac", system_title=b"SERVER01", ek=EK,
-                                ak=AK, security_control=0x30, **server)  # type: ignore[arg-type]
+    c = _core.AssociationConfig(
+        authentication="hls-gmac",
+        system_title=b"CLIENT01",
+        ek=EK,
+        ak=AK,
+        security_control=0x30,
+        response_timeout=5.0,
+    )
+    s = _core.AssociationConfig(
+        authentication="hls-gmac",
+        system_title=b"SERVER01",
+        ek=EK,
+        ak=AK,
+        security_control=0x30,
+        **server,
+    )  # type: ignore[arg-type]
     values: dict[tuple[int, str, int], bytes | str] = {
         (3, "1.0.1.8.0.255", 2): VALUE,
         (3, "1.0.2.8.0.255", 2): "read-write-denied",
@@ -135,16 +150,23 @@ def test_set_and_action_outcomes_carry_names() -> None:
     p.c.open(p.now, b"C" * 16)
     p.run()
     rid = p.c.set([(_core.Attribute(1, "0.0.96.1.0.255", 2), VALUE)], p.now)
-    aid = p.c.action([(_core.Method(70, "0.0.96.3.10.255", 1), VALUE),
-                      (_core.Method(70, "0.0.96.3.10.255", 2), None)], p.now)
+    aid = p.c.action(
+        [
+            (_core.Method(70, "0.0.96.3.10.255", 1), VALUE),
+            (_core.Method(70, "0.0.96.3.10.255", 2), None),
+        ],
+        p.now,
+    )
     p.run()
     set_outcome = p.response(rid).outcome
     assert isinstance(set_outcome, _core.SetOutcome) and set_outcome.names == ("success",)
     action = p.response(aid).outcome
     assert isinstance(action, _core.ActionOutcome)
     # in a with-list request a method without parameters carries null-data
-    assert [(r.result_name, r.data) for r in action.results] == [("success", VALUE),
-                                                                 ("success", b"\x00")]
+    assert [(r.result_name, r.data) for r in action.results] == [
+        ("success", VALUE),
+        ("success", b"\x00"),
+    ]
 
 
 def test_a_reassembled_answer_over_the_ceiling_names_the_transfer_and_block() -> None:
@@ -204,8 +226,10 @@ def test_server_refusals_are_typed() -> None:
     p.c.open(p.now)
     p.run()
     (refused,) = [e for e in p.client_events if isinstance(e, _core.Refused)]
-    assert (refused.result_name, refused.diagnostic_name) == ("rejected-permanent",
-                                                              "authentication-failure")
+    assert (refused.result_name, refused.diagnostic_name) == (
+        "rejected-permanent",
+        "authentication-failure",
+    )
     assert refused.diagnostic_source == "acse-service-user"
     (server_side,) = [e for e in p.server_events if isinstance(e, _core.Refused)]
     assert "LLS" in server_side.detail
@@ -248,14 +272,23 @@ def test_data_notification_and_ciphering_sender_are_typed() -> None:
     apdu = note.encode()
     back = _core.DataNotification.decode(apdu)
     assert (back.long_invoke_id, back.date_time, back.body) == (7, stamp, VALUE)
-    assert _core.DataNotification.decode(_core.DataNotification(1, None, VALUE).encode()
-                                         ).date_time is None
+    assert (
+        _core.DataNotification.decode(_core.DataNotification(1, None, VALUE).encode()).date_time
+        is None
+    )
     with pytest.raises(_core.ApduError, match="a data-notification"):
         _core.DataNotification.decode(bytes.fromhex("c001c100080000010000ff0200"))
     with pytest.raises(_core.AxdrError):
         _core.DataNotification(1, None, b"\x12")  # not one A-XDR value
-    ciphered = _core.cipher_apdu(apdu, security_control=0x30, system_title=b"SERVER01",
-                                 invocation_counter=5, ek=EK, ak=AK, general=True)
+    ciphered = _core.cipher_apdu(
+        apdu,
+        security_control=0x30,
+        system_title=b"SERVER01",
+        invocation_counter=5,
+        ek=EK,
+        ak=AK,
+        general=True,
+    )
     assert _core.ciphering_sender(ciphered) == b"SERVER01"
     with pytest.raises(_core.ApduError, match="general-ciphering"):
         _core.ciphering_sender(apdu)

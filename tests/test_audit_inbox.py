@@ -35,8 +35,13 @@ CAP = 4096
 
 
 def _record(value: int) -> dict[str, Any]:
-    r = AuditRecord(command="set", connection="optical /dev/ttyUSB0", client=1, auth="lls",
-                    meter={"deviceId": "SMC001000009"})
+    r = AuditRecord(
+        command="set",
+        connection="optical /dev/ttyUSB0",
+        client=1,
+        auth="lls",
+        meter={"deviceId": "SMC001000009"},
+    )
     return r.as_dict() | {"details": {"value": value}}
 
 
@@ -54,8 +59,9 @@ class Uplink:
         self.topics = Topics("gw-audit")
         self.published: list[Any] = []
 
-    async def publish(self, drafts: Sequence[Any],
-                      also: Callable[[sqlite3.Connection], None] | None = None) -> list[str]:
+    async def publish(
+        self, drafts: Sequence[Any], also: Callable[[sqlite3.Connection], None] | None = None
+    ) -> list[str]:
         def tx(conn: sqlite3.Connection) -> None:
             if also is not None:
                 also(conn)
@@ -79,8 +85,12 @@ def logs() -> Any:
 
 
 def _inbox(tmp_path: Path, uplink: Uplink) -> AuditInbox:
-    return AuditInbox(tmp_path / "state" / "audit-inbox", uplink, settle_s=1.0,  # type: ignore[arg-type]
-                      max_file_bytes=CAP)
+    return AuditInbox(
+        tmp_path / "state" / "audit-inbox",
+        uplink,
+        settle_s=1.0,  # type: ignore[arg-type]
+        max_file_bytes=CAP,
+    )
 
 
 async def test_the_inbox_is_made_0700(tmp_path: Path, uplink: Uplink) -> None:
@@ -90,7 +100,8 @@ async def test_the_inbox_is_made_0700(tmp_path: Path, uplink: Uplink) -> None:
 
 
 async def test_a_planted_symlink_is_moved_aside_never_followed(
-        tmp_path: Path, uplink: Uplink, logs: Any) -> None:
+    tmp_path: Path, uplink: Uplink, logs: Any
+) -> None:
     inbox = _inbox(tmp_path, uplink)
     outside = tmp_path / "elsewhere.jsonl"  # e.g. another user's file, or /etc/shadow
     outside.write_text(json.dumps(_record(1)) + "\n")
@@ -110,7 +121,8 @@ async def test_a_planted_symlink_is_moved_aside_never_followed(
 
 
 async def test_a_file_over_the_cap_is_rejected_unread(
-        tmp_path: Path, uplink: Uplink, logs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, uplink: Uplink, logs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inbox = _inbox(tmp_path, uplink)
     big = inbox.inbox / "big.jsonl"
     line = json.dumps(_record(3)) + "\n"
@@ -129,20 +141,23 @@ async def test_a_file_over_the_cap_is_rejected_unread(
     assert sum(reads) <= 1  # at most the settle check's last byte: the body is never read
     assert (inbox.inbox / "rejected" / "big.jsonl").exists()
     (refused,) = [e for e in logs if e["event"] == "audit_file_refused"]
-    assert refused["reason"] == (f"big.jsonl: {size} bytes, more than the cap of {CAP} bytes "
-                                 "per spool file; not read")
+    assert refused["reason"] == (
+        f"big.jsonl: {size} bytes, more than the cap of {CAP} bytes per spool file; not read"
+    )
 
 
 @pytest.mark.parametrize("problem", ["mode-0755", "mode-0750", "symlink", "not-ours"])
 async def test_a_loose_inbox_is_not_scanned(
-        tmp_path: Path, uplink: Uplink, logs: Any, problem: str,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, uplink: Uplink, logs: Any, problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inbox = _inbox(tmp_path, uplink)
     record = _aged(write_record(inbox.inbox, _record(4)))
-    expected = {"mode-0755": "has mode 0755, looser than 0700",
-                "mode-0750": "has mode 0750, looser than 0700",
-                "symlink": "is a symbolic link",
-                "not-ours": "not by the gateway's user"}[problem]
+    expected = {
+        "mode-0755": "has mode 0755, looser than 0700",
+        "mode-0750": "has mode 0750, looser than 0700",
+        "symlink": "is a symbolic link",
+        "not-ours": "not by the gateway's user",
+    }[problem]
     if problem.startswith("mode-"):
         inbox.inbox.chmod(int(problem[5:], 8))
     elif problem == "symlink":

@@ -37,8 +37,9 @@ class OutboxPublisher:
     """Publishes into a real outbox; ``crash_after`` parts stored, the next publish raises
     (``store_then_crash``: the next one is stored first, then raises)."""
 
-    def __init__(self, outbox: Outbox, crash_after: int | None = None,
-                 store_then_crash: bool = False) -> None:
+    def __init__(
+        self, outbox: Outbox, crash_after: int | None = None, store_then_crash: bool = False
+    ) -> None:
         self.topics = Topics(GW)
         self.outbox = outbox
         self.crash_after = crash_after
@@ -58,30 +59,46 @@ def blocks(meter_seed: int, intervals: int) -> bytes:
     start = datetime(2026, 11, 27, tzinfo=UTC)
     out = []
     for obis, unit in CHANNELS:
-        out.append({"ReadingType": {"ref": reading_type(obis, unit, measuring_period_s=900),
-                                    "obis": obis, "unit": unit},
-                    "IntervalReadings": [
-                        {"timeStamp": (start + timedelta(minutes=15 * i)).isoformat().replace(
-                            "+00:00", "Z"), "value": meter_seed * 100000 + i,
-                         **({"ReadingQualities": [{"ref": "1.4.9"}]} if i % 50 == 7 else {})}
-                        for i in range(intervals)]})
+        out.append(
+            {
+                "ReadingType": {
+                    "ref": reading_type(obis, unit, measuring_period_s=900),
+                    "obis": obis,
+                    "unit": unit,
+                },
+                "IntervalReadings": [
+                    {
+                        "timeStamp": (start + timedelta(minutes=15 * i))
+                        .isoformat()
+                        .replace("+00:00", "Z"),
+                        "value": meter_seed * 100000 + i,
+                        **({"ReadingQualities": [{"ref": "1.4.9"}]} if i % 50 == 7 else {}),
+                    }
+                    for i in range(intervals)
+                ],
+            }
+        )
     return json.dumps(out, separators=(",", ":")).encode()
 
 
 def registers(value: int) -> list[Reading]:
     at = datetime(2026, 11, 27, 12, tzinfo=UTC)
-    return [Reading(ref=reading_type(o, u), obis=o, unit=u, timestamp=at, value=value + i)
-            for i, (o, u) in enumerate(CHANNELS)]
+    return [
+        Reading(ref=reading_type(o, u), obis=o, unit=u, timestamp=at, value=value + i)
+        for i, (o, u) in enumerate(CHANNELS)
+    ]
 
 
-async def kept(exporter: BulkExporter, meters: int, intervals: int = 96,
-               collections: int = 2) -> None:
+async def kept(
+    exporter: BulkExporter, meters: int, intervals: int = 96, collections: int = 2
+) -> None:
     """``collections`` collections per meter, each ``intervals`` intervals; registers of
     the last one are the day's newest."""
     for c in range(collections):
         for m in range(meters):
-            await exporter.keep(f"meter-{m:03d}", DAY, blocks(m * 10 + c, intervals),
-                                registers(1000 * c + m))
+            await exporter.keep(
+                f"meter-{m:03d}", DAY, blocks(m * 10 + c, intervals), registers(1000 * c + m)
+            )
 
 
 def parts_of(rows: list[OutboxRow]) -> list[dict[str, Any]]:
@@ -107,7 +124,8 @@ def reassemble(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 async def test_parts_are_bounded_numbered_and_reassemble_to_what_was_collected(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     store = open_fleet_store(tmp_path / "fleet.sqlite")
     outbox = Outbox.open(Store(tmp_path / "outbox.sqlite"), GW)
     exporter = BulkExporter(store, OutboxPublisher(outbox), max_bytes=KIB16)
@@ -123,9 +141,9 @@ async def test_parts_are_bounded_numbered_and_reassemble_to_what_was_collected(
     (export_id,) = {i["exportId"] for i in infos}
     assert sorted(i["part"] for i in infos) == list(range(1, len(rows) + 1))
     assert {i["parts"] for i in infos} == {len(rows)} and {i["day"] for i in infos} == {
-        DAY.isoformat()}
-    assert [r.message_id for r in rows] == [part_message_id(export_id, i["part"])
-                                            for i in infos]
+        DAY.isoformat()
+    }
+    assert [r.message_id for r in rows] == [part_message_id(export_id, i["part"]) for i in infos]
     whole = reassemble(docs)
     assert sorted(whole) == [f"meter-{m:03d}" for m in range(12)]
     for m in range(12):
@@ -136,7 +154,8 @@ async def test_parts_are_bounded_numbered_and_reassemble_to_what_was_collected(
             ref = reading_type(obis, unit, measuring_period_s=900)
             assert meter["intervals"][ref] == [
                 *(m * 10 * 100000 + i for i in range(96)),
-                *((m * 10 + 1) * 100000 + i for i in range(96))]
+                *((m * 10 + 1) * 100000 + i for i in range(96)),
+            ]
     assert await exporter.export(DAY) == 0  # the day's rows are gone
     assert len(await outbox.next_batch(1000)) == len(rows)
     await store.close()
@@ -145,12 +164,15 @@ async def test_parts_are_bounded_numbered_and_reassemble_to_what_was_collected(
 
 @pytest.mark.parametrize("store_then_crash", [False, True])
 async def test_a_crash_mid_export_resumes_without_a_part_stored_twice(
-        tmp_path: Path, store_then_crash: bool) -> None:
+    tmp_path: Path, store_then_crash: bool
+) -> None:
     store = open_fleet_store(tmp_path / "fleet.sqlite")
     outbox = Outbox.open(Store(tmp_path / "outbox.sqlite"), GW)
-    first = BulkExporter(store, OutboxPublisher(outbox, crash_after=2,
-                                                store_then_crash=store_then_crash),
-                         max_bytes=KIB16)
+    first = BulkExporter(
+        store,
+        OutboxPublisher(outbox, crash_after=2, store_then_crash=store_then_crash),
+        max_bytes=KIB16,
+    )
     await kept(first, meters=10)
     with pytest.raises(Crash):
         await first.export(DAY)
@@ -182,8 +204,7 @@ async def test_a_block_larger_than_a_part_is_split_by_intervals(tmp_path: Path) 
     assert len(rows) >= 10 and all(len(r.payload) <= KIB16 for r in rows)
     whole = reassemble(parts_of(rows))
     assert [len(v) for v in whole["big"]["intervals"].values()] == [2000, 2000, 2000]
-    assert all(v == [700000 + i for i in range(2000)]
-               for v in whole["big"]["intervals"].values())
+    assert all(v == [700000 + i for i in range(2000)] for v in whole["big"]["intervals"].values())
     assert len(whole["big"]["Readings"]) == 3  # once, in the meter's first entry
     await store.close()
     await outbox.store.close()
@@ -198,7 +219,8 @@ async def test_the_export_is_also_written_as_a_csv_file(tmp_path: Path) -> None:
     assert await exporter.export(DAY) == 3
     (path,) = sorted(spool.iterdir())  # no temporary file left behind
     export_id = json.loads((await outbox.next_batch(1))[0].payload)["payload"]["BulkExport"][
-        "exportId"]
+        "exportId"
+    ]
     assert path.name == f"{GW}_{DAY.isoformat()}_{export_id}_readings.csv"
     with path.open(newline="") as f:
         rows = list(csv.reader(f))

@@ -24,7 +24,10 @@ def test_naive_rows_of_the_repeated_hour_keep_their_order_in_utc() -> None:
     # the third row's local time is before the second's: the clock went back in between
     fresh, mark = _rows_after(rows, LogMark(), MeterClock(CHILE, "chile"))
     assert [(t, c) for t, c in fresh] == [
-        (first, 1), (first + timedelta(minutes=10), 2), (second, 3)]
+        (first, 1),
+        (first + timedelta(minutes=10), 2),
+        (second, 3),
+    ]
     assert mark.stamp == second
 
 
@@ -43,7 +46,8 @@ async def test_the_event_log_poll_of_a_meter_without_deviation() -> None:
     at = now - timedelta(minutes=20)
     meter.log_event("standard", 1, at)
     async with session_on(meter, time) as (s, _link):
-        events, mark = await read_log(s, "standard", "0.0.99.98.0.255", LogMark(), now,
-                                      first_read_s=3600, model=model(CHILE))
+        events, mark = await read_log(
+            s, "standard", "0.0.99.98.0.255", LogMark(), now, first_read_s=3600, model=model(CHILE)
+        )
     assert [(e.code, e.at) for e in events][-1] == (1, at.replace(microsecond=0))
     assert mark.stamp == at.replace(microsecond=0)

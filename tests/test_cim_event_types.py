@@ -57,16 +57,30 @@ def test_every_event_name_written_in_the_code_base_has_a_code() -> None:
     literals = _literals()
     assert len(literals) >= 25  # the scan does see the producers
     missing = {name: where for name, where in literals.items() if lookup(name) is None}
-    assert not missing, (f"event names without an IEC 61968-9 code (add them to EVENT_TYPES in "
-                         f"python/smmc_gateway/cim/event_types.py): {missing}")
+    assert not missing, (
+        f"event names without an IEC 61968-9 code (add them to EVENT_TYPES in "
+        f"python/smmc_gateway/cim/event_types.py): {missing}"
+    )
 
 
 def test_every_name_the_producers_build_at_run_time_has_a_code() -> None:
-    names = [service.EV_CLOCK_ADJUSTED, service.EV_CLOCK_CHECKED, service.EV_CLOCK_REFUSED,
-             service.EV_READING_GAP, service.EV_DISCONNECTED, service.EV_CONNECTED,
-             service.EV_LIMIT_SET, service.EV_EMERGENCY_SET, service.EV_ACCOUNT_STEP,
-             service.EV_FINAL_READ, service.EV_OPENING_READ, service.EV_MODEL_MISMATCH,
-             pushes.EV_PUSH, AUDIT_EVENT, *STEP_EVENTS.values()]
+    names = [
+        service.EV_CLOCK_ADJUSTED,
+        service.EV_CLOCK_CHECKED,
+        service.EV_CLOCK_REFUSED,
+        service.EV_READING_GAP,
+        service.EV_DISCONNECTED,
+        service.EV_CONNECTED,
+        service.EV_LIMIT_SET,
+        service.EV_EMERGENCY_SET,
+        service.EV_ACCOUNT_STEP,
+        service.EV_FINAL_READ,
+        service.EV_OPENING_READ,
+        service.EV_MODEL_MISMATCH,
+        pushes.EV_PUSH,
+        AUDIT_EVENT,
+        *STEP_EVENTS.values(),
+    ]
     # every row of every event log, whatever its code (known or not, even a bad value -1)
     logs = [log for log in events_uc.LOGS.values() if log != "powerFailure"]
     names += [events_uc.event_type(log, code) for log in logs for code in range(-1, 300)]
@@ -88,8 +102,7 @@ def test_codes_are_built_from_the_enumerations() -> None:
     for t in (*EVENT_TYPES.values(), *FAMILIES):
         assert re.fullmatch(r"3\.\d+\.\d+\.\d+", t.code), t
         _, d, s, a = (int(x) for x in t.code.split("."))
-        assert (et.DOMAINS[t.domain], et.SUBDOMAINS[t.subdomain], et.ACTIONS[t.action]) == (
-            d, s, a)
+        assert (et.DOMAINS[t.domain], et.SUBDOMAINS[t.subdomain], et.ACTIONS[t.action]) == (d, s, a)
         assert t.meaning and t.source in et.SOURCES
     with pytest.raises(ValueError, match=r"x: domain 'Plumbing' is not in the table"):
         EventType("x", "Plumbing", "NA", "NA", "m", "annexE", "meter")
@@ -97,25 +110,28 @@ def test_codes_are_built_from_the_enumerations() -> None:
         EventType("x", "Power", "NA", "NA", "m", "rumour", "meter")
 
 
-@pytest.mark.parametrize(("name", "code"), [
-    ("smmc.alarm.outage", "3.26.0.85"),            # power off (the example)
-    ("smmc.alarm.restoration", "3.26.0.216"),      # power restored
-    ("smmc.meter.powerDown", "3.26.0.85"),
-    ("smmc.meter.remoteDisconnection", "3.31.0.68"),
-    ("smmc.switch.connected", "3.31.0.42"),
-    ("smmc.meter.limiterThresholdExceeded", "3.15.261.139"),  # load limit exceeded
-    ("smmc.clock.adjusted", "3.36.116.24"),        # clock set
-    ("smmc.firmware.activated", "3.11.283.4"),
-    ("smmc.firmware.failed", "3.11.0.85"),
-    ("smmc.meter.wrongPasswordNTimes", "3.12.24.35"),  # authentication failure
-    ("smmc.meter.meterCoverRemoved", "3.12.29.212"),    # cover tamper
-    ("smmc.meter.strongDcFieldDetected", "3.12.66.257"),  # magnetic tamper
-    ("smmc.meter.eventLogCleared", "3.17.44.28"),   # log cleared
-    ("smmc.audit.opticalOperation", "3.7.0.24"),    # configuration changed
-    ("smmc.meter.powerQuality.77", "3.26.28.0"),    # an unnamed power-quality row
-    ("smmc.meter.standard.-1", "3.0.0.0"),
-    ("smmc.alarm.bit17", "3.17.285.0"),
-])
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("smmc.alarm.outage", "3.26.0.85"),  # power off (the example)
+        ("smmc.alarm.restoration", "3.26.0.216"),  # power restored
+        ("smmc.meter.powerDown", "3.26.0.85"),
+        ("smmc.meter.remoteDisconnection", "3.31.0.68"),
+        ("smmc.switch.connected", "3.31.0.42"),
+        ("smmc.meter.limiterThresholdExceeded", "3.15.261.139"),  # load limit exceeded
+        ("smmc.clock.adjusted", "3.36.116.24"),  # clock set
+        ("smmc.firmware.activated", "3.11.283.4"),
+        ("smmc.firmware.failed", "3.11.0.85"),
+        ("smmc.meter.wrongPasswordNTimes", "3.12.24.35"),  # authentication failure
+        ("smmc.meter.meterCoverRemoved", "3.12.29.212"),  # cover tamper
+        ("smmc.meter.strongDcFieldDetected", "3.12.66.257"),  # magnetic tamper
+        ("smmc.meter.eventLogCleared", "3.17.44.28"),  # log cleared
+        ("smmc.audit.opticalOperation", "3.7.0.24"),  # configuration changed
+        ("smmc.meter.powerQuality.77", "3.26.28.0"),  # an unnamed power-quality row
+        ("smmc.meter.standard.-1", "3.0.0.0"),
+        ("smmc.alarm.bit17", "3.17.285.0"),
+    ],
+)
 def test_codes_of_the_events_asked_for(name: str, code: str) -> None:
     assert event_type(name).code == code
 
@@ -123,8 +139,11 @@ def test_codes_of_the_events_asked_for(name: str, code: str) -> None:
 def test_unknown_names_are_refused_with_the_way_out() -> None:
     for bad in ("smmc.han.deviceJoined?", "smmc.meter.mbus.100", "smmc.alarm.bitX", "x"):
         assert lookup(bad) is None
-        with pytest.raises(UnknownEventName, match=r"add it to EVENT_TYPES \(or FAMILIES\) in "
-                                                   r"python/smmc_gateway/cim/event_types\.py"):
+        with pytest.raises(
+            UnknownEventName,
+            match=r"add it to EVENT_TYPES \(or FAMILIES\) in "
+            r"python/smmc_gateway/cim/event_types\.py",
+        ):
             event_type(bad)
 
 
@@ -144,16 +163,28 @@ def test_documents_and_schemas_match_the_tables() -> None:
     doc = event_codes_md()
     for t in EVENT_TYPES.values():
         assert f"| {t.code} | `{t.name}` |" in doc
-    proc = subprocess.run([sys.executable, "-m", "smmc_gateway.cim", "check", "--repo",
-                           str(REPO)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "smmc_gateway.cim", "check", "--repo", str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_check_names_what_is_out_of_date(tmp_path: Path) -> None:
     (tmp_path / "docs" / "schemas").mkdir(parents=True)
-    proc = subprocess.run([sys.executable, "-m", "smmc_gateway.cim", "check", "--repo",
-                           str(tmp_path)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "smmc_gateway.cim", "check", "--repo", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1 and "docs/event-codes.md" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "smmc_gateway.cim", "render", "--repo",
-                           str(tmp_path)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "smmc_gateway.cim", "render", "--repo", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0 and check(tmp_path) == []

@@ -376,14 +376,32 @@ def test_short_names_through_the_optical_port_on_a_pty(tmp_path: Path) -> None:
     """Issue 10: an SN session over a pty (mode E sign-on, then HDLC at 9600 baud)."""
     device = str(tmp_path / "optical-sn")
     password = "Opt-sn-pass"
-    args = ["--serial", device, "--create-pty", "--optical", "--baud", "9600",
-            "--auth", "lls", "--password", password, "--referencing", "sn"]
+    args = [
+        "--serial",
+        device,
+        "--create-pty",
+        "--optical",
+        "--baud",
+        "9600",
+        "--auth",
+        "lls",
+        "--password",
+        password,
+        "--referencing",
+        "sn",
+    ]
     with simulator_process(args):
-        meter = Meter(["--optical", device, "--password", password, "--timeout", "5",
-                       "--referencing", "sn"], _env(tmp_path), [password])
+        meter = Meter(
+            ["--optical", device, "--password", password, "--timeout", "5", "--referencing", "sn"],
+            _env(tmp_path),
+            [password],
+        )
         assert meter.json("get", "3/1.0.1.8.0.255/2")["type"] == "double-long-unsigned"
         assert "meter time" in meter.ok("clock")
-        auto = Meter(["--optical", device, "--password", password, "--timeout", "5"],
-                     _env(tmp_path), [password])  # default auto: LN refused, then SN
+        auto = Meter(
+            ["--optical", device, "--password", password, "--timeout", "5"],
+            _env(tmp_path),
+            [password],
+        )  # default auto: LN refused, then SN
         assert auto.json("get", "3/1.0.1.8.0.255/2")["type"] == "double-long-unsigned"
         meter.assert_no_secret_shown()

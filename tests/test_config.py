@@ -60,8 +60,15 @@ def test_examples_load(tmp_path: Path) -> None:
     cfg = load_config(tmp_path / "docs" / "gateway.example.toml")
     assert isinstance(cfg, GatewayConfig)
     ids = [m.id for m in cfg.meters]
-    assert ids == ["tcp-0001", "bus-0017", "optical-1", "tcp-1401", "csv-0001", "csv-0002",
-                   "csv-0003"]
+    assert ids == [
+        "tcp-0001",
+        "bus-0017",
+        "optical-1",
+        "tcp-1401",
+        "csv-0001",
+        "csv-0002",
+        "csv-0003",
+    ]
     first = cfg.meter("tcp-0001")
     assert first.keys is not None and first.keys.ek is not None
     assert first.keys.ek.reveal() == bytes.fromhex(EK)
@@ -70,8 +77,12 @@ def test_examples_load(tmp_path: Path) -> None:
     assert cfg.schedules.load_profile_every_s == 4 * 3600
     assert cfg.outbox.classes["readings"].max_bytes == 256 * 2**20
     assert not cfg.outbox.classes["events"].droppable
-    assert [m.id for m in cfg.group("feeder-12")] == ["tcp-0001", "bus-0017", "csv-0001",
-                                                      "csv-0003"]
+    assert [m.id for m in cfg.group("feeder-12")] == [
+        "tcp-0001",
+        "bus-0017",
+        "csv-0001",
+        "csv-0003",
+    ]
 
 
 def test_minimal_defaults(tmp_path: Path) -> None:
@@ -119,10 +130,10 @@ level = "verbose"
     got = problems(tmp_path, body)
     joined = "\n".join(got)
     expected = [
-        'gateway.id: "gw/1" contains \'/\'',
+        "gateway.id: \"gw/1\" contains '/'",
         'broker.prot: unknown key (did you mean "port"?)',
         'broker.keepalive: "often" is not an integer (5..65535)',
-        'meters[0].id: "m+1" contains \'+\'',
+        "meters[0].id: \"m+1\" contains '+'",
         'meters[0].model: "acme" is not a [models.NAME] section',
         'meters[0].connection.kind: "tcpip" is not one of tcp | serial | optical '
         '(did you mean "tcp"?)',
@@ -142,12 +153,14 @@ level = "verbose"
 @pytest.mark.parametrize(
     ("snippet", "fragment"),
     [
-        ('addresses = { client = 200 }', "addresses.client: 200 is out of range (0..127)"),
-        ('addresses = { size = 3, server_physical = 1 }', "size: 3 is not an HDLC server address"),
-        ('addresses = { size = 2, server_physical = 300 }',
-         "server_physical: 300 is out of range (0..127)"),
-        ('addresses = { size = 4 }', "server_physical: is required with a 4-byte HDLC address"),
-        ('addresses = { size = 1, server_physical = 5 }', "a 1-byte HDLC address has no physical"),
+        ("addresses = { client = 200 }", "addresses.client: 200 is out of range (0..127)"),
+        ("addresses = { size = 3, server_physical = 1 }", "size: 3 is not an HDLC server address"),
+        (
+            "addresses = { size = 2, server_physical = 300 }",
+            "server_physical: 300 is out of range (0..127)",
+        ),
+        ("addresses = { size = 4 }", "server_physical: is required with a 4-byte HDLC address"),
+        ("addresses = { size = 1, server_physical = 5 }", "a 1-byte HDLC address has no physical"),
     ],
 )
 def test_hdlc_address_rules(tmp_path: Path, snippet: str, fragment: str) -> None:
@@ -166,7 +179,9 @@ def test_wrapper_refuses_hdlc_addressing(tmp_path: Path) -> None:
 
 
 def test_bus_reference_duplicates_and_physical_clash(tmp_path: Path) -> None:
-    body = BASE + """
+    body = (
+        BASE
+        + """
 [[buses]]
 name = "rs485-1"
 device = "/dev/ttyS1"
@@ -187,12 +202,14 @@ addresses = { server_physical = 18 }
 id = "d"
 connection = { kind = "serial", bus = "rs485-1" }
 """
+    )
     got = "\n".join(problems(tmp_path, body))
     assert "buses[0].baud: 9601 is not a standard rate" in got
     assert 'meter id "a" is also used by gateway.toml meters[0]' in got
     assert "physical address 17 is also used by meter a" in got
-    assert ('meters[2].connection.bus: "rs485_1" is not a [[buses]] name '
-            '(did you mean "rs485-1"?)') in got
+    assert (
+        'meters[2].connection.bus: "rs485_1" is not a [[buses]] name (did you mean "rs485-1"?)'
+    ) in got
     assert "meters[3].addresses.server_physical: is required on a shared bus" in got
 
 
@@ -228,11 +245,15 @@ def test_secrets_not_in_repr(tmp_path: Path) -> None:
     pw = tmp_path / "broker-pw"
     pw.write_text("broker-secret-123\n")
     pw.chmod(0o600)
-    body = BASE + 'password_file = "broker-pw"\n' + (
-        '[[meters]]\nid = "m"\nconnection = { host = "h" }\n'
-        'security = { level = "lls", key_id = "lls1", key_file = "keys.toml" }\n'
-        '[[meters]]\nid = "n"\nconnection = { host = "h" }\n'
-        'security = { level = "hls-gmac", key_id = "grp", key_file = "keys.toml" }\n'
+    body = (
+        BASE
+        + 'password_file = "broker-pw"\n'
+        + (
+            '[[meters]]\nid = "m"\nconnection = { host = "h" }\n'
+            'security = { level = "lls", key_id = "lls1", key_file = "keys.toml" }\n'
+            '[[meters]]\nid = "n"\nconnection = { host = "h" }\n'
+            'security = { level = "hls-gmac", key_id = "grp", key_file = "keys.toml" }\n'
+        )
     )
     cfg = load_config(write(tmp_path, body))
     assert cfg.broker.password is not None
@@ -251,11 +272,17 @@ def test_secrets_not_in_repr(tmp_path: Path) -> None:
 
 
 def test_csv_errors_name_file_line_column(tmp_path: Path) -> None:
-    write(tmp_path, "id,model,host,port,groups\nok-1,default,h,4059,a;b\nbad,default,h,70000,\n"
-          "bad+2,nomodel,h,1,\n", "meters.csv")
+    write(
+        tmp_path,
+        "id,model,host,port,groups\nok-1,default,h,4059,a;b\nbad,default,h,70000,\n"
+        "bad+2,nomodel,h,1,\n",
+        "meters.csv",
+    )
     got = problems(tmp_path, BASE + 'meters_csv = "meters.csv"\n')
-    assert got == ["broker.meters_csv: meters_csv is a top-level key: move it above the first "
-                   "[table] of the file (TOML puts it in the table above it)"]
+    assert got == [
+        "broker.meters_csv: meters_csv is a top-level key: move it above the first "
+        "[table] of the file (TOML puts it in the table above it)"
+    ]
     got = problems(tmp_path, 'meters_csv = "meters.csv"\n' + BASE)
     assert "meters.csv:3: column port: 70000 is out of range (1..65535)" in got
     assert any(p.startswith("meters.csv:4: column id:") for p in got)
@@ -269,12 +296,17 @@ def test_csv_errors_name_file_line_column(tmp_path: Path) -> None:
 
 
 def test_include_errors_name_file(tmp_path: Path) -> None:
-    write(tmp_path, '[[meters]]\nid = "i1"\nconnection = { host = "h", port = 0 }\n[broker]\n',
-          "meters.d/a.toml")
+    write(
+        tmp_path,
+        '[[meters]]\nid = "i1"\nconnection = { host = "h", port = 0 }\n[broker]\n',
+        "meters.d/a.toml",
+    )
     got = problems(tmp_path, BASE.replace("[gateway]", 'include = ["meters.d/*.toml"]\n[gateway]'))
     assert "meters.d/a.toml: meters[0].connection.port: 0 is out of range (1..65535)" in got
-    assert "meters.d/a.toml: broker: not allowed in an included file (only meters, models, " \
+    assert (
+        "meters.d/a.toml: broker: not allowed in an included file (only meters, models, "
         "buses)" in got
+    )
     got = problems(tmp_path, BASE.replace("[gateway]", 'include = ["nope.toml"]\n[gateway]'))
     assert got[0].startswith('include[0]: "nope.toml"') and "does not exist" in got[0]
 
@@ -282,15 +314,25 @@ def test_include_errors_name_file(tmp_path: Path) -> None:
 def test_five_thousand_meters_from_csv_and_includes(tmp_path: Path) -> None:
     keys_file(tmp_path)
     rows = ["id,model,host,port,security,key_id,groups"]
-    rows += [f"c{i:05d},default,10.1.{i // 250}.{i % 250},4059,hls-gmac,grp,f{i % 10}"
-             for i in range(2500)]
+    rows += [
+        f"c{i:05d},default,10.1.{i // 250}.{i % 250},4059,hls-gmac,grp,f{i % 10}"
+        for i in range(2500)
+    ]
     write(tmp_path, "\n".join(rows) + "\n", "meters.csv")
     for f in range(5):
-        write(tmp_path, "".join(
-            f'[[meters]]\nid = "t{f}-{i}"\nconnection = {{ host = "10.2.{f}.{i % 250}" }}\n'
-            for i in range(500)), f"meters.d/{f}.toml")
-    body = BASE.replace("[gateway]", 'include = ["meters.d/*.toml"]\nmeters_csv = "meters.csv"\n'
-                        '[gateway]\nkey_file = "keys.toml"')
+        write(
+            tmp_path,
+            "".join(
+                f'[[meters]]\nid = "t{f}-{i}"\nconnection = {{ host = "10.2.{f}.{i % 250}" }}\n'
+                for i in range(500)
+            ),
+            f"meters.d/{f}.toml",
+        )
+    body = BASE.replace(
+        "[gateway]",
+        'include = ["meters.d/*.toml"]\nmeters_csv = "meters.csv"\n'
+        '[gateway]\nkey_file = "keys.toml"',
+    )
     start = time.perf_counter()
     cfg = load_config(write(tmp_path, body))
     elapsed = time.perf_counter() - start
@@ -320,8 +362,10 @@ def test_serial_meter_and_env_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert cfg.gateway.key_file == creds / "keys.toml"
     monkeypatch.delenv("CREDENTIALS_DIRECTORY")
     got = problems(tmp_path, body)
-    assert "gateway.key_file: \"$CREDENTIALS_DIRECTORY/keys.toml\" names an environment variable" \
+    assert (
+        'gateway.key_file: "$CREDENTIALS_DIRECTORY/keys.toml" names an environment variable'
         in got[0]
+    )
 
 
 def test_required_keys(tmp_path: Path) -> None:
@@ -363,52 +407,86 @@ def test_every_key_is_documented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     load_config(tmp_path / "docs" / "gateway.example.toml")
     doc = (DOCS / "configuration.md").read_text()
     assert len(seen) > 60
-    missing = sorted(k for k in seen if not re.search(rf"[`.[]{re.escape(k)}[`.\]]", doc)
-                     and not re.search(rf"^{re.escape(k)} = ", doc, re.M))
+    missing = sorted(
+        k
+        for k in seen
+        if not re.search(rf"[`.[]{re.escape(k)}[`.\]]", doc)
+        and not re.search(rf"^{re.escape(k)} = ", doc, re.M)
+    )
     assert not missing, f"undocumented keys: {missing}"
 
 
 @pytest.mark.parametrize(
     ("snippet", "expected"),
     [
-        ("[broker.tls]\ncert = \"c.pem\"\n",
-         "broker.tls.cert: {tmp}/c.pem does not exist or is not a file"),
+        (
+            '[broker.tls]\ncert = "c.pem"\n',
+            "broker.tls.cert: {tmp}/c.pem does not exist or is not a file",
+        ),
         ("[broker.tls]\n", None),
-        ("[limits]\nmax_tcp_sessions = true\n",
-         "limits.max_tcp_sessions: true is not an integer (1..10000)"),
+        (
+            "[limits]\nmax_tcp_sessions = true\n",
+            "limits.max_tcp_sessions: true is not an integer (1..10000)",
+        ),
         ("[limits]\nsessions_per_bus = 2\n", "limits.sessions_per_bus: 2 is out of range (1..1)"),
-        ('[limits]\nbackoff_initial = "1m"\nbackoff_max = "30s"\n',
-         "limits.backoff_max: must not be smaller than backoff_initial"),
-        ('[limits]\nbackoff_multiplier = "x"\n',
-         'limits.backoff_multiplier: "x" is not a number (1.0..10.0)'),
-        ('[schedules]\nload_profile_every = "1h"\nload_profile_jitter = "2h"\n',
-         'schedules.load_profile_jitter: "2h" is out of range (0s..3600s)'),
-        ('[schedules]\nclock_shift_limit = "20m"\n',
-         'schedules.clock_shift_limit: "20m" is out of range (0s..900s)'),
-        ('[schedules]\nclock_tolerance = "10s"\nclock_shift_limit = "5s"\n',
-         "schedules.clock_shift_limit: must not be smaller than clock_tolerance"),
-        ('[schedules]\nregisters_every = -5\n',
-         "schedules.registers_every: -5 is out of range (60s..604800s)"),
-        ('[outbox.readings]\nmax_bytes = "lots"\n',
-         'outbox.readings.max_bytes: "lots" is not a size'),
-        ('[outbox.replies]\nmax_messages = 5\n', "outbox.replies.max_messages: replies are never"),
+        (
+            '[limits]\nbackoff_initial = "1m"\nbackoff_max = "30s"\n',
+            "limits.backoff_max: must not be smaller than backoff_initial",
+        ),
+        (
+            '[limits]\nbackoff_multiplier = "x"\n',
+            'limits.backoff_multiplier: "x" is not a number (1.0..10.0)',
+        ),
+        (
+            '[schedules]\nload_profile_every = "1h"\nload_profile_jitter = "2h"\n',
+            'schedules.load_profile_jitter: "2h" is out of range (0s..3600s)',
+        ),
+        (
+            '[schedules]\nclock_shift_limit = "20m"\n',
+            'schedules.clock_shift_limit: "20m" is out of range (0s..900s)',
+        ),
+        (
+            '[schedules]\nclock_tolerance = "10s"\nclock_shift_limit = "5s"\n',
+            "schedules.clock_shift_limit: must not be smaller than clock_tolerance",
+        ),
+        (
+            "[schedules]\nregisters_every = -5\n",
+            "schedules.registers_every: -5 is out of range (60s..604800s)",
+        ),
+        (
+            '[outbox.readings]\nmax_bytes = "lots"\n',
+            'outbox.readings.max_bytes: "lots" is not a size',
+        ),
+        ("[outbox.replies]\nmax_messages = 5\n", "outbox.replies.max_messages: replies are never"),
         ("[outbox]\nreadings = 5\n", "outbox.readings: 5 is not a table"),
         ("[metrics]\nport = 4059\n", "metrics.port: 4059 is also push.port; use two ports"),
         ('[metrics]\nenabled = "yes"\n', 'metrics.enabled: "yes" is not a boolean (true or false)'),
-        ('[models.m.obis]\nload_profil = "1.0.99.1.0.255"\n',
-         'models.m.obis.load_profil: unknown key (did you mean "load_profile"?)'),
-        ('[models.m.obis]\nclock = "0.0.1.0.0.256"\n',
-         'models.m.obis.clock: "0.0.1.0.0.256" is not an OBIS code'),
+        (
+            '[models.m.obis]\nload_profil = "1.0.99.1.0.255"\n',
+            'models.m.obis.load_profil: unknown key (did you mean "load_profile"?)',
+        ),
+        (
+            '[models.m.obis]\nclock = "0.0.1.0.0.256"\n',
+            'models.m.obis.clock: "0.0.1.0.0.256" is not an OBIS code',
+        ),
         ('[[models.m.registers]]\nname = "x"\n', "models.m.registers[0].obis: is required"),
-        ('[[models.m.registers]]\nobis = "1.0.1.8.0.255"\nscaler = 200\n',
-         "models.m.registers[0].scaler: 200 is out of range (-128..127)"),
-        ('[models.m]\ncapture_period = "0s"\n',
-         'models.m.capture_period: "0s" is out of range (1s..86400s)'),
-        ('[[buses]]\nname = "b"\ndevice = "/dev/ttyS0"\nparity = "mark"\n',
-         'buses[0].parity: "mark" is not one of none | even | odd'),
+        (
+            '[[models.m.registers]]\nobis = "1.0.1.8.0.255"\nscaler = 200\n',
+            "models.m.registers[0].scaler: 200 is out of range (-128..127)",
+        ),
+        (
+            '[models.m]\ncapture_period = "0s"\n',
+            'models.m.capture_period: "0s" is out of range (1s..86400s)',
+        ),
+        (
+            '[[buses]]\nname = "b"\ndevice = "/dev/ttyS0"\nparity = "mark"\n',
+            'buses[0].parity: "mark" is not one of none | even | odd',
+        ),
         ('[[buses]]\nname = "b"\n', "buses[0].device: is required"),
-        ("[[buses]]\nname = \"b\"\ndevice = \"/dev/x\"\n[[buses]]\nname = \"b\"\n"
-         "device = \"/dev/y\"\n", 'buses[1].name: "b" is defined twice'),
+        (
+            '[[buses]]\nname = "b"\ndevice = "/dev/x"\n[[buses]]\nname = "b"\ndevice = "/dev/y"\n',
+            'buses[1].name: "b" is defined twice',
+        ),
         ('meters = "m1"\n', "meters: is not an array of tables (write [[meters]])"),
     ],
 )
@@ -424,8 +502,7 @@ def test_bad_values(tmp_path: Path, snippet: str, expected: str | None) -> None:
 
 
 def test_bad_client_system_title_is_named_without_value(tmp_path: Path) -> None:
-    body = BASE.replace('client_system_title = "534d4d4300000009"',
-                        'client_system_title = "zz11"')
+    body = BASE.replace('client_system_title = "534d4d4300000009"', 'client_system_title = "zz11"')
     assert problems(tmp_path, body) == [
         "gateway.client_system_title: is not valid hex (expected 16 hex digits; value not shown)"
     ]
@@ -458,12 +535,15 @@ security = { level = "hls-gmac", key_id = "a" }
 
 
 def test_client_system_title_required_with_hls(tmp_path: Path) -> None:
-    keys_file(tmp_path, '[a]\nek = "000102030405060708090a0b0c0d0e0f"\n'
-              'ak = "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"\n')
+    keys_file(
+        tmp_path,
+        '[a]\nek = "000102030405060708090a0b0c0d0e0f"\nak = "d0d1d2d3d4d5d6d7d8d9dadbdcdddedf"\n',
+    )
     body = BASE.replace('client_system_title = "534d4d4300000009"\n', 'key_file = "keys.toml"\n')
     got = problems(tmp_path, body + HLS_METER)
-    assert len(got) == 1 and got[0].startswith("gateway.client_system_title: is required when "
-                                               "a meter uses hls-gmac")
+    assert len(got) == 1 and got[0].startswith(
+        "gateway.client_system_title: is required when a meter uses hls-gmac"
+    )
     # without HLS meters the gateway needs no system title
     assert load_config(write(tmp_path, body)).gateway.client_system_title is None
 
@@ -484,7 +564,9 @@ def test_commands_defaults_deny_what_can_brick_a_meter(tmp_path: Path) -> None:
 
 
 def test_commands_section_parsed_and_checked(tmp_path: Path) -> None:
-    body = BASE + """
+    body = (
+        BASE
+        + """
 [commands]
 max_meters_per_request = 10
 max_attempts = 3
@@ -495,13 +577,16 @@ MeterConfig = true
 defaults = false
 allow = [{ class_id = 41, obis = "0.0.25.0.*.255", attributes = [2], note = "on purpose" }]
 """
+    )
     c = load_config(write(tmp_path, body)).commands
     assert c.serves("MeterConfig") and not c.serves("keyChange")
     assert (c.max_meters_per_request, c.max_attempts, c.journal_retention_s) == (10, 3, 7 * 86400)
     assert c.meter_config_allows(7, "1.0.99.1.0.255", attribute=4) is None  # no defaults
     rule = c.meter_config_allows(41, "0.0.25.0.0.255", attribute=2)
     assert rule is not None and rule.note == "on purpose"
-    bad = BASE + """
+    bad = (
+        BASE
+        + """
 [commands]
 max_qeued = 3
 [commands.enabled]
@@ -512,44 +597,66 @@ allow = [{ class_id = 18, obis = "0.0.44.0.0.255", methods = [1] },
          { obis = "0.0.1.0.0.255", attributes = [2] },
          { class_id = 1, obis = "1.2.3", attributes = [300] }]
 """
+    )
     got = problems(tmp_path, bad)
-    assert any(p.startswith('commands.max_qeued: unknown key (did you mean "max_queued"?)')
-               for p in got)
+    assert any(
+        p.startswith('commands.max_qeued: unknown key (did you mean "max_queued"?)') for p in got
+    )
     assert any(p.startswith("commands.enabled.Firmware: unknown key") for p in got)
     assert 'commands.enabled.MeterConfig: "yes" is not a boolean (true or false)' in got
-    assert any(p.startswith("commands.meter_config.allow[0].class_id: class 18 cannot be "
-                            "allowed in MeterConfig (image transfer") for p in got)
-    assert any(p.startswith("commands.meter_config.allow[1].class_id: None is not a COSEM "
-                            "class id") for p in got)
-    assert any(p.startswith('commands.meter_config.allow[2].obis: "1.2.3" is not an OBIS')
-               for p in got)
+    assert any(
+        p.startswith(
+            "commands.meter_config.allow[0].class_id: class 18 cannot be "
+            "allowed in MeterConfig (image transfer"
+        )
+        for p in got
+    )
+    assert any(
+        p.startswith("commands.meter_config.allow[1].class_id: None is not a COSEM class id")
+        for p in got
+    )
+    assert any(
+        p.startswith('commands.meter_config.allow[2].obis: "1.2.3" is not an OBIS') for p in got
+    )
     assert "commands.meter_config.allow[2].attributes[0]: 300 is not an integer 1..127" in got
-    secret = BASE + """
+    secret = (
+        BASE
+        + """
 [commands.meter_config]
 allow = [{ class_id = 64, obis = "0.0.43.0.*.255", methods = [2, 4] },
          { class_id = 15, obis = "0.0.40.0.0.255", attributes = [7, 9] }]
 """
+    )
     got = problems(tmp_path, secret)
-    assert any(p.startswith("commands.meter_config.allow[0]: class 64 method 2 carries a secret")
-               for p in got)
-    assert any(p.startswith("commands.meter_config.allow[1]: class 15 attribute 7 carries a "
-                            "secret") for p in got)
+    assert any(
+        p.startswith("commands.meter_config.allow[0]: class 64 method 2 carries a secret")
+        for p in got
+    )
+    assert any(
+        p.startswith("commands.meter_config.allow[1]: class 15 attribute 7 carries a secret")
+        for p in got
+    )
     assert len(got) == 2
 
 
 def test_push_limits_and_networks(tmp_path: Path) -> None:
-    body = BASE + """
+    body = (
+        BASE
+        + """
 [push]
 max_connections = 10
 max_per_peer = 2
 first_frame_timeout = "2s"
 allow_from = ["10.64.0.0/12", "192.0.2.7"]
 """
+    )
     p = load_config(write(tmp_path, body)).push
     assert (p.max_connections, p.max_per_peer, p.first_frame_timeout_s) == (10, 2, 2.0)
     assert p.allow_from == ("10.64.0.0/12", "192.0.2.7/32")
-    got = problems(tmp_path, BASE + '[push]\nmax_per_peer = 20\nmax_connections = 5\n'
-                   'allow_from = ["10.0.0.0/33"]\n')
+    got = problems(
+        tmp_path,
+        BASE + '[push]\nmax_per_peer = 20\nmax_connections = 5\nallow_from = ["10.0.0.0/33"]\n',
+    )
     assert "push.max_per_peer: 20 is more than max_connections 5" in got
     assert any(p.startswith('push.allow_from[0]: "10.0.0.0/33" is not an IP address') for p in got)
 
@@ -558,16 +665,19 @@ def test_model_quirks_are_named(tmp_path: Path) -> None:
     body = BASE + '[models.x]\nquirks = ["plain-initiate-response"]\n'
     assert "plain-initiate-response" in load_config(write(tmp_path, body)).models["x"].quirks
     got = problems(tmp_path, BASE + '[models.x]\nquirks = ["plain-initiate-respons"]\n')
-    assert got[0].startswith('models.x.quirks[0]: "plain-initiate-respons" is not a known quirk '
-                             '(did you mean "plain-initiate-response"?)')
+    assert got[0].startswith(
+        'models.x.quirks[0]: "plain-initiate-respons" is not a known quirk '
+        '(did you mean "plain-initiate-response"?)'
+    )
 
 
 def test_limits_reserved_share_and_block_ceiling(tmp_path: Path) -> None:
     body = BASE + '[limits]\nreserved_for_collection = 0.5\nmax_block_transfer = "1MiB"\n'
     lim = load_config(write(tmp_path, body)).limits
     assert (lim.reserved_for_collection, lim.max_block_transfer) == (0.5, 1 << 20)
-    got = problems(tmp_path, BASE + '[limits]\nreserved_for_collection = 1.0\n'
-                   'max_block_transfer = "1KiB"\n')
+    got = problems(
+        tmp_path, BASE + '[limits]\nreserved_for_collection = 1.0\nmax_block_transfer = "1KiB"\n'
+    )
     assert "limits.reserved_for_collection: 1.0 is out of range (0.0..0.9)" in got
     assert "limits.max_block_transfer: 1024 bytes is out of range (64KiB..1GiB)" in got
 
@@ -581,9 +691,13 @@ def test_broker_tls_files_are_loaded_at_load_time(tmp_path: Path) -> None:
 
     t = make_tls(tmp_path)
     enc = tmp_path / "enc.key"
-    enc.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"pw")))
+    enc.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"pw"),
+        )
+    )
     junk = tmp_path / "junk.pem"
     junk.write_text("junk\n")
 
@@ -595,22 +709,28 @@ def test_broker_tls_files_are_loaded_at_load_time(tmp_path: Path) -> None:
     assert cfg.broker.tls is not None and cfg.broker.port == 8883
     assert problems(tmp_path, tls(junk)) == [
         f"broker.tls.ca: {junk} is not a usable CA bundle: no certificate or crl found (a PEM "
-        "file of CA certificates is expected)"]
+        "file of CA certificates is expected)"
+    ]
     assert problems(tmp_path, tls(t.ca, t.client_cert, t.server_key)) == [
         f"broker.tls: the certificate {t.client_cert} and the key {t.server_key} do not match "
-        "(the key is not the certificate's private key)"]
+        "(the key is not the certificate's private key)"
+    ]
     assert problems(tmp_path, tls(None, t.client_cert, enc)) == [
         f"broker.tls.key: {enc} is encrypted with a password; the gateway takes an unencrypted "
-        "key (readable by the service only)"]
+        "key (readable by the service only)"
+    ]
     assert problems(tmp_path, tls(None, junk, t.client_key))[0].startswith(
-        f"broker.tls.cert: {junk} is not a usable certificate")
+        f"broker.tls.cert: {junk} is not a usable certificate"
+    )
     assert problems(tmp_path, tls(None, t.client_cert, junk))[0].startswith(
-        f"broker.tls.key: {junk} is not a usable private key")
+        f"broker.tls.key: {junk} is not a usable private key"
+    )
 
 
 def test_the_tls_port_without_tls_is_refused(tmp_path: Path) -> None:
     assert problems(tmp_path, BASE + "port = 8883\n") == [
         "broker.port: 8883 is the MQTT-over-TLS port but there is no [broker.tls] table: the "
         "CONNECT (and its password) would go in clear; add [broker.tls] (an empty table uses "
-        "the system's CAs)"]
+        "the system's CAs)"
+    ]
     assert load_config(write(tmp_path, BASE + "port = 1883\n")).broker.tls is None

@@ -58,8 +58,29 @@ def test_bit_string_msb_first_with_length() -> None:
 
 
 def test_class_tables() -> None:
-    assert set(CLASSES) == {1, 3, 4, 5, 7, 8, 9, 11, 15, 17, 18, 20, 21, 22, 40, 64, 70, 71,
-                            72, 74, 113}
+    assert set(CLASSES) == {
+        1,
+        3,
+        4,
+        5,
+        7,
+        8,
+        9,
+        11,
+        15,
+        17,
+        18,
+        20,
+        21,
+        22,
+        40,
+        64,
+        70,
+        71,
+        72,
+        74,
+        113,
+    }
     clock = interface_class(8)
     assert clock.attribute_id("time_zone") == 3 and clock.method_id("shift_time") == 6
     assert interface_class(15).attribute_name(7) == "secret"

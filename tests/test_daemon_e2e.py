@@ -33,18 +33,24 @@ GW = "gw-test"
 def lab(sim: RunningFleet, tmp: Path, broker: Broker, **kw: Any) -> Path:
     meters = [{**info, "port": port} for info, port in zip(sim.info, sim.ports, strict=True)]
     groups = {m["meter_id"]: "all" for m in meters}
-    return write_lab_config(tmp / "gw", meters, broker=(broker.host, broker.port),
-                            gateway_id=GW, groups=groups,
-                            schedules='load_profile_every = "60s"\nload_profile_jitter = "2s"\n'
-                                      'clock_drift_threshold = "0s"',
-                            **kw)
+    return write_lab_config(
+        tmp / "gw",
+        meters,
+        broker=(broker.host, broker.port),
+        gateway_id=GW,
+        groups=groups,
+        schedules='load_profile_every = "60s"\nload_profile_jitter = "2s"\n'
+        'clock_drift_threshold = "0s"',
+        **kw,
+    )
 
 
 @contextlib.asynccontextmanager
 async def gateway(config_path: Path, **kw: Any) -> AsyncIterator[asyncio.Task[int]]:
     stop = asyncio.Event()
-    opts = DaemonOptions(time_source=FixedTimeSource(synced=True), stop_event=stop,
-                         first_read_s=4 * 3600, **kw)
+    opts = DaemonOptions(
+        time_source=FixedTimeSource(synced=True), stop_event=stop, first_read_s=4 * 3600, **kw
+    )
     task = asyncio.get_running_loop().create_task(run_daemon(load_config(config_path), opts))
     try:
         yield task
@@ -54,15 +60,16 @@ async def gateway(config_path: Path, **kw: Any) -> AsyncIterator[asyncio.Task[in
 
 
 async def send(broker: Broker, noun: str, body: bytes) -> None:
-    async with aiomqtt.Client(broker.host, broker.port,
-                              protocol=aiomqtt.ProtocolVersion.V5) as c:
+    async with aiomqtt.Client(broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5) as c:
         await c.publish(f"smmc/v1/{GW}/cmd/{noun}", body, qos=1)
 
 
-def request(cid: str, payload: dict[str, Any], verb: str = "create",
-            noun: str = "EndDeviceControls") -> bytes:
-    return json.dumps({"header": {"verb": verb, "noun": noun, "correlationId": cid},
-                       "payload": payload}).encode()
+def request(
+    cid: str, payload: dict[str, Any], verb: str = "create", noun: str = "EndDeviceControls"
+) -> bytes:
+    return json.dumps(
+        {"header": {"verb": verb, "noun": noun, "correlationId": cid}, "payload": payload}
+    ).encode()
 
 
 def iso(offset_s: float) -> str:
@@ -71,31 +78,44 @@ def iso(offset_s: float) -> str:
 
 
 def control(ref: str, meters: list[str], groups: list[str] | None = None) -> dict[str, Any]:
-    item: dict[str, Any] = {"EndDeviceControlType": {"ref": ref},
-                            "EndDevices": [{"mRID": m} for m in meters]}
+    item: dict[str, Any] = {
+        "EndDeviceControlType": {"ref": ref},
+        "EndDevices": [{"mRID": m} for m in meters],
+    }
     if groups:
         item["EndDeviceGroups"] = [{"mRID": g} for g in groups]
     return {"EndDeviceControl": [item]}
 
 
 def on(col: Collector, suffix: str) -> list[dict[str, Any]]:
-    return [json.loads(m.payload) for m in col.messages  # type: ignore[arg-type]
-            if str(m.topic).endswith(suffix)]
+    return [
+        json.loads(m.payload)
+        for m in col.messages  # type: ignore[arg-type]
+        if str(m.topic).endswith(suffix)
+    ]
 
 
 async def online(col: Collector) -> None:
     """Wait until the gateway serves commands. It says online just before it subscribes,
     and on its very first start the broker has no session to queue commands in, so probe:
     a request it refuses at once, repeated until one is answered."""
-    await col.wait(lambda ms: any(str(m.topic).endswith("/status") and b'"online"' in m.payload
-                                  for m in ms), 30)  # type: ignore[operator]
+    await col.wait(
+        lambda ms: any(str(m.topic).endswith("/status") and b'"online"' in m.payload for m in ms),
+        30,
+    )  # type: ignore[operator]
     for n in range(60):
         cid = f"probe-{n}"
-        await send(col.broker, "MeterReadings", request(cid, {}, verb="create",
-                                                        noun="MeterReadings"))
+        await send(
+            col.broker, "MeterReadings", request(cid, {}, verb="create", noun="MeterReadings")
+        )
         try:
-            await col.wait(lambda ms, c=cid: any(str(m.topic).endswith(f"/reply/{c}")  # type: ignore[misc]
-                                                 for m in ms), 0.5)
+            await col.wait(
+                lambda ms, c=cid: any(
+                    str(m.topic).endswith(f"/reply/{c}")  # type: ignore[misc]
+                    for m in ms
+                ),
+                0.5,
+            )
             return
         except AssertionError:
             continue
@@ -109,24 +129,30 @@ async def reply(col: Collector, cid: str) -> dict[str, Any]:
 
 
 async def test_readings_from_the_fleet_arrive_valid_on_their_topics(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     from uplink_helpers import wait_until
 
     from tests.support_sim import free_ports
 
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     port = free_ports(1)[0]
-    async with running_fleet(FleetSpec(meters=3)) as sim, \
-            gateway(lab(sim, tmp_path, mosquitto, metrics_port=port)):
+    async with (
+        running_fleet(FleetSpec(meters=3)) as sim,
+        gateway(lab(sim, tmp_path, mosquitto, metrics_port=port)),
+    ):
         ids = [i["meter_id"] for i in sim.info]
-        await col.wait(lambda ms: all(any(str(m.topic) == f"smmc/v1/{GW}/meter/{i}/readings"
-                                          for m in ms) for i in ids), 30)
+        await col.wait(
+            lambda ms: all(
+                any(str(m.topic) == f"smmc/v1/{GW}/meter/{i}/readings" for m in ms) for i in ids
+            ),
+            30,
+        )
         text = ""
 
         def scraped() -> bool:
             nonlocal text
-            with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
                 text = r.read().decode()
             return "smmc_meters_reachable 3.0" in text
 
@@ -151,10 +177,13 @@ async def test_readings_from_the_fleet_arrive_valid_on_their_topics(
 
 
 async def test_commands_get_one_reply_each_and_events(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
-    async with running_fleet(FleetSpec(meters=3, time_offset_s=30)) as sim, \
-            gateway(lab(sim, tmp_path, mosquitto)):
+    async with (
+        running_fleet(FleetSpec(meters=3, time_offset_s=30)) as sim,
+        gateway(lab(sim, tmp_path, mosquitto)),
+    ):
         a, b, c = (i["meter_id"] for i in sim.info)
         await online(col)
         await send(mosquitto, "EndDeviceControls", request("off-1", control("disconnect", [a])))
@@ -165,8 +194,9 @@ async def test_commands_get_one_reply_each_and_events(
 
         await send(mosquitto, "EndDeviceControls", request("ping-1", control("ping", [], ["all"])))
         ping = await reply(col, "ping-1")
-        states = {e["EndDevices"][0]["mRID"]: e["state"]
-                  for e in ping["payload"]["EndDeviceControl"]}
+        states = {
+            e["EndDevices"][0]["mRID"]: e["state"] for e in ping["payload"]["EndDeviceControl"]
+        }
         assert states == {a: "disconnected", b: "energised", c: "energised"}
 
         await send(mosquitto, "EndDeviceControls", request("on-1", control("connect", [a])))
@@ -177,11 +207,15 @@ async def test_commands_get_one_reply_each_and_events(
         assert clk["reply"]["result"] == "OK"
         assert "method shift_time" in clk["payload"]["EndDeviceControl"][0]["details"]
 
-        get_1 = {"EndDevices": [{"mRID": c}], "ReadingTypes": [{"obis": "1.0.1.8.0.255"}],
-                 "timeSchedule": {"start": iso(-3600), "end": iso(0)}}
+        get_1 = {
+            "EndDevices": [{"mRID": c}],
+            "ReadingTypes": [{"obis": "1.0.1.8.0.255"}],
+            "timeSchedule": {"start": iso(-3600), "end": iso(0)},
+        }
         validate(get_1, "meter-readings-request")
-        await send(mosquitto, "MeterReadings", request("get-1", get_1, verb="get",
-                                                       noun="MeterReadings"))
+        await send(
+            mosquitto, "MeterReadings", request("get-1", get_1, verb="get", noun="MeterReadings")
+        )
         got = await reply(col, "get-1")
         assert got["reply"]["result"] == "OK"
         (mr,) = got["payload"]["MeterReading"]
@@ -191,8 +225,12 @@ async def test_commands_get_one_reply_each_and_events(
         assert len(mr["IntervalBlocks"][0]["IntervalReadings"]) in (4, 5)  # the last hour
         validate(got["payload"], "meter-readings")
 
-        await col.wait(lambda ms: len([m for m in ms if str(m.topic).endswith(f"{b}/events")])
-                       >= 1 and len([m for m in ms if str(m.topic).endswith(f"{a}/events")]) >= 2)
+        await col.wait(
+            lambda ms: (
+                len([m for m in ms if str(m.topic).endswith(f"{b}/events")]) >= 1
+                and len([m for m in ms if str(m.topic).endswith(f"{a}/events")]) >= 2
+            )
+        )
     for m in col.messages:
         if "/reply/" in str(m.topic) or str(m.topic).endswith("/events"):
             validate_message(m.payload)  # type: ignore[arg-type]
@@ -203,14 +241,25 @@ async def test_commands_get_one_reply_each_and_events(
             kind = e["EndDeviceEventType"]
             # the gateway's own event types, or the meters' (event logs, alarms: use case 7),
             # each name with its IEC 61968-9 code
-            validate(kind, "meter-event-types" if kind["name"].startswith(
-                ("smmc.meter.", "smmc.alarm.")) else "gateway-event-types")
-    refs = [e["EndDeviceEventType"]["name"] for d in on(col, f"{a}/events")
-            for e in d["payload"]["EndDeviceEvent"]
-            if not e["EndDeviceEventType"]["name"].startswith("smmc.meter.")]
+            validate(
+                kind,
+                "meter-event-types"
+                if kind["name"].startswith(("smmc.meter.", "smmc.alarm."))
+                else "gateway-event-types",
+            )
+    refs = [
+        e["EndDeviceEventType"]["name"]
+        for d in on(col, f"{a}/events")
+        for e in d["payload"]["EndDeviceEvent"]
+        if not e["EndDeviceEventType"]["name"].startswith("smmc.meter.")
+    ]
     assert refs == ["smmc.switch.disconnected", "smmc.switch.connected"]
-    (clock_ev,) = [e for d in on(col, f"{b}/events") for e in d["payload"]["EndDeviceEvent"]
-                   if e["EndDeviceEventType"]["name"].startswith("smmc.clock.")]
+    (clock_ev,) = [
+        e
+        for d in on(col, f"{b}/events")
+        for e in d["payload"]["EndDeviceEvent"]
+        if e["EndDeviceEventType"]["name"].startswith("smmc.clock.")
+    ]
     assert clock_ev["EndDeviceEventType"] == {"ref": "3.36.116.24", "name": "smmc.clock.adjusted"}
     found = re.match(r"deviation before ([-+][\d.]+)s, after ([-+][\d.]+)s", clock_ev["details"])
     assert found is not None, clock_ev["details"]
@@ -218,29 +267,55 @@ async def test_commands_get_one_reply_each_and_events(
 
 
 async def test_bad_commands_get_failed_replies_naming_the_problem(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=1)) as sim, gateway(lab(sim, tmp_path, mosquitto)):
         m = sim.info[0]["meter_id"]
         await online(col)
         cases = {
-            "bad-meter": ("EndDeviceControls", request("bad-meter", control("connect", ["nope"])),
-                          "meter 'nope' is not configured"),
-            "bad-type": ("EndDeviceControls", request("bad-type", control("explode", [m])),
-                         "'explode' is not one of"),
-            "bad-empty": ("EndDeviceControls", request("bad-empty", {"EndDeviceControl": []}),
-                          "must be a non-empty array"),
-            "bad-verb": ("MeterReadings", request("bad-verb", {"EndDevices": [{"mRID": m}]},
-                                                  verb="create", noun="MeterReadings"),
-                         "MeterReadings takes get"),
-            "bad-obis": ("MeterReadings", request("bad-obis", {
-                "EndDevices": [{"mRID": m}], "ReadingTypes": [{"obis": "1.8.0"}]}, verb="get",
-                noun="MeterReadings"), "'1.8.0' is not an OBIS code"),
-            "bad-sched": ("MeterReadSchedule", request("bad-sched", {}, verb="execute",
-                          noun="MeterReadSchedule"),
-                          "MeterReadSchedule takes create, change, delete, get"),
-            "bad-json": ("EndDeviceControls", b'{"header": {"correlationId": "bad-json"',
-                         "not JSON"),
+            "bad-meter": (
+                "EndDeviceControls",
+                request("bad-meter", control("connect", ["nope"])),
+                "meter 'nope' is not configured",
+            ),
+            "bad-type": (
+                "EndDeviceControls",
+                request("bad-type", control("explode", [m])),
+                "'explode' is not one of",
+            ),
+            "bad-empty": (
+                "EndDeviceControls",
+                request("bad-empty", {"EndDeviceControl": []}),
+                "must be a non-empty array",
+            ),
+            "bad-verb": (
+                "MeterReadings",
+                request(
+                    "bad-verb", {"EndDevices": [{"mRID": m}]}, verb="create", noun="MeterReadings"
+                ),
+                "MeterReadings takes get",
+            ),
+            "bad-obis": (
+                "MeterReadings",
+                request(
+                    "bad-obis",
+                    {"EndDevices": [{"mRID": m}], "ReadingTypes": [{"obis": "1.8.0"}]},
+                    verb="get",
+                    noun="MeterReadings",
+                ),
+                "'1.8.0' is not an OBIS code",
+            ),
+            "bad-sched": (
+                "MeterReadSchedule",
+                request("bad-sched", {}, verb="execute", noun="MeterReadSchedule"),
+                "MeterReadSchedule takes create, change, delete, get",
+            ),
+            "bad-json": (
+                "EndDeviceControls",
+                b'{"header": {"correlationId": "bad-json"',
+                "not JSON",
+            ),
         }
         for noun, body, _ in cases.values():
             await send(mosquitto, noun, body)
@@ -256,26 +331,34 @@ async def test_bad_commands_get_failed_replies_naming_the_problem(
 
 
 async def test_daily_bulk_export_carries_every_collected_meter(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     from smmc_gateway.headend.daemon import Gateway
 
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=3)) as sim:
-        gw = Gateway(load_config(lab(sim, tmp_path, mosquitto)),
-                     DaemonOptions(time_source=FixedTimeSource(), first_read_s=2 * 3600))
+        gw = Gateway(
+            load_config(lab(sim, tmp_path, mosquitto)),
+            DaemonOptions(time_source=FixedTimeSource(), first_read_s=2 * 3600),
+        )
         await gw.start()
         try:
             ids = {i["meter_id"] for i in sim.info}
-            await col.wait(lambda ms: len({str(m.topic) for m in ms
-                                           if str(m.topic).endswith("/readings")}) == 3, 30)
+            await col.wait(
+                lambda ms: (
+                    len({str(m.topic) for m in ms if str(m.topic).endswith("/readings")}) == 3
+                ),
+                30,
+            )
             assert await gw.headend.bulk_export() == 3
             assert await gw.headend.bulk_export() == 0  # exported rows are gone
             await col.wait(lambda ms: any(str(m.topic).endswith("/bulk/readings") for m in ms))
             first = sorted(ids)[0]
             regs = await gw.headend.read_registers(first)  # the hourly register read
             assert len(regs) == 4
-            await col.wait(lambda ms: len([m for m in ms if str(m.topic).endswith(
-                f"{first}/readings")]) == 2)
+            await col.wait(
+                lambda ms: len([m for m in ms if str(m.topic).endswith(f"{first}/readings")]) == 2
+            )
         finally:
             await gw.stop()
     only_registers = on(col, f"{first}/readings")[1]["payload"]["MeterReading"][0]
@@ -290,21 +373,26 @@ async def test_daily_bulk_export_carries_every_collected_meter(
 
 
 async def test_meter_pushes_become_events(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     from tests.support_sim import free_ports
 
     push_port = free_ports(1)[0]
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     spec = FleetSpec(meters=2, push_destination=f"127.0.0.1:{push_port}")
-    async with running_fleet(spec) as sim, \
-            gateway(lab(sim, tmp_path, mosquitto, push_port=push_port)):
+    async with (
+        running_fleet(spec) as sim,
+        gateway(lab(sim, tmp_path, mosquitto, push_port=push_port)),
+    ):
         a = sim.info[0]["meter_id"]
         await online(col)
         sim.fleet.power_outage(0)  # last gasp: a ciphered data-notification to the gateway
         await col.wait(lambda ms: any(str(m.topic).endswith(f"{a}/events") for m in ms), 30)
         sim.fleet.power_restored(0)
-        await col.wait(lambda ms: len([m for m in ms if str(m.topic).endswith(f"{a}/events")])
-                       >= 2, 30)
+        await col.wait(
+            lambda ms: len([m for m in ms if str(m.topic).endswith(f"{a}/events")]) >= 2, 30
+        )
+
     def pushed(meter: str) -> list[list[dict[str, Any]]]:
         """The event lists published for pushes (the notification, then its named alarms);
         the event-log polls of use case 7 publish on the same topic and are left out."""
@@ -330,13 +418,16 @@ async def test_meter_pushes_become_events(
 
 
 async def test_scheduled_clock_sync_refuses_then_adjusts(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     from smmc_gateway.headend.daemon import Gateway
 
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=2, time_offset_s=-45)) as sim:
-        gw = Gateway(load_config(lab(sim, tmp_path, mosquitto)),
-                     DaemonOptions(time_source=FixedTimeSource(synced=False)))
+        gw = Gateway(
+            load_config(lab(sim, tmp_path, mosquitto)),
+            DaemonOptions(time_source=FixedTimeSource(synced=False)),
+        )
         await gw.start()
         try:
             ids = [i["meter_id"] for i in sim.info]
@@ -358,6 +449,9 @@ async def test_scheduled_clock_sync_refuses_then_adjusts(
 
 def _clock_refs(col: Any, meter: str) -> list[tuple[str, str]]:
     """(type, details) of the gateway's clock events for ``meter``."""
-    return [(e["EndDeviceEventType"]["name"], e["details"]) for d in on(col, f"{meter}/events")
-            for e in d["payload"]["EndDeviceEvent"]
-            if e["EndDeviceEventType"]["name"].startswith("smmc.clock.")]
+    return [
+        (e["EndDeviceEventType"]["name"], e["details"])
+        for d in on(col, f"{meter}/events")
+        for e in d["payload"]["EndDeviceEvent"]
+        if e["EndDeviceEventType"]["name"].startswith("smmc.clock.")
+    ]

@@ -30,7 +30,8 @@ async def datagram(sock: socket.socket, want: str, timeout: float = 30.0) -> str
 
 
 async def test_ready_and_stopping_are_notified_and_sigterm_exits_zero(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/status")
     path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -41,9 +42,20 @@ async def test_ready_and_stopping_are_notified_and_sigterm_exits_zero(
         env = {**os.environ, "NOTIFY_SOCKET": str(path)}
         with (tmp_path / "gw.log").open("wb") as out:
             proc = subprocess.Popen(  # noqa: ASYNC220 - started once, never awaited
-                [sys.executable, "-m", "smmc_gateway.cli", "run", "--config", str(cfg),
-                 "--assume-clock-synchronised"], stdout=out, stderr=subprocess.STDOUT, env=env,
-                cwd=REPO)
+                [
+                    sys.executable,
+                    "-m",
+                    "smmc_gateway.cli",
+                    "run",
+                    "--config",
+                    str(cfg),
+                    "--assume-clock-synchronised",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO,
+            )
         try:
             ready = await datagram(sock, "READY=1")
             assert f"MAINPID={proc.pid}" in ready and "STATUS=serving 2 meters" in ready

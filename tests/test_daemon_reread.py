@@ -48,16 +48,26 @@ async def test_reread_after_crash_keeps_the_message_id(
 ) -> None:
     async with running_fleet(FleetSpec(meters=1, auth="hls-gmac")) as sim:
         meters = [{**info, "port": port} for info, port in zip(sim.info, sim.ports, strict=True)]
-        cfg = load_config(write_lab_config(tmp_path / "gw", meters, gateway_id=GW,
-                                           broker=(mosquitto.host, mosquitto.port)))
+        cfg = load_config(
+            write_lab_config(
+                tmp_path / "gw", meters, gateway_id=GW, broker=(mosquitto.host, mosquitto.port)
+            )
+        )
         meter = sim.info[0]["meter_id"]
         cfg.outbox.path.parent.mkdir(parents=True, exist_ok=True)
         fleet = await Fleet.open(cfg.meters, tmp_path / "gw" / "state" / "fleet.sqlite")
-        sched = Scheduler(fleet, SessionFactory(dict(cfg.buses), response_timeout=5),
-                          max_tcp_sessions=4)
+        sched = Scheduler(
+            fleet, SessionFactory(dict(cfg.buses), response_timeout=5), max_tcp_sessions=4
+        )
         uplink = Uplink(uplink_config(cfg))
-        head = HeadEnd(fleet, sched, uplink, cfg.models,
-                       time_source=FixedTimeSource(synced=True), first_read_s=4 * 3600)
+        head = HeadEnd(
+            fleet,
+            sched,
+            uplink,
+            cfg.models,
+            time_source=FixedTimeSource(synced=True),
+            first_read_s=4 * 3600,
+        )
         try:
             before: datetime | None = fleet.state(meter).last_entry
 
@@ -81,8 +91,9 @@ async def test_reread_after_crash_keeps_the_message_id(
             # 1. uplink not connected yet: the re-read stores nothing new.
             reads = await crash_and_reread()
             backlog = await uplink.outbox.backlog()
-            pending = [r for r in await uplink.outbox.next_batch(100)
-                       if r.topic.endswith("/readings")]
+            pending = [
+                r for r in await uplink.outbox.next_batch(100) if r.topic.endswith("/readings")
+            ]
             ids = {r.message_id for r in pending}
             # every distinct interval set was stored once; the repeat added no row
             assert len(pending) == len(ids) == len(set(reads)) < len(reads)

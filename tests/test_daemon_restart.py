@@ -29,9 +29,23 @@ from tests.support_sim import REPO, FleetSpec, running_fleet
 def gateway_process(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "smmc_gateway.cli", "run", "--config", str(config),
-             "--assume-clock-synchronised", "--first-read", "14400", "--log-format", "json"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+            [
+                sys.executable,
+                "-m",
+                "smmc_gateway.cli",
+                "run",
+                "--config",
+                str(config),
+                "--assume-clock-synchronised",
+                "--first-read",
+                "14400",
+                "--log-format",
+                "json",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
     try:
         yield proc
     finally:
@@ -52,8 +66,12 @@ def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-async def wait_rows(db: Path, sql: str, cond: Callable[[list[tuple[Any, ...]]], bool],
-                    timeout: float = 30.0) -> list[tuple[Any, ...]]:  # noqa: ASYNC109
+async def wait_rows(
+    db: Path,
+    sql: str,
+    cond: Callable[[list[tuple[Any, ...]]], bool],
+    timeout: float = 30.0,  # noqa: ASYNC109
+) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
 
     def check() -> bool:
@@ -66,7 +84,8 @@ async def wait_rows(db: Path, sql: str, cond: Callable[[list[tuple[Any, ...]]], 
 
 
 async def test_sigkill_then_restart_loses_nothing_and_resends_same_ids(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     mosquitto.stop()  # the broker is away: everything the gateway reads waits in the outbox
     async with running_fleet(FleetSpec(meters=3)) as sim:
         cfg = lab(sim, tmp_path, mosquitto)
@@ -74,8 +93,9 @@ async def test_sigkill_then_restart_loses_nothing_and_resends_same_ids(
         log = tmp_path / "gateway.log"
         with gateway_process(cfg, log) as gw:
             # (the registry of served meters is stored at start too: issue 11)
-            meter_rows = ("SELECT message_id, topic, payload FROM outbox "
-                          "WHERE topic LIKE '%/meter/%'")
+            meter_rows = (
+                "SELECT message_id, topic, payload FROM outbox WHERE topic LIKE '%/meter/%'"
+            )
             stored = await wait_rows(outbox, meter_rows, lambda rows: len(rows) >= 3)
             gw.send_signal(signal.SIGKILL)
             assert gw.wait(10) == -signal.SIGKILL
@@ -85,10 +105,22 @@ async def test_sigkill_then_restart_loses_nothing_and_resends_same_ids(
         col = await collector(mosquitto, f"smmc/v1/{GW}/#")
         with gateway_process(cfg, log) as gw:
             want = {mid for mid, _, _ in stored}
-            await col.wait(lambda ms: want <= {json.loads(m.payload)["header"]["messageId"]
-                                               for m in ms if "/meter/" in str(m.topic)}, 30)
-            by_id = {json.loads(m.payload)["header"]["messageId"]: m for m in col.messages
-                     if "/meter/" in str(m.topic)}
+            await col.wait(
+                lambda ms: (
+                    want
+                    <= {
+                        json.loads(m.payload)["header"]["messageId"]
+                        for m in ms
+                        if "/meter/" in str(m.topic)
+                    }
+                ),
+                30,
+            )
+            by_id = {
+                json.loads(m.payload)["header"]["messageId"]: m
+                for m in col.messages
+                if "/meter/" in str(m.topic)
+            }
             for mid, topic, payload in stored:
                 assert str(by_id[mid].topic) == topic
                 assert by_id[mid].payload == bytes(payload)  # the stored bytes, re-sent as is
@@ -98,7 +130,8 @@ async def test_sigkill_then_restart_loses_nothing_and_resends_same_ids(
 
 
 async def test_a_command_survives_a_restart_and_gets_exactly_one_reply(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     slow = FleetSpec(meters=1, faults=FaultOptions(delay_s=0.4))
     async with running_fleet(slow) as sim:
@@ -109,8 +142,11 @@ async def test_a_command_survives_a_restart_and_gets_exactly_one_reply(
         with gateway_process(cfg, log) as gw:
             await online(col)
             await send(mosquitto, "EndDeviceControls", request("ping-r", control("ping", [meter])))
-            await wait_rows(outbox, "SELECT correlation_id, replied FROM command",
-                            lambda rows: ("ping-r", None) in rows)
+            await wait_rows(
+                outbox,
+                "SELECT correlation_id, replied FROM command",
+                lambda rows: ("ping-r", None) in rows,
+            )
             gw.send_signal(signal.SIGKILL)  # journaled, not yet replied (the meter is slow)
             gw.wait(10)
         assert not on(col, "/reply/ping-r")
@@ -124,4 +160,5 @@ async def test_a_command_survives_a_restart_and_gets_exactly_one_reply(
             assert await asyncio.to_thread(gw.wait, 30) == 0
         assert len(on(col, "/reply/ping-r")) == 1
         assert query(outbox, "SELECT result FROM command WHERE correlation_id='ping-r'") == [
-            ("OK",)]
+            ("OK",)
+        ]

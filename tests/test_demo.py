@@ -15,8 +15,13 @@ from tests.support_sim import REPO
 @pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed")
 @pytest.mark.timeout(150)
 def test_demo_headless_three_meters_for_forty_seconds() -> None:
-    proc = subprocess.run([sys.executable, "-m", "smmc_gateway.cli", "demo", "--meters", "3",
-                           "--for", "40"], capture_output=True, text=True, timeout=140, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "smmc_gateway.cli", "demo", "--meters", "3", "--for", "40"],
+        capture_output=True,
+        text=True,
+        timeout=140,
+        cwd=REPO,
+    )
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     summary = [line for line in out.splitlines() if line.startswith("demo summary:")]

@@ -71,15 +71,20 @@ def test_stages_and_copy_sources() -> None:
 
 
 def test_dockerignore_keeps_secrets_and_builds_out() -> None:
-    for path in (".venv/bin/python", "target/debug/x", ".git/config", "docs/keys.example.toml",
-                 "tests/test_config.py"):
+    for path in (
+        ".venv/bin/python",
+        "target/debug/x",
+        ".git/config",
+        "docs/keys.example.toml",
+        "tests/test_config.py",
+    ):
         assert excluded(path), path
     assert not excluded("rust/src/lib.rs") and not excluded("python/smmc_gateway/cli.py")
 
 
 def test_runtime_user_volume_health_entrypoint(tmp_path: Path) -> None:
     ins = instructions()
-    runtime = ins[[i for i, (w, _) in enumerate(ins) if w == "FROM"][1]:]
+    runtime = ins[[i for i, (w, _) in enumerate(ins) if w == "FROM"][1] :]
     user = [rest for word, rest in runtime if word == "USER"]
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert any(w == "VOLUME" and "/var/lib/smmc-gateway" in r for w, r in runtime)

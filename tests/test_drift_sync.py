@@ -32,14 +32,17 @@ def last_sync_in(details: str) -> datetime:
 
 
 async def test_a_collection_that_sees_drift_syncs_the_clock_once(tmp_path: Path) -> None:
-    async with running_fleet(FleetSpec(meters=1, time_offset_s=45)) as sim, \
-            lab(tmp_path, sim, head=DRIFT) as lb:
+    async with (
+        running_fleet(FleetSpec(meters=1, time_offset_s=45)) as sim,
+        lab(tmp_path, sim, head=DRIFT) as lb,
+    ):
         (meter,) = lb.meters
         await lb.head.collect(meter)
         (drift,) = lb.uplink.named("smmc.clock.driftDetected", meter)
         assert drift["reason"] == "driftThreshold"
-        found = re.match(r"deviation \+(\d+\.\d+)s over clock_drift_threshold 30s", drift[
-            "details"])
+        found = re.match(
+            r"deviation \+(\d+\.\d+)s over clock_drift_threshold 30s", drift["details"]
+        )
         assert found is not None and abs(float(found[1]) - 45) < 2
         (adjusted,) = lb.uplink.named("smmc.clock.adjusted", meter)
         assert "method shift_time" in adjusted["details"]
@@ -59,8 +62,7 @@ async def test_a_collection_that_sees_drift_syncs_the_clock_once(tmp_path: Path)
             assert again.uplink.readings
 
 
-async def test_within_the_threshold_or_with_detection_off_nothing_is_synced(
-        tmp_path: Path) -> None:
+async def test_within_the_threshold_or_with_detection_off_nothing_is_synced(tmp_path: Path) -> None:
     async with running_fleet(FleetSpec(meters=1, time_offset_s=20)) as sim:
         async with lab(tmp_path, sim, head=DRIFT) as lb:
             await lb.head.collect(lb.meters[0])
@@ -80,19 +82,27 @@ async def test_last_clock_sync_follows_each_adjustment(tmp_path: Path) -> None:
         async with session_to(sim.ports[0], info) as s:
             before = await clock_uc.read_last_sync(s)
             assert before < datetime.now(UTC) - timedelta(minutes=4)  # made, never synced
-            result = await clock_uc.synchronise(s, info["meter_id"],
-                                                FixedTimeSource(synced=True))
+            result = await clock_uc.synchronise(s, info["meter_id"], FixedTimeSource(synced=True))
             assert result.method == "shift_time"
             after = await clock_uc.read_last_sync(s)
             assert abs((after - datetime.now(UTC)).total_seconds()) < 3
 
 
 async def test_a_clock_sync_command_reports_the_meters_last_clock_sync(tmp_path: Path) -> None:
-    async with running_fleet(FleetSpec(meters=1, time_offset_s=90)) as sim, \
-            lab(tmp_path, sim) as lb:
+    async with (
+        running_fleet(FleetSpec(meters=1, time_offset_s=90)) as sim,
+        lab(tmp_path, sim) as lb,
+    ):
         (meter,) = lb.meters
-        out = await lb.dispatcher("EndDeviceControls", "create", {"EndDeviceControl": [
-            {"EndDeviceControlType": {"ref": "clockSync"}, "EndDevices": [{"mRID": meter}]}]})
+        out = await lb.dispatcher(
+            "EndDeviceControls",
+            "create",
+            {
+                "EndDeviceControl": [
+                    {"EndDeviceControlType": {"ref": "clockSync"}, "EndDevices": [{"mRID": meter}]}
+                ]
+            },
+        )
         (entry,) = out.payload["EndDeviceControl"]
         assert entry["result"] == "OK"
         assert abs((last_sync_in(entry["details"]) - datetime.now(UTC)).total_seconds()) < 5

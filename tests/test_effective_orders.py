@@ -49,8 +49,9 @@ class Runs:
 
 def orders(tmp: Path, runs: Runs, clock: Clock, **kw: Any) -> tuple[Store, Orders]:
     store = open_fleet_store(tmp / "fleet.sqlite")
-    return store, Orders(store, runs.execute, runs.publish, clock=clock,
-                         retry_delay=lambda n: 10.0 * n, **kw)
+    return store, Orders(
+        store, runs.execute, runs.publish, clock=clock, retry_delay=lambda n: 10.0 * n, **kw
+    )
 
 
 async def settle(o: Orders) -> None:
@@ -81,8 +82,9 @@ async def test_an_order_runs_when_due_not_before(tmp_path: Path) -> None:
 async def test_orders_survive_a_restart_and_late_ones_expire(tmp_path: Path) -> None:
     runs, clock = Runs(), Clock()
     store, o = orders(tmp_path, runs, clock, grace_s=600)
-    soon, later = await o.schedule([NewOrder("connect", "m0", clock.now + 10),
-                                    NewOrder("moveOut", "m1", clock.now + 900)])
+    soon, later = await o.schedule(
+        [NewOrder("connect", "m0", clock.now + 10), NewOrder("moveOut", "m1", clock.now + 900)]
+    )
     await store.close()
     clock.now += 1200  # the gateway was down: soon is 1190 s late, later 300 s
     runs2 = Runs()
@@ -97,8 +99,7 @@ async def test_orders_survive_a_restart_and_late_ones_expire(tmp_path: Path) -> 
     await store.close()
 
 
-async def test_an_order_cut_short_by_a_stop_runs_again_after_the_restart(
-        tmp_path: Path) -> None:
+async def test_an_order_cut_short_by_a_stop_runs_again_after_the_restart(tmp_path: Path) -> None:
     runs, clock = Runs(), Clock()
     store, o = orders(tmp_path, runs, clock)
     (order,) = await o.schedule([NewOrder("connect", "m0", clock.now)])
@@ -136,8 +137,12 @@ async def test_a_meter_that_does_not_answer_is_tried_within_the_grace(tmp_path: 
 async def test_cancel_before_it_runs_and_not_after(tmp_path: Path) -> None:
     runs, clock = Runs(), Clock()
     store, o = orders(tmp_path, runs, clock)
-    a, b = await o.schedule([NewOrder("connect", "m0", clock.now + 5, "req-7"),
-                             NewOrder("connect", "m1", clock.now + 5, "req-7")])
+    a, b = await o.schedule(
+        [
+            NewOrder("connect", "m0", clock.now + 5, "req-7"),
+            NewOrder("connect", "m1", clock.now + 5, "req-7"),
+        ]
+    )
     found = await o.find("EndDeviceControls", "req-7", {"m1"})
     assert [f.order_id for f in found] == [b.order_id]
     assert [c.order_id for c in await o.cancel(found)] == [b.order_id]
@@ -147,8 +152,10 @@ async def test_cancel_before_it_runs_and_not_after(tmp_path: Path) -> None:
     await settle(o)
     assert [r.order_id for r in runs.ran] == [a.order_id]
     assert await o.cancel([a]) == []  # it ran: nothing to cancel
-    assert {(oid, s) for oid, s, _ in runs.published} == {(b.order_id, "cancelled"),
-                                                           (a.order_id, "done")}
+    assert {(oid, s) for oid, s, _ in runs.published} == {
+        (b.order_id, "cancelled"),
+        (a.order_id, "done"),
+    }
     await store.close()
 
 
@@ -159,23 +166,36 @@ async def test_the_caps_refuse_a_request_whole(tmp_path: Path) -> None:
     store, o = orders(tmp_path, runs, clock, max_pending=4, max_per_meter=2)
     await o.schedule([NewOrder("connect", "m0", clock.now + 5)])
     with pytest.raises(OrdersFull, match=r"commands\.max_orders_per_meter = 2"):
-        await o.schedule([NewOrder("connect", "m1", clock.now + 5),
-                          NewOrder("disconnect", "m0", clock.now + 6),
-                          NewOrder("connect", "m0", clock.now + 7)])
+        await o.schedule(
+            [
+                NewOrder("connect", "m1", clock.now + 5),
+                NewOrder("disconnect", "m0", clock.now + 6),
+                NewOrder("connect", "m0", clock.now + 7),
+            ]
+        )
     assert len(await o.pending()) == 1  # none of the refused request's orders
-    await o.schedule([NewOrder("connect", "m1", clock.now + 5),
-                      NewOrder("disconnect", "m2", clock.now + 5)])
+    await o.schedule(
+        [NewOrder("connect", "m1", clock.now + 5), NewOrder("disconnect", "m2", clock.now + 5)]
+    )
     with pytest.raises(OrdersFull, match=r"commands\.max_pending_orders = 4"):
-        await o.schedule([NewOrder("connect", "m2", clock.now + 9),
-                          NewOrder("connect", "m3", clock.now + 9)])
+        await o.schedule(
+            [NewOrder("connect", "m2", clock.now + 9), NewOrder("connect", "m3", clock.now + 9)]
+        )
     assert len(await o.pending()) == 3
     await store.close()
 
 
 # -- through the dispatcher -------------------------------------------------------------
 def control(ref: str, meters: list[str], **kw: Any) -> dict[str, Any]:
-    return {"EndDeviceControl": [{"EndDeviceControlType": {"ref": ref},
-                                  "EndDevices": [{"mRID": m} for m in meters], **kw}]}
+    return {
+        "EndDeviceControl": [
+            {
+                "EndDeviceControlType": {"ref": ref},
+                "EndDevices": [{"mRID": m} for m in meters],
+                **kw,
+            }
+        ]
+    }
 
 
 def at(seconds: float) -> str:
@@ -183,12 +203,10 @@ def at(seconds: float) -> str:
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-async def test_requests_with_an_effective_date_are_scheduled_and_cancelled(
-        tmp_path: Path) -> None:
+async def test_requests_with_an_effective_date_are_scheduled_and_cancelled(tmp_path: Path) -> None:
     async with lab(tmp_path) as lb:
         d = lb.dispatcher
-        req = control("disconnect", ["m0", "m1"], mRID="cut-42",
-                      effectiveDateTime=at(3600))
+        req = control("disconnect", ["m0", "m1"], mRID="cut-42", effectiveDateTime=at(3600))
         validate(req, "end-device-controls-request")
         out = await d("EndDeviceControls", "create", req)
         assert out.result == "OK", out.errors
@@ -197,8 +215,14 @@ async def test_requests_with_an_effective_date_are_scheduled_and_cancelled(
         assert [e["status"] for e in entries] == ["scheduled", "scheduled"]
         assert {e["EndDevices"][0]["mRID"] for e in entries} == {"m0", "m1"}
         assert all(e["mRID"] == "cut-42" and e["orderId"] for e in entries)
-        move = {"ConfigurationEvent": {"reason": "moveOut", "mRID": "mv-1",
-                                       "effectiveDateTime": at(7200)}, "Meter": [{"mRID": "m2"}]}
+        move = {
+            "ConfigurationEvent": {
+                "reason": "moveOut",
+                "mRID": "mv-1",
+                "effectiveDateTime": at(7200),
+            },
+            "Meter": [{"mRID": "m2"}],
+        }
         validate(move, "master-data-linkage-config-request")
         mv = await d("MasterDataLinkageConfig", "create", move)
         assert mv.result == "OK", mv.errors
@@ -211,12 +235,17 @@ async def test_requests_with_an_effective_date_are_scheduled_and_cancelled(
         c1 = await d("EndDeviceControls", "cancel", cancel)
         assert c1.result == "OK", c1.errors
         validate(dict(c1.payload), "end-device-controls-reply")
-        assert [(e["EndDevices"][0]["mRID"], e["status"]) for e in
-                c1.payload["EndDeviceControl"]] == [("m1", "cancelled")]
-        c2 = await d("MasterDataLinkageConfig", "cancel",
-                     {"ConfigurationEvent": {"mRID": mv_entry["orderId"]}})
-        assert c2.result == "OK" and c2.payload["MasterDataLinkageConfig"][0]["status"] == \
-            "cancelled"
+        assert [
+            (e["EndDevices"][0]["mRID"], e["status"]) for e in c1.payload["EndDeviceControl"]
+        ] == [("m1", "cancelled")]
+        c2 = await d(
+            "MasterDataLinkageConfig",
+            "cancel",
+            {"ConfigurationEvent": {"mRID": mv_entry["orderId"]}},
+        )
+        assert (
+            c2.result == "OK" and c2.payload["MasterDataLinkageConfig"][0]["status"] == "cancelled"
+        )
         c3 = await d("EndDeviceControls", "cancel", {"EndDeviceControl": [{"mRID": "nope"}]})
         assert c3.result == "FAILED" and c3.errors[0]["code"] == "NotFound"
         pending = await d.orders.orders.pending()
@@ -225,38 +254,53 @@ async def test_requests_with_an_effective_date_are_scheduled_and_cancelled(
         assert {e["mrid"] for e in cancelled} == {entries[1]["orderId"], mv_entry["orderId"]}
 
 
-@pytest.mark.parametrize(("item", "text"), [
-    ({"effectiveDateTime": "2001-01-01T00:00:00Z"}, "is in the past"),
-    ({"effectiveDateTime": "2999-01-01T00:00:00Z"}, "commands.order_horizon = 90d"),
-    ({"effectiveDateTime": "tomorrow"}, "is not UTC ISO-8601"),
-])
+@pytest.mark.parametrize(
+    ("item", "text"),
+    [
+        ({"effectiveDateTime": "2001-01-01T00:00:00Z"}, "is in the past"),
+        ({"effectiveDateTime": "2999-01-01T00:00:00Z"}, "commands.order_horizon = 90d"),
+        ({"effectiveDateTime": "tomorrow"}, "is not UTC ISO-8601"),
+    ],
+)
 async def test_a_bad_effective_date_is_refused_and_nothing_is_scheduled(
-        tmp_path: Path, item: dict[str, Any], text: str) -> None:
+    tmp_path: Path, item: dict[str, Any], text: str
+) -> None:
     async with lab(tmp_path) as lb:
-        out = await lb.dispatcher("EndDeviceControls", "create", control("connect", ["m0"],
-                                                                         **item))
-        assert out.result == "FAILED" and any(text in e["details"] for e in out.errors), \
-            out.errors
+        out = await lb.dispatcher("EndDeviceControls", "create", control("connect", ["m0"], **item))
+        assert out.result == "FAILED" and any(text in e["details"] for e in out.errors), out.errors
         assert await lb.dispatcher.orders.orders.pending() == []
 
 
 async def test_only_connect_and_disconnect_take_an_effective_date(tmp_path: Path) -> None:
     async with lab(tmp_path) as lb:
-        out = await lb.dispatcher("EndDeviceControls", "create", {"EndDeviceControl": [
-            {"EndDeviceControlType": {"ref": "ping"}, "EndDevices": [{"mRID": "m0"}],
-             "effectiveDateTime": at(60)}]})
-        assert "effectiveDateTime: taken by connect and disconnect only" in \
-            out.errors[0]["details"]
+        out = await lb.dispatcher(
+            "EndDeviceControls",
+            "create",
+            {
+                "EndDeviceControl": [
+                    {
+                        "EndDeviceControlType": {"ref": "ping"},
+                        "EndDevices": [{"mRID": "m0"}],
+                        "effectiveDateTime": at(60),
+                    }
+                ]
+            },
+        )
+        assert "effectiveDateTime: taken by connect and disconnect only" in out.errors[0]["details"]
 
 
 async def test_the_pending_caps_through_the_dispatcher(tmp_path: Path) -> None:
     async with lab(tmp_path, commands={"max_orders_per_meter": 1}) as lb:
         d = lb.dispatcher
-        ok = await d("EndDeviceControls", "create", control("connect", ["m0"],
-                                                            effectiveDateTime=at(60)))
+        ok = await d(
+            "EndDeviceControls", "create", control("connect", ["m0"], effectiveDateTime=at(60))
+        )
         assert ok.result == "OK"
-        over = await d("EndDeviceControls", "create", control("disconnect", ["m0", "m1"],
-                                                              effectiveDateTime=at(90)))
+        over = await d(
+            "EndDeviceControls",
+            "create",
+            control("disconnect", ["m0", "m1"], effectiveDateTime=at(90)),
+        )
         assert over.errors[0]["code"] == "LimitExceeded"
         assert "commands.max_orders_per_meter = 1" in over.errors[0]["details"]
         assert len(await d.orders.orders.pending()) == 1
@@ -267,9 +311,15 @@ async def test_a_scheduled_disconnect_runs_on_the_meter_at_its_time(tmp_path: Pa
         (meter,) = lb.meters
         runner = asyncio.create_task(lb.dispatcher.orders.orders.run())
         when = datetime.now(UTC) + timedelta(seconds=2)
-        out = await lb.dispatcher("EndDeviceControls", "create", control(
-            "disconnect", [meter], effectiveDateTime=when.isoformat(
-                timespec="milliseconds").replace("+00:00", "Z")))
+        out = await lb.dispatcher(
+            "EndDeviceControls",
+            "create",
+            control(
+                "disconnect",
+                [meter],
+                effectiveDateTime=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            ),
+        )
         (entry,) = out.payload["EndDeviceControl"]
         assert entry["status"] == "scheduled"
         assert lb.uplink.named("smmc.switch.disconnected") == []
@@ -289,11 +339,20 @@ async def test_scheduled_orders_are_listed_by_time_filtered_and_paged(tmp_path: 
     async with lab(tmp_path, commands={"max_meters_per_request": 2}) as lb:
         d = lb.dispatcher
         for seconds, meters in ((600, ["m0", "m1"]), (300, ["m2"])):
-            out = await d("EndDeviceControls", "create", control(
-                "disconnect", meters, effectiveDateTime=at(seconds)))
+            out = await d(
+                "EndDeviceControls",
+                "create",
+                control("disconnect", meters, effectiveDateTime=at(seconds)),
+            )
             assert out.result == "OK", out.errors
-        mv = await d("MasterDataLinkageConfig", "create", {"ConfigurationEvent": {
-            "reason": "moveOut", "effectiveDateTime": at(900)}, "Meter": [{"mRID": "m0"}]})
+        mv = await d(
+            "MasterDataLinkageConfig",
+            "create",
+            {
+                "ConfigurationEvent": {"reason": "moveOut", "effectiveDateTime": at(900)},
+                "Meter": [{"mRID": "m0"}],
+            },
+        )
         assert mv.result == "OK", mv.errors
         validate({}, "end-device-controls-request")
         first = await d("EndDeviceControls", "get", {})
@@ -323,14 +382,15 @@ async def test_scheduled_orders_are_listed_by_time_filtered_and_paged(tmp_path: 
         moves = await d("MasterDataLinkageConfig", "get", req)
         assert moves.result == "OK", moves.errors
         validate(dict(moves.payload), "master-data-linkage-config-move")
-        assert [(e["Meter"]["mRID"], e["reason"]) for e in
-                moves.payload["MasterDataLinkageConfig"]] == [("m0", "moveOut")]
-        none = await d("MasterDataLinkageConfig", "get", {"ConfigurationEvent":
-                                                          {"reason": "moveIn"}})
+        assert [
+            (e["Meter"]["mRID"], e["reason"]) for e in moves.payload["MasterDataLinkageConfig"]
+        ] == [("m0", "moveOut")]
+        none = await d(
+            "MasterDataLinkageConfig", "get", {"ConfigurationEvent": {"reason": "moveIn"}}
+        )
         assert none.result == "OK" and none.payload["MasterDataLinkageConfig"] == []
         # bad requests are named
-        bad = await d("EndDeviceControls", "get", {"status": ["later"], "after": "x",
-                                                   "nope": 1})
+        bad = await d("EndDeviceControls", "get", {"status": ["later"], "after": "x", "nope": 1})
         text = " | ".join(e["details"] for e in bad.errors)
         assert bad.result == "FAILED" and "payload.status" in text and "payload.after" in text
         assert "unknown field(s) ['nope']" in text

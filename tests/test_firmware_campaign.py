@@ -36,9 +36,11 @@ class Harness:
     @contextlib.asynccontextmanager
     async def open_session(self, meter_id: str) -> AsyncIterator[ClientSession]:
         port = self.sim.ports[self.ids.index(meter_id)]
-        s = ClientSession(WrapperTransport.tcp("127.0.0.1", port, client_sap=1),
-                          SessionSettings(client_sap=1, security=Security.none(),
-                                          response_timeout=5.0), meter_id=meter_id)
+        s = ClientSession(
+            WrapperTransport.tcp("127.0.0.1", port, client_sap=1),
+            SessionSettings(client_sap=1, security=Security.none(), response_timeout=5.0),
+            meter_id=meter_id,
+        )
         self.sessions += 1
         self.open_now += 1
         self.most_open = max(self.most_open, self.open_now)
@@ -75,8 +77,9 @@ async def test_transfer_resumes_after_dropped_connections() -> None:
     spec = FleetSpec(meters=1, auth="none", faults=FaultOptions(reset_after=25))
     async with running_fleet(spec) as sim:
         h = Harness(sim)
-        (o,) = await run_campaign(h.open_session, h.ids, sample(), h.emit, attempts=10,
-                                  retry_delay_s=0.05)
+        (o,) = await run_campaign(
+            h.open_session, h.ids, sample(), h.emit, attempts=10, retry_delay_s=0.05
+        )
         assert o.ok, o
         assert o.attempts >= 2 and h.sessions >= 2
         blocks = -(-len(sample().data) // sim.fleet.meters[0].meter.image.block_size)
@@ -127,7 +130,14 @@ async def test_scheduled_activation_on_a_meter_whose_clock_is_behind() -> None:
     async with running_fleet(FleetSpec(meters=1, auth="none", time_offset_s=-3.0)) as sim:
         h = Harness(sim)
         at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
-        (o,) = await run_campaign(h.open_session, h.ids, sample(), h.emit, activation=at,
-                                  retry_delay_s=0.25, confirm_grace_s=30)
+        (o,) = await run_campaign(
+            h.open_session,
+            h.ids,
+            sample(),
+            h.emit,
+            activation=at,
+            retry_delay_s=0.25,
+            confirm_grace_s=30,
+        )
         assert o.ok, o
         assert datetime.now(UTC) >= at + timedelta(seconds=2.5)

@@ -38,21 +38,47 @@ def test_the_sample_image_verifies(work: Path, capsys: pytest.CaptureFixture[str
     assert doc["size"] == (work / IMAGE).stat().st_size
 
 
-def test_sign_then_verify_with_a_new_key(tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_sign_then_verify_with_a_new_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     key = Ed25519PrivateKey.generate()
-    (tmp_path / "k.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    (tmp_path / "k.pub").write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (tmp_path / "k.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (tmp_path / "k.pub").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     (tmp_path / "fw.bin").write_bytes(b"\x01\x02" * 300)
-    assert main(["firmware", "sign", str(tmp_path / "fw.bin"), "--key", str(tmp_path / "k.pem"),
-                 "--identifier", "FW-9", "--version", "9", "--model", "m"]) == 0
+    assert (
+        main(
+            [
+                "firmware",
+                "sign",
+                str(tmp_path / "fw.bin"),
+                "--key",
+                str(tmp_path / "k.pem"),
+                "--identifier",
+                "FW-9",
+                "--version",
+                "9",
+                "--model",
+                "m",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "fw.bin.manifest.json").exists()
     capsys.readouterr()
-    assert main(["firmware", "verify", str(tmp_path / "fw.bin"), "--trust",
-                 str(tmp_path / "k.pub")]) == 0
+    assert (
+        main(["firmware", "verify", str(tmp_path / "fw.bin"), "--trust", str(tmp_path / "k.pub")])
+        == 0
+    )
     # the TEST key does not vouch for it
     rc, text = _verify(tmp_path / "fw.bin", capsys)
     assert rc == 1 and "not trusted" in text
@@ -82,7 +108,8 @@ def test_a_tampered_manifest_is_refused(work: Path, capsys: pytest.CaptureFixtur
 
 
 def test_unsigned_and_malformed_manifests_are_refused(
-        work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     mpath = work / (IMAGE + ".manifest.json")
     doc = json.loads(mpath.read_text())
     del doc["signature"]
@@ -95,7 +122,8 @@ def test_unsigned_and_malformed_manifests_are_refused(
 
 
 def test_verify_without_a_trusted_key_is_a_usage_error(
-        work: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    work: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SMMC_FIRMWARE_TRUST", raising=False)
     assert main(["firmware", "verify", str(work / IMAGE)]) == 2
     assert "--trust" in capsys.readouterr().err

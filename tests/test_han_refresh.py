@@ -53,7 +53,8 @@ class Recorder:
 
 
 async def test_refresh_publishes_changes_only_and_keeps_them_across_restarts(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     async with running_fleet(FleetSpec(meters=1, han_devices=2)) as sim:
         info = [{**i, "port": p} for i, p in zip(sim.info, sim.ports, strict=True)]
         cfg = load_config(write_lab_config(tmp_path / "gw", info, broker=("127.0.0.1", 1)))
@@ -61,14 +62,24 @@ async def test_refresh_publishes_changes_only_and_keeps_them_across_restarts(
         for run in (1, 2):  # a second head-end on the same fleet.sqlite: a restart
             fleet = await Fleet.open(cfg.meters, tmp_path / "gw" / "state" / "fleet.sqlite")
             up = Recorder()
-            head = HeadEnd(fleet, Scheduler(fleet, SessionFactory({}, response_timeout=5),
-                                            max_tcp_sessions=2, retry_attempts=0),
-                           up, cfg.models, time_source=FixedTimeSource())
+            head = HeadEnd(
+                fleet,
+                Scheduler(
+                    fleet,
+                    SessionFactory({}, response_timeout=5),
+                    max_tcp_sessions=2,
+                    retry_attempts=0,
+                ),
+                up,
+                cfg.models,
+                time_source=FixedTimeSource(),
+            )
             han = HanCommands(head)
             try:
                 entry = await han.refresh(m, "hanPoll")
-                assert [d["serialNumber"] for d in entry["EndDevice"]] == \
-                    [d["identification"] for d in sim.info[0]["han"]]
+                assert [d["serialNumber"] for d in entry["EndDevice"]] == [
+                    d["identification"] for d in sim.info[0]["han"]
+                ]
                 if run == 1:
                     assert up.events == ["smmc.han.deviceJoined"] * 2 and len(up.linkages) == 1
                     await han.refresh(m, "hanPoll")
@@ -76,8 +87,7 @@ async def test_refresh_publishes_changes_only_and_keeps_them_across_restarts(
                     sim.fleet.han_leave(0, int(sim.info[0]["han"][1]["identification"]))
                     await han.refresh(m, "hanPoll")
                     assert up.events[-1] == "smmc.han.deviceUnreachable"
-                    assert [d["reachable"] for d in up.linkages[-1]["EndDevice"]] == \
-                        [True, False]
+                    assert [d["reachable"] for d in up.linkages[-1]["EndDevice"]] == [True, False]
                 else:
                     assert up.events == [] and up.linkages == []  # kept across the restart
                     # an alarm push with an M-Bus bit refreshes once; others do nothing
@@ -97,13 +107,25 @@ async def test_refresh_publishes_changes_only_and_keeps_them_across_restarts(
 def _push(meter: str, bits: int) -> PushEvent:
     from datetime import UTC, datetime
 
-    body = {"type": "structure", "value": [
-        {"type": "octet-string", "value": "0004190900ff"},
-        {"type": "octet-string", "value": "00"},
-        {"type": "double-long-unsigned", "value": bits}]}
-    return PushEvent(meter_id=meter, received_at=datetime.now(UTC), meter_time=None,
-                     body=body, long_invoke_id=1, ciphered=True, system_title=None,
-                     invocation_counter=None, peer="127.0.0.1")
+    body = {
+        "type": "structure",
+        "value": [
+            {"type": "octet-string", "value": "0004190900ff"},
+            {"type": "octet-string", "value": "00"},
+            {"type": "double-long-unsigned", "value": bits},
+        ],
+    }
+    return PushEvent(
+        meter_id=meter,
+        received_at=datetime.now(UTC),
+        meter_time=None,
+        body=body,
+        long_invoke_id=1,
+        ciphered=True,
+        system_title=None,
+        invocation_counter=None,
+        peer="127.0.0.1",
+    )
 
 
 async def test_the_poll_skips_meters_discovered_without_an_mbus_client(tmp_path: Path) -> None:
@@ -115,12 +137,16 @@ async def test_the_poll_skips_meters_discovered_without_an_mbus_client(tmp_path:
         han = lab.dispatcher.han
         jobs: list[Any] = []
         lab.head.scheduler.every = lambda name, every, job, **kw: jobs.append(  # type: ignore[method-assign]
-            (name, every, job, kw["last_success"]("m0")))
+            (name, every, job, kw["last_success"]("m0"))
+        )
         han.schedule(900.0)
         ((name, every, job, last),) = jobs
         assert (name, every) == ("han", 900.0) and last is not None  # first run a period on
-        await lab.head.fleet.save_discovery("m0", datetime.now(UTC), {"objects": [
-            {"classId": 8, "version": 0, "obis": "0.0.1.0.0.255"}]})
+        await lab.head.fleet.save_discovery(
+            "m0",
+            datetime.now(UTC),
+            {"objects": [{"classId": 8, "version": 0, "obis": "0.0.1.0.0.255"}]},
+        )
         await job("m0")  # no M-Bus client: no session (the meter would refuse to connect)
         with pytest.raises(SessionError, match="cannot open tcp"):
             await job("m1")  # never discovered: polled (its failure is the scheduler's)

@@ -20,21 +20,25 @@ from tests.support_sim import FleetSpec, running_serial_fleet
 
 def bus_config(tmp: Path, device: str, info: list[dict[str, str]]) -> Path:
     keys = tmp / "keys.toml"
-    keys.write_text("".join(f'["k{i}"]\nek = "{m["ek"]}"\nak = "{m["ak"]}"\n'
-                            for i, m in enumerate(info)))
+    keys.write_text(
+        "".join(f'["k{i}"]\nek = "{m["ek"]}"\nak = "{m["ak"]}"\n' for i, m in enumerate(info))
+    )
     keys.chmod(0o600)
-    meters = "".join(f"""
+    meters = "".join(
+        f"""
 [[meters]]
-id = "{m['meter_id']}"
+id = "{m["meter_id"]}"
 connection = {{ kind = "serial", bus = "rs485-1" }}
-addresses = {{ client = 1, server_logical = 1, server_physical = {m['hdlc_address']} }}
+addresses = {{ client = 1, server_logical = 1, server_physical = {m["hdlc_address"]} }}
 security = {{ level = "hls-gmac", key_id = "k{i}" }}
-""" for i, m in enumerate(info))
+"""
+        for i, m in enumerate(info)
+    )
     path = tmp / "gateway.toml"
     path.write_text(f"""
 [gateway]
 id = "gw-bus"
-state_dir = "{tmp / 'state'}"
+state_dir = "{tmp / "state"}"
 key_file = "{keys}"
 client_system_title = "534d4d4300000002"
 [broker]
@@ -60,11 +64,16 @@ async def test_one_session_at_a_time_and_commands_first(tmp_path: Path) -> None:
             assert ok and tx > 0 and rx > 0
             spans.append((meter, loop.time() - seconds, loop.time()))
 
-        sched = Scheduler(fleet, SessionFactory(dict(cfg.buses), response_timeout=5),
-                          max_tcp_sessions=8, on_session=on_session)
+        sched = Scheduler(
+            fleet,
+            SessionFactory(dict(cfg.buses), response_timeout=5),
+            max_tcp_sessions=8,
+            on_session=on_session,
+        )
         uplink = Uplink(UplinkConfig("gw-bus", tmp_path / "state" / "outbox.sqlite"))
-        head = HeadEnd(fleet, sched, uplink, cfg.models, time_source=FixedTimeSource(),
-                       first_read_s=3600)
+        head = HeadEnd(
+            fleet, sched, uplink, cfg.models, time_source=FixedTimeSource(), first_read_s=3600
+        )
         a, b, c = (m["meter_id"] for m in sim.info)
         gate = sched.gate_for(a)
         assert gate is sched.gate_for(c) and gate.capacity == 1

@@ -14,13 +14,20 @@ KEY = "00112233445566778899aabbccddeeff"
 
 
 def lab_meters(n: int) -> list[dict[str, object]]:
-    return [{"meter_id": f"m-{i:04d}", "port": 40000 + i, "ek": KEY, "ak": KEY,
-             "auth": "hls-gmac"} for i in range(n)]
+    return [
+        {"meter_id": f"m-{i:04d}", "port": 40000 + i, "ek": KEY, "ak": KEY, "auth": "hls-gmac"}
+        for i in range(n)
+    ]
 
 
 def config(tmp_path: Path, n: int = 3, **kw: object):  # type: ignore[no-untyped-def]
-    path = write_lab_config(tmp_path / "gw", lab_meters(n), broker=("127.0.0.1", 1883),
-                            groups={"m-0000": "feeder-1;north", "m-0001": "feeder-1"}, **kw)
+    path = write_lab_config(
+        tmp_path / "gw",
+        lab_meters(n),
+        broker=("127.0.0.1", 1883),
+        groups={"m-0000": "feeder-1;north", "m-0001": "feeder-1"},
+        **kw,
+    )
     return load_config(path)
 
 

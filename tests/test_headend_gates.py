@@ -37,9 +37,16 @@ async def test_waiters_are_served_by_priority_then_arrival() -> None:
         async with gate.slot(prio):
             order.append(name)
 
-    tasks = [asyncio.create_task(waiter(n, p)) for n, p in (
-        ("read-1", Priority.READ), ("alarm-1", Priority.ALARM), ("cmd-1", Priority.COMMAND),
-        ("read-2", Priority.READ), ("cmd-2", Priority.COMMAND))]
+    tasks = [
+        asyncio.create_task(waiter(n, p))
+        for n, p in (
+            ("read-1", Priority.READ),
+            ("alarm-1", Priority.ALARM),
+            ("cmd-1", Priority.COMMAND),
+            ("read-2", Priority.READ),
+            ("cmd-2", Priority.COMMAND),
+        )
+    ]
     while gate.waiting < 5:  # noqa: ASYNC110 - the gate has no event; five loop turns at most
         await asyncio.sleep(0)
     gate.release()
@@ -67,11 +74,19 @@ def test_capacity_must_be_positive() -> None:
         Gate("tcp", 0)
 
 
-@pytest.mark.parametrize(("capacity", "share", "reserved"), [
-    (64, 0.25, 16), (4, 0.25, 1), (3, 0.25, 1), (2, 0.9, 1), (10, 0.9, 9), (1, 0.9, 0),
-    (8, 0.0, 0)])
-def test_reserved_slots_leave_one_for_commands(capacity: int, share: float,
-                                               reserved: int) -> None:
+@pytest.mark.parametrize(
+    ("capacity", "share", "reserved"),
+    [
+        (64, 0.25, 16),
+        (4, 0.25, 1),
+        (3, 0.25, 1),
+        (2, 0.9, 1),
+        (10, 0.9, 9),
+        (1, 0.9, 0),
+        (8, 0.0, 0),
+    ],
+)
+def test_reserved_slots_leave_one_for_commands(capacity: int, share: float, reserved: int) -> None:
     assert reserved_slots(capacity, share) == reserved
 
 
@@ -112,10 +127,10 @@ async def test_a_flood_of_commands_cannot_starve_reads() -> None:
             await hold.wait()
 
     hold_commands, hold_reads = asyncio.Event(), asyncio.Event()
-    commands = [asyncio.create_task(user(f"cmd-{i}", Priority.COMMAND, hold_commands))
-                for i in range(50)]
-    reads = [asyncio.create_task(user(f"read-{i}", Priority.READ, hold_reads))
-             for i in range(3)]
+    commands = [
+        asyncio.create_task(user(f"cmd-{i}", Priority.COMMAND, hold_commands)) for i in range(50)
+    ]
+    reads = [asyncio.create_task(user(f"read-{i}", Priority.READ, hold_reads)) for i in range(3)]
     for _ in range(100):  # the gate has no event; a few loop turns
         await asyncio.sleep(0)
     assert gate.waiting == 47 + 2

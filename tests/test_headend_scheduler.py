@@ -56,7 +56,7 @@ async def test_meters_on_one_bus_share_a_gate_of_one(tmp_path: Path) -> None:
     (d / "gateway.toml").write_text(f"""
 [gateway]
 id = "gw-t"
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 [broker]
 host = "127.0.0.1"
 [[buses]]
@@ -80,8 +80,9 @@ max_tcp_sessions = 7
 """)
     cfg = load_config(d / "gateway.toml")
     fleet = await Fleet.open(cfg.meters, tmp_path / "f.sqlite")
-    sched = Scheduler(fleet, SessionFactory(dict(cfg.buses)),
-                      max_tcp_sessions=cfg.limits.max_tcp_sessions)
+    sched = Scheduler(
+        fleet, SessionFactory(dict(cfg.buses)), max_tcp_sessions=cfg.limits.max_tcp_sessions
+    )
     assert sched.gate_for("a") is sched.gate_for("b")
     assert sched.gate_for("a").capacity == 1
     assert sched.gate_for("c") is sched.tcp_gate and sched.tcp_gate.capacity == 7
@@ -110,13 +111,20 @@ async def test_an_unreachable_meter_fails_in_time_and_is_recorded(tmp_path: Path
 
 
 async def test_a_failed_job_is_retried_with_backoff_then_left_to_the_next_period(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     from smmc_gateway.dlms.session import MeterTimeout
 
     cfg = config(tmp_path, 2)
     fleet = await Fleet.open(cfg.meters, tmp_path / "f.sqlite")
-    sched = Scheduler(fleet, SessionFactory(), retry_attempts=2, backoff_initial_s=0.05,
-                      backoff_multiplier=2.0, backoff_max_s=0.1)
+    sched = Scheduler(
+        fleet,
+        SessionFactory(),
+        retry_attempts=2,
+        backoff_initial_s=0.05,
+        backoff_multiplier=2.0,
+        backoff_max_s=0.1,
+    )
     assert [sched.retry_delay(n) for n in (1, 2, 3)] == [0.05, 0.1, 0.1]
     calls: dict[str, list[float]] = {"m-0000": [], "m-0001": []}
     done = asyncio.Event()
@@ -156,16 +164,19 @@ class _FakeSessions:
         return _FakeSession()
 
 
-async def test_a_flood_of_commands_leaves_collection_its_reserved_sessions(
-        tmp_path: Path) -> None:
+async def test_a_flood_of_commands_leaves_collection_its_reserved_sessions(tmp_path: Path) -> None:
     """12 commands on 4 meters against 4 TCP sessions, a quarter reserved: 3 commands run,
     the rest wait, and collection of the other meters goes on in the reserved session."""
     from smmc_gateway.headend.gates import Priority
 
     cfg = config(tmp_path, 8)
     fleet = await Fleet.open(cfg.meters, tmp_path / "f.sqlite")
-    sched = Scheduler(fleet, _FakeSessions(), max_tcp_sessions=4,  # type: ignore[arg-type]
-                      reserved_for_collection=0.25)
+    sched = Scheduler(
+        fleet,
+        _FakeSessions(),
+        max_tcp_sessions=4,  # type: ignore[arg-type]
+        reserved_for_collection=0.25,
+    )
     busy = ["m-0000", "m-0001", "m-0002", "m-0003"]
     release = asyncio.Event()
     commands_in: list[str] = []

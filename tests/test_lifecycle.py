@@ -34,8 +34,13 @@ def test_lifecycle_under_a_fake_systemd(tmp_path: Path) -> None:
         sock.bind(path)
         sock.settimeout(20)
         env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000", "PATH": "/usr/bin:/bin"}
-        child = subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             ready = sock.recv(4096).decode().split("\n")
             assert ready[0] == "READY=1" and ready[-1] == "STATUS=serving 3 meters"

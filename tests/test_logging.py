@@ -74,10 +74,18 @@ def test_secrets_never_reach_the_output(fmt: str) -> None:
     out = io.StringIO()
     configure_logging("debug", fmt, stream=out)  # type: ignore[arg-type]
     log = meter_logger("m-1", password="pw-LEAK-1")
-    log.info("association_started", ek=EK_HEX, ak=bytes.fromhex(EK_HEX).hex(),
-             key="k-LEAK-2", token="t-LEAK-3", secret="s-LEAK-4",
-             params={"master_key": "mk-LEAK-5", "nested": [{"auth_password": "np-LEAK-6"}]},
-             keys=Secret(b"LEAK-7"), opaque=Secret(b"LEAK-8"), key_id="grp-a")
+    log.info(
+        "association_started",
+        ek=EK_HEX,
+        ak=bytes.fromhex(EK_HEX).hex(),
+        key="k-LEAK-2",
+        token="t-LEAK-3",
+        secret="s-LEAK-4",
+        params={"master_key": "mk-LEAK-5", "nested": [{"auth_password": "np-LEAK-6"}]},
+        keys=Secret(b"LEAK-7"),
+        opaque=Secret(b"LEAK-8"),
+        key_id="grp-a",
+    )
     logging.getLogger("aiomqtt").warning("stdlib %s", "line", extra={"password": "std-LEAK-9"})
     text = out.getvalue()
     for leak in ("LEAK", EK_HEX):
@@ -114,8 +122,18 @@ def test_event_names_checked() -> None:
 
 
 def test_secret_key_names() -> None:
-    for name in ("password", "ek", "ak", "key", "secret", "token", "master_key", "api_token",
-                 "broker_password", "KEK"):
+    for name in (
+        "password",
+        "ek",
+        "ak",
+        "key",
+        "secret",
+        "token",
+        "master_key",
+        "api_token",
+        "broker_password",
+        "KEK",
+    ):
         assert is_secret_key(name), name
     for name in ("key_id", "meter_id", "keepalive", "peak", "monkey", "event", "bytes"):
         assert not is_secret_key(name), name

@@ -28,12 +28,21 @@ def test_names_follow_conventions() -> None:
     assert names, "no metrics registered"
     for name in names:
         assert name.startswith("smmc_"), name
-    for expected in ("smmc_reads", "smmc_session_duration_seconds", "smmc_wire_bytes",
-                     "smmc_meters_reachable", "smmc_outbox_depth_messages",
-                     "smmc_outbox_oldest_age_seconds", "smmc_outbox_dropped_messages",
-                     "smmc_clock_deviation_seconds", "smmc_push_notifications",
-                     "smmc_push_connections_closed", "smmc_commands",
-                     "smmc_process_resident_memory_bytes", "smmc_process_start_time_seconds"):
+    for expected in (
+        "smmc_reads",
+        "smmc_session_duration_seconds",
+        "smmc_wire_bytes",
+        "smmc_meters_reachable",
+        "smmc_outbox_depth_messages",
+        "smmc_outbox_oldest_age_seconds",
+        "smmc_outbox_dropped_messages",
+        "smmc_clock_deviation_seconds",
+        "smmc_push_notifications",
+        "smmc_push_connections_closed",
+        "smmc_commands",
+        "smmc_process_resident_memory_bytes",
+        "smmc_process_start_time_seconds",
+    ):
         assert expected in names, expected
 
 
@@ -99,7 +108,8 @@ def test_serve_binds_loopback_unless_told_otherwise() -> None:
 
 
 async def test_the_daemon_serves_metrics_on_loopback_by_default_and_counts_push_refusals(
-        mosquitto: Any, tmp_path: Path) -> None:
+    mosquitto: Any, tmp_path: Path
+) -> None:
     from smmc_gateway.headend.daemon import DaemonOptions, Gateway
     from smmc_gateway.headend.labconfig import write_lab_config
     from smmc_gateway.ops.config import load_config
@@ -109,28 +119,34 @@ async def test_the_daemon_serves_metrics_on_loopback_by_default_and_counts_push_
 
     metrics_port, push_port = free_ports(2)
     meters = [{"meter_id": "m-1", "port": 4061, "auth": "none"}]
-    path = write_lab_config(tmp_path / "gw", meters, push_port=push_port,
-                            broker=(mosquitto.host, mosquitto.port))
+    path = write_lab_config(
+        tmp_path / "gw", meters, push_port=push_port, broker=(mosquitto.host, mosquitto.port)
+    )
     text = path.read_text()
     assert "[metrics]\nenabled = false\n" in text
-    path.write_text(text.replace("[metrics]\nenabled = false\n",
-                                 f"[metrics]\nport = {metrics_port}\n"))  # no address
+    path.write_text(
+        text.replace("[metrics]\nenabled = false\n", f"[metrics]\nport = {metrics_port}\n")
+    )  # no address
     config = load_config(path)
-    gw = Gateway(config, DaemonOptions(time_source=FixedTimeSource(synced=True),
-                                       first_read_s=3600))
+    gw = Gateway(config, DaemonOptions(time_source=FixedTimeSource(synced=True), first_read_s=3600))
     await gw.start()
     try:
         assert gw.metrics_server is not None and gw.metrics_server.port == metrics_port
         assert gw.metrics_server.server.socket.getsockname()[0] == "127.0.0.1"
         # a push connection from an address that is no configured meter: closed, counted
-        reader, writer = await asyncio.open_connection("127.0.0.1", push_port,
-                                                       local_addr=("127.0.0.2", 0))
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", push_port, local_addr=("127.0.0.2", 0)
+        )
         with contextlib.suppress(ConnectionResetError):  # closed unread: EOF or reset
             assert await asyncio.wait_for(reader.read(1), 10) == b""
         writer.close()
         body = await asyncio.to_thread(
-            lambda: urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
-                                           timeout=5).read().decode())
+            lambda: (
+                urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+                .read()
+                .decode()
+            )
+        )
     finally:
         await gw.stop()
     key = ("smmc_push_connections_closed_total", (("reason", "unknown_peer"),))

@@ -78,9 +78,7 @@ async def test_plain_hdlc_client_gets_no_link_from_a_mode_e_port() -> None:
     answered (so the test above proves the handshake ran)."""
     spec = FleetSpec(auth="none", history_days=0)
     async with mode_e_fleet(spec) as (_fleet, port):
-        tr = HdlcTransport.tcp(
-            "127.0.0.1", port, HdlcSettings(response_timeout=0.3, max_retries=1)
-        )
+        tr = HdlcTransport.tcp("127.0.0.1", port, HdlcSettings(response_timeout=0.3, max_retries=1))
         with pytest.raises((MeterTimeout, LinkLost), match=r"UA|SNRM"):
             await tr.open(timeout=2.0)
         await tr.close()
@@ -96,7 +94,9 @@ async def test_mode_e_over_tcp_through_a_converter_to_the_optical_pty() -> None:
         fleet = SimulatedFleet(spec)
         serving = asyncio.create_task(serve_serial(fleet, meter_end, optical=True, baud=9600))
         converter = await asyncio.create_subprocess_exec(
-            "socat", f"tcp-listen:{port},bind=127.0.0.1,reuseaddr", f"{client_end},raw,echo=0",
+            "socat",
+            f"tcp-listen:{port},bind=127.0.0.1,reuseaddr",
+            f"{client_end},raw,echo=0",
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -104,7 +104,10 @@ async def test_mode_e_over_tcp_through_a_converter_to_the_optical_pty() -> None:
             await _wait_listening(port)
             meter = fleet.meters[0]
             tr = ModeETcpTransport(
-                "127.0.0.1", port, HdlcSettings(client_address=1), max_baud=9600,
+                "127.0.0.1",
+                port,
+                HdlcSettings(client_address=1),
+                max_baud=9600,
                 identification_timeout=5.0,
             )
             settings = SessionSettings(client_sap=1, security=hls(meter.describe()))
@@ -188,8 +191,11 @@ async def test_acknowledgement_names_the_meters_rate_capped_by_max_baud() -> Non
     async with tcp_peer(meter) as port:
         for cap, want in ((19200, b"\x06262\r\n"), (4800, b"\x06242\r\n")):
             tr = ModeETcpTransport(
-                "127.0.0.1", port, HdlcSettings(response_timeout=0.2, max_retries=0),
-                max_baud=cap, nak_window=0.05,
+                "127.0.0.1",
+                port,
+                HdlcSettings(response_timeout=0.2, max_retries=0),
+                max_baud=cap,
+                nak_window=0.05,
             )
             with pytest.raises((MeterTimeout, LinkLost), match=r"UA|SNRM"):
                 await tr.open(timeout=1.0)
@@ -206,8 +212,11 @@ async def test_silent_converter_ends_within_the_identification_timeout() -> None
         tr = ModeETcpTransport(
             "127.0.0.1", port, HdlcSettings(), identification_timeout=0.3, sign_on_attempts=2
         )
-        with pytest.raises(OpticalSignOnError, match=r"no identification within 0\.3 s after "
-                           r"each of 2 sign-on requests: nothing received \(is the converter"):
+        with pytest.raises(
+            OpticalSignOnError,
+            match=r"no identification within 0\.3 s after "
+            r"each of 2 sign-on requests: nothing received \(is the converter",
+        ):
             await tr.open()
 
 
@@ -219,8 +228,9 @@ async def test_wrong_baud_rate_character_is_named() -> None:
 
     async with tcp_peer(meter) as port:
         tr = ModeETcpTransport("127.0.0.1", port, HdlcSettings(), identification_timeout=5)
-        with pytest.raises(OpticalSignOnError,
-                           match=rf"tcp 127.0.0.1:{port}: .*baud rate character '9'"):
+        with pytest.raises(
+            OpticalSignOnError, match=rf"tcp 127.0.0.1:{port}: .*baud rate character '9'"
+        ):
             await tr.open()
 
 
@@ -231,10 +241,12 @@ async def test_nak_to_the_request_is_named() -> None:
         await asyncio.Event().wait()
 
     async with tcp_peer(meter) as port:
-        tr = ModeETcpTransport("127.0.0.1", port, HdlcSettings(), identification_timeout=5,
-                               device_address="42")
-        with pytest.raises(OpticalSignOnError,
-                           match=r"NAK to the sign-on request '/\?42!\\r\\n'.*address"):
+        tr = ModeETcpTransport(
+            "127.0.0.1", port, HdlcSettings(), identification_timeout=5, device_address="42"
+        )
+        with pytest.raises(
+            OpticalSignOnError, match=r"NAK to the sign-on request '/\?42!\\r\\n'.*address"
+        ):
             await tr.open()
 
 
@@ -248,11 +260,14 @@ async def test_garbage_at_the_wrong_rate_is_shown_in_the_silence_error() -> None
         await asyncio.Event().wait()
 
     async with tcp_peer(meter) as port:
-        tr = ModeETcpTransport("127.0.0.1", port, HdlcSettings(), identification_timeout=0.3,
-                               sign_on_attempts=2)
-        with pytest.raises(OpticalSignOnError,
-                           match=r"each of 2 sign-on requests: received 6 byte\(s\) "
-                                 r"'\\xf8\\x80\\x1c\\xf8\\x80\\x1c' \(wrong rate or parity\?\)"):
+        tr = ModeETcpTransport(
+            "127.0.0.1", port, HdlcSettings(), identification_timeout=0.3, sign_on_attempts=2
+        )
+        with pytest.raises(
+            OpticalSignOnError,
+            match=r"each of 2 sign-on requests: received 6 byte\(s\) "
+            r"'\\xf8\\x80\\x1c\\xf8\\x80\\x1c' \(wrong rate or parity\?\)",
+        ):
             await tr.open()
 
 
@@ -266,9 +281,12 @@ async def test_converter_closing_during_the_sign_on_is_named_at_once() -> None:
     async with tcp_peer(meter) as port:
         tr = ModeETcpTransport("127.0.0.1", port, HdlcSettings(), identification_timeout=30)
         start = time.monotonic()
-        with pytest.raises(OpticalSignOnError, match=r"connection closed during the mode E "
-                           r"sign-on, after 1 request\(s\), before an identification: "
-                           r"received 5 byte\(s\) '/LGZ5'"):
+        with pytest.raises(
+            OpticalSignOnError,
+            match=r"connection closed during the mode E "
+            r"sign-on, after 1 request\(s\), before an identification: "
+            r"received 5 byte\(s\) '/LGZ5'",
+        ):
             await tr.open()
         assert time.monotonic() - start < 10  # not the 30 s identification timeout
 
@@ -280,12 +298,30 @@ def test_cli_meter_mode_e_over_tcp_against_simulate(tmp_path: Path) -> None:
     ) as sim:
         entry = sim.info["meters"][0]
         assert entry["framing"] == "optical+hdlc"
-        env = {"PATH": "/usr/bin:/bin", "XDG_STATE_HOME": str(tmp_path / "state"),
-               "HOME": str(tmp_path)}
-        base = [*CLI, "meter", "--tcp", f"127.0.0.1:{entry['port']}", "--hdlc",
-                "--password", "ModeE-pass-1", "--timeout", "5"]
-        ok = subprocess.run([*base, "--mode-e", "--json", "get", "3/1.0.1.8.0.255/2"],
-                            capture_output=True, text=True, env=env, timeout=60, check=False)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+            "HOME": str(tmp_path),
+        }
+        base = [
+            *CLI,
+            "meter",
+            "--tcp",
+            f"127.0.0.1:{entry['port']}",
+            "--hdlc",
+            "--password",
+            "ModeE-pass-1",
+            "--timeout",
+            "5",
+        ]
+        ok = subprocess.run(
+            [*base, "--mode-e", "--json", "get", "3/1.0.1.8.0.255/2"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
         assert ok.returncode == 0, ok.stderr
         assert '"double-long-unsigned"' in ok.stdout
         assert "ModeE-pass-1" not in ok.stdout + ok.stderr
@@ -294,7 +330,10 @@ def test_cli_meter_mode_e_over_tcp_against_simulate(tmp_path: Path) -> None:
 def test_cli_mode_e_needs_tcp_and_hdlc(tmp_path: Path) -> None:
     proc = subprocess.run(
         [*CLI, "meter", "--tcp", "127.0.0.1:1", "--mode-e", "clock"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert proc.returncode == 2
@@ -302,8 +341,13 @@ def test_cli_mode_e_needs_tcp_and_hdlc(tmp_path: Path) -> None:
 
 
 def test_simulate_mode_e_over_tcp_needs_hdlc() -> None:
-    proc = subprocess.run([*CLI, "simulate", "--tcp", "0", "--optical"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [*CLI, "simulate", "--tcp", "0", "--optical"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "--optical over TCP needs --hdlc" in proc.stderr
 
@@ -323,8 +367,9 @@ addresses = {{ client = 16, server_logical = 1 }}
 """
 
 
-def write_config(tmp: Path, *, framing: str = "hdlc", extra: str = ", mode_e = true",
-                 port: int = 4059) -> Path:
+def write_config(
+    tmp: Path, *, framing: str = "hdlc", extra: str = ", mode_e = true", port: int = 4059
+) -> Path:
     path = tmp / "gateway.toml"
     path.write_text(GATEWAY.format(state=tmp / "state", port=port, framing=framing, extra=extra))
     return path

@@ -233,8 +233,14 @@ async def test_a_dr_event_s_power_level_is_written_in_the_meter_s_unit() -> None
         assert meter is not None
         start = (datetime.now(UTC) + timedelta(seconds=60)).replace(microsecond=0)
         ev = customer_uc.DrEvent(start, start + timedelta(hours=1), 2, threshold_w=3_000)
-        shown = await customer_uc.show_dr_event(s, ev, text_obis=TEXT, code_obis=CODE,
-                                                limiter_obis=LIMITER, clock_obis=CLOCK,
-                                                model=model_a)
+        shown = await customer_uc.show_dr_event(
+            s,
+            ev,
+            text_obis=TEXT,
+            code_obis=CODE,
+            limiter_obis=LIMITER,
+            clock_obis=CLOCK,
+            model=model_a,
+        )
         assert meter.limiter.threshold_emergency == 300  # 3 kW in 10 W
         assert shown.emergency is not None and shown.emergency.threshold_emergency == 3_000

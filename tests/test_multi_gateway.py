@@ -19,10 +19,19 @@ from multi_gateway import Spec, run
 
 
 async def test_gateways_share_one_broker_and_a_killed_one_loses_nothing(
-        mosquitto: Broker, tmp_path: Path) -> None:
-    spec = Spec(gateways=3, meters=6, consumers=3, duration_s=35.0, kill_after_s=6.0,
-                down_s=3.0, drain_s=60.0, broker=(mosquitto.host, mosquitto.port),
-                workdir=tmp_path)
+    mosquitto: Broker, tmp_path: Path
+) -> None:
+    spec = Spec(
+        gateways=3,
+        meters=6,
+        consumers=3,
+        duration_s=35.0,
+        kill_after_s=6.0,
+        down_s=3.0,
+        drain_s=60.0,
+        broker=(mosquitto.host, mosquitto.port),
+        workdir=tmp_path,
+    )
     report = await run(spec)
     assert report.problems == [], report
     assert len(report.gateways) == 3 and all(g.stored > 0 for g in report.gateways)

@@ -26,26 +26,47 @@ DOCS = REPO / "docs" / "profiles"
 
 @pytest.mark.timeout(400)
 def test_profiles_check_passes_on_the_committed_documents() -> None:
-    proc = subprocess.run([sys.executable, "-m", "smmc_gateway.cli", "profiles", "check",
-                           "--out", str(DOCS)],
-                          capture_output=True, text=True, timeout=380, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "smmc_gateway.cli", "profiles", "check", "--out", str(DOCS)],
+        capture_output=True,
+        text=True,
+        timeout=380,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
     assert "32 documents match the observed scenarios" in proc.stdout
 
 
 CMD = Step(CENTRAL, GATEWAY, "cmd/EndDeviceControls create disconnect meter A (correlationId x)")
-A1 = [Step(GATEWAY, "Meter A", "ACTION 70/0.0.96.3.10.255/1", "dlms"),
-      Step("Meter A", GATEWAY, "ACTION response: success", "dlms")]
-A2 = [Step(GATEWAY, "Meter A", "GET 70/0.0.96.3.10.255/2", "dlms"),
-      Step("Meter A", GATEWAY, "GET response: data (boolean)", "dlms")]
-B1 = [Step(GATEWAY, "Meter B", "GET 70/0.0.96.3.10.255/2", "dlms"),
-      Step("Meter B", GATEWAY, "GET response: data (boolean)", "dlms")]
-PUSH = Step("Meter A", GATEWAY, "Data-notification from push setup 0.4.25.9.0.255 (firmware)",
-            "dlms", push=True)
-EV = Step(GATEWAY, CENTRAL, "meter/meter A/events EndDeviceEvents created [3.11.283.4 "
-                            "smmc.firmware.activated]")
-EV_PUSH = Step(GATEWAY, CENTRAL, "meter/meter A/events EndDeviceEvents created [3.1.0.60 "
-                                 "smmc.push.dataNotification]")
+A1 = [
+    Step(GATEWAY, "Meter A", "ACTION 70/0.0.96.3.10.255/1", "dlms"),
+    Step("Meter A", GATEWAY, "ACTION response: success", "dlms"),
+]
+A2 = [
+    Step(GATEWAY, "Meter A", "GET 70/0.0.96.3.10.255/2", "dlms"),
+    Step("Meter A", GATEWAY, "GET response: data (boolean)", "dlms"),
+]
+B1 = [
+    Step(GATEWAY, "Meter B", "GET 70/0.0.96.3.10.255/2", "dlms"),
+    Step("Meter B", GATEWAY, "GET response: data (boolean)", "dlms"),
+]
+PUSH = Step(
+    "Meter A",
+    GATEWAY,
+    "Data-notification from push setup 0.4.25.9.0.255 (firmware)",
+    "dlms",
+    push=True,
+)
+EV = Step(
+    GATEWAY,
+    CENTRAL,
+    "meter/meter A/events EndDeviceEvents created [3.11.283.4 smmc.firmware.activated]",
+)
+EV_PUSH = Step(
+    GATEWAY,
+    CENTRAL,
+    "meter/meter A/events EndDeviceEvents created [3.1.0.60 smmc.push.dataNotification]",
+)
 READ = Step(GATEWAY, CENTRAL, "meter/meter A/readings MeterReadings created [MeterReading]")
 REPLY = Step(GATEWAY, CENTRAL, "reply EndDeviceControls OK (correlationId x)")
 
@@ -67,22 +88,30 @@ def test_order_is_by_cause_whatever_the_arrival_order() -> None:
 
 
 def test_segments_start_at_each_trigger() -> None:
-    second = Step(CENTRAL, GATEWAY, "cmd/EndDeviceControls create connect meter A "
-                                    "(correlationId y)")
+    second = Step(
+        CENTRAL, GATEWAY, "cmd/EndDeviceControls create connect meter A (correlationId y)"
+    )
     local = Step("Customer", "Meter A", "presses the meter's button", "local")
     out = normalise([CMD, REPLY, *A1, second, EV, *A2, local])
     assert out == [CMD, *A1, REPLY, second, *A2, EV, local]
 
 
 def test_a_pair_repeated_back_to_back_is_shown_once_and_marked() -> None:
-    block = [Step(GATEWAY, "Meter A", "ACTION 18/0.0.44.0.0.255/2", "dlms"),
-             Step("Meter A", GATEWAY, "ACTION response: success", "dlms")]
-    once = [Step(GATEWAY, "Meter A", "GET 18/0.0.44.0.0.255/6", "dlms"),
-            Step("Meter A", GATEWAY, "GET response: data (enum)", "dlms")]
+    block = [
+        Step(GATEWAY, "Meter A", "ACTION 18/0.0.44.0.0.255/2", "dlms"),
+        Step("Meter A", GATEWAY, "ACTION response: success", "dlms"),
+    ]
+    once = [
+        Step(GATEWAY, "Meter A", "GET 18/0.0.44.0.0.255/6", "dlms"),
+        Step("Meter A", GATEWAY, "GET response: data (enum)", "dlms"),
+    ]
     out = normalise(block * 5 + once)
     assert [s.message for s in out] == [
-        "ACTION 18/0.0.44.0.0.255/2 (repeated)", "ACTION response: success (repeated)",
-        "GET 18/0.0.44.0.0.255/6", "GET response: data (enum)"]
+        "ACTION 18/0.0.44.0.0.255/2 (repeated)",
+        "ACTION response: success (repeated)",
+        "GET 18/0.0.44.0.0.255/6",
+        "GET response: data (enum)",
+    ]
 
 
 def test_a_step_on_an_unknown_channel_is_refused() -> None:
@@ -91,8 +120,9 @@ def test_a_step_on_an_unknown_channel_is_refused() -> None:
 
 
 def _timing(latency: float, result: str, cid: str = "x") -> Timing:
-    return Timing(sent={cid: 0.0}, replies={cid: (latency, result)}, started=0.0,
-                  ended=latency + 0.01)
+    return Timing(
+        sent={cid: 0.0}, replies={cid: (latency, result)}, started=0.0, ended=latency + 0.01
+    )
 
 
 def _ctx() -> Context:
@@ -108,26 +138,53 @@ def _ctx() -> Context:
 
 
 SEQ = [CMD, *A1, *A2, EV, REPLY]
-RUNS = {"06-disconnect-connect": Observed(6, SEQ, _timing(0.2, "OK"), False),
-        "06-unknown-meter": Observed(6, [CMD, REPLY], _timing(0.1, "FAILED"), True)}
+RUNS = {
+    "06-disconnect-connect": Observed(6, SEQ, _timing(0.2, "OK"), False),
+    "06-unknown-meter": Observed(6, [CMD, REPLY], _timing(0.1, "FAILED"), True),
+}
 
 
 def test_every_template_section_in_both_languages() -> None:
     es = render_aspect(ASPECTS[6], RUNS, load("es"), _ctx())
-    for section in ("Resumen", "Disparadores", "Descripción del caso", "Actores y componentes",
-                    "Diagrama de componentes", "Supuestos", "Secuencias de interacción",
-                    "Precondiciones", "Postcondiciones", "Excepciones",
-                    "Información intercambiada", "Indicadores clave", "Glosario",
-                    "Caso de uso internacional de referencia", "SMMC-UC-06",
-                    "Distribuidora Ejemplo S.A.", "Escenarios de excepción observados"):
+    for section in (
+        "Resumen",
+        "Disparadores",
+        "Descripción del caso",
+        "Actores y componentes",
+        "Diagrama de componentes",
+        "Supuestos",
+        "Secuencias de interacción",
+        "Precondiciones",
+        "Postcondiciones",
+        "Excepciones",
+        "Información intercambiada",
+        "Indicadores clave",
+        "Glosario",
+        "Caso de uso internacional de referencia",
+        "SMMC-UC-06",
+        "Distribuidora Ejemplo S.A.",
+        "Escenarios de excepción observados",
+    ):
         assert section in es, section
     assert "| 2 | Gateway | Medidor A | DLMS | ACTION 70/0.0.96.3.10.255/1 |" in es
     assert "respuesta ACTION: success" in es
     en = render_aspect(ASPECTS[6], RUNS, load("en"), _ctx())
-    for section in ("Summary", "Triggers", "Use case description", "Actors and components",
-                    "Component diagram", "Assumptions", "Interaction sequences",
-                    "Pre-conditions", "Post-conditions", "Exceptions", "Information exchanged",
-                    "Key performance indicators", "Glossary", "end-device-controls-request"):
+    for section in (
+        "Summary",
+        "Triggers",
+        "Use case description",
+        "Actors and components",
+        "Component diagram",
+        "Assumptions",
+        "Interaction sequences",
+        "Pre-conditions",
+        "Post-conditions",
+        "Exceptions",
+        "Information exchanged",
+        "Key performance indicators",
+        "Glossary",
+        "end-device-controls-request",
+    ):
         assert section in en, section
     assert en == render_aspect(ASPECTS[6], RUNS, load("en"), _ctx())
 
@@ -144,11 +201,17 @@ def test_check_ignores_measured_values_but_not_a_missed_target(tmp_path: Path) -
     docs = render_all(RUNS, load("en"), _ctx())
     for name, text in docs.items():
         (tmp_path / name).write_text(text)
-    other = render_all({**RUNS, "06-disconnect-connect": Observed(
-        6, SEQ, _timing(0.7, "OK"), False)}, load("en"), _ctx())
+    other = render_all(
+        {**RUNS, "06-disconnect-connect": Observed(6, SEQ, _timing(0.7, "OK"), False)},
+        load("en"),
+        _ctx(),
+    )
     assert check(tmp_path, other) == []  # 0.20 s -> 0.70 s: still met
-    missed = render_all({**RUNS, "06-disconnect-connect": Observed(
-        6, SEQ, _timing(0.3, "FAILED"), False)}, load("en"), _ctx())
+    missed = render_all(
+        {**RUNS, "06-disconnect-connect": Observed(6, SEQ, _timing(0.3, "FAILED"), False)},
+        load("en"),
+        _ctx(),
+    )
     problems = check(tmp_path, missed)
     assert len(problems) == 1 and "not met" in problems[0]
 
@@ -158,23 +221,32 @@ def test_check_reports_a_changed_behaviour_and_a_missing_document(tmp_path: Path
     for name, text in docs.items():
         (tmp_path / name).write_text(text)
     assert check(tmp_path, docs) == []
-    changed_steps = [CMD, Step(GATEWAY, "Meter A", "ACTION 70/0.0.96.3.10.255/2", "dlms"),
-                     A1[1], *A2, EV, REPLY]
-    changed = render_all({**RUNS, "06-disconnect-connect": Observed(
-        6, changed_steps, _timing(0.2, "OK"), False)}, load("es"), _ctx())
+    changed_steps = [
+        CMD,
+        Step(GATEWAY, "Meter A", "ACTION 70/0.0.96.3.10.255/2", "dlms"),
+        A1[1],
+        *A2,
+        EV,
+        REPLY,
+    ]
+    changed = render_all(
+        {**RUNS, "06-disconnect-connect": Observed(6, changed_steps, _timing(0.2, "OK"), False)},
+        load("es"),
+        _ctx(),
+    )
     (tmp_path / "01-general-architecture.md").unlink()
     problems = check(tmp_path, changed)
     assert len(problems) == 2
-    assert any("+| 2 | Gateway | Medidor A | DLMS | ACTION 70/0.0.96.3.10.255/2 |" in p
-               for p in problems)
+    assert any(
+        "+| 2 | Gateway | Medidor A | DLMS | ACTION 70/0.0.96.3.10.255/2 |" in p for p in problems
+    )
     assert any("01-general-architecture.md" in p for p in problems)
 
 
 def test_mask_measured_blanks_only_the_measured_cell() -> None:
     row = "| K1 | Latencia | def | <= 10 s | 0.12 s | cumple |\n"
     assert mask_measured(row) == "| K1 | Latencia | def | <= 10 s | … | cumple |\n"
-    assert mask_measured("| 1 | Gateway | x | y | z | w |\n") == \
-        "| 1 | Gateway | x | y | z | w |\n"
+    assert mask_measured("| 1 | Gateway | x | y | z | w |\n") == "| 1 | Gateway | x | y | z | w |\n"
 
 
 def test_every_catalogue_scenario_has_a_title_and_every_aspect_a_scenario() -> None:
@@ -189,8 +261,17 @@ def test_every_catalogue_scenario_has_a_title_and_every_aspect_a_scenario() -> N
 
 def test_committed_spanish_documents_are_in_spanish() -> None:
     """The step tables of the Spanish documents carry no untranslated English phrase."""
-    english = (" the ", " due for ", "supply lost", "supply restored", "response:",
-               " registered (discovery)", "joins the M-Bus", "presses the", "(repeated)")
+    english = (
+        " the ",
+        " due for ",
+        "supply lost",
+        "supply restored",
+        "response:",
+        " registered (discovery)",
+        "joins the M-Bus",
+        "presses the",
+        "(repeated)",
+    )
     for path in sorted((DOCS / "es").glob("*.md")):
         for line in path.read_text().splitlines():
             if line.startswith("| ") and line.split(" | ")[0][2:].strip().isdigit():

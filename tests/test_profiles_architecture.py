@@ -68,10 +68,25 @@ def test_a_bad_operator_is_a_config_error_naming_the_key(tmp_path: Path, value: 
 def test_architecture_comes_from_the_configuration(tmp_path: Path) -> None:
     arch = architecture(load_config(_config(tmp_path)))
     comps = {c.key: c for c in arch.components}
-    assert {c.plane for c in arch.components} == {"operation", "distribution", "customer",
-                                                  "external"}
-    for key in ("mdm", "cis", "oms", "dr", "warehouse", "portal", "gateway", "meters", "ihd",
-                "broker", "vas"):
+    assert {c.plane for c in arch.components} == {
+        "operation",
+        "distribution",
+        "customer",
+        "external",
+    }
+    for key in (
+        "mdm",
+        "cis",
+        "oms",
+        "dr",
+        "warehouse",
+        "portal",
+        "gateway",
+        "meters",
+        "ihd",
+        "broker",
+        "vas",
+    ):
         assert key in comps, key
     assert comps["broker"].detail == "broker.example.cl:8883 (TLS)"
     assert "tcp-wrapper 1" in comps["meters"].detail and "serial 1" in comps["meters"].detail

@@ -10,8 +10,10 @@ from smmc_gateway.profiles.scenarios_han import HAN_SCENARIOS
 async def test_the_aspect_4_scenarios_run_and_observe_their_steps() -> None:
     observed = (await run_all(HAN_SCENARIOS)).runs
     assert list(observed) == [f"04-{s.name}" for s in HAN_SCENARIOS]
-    text = {k: "\n".join(f"{s.source} -> {s.target}: {s.message}" for s in r.steps)
-            for k, r in observed.items()}
+    text = {
+        k: "\n".join(f"{s.source} -> {s.target}: {s.message}" for s in r.steps)
+        for k, r in observed.items()
+    }
     join = text["04-han-join"]
     assert "Data-notification from push setup 0.4.25.9.0.255" in join
     # the channels read after the push, in one GET with-list (a with-list is one step)
@@ -23,8 +25,9 @@ async def test_the_aspect_4_scenarios_run_and_observe_their_steps() -> None:
     assert "SET 113/0.0.19.20.0.255/6" in text["04-customer-display"]
     assert "ACTION 113/0.0.19.20.0.255/2" in text["04-customer-display"]
     # the emergency threshold and profile in one SET with-list
-    assert any("SET" in line and "71/0.0.17.0.0.255/8" in line
-               for line in text["04-dr-event"].splitlines())
+    assert any(
+        "SET" in line and "71/0.0.17.0.0.255/8" in line for line in text["04-dr-event"].splitlines()
+    )
     assert "SET 1/0.0.96.50.0.255/2" in text["04-customer-interface"]
     assert "smmc.customer.optOut" in text["04-opt-out"]
     assert "ACTION 72/0.1.24.1.0.255" in text["04-han-remove"]

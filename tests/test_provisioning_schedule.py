@@ -38,8 +38,10 @@ max_read_schedules_per_meter = 2
 [commands.enabled]
 provisioning = true
 """
-EVERY_15_MIN = {"ReadingTypes": [{"obis": "1.0.1.8.0.255"}],
-                "TimeSchedule": {"recurrencePeriod": 900}}
+EVERY_15_MIN = {
+    "ReadingTypes": [{"obis": "1.0.1.8.0.255"}],
+    "TimeSchedule": {"recurrencePeriod": 900},
+}
 
 
 @dataclass
@@ -51,8 +53,11 @@ class Rig:
 
 def meter(meter_id: str, **over: Any) -> dict[str, Any]:
     keys = wrap_bundle(ClearKeys(ek=bytes(16), ak=bytes(range(16))), GW_KEK, "gw")
-    out: dict[str, Any] = {"mRID": meter_id, "connection": {"kind": "tcp", "host": "10.0.0.7"},
-                           "security": {"level": "hls-gmac", "keys": keys}}
+    out: dict[str, Any] = {
+        "mRID": meter_id,
+        "connection": {"kind": "tcp", "host": "10.0.0.7"},
+        "security": {"level": "hls-gmac", "keys": keys},
+    }
     out.update(over)
     return out
 
@@ -71,8 +76,11 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         return None
 
     schedules = ReadSchedules(fleet, sched, lambda m: cfg.models[fleet.meter(m).model], run)
-    yield Rig(ProvisioningCommands(manager, cfg.commands, schedules),
-              ReadScheduleCommands(schedules, cfg.commands), schedules)
+    yield Rig(
+        ProvisioningCommands(manager, cfg.commands, schedules),
+        ReadScheduleCommands(schedules, cfg.commands),
+        schedules,
+    )
     await fleet.close()
 
 
@@ -82,8 +90,9 @@ async def test_a_meter_is_provisioned_with_its_own_schedule(rig: Rig) -> None:
     out = await rig.provisioning("create", request)
     assert out.result == "OK", out.errors
     validate(out.payload, "provisioning-reply")
-    assert out.payload["Provisioning"] == [{"mRID": "m-1", "change": "added",
-                                            "schedule": "meter:m-1"}]
+    assert out.payload["Provisioning"] == [
+        {"mRID": "m-1", "change": "added", "schedule": "meter:m-1"}
+    ]
     kept = rig.schedules.get("meter:m-1")
     assert kept is not None and kept.period_s == 900 and kept.meters == ("m-1",)
     assert rig.schedules.meters_of(kept) == ["m-1"]
@@ -92,8 +101,10 @@ async def test_a_meter_is_provisioned_with_its_own_schedule(rig: Rig) -> None:
     # a change without schedule keeps it; with one replaces it; null drops it
     out = await rig.provisioning("change", {"EndDevices": [{"mRID": "m-1", "groups": ["f"]}]})
     assert out.result == "OK" and rig.schedules.get("meter:m-1") is not None
-    hourly = {**EVERY_15_MIN, "TimeSchedule": {"recurrencePeriod": 3600,
-                                               "window": {"start": "00:00", "end": "04:00"}}}
+    hourly = {
+        **EVERY_15_MIN,
+        "TimeSchedule": {"recurrencePeriod": 3600, "window": {"start": "00:00", "end": "04:00"}},
+    }
     out = await rig.provisioning("change", {"EndDevices": [{"mRID": "m-1", "schedule": hourly}]})
     again = rig.schedules.get("meter:m-1")
     assert out.result == "OK" and again is not None and again.period_s == 3600
@@ -110,8 +121,11 @@ async def test_deleting_the_meter_deletes_its_schedule(rig: Rig) -> None:
 
 
 async def test_a_bad_schedule_is_named_and_changes_nothing(rig: Rig) -> None:
-    bad = {"ReadingTypes": [{"obis": "1.0.1.8.0.255"}], "TimeSchedule": {"recurrencePeriod": 60},
-           "EndDevices": [{"mRID": "other"}]}
+    bad = {
+        "ReadingTypes": [{"obis": "1.0.1.8.0.255"}],
+        "TimeSchedule": {"recurrencePeriod": 60},
+        "EndDevices": [{"mRID": "other"}],
+    }
     out = await rig.provisioning("create", {"EndDevices": [meter("m-1", schedule=bad)]})
     assert out.result == "FAILED"
     text = " | ".join(e["details"] for e in out.errors)
@@ -121,8 +135,10 @@ async def test_a_bad_schedule_is_named_and_changes_nothing(rig: Rig) -> None:
     assert rig.schedules.all() == []
     out = await rig.provisioning("create", {"EndDevices": [meter("m-1")]})
     assert out.result == "OK"  # nothing of the failed request was kept
-    unknown = {"ReadingTypes": [{"ref": "0.0.0.1.1.1.12.0.0.0.0.0.0.0.0.0.99.0"}],
-               "TimeSchedule": {"recurrencePeriod": 900}}
+    unknown = {
+        "ReadingTypes": [{"ref": "0.0.0.1.1.1.12.0.0.0.0.0.0.0.0.0.99.0"}],
+        "TimeSchedule": {"recurrencePeriod": 900},
+    }
     out = await rig.provisioning("change", {"EndDevices": [{"mRID": "m-1", "schedule": unknown}]})
     assert out.result == "FAILED" and "ReadingTypes[0].ref" in out.errors[0]["details"]
     out = await rig.provisioning("create", {"EndDevices": [meter("m-2", schedule=None)]})
@@ -131,27 +147,33 @@ async def test_a_bad_schedule_is_named_and_changes_nothing(rig: Rig) -> None:
 
 async def test_the_per_meter_cap_counts_the_meters_own_schedule(rig: Rig) -> None:
     await rig.provisioning("create", {"EndDevices": [meter("m-1", schedule=EVERY_15_MIN)]})
-    out = await rig.schedules_noun("create", {"mRID": "a", "EndDevices": [{"mRID": "m-1"}],
-                                              **EVERY_15_MIN})
+    out = await rig.schedules_noun(
+        "create", {"mRID": "a", "EndDevices": [{"mRID": "m-1"}], **EVERY_15_MIN}
+    )
     assert out.result == "OK"
     with pytest.raises(LimitExceeded, match="max_read_schedules_per_meter = 2"):
-        await rig.schedules_noun("create", {"mRID": "b", "EndDevices": [{"mRID": "m-1"}],
-                                            **EVERY_15_MIN})  # its own and "a" already
+        await rig.schedules_noun(
+            "create", {"mRID": "b", "EndDevices": [{"mRID": "m-1"}], **EVERY_15_MIN}
+        )  # its own and "a" already
     await rig.provisioning("create", {"EndDevices": [meter("m-2")]})
-    await rig.schedules_noun("create", {"mRID": "b", "EndDevices": [{"mRID": "m-2"}],
-                                        **EVERY_15_MIN})
-    await rig.schedules_noun("create", {"mRID": "c", "EndDevices": [{"mRID": "m-2"}],
-                                        **EVERY_15_MIN})
+    await rig.schedules_noun(
+        "create", {"mRID": "b", "EndDevices": [{"mRID": "m-2"}], **EVERY_15_MIN}
+    )
+    await rig.schedules_noun(
+        "create", {"mRID": "c", "EndDevices": [{"mRID": "m-2"}], **EVERY_15_MIN}
+    )
     with pytest.raises(LimitExceeded, match="m-2 would be read by more than"):
-        await rig.provisioning("change", {"EndDevices": [{"mRID": "m-2",
-                                                          "schedule": EVERY_15_MIN}]})
+        await rig.provisioning(
+            "change", {"EndDevices": [{"mRID": "m-2", "schedule": EVERY_15_MIN}]}
+        )
     assert rig.schedules.get("meter:m-2") is None
 
 
 async def test_meter_read_schedule_does_not_change_a_meters_own(rig: Rig) -> None:
     await rig.provisioning("create", {"EndDevices": [meter("m-1", schedule=EVERY_15_MIN)]})
-    out = await rig.schedules_noun("change", {"mRID": "meter:m-1",
-                                              "EndDevices": [{"mRID": "m-1"}], **EVERY_15_MIN})
+    out = await rig.schedules_noun(
+        "change", {"mRID": "meter:m-1", "EndDevices": [{"mRID": "m-1"}], **EVERY_15_MIN}
+    )
     assert out.result == "FAILED" and "EndDeviceConfig" in out.errors[0]["details"]
     out = await rig.schedules_noun("delete", {"mRID": "meter:m-1"})
     assert out.result == "FAILED" and '"schedule": null' in out.errors[0]["details"]

@@ -44,8 +44,11 @@ def problems(tmp: Path, gateway: str = "", extra: str = "") -> list[str]:
 def test_kek_files_are_checked_like_the_key_file(tmp_path: Path) -> None:
     private(tmp_path / "gw.hex", GW_KEK.hex())
     private(tmp_path / "central.hex", "# central\n" + "ab" * 32 + "\n")
-    cfg = load(tmp_path, 'key_encryption_key_file = "gw.hex"',
-               '[escrow]\nkek_file = "central.hex"\nkek_id = "c-1"\n')
+    cfg = load(
+        tmp_path,
+        'key_encryption_key_file = "gw.hex"',
+        '[escrow]\nkek_file = "central.hex"\nkek_id = "c-1"\n',
+    )
     assert cfg.gateway.key_encryption_key.reveal() == GW_KEK
     assert cfg.escrow.kek.reveal() == bytes([0xAB] * 32) and cfg.escrow.kek_id == "c-1"
     assert GW_KEK.hex() not in repr(cfg) and "ab" * 32 not in repr(cfg)
@@ -68,8 +71,11 @@ CTX = Context(Path("/etc/smmc"), frozenset({"default"}), frozenset({"rs485-1"}),
 
 def item(**over: Any) -> dict[str, Any]:
     keys = wrap_bundle(ClearKeys(ek=bytes(16), ak=bytes(range(16))), GW_KEK, "gw")
-    out: dict[str, Any] = {"mRID": "m-1", "connection": {"kind": "tcp", "host": "10.0.0.7"},
-                           "security": {"level": "hls-gmac", "keys": keys}}
+    out: dict[str, Any] = {
+        "mRID": "m-1",
+        "connection": {"kind": "tcp", "host": "10.0.0.7"},
+        "security": {"level": "hls-gmac", "keys": keys},
+    }
     out.update(over)
     return out
 
@@ -83,15 +89,23 @@ def test_a_provisioned_meter_is_validated_like_a_toml_one() -> None:
     assert meter.connection.port == 4059  # type: ignore[union-attr]
 
     probs = Problems()
-    bad = item(mRID="a/b", model="nope", colour="red",
-               connection={"kind": "serial", "bus": "rs485-9"},
-               addresses={"client": 1, "server_logical": 1, "size": 3})
+    bad = item(
+        mRID="a/b",
+        model="nope",
+        colour="red",
+        connection={"kind": "serial", "bus": "rs485-9"},
+        addresses={"client": 1, "server_logical": 1, "size": 3},
+    )
     assert build(bad, "payload.EndDevices[3]", CTX, probs) is None
     text = [str(p) for p in probs.items]
     joined = " | ".join(text)
-    for where in ("payload.EndDevices[3].mRID", "payload.EndDevices[3].model",
-                  "payload.EndDevices[3].colour", "payload.EndDevices[3].connection.bus",
-                  "payload.EndDevices[3].addresses.size"):
+    for where in (
+        "payload.EndDevices[3].mRID",
+        "payload.EndDevices[3].model",
+        "payload.EndDevices[3].colour",
+        "payload.EndDevices[3].connection.bus",
+        "payload.EndDevices[3].addresses.size",
+    ):
         assert where in joined, (where, text)
 
     probs = Problems()
@@ -131,9 +145,12 @@ async def test_fleet_and_scheduler_learn_and_forget_meters(tmp_path: Path) -> No
     sched.add_meter("m-2")
     assert sched.due_count() == 2
     assert await fleet.put(m2) == "unchanged"
-    moved = build(item(mRID="m-2", groups=["g"], connection={"kind": "tcp", "host": "10.0.0.8"}),
-                  "p", CTX,
-                  probs)
+    moved = build(
+        item(mRID="m-2", groups=["g"], connection={"kind": "tcp", "host": "10.0.0.8"}),
+        "p",
+        CTX,
+        probs,
+    )
     assert moved is not None and await fleet.put(moved) == "changed"
     assert fleet.meter("m-2").connection.host == "10.0.0.8"  # type: ignore[union-attr]
     fleet.remove("m-1")

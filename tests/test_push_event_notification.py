@@ -18,13 +18,17 @@ from test_push_listener import EK, TITLE, WAIT, ciphered, keyed, listening, send
 ALARM_1 = "0.0.97.98.0.255"
 
 
-def event_notification(obis: str, value: dict[str, object], class_id: int = 1,
-                       attr: int = 2) -> bytes:
-    return _core.encode_apdu({
-        "apdu": "event-notification-request",
-        "time": _core.encode_datetime(datetime(2026, 12, 3, 10, 0, tzinfo=UTC)),
-        "attribute": {"class_id": class_id, "obis": obis, "attribute_id": attr},
-        "value_raw": _core.encode(value)})
+def event_notification(
+    obis: str, value: dict[str, object], class_id: int = 1, attr: int = 2
+) -> bytes:
+    return _core.encode_apdu(
+        {
+            "apdu": "event-notification-request",
+            "time": _core.encode_datetime(datetime(2026, 12, 3, 10, 0, tzinfo=UTC)),
+            "attribute": {"class_id": class_id, "obis": obis, "attribute_id": attr},
+            "value_raw": _core.encode(value),
+        }
+    )
 
 
 async def test_a_ciphered_alarm_register_event_notification_is_named() -> None:
@@ -40,8 +44,9 @@ async def test_a_ciphered_alarm_register_event_notification_is_named() -> None:
     assert published["name"] == EV_PUSH_EVENT
     assert f"attribute 1/{ALARM_1}/2" in published["reason"]
     idis = shipped_model("idis")
-    names = [n for n, _r, _d in decode_alarms(event.body, idis, {}, event.meter_id,
-                                                event.attribute)]
+    names = [
+        n for n, _r, _d in decode_alarms(event.body, idis, {}, event.meter_id, event.attribute)
+    ]
     assert names == ["smmc.meter.clockInvalid"], names  # IDIS alarm register 1, bit 0
     # the same value as an attribute that is no alarm register names nothing
     assert decode_alarms(event.body, idis, {}, "m", (3, "1.0.1.8.0.255", 2)) == []
@@ -62,8 +67,9 @@ async def test_a_plain_event_notification_from_a_meter_without_keys() -> None:
 async def test_a_keyed_meter_s_plain_event_notification_is_refused() -> None:
     async with listening(keyed) as (listener, _events):
         try:
-            listener.accept(event_notification(ALARM_1, {"type": "unsigned", "value": 1}),
-                            "127.0.0.1")
+            listener.accept(
+                event_notification(ALARM_1, {"type": "unsigned", "value": 1}), "127.0.0.1"
+            )
         except PushRefused as exc:
             assert "unknown" in str(exc) or "keys" in str(exc)
         else:

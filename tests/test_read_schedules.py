@@ -55,10 +55,16 @@ def test_a_window_across_midnight_and_a_last_slot_shorter_than_the_period() -> N
 
 
 @settings(max_examples=300, deadline=None)
-@given(after=st.floats(1.6e9, 2.0e9), period=st.integers(60, DAY),
-       start=st.integers(0, DAY - 1), length=st.integers(1, DAY), frac=st.floats(0, 0.999))
+@given(
+    after=st.floats(1.6e9, 2.0e9),
+    period=st.integers(60, DAY),
+    start=st.integers(0, DAY - 1),
+    length=st.integers(1, DAY),
+    frac=st.floats(0, 0.999),
+)
 def test_every_run_is_after_the_moment_and_inside_the_window(
-        after: float, period: int, start: int, length: int, frac: float) -> None:
+    after: float, period: int, start: int, length: int, frac: float
+) -> None:
     end = (start + length) % DAY
     window = None if end == start else (start, end)
     run = next_run(period, window, frac, after)
@@ -105,23 +111,29 @@ async def test_timed_jobs_run_are_replaced_and_removed(tmp_path: Path) -> None:
 
 def schedule(mrid: str = "s1", check: bool = True, **kw: Any) -> dict[str, Any]:
     """A schedule request (valid against the request schema unless ``check`` is False)."""
-    doc: dict[str, Any] = {"mRID": mrid, "EndDevices": [{"mRID": "m0"}],
-                           "ReadingTypes": [{"obis": A_PLUS}],
-                           "TimeSchedule": {"recurrencePeriod": 3600,
-                                            "window": {"start": "00:00", "end": "04:00"}}}
+    doc: dict[str, Any] = {
+        "mRID": mrid,
+        "EndDevices": [{"mRID": "m0"}],
+        "ReadingTypes": [{"obis": A_PLUS}],
+        "TimeSchedule": {"recurrencePeriod": 3600, "window": {"start": "00:00", "end": "04:00"}},
+    }
     doc.update(kw)
     if check:
         validate(doc, "meter-read-schedule-request")
     return doc
 
 
-async def test_create_change_get_delete_and_the_replies_follow_the_schema(
-        tmp_path: Path) -> None:
+async def test_create_change_get_delete_and_the_replies_follow_the_schema(tmp_path: Path) -> None:
     async with lab(tmp_path) as lb:
         d = lb.dispatcher
-        out = await d("MeterReadSchedule", "create", schedule(
-            EndDeviceGroups=[{"mRID": "pair"}],
-            ReadingTypes=[{"ref": A_PLUS_CODE}, {"obis": "1.0.99.1.0.255"}]))
+        out = await d(
+            "MeterReadSchedule",
+            "create",
+            schedule(
+                EndDeviceGroups=[{"mRID": "pair"}],
+                ReadingTypes=[{"ref": A_PLUS_CODE}, {"obis": "1.0.99.1.0.255"}],
+            ),
+        )
         assert out.result == "OK", out.errors
         validate(dict(out.payload), "meter-read-schedule")
         (item,) = out.payload["MeterReadSchedule"]
@@ -131,8 +143,11 @@ async def test_create_change_get_delete_and_the_replies_follow_the_schema(
         assert lb.scheduler.timed_jobs() == ["schedule:s1"]
         again = await d("MeterReadSchedule", "create", schedule())
         assert again.result == "FAILED" and "exists" in again.errors[0]["details"]
-        changed = await d("MeterReadSchedule", "change", schedule(
-            EndDevices=[{"mRID": "m2"}], TimeSchedule={"recurrencePeriod": 86400}))
+        changed = await d(
+            "MeterReadSchedule",
+            "change",
+            schedule(EndDevices=[{"mRID": "m2"}], TimeSchedule={"recurrencePeriod": 86400}),
+        )
         assert changed.result == "OK", changed.errors
         assert changed.payload["MeterReadSchedule"][0]["meters"] == 1
         assert "window" not in changed.payload["MeterReadSchedule"][0]["TimeSchedule"]
@@ -150,23 +165,41 @@ async def test_create_change_get_delete_and_the_replies_follow_the_schema(
         assert "make it with verb create" in unknown.errors[0]["details"]
 
 
-@pytest.mark.parametrize(("doc", "text"), [
-    (schedule(TimeSchedule={"recurrencePeriod": 60}), "commands.min_read_interval"),
-    (schedule(TimeSchedule={"recurrencePeriod": 3600, "window": {"start": "04:00",
-                                                                 "end": "04:00"}}),
-     "leave window out"),
-    (schedule(check=False, TimeSchedule={"recurrencePeriod": 3600,
-                                         "window": {"start": "25:00", "end": "04:00"}}),
-     "not a UTC time of day"),
-    (schedule(ReadingTypes=[{"ref": "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0"}]),
-     "is not the ReadingType of a register of model 'default'"),
-    (schedule(EndDevices=[{"mRID": "nope"}]), "'nope' is not configured"),
-    ({**schedule(), "mRID": "has space"}, "not a schedule id"),
-    ({**schedule(), "ReadingTypes": []}, "non-empty array"),
-])
-async def test_a_bad_schedule_is_refused_naming_the_problem(tmp_path: Path,
-                                                            doc: dict[str, Any],
-                                                            text: str) -> None:
+@pytest.mark.parametrize(
+    ("doc", "text"),
+    [
+        (schedule(TimeSchedule={"recurrencePeriod": 60}), "commands.min_read_interval"),
+        (
+            schedule(
+                TimeSchedule={
+                    "recurrencePeriod": 3600,
+                    "window": {"start": "04:00", "end": "04:00"},
+                }
+            ),
+            "leave window out",
+        ),
+        (
+            schedule(
+                check=False,
+                TimeSchedule={
+                    "recurrencePeriod": 3600,
+                    "window": {"start": "25:00", "end": "04:00"},
+                },
+            ),
+            "not a UTC time of day",
+        ),
+        (
+            schedule(ReadingTypes=[{"ref": "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0"}]),
+            "is not the ReadingType of a register of model 'default'",
+        ),
+        (schedule(EndDevices=[{"mRID": "nope"}]), "'nope' is not configured"),
+        ({**schedule(), "mRID": "has space"}, "not a schedule id"),
+        ({**schedule(), "ReadingTypes": []}, "non-empty array"),
+    ],
+)
+async def test_a_bad_schedule_is_refused_naming_the_problem(
+    tmp_path: Path, doc: dict[str, Any], text: str
+) -> None:
     async with lab(tmp_path) as lb:
         out = await lb.dispatcher("MeterReadSchedule", "create", doc)
         assert out.result == "FAILED" and out.errors[0]["code"] == "InvalidRequest"
@@ -175,27 +208,34 @@ async def test_a_bad_schedule_is_refused_naming_the_problem(tmp_path: Path,
 
 
 async def test_the_caps_on_schedules_name_the_limit(tmp_path: Path) -> None:
-    async with lab(tmp_path, commands={"max_read_schedules": 3,
-                                       "max_read_schedules_per_meter": 2}) as lb:
+    async with lab(
+        tmp_path, commands={"max_read_schedules": 3, "max_read_schedules_per_meter": 2}
+    ) as lb:
         d = lb.dispatcher
         for i in range(2):
             assert (await d("MeterReadSchedule", "create", schedule(f"s{i}"))).result == "OK"
-        over = await d("MeterReadSchedule", "create", schedule("s2", EndDeviceGroups=[
-            {"mRID": "all"}], EndDevices=[]))
+        over = await d(
+            "MeterReadSchedule",
+            "create",
+            schedule("s2", EndDeviceGroups=[{"mRID": "all"}], EndDevices=[]),
+        )
         assert over.errors[0]["code"] == "LimitExceeded"
         assert "m0" in over.errors[0]["details"]
         assert "commands.max_read_schedules_per_meter = 2" in over.errors[0]["details"]
         # changing one of m0's two schedules is not adding a third
         assert (await d("MeterReadSchedule", "change", schedule("s1"))).result == "OK"
-        assert (await d("MeterReadSchedule", "create", schedule(
-            "s2", EndDevices=[{"mRID": "m1"}]))).result == "OK"
-        full = await d("MeterReadSchedule", "create", schedule("s3", EndDevices=[
-            {"mRID": "m2"}]))
+        assert (
+            await d("MeterReadSchedule", "create", schedule("s2", EndDevices=[{"mRID": "m1"}]))
+        ).result == "OK"
+        full = await d("MeterReadSchedule", "create", schedule("s3", EndDevices=[{"mRID": "m2"}]))
         assert full.errors[0]["code"] == "LimitExceeded"
         assert "commands.max_read_schedules = 3" in full.errors[0]["details"]
         narrow = Dispatcher(lb.head, commands=replace(d.commands, max_meters_per_request=1))
-        fan = await narrow("MeterReadSchedule", "create", schedule(
-            "s9", EndDeviceGroups=[{"mRID": "pair"}], EndDevices=[]))
+        fan = await narrow(
+            "MeterReadSchedule",
+            "create",
+            schedule("s9", EndDeviceGroups=[{"mRID": "pair"}], EndDevices=[]),
+        )
         assert fan.errors[0]["code"] == "LimitExceeded"
         assert "max_meters_per_request" in fan.errors[0]["details"]
 
@@ -203,10 +243,8 @@ async def test_the_caps_on_schedules_name_the_limit(tmp_path: Path) -> None:
 async def test_schedules_survive_a_restart(tmp_path: Path) -> None:
     async with lab(tmp_path) as lb:
         assert (await lb.dispatcher("MeterReadSchedule", "create", schedule())).result == "OK"
-        assert (await lb.dispatcher("MeterReadSchedule", "create", schedule("s2"))).result \
-            == "OK"
-        assert (await lb.dispatcher("MeterReadSchedule", "delete", {"mRID": "s2"})).result \
-            == "OK"
+        assert (await lb.dispatcher("MeterReadSchedule", "create", schedule("s2"))).result == "OK"
+        assert (await lb.dispatcher("MeterReadSchedule", "delete", {"mRID": "s2"})).result == "OK"
     async with lab(tmp_path) as lb:  # the same state directory: a restart
         assert lb.scheduler.timed_jobs() == []
         assert await lb.dispatcher.read_schedules.load() == 1
@@ -216,21 +254,31 @@ async def test_schedules_survive_a_restart(tmp_path: Path) -> None:
 
 
 async def test_a_schedule_reads_its_meters_in_its_window_and_a_deleted_one_stops(
-        tmp_path: Path) -> None:
-    async with running_fleet(FleetSpec(meters=3)) as sim, \
-            lab(tmp_path, sim, commands={"min_read_interval_s": 60.0}) as lb:
+    tmp_path: Path,
+) -> None:
+    async with (
+        running_fleet(FleetSpec(meters=3)) as sim,
+        lab(tmp_path, sim, commands={"min_read_interval_s": 60.0}) as lb,
+    ):
         meters = lb.meters
         runner = asyncio.create_task(lb.scheduler.run())
         start = time.time() + 2
         win = {"start": _hms(start), "end": _hms(start + 4)}
-        doc = schedule("night", EndDevices=[{"mRID": meters[0]}, {"mRID": meters[1]}],
-                       TimeSchedule={"recurrencePeriod": 3600, "window": win})
-        stop = schedule("stopped", EndDevices=[{"mRID": meters[2]}],
-                        TimeSchedule={"recurrencePeriod": 3600, "window": win})
+        doc = schedule(
+            "night",
+            EndDevices=[{"mRID": meters[0]}, {"mRID": meters[1]}],
+            TimeSchedule={"recurrencePeriod": 3600, "window": win},
+        )
+        stop = schedule(
+            "stopped",
+            EndDevices=[{"mRID": meters[2]}],
+            TimeSchedule={"recurrencePeriod": 3600, "window": win},
+        )
         assert (await lb.dispatcher("MeterReadSchedule", "create", doc)).result == "OK"
         assert (await lb.dispatcher("MeterReadSchedule", "create", stop)).result == "OK"
-        assert (await lb.dispatcher("MeterReadSchedule", "delete", {"mRID": "stopped"})
-                ).result == "OK"
+        assert (
+            await lb.dispatcher("MeterReadSchedule", "delete", {"mRID": "stopped"})
+        ).result == "OK"
         await wait_until(lambda: len(lb.uplink.readings) >= 2, 20)
         seen = time.time()
         await asyncio.sleep(max(0.0, start + 6 - time.time()))
@@ -240,8 +288,9 @@ async def test_a_schedule_reads_its_meters_in_its_window_and_a_deleted_one_stops
             assert [r["obis"] for r in regs] == [A_PLUS]
             assert start - 1 <= regs[0]["timestamp"].timestamp() <= start + 5
         assert seen <= start + 6
-        report = await lb.head.datastore.report(meters[0], datetime.fromtimestamp(start - 60, UTC),
-                                                datetime.now(UTC))
+        report = await lb.head.datastore.report(
+            meters[0], datetime.fromtimestamp(start - 60, UTC), datetime.now(UTC)
+        )
         assert report.reads_ok == 1  # kept as a scheduled read (use case "schedule")
         await lb.scheduler.stop(1)
         await runner
@@ -258,20 +307,24 @@ def test_reads_resolve_by_obis_code_and_profile() -> None:
     from smmc_gateway.ops.config_values import Problems
 
     model = model_section("default", {}, Problems())
-    reads = resolve(model, [{"ref": A_PLUS_CODE}, {"obis": "1.0.99.1.0.255"},
-                            {"obis": "1.0.32.7.0.255"}])
+    reads = resolve(
+        model, [{"ref": A_PLUS_CODE}, {"obis": "1.0.99.1.0.255"}, {"obis": "1.0.32.7.0.255"}]
+    )
     assert reads.profile
     assert [r.obis for r in reads.registers] == [A_PLUS, "1.0.32.7.0.255"]
     assert reads.registers[0].name == "active_energy_import"  # the model's, with its unit
 
 
-
 async def test_a_get_of_many_schedules_stays_under_the_reply_bound(tmp_path: Path) -> None:
-    async with lab(tmp_path, commands={"max_reply_bytes": 4096,
-                                       "max_read_schedules_per_meter": 64}) as lb:
+    async with lab(
+        tmp_path, commands={"max_reply_bytes": 4096, "max_read_schedules_per_meter": 64}
+    ) as lb:
         for i in range(12):
-            out = await lb.dispatcher("MeterReadSchedule", "create", schedule(
-                f"sched-{i:02d}", EndDeviceGroups=[{"mRID": "all"}]))
+            out = await lb.dispatcher(
+                "MeterReadSchedule",
+                "create",
+                schedule(f"sched-{i:02d}", EndDeviceGroups=[{"mRID": "all"}]),
+            )
             assert out.result == "OK", out.errors
         got = await lb.dispatcher("MeterReadSchedule", "get", {})
         assert got.result == "PARTIAL"

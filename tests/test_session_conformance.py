@@ -81,18 +81,29 @@ def hls_pass_3(f_stoc_counter: int) -> tuple[_core.ClientAssociation, bytes]:
     assoc.grant_counters(f_stoc_counter, 10)
     assoc.open(0.0, b"K56iVagY")
     assoc.data_to_send()
-    initiate = {"apdu": "initiate-response", "negotiated_dlms_version_number": 6,
-                "negotiated_conformance": ["get", "action"], "server_max_receive_pdu_size": 1200,
-                "vaa_name": 7}
-    aare = _core.encode_apdu({
-        "apdu": "aare", "application_context_name": "logical-name", "result": "accepted",
-        "result_source_diagnostic": {"source": "acse-service-user",
-                                     "value": "authentication-required"},
-        "responding_ap_title": bytes.fromhex(GB["server_system_title"]),
-        "responder_acse_requirements": True, "mechanism_name": "hls-gmac",
-        "responding_authentication_value": bytes.fromhex(case["challenge"]),
-        "user_information": initiate,
-    })
+    initiate = {
+        "apdu": "initiate-response",
+        "negotiated_dlms_version_number": 6,
+        "negotiated_conformance": ["get", "action"],
+        "server_max_receive_pdu_size": 1200,
+        "vaa_name": 7,
+    }
+    aare = _core.encode_apdu(
+        {
+            "apdu": "aare",
+            "application_context_name": "logical-name",
+            "result": "accepted",
+            "result_source_diagnostic": {
+                "source": "acse-service-user",
+                "value": "authentication-required",
+            },
+            "responding_ap_title": bytes.fromhex(GB["server_system_title"]),
+            "responder_acse_requirements": True,
+            "mechanism_name": "hls-gmac",
+            "responding_authentication_value": bytes.fromhex(case["challenge"]),
+            "user_information": initiate,
+        }
+    )
     assoc.receive_data(aare, 0.1)
     (request,) = assoc.data_to_send()
     return assoc, request
@@ -112,11 +123,19 @@ def test_server_f_ctos_is_verified_and_a_wrong_one_refused() -> None:
     for f_ctos, good in ((response, True), (tampered, False)):
         assoc, request = hls_pass_3(1)
         iid = _core.decode_apdu(request)["invoke_id_and_priority"]
-        assoc.receive_data(_core.encode_apdu({
-            "apdu": "action-response-normal", "invoke_id_and_priority": iid, "result": "success",
-            "return_data": {"data_raw": _core.encode({"type": "octet-string",
-                                                      "value": f_ctos.hex()})},
-        }), 0.2)
+        assoc.receive_data(
+            _core.encode_apdu(
+                {
+                    "apdu": "action-response-normal",
+                    "invoke_id_and_priority": iid,
+                    "result": "success",
+                    "return_data": {
+                        "data_raw": _core.encode({"type": "octet-string", "value": f_ctos.hex()})
+                    },
+                }
+            ),
+            0.2,
+        )
         (event,) = [e for e in assoc.events() if not isinstance(e, _core.NeedCounters)]
         if good:
             assert isinstance(event, _core.Associated) and assoc.state == "associated"
@@ -141,8 +160,7 @@ def test_selective_access_by_range_matches_a_published_request() -> None:
     assert start is not None and end is not None
     ours = access_selection(RangeAccess(start=start, end=end))
     assert (
-        ours is not None
-        and ours.selector == published["attribute"]["access_selection"]["selector"]
+        ours is not None and ours.selector == published["attribute"]["access_selection"]["selector"]
     )
     mine = _core.decode(ours.parameters)["value"]
     theirs = params["value"]

@@ -14,13 +14,21 @@ from smmc_gateway.dlms.session import ClientSession, SessionSettings
 from smmc_gateway.dlms.stream import Transport, WireCounters
 
 VALUE = _core.encode({"type": "long-unsigned", "value": 230})
-AARE = _core.encode_apdu({  # accepted, LN, get/set/action/block-transfer-with-get, PDU 1024
-    "apdu": "aare", "application_context_name": "logical-name", "result": "accepted",
-    "result_source_diagnostic": {"source": "acse-service-user", "value": "null"},
-    "user_information": {"apdu": "initiate-response", "negotiated_dlms_version_number": 6,
-                         "negotiated_conformance": ["get", "set", "action"],
-                         "server_max_receive_pdu_size": 1024, "vaa_name": 7},
-})
+AARE = _core.encode_apdu(
+    {  # accepted, LN, get/set/action/block-transfer-with-get, PDU 1024
+        "apdu": "aare",
+        "application_context_name": "logical-name",
+        "result": "accepted",
+        "result_source_diagnostic": {"source": "acse-service-user", "value": "null"},
+        "user_information": {
+            "apdu": "initiate-response",
+            "negotiated_dlms_version_number": 6,
+            "negotiated_conformance": ["get", "set", "action"],
+            "server_max_receive_pdu_size": 1024,
+            "vaa_name": 7,
+        },
+    }
+)
 
 
 class SlowLink(Transport):

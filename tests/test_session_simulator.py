@@ -358,13 +358,15 @@ async def test_several_attributes_use_with_list_only_when_agreed(
     agreed multiple-references, one request per attribute otherwise; the
     same results either way."""
     proposal = tuple(
-        c for c in SessionSettings().conformance
+        c
+        for c in SessionSettings().conformance
         if multiple_references or c != "multiple-references"
     )
     refs = [(3, f"1.0.{c}.8.0.255", 2) for c in (1, 2, 3, 4)]
     async with running_fleet(FleetSpec(auth="lls", password=PASSWORD, history_days=0)) as sim:
-        settings = SessionSettings(client_sap=1, security=Security.lls(PASSWORD),
-                                   conformance=proposal)
+        settings = SessionSettings(
+            client_sap=1, security=Security.lls(PASSWORD), conformance=proposal
+        )
         async with ClientSession(transport("wrapper", sim.ports[0]), settings) as s:
             assert s.with_list is multiple_references
             sent = s.counters.apdus_sent
@@ -377,9 +379,12 @@ async def test_several_attributes_use_with_list_only_when_agreed(
             with pytest.raises(DataAccessError, match=r"1\.0\.99\.99\.0\.255/2: object-undefined"):
                 await s.get_all([refs[0], (3, "1.0.99.99.0.255", 2)])
             sent = s.counters.apdus_sent
-            errors = await s.set_many([(1, "0.0.97.98.10.255", 2), refs[0]], [
-                {"type": "double-long-unsigned", "value": 7},
-                {"type": "double-long-unsigned", "value": 0},
-            ])
+            errors = await s.set_many(
+                [(1, "0.0.97.98.10.255", 2), refs[0]],
+                [
+                    {"type": "double-long-unsigned", "value": 7},
+                    {"type": "double-long-unsigned", "value": 0},
+                ],
+            )
             assert s.counters.apdus_sent - sent == (1 if multiple_references else 2)
             assert errors[0] is None and isinstance(errors[1], DataAccessError)

@@ -45,8 +45,9 @@ def log_codes(meter: SimulatedMeter, kind: str, now: datetime = NOW) -> list[int
 def test_dsmr_key_transfer_vector_and_manufacturer_ids() -> None:
     # public OSGP test vector for the DSMR 4 M-Bus user key transfer (AES-CBC, zero IV)
     key = bytes.fromhex("11111111222222223333333344444455")
-    assert aes_cbc_zero_iv(DEFAULT_KEY, key, decrypt=False).hex() == \
-        "08eab184363141f1e7b554939dfb75b8"
+    assert (
+        aes_cbc_zero_iv(DEFAULT_KEY, key, decrypt=False).hex() == "08eab184363141f1e7b554939dfb75b8"
+    )
     assert manufacturer_id("NTM") == 0x3A8D and manufacturer_id("FLO") == 0x198F
     assert manufacturer_code(0x3A8D) == "NTM" and manufacturer_code(0) == ""
     assert from_bcd(0x12345678) == "12345678"
@@ -87,21 +88,33 @@ def test_install_by_identification_and_deinstall() -> None:
     assert attr(meter, 1, 6) == 0  # not installed by itself
     obis = "0.2.24.1.0.255"
     # a device that is not on the bus cannot be installed
-    meter.set(72, obis, 6, {"type": "double-long-unsigned", "value": 0x11111111}, now=NOW,
-              client=MGMT)
-    assert meter.action(72, obis, 1, {"type": "unsigned", "value": 0}, now=NOW,
-                        client=MGMT)[0] == "temporary-failure"
-    meter.set(72, obis, 6, {"type": "double-long-unsigned", "value": 0x12345678}, now=NOW,
-              client=MGMT)
-    assert meter.action(72, obis, 1, {"type": "unsigned", "value": 9}, now=NOW,
-                        client=MGMT)[0] == "success"
+    meter.set(
+        72, obis, 6, {"type": "double-long-unsigned", "value": 0x11111111}, now=NOW, client=MGMT
+    )
+    assert (
+        meter.action(72, obis, 1, {"type": "unsigned", "value": 0}, now=NOW, client=MGMT)[0]
+        == "temporary-failure"
+    )
+    meter.set(
+        72, obis, 6, {"type": "double-long-unsigned", "value": 0x12345678}, now=NOW, client=MGMT
+    )
+    assert (
+        meter.action(72, obis, 1, {"type": "unsigned", "value": 9}, now=NOW, client=MGMT)[0]
+        == "success"
+    )
     assert attr(meter, 2, 5) == 9 and attr(meter, 2, 9) == DISPLAY
-    assert meter.action(72, obis, 2, {"type": "integer", "value": 0}, now=NOW,
-                        client=MGMT)[0] == "success"
+    assert (
+        meter.action(72, obis, 2, {"type": "integer", "value": 0}, now=NOW, client=MGMT)[0]
+        == "success"
+    )
     assert attr(meter, 2, 6) == 0 and attr(meter, 2, 9) == 0
     # a bad identification (not BCD) is refused
-    assert meter.set(72, obis, 6, {"type": "double-long-unsigned", "value": 0x1234567A},
-                     now=NOW, client=MGMT) == "type-unmatched"
+    assert (
+        meter.set(
+            72, obis, 6, {"type": "double-long-unsigned", "value": 0x1234567A}, now=NOW, client=MGMT
+        )
+        == "type-unmatched"
+    )
 
 
 def test_keys_set_and_transferred_are_in_use_only_when_they_agree() -> None:
@@ -141,8 +154,7 @@ def test_planned_devices_join_and_leave_on_time() -> None:
 def test_the_display_follows_the_customer_interface_and_the_opt_out() -> None:
     meter = SimulatedMeter(MeterOptions(history_days=0, cip_period_s=10), now=NOW)
     text = "Corte programado ñ".encode()
-    assert meter.set(1, "0.0.96.13.0.255", 2, octet_string(text), now=NOW, client=MGMT) == \
-        "success"
+    assert meter.set(1, "0.0.96.13.0.255", 2, octet_string(text), now=NOW, client=MGMT) == "success"
     t1 = NOW + timedelta(seconds=11)
     meter.tick(t1)
     view = meter.display.view
@@ -171,11 +183,11 @@ def test_charge_passive_prices_activate_at_their_time() -> None:
     assert meter.set(113, "0.0.19.20.0.255", 6, new, now=NOW, client=MGMT) == "success"
     at = NOW + timedelta(minutes=5)
     stamp = from_utc(at, deviation=meter.time_zone())
-    assert meter.set(113, "0.0.19.20.0.255", 7, octet_string(stamp), now=NOW,
-                     client=MGMT) == "success"
+    assert (
+        meter.set(113, "0.0.19.20.0.255", 7, octet_string(stamp), now=NOW, client=MGMT) == "success"
+    )
     assert meter.get(113, "0.0.19.20.0.255", 5, now=NOW, client=MGMT) != new
-    assert meter.get(113, "0.0.19.20.0.255", 5, now=at + timedelta(seconds=1),
-                     client=MGMT) == new
+    assert meter.get(113, "0.0.19.20.0.255", 5, now=at + timedelta(seconds=1), client=MGMT) == new
     bad = {"type": "structure", "value": [{"type": "integer", "value": 1}]}
     assert meter.set(113, "0.0.19.20.0.255", 6, bad, now=NOW, client=MGMT) == "type-unmatched"
 
@@ -188,9 +200,26 @@ def test_the_simulator_cli_and_fleet_knobs() -> None:
 
     p = argparse.ArgumentParser()
     add_arguments(p)
-    spec = spec_from_args(p.parse_args(
-        ["--tcp", "0", "--han-devices", "2", "--han-join-after", "5", "--han-leave-after",
-         "60", "--opt-out-after", "30", "--opt-out-from", "local", "--cip-period", "2"]))
+    spec = spec_from_args(
+        p.parse_args(
+            [
+                "--tcp",
+                "0",
+                "--han-devices",
+                "2",
+                "--han-join-after",
+                "5",
+                "--han-leave-after",
+                "60",
+                "--opt-out-after",
+                "30",
+                "--opt-out-from",
+                "local",
+                "--cip-period",
+                "2",
+            ]
+        )
+    )
     assert (spec.han_devices, spec.han_join_after_s, spec.han_leave_after_s) == (2, 5, 60)
     assert (spec.opt_out_after_s, spec.opt_out_source, spec.cip_period_s) == (30, "local", 2)
     fleet = SimulatedFleet(spec)
@@ -205,8 +234,9 @@ def test_the_simulator_cli_and_fleet_knobs() -> None:
 
 
 def test_a_planned_opt_out_registers_on_time() -> None:
-    meter = SimulatedMeter(MeterOptions(history_days=0, opt_out_after_s=30,
-                                        opt_out_source="ihd"), now=NOW)
+    meter = SimulatedMeter(
+        MeterOptions(history_days=0, opt_out_after_s=30, opt_out_source="ihd"), now=NOW
+    )
     assert 70 not in log_codes(meter, "standard")
     later = NOW + timedelta(seconds=31)
     meter.tick(later)

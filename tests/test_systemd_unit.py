@@ -44,8 +44,9 @@ def settings() -> dict[str, list[str]]:
 @needs_analyze
 def test_verify_is_silent(tmp_path: Path) -> None:
     assert ANALYZE is not None
-    r = subprocess.run([ANALYZE, "verify", str(unit_copy(tmp_path))], capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [ANALYZE, "verify", str(unit_copy(tmp_path))], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "" and r.stderr.strip() == "", r.stdout + r.stderr
 
@@ -63,8 +64,12 @@ def test_verify_catches_a_broken_unit(tmp_path: Path) -> None:
 @needs_analyze
 def test_security_exposure_at_most_2(tmp_path: Path) -> None:
     assert ANALYZE is not None
-    r = subprocess.run([ANALYZE, "security", "--offline=true", str(unit_copy(tmp_path))],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [ANALYZE, "security", "--offline=true", str(unit_copy(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     m = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", r.stdout)
     assert m, r.stdout + r.stderr
     exposure = float(m.group(1))
@@ -114,8 +119,7 @@ def test_ip_addresses_are_denied_but_loopback_and_private_ranges() -> None:
     for needed in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"):
         assert ipaddress.ip_network(needed) in nets, needed
     cgnat = ipaddress.ip_network("100.64.0.0/10")
-    assert all(n.is_private or (n.version == 4 and n.subnet_of(cgnat))
-               for n in nets), nets
+    assert all(n.is_private or (n.version == 4 and n.subnet_of(cgnat)) for n in nets), nets
     assert "drop-in" in UNIT.read_text() and "IPAddressAllow=203.0.113.10" in UNIT.read_text()
 
 
@@ -158,8 +162,9 @@ MDWE_PROBE = textwrap.dedent(
 
 
 def test_memory_deny_write_execute_keeps_python_working() -> None:
-    r = subprocess.run([sys.executable, "-c", MDWE_PROBE], capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", MDWE_PROBE], capture_output=True, text=True, timeout=120
+    )
     if r.stdout.strip() == "no-mdwe":
         pytest.skip("kernel has no PR_SET_MDWE (Linux < 6.3)")
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr

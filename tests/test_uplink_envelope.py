@@ -66,8 +66,16 @@ def test_meter_readings_validates_and_splices_raw_blocks() -> None:
     d = envelope.meter_readings(
         T,
         "m1",
-        [{"ref": "0.0.0.1.1.1.12.0.0.0.0.0.0.0.0.0.72.0", "obis": "1.0.1.8.0.255", "unit": "Wh",
-          "timestamp": NOW, "value": 123, "name": "active_energy_import"}],
+        [
+            {
+                "ref": "0.0.0.1.1.1.12.0.0.0.0.0.0.0.0.0.72.0",
+                "obis": "1.0.1.8.0.255",
+                "unit": "Wh",
+                "timestamp": NOW,
+                "value": 123,
+                "name": "active_energy_import",
+            }
+        ],
         raw.replace(b'"}', b'","obis":"1.0.1.8.0.255","unit":"kWh"}', 1),
     )
     assert d.cls is MessageClass.TELEMETRY and d.topic == T.readings("m1")
@@ -76,8 +84,11 @@ def test_meter_readings_validates_and_splices_raw_blocks() -> None:
     mr = doc["payload"]["MeterReading"][0]
     assert mr["Meter"] == {"mRID": "m1"}
     assert mr["Readings"][0]["ReadingType"] == {
-        "ref": "0.0.0.1.1.1.12.0.0.0.0.0.0.0.0.0.72.0", "obis": "1.0.1.8.0.255", "unit": "Wh",
-        "name": "active_energy_import"}
+        "ref": "0.0.0.1.1.1.12.0.0.0.0.0.0.0.0.0.72.0",
+        "obis": "1.0.1.8.0.255",
+        "unit": "Wh",
+        "name": "active_energy_import",
+    }
     assert mr["Readings"][0]["timeStamp"] == "2026-11-27T12:00:00Z"
     assert mr["IntervalBlocks"][0]["IntervalReadings"][0]["value"] == 1.5
 
@@ -103,35 +114,56 @@ def test_bulk_and_events_validate() -> None:
     e = envelope.end_device_events(
         T,
         "m1",
-        [envelope.event("smmc.alarm.outage", mrid="ev-1", created=NOW, reason="powerDown",
-                        details="last gasp")],
+        [
+            envelope.event(
+                "smmc.alarm.outage",
+                mrid="ev-1",
+                created=NOW,
+                reason="powerDown",
+                details="last gasp",
+            )
+        ],
     )
     assert e.cls is MessageClass.EVENT
     doc = validate_message(_render(e, seq=7))
     assert doc["header"]["seq"] == 7 and doc["header"]["source"] == "gw-0001"
     assert doc["payload"]["EndDeviceEvent"][0]["EndDeviceEventType"] == {
-        "ref": "3.26.0.85", "name": "smmc.alarm.outage"}
+        "ref": "3.26.0.85",
+        "name": "smmc.alarm.outage",
+    }
     with pytest.raises(EnvelopeError, match=r"EndDeviceEvent\[0\]: missing key 'name'"):
         envelope.end_device_events(T, "m1", [{"mrid": "x", "created": NOW}])
 
 
 def test_event_without_a_code_is_refused_naming_the_table() -> None:
     """No uncoded event is ever published: the builder and the envelope both refuse it."""
-    with pytest.raises(EnvelopeError, match=r"'smmc\.han\.nothing' has no IEC 61968-9 "
-                                            r"EndDeviceEventType code.*cim/event_types\.py"):
+    with pytest.raises(
+        EnvelopeError,
+        match=r"'smmc\.han\.nothing' has no IEC 61968-9 "
+        r"EndDeviceEventType code.*cim/event_types\.py",
+    ):
         envelope.event("smmc.han.nothing")
     with pytest.raises(EnvelopeError, match=r"EndDeviceEvent\[1\]: event name 'x\.y'"):
-        envelope.end_device_events(T, "m1", [
-            envelope.event("smmc.switch.connected"),
-            {"mrid": "x", "created": NOW, "name": "x.y"}])
+        envelope.end_device_events(
+            T,
+            "m1",
+            [envelope.event("smmc.switch.connected"), {"mrid": "x", "created": NOW, "name": "x.y"}],
+        )
 
 
 def test_every_event_type_validates_against_the_schemas() -> None:
     """Each table entry and family, built and rendered, passes end-device-events (its
     ref/name pair in the family schema); a wrong code for a known name does not."""
     from smmc_gateway.cim.event_types import EVENT_TYPES, FAMILIES
-    names = [*EVENT_TYPES, "smmc.meter.standard.99", "smmc.meter.fraud.-1",
-             "smmc.meter.disconnector.61", "smmc.meter.powerQuality.77", "smmc.alarm.bit9"]
+
+    names = [
+        *EVENT_TYPES,
+        "smmc.meter.standard.99",
+        "smmc.meter.fraud.-1",
+        "smmc.meter.disconnector.61",
+        "smmc.meter.powerQuality.77",
+        "smmc.alarm.bit9",
+    ]
     assert len(names) == len(EVENT_TYPES) + len(FAMILIES)
     d = envelope.end_device_events(T, "m1", [envelope.event(n, created=NOW) for n in names])
     doc = validate_message(_render(d))

@@ -48,7 +48,8 @@ async def test_messages_arrive_on_their_topics_valid(
             b'[{"ReadingType":{"ref":"' + A_PLUS.encode() + b'"},"IntervalReadings":[]}]',
         )
         e = await up.publish_event(
-            "m1", [event("smmc.alarm.outage", mrid="ev-1", created=NOW, reason="powerDown")])
+            "m1", [event("smmc.alarm.outage", mrid="ev-1", created=NOW, reason="powerDown")]
+        )
         b = await up.publish_bulk([{"meter": "m1"}, {"meter": "m2"}])
         await col.wait(lambda m: len(ids_on(m)) == 3)
         by_topic = {str(m.topic): m for m in col.messages}

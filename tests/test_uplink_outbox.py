@@ -195,8 +195,9 @@ async def test_ddl_while_the_writer_is_busy_never_breaks_a_batch(tmp_path: Path)
     await store.close()
 
 
-async def test_a_batch_wakes_the_event_loop_once(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_batch_wakes_the_event_loop_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Jobs committed together are settled by one call into the event loop (each
     call_soon_threadsafe writes to its self-pipe), each with its own outcome and in
     submission order."""
@@ -230,6 +231,7 @@ async def test_a_batch_wakes_the_event_loop_once(tmp_path: Path,
             if n == 3:
                 raise ValueError("job 3 fails alone")
             return n
+
         return run
 
     first = asyncio.ensure_future(store.submit(hold))
@@ -247,8 +249,16 @@ async def test_a_batch_wakes_the_event_loop_once(tmp_path: Path,
     gate.set()
     assert await first == "held"
     results = await asyncio.gather(*rest, return_exceptions=True)
-    assert [r if not isinstance(r, ValueError) else "failed" for r in results] == \
-        [0, 1, 2, "failed", 4, 5, 6, 7]
+    assert [r if not isinstance(r, ValueError) else "failed" for r in results] == [
+        0,
+        1,
+        2,
+        "failed",
+        4,
+        5,
+        6,
+        7,
+    ]
     assert order == list(range(8))
     assert len(wakes) - before == 2  # the held job's batch, then the batch of 8
     await store.close()

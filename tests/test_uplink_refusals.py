@@ -31,8 +31,15 @@ from uplink_helpers import validate
 
 
 def config(tmp_path: Path, port: int, **kw: Any) -> UplinkConfig:
-    return UplinkConfig(gateway_id="gw-r", db_path=tmp_path / "up.db", host="127.0.0.1",
-                        port=port, backoff_min_s=0.05, backoff_max_s=0.2, **kw)
+    return UplinkConfig(
+        gateway_id="gw-r",
+        db_path=tmp_path / "up.db",
+        host="127.0.0.1",
+        port=port,
+        backoff_min_s=0.05,
+        backoff_max_s=0.2,
+        **kw,
+    )
 
 
 def events(captured: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -60,11 +67,25 @@ async def test_retain_refused_falls_back_to_plain_will_and_periodic_status(
         up = Uplink(config(tmp_path, broker.port, status_interval_s=0.2))
         with structlog.testing.capture_logs() as captured:
             task = asyncio.get_running_loop().create_task(up.run())
-            await up.publish([Draft(MessageClass.EVENT, up.topics.config("m1"), "created",
-                                    "EndDeviceConfig", b"{}", retain=True)])
+            await up.publish(
+                [
+                    Draft(
+                        MessageClass.EVENT,
+                        up.topics.config("m1"),
+                        "created",
+                        "EndDeviceConfig",
+                        b"{}",
+                        retain=True,
+                    )
+                ]
+            )
             status = up.topics.status()
-            await broker.wait(lambda: sum(p.topic == status for p in broker.published) >= 3
-                              and any(p.topic.endswith("/config") for p in broker.published))
+            await broker.wait(
+                lambda: (
+                    sum(p.topic == status for p in broker.published) >= 3
+                    and any(p.topic.endswith("/config") for p in broker.published)
+                )
+            )
             # a second connection (the broker dropped us): still no retained will, said once
             for w in list(broker._writers):
                 w.close()
@@ -95,11 +116,24 @@ async def test_retain_available_zero_in_connack_means_no_retained_publish(
         up.on_status = seen.append
         with structlog.testing.capture_logs() as captured:
             task = asyncio.get_running_loop().create_task(up.run())
-            await up.publish([Draft(MessageClass.EVENT, up.topics.config("m1"), "created",
-                                    "EndDeviceConfig", b"{}", retain=True)])
-            await broker.wait(lambda: sum(p.topic == up.topics.status()
-                                          for p in broker.published) >= 2
-                              and any(p.topic.endswith("/config") for p in broker.published))
+            await up.publish(
+                [
+                    Draft(
+                        MessageClass.EVENT,
+                        up.topics.config("m1"),
+                        "created",
+                        "EndDeviceConfig",
+                        b"{}",
+                        retain=True,
+                    )
+                ]
+            )
+            await broker.wait(
+                lambda: (
+                    sum(p.topic == up.topics.status() for p in broker.published) >= 2
+                    and any(p.topic.endswith("/config") for p in broker.published)
+                )
+            )
             await up.stop(1)
             await asyncio.wait_for(task, 10)
     assert broker.published and all(not p.retain for p in broker.published)
@@ -118,8 +152,11 @@ async def test_retain_supported_keeps_retained_will_and_status(tmp_path: Path) -
         await up.stop(1)
         await asyncio.wait_for(task, 10)
     assert broker.connects[0].will_retain
-    online = [p for p in broker.published if p.topic == up.topics.status()
-              and json.loads(p.payload)["state"] == "online"]
+    online = [
+        p
+        for p in broker.published
+        if p.topic == up.topics.status() and json.loads(p.payload)["state"] == "online"
+    ]
     assert len(online) == 1 and online[0].retain
 
 
@@ -127,8 +164,7 @@ async def test_retain_supported_keeps_retained_will_and_status(tmp_path: Path) -
 async def test_unfixable_refusal_fails_loudly(tmp_path: Path, code: int) -> None:
     async with FakeBroker(connack_code=code) as broker:
         up = Uplink(config(tmp_path, broker.port))
-        with structlog.testing.capture_logs() as captured, \
-                pytest.raises(BrokerRefused) as info:
+        with structlog.testing.capture_logs() as captured, pytest.raises(BrokerRefused) as info:
             await asyncio.wait_for(up.run(), 10)
     assert len(broker.connects) == 1  # not retried
     assert info.value.code == code
@@ -144,8 +180,7 @@ async def test_busy_broker_is_retried_with_its_reason_logged(tmp_path: Path) -> 
             task = asyncio.get_running_loop().create_task(up.run())
             await broker.wait(lambda: len(broker.connects) >= 3)
             broker.connack_code = 0
-            await broker.wait(lambda: any(p.topic == up.topics.status()
-                                          for p in broker.published))
+            await broker.wait(lambda: any(p.topic == up.topics.status() for p in broker.published))
             await up.stop(1)
             await asyncio.wait_for(task, 10)
     busy = [e for e in events(captured, "uplink_connack") if e["code"] == "0x89"]
@@ -162,9 +197,11 @@ def mosquitto_auth(tmp_path: Path) -> Any:
     pw.write_text("")
     subprocess.run([MOSQUITTO_PASSWD, "-b", str(pw), "gw-r", "right"], check=True)
     acl = d / "acl"
-    acl.write_text("user gw-r\ntopic readwrite smmc/v1/gw-r/status\n"
-                   "topic read smmc/v1/gw-r/cmd/#\ntopic write smmc/v1/gw-r/reply/#\n"
-                   "topic write smmc/v1/gw-r/meter/allowed/#\n")
+    acl.write_text(
+        "user gw-r\ntopic readwrite smmc/v1/gw-r/status\n"
+        "topic read smmc/v1/gw-r/cmd/#\ntopic write smmc/v1/gw-r/reply/#\n"
+        "topic write smmc/v1/gw-r/meter/allowed/#\n"
+    )
     port = free_port()
     extra = f"allow_anonymous false\npassword_file {pw}\nacl_file {acl}\n"
     broker = Broker(d, port, _write_conf(d, port, extra))
@@ -173,8 +210,7 @@ def mosquitto_auth(tmp_path: Path) -> Any:
     broker.stop()
 
 
-async def test_mosquitto_bad_password_fails_loudly(mosquitto_auth: Broker,
-                                                   tmp_path: Path) -> None:
+async def test_mosquitto_bad_password_fails_loudly(mosquitto_auth: Broker, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong"
     wrong.write_text("not-it\n")
     up = Uplink(config(tmp_path, mosquitto_auth.port, username="gw-r", password_file=wrong))
@@ -185,8 +221,7 @@ async def test_mosquitto_bad_password_fails_loudly(mosquitto_auth: Broker,
     assert up.counters.connect_failures == 1
 
 
-async def test_mosquitto_acl_refusal_logged_by_name(mosquitto_auth: Broker,
-                                                    tmp_path: Path) -> None:
+async def test_mosquitto_acl_refusal_logged_by_name(mosquitto_auth: Broker, tmp_path: Path) -> None:
     right = tmp_path / "right"
     right.write_text("right\n")
     up = Uplink(config(tmp_path, mosquitto_auth.port, username="gw-r", password_file=right))
@@ -210,8 +245,7 @@ async def test_the_daemon_exits_3_naming_the_refusal(tmp_path: Path) -> None:
     from smmc_gateway.ops.config import load_config
 
     async with FakeBroker(connack_code=0x8A) as broker:
-        cfg = load_config(write_lab_config(tmp_path / "gw", [], broker=("127.0.0.1",
-                                                                         broker.port)))
+        cfg = load_config(write_lab_config(tmp_path / "gw", [], broker=("127.0.0.1", broker.port)))
         with structlog.testing.capture_logs() as captured:
             code = await asyncio.wait_for(run_daemon(cfg, DaemonOptions()), 30)
     assert code == EXIT_BROKER == 3

@@ -17,15 +17,23 @@ from uplink_helpers import validate, validate_message
 
 from tests.support_sim import FleetSpec, running_fleet
 
-MODEL = ModelConfig(name="default", obis=dict(DEFAULT_OBIS), capture_period_s=900,
-                    registers=(RegisterSpec("1.0.1.8.0.255", "active_energy_import", None, None),
-                               RegisterSpec("1.0.2.8.0.255", "active_energy_export", 0, "Wh")))
+MODEL = ModelConfig(
+    name="default",
+    obis=dict(DEFAULT_OBIS),
+    capture_period_s=900,
+    registers=(
+        RegisterSpec("1.0.1.8.0.255", "active_energy_import", None, None),
+        RegisterSpec("1.0.2.8.0.255", "active_energy_export", 0, "Wh"),
+    ),
+)
 
 
 async def test_move_out_captures_a_billing_entry_reads_and_disconnects_then_move_in() -> None:
     uc = ReadingsUseCase()
-    async with running_fleet(FleetSpec(meters=1)) as sim, \
-            session_to(sim.ports[0], sim.info[0]) as s:
+    async with (
+        running_fleet(FleetSpec(meters=1)) as sim,
+        session_to(sim.ports[0], sim.info[0]) as s,
+    ):
         before = await last_billing_row(s, MODEL)
         out = await move_out(s, "m", MODEL, uc)
         assert out.billing_row is not None and out.billing_row != before
@@ -45,12 +53,16 @@ async def test_move_out_captures_a_billing_entry_reads_and_disconnects_then_move
 
 # -- end to end: MasterDataLinkageConfig over MQTT ---------------------------------------
 def _move(meter: str, reason: str) -> dict[str, Any]:
-    return {"ConfigurationEvent": {"reason": reason}, "Meter": [{"mRID": meter}],
-            "CustomerAccount": {"mRID": "acct-17"}}
+    return {
+        "ConfigurationEvent": {"reason": reason},
+        "Meter": [{"mRID": meter}],
+        "CustomerAccount": {"mRID": "acct-17"},
+    }
 
 
 async def test_move_out_and_move_in_end_to_end(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=1)) as sim, gateway(lab(sim, tmp_path, mosquitto)):
         m = sim.info[0]["meter_id"]
@@ -66,10 +78,13 @@ async def test_move_out_and_move_in_end_to_end(
         assert entry["Meter"] == {"mRID": m} and entry["reason"] == "moveOut"
         assert entry["registers"] == 4 and "1.0.1.8.0.255" in entry["billingEntry"]
         assert [s.split(" ")[0] for s in entry["steps"]] == [
-            "billing", "last", "final", "disconnected"]
+            "billing",
+            "last",
+            "final",
+            "disconnected",
+        ]
         assert meter.disconnect.output_state is False
-        await send(mosquitto, noun, request("in-1", _move(m, "moveIn"), noun=noun,
-                                            verb="change"))
+        await send(mosquitto, noun, request("in-1", _move(m, "moveIn"), noun=noun, verb="change"))
         doc = await reply(col, "in-1")
         assert doc["reply"]["result"] == "OK", doc
         step = doc["payload"][noun][0]["steps"][0]
@@ -86,11 +101,16 @@ async def test_move_out_and_move_in_end_to_end(
         validate(d["payload"], "meter-readings")
         assert len(d["payload"]["MeterReading"][0]["Readings"]) == 4
     refs = [e["EndDeviceEventType"]["name"] for e in out_events]
-    assert refs == ["smmc.account.step"] * 4 + ["smmc.account.finalRead",
-                                                "smmc.switch.disconnected"]
+    assert refs == ["smmc.account.step"] * 4 + [
+        "smmc.account.finalRead",
+        "smmc.switch.disconnected",
+    ]
     assert [e["EndDeviceEventType"]["name"] for e in in_events] == [
-        "smmc.account.step", "smmc.account.step", "smmc.account.openingRead",
-        "smmc.switch.connected"]
+        "smmc.account.step",
+        "smmc.account.step",
+        "smmc.account.openingRead",
+        "smmc.switch.connected",
+    ]
     assert out_events[4]["EndDeviceEventType"]["ref"] == "3.20.62.46"  # Billing·LastRead·Read
     for e in out_events + in_events:
         assert e["reason"] in ("moveOut", "moveIn")
@@ -99,25 +119,35 @@ async def test_move_out_and_move_in_end_to_end(
 
 
 async def test_bad_move_requests_get_failed_replies(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     noun = "MasterDataLinkageConfig"
     async with running_fleet(FleetSpec(meters=1)) as sim, gateway(lab(sim, tmp_path, mosquitto)):
         m = sim.info[0]["meter_id"]
         await online(col)
         cases = {
-            "mv-reason": (request("mv-reason", _move(m, "moveSideways"), noun=noun),
-                          "payload.ConfigurationEvent.reason: 'moveSideways' is not one of "
-                          "moveOut, moveIn"),
-            "mv-meter": (request("mv-meter", _move("ghost", "moveOut"), noun=noun),
-                         "payload.Meter[0].mRID: meter 'ghost' is not configured"),
-            "mv-none": (request("mv-none", {"ConfigurationEvent": {"reason": "moveIn"}},
-                                noun=noun), "payload: names no meter (Meter is empty)"),
-            "mv-verb": (request("mv-verb", _move(m, "moveIn"), noun=noun, verb="execute"),
-                        "MasterDataLinkageConfig takes create or change"),
+            "mv-reason": (
+                request("mv-reason", _move(m, "moveSideways"), noun=noun),
+                "payload.ConfigurationEvent.reason: 'moveSideways' is not one of moveOut, moveIn",
+            ),
+            "mv-meter": (
+                request("mv-meter", _move("ghost", "moveOut"), noun=noun),
+                "payload.Meter[0].mRID: meter 'ghost' is not configured",
+            ),
+            "mv-none": (
+                request("mv-none", {"ConfigurationEvent": {"reason": "moveIn"}}, noun=noun),
+                "payload: names no meter (Meter is empty)",
+            ),
+            "mv-verb": (
+                request("mv-verb", _move(m, "moveIn"), noun=noun, verb="execute"),
+                "MasterDataLinkageConfig takes create or change",
+            ),
             # get names the scheduled moves of a kind (a listing): fields of a move refused
-            "mv-get": (request("mv-get", _move(m, "moveIn"), noun=noun, verb="get"),
-                       "a get of the scheduled orders takes"),
+            "mv-get": (
+                request("mv-get", _move(m, "moveIn"), noun=noun, verb="get"),
+                "a get of the scheduled orders takes",
+            ),
         }
         for body, _ in cases.values():
             await send(mosquitto, noun, body)
@@ -129,8 +159,10 @@ async def test_bad_move_requests_get_failed_replies(
 
 
 async def test_a_failed_disconnect_keeps_the_final_read() -> None:
-    async with running_fleet(FleetSpec(meters=1)) as sim, \
-            session_to(sim.ports[0], sim.info[0]) as s:
+    async with (
+        running_fleet(FleetSpec(meters=1)) as sim,
+        session_to(sim.ports[0], sim.info[0]) as s,
+    ):
         meter = sim.fleet.meters[0].meter
         assert meter is not None
         meter.disconnect.control_mode = 0  # this meter's switch cannot be operated
@@ -143,6 +175,10 @@ async def test_a_failed_disconnect_keeps_the_final_read() -> None:
 def _moves(col: Any, meter: str) -> list[list[dict[str, Any]]]:
     """The event lists of the account moves; those of the scheduled event-log poll
     (rows of the meter's own logs, ``smmc.meter.*``) are left out."""
-    return [d["payload"]["EndDeviceEvent"] for d in on(col, f"{meter}/events")
-            if not d["payload"]["EndDeviceEvent"][0]["EndDeviceEventType"]["name"]
-            .startswith("smmc.meter.")]
+    return [
+        d["payload"]["EndDeviceEvent"]
+        for d in on(col, f"{meter}/events")
+        if not d["payload"]["EndDeviceEvent"][0]["EndDeviceEventType"]["name"].startswith(
+            "smmc.meter."
+        )
+    ]

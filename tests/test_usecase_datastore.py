@@ -36,10 +36,18 @@ DEVICE_ID = "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0"  # 0.0.96.1.0.255: not a measu
 
 
 def _blocks(stamps: list[datetime], base: int = 100) -> bytes:
-    ivs = [{"timeStamp": s.isoformat().replace("+00:00", "Z"), "value": base + i}
-           for i, s in enumerate(stamps)]
-    return json.dumps([{"ReadingType": {"ref": A_PLUS_15, "obis": "1.0.1.8.0.255", "unit": "Wh"},
-                        "IntervalReadings": ivs}]).encode()
+    ivs = [
+        {"timeStamp": s.isoformat().replace("+00:00", "Z"), "value": base + i}
+        for i, s in enumerate(stamps)
+    ]
+    return json.dumps(
+        [
+            {
+                "ReadingType": {"ref": A_PLUS_15, "obis": "1.0.1.8.0.255", "unit": "Wh"},
+                "IntervalReadings": ivs,
+            }
+        ]
+    ).encode()
 
 
 @pytest.fixture
@@ -57,7 +65,8 @@ def test_gaps_are_ranges_of_missing_aligned_stamps() -> None:
     gaps = find_gaps(stamps, T0, end, P)
     assert [(g.start, g.end, g.missing) for g in gaps] == [
         (T0 + timedelta(seconds=3 * P), T0 + timedelta(seconds=4 * P), 2),
-        (T0 + timedelta(seconds=7 * P), T0 + timedelta(seconds=8 * P), 2)]
+        (T0 + timedelta(seconds=7 * P), T0 + timedelta(seconds=8 * P), 2),
+    ]
     assert expected_stamps(T0, end, P) == 10
     assert expected_stamps(T0 + timedelta(seconds=1), end, P) == 9  # T0 itself is outside
     assert infer_period(stamps) == P
@@ -67,9 +76,10 @@ def test_gaps_are_ranges_of_missing_aligned_stamps() -> None:
 
 async def test_query_returns_the_range_only_with_types_kept(data: DataStore) -> None:
     stamps = [T0 + timedelta(seconds=P * i) for i in range(8)]
-    regs = [Reading(ref=A_PLUS, obis="1.0.1.8.0.255", unit="Wh", timestamp=T0, value=12.5),
-            Reading(ref=DEVICE_ID, obis="0.0.96.1.0.255", unit="", timestamp=stamps[7],
-                    value="SN1")]
+    regs = [
+        Reading(ref=A_PLUS, obis="1.0.1.8.0.255", unit="Wh", timestamp=T0, value=12.5),
+        Reading(ref=DEVICE_ID, obis="0.0.96.1.0.255", unit="", timestamp=stamps[7], value="SN1"),
+    ]
     await data.record_readings("m1", regs, _blocks(stamps))
     await data.record_readings("m2", [], _blocks(stamps, base=900))
     await data.record_readings("m1", [], _blocks(stamps[:2]))  # again: no duplicates
@@ -107,10 +117,16 @@ async def test_report_counts_intervals_gaps_reads_and_events(data: DataStore) ->
     await data.record_read("m1", "collect", True, at=T0 + timedelta(minutes=5))
     await data.record_read("m1", "collect", False, "TimeoutError()", at=T0 + timedelta(hours=1))
     await data.record_read("m1", "collect", True, at=T0 - timedelta(hours=1))  # outside
-    names = ["smmc.meter.remoteDisconnection", "smmc.switch.disconnected",
-             "smmc.switch.disconnected", "smmc.readings.gap"]
-    ev = [event(n, mrid=f"e{i}", created=T0 + timedelta(minutes=i), reason="r", details="d")
-          for i, n in enumerate(names)]
+    names = [
+        "smmc.meter.remoteDisconnection",
+        "smmc.switch.disconnected",
+        "smmc.switch.disconnected",
+        "smmc.readings.gap",
+    ]
+    ev = [
+        event(n, mrid=f"e{i}", created=T0 + timedelta(minutes=i), reason="r", details="d")
+        for i, n in enumerate(names)
+    ]
     ev.append(Event(mrid="old", created=T0, name="a.b"))  # a stored name without a code
     await data.record_events("m1", ev)
     await data.record_events("m1", ev[:1])  # the same event twice counts once
@@ -119,8 +135,9 @@ async def test_report_counts_intervals_gaps_reads_and_events(data: DataStore) ->
     validate({"ReadingsReport": [doc]}, "readings-report")
     assert (doc["expectedIntervals"], doc["receivedIntervals"]) == (12, 9)
     assert doc["readSuccessRate"] == 0.75 and doc["intervalSeconds"] == P
-    assert doc["gaps"] == [{"start": "2026-11-01T01:00:00Z", "end": "2026-11-01T01:30:00Z",
-                            "missing": 3}]
+    assert doc["gaps"] == [
+        {"start": "2026-11-01T01:00:00Z", "end": "2026-11-01T01:30:00Z", "missing": 3}
+    ]
     assert doc["reads"] == {"ok": 1, "failed": 1}
     # counted by IEC 61968-9 code (the meter's and the gateway's disconnections share
     # 3.31.0.68), each name beside with its own count
@@ -129,7 +146,8 @@ async def test_report_counts_intervals_gaps_reads_and_events(data: DataStore) ->
         {"ref": "0.0.0.0", "name": "a.b", "count": 1},
         {"ref": "3.16.59.285", "name": "smmc.readings.gap", "count": 1},
         {"ref": "3.31.0.68", "name": "smmc.meter.remoteDisconnection", "count": 1},
-        {"ref": "3.31.0.68", "name": "smmc.switch.disconnected", "count": 2}]
+        {"ref": "3.31.0.68", "name": "smmc.switch.disconnected", "count": 2},
+    ]
     # a given period wins over the inferred one
     assert (await data.report("m1", T0, T0 + timedelta(hours=3), 1800)).expected == 6
     empty = (await data.report("m9", T0, T0 + timedelta(hours=1))).as_json()
@@ -141,16 +159,20 @@ async def test_retention_prunes_old_rows_only(tmp_path: Path) -> None:
     try:
         old, new = T0 - timedelta(days=2), T0
         data = DataStore(store, retention_days=1, clock=lambda: old.timestamp())
-        await data.record_readings("m1", [Reading(ref=A_PLUS, obis="1.0.1.8.0.255", unit="Wh",
-                                                  timestamp=old, value=1)], _blocks([old, new]))
+        await data.record_readings(
+            "m1",
+            [Reading(ref=A_PLUS, obis="1.0.1.8.0.255", unit="Wh", timestamp=old, value=1)],
+            _blocks([old, new]),
+        )
         await data.record_events("m1", [event("smmc.readings.gap", mrid="x", created=old)])
         await data.record_read("m1", "collect", True, at=old)
         assert await data.prune(T0) == 4
         got = await data.query("m1", old, T0 + timedelta(days=1))
         assert got.intervals == 1 and got.readings == []
         # the daily prune runs on a write: a store whose clock says T0 + 2 days drops the rest
-        later = DataStore(store, retention_days=1,
-                          clock=lambda: (T0 + timedelta(days=2)).timestamp())
+        later = DataStore(
+            store, retention_days=1, clock=lambda: (T0 + timedelta(days=2)).timestamp()
+        )
         await later.record_readings("m1", [], _blocks([T0 + timedelta(days=2)]))
         assert (await later.query("m1", old, T0 + timedelta(days=3))).intervals == 1
         with pytest.raises(ValueError, match="retention_days"):
@@ -161,7 +183,8 @@ async def test_retention_prunes_old_rows_only(tmp_path: Path) -> None:
 
 # -- end to end: collection -> store -> query with the meter off, report with a gap -----
 async def test_customer_query_served_with_meter_off_and_report_names_the_gap(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=1)) as sim:
         m = sim.info[0]["meter_id"]
@@ -178,32 +201,57 @@ async def test_customer_query_served_with_meter_off_and_report_names_the_gap(
             sim.fleet.power_outage(0)  # from here on the meter answers nothing
             assert not meter.powered
             window = {"start": stamps[0], "end": "2099-01-01T00:00:00Z"}
-            await send(mosquitto, "MeterReadings", request(
-                "cust-1", {"EndDevices": [{"mRID": m}], "timeSchedule": window,
-                           "fromStore": True}, verb="get", noun="MeterReadings"))
+            await send(
+                mosquitto,
+                "MeterReadings",
+                request(
+                    "cust-1",
+                    {"EndDevices": [{"mRID": m}], "timeSchedule": window, "fromStore": True},
+                    verb="get",
+                    noun="MeterReadings",
+                ),
+            )
             doc = await reply(col, "cust-1")
             assert doc["reply"]["result"] == "OK", doc["reply"]
             validate(doc["payload"], "meter-readings")
             (mr,) = doc["payload"]["MeterReading"]
-            got = [iv["timeStamp"] for b in mr["IntervalBlocks"][:1]
-                   for iv in b["IntervalReadings"]]
+            got = [
+                iv["timeStamp"] for b in mr["IntervalBlocks"][:1] for iv in b["IntervalReadings"]
+            ]
             assert got == stamps
             assert mr["IntervalBlocks"][0]["IntervalReadings"] == ivs["IntervalReadings"]
             assert len(mr["Readings"]) == 4
 
-            await send(mosquitto, "CustomerMeterDataSet", request(
-                "cust-2", {"EndDevices": [{"mRID": m}], "timeSchedule": window,
-                           "maxIntervals": 5}, verb="get", noun="CustomerMeterDataSet"))
+            await send(
+                mosquitto,
+                "CustomerMeterDataSet",
+                request(
+                    "cust-2",
+                    {"EndDevices": [{"mRID": m}], "timeSchedule": window, "maxIntervals": 5},
+                    verb="get",
+                    noun="CustomerMeterDataSet",
+                ),
+            )
             doc = await reply(col, "cust-2")
             assert doc["reply"]["result"] == "PARTIAL"
             (err,) = doc["reply"]["errors"]
-            assert err["code"] == "Truncated" and f"timeSchedule.start = {stamps[5]}" in \
-                err["details"]
+            assert (
+                err["code"] == "Truncated" and f"timeSchedule.start = {stamps[5]}" in err["details"]
+            )
 
-            await send(mosquitto, "ReadingsReport", request(
-                "rep-1", {"EndDevices": [{"mRID": m}],
-                          "timeSchedule": {"start": stamps[0], "end": stamps[-1]}},
-                verb="get", noun="ReadingsReport"))
+            await send(
+                mosquitto,
+                "ReadingsReport",
+                request(
+                    "rep-1",
+                    {
+                        "EndDevices": [{"mRID": m}],
+                        "timeSchedule": {"start": stamps[0], "end": stamps[-1]},
+                    },
+                    verb="get",
+                    noun="ReadingsReport",
+                ),
+            )
             doc = await reply(col, "rep-1")
             assert doc["reply"]["result"] == "OK", doc["reply"]
             validate(doc["payload"], "readings-report")
@@ -212,20 +260,34 @@ async def test_customer_query_served_with_meter_off_and_report_names_the_gap(
             assert [g["missing"] for g in rep["gaps"]] == [3]
             assert rep["expectedIntervals"] == rep["receivedIntervals"] + 3
             # reads and events are counted when they happened (now): a window up to later
-            await send(mosquitto, "ReadingsReport", request(
-                "rep-2", {"EndDevices": [{"mRID": m}], "timeSchedule": window},
-                verb="get", noun="ReadingsReport"))
+            await send(
+                mosquitto,
+                "ReadingsReport",
+                request(
+                    "rep-2",
+                    {"EndDevices": [{"mRID": m}], "timeSchedule": window},
+                    verb="get",
+                    noun="ReadingsReport",
+                ),
+            )
             (rep,) = (await reply(col, "rep-2"))["payload"]["ReadingsReport"]
             assert rep["reads"]["ok"] >= 1
             validate({"ReadingsReport": [rep]}, "readings-report")
             assert rep["eventCounts"].get("3.16.59.285", 0) >= 1  # the gateway's own gap event
             assert {"ref": "3.16.59.285", "name": "smmc.readings.gap"}.items() <= next(
-                t for t in rep["eventTypes"] if t["name"] == "smmc.readings.gap").items()
+                t for t in rep["eventTypes"] if t["name"] == "smmc.readings.gap"
+            ).items()
 
-            await send(mosquitto, "ReadingsReport", request(
-                "rep-bad", {"EndDevices": [{"mRID": "nope"}],
-                            "timeSchedule": {"start": "yesterday"}},
-                verb="create", noun="ReadingsReport"))
+            await send(
+                mosquitto,
+                "ReadingsReport",
+                request(
+                    "rep-bad",
+                    {"EndDevices": [{"mRID": "nope"}], "timeSchedule": {"start": "yesterday"}},
+                    verb="create",
+                    noun="ReadingsReport",
+                ),
+            )
             doc = await reply(col, "rep-bad")
             assert doc["reply"]["result"] == "FAILED"
             details = " | ".join(e["details"] for e in doc["reply"]["errors"])
@@ -248,8 +310,10 @@ async def test_meter_readings_goes_to_the_store_only_when_asked() -> None:
     assert (await handler("get", {"EndDevices": [{"mRID": "m"}]})).result == "OK"
     assert live_calls == [{"EndDevices": [{"mRID": "m"}]}]
     bad = await handler("get", {"fromStore": "yes"})
-    assert bad.result == "FAILED" and "payload.fromStore: 'yes' is not true or false" in \
-        bad.errors[0]["details"]
+    assert (
+        bad.result == "FAILED"
+        and "payload.fromStore: 'yes' is not true or false" in bad.errors[0]["details"]
+    )
     assert len(live_calls) == 1
 
 
@@ -272,14 +336,21 @@ def _gaps_by_walking(stamps: list[int], start: int, end: int, p: int) -> list[tu
 
 
 @settings(max_examples=300, deadline=None)
-@given(p=st.sampled_from([1, 2, 3, 7, 60]), start=st.integers(-200, 200),
-       length=st.integers(-5, 300), stamps=st.lists(st.integers(-250, 550), max_size=40))
-def test_gaps_from_stored_stamps_match_the_definition(p: int, start: int, length: int,
-                                                       stamps: list[int]) -> None:
+@given(
+    p=st.sampled_from([1, 2, 3, 7, 60]),
+    start=st.integers(-200, 200),
+    length=st.integers(-5, 300),
+    stamps=st.lists(st.integers(-250, 550), max_size=40),
+)
+def test_gaps_from_stored_stamps_match_the_definition(
+    p: int, start: int, length: int, stamps: list[int]
+) -> None:
     a = datetime.fromtimestamp(start, UTC)
     b = datetime.fromtimestamp(start + length, UTC)
-    got = [(int(g.start.timestamp()), int(g.end.timestamp()), g.missing)
-           for g in find_gaps([float(s) for s in stamps], a, b, p)]
+    got = [
+        (int(g.start.timestamp()), int(g.end.timestamp()), g.missing)
+        for g in find_gaps([float(s) for s in stamps], a, b, p)
+    ]
     assert got == _gaps_by_walking(stamps, start, start + length, p)
     assert expected_stamps(a, b, p) == len(range(-(-start // p) * p, start + length, p))
 
@@ -318,11 +389,12 @@ async def test_report_reads_at_most_max_stamps_and_cuts_at_max_gaps(data: DataSt
     assert rest.as_json()["period"]["start"] == "2026-11-01T02:45:00Z"
 
 
-async def test_query_cuts_at_a_byte_budget_and_pages_through_everything(
-        data: DataStore) -> None:
+async def test_query_cuts_at_a_byte_budget_and_pages_through_everything(data: DataStore) -> None:
     stamps = [T0 + timedelta(seconds=P * i) for i in range(50)]
-    regs = [Reading(ref=A_PLUS, obis="1.0.1.8.0.255", unit="Wh", timestamp=s, value=i)
-            for i, s in enumerate(stamps)]
+    regs = [
+        Reading(ref=A_PLUS, obis="1.0.1.8.0.255", unit="Wh", timestamp=s, value=i)
+        for i, s in enumerate(stamps)
+    ]
     await data.record_readings("m1", regs, _blocks(stamps))
     whole = await data.query("m1", T0, T0 + timedelta(days=1))
     assert not whole.truncated and whole.intervals == 50 and len(whole.readings) == 50
@@ -340,8 +412,11 @@ async def test_query_cuts_at_a_byte_budget_and_pages_through_everything(
             break
         assert got.by_bytes and got.next_start is not None
         start = got.next_start
-    assert pages > 3 and seen == [iv["timeStamp"] for iv in
-                                  whole.blocks[0]["IntervalReadings"]] and readings == 50
+    assert (
+        pages > 3
+        and seen == [iv["timeStamp"] for iv in whole.blocks[0]["IntervalReadings"]]
+        and readings == 50
+    )
     # a budget smaller than one stamp still moves on (one stamp per page)
     tiny = await data.query("m1", T0, T0 + timedelta(days=1), max_bytes=10)
     assert tiny.intervals == 1 and tiny.next_start == stamps[1]
@@ -363,11 +438,17 @@ async def test_rows_stored_before_the_cim_codes_are_migrated(tmp_path: Path) -> 
     for statement in MIGRATIONS[0].statements:  # what the old code created
         conn.execute(statement)
     t0 = T0.timestamp()
-    conn.execute("INSERT INTO ds_register VALUES (?,?,?,?,?,?)",
-                 ("m1", "1.0.1.8.0.255", "active_energy_import", "Wh", t0, "5"))
-    conn.executemany("INSERT INTO ds_interval VALUES (?,?,?,?,?,?,?)", [
-        ("m1", "obis:1.0.1.8.0.255", "1.0.1.8.0.255", "Wh", t0 + 900 * i, str(i), None)
-        for i in range(3)])
+    conn.execute(
+        "INSERT INTO ds_register VALUES (?,?,?,?,?,?)",
+        ("m1", "1.0.1.8.0.255", "active_energy_import", "Wh", t0, "5"),
+    )
+    conn.executemany(
+        "INSERT INTO ds_interval VALUES (?,?,?,?,?,?,?)",
+        [
+            ("m1", "obis:1.0.1.8.0.255", "1.0.1.8.0.255", "Wh", t0 + 900 * i, str(i), None)
+            for i in range(3)
+        ],
+    )
     conn.commit()
     conn.close()
     store = open_fleet_store(path)
@@ -376,7 +457,8 @@ async def test_rows_stored_before_the_cim_codes_are_migrated(tmp_path: Path) -> 
         got = await data.query("m1", T0, T0 + timedelta(hours=1))
         code = re.compile(r"-?\d+(\.-?\d+){17}")
         assert [r["ref"] for r in got.readings] and all(
-            code.fullmatch(r["ref"]) for r in got.readings)
+            code.fullmatch(r["ref"]) for r in got.readings
+        )
         (block,) = got.blocks
         assert code.fullmatch(block["ReadingType"]["ref"])
         assert block["ReadingType"]["ref"].split(".")[2] == "2"  # 15-minute measuring period

@@ -67,8 +67,10 @@ async def test_discovery_reads_identity_time_zone_and_object_list() -> None:
 async def test_a_wrong_model_is_named_object_by_object() -> None:
     regs = (*DEFAULT_REGISTERS, RegisterSpec("1.0.15.8.0.255", "abs_energy", None, None))
     model = _model(regs, limiter="0.0.17.0.9.255", clock="0.0.96.1.0.255")
-    async with running_fleet(FleetSpec(meters=1)) as sim, \
-            session_to(sim.ports[0], sim.info[0]) as s:
+    async with (
+        running_fleet(FleetSpec(meters=1)) as sim,
+        session_to(sim.ports[0], sim.info[0]) as s,
+    ):
         found = await discover(s, sim.info[0]["meter_id"], model, datetime.now(UTC))
     problems = {m.name: (m.obis, m.problem) for m in found.mismatches}
     assert problems == {
@@ -87,7 +89,8 @@ async def test_fleet_keeps_discoveries_and_migrates_an_old_state_file(tmp_path: 
         " clock_deviation_s REAL, last_attempt REAL, last_success REAL, last_error TEXT,"
         " reachable INTEGER, reads_ok INTEGER NOT NULL DEFAULT 0, reads_failed INTEGER NOT"
         " NULL DEFAULT 0, consecutive_failures INTEGER NOT NULL DEFAULT 0, energised INTEGER);"
-        "INSERT INTO meter_state (meter_id, reads_ok) VALUES ('m1', 7);")
+        "INSERT INTO meter_state (meter_id, reads_ok) VALUES ('m1', 7);"
+    )
     old.commit()
     old.close()
     cfg_dir = tmp_path / "cfg"
@@ -105,8 +108,11 @@ async def test_fleet_keeps_discoveries_and_migrates_an_old_state_file(tmp_path: 
     assert await fleet.discovery(b) == {"EndDevice": {"mRID": b}, "objectCount": 3}
     assert await fleet.discovery(a) is None
     await fleet.close()
-    rows = sqlite3.connect(path).execute("SELECT reads_ok FROM meter_state "
-                                         "WHERE meter_id = 'm1'").fetchall()
+    rows = (
+        sqlite3.connect(path)
+        .execute("SELECT reads_ok FROM meter_state WHERE meter_id = 'm1'")
+        .fetchall()
+    )
     assert rows == [(7,)]  # the old rows are untouched
 
 
@@ -122,17 +128,25 @@ def _configs(col: Any) -> list[dict[str, Any]]:
 
 
 async def test_daemon_discovers_new_meters_publishes_config_and_serves_get(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=2)) as sim:
         path = lab(sim, tmp_path, mosquitto)
         # model default: the limiter at an OBIS code the simulated meters do not have
-        path.write_text(path.read_text()
-                        + '\n[models.default.obis]\nlimiter = "0.0.17.0.9.255"\n')
+        path.write_text(path.read_text() + '\n[models.default.obis]\nlimiter = "0.0.17.0.9.255"\n')
         a, b = (i["meter_id"] for i in sim.info)
         async with gateway(path):
-            await col.wait(lambda ms: {d["payload"]["EndDeviceConfig"][0]["EndDevice"]["mRID"]
-                                       for d in _configs(ms_col(ms))} == {a, b}, 30)
+            await col.wait(
+                lambda ms: (
+                    {
+                        d["payload"]["EndDeviceConfig"][0]["EndDevice"]["mRID"]
+                        for d in _configs(ms_col(ms))
+                    }
+                    == {a, b}
+                ),
+                30,
+            )
             await online(col)
             configs = [m for m in col.messages if str(m.topic).endswith("/config")]
             for m in configs:
@@ -143,50 +157,104 @@ async def test_daemon_discovers_new_meters_publishes_config_and_serves_get(
                 assert doc["header"]["verb"] == "created"
                 (item,) = doc["payload"]["EndDeviceConfig"]
                 assert str(m.topic) == f"smmc/v1/{GW}/meter/{item['EndDevice']['mRID']}/config"
-                assert item["modelMismatch"] == [{"name": "limiter", "obis": "0.0.17.0.9.255",
-                                                  "problem": "absent from the object list"}]
-            first = {d["payload"]["EndDeviceConfig"][0]["EndDevice"]["mRID"]:
-                     d["payload"]["EndDeviceConfig"][0] for d in _configs(col)}
+                assert item["modelMismatch"] == [
+                    {
+                        "name": "limiter",
+                        "obis": "0.0.17.0.9.255",
+                        "problem": "absent from the object list",
+                    }
+                ]
+            first = {
+                d["payload"]["EndDeviceConfig"][0]["EndDevice"]["mRID"]: d["payload"][
+                    "EndDeviceConfig"
+                ][0]
+                for d in _configs(col)
+            }
             # the mismatch is an event a utility engineer sees
-            await col.wait(lambda ms: any(
-                e["EndDeviceEventType"]["name"] == "smmc.discovery.modelMismatch"
-                for d in on(col, f"{a}/events") for e in d["payload"]["EndDeviceEvent"]), 15)
-            (ev,) = [e for d in on(col, f"{a}/events") for e in d["payload"]["EndDeviceEvent"]
-                     if e["EndDeviceEventType"]["name"] == "smmc.discovery.modelMismatch"]
+            await col.wait(
+                lambda ms: any(
+                    e["EndDeviceEventType"]["name"] == "smmc.discovery.modelMismatch"
+                    for d in on(col, f"{a}/events")
+                    for e in d["payload"]["EndDeviceEvent"]
+                ),
+                15,
+            )
+            (ev,) = [
+                e
+                for d in on(col, f"{a}/events")
+                for e in d["payload"]["EndDeviceEvent"]
+                if e["EndDeviceEventType"]["name"] == "smmc.discovery.modelMismatch"
+            ]
             assert "limiter 0.0.17.0.9.255: absent from the object list" in ev["details"]
             validate(ev["EndDeviceEventType"], "gateway-event-types")
             assert ev["EndDeviceEventType"]["ref"] == "3.7.0.159"  # Configuration: Mismatched
 
             # get: the stored summary, no new discovery
             validate({"EndDevices": [{"mRID": a}]}, "end-device-config-request")
-            await send(mosquitto, "EndDeviceConfig", request(
-                "cfg-1", {"EndDevices": [{"mRID": a}]}, verb="get", noun="EndDeviceConfig"))
+            await send(
+                mosquitto,
+                "EndDeviceConfig",
+                request("cfg-1", {"EndDevices": [{"mRID": a}]}, verb="get", noun="EndDeviceConfig"),
+            )
             got = await reply(col, "cfg-1")
             assert got["reply"]["result"] == "OK", got
             validate(got["payload"], "end-device-config")
             assert got["payload"]["EndDeviceConfig"] == [first[a]]
-            assert len([d for d in _configs(col)
-                        if d["payload"]["EndDeviceConfig"][0]["EndDevice"]["mRID"] == a]) == 1
+            assert (
+                len(
+                    [
+                        d
+                        for d in _configs(col)
+                        if d["payload"]["EndDeviceConfig"][0]["EndDevice"]["mRID"] == a
+                    ]
+                )
+                == 1
+            )
 
             # refresh: discovered again (the meter changed its firmware meanwhile)
             meter = sim.fleet.meters[0].meter
             assert meter is not None
             meter.firmware_version = "SMMC-SIM-2.0.0"
-            await send(mosquitto, "EndDeviceConfig", request(
-                "cfg-2", {"EndDevices": [{"mRID": a}], "refresh": True}, verb="get",
-                noun="EndDeviceConfig"))
+            await send(
+                mosquitto,
+                "EndDeviceConfig",
+                request(
+                    "cfg-2",
+                    {"EndDevices": [{"mRID": a}], "refresh": True},
+                    verb="get",
+                    noun="EndDeviceConfig",
+                ),
+            )
             again = await reply(col, "cfg-2")
             assert again["reply"]["result"] == "OK", again
             (item,) = again["payload"]["EndDeviceConfig"]
             assert item["identification"]["firmwareVersion"] == "SMMC-SIM-2.0.0"
             assert first[a]["identification"]["firmwareVersion"] == "SMMC-SIM-1.0.0"
-            await col.wait(lambda ms: len([d for d in _configs(col) if d["payload"][
-                "EndDeviceConfig"][0]["EndDevice"]["mRID"] == a]) == 2, 15)
+            await col.wait(
+                lambda ms: (
+                    len(
+                        [
+                            d
+                            for d in _configs(col)
+                            if d["payload"]["EndDeviceConfig"][0]["EndDevice"]["mRID"] == a
+                        ]
+                    )
+                    == 2
+                ),
+                15,
+            )
 
             # bad requests name the problem and touch no meter
-            await send(mosquitto, "EndDeviceConfig", request(
-                "cfg-3", {"EndDevices": [{"mRID": "nope"}], "refresh": "yes"}, verb="execute",
-                noun="EndDeviceConfig"))  # create/change/delete provision meters (issue 11)
+            await send(
+                mosquitto,
+                "EndDeviceConfig",
+                request(
+                    "cfg-3",
+                    {"EndDevices": [{"mRID": "nope"}], "refresh": "yes"},
+                    verb="execute",
+                    noun="EndDeviceConfig",
+                ),
+            )  # create/change/delete provision meters (issue 11)
             bad = await reply(col, "cfg-3")
             assert bad["reply"]["result"] == "FAILED"
             details = [e["details"] for e in bad["reply"]["errors"]]
@@ -201,9 +269,16 @@ async def test_daemon_discovers_new_meters_publishes_config_and_serves_get(
         before = len(_configs(col))
         async with gateway(path):
             await online(col)
-            await send(mosquitto, "EndDeviceConfig", request(
-                "cfg-4", {"EndDeviceGroups": [{"mRID": "all"}]}, verb="get",
-                noun="EndDeviceConfig"))
+            await send(
+                mosquitto,
+                "EndDeviceConfig",
+                request(
+                    "cfg-4",
+                    {"EndDeviceGroups": [{"mRID": "all"}]},
+                    verb="get",
+                    noun="EndDeviceConfig",
+                ),
+            )
             both = await reply(col, "cfg-4")
             assert both["reply"]["result"] == "OK"
             assert {i["EndDevice"]["mRID"] for i in both["payload"]["EndDeviceConfig"]} == {a, b}
@@ -211,13 +286,18 @@ async def test_daemon_discovers_new_meters_publishes_config_and_serves_get(
     # retained: a consumer that subscribes later gets each meter's latest configuration
     late = await collector(mosquitto, f"smmc/v1/{GW}/meter/+/config")
     await late.wait(lambda ms: len(ms) == 2 and all(m.retain for m in ms), 15)
-    latest = {json.loads(m.payload)["payload"]["EndDeviceConfig"][0]["EndDevice"]["mRID"]:
-              json.loads(m.payload)["payload"]["EndDeviceConfig"][0] for m in late.messages}
+    latest = {
+        json.loads(m.payload)["payload"]["EndDeviceConfig"][0]["EndDevice"]["mRID"]: json.loads(
+            m.payload
+        )["payload"]["EndDeviceConfig"][0]
+        for m in late.messages
+    }
     assert latest[a]["identification"]["firmwareVersion"] == "SMMC-SIM-2.0.0"
 
 
 def ms_col(messages: list[Any]) -> Any:
     """Adapter: ``on`` takes a collector; wrap a message list as one."""
+
     class _Col:
         def __init__(self, ms: list[Any]) -> None:
             self.messages = ms
@@ -226,7 +306,8 @@ def ms_col(messages: list[Any]) -> Any:
 
 
 async def test_an_unreachable_meter_is_named_and_stays_undiscovered(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     from smmc_gateway.headend.labconfig import write_lab_config
 
     from tests.support_sim import free_ports
@@ -235,19 +316,32 @@ async def test_an_unreachable_meter_is_named_and_stays_undiscovered(
     async with running_fleet(FleetSpec(meters=1)) as sim:
         live = {**sim.info[0], "port": sim.ports[0]}
         dead = {**sim.info[0], "meter_id": "DEAD0001", "port": free_ports(1)[0]}  # no listener
-        path = write_lab_config(tmp_path / "gw", [live, dead], broker=(mosquitto.host,
-                                mosquitto.port), gateway_id=GW, response_timeout="2s")
+        path = write_lab_config(
+            tmp_path / "gw",
+            [live, dead],
+            broker=(mosquitto.host, mosquitto.port),
+            gateway_id=GW,
+            response_timeout="2s",
+        )
         async with gateway(path):
             await online(col)
-            await send(mosquitto, "EndDeviceConfig", request(
-                "cfg-d", {"EndDevices": [{"mRID": live["meter_id"]}, {"mRID": "DEAD0001"}]},
-                verb="get", noun="EndDeviceConfig"))
+            await send(
+                mosquitto,
+                "EndDeviceConfig",
+                request(
+                    "cfg-d",
+                    {"EndDevices": [{"mRID": live["meter_id"]}, {"mRID": "DEAD0001"}]},
+                    verb="get",
+                    noun="EndDeviceConfig",
+                ),
+            )
             doc = await reply(col, "cfg-d")
         assert doc["reply"]["result"] == "PARTIAL", doc
         (err,) = doc["reply"]["errors"]
         assert err["code"] == "MeterFailed" and err["details"].startswith("DEAD0001: "), err
         assert [i["EndDevice"]["mRID"] for i in doc["payload"]["EndDeviceConfig"]] == [
-            live["meter_id"]]
+            live["meter_id"]
+        ]
         cfg = load_config(path)
         fleet = await Fleet.open(cfg.meters, tmp_path / "gw" / "state" / "fleet.sqlite")
         try:

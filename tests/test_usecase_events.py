@@ -38,14 +38,19 @@ T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def _refs(col: Any, meter: str) -> list[str]:
-    return [e["EndDeviceEventType"]["name"] for d in on(col, f"{meter}/events")
-            for e in d["payload"]["EndDeviceEvent"]]
+    return [
+        e["EndDeviceEventType"]["name"]
+        for d in on(col, f"{meter}/events")
+        for e in d["payload"]["EndDeviceEvent"]
+    ]
 
 
 @contextlib.asynccontextmanager
 async def started(config: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(load_config(config), DaemonOptions(time_source=FixedTimeSource(synced=True),
-                                                    first_read_s=3600))
+    gw = Gateway(
+        load_config(config),
+        DaemonOptions(time_source=FixedTimeSource(synced=True), first_read_s=3600),
+    )
     await gw.start()
     try:
         yield gw
@@ -66,21 +71,32 @@ def test_rows_at_the_same_second_are_neither_lost_nor_repeated() -> None:
 
 
 def test_alarm_bits_are_named_once_and_repeats_are_marked() -> None:
-    body = {"type": "structure", "value": [
-        {"type": "octet-string", "value": "0004190900ff"},
-        {"type": "octet-string", "value": "534d43"},
-        {"type": "double-long-unsigned", "value": 0b101}]}
+    body = {
+        "type": "structure",
+        "value": [
+            {"type": "octet-string", "value": "0004190900ff"},
+            {"type": "octet-string", "value": "534d43"},
+            {"type": "double-long-unsigned", "value": 0b101},
+        ],
+    }
     assert alarm_bits(body) == 5
-    assert alarm_bits({"type": "structure", "value": [
-        {"type": "octet-string", "value": "0000190900ff"}]}) is None  # not the alarm push
+    assert (
+        alarm_bits(
+            {"type": "structure", "value": [{"type": "octet-string", "value": "0000190900ff"}]}
+        )
+        is None
+    )  # not the alarm push
     assert [k for k, _, _ in named_alarms(0b101, 0b100)] == ["smmc.alarm.outage"]
     assert [r for _, r, _ in named_alarms(0b101, 0b101)] == [
-        "powerDownRepeated", "limiterThresholdExceededRepeated"]
+        "powerDownRepeated",
+        "limiterThresholdExceededRepeated",
+    ]
     assert named_alarms(1 << 9, 0)[0][:2] == ("smmc.alarm.bit9", "alarmBit9")
 
 
 async def test_scheduled_event_poll_publishes_the_limiter_trip_and_resumes_after_restart(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=1)) as sim:
         m = sim.info[0]["meter_id"]
@@ -90,8 +106,7 @@ async def test_scheduled_event_poll_publishes_the_limiter_trip_and_resumes_after
         async with started(config) as gw:
             gw.headend.schedule_events(1.0)
             await gw.headend.limit(m, 1, 1, 3600)  # 1 W: the meter's load trips it in 1 s
-            await col.wait(lambda ms: "smmc.meter.limiterThresholdExceeded" in _refs(col, m),
-                           30)
+            await col.wait(lambda ms: "smmc.meter.limiterThresholdExceeded" in _refs(col, m), 30)
         refs = _refs(col, m)
         assert refs[0] == "smmc.limiter.configured"
         assert refs.count("smmc.meter.limiterThresholdExceeded") == 1
@@ -101,8 +116,12 @@ async def test_scheduled_event_poll_publishes_the_limiter_trip_and_resumes_after
             validate_message(json.dumps(d).encode())
             for e in d["payload"]["EndDeviceEvent"]:
                 validate(e["EndDeviceEventType"], "meter-event-types")
-        trip = next(e for d in on(col, f"{m}/events") for e in d["payload"]["EndDeviceEvent"]
-                    if e["EndDeviceEventType"]["name"] == "smmc.meter.limiterThresholdExceeded")
+        trip = next(
+            e
+            for d in on(col, f"{m}/events")
+            for e in d["payload"]["EndDeviceEvent"]
+            if e["EndDeviceEventType"]["name"] == "smmc.meter.limiterThresholdExceeded"
+        )
         assert trip["reason"] == "disconnector" and "0.0.99.98.2.255: code 53" in trip["details"]
         assert trip["EndDeviceEventType"]["ref"] == "3.15.261.139"  # load limit exceeded
         seen = len(refs)
@@ -119,7 +138,8 @@ async def test_scheduled_event_poll_publishes_the_limiter_trip_and_resumes_after
 
 
 async def test_alarm_pushes_become_named_outage_restoration_and_limiter_events(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     port = free_ports(1)[0]
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     spec = FleetSpec(meters=1, push_destination=f"127.0.0.1:{port}")
@@ -132,11 +152,17 @@ async def test_alarm_pushes_become_named_outage_restoration_and_limiter_events(
 
             async def on_push(event: PushEvent) -> None:  # the daemon's wiring, decoded
                 await gw.uplink.publish_event(
-                    event.meter_id, [routing.event(event), *gw.headend.alarm_events(event)])
+                    event.meter_id, [routing.event(event), *gw.headend.alarm_events(event)]
+                )
                 pushed.put_nowait(event)
 
-            listener = PushListener(routing.lookup, on_push, host="127.0.0.1", port=port,
-                                    ic_store=InvocationCounterStore(":memory:"))
+            listener = PushListener(
+                routing.lookup,
+                on_push,
+                host="127.0.0.1",
+                port=port,
+                ic_store=InvocationCounterStore(":memory:"),
+            )
             async with listener:
                 await gw.headend.limit(m, 1, 1, 3600)
                 await asyncio.wait_for(pushed.get(), 30)
@@ -147,15 +173,20 @@ async def test_alarm_pushes_become_named_outage_restoration_and_limiter_events(
                 await col.wait(lambda ms: "smmc.alarm.restoration" in _refs(col, m), 30)
     named = [r for r in _refs(col, m) if r.startswith("smmc.alarm.")]
     assert named == ["smmc.alarm.limiterTrip", "smmc.alarm.outage", "smmc.alarm.restoration"]
-    kinds = [e["EndDeviceEventType"] for d in on(col, f"{m}/events")
-             for e in d["payload"]["EndDeviceEvent"] if e["EndDeviceEventType"]["name"] in named]
+    kinds = [
+        e["EndDeviceEventType"]
+        for d in on(col, f"{m}/events")
+        for e in d["payload"]["EndDeviceEvent"]
+        if e["EndDeviceEventType"]["name"] in named
+    ]
     assert [k["ref"] for k in kinds] == ["3.15.261.139", "3.26.0.85", "3.26.0.216"]
     for k in kinds:
         validate(k, "meter-event-types")
 
 
 async def test_a_log_the_meter_lacks_is_named_and_the_others_still_read(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     from smmc_gateway.cosem.obis import Obis
 
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
@@ -167,14 +198,19 @@ async def test_a_log_the_meter_lacks_is_named_and_the_others_still_read(
         async with started(lab(sim, tmp_path, mosquitto)) as gw:
             async with gw.scheduler.session(m, Priority.COMMAND) as s:
                 with pytest.raises(LogMissing, match=r"powerQuality log 0.0.99.98.4.255"):
-                    await read_log(s, "event_log_power_quality", "0.0.99.98.4.255", LogMark(),
-                                   datetime.now(UTC))
+                    await read_log(
+                        s,
+                        "event_log_power_quality",
+                        "0.0.99.98.4.255",
+                        LogMark(),
+                        datetime.now(UTC),
+                    )
             sim.fleet.power_outage(0)
             sim.fleet.power_restored(0)
             got = await gw.headend.poll_events(m)
             # The daemon's own scheduled poll (due at start) may run just before ours
             # and publish the two rows itself; either way they are published once, in order.
-            assert [e["name"] for e in got] in (
-                ["smmc.meter.powerDown", "smmc.meter.powerUp"], [])
-            await col.wait(lambda ms: _refs(col, m)[-2:] == [
-                "smmc.meter.powerDown", "smmc.meter.powerUp"], 30)
+            assert [e["name"] for e in got] in (["smmc.meter.powerDown", "smmc.meter.powerUp"], [])
+            await col.wait(
+                lambda ms: _refs(col, m)[-2:] == ["smmc.meter.powerDown", "smmc.meter.powerUp"], 30
+            )

@@ -19,13 +19,16 @@ def key_for(sim: object, index: int, device: int = 0, user: bytes = USER_KEY) ->
     rt = sim.fleet.meters[index]  # type: ignore[attr-defined]
     default = rt.meter.options.han_devices[device].device.default_key
     wrapped = _core.aes_key_wrap(rt.credentials.kek, user)
-    return han.HanKey.unwrap(rt.credentials.kek, wrapped,
-                             aes_cbc_zero_iv(default, user, decrypt=False))
+    return han.HanKey.unwrap(
+        rt.credentials.kek, wrapped, aes_cbc_zero_iv(default, user, decrypt=False)
+    )
 
 
 async def test_channels_show_the_devices_that_joined() -> None:
-    async with running_fleet(FleetSpec(meters=1, han_devices=2)) as sim, \
-            session_to(sim.ports[0], sim.info[0]) as s:
+    async with (
+        running_fleet(FleetSpec(meters=1, han_devices=2)) as sim,
+        session_to(sim.ports[0], sim.info[0]) as s,
+    ):
         channels = await han.read_channels(s)
         assert [c.channel for c in channels] == [1, 2, 3, 4]
         joined = [c.describe() for c in channels if c.installed]
@@ -65,8 +68,10 @@ async def test_install_with_a_key_then_deinstall() -> None:
 
 
 async def test_refusals_name_the_problem() -> None:
-    async with running_fleet(FleetSpec(meters=1, han_devices=1)) as sim, \
-            session_to(sim.ports[0], sim.info[0]) as s:
+    async with (
+        running_fleet(FleetSpec(meters=1, han_devices=1)) as sim,
+        session_to(sim.ports[0], sim.info[0]) as s,
+    ):
         with pytest.raises(han.HanNotConfirmed, match="no device 99999999 answers"):
             await han.install(s, "99999999")
         # the identification written to select it was taken back
@@ -77,11 +82,11 @@ async def test_refusals_name_the_problem() -> None:
         # a key for another device: the meter and the device disagree, and it is said so
         wrong = aes_cbc_zero_iv(bytes(16), USER_KEY, decrypt=False)
         rt = sim.fleet.meters[0]
-        key = han.HanKey.unwrap(rt.credentials.kek, _core.aes_key_wrap(rt.credentials.kek,
-                                                                       USER_KEY), wrong)
+        key = han.HanKey.unwrap(
+            rt.credentials.kek, _core.aes_key_wrap(rt.credentials.kek, USER_KEY), wrong
+        )
         with pytest.raises(han.HanNotConfirmed, match="do not hold the same key"):
             await han.install(s, serial, key=key)
         # a key wrapped for another meter does not unwrap
         with pytest.raises(han.HanKeyRefused, match="does not unwrap"):
-            han.HanKey.unwrap(bytes(16), _core.aes_key_wrap(rt.credentials.kek, USER_KEY),
-                              None)
+            han.HanKey.unwrap(bytes(16), _core.aes_key_wrap(rt.credentials.kek, USER_KEY), None)

@@ -39,9 +39,13 @@ def opener(sim: RunningFleet) -> tuple[OpenWith, KeySet, bytes]:
     @contextlib.asynccontextmanager
     async def open_with(keys: KeySet) -> AsyncIterator[ClientSession]:
         sec = Security.hls_gmac(system_title=b"SMMCTEST", ek=keys.ek, ak=keys.ak, ic_store=store)
-        s = ClientSession(WrapperTransport.tcp("127.0.0.1", sim.ports[0], client_sap=1),
-                          SessionSettings(client_sap=1, security=sec, response_timeout=2.0,
-                                          association_timeout=5.0), meter_id="m0")
+        s = ClientSession(
+            WrapperTransport.tcp("127.0.0.1", sim.ports[0], client_sap=1),
+            SessionSettings(
+                client_sap=1, security=sec, response_timeout=2.0, association_timeout=5.0
+            ),
+            meter_id="m0",
+        )
         async with s:
             yield s
 
@@ -53,8 +57,7 @@ async def test_key_change_confirmed_by_an_association(tmp_path: Path) -> None:
     async with running_fleet(FleetSpec(meters=1)) as sim:
         open_with, old, kek = opener(sim)
         journal = KeyJournal(tmp_path / "keys.json")
-        r = await change_keys(open_with, "m0", kek=kek, old=old, new=NEW,
-                              journal=journal)
+        r = await change_keys(open_with, "m0", kek=kek, old=old, new=NEW, journal=journal)
         assert r.outcome == "changed", r
         creds = sim.fleet.meters[0].meter.credentials
         assert (creds.guek, creds.gak) == (NEW.ek, NEW.ak)
@@ -72,8 +75,7 @@ async def test_a_refused_transfer_keeps_the_old_keys(tmp_path: Path) -> None:
         open_with, old, _kek = opener(sim)
         journal = KeyJournal(tmp_path / "keys.json")
         wrong_kek = bytes(16)
-        r = await change_keys(open_with, "m0", kek=wrong_kek, old=old, new=NEW,
-                              journal=journal)
+        r = await change_keys(open_with, "m0", kek=wrong_kek, old=old, new=NEW, journal=journal)
         assert r.outcome == "unchanged" and "other-reason" in r.details
         assert journal.current("m0", old) == [old]
         assert sim.fleet.meters[0].meter.credentials.guek == old.ek
@@ -127,14 +129,16 @@ def _durability_log(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_journal_writes_fsync_the_directory_after_the_rename(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     events = _durability_log(monkeypatch)
     KeyJournal(tmp_path / "keys.json").begin("m0", A, B)
     assert events == ["fsync-file", "replace", "fsync-dir"]
 
 
 async def test_begin_is_durable_before_the_transfer_is_sent(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     events = _durability_log(monkeypatch)
 
     class Meter:
@@ -153,7 +157,8 @@ async def test_begin_is_durable_before_the_transfer_is_sent(
 
 
 def test_confirm_and_abandon_act_only_on_the_exact_pair_and_wipe_the_other_keys(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     journal = KeyJournal(tmp_path / "keys.json")
     journal.begin("m0", A, B)
     assert not journal.confirm("m0", C, B) and not journal.confirm("m0", A, C)
@@ -199,23 +204,32 @@ def test_begin_refuses_to_overwrite_a_pending_change(tmp_path: Path) -> None:
 
 
 def test_journals_of_the_older_shape_still_read_and_are_wiped_on_the_next_write(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "keys.json"
-    path.write_text(json.dumps({
-        "m0": {"state": "confirmed", "old": A.to_json(), "new": B.to_json()},
-        "m1": {"state": "pending", "old": A.to_json(), "new": C.to_json()}}))
+    path.write_text(
+        json.dumps(
+            {
+                "m0": {"state": "confirmed", "old": A.to_json(), "new": B.to_json()},
+                "m1": {"state": "pending", "old": A.to_json(), "new": C.to_json()},
+            }
+        )
+    )
     journal = KeyJournal(path)
     assert journal.current("m0", C) == [B] and journal.current("m1", B) == [C, A]
     e = journal.entry("m0")
     assert e is not None and e.old is None
     assert journal.confirm("m1", A, C)
     doc = json.loads(path.read_text())
-    assert doc == {"m0": {"state": "confirmed", "new": B.to_json()},
-                   "m1": {"state": "confirmed", "new": C.to_json()}}
+    assert doc == {
+        "m0": {"state": "confirmed", "new": B.to_json()},
+        "m1": {"state": "confirmed", "new": C.to_json()},
+    }
 
 
 async def test_a_fallback_session_built_before_a_newer_change_does_not_settle_it(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A session built while change (X -> K) was pending opens after that change was
     settled and a newer one (K -> N) began: it associates with K, and must leave the
     newer change pending (marking it confirmed would make the gateway use N, which the
@@ -226,8 +240,11 @@ async def test_a_fallback_session_built_before_a_newer_change_does_not_settle_it
 
     async with running_fleet(FleetSpec(meters=1)) as sim:
         info = sim.info[0]
-        cfg = load_config(write_lab_config(
-            tmp_path / "gw", [{**info, "port": sim.ports[0]}], broker=("127.0.0.1", 1)))
+        cfg = load_config(
+            write_lab_config(
+                tmp_path / "gw", [{**info, "port": sim.ports[0]}], broker=("127.0.0.1", 1)
+            )
+        )
         store = InvocationCounterStore(tmp_path / "gw" / "state" / "ic.sqlite")
         factory = SessionFactory(system_title=b"SMMCTEST", ic_store=store, response_timeout=2.0)
         journal = factory.key_journal

@@ -44,14 +44,22 @@ def change(cid: str, meter: str, keys: list[str] | None = None) -> bytes:
 
 
 async def read_energy(broker: Broker, col: Any, cid: str, meter: str) -> dict[str, Any]:
-    await send(broker, "MeterReadings", request(cid, {
-        "EndDevices": [{"mRID": meter}], "ReadingTypes": [{"obis": ENERGY}]},
-        verb="get", noun="MeterReadings"))
+    await send(
+        broker,
+        "MeterReadings",
+        request(
+            cid,
+            {"EndDevices": [{"mRID": meter}], "ReadingTypes": [{"obis": ENERGY}]},
+            verb="get",
+            noun="MeterReadings",
+        ),
+    )
     return await reply(col, cid)
 
 
 async def test_key_change_over_mqtt_then_reads_and_restart(
-        mosquitto: Broker, collector: Any, tmp_path: Path, capfd: Any) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path, capfd: Any
+) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=1)) as sim:
         meter = sim.info[0]["meter_id"]
@@ -97,14 +105,16 @@ async def test_key_change_over_mqtt_then_reads_and_restart(
 
 
 async def test_a_refused_key_change_leaves_the_old_keys(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     col = await collector(mosquitto, f"smmc/v1/{GW}/#")
     async with running_fleet(FleetSpec(meters=1)) as sim:
         meter = sim.info[0]["meter_id"]
         creds = sim.fleet.meters[0].meter.credentials
         before = KeySet(creds.guek, creds.gak)
-        config = with_master_key(sim, lab(sim, tmp_path, mosquitto, enable=ENABLE),
-                                 bytes(16))  # wrong KEK
+        config = with_master_key(
+            sim, lab(sim, tmp_path, mosquitto, enable=ENABLE), bytes(16)
+        )  # wrong KEK
         async with gateway(config):
             await online(col)
             await send(mosquitto, "MeterConfig", change("kc-bad", meter))
@@ -119,9 +129,22 @@ async def test_a_refused_key_change_leaves_the_old_keys(
             got = await read_energy(mosquitto, col, "get-bad", meter)
             assert got["reply"]["result"] == "OK", got
             # invalid requests name the problem and touch nothing
-            await send(mosquitto, "MeterConfig", request("kc-inv", {"keyChange": {
-                "keys": ["gak"], "EndDevices": [{"mRID": meter}],
-                "ek": "00112233445566778899aabbccddeeff"}}, verb="change", noun="MeterConfig"))
+            await send(
+                mosquitto,
+                "MeterConfig",
+                request(
+                    "kc-inv",
+                    {
+                        "keyChange": {
+                            "keys": ["gak"],
+                            "EndDevices": [{"mRID": meter}],
+                            "ek": "00112233445566778899aabbccddeeff",
+                        }
+                    },
+                    verb="change",
+                    noun="MeterConfig",
+                ),
+            )
             doc = await reply(col, "kc-inv")
             details = "\n".join(e["details"] for e in doc["reply"]["errors"])
             assert doc["reply"]["result"] == "FAILED"
@@ -132,7 +155,8 @@ async def test_a_refused_key_change_leaves_the_old_keys(
 
 
 async def test_a_pending_journal_falls_back_to_the_old_keys(
-        mosquitto: Broker, collector: Any, tmp_path: Path) -> None:
+    mosquitto: Broker, collector: Any, tmp_path: Path
+) -> None:
     """A crash between journaling and the transfer: the meter never saw the new keys. The
     scheduled and on-demand sessions try the new keys, fall back to the old ones and settle
     the journal (abandon), so the next session goes straight to the old keys."""
@@ -157,7 +181,8 @@ async def test_a_pending_journal_falls_back_to_the_old_keys(
 
 
 async def test_sessions_during_a_key_change_do_not_settle_the_journal(
-        mosquitto: Broker, tmp_path: Path) -> None:
+    mosquitto: Broker, tmp_path: Path
+) -> None:
     async with running_fleet(FleetSpec(meters=1)) as sim:
         meter = sim.info[0]["meter_id"]
         creds = sim.fleet.meters[0].meter.credentials

@@ -18,8 +18,9 @@ from tests.support_sim import FleetSpec, free_ports, running_fleet
 async def test_group_poll_reports_energised_disconnected_and_unreachable() -> None:
     dead = free_ports(1)[0]
     async with running_fleet(FleetSpec(meters=3)) as sim:
-        where = {info["meter_id"]: (port, info)
-                 for port, info in zip(sim.ports, sim.info, strict=True)}
+        where = {
+            info["meter_id"]: (port, info) for port, info in zip(sim.ports, sim.info, strict=True)
+        }
         ids = list(where)
         store = InvocationCounterStore(":memory:")
         async with session_to(*where[ids[1]], store) as s:
@@ -32,13 +33,21 @@ async def test_group_poll_reports_energised_disconnected_and_unreachable() -> No
                 yield s
 
         t0 = time.monotonic()
-        results = await poll(open_session, [*ids, "ghost"],
-                             clock_obis=lambda m: "0.0.1.0.0.255",
-                             disconnect_obis=lambda m: "0.0.96.3.10.255", timeout_s=3)
+        results = await poll(
+            open_session,
+            [*ids, "ghost"],
+            clock_obis=lambda m: "0.0.1.0.0.255",
+            disconnect_obis=lambda m: "0.0.96.3.10.255",
+            timeout_s=3,
+        )
         assert time.monotonic() - t0 < 10
         states = {r.meter_id: r.state for r in results}
-        assert states == {ids[0]: "energised", ids[1]: "disconnected", ids[2]: "energised",
-                          "ghost": "unreachable"}
+        assert states == {
+            ids[0]: "energised",
+            ids[1]: "disconnected",
+            ids[2]: "energised",
+            "ghost": "unreachable",
+        }
         assert [r.meter_id for r in results] == [*ids, "ghost"]
         ghost = results[-1]
         assert ghost.details and ghost.rtt_s is None

@@ -12,16 +12,20 @@ from smmc_gateway.dlms.transport import WrapperTransport
 
 
 @contextlib.asynccontextmanager
-async def session_to(port: int, info: dict[str, Any],
-                     store: InvocationCounterStore | None = None
-                     ) -> AsyncIterator[ClientSession]:
+async def session_to(
+    port: int, info: dict[str, Any], store: InvocationCounterStore | None = None
+) -> AsyncIterator[ClientSession]:
     """A session with its own counter store (pass one to share it across sessions: the
     simulated meter refuses a client counter that does not increase)."""
-    sec = Security.hls_gmac(system_title=b"SMMCGW01", ek=bytes.fromhex(info["ek"]),
-                            ak=bytes.fromhex(info["ak"]),
-                            ic_store=store or InvocationCounterStore(":memory:"),
-                            ic_scope=info["meter_id"])
+    sec = Security.hls_gmac(
+        system_title=b"SMMCGW01",
+        ek=bytes.fromhex(info["ek"]),
+        ak=bytes.fromhex(info["ak"]),
+        ic_store=store or InvocationCounterStore(":memory:"),
+        ic_scope=info["meter_id"],
+    )
     settings = SessionSettings(client_sap=1, security=sec, response_timeout=5)
-    async with ClientSession(WrapperTransport.tcp("127.0.0.1", port, client_sap=1), settings,
-                             meter_id=info["meter_id"]) as s:
+    async with ClientSession(
+        WrapperTransport.tcp("127.0.0.1", port, client_sap=1), settings, meter_id=info["meter_id"]
+    ) as s:
         yield s

@@ -14,17 +14,24 @@ from tests.support_sim import FleetSpec, running_fleet
 
 
 def _session(port: int) -> ClientSession:
-    return ClientSession(WrapperTransport.tcp("127.0.0.1", port, client_sap=1),
-                         SessionSettings(client_sap=1, security=Security.none()), meter_id="m0")
+    return ClientSession(
+        WrapperTransport.tcp("127.0.0.1", port, client_sap=1),
+        SessionSettings(client_sap=1, security=Security.none()),
+        meter_id="m0",
+    )
 
 
 def flat(tariff: int, activation: str = "now", name: str = "FLAT") -> dict[str, Any]:
-    return {"calendarName": name,
-            "seasons": [{"name": "S1", "start": "01-01", "week": "W1"}],
-            "weeks": [{"name": "W1", "days": [1, 1, 1, 1, 1, 2, 2]}],
-            "dayProfiles": [{"id": 1, "actions": [{"start": "00:00", "tariff": tariff}]},
-                            {"id": 2, "actions": [{"start": "00:00", "tariff": tariff}]}],
-            "activation": activation}
+    return {
+        "calendarName": name,
+        "seasons": [{"name": "S1", "start": "01-01", "week": "W1"}],
+        "weeks": [{"name": "W1", "days": [1, 1, 1, 1, 1, 2, 2]}],
+        "dayProfiles": [
+            {"id": 1, "actions": [{"start": "00:00", "tariff": tariff}]},
+            {"id": 2, "actions": [{"start": "00:00", "tariff": tariff}]},
+        ],
+        "activation": activation,
+    }
 
 
 def test_bad_calendars_name_their_paths() -> None:
@@ -36,11 +43,13 @@ def test_bad_calendars_name_their_paths() -> None:
     problems: list[str] = []
     assert parse_calendar(doc, "payload.PricingStructure", problems) is None
     text = "\n".join(problems)
-    for expected in ("payload.PricingStructure.seasons[0].start: '13-40'",
-                     "payload.PricingStructure.seasons[0].week: 'W9'",
-                     "payload.PricingStructure.weeks[0].days[6]: 7 is not the id",
-                     "payload.PricingStructure.dayProfiles[1].actions[1].start: '25:00'",
-                     "payload.PricingStructure.activation: 'tomorrow'"):
+    for expected in (
+        "payload.PricingStructure.seasons[0].start: '13-40'",
+        "payload.PricingStructure.seasons[0].week: 'W9'",
+        "payload.PricingStructure.weeks[0].days[6]: 7 is not the id",
+        "payload.PricingStructure.dayProfiles[1].actions[1].start: '25:00'",
+        "payload.PricingStructure.activation: 'tomorrow'",
+    ):
         assert expected in text, text
     problems = []
     assert parse_calendar({"calendarName": ""}, "p", problems) is None
@@ -92,9 +101,7 @@ async def test_scheduled_activation_waits_for_its_time() -> None:
             assert bytes.fromhex((await s.get(20, "0.0.13.0.0.255", 2))["value"]) == b"LATER"
 
 
-
-async def test_pricing_structure_over_mqtt(mosquitto: Any, collector: Any,
-                                           tmp_path: Any) -> None:
+async def test_pricing_structure_over_mqtt(mosquitto: Any, collector: Any, tmp_path: Any) -> None:
     import json
 
     from test_daemon_e2e import GW, gateway, lab, online, reply, request, send
@@ -105,26 +112,33 @@ async def test_pricing_structure_over_mqtt(mosquitto: Any, collector: Any,
         ids = [i["meter_id"] for i in sim.info]
         async with gateway(lab(sim, tmp_path, mosquitto)):
             await online(col)
-            body = {"PricingStructure": flat(3, name="PEAK"),
-                    "EndDeviceGroups": [{"mRID": "all"}]}
+            body = {"PricingStructure": flat(3, name="PEAK"), "EndDeviceGroups": [{"mRID": "all"}]}
             validate(body, "pricing-structure-config-request")
-            await send(mosquitto, "PricingStructureConfig",
-                       request("ps-1", body, verb="change", noun="PricingStructureConfig"))
+            await send(
+                mosquitto,
+                "PricingStructureConfig",
+                request("ps-1", body, verb="change", noun="PricingStructureConfig"),
+            )
             doc = await reply(col, "ps-1")
             validate_message(json.dumps(doc).encode())
             assert doc["reply"]["result"] == "OK", doc["reply"]
             entries = doc["payload"]["PricingStructureConfig"]
             assert {e["EndDevices"][0]["mRID"] for e in entries} == set(ids)
-            assert all(e["activeCalendar"] == "PEAK" and e["activeTariff"] == 3
-                       for e in entries)
+            assert all(e["activeCalendar"] == "PEAK" and e["activeTariff"] == 3 for e in entries)
 
             bad = {"PricingStructure": {**flat(3), "activation": 5}, "EndDevices": []}
-            await send(mosquitto, "PricingStructureConfig",
-                       request("ps-2", bad, verb="get", noun="PricingStructureConfig"))
+            await send(
+                mosquitto,
+                "PricingStructureConfig",
+                request("ps-2", bad, verb="get", noun="PricingStructureConfig"),
+            )
             doc = await reply(col, "ps-2")
             details = "\n".join(e["details"] for e in doc["reply"]["errors"])
-            for part in ("header.verb: 'get'", "payload.PricingStructure.activation: 5",
-                         "payload: names no meter"):
+            for part in (
+                "header.verb: 'get'",
+                "payload.PricingStructure.activation: 5",
+                "payload: names no meter",
+            ):
                 assert part in details, details
 
 
@@ -136,8 +150,10 @@ async def test_special_days_replace_the_week_profile() -> None:
         doc = flat(1, name="HOLIDAY")
         doc["weeks"][0]["days"] = [1] * 7
         doc["dayProfiles"][1]["actions"][0]["tariff"] = 3
-        doc["specialDays"] = [{"index": 1, "date": today.isoformat(), "dayId": 2},
-                              {"index": 2, "date": "12-25", "dayId": 2}]
+        doc["specialDays"] = [
+            {"index": 1, "date": today.isoformat(), "dayId": 2},
+            {"index": 2, "date": "12-25", "dayId": 2},
+        ]
         problems: list[str] = []
         cal = parse_calendar(doc, "p", problems)
         assert cal is not None, problems
@@ -150,6 +166,9 @@ async def test_special_days_replace_the_week_profile() -> None:
         problems = []
         assert parse_calendar(bad, "p", problems) is None
         text = "\n".join(problems)
-        for part in ("p.specialDays[0].index: -1", "p.specialDays[0].date: '2027-13-01'",
-                     "p.specialDays[0].dayId: 9"):
+        for part in (
+            "p.specialDays[0].index: -1",
+            "p.specialDays[0].date: '2027-13-01'",
+            "p.specialDays[0].dayId: 9",
+        ):
             assert part in text, text

@@ -37,6 +37,7 @@ class WrapperError(DlmsError): ...
 class AxdrError(DlmsError): ...
 class ApduError(DlmsError): ...
 class SecurityError(DlmsError): ...
+
 class AuthenticationError(SecurityError):
     """An AES-GCM/GMAC tag did not match: wrong key, or tampered data."""
 
@@ -69,8 +70,16 @@ def encode_datetime(
     to 0xFF (not specified)."""
 
 DateTimeFields = tuple[
-    int | None, int | None, int | None, int | None, int | None,
-    int | None, int | None, int | None, int | None, int | None,
+    int | None,
+    int | None,
+    int | None,
+    int | None,
+    int | None,
+    int | None,
+    int | None,
+    int | None,
+    int | None,
+    int | None,
 ]
 """(year, month, day, weekday, hour, minute, second, hundredths, deviation,
 clock_status); ``None`` where the field is not specified (0xFF, year 0xFFFF,
@@ -619,14 +628,10 @@ def action_results() -> list[tuple[int, str]]:
 # lengths/values raise :class:`SecurityError` naming the field and offset.
 # ``ek`` may be a :class:`GcmKey` (expanded once per session) or 16 bytes.
 
-def gcm_encrypt(
-    key: bytes, iv: bytes, aad: bytes, plaintext: bytes, tag_len: int = 12
-) -> bytes:
+def gcm_encrypt(key: bytes, iv: bytes, aad: bytes, plaintext: bytes, tag_len: int = 12) -> bytes:
     """AES-GCM-128: ciphertext || tag (tag_len 12..16)."""
 
-def gcm_decrypt(
-    key: bytes, iv: bytes, aad: bytes, data: bytes, tag_len: int = 12
-) -> bytes:
+def gcm_decrypt(key: bytes, iv: bytes, aad: bytes, data: bytes, tag_len: int = 12) -> bytes:
     """AES-GCM-128 of ciphertext || tag; raises :class:`AuthenticationError`."""
 
 class GcmKey:
@@ -891,8 +896,17 @@ class ErrorInfo:
     def kind(
         self,
     ) -> Literal[
-        "truncated", "unknown-tag", "invalid", "checksum", "too-long", "too-deep", "trailing",
-        "authentication-failed", "unsupported", "no-answer", "other",
+        "truncated",
+        "unknown-tag",
+        "invalid",
+        "checksum",
+        "too-long",
+        "too-deep",
+        "trailing",
+        "authentication-failed",
+        "unsupported",
+        "no-answer",
+        "other",
     ]: ...
     @property
     def message(self) -> str: ...

@@ -175,8 +175,11 @@ def aare(user_information: dict[str, Any] | None, **fields: Any) -> bytes:
 
 def get_response(invoke: int, data: bytes = VALUE) -> bytes:
     return _core.encode_apdu(
-        {"apdu": "get-response-normal", "invoke_id_and_priority": invoke,
-         "result": {"data_raw": data}}
+        {
+            "apdu": "get-response-normal",
+            "invoke_id_and_priority": invoke,
+            "result": {"data_raw": data},
+        }
     )
 
 
@@ -186,7 +189,8 @@ def exception_response(counter: int | None = None) -> bytes:
         {
             "apdu": "exception-response",
             "state_error": "service-not-allowed",
-            "service_error": "operation-not-possible" if counter is None
+            "service_error": "operation-not-possible"
+            if counter is None
             else "invocation-counter-error",
             "invocation_counter": counter,
         }
@@ -282,9 +286,7 @@ class CipheredMeter:
             return [rlre()]
         if kind != "glo-get-request":
             return [exception_response()]
-        plain, _sc, ic, _title = _core.decipher_apdu(
-            raw, system_title=CLIENT_TITLE, ek=EK, ak=AK
-        )
+        plain, _sc, ic, _title = _core.decipher_apdu(raw, system_title=CLIENT_TITLE, ek=EK, ak=AK)
         self.seen.append(ic)
         get = _core.decode_apdu(plain)
         if self.on_get is not None:
@@ -299,7 +301,12 @@ class CipheredMeter:
 
 def ciphered_security(store: InvocationCounterStore, **kw: Any) -> Security:
     return Security(
-        system_title=CLIENT_TITLE, ek=EK, ak=AK, ciphered=True, ic_store=store, ic_scope=SCOPE,
+        system_title=CLIENT_TITLE,
+        ek=EK,
+        ak=AK,
+        ciphered=True,
+        ic_store=store,
+        ic_scope=SCOPE,
         **kw,
     )
 

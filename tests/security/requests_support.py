@@ -38,8 +38,13 @@ class FakeUplink:
     topics: Topics = field(default_factory=lambda: Topics(GW))
     published: int = 0
 
-    async def publish_reading(self, meter: str, readings: Sequence[Any] = (),
-                              interval_blocks: Any = None, message_id: str | None = None) -> str:
+    async def publish_reading(
+        self,
+        meter: str,
+        readings: Sequence[Any] = (),
+        interval_blocks: Any = None,
+        message_id: str | None = None,
+    ) -> str:
         self.published += 1
         return f"r{self.published}"
 
@@ -68,8 +73,9 @@ class Lab:
 
     def with_commands(self, **changes: Any) -> Dispatcher:
         """Another dispatcher on the same head-end, its [commands] changed."""
-        return Dispatcher(self.head, commands=replace(self.dispatcher.commands, **changes),
-                          poll_timeout_s=2)
+        return Dispatcher(
+            self.head, commands=replace(self.dispatcher.commands, **changes), poll_timeout_s=2
+        )
 
 
 def closed_port() -> int:
@@ -79,45 +85,70 @@ def closed_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def dead_fleet(tmp: Path, meters: int = 3, *, enable: Sequence[str] = (),
-                     commands: Mapping[str, Any] | None = None) -> AsyncIterator[Lab]:
+async def dead_fleet(
+    tmp: Path,
+    meters: int = 3,
+    *,
+    enable: Sequence[str] = (),
+    commands: Mapping[str, Any] | None = None,
+) -> AsyncIterator[Lab]:
     """``meters`` configured meters (group ``all``; the first two also in ``pair``) that
     never answer; ``commands``: fields of CommandsConfig to change."""
     port = closed_port()
-    info = [{"meter_id": f"m{i}", "port": port, "ek": "00" * 16, "ak": "11" * 16}
-            for i in range(meters)]
+    info = [
+        {"meter_id": f"m{i}", "port": port, "ek": "00" * 16, "ak": "11" * 16} for i in range(meters)
+    ]
     groups = {f"m{i}": "all;pair" if i < 2 else "all" for i in range(meters)}
-    cfg = load_config(write_lab_config(tmp / "gw", info, broker=("127.0.0.1", 1),
-                                       gateway_id=GW, groups=groups, response_timeout="1s",
-                                       enable=enable))
+    cfg = load_config(
+        write_lab_config(
+            tmp / "gw",
+            info,
+            broker=("127.0.0.1", 1),
+            gateway_id=GW,
+            groups=groups,
+            response_timeout="1s",
+            enable=enable,
+        )
+    )
     fleet = await Fleet.open(cfg.meters, tmp / "gw" / "state" / "fleet.sqlite")
-    sched = Scheduler(fleet, SessionFactory(dict(cfg.buses), response_timeout=1),
-                      max_tcp_sessions=4, retry_attempts=0)
-    head = HeadEnd(fleet, sched, FakeUplink(), cfg.models, time_source=FixedTimeSource(),
-                   first_read_s=3600)
+    sched = Scheduler(
+        fleet,
+        SessionFactory(dict(cfg.buses), response_timeout=1),
+        max_tcp_sessions=4,
+        retry_attempts=0,
+    )
+    head = HeadEnd(
+        fleet, sched, FakeUplink(), cfg.models, time_source=FixedTimeSource(), first_read_s=3600
+    )
     cmd = replace(cfg.commands, **(commands or {})) if commands else cfg.commands
     try:
-        yield Lab(Dispatcher(head, commands=cmd, poll_timeout_s=2), head,
-                  [m.id for m in cfg.meters])
+        yield Lab(
+            Dispatcher(head, commands=cmd, poll_timeout_s=2), head, [m.id for m in cfg.meters]
+        )
     finally:
         await fleet.close()
 
 
 @contextlib.asynccontextmanager
-async def live_fleet(tmp: Path, *, commands: Mapping[str, Any] | None = None
-                     ) -> AsyncIterator[Lab]:
+async def live_fleet(tmp: Path, *, commands: Mapping[str, Any] | None = None) -> AsyncIterator[Lab]:
     """One simulated meter (two days of load profile) that answers."""
     from tests.support_sim import FleetSpec, running_fleet
 
     async with running_fleet(FleetSpec(meters=1)) as sim:
         info = [{**i, "port": port} for i, port in zip(sim.info, sim.ports, strict=True)]
-        cfg = load_config(write_lab_config(tmp / "gw", info, broker=("127.0.0.1", 1),
-                                           gateway_id=GW))
+        cfg = load_config(
+            write_lab_config(tmp / "gw", info, broker=("127.0.0.1", 1), gateway_id=GW)
+        )
         fleet = await Fleet.open(cfg.meters, tmp / "gw" / "state" / "fleet.sqlite")
-        sched = Scheduler(fleet, SessionFactory(dict(cfg.buses), response_timeout=5),
-                          max_tcp_sessions=2, retry_attempts=0)
-        head = HeadEnd(fleet, sched, FakeUplink(), cfg.models, time_source=FixedTimeSource(),
-                       first_read_s=3600)
+        sched = Scheduler(
+            fleet,
+            SessionFactory(dict(cfg.buses), response_timeout=5),
+            max_tcp_sessions=2,
+            retry_attempts=0,
+        )
+        head = HeadEnd(
+            fleet, sched, FakeUplink(), cfg.models, time_source=FixedTimeSource(), first_read_s=3600
+        )
         cmd = replace(cfg.commands, **(commands or {}))
         try:
             yield Lab(Dispatcher(head, commands=cmd), head, [m.id for m in cfg.meters])
@@ -126,22 +157,33 @@ async def live_fleet(tmp: Path, *, commands: Mapping[str, Any] | None = None
 
 
 #: short names of the energy registers a test profile captures -> (OBIS code, unit)
-REGISTERS = {"A+": ("1.0.1.8.0.255", "Wh"), "A-": ("1.0.2.8.0.255", "Wh"),
-             "R+": ("1.0.3.8.0.255", "varh"), "R-": ("1.0.4.8.0.255", "varh")}
+REGISTERS = {
+    "A+": ("1.0.1.8.0.255", "Wh"),
+    "A-": ("1.0.2.8.0.255", "Wh"),
+    "R+": ("1.0.3.8.0.255", "varh"),
+    "R-": ("1.0.4.8.0.255", "varh"),
+}
 
 
-def blocks(stamps: Sequence[datetime], base: int = 100, refs: Sequence[str] = ("A+",)
-           ) -> bytes:
+def blocks(stamps: Sequence[datetime], base: int = 100, refs: Sequence[str] = ("A+",)) -> bytes:
     """IntervalBlocks JSON of the registers ``refs`` (short names) with one reading per
     stamp, each block's ref the IEC 61968-9 ReadingType code, as the gateway sends it."""
     out = []
     for short in refs:
         obis, unit = REGISTERS[short]
-        out.append({"ReadingType": {"ref": reading_type(obis, unit, measuring_period_s=P),
-                                    "obis": obis, "unit": unit},
-                    "IntervalReadings": [
-                        {"timeStamp": s.isoformat().replace("+00:00", "Z"), "value": base + i}
-                        for i, s in enumerate(stamps)]})
+        out.append(
+            {
+                "ReadingType": {
+                    "ref": reading_type(obis, unit, measuring_period_s=P),
+                    "obis": obis,
+                    "unit": unit,
+                },
+                "IntervalReadings": [
+                    {"timeStamp": s.isoformat().replace("+00:00", "Z"), "value": base + i}
+                    for i, s in enumerate(stamps)
+                ],
+            }
+        )
     return json.dumps(out).encode()
 
 

@@ -35,8 +35,12 @@ def closed_port() -> int:
         return int(s.getsockname()[1])  # nothing listens: a connection attempt fails (exit 1)
 
 
-def signed(path: Path, size: int = 3000, identifier: str = "SMMC-SIM-9.9",
-           key: Ed25519PrivateKey | None = None) -> Path:
+def signed(
+    path: Path,
+    size: int = 3000,
+    identifier: str = "SMMC-SIM-9.9",
+    key: Ed25519PrivateKey | None = None,
+) -> Path:
     data = os.urandom(size)
     path.write_bytes(data)
     key = key or load_private_key(SAMPLES / "TEST-ONLY-signing-key.pem")
@@ -55,15 +59,28 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def push(capsys: pytest.CaptureFixture[str], image: Path, *extra: str) -> tuple[int, str]:
-    rc = main(["meter", "--tcp", f"127.0.0.1:{closed_port()}", "--timeout", "2",
-               "--audit-dir", str(image.parent / "audit"), "firmware", "push", str(image),
-               *extra])
+    rc = main(
+        [
+            "meter",
+            "--tcp",
+            f"127.0.0.1:{closed_port()}",
+            "--timeout",
+            "2",
+            "--audit-dir",
+            str(image.parent / "audit"),
+            "firmware",
+            "push",
+            str(image),
+            *extra,
+        ]
+    )
     out = capsys.readouterr()
     return rc, out.out + out.err
 
 
 def test_an_image_without_manifest_is_refused_before_connecting(
-        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     image = env / "fw.bin"
     image.write_bytes(os.urandom(500))
     rc, text = push(capsys, image, "--trusted-key", str(TEST_PUB))
@@ -72,17 +89,21 @@ def test_an_image_without_manifest_is_refused_before_connecting(
     assert "--unsigned" in text and "cannot open" not in text  # never connected
 
 
-@pytest.mark.parametrize("damage", ["tampered", "truncated", "untrusted", "no-keys",
-                                    "bad-signature"])
+@pytest.mark.parametrize(
+    "damage", ["tampered", "truncated", "untrusted", "no-keys", "bad-signature"]
+)
 def test_a_manifest_that_does_not_verify_is_refused(
-        env: Path, capsys: pytest.CaptureFixture[str], damage: str) -> None:
+    env: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
     image = signed(env / "fw.bin")
     trust = ["--trusted-key", str(TEST_PUB)]
-    expected = {"tampered": "differs from the signed manifest",
-                "truncated": "the image was altered or truncated",
-                "untrusted": "which is not trusted",
-                "no-keys": "no trusted firmware signing key",
-                "bad-signature": "manifest signature does not verify"}[damage]
+    expected = {
+        "tampered": "differs from the signed manifest",
+        "truncated": "the image was altered or truncated",
+        "untrusted": "which is not trusted",
+        "no-keys": "no trusted firmware signing key",
+        "bad-signature": "manifest signature does not verify",
+    }[damage]
     if damage == "tampered":
         data = bytearray(image.read_bytes())
         data[100] ^= 1
@@ -110,7 +131,8 @@ def test_identifier_must_be_the_signed_one(env: Path, capsys: pytest.CaptureFixt
 
 
 def test_trusted_keys_from_the_default_directory_and_the_variable(
-        env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A verified image gets past the check: the push then fails to connect (exit 1)."""
     image = signed(env / "fw.bin")
     trusted = env / "config" / "smmc-gateway" / "firmware-trusted-keys"
@@ -119,8 +141,11 @@ def test_trusted_keys_from_the_default_directory_and_the_variable(
     rc, text = push(capsys, image)
     assert rc == 1 and "refused" not in text, text
     other = env / "other.pub"
-    other.write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    other.write_bytes(
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     monkeypatch.setenv("SMMC_FIRMWARE_TRUST", str(other))  # the variable replaces the default
     rc, text = push(capsys, image)
     assert rc == 2 and "which is not trusted" in text
@@ -135,13 +160,34 @@ def sim() -> Iterator[SimulatorProcess]:
 
 def _cli(sim: SimulatorProcess, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     port = sim.info["meters"][0]["port"]
-    env = {**os.environ, "NO_COLOR": "1", "XDG_STATE_HOME": str(tmp / "state"),
-           "XDG_CONFIG_HOME": str(tmp / "config")}
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "XDG_STATE_HOME": str(tmp / "state"),
+        "XDG_CONFIG_HOME": str(tmp / "config"),
+    }
     env.pop("SMMC_FIRMWARE_TRUST", None)
     return subprocess.run(
-        [*CLI, "meter", "--tcp", f"127.0.0.1:{port}", "--client", "1", "--audit-dir",
-         str(tmp / "audit"), "--json", "firmware", "push", *args],
-        capture_output=True, text=True, env=env, timeout=120, check=False)
+        [
+            *CLI,
+            "meter",
+            "--tcp",
+            f"127.0.0.1:{port}",
+            "--client",
+            "1",
+            "--audit-dir",
+            str(tmp / "audit"),
+            "--json",
+            "firmware",
+            "push",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def _record(tmp: Path) -> dict[str, Any]:
@@ -152,7 +198,8 @@ def _record(tmp: Path) -> dict[str, Any]:
 
 
 def test_signed_push_is_recorded_with_digest_and_signer(
-        sim: SimulatorProcess, tmp_path: Path) -> None:
+    sim: SimulatorProcess, tmp_path: Path
+) -> None:
     image = signed(tmp_path / "fw.bin", identifier="SMMC-SIM-9.9")
     proc = _cli(sim, tmp_path, str(image), "--trusted-key", str(TEST_PUB), "--no-activate")
     assert proc.returncode == 0, proc.stderr
@@ -164,7 +211,8 @@ def test_signed_push_is_recorded_with_digest_and_signer(
 
 
 def test_unsigned_push_is_allowed_on_purpose_and_recorded_as_such(
-        sim: SimulatorProcess, tmp_path: Path) -> None:
+    sim: SimulatorProcess, tmp_path: Path
+) -> None:
     image = tmp_path / "fw-x.bin"
     image.write_bytes(os.urandom(800))
     proc = _cli(sim, tmp_path, str(image), "--unsigned", "--no-activate")

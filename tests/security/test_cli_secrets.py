@@ -29,7 +29,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("command", ["meter", "decode"])
 def test_help_discourages_keys_on_the_command_line(
-        capsys: pytest.CaptureFixture[str], command: str) -> None:
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
     rc, text = run(capsys, command, "--help")
     assert rc == 0
     flat = " ".join(text.split())
@@ -48,13 +49,25 @@ def _secrets(tmp: Path, mode: int) -> Path:
 
 
 def _clock(capsys: pytest.CaptureFixture[str], tmp: Path, secrets: Path) -> tuple[int, str]:
-    return run(capsys, "meter", "--tcp", f"127.0.0.1:{closed_port()}", "--timeout", "2",
-               "--ic-store", str(tmp / "ic.sqlite"), "--secrets-file", str(secrets), "clock")
+    return run(
+        capsys,
+        "meter",
+        "--tcp",
+        f"127.0.0.1:{closed_port()}",
+        "--timeout",
+        "2",
+        "--ic-store",
+        str(tmp / "ic.sqlite"),
+        "--secrets-file",
+        str(secrets),
+        "clock",
+    )
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o620], ids=oct)
 def test_a_secrets_file_others_may_access_is_refused(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path, mode: int) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, mode: int
+) -> None:
     f = _secrets(tmp_path, mode)
     rc, text = _clock(capsys, tmp_path, f)
     assert rc == 2, text
@@ -65,13 +78,15 @@ def test_a_secrets_file_others_may_access_is_refused(
 
 @pytest.mark.parametrize("mode", [0o600, 0o400], ids=oct)
 def test_a_private_secrets_file_is_used(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path, mode: int) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, mode: int
+) -> None:
     rc, text = _clock(capsys, tmp_path, _secrets(tmp_path, mode))
     assert rc == 1 and "--secrets-file" not in text, text  # read; then no meter answered
 
 
 def test_a_secrets_file_that_is_not_a_regular_file_is_refused(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo, 0o600)  # opening must not wait for a writer
     rc, text = _clock(capsys, tmp_path, fifo)
@@ -83,7 +98,8 @@ def test_a_secrets_file_that_is_not_a_regular_file_is_refused(
 
 
 def test_a_symlink_is_judged_by_the_file_it_names(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     target = _secrets(tmp_path, 0o644)
     link = tmp_path / "link.toml"
     link.symlink_to(target)  # a symlink's own mode is 0777: the file's mode is what counts

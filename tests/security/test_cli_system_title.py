@@ -44,7 +44,8 @@ def test_a_damaged_title_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 async def test_two_runs_associate_with_the_same_own_title(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("NO_COLOR", "1")
     for name in ("SMMC_EK", "SMMC_AK", "SMMC_PASSWORD", "SMMC_AUDIT_DIR"):
@@ -54,8 +55,7 @@ async def test_two_runs_associate_with_the_same_own_title(
         monkeypatch.setenv("SMMC_EK", info["ek"])
         monkeypatch.setenv("SMMC_AK", info["ak"])
         creds = sim.fleet.meters[0].meter.credentials
-        argv = ["meter", "--tcp", f"127.0.0.1:{sim.ports[0]}", "--json", "get",
-                "8/0.0.1.0.0.255/2"]
+        argv = ["meter", "--tcp", f"127.0.0.1:{sim.ports[0]}", "--json", "get", "8/0.0.1.0.0.255/2"]
         assert await asyncio.to_thread(main, argv) == 0
         title = bytes.fromhex(title_path(default_ic_store()).read_text())
         assert creds.client_system_titles[1] == title  # the meter took it from the AARQ
@@ -65,8 +65,7 @@ async def test_two_runs_associate_with_the_same_own_title(
         assert creds.client_system_titles[1] == title
         # --system-title still overrides
         given = "534d435445535431"
-        assert await asyncio.to_thread(main, [*argv[:3], "--system-title", given,
-                                              *argv[3:]]) == 0
+        assert await asyncio.to_thread(main, [*argv[:3], "--system-title", given, *argv[3:]]) == 0
         assert creds.client_system_titles[1] == bytes.fromhex(given)
     names = sorted(os.listdir(tmp_path / "state" / "smmc-gateway"))
     assert "invocation-counters.sqlite.system-title" in names

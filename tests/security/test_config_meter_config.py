@@ -53,12 +53,23 @@ class CountingScheduler:
 
 
 @contextlib.asynccontextmanager
-async def head_end(sim: RunningFleet, tmp: Path, *, extra: str = "",
-                   enable: Sequence[str] = (), master_key: bytes | None = None
-                   ) -> AsyncIterator[tuple[Any, GatewayConfig]]:
+async def head_end(
+    sim: RunningFleet,
+    tmp: Path,
+    *,
+    extra: str = "",
+    enable: Sequence[str] = (),
+    master_key: bytes | None = None,
+) -> AsyncIterator[tuple[Any, GatewayConfig]]:
     meters = [{**info, "port": port} for info, port in zip(sim.info, sim.ports, strict=True)]
-    path = write_lab_config(tmp / "gw", meters, broker=("127.0.0.1", 1883), extra=extra,
-                            enable=enable, groups={m["meter_id"]: "all" for m in meters})
+    path = write_lab_config(
+        tmp / "gw",
+        meters,
+        broker=("127.0.0.1", 1883),
+        extra=extra,
+        enable=enable,
+        groups={m["meter_id"]: "all" for m in meters},
+    )
     if master_key is not None:
         keys = path.parent / "meter-keys.toml"
         text = keys.read_text()
@@ -70,10 +81,12 @@ async def head_end(sim: RunningFleet, tmp: Path, *, extra: str = "",
     state = tmp / "gw" / "state"
     fleet = await Fleet.open(cfg.meters, state / "fleet.sqlite")
     store = InvocationCounterStore(state / "ic.sqlite")
-    factory = SessionFactory(system_title=cfg.gateway.client_system_title, ic_store=store,
-                             response_timeout=5.0)
-    head = SimpleNamespace(fleet=fleet, scheduler=CountingScheduler(
-        Scheduler(fleet, factory, max_tcp_sessions=8)))
+    factory = SessionFactory(
+        system_title=cfg.gateway.client_system_title, ic_store=store, response_timeout=5.0
+    )
+    head = SimpleNamespace(
+        fleet=fleet, scheduler=CountingScheduler(Scheduler(fleet, factory, max_tcp_sessions=8))
+    )
     try:
         yield head, cfg
     finally:
@@ -81,10 +94,15 @@ async def head_end(sim: RunningFleet, tmp: Path, *, extra: str = "",
         store.close()
 
 
-def setting(class_id: int, obis: str, *, attribute: int | None = None,
-            value: dict[str, Any] | None = None, method: int | None = None) -> dict[str, Any]:
-    doc: dict[str, Any] = {"EndDeviceGroups": [{"mRID": "all"}], "class_id": class_id,
-                           "obis": obis}
+def setting(
+    class_id: int,
+    obis: str,
+    *,
+    attribute: int | None = None,
+    value: dict[str, Any] | None = None,
+    method: int | None = None,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {"EndDeviceGroups": [{"mRID": "all"}], "class_id": class_id, "obis": obis}
     if method is not None:
         doc["method"] = method
     else:
@@ -94,37 +112,56 @@ def setting(class_id: int, obis: str, *, attribute: int | None = None,
 
 
 def read(sim: RunningFleet, obis: str, attribute: int) -> Any:
-    return sim.fleet.meters[0].meter.objects[Obis.coerce(obis)].read(
-        attribute, datetime.now(UTC), None, None)
+    return (
+        sim.fleet.meters[0]
+        .meter.objects[Obis.coerce(obis)]
+        .read(attribute, datetime.now(UTC), None, None)
+    )
 
 
 #: What the shipped defaults must refuse (issue 7 item 8), one setting each.
 REFUSED = [
-    setting(40, PUSH, attribute=3, value={"type": "structure", "value": [
-        {"type": "enum", "value": 0}, {"type": "octet-string", "value": "3130"},
-        {"type": "enum", "value": 0}]}),                       # push destination
-    setting(64, "0.0.43.0.1.255", method=1,
-            value=None),                                         # security_activate
-    setting(64, "0.0.43.0.1.255", attribute=2),                  # security policy
-    setting(15, "0.0.40.0.0.255", attribute=7,
-            value={"type": "octet-string", "value": "41424344"}),  # LLS secret
-    setting(15, "0.0.40.0.0.255", attribute=9,
-            value={"type": "octet-string", "value": "00002b0001ff"}),  # security setup ref
+    setting(
+        40,
+        PUSH,
+        attribute=3,
+        value={
+            "type": "structure",
+            "value": [
+                {"type": "enum", "value": 0},
+                {"type": "octet-string", "value": "3130"},
+                {"type": "enum", "value": 0},
+            ],
+        },
+    ),  # push destination
+    setting(64, "0.0.43.0.1.255", method=1, value=None),  # security_activate
+    setting(64, "0.0.43.0.1.255", attribute=2),  # security policy
+    setting(
+        15, "0.0.40.0.0.255", attribute=7, value={"type": "octet-string", "value": "41424344"}
+    ),  # LLS secret
+    setting(
+        15, "0.0.40.0.0.255", attribute=9, value={"type": "octet-string", "value": "00002b0001ff"}
+    ),  # security setup ref
     setting(18, IMAGE, attribute=5, value={"type": "boolean", "value": False}),
     setting(18, IMAGE, method=1),
     setting(23, "0.0.22.0.0.255", attribute=3, value={"type": "enum", "value": 6}),  # HDLC
-    setting(41, "0.0.25.0.0.255", attribute=2, value={"type": "long-unsigned",
-                                                      "value": 4059}),  # TCP-UDP port
-    setting(42, "0.0.25.1.0.255", attribute=3, value={"type": "double-long-unsigned",
-                                                      "value": 1}),  # IPv4 address
-    setting(45, "0.0.25.4.0.255", attribute=2, value={"type": "octet-string",
-                                                      "value": "61706e"}),  # GPRS APN
+    setting(
+        41, "0.0.25.0.0.255", attribute=2, value={"type": "long-unsigned", "value": 4059}
+    ),  # TCP-UDP port
+    setting(
+        42, "0.0.25.1.0.255", attribute=3, value={"type": "double-long-unsigned", "value": 1}
+    ),  # IPv4 address
+    setting(
+        45, "0.0.25.4.0.255", attribute=2, value={"type": "octet-string", "value": "61706e"}
+    ),  # GPRS APN
 ]
 
 
 async def test_defaults_allow_a_capture_period_and_refuse_the_dangerous(tmp_path: Path) -> None:
-    async with running_fleet(FleetSpec(meters=1, auth="none")) as sim, \
-            head_end(sim, tmp_path) as (head, cfg):
+    async with (
+        running_fleet(FleetSpec(meters=1, auth="none")) as sim,
+        head_end(sim, tmp_path) as (head, cfg),
+    ):
         push_before = read(sim, PUSH, 3)
         image_before = read(sim, IMAGE, 5)
         mc = MeterConfigCommands(head, cfg.commands)
@@ -142,16 +179,18 @@ async def test_defaults_allow_a_capture_period_and_refuse_the_dangerous(tmp_path
         errors = [e for e in out.errors if e["code"] == "NotAllowed"]
         assert len(errors) == len(REFUSED) and len(out.errors) == len(REFUSED)
         for n, (doc, err) in enumerate(zip(REFUSED, errors, strict=True), 1):
-            member = (f"method {doc['method']}" if "method" in doc
-                      else f"attribute {doc['attribute']}")
+            member = (
+                f"method {doc['method']}" if "method" in doc else f"attribute {doc['attribute']}"
+            )
             assert err["details"].startswith(f"payload.Settings[{n}] "), err
             assert f"class {doc['class_id']} {doc['obis']} {member}" in err["details"], err
-        by_class = {doc["class_id"]: e["details"] for doc, e in zip(REFUSED, errors,
-                                                                       strict=True)}
+        by_class = {doc["class_id"]: e["details"] for doc, e in zip(REFUSED, errors, strict=True)}
         for cls in (40, 23, 41, 42, 45):
             assert "[[commands.meter_config.allow]]" in by_class[cls]
-        assert ('[[commands.meter_config.allow]] class_id = 40, obis = "0.0.25.9.0.255", '
-                "attributes = [3]") in errors[0]["details"]
+        assert (
+            '[[commands.meter_config.allow]] class_id = 40, obis = "0.0.25.9.0.255", '
+            "attributes = [3]"
+        ) in errors[0]["details"]
         assert "methods = [1]" in errors[1]["details"]
         assert "EndDeviceFirmware" in errors[5]["details"]  # class 18: never
         assert "never sent by MeterConfig" in errors[3]["details"]  # the LLS secret
@@ -166,10 +205,14 @@ async def test_defaults_allow_a_capture_period_and_refuse_the_dangerous(tmp_path
 
 
 async def test_no_commands_config_means_nothing_is_allowed(tmp_path: Path) -> None:
-    async with running_fleet(FleetSpec(meters=1, auth="none")) as sim, \
-            head_end(sim, tmp_path) as (head, _cfg):
-        out = await MeterConfigCommands(head)("change", {"Settings": [
-            setting(7, LOAD_PROFILE, attribute=4, value={"type": U32, "value": 60})]})
+    async with (
+        running_fleet(FleetSpec(meters=1, auth="none")) as sim,
+        head_end(sim, tmp_path) as (head, _cfg),
+    ):
+        out = await MeterConfigCommands(head)(
+            "change",
+            {"Settings": [setting(7, LOAD_PROFILE, attribute=4, value={"type": U32, "value": 60})]},
+        )
         assert out.result == "FAILED" and out.errors[0]["code"] == "NotAllowed"
         assert head.scheduler.opened == [] and read(sim, LOAD_PROFILE, 4)["value"] == 900
 
@@ -187,18 +230,25 @@ note = "push destination: the head-end's new address (on purpose)"
 """
     # (an allow entry naming key_transfer, 64 method 2, is refused when the configuration
     # loads: tests/test_config.py; here the request asks for it anyway)
-    async with running_fleet(FleetSpec(meters=1, auth="none")) as sim, \
-            head_end(sim, tmp_path, extra=extra) as (head, cfg):
+    async with (
+        running_fleet(FleetSpec(meters=1, auth="none")) as sim,
+        head_end(sim, tmp_path, extra=extra) as (head, cfg),
+    ):
         destination = dict(read(sim, PUSH, 3))
         fields = [dict(f) for f in destination["value"]]
         fields[1]["value"] = b"10.0.0.9:4059".hex()
         new = {"type": "structure", "value": fields}
-        out = await MeterConfigCommands(head, cfg.commands)("change", {"Settings": [
-            setting(40, PUSH, attribute=3, value=new),
-            # defaults = false: the capture period is no longer allowed
-            setting(7, LOAD_PROFILE, attribute=4, value={"type": U32, "value": 60}),
-            setting(64, "0.0.43.0.1.255", method=2, value=None),
-        ]})
+        out = await MeterConfigCommands(head, cfg.commands)(
+            "change",
+            {
+                "Settings": [
+                    setting(40, PUSH, attribute=3, value=new),
+                    # defaults = false: the capture period is no longer allowed
+                    setting(7, LOAD_PROFILE, attribute=4, value={"type": U32, "value": 60}),
+                    setting(64, "0.0.43.0.1.255", method=2, value=None),
+                ]
+            },
+        )
         push, capture, transfer = out.payload["Settings"]
         assert push["result"] == "OK", push
         assert bytes.fromhex(read(sim, PUSH, 3)["value"][1]["value"]) == b"10.0.0.9:4059"
@@ -235,19 +285,33 @@ async def test_a_pattern_rule_needs_the_meters_object_list() -> None:
     async def session(meter_id: str, priority: Any) -> AsyncIterator[Any]:
         yield fake
 
-    fleet = SimpleNamespace(has=lambda m: m == "m1", group=lambda g: [],
-                            meter=lambda m: None)
+    fleet = SimpleNamespace(has=lambda m: m == "m1", group=lambda g: [], meter=lambda m: None)
     head = SimpleNamespace(fleet=fleet, scheduler=SimpleNamespace(session=session))
     from smmc_gateway.ops.config_guard import SAFE_DEFAULT_RULES
 
     mc = MeterConfigCommands(head, CommandsConfig(meter_config_rules=SAFE_DEFAULT_RULES))
     one = {"EndDevices": [{"mRID": "m1"}]}
-    out = await mc("change", {"Settings": [
-        {**one, "class_id": 7, "obis": "0.0.43.0.1.255", "attribute": 4,
-         "value": {"type": U32, "value": 1}},
-        {**one, "class_id": 1, "obis": "0.0.97.98.10.255", "attribute": 2,
-         "value": {"type": U32, "value": 1}},
-    ]})
+    out = await mc(
+        "change",
+        {
+            "Settings": [
+                {
+                    **one,
+                    "class_id": 7,
+                    "obis": "0.0.43.0.1.255",
+                    "attribute": 4,
+                    "value": {"type": U32, "value": 1},
+                },
+                {
+                    **one,
+                    "class_id": 1,
+                    "obis": "0.0.97.98.10.255",
+                    "attribute": 2,
+                    "value": {"type": U32, "value": 1},
+                },
+            ]
+        },
+    )
     pattern, exact = out.payload["Settings"]
     assert pattern["result"] == "FAILED" and "cannot be confirmed" in pattern["details"]
     assert exact["result"] == "OK"
@@ -255,13 +319,13 @@ async def test_a_pattern_rule_needs_the_meters_object_list() -> None:
 
 
 async def test_key_change_is_refused_unless_enabled(tmp_path: Path) -> None:
-    async with running_fleet(FleetSpec(meters=1)) as sim, \
-            head_end(sim, tmp_path) as (head, cfg):
+    async with running_fleet(FleetSpec(meters=1)) as sim, head_end(sim, tmp_path) as (head, cfg):
         assert not cfg.commands.serves("keyChange")
         creds = sim.fleet.meters[0].meter.credentials
         before = (creds.guek, creds.gak)
         out = await MeterConfigCommands(head, cfg.commands)(
-            "change", {"keyChange": {"EndDevices": [{"mRID": sim.info[0]["meter_id"]}]}})
+            "change", {"keyChange": {"EndDevices": [{"mRID": sim.info[0]["meter_id"]}]}}
+        )
         assert out.result == "FAILED"
         (err,) = out.errors
         assert err["code"] == "NounDisabled" and "commands.enabled.keyChange" in err["details"]
@@ -272,8 +336,9 @@ async def test_one_key_change_per_meter_at_a_time(tmp_path: Path) -> None:
     async with running_fleet(FleetSpec(meters=1)) as sim:
         creds = sim.fleet.meters[0].meter.credentials
         before = KeySet(creds.guek, creds.gak)
-        async with head_end(sim, tmp_path, enable=("MeterConfig", "keyChange"),
-                            master_key=creds.kek) as (head, cfg):
+        async with head_end(
+            sim, tmp_path, enable=("MeterConfig", "keyChange"), master_key=creds.kek
+        ) as (head, cfg):
             meter = sim.info[0]["meter_id"]
             mc = MeterConfigCommands(head, cfg.commands)
             request = {"keyChange": {"EndDevices": [{"mRID": meter}]}}

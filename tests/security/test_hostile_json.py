@@ -12,14 +12,25 @@ T = Topics("gw-1")
 TOPIC = T.command("MeterReadings")
 
 
-@pytest.mark.parametrize(("body", "code", "words"), [
-    (b"[" * 200_000 + b"]" * 200_000, "BadJson", "nests too deeply"),
-    (b'{"header": {"verb": "get", "correlationId": "c1"}, "payload": {"x": '
-     + b"1" * 5000 + b"}}", "BadJson", "4300"),
-    (b"\xff\xfe\x00", "BadJson", "not UTF-8"),
-    (b'{"header": {"verb": "get", "correlationId": "c1"}, "payload": NaN}', "BadPayload",
-     "payload must be an object"),
-])
+@pytest.mark.parametrize(
+    ("body", "code", "words"),
+    [
+        (b"[" * 200_000 + b"]" * 200_000, "BadJson", "nests too deeply"),
+        (
+            b'{"header": {"verb": "get", "correlationId": "c1"}, "payload": {"x": '
+            + b"1" * 5000
+            + b"}}",
+            "BadJson",
+            "4300",
+        ),
+        (b"\xff\xfe\x00", "BadJson", "not UTF-8"),
+        (
+            b'{"header": {"verb": "get", "correlationId": "c1"}, "payload": NaN}',
+            "BadPayload",
+            "payload must be an object",
+        ),
+    ],
+)
 def test_hostile_bodies_become_bad_requests(body: bytes, code: str, words: str) -> None:
     got = parse_request(T, TOPIC, body, DEFAULT_NOUNS, b"cid-fallback")
     assert isinstance(got, BadRequest)
@@ -28,8 +39,10 @@ def test_hostile_bodies_become_bad_requests(body: bytes, code: str, words: str) 
 
 
 def test_an_oversized_request_is_refused_unparsed_and_answered_on_its_header() -> None:
-    body = (b'{"header": {"verb": "get", "noun": "MeterReadings", "correlationId": "big-1"},'
-            b' "payload": {"EndDevices": [' + b'{"mRID": "m"},' * 200_000 + b'{"mRID": "m"}]}}')
+    body = (
+        b'{"header": {"verb": "get", "noun": "MeterReadings", "correlationId": "big-1"},'
+        b' "payload": {"EndDevices": [' + b'{"mRID": "m"},' * 200_000 + b'{"mRID": "m"}]}}'
+    )
     got = parse_request(T, TOPIC, body, DEFAULT_NOUNS, None, max_bytes=1 << 20)
     assert isinstance(got, BadRequest) and got.code == "RequestTooLarge"
     assert got.correlation_id == "big-1"
@@ -47,8 +60,9 @@ def test_the_broker_is_told_the_bounds() -> None:
 
     from smmc_gateway.uplink.config import UplinkConfig
 
-    cfg = UplinkConfig("gw-1", Path("/nonexistent"), max_concurrent=2, max_queued=30,
-                       max_request_bytes=64 << 20)
+    cfg = UplinkConfig(
+        "gw-1", Path("/nonexistent"), max_concurrent=2, max_queued=30, max_request_bytes=64 << 20
+    )
     assert cfg.max_packet_size() == 128 << 20 and cfg.receive_maximum() == 32
     assert UplinkConfig("gw-1", Path("/x")).max_packet_size() == 16 << 20
 

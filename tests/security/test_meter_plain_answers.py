@@ -69,7 +69,8 @@ async def test_quirk_never_relaxes_the_counter_rule(tmp_path: Path) -> None:
         initiate="plain", on_get=lambda request, counter: [bytes.fromhex("d80106ffffffff")]
     )
     async with session(
-        wrapper_transport(meter), ciphered_security(store),
+        wrapper_transport(meter),
+        ciphered_security(store),
         quirks=frozenset({"plain-initiate-response"}),
     ) as s:
         with pytest.raises(SecurityFailure, match="at most"):
@@ -80,11 +81,14 @@ async def test_quirk_never_relaxes_the_counter_rule(tmp_path: Path) -> None:
 
 def meter_config(model: str) -> MeterConfig:
     return MeterConfig(
-        id=f"m-{model}", model=model,
+        id=f"m-{model}",
+        model=model,
         connection=TcpConnection(host="127.0.0.1", port=4059, framing="wrapper"),
-        addresses=Addresses(client=16, server_logical=1, server_physical=None,
-                            address_size=None),
-        security="none", keys=None, groups=(), source="test",
+        addresses=Addresses(client=16, server_logical=1, server_physical=None, address_size=None),
+        security="none",
+        keys=None,
+        groups=(),
+        source="test",
     )
 
 
@@ -100,9 +104,9 @@ def test_session_factory_passes_the_models_quirks_and_the_ceiling() -> None:
 
 
 async def test_plain_get_response_is_refused(store: InvocationCounterStore) -> None:
-    meter = CipheredMeter(on_get=lambda request, counter: [
-        get_response(request["invoke_id_and_priority"])
-    ])
+    meter = CipheredMeter(
+        on_get=lambda request, counter: [get_response(request["invoke_id_and_priority"])]
+    )
     async with session(wrapper_transport(meter), ciphered_security(store)) as s:
         with pytest.raises(SecurityFailure, match="unciphered c4 APDU in a ciphered"):
             await s.get(*CLOCK)
@@ -140,9 +144,7 @@ async def test_plain_payload_of_a_general_block_transfer_is_refused(
     """The GBT blocks themselves are plain; what they carry must be ciphered
     (an exception-response included: it has no business in blocks)."""
     data = bytes.fromhex(payload)
-    meter = CipheredMeter(on_get=lambda request, counter: [
-        gbt_block(1, data[:3], last=False)
-    ])
+    meter = CipheredMeter(on_get=lambda request, counter: [gbt_block(1, data[:3], last=False)])
     second = gbt_block(2, data[3:], last=True)
     acked: list[bool] = []
 
@@ -166,31 +168,45 @@ async def test_plain_hls_pass_4_answer_is_refused(store: InvocationCounterStore)
 
     def protect(apdu: bytes) -> bytes:
         return _core.cipher_apdu(
-            apdu, security_control=0x30, system_title=SERVER_TITLE,
-            invocation_counter=next(own), ek=EK, ak=AK,
+            apdu,
+            security_control=0x30,
+            system_title=SERVER_TITLE,
+            invocation_counter=next(own),
+            ek=EK,
+            ak=AK,
         )
 
     def script(raw: bytes) -> list[bytes] | None:
         request = _core.decode_apdu(raw)
         if request["apdu"] == "aarq":
-            return [aare(
-                _core.decode_apdu(protect(initiate_response())),
-                application_context_name="logical-name-with-ciphering",
-                responding_ap_title=SERVER_TITLE,
-                result_source_diagnostic={"source": "acse-service-user",
-                                          "value": "authentication-required"},
-                responder_acse_requirements=True,
-                mechanism_name="hls-gmac",
-                responding_authentication_value=b"S" * 16,
-            )]
+            return [
+                aare(
+                    _core.decode_apdu(protect(initiate_response())),
+                    application_context_name="logical-name-with-ciphering",
+                    responding_ap_title=SERVER_TITLE,
+                    result_source_diagnostic={
+                        "source": "acse-service-user",
+                        "value": "authentication-required",
+                    },
+                    responder_acse_requirements=True,
+                    mechanism_name="hls-gmac",
+                    responding_authentication_value=b"S" * 16,
+                )
+            ]
         if request["apdu"] == "glo-action-request":
             plain, *_ = _core.decipher_apdu(raw, system_title=CLIENT_TITLE, ek=EK, ak=AK)
             iid = _core.decode_apdu(plain)["invoke_id_and_priority"]
             f_ctos = _core.encode({"type": "octet-string", "value": "10" + "00" * 16})
-            return [_core.encode_apdu({
-                "apdu": "action-response-normal", "invoke_id_and_priority": iid,
-                "result": "success", "return_data": {"data_raw": f_ctos},
-            })]
+            return [
+                _core.encode_apdu(
+                    {
+                        "apdu": "action-response-normal",
+                        "invoke_id_and_priority": iid,
+                        "result": "success",
+                        "return_data": {"data_raw": f_ctos},
+                    }
+                )
+            ]
         return [rlre()]
 
     security = Security.hls_gmac(

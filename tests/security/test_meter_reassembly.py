@@ -47,20 +47,32 @@ def endless_gbt() -> Script:
 
 def endless_datablocks(request: dict[str, Any]) -> list[bytes] | None:
     number = request.get("block_number", 0) + 1
-    return [_core.encode_apdu({
-        "apdu": "get-response-with-datablock",
-        "invoke_id_and_priority": request["invoke_id_and_priority"],
-        "last_block": False, "block_number": number, "raw_data": BLOCK,
-    })]
+    return [
+        _core.encode_apdu(
+            {
+                "apdu": "get-response-with-datablock",
+                "invoke_id_and_priority": request["invoke_id_and_priority"],
+                "last_block": False,
+                "block_number": number,
+                "raw_data": BLOCK,
+            }
+        )
+    ]
 
 
 def endless_pblocks(request: dict[str, Any]) -> list[bytes] | None:
     number = request.get("block_number", 0) + 1
-    return [_core.encode_apdu({
-        "apdu": "action-response-with-pblock",
-        "invoke_id_and_priority": request["invoke_id_and_priority"],
-        "last_block": False, "block_number": number, "raw_data": BLOCK,
-    })]
+    return [
+        _core.encode_apdu(
+            {
+                "apdu": "action-response-with-pblock",
+                "invoke_id_and_priority": request["invoke_id_and_priority"],
+                "last_block": False,
+                "block_number": number,
+                "raw_data": BLOCK,
+            }
+        )
+    ]
 
 
 def check_limit(exc: LimitExceeded, limit: int, name: str) -> None:
@@ -93,11 +105,17 @@ async def test_action_pblock_total_is_capped() -> None:
 
 
 def oversize_block(request: dict[str, Any]) -> list[bytes] | None:
-    return [_core.encode_apdu({
-        "apdu": "get-response-with-datablock",
-        "invoke_id_and_priority": request["invoke_id_and_priority"],
-        "last_block": True, "block_number": 1, "raw_data": bytes(300),
-    })]
+    return [
+        _core.encode_apdu(
+            {
+                "apdu": "get-response-with-datablock",
+                "invoke_id_and_priority": request["invoke_id_and_priority"],
+                "last_block": True,
+                "block_number": 1,
+                "raw_data": bytes(300),
+            }
+        )
+    ]
 
 
 async def test_oversize_wrapper_frame_closes_the_link() -> None:
@@ -113,8 +131,12 @@ async def test_oversize_wrapper_frame_closes_the_link() -> None:
 
 async def test_over_long_hdlc_segmented_apdu_is_refused() -> None:
     def long_answer(request: dict[str, Any]) -> list[bytes] | None:
-        return [get_response(request["invoke_id_and_priority"],
-                             _core.encode({"type": "octet-string", "value": "ab" * 1000}))]
+        return [
+            get_response(
+                request["invoke_id_and_priority"],
+                _core.encode({"type": "octet-string", "value": "ab" * 1000}),
+            )
+        ]
 
     transport = hdlc_transport(plain_meter(long_answer))
     async with session(transport, **LIMITS) as s:
@@ -156,11 +178,17 @@ async def test_each_received_apdu_is_capped_even_without_a_framing_limit() -> No
 async def test_answers_within_the_limits_still_work(kind: type) -> None:
     def blocks(request: dict[str, Any]) -> list[bytes] | None:
         number = request.get("block_number", 0) + 1
-        return [_core.encode_apdu({
-            "apdu": "get-response-with-datablock",
-            "invoke_id_and_priority": request["invoke_id_and_priority"],
-            "last_block": number == 5, "block_number": number, "raw_data": BLOCK,
-        })]
+        return [
+            _core.encode_apdu(
+                {
+                    "apdu": "get-response-with-datablock",
+                    "invoke_id_and_priority": request["invoke_id_and_priority"],
+                    "last_block": number == 5,
+                    "block_number": number,
+                    "raw_data": BLOCK,
+                }
+            )
+        ]
 
     make = wrapper_transport if kind is WrapperTransport else hdlc_transport
     async with session(make(plain_meter(blocks)), **LIMITS) as s:

@@ -91,17 +91,30 @@ async def test_two_thousand_idle_sockets_do_not_stop_a_meter_read(tmp_path: Path
         routing = PushRouting(cfg.meters, addresses=await resolve_hosts(tcp_hosts(cfg.meters)))
         events: asyncio.Queue[PushEvent] = asyncio.Queue()
         listener = PushListener(
-            routing.lookup, events.put_nowait, host="127.0.0.1", port=port,
-            ic_store=InvocationCounterStore(":memory:"), max_connections=MAX_CONNECTIONS,
-            max_per_peer=4, first_frame_timeout=FIRST_FRAME_S, idle_timeout=30,
-            allowed_peers=routing.peers(["127.0.1.0/24"]))
+            routing.lookup,
+            events.put_nowait,
+            host="127.0.0.1",
+            port=port,
+            ic_store=InvocationCounterStore(":memory:"),
+            max_connections=MAX_CONNECTIONS,
+            max_per_peer=4,
+            first_frame_timeout=FIRST_FRAME_S,
+            idle_timeout=30,
+            allowed_peers=routing.peers(["127.0.1.0/24"]),
+        )
         async with listener:
             baseline = open_files()
             # The gateway side may hold its push connections and some room, not FLOOD.
             resource.setrlimit(resource.RLIMIT_NOFILE, (baseline + MAX_CONNECTIONS + ROOM, hard))
             flooder = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", FLOODER, str(port), "250",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+                sys.executable,
+                "-c",
+                FLOODER,
+                str(port),
+                "250",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
             try:
                 assert flooder.stdout is not None and flooder.stdin is not None
                 c = listener.counters
@@ -116,12 +129,20 @@ async def test_two_thousand_idle_sockets_do_not_stop_a_meter_read(tmp_path: Path
                 assert c.refused_max_connections + c.refused_max_per_peer == FLOOD - MAX_CONNECTIONS
                 assert open_files() - baseline <= MAX_CONNECTIONS + 16
                 # (b) a meter read in this process still succeeds while they are held
-                settings = SessionSettings(client_sap=1, security=Security.hls_gmac(
-                    system_title=b"SMMCTEST", ek=bytes.fromhex(info["ek"]),
-                    ak=bytes.fromhex(info["ak"]), ic_store=InvocationCounterStore(":memory:")))
-                session = ClientSession(WrapperTransport.tcp("127.0.0.1", sim.ports[0],
-                                                             client_sap=1),
-                                        settings, meter_id=info["meter_id"])
+                settings = SessionSettings(
+                    client_sap=1,
+                    security=Security.hls_gmac(
+                        system_title=b"SMMCTEST",
+                        ek=bytes.fromhex(info["ek"]),
+                        ak=bytes.fromhex(info["ak"]),
+                        ic_store=InvocationCounterStore(":memory:"),
+                    ),
+                )
+                session = ClientSession(
+                    WrapperTransport.tcp("127.0.0.1", sim.ports[0], client_sap=1),
+                    settings,
+                    meter_id=info["meter_id"],
+                )
                 async with session as s:
                     clock = await s.get(8, "0.0.1.0.0.255", 2)
                 assert "datetime" in clock

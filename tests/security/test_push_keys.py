@@ -33,17 +33,35 @@ METER = "m-7"
 
 
 def push(keys: KeySet, counter: int, invoke: int = 1) -> bytes:
-    apdu = _core.encode_apdu({
-        "apdu": "data-notification", "long_invoke_id_and_priority": invoke,
-        "date_time": _core.encode_datetime(datetime(2026, 11, 27, 12, 0, tzinfo=UTC)),
-        "body_raw": _core.encode({"type": "double-long-unsigned", "value": 1})})
-    return _core.cipher_apdu(apdu, security_control=0x30, system_title=TITLE,
-                             invocation_counter=counter, ek=keys.ek, ak=keys.ak, general=True)
+    apdu = _core.encode_apdu(
+        {
+            "apdu": "data-notification",
+            "long_invoke_id_and_priority": invoke,
+            "date_time": _core.encode_datetime(datetime(2026, 11, 27, 12, 0, tzinfo=UTC)),
+            "body_raw": _core.encode({"type": "double-long-unsigned", "value": 1}),
+        }
+    )
+    return _core.cipher_apdu(
+        apdu,
+        security_control=0x30,
+        system_title=TITLE,
+        invocation_counter=counter,
+        ek=keys.ek,
+        ak=keys.ak,
+        general=True,
+    )
 
 
 def routing(tmp_path: Path, journal: KeyJournal | None) -> PushRouting:
-    meters = [{"meter_id": METER, "port": 4061, "ek": OLD.ek.hex(), "ak": OLD.ak.hex(),
-               "system_title": TITLE.hex()}]
+    meters = [
+        {
+            "meter_id": METER,
+            "port": 4061,
+            "ek": OLD.ek.hex(),
+            "ak": OLD.ak.hex(),
+            "system_title": TITLE.hex(),
+        }
+    ]
     cfg = load_config(write_lab_config(tmp_path / "gw", meters, broker=("127.0.0.1", 1883)))
     return PushRouting(cfg.meters, journal=journal)
 
@@ -64,8 +82,7 @@ def settle_with_new(journal: KeyJournal) -> None:
     journal.confirm(METER, OLD, NEW)
 
 
-def test_pending_change_takes_new_and_old_keys_and_after_confirm_only_new(
-        tmp_path: Path) -> None:
+def test_pending_change_takes_new_and_old_keys_and_after_confirm_only_new(tmp_path: Path) -> None:
     journal = KeyJournal(tmp_path / "gw" / "state" / "key-journal.json")
     listener = listener_for(routing(tmp_path, journal))
     assert listener.accept(push(OLD, 100), "127.0.0.1").meter_id == METER  # before: key file
@@ -145,8 +162,9 @@ def test_an_unreadable_journal_refuses_and_names_it(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the real thing
 def lab(sim: RunningFleet, tmp: Path, broker: Any, **kw: Any) -> Path:
     meters = [{**info, "port": port} for info, port in zip(sim.info, sim.ports, strict=True)]
-    return write_lab_config(tmp / "gw", meters, broker=(broker.host, broker.port),
-                            gateway_id="gw-keys", **kw)
+    return write_lab_config(
+        tmp / "gw", meters, broker=(broker.host, broker.port), gateway_id="gw-keys", **kw
+    )
 
 
 @contextlib.asynccontextmanager
@@ -156,9 +174,11 @@ async def opener_for(sim: RunningFleet) -> AsyncIterator[Any]:
     @contextlib.asynccontextmanager
     async def open_with(keys: KeySet) -> AsyncIterator[ClientSession]:
         sec = Security.hls_gmac(system_title=b"SMMCTEST", ek=keys.ek, ak=keys.ak, ic_store=store)
-        s = ClientSession(WrapperTransport.tcp("127.0.0.1", sim.ports[0], client_sap=1),
-                          SessionSettings(client_sap=1, security=sec, response_timeout=2.0),
-                          meter_id="m0")
+        s = ClientSession(
+            WrapperTransport.tcp("127.0.0.1", sim.ports[0], client_sap=1),
+            SessionSettings(client_sap=1, security=sec, response_timeout=2.0),
+            meter_id="m0",
+        )
         async with s:
             yield s
 
@@ -166,7 +186,8 @@ async def opener_for(sim: RunningFleet) -> AsyncIterator[Any]:
 
 
 async def test_the_daemon_takes_pushes_with_the_keys_of_a_finished_key_change(
-        mosquitto: Any, tmp_path: Path) -> None:
+    mosquitto: Any, tmp_path: Path
+) -> None:
     """A simulated meter changes keys (the key file still has the old ones); its next
     pushes, ciphered with the new keys, are accepted by the daemon's push listener."""
     from smmc_gateway.headend.daemon import DaemonOptions, Gateway
@@ -181,12 +202,18 @@ async def test_the_daemon_takes_pushes_with_the_keys_of_a_finished_key_change(
         old = KeySet(bytes.fromhex(info["ek"]), bytes.fromhex(info["ak"]))
         journal = KeyJournal(Path(config.gateway.state_dir) / "key-journal.json")
         async with opener_for(sim) as open_with:
-            done = await change_keys(open_with, info["meter_id"], old=old, new=NEW,
-                                     kek=sim.fleet.meters[0].meter.credentials.kek,
-                                     journal=journal)
+            done = await change_keys(
+                open_with,
+                info["meter_id"],
+                old=old,
+                new=NEW,
+                kek=sim.fleet.meters[0].meter.credentials.kek,
+                journal=journal,
+            )
         assert done.outcome == "changed", done
-        gw = Gateway(config, DaemonOptions(time_source=FixedTimeSource(synced=True),
-                                           first_read_s=3600))
+        gw = Gateway(
+            config, DaemonOptions(time_source=FixedTimeSource(synced=True), first_read_s=3600)
+        )
         await gw.start()
         try:
             assert gw.push_listener is not None

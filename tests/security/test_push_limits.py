@@ -35,21 +35,33 @@ EK = bytes(range(16))
 AK = bytes(range(16, 32))
 TITLE = b"MMM\x00\x00\x00\x00\x07"
 WAIT = 10.0
-BODY: dict[str, Any] = {"type": "structure",
-                        "value": [{"type": "double-long-unsigned", "value": 42}]}
+BODY: dict[str, Any] = {
+    "type": "structure",
+    "value": [{"type": "double-long-unsigned", "value": 42}],
+}
 
 
 def notification(invoke: int = 1, body: dict[str, Any] = BODY) -> bytes:
-    return _core.encode_apdu({
-        "apdu": "data-notification", "long_invoke_id_and_priority": invoke,
-        "date_time": _core.encode_datetime(datetime(2026, 11, 27, 12, 0, tzinfo=UTC)),
-        "body_raw": _core.encode(body)})
+    return _core.encode_apdu(
+        {
+            "apdu": "data-notification",
+            "long_invoke_id_and_priority": invoke,
+            "date_time": _core.encode_datetime(datetime(2026, 11, 27, 12, 0, tzinfo=UTC)),
+            "body_raw": _core.encode(body),
+        }
+    )
 
 
 def frame(counter: int, invoke: int = 1, body: dict[str, Any] = BODY) -> bytes:
-    apdu = _core.cipher_apdu(notification(invoke, body), security_control=0x30,
-                             system_title=TITLE, invocation_counter=counter, ek=EK, ak=AK,
-                             general=True)
+    apdu = _core.cipher_apdu(
+        notification(invoke, body),
+        security_control=0x30,
+        system_title=TITLE,
+        invocation_counter=counter,
+        ek=EK,
+        ak=AK,
+        general=True,
+    )
     return _core.wrapper_encode(1, 102, apdu)
 
 
@@ -69,15 +81,21 @@ class Recorder:
 @contextlib.asynccontextmanager
 async def listening(rec: Recorder, **kw: Any) -> AsyncIterator[PushListener]:
     kw.setdefault("host", "127.0.0.1")
-    listener = PushListener(rec.lookup, rec.events.put_nowait, port=0,
-                            ic_store=InvocationCounterStore(":memory:"),
-                            on_close=rec.closed.append, **kw)
+    listener = PushListener(
+        rec.lookup,
+        rec.events.put_nowait,
+        port=0,
+        ic_store=InvocationCounterStore(":memory:"),
+        on_close=rec.closed.append,
+        **kw,
+    )
     async with listener:
         yield listener
 
 
-async def connect(port: int, source: str = "127.0.0.1", host: str = "127.0.0.1"
-                  ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def connect(
+    port: int, source: str = "127.0.0.1", host: str = "127.0.0.1"
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection(host, port, local_addr=(source, 0))
 
 
@@ -153,9 +171,15 @@ async def test_an_ipv4_mapped_peer_is_its_ipv4_address(tmp_path: Path) -> None:
     cfg = load_config(write_lab_config(tmp_path / "gw", meters, broker=("127.0.0.1", 1883)))
     routing = PushRouting(cfg.meters)
     events: asyncio.Queue[PushEvent] = asyncio.Queue()
-    listener = PushListener(routing.lookup, events.put_nowait, host="::", port=0,
-                            allowed_peers=routing.peers(), max_per_peer=1,
-                            ic_store=InvocationCounterStore(":memory:"))
+    listener = PushListener(
+        routing.lookup,
+        events.put_nowait,
+        host="::",
+        port=0,
+        allowed_peers=routing.peers(),
+        max_per_peer=1,
+        ic_store=InvocationCounterStore(":memory:"),
+    )
     async with listener:
         _, writer = await connect(listener.port)
         writer.write(_core.wrapper_encode(1, 102, notification(5)))
@@ -268,8 +292,13 @@ async def test_buffering_per_connection_is_bounded_and_nothing_is_lost() -> None
 
     big = {"type": "octet-string", "value": "ab" * 4000}
     frames = b"".join(frame(counter=n + 1, invoke=n, body=big) for n in range(200))
-    listener = PushListener(Recorder().lookup, slow, host="127.0.0.1", port=0,
-                            ic_store=InvocationCounterStore(":memory:"))
+    listener = PushListener(
+        Recorder().lookup,
+        slow,
+        host="127.0.0.1",
+        port=0,
+        ic_store=InvocationCounterStore(":memory:"),
+    )
     async with listener:
         _, writer = await connect(listener.port)
         writer.write(frames)  # ~1.6 MB
@@ -310,8 +339,9 @@ print(json.dumps({"enough": enough, "short": short,
 
 
 def test_the_daemon_raises_its_open_files_limit_or_warns_it_is_too_low() -> None:
-    r = subprocess.run([sys.executable, "-c", NOFILE_PROBE], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", NOFILE_PROBE], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert got["enough"] == [120, 150]  # raised to what is needed, within the hard limit

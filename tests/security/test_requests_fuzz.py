@@ -72,43 +72,88 @@ M0 = [{"mRID": "m0"}]
 #: One well-formed request per noun: mutated like the generated ones, these reach the
 #: deeper checks (a random calendar or setting is rarely well-formed).
 VALID: dict[str, dict[str, Any]] = {
-    "EndDeviceControls": {"EndDeviceControl": [
-        {"EndDeviceControlType": {"ref": "demandResponse"}, "EndDevices": M0,
-         "demandLimit": {"value": 2, "unit": "kW"}, "emergencyProfileId": 2,
-         "scheduledInterval": {"start": "2030-01-01T00:00:00Z", "end": "2030-01-01T01:00:00Z"}},
-        {"EndDeviceControlType": {"ref": "limit"}, "EndDevices": M0,
-         "demandLimit": {"value": 500, "unit": "W"}, "minOverThresholdDuration": 60},
-        {"EndDeviceControlType": {"ref": "ping"}, "EndDeviceGroups": [{"mRID": "pair"}]}]},
-    "MeterReadings": {"EndDevices": M0, "ReadingTypes": [{"obis": "1.0.1.8.0.255"}],
-                      "timeSchedule": {"start": "2026-11-01T00:00:00Z",
-                                       "end": "2026-11-02T00:00:00Z"}},
+    "EndDeviceControls": {
+        "EndDeviceControl": [
+            {
+                "EndDeviceControlType": {"ref": "demandResponse"},
+                "EndDevices": M0,
+                "demandLimit": {"value": 2, "unit": "kW"},
+                "emergencyProfileId": 2,
+                "scheduledInterval": {
+                    "start": "2030-01-01T00:00:00Z",
+                    "end": "2030-01-01T01:00:00Z",
+                },
+            },
+            {
+                "EndDeviceControlType": {"ref": "limit"},
+                "EndDevices": M0,
+                "demandLimit": {"value": 500, "unit": "W"},
+                "minOverThresholdDuration": 60,
+            },
+            {"EndDeviceControlType": {"ref": "ping"}, "EndDeviceGroups": [{"mRID": "pair"}]},
+        ]
+    },
+    "MeterReadings": {
+        "EndDevices": M0,
+        "ReadingTypes": [{"obis": "1.0.1.8.0.255"}],
+        "timeSchedule": {"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T00:00:00Z"},
+    },
     "MasterDataLinkageConfig": {"ConfigurationEvent": {"reason": "moveOut"}, "Meter": M0},
-    "EndDeviceFirmware": {"EndDeviceFirmware": {"imageIdentifier": "SMMC-SIM-2.0.0",
-                                                "activationTime": "2030-01-01T02:00:00Z",
-                                                "maxConcurrent": 2},
-                          "EndDevices": M0, "EndDeviceGroups": [{"mRID": "pair"}]},
-    "MeterConfig": {"Settings": [{"EndDevices": M0, "class_id": 1, "obis": "0.0.97.98.10.255",
-                                  "attribute": 2,
-                                  "value": {"type": "double-long-unsigned", "value": 15}}]},
-    "PricingStructureConfig": {"EndDevices": M0, "PricingStructure": {
-        "calendarName": "TOU", "seasons": [{"name": "S1", "start": "01-01", "week": "W1"}],
-        "weeks": [{"name": "W1", "days": [1, 1, 1, 1, 1, 2, 2]}],
-        "dayProfiles": [{"id": 1, "actions": [{"start": "00:00", "tariff": 1},
-                                              {"start": "07:00", "tariff": 2}]},
-                        {"id": 2, "actions": [{"start": "00:00", "tariff": 1}]}],
-        "specialDays": [{"index": 1, "date": "12-25", "dayId": 2}],
-        "activation": "2030-01-01T00:00:00Z"}},
-    "EndDeviceConfig": {"EndDevices": M0, "EndDeviceGroups": [{"mRID": "all"}],
-                        "refresh": True},
-    "CustomerMeterDataSet": {"EndDevices": M0, "timeSchedule": {
-        "start": "2026-11-01T00:00:00Z"}, "maxIntervals": 100},
-    "ReadingsReport": {"EndDeviceGroups": [{"mRID": "all"}], "timeSchedule": {
-        "start": "2026-11-01T00:00:00Z"}, "intervalSeconds": 900},
-    "MeterReadSchedule": {"mRID": "night", "EndDevices": M0, "EndDeviceGroups": [
-        {"mRID": "pair"}], "ReadingTypes": [{"obis": "1.0.1.8.0.255"},
-                                            {"obis": "1.0.99.1.0.255"}],
-                          "TimeSchedule": {"recurrencePeriod": 3600,
-                                           "window": {"start": "00:00", "end": "04:00"}}},
+    "EndDeviceFirmware": {
+        "EndDeviceFirmware": {
+            "imageIdentifier": "SMMC-SIM-2.0.0",
+            "activationTime": "2030-01-01T02:00:00Z",
+            "maxConcurrent": 2,
+        },
+        "EndDevices": M0,
+        "EndDeviceGroups": [{"mRID": "pair"}],
+    },
+    "MeterConfig": {
+        "Settings": [
+            {
+                "EndDevices": M0,
+                "class_id": 1,
+                "obis": "0.0.97.98.10.255",
+                "attribute": 2,
+                "value": {"type": "double-long-unsigned", "value": 15},
+            }
+        ]
+    },
+    "PricingStructureConfig": {
+        "EndDevices": M0,
+        "PricingStructure": {
+            "calendarName": "TOU",
+            "seasons": [{"name": "S1", "start": "01-01", "week": "W1"}],
+            "weeks": [{"name": "W1", "days": [1, 1, 1, 1, 1, 2, 2]}],
+            "dayProfiles": [
+                {
+                    "id": 1,
+                    "actions": [{"start": "00:00", "tariff": 1}, {"start": "07:00", "tariff": 2}],
+                },
+                {"id": 2, "actions": [{"start": "00:00", "tariff": 1}]},
+            ],
+            "specialDays": [{"index": 1, "date": "12-25", "dayId": 2}],
+            "activation": "2030-01-01T00:00:00Z",
+        },
+    },
+    "EndDeviceConfig": {"EndDevices": M0, "EndDeviceGroups": [{"mRID": "all"}], "refresh": True},
+    "CustomerMeterDataSet": {
+        "EndDevices": M0,
+        "timeSchedule": {"start": "2026-11-01T00:00:00Z"},
+        "maxIntervals": 100,
+    },
+    "ReadingsReport": {
+        "EndDeviceGroups": [{"mRID": "all"}],
+        "timeSchedule": {"start": "2026-11-01T00:00:00Z"},
+        "intervalSeconds": 900,
+    },
+    "MeterReadSchedule": {
+        "mRID": "night",
+        "EndDevices": M0,
+        "EndDeviceGroups": [{"mRID": "pair"}],
+        "ReadingTypes": [{"obis": "1.0.1.8.0.255"}, {"obis": "1.0.99.1.0.255"}],
+        "TimeSchedule": {"recurrencePeriod": 3600, "window": {"start": "00:00", "end": "04:00"}},
+    },
 }
 
 
@@ -141,21 +186,25 @@ def _merge(base: dict[str, Any], branch: dict[str, Any]) -> dict[str, Any]:
             out[k] = v
     forbidden = _excluded(branch.get("not", {}))
     if forbidden:
-        out["properties"] = {k: v for k, v in out.get("properties", {}).items()
-                             if k not in forbidden}
+        out["properties"] = {
+            k: v for k, v in out.get("properties", {}).items() if k not in forbidden
+        }
     return out
 
 
 ASCII = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
 MOMENTS = st.datetimes(datetime(1960, 1, 1), datetime(2100, 1, 1)).map(
-    lambda d: d.replace(microsecond=0).isoformat() + "Z")
+    lambda d: d.replace(microsecond=0).isoformat() + "Z"
+)
 #: Values by property name, beside what the schema allows, so more requests get past
 #: the first check (a plain "string" control type is rarely one the gateway knows).
 HINTS: dict[str, st.SearchStrategy[Any]] = {
-    "ref": st.sampled_from(["connect", "disconnect", "ping", "clockSync", "limit",
-                            "demandResponse"]),
-    "obis": st.sampled_from(["1.0.1.8.0.255", "0.0.1.0.0.255", "0.0.97.98.10.255",
-                             "0.0.13.0.0.255"]),
+    "ref": st.sampled_from(
+        ["connect", "disconnect", "ping", "clockSync", "limit", "demandResponse"]
+    ),
+    "obis": st.sampled_from(
+        ["1.0.1.8.0.255", "0.0.1.0.0.255", "0.0.97.98.10.255", "0.0.13.0.0.255"]
+    ),
     "unit": st.sampled_from(["W", "kW"]),
 }
 
@@ -193,12 +242,15 @@ def _strategy(schema: dict[str, Any], depth: int) -> st.SearchStrategy[Any]:
     if kind == "array":
         low = int(schema.get("minItems", 0))
         high = int(schema.get("maxItems", low + 4))
-        return st.lists(strategy(schema.get("items", {}), depth + 1), min_size=low,
-                        max_size=min(high, low + 4))
+        return st.lists(
+            strategy(schema.get("items", {}), depth + 1), min_size=low, max_size=min(high, low + 4)
+        )
     if kind == "string":
         if "pattern" in schema:
-            exact = st.one_of(st.from_regex(schema["pattern"], fullmatch=True, alphabet=ASCII),
-                              st.from_regex(schema["pattern"], fullmatch=True))
+            exact = st.one_of(
+                st.from_regex(schema["pattern"], fullmatch=True, alphabet=ASCII),
+                st.from_regex(schema["pattern"], fullmatch=True),
+            )
             return st.one_of(MOMENTS, exact) if _iso_pattern(schema["pattern"]) else exact
         low = int(schema.get("minLength", 0))
         return st.text(min_size=low, max_size=max(low, int(schema.get("maxLength", 12))))
@@ -245,15 +297,47 @@ def retarget(doc: Any, draw: Any, meters: list[str]) -> Any:
 
 
 HOSTILE = st.one_of(
-    st.sampled_from([
-        10 ** 30, -(10 ** 30), -1, 0, 2 ** 63, math.nan, math.inf, -math.inf, 1e308, True,
-        None, "", "x" * 70_000, "\u0000", "\u202e", [], {}, [[[[[[[[]]]]]]]],
-        "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "9999-12-31T23:59:59.999999Z",
-        "2026-02-30T00:00:00Z", "1970-01-01T00:00:00Z", "99:99", "13-45", "00-00",
-        "255.255.255.255.255.255", "0.0.0.0.0.0", "now", "all", "m0",
-        {"mRID": "all"}, [{"mRID": "m0"}] * 5000, [{"mRID": f"m{i}"} for i in range(3)] * 3,
-    ]),
-    st.integers(), st.floats(), st.text(max_size=20),
+    st.sampled_from(
+        [
+            10**30,
+            -(10**30),
+            -1,
+            0,
+            2**63,
+            math.nan,
+            math.inf,
+            -math.inf,
+            1e308,
+            True,
+            None,
+            "",
+            "x" * 70_000,
+            "\u0000",
+            "\u202e",
+            [],
+            {},
+            [[[[[[[[]]]]]]]],
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "9999-12-31T23:59:59.999999Z",
+            "2026-02-30T00:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "99:99",
+            "13-45",
+            "00-00",
+            "255.255.255.255.255.255",
+            "0.0.0.0.0.0",
+            "now",
+            "all",
+            "m0",
+            {"mRID": "all"},
+            [{"mRID": "m0"}] * 5000,
+            [{"mRID": f"m{i}"} for i in range(3)] * 3,
+        ]
+    ),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=20),
     st.recursive(st.none() | st.integers(), lambda c: st.lists(c, max_size=3), max_leaves=20),
 )
 
@@ -280,8 +364,11 @@ def check(outcome: Any) -> None:
         assert isinstance(e["code"], str) and e["code"]
         assert isinstance(e["details"], str) and e["details"].strip(), outcome
         assert len(e["details"]) <= MAX_DETAIL_CHARS
-    body = json.dumps({"payload": outcome.payload, "errors": list(outcome.errors)},
-                      allow_nan=False, separators=(",", ":"))
+    body = json.dumps(
+        {"payload": outcome.payload, "errors": list(outcome.errors)},
+        allow_nan=False,
+        separators=(",", ":"),
+    )
     assert len(body.encode()) <= REPLY_BYTES, (outcome.result, len(body))
 
 
@@ -295,32 +382,56 @@ async def send(lab: Lab, noun: str, verb: str, payload: Any) -> None:
 @pytest.mark.parametrize("noun", sorted(VERBS))
 def test_generated_and_hostile_requests(noun: str, tmp_path: Path) -> None:
     with asyncio.Runner() as runner:
-        cm = dead_fleet(tmp_path, enable=("MeterConfig", "keyChange", "EndDeviceFirmware"),
-                        commands={"max_meters_per_request": 8, "max_reply_bytes": REPLY_BYTES,
-                                  "max_query_intervals": 5000})
+        cm = dead_fleet(
+            tmp_path,
+            enable=("MeterConfig", "keyChange", "EndDeviceFirmware"),
+            commands={
+                "max_meters_per_request": 8,
+                "max_reply_bytes": REPLY_BYTES,
+                "max_query_intervals": 5000,
+            },
+        )
         lab = runner.run(cm.__aenter__())
         try:
             schema = SCHEMAS[noun]
-            verbs = st.sampled_from([*VERBS[noun] * 8, "get", "create", "change", "delete",
-                                     "x" * 300])
+            verbs = st.sampled_from(
+                [*VERBS[noun] * 8, "get", "create", "change", "delete", "x" * 300]
+            )
 
-            @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(data=st.data())
             def one(data: st.DataObject) -> None:
-                payload = retarget(data.draw(strategy(schema) | st.just(VALID[noun]).map(
-                    copy.deepcopy)), data.draw, lab.meters)
+                payload = retarget(
+                    data.draw(strategy(schema) | st.just(VALID[noun]).map(copy.deepcopy)),
+                    data.draw,
+                    lab.meters,
+                )
                 if data.draw(st.booleans()):
                     payload = mutate(payload, data.draw)
                 runner.run(send(lab, noun, data.draw(verbs), payload))
 
             one()
             # and a few fixed shapes no generator is likely to hit
-            for payload in (VALID[noun], {}, [], "x", None, {"EndDevices": deep(500)},
-                            {"EndDevices": [{"mRID": "m0"}] * 100_000},
-                            {"EndDeviceGroups": [{"mRID": "all"}] * 100_000},
-                            {"timeSchedule": {"start": "0001-01-01T00:00:00Z"},
-                             "EndDevices": [{"mRID": "m0"}], "intervalSeconds": 1}):
+            for payload in (
+                VALID[noun],
+                {},
+                [],
+                "x",
+                None,
+                {"EndDevices": deep(500)},
+                {"EndDevices": [{"mRID": "m0"}] * 100_000},
+                {"EndDeviceGroups": [{"mRID": "all"}] * 100_000},
+                {
+                    "timeSchedule": {"start": "0001-01-01T00:00:00Z"},
+                    "EndDevices": [{"mRID": "m0"}],
+                    "intervalSeconds": 1,
+                },
+            ):
                 runner.run(send(lab, noun, VERBS[noun][0], payload))
         finally:
             runner.run(cm.__aexit__(None, None, None))
@@ -336,8 +447,9 @@ def test_the_generator_follows_the_schemas() -> None:
         validator = jsonschema.Draft202012Validator(schema)
         seen: list[bool] = []
 
-        @settings(max_examples=20, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         @given(strategy(schema))
         def count(doc: Any) -> None:
             seen.append(validator.is_valid(doc))  # noqa: B023 - run before the next loop

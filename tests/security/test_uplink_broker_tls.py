@@ -32,8 +32,9 @@ from tests.support_sim import free_ports
 def lab(tmp: Path, port: int, tls_table: str) -> Path:
     dead = free_ports(1)[0]
     meters = [{"meter_id": "m-0000", "port": dead, "auth": "none"}]
-    return write_lab_config(tmp / "gw", meters, broker=("127.0.0.1", port), gateway_id="gw-0001",
-                            extra=tls_table)
+    return write_lab_config(
+        tmp / "gw", meters, broker=("127.0.0.1", port), gateway_id="gw-0001", extra=tls_table
+    )
 
 
 async def test_the_first_bytes_are_a_tls_client_hello_never_an_mqtt_connect(
@@ -70,9 +71,11 @@ async def test_no_ca_against_a_private_ca_fails_at_once_not_in_a_retry_loop(
     mosquitto_tls: Broker, tmp_path: Path
 ) -> None:
     assert mosquitto_tls.tls is not None
-    cfg = dataclasses.replace(tls_config(mosquitto_tls, tmp_path, "gw-0001", "gw-0001"),
-                              tls=TlsFiles(None, mosquitto_tls.tls.client_cert,
-                                           mosquitto_tls.tls.client_key), backoff_min_s=0.05)
+    cfg = dataclasses.replace(
+        tls_config(mosquitto_tls, tmp_path, "gw-0001", "gw-0001"),
+        tls=TlsFiles(None, mosquitto_tls.tls.client_cert, mosquitto_tls.tls.client_key),
+        backoff_min_s=0.05,
+    )
     up = Uplink(cfg)
     with pytest.raises(TlsSetupError) as err:
         await asyncio.wait_for(up.run(), 20)
@@ -89,10 +92,16 @@ async def test_the_daemon_stops_with_exit_2_on_a_broker_it_cannot_verify(
 ) -> None:
     assert mosquitto_tls.tls is not None
     t = mosquitto_tls.tls
-    cfg = load_config(lab(tmp_path, mosquitto_tls.port,
-                          f'[broker.tls]\ncert = "{t.client_cert}"\nkey = "{t.client_key}"\n'))
-    opts = DaemonOptions(time_source=FixedTimeSource(synced=True), stop_deadline_s=1,
-                         flush_deadline_s=0.5)
+    cfg = load_config(
+        lab(
+            tmp_path,
+            mosquitto_tls.port,
+            f'[broker.tls]\ncert = "{t.client_cert}"\nkey = "{t.client_key}"\n',
+        )
+    )
+    opts = DaemonOptions(
+        time_source=FixedTimeSource(synced=True), stop_deadline_s=1, flush_deadline_s=0.5
+    )
     with structlog.testing.capture_logs() as logs:
         code = await asyncio.wait_for(run_daemon(cfg, opts), 60)
     assert code == 2
@@ -111,7 +120,8 @@ async def test_a_ca_file_that_cannot_be_used_stops_the_start_naming_it(
     with pytest.raises(ConfigError) as err:
         load_config(lab(tmp_path / "a", 1883, f'[broker.tls]\nca = "{bad}"\n'))
     assert f"broker.tls.ca: {bad} is not a usable CA bundle: it is not in PEM format" in str(
-        err.value)
+        err.value
+    )
     # the uplink's own check names the file too
     with pytest.raises(TlsSetupError, match=f"broker.tls.ca: {bad} is not a usable CA bundle"):
         TlsFiles(bad).context()
@@ -131,29 +141,42 @@ async def test_a_ca_file_that_cannot_be_used_stops_the_start_naming_it(
 def test_certificate_and_key_problems_are_named(tmp_path: Path) -> None:
     t = make_tls(tmp_path)
     enc = tmp_path / "encrypted.key"
-    enc.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"secret")))
+    enc.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
     junk = tmp_path / "junk.pem"
     junk.write_text("junk\n")
     cases: list[tuple[TlsFiles, str]] = [
-        (TlsFiles(t.ca, t.client_cert, t.server_key),
-         f"the certificate {t.client_cert} and the key {t.server_key} do not match"),
+        (
+            TlsFiles(t.ca, t.client_cert, t.server_key),
+            f"the certificate {t.client_cert} and the key {t.server_key} do not match",
+        ),
         (TlsFiles(t.ca, t.client_cert, enc), f"broker.tls.key: {enc} is encrypted"),
         (TlsFiles(t.ca, junk, t.client_key), f"broker.tls.cert: {junk} is not a usable cert"),
         (TlsFiles(t.ca, t.client_cert, junk), f"broker.tls.key: {junk} is not a usable private"),
-        (TlsFiles(t.ca, t.client_cert, tmp_path / "absent.key"),
-         f"broker.tls.key: {tmp_path / 'absent.key'} cannot be read: No such file"),
-        (TlsFiles(tmp_path / "absent.pem"),
-         f"broker.tls.ca: {tmp_path / 'absent.pem'} is not a usable CA bundle: No such file"),
+        (
+            TlsFiles(t.ca, t.client_cert, tmp_path / "absent.key"),
+            f"broker.tls.key: {tmp_path / 'absent.key'} cannot be read: No such file",
+        ),
+        (
+            TlsFiles(tmp_path / "absent.pem"),
+            f"broker.tls.ca: {tmp_path / 'absent.pem'} is not a usable CA bundle: No such file",
+        ),
     ]
     for files, message in cases:
         with pytest.raises(TlsSetupError) as err:
             files.context()
         assert message in str(err.value), (files, str(err.value))
     with pytest.raises(TlsSetupError):  # made at construction: nothing half-started
-        Uplink(UplinkConfig(gateway_id="gw", db_path=tmp_path / "u.db",
-                            tls=TlsFiles(t.ca, t.client_cert, enc)))
+        Uplink(
+            UplinkConfig(
+                gateway_id="gw", db_path=tmp_path / "u.db", tls=TlsFiles(t.ca, t.client_cert, enc)
+            )
+        )
     assert not (tmp_path / "u.db").exists()
     ctx = TlsFiles(t.ca, t.client_cert, t.client_key).context()
     assert ctx.check_hostname and ctx.verify_mode.name == "CERT_REQUIRED"
@@ -169,8 +192,11 @@ async def test_a_verification_failure_after_a_good_connection_is_retried(
     saved = {p: p.read_bytes() for p in (t.server_cert, t.server_key)}
     (tmp_path / "other").mkdir()
     other = make_tls(tmp_path / "other")  # a CA the gateway does not trust
-    cfg = dataclasses.replace(tls_config(mosquitto_tls, tmp_path, "gw-0001", "gw-0001"),
-                              backoff_min_s=0.05, backoff_max_s=0.2)
+    cfg = dataclasses.replace(
+        tls_config(mosquitto_tls, tmp_path, "gw-0001", "gw-0001"),
+        backoff_min_s=0.05,
+        backoff_max_s=0.2,
+    )
     up = Uplink(cfg)
     async with running(up) as task:
         t.server_cert.write_bytes(other.server_cert.read_bytes())
@@ -189,8 +215,11 @@ async def test_a_refused_connect_is_logged_with_its_reason(
 ) -> None:
     pw = tmp_path / "wrong"
     pw.write_text("not-the-password\n")
-    cfg: Any = dataclasses.replace(tls_config(mosquitto_tls, tmp_path, "gw-0001", "gw-0001"),
-                                   password_file=pw, backoff_min_s=0.05)
+    cfg: Any = dataclasses.replace(
+        tls_config(mosquitto_tls, tmp_path, "gw-0001", "gw-0001"),
+        password_file=pw,
+        backoff_min_s=0.05,
+    )
     up = Uplink(cfg)
     # retrying cannot fix a refused password: the uplink ends (issue 11 item 11)
     with structlog.testing.capture_logs() as logs, pytest.raises(BrokerRefused):

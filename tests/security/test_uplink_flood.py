@@ -87,8 +87,10 @@ async def test_beyond_running_and_queued_requests_are_answered_busy_at_once(
     conn = sqlite3.connect(db)
     results = dict(conn.execute("SELECT correlation_id, result FROM command").fetchall())
     conn.close()
-    assert results == {**{f"c-{i}": "OK" for i in range(4)},
-                       **{f"c-{i}": "FAILED" for i in range(4, 7)}}
+    assert results == {
+        **{f"c-{i}": "OK" for i in range(4)},
+        **{f"c-{i}": "FAILED" for i in range(4, 7)},
+    }
 
 
 async def test_requests_redispatched_at_start_hold_their_places(
@@ -115,7 +117,10 @@ async def test_requests_redispatched_at_start_hold_their_places(
         await col.wait(lambda m: len(m) == 3)
     assert second.calls == ["0", "1"]
     assert {k: v[0]["reply"]["result"] for k, v in replies(col).items()} == {
-        "c-0": "OK", "c-1": "OK", "c-new": "FAILED"}
+        "c-0": "OK",
+        "c-1": "OK",
+        "c-new": "FAILED",
+    }
 
 
 async def test_a_second_delivery_of_a_queued_request_is_a_duplicate_not_busy(
@@ -135,5 +140,8 @@ async def test_a_second_delivery_of_a_queued_request_is_a_duplicate_not_busy(
         await col.wait(lambda m: len(m) == 3)
     got = replies(col)
     assert {k: [d["reply"]["result"] for d in v] for k, v in got.items()} == {
-        "c-0": ["OK"], "c-1": ["OK"], "c-2": ["FAILED"]}
+        "c-0": ["OK"],
+        "c-1": ["OK"],
+        "c-2": ["FAILED"],
+    }
     assert json.dumps(got["c-2"][0]["reply"]).count("Busy") == 1

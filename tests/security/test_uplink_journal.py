@@ -54,7 +54,10 @@ async def test_an_old_journal_gets_the_attempts_column(tmp_path: Path) -> None:
         second = await journal.begin_attempt("c-old", 2)
         third = await journal.begin_attempt("c-old", 2)
         assert [(a.started, a.count) for a in (first, second, third)] == [
-            (True, 1), (True, 2), (False, 2)]
+            (True, 1),
+            (True, 2),
+            (False, 2),
+        ]
         await journal.undo_attempt("c-old")
         assert await journal.attempts("c-old") == 1
         with pytest.raises(AlreadyReplied):
@@ -72,11 +75,13 @@ async def test_answered_requests_are_pruned_after_the_retention_unanswered_never
     try:
         for cid in ("c-early", "c-late", "c-open"):
             assert await journal.record(cmd(cid))
-        await store.submit(journal.mark_replied_sql("c-early", "EndDeviceControls", "execute",
-                                                    "OK"))
+        await store.submit(
+            journal.mark_replied_sql("c-early", "EndDeviceControls", "execute", "OK")
+        )
         clock.now += 10 * DAY
-        await store.submit(journal.mark_replied_sql("c-late", "EndDeviceControls", "execute",
-                                                    "FAILED"))
+        await store.submit(
+            journal.mark_replied_sql("c-late", "EndDeviceControls", "execute", "FAILED")
+        )
         clock.now += 25 * DAY  # c-early answered 35 days ago, c-late 25
         assert await journal.prune(30 * DAY) == 1
         assert await journal.is_replied("c-early") is None  # gone
@@ -91,13 +96,20 @@ async def test_answered_requests_are_pruned_after_the_retention_unanswered_never
 async def test_the_uplink_prunes_at_start_and_then_periodically(tmp_path: Path) -> None:
     clock = FakeClock()
     db = tmp_path / "u.db"
-    cfg = UplinkConfig(gateway_id="gw-0001", db_path=db, port=1, backoff_min_s=0.05,
-                       journal_retention_s=30 * DAY, prune_interval_s=0.05)
+    cfg = UplinkConfig(
+        gateway_id="gw-0001",
+        db_path=db,
+        port=1,
+        backoff_min_s=0.05,
+        journal_retention_s=30 * DAY,
+        prune_interval_s=0.05,
+    )
     up = Uplink(cfg, clock=clock)
     for cid in ("c-1", "c-2"):
         assert await up.journal.record(cmd(cid))
-        await up.store.submit(up.journal.mark_replied_sql(cid, "EndDeviceControls", "execute",
-                                                          "OK"))
+        await up.store.submit(
+            up.journal.mark_replied_sql(cid, "EndDeviceControls", "execute", "OK")
+        )
         clock.now += 20 * DAY
     # c-1 was answered 40 days ago, c-2 20 days ago: only c-1 goes at start
     task = asyncio.get_running_loop().create_task(up.run())

@@ -56,11 +56,12 @@ async def _child(db: str, port: int) -> None:
 
 def _spawn(db: Path, port: int, out: Path) -> subprocess.Popen[bytes]:
     tests = str(Path(__file__).resolve().parent.parent)  # conftest, helpers (module imports)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (tests, os.environ.get("PYTHONPATH")) if p)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p),
+    }
     with out.open("wb") as f:
-        return subprocess.Popen([sys.executable, __file__, str(db), str(port)], stdout=f,
-                                env=env)
+        return subprocess.Popen([sys.executable, __file__, str(db), str(port)], stdout=f, env=env)
 
 
 async def _exit_code(child: subprocess.Popen[bytes], timeout: float = 30.0) -> int:  # noqa: ASYNC109
@@ -82,8 +83,11 @@ async def _ready(out: Path, child: subprocess.Popen[bytes]) -> None:
 def _attempts(db: Path, cid: str) -> int:
     conn = sqlite3.connect(db)
     try:
-        return int(conn.execute("SELECT attempts FROM command WHERE correlation_id=?",
-                                (cid,)).fetchone()[0])
+        return int(
+            conn.execute("SELECT attempts FROM command WHERE correlation_id=?", (cid,)).fetchone()[
+                0
+            ]
+        )
     finally:
         conn.close()
 
@@ -146,8 +150,9 @@ async def test_a_clean_stop_during_handling_is_not_an_attempt(
     for i in range(2):
         started = asyncio.Event()
 
-        async def parked(noun: str, verb: str, payload: dict[str, Any],
-                         started: asyncio.Event = started) -> Outcome:
+        async def parked(
+            noun: str, verb: str, payload: dict[str, Any], started: asyncio.Event = started
+        ) -> Outcome:
             started.set()
             await asyncio.Event().wait()  # like a command parked by GatewayStopping
             raise AssertionError("unreachable")
@@ -193,8 +198,10 @@ async def test_a_handling_past_the_timeout_is_answered_timeout_but_firmware_is_n
         await send_request(mosquitto, "EndDeviceFirmware", request("c-fw", verb="create"))
         await col.wait(lambda m: len(m) == 2)
         attempts = await up.journal.attempts("c-hang")
-    replies = {d["header"]["correlationId"]: d["reply"] for d in
-               (validate_message(m.payload) for m in col.messages)}  # type: ignore[arg-type]
+    replies = {
+        d["header"]["correlationId"]: d["reply"]
+        for d in (validate_message(m.payload) for m in col.messages)
+    }  # type: ignore[arg-type]
     assert replies["c-fw"]["result"] == "OK"
     assert replies["c-hang"]["result"] == "FAILED"
     (err,) = replies["c-hang"]["errors"]
@@ -220,8 +227,9 @@ async def test_a_reply_above_the_size_limit_or_not_json_is_replaced_by_failed(
         for cid, kw in (("c-big", {"big": True}), ("c-odd", {"odd": True}), ("c-ok", {})):
             await send_request(mosquitto, "MeterReadings", request(cid, verb="get", **kw))
         await col.wait(lambda m: len(m) == 3)
-    replies = {d["header"]["correlationId"]: d for d in
-               (validate_message(m.payload) for m in col.messages)}  # type: ignore[arg-type]
+    replies = {
+        d["header"]["correlationId"]: d for d in (validate_message(m.payload) for m in col.messages)
+    }  # type: ignore[arg-type]
     big = replies["c-big"]
     assert big["reply"]["result"] == "FAILED" and big["payload"] == {}
     (err,) = big["reply"]["errors"]

@@ -13,13 +13,19 @@ from smmc_gateway.cim.render import check, write
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m smmc_gateway.cim", description=__doc__)
     p.add_argument("action", choices=("render", "check"))
-    p.add_argument("--repo", type=Path, default=Path.cwd(),
-                   help="the repository root (default: the current directory)")
+    p.add_argument(
+        "--repo",
+        type=Path,
+        default=Path.cwd(),
+        help="the repository root (default: the current directory)",
+    )
     args = p.parse_args(argv)
     repo: Path = args.repo
     if not (repo / "docs" / "schemas").is_dir():
-        print(f"{repo}: no docs/schemas here; run from the repository root or give --repo",
-              file=sys.stderr)
+        print(
+            f"{repo}: no docs/schemas here; run from the repository root or give --repo",
+            file=sys.stderr,
+        )
         return 2
     if args.action == "render":
         changed = write(repo)
@@ -27,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     stale = check(repo)
     if stale:
-        print("cim: out of date (run `python -m smmc_gateway.cim render`): " + ", ".join(stale),
-              file=sys.stderr)
+        print(
+            "cim: out of date (run `python -m smmc_gateway.cim render`): " + ", ".join(stale),
+            file=sys.stderr,
+        )
         return 1
     print("cim: documents and schemas match the tables")
     return 0

@@ -31,32 +31,80 @@ from smmc_gateway.cosem.obis import Obis, ObisError
 
 # Enumeration values (GBA resource server enums; see the module docstring).
 MEASURING_PERIODS: Mapping[int, int] = {  # seconds -> TimeAttributeKind
-    60: 3, 120: 10, 180: 14, 300: 6, 600: 1, 900: 2, 1200: 31, 1800: 5, 3600: 7, 86400: 4,
+    60: 3,
+    120: 10,
+    180: 14,
+    300: 6,
+    600: 1,
+    900: 2,
+    1200: 31,
+    1800: 5,
+    3600: 7,
+    86400: 4,
 }
 PRESENT, PREVIOUS = 15, 16  # TimeAttributeKind present / previous (demand periods)
 BULK, CUMULATIVE, DELTA, INDICATING, INSTANTANEOUS = 1, 3, 4, 6, 12  # AccumulationKind
 AVERAGE, MAXIMUM, MINIMUM = 2, 8, 9  # aggregate (DataQualifierKind)
 BILLING_PERIOD = 8  # macroPeriod (TimePeriodOfInterest)
 ELECTRICITY_SECONDARY_METERED = 1  # CommodityKind
-KIND = {"current": 4, "demand": 8, "energy": 12, "frequency": 15, "power": 37,
-        "powerFactor": 38, "voltage": 54}  # MeasurementKind
-FLOW = {"none": 0, "forward": 1, "net": 4, "q1plusQ2": 5, "q3plusQ4": 13, "quadrant1": 15,
-        "quadrant2": 16, "quadrant3": 17, "quadrant4": 18, "reverse": 19, "total": 20}
+KIND = {
+    "current": 4,
+    "demand": 8,
+    "energy": 12,
+    "frequency": 15,
+    "power": 37,
+    "powerFactor": 38,
+    "voltage": 54,
+}  # MeasurementKind
+FLOW = {
+    "none": 0,
+    "forward": 1,
+    "net": 4,
+    "q1plusQ2": 5,
+    "q3plusQ4": 13,
+    "quadrant1": 15,
+    "quadrant2": 16,
+    "quadrant3": 17,
+    "quadrant4": 18,
+    "reverse": 19,
+    "total": 20,
+}
 UNITS: Mapping[str, int] = {  # unit text (as the gateway publishes it) -> UnitSymbolKind
-    "A": 5, "deg": 9, "degC": 23, "s": 27, "V": 29, "Hz": 33, "W": 38, "VA": 61, "var": 63,
-    "VAh": 71, "Wh": 72, "varh": 73, "count": 111, "min": 159, "h": 160,
+    "A": 5,
+    "deg": 9,
+    "degC": 23,
+    "s": 27,
+    "V": 29,
+    "Hz": 33,
+    "W": 38,
+    "VA": 61,
+    "var": 63,
+    "VAh": 71,
+    "Wh": 72,
+    "varh": 73,
+    "count": 111,
+    "min": 159,
+    "h": 160,
 }
 UNIT_ALIASES: Mapping[str, str] = {"VAr": "var", "VArh": "varh", "VARh": "varh", "VAR": "var"}
 PREFIXES: Mapping[str, int] = {"k": 3, "M": 6, "G": 9, "m": -3}  # UnitMultiplierKind
-KIND_OF_UNIT: Mapping[int, str] = {72: "energy", 73: "energy", 71: "energy", 38: "power",
-                                   63: "power", 61: "power", 29: "voltage", 5: "current",
-                                   33: "frequency"}
+KIND_OF_UNIT: Mapping[int, str] = {
+    72: "energy",
+    73: "energy",
+    71: "energy",
+    38: "power",
+    63: "power",
+    61: "power",
+    29: "voltage",
+    5: "current",
+    33: "frequency",
+}
 # Per-phase ranges of OBIS C: base offset -> (PhaseCodeKind of quantities, of voltages)
 PHASE_RANGES: Mapping[int, tuple[int, int]] = {
-    0: (0, 0),        # C 1..16: total (all phases) or any phase
-    20: (128, 129),   # C 21..36: L1 -> A (voltage A-N)
-    40: (64, 65),     # C 41..56: L2 -> B (voltage B-N)
-    60: (32, 33),     # C 61..76: L3 -> C (voltage C-N)
+    0: (0, 0),  # C 1..16: total (all phases) or any phase
+    20: (128, 129),  # C 21..36: L1 -> A (voltage A-N)
+    40: (64, 65),  # C 41..56: L2 -> B (voltage B-N)
+    60: (32, 33),  # C 61..76: L3 -> C (voltage C-N)
 }
 NEUTRAL = 16  # PhaseCodeKind N
 
@@ -65,11 +113,21 @@ NEUTRAL = 16  # PhaseCodeKind N
 #: per quadrant, 9/10 S+/S-, 11 current, 12 voltage, 13 power factor, 14 frequency,
 #: 15 |A+|+|A-|, 16 A+ - A-.
 QUANTITIES: Mapping[int, tuple[str, str]] = {
-    1: ("active", "forward"), 2: ("active", "reverse"), 3: ("reactive", "q1plusQ2"),
-    4: ("reactive", "q3plusQ4"), 5: ("reactive", "quadrant1"), 6: ("reactive", "quadrant2"),
-    7: ("reactive", "quadrant3"), 8: ("reactive", "quadrant4"), 9: ("apparent", "forward"),
-    10: ("apparent", "reverse"), 11: ("current", "none"), 12: ("voltage", "none"),
-    13: ("powerFactor", "none"), 14: ("frequency", "none"), 15: ("active", "total"),
+    1: ("active", "forward"),
+    2: ("active", "reverse"),
+    3: ("reactive", "q1plusQ2"),
+    4: ("reactive", "q3plusQ4"),
+    5: ("reactive", "quadrant1"),
+    6: ("reactive", "quadrant2"),
+    7: ("reactive", "quadrant3"),
+    8: ("reactive", "quadrant4"),
+    9: ("apparent", "forward"),
+    10: ("apparent", "reverse"),
+    11: ("current", "none"),
+    12: ("voltage", "none"),
+    13: ("powerFactor", "none"),
+    14: ("frequency", "none"),
+    15: ("active", "total"),
     16: ("active", "net"),
 }
 FLOWING = frozenset({"active", "reactive", "apparent"})
@@ -148,8 +206,9 @@ def _kind(quantity: str, processing_kind: str) -> int:
     return KIND[quantity]
 
 
-def reading_type_parts(obis: str, unit: str, *,
-                       measuring_period_s: int | None = None) -> tuple[ReadingTypeCode, bool]:
+def reading_type_parts(
+    obis: str, unit: str, *, measuring_period_s: int | None = None
+) -> tuple[ReadingTypeCode, bool]:
     """The code parts of a value of ``obis`` in ``unit`` and whether they were fully
     derived (False: the documented fallback). ``measuring_period_s``: the capture period
     of the profile the value comes from (None for a register read)."""
@@ -164,8 +223,13 @@ def reading_type_parts(obis: str, unit: str, *,
     quantity, flow = QUANTITIES[placed[0]] if placed else ("", "none")
     phases = placed[1] if placed else 0
     processing = PROCESSING.get(d)
-    derivable = (electric and placed is not None and processing is not None and f == 255
-                 and (e == 0 or (d in TARIFFED and e <= 63)))
+    derivable = (
+        electric
+        and placed is not None
+        and processing is not None
+        and f == 255
+        and (e == 0 or (d in TARIFFED and e <= 63))
+    )
     if processing is not None and derivable:
         energy_kind = processing[4]
         if quantity not in FLOWING and energy_kind == "energy":
@@ -175,16 +239,29 @@ def reading_type_parts(obis: str, unit: str, *,
         if placed is not None and quantity not in FLOWING:
             kind = KIND[quantity]
         return ReadingTypeCode(
-            flow_direction=FLOW[flow], commodity=ELECTRICITY_SECONDARY_METERED if electric else 0,
-            measurement_kind=kind, phases=phases, multiplier=multiplier, unit=symbol), False
+            flow_direction=FLOW[flow],
+            commodity=ELECTRICITY_SECONDARY_METERED if electric else 0,
+            measurement_kind=kind,
+            phases=phases,
+            multiplier=multiplier,
+            unit=symbol,
+        ), False
     macro, aggregate, period, accumulation, energy_kind, sampled = processing
     if sampled and measuring_period_s:
         period = MEASURING_PERIODS.get(int(measuring_period_s), 0)
     return ReadingTypeCode(
-        macro_period=macro, aggregate=aggregate, measuring_period=period,
-        accumulation=accumulation, flow_direction=FLOW[flow],
-        commodity=ELECTRICITY_SECONDARY_METERED, measurement_kind=_kind(quantity, energy_kind),
-        tou=e if d in TARIFFED else 0, phases=phases, multiplier=multiplier, unit=symbol), True
+        macro_period=macro,
+        aggregate=aggregate,
+        measuring_period=period,
+        accumulation=accumulation,
+        flow_direction=FLOW[flow],
+        commodity=ELECTRICITY_SECONDARY_METERED,
+        measurement_kind=_kind(quantity, energy_kind),
+        tou=e if d in TARIFFED else 0,
+        phases=phases,
+        multiplier=multiplier,
+        unit=symbol,
+    ), True
 
 
 @functools.lru_cache(maxsize=4096)

@@ -61,22 +61,26 @@ def _export(args: argparse.Namespace) -> int:
     for kind, path in done.files.items():
         print(f"{path}: {done.rows[kind]} {kind} row(s)")
     if datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() < oldest:
-        print(f"note: {day} is older than [datastore] retention "
-              f"({config.datastore.retention_days:g} days): pruned rows are not there")
-    print(f"exported {day} of gateway {config.gateway.id} in "
-          f"{time.monotonic() - started:.1f}s")
+        print(
+            f"note: {day} is older than [datastore] retention "
+            f"({config.datastore.retention_days:g} days): pruned rows are not there"
+        )
+    print(f"exported {day} of gateway {config.gateway.id} in {time.monotonic() - started:.1f}s")
     return EXIT_OK
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "export", help="write a day of readings, events and read outcomes as CSV files",
+        "export",
+        help="write a day of readings, events and read outcomes as CSV files",
         description="Write one UTC day of the gateway's data store (readings with their "
-                    "IEC 61968-9 ReadingType codes, events with their EndDeviceEventType "
-                    "codes, scheduled read outcomes) as CSV files, reading the store "
-                    "read-only (safe while the daemon runs).")
+        "IEC 61968-9 ReadingType codes, events with their EndDeviceEventType "
+        "codes, scheduled read outcomes) as CSV files, reading the store "
+        "read-only (safe while the daemon runs).",
+    )
     p.add_argument("--config", "-c", required=True, metavar="TOML", help="gateway.toml")
     p.add_argument("--day", required=True, metavar="YYYY-MM-DD", help="the UTC day")
-    p.add_argument("--out", required=True, metavar="DIR", help="where the files go "
-                   "(created if missing)")
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="where the files go (created if missing)"
+    )
     p.set_defaults(handler=_export)

@@ -65,8 +65,9 @@ def default_trust_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "smmc-gateway" / "firmware-trusted-keys"
 
 
-def trust_paths(args: argparse.Namespace, env: Mapping[str, str] | None = None
-                ) -> tuple[list[Path], str]:
+def trust_paths(
+    args: argparse.Namespace, env: Mapping[str, str] | None = None
+) -> tuple[list[Path], str]:
     """(paths of trusted keys, where they came from: the option, the variable or
     ``"default"``)."""
     env = os.environ if env is None else env
@@ -97,14 +98,19 @@ def load(args: argparse.Namespace) -> FirmwareImage:
         ident = given or path.stem.encode()
         if not 1 <= len(ident) <= 255:
             raise UsageError("firmware push: --identifier must be 1..255 bytes")
-        sys.stderr.write(REDACT(
-            f"smmc-gateway: warning: pushing {path.name} WITHOUT signature verification "
-            "(--unsigned); the audit record says so\n"))
+        sys.stderr.write(
+            REDACT(
+                f"smmc-gateway: warning: pushing {path.name} WITHOUT signature verification "
+                "(--unsigned); the audit record says so\n"
+            )
+        )
         return FirmwareImage(path, data, ident, None)
     paths, source = trust_paths(args)
-    how = (f"sign it (smmc-gateway firmware sign) and trust the signer's key "
-           f"(--trusted-key KEY.pub, {TRUST_ENV} or {default_trust_dir()}), or push it on "
-           "purpose with --unsigned (recorded in the audit record)")
+    how = (
+        f"sign it (smmc-gateway firmware sign) and trust the signer's key "
+        f"(--trusted-key KEY.pub, {TRUST_ENV} or {default_trust_dir()}), or push it on "
+        "purpose with --unsigned (recorded in the audit record)"
+    )
     try:
         # the default directory may not exist (no key trusted); given paths must
         keys = trusted_keys(p for p in paths if source != "default" or p.is_dir())

@@ -125,14 +125,23 @@ def _from_bundle(args: argparse.Namespace) -> Credentials:
     bundle_path: Path | None = getattr(args, "key_bundle", None)
     kek_path: Path | None = getattr(args, "kek_file", None)
     if bundle_path is None or kek_path is None:
-        raise UsageError("--key-bundle and --kek-file go together: the bundle's keys are "
-                         "wrapped with the central key-encryption key")
-    others = [name for name, given in (
-        ("--password", getattr(args, "password", None)), ("--ek", args.ek), ("--ak", args.ak),
-        ("--secrets-file", getattr(args, "secrets_file", None)),
-        ("SMMC_PASSWORD", os.environ.get("SMMC_PASSWORD")),
-        ("SMMC_EK", os.environ.get("SMMC_EK")), ("SMMC_AK", os.environ.get("SMMC_AK")))
-        if given]
+        raise UsageError(
+            "--key-bundle and --kek-file go together: the bundle's keys are "
+            "wrapped with the central key-encryption key"
+        )
+    others = [
+        name
+        for name, given in (
+            ("--password", getattr(args, "password", None)),
+            ("--ek", args.ek),
+            ("--ak", args.ak),
+            ("--secrets-file", getattr(args, "secrets_file", None)),
+            ("SMMC_PASSWORD", os.environ.get("SMMC_PASSWORD")),
+            ("SMMC_EK", os.environ.get("SMMC_EK")),
+            ("SMMC_AK", os.environ.get("SMMC_AK")),
+        )
+        if given
+    ]
     if others:
         raise UsageError(f"--key-bundle gives the keys whole; not with {', '.join(others)}")
     kek_text = read_private_file(kek_path, "--kek-file")
@@ -152,8 +161,10 @@ def _from_bundle(args: argparse.Namespace) -> Credentials:
         doc = doc["payload"]  # the whole MQTT message
     if isinstance(doc, dict) and isinstance(doc.get("KeyBundle"), list):
         if len(doc["KeyBundle"]) != 1:
-            raise UsageError(f"--key-bundle {bundle_path}: {len(doc['KeyBundle'])} bundles; "
-                             "give the file one meter's bundle")
+            raise UsageError(
+                f"--key-bundle {bundle_path}: {len(doc['KeyBundle'])} bundles; "
+                "give the file one meter's bundle"
+            )
         doc = doc["KeyBundle"][0]
     try:
         keys = unwrap_bundle(doc, kek, "--key-bundle")
@@ -162,8 +173,10 @@ def _from_bundle(args: argparse.Namespace) -> Credentials:
         raise UsageError(f"{exc} ({bundle_path})") from None
     if getattr(args, "bundle_previous", False):
         if previous is None:
-            raise UsageError("--bundle-previous: the bundle holds no previous key set (its "
-                             "key change is settled)")
+            raise UsageError(
+                "--bundle-previous: the bundle holds no previous key set (its "
+                "key change is settled)"
+            )
         keys = ClearKeys(ek=previous.ek, ak=previous.ak, password=keys.password)
     for raw in (keys.ek, keys.ak, keys.password, keys.master_key):
         if raw is not None:

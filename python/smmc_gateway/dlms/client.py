@@ -169,13 +169,12 @@ class ClientSession:
         self.associated = True
         self._last_activity = time.monotonic()
 
-    async def _recover(
-        self, cause: str, exc: SessionError, *, associated: bool
-    ) -> _core.Agreement:
+    async def _recover(self, cause: str, exc: SessionError, *, associated: bool) -> _core.Agreement:
         """The meter still holds an association (:mod:`smmc_gateway.dlms.recovery`):
         release it, disconnect, reconnect and associate once more (its own budget)."""
-        association_recovered(self.observer, self.meter_id or self.transport.description,
-                              cause, str(exc))
+        association_recovered(
+            self.observer, self.meter_id or self.transport.description, cause, str(exc)
+        )
         self.associated = False
         wait = self.settings.response_timeout
         if associated:
@@ -290,8 +289,10 @@ class ClientSession:
             results = await self._get(items, f"GET with-list of {len(items)}")
         else:
             results = tuple(
-                [(await self._get([item], f"GET {c}/{o}/{a}"))[0]
-                 for item, (c, o, a) in zip(items, lns, strict=True)]
+                [
+                    (await self._get([item], f"GET {c}/{o}/{a}"))[0]
+                    for item, (c, o, a) in zip(items, lns, strict=True)
+                ]
             )
         return [
             r.data if r.data is not None else DataAccessError(c, o, a, r.error_name or "?")
@@ -380,8 +381,10 @@ class ClientSession:
             results = await self._set(items, f"SET with-list of {len(items)}")
         else:
             results = tuple(
-                [(await self._set([item], f"SET {c}/{o}/{a}"))[0]
-                 for item, (c, o, a) in zip(items, lns, strict=True)]
+                [
+                    (await self._set([item], f"SET {c}/{o}/{a}"))[0]
+                    for item, (c, o, a) in zip(items, lns, strict=True)
+                ]
             )
         return [
             None if r == "success" else DataAccessError(c, o, a, r)
@@ -437,8 +440,10 @@ class ClientSession:
             results = await self._action(items, f"ACTION with-list of {len(items)}")
         else:
             results = tuple(
-                [(await self._action([item], f"ACTION {c}/{o}/m{m}"))[0]
-                 for item, (c, o, m) in zip(items, lns, strict=True)]
+                [
+                    (await self._action([item], f"ACTION {c}/{o}/m{m}"))[0]
+                    for item, (c, o, m) in zip(items, lns, strict=True)
+                ]
             )
         out: list[TypedValue | DataAccessError | None] = []
         for (c, o, m), result in zip(lns, results, strict=True):

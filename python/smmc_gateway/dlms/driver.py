@@ -130,8 +130,9 @@ class Driver:
             elif isinstance(e, _core.CounterHint):
                 log.debug("invocation_counter_hint", meter_id=self.meter_id, hint=e.expected)
             elif isinstance(e, _core.QuirkTaken):
-                quirk_taken(self.observer, self.meter_id or self.transport.description, e.quirk,
-                            e.detail)
+                quirk_taken(
+                    self.observer, self.meter_id or self.transport.description, e.quirk, e.detail
+                )
             elif isinstance(e, _core.ProtocolError):
                 log.info("apdu_dropped", meter_id=self.meter_id, why=e.error.message)
         if self.counters is not None:
@@ -244,8 +245,12 @@ class Driver:
                     return SecurityFailure(
                         f"{what} from {source}: meter refused our ciphering ({detail}); {exc}"
                     )
-                log.warning("invocation_counter_hint", meter_id=self.meter_id, hint=hinted,
-                            followed="tentatively" if followed else "no: not ahead of ours")
+                log.warning(
+                    "invocation_counter_hint",
+                    meter_id=self.meter_id,
+                    hint=hinted,
+                    followed="tentatively" if followed else "no: not ahead of ours",
+                )
             extra = f" (meter expects invocation counter {hinted})" if hinted is not None else ""
             return SecurityFailure(f"{what}: meter refused our ciphering: {detail}{extra}")
         if f.kind == "confirmed-service-error":

@@ -57,8 +57,10 @@ class ModeETcpTransport(ModeESignOnTransport):
         self.port = port
 
     def _silence_hint(self) -> str:
-        return ("is the converter's line on the meter's port, and does the meter's port "
-                "speak IEC 62056-21?")
+        return (
+            "is the converter's line on the meter's port, and does the meter's port "
+            "speak IEC 62056-21?"
+        )
 
 
 __all__ = ["ModeETcpTransport", "OpticalSignOnError"]

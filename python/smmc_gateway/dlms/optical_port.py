@@ -156,8 +156,13 @@ class ModeESignOnTransport(HdlcTransport):
                 break
         self._switch(self.baud)
         self._signing_on = False
-        log.info("mode_e_signed_on", where=self.where, meter=self.identification,
-                 baud=self.baud, requests=attempt)
+        log.info(
+            "mode_e_signed_on",
+            where=self.where,
+            meter=self.identification,
+            baud=self.baud,
+            requests=attempt,
+        )
 
     def _silence_hint(self) -> str:
         return "is the head on the meter's optical port?"

@@ -85,8 +85,14 @@ READ_CHUNK = 4096
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-CLOSE_REASONS = ("unknown_peer", "max_connections", "max_per_peer", "first_frame_timeout",
-                 "idle_timeout", "malformed")
+CLOSE_REASONS = (
+    "unknown_peer",
+    "max_connections",
+    "max_per_peer",
+    "first_frame_timeout",
+    "idle_timeout",
+    "malformed",
+)
 """Why the listener closed a connection (``on_close`` argument, metric label)."""
 
 
@@ -220,9 +226,11 @@ class GbtPushAssembler:
             if self._parts:
                 lost = self._next - 1
                 self._reset()
-                raise PushRefused("refused_malformed",
-                                  f"general-block-transfer push cut off after block {lost}: "
-                                  f"an APDU with tag 0x{apdu[:1].hex() or '--'} came instead")
+                raise PushRefused(
+                    "refused_malformed",
+                    f"general-block-transfer push cut off after block {lost}: "
+                    f"an APDU with tag 0x{apdu[:1].hex() or '--'} came instead",
+                )
             return apdu
         try:
             block = _core.decode_apdu(apdu)
@@ -233,14 +241,18 @@ class GbtPushAssembler:
         if number != self._next:
             expected = self._next
             self._reset()
-            raise PushRefused("refused_malformed",
-                              f"general-block-transfer block {number} where block {expected} "
-                              "was expected (a block lost or repeated): partial push dropped")
+            raise PushRefused(
+                "refused_malformed",
+                f"general-block-transfer block {number} where block {expected} "
+                "was expected (a block lost or repeated): partial push dropped",
+            )
         data: bytes = block["block_data"]
         if self._size + len(data) > self.max_apdu:
             self._reset()
-            raise PushRefused("refused_malformed",
-                              f"general-block-transfer push longer than {self.max_apdu} bytes")
+            raise PushRefused(
+                "refused_malformed",
+                f"general-block-transfer push longer than {self.max_apdu} bytes",
+            )
         self._parts.append(data)
         self._size += len(data)
         self._next += 1
@@ -277,8 +289,7 @@ class PeerFilter:
             if ip is None:
                 raise ValueError(f"push peer {a!r} is not an IP address")
             self.addresses.add(ip)
-        self.networks: list[IpNetwork] = [ipaddress.ip_network(n, strict=False)
-                                          for n in networks]
+        self.networks: list[IpNetwork] = [ipaddress.ip_network(n, strict=False) for n in networks]
 
     def allows(self, peer: str) -> bool:
         ip = normalize_ip(peer)
@@ -402,11 +413,15 @@ class PushListener:
         backlog: int = 128,
     ) -> None:
         if max_connections < 1 or max_per_peer < 1:
-            raise ValueError(f"push listener caps must be >= 1 (max_connections "
-                             f"{max_connections}, max_per_peer {max_per_peer})")
+            raise ValueError(
+                f"push listener caps must be >= 1 (max_connections "
+                f"{max_connections}, max_per_peer {max_per_peer})"
+            )
         if first_frame_timeout <= 0 or idle_timeout <= 0:
-            raise ValueError(f"push listener timeouts must be > 0 (first_frame_timeout "
-                             f"{first_frame_timeout}, idle_timeout {idle_timeout})")
+            raise ValueError(
+                f"push listener timeouts must be > 0 (first_frame_timeout "
+                f"{first_frame_timeout}, idle_timeout {idle_timeout})"
+            )
         self.lookup = lookup
         self.on_event = on_event
         self.host = host
@@ -449,11 +464,12 @@ class PushListener:
             # "::" is dual stack (asyncio alone would make it IPv6 only): IPv4 meters
             # then appear as ::ffff:a.b.c.d, which normalize_ip maps back.
             self._server = await loop.create_server(
-                lambda: _Connection(self), sock=_dual_stack_socket(self._port),
-                backlog=self.backlog)
+                lambda: _Connection(self), sock=_dual_stack_socket(self._port), backlog=self.backlog
+            )
             return
         self._server = await loop.create_server(
-            lambda: _Connection(self), self.host, self._port, backlog=self.backlog)
+            lambda: _Connection(self), self.host, self._port, backlog=self.backlog
+        )
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -515,11 +531,19 @@ class PushListener:
             self.on_close(reason)
         skipped = self._throttle(reason)
         if skipped is not None:
-            limit = {"max_connections": self.max_connections, "max_per_peer": self.max_per_peer,
-                     "first_frame_timeout": self.first_frame_timeout,
-                     "idle_timeout": self.idle_timeout}.get(reason)
-            log.warning("push_connection_closed", peer=peer, reason=reason, limit=limit,
-                        similar_not_logged=skipped)
+            limit = {
+                "max_connections": self.max_connections,
+                "max_per_peer": self.max_per_peer,
+                "first_frame_timeout": self.first_frame_timeout,
+                "idle_timeout": self.idle_timeout,
+            }.get(reason)
+            log.warning(
+                "push_connection_closed",
+                peer=peer,
+                reason=reason,
+                limit=limit,
+                similar_not_logged=skipped,
+            )
 
     async def _serve(self, conn: _Connection) -> None:
         loop = asyncio.get_running_loop()
@@ -546,8 +570,7 @@ class PushListener:
                             self.counters.closed_first_frame_timeout += 1
                         else:
                             self.counters.closed_idle_timeout += 1
-                        self._closed("first_frame_timeout" if first else "idle_timeout",
-                                     conn.peer)
+                        self._closed("first_frame_timeout" if first else "idle_timeout", conn.peer)
                         return
                     continue
                 conn.took(WRAPPER_HEADER + len(frame[2]))
@@ -585,9 +608,12 @@ class PushListener:
             raise PushRefused("refused_malformed", "empty APDU")
         ciphered = apdu[0] == GENERAL_GLO_CIPHERING
         if apdu[0] not in (*PUSHED, GENERAL_GLO_CIPHERING):
-            raise PushRefused("refused_malformed", f"not a data-notification or an "
-                              f"event-notification (nor an information-report): "
-                              f"tag 0x{apdu[0]:02x}")
+            raise PushRefused(
+                "refused_malformed",
+                f"not a data-notification or an "
+                f"event-notification (nor an information-report): "
+                f"tag 0x{apdu[0]:02x}",
+            )
         title: bytes | None = None
         counter: int | None = None
         if ciphered:
@@ -607,9 +633,12 @@ class PushListener:
                 "refused_security", f"unciphered push from {who} (meter {keys.meter_id} has keys)"
             )
         if not plain or plain[0] not in PUSHED:
-            raise PushRefused("refused_malformed", f"push from {who}: the ciphered APDU holds "
-                              f"tag 0x{plain[:1].hex() or '--'}, not a data-notification or an "
-                              "event-notification (nor an information-report)")
+            raise PushRefused(
+                "refused_malformed",
+                f"push from {who}: the ciphered APDU holds "
+                f"tag 0x{plain[:1].hex() or '--'}, not a data-notification or an "
+                "event-notification (nor an information-report)",
+            )
         attribute: tuple[int, str, int] | None = None
         names: tuple[int, ...] = ()
         try:
@@ -660,8 +689,12 @@ class PushListener:
         for n, ks in enumerate(candidates):
             try:
                 plain, _sc, counter, title = _core.decipher_apdu(
-                    apdu, system_title=None, ek=ks.ek, ak=ks.ak,
-                    required_protection=keys.required_protection)
+                    apdu,
+                    system_title=None,
+                    ek=ks.ek,
+                    ak=ks.ak,
+                    required_protection=keys.required_protection,
+                )
             except _core.SecurityError as exc:
                 failures.append(f"key set {n + 1}: {exc}")
                 continue
@@ -674,8 +707,7 @@ class PushListener:
             self.store.flush()
             return plain, counter, title
         tried = f" ({len(candidates)} key sets tried)" if len(candidates) > 1 else ""
-        raise PushRefused("refused_security",
-                          f"push from {who}{tried}: {'; '.join(failures)}")
+        raise PushRefused("refused_security", f"push from {who}{tried}: {'; '.join(failures)}")
 
 
 def information_report(plain: bytes) -> tuple[bytes, dict[str, Any], tuple[int, ...]]:

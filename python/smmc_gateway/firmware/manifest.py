@@ -51,12 +51,20 @@ class Manifest:
     signature: str
 
     def unsigned(self) -> dict[str, Any]:
-        return {"format": FORMAT, "identifier": self.identifier, "version": self.version,
-                "model": self.model, "size": self.size, "sha256": self.sha256}
+        return {
+            "format": FORMAT,
+            "identifier": self.identifier,
+            "version": self.version,
+            "model": self.model,
+            "size": self.size,
+            "sha256": self.sha256,
+        }
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.unsigned(), "signature": {"algorithm": "ed25519", "keyId": self.key_id,
-                                                 "value": self.signature}}
+        return {
+            **self.unsigned(),
+            "signature": {"algorithm": "ed25519", "keyId": self.key_id, "value": self.signature},
+        }
 
 
 @dataclass(frozen=True)
@@ -69,8 +77,7 @@ class VerifiedImage:
 
 
 def canonical(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def key_id(public: Ed25519PublicKey) -> str:
@@ -86,8 +93,9 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
-        raise ImageRefused(f"signing key {path}: not a readable unencrypted PEM private key "
-                           f"({exc})") from exc
+        raise ImageRefused(
+            f"signing key {path}: not a readable unencrypted PEM private key ({exc})"
+        ) from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise ImageRefused(f"signing key {path}: is {type(key).__name__}, expected Ed25519")
     return key
@@ -114,15 +122,24 @@ def trusted_keys(paths: Iterable[Path]) -> dict[str, Ed25519PublicKey]:
     return out
 
 
-def sign(image: bytes, private: Ed25519PrivateKey, *, identifier: str, version: str,
-         model: str) -> Manifest:
+def sign(
+    image: bytes, private: Ed25519PrivateKey, *, identifier: str, version: str, model: str
+) -> Manifest:
     if not _IDENT.match(identifier):
-        raise ImageRefused(f"identifier {identifier!r}: must be 1..64 printable ASCII "
-                           "characters without spaces")
+        raise ImageRefused(
+            f"identifier {identifier!r}: must be 1..64 printable ASCII characters without spaces"
+        )
     if not image:
         raise ImageRefused("the image is empty")
-    m = Manifest(identifier, version, model, len(image), hashlib.sha256(image).hexdigest(),
-                 key_id(private.public_key()), "")
+    m = Manifest(
+        identifier,
+        version,
+        model,
+        len(image),
+        hashlib.sha256(image).hexdigest(),
+        key_id(private.public_key()),
+        "",
+    )
     sig = private.sign(canonical(m.unsigned())).hex()
     return Manifest(m.identifier, m.version, m.model, m.size, m.sha256, m.key_id, sig)
 
@@ -150,19 +167,26 @@ def parse_manifest(doc: Any, where: str = "manifest") -> Manifest:
         sig = {}
     else:
         if sig.get("algorithm") != "ed25519":
-            problems.append(f"{where}.signature.algorithm: {sig.get('algorithm')!r}, "
-                            "expected 'ed25519'")
+            problems.append(
+                f"{where}.signature.algorithm: {sig.get('algorithm')!r}, expected 'ed25519'"
+            )
         for key in ("keyId", "value"):
             if not isinstance(sig.get(key), str):
                 problems.append(f"{where}.signature.{key}: missing or not a string")
-    extra = set(doc) - {"format", "identifier", "version", "model", "size", "sha256",
-                        "signature"}
+    extra = set(doc) - {"format", "identifier", "version", "model", "size", "sha256", "signature"}
     if extra:
         problems.append(f"{where}: unknown member(s) {', '.join(sorted(extra))}")
     if problems:
         raise ImageRefused("; ".join(problems))
-    return Manifest(doc["identifier"], doc["version"], doc["model"], int(doc["size"]),
-                    doc["sha256"], sig["keyId"], sig["value"])
+    return Manifest(
+        doc["identifier"],
+        doc["version"],
+        doc["model"],
+        int(doc["size"]),
+        doc["sha256"],
+        sig["keyId"],
+        sig["value"],
+    )
 
 
 def verify_manifest(manifest: Manifest, trusted: dict[str, Ed25519PublicKey]) -> None:
@@ -170,17 +194,22 @@ def verify_manifest(manifest: Manifest, trusted: dict[str, Ed25519PublicKey]) ->
         raise ImageRefused("no trusted firmware signing key is configured")
     public = trusted.get(manifest.key_id)
     if public is None:
-        raise ImageRefused(f"manifest signed by key {manifest.key_id}, which is not trusted "
-                           f"(trusted: {', '.join(sorted(trusted))})")
+        raise ImageRefused(
+            f"manifest signed by key {manifest.key_id}, which is not trusted "
+            f"(trusted: {', '.join(sorted(trusted))})"
+        )
     try:
         public.verify(bytes.fromhex(manifest.signature), canonical(manifest.unsigned()))
     except (InvalidSignature, ValueError) as exc:
-        raise ImageRefused(f"manifest signature does not verify with key {manifest.key_id}: "
-                           "the manifest was altered or signed by someone else") from exc
+        raise ImageRefused(
+            f"manifest signature does not verify with key {manifest.key_id}: "
+            "the manifest was altered or signed by someone else"
+        ) from exc
 
 
-def verify_image(image_path: Path, trusted: dict[str, Ed25519PublicKey],
-                 manifest_file: Path | None = None) -> VerifiedImage:
+def verify_image(
+    image_path: Path, trusted: dict[str, Ed25519PublicKey], manifest_file: Path | None = None
+) -> VerifiedImage:
     """Read and check ``image_path`` against its manifest and the trusted keys."""
     try:
         data = image_path.read_bytes()
@@ -189,35 +218,46 @@ def verify_image(image_path: Path, trusted: dict[str, Ed25519PublicKey],
     return verify_data(data, image_path, trusted, manifest_file)
 
 
-def verify_data(data: bytes, image_path: Path, trusted: dict[str, Ed25519PublicKey],
-                manifest_file: Path | None = None) -> VerifiedImage:
+def verify_data(
+    data: bytes,
+    image_path: Path,
+    trusted: dict[str, Ed25519PublicKey],
+    manifest_file: Path | None = None,
+) -> VerifiedImage:
     """Check ``data`` (the bytes read from ``image_path``) against the image's manifest
     and the trusted keys: what is checked is exactly what will be sent."""
     mpath = manifest_file or manifest_path(image_path)
     try:
         doc = json.loads(mpath.read_text("utf-8"))
     except FileNotFoundError as exc:
-        raise ImageRefused(f"image {image_path.name} has no manifest {mpath.name}: "
-                           "unsigned images are refused") from exc
+        raise ImageRefused(
+            f"image {image_path.name} has no manifest {mpath.name}: unsigned images are refused"
+        ) from exc
     except (OSError, ValueError) as exc:
         raise ImageRefused(f"manifest {mpath}: not readable JSON ({exc})") from exc
     manifest = parse_manifest(doc)
     verify_manifest(manifest, trusted)
     if len(data) != manifest.size:
-        raise ImageRefused(f"image {image_path.name}: {len(data)} bytes, the signed manifest "
-                           f"says {manifest.size}: the image was altered or truncated")
+        raise ImageRefused(
+            f"image {image_path.name}: {len(data)} bytes, the signed manifest "
+            f"says {manifest.size}: the image was altered or truncated"
+        )
     digest = hashlib.sha256(data).hexdigest()
     if digest != manifest.sha256:
-        raise ImageRefused(f"image {image_path.name}: SHA-256 {digest} differs from the signed "
-                           f"manifest's {manifest.sha256}: the image was altered")
+        raise ImageRefused(
+            f"image {image_path.name}: SHA-256 {digest} differs from the signed "
+            f"manifest's {manifest.sha256}: the image was altered"
+        )
     return VerifiedImage(manifest, data, image_path)
 
 
-def find_image(directory: Path, identifier: str,
-               trusted: dict[str, Ed25519PublicKey]) -> VerifiedImage:
+def find_image(
+    directory: Path, identifier: str, trusted: dict[str, Ed25519PublicKey]
+) -> VerifiedImage:
     """The verified image whose manifest names ``identifier`` in ``directory``."""
-    candidates: Sequence[Path] = sorted(directory.glob("*" + MANIFEST_SUFFIX)) \
-        if directory.is_dir() else []
+    candidates: Sequence[Path] = (
+        sorted(directory.glob("*" + MANIFEST_SUFFIX)) if directory.is_dir() else []
+    )
     for mpath in candidates:
         try:
             doc = json.loads(mpath.read_text("utf-8"))
@@ -226,5 +266,6 @@ def find_image(directory: Path, identifier: str,
         if isinstance(doc, dict) and doc.get("identifier") == identifier:
             image = mpath.with_name(mpath.name[: -len(MANIFEST_SUFFIX)])
             return verify_image(image, trusted, mpath)
-    raise ImageRefused(f"no image with identifier {identifier!r} in the firmware directory "
-                       f"{directory}")
+    raise ImageRefused(
+        f"no image with identifier {identifier!r} in the firmware directory {directory}"
+    )

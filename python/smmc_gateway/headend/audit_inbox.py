@@ -65,7 +65,11 @@ class AuditInbox:
     """Scans ``inbox`` and publishes what it finds through ``uplink``."""
 
     def __init__(
-        self, inbox: Path, uplink: Uplink, interval_s: float = 30.0, settle_s: float = 1.0,
+        self,
+        inbox: Path,
+        uplink: Uplink,
+        interval_s: float = 30.0,
+        settle_s: float = 1.0,
         max_file_bytes: int = MAX_SPOOL_FILE_BYTES,
     ) -> None:
         self.inbox = inbox
@@ -107,8 +111,9 @@ class AuditInbox:
         n = 0
         for path in files:
             try:
-                records, problems = await asyncio.to_thread(read_spool_file, path,
-                                                            self.max_file_bytes)
+                records, problems = await asyncio.to_thread(
+                    read_spool_file, path, self.max_file_bytes
+                )
             except SpoolFileRefused as exc:
                 where = await asyncio.to_thread(archive, path, "rejected")
                 log.error("audit_file_refused", file=path.name, reason=str(exc), to=str(where))
@@ -133,9 +138,13 @@ class AuditInbox:
         if await self.uplink.store.submit(seen):
             return False
         meter = _meter(rec)
-        event = envelope.event(EVENT_TYPE, mrid=rid, created=_created(rec),
-                               reason=str(rec.get("result", "unknown"))[:256],
-                               details=event_details(rec))
+        event = envelope.event(
+            EVENT_TYPE,
+            mrid=rid,
+            created=_created(rec),
+            reason=str(rec.get("result", "unknown"))[:256],
+            details=event_details(rec),
+        )
         draft = envelope.end_device_events(self.uplink.topics, meter, [event])
         now = datetime.now(UTC).timestamp()
 

@@ -91,8 +91,13 @@ def _kept_reading(r: dict[str, Any]) -> Reading:
     ref, name = str(r["ref"]), r.get("name")
     if not _CODE.fullmatch(ref):
         ref, name = reading_type(r["obis"], r["unit"]), name or ref
-    reading = Reading(ref=ref, obis=r["obis"], unit=r["unit"],
-                      timestamp=datetime.fromisoformat(r["timestamp"]), value=r["value"])
+    reading = Reading(
+        ref=ref,
+        obis=r["obis"],
+        unit=r["unit"],
+        timestamp=datetime.fromisoformat(r["timestamp"]),
+        value=r["value"],
+    )
     if name:
         reading["name"] = str(name)
     return reading
@@ -113,8 +118,11 @@ def _kept_blocks(blocks: bytes) -> bytes:
             if len(stamps) == 2 and all(isinstance(t, str) for t in stamps):
                 a, b = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in stamps)
                 period = int((b - a).total_seconds())
-            rt["ref"] = reading_type(str(rt.get("obis", rt["ref"][5:])), str(rt.get("unit", "")),
-                                     measuring_period_s=period)
+            rt["ref"] = reading_type(
+                str(rt.get("obis", rt["ref"][5:])),
+                str(rt.get("unit", "")),
+                measuring_period_s=period,
+            )
     return json.dumps(parsed, separators=(",", ":")).encode()
 
 
@@ -162,8 +170,10 @@ def split_block(block: Mapping[str, Any], cap: int) -> list[dict[str, Any]]:
             out.append({**block, "IntervalReadings": chunk})
             chunk, size, cost = [], empty, cost - 1
         if empty + cost > cap:
-            raise ValueError(f"one interval reading of {cost} bytes does not fit a part "
-                             f"({cap} bytes for it): raise [export] part_max_bytes")
+            raise ValueError(
+                f"one interval reading of {cost} bytes does not fit a part "
+                f"({cap} bytes for it): raise [export] part_max_bytes"
+            )
         chunk.append(item)
         size += cost
     if chunk or not out:
@@ -171,8 +181,7 @@ def split_block(block: Mapping[str, Any], cap: int) -> list[dict[str, Any]]:
     return out
 
 
-def meter_data(meter: str, rows: Sequence[tuple[bytes | None, str]], unit_cap: int
-               ) -> MeterData:
+def meter_data(meter: str, rows: Sequence[tuple[bytes | None, str]], unit_cap: int) -> MeterData:
     """A meter's units of one day from its ``bulk_pending`` rows (oldest first)."""
     latest: dict[str, Reading] = {}
     blocks: list[dict[str, Any]] = []
@@ -182,14 +191,17 @@ def meter_data(meter: str, rows: Sequence[tuple[bytes | None, str]], unit_cap: i
             latest[reading["obis"]] = reading
         if raw_blocks:
             blocks.extend(json.loads(_kept_blocks(bytes(raw_blocks))))
-    rendered = json.loads(meter_readings_payload([MeterReadingPart(
-        meter=meter, readings=list(latest.values()))]))["MeterReading"][0]["Readings"]
+    rendered = json.loads(
+        meter_readings_payload([MeterReadingPart(meter=meter, readings=list(latest.values()))])
+    )["MeterReading"][0]["Readings"]
     units = []
     for r in rendered:
         body = dumps(r)
         if len(body) > unit_cap:
-            raise ValueError(f"meter {meter}: one reading of {len(body)} bytes does not fit a "
-                             "part: raise [export] part_max_bytes")
+            raise ValueError(
+                f"meter {meter}: one reading of {len(body)} bytes does not fit a "
+                "part: raise [export] part_max_bytes"
+            )
         units.append(Unit("r", body))
     split: list[dict[str, Any]] = []
     for block in blocks:
@@ -235,7 +247,7 @@ class Packer:
         cost = len(unit.body)
         if self._meter != index:
             cost += _overhead(meter) + (1 if self._entries else 0)
-        elif (self._r if unit.kind == "r" else self._b):
+        elif self._r if unit.kind == "r" else self._b:
             cost += 1
         return cost
 
@@ -247,8 +259,7 @@ def render_part(info: Mapping[str, Any], pieces: Sequence[tuple[str, list[Unit]]
         regs = b",".join(u.body for u in units if u.kind == "r")
         blocks = b",".join(u.body for u in units if u.kind == "b")
         entries.append(_entry_open(meter) + regs + _MID + blocks + _CLOSE)
-    return (b'{"BulkExport":' + dumps(dict(info)) + b',"MeterReading":[' + b",".join(entries)
-            + b"]}")
+    return b'{"BulkExport":' + dumps(dict(info)) + b',"MeterReading":[' + b",".join(entries) + b"]}"
 
 
 @dataclass
@@ -266,9 +277,16 @@ class Plan:
 class BulkExporter:
     """Keeps what collections read and exports it in parts (and files)."""
 
-    def __init__(self, store: Store, publisher: BulkPublisher, *, max_bytes: int = 256 << 10,
-                 directory: Path | None = None, formats: Sequence[str] = ("csv",),
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        publisher: BulkPublisher,
+        *,
+        max_bytes: int = 256 << 10,
+        directory: Path | None = None,
+        formats: Sequence[str] = ("csv",),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.publisher = publisher
         self.max_bytes = max_bytes
@@ -277,13 +295,16 @@ class BulkExporter:
         self.clock = clock
         self._lock = asyncio.Lock()  # one export at a time (the daily one, the start's)
 
-    async def keep(self, meter_id: str, day: date, blocks: bytes | None,
-                   readings: Sequence[Reading]) -> None:
+    async def keep(
+        self, meter_id: str, day: date, blocks: bytes | None, readings: Sequence[Reading]
+    ) -> None:
         regs = json.dumps([{**r, "timestamp": r["timestamp"].isoformat()} for r in readings])
 
         def job(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT INTO bulk_pending (day, meter_id, blocks, readings)"
-                         " VALUES (?,?,?,?)", (day.isoformat(), meter_id, blocks, regs))
+            conn.execute(
+                "INSERT INTO bulk_pending (day, meter_id, blocks, readings) VALUES (?,?,?,?)",
+                (day.isoformat(), meter_id, blocks, regs),
+            )
 
         await self.store.submit(job)
 
@@ -293,11 +314,16 @@ class BulkExporter:
         ``plan_bytes`` in all: the envelope measured by rendering one with the longest
         values it can take."""
         topics = self.publisher.topics
-        probe = Draft(MessageClass.BULK, topics.bulk_readings(), "created", "MeterReadings",
-                      b"")
-        envelope = len(render(probe, message_id="0" * 36, seq=2**63 - 1,
-                              timestamp=datetime(2000, 1, 1, 0, 0, 0, 1000, tzinfo=UTC),
-                              source=topics.gateway))
+        probe = Draft(MessageClass.BULK, topics.bulk_readings(), "created", "MeterReadings", b"")
+        envelope = len(
+            render(
+                probe,
+                message_id="0" * 36,
+                seq=2**63 - 1,
+                timestamp=datetime(2000, 1, 1, 0, 0, 0, 1000, tzinfo=UTC),
+                source=topics.gateway,
+            )
+        )
         info = {"exportId": "0" * 36, "day": day, "part": 10**9, "parts": 10**9}
         base = len(render_part(info, []))
         return plan_bytes - envelope, base
@@ -316,8 +342,12 @@ class BulkExporter:
         last = up_to.isoformat()
 
         def days(conn: sqlite3.Connection) -> list[str]:
-            return [r[0] for r in conn.execute("SELECT DISTINCT day FROM bulk_pending WHERE "
-                                               "day <= ? ORDER BY day", (last,))]
+            return [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT day FROM bulk_pending WHERE day <= ? ORDER BY day", (last,)
+                )
+            ]
 
         for day in await self.store.submit(days):
             planned = await self._plan(day)
@@ -327,9 +357,12 @@ class BulkExporter:
 
     async def _unfinished(self) -> list[Plan]:
         def job(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return list(conn.execute(
-                "SELECT export_id, day, upto, max_bytes, parts, starts, next_part FROM "
-                "bulk_export WHERE finished IS NULL ORDER BY created, day"))
+            return list(
+                conn.execute(
+                    "SELECT export_id, day, upto, max_bytes, parts, starts, next_part FROM "
+                    "bulk_export WHERE finished IS NULL ORDER BY created, day"
+                )
+            )
 
         plans = []
         for eid, day, upto, size, parts, starts, nxt in await self.store.submit(job):
@@ -341,36 +374,43 @@ class BulkExporter:
 
     async def _meters(self, day: str, upto: int) -> list[str]:
         def job(conn: sqlite3.Connection) -> list[str]:
-            return [r[0] for r in conn.execute(
-                "SELECT DISTINCT meter_id FROM bulk_pending WHERE day=? AND id<=? ORDER BY "
-                "meter_id", (day, upto))]
+            return [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT meter_id FROM bulk_pending WHERE day=? AND id<=? ORDER BY "
+                    "meter_id",
+                    (day, upto),
+                )
+            ]
 
         meters: list[str] = await self.store.submit(job)
         return meters
 
-    async def _load(self, day: str, upto: int, meters: Sequence[str], unit_cap: int
-                    ) -> list[MeterData]:
+    async def _load(
+        self, day: str, upto: int, meters: Sequence[str], unit_cap: int
+    ) -> list[MeterData]:
         def job(conn: sqlite3.Connection) -> dict[str, list[tuple[bytes | None, str]]]:
             marks = ",".join("?" * len(meters))
             out: dict[str, list[tuple[bytes | None, str]]] = {m: [] for m in meters}
             for m, blocks, regs in conn.execute(
-                    f"SELECT meter_id, blocks, readings FROM bulk_pending WHERE day=? AND "
-                    f"id<=? AND meter_id IN ({marks}) ORDER BY meter_id, id",
-                    (day, upto, *meters)):
+                f"SELECT meter_id, blocks, readings FROM bulk_pending WHERE day=? AND "
+                f"id<=? AND meter_id IN ({marks}) ORDER BY meter_id, id",
+                (day, upto, *meters),
+            ):
                 out[m].append((blocks, regs))
             return out
 
         rows = await self.store.submit(job)
-        return await asyncio.to_thread(
-            lambda: [meter_data(m, rows[m], unit_cap) for m in meters])
+        return await asyncio.to_thread(lambda: [meter_data(m, rows[m], unit_cap) for m in meters])
 
-    async def _batches(self, plan: Plan, first: int = 0, last: int | None = None
-                       ) -> AsyncIterator[tuple[int, MeterData]]:
+    async def _batches(
+        self, plan: Plan, first: int = 0, last: int | None = None
+    ) -> AsyncIterator[tuple[int, MeterData]]:
         budget, base = self._overheads(plan.max_bytes, plan.day)
         cap = budget - base - max((_overhead(m) for m in plan.meters), default=0)
         end = len(plan.meters) if last is None else last + 1
         for i in range(first, end, _METERS_PER_LOAD):
-            chunk = plan.meters[i:min(i + _METERS_PER_LOAD, end)]
+            chunk = plan.meters[i : min(i + _METERS_PER_LOAD, end)]
             for j, data in enumerate(await self._load(plan.day, plan.upto, chunk, cap)):
                 yield i + j, data
 
@@ -383,8 +423,16 @@ class BulkExporter:
         if upto is None:
             return None
         meters = await self._meters(day, upto)
-        plan = Plan(export_id(self.publisher.topics.gateway, day, upto), day, upto,
-                    self.max_bytes, 0, [], 1, meters)
+        plan = Plan(
+            export_id(self.publisher.topics.gateway, day, upto),
+            day,
+            upto,
+            self.max_bytes,
+            0,
+            [],
+            1,
+            meters,
+        )
         budget, base = self._overheads(plan.max_bytes, day)
         packer = Packer(budget, base)
         async for index, data in self._batches(plan):
@@ -394,30 +442,52 @@ class BulkExporter:
                 packer.add(index, data.meter, 0, Unit("r", b""))
         plan.starts = packer.starts
         plan.parts = len(packer.starts)
-        row = (plan.export_id, day, upto, plan.max_bytes, plan.parts, json.dumps(plan.starts),
-               len(meters), self.clock())
+        row = (
+            plan.export_id,
+            day,
+            upto,
+            plan.max_bytes,
+            plan.parts,
+            json.dumps(plan.starts),
+            len(meters),
+            self.clock(),
+        )
 
         def save(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR IGNORE INTO bulk_export (export_id, day, upto, max_bytes, "
-                         "parts, starts, next_part, meters, created) VALUES (?,?,?,?,?,?,1,?,?)",
-                         row)
+            conn.execute(
+                "INSERT OR IGNORE INTO bulk_export (export_id, day, upto, max_bytes, "
+                "parts, starts, next_part, meters, created) VALUES (?,?,?,?,?,?,1,?,?)",
+                row,
+            )
 
         await self.store.submit(save)
-        log.info("bulk_export_planned", export_id=plan.export_id, day=day, meters=len(meters),
-                 parts=plan.parts, max_bytes=plan.max_bytes)
+        log.info(
+            "bulk_export_planned",
+            export_id=plan.export_id,
+            day=day,
+            meters=len(meters),
+            parts=plan.parts,
+            max_bytes=plan.max_bytes,
+        )
         return plan
 
     async def _run(self, plan: Plan) -> int:
         for k in range(plan.next_part, plan.parts + 1):
             payload = await self._part(plan, k)
-            draft = Draft(MessageClass.BULK, self.publisher.topics.bulk_readings(), "created",
-                          "MeterReadings", payload,
-                          message_id=part_message_id(plan.export_id, k))
+            draft = Draft(
+                MessageClass.BULK,
+                self.publisher.topics.bulk_readings(),
+                "created",
+                "MeterReadings",
+                payload,
+                message_id=part_message_id(plan.export_id, k),
+            )
             await self.publisher.publish([draft])
 
             def step(conn: sqlite3.Connection, nxt: int = k + 1) -> None:
-                conn.execute("UPDATE bulk_export SET next_part=? WHERE export_id=?",
-                             (nxt, plan.export_id))
+                conn.execute(
+                    "UPDATE bulk_export SET next_part=? WHERE export_id=?", (nxt, plan.export_id)
+                )
 
             await self.store.submit(step)
         if self.directory is not None and "csv" in self.formats:
@@ -425,14 +495,23 @@ class BulkExporter:
 
         def done(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM bulk_pending WHERE day=? AND id<=?", (plan.day, plan.upto))
-            conn.execute("UPDATE bulk_export SET finished=? WHERE export_id=?",
-                         (self.clock(), plan.export_id))
-            conn.execute("INSERT OR REPLACE INTO bulk_done (day, exported) VALUES (?,?)",
-                         (plan.day, self.clock()))
+            conn.execute(
+                "UPDATE bulk_export SET finished=? WHERE export_id=?",
+                (self.clock(), plan.export_id),
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO bulk_done (day, exported) VALUES (?,?)",
+                (plan.day, self.clock()),
+            )
 
         await self.store.submit(done)
-        log.info("bulk_exported", export_id=plan.export_id, day=plan.day,
-                 meters=len(plan.meters), parts=plan.parts)
+        log.info(
+            "bulk_exported",
+            export_id=plan.export_id,
+            day=plan.day,
+            meters=len(plan.meters),
+            parts=plan.parts,
+        )
         return len(plan.meters)
 
     async def _part(self, plan: Plan, k: int) -> bytes:
@@ -448,8 +527,13 @@ class BulkExporter:
         payload = render_part(info, pieces)
         budget, _ = self._overheads(plan.max_bytes, plan.day)
         if len(payload) > budget:  # the packer's arithmetic is exact: this is a bug
-            log.error("bulk_part_over_budget", export_id=plan.export_id, part=k,
-                      size=len(payload), budget=budget)
+            log.error(
+                "bulk_part_over_budget",
+                export_id=plan.export_id,
+                part=k,
+                size=len(payload),
+                budget=budget,
+            )
         return payload
 
     async def _files(self, plan: Plan) -> None:
@@ -461,8 +545,10 @@ class BulkExporter:
         writer = await asyncio.to_thread(AtomicCsv, path, READING_COLUMNS)
         try:
             async for _, data in self._batches(plan):
-                rows = [*reading_rows(data.meter, data.readings),
-                        *interval_rows(data.meter, data.blocks)]
+                rows = [
+                    *reading_rows(data.meter, data.readings),
+                    *interval_rows(data.meter, data.blocks),
+                ]
                 await asyncio.to_thread(writer.write, rows)
             await asyncio.to_thread(writer.commit)
         finally:

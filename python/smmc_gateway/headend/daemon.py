@@ -97,18 +97,31 @@ def uplink_config(config: GatewayConfig) -> UplinkConfig:
     b = config.broker
     # [broker.tls] present = TLS on, with the system's CAs when it names no ca
     tls = None if b.tls is None else TlsFiles(b.tls.ca, b.tls.cert, b.tls.key)
-    limits = {_CLASS_OF[name]: ClassLimit(c.ttl_s, c.max_messages)
-              for name, c in config.outbox.classes.items()
-              if name in _CLASS_OF and c.droppable and (c.ttl_s or c.max_messages)}
+    limits = {
+        _CLASS_OF[name]: ClassLimit(c.ttl_s, c.max_messages)
+        for name, c in config.outbox.classes.items()
+        if name in _CLASS_OF and c.droppable and (c.ttl_s or c.max_messages)
+    }
     c = config.commands
-    return UplinkConfig(gateway_id=config.gateway.id, db_path=config.outbox.path, host=b.host,
-                        port=b.port, client_id=b.client_id or None, username=b.username,
-                        password_file=b.password_file, tls=tls, keepalive_s=b.keepalive_s,
-                        limits=limits, max_concurrent=c.max_concurrent, max_queued=c.max_queued,
-                        max_attempts=c.max_attempts, command_timeout_s=c.timeout_s,
-                        max_reply_bytes=c.max_reply_bytes,
-                        max_request_bytes=c.max_request_bytes,
-                        journal_retention_s=c.journal_retention_s)
+    return UplinkConfig(
+        gateway_id=config.gateway.id,
+        db_path=config.outbox.path,
+        host=b.host,
+        port=b.port,
+        client_id=b.client_id or None,
+        username=b.username,
+        password_file=b.password_file,
+        tls=tls,
+        keepalive_s=b.keepalive_s,
+        limits=limits,
+        max_concurrent=c.max_concurrent,
+        max_queued=c.max_queued,
+        max_attempts=c.max_attempts,
+        command_timeout_s=c.timeout_s,
+        max_reply_bytes=c.max_reply_bytes,
+        max_request_bytes=c.max_request_bytes,
+        journal_retention_s=c.journal_retention_s,
+    )
 
 
 def seconds_until(at: dt.time, now: dt.datetime) -> float:
@@ -145,54 +158,82 @@ class Gateway:
         state_dir = Path(cfg.gateway.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up
         cfg.outbox.path.parent.mkdir(parents=True, exist_ok=True)
-        ensure_nofile(cfg.limits.max_tcp_sessions + NOFILE_MARGIN
-                      + (cfg.push.max_connections if cfg.push.enabled else 0))
+        ensure_nofile(
+            cfg.limits.max_tcp_sessions
+            + NOFILE_MARGIN
+            + (cfg.push.max_connections if cfg.push.enabled else 0)
+        )
         if cfg.metrics.enabled:  # loopback unless [metrics] address says otherwise
             self.metrics_server = self.metrics.serve(cfg.metrics.address, cfg.metrics.port)
         self.ic_store = BatchedCounterStore(str(state_dir / "invocation-counters.sqlite"))
         self.fleet = await Fleet.open(cfg.meters, state_dir / "fleet.sqlite")
-        sessions = SessionFactory(dict(cfg.buses), system_title=cfg.gateway.client_system_title,
-                                  ic_store=self.ic_store,
-                                  response_timeout=cfg.limits.response_timeout_s,
-                                  models=cfg.models,
-                                  max_block_transfer=cfg.limits.max_block_transfer)
+        sessions = SessionFactory(
+            dict(cfg.buses),
+            system_title=cfg.gateway.client_system_title,
+            ic_store=self.ic_store,
+            response_timeout=cfg.limits.response_timeout_s,
+            models=cfg.models,
+            max_block_transfer=cfg.limits.max_block_transfer,
+        )
         sessions.observer = self.metrics  # quirks taken, stale associations recovered
-        self.scheduler = Scheduler(self.fleet, sessions,
-                                   max_tcp_sessions=cfg.limits.max_tcp_sessions,
-                                   retry_attempts=cfg.limits.retry_attempts,
-                                   backoff_initial_s=cfg.limits.backoff_initial_s,
-                                   backoff_max_s=cfg.limits.backoff_max_s,
-                                   backoff_multiplier=cfg.limits.backoff_multiplier,
-                                   reserved_for_collection=cfg.limits.reserved_for_collection,
-                                   on_session=self._on_session)
+        self.scheduler = Scheduler(
+            self.fleet,
+            sessions,
+            max_tcp_sessions=cfg.limits.max_tcp_sessions,
+            retry_attempts=cfg.limits.retry_attempts,
+            backoff_initial_s=cfg.limits.backoff_initial_s,
+            backoff_max_s=cfg.limits.backoff_max_s,
+            backoff_multiplier=cfg.limits.backoff_multiplier,
+            reserved_for_collection=cfg.limits.reserved_for_collection,
+            on_session=self._on_session,
+        )
         # Meters provisioned over MQTT join the files' before any job is scheduled.
-        self.manager = FleetManager(cfg, self.fleet, self.scheduler, sessions,
-                                    ProvisionStore(self.fleet.store))
+        self.manager = FleetManager(
+            cfg, self.fleet, self.scheduler, sessions, ProvisionStore(self.fleet.store)
+        )
         await self.manager.start()
         self.metrics.meters_configured.set(len(self.fleet))
         self.uplink = Uplink(uplink_config(cfg), None, on_drop=self._on_drop)
         # one models mapping for the head-end and the sessions: a reload updates it in place
-        self.headend = HeadEnd(self.fleet, self.scheduler, self.uplink, sessions.models,
-                               time_source=self.options.time_source or SystemTimeSource(),
-                               tolerance_s=cfg.schedules.clock_tolerance_s,
-                               shift_limit_s=cfg.schedules.clock_shift_limit_s,
-                               metrics=self.metrics, first_read_s=self.options.first_read_s,
-                               retention_days=cfg.datastore.retention_days, export=cfg.export,
-                               drift_threshold_s=cfg.schedules.clock_drift_threshold_s,
-                               drift_min_interval_s=cfg.schedules.clock_drift_min_interval_s)
+        self.headend = HeadEnd(
+            self.fleet,
+            self.scheduler,
+            self.uplink,
+            sessions.models,
+            time_source=self.options.time_source or SystemTimeSource(),
+            tolerance_s=cfg.schedules.clock_tolerance_s,
+            shift_limit_s=cfg.schedules.clock_shift_limit_s,
+            metrics=self.metrics,
+            first_read_s=self.options.first_read_s,
+            retention_days=cfg.datastore.retention_days,
+            export=cfg.export,
+            drift_threshold_s=cfg.schedules.clock_drift_threshold_s,
+            drift_min_interval_s=cfg.schedules.clock_drift_min_interval_s,
+        )
         self.dispatcher = Dispatcher(self.headend, commands=cfg.commands)
         dispatcher = self.dispatcher
         self.escrow: Escrow | None = None
         if cfg.escrow is not None:
-            self.escrow = Escrow(cfg.escrow, self.fleet, sessions.key_journal, self.uplink,
-                                 self.uplink.topics, self.fleet.store)
+            self.escrow = Escrow(
+                cfg.escrow,
+                self.fleet,
+                sessions.key_journal,
+                self.uplink,
+                self.uplink.topics,
+                self.fleet.store,
+            )
             escrow = self.escrow
             sessions.on_key_confirmed = lambda _meter: escrow.wake.set()
         dispatcher.discovery.provisioning = ProvisioningCommands(
-            self.manager, cfg.commands, dispatcher.read_schedules)
+            self.manager, cfg.commands, dispatcher.read_schedules
+        )
         dispatcher.discovery.escrow = EscrowCommands(self.escrow, cfg.commands)
-        self.registry = Registry(self.manager, self.uplink, self.uplink.topics,
-                                 interval_s=self.uplink.config.status_interval_s)
+        self.registry = Registry(
+            self.manager,
+            self.uplink,
+            self.uplink.topics,
+            interval_s=self.uplink.config.status_interval_s,
+        )
         self.uplink.on_status = self.registry.on_status
         self.manager.listeners += [self.registry.on_change, self._on_fleet_change]
 
@@ -203,42 +244,59 @@ class Gateway:
 
         self.uplink.handler = handle
         s = cfg.schedules
+
         async def collect(meter_id: str) -> None:
             await self.headend.collect(meter_id)
 
-        self.scheduler.every("collect", s.load_profile_every_s, collect,
-                             jitter_s=s.load_profile_jitter_s,
-                             last_success=lambda m: _ts(self.fleet.state(m).last_entry))
+        self.scheduler.every(
+            "collect",
+            s.load_profile_every_s,
+            collect,
+            jitter_s=s.load_profile_jitter_s,
+            last_success=lambda m: _ts(self.fleet.state(m).last_entry),
+        )
         # Use case 7: the meters' event logs, polled by range from where the last poll stopped.
-        self.headend.schedule_events(s.events_every_s,
-                                     jitter_s=min(s.load_profile_jitter_s, s.events_every_s / 2))
+        self.headend.schedule_events(
+            s.events_every_s, jitter_s=min(s.load_profile_jitter_s, s.events_every_s / 2)
+        )
         # Use case 4: the HAN devices on the meters' M-Bus, polled at the same period as a
         # backstop for the alarm pushes that report a device joining or lost
-        self.dispatcher.han.schedule(s.events_every_s,
-                                     jitter_s=min(s.load_profile_jitter_s, s.events_every_s / 2))
+        self.dispatcher.han.schedule(
+            s.events_every_s, jitter_s=min(s.load_profile_jitter_s, s.events_every_s / 2)
+        )
         self.push_listener: PushListener | None = None
         if cfg.push.enabled:
             addresses = await resolve_hosts(tcp_hosts(self.fleet.meters()))
-            routing = PushRouting(self.fleet.meters(), journal=sessions.key_journal,
-                                  addresses=addresses)
+            routing = PushRouting(
+                self.fleet.meters(), journal=sessions.key_journal, addresses=addresses
+            )
 
             async def on_push(event: PushEvent) -> None:
                 # The notification itself, plus named alarms (outage, restoration, limiter
                 # trip …) for the alarm-register bits newly set in it; through the head-end's
                 # publisher so the data store keeps them too (use cases 3 and 11).
                 await self.headend.publisher.publish_event(
-                    event.meter_id, [routing.event(event), *self.headend.alarm_events(event)])
+                    event.meter_id, [routing.event(event), *self.headend.alarm_events(event)]
+                )
                 self.dispatcher.han.on_push(event)  # a HAN device joined or was lost
                 self.metrics.push_notifications.labels(result="accepted").inc()
 
             p = cfg.push
             self.push_listener = PushListener(
-                routing.lookup, on_push, host=p.address, port=p.port, ic_store=self.ic_store,
-                max_connections=p.max_connections, max_per_peer=p.max_per_peer,
-                first_frame_timeout=p.first_frame_timeout_s, idle_timeout=p.idle_timeout_s,
+                routing.lookup,
+                on_push,
+                host=p.address,
+                port=p.port,
+                ic_store=self.ic_store,
+                max_connections=p.max_connections,
+                max_per_peer=p.max_per_peer,
+                first_frame_timeout=p.first_frame_timeout_s,
+                idle_timeout=p.idle_timeout_s,
                 allowed_peers=routing.peers(p.allow_from),
                 on_close=lambda reason: self.metrics.push_connections_closed.labels(
-                    reason=reason).inc())
+                    reason=reason
+                ).inc(),
+            )
             await self.push_listener.start()
             self.manager.attach_push(routing, self.push_listener, p.allow_from, addresses)
         if s.registers_every_s < s.load_profile_every_s:
@@ -250,9 +308,12 @@ class Gateway:
                 self._registers_read[meter_id] = time.time()
 
             self.scheduler.every(
-                "registers", s.registers_every_s, registers, jitter_s=min(
-                    s.load_profile_jitter_s, s.registers_every_s / 2),
-                last_success=lambda m: self._registers_read.get(m, time.time()))
+                "registers",
+                s.registers_every_s,
+                registers,
+                jitter_s=min(s.load_profile_jitter_s, s.registers_every_s / 2),
+                last_success=lambda m: self._registers_read.get(m, time.time()),
+            )
         loop = asyncio.get_running_loop()
         self.uplink_task = loop.create_task(self.uplink.run(), name="uplink")
         self.scheduler_task = loop.create_task(self.scheduler.run(), name="scheduler")
@@ -273,8 +334,11 @@ class Gateway:
         )
         self.tasks.append(loop.create_task(self.audit_inbox.run(), name="audit_inbox"))
         # Issue 11: MQTT read schedules applied, effective-dated orders run when due.
-        self.tasks.append(loop.create_task(self.dispatcher.background(self.uplink.connected),
-                                           name="schedules_and_orders"))
+        self.tasks.append(
+            loop.create_task(
+                self.dispatcher.background(self.uplink.connected), name="schedules_and_orders"
+            )
+        )
         # Issue 11: the registry of served meters (retained), key escrow after key changes.
         await self.registry.publish()
         self.tasks.append(loop.create_task(self.registry.run(), name="registry"))
@@ -296,8 +360,9 @@ class Gateway:
                     except GatewayStopping:
                         return
                     except Exception as exc:  # unreachable now: tried again on next start
-                        log.warning("discovery_failed", meter_id=m,
-                                    error=f"{type(exc).__name__}: {exc}")
+                        log.warning(
+                            "discovery_failed", meter_id=m, error=f"{type(exc).__name__}: {exc}"
+                        )
 
             self.tasks.append(asyncio.get_running_loop().create_task(discover()))
 
@@ -310,8 +375,9 @@ class Gateway:
         # start-up catch-up (collections, event polls) has run and nothing is due in the
         # next seconds; a fleet that is never idle gets its discovery after idle_wait_s.
         waited = 0.0
-        while waited < idle_wait_s and (self.scheduler.active_jobs
-                                        or self.scheduler.due_count(horizon_s=5.0)):
+        while waited < idle_wait_s and (
+            self.scheduler.active_jobs or self.scheduler.due_count(horizon_s=5.0)
+        ):
             await asyncio.sleep(0.5)
             waited += 0.5
 
@@ -342,10 +408,14 @@ class Gateway:
         self.metrics.outbox_dropped.labels(**{"class": cls.name.lower(), "reason": "limit"}).inc(n)
 
     _REFUSALS: ClassVar[dict[str, str]] = {
-        "bad": "bad_commands", "unanswerable": "unanswerable_commands",
-        "duplicate": "duplicate_commands", "busy": "busy_commands",
-        "poison": "poison_commands", "timeout": "timed_out_commands",
-        "reply_too_large": "oversized_replies"}
+        "bad": "bad_commands",
+        "unanswerable": "unanswerable_commands",
+        "duplicate": "duplicate_commands",
+        "busy": "busy_commands",
+        "poison": "poison_commands",
+        "timeout": "timed_out_commands",
+        "reply_too_large": "oversized_replies",
+    }
 
     def _count_refusals(self) -> None:
         """The uplink's plain counters, moved on into smmc_command_refusals_total."""
@@ -365,7 +435,8 @@ class Gateway:
                 for c, b in backlog.items():
                     self.metrics.outbox_depth.labels(**{"class": c.name.lower()}).set(b.depth)
                     self.metrics.outbox_oldest_age.labels(**{"class": c.name.lower()}).set(
-                        b.oldest_age_s or 0.0)
+                        b.oldest_age_s or 0.0
+                    )
             except Exception:  # the store closing at shutdown
                 pass
             self.metrics.meters_reachable.set(self.fleet.reachable_count())
@@ -428,8 +499,12 @@ async def run_daemon(config: GatewayConfig, options: DaemonOptions | None = None
         started = time.monotonic()
         await gw.start()
         life.ready(f"serving {len(gw.fleet)} meters as {config.gateway.id}")
-        log.info("gateway_ready", gateway=config.gateway.id, meters=len(gw.fleet),
-                 startup_s=round(time.monotonic() - started, 3))
+        log.info(
+            "gateway_ready",
+            gateway=config.gateway.id,
+            meters=len(gw.fleet),
+            startup_s=round(time.monotonic() - started, 3),
+        )
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(life.stop_requested.wait())]
         if options.stop_event is not None:
             waits.append(asyncio.ensure_future(options.stop_event.wait()))

@@ -68,24 +68,33 @@ def migrate_reading_types(conn: sqlite3.Connection) -> int:
     (a store without such rows is untouched); returns the rows changed."""
     changed = 0
     for ref, obis, unit in conn.execute(
-            "SELECT DISTINCT ref, obis, unit FROM ds_register").fetchall():
+        "SELECT DISTINCT ref, obis, unit FROM ds_register"
+    ).fetchall():
         if not _CODE.fullmatch(ref):
             changed += conn.execute(
                 "UPDATE OR REPLACE ds_register SET ref=? WHERE ref=? AND obis=? AND unit=?",
-                (reading_type(obis, unit), ref, obis, unit)).rowcount
+                (reading_type(obis, unit), ref, obis, unit),
+            ).rowcount
     for meter, ref, obis, unit in conn.execute(
-            "SELECT DISTINCT meter_id, ref, obis, unit FROM ds_interval").fetchall():
+        "SELECT DISTINCT meter_id, ref, obis, unit FROM ds_interval"
+    ).fetchall():
         if _CODE.fullmatch(ref):
             continue
-        stamps = [r[0] for r in conn.execute(
-            "SELECT ts FROM ds_interval WHERE meter_id=? AND ref=? ORDER BY ts LIMIT 2",
-            (meter, ref))]
+        stamps = [
+            r[0]
+            for r in conn.execute(
+                "SELECT ts FROM ds_interval WHERE meter_id=? AND ref=? ORDER BY ts LIMIT 2",
+                (meter, ref),
+            )
+        ]
         period = int(stamps[1] - stamps[0]) if len(stamps) == 2 else None
-        code = reading_type(obis or ref.removeprefix("obis:"), unit or "",
-                            measuring_period_s=period)
+        code = reading_type(
+            obis or ref.removeprefix("obis:"), unit or "", measuring_period_s=period
+        )
         # a row already stored under the code for the same stamp wins (it is newer)
-        changed += conn.execute("UPDATE OR IGNORE ds_interval SET ref=? WHERE meter_id=? AND "
-                                "ref=?", (code, meter, ref)).rowcount
+        changed += conn.execute(
+            "UPDATE OR IGNORE ds_interval SET ref=? WHERE meter_id=? AND ref=?", (code, meter, ref)
+        ).rowcount
         conn.execute("DELETE FROM ds_interval WHERE meter_id=? AND ref=?", (meter, ref))
     if changed:
         log.info("datastore_reading_types_migrated", rows=changed)
@@ -135,8 +144,9 @@ def expected_stamps(start: datetime, end: datetime, period_s: int) -> int:
     return 0 if first > last else (last - first) // period_s + 1
 
 
-def find_gaps(stamps: Sequence[float], start: datetime, end: datetime,
-              period_s: int) -> list[GapRange]:
+def find_gaps(
+    stamps: Sequence[float], start: datetime, end: datetime, period_s: int
+) -> list[GapRange]:
     """Expected aligned interval stamps in ``[start, end)`` that ``stamps`` lacks, as ranges.
 
     O(len(stamps)): the gaps lie between consecutive stored aligned stamps (and before the
@@ -150,8 +160,13 @@ def find_gaps(stamps: Sequence[float], start: datetime, end: datetime,
     for t in [*have, last - last % period_s + period_s]:
         if t - before > period_s:
             a, b = before + period_s, t - period_s
-            gaps.append(GapRange(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC),
-                                 (b - a) // period_s + 1))
+            gaps.append(
+                GapRange(
+                    datetime.fromtimestamp(a, UTC),
+                    datetime.fromtimestamp(b, UTC),
+                    (b - a) // period_s + 1,
+                )
+            )
         before = t
     return gaps
 
@@ -207,10 +222,13 @@ class Report:
             "Meter": {"mRID": self.meter_id},
             "period": {"start": _iso_dt(self.start), "end": _iso_dt(self.end)},
             "intervalSeconds": self.period_s,
-            "expectedIntervals": self.expected, "receivedIntervals": self.received,
+            "expectedIntervals": self.expected,
+            "receivedIntervals": self.received,
             "readSuccessRate": rate,
-            "gaps": [{"start": _iso_dt(g.start), "end": _iso_dt(g.end), "missing": g.missing}
-                     for g in self.gaps],
+            "gaps": [
+                {"start": _iso_dt(g.start), "end": _iso_dt(g.end), "missing": g.missing}
+                for g in self.gaps
+            ],
             "reads": {"ok": self.reads_ok, "failed": self.reads_failed},
             **event_counts(self.events),
         }
@@ -230,8 +248,10 @@ def event_counts(by_name: Mapping[str, int]) -> dict[str, Any]:
         ref = found.code if found is not None else UNCODED
         counts[ref] += n
         types.append({"ref": ref, "name": name, "count": n})
-    return {"eventCounts": dict(sorted(counts.items())),
-            "eventTypes": sorted(types, key=lambda t: (t["ref"], t["name"]))}
+    return {
+        "eventCounts": dict(sorted(counts.items())),
+        "eventTypes": sorted(types, key=lambda t: (t["ref"], t["name"])),
+    }
 
 
 class TooMuchStored(Exception):
@@ -243,25 +263,39 @@ class TooMuchStored(Exception):
         self.limit = limit
 
 
-def _interval_rows(meter: str, blocks: bytes | Sequence[Mapping[str, Any]]
-                   ) -> list[tuple[Any, ...]]:
+def _interval_rows(
+    meter: str, blocks: bytes | Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
     parsed = json.loads(bytes(blocks)) if isinstance(blocks, bytes | bytearray) else blocks
     rows: list[tuple[Any, ...]] = []
     for block in parsed:
         rt = block.get("ReadingType", {})
         for iv in block.get("IntervalReadings", []):
             q = iv.get("ReadingQualities")
-            rows.append((meter, rt.get("ref", "?"), rt.get("obis"), rt.get("unit"),
-                         _epoch(iv["timeStamp"]), json.dumps(iv["value"]),
-                         json.dumps(q) if q else None))
+            rows.append(
+                (
+                    meter,
+                    rt.get("ref", "?"),
+                    rt.get("obis"),
+                    rt.get("unit"),
+                    _epoch(iv["timeStamp"]),
+                    json.dumps(iv["value"]),
+                    json.dumps(q) if q else None,
+                )
+            )
     return rows
 
 
 class DataStore:
     """Readings, intervals, events and read outcomes per meter, over the fleet database."""
 
-    def __init__(self, store: Store, *, retention_days: float = DEFAULT_RETENTION_DAYS,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if retention_days <= 0:
             raise ValueError(f"retention_days: {retention_days} must be > 0")
         self.store = store
@@ -281,17 +315,31 @@ class DataStore:
                 log.info("datastore_pruned", rows=removed)
 
     # -- writes --------------------------------------------------------------------
-    async def record_readings(self, meter: str, readings: Sequence[Reading],
-                              interval_blocks: bytes | Sequence[Mapping[str, Any]] | None
-                              ) -> None:
-        regs = [(meter, r["obis"], r["ref"], r["unit"], r["timestamp"].timestamp(),
-                 json.dumps(r["value"])) for r in readings]
+    async def record_readings(
+        self,
+        meter: str,
+        readings: Sequence[Reading],
+        interval_blocks: bytes | Sequence[Mapping[str, Any]] | None,
+    ) -> None:
+        regs = [
+            (
+                meter,
+                r["obis"],
+                r["ref"],
+                r["unit"],
+                r["timestamp"].timestamp(),
+                json.dumps(r["value"]),
+            )
+            for r in readings
+        ]
 
         def job(conn: sqlite3.Connection) -> None:
             conn.executemany("INSERT OR REPLACE INTO ds_register VALUES (?,?,?,?,?,?)", regs)
             if interval_blocks is not None:  # parsed here, on the writer thread
-                conn.executemany("INSERT OR REPLACE INTO ds_interval VALUES (?,?,?,?,?,?,?)",
-                                 _interval_rows(meter, interval_blocks))
+                conn.executemany(
+                    "INSERT OR REPLACE INTO ds_interval VALUES (?,?,?,?,?,?,?)",
+                    _interval_rows(meter, interval_blocks),
+                )
 
         await self._job(job)
         await self._maybe_prune()
@@ -299,21 +347,37 @@ class DataStore:
     async def record_events(self, meter: str, events: Sequence[Event]) -> None:
         # ds_event.type_ref holds the event's name: its IEC 61968-9 code is a function of
         # the name (smmc_gateway.cim), looked up when a report counts by code
-        rows = [(e.get("mrid"), meter, e["created"].timestamp(), e.get("name", "?"),
-                 e.get("reason"), e.get("details")) for e in events]
+        rows = [
+            (
+                e.get("mrid"),
+                meter,
+                e["created"].timestamp(),
+                e.get("name", "?"),
+                e.get("reason"),
+                e.get("details"),
+            )
+            for e in events
+        ]
 
         def job(conn: sqlite3.Connection) -> None:
             conn.executemany("INSERT OR IGNORE INTO ds_event VALUES (?,?,?,?,?,?)", rows)
 
         await self._job(job)
 
-    async def record_read(self, meter: str, use_case: str, ok: bool,
-                          error: str | None = None, at: datetime | None = None) -> None:
+    async def record_read(
+        self,
+        meter: str,
+        use_case: str,
+        ok: bool,
+        error: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
         ts = (at or datetime.now(UTC)).timestamp()
 
         def job(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT INTO ds_read VALUES (?,?,?,?,?)",
-                         (meter, ts, use_case, int(ok), error))
+            conn.execute(
+                "INSERT INTO ds_read VALUES (?,?,?,?,?)", (meter, ts, use_case, int(ok), error)
+            )
 
         await self._job(job)
 
@@ -335,9 +399,16 @@ class DataStore:
         pruned, so a query window starting earlier is answered from here."""
         return datetime.fromtimestamp(self.clock() - self.retention_s, UTC)
 
-    async def query(self, meter: str, start: datetime, end: datetime,
-                    max_intervals: int = 2000, *, max_bytes: int | None = None,
-                    max_register_rows: int | None = None) -> QueryResult:
+    async def query(
+        self,
+        meter: str,
+        start: datetime,
+        end: datetime,
+        max_intervals: int = 2000,
+        *,
+        max_bytes: int | None = None,
+        max_register_rows: int | None = None,
+    ) -> QueryResult:
         """Registers and intervals of ``meter`` stamped in ``[start, end)``, oldest first;
         at most ``max_intervals`` interval stamps (all reading types of one stamp together),
         at most ``max_register_rows`` register rows (default 16 per interval stamp) and,
@@ -348,29 +419,55 @@ class DataStore:
         reg_limit = max_register_rows if max_register_rows is not None else 16 * max_intervals
 
         def job(conn: sqlite3.Connection) -> QueryResult:
-            stamps = [r[0] for r in conn.execute(
-                "SELECT DISTINCT ts FROM ds_interval WHERE meter_id=? AND ts>=? AND ts<?"
-                " ORDER BY ts LIMIT ?", (meter, a, b, max_intervals + 1))]
+            stamps = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT ts FROM ds_interval WHERE meter_id=? AND ts>=? AND ts<?"
+                    " ORDER BY ts LIMIT ?",
+                    (meter, a, b, max_intervals + 1),
+                )
+            ]
             upper = stamps[max_intervals] if len(stamps) > max_intervals else b
-            regs = list(conn.execute(
-                "SELECT obis, ref, unit, ts, value FROM ds_register"
-                " WHERE meter_id=? AND ts>=? AND ts<? ORDER BY ts, obis LIMIT ?",
-                (meter, a, upper, reg_limit + 1)))
+            regs = list(
+                conn.execute(
+                    "SELECT obis, ref, unit, ts, value FROM ds_register"
+                    " WHERE meter_id=? AND ts>=? AND ts<? ORDER BY ts, obis LIMIT ?",
+                    (meter, a, upper, reg_limit + 1),
+                )
+            )
             if len(regs) > reg_limit:
                 upper = regs[reg_limit][3]
-            ivs = list(conn.execute(
-                "SELECT ref, obis, unit, ts, value, qualities FROM ds_interval"
-                " WHERE meter_id=? AND ts>=? AND ts<? ORDER BY ref, ts", (meter, a, upper)))
-            items = [(ts, ref, obis, unit, _interval_item(ts, value, qualities))
-                     for ref, obis, unit, ts, value, qualities in ivs]
-            readings = [(ts, Reading(ref=ref, obis=obis, unit=unit,
-                                     timestamp=datetime.fromtimestamp(ts, UTC),
-                                     value=json.loads(v)))
-                        for obis, ref, unit, ts, v in regs if ts < upper]
+            ivs = list(
+                conn.execute(
+                    "SELECT ref, obis, unit, ts, value, qualities FROM ds_interval"
+                    " WHERE meter_id=? AND ts>=? AND ts<? ORDER BY ref, ts",
+                    (meter, a, upper),
+                )
+            )
+            items = [
+                (ts, ref, obis, unit, _interval_item(ts, value, qualities))
+                for ref, obis, unit, ts, value, qualities in ivs
+            ]
+            readings = [
+                (
+                    ts,
+                    Reading(
+                        ref=ref,
+                        obis=obis,
+                        unit=unit,
+                        timestamp=datetime.fromtimestamp(ts, UTC),
+                        value=json.loads(v),
+                    ),
+                )
+                for obis, ref, unit, ts, v in regs
+                if ts < upper
+            ]
             costs = [(it[0], len(dumps(it[4])) + 1) for it in items]
             costs += [(ts, len(dumps({**r, "timestamp": ""})) + 40) for ts, r in readings]
-            heads = sum(len(ref) + len(obis or "") + len(unit or "") + 80
-                        for ref, obis, unit in {(it[1], it[2], it[3]) for it in items})
+            heads = sum(
+                len(ref) + len(obis or "") + len(unit or "") + 80
+                for ref, obis, unit in {(it[1], it[2], it[3]) for it in items}
+            )
             by_bytes = False
             if max_bytes is not None:
                 cut = cut_point(costs, max_bytes - heads - len(meter) - 60)
@@ -383,24 +480,40 @@ class DataStore:
                     continue
                 block = blocks.get(ref)
                 if block is None:
-                    rt = {"ref": ref, **({"obis": obis} if obis else {}),
-                          **({"unit": unit} if unit else {})}
+                    rt = {
+                        "ref": ref,
+                        **({"obis": obis} if obis else {}),
+                        **({"unit": unit} if unit else {}),
+                    }
                     block = blocks[ref] = {"ReadingType": rt, "IntervalReadings": []}
                 block["IntervalReadings"].append(item)
             size += sum(c for ts, c in costs if ts < upper)
             kept = sum(1 for ts in stamps[:max_intervals] if ts < upper)
             truncated = upper < b
-            return QueryResult(meter, [r for ts, r in readings if ts < upper],
-                               list(blocks.values()), kept, truncated,
-                               datetime.fromtimestamp(upper, UTC) if truncated else None,
-                               size, by_bytes)
+            return QueryResult(
+                meter,
+                [r for ts, r in readings if ts < upper],
+                list(blocks.values()),
+                kept,
+                truncated,
+                datetime.fromtimestamp(upper, UTC) if truncated else None,
+                size,
+                by_bytes,
+            )
 
         result: QueryResult = await self._job(job)
         return result
 
-    async def report(self, meter: str, start: datetime, end: datetime,
-                     period_s: int | None = None, *, max_stamps: int | None = None,
-                     max_gaps: int | None = None) -> Report:
+    async def report(
+        self,
+        meter: str,
+        start: datetime,
+        end: datetime,
+        period_s: int | None = None,
+        *,
+        max_stamps: int | None = None,
+        max_gaps: int | None = None,
+    ) -> Report:
         """Expected vs received intervals (period given or inferred from the stored
         stamps), the gaps, reads ok/failed and event counts by type, over ``[start, end)``.
 
@@ -412,9 +525,14 @@ class DataStore:
 
         def job(conn: sqlite3.Connection) -> Report:
             limit = -1 if max_stamps is None else max_stamps + 1
-            stamps = [r[0] for r in conn.execute(
-                "SELECT DISTINCT ts FROM ds_interval WHERE meter_id=? AND ts>=? AND ts<?"
-                " ORDER BY ts LIMIT ?", (meter, a, end.timestamp(), limit))]
+            stamps = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT ts FROM ds_interval WHERE meter_id=? AND ts>=? AND ts<?"
+                    " ORDER BY ts LIMIT ?",
+                    (meter, a, end.timestamp(), limit),
+                )
+            ]
             if max_stamps is not None and len(stamps) > max_stamps:
                 raise TooMuchStored(meter, max_stamps)
             scanned = len(stamps)
@@ -428,17 +546,36 @@ class DataStore:
                 gaps = gaps[:max_gaps]
                 stamps = [t for t in stamps if t < upto.timestamp()]
             b = upto.timestamp()
-            reads = list(conn.execute(
-                "SELECT ok, COUNT(*) FROM ds_read WHERE meter_id=? AND ts>=? AND ts<?"
-                " GROUP BY ok", (meter, a, b)))
-            events = list(conn.execute(
-                "SELECT type_ref, COUNT(*) FROM ds_event WHERE meter_id=? AND ts>=? AND ts<?"
-                " GROUP BY type_ref", (meter, a, b)))
+            reads = list(
+                conn.execute(
+                    "SELECT ok, COUNT(*) FROM ds_read WHERE meter_id=? AND ts>=? AND ts<?"
+                    " GROUP BY ok",
+                    (meter, a, b),
+                )
+            )
+            events = list(
+                conn.execute(
+                    "SELECT type_ref, COUNT(*) FROM ds_event WHERE meter_id=? AND ts>=? AND ts<?"
+                    " GROUP BY type_ref",
+                    (meter, a, b),
+                )
+            )
             expected = expected_stamps(start, upto, period) if period else 0
             by_ok = {bool(ok): n for ok, n in reads}
-            return Report(meter, start, upto, period, expected, len(stamps), gaps,
-                          by_ok.get(True, 0), by_ok.get(False, 0), {t: n for t, n in events},
-                          truncated, scanned)
+            return Report(
+                meter,
+                start,
+                upto,
+                period,
+                expected,
+                len(stamps),
+                gaps,
+                by_ok.get(True, 0),
+                by_ok.get(False, 0),
+                {t: n for t, n in events},
+                truncated,
+                scanned,
+            )
 
         report: Report = await self._job(job)
         return report
@@ -459,15 +596,20 @@ class RecordingPublisher:
         self.data = data
         self.topics: Topics = inner.topics
 
-    async def publish_reading(self, meter: str, readings: Sequence[Reading] = (),
-                              interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None,
-                              message_id: str | None = None) -> str:
+    async def publish_reading(
+        self,
+        meter: str,
+        readings: Sequence[Reading] = (),
+        interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None,
+        message_id: str | None = None,
+    ) -> str:
         try:
             await self.data.record_readings(meter, readings, interval_blocks)
         except (sqlite3.Error, StoreClosed, ValueError, KeyError, TypeError) as exc:
             log.error("datastore_write_failed", meter_id=meter, kind="readings", error=str(exc))
-        message: str = await self.inner.publish_reading(meter, readings, interval_blocks,
-                                                        message_id=message_id)
+        message: str = await self.inner.publish_reading(
+            meter, readings, interval_blocks, message_id=message_id
+        )
         return message
 
     async def publish_event(self, meter: str, events: Sequence[Event]) -> str:

@@ -48,8 +48,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_port(host: str, port: int, proc: subprocess.Popen[Any] | None, what: str,
-               timeout: float = 15.0) -> None:
+def _wait_port(
+    host: str, port: int, proc: subprocess.Popen[Any] | None, what: str, timeout: float = 15.0
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if proc is not None and proc.poll() is not None:
@@ -59,8 +60,9 @@ def _wait_port(host: str, port: int, proc: subprocess.Popen[Any] | None, what: s
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{what} is not listening on {host}:{port} after "
-                                   f"{timeout:.0f}s") from None
+                raise RuntimeError(
+                    f"{what} is not listening on {host}:{port} after {timeout:.0f}s"
+                ) from None
             time.sleep(0.05)
 
 
@@ -93,10 +95,11 @@ class View:
         if kind == "meter/readings":
             meter = parts[4]
             for mr in body.get("MeterReading", []):
-                regs = {r["ReadingType"].get("name") or r["ReadingType"]["ref"]: r["value"]
-                        for r in mr.get("Readings", [])}
-                rows = sum(len(b.get("IntervalReadings", []))
-                           for b in mr.get("IntervalBlocks", []))
+                regs = {
+                    r["ReadingType"].get("name") or r["ReadingType"]["ref"]: r["value"]
+                    for r in mr.get("Readings", [])
+                }
+                rows = sum(len(b.get("IntervalReadings", [])) for b in mr.get("IntervalBlocks", []))
                 imp = regs.get("active_energy_import", next(iter(regs.values()), "-"))
                 self.latest[meter] = f"import {imp}  ({rows} profile values)"
                 self.status.setdefault(meter, "read ok")
@@ -121,24 +124,32 @@ class View:
                 elif ref in ("connect", "disconnect") and it["result"] == "OK":
                     self.status[m] = "connected" if ref == "connect" else "disconnected"
             errs = "; ".join(e.get("details", "")[:60] for e in reply.get("errors", []))
-            text = (f"{parts[4]}: {noun} {reply.get('result')} ({n} item(s))"
-                    f"{' - ' + errs if errs else ''}")
+            text = (
+                f"{parts[4]}: {noun} {reply.get('result')} ({n} item(s))"
+                f"{' - ' + errs if errs else ''}"
+            )
             self.replies.append(text[:120])
             return f"reply     {text}"
         return f"{kind}: {len(payload)} bytes"
 
     @property
     def complete(self) -> bool:
-        return (self.per_topic["meter/readings"] > 0 and self.per_topic["meter/events"] > 0
-                and self.per_topic["reply"] > 0)
+        return (
+            self.per_topic["meter/readings"] > 0
+            and self.per_topic["meter/events"] > 0
+            and self.per_topic["reply"] > 0
+        )
 
 
 def _render(view: View, elapsed: float) -> Any:
     from rich.console import Group
     from rich.table import Table
 
-    t = Table(title=f"smmc-gateway demo - {GATEWAY} {view.gateway_state} - "
-                    f"{elapsed:.0f}s - outbox {view.outbox}", expand=True)
+    t = Table(
+        title=f"smmc-gateway demo - {GATEWAY} {view.gateway_state} - "
+        f"{elapsed:.0f}s - outbox {view.outbox}",
+        expand=True,
+    )
     t.add_column("meter")
     t.add_column("status")
     t.add_column("latest readings")
@@ -161,8 +172,10 @@ def _command(noun: str, verb: str, payload: dict[str, Any]) -> tuple[str, str, b
 
 
 def _control(ref: str, meters: list[str], group: str | None = None) -> dict[str, Any]:
-    item: dict[str, Any] = {"EndDeviceControlType": {"ref": ref},
-                            "EndDevices": [{"mRID": m} for m in meters]}
+    item: dict[str, Any] = {
+        "EndDeviceControlType": {"ref": ref},
+        "EndDevices": [{"mRID": m} for m in meters],
+    }
     if group:
         item["EndDeviceGroups"] = [{"mRID": group}]
     return {"EndDeviceControl": [item]}
@@ -182,8 +195,7 @@ def _plan(meters: list[str]) -> list[tuple[float, str, str, dict[str, Any]]]:
 
 def _outbox_depth(metrics_port: int) -> str:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
-                                    timeout=1) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1) as r:
             text = r.read().decode()
     except OSError:
         return "?"
@@ -194,12 +206,20 @@ def _outbox_depth(metrics_port: int) -> str:
     return f"{int(total)} waiting"
 
 
-async def _watch(view: View, host: str, port: int, duration: float | None, live: bool,
-                 metrics_port: int, gateway: subprocess.Popen[bytes]) -> None:
+async def _watch(
+    view: View,
+    host: str,
+    port: int,
+    duration: float | None,
+    live: bool,
+    metrics_port: int,
+    gateway: subprocess.Popen[bytes],
+) -> None:
     plan = _plan(view.meters)
     started = time.monotonic()
-    async with aiomqtt.Client(host, port, identifier=f"demo-viewer-{os.getpid()}",
-                              protocol=aiomqtt.ProtocolVersion.V5) as client:
+    async with aiomqtt.Client(
+        host, port, identifier=f"demo-viewer-{os.getpid()}", protocol=aiomqtt.ProtocolVersion.V5
+    ) as client:
         await client.subscribe(f"smmc/v1/{GATEWAY}/#", qos=1)
 
         async def commands() -> None:
@@ -210,8 +230,11 @@ async def _watch(view: View, host: str, port: int, duration: float | None, live:
                 if not live:
                     ctl = payload.get("EndDeviceControl", [{}])[0]
                     what = ctl.get("EndDeviceControlType", {}).get("ref", verb)
-                    print(f"[{time.monotonic() - started:5.1f}s] command   {noun} {what} "
-                          f"-> reply/{cid}", flush=True)
+                    print(
+                        f"[{time.monotonic() - started:5.1f}s] command   {noun} {what} "
+                        f"-> reply/{cid}",
+                        flush=True,
+                    )
 
         async def receive() -> None:
             async for msg in client.messages:
@@ -244,8 +267,9 @@ async def _watch(view: View, host: str, port: int, duration: float | None, live:
                                 raise t.exception()  # type: ignore[misc]
             else:
                 deadline = duration if duration is not None else 60.0
-                done, _ = await asyncio.wait(tasks, timeout=deadline,
-                                             return_when=asyncio.FIRST_EXCEPTION)
+                done, _ = await asyncio.wait(
+                    tasks, timeout=deadline, return_when=asyncio.FIRST_EXCEPTION
+                )
                 for t in done:
                     if t.exception() is not None:
                         raise t.exception()  # type: ignore[misc]
@@ -283,25 +307,46 @@ def run_demo(args: argparse.Namespace) -> int:
             host, port = host or "127.0.0.1", int(p)
         else:
             if shutil.which("mosquitto") is None:
-                print("demo: mosquitto is not installed (apt-get install mosquitto) - or give "
-                      "--broker HOST:PORT", file=sys.stderr)
+                print(
+                    "demo: mosquitto is not installed (apt-get install mosquitto) - or give "
+                    "--broker HOST:PORT",
+                    file=sys.stderr,
+                )
                 return 2
             host, port = "127.0.0.1", _free_port()
             conf = tmp / "mosquitto.conf"
             user = "user root\n" if os.geteuid() == 0 else ""
-            conf.write_text(f"{user}listener {port} 127.0.0.1\nallow_anonymous true\n"
-                            f"persistence false\nlog_dest file {tmp}/mosquitto.log\n")
-            broker_proc = subprocess.Popen(["mosquitto", "-c", str(conf)],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            conf.write_text(
+                f"{user}listener {port} 127.0.0.1\nallow_anonymous true\n"
+                f"persistence false\nlog_dest file {tmp}/mosquitto.log\n"
+            )
+            broker_proc = subprocess.Popen(
+                ["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             _wait_port(host, port, broker_proc, "mosquitto")
         sim_err = (tmp / "simulator.log").open("wb")
         push_port = _free_port()
         # every meter loses power at 17 s (last-gasp push) and gets it back 5 s later
         sim_proc = subprocess.Popen(
-            [sys.executable, "-m", "smmc_gateway.simulator", "--tcp", "0", "--meters",
-             str(meters_n), "--json", "--push", f"127.0.0.1:{push_port}",
-             "--outage-after", "17", "--outage-for", "5"],
-            stdout=subprocess.PIPE, stderr=sim_err)
+            [
+                sys.executable,
+                "-m",
+                "smmc_gateway.simulator",
+                "--tcp",
+                "0",
+                "--meters",
+                str(meters_n),
+                "--json",
+                "--push",
+                f"127.0.0.1:{push_port}",
+                "--outage-after",
+                "17",
+                "--outage-for",
+                "5",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=sim_err,
+        )
         assert sim_proc.stdout is not None
         line = sim_proc.stdout.readline()
         if not line.strip():
@@ -309,19 +354,40 @@ def run_demo(args: argparse.Namespace) -> int:
         listing = json.loads(line)["meters"]
         metrics_port = _free_port()
         ids = [str(m["meter_id"]) for m in listing]
-        cfg = write_lab_config(tmp / "gateway", listing, broker=(host, port),
-                               gateway_id=GATEWAY, groups={m: "demo" for m in ids},
-                               metrics_port=metrics_port, push_port=push_port,
-                               schedules='load_profile_every = "60s"\n'
-                                         'load_profile_jitter = "5s"')
+        cfg = write_lab_config(
+            tmp / "gateway",
+            listing,
+            broker=(host, port),
+            gateway_id=GATEWAY,
+            groups={m: "demo" for m in ids},
+            metrics_port=metrics_port,
+            push_port=push_port,
+            schedules='load_profile_every = "60s"\nload_profile_jitter = "5s"',
+        )
         gw_log = (tmp / "gateway.log").open("wb")
         gw_proc = subprocess.Popen(
-            [sys.executable, "-m", "smmc_gateway.cli", "run", "--config", str(cfg),
-             "--assume-clock-synchronised", "--log-format", "json", "--first-read", "14400"],
-            stdout=gw_log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "smmc_gateway.cli",
+                "run",
+                "--config",
+                str(cfg),
+                "--assume-clock-synchronised",
+                "--log-format",
+                "json",
+                "--first-read",
+                "14400",
+            ],
+            stdout=gw_log,
+            stderr=subprocess.STDOUT,
+        )
         if not live:
-            print(f"demo: broker {host}:{port}, {meters_n} simulated meters, gateway "
-                  f"{GATEWAY} (files in {tmp})", flush=True)
+            print(
+                f"demo: broker {host}:{port}, {meters_n} simulated meters, gateway "
+                f"{GATEWAY} (files in {tmp})",
+                flush=True,
+            )
         view = View(ids)
         asyncio.run(_watch(view, host, port, args.duration, live, metrics_port, gw_proc))
     except KeyboardInterrupt:
@@ -340,9 +406,11 @@ def run_demo(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(view.per_topic.items()))
     ok = view.complete
     gw_rc = gw_proc.returncode if gw_proc is not None else None
-    print(f"demo summary: messages per topic - {counts or 'none'}; gateway exit {gw_rc}; "
-          f"{'readings, events and replies all seen' if ok else 'MISSING: ' + _missing(view)}"
-          + ("" if ok or getattr(args, "keep", False) else f" (logs kept in {tmp})"))
+    print(
+        f"demo summary: messages per topic - {counts or 'none'}; gateway exit {gw_rc}; "
+        f"{'readings, events and replies all seen' if ok else 'MISSING: ' + _missing(view)}"
+        + ("" if ok or getattr(args, "keep", False) else f" (logs kept in {tmp})")
+    )
     with contextlib.suppress(Exception):
         sys.stdout.flush()
     return 0 if ok and gw_rc == 0 else 1

@@ -73,8 +73,13 @@ __all__ = ["Dispatcher", "Handler", "Invalid", "failed"]
 class Dispatcher:
     """The uplink's command handler: ``await dispatcher(noun, verb, payload)``."""
 
-    def __init__(self, headend: HeadEnd, *, commands: CommandsConfig | None = None,
-                 poll_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        headend: HeadEnd,
+        *,
+        commands: CommandsConfig | None = None,
+        poll_timeout_s: float = 30.0,
+    ) -> None:
         self.headend = headend
         self.commands = commands if commands is not None else CommandsConfig()
         self.poll_timeout_s = poll_timeout_s
@@ -84,14 +89,17 @@ class Dispatcher:
         self.han = HanCommands(headend, c)  # MasterDataLinkageConfig, HAN devices
         self.discovery = DiscoveryCommands(headend, c)  # EndDeviceConfig (+ provisioning)
         self.orders = OrderCommands(headend, c)  # effective-dated controls and moves
-        self.read_schedules = ReadSchedules(headend.fleet, headend.scheduler, headend.model_of,
-                                            headend.scheduled_read)
+        self.read_schedules = ReadSchedules(
+            headend.fleet, headend.scheduler, headend.model_of, headend.scheduled_read
+        )
         self._nouns: dict[str, Handler] = {
-            "EndDeviceControls": EndDeviceControls(headend, c, self.orders, self.customer,
-                                                   poll_timeout_s),
+            "EndDeviceControls": EndDeviceControls(
+                headend, c, self.orders, self.customer, poll_timeout_s
+            ),
             "MeterReadings": StoredOrLiveReadings(headend, LiveReadings(headend, c), c),
-            "MasterDataLinkageConfig": MasterDataLinkageConfigCommands(headend, c, self.orders,
-                                                                       self.han),
+            "MasterDataLinkageConfig": MasterDataLinkageConfigCommands(
+                headend, c, self.orders, self.han
+            ),
             "EndDeviceFirmware": FirmwareCommands(headend),
             "MeterConfig": MeterConfigCommands(headend, c),
             "PricingStructureConfig": PricingCommands(headend),
@@ -115,24 +123,34 @@ class Dispatcher:
     async def __call__(self, noun: str, verb: str, payload: dict[str, Any]) -> Outcome:
         handler = self._nouns.get(noun)
         if handler is None:
-            return failed("NotImplemented", f"noun {show(noun)} is not served by this gateway "
-                          f"yet; served: {', '.join(sorted(self._nouns))}")
+            return failed(
+                "NotImplemented",
+                f"noun {show(noun)} is not served by this gateway "
+                f"yet; served: {', '.join(sorted(self._nouns))}",
+            )
         if not self.commands.serves(noun):
-            return failed("NounDisabled", f"noun {noun} is disabled on this gateway; the "
-                          f"operator turns it on with commands.enabled.{noun} = true in the "
-                          "gateway configuration")
+            return failed(
+                "NounDisabled",
+                f"noun {noun} is disabled on this gateway; the "
+                f"operator turns it on with commands.enabled.{noun} = true in the "
+                "gateway configuration",
+            )
         if not isinstance(payload, dict):
             return failed("InvalidRequest", f"payload: {show(payload)} is not an object")
         try:
             count_meters(noun, payload, self.headend.fleet, self.commands)
             outcome = await handler(verb, payload)
         except Invalid as exc:
-            return Outcome("FAILED", errors=self._clip([{"code": "InvalidRequest", "details": p}
-                                                        for p in exc.problems]))
+            return Outcome(
+                "FAILED",
+                errors=self._clip([{"code": "InvalidRequest", "details": p} for p in exc.problems]),
+            )
         except LimitExceeded as exc:
             log.info("command_over_limit", noun=noun, details=str(exc)[:300])
-            return Outcome("FAILED", errors=self._clip([{"code": "LimitExceeded", "details": p}
-                                                        for p in exc.problems]))
+            return Outcome(
+                "FAILED",
+                errors=self._clip([{"code": "LimitExceeded", "details": p} for p in exc.problems]),
+            )
         except GatewayStopping:
             # Checkpoint: leave it journaled and unreplied; the uplink cancels this task as
             # it stops, and the next start dispatches the request again (one reply in all).

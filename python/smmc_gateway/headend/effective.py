@@ -48,13 +48,23 @@ log = structlog.get_logger("smmc_gateway.effective")
 
 # Table effective_order: created by the migrations of smmc_gateway.headend.persistence (the
 # fleet database is migrated when it is opened).
-NOUN_OF = {"connect": "EndDeviceControls", "disconnect": "EndDeviceControls",
-           "moveOut": "MasterDataLinkageConfig", "moveIn": "MasterDataLinkageConfig"}
-EVENT_OF = {"done": "smmc.order.executed", "failed": "smmc.order.failed",
-            "expired": "smmc.order.expired", "cancelled": "smmc.order.cancelled"}
+NOUN_OF = {
+    "connect": "EndDeviceControls",
+    "disconnect": "EndDeviceControls",
+    "moveOut": "MasterDataLinkageConfig",
+    "moveIn": "MasterDataLinkageConfig",
+}
+EVENT_OF = {
+    "done": "smmc.order.executed",
+    "failed": "smmc.order.failed",
+    "expired": "smmc.order.expired",
+    "cancelled": "smmc.order.cancelled",
+}
 RETRYABLE = (SessionError, OSError, TimeoutError)
-_COLUMNS = ("order_id, noun, kind, meter_id, due, next_try, attempts, mrid, state, created,"
-            " finished, outcome")
+_COLUMNS = (
+    "order_id, noun, kind, meter_id, due, next_try, attempts, mrid, state, created,"
+    " finished, outcome"
+)
 
 
 @dataclass(frozen=True)
@@ -79,8 +89,9 @@ class Order:
 
 def iso(epoch: float) -> str:
     moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds"
-                            ).replace("+00:00", "Z")
+    return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds").replace(
+        "+00:00", "Z"
+    )
 
 
 class OrdersFull(Exception):
@@ -105,10 +116,19 @@ Publish = Callable[[Order, str, str], Awaitable[None]]
 class Orders:
     """The effective-dated orders of one gateway, in ``fleet.sqlite``."""
 
-    def __init__(self, store: Store, execute: Execute, publish: Publish, *,
-                 max_pending: int = 10000, max_per_meter: int = 4, grace_s: float = 3600.0,
-                 retry_delay: Callable[[int], float] = lambda n: min(600.0, 5.0 * 2 ** n),
-                 clock: Callable[[], float] = time.time, max_parallel: int = 16) -> None:
+    def __init__(
+        self,
+        store: Store,
+        execute: Execute,
+        publish: Publish,
+        *,
+        max_pending: int = 10000,
+        max_per_meter: int = 4,
+        grace_s: float = 3600.0,
+        retry_delay: Callable[[int], float] = lambda n: min(600.0, 5.0 * 2**n),
+        clock: Callable[[], float] = time.time,
+        max_parallel: int = 16,
+    ) -> None:
         self.store = store
         self.execute = execute
         self.publish = publish
@@ -126,46 +146,89 @@ class Orders:
         """Store ``items`` as pending orders, all or none; :class:`OrdersFull` naming the cap
         when they would pass ``max_pending_orders`` or ``max_orders_per_meter``."""
         now = self.clock()
-        orders = [Order(str(uuid.uuid4()), NOUN_OF[i.kind], i.kind, i.meter_id, i.due, i.due, 0,
-                        i.mrid, "pending", now) for i in items]
+        orders = [
+            Order(
+                str(uuid.uuid4()),
+                NOUN_OF[i.kind],
+                i.kind,
+                i.meter_id,
+                i.due,
+                i.due,
+                0,
+                i.mrid,
+                "pending",
+                now,
+            )
+            for i in items
+        ]
         per_meter: dict[str, int] = {}
         for o in orders:
             per_meter[o.meter_id] = per_meter.get(o.meter_id, 0) + 1
 
         def job(conn: sqlite3.Connection) -> None:
-            pending = conn.execute("SELECT COUNT(*) FROM effective_order WHERE state IN "
-                                   "('pending', 'running')").fetchone()[0]
+            pending = conn.execute(
+                "SELECT COUNT(*) FROM effective_order WHERE state IN ('pending', 'running')"
+            ).fetchone()[0]
             if pending + len(orders) > self.max_pending:
-                raise OrdersFull(f"{pending} orders are pending on this gateway and this "
-                                 f"request adds {len(orders)}; at most "
-                                 f"commands.max_pending_orders = {self.max_pending}")
+                raise OrdersFull(
+                    f"{pending} orders are pending on this gateway and this "
+                    f"request adds {len(orders)}; at most "
+                    f"commands.max_pending_orders = {self.max_pending}"
+                )
             for meter, n in per_meter.items():
-                have = conn.execute("SELECT COUNT(*) FROM effective_order WHERE meter_id=? AND"
-                                    " state IN ('pending', 'running')", (meter,)).fetchone()[0]
+                have = conn.execute(
+                    "SELECT COUNT(*) FROM effective_order WHERE meter_id=? AND"
+                    " state IN ('pending', 'running')",
+                    (meter,),
+                ).fetchone()[0]
                 if have + n > self.max_per_meter:
-                    raise OrdersFull(f"meter {meter} has {have} pending order(s) and this "
-                                     f"request adds {n}; at most commands.max_orders_per_meter"
-                                     f" = {self.max_per_meter}: cancel one first")
-            conn.executemany(f"INSERT INTO effective_order ({_COLUMNS}) VALUES "
-                             "(?,?,?,?,?,?,?,?,?,?,?,?)",
-                             [(o.order_id, o.noun, o.kind, o.meter_id, o.due, o.next_try,
-                               o.attempts, o.mrid, o.state, o.created, None, None)
-                              for o in orders])
+                    raise OrdersFull(
+                        f"meter {meter} has {have} pending order(s) and this "
+                        f"request adds {n}; at most commands.max_orders_per_meter"
+                        f" = {self.max_per_meter}: cancel one first"
+                    )
+            conn.executemany(
+                f"INSERT INTO effective_order ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        o.order_id,
+                        o.noun,
+                        o.kind,
+                        o.meter_id,
+                        o.due,
+                        o.next_try,
+                        o.attempts,
+                        o.mrid,
+                        o.state,
+                        o.created,
+                        None,
+                        None,
+                    )
+                    for o in orders
+                ],
+            )
 
         await self.store.submit(job)
         self._wake.set()
         for o in orders:
-            log.info("order_scheduled", order_id=o.order_id, kind=o.kind, meter_id=o.meter_id,
-                     effective=o.effective)
+            log.info(
+                "order_scheduled",
+                order_id=o.order_id,
+                kind=o.kind,
+                meter_id=o.meter_id,
+                effective=o.effective,
+            )
         return orders
 
     async def find(self, noun: str, ref: str, meters: set[str] | None = None) -> list[Order]:
         """Orders of ``noun`` whose id or mRID is ``ref`` (of ``meters`` when given)."""
 
         def job(conn: sqlite3.Connection) -> list[Order]:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM effective_order WHERE noun=? AND "
-                                "(order_id=? OR mrid=?) ORDER BY due, order_id LIMIT 10001",
-                                (noun, ref, ref)).fetchall()
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM effective_order WHERE noun=? AND "
+                "(order_id=? OR mrid=?) ORDER BY due, order_id LIMIT 10001",
+                (noun, ref, ref),
+            ).fetchall()
             return [Order(*r) for r in rows]
 
         found: list[Order] = await self.store.submit(job)
@@ -180,29 +243,45 @@ class Orders:
         def job(conn: sqlite3.Connection) -> set[str]:
             done: set[str] = set()
             for oid in ids:
-                n = conn.execute("UPDATE effective_order SET state='cancelled', finished=?, "
-                                 "outcome='cancelled on request' WHERE order_id=? AND "
-                                 "state='pending'", (now, oid)).rowcount
+                n = conn.execute(
+                    "UPDATE effective_order SET state='cancelled', finished=?, "
+                    "outcome='cancelled on request' WHERE order_id=? AND "
+                    "state='pending'",
+                    (now, oid),
+                ).rowcount
                 if n:
                     done.add(oid)
             return done
 
         cancelled = await self.store.submit(job)
-        out = [replace(o, state="cancelled", finished=now, outcome="cancelled on request")
-               for o in orders if o.order_id in cancelled]
+        out = [
+            replace(o, state="cancelled", finished=now, outcome="cancelled on request")
+            for o in orders
+            if o.order_id in cancelled
+        ]
         for o in out:
             log.info("order_cancelled", order_id=o.order_id, kind=o.kind, meter_id=o.meter_id)
             await self._publish(o, "cancelled", "cancelled on request before it ran")
         return out
 
-    async def listing(self, noun: str, *, kinds: Sequence[str], states: Sequence[str],
-                      meters: Sequence[str] | None, after: Order | None, limit: int
-                      ) -> list[Order]:
+    async def listing(
+        self,
+        noun: str,
+        *,
+        kinds: Sequence[str],
+        states: Sequence[str],
+        meters: Sequence[str] | None,
+        after: Order | None,
+        limit: int,
+    ) -> list[Order]:
         """At most ``limit`` orders of ``noun`` in ``states`` (of ``kinds``, of ``meters``
         when given), by effective time then id, those after ``after`` (the last of the
         previous page)."""
-        where = ["noun=?", f"kind IN ({','.join('?' * len(kinds))})",
-                 f"state IN ({','.join('?' * len(states))})"]
+        where = [
+            "noun=?",
+            f"kind IN ({','.join('?' * len(kinds))})",
+            f"state IN ({','.join('?' * len(states))})",
+        ]
         args: list[object] = [noun, *kinds, *states]
         if meters is not None:
             where.append(f"meter_id IN ({','.join('?' * len(meters))})")
@@ -210,8 +289,10 @@ class Orders:
         if after is not None:
             where.append("(due > ? OR (due = ? AND order_id > ?))")
             args.extend((after.due, after.due, after.order_id))
-        sql = (f"SELECT {_COLUMNS} FROM effective_order WHERE {' AND '.join(where)} "
-               "ORDER BY due, order_id LIMIT ?")
+        sql = (
+            f"SELECT {_COLUMNS} FROM effective_order WHERE {' AND '.join(where)} "
+            "ORDER BY due, order_id LIMIT ?"
+        )
 
         def job(conn: sqlite3.Connection) -> list[Order]:
             return [Order(*r) for r in conn.execute(sql, (*args, limit))]
@@ -221,17 +302,25 @@ class Orders:
 
     async def pending(self) -> list[Order]:
         def job(conn: sqlite3.Connection) -> list[Order]:
-            return [Order(*r) for r in conn.execute(
-                f"SELECT {_COLUMNS} FROM effective_order WHERE state IN ('pending','running')"
-                " ORDER BY due, order_id")]
+            return [
+                Order(*r)
+                for r in conn.execute(
+                    f"SELECT {_COLUMNS} FROM effective_order WHERE state IN ('pending','running')"
+                    " ORDER BY due, order_id"
+                )
+            ]
 
         result: list[Order] = await self.store.submit(job)
         return result
 
     async def get(self, order_id: str) -> Order | None:
         def job(conn: sqlite3.Connection) -> list[Order]:
-            return [Order(*r) for r in conn.execute(
-                f"SELECT {_COLUMNS} FROM effective_order WHERE order_id=?", (order_id,))]
+            return [
+                Order(*r)
+                for r in conn.execute(
+                    f"SELECT {_COLUMNS} FROM effective_order WHERE order_id=?", (order_id,)
+                )
+            ]
 
         found: list[Order] = await self.store.submit(job)
         return found[0] if found else None
@@ -241,8 +330,11 @@ class Orders:
         """Run orders as they fall due, until cancelled."""
 
         def reset(conn: sqlite3.Connection) -> int:
-            return int(conn.execute("UPDATE effective_order SET state='pending' WHERE "
-                                    "state='running'").rowcount)
+            return int(
+                conn.execute(
+                    "UPDATE effective_order SET state='pending' WHERE state='running'"
+                ).rowcount
+            )
 
         again = await self.store.submit(reset)
         if again:
@@ -269,34 +361,54 @@ class Orders:
         grace = self.grace_s
 
         def take(conn: sqlite3.Connection) -> tuple[list[Order], list[Order], float | None]:
-            rows = [Order(*r) for r in conn.execute(
-                f"SELECT {_COLUMNS} FROM effective_order WHERE state='pending' AND next_try<=?"
-                " ORDER BY next_try, order_id LIMIT 256", (now,))]
+            rows = [
+                Order(*r)
+                for r in conn.execute(
+                    f"SELECT {_COLUMNS} FROM effective_order WHERE state='pending' AND next_try<=?"
+                    " ORDER BY next_try, order_id LIMIT 256",
+                    (now,),
+                )
+            ]
             run, late = [], []
             for o in rows:
                 # a retry runs at its time (it was set within the grace), unless long after
                 if now > o.due + grace and (o.attempts == 0 or now > o.next_try + 60.0):
-                    conn.execute("UPDATE effective_order SET state='expired', finished=?, "
-                                 "outcome=? WHERE order_id=?", (now, "expired", o.order_id))
+                    conn.execute(
+                        "UPDATE effective_order SET state='expired', finished=?, "
+                        "outcome=? WHERE order_id=?",
+                        (now, "expired", o.order_id),
+                    )
                     late.append(o)
                 else:
-                    conn.execute("UPDATE effective_order SET state='running' WHERE order_id=?",
-                                 (o.order_id,))
+                    conn.execute(
+                        "UPDATE effective_order SET state='running' WHERE order_id=?", (o.order_id,)
+                    )
                     run.append(o)
-            nxt = conn.execute("SELECT MIN(next_try) FROM effective_order WHERE "
-                               "state='pending'").fetchone()[0]
+            nxt = conn.execute(
+                "SELECT MIN(next_try) FROM effective_order WHERE state='pending'"
+            ).fetchone()[0]
             return run, late, nxt
 
         run, late, nxt = await self.store.submit(take)
         for o in late:
-            log.warning("order_expired", order_id=o.order_id, kind=o.kind, meter_id=o.meter_id,
-                        effective=o.effective)
-            await self._publish(o, "expired", f"not run: due {o.effective}, the gateway "
-                                f"could run it only {now - o.due:.0f}s later, past "
-                                f"commands.order_grace = {grace:g}s")
+            log.warning(
+                "order_expired",
+                order_id=o.order_id,
+                kind=o.kind,
+                meter_id=o.meter_id,
+                effective=o.effective,
+            )
+            await self._publish(
+                o,
+                "expired",
+                f"not run: due {o.effective}, the gateway "
+                f"could run it only {now - o.due:.0f}s later, past "
+                f"commands.order_grace = {grace:g}s",
+            )
         for o in run:
-            task = asyncio.get_running_loop().create_task(self._run_one(o),
-                                                          name=f"order:{o.order_id}")
+            task = asyncio.get_running_loop().create_task(
+                self._run_one(o), name=f"order:{o.order_id}"
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         if len(run) + len(late) >= 256:
@@ -319,22 +431,39 @@ class Orders:
                     await self._set(o.order_id, "pending", None, None, retry_at, attempts)
                     self._wake.set()
                     return
-                ok, details = False, f"{text} (tried {attempts} time(s) within " \
-                                     f"commands.order_grace = {self.grace_s:g}s)"
+                ok, details = (
+                    False,
+                    f"{text} (tried {attempts} time(s) within "
+                    f"commands.order_grace = {self.grace_s:g}s)",
+                )
             state = "done" if ok else "failed"
-            log.info("order_finished", order_id=o.order_id, kind=o.kind, meter_id=o.meter_id,
-                     state=state, details=details[:200])
+            log.info(
+                "order_finished",
+                order_id=o.order_id,
+                kind=o.kind,
+                meter_id=o.meter_id,
+                state=state,
+                details=details[:200],
+            )
             await self._publish(o, state, details)
             await self._set(o.order_id, state, self.clock(), details[:1000])
 
-    async def _set(self, order_id: str, state: str, finished: float | None,
-                   outcome: str | None, next_try: float | None = None,
-                   attempts: int | None = None) -> None:
+    async def _set(
+        self,
+        order_id: str,
+        state: str,
+        finished: float | None,
+        outcome: str | None,
+        next_try: float | None = None,
+        attempts: int | None = None,
+    ) -> None:
         def job(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE effective_order SET state=?, finished=?, outcome=?, "
-                         "next_try=COALESCE(?, next_try), attempts=COALESCE(?, attempts) "
-                         "WHERE order_id=?", (state, finished, outcome, next_try, attempts,
-                                              order_id))
+            conn.execute(
+                "UPDATE effective_order SET state=?, finished=?, outcome=?, "
+                "next_try=COALESCE(?, next_try), attempts=COALESCE(?, attempts) "
+                "WHERE order_id=?",
+                (state, finished, outcome, next_try, attempts, order_id),
+            )
 
         try:
             await self.store.submit(job)
@@ -346,4 +475,3 @@ class Orders:
             await self.publish(o, state, details)
         except (sqlite3.Error, StoreClosed) as exc:
             log.error("order_outcome_not_published", order_id=o.order_id, error=str(exc))
-

@@ -63,9 +63,16 @@ class NoKeys(Exception):
 class Escrow:
     """Bundles and their publication (see the module doc)."""
 
-    def __init__(self, config: EscrowConfig, fleet: Fleet, journal: KeyJournal | None,
-                 publisher: Publisher, topics: Topics, store: Store,
-                 interval_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        config: EscrowConfig,
+        fleet: Fleet,
+        journal: KeyJournal | None,
+        publisher: Publisher,
+        topics: Topics,
+        store: Store,
+        interval_s: float = 2.0,
+    ) -> None:
         self.config = config
         self.fleet = fleet
         self.journal = journal
@@ -81,39 +88,59 @@ class Escrow:
         k = meter.keys
         if meter.security == "none" or k is None:
             raise NoKeys(f"meter {meter.id}: security none, no keys to escrow")
-        extra = {"master_key": k.master_key.reveal() if k.master_key else None,
-                 "password": k.password.reveal() if k.password else None,
-                 "system_title": k.system_title}
+        extra = {
+            "master_key": k.master_key.reveal() if k.master_key else None,
+            "password": k.password.reveal() if k.password else None,
+            "system_title": k.system_title,
+        }
         entry = self.journal.entry(meter.id) if self.journal is not None else None
         if entry is not None and meter.security == "hls-gmac":
             previous = None
             if entry.state == "pending" and entry.old is not None:
                 previous = ClearKeys(ek=entry.old.ek, ak=entry.old.ak)
             return entry.state, ClearKeys(ek=entry.new.ek, ak=entry.new.ak, **extra), previous
-        return "configured", ClearKeys(ek=k.ek.reveal() if k.ek else None,
-                                       ak=k.ak.reveal() if k.ak else None, **extra), None
+        return (
+            "configured",
+            ClearKeys(
+                ek=k.ek.reveal() if k.ek else None, ak=k.ak.reveal() if k.ak else None, **extra
+            ),
+            None,
+        )
 
     def _fingerprint(self, state: str, keys: ClearKeys, previous: ClearKeys | None) -> str:
-        parts = [state.encode(), keys.ek or b"", keys.ak or b"",
-                 previous.ek if previous and previous.ek else b"",
-                 previous.ak if previous and previous.ak else b""]
-        mac = hmac.new(self.config.kek.reveal(), b"smmc-escrow\x00" + b"\x00".join(parts),
-                       hashlib.sha256)
+        parts = [
+            state.encode(),
+            keys.ek or b"",
+            keys.ak or b"",
+            previous.ek if previous and previous.ek else b"",
+            previous.ak if previous and previous.ak else b"",
+        ]
+        mac = hmac.new(
+            self.config.kek.reveal(), b"smmc-escrow\x00" + b"\x00".join(parts), hashlib.sha256
+        )
         return mac.hexdigest()[:32]
 
     def bundle(self, meter_id: str, reason: str) -> tuple[dict[str, Any], str]:
         """The meter's bundle now and its fingerprint; NoKeys, UnknownMeter."""
         meter = self.fleet.meter(meter_id)
         state, keys, previous = self._current(meter)
-        doc = wrap_bundle(keys, self.config.kek.reveal(), self.config.kek_id,
-                          previous=previous, mRID=meter_id, state=state,
-                          keyId=meter.keys.key_id if meter.keys else meter_id,
-                          reason=reason, createdDateTime=utc_iso(datetime.now(UTC)))
+        doc = wrap_bundle(
+            keys,
+            self.config.kek.reveal(),
+            self.config.kek_id,
+            previous=previous,
+            mRID=meter_id,
+            state=state,
+            keyId=meter.keys.key_id if meter.keys else meter_id,
+            reason=reason,
+            createdDateTime=utc_iso(datetime.now(UTC)),
+        )
         return doc, self._fingerprint(state, keys, previous)
 
     # -- publication -----------------------------------------------------------------
-    async def publish(self, meter_ids: Iterable[str], reason: str
-                      ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    async def publish(
+        self, meter_ids: Iterable[str], reason: str
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
         """Publish the bundles of ``meter_ids`` (one message each, stored durably with
         the escrow record in one transaction). Returns (bundles, [(meter, why not)])."""
         bundles: list[dict[str, Any]] = []
@@ -130,22 +157,31 @@ class Escrow:
             bundles.append(doc)
             rows.append((meter_id, fingerprint, now))
             body = json.dumps({"KeyBundle": [doc]}, separators=(",", ":")).encode()
-            drafts.append(Draft(MessageClass.EVENT, self.topics.keys(meter_id),
-                                "created", NOUN, body))
+            drafts.append(
+                Draft(MessageClass.EVENT, self.topics.keys(meter_id), "created", NOUN, body)
+            )
         if drafts:
             # stored durably first; a crash before the record is written only escrows the
             # same keys again at the next start
             await self.publisher.publish(drafts)
             await self._remember(rows)
             for doc in bundles:
-                log.info("keys_escrowed", meter_id=doc["mRID"], state=doc["state"],
-                         kek_id=self.config.kek_id, reason=reason)
+                log.info(
+                    "keys_escrowed",
+                    meter_id=doc["mRID"],
+                    state=doc["state"],
+                    kek_id=self.config.kek_id,
+                    reason=reason,
+                )
         return bundles, refused
 
     async def _remember(self, rows: list[tuple[str, str, float]]) -> None:
         def job(conn: sqlite3.Connection) -> None:
-            conn.executemany("INSERT OR REPLACE INTO escrowed_keys (meter_id, fingerprint, "
-                             "escrowed) VALUES (?,?,?)", rows)
+            conn.executemany(
+                "INSERT OR REPLACE INTO escrowed_keys (meter_id, fingerprint, "
+                "escrowed) VALUES (?,?,?)",
+                rows,
+            )
 
         await self.store.submit(job)
 
@@ -197,8 +233,11 @@ class Escrow:
                     await self.sync()
                     seen = version
                 except (OSError, ValueError, KeyError, sqlite3.Error) as exc:
-                    log.error("key_escrow_failed", error=f"{type(exc).__name__}: {exc}",
-                              effect="tried again at the next look")
+                    log.error(
+                        "key_escrow_failed",
+                        error=f"{type(exc).__name__}: {exc}",
+                        effect="tried again at the next look",
+                    )
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.interval_s):
                     await self.wake.wait()

@@ -40,10 +40,25 @@ from typing import IO, Any
 
 from smmc_gateway.cim.event_types import lookup
 
-READING_COLUMNS = ("meter_id", "kind", "reading_type", "obis", "unit", "timestamp", "value",
-                   "qualities")
-EVENT_COLUMNS = ("meter_id", "event_mrid", "created", "event_type", "event_name", "reason",
-                 "details")
+READING_COLUMNS = (
+    "meter_id",
+    "kind",
+    "reading_type",
+    "obis",
+    "unit",
+    "timestamp",
+    "value",
+    "qualities",
+)
+EVENT_COLUMNS = (
+    "meter_id",
+    "event_mrid",
+    "created",
+    "event_type",
+    "event_name",
+    "reason",
+    "details",
+)
 READ_COLUMNS = ("meter_id", "timestamp", "use_case", "result", "error")
 UNCODED = "0.0.0.0"
 _BATCH = 2000
@@ -112,8 +127,16 @@ def reading_rows(meter: str, readings: Iterable[Mapping[str, Any]]) -> Iterator[
     """Rows of rendered MeterReadings ``Readings`` entries (kind register)."""
     for r in readings:
         rt = r["ReadingType"]
-        yield (meter, "register", rt["ref"], rt.get("obis", ""), rt.get("unit", ""),
-               r["timeStamp"], value_text(r["value"]), "")
+        yield (
+            meter,
+            "register",
+            rt["ref"],
+            rt.get("obis", ""),
+            rt.get("unit", ""),
+            r["timeStamp"],
+            value_text(r["value"]),
+            "",
+        )
 
 
 def interval_rows(meter: str, blocks: Iterable[Mapping[str, Any]]) -> Iterator[tuple[Any, ...]]:
@@ -121,9 +144,16 @@ def interval_rows(meter: str, blocks: Iterable[Mapping[str, Any]]) -> Iterator[t
     for block in blocks:
         rt = block.get("ReadingType", {})
         for iv in block.get("IntervalReadings", []):
-            yield (meter, "interval", rt.get("ref", ""), rt.get("obis", ""), rt.get("unit", ""),
-                   iv["timeStamp"], value_text(iv["value"]),
-                   qualities_text(iv.get("ReadingQualities")))
+            yield (
+                meter,
+                "interval",
+                rt.get("ref", ""),
+                rt.get("obis", ""),
+                rt.get("unit", ""),
+                iv["timeStamp"],
+                value_text(iv["value"]),
+                qualities_text(iv.get("ReadingQualities")),
+            )
 
 
 @dataclass
@@ -138,8 +168,9 @@ def _tables(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
-def _stream(conn: sqlite3.Connection, sql: str, args: Sequence[object]
-            ) -> Iterator[list[tuple[Any, ...]]]:
+def _stream(
+    conn: sqlite3.Connection, sql: str, args: Sequence[object]
+) -> Iterator[list[tuple[Any, ...]]]:
     cur = conn.execute(sql, args)
     while True:
         batch = cur.fetchmany(_BATCH)
@@ -152,8 +183,9 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     """A read-only connection to a (possibly live, WAL) SQLite database: the daemon keeps
     writing, this reads a consistent snapshot per query and never writes or checkpoints."""
     if not path.is_file():
-        raise FileNotFoundError(f"no data store at {path} (has the gateway run with this "
-                                "state_dir?)")
+        raise FileNotFoundError(
+            f"no data store at {path} (has the gateway run with this state_dir?)"
+        )
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
@@ -173,42 +205,71 @@ def export_day(conn: sqlite3.Connection, gateway: str, day: date, out: Path) -> 
         writer = AtomicCsv(out / f"{stem}_readings.csv", READING_COLUMNS)
         try:
             if "ds_register" in tables:
-                for batch in _stream(conn, "SELECT meter_id, ref, obis, unit, ts, value FROM "
-                                     "ds_register WHERE ts>=? AND ts<? ORDER BY meter_id, ts, "
-                                     "obis", (a, b)):
-                    writer.write((m, "register", ref, obis, unit, utc(ts),
-                                  value_text(json.loads(v)), "")
-                                 for m, ref, obis, unit, ts, v in batch)
+                for batch in _stream(
+                    conn,
+                    "SELECT meter_id, ref, obis, unit, ts, value FROM "
+                    "ds_register WHERE ts>=? AND ts<? ORDER BY meter_id, ts, "
+                    "obis",
+                    (a, b),
+                ):
+                    writer.write(
+                        (m, "register", ref, obis, unit, utc(ts), value_text(json.loads(v)), "")
+                        for m, ref, obis, unit, ts, v in batch
+                    )
             if "ds_interval" in tables:
-                for batch in _stream(conn, "SELECT meter_id, ref, obis, unit, ts, value, "
-                                     "qualities FROM ds_interval WHERE ts>=? AND ts<? ORDER BY "
-                                     "meter_id, ts, ref", (a, b)):
-                    writer.write((m, "interval", ref, obis or "", unit or "", utc(ts),
-                                  value_text(json.loads(v)),
-                                  qualities_text(json.loads(q) if q else None))
-                                 for m, ref, obis, unit, ts, v, q in batch)
+                for batch in _stream(
+                    conn,
+                    "SELECT meter_id, ref, obis, unit, ts, value, "
+                    "qualities FROM ds_interval WHERE ts>=? AND ts<? ORDER BY "
+                    "meter_id, ts, ref",
+                    (a, b),
+                ):
+                    writer.write(
+                        (
+                            m,
+                            "interval",
+                            ref,
+                            obis or "",
+                            unit or "",
+                            utc(ts),
+                            value_text(json.loads(v)),
+                            qualities_text(json.loads(q) if q else None),
+                        )
+                        for m, ref, obis, unit, ts, v, q in batch
+                    )
             files["readings"], rows["readings"] = writer.commit(), writer.rows
         finally:
             writer.abort()
         writer = AtomicCsv(out / f"{stem}_events.csv", EVENT_COLUMNS)
         try:
             if "ds_event" in tables:
-                for batch in _stream(conn, "SELECT meter_id, mrid, ts, type_ref, reason, "
-                                     "details FROM ds_event WHERE ts>=? AND ts<? ORDER BY "
-                                     "meter_id, ts, mrid", (a, b)):
-                    writer.write((m, mrid, utc(ts), _code(name), name, reason or "",
-                                  details or "") for m, mrid, ts, name, reason, details in batch)
+                for batch in _stream(
+                    conn,
+                    "SELECT meter_id, mrid, ts, type_ref, reason, "
+                    "details FROM ds_event WHERE ts>=? AND ts<? ORDER BY "
+                    "meter_id, ts, mrid",
+                    (a, b),
+                ):
+                    writer.write(
+                        (m, mrid, utc(ts), _code(name), name, reason or "", details or "")
+                        for m, mrid, ts, name, reason, details in batch
+                    )
             files["events"], rows["events"] = writer.commit(), writer.rows
         finally:
             writer.abort()
         writer = AtomicCsv(out / f"{stem}_reads.csv", READ_COLUMNS)
         try:
             if "ds_read" in tables:
-                for batch in _stream(conn, "SELECT meter_id, ts, use_case, ok, error FROM "
-                                     "ds_read WHERE ts>=? AND ts<? ORDER BY meter_id, ts",
-                                     (a, b)):
-                    writer.write((m, utc(ts), uc, "ok" if ok else "failed", error or "")
-                                 for m, ts, uc, ok, error in batch)
+                for batch in _stream(
+                    conn,
+                    "SELECT meter_id, ts, use_case, ok, error FROM "
+                    "ds_read WHERE ts>=? AND ts<? ORDER BY meter_id, ts",
+                    (a, b),
+                ):
+                    writer.write(
+                        (m, utc(ts), uc, "ok" if ok else "failed", error or "")
+                        for m, ts, uc, ok, error in batch
+                    )
             files["reads"], rows["reads"] = writer.commit(), writer.rows
         finally:
             writer.abort()

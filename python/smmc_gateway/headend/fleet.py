@@ -93,8 +93,19 @@ def _dt(value: float | None) -> datetime | None:
 def _state(meter_id: str, r: tuple[Any, ...] | None) -> MeterState:
     if r is None:
         return MeterState(meter_id)
-    return MeterState(meter_id, _dt(r[1]), r[2], r[3], r[4], r[5], _bool(r[6]), int(r[7]),
-                      int(r[8]), int(r[9]), _bool(r[10]))
+    return MeterState(
+        meter_id,
+        _dt(r[1]),
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        _bool(r[6]),
+        int(r[7]),
+        int(r[8]),
+        int(r[9]),
+        _bool(r[10]),
+    )
 
 
 def _bool(value: int | None) -> bool | None:
@@ -108,8 +119,9 @@ def _int(value: bool | None) -> int | None:
 class Fleet:
     """The registry of configured meters with their persisted state."""
 
-    def __init__(self, meters: Sequence[MeterConfig], store: Store,
-                 states: dict[str, MeterState]) -> None:
+    def __init__(
+        self, meters: Sequence[MeterConfig], store: Store, states: dict[str, MeterState]
+    ) -> None:
         self._meters = {m.id: m for m in meters}
         self._order = [m.id for m in meters]
         self._store = store
@@ -131,10 +143,14 @@ class Fleet:
         store = open_fleet_store(path)  # SchemaTooNew for a newer gateway's file
 
         def load(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return list(conn.execute(
-                "SELECT meter_id, last_entry, clock_deviation_s, last_attempt, last_success,"
-                " last_error, reachable, reads_ok, reads_failed, consecutive_failures, energised"
-                " FROM meter_state"))
+            return list(
+                conn.execute(
+                    "SELECT meter_id, last_entry, clock_deviation_s, last_attempt, last_success,"
+                    " last_error, reachable, reads_ok, reads_failed, consecutive_failures,"
+                    " energised"
+                    " FROM meter_state"
+                )
+            )
 
         rows: dict[str, tuple[Any, ...]] = {str(r[0]): r for r in await store.submit(load)}
         states = {m.id: _state(m.id, rows.get(m.id)) for m in meters}
@@ -154,10 +170,15 @@ class Fleet:
         meter_id = meter.id
 
         def load(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return list(conn.execute(
-                "SELECT meter_id, last_entry, clock_deviation_s, last_attempt, last_success,"
-                " last_error, reachable, reads_ok, reads_failed, consecutive_failures, energised"
-                " FROM meter_state WHERE meter_id = ?", (meter_id,)))
+            return list(
+                conn.execute(
+                    "SELECT meter_id, last_entry, clock_deviation_s, last_attempt, last_success,"
+                    " last_error, reachable, reads_ok, reads_failed, consecutive_failures,"
+                    " energised"
+                    " FROM meter_state WHERE meter_id = ?",
+                    (meter_id,),
+                )
+            )
 
         rows = await self._store.submit(load)
         if meter.id in self._meters:  # put twice meanwhile: the later one wins
@@ -218,26 +239,43 @@ class Fleet:
 
     async def save(self, *states: MeterState) -> None:
         """Write ``states`` through to SQLite (returns once committed)."""
-        rows = [(s.meter_id, _ts(s.last_entry), s.clock_deviation_s, s.last_attempt,
-                 s.last_success, s.last_error, _int(s.reachable), s.reads_ok, s.reads_failed,
-                 s.consecutive_failures, _int(s.energised)) for s in states]
+        rows = [
+            (
+                s.meter_id,
+                _ts(s.last_entry),
+                s.clock_deviation_s,
+                s.last_attempt,
+                s.last_success,
+                s.last_error,
+                _int(s.reachable),
+                s.reads_ok,
+                s.reads_failed,
+                s.consecutive_failures,
+                _int(s.energised),
+            )
+            for s in states
+        ]
 
         def job(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "INSERT OR REPLACE INTO meter_state (meter_id, last_entry, clock_deviation_s,"
                 " last_attempt, last_success, last_error, reachable, reads_ok, reads_failed,"
-                " consecutive_failures, energised) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+                " consecutive_failures, energised) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
 
         await self._store.submit(job)
 
-    async def save_discovery(self, meter_id: str, at: datetime,
-                             summary: dict[str, Any]) -> None:
+    async def save_discovery(self, meter_id: str, at: datetime, summary: dict[str, Any]) -> None:
         """Keep ``summary`` (JSON-ready) as the meter's discovery (replaces the last one)."""
         row = (self.meter(meter_id).id, at.timestamp(), json.dumps(summary))
 
         def job(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO meter_discovery (meter_id, discovered, summary)"
-                         " VALUES (?,?,?)", row)
+            conn.execute(
+                "INSERT OR REPLACE INTO meter_discovery (meter_id, discovered, summary)"
+                " VALUES (?,?,?)",
+                row,
+            )
 
         await self._store.submit(job)
 
@@ -246,14 +284,16 @@ class Fleet:
         self.meter(meter_id)
 
         def job(conn: sqlite3.Connection) -> list[tuple[str]]:
-            return list(conn.execute("SELECT summary FROM meter_discovery WHERE meter_id = ?",
-                                     (meter_id,)))
+            return list(
+                conn.execute("SELECT summary FROM meter_discovery WHERE meter_id = ?", (meter_id,))
+            )
 
         rows = await self._store.submit(job)
         return dict(json.loads(rows[0][0])) if rows else None
 
     async def undiscovered(self) -> list[str]:
         """Configured meters without a stored discovery, in configuration order."""
+
         def job(conn: sqlite3.Connection) -> set[str]:
             return {str(r[0]) for r in conn.execute("SELECT meter_id FROM meter_discovery")}
 

@@ -63,8 +63,20 @@ from smmc_gateway.usecases.key_change import KeyChangeRefused
 log = structlog.get_logger("smmc_gateway.fleet")
 
 #: Sections a reload does not apply (a restart does); meters, models and buses it applies.
-RESTART_SECTIONS = ("gateway", "broker", "schedules", "limits", "outbox", "metrics", "push",
-                    "logging", "commands", "datastore", "export", "escrow")
+RESTART_SECTIONS = (
+    "gateway",
+    "broker",
+    "schedules",
+    "limits",
+    "outbox",
+    "metrics",
+    "push",
+    "logging",
+    "commands",
+    "datastore",
+    "export",
+    "escrow",
+)
 VERBS = ("create", "change", "delete")
 
 
@@ -84,8 +96,10 @@ class FleetChange:
     def summary(self) -> str:
         if self.result != "OK":
             return f"{self.by} failed ({len(self.problems)} problems): nothing changed"
-        text = (f"{self.by}: {len(self.added)} added, {len(self.changed)} changed, "
-                f"{len(self.removed)} removed")
+        text = (
+            f"{self.by}: {len(self.added)} added, {len(self.changed)} changed, "
+            f"{len(self.removed)} removed"
+        )
         if self.restart_needed:
             text += f"; needs a restart for [{'], ['.join(self.restart_needed)}]"
         return text
@@ -105,8 +119,14 @@ class FleetManager:
     """See the module doc. Built by the daemon after the fleet, scheduler and session
     factory; :meth:`start` adds the provisioned meters."""
 
-    def __init__(self, config: GatewayConfig, fleet: Fleet, scheduler: Scheduler,
-                 sessions: SessionFactory, store: ProvisionStore) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        fleet: Fleet,
+        scheduler: Scheduler,
+        sessions: SessionFactory,
+        store: ProvisionStore,
+    ) -> None:
         self.config = config
         self.fleet = fleet
         self.scheduler = scheduler
@@ -126,11 +146,20 @@ class FleetManager:
     def context(self, config: GatewayConfig | None = None) -> Context:
         c = config or self.config
         kek = c.gateway.key_encryption_key
-        return Context(c.source.parent, frozenset(c.models), frozenset(c.buses),
-                       kek.reveal() if kek is not None else None)
+        return Context(
+            c.source.parent,
+            frozenset(c.models),
+            frozenset(c.buses),
+            kek.reveal() if kek is not None else None,
+        )
 
-    def attach_push(self, routing: PushRouting, listener: PushListener,
-                    allow_from: Sequence[str], addresses: Mapping[str, Sequence[str]]) -> None:
+    def attach_push(
+        self,
+        routing: PushRouting,
+        listener: PushListener,
+        allow_from: Sequence[str],
+        addresses: Mapping[str, Sequence[str]],
+    ) -> None:
         self._routing, self._listener = routing, listener
         self._allow_from = tuple(allow_from)
         self._addresses = {h: tuple(a) for h, a in addresses.items()}
@@ -154,10 +183,13 @@ class FleetManager:
         problems: list[str] = []
         for meter_id, p in self.provisioned.items():
             if meter_id in self.file_meters:
-                log.warning("provisioned_meter_shadowed", meter_id=meter_id,
-                            file=self.file_meters[meter_id].source,
-                            effect="the configuration files define this id: their entry is "
-                                   "used; the one provisioned over MQTT is kept, not used")
+                log.warning(
+                    "provisioned_meter_shadowed",
+                    meter_id=meter_id,
+                    file=self.file_meters[meter_id].source,
+                    effect="the configuration files define this id: their entry is "
+                    "used; the one provisioned over MQTT is kept, not used",
+                )
                 continue
             probs = Problems()
             meter = build(item_of(p), f"provisioned meter {meter_id}", ctx, probs)
@@ -170,8 +202,13 @@ class FleetManager:
         return built, problems
 
     # -- applying --------------------------------------------------------------------
-    async def _apply(self, put: Sequence[MeterConfig], remove: Sequence[str], by: str,
-                     restart_needed: Sequence[str] = ()) -> FleetChange:
+    async def _apply(
+        self,
+        put: Sequence[MeterConfig],
+        remove: Sequence[str],
+        by: str,
+        restart_needed: Sequence[str] = (),
+    ) -> FleetChange:
         change = FleetChange(by, restart_needed=list(restart_needed))
         for m in put:
             outcome = await self.fleet.put(m)
@@ -187,9 +224,15 @@ class FleetManager:
                 change.removed.append(meter_id)
         if change.added or change.changed or change.removed:
             await self._refresh_push()
-        log.info("fleet_changed", by=by, added=change.added, changed=change.changed,
-                 removed=change.removed, meters=len(self.fleet),
-                 restart_needed=change.restart_needed or None)
+        log.info(
+            "fleet_changed",
+            by=by,
+            added=change.added,
+            changed=change.changed,
+            removed=change.removed,
+            meters=len(self.fleet),
+            restart_needed=change.restart_needed or None,
+        )
         await self._report(change)
         return change
 
@@ -212,8 +255,9 @@ class FleetManager:
             self._listener.allowed_peers = self._routing.peers(self._allow_from)
 
     # -- provisioning over MQTT --------------------------------------------------------
-    async def provision(self, verb: str, items: Sequence[Any]
-                        ) -> tuple[FleetChange | None, list[ItemError]]:
+    async def provision(
+        self, verb: str, items: Sequence[Any]
+    ) -> tuple[FleetChange | None, list[ItemError]]:
         """EndDeviceConfig create/change/delete of ``items`` (``EndDevices``): all or
         nothing. Errors (per item, with a code) change nothing."""
         async with self._lock:
@@ -227,12 +271,18 @@ class FleetManager:
                 where = f"payload.EndDevices[{i}]"
                 meter_id = item.get("mRID") if isinstance(item, Mapping) else None
                 if not isinstance(meter_id, str) or not meter_id:
-                    errors.append(ItemError(i, "InvalidRequest", f"{where}.mRID: is required "
-                                            "(a meter id)"))
+                    errors.append(
+                        ItemError(i, "InvalidRequest", f"{where}.mRID: is required (a meter id)")
+                    )
                     continue
                 if meter_id in seen:
-                    errors.append(ItemError(i, "InvalidRequest", f"{where}.mRID: {meter_id!r} "
-                                            "appears twice in this request"))
+                    errors.append(
+                        ItemError(
+                            i,
+                            "InvalidRequest",
+                            f"{where}.mRID: {meter_id!r} appears twice in this request",
+                        )
+                    )
                     continue
                 seen.add(meter_id)
                 refusal = self._refusal(verb, meter_id, where)
@@ -241,8 +291,9 @@ class FleetManager:
                     continue
                 if verb == "delete":
                     if set(item) - {"mRID"}:
-                        errors.append(ItemError(i, "InvalidRequest", f"{where}: delete takes "
-                                                "only mRID"))
+                        errors.append(
+                            ItemError(i, "InvalidRequest", f"{where}: delete takes only mRID")
+                        )
                     deletes.append(meter_id)
                     continue
                 old = self.provisioned.get(meter_id)
@@ -253,16 +304,21 @@ class FleetManager:
                     errors.extend(ItemError(i, "InvalidRequest", str(p)) for p in probs.items)
                     continue
                 if self._keys_given(item) and not self._journal_allows(meter_id):
-                    errors.append(ItemError(i, "KeyChangePending", f"{where}.security.keys: "
-                                            f"meter {meter_id} has an unsettled key change (it "
-                                            "may hold either key set); nothing changed"))
+                    errors.append(
+                        ItemError(
+                            i,
+                            "KeyChangePending",
+                            f"{where}.security.keys: "
+                            f"meter {meter_id} has an unsettled key change (it "
+                            "may hold either key set); nothing changed",
+                        )
+                    )
                     continue
                 puts.append((meter, record(full, old)))
                 if self._keys_given(item):
                     rekeyed.append(meter_id)
             if not errors:
-                after = {**{m.id: m for m in self.fleet.meters()},
-                         **{m.id: m for m, _ in puts}}
+                after = {**{m.id: m for m in self.fleet.meters()}, **{m.id: m for m, _ in puts}}
                 for gone in deletes:
                     after.pop(gone, None)
                 probs = Problems()
@@ -285,22 +341,35 @@ class FleetManager:
         in_file = self.file_meters.get(meter_id)
         if verb == "create":
             if in_file is not None:
-                return ("AlreadyExists", f"{where}.mRID: meter {meter_id} is defined in the "
-                        f"configuration files ({in_file.source})")
+                return (
+                    "AlreadyExists",
+                    f"{where}.mRID: meter {meter_id} is defined in the "
+                    f"configuration files ({in_file.source})",
+                )
             if meter_id in self.provisioned:
-                return ("AlreadyExists", f"{where}.mRID: meter {meter_id} is already "
-                        "provisioned; use verb change")
+                return (
+                    "AlreadyExists",
+                    f"{where}.mRID: meter {meter_id} is already provisioned; use verb change",
+                )
             return None
         if in_file is not None:
-            return ("NotProvisioned", f"{where}.mRID: meter {meter_id} is defined in the "
-                    f"configuration files ({in_file.source}): {verb} it there and reload "
-                    "(SIGHUP)")
+            return (
+                "NotProvisioned",
+                f"{where}.mRID: meter {meter_id} is defined in the "
+                f"configuration files ({in_file.source}): {verb} it there and reload "
+                "(SIGHUP)",
+            )
         if meter_id not in self.provisioned:
-            return ("UnknownMeter", f"{where}.mRID: meter {meter_id} is not provisioned on "
-                    "this gateway")
+            return (
+                "UnknownMeter",
+                f"{where}.mRID: meter {meter_id} is not provisioned on this gateway",
+            )
         if verb == "delete" and meter_id in self.sessions.changing:
-            return ("KeyChangeRunning", f"{where}.mRID: a key change of meter {meter_id} is "
-                    "running; delete it once that request is answered")
+            return (
+                "KeyChangeRunning",
+                f"{where}.mRID: a key change of meter {meter_id} is "
+                "running; delete it once that request is answered",
+            )
         return None
 
     @staticmethod
@@ -323,8 +392,11 @@ class FleetManager:
             return
         try:
             if journal.forget(meter_id):
-                log.info("key_journal_entry_dropped", meter_id=meter_id,
-                         why="keys provisioned anew or meter removed")
+                log.info(
+                    "key_journal_entry_dropped",
+                    meter_id=meter_id,
+                    why="keys provisioned anew or meter removed",
+                )
         except KeyChangeRefused as exc:
             log.warning("key_journal_entry_kept", meter_id=meter_id, why=str(exc))
 
@@ -341,28 +413,40 @@ class FleetManager:
             old_files = self.file_meters
             self.file_meters = {m.id: m for m in new.meters}
             # the gateway section (its KEK) is applied at a restart only, like the others
-            built, problems = self._build_all(self.context(
-                dataclasses.replace(new, gateway=self.config.gateway)))
+            built, problems = self._build_all(
+                self.context(dataclasses.replace(new, gateway=self.config.gateway))
+            )
             if problems:
                 self.file_meters = old_files
                 return await self._failed(problems)
             effective = {**built, **self.file_meters}
-            restart = [name for name in RESTART_SECTIONS
-                       if getattr(new, name) != getattr(self.config, name)]
+            restart = [
+                name
+                for name in RESTART_SECTIONS
+                if getattr(new, name) != getattr(self.config, name)
+            ]
             if restart:
-                log.warning("config_reload_restart_needed", sections=restart,
-                            effect="not applied until the gateway restarts")
+                log.warning(
+                    "config_reload_restart_needed",
+                    sections=restart,
+                    effect="not applied until the gateway restarts",
+                )
             _replace(self.sessions.models, new.models)
             _replace(self.sessions.buses, new.buses)
             self.config = dataclasses.replace(
-                new, **{name: getattr(self.config, name) for name in RESTART_SECTIONS})
+                new, **{name: getattr(self.config, name) for name in RESTART_SECTIONS}
+            )
             remove = [m for m in self.fleet.ids() if m not in effective]
             ordered = [effective[m] for m in (*self.file_meters, *built) if m in effective]
             return await self._apply(ordered, remove, "reload", restart)
 
     async def _failed(self, problems: list[str]) -> FleetChange:
-        log.error("config_reload_failed", problems=problems, count=len(problems),
-                  effect="still running on the previous configuration")
+        log.error(
+            "config_reload_failed",
+            problems=problems,
+            count=len(problems),
+            effect="still running on the previous configuration",
+        )
         change = FleetChange("reload", result="FAILED", problems=problems)
         await self._report(change)
         return change

@@ -75,28 +75,50 @@ class HanLinks:
 
     async def known(self, meter_id: str) -> dict[str, Known]:
         def job(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return list(conn.execute(
-                "SELECT serial, channel, reachable, key_status, device_mrid, usage_point "
-                "FROM han_device WHERE meter_id = ?", (meter_id,)))
+            return list(
+                conn.execute(
+                    "SELECT serial, channel, reachable, key_status, device_mrid, usage_point "
+                    "FROM han_device WHERE meter_id = ?",
+                    (meter_id,),
+                )
+            )
 
         rows = await self.headend.fleet.store.submit(job)
         return {r[0]: Known(r[0], int(r[1]), bool(r[2]), r[3], r[4], r[5]) for r in rows}
 
     async def _save(self, meter_id: str, devices: Sequence[Known]) -> None:
-        rows = [(meter_id, d.serial, d.channel, int(d.reachable), d.key_status, d.device_mrid,
-                 d.usage_point) for d in devices]
+        rows = [
+            (
+                meter_id,
+                d.serial,
+                d.channel,
+                int(d.reachable),
+                d.key_status,
+                d.device_mrid,
+                d.usage_point,
+            )
+            for d in devices
+        ]
 
         def job(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM han_device WHERE meter_id = ?", (meter_id,))
-            conn.executemany("INSERT INTO han_device (meter_id, serial, channel, reachable, "
-                             "key_status, device_mrid, usage_point) VALUES (?,?,?,?,?,?,?)",
-                             rows)
+            conn.executemany(
+                "INSERT INTO han_device (meter_id, serial, channel, reachable, "
+                "key_status, device_mrid, usage_point) VALUES (?,?,?,?,?,?,?)",
+                rows,
+            )
 
         await self.headend.fleet.store.submit(job)
 
-    async def update(self, meter_id: str, channels: Sequence[HanChannel], reason: str, *,
-                     requested: dict[str, tuple[str | None, str | None]] | None = None,
-                     publish: bool = False) -> dict[str, Any]:
+    async def update(
+        self,
+        meter_id: str,
+        channels: Sequence[HanChannel],
+        reason: str,
+        *,
+        requested: dict[str, tuple[str | None, str | None]] | None = None,
+        publish: bool = False,
+    ) -> dict[str, Any]:
         """Compare, keep, publish; returns the linkage entry. ``requested``: serial ->
         (device mRID, usage point) the central system gave in this request (its devices'
         events are ``deviceInstalled`` rather than ``deviceJoined``); ``publish``: publish
@@ -112,30 +134,50 @@ class HanLinks:
             desc = ch.describe()
             old = before.get(ch.serial)
             mrid, up = requested.get(ch.serial, (None, None))
-            k = Known(ch.serial, ch.channel, ch.reachable, desc.get("encryptionKeyStatus"),
-                      mrid or (old.device_mrid if old else None),
-                      up or (old.usage_point if old else None))
+            k = Known(
+                ch.serial,
+                ch.channel,
+                ch.reachable,
+                desc.get("encryptionKeyStatus"),
+                mrid or (old.device_mrid if old else None),
+                up or (old.usage_point if old else None),
+            )
             now.append(k)
-            where = f"device {ch.serial} on channel {ch.channel} ({desc['deviceType']}, " \
-                    f"{desc['manufacturer']})"
+            where = (
+                f"device {ch.serial} on channel {ch.channel} ({desc['deviceType']}, "
+                f"{desc['manufacturer']})"
+            )
             if ch.serial in requested:  # the request's confirmation, first seen or not
                 events.append(_event(EV_INSTALLED, reason, where, at))
             elif old is None or old.channel != ch.channel:
                 events.append(_event(EV_JOINED, reason, where, at))
             else:
                 if old.reachable != k.reachable:
-                    events.append(_event(EV_REACHABLE if k.reachable else EV_UNREACHABLE,
-                                         reason, f"{where}: status byte 0x{ch.status:02x}", at))
+                    events.append(
+                        _event(
+                            EV_REACHABLE if k.reachable else EV_UNREACHABLE,
+                            reason,
+                            f"{where}: status byte 0x{ch.status:02x}",
+                            at,
+                        )
+                    )
                 if old.key_status != k.key_status and k.key_status is not None:
-                    events.append(_event(EV_KEY_SET, reason,
-                                         f"{where}: encryption key status {k.key_status}", at))
+                    events.append(
+                        _event(
+                            EV_KEY_SET, reason, f"{where}: encryption key status {k.key_status}", at
+                        )
+                    )
         gone = [old for serial, old in before.items() if serial not in {k.serial for k in now}]
-        events += [_event(EV_REMOVED, reason, f"device {g.serial} no longer on channel "
-                          f"{g.channel}", at) for g in gone]
+        events += [
+            _event(EV_REMOVED, reason, f"device {g.serial} no longer on channel {g.channel}", at)
+            for g in gone
+        ]
         changed = bool(events) or any(
-            (k.device_mrid, k.usage_point) != (before[k.serial].device_mrid,
-                                               before[k.serial].usage_point)
-            for k in now if k.serial in before)
+            (k.device_mrid, k.usage_point)
+            != (before[k.serial].device_mrid, before[k.serial].usage_point)
+            for k in now
+            if k.serial in before
+        )
         entry = linkage_entry(meter_id, channels, {k.serial: k for k in now}, reason, at)
         if changed:
             await self._save(meter_id, now)
@@ -143,16 +185,35 @@ class HanLinks:
             await self.headend.publisher.publish_event(meter_id, events)
         if changed or publish:
             body = json.dumps({NOUN: [entry]}, separators=(",", ":")).encode()
-            await self.headend.publisher.publish([Draft(
-                MessageClass.EVENT, linkage_topic(self.headend, meter_id),
-                "created", NOUN, body, retain=True)])
-            log.info("han_linkage_published", meter_id=meter_id, reason=reason,
-                     devices=len(now), events=len(events))
+            await self.headend.publisher.publish(
+                [
+                    Draft(
+                        MessageClass.EVENT,
+                        linkage_topic(self.headend, meter_id),
+                        "created",
+                        NOUN,
+                        body,
+                        retain=True,
+                    )
+                ]
+            )
+            log.info(
+                "han_linkage_published",
+                meter_id=meter_id,
+                reason=reason,
+                devices=len(now),
+                events=len(events),
+            )
         return entry
 
 
-def linkage_entry(meter_id: str, channels: Sequence[HanChannel], known: dict[str, Known],
-                  reason: str, at: datetime) -> dict[str, Any]:
+def linkage_entry(
+    meter_id: str,
+    channels: Sequence[HanChannel],
+    known: dict[str, Known],
+    reason: str,
+    at: datetime,
+) -> dict[str, Any]:
     """One MasterDataLinkageConfig item: the meter, and per installed device its channel
     as read and, when the central system linked it, its mRID and usage point."""
     devices: list[dict[str, Any]] = []
@@ -167,10 +228,12 @@ def linkage_entry(meter_id: str, channels: Sequence[HanChannel], known: dict[str
             d["UsagePoint"] = {"mRID": k.usage_point}
         d["linked"] = k is not None and bool(k.device_mrid or k.usage_point)
         devices.append(d)
-    return {"Meter": {"mRID": meter_id},
-            "ConfigurationEvent": {"reason": reason, "createdDateTime": utc_iso(at)},
-            "channels": [c.channel for c in channels],
-            "EndDevice": devices}
+    return {
+        "Meter": {"mRID": meter_id},
+        "ConfigurationEvent": {"reason": reason, "createdDateTime": utc_iso(at)},
+        "channels": [c.channel for c in channels],
+        "EndDevice": devices,
+    }
 
 
 def _event(kind: str, reason: str, details: str, at: datetime) -> Event:

@@ -13,12 +13,21 @@ from pathlib import Path
 from typing import Any
 
 
-def write_lab_config(directory: Path, meters: Sequence[Mapping[str, Any]], *,
-                     broker: tuple[str, int], gateway_id: str = "gw-demo",
-                     groups: Mapping[str, str] | None = None, max_tcp_sessions: int = 32,
-                     metrics_port: int | None = None, schedules: str = "",
-                     response_timeout: str = "5s", push_port: int | None = None,
-                     enable: Sequence[str] = (), extra: str = "") -> Path:
+def write_lab_config(
+    directory: Path,
+    meters: Sequence[Mapping[str, Any]],
+    *,
+    broker: tuple[str, int],
+    gateway_id: str = "gw-demo",
+    groups: Mapping[str, str] | None = None,
+    max_tcp_sessions: int = 32,
+    metrics_port: int | None = None,
+    schedules: str = "",
+    response_timeout: str = "5s",
+    push_port: int | None = None,
+    enable: Sequence[str] = (),
+    extra: str = "",
+) -> Path:
     """``meters``: dicts with ``meter_id``, ``port`` (wrapper TCP on 127.0.0.1), ``ek``,
     ``ak`` (hex) and ``auth``; ``groups``: meter_id -> ``;``-separated group names.
     ``enable``: nouns (or ``keyChange``) that are off by default and this lab turns on
@@ -29,8 +38,10 @@ def write_lab_config(directory: Path, meters: Sequence[Mapping[str, Any]], *,
     state.mkdir(exist_ok=True)
     keys = directory / "meter-keys.toml"
     lines = []
-    rows = ["id,model,kind,host,port,framing,bus,device,client,server_logical,server_physical,"
-            "address_size,security,key_id,key_file,groups"]
+    rows = [
+        "id,model,kind,host,port,framing,bus,device,client,server_logical,server_physical,"
+        "address_size,security,key_id,key_file,groups"
+    ]
     for m in meters:
         mid = str(m["meter_id"])
         auth = str(m.get("auth", "hls-gmac"))
@@ -45,17 +56,24 @@ def write_lab_config(directory: Path, meters: Sequence[Mapping[str, Any]], *,
             key_id = f"k-{mid}"
             lines += [f'["{key_id}"]', f'password = "{m["password"]}"', ""]
         grp = (groups or {}).get(mid, "")
-        rows.append(f"{mid},default,tcp,127.0.0.1,{m['port']},wrapper,,,1,1,,,{auth},{key_id},,"
-                    f"{grp}")
+        rows.append(
+            f"{mid},default,tcp,127.0.0.1,{m['port']},wrapper,,,1,1,,,{auth},{key_id},,{grp}"
+        )
     fd = os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write("\n".join(lines) + "\n")
     os.chmod(keys, 0o600)
     (directory / "meters.csv").write_text("\n".join(rows) + "\n")
-    push = (f"[push]\naddress = \"127.0.0.1\"\nport = {push_port}\n" if push_port
-            else "[push]\nenabled = false\n")
-    metrics = (f"[metrics]\naddress = \"127.0.0.1\"\nport = {metrics_port}\n"
-               if metrics_port else "[metrics]\nenabled = false\n")
+    push = (
+        f'[push]\naddress = "127.0.0.1"\nport = {push_port}\n'
+        if push_port
+        else "[push]\nenabled = false\n"
+    )
+    metrics = (
+        f'[metrics]\naddress = "127.0.0.1"\nport = {metrics_port}\n'
+        if metrics_port
+        else "[metrics]\nenabled = false\n"
+    )
     enabled = "".join(f"{name} = true\n" for name in enable)
     commands = f"[commands.enabled]\n{enabled}" if enabled else ""
     toml = f"""# generated for a simulated fleet

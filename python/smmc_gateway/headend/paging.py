@@ -59,30 +59,40 @@ def _stamp(item: Mapping[str, Any]) -> float:
         return float("inf")  # not a stamp: sorts last, left out first
 
 
-def fit_blocks(blocks: Sequence[Mapping[str, Any]], budget: int
-               ) -> tuple[list[dict[str, Any]], datetime | None]:
+def fit_blocks(
+    blocks: Sequence[Mapping[str, Any]], budget: int
+) -> tuple[list[dict[str, Any]], datetime | None]:
     """IntervalBlocks cut to at most ``budget`` bytes (rendered), oldest stamps kept;
     with the first stamp left out (None when everything fits)."""
-    heads = sum(len(dumps({"ReadingType": b.get("ReadingType"), "IntervalReadings": []}))
-                for b in blocks)
-    costs = [(_stamp(iv), len(dumps(iv)) + 1) for b in blocks
-             for iv in b.get("IntervalReadings", ())]
+    heads = sum(
+        len(dumps({"ReadingType": b.get("ReadingType"), "IntervalReadings": []})) for b in blocks
+    )
+    costs = [
+        (_stamp(iv), len(dumps(iv)) + 1) for b in blocks for iv in b.get("IntervalReadings", ())
+    ]
     cut = cut_point(costs, budget - heads)
     if cut is None:
         return [dict(b) for b in blocks], None
-    kept = [{**b, "IntervalReadings": [iv for iv in b.get("IntervalReadings", ())
-                                       if _stamp(iv) < cut]} for b in blocks]
+    kept = [
+        {**b, "IntervalReadings": [iv for iv in b.get("IntervalReadings", ()) if _stamp(iv) < cut]}
+        for b in blocks
+    ]
     moment = datetime.fromtimestamp(cut, UTC) if cut != float("inf") else None
     return [b for b in kept if b["IntervalReadings"]], moment
 
 
-def truncated(meter: str, what: str, next_start: datetime | None,
-              limit: str = "") -> ReplyError:
+def truncated(meter: str, what: str, next_start: datetime | None, limit: str = "") -> ReplyError:
     """The Truncated error of one meter's part."""
     why = f" ({limit})" if limit else ""
     if next_start is None:
-        return {"code": "Truncated", "details": f"{meter}: {what} left out{why}; ask for "
-                                                "this meter in a request of its own"}
-    return {"code": "Truncated", "details": (
-        f"{meter}: {what}{why}; repeat with timeSchedule.start = {iso(next_start)} for the "
-        "next page")}
+        return {
+            "code": "Truncated",
+            "details": f"{meter}: {what} left out{why}; ask for this meter in a request of its own",
+        }
+    return {
+        "code": "Truncated",
+        "details": (
+            f"{meter}: {what}{why}; repeat with timeSchedule.start = {iso(next_start)} for the "
+            "next page"
+        ),
+    }

@@ -83,9 +83,13 @@ def merged(old: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
     """A change item over the stored one: each top-level field given replaces that
     field; ``security`` without ``keys`` keeps the stored keys (a level change alone)."""
     out = {**old, **change}
-    if "security" in change and isinstance(change["security"], Mapping) \
-            and "keys" not in change["security"] and isinstance(old.get("security"), Mapping) \
-            and "keys" in old["security"]:
+    if (
+        "security" in change
+        and isinstance(change["security"], Mapping)
+        and "keys" not in change["security"]
+        and isinstance(old.get("security"), Mapping)
+        and "keys" in old["security"]
+    ):
         out["security"] = {**change["security"], "keys": old["security"]["keys"]}
     return out
 
@@ -105,8 +109,10 @@ def build(item: Any, where: str, ctx: Context, probs: Problems) -> MeterConfig |
         table["id"] = item["mRID"]
     conn = item.get("connection")
     if isinstance(conn, Mapping) and conn.get("kind") == "optical":
-        probs.add(v.join(v.join(where, "connection"), "kind"), "\"optical\" is the "
-                  "technician's port, not provisioned: tcp or serial")
+        probs.add(
+            v.join(v.join(where, "connection"), "kind"),
+            '"optical" is the technician\'s port, not provisioned: tcp or serial',
+        )
         table["connection"] = {"kind": "tcp"}
     sp = v.join(where, "security")
     sec = item.get("security", {"level": "none"})
@@ -121,28 +127,42 @@ def build(item: Any, where: str, ctx: Context, probs: Problems) -> MeterConfig |
     meter_id = raw_id if isinstance(raw_id, str) else ""
     if level != "none" and level in ("lls", "hls-gmac"):
         if "keys" not in sec:
-            probs.add(v.join(sp, "keys"), f"is required with level {level}: the meter's keys "
-                      "wrapped (RFC 3394) with this gateway's key-encryption key")
+            probs.add(
+                v.join(sp, "keys"),
+                f"is required with level {level}: the meter's keys "
+                "wrapped (RFC 3394) with this gateway's key-encryption key",
+            )
         elif ctx.kek is None:
-            probs.add(v.join(sp, "keys"), "this gateway has no key-encryption key "
-                      "([gateway] key_encryption_key_file): it cannot take provisioned keys")
+            probs.add(
+                v.join(sp, "keys"),
+                "this gateway has no key-encryption key "
+                "([gateway] key_encryption_key_file): it cannot take provisioned keys",
+            )
         else:
             try:
                 clear = unwrap_bundle(sec["keys"], ctx.kek, v.join(sp, "keys"))
             except BundleError as exc:
-                probs.add(v.join(sp, "keys"), str(exc).removeprefix(v.join(sp, "keys"))
-                          .lstrip(".: ") or "cannot be used")
+                probs.add(
+                    v.join(sp, "keys"),
+                    str(exc).removeprefix(v.join(sp, "keys")).lstrip(".: ") or "cannot be used",
+                )
             else:
+
                 def secret(raw: bytes | None) -> Secret | None:
                     return Secret(raw) if raw is not None else None
 
                 path = _KEYS_DIR / (meter_id or "meter")
-                keys_store.files[path] = {meter_id: MeterKeys(
-                    key_id=meter_id, password=secret(clear.password), ek=secret(clear.ek),
-                    ak=secret(clear.ak), master_key=secret(clear.master_key),
-                    system_title=clear.system_title)}
-                table["security"] = {"level": level, "key_id": meter_id,
-                                     "key_file": str(path)}
+                keys_store.files[path] = {
+                    meter_id: MeterKeys(
+                        key_id=meter_id,
+                        password=secret(clear.password),
+                        ek=secret(clear.ek),
+                        ak=secret(clear.ak),
+                        master_key=secret(clear.master_key),
+                        system_title=clear.system_title,
+                    )
+                }
+                table["security"] = {"level": level, "key_id": meter_id, "key_file": str(path)}
     inner = Problems()
     ctx_meters = MeterContext(ctx.base, None, set(ctx.models), set(ctx.buses), keys_store)
     meter = meter_entry(table, where, SOURCE, ctx_meters, inner)
@@ -167,8 +187,11 @@ def check_fleet(meters: Iterable[MeterConfig], probs: Problems) -> None:
         if isinstance(m.connection, SerialConnection):
             slot = (m.connection.bus, m.addresses.server_physical)
             if slot in on_bus:
-                probs.add(m.source, f"meter {m.id}: bus {v.show(m.connection.bus)} physical "
-                          f"address {m.addresses.server_physical} is also used by {on_bus[slot]}")
+                probs.add(
+                    m.source,
+                    f"meter {m.id}: bus {v.show(m.connection.bus)} physical "
+                    f"address {m.addresses.server_physical} is also used by {on_bus[slot]}",
+                )
             on_bus.setdefault(slot, f"meter {m.id}")
 
 
@@ -180,33 +203,52 @@ class ProvisionStore:
 
     async def load(self) -> dict[str, Provisioned]:
         def job(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return list(conn.execute("SELECT meter_id, entry, keys, created, changed FROM "
-                                     "provisioned_meter ORDER BY created, meter_id"))
+            return list(
+                conn.execute(
+                    "SELECT meter_id, entry, keys, created, changed FROM "
+                    "provisioned_meter ORDER BY created, meter_id"
+                )
+            )
 
         out: dict[str, Provisioned] = {}
         for meter_id, entry, keys, created, changed in await self.store.submit(job):
-            out[str(meter_id)] = Provisioned(str(meter_id), json.loads(entry),
-                                             json.loads(keys) if keys else None,
-                                             float(created), float(changed))
+            out[str(meter_id)] = Provisioned(
+                str(meter_id),
+                json.loads(entry),
+                json.loads(keys) if keys else None,
+                float(created),
+                float(changed),
+            )
         return out
 
     async def write(self, put: Iterable[Provisioned], delete: Iterable[str]) -> None:
         """Store ``put`` and drop ``delete`` in one transaction."""
-        rows = [(p.meter_id, json.dumps(p.entry, separators=(",", ":")),
-                 json.dumps(p.keys, separators=(",", ":")) if p.keys is not None else None,
-                 p.created, p.changed) for p in put]
+        rows = [
+            (
+                p.meter_id,
+                json.dumps(p.entry, separators=(",", ":")),
+                json.dumps(p.keys, separators=(",", ":")) if p.keys is not None else None,
+                p.created,
+                p.changed,
+            )
+            for p in put
+        ]
         gone = [(m,) for m in delete]
 
         def job(conn: sqlite3.Connection) -> None:
-            conn.executemany("INSERT OR REPLACE INTO provisioned_meter (meter_id, entry, keys,"
-                             " created, changed) VALUES (?,?,?,?,?)", rows)
+            conn.executemany(
+                "INSERT OR REPLACE INTO provisioned_meter (meter_id, entry, keys,"
+                " created, changed) VALUES (?,?,?,?,?)",
+                rows,
+            )
             conn.executemany("DELETE FROM provisioned_meter WHERE meter_id = ?", gone)
 
         await self.store.submit(job)
 
 
-def record(item: Mapping[str, Any], old: Provisioned | None,
-           now: float | None = None) -> Provisioned:
+def record(
+    item: Mapping[str, Any], old: Provisioned | None, now: float | None = None
+) -> Provisioned:
     """The stored form of an item: the keys apart, still wrapped."""
     now = time.time() if now is None else now
     entry = {k: val for k, val in item.items() if k != "security"}

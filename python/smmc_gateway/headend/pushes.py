@@ -78,8 +78,9 @@ def tcp_hosts(meters: Iterable[MeterConfig]) -> list[str]:
     return list(seen)
 
 
-async def resolve_hosts(hosts: Iterable[str], *, timeout_s: float = 5.0,
-                        parallel: int = 16) -> dict[str, tuple[str, ...]]:
+async def resolve_hosts(
+    hosts: Iterable[str], *, timeout_s: float = 5.0, parallel: int = 16
+) -> dict[str, tuple[str, ...]]:
     """Each host's IP addresses (normalized: IPv4-mapped IPv6 as IPv4). An IP literal
     is itself; a name is resolved once (a name that does not resolve in ``timeout_s``
     gets no address, with a warning: its meter's pushes are taken only from
@@ -98,9 +99,12 @@ async def resolve_hosts(hosts: Iterable[str], *, timeout_s: float = 5.0,
                 async with asyncio.timeout(timeout_s):
                     infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
             except (OSError, TimeoutError) as exc:
-                log.warning("push_peer_unresolved", host=host,
-                            error=f"{type(exc).__name__}: {exc}",
-                            effect="pushes from this meter are taken only from allow_from")
+                log.warning(
+                    "push_peer_unresolved",
+                    host=host,
+                    error=f"{type(exc).__name__}: {exc}",
+                    effect="pushes from this meter are taken only from allow_from",
+                )
                 out[host] = ()
                 return
         found = (normalize_ip(str(info[4][0])) for info in infos)
@@ -117,23 +121,29 @@ class PushRouting:
     ``addresses``: host -> IP addresses (:func:`resolve_hosts`); without it, hosts that
     are IP literals are used as they are."""
 
-    def __init__(self, meters: Iterable[MeterConfig], journal: KeyJournal | None = None,
-                 addresses: Mapping[str, Sequence[str]] | None = None) -> None:
+    def __init__(
+        self,
+        meters: Iterable[MeterConfig],
+        journal: KeyJournal | None = None,
+        addresses: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.journal = journal
         self._version: tuple[int, int, int] | None = None
         self._cache: dict[str, MeterKeys | PushRefused] = {}
         self.update(meters, addresses)
 
-    def update(self, meters: Iterable[MeterConfig],
-               addresses: Mapping[str, Sequence[str]] | None = None) -> None:
+    def update(
+        self, meters: Iterable[MeterConfig], addresses: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         """Take the fleet as it is now (a meter provisioned, changed or removed while
         running): keys, system titles and peer addresses are rebuilt; the listener's
         admission list follows when it is given :meth:`peers` again."""
         self._build(meters, addresses)
         self._cache.clear()
 
-    def _build(self, meters: Iterable[MeterConfig],
-               addresses: Mapping[str, Sequence[str]] | None) -> None:
+    def _build(
+        self, meters: Iterable[MeterConfig], addresses: Mapping[str, Sequence[str]] | None
+    ) -> None:
         self._base: dict[str, MeterKeys] = {}
         self._configured: dict[str, KeySet] = {}
         self.by_title: dict[bytes, str] = {}
@@ -143,10 +153,12 @@ class PushRouting:
             k = m.keys
             hls = m.security == "hls-gmac"
             keys = MeterKeys(
-                meter_id=m.id, system_title=k.system_title if k else None,
+                meter_id=m.id,
+                system_title=k.system_title if k else None,
                 ek=k.ek.reveal() if hls and k and k.ek else None,
                 ak=k.ak.reveal() if hls and k and k.ak else None,
-                required_protection=m.push_required_protection)
+                required_protection=m.push_required_protection,
+            )
             self._base[m.id] = keys
             if keys.ek is not None and keys.ak is not None:
                 self._configured[m.id] = KeySet(keys.ek, keys.ak)
@@ -212,19 +224,30 @@ class PushRouting:
             entry = self.journal.entry(base.meter_id)
             sets = self.journal.current(base.meter_id, configured)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.error("push_key_journal_unreadable", meter_id=base.meter_id,
-                      journal=str(self.journal.path), error=f"{type(exc).__name__}: {exc}")
-            return PushRefused("refused_security",
-                               f"meter {base.meter_id}: key journal {self.journal.path} "
-                               f"unreadable ({type(exc).__name__}); pushes refused until fixed")
+            log.error(
+                "push_key_journal_unreadable",
+                meter_id=base.meter_id,
+                journal=str(self.journal.path),
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return PushRefused(
+                "refused_security",
+                f"meter {base.meter_id}: key journal {self.journal.path} "
+                f"unreadable ({type(exc).__name__}); pushes refused until fixed",
+            )
         if entry is None:
             return base  # no key change ever: the key file's keys, scope push:{meter_id}
         return MeterKeys(
-            meter_id=base.meter_id, system_title=base.system_title,
-            ek=sets[0].ek, ak=sets[0].ak, required_protection=base.required_protection,
+            meter_id=base.meter_id,
+            system_title=base.system_title,
+            ek=sets[0].ek,
+            ak=sets[0].ak,
+            required_protection=base.required_protection,
             key_sets=tuple(
                 PushKeySet(s.ek, s.ak, f"push:{base.meter_id}:{key_fingerprint(s.ek, s.ak)}")
-                for s in sets))
+                for s in sets
+            ),
+        )
 
     @staticmethod
     def event(push: PushEvent) -> Event:
@@ -236,8 +259,9 @@ class PushRouting:
             name, reason = EV_PUSH_EVENT, f"{reason}; attribute {class_id}/{obis}/{attr}"
         if cut:
             reason += f"; details cut to {cut}"
-        return event(name, created=push.meter_time or push.received_at,
-                     reason=reason, details=details)
+        return event(
+            name, created=push.meter_time or push.received_at, reason=reason, details=details
+        )
 
 
 def push_details(body: Any, limit: int = DETAILS_MAX) -> tuple[str, str]:
@@ -275,8 +299,13 @@ def ensure_nofile(needed: int) -> tuple[int, int]:
             except (ValueError, OSError) as exc:
                 log.warning("nofile_limit_not_raised", error=str(exc))
     if soft != resource.RLIM_INFINITY and soft < needed:
-        log.warning("nofile_limit_low", soft=soft, hard=hard, needed=needed,
-                    advice="raise LimitNOFILE= in the systemd unit (or ulimit -n) to at least "
-                           f"{needed}: max_tcp_sessions + push.max_connections + "
-                           f"{NOFILE_MARGIN}; meter reads may fail with 'Too many open files'")
+        log.warning(
+            "nofile_limit_low",
+            soft=soft,
+            hard=hard,
+            needed=needed,
+            advice="raise LimitNOFILE= in the systemd unit (or ulimit -n) to at least "
+            f"{needed}: max_tcp_sessions + push.max_connections + "
+            f"{NOFILE_MARGIN}; meter reads may fail with 'Too many open files'",
+        )
     return soft, hard

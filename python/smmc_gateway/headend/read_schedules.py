@@ -124,8 +124,7 @@ class ReadSchedule:
         return out
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any], created: float, changed: float
-                  ) -> ReadSchedule:
+    def from_spec(cls, spec: Mapping[str, Any], created: float, changed: float) -> ReadSchedule:
         sched = spec["TimeSchedule"]
         win = sched.get("window")
         window = None
@@ -133,10 +132,16 @@ class ReadSchedule:
             a, b = seconds_of_day(win["start"]), seconds_of_day(win["end"])
             assert a is not None and b is not None
             window = (a, b)
-        return cls(str(spec["mRID"]), tuple(d["mRID"] for d in spec.get("EndDevices", [])),
-                   tuple(d["mRID"] for d in spec.get("EndDeviceGroups", [])),
-                   tuple(dict(rt) for rt in spec["ReadingTypes"]), int(sched["recurrencePeriod"]),
-                   window, created, changed)
+        return cls(
+            str(spec["mRID"]),
+            tuple(d["mRID"] for d in spec.get("EndDevices", [])),
+            tuple(d["mRID"] for d in spec.get("EndDeviceGroups", [])),
+            tuple(dict(rt) for rt in spec["ReadingTypes"]),
+            int(sched["recurrencePeriod"]),
+            window,
+            created,
+            changed,
+        )
 
 
 @dataclass(frozen=True)
@@ -147,8 +152,12 @@ class Reads:
     profile: bool
 
 
-def resolve(model: ModelConfig, reading_types: Sequence[Mapping[str, str]],
-            where: str = "payload.ReadingTypes", problems: list[str] | None = None) -> Reads:
+def resolve(
+    model: ModelConfig,
+    reading_types: Sequence[Mapping[str, str]],
+    where: str = "payload.ReadingTypes",
+    problems: list[str] | None = None,
+) -> Reads:
     """The registers and profile ``reading_types`` name for a meter of ``model``; an entry
     that names nothing of the model is a problem (or skipped, ``problems`` None)."""
     regs: dict[str, RegisterSpec] = {}
@@ -161,34 +170,40 @@ def resolve(model: ModelConfig, reading_types: Sequence[Mapping[str, str]],
             if obis == model.obis["load_profile"]:
                 profile = True
             else:
-                regs[obis] = known.get(obis) or RegisterSpec(obis=obis, name="", scaler=None,
-                                                             unit=None)
+                regs[obis] = known.get(obis) or RegisterSpec(
+                    obis=obis, name="", scaler=None, unit=None
+                )
             continue
         found = codes.get(rt.get("ref", ""))
         if found is not None:
             regs[found.obis] = found
         elif problems is not None:
             names = ", ".join(f"{r.name or r.obis} {c}" for c, r in list(codes.items())[:6])
-            problems.append(f"{where}[{i}].ref: {show(rt.get('ref'))} is not the ReadingType "
-                            f"of a register of model {model.name!r} ({names}); name it by "
-                            "obis instead")
+            problems.append(
+                f"{where}[{i}].ref: {show(rt.get('ref'))} is not the ReadingType "
+                f"of a register of model {model.name!r} ({names}); name it by "
+                "obis instead"
+            )
     return Reads(tuple(regs.values()), profile)
 
 
-def parse(payload: Mapping[str, Any], problems: list[str], *, min_period_s: float,
-          max_types: int) -> ReadSchedule | None:
+def parse(
+    payload: Mapping[str, Any], problems: list[str], *, min_period_s: float, max_types: int
+) -> ReadSchedule | None:
     """A schedule from a create/change payload (meters not resolved here), or None with
     the problems named by JSON path."""
     before = len(problems)
     mrid = payload.get("mRID")
     if not isinstance(mrid, str) or not _ID.fullmatch(mrid):
-        problems.append(f"payload.mRID: {show(mrid)} is not a schedule id (1..128 printable "
-                        "ASCII characters, no spaces)")
+        problems.append(
+            f"payload.mRID: {show(mrid)} is not a schedule id (1..128 printable "
+            "ASCII characters, no spaces)"
+        )
     names: dict[str, list[str]] = {}
     for key in ("EndDevices", "EndDeviceGroups"):
         raw = payload.get(key, [])
         if not isinstance(raw, list):
-            problems.append(f"payload.{key}: must be an array of {{\"mRID\": ...}}")
+            problems.append(f'payload.{key}: must be an array of {{"mRID": ...}}')
             raw = []
         out = names.setdefault(key, [])
         for j, d in enumerate(raw):
@@ -202,8 +217,10 @@ def parse(payload: Mapping[str, Any], problems: list[str], *, min_period_s: floa
     types = payload.get("ReadingTypes")
     rts: list[dict[str, str]] = []
     if not isinstance(types, list) or not types:
-        problems.append("payload.ReadingTypes: must be a non-empty array of {\"obis\": ...} "
-                        "or {\"ref\": <ReadingType code>}")
+        problems.append(
+            'payload.ReadingTypes: must be a non-empty array of {"obis": ...} '
+            'or {"ref": <ReadingType code>}'
+        )
     elif len(types) > max_types:
         problems.append(f"payload.ReadingTypes: {len(types)} entries; at most {max_types}")
     else:
@@ -215,65 +232,89 @@ def parse(payload: Mapping[str, Any], problems: list[str], *, min_period_s: floa
             elif isinstance(ref, str) and _CODE.fullmatch(ref) and obis is None:
                 rts.append({"ref": ref})
             else:
-                problems.append(f"payload.ReadingTypes[{j}]: {show(rt)} is neither "
-                                "{\"obis\": \"1.0.1.8.0.255\"} nor {\"ref\": <18-part "
-                                "ReadingType code>}")
+                problems.append(
+                    f"payload.ReadingTypes[{j}]: {show(rt)} is neither "
+                    '{"obis": "1.0.1.8.0.255"} nor {"ref": <18-part '
+                    "ReadingType code>}"
+                )
     period, window = _time_schedule(payload.get("TimeSchedule"), problems, min_period_s)
     if len(problems) > before or period is None or not isinstance(mrid, str):
         return None
-    return ReadSchedule(mrid, tuple(names["EndDevices"]), tuple(names["EndDeviceGroups"]),
-                        tuple(rts), period, window)
+    return ReadSchedule(
+        mrid,
+        tuple(names["EndDevices"]),
+        tuple(names["EndDeviceGroups"]),
+        tuple(rts),
+        period,
+        window,
+    )
 
 
-def _time_schedule(raw: Any, problems: list[str], min_period_s: float
-                   ) -> tuple[int | None, tuple[int, int] | None]:
+def _time_schedule(
+    raw: Any, problems: list[str], min_period_s: float
+) -> tuple[int | None, tuple[int, int] | None]:
     where = "payload.TimeSchedule"
     if not isinstance(raw, dict):
-        problems.append(f"{where}: missing; an object {{\"recurrencePeriod\": seconds, "
-                        "\"window\": {\"start\": \"00:00\", \"end\": \"04:00\"}}")
+        problems.append(
+            f'{where}: missing; an object {{"recurrencePeriod": seconds, '
+            '"window": {"start": "00:00", "end": "04:00"}}'
+        )
         return None, None
     period = raw.get("recurrencePeriod")
     low = math.ceil(min_period_s)
     if not isinstance(period, int) or isinstance(period, bool) or not low <= period <= DAY:
-        problems.append(f"{where}.recurrencePeriod: {show(period)} is not a whole number of "
-                        f"seconds {low}..{DAY} (the least is commands.min_read_interval = "
-                        f"{min_period_s:g}s)")
+        problems.append(
+            f"{where}.recurrencePeriod: {show(period)} is not a whole number of "
+            f"seconds {low}..{DAY} (the least is commands.min_read_interval = "
+            f"{min_period_s:g}s)"
+        )
         period = None
     win = raw.get("window")
     window = None
     if win is not None:
         if not isinstance(win, dict):
-            problems.append(f"{where}.window: must be an object {{\"start\": \"HH:MM\", "
-                            "\"end\": \"HH:MM\"}} (UTC)")
+            problems.append(
+                f'{where}.window: must be an object {{"start": "HH:MM", "end": "HH:MM"}}}} (UTC)'
+            )
         else:
             bounds = []
             for key in ("start", "end"):
                 sec = seconds_of_day(win.get(key))  # type: ignore[arg-type]
                 if sec is None:
-                    problems.append(f"{where}.window.{key}: {show(win.get(key))} is not a "
-                                    "UTC time of day like \"04:00\" or \"04:00:30\"")
+                    problems.append(
+                        f"{where}.window.{key}: {show(win.get(key))} is not a "
+                        'UTC time of day like "04:00" or "04:00:30"'
+                    )
                 bounds.append(sec)
             a, b = bounds
             if a is not None and b is not None:
                 if a == b:
-                    problems.append(f"{where}.window: start and end are both {hhmmss(a)}; "
-                                    "leave window out to read all day")
+                    problems.append(
+                        f"{where}.window: start and end are both {hhmmss(a)}; "
+                        "leave window out to read all day"
+                    )
                 else:
                     window = (a, b)
     extra = sorted(set(raw) - {"recurrencePeriod", "window"})
     if extra:
-        problems.append(f"{where}: unknown member(s) {show(extra)}; it takes recurrencePeriod "
-                        "and window")
+        problems.append(
+            f"{where}: unknown member(s) {show(extra)}; it takes recurrencePeriod and window"
+        )
     return period, window
 
 
 class ReadSchedules:
     """The schedules of one gateway: persisted, applied to the scheduler."""
 
-    def __init__(self, fleet: Fleet, scheduler: Scheduler,
-                 model_of: Callable[[str], ModelConfig],
-                 run: Callable[[ReadSchedule, str, Reads], Awaitable[Any]], *,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        scheduler: Scheduler,
+        model_of: Callable[[str], ModelConfig],
+        run: Callable[[ReadSchedule, str, Reads], Awaitable[Any]],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.fleet = fleet
         self.scheduler = scheduler
         self.model_of = model_of
@@ -286,8 +327,9 @@ class ReadSchedules:
         """Read the stored schedules and apply them (at start); returns how many."""
 
         def job(conn: sqlite3.Connection) -> list[tuple[str, float, float]]:
-            return list(conn.execute("SELECT spec, created, changed FROM read_schedule"
-                                     " ORDER BY mrid"))
+            return list(
+                conn.execute("SELECT spec, created, changed FROM read_schedule ORDER BY mrid")
+            )
 
         for spec, created, changed in await self.fleet.store.submit(job):
             try:
@@ -314,8 +356,9 @@ class ReadSchedules:
 
     def per_meter(self, excluding: str | None = None) -> Counter[str]:
         """How many schedules (but ``excluding``) reach each meter."""
-        return Counter(m for s in self._by_id.values() if s.mrid != excluding
-                       for m in self.meters_of(s))
+        return Counter(
+            m for s in self._by_id.values() if s.mrid != excluding for m in self.meters_of(s)
+        )
 
     def next_due(self, schedule: ReadSchedule) -> Callable[[str, float], float]:
         def due(meter_id: str, after: float) -> float:
@@ -338,15 +381,23 @@ class ReadSchedules:
         row = (schedule.mrid, json.dumps(schedule.spec(), separators=(",", ":")), created, now)
 
         def job(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO read_schedule (mrid, spec, created, changed)"
-                         " VALUES (?,?,?,?)", row)
+            conn.execute(
+                "INSERT OR REPLACE INTO read_schedule (mrid, spec, created, changed)"
+                " VALUES (?,?,?,?)",
+                row,
+            )
 
         await self.fleet.store.submit(job)
         kept = ReadSchedule.from_spec(schedule.spec(), created, now)
         self._by_id[kept.mrid] = kept
         self._apply(kept)
-        log.info("read_schedule_saved", mrid=kept.mrid, meters=len(self.meters_of(kept)),
-                 period_s=kept.period_s, created=old is None)
+        log.info(
+            "read_schedule_saved",
+            mrid=kept.mrid,
+            meters=len(self.meters_of(kept)),
+            period_s=kept.period_s,
+            created=old is None,
+        )
         return kept
 
     async def delete(self, mrid: str) -> bool:
@@ -369,10 +420,12 @@ class ReadSchedules:
             reads = resolve(self.model_of(meter_id), schedule.reading_types)
             await self.run(schedule, meter_id, reads)
 
-        self.scheduler.at_times(schedule.job, self.meters_of(schedule), self.next_due(schedule),
-                                job)
+        self.scheduler.at_times(
+            schedule.job, self.meters_of(schedule), self.next_due(schedule), job
+        )
 
 
 def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).replace(microsecond=0).isoformat().replace(
-        "+00:00", "Z")
+    return (
+        datetime.fromtimestamp(epoch, UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    )

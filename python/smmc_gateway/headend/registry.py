@@ -66,8 +66,9 @@ def change_json(c: FleetChange) -> dict[str, Any]:
 class Registry:
     """Builds and publishes the registry document (see the module doc)."""
 
-    def __init__(self, manager: FleetManager, publisher: Publisher, topics: Topics,
-                 interval_s: float = 60.0) -> None:
+    def __init__(
+        self, manager: FleetManager, publisher: Publisher, topics: Topics, interval_s: float = 60.0
+    ) -> None:
         self.manager = manager
         self.publisher = publisher
         self.topics = topics
@@ -78,26 +79,34 @@ class Registry:
         fleet = self.manager.fleet
         items = []
         for m in fleet.meters():
-            item: dict[str, Any] = {"mRID": m.id, "model": m.model,
-                                    "transport": m.connection.kind, "security": m.security,
-                                    "origin": self.manager.origin(m.id),
-                                    "groups": list(m.groups)}
+            item: dict[str, Any] = {
+                "mRID": m.id,
+                "model": m.model,
+                "transport": m.connection.kind,
+                "security": m.security,
+                "origin": self.manager.origin(m.id),
+                "groups": list(m.groups),
+            }
             if isinstance(m.connection, TcpConnection):
                 item["framing"] = m.connection.framing
             elif isinstance(m.connection, SerialConnection):
                 item["bus"] = m.connection.bus
             items.append(item)
-        doc: dict[str, Any] = {"gateway": self.topics.gateway,
-                               "updated": utc_iso(datetime.now(UTC).replace(microsecond=0)),
-                               "meterCount": len(items), "EndDevices": items}
+        doc: dict[str, Any] = {
+            "gateway": self.topics.gateway,
+            "updated": utc_iso(datetime.now(UTC).replace(microsecond=0)),
+            "meterCount": len(items),
+            "EndDevices": items,
+        }
         if self.manager.last_change is not None:
             doc["lastChange"] = change_json(self.manager.last_change)
         return doc
 
     async def publish(self) -> str:
         body = json.dumps(self.document(), separators=(",", ":")).encode()
-        draft = Draft(MessageClass.EVENT, self.topics.registry(), "created", NOUN, body,
-                      retain=True)
+        draft = Draft(
+            MessageClass.EVENT, self.topics.registry(), "created", NOUN, body, retain=True
+        )
         return (await self.publisher.publish([draft]))[0]
 
     async def on_change(self, change: FleetChange) -> None:

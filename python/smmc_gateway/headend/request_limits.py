@@ -79,17 +79,28 @@ def show(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def fanout_problem(count: int, commands: CommandsConfig, where: str = "payload", *,
-                   more: bool = False, entries: bool = False) -> str | None:
+def fanout_problem(
+    count: int,
+    commands: CommandsConfig,
+    where: str = "payload",
+    *,
+    more: bool = False,
+    entries: bool = False,
+) -> str | None:
     """The LimitExceeded details when ``count`` meters exceed the fan-out cap, else None
     (``more``: counting stopped there; ``entries``: ``count`` entries of one array)."""
     cap = commands.max_meters_per_request
     if count <= cap:
         return None
-    what = (f"{count} entries" if entries else
-            f"reaches {'at least ' if more else ''}{count} meters (groups expanded)")
-    return (f"{where}: {what}; at most commands.max_meters_per_request = {cap} per request: "
-            "split the request")
+    what = (
+        f"{count} entries"
+        if entries
+        else f"reaches {'at least ' if more else ''}{count} meters (groups expanded)"
+    )
+    return (
+        f"{where}: {what}; at most commands.max_meters_per_request = {cap} per request: "
+        "split the request"
+    )
 
 
 def work_problem(work: int, commands: CommandsConfig, what: str, advice: str) -> str | None:
@@ -97,8 +108,10 @@ def work_problem(work: int, commands: CommandsConfig, what: str, advice: str) ->
     cap = commands.max_query_intervals
     if work <= cap:
         return None
-    return (f"{what}: {work} intervals; at most commands.max_query_intervals = {cap} per "
-            f"request: {advice}")
+    return (
+        f"{what}: {work} intervals; at most commands.max_query_intervals = {cap} per "
+        f"request: {advice}"
+    )
 
 
 def bounded_list(raw: Any, where: str, limit: int, what: str) -> list[Any] | None:
@@ -118,8 +131,9 @@ def _names(raw: Any) -> Iterable[str]:
             yield name
 
 
-def _reach(item: Any, key: str, where: str, fleet: Groups, commands: CommandsConfig,
-           seen: set[str]) -> bool:
+def _reach(
+    item: Any, key: str, where: str, fleet: Groups, commands: CommandsConfig, seen: set[str]
+) -> bool:
     """Add the meters ``item`` names (``key`` and EndDeviceGroups) to ``seen``; an array
     longer than the cap is over it already (LimitExceeded, before it is walked). True
     when it stopped early (``seen`` is over the cap: its size is a lower bound)."""
@@ -129,8 +143,9 @@ def _reach(item: Any, key: str, where: str, fleet: Groups, commands: CommandsCon
     for k in (key, "EndDeviceGroups"):
         raw = item.get(k)
         if isinstance(raw, list) and len(raw) > cap:
-            raise LimitExceeded(str(fanout_problem(len(raw), commands, f"{where}.{k}",
-                                                   entries=True)))
+            raise LimitExceeded(
+                str(fanout_problem(len(raw), commands, f"{where}.{k}", entries=True))
+            )
     seen.update(_names(item.get(key)))
     groups = list(_names(item.get("EndDeviceGroups")))
     for i, name in enumerate(groups):
@@ -140,8 +155,9 @@ def _reach(item: Any, key: str, where: str, fleet: Groups, commands: CommandsCon
     return False
 
 
-def count_meters(noun: str, payload: Mapping[str, Any], fleet: Groups,
-                 commands: CommandsConfig) -> None:
+def count_meters(
+    noun: str, payload: Mapping[str, Any], fleet: Groups, commands: CommandsConfig
+) -> None:
     """Raise LimitExceeded when the request reaches more meters than the fan-out cap (or
     carries an array longer than its bound); counted before anything else is done."""
     cap = commands.max_meters_per_request
@@ -155,27 +171,31 @@ def count_meters(noun: str, payload: Mapping[str, Any], fleet: Groups,
             raise LimitExceeded(
                 f"payload.EndDeviceControl: {len(items)} controls, each reaching a meter at "
                 f"least; at most commands.max_meters_per_request = {cap} per request: split "
-                "the request")
+                "the request"
+            )
         for i, item in enumerate(items):
             seen: set[str] = set()
-            more = _reach(item, "EndDevices", f"payload.EndDeviceControl[{i}]", fleet,
-                          commands, seen)
+            more = _reach(
+                item, "EndDevices", f"payload.EndDeviceControl[{i}]", fleet, commands, seen
+            )
             total += len(seen)
             if total > cap:
                 more = more or i + 1 < len(items)
                 break
     elif noun == "MeterConfig":
         union: set[str] = set()
-        settings = bounded_list(payload.get("Settings"), "payload.Settings", MAX_ITEMS,
-                                "settings per request")
+        settings = bounded_list(
+            payload.get("Settings"), "payload.Settings", MAX_ITEMS, "settings per request"
+        )
         for i, item in enumerate(settings or ()):
             more = _reach(item, "EndDevices", f"payload.Settings[{i}]", fleet, commands, union)
             if len(union) > cap:
                 more = more or i + 1 < len(settings or ())
                 break
         else:
-            more = _reach(payload.get("keyChange"), "EndDevices", "payload.keyChange", fleet,
-                          commands, union)
+            more = _reach(
+                payload.get("keyChange"), "EndDevices", "payload.keyChange", fleet, commands, union
+            )
         total = len(union)
     else:
         key = "Meter" if noun == "MasterDataLinkageConfig" else "EndDevices"
@@ -187,9 +207,16 @@ def count_meters(noun: str, payload: Mapping[str, Any], fleet: Groups,
         raise LimitExceeded(problem)
 
 
-def target_meters(fleet: Groups, item: Mapping[str, Any], where: str, problems: list[str], *,
-                  key: str = "EndDevices", groups: bool = True,
-                  groups_refused: str = "") -> list[str]:
+def target_meters(
+    fleet: Groups,
+    item: Mapping[str, Any],
+    where: str,
+    problems: list[str],
+    *,
+    key: str = "EndDevices",
+    groups: bool = True,
+    groups_refused: str = "",
+) -> list[str]:
     """The configured meters ``item`` names in ``key`` (and ``EndDeviceGroups`` when
     ``groups``), in order, each once; every wrong entry a problem naming its path. With
     ``groups`` False a present EndDeviceGroups is a problem (``groups_refused`` says why)."""
@@ -197,30 +224,34 @@ def target_meters(fleet: Groups, item: Mapping[str, Any], where: str, problems: 
     before = len(problems)
     raw = item.get(key, [])
     if not isinstance(raw, list):
-        problems.append(f"{where}.{key}: must be an array of {{\"mRID\": ...}}")
+        problems.append(f'{where}.{key}: must be an array of {{"mRID": ...}}')
         raw = []
     for j, d in enumerate(raw):
         name = d.get("mRID") if isinstance(d, dict) else None
         if not isinstance(name, str) or not name:
             problems.append(f"{where}.{key}[{j}].mRID: missing or not a string")
         elif not fleet.has(name):
-            problems.append(f"{where}.{key}[{j}].mRID: meter {show(name)} is not configured "
-                            "on this gateway")
+            problems.append(
+                f"{where}.{key}[{j}].mRID: meter {show(name)} is not configured on this gateway"
+            )
         else:
             out[name] = None
     raw_groups = item.get("EndDeviceGroups")
     if raw_groups is not None and not groups:
-        problems.append(f"{where}.EndDeviceGroups: not taken here{groups_refused}; name the "
-                        f"meters in {key}")
+        problems.append(
+            f"{where}.EndDeviceGroups: not taken here{groups_refused}; name the meters in {key}"
+        )
     elif raw_groups is not None and not isinstance(raw_groups, list):
-        problems.append(f"{where}.EndDeviceGroups: must be an array of {{\"mRID\": ...}}")
+        problems.append(f'{where}.EndDeviceGroups: must be an array of {{"mRID": ...}}')
     elif raw_groups is not None:
         for j, g in enumerate(raw_groups):
             name = g.get("mRID") if isinstance(g, dict) else None
             members = fleet.group(name) if isinstance(name, str) else []
             if not members:
-                problems.append(f"{where}.EndDeviceGroups[{j}].mRID: {show(name)} is not a "
-                                "configured group (no meter names it)")
+                problems.append(
+                    f"{where}.EndDeviceGroups[{j}].mRID: {show(name)} is not a "
+                    "configured group (no meter names it)"
+                )
             out.update(dict.fromkeys(members))
     if not out and len(problems) == before:
         both = f"{key} and EndDeviceGroups are" if groups else f"{key} is"
@@ -228,8 +259,14 @@ def target_meters(fleet: Groups, item: Mapping[str, Any], where: str, problems: 
     return list(out)
 
 
-def parse_utc(raw: Any, where: str, problems: list[str], *, fractions: bool = True,
-              earliest: datetime | None = None) -> datetime | None:
+def parse_utc(
+    raw: Any,
+    where: str,
+    problems: list[str],
+    *,
+    fractions: bool = True,
+    earliest: datetime | None = None,
+) -> datetime | None:
     """A request time stamp (UTC ISO-8601 with Z) as an aware datetime, or None and a
     problem: wrong form, a date that does not exist, or earlier than ``earliest``."""
     example = "2026-11-27T12:00:00Z"
@@ -242,8 +279,9 @@ def parse_utc(raw: Any, where: str, problems: list[str], *, fractions: bool = Tr
         problems.append(f"{where}: {show(raw)} is not a valid date and time ({exc})")
         return None
     if earliest is not None and moment < earliest:
-        problems.append(f"{where}: {raw} is before {iso(earliest)}; no meter holds or runs "
-                        "anything that old")
+        problems.append(
+            f"{where}: {raw} is before {iso(earliest)}; no meter holds or runs anything that old"
+        )
         return None
     return moment
 
@@ -268,8 +306,12 @@ def clip_errors(errors: Sequence[ReplyError], budget: int | None = None) -> list
         out.append({"code": str(e.get("code")), "details": details})
     if len(out) < len(errors):
         out.pop()
-        rest = errors[len(out):]
+        rest = errors[len(out) :]
         codes = sorted({str(e.get("code")) for e in rest})
-        out.append({"code": codes[0] if len(codes) == 1 else "Truncated",
-                    "details": f"{len(rest)} more error(s) left out (codes {', '.join(codes)})"})
+        out.append(
+            {
+                "code": codes[0] if len(codes) == 1 else "Truncated",
+                "details": f"{len(rest)} more error(s) left out (codes {', '.join(codes)})",
+            }
+        )
     return out

@@ -69,25 +69,36 @@ def stable_jitter(meter_id: str, name: str, span: float) -> float:
     """A per-meter offset in [0, span) that is the same on every start."""
     if span <= 0:
         return 0.0
-    h = int.from_bytes(hashlib.blake2b(f"{name}/{meter_id}".encode(), digest_size=8).digest(),
-                       "big")
+    h = int.from_bytes(
+        hashlib.blake2b(f"{name}/{meter_id}".encode(), digest_size=8).digest(), "big"
+    )
     return (h / 2**64) * span
 
 
 class Scheduler:
     """Session slots and periodic jobs for one fleet."""
 
-    def __init__(self, fleet: Fleet, sessions: SessionFactory, *, max_tcp_sessions: int = 64,
-                 max_pending: int | None = None, clock: Callable[[], float] = time.time,
-                 retry_attempts: int = 3, backoff_initial_s: float = 5.0,
-                 backoff_max_s: float = 600.0, backoff_multiplier: float = 2.0,
-                 reserved_for_collection: float = 0.25,
-                 on_session: Callable[[str, bool, float, int, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        sessions: SessionFactory,
+        *,
+        max_tcp_sessions: int = 64,
+        max_pending: int | None = None,
+        clock: Callable[[], float] = time.time,
+        retry_attempts: int = 3,
+        backoff_initial_s: float = 5.0,
+        backoff_max_s: float = 600.0,
+        backoff_multiplier: float = 2.0,
+        reserved_for_collection: float = 0.25,
+        on_session: Callable[[str, bool, float, int, int], None] | None = None,
+    ) -> None:
         self.fleet = fleet
         self.sessions = sessions
         self.clock = clock
-        self.tcp_gate = Gate("tcp", max_tcp_sessions,
-                             reserved_slots(max_tcp_sessions, reserved_for_collection))
+        self.tcp_gate = Gate(
+            "tcp", max_tcp_sessions, reserved_slots(max_tcp_sessions, reserved_for_collection)
+        )
         self.bus_gates: dict[str, Gate] = {}
         self._meter_locks: dict[str, asyncio.Lock] = {}
         self._periodic: dict[int, _Periodic] = {}
@@ -123,8 +134,9 @@ class Scheduler:
         return self._sessions_open
 
     @contextlib.asynccontextmanager
-    async def session(self, meter_id: str,
-                      priority: Priority = Priority.READ) -> AsyncIterator[ClientSession]:
+    async def session(
+        self, meter_id: str, priority: Priority = Priority.READ
+    ) -> AsyncIterator[ClientSession]:
         """An open session with ``meter_id`` once its slot is granted; closed on exit.
         A failure (``SessionError`` or ``OSError``) is recorded in the meter's state."""
         if self._stopping:
@@ -150,15 +162,20 @@ class Scheduler:
                 except (SessionError, OSError, TimeoutError) as exc:
                     state.record_failure(self.clock(), f"{type(exc).__name__}: {exc}")
                     await self.fleet.save(state)
-                    log.warning("meter_session_failed", meter_id=meter_id, error=str(exc),
-                                error_type=type(exc).__name__)
+                    log.warning(
+                        "meter_session_failed",
+                        meter_id=meter_id,
+                        error=str(exc),
+                        error_type=type(exc).__name__,
+                    )
                     raise
                 finally:
                     self._sessions_open -= 1
                     if self.on_session is not None:
                         c = session.counters
-                        self.on_session(meter_id, ok, time.monotonic() - started, c.bytes_sent,
-                                        c.bytes_received)
+                        self.on_session(
+                            meter_id, ok, time.monotonic() - started, c.bytes_sent, c.bytes_received
+                        )
                 state.record_success(self.clock())
                 await self.fleet.save(state)
         finally:
@@ -166,14 +183,22 @@ class Scheduler:
                 self._meter_locks.pop(meter_id, None)
 
     # -- periodic jobs -------------------------------------------------------------
-    def every(self, name: str, period_s: float, job: MeterJob, *, jitter_s: float = 0.0,
-              last_success: Callable[[str], float | None] | None = None) -> None:
+    def every(
+        self,
+        name: str,
+        period_s: float,
+        job: MeterJob,
+        *,
+        jitter_s: float = 0.0,
+        last_success: Callable[[str], float | None] | None = None,
+    ) -> None:
         """Run ``job(meter_id)`` for every meter every ``period_s`` (+ its stable jitter).
         ``last_success(meter_id)`` (epoch seconds) says when it last ran well: older than a
         period, or never, and the meter is due now (spread over ``jitter_s``)."""
         index = next(self._indexes)
-        self._periodic[index] = _Periodic(name, period_s, jitter_s, job,
-                                          last_success or (lambda _m: None))
+        self._periodic[index] = _Periodic(
+            name, period_s, jitter_s, job, last_success or (lambda _m: None)
+        )
         now = self.clock()
         for meter_id in self.fleet.ids():
             offset = stable_jitter(meter_id, name, jitter_s)
@@ -185,8 +210,7 @@ class Scheduler:
             heapq.heappush(self._heap, (due, next(self._seq), index, meter_id))
         self._wake.set()
 
-    def at_times(self, name: str, meters: Iterable[str], next_due: NextDue,
-                 job: MeterJob) -> None:
+    def at_times(self, name: str, meters: Iterable[str], next_due: NextDue, job: MeterJob) -> None:
         """Run ``job(meter_id)`` for each of ``meters`` at ``next_due(meter_id, after)``,
         again and again; a timed job already called ``name`` is replaced (its runs not
         started yet are dropped; a running one finishes)."""
@@ -225,8 +249,11 @@ class Scheduler:
                 continue
             offset = stable_jitter(meter_id, p.name, p.jitter_s)
             last = p.last_success(meter_id)
-            due = (now + offset * 0.05 if last is None or now - last >= p.period_s
-                   else last + p.period_s + offset)
+            due = (
+                now + offset * 0.05
+                if last is None or now - last >= p.period_s
+                else last + p.period_s + offset
+            )
             heapq.heappush(self._heap, (due, next(self._seq), index, meter_id))
         self._wake.set()
 
@@ -274,8 +301,9 @@ class Scheduler:
 
     def retry_delay(self, failures: int) -> float:
         """Backoff before retry number ``failures`` (1-based)."""
-        return min(self.backoff_max_s,
-                   self.backoff_initial_s * self.backoff_multiplier ** (failures - 1))
+        return min(
+            self.backoff_max_s, self.backoff_initial_s * self.backoff_multiplier ** (failures - 1)
+        )
 
     def _spawn(self, index: int, p: _Periodic, meter_id: str) -> None:
         key = (index, meter_id)
@@ -294,8 +322,10 @@ class Scheduler:
                 n = self._failures.get(key, 0) + 1
                 if n <= self.retry_attempts and index in self._periodic:
                     self._failures[key] = n
-                    heapq.heappush(self._heap, (self.clock() + self.retry_delay(n),
-                                                next(self._seq), -1 - index, meter_id))
+                    heapq.heappush(
+                        self._heap,
+                        (self.clock() + self.retry_delay(n), next(self._seq), -1 - index, meter_id),
+                    )
                     self._wake.set()
                 else:
                     self._failures.pop(key, None)  # give up until the next period

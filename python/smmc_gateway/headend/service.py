@@ -68,31 +68,59 @@ from smmc_gateway.usecases.readings import ReadingsResult, ReadingsUseCase
 # created by the migrations of smmc_gateway.headend.persistence.
 
 __all__ = [
-    "EV_ACCOUNT_STEP", "EV_CLOCK_ADJUSTED", "EV_CLOCK_CHECKED", "EV_CLOCK_DRIFT",
-    "EV_CLOCK_NOT_TAKEN", "EV_CLOCK_REFUSED", "EV_CONNECTED", "EV_DISCONNECTED",
-    "EV_EMERGENCY_SET", "EV_FINAL_READ", "EV_LIMIT_SET", "EV_MODEL_MISMATCH",
-    "EV_OPENING_READ", "EV_READING_GAP", "HeadEnd", "Publisher", "SyncOutcome",
+    "EV_ACCOUNT_STEP",
+    "EV_CLOCK_ADJUSTED",
+    "EV_CLOCK_CHECKED",
+    "EV_CLOCK_DRIFT",
+    "EV_CLOCK_NOT_TAKEN",
+    "EV_CLOCK_REFUSED",
+    "EV_CONNECTED",
+    "EV_DISCONNECTED",
+    "EV_EMERGENCY_SET",
+    "EV_FINAL_READ",
+    "EV_LIMIT_SET",
+    "EV_MODEL_MISMATCH",
+    "EV_OPENING_READ",
+    "EV_READING_GAP",
+    "HeadEnd",
+    "Publisher",
+    "SyncOutcome",
 ]
 
 
 class HeadEnd:
     """Use cases over scheduled sessions, results to the uplink."""
 
-    def __init__(self, fleet: Fleet, scheduler: Scheduler, publisher: Publisher,
-                 models: Mapping[str, ModelConfig], *, time_source: clock_uc.TimeSource,
-                 tolerance_s: float = 2.0, shift_limit_s: float = 900.0,
-                 metrics: GatewayMetrics | None = None, first_read_s: float = 86400.0,
-                 retention_days: float = DEFAULT_RETENTION_DAYS,
-                 export: ExportConfig | None = None, drift_threshold_s: float | None = None,
-                 drift_min_interval_s: float = 86400.0) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        scheduler: Scheduler,
+        publisher: Publisher,
+        models: Mapping[str, ModelConfig],
+        *,
+        time_source: clock_uc.TimeSource,
+        tolerance_s: float = 2.0,
+        shift_limit_s: float = 900.0,
+        metrics: GatewayMetrics | None = None,
+        first_read_s: float = 86400.0,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+        export: ExportConfig | None = None,
+        drift_threshold_s: float | None = None,
+        drift_min_interval_s: float = 86400.0,
+    ) -> None:
         self.fleet = fleet
         self.scheduler = scheduler
         # use cases 3 and 11: what is published, kept
         self.datastore = DataStore(fleet.store, retention_days=retention_days)
         self.publisher: Publisher = RecordingPublisher(publisher, self.datastore)
         e = export or ExportConfig()
-        self.bulk = BulkExporter(fleet.store, self.publisher, max_bytes=e.part_max_bytes,
-                                 directory=e.directory, formats=e.formats)
+        self.bulk = BulkExporter(
+            fleet.store,
+            self.publisher,
+            max_bytes=e.part_max_bytes,
+            directory=e.directory,
+            formats=e.formats,
+        )
         self.drift_threshold_s = drift_threshold_s
         self.drift_min_interval_s = drift_min_interval_s
         self.models = models
@@ -118,17 +146,26 @@ class HeadEnd:
         return self.model_of(meter_id).obis[name]
 
     # -- use cases 2 and 3: collection and reads (runs/collection.py) -------------------
-    async def collect(self, meter_id: str, priority: Priority = Priority.READ, *,
-                      registers: Sequence[RegisterSpec] | None = None,
-                      use_case: str = "collect") -> ReadingsResult:
+    async def collect(
+        self,
+        meter_id: str,
+        priority: Priority = Priority.READ,
+        *,
+        registers: Sequence[RegisterSpec] | None = None,
+        use_case: str = "collect",
+    ) -> ReadingsResult:
         """The load profile from the saved progress and the registers (``registers``, or
         the model's); with drift detection on, the clock's deviation too."""
-        return await self.collection.collect(meter_id, priority, registers=registers,
-                                             use_case=use_case)
+        return await self.collection.collect(
+            meter_id, priority, registers=registers, use_case=use_case
+        )
 
-    async def read_registers(self, meter_id: str,
-                             registers: Sequence[RegisterSpec] | None = None,
-                             use_case: str = "registers") -> list[Reading]:
+    async def read_registers(
+        self,
+        meter_id: str,
+        registers: Sequence[RegisterSpec] | None = None,
+        use_case: str = "registers",
+    ) -> list[Reading]:
         """The scheduled register read: ``registers``, or the model's."""
         return await self.collection.read_registers(meter_id, registers, use_case)
 
@@ -136,8 +173,13 @@ class HeadEnd:
         """One run of a MeterReadSchedule for one meter."""
         await self.collection.scheduled_read(schedule, meter_id, reads)
 
-    async def read_on_demand(self, meter_id: str, obis: Sequence[str] | None,
-                             start: datetime | None, end: datetime | None) -> ReadingsResult:
+    async def read_on_demand(
+        self,
+        meter_id: str,
+        obis: Sequence[str] | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> ReadingsResult:
         return await self.collection.read_on_demand(meter_id, obis, start, end)
 
     async def bulk_export(self, up_to: date | None = None) -> int:
@@ -146,32 +188,40 @@ class HeadEnd:
         return await self.collection.bulk_export(up_to)
 
     # -- use case 13: clock (runs/clock.py) ------------------------------------------------
-    async def sync_clock(self, meter_id: str, priority: Priority = Priority.READ,
-                         force: bool = False) -> SyncOutcome:
+    async def sync_clock(
+        self, meter_id: str, priority: Priority = Priority.READ, force: bool = False
+    ) -> SyncOutcome:
         return await self.clock.sync_clock(meter_id, priority, force)
 
     # -- use cases 6 and 7: connect / disconnect, OMS poll (runs/switch.py) ---------------
-    async def switch(self, meter_id: str,
-                     operation: connect_uc.Operation) -> connect_uc.SwitchResult:
+    async def switch(
+        self, meter_id: str, operation: connect_uc.Operation
+    ) -> connect_uc.SwitchResult:
         return await self.switching.switch(meter_id, operation)
 
-    async def poll(self, meter_ids: Sequence[str],
-                   timeout_s: float = 30.0) -> list[oms_uc.PollResult]:
+    async def poll(
+        self, meter_ids: Sequence[str], timeout_s: float = 30.0
+    ) -> list[oms_uc.PollResult]:
         return await self.switching.poll(meter_ids, timeout_s)
 
     # -- use case 14 / 8 (DR): limiter (runs/limiter.py) ----------------------------------
-    async def limit(self, meter_id: str, threshold_w: int | None, min_over_s: int | None,
-                    min_under_s: int | None, off: bool = False) -> limiter_uc.LimiterState:
+    async def limit(
+        self,
+        meter_id: str,
+        threshold_w: int | None,
+        min_over_s: int | None,
+        min_under_s: int | None,
+        off: bool = False,
+    ) -> limiter_uc.LimiterState:
         return await self.limiter.limit(meter_id, threshold_w, min_over_s, min_under_s, off)
 
-    async def emergency(self, meter_id: str, profile_id: int, start: datetime,
-                        duration_s: int, threshold_w: int) -> limiter_uc.EmergencyState:
-        return await self.limiter.emergency(meter_id, profile_id, start, duration_s,
-                                            threshold_w)
+    async def emergency(
+        self, meter_id: str, profile_id: int, start: datetime, duration_s: int, threshold_w: int
+    ) -> limiter_uc.EmergencyState:
+        return await self.limiter.emergency(meter_id, profile_id, start, duration_s, threshold_w)
 
     # -- use case 7: event logs and alarm pushes (runs/events.py) -------------------------
-    async def poll_events(self, meter_id: str, priority: Priority = Priority.READ
-                          ) -> list[Event]:
+    async def poll_events(self, meter_id: str, priority: Priority = Priority.READ) -> list[Event]:
         """New rows of every event log of the meter, published as EndDeviceEvents."""
         return await self.events.poll_events(meter_id, priority)
 
@@ -189,7 +239,6 @@ class HeadEnd:
         return await self.account.move(meter_id, move)
 
     # -- use case 1: registration and discovery (runs/discovery.py) -----------------------
-    async def discover(self, meter_id: str, priority: Priority = Priority.READ
-                       ) -> dict[str, Any]:
+    async def discover(self, meter_id: str, priority: Priority = Priority.READ) -> dict[str, Any]:
         """Object list, identification and time zone of the meter, kept and published."""
         return await self.discovery.discover(meter_id, priority)

@@ -56,8 +56,7 @@ DEFAULT_SYSTEM_TITLE = b"SMMCGW00"
 KEY_JOURNAL_NAME = "key-journal.json"
 
 # Keys forced for a meter by the running task only (the key change's own sessions).
-_forced_keys: ContextVar[dict[str, KeySet] | None] = ContextVar("smmc_forced_keys",
-                                                                 default=None)
+_forced_keys: ContextVar[dict[str, KeySet] | None] = ContextVar("smmc_forced_keys", default=None)
 
 
 class BatchedCounterStore(InvocationCounterStore):
@@ -103,43 +102,65 @@ class KeyFallbackSession(ClientSession):
     """A session that associates with the first key set that works (new, then old) and
     settles the key journal by the outcome (see the module doc)."""
 
-    def __init__(self, factory: SessionFactory, meter: MeterConfig,
-                 candidates: list[KeySet], settle: bool) -> None:
+    def __init__(
+        self, factory: SessionFactory, meter: MeterConfig, candidates: list[KeySet], settle: bool
+    ) -> None:
         self._factory, self._meter = factory, meter
         self._candidates, self._settle = candidates, settle
-        super().__init__(factory.transport(meter), factory.settings(meter, candidates[0]),
-                         meter_id=meter.id, observer=factory.observer)
+        super().__init__(
+            factory.transport(meter),
+            factory.settings(meter, candidates[0]),
+            meter_id=meter.id,
+            observer=factory.observer,
+        )
 
     async def open(self) -> None:
         journal = self._factory.key_journal
         first_error: SecurityFailure | AssociationRefused | None = None
         for n, keys in enumerate(self._candidates):
             if n:  # a fresh transport and settings for the next key set
-                ClientSession.__init__(self, self._factory.transport(self._meter),
-                                       self._factory.settings(self._meter, keys),
-                                       meter_id=self._meter.id, observer=self._factory.observer)
+                ClientSession.__init__(
+                    self,
+                    self._factory.transport(self._meter),
+                    self._factory.settings(self._meter, keys),
+                    meter_id=self._meter.id,
+                    observer=self._factory.observer,
+                )
             try:
                 await super().open()
             except (SecurityFailure, AssociationRefused) as exc:
                 first_error = first_error or exc
-                log.info("key_set_refused", meter_id=self._meter.id,
-                         tried="new keys" if n == 0 else "old keys", error_type=type(exc).__name__)
+                log.info(
+                    "key_set_refused",
+                    meter_id=self._meter.id,
+                    tried="new keys" if n == 0 else "old keys",
+                    error_type=type(exc).__name__,
+                )
                 continue
             # A key change that began after this session was built settles itself; and the
             # journal acts only if it still holds this (old, new) pair, so a session of an
             # older change can never settle a newer one.
-            if self._settle and journal is not None \
-                    and self._meter.id not in self._factory.changing:
+            if (
+                self._settle
+                and journal is not None
+                and self._meter.id not in self._factory.changing
+            ):
                 new, old = self._candidates[0], self._candidates[-1]
                 if n == 0:
                     if journal.confirm(self._meter.id, old, new):
-                        log.info("key_change_confirmed", meter_id=self._meter.id,
-                                 by="association with the new keys")
+                        log.info(
+                            "key_change_confirmed",
+                            meter_id=self._meter.id,
+                            by="association with the new keys",
+                        )
                         if self._factory.on_key_confirmed is not None:
                             self._factory.on_key_confirmed(self._meter.id)
                 elif journal.abandon(self._meter.id, old, new):
-                    log.warning("key_change_abandoned", meter_id=self._meter.id,
-                                by="association with the old keys")
+                    log.warning(
+                        "key_change_abandoned",
+                        meter_id=self._meter.id,
+                        by="association with the old keys",
+                    )
             return
         assert first_error is not None
         raise first_error
@@ -159,12 +180,18 @@ class SessionFactory:
     running is reached (or not) from its next session on. ``buses`` and ``models`` are
     its own dicts, updated in place by a configuration reload."""
 
-    def __init__(self, buses: dict[str, BusConfig] | None = None, *,
-                 system_title: bytes | None = None, ic_store: InvocationCounterStore | None = None,
-                 response_timeout: float = 10.0, operation_timeout: float = 120.0,
-                 key_journal: KeyJournal | None = None,
-                 models: Mapping[str, ModelConfig] | None = None,
-                 max_block_transfer: int = 8 << 20) -> None:
+    def __init__(
+        self,
+        buses: dict[str, BusConfig] | None = None,
+        *,
+        system_title: bytes | None = None,
+        ic_store: InvocationCounterStore | None = None,
+        response_timeout: float = 10.0,
+        operation_timeout: float = 120.0,
+        key_journal: KeyJournal | None = None,
+        models: Mapping[str, ModelConfig] | None = None,
+        max_block_transfer: int = 8 << 20,
+    ) -> None:
         self.buses = dict(buses or {})
         self.models = dict(models or {})
         self.max_block_transfer = max_block_transfer
@@ -227,59 +254,87 @@ class SessionFactory:
             if meter.security == "lls":
                 if meter.keys.password is None:
                     raise ValueError(
-                        f"meter {meter.id}: LLS needs a password (key {meter.keys.key_id})")
+                        f"meter {meter.id}: LLS needs a password (key {meter.keys.key_id})"
+                    )
                 return build_security("lls", password=meter.keys.password.reveal())
             k = keys or self.candidates(meter)[0]
-            return build_security("hls-gmac", ek=k.ek, ak=k.ak, system_title=self.system_title,
-                                  ic_store=self.ic_store, ic_scope=meter.id)
+            return build_security(
+                "hls-gmac",
+                ek=k.ek,
+                ak=k.ak,
+                system_title=self.system_title,
+                ic_store=self.ic_store,
+                ic_scope=meter.id,
+            )
         except ConfigurationError as exc:
             raise ConfigurationError(exc.part, f"meter {meter.id}: {exc}") from None
 
     def transport(self, meter: MeterConfig) -> Transport:
         conn = meter.connection
         a = meter.addresses
-        addressing = Addressing(client=a.client, logical_device=a.server_logical,
-                                physical=a.server_physical, address_size=a.address_size)
+        addressing = Addressing(
+            client=a.client,
+            logical_device=a.server_logical,
+            physical=a.server_physical,
+            address_size=a.address_size,
+        )
         hdlc_timeout = min(self.response_timeout, 5.0)
         try:
             if isinstance(conn, TcpConnection):
-                kind: Kind = ("wrapper" if conn.framing == "wrapper"
-                              else "mode-e" if conn.mode_e else "hdlc")
-                return build_transport(Endpoint(kind, host=conn.host, port=conn.port),
-                                       addressing, hdlc_response_timeout=hdlc_timeout)
+                kind: Kind = (
+                    "wrapper" if conn.framing == "wrapper" else "mode-e" if conn.mode_e else "hdlc"
+                )
+                return build_transport(
+                    Endpoint(kind, host=conn.host, port=conn.port),
+                    addressing,
+                    hdlc_response_timeout=hdlc_timeout,
+                )
             if isinstance(conn, SerialConnection):
                 bus = self.buses.get(conn.bus)
                 if bus is None:
                     raise ValueError(f"meter {meter.id}: bus {conn.bus!r} is not configured")
                 # One session per bus is enforced by the scheduler's bus gate, not here.
-                return build_transport(Endpoint("serial", device=str(bus.device), baud=bus.baud),
-                                       addressing, hdlc_response_timeout=hdlc_timeout,
-                                       who=meter.id)
+                return build_transport(
+                    Endpoint("serial", device=str(bus.device), baud=bus.baud),
+                    addressing,
+                    hdlc_response_timeout=hdlc_timeout,
+                    who=meter.id,
+                )
         except ConfigurationError as exc:
             raise ConfigurationError(exc.part, f"meter {meter.id}: {exc}") from None
         if isinstance(conn, OpticalConnection):
-            raise ValueError(f"meter {meter.id}: the optical port is for the technician's CLI, "
-                             "not for scheduled sessions")
+            raise ValueError(
+                f"meter {meter.id}: the optical port is for the technician's CLI, "
+                "not for scheduled sessions"
+            )
         raise ValueError(f"meter {meter.id}: unknown connection {conn!r}")
 
     def settings(self, meter: MeterConfig, keys: KeySet | None = None) -> SessionSettings:
         model = self.models.get(meter.model)
-        return SessionSettings(client_sap=meter.addresses.client,
-                               security=self.security(meter, keys),
-                               response_timeout=self.response_timeout,
-                               operation_timeout=self.operation_timeout,
-                               association_timeout=max(self.response_timeout * 3, 10.0),
-                               max_block_transfer=self.max_block_transfer,
-                               quirks=model.quirks if model is not None else DEFAULT_QUIRKS,
-                               referencing=meter.addresses.referencing)
+        return SessionSettings(
+            client_sap=meter.addresses.client,
+            security=self.security(meter, keys),
+            response_timeout=self.response_timeout,
+            operation_timeout=self.operation_timeout,
+            association_timeout=max(self.response_timeout * 3, 10.0),
+            max_block_transfer=self.max_block_transfer,
+            quirks=model.quirks if model is not None else DEFAULT_QUIRKS,
+            referencing=meter.addresses.referencing,
+        )
 
     def session(self, meter: MeterConfig) -> ClientSession:
         if meter.security == "hls-gmac":
             candidates = self.candidates(meter)
             if len(candidates) > 1:
-                return KeyFallbackSession(self, meter, candidates,
-                                          settle=meter.id not in self.changing)
-            return ClientSession(self.transport(meter), self.settings(meter, candidates[0]),
-                                 meter_id=meter.id, observer=self.observer)
-        return ClientSession(self.transport(meter), self.settings(meter), meter_id=meter.id,
-                             observer=self.observer)
+                return KeyFallbackSession(
+                    self, meter, candidates, settle=meter.id not in self.changing
+                )
+            return ClientSession(
+                self.transport(meter),
+                self.settings(meter, candidates[0]),
+                meter_id=meter.id,
+                observer=self.observer,
+            )
+        return ClientSession(
+            self.transport(meter), self.settings(meter), meter_id=meter.id, observer=self.observer
+        )

@@ -210,17 +210,23 @@ def inbox_problem(inbox: Path) -> str | None:
     except OSError as exc:
         return f"audit inbox {inbox}: {exc.strerror or exc}"
     if stat.S_ISLNK(st.st_mode):
-        return (f"audit inbox {inbox} is a symbolic link; it must be a real directory "
-                "(mode 0700, owned by the gateway's user)")
+        return (
+            f"audit inbox {inbox} is a symbolic link; it must be a real directory "
+            "(mode 0700, owned by the gateway's user)"
+        )
     if not stat.S_ISDIR(st.st_mode):
         return f"audit inbox {inbox} is not a directory"
     if st.st_uid != os.geteuid():
-        return (f"audit inbox {inbox} is owned by uid {st.st_uid}, not by the gateway's user "
-                f"(uid {os.geteuid()}); refused: others could plant or remove records")
+        return (
+            f"audit inbox {inbox} is owned by uid {st.st_uid}, not by the gateway's user "
+            f"(uid {os.geteuid()}); refused: others could plant or remove records"
+        )
     mode = stat.S_IMODE(st.st_mode)
     if mode & 0o077:
-        return (f"audit inbox {inbox} has mode {mode:04o}, looser than 0700: other users "
-                f"could plant or read records; refused until 'chmod 700 {inbox}'")
+        return (
+            f"audit inbox {inbox} has mode {mode:04o}, looser than 0700: other users "
+            f"could plant or read records; refused until 'chmod 700 {inbox}'"
+        )
     return None
 
 
@@ -232,31 +238,38 @@ def _read_capped(path: Path, max_bytes: int) -> bytes:
         if exc.errno == errno.ELOOP:
             raise SpoolFileRefused(f"{path.name}: a symbolic link; never followed") from None
         if isinstance(exc, PermissionError):
-            raise SpoolFileRefused(f"{path.name}: cannot be read ({exc.strerror}); a file "
-                                   "the gateway's user cannot read") from None
+            raise SpoolFileRefused(
+                f"{path.name}: cannot be read ({exc.strerror}); a file "
+                "the gateway's user cannot read"
+            ) from None
         raise
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise SpoolFileRefused(f"{path.name}: not a regular file")
         if st.st_size > max_bytes:
-            raise SpoolFileRefused(f"{path.name}: {st.st_size} bytes, more than the cap of "
-                                   f"{max_bytes} bytes per spool file; not read")
+            raise SpoolFileRefused(
+                f"{path.name}: {st.st_size} bytes, more than the cap of "
+                f"{max_bytes} bytes per spool file; not read"
+            )
         chunks: list[bytes] = []
         size = 0
         while chunk := os.read(fd, max_bytes + 1 - size):
             chunks.append(chunk)
             size += len(chunk)
             if size > max_bytes:
-                raise SpoolFileRefused(f"{path.name}: grew beyond the cap of {max_bytes} bytes "
-                                       "per spool file while being read; not taken")
+                raise SpoolFileRefused(
+                    f"{path.name}: grew beyond the cap of {max_bytes} bytes "
+                    "per spool file while being read; not taken"
+                )
         return b"".join(chunks)
     finally:
         os.close(fd)
 
 
-def read_spool_file(path: Path, max_bytes: int = MAX_SPOOL_FILE_BYTES
-                    ) -> tuple[list[dict[str, Any]], list[str]]:
+def read_spool_file(
+    path: Path, max_bytes: int = MAX_SPOOL_FILE_BYTES
+) -> tuple[list[dict[str, Any]], list[str]]:
     """(records, problems): every line must be a JSON object with a recordId.
     :class:`SpoolFileRefused` when the file is not read at all (see the module doc)."""
     records: list[dict[str, Any]] = []
@@ -320,8 +333,10 @@ def archive(path: Path, sub: str = "done") -> Path:
     target_dir = path.parent / sub
     target_dir.mkdir(exist_ok=True, mode=0o700)
     if target_dir.is_symlink() or not target_dir.is_dir():
-        raise NotADirectoryError(f"{target_dir} is not a real directory (a symbolic link?); "
-                                 f"{path.name} stays where it is")
+        raise NotADirectoryError(
+            f"{target_dir} is not a real directory (a symbolic link?); "
+            f"{path.name} stays where it is"
+        )
     target = target_dir / path.name
     os.replace(path, target)
     for d in (path.parent, target_dir):

@@ -54,18 +54,57 @@ from smmc_gateway.ops.config_model import (
 from smmc_gateway.ops.config_values import ConfigProblem, Problems, Table
 
 __all__ = [
-    "Addresses", "BrokerConfig", "BusConfig", "CommandsConfig", "ConfigError", "ConfigProblem",
-    "Connection", "DataStoreConfig", "ExportConfig", "GatewayConfig", "GatewaySection",
-    "LimitsConfig", "ListenConfig",
-    "LoggingConfig", "MeterConfig", "MeterConfigRule", "MeterKeys", "ModelConfig",
-    "OpticalConnection", "OutboxClassLimits", "OutboxConfig", "PushConfig", "RegisterSpec",
-    "SchedulesConfig", "Secret", "SerialConnection",
-    "TcpConnection", "TlsConfig", "config_as_dict", "load_config",
+    "Addresses",
+    "BrokerConfig",
+    "BusConfig",
+    "CommandsConfig",
+    "ConfigError",
+    "ConfigProblem",
+    "Connection",
+    "DataStoreConfig",
+    "ExportConfig",
+    "GatewayConfig",
+    "GatewaySection",
+    "LimitsConfig",
+    "ListenConfig",
+    "LoggingConfig",
+    "MeterConfig",
+    "MeterConfigRule",
+    "MeterKeys",
+    "ModelConfig",
+    "OpticalConnection",
+    "OutboxClassLimits",
+    "OutboxConfig",
+    "PushConfig",
+    "RegisterSpec",
+    "SchedulesConfig",
+    "Secret",
+    "SerialConnection",
+    "TcpConnection",
+    "TlsConfig",
+    "config_as_dict",
+    "load_config",
 ]
 
-TOP_KEYS = ("include", "meters_csv", "gateway", "broker", "meters", "models", "buses",
-            "schedules", "limits", "outbox", "metrics", "push", "logging", "commands",
-            "datastore", "export", "escrow")
+TOP_KEYS = (
+    "include",
+    "meters_csv",
+    "gateway",
+    "broker",
+    "meters",
+    "models",
+    "buses",
+    "schedules",
+    "limits",
+    "outbox",
+    "metrics",
+    "push",
+    "logging",
+    "commands",
+    "datastore",
+    "export",
+    "escrow",
+)
 INCLUDE_KEYS = ("meters", "models", "buses")
 
 
@@ -131,15 +170,19 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
             continue
         for key in sub:
             if key not in INCLUDE_KEYS:
-                probs.add(f"{label}: {key}", "not allowed in an included file (only "
-                          f"{', '.join(INCLUDE_KEYS)}){v.suggest(key, INCLUDE_KEYS)}")
+                probs.add(
+                    f"{label}: {key}",
+                    "not allowed in an included file (only "
+                    f"{', '.join(INCLUDE_KEYS)}){v.suggest(key, INCLUDE_KEYS)}",
+                )
         parts.append((label, sub))
 
     gateway = sec.gateway_section(v.table(doc.get("gateway"), "gateway", probs), base, probs)
     if "gateway" not in doc:
         probs.add("gateway", "is required (at least [gateway] id)")
-    broker = sec.broker_section(v.table(doc.get("broker"), "broker", probs), base, gateway.id,
-                                probs)
+    broker = sec.broker_section(
+        v.table(doc.get("broker"), "broker", probs), base, gateway.id, probs
+    )
 
     models: dict[str, ModelConfig] = {}
     buses: dict[str, BusConfig] = {}
@@ -182,10 +225,13 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
         meters.extend(meters_from_csv(csv_path, label, ctx, probs))
     _cross_check(meters, buses, probs)
     if gateway.client_system_title is None and any(m.security == "hls-gmac" for m in meters):
-        probs.add("gateway.client_system_title", "is required when a meter uses hls-gmac: "
-                  "this gateway's own 8-byte system title (16 hex digits), different on every "
-                  "gateway and from the technician's CLI, so that no two clients ever cipher "
-                  "with the same (system title, invocation counter) under one key")
+        probs.add(
+            "gateway.client_system_title",
+            "is required when a meter uses hls-gmac: "
+            "this gateway's own 8-byte system title (16 hex digits), different on every "
+            "gateway and from the technician's CLI, so that no two clients ever cipher "
+            "with the same (system title, invocation counter) under one key",
+        )
 
     config = GatewayConfig(
         gateway=gateway,
@@ -196,16 +242,17 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
         buses=MappingProxyType(buses),
         schedules=sec.schedules_section(v.table(doc.get("schedules"), "schedules", probs), probs),
         limits=sec.limits_section(v.table(doc.get("limits"), "limits", probs), probs),
-        outbox=sec.outbox_section(v.table(doc.get("outbox"), "outbox", probs), gateway.state_dir,
-                                  probs),
-        metrics=sec.listen_section(v.table(doc.get("metrics"), "metrics", probs), "metrics", probs,
-                                   "127.0.0.1", 9108),
+        outbox=sec.outbox_section(
+            v.table(doc.get("outbox"), "outbox", probs), gateway.state_dir, probs
+        ),
+        metrics=sec.listen_section(
+            v.table(doc.get("metrics"), "metrics", probs), "metrics", probs, "127.0.0.1", 9108
+        ),
         push=guard.push_section(v.table(doc.get("push"), "push", probs), probs),
         logging=sec.logging_section(v.table(doc.get("logging"), "logging", probs), probs),
         source=source,
         commands=guard.commands_section(v.table(doc.get("commands"), "commands", probs), probs),
-        datastore=sec.datastore_section(v.table(doc.get("datastore"), "datastore", probs),
-                                        probs),
+        datastore=sec.datastore_section(v.table(doc.get("datastore"), "datastore", probs), probs),
         export=sec.export_section(v.table(doc.get("export"), "export", probs), base, probs),
         escrow=escrow_section(v.table(doc.get("escrow"), "escrow", probs), base, probs),
     )
@@ -230,8 +277,11 @@ def _cross_check(meters: list[MeterConfig], buses: dict[str, BusConfig], probs: 
         if isinstance(m.connection, SerialConnection) and m.connection.bus in buses:
             slot = (m.connection.bus, m.addresses.server_physical)
             if slot in on_bus:
-                probs.add(m.source, f"bus {v.show(m.connection.bus)} physical address "
-                          f"{m.addresses.server_physical} is also used by {on_bus[slot]}")
+                probs.add(
+                    m.source,
+                    f"bus {v.show(m.connection.bus)} physical address "
+                    f"{m.addresses.server_physical} is also used by {on_bus[slot]}",
+                )
             else:
                 on_bus[slot] = f"meter {m.id} ({m.source})"
 
@@ -242,8 +292,11 @@ def config_as_dict(value: object) -> object:
     if isinstance(value, Secret):
         return "***"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: config_as_dict(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if f.repr}
+        return {
+            f.name: config_as_dict(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.repr
+        }
     if isinstance(value, Mapping):
         return {str(k): config_as_dict(x) for k, x in value.items()}
     if isinstance(value, list | tuple):
@@ -270,8 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    print(f"{cfg.source}: OK: gateway {cfg.gateway.id}, {len(cfg.meters)} meters, "
-          f"{len(cfg.buses)} buses, {len(cfg.models)} models")
+    print(
+        f"{cfg.source}: OK: gateway {cfg.gateway.id}, {len(cfg.meters)} meters, "
+        f"{len(cfg.buses)} buses, {len(cfg.models)} models"
+    )
     return 0
 
 

@@ -42,8 +42,11 @@ def read_kek(path: Path, where: str, probs: Problems, what: str) -> Secret | Non
         probs.add(where, f"{what} {path} is not hex (32, 48 or 64 hex digits; value not shown)")
         return None
     if len(raw) not in KEK_LENGTHS:
-        probs.add(where, f"{what} {path} holds {len(raw)} bytes; an AES key-encryption key "
-                  "is 16, 24 or 32 bytes (value not shown)")
+        probs.add(
+            where,
+            f"{what} {path} holds {len(raw)} bytes; an AES key-encryption key "
+            "is 16, 24 or 32 bytes (value not shown)",
+        )
         return None
     return Secret(raw)
 
@@ -68,8 +71,10 @@ def escrow_section(t: Table, base: Path, probs: Problems) -> EscrowConfig | None
     v.check_keys(t, p, ("kek_file", "kek_id", "on_key_change"), probs)
     raw = v.get_opt_str(t, "kek_file", p, probs)
     if raw is None:
-        probs.add(join(p, "kek_file"), "is required: the central key store's key-encryption "
-                  "key (a 0600 file of hex)")
+        probs.add(
+            join(p, "kek_file"),
+            "is required: the central key store's key-encryption key (a 0600 file of hex)",
+        )
     if "kek_id" not in t:
         probs.add(join(p, "kek_id"), "is required: the central key store's name for that KEK")
         kek_id = None
@@ -79,8 +84,11 @@ def escrow_section(t: Table, base: Path, probs: Problems) -> EscrowConfig | None
     if raw is None or kek_id is None:
         return None
     path = resolve_path(raw, base, join(p, "kek_file"), probs)
-    kek = read_kek(path, join(p, "kek_file"), probs, "escrow key-encryption key file") \
-        if path is not None else None
+    kek = (
+        read_kek(path, join(p, "kek_file"), probs, "escrow key-encryption key file")
+        if path is not None
+        else None
+    )
     if path is None or kek is None:
         return None
     return EscrowConfig(kek=kek, kek_id=kek_id, kek_file=path, on_key_change=on_change)

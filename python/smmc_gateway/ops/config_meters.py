@@ -139,8 +139,11 @@ def _connection(t: Table, p: str, ctx: MeterContext, probs: Problems) -> Connect
             probs.add(join(p, "mode_e"), f"{v.show(mode_e)} is not true or false")
             mode_e = False
         if mode_e and framing != "hdlc":
-            probs.add(join(p, "mode_e"), "needs framing = \"hdlc\" (the IEC 62056-21 mode E "
-                      "sign-on hands the line to HDLC, never to the wrapper)")
+            probs.add(
+                join(p, "mode_e"),
+                'needs framing = "hdlc" (the IEC 62056-21 mode E '
+                "sign-on hands the line to HDLC, never to the wrapper)",
+            )
         return TcpConnection(
             host=v.get_str(t, "host", p, probs) or "",
             port=v.get_int(t, "port", p, probs, 4059, 1, 65535),
@@ -162,8 +165,9 @@ def _connection(t: Table, p: str, ctx: MeterContext, probs: Problems) -> Connect
 
 
 def _addresses(t: Table, p: str, conn: Connection | None, probs: Problems) -> Addresses:
-    v.check_keys(t, p, ("client", "server_logical", "server_physical", "size", "referencing"),
-                 probs)
+    v.check_keys(
+        t, p, ("client", "server_logical", "server_physical", "size", "referencing"), probs
+    )
     referencing = cast(
         Referencing, v.get_choice(t, "referencing", p, probs, ("ln", "sn", "auto"), "auto")
     )
@@ -171,8 +175,11 @@ def _addresses(t: Table, p: str, conn: Connection | None, probs: Problems) -> Ad
     if wrapper:
         for key in ("server_physical", "size"):
             if key in t:
-                probs.add(join(p, key), "is not used with the wrapper (TCP framing \"wrapper\" "
-                          "addresses by client and server_logical only)")
+                probs.add(
+                    join(p, key),
+                    'is not used with the wrapper (TCP framing "wrapper" '
+                    "addresses by client and server_logical only)",
+                )
         return Addresses(
             client=v.get_int(t, "client", p, probs, 1, 0, 0xFFFF),
             server_logical=v.get_int(t, "server_logical", p, probs, 1, 0, 0xFFFF),
@@ -190,15 +197,19 @@ def _addresses(t: Table, p: str, conn: Connection | None, probs: Problems) -> Ad
     logical = v.get_int(t, "server_logical", p, probs, 1, 0, hi)
     physical = None
     if size == 1 and physical_given:
-        probs.add(join(p, "server_physical"), "a 1-byte HDLC address has no physical part "
-                  "(set size = 2 or 4)")
+        probs.add(
+            join(p, "server_physical"),
+            "a 1-byte HDLC address has no physical part (set size = 2 or 4)",
+        )
     elif size > 1:
         if not physical_given:
             probs.add(join(p, "server_physical"), f"is required with a {size}-byte HDLC address")
         physical = v.get_opt_int(t, "server_physical", p, probs, 0, hi)
     if isinstance(conn, SerialConnection) and size == 1 and not physical_given:
-        probs.add(join(p, "server_physical"), "is required on a shared bus (each meter on a "
-                  "bus answers to its own physical address)")
+        probs.add(
+            join(p, "server_physical"),
+            "is required on a shared bus (each meter on a bus answers to its own physical address)",
+        )
     return Addresses(client, logical, physical, size, referencing)
 
 
@@ -212,49 +223,77 @@ def meter_entry(t: Table, p: str, source: str, ctx: MeterContext, probs: Problem
     model = v.get_str(t, "model", p, probs, "default") or "default"
     if model not in ctx.models:
         hint = v.suggest(model, ctx.models)
-        probs.add(join(p, "model"), f"{v.show(model)} is not a [models.NAME] section "
-                  f"or a shipped model{hint} (known: {', '.join(sorted(ctx.models))})")
-    conn = _connection(v.table(t.get("connection"), join(p, "connection"), probs),
-                       join(p, "connection"), ctx, probs)
+        probs.add(
+            join(p, "model"),
+            f"{v.show(model)} is not a [models.NAME] section "
+            f"or a shipped model{hint} (known: {', '.join(sorted(ctx.models))})",
+        )
+    conn = _connection(
+        v.table(t.get("connection"), join(p, "connection"), probs),
+        join(p, "connection"),
+        ctx,
+        probs,
+    )
     if "connection" not in t:
         probs.add(join(p, "connection"), "is required")
-    addrs = _addresses(v.table(t.get("addresses"), join(p, "addresses"), probs),
-                       join(p, "addresses"), conn, probs)
+    addrs = _addresses(
+        v.table(t.get("addresses"), join(p, "addresses"), probs), join(p, "addresses"), conn, probs
+    )
     sp = join(p, "security")
     st = v.table(t.get("security"), sp, probs)
     v.check_keys(st, sp, ("level", "key_id", "key_file", "push_protection"), probs)
     level = v.get_choice(st, "level", sp, probs, ("none", "lls", "hls-gmac"), "none")
-    push_protection = v.get_choice(st, "push_protection", sp, probs,
-                                   ("authenticated-encrypted", "encrypted"),
-                                   "authenticated-encrypted")
+    push_protection = v.get_choice(
+        st,
+        "push_protection",
+        sp,
+        probs,
+        ("authenticated-encrypted", "encrypted"),
+        "authenticated-encrypted",
+    )
     if addrs.referencing == "sn" and level == "hls-gmac":
-        probs.add(join(join(p, "addresses"), "referencing"), "\"sn\" is not supported with "
-                  "security level \"hls-gmac\" (short names with none or lls; use \"ln\")")
+        probs.add(
+            join(join(p, "addresses"), "referencing"),
+            '"sn" is not supported with '
+            'security level "hls-gmac" (short names with none or lls; use "ln")',
+        )
     if "push_protection" in st and level != "hls-gmac":
-        probs.add(join(sp, "push_protection"), f"applies to ciphered pushes: needs level "
-                  f"\"hls-gmac\" (level is {v.show(level)})")
+        probs.add(
+            join(sp, "push_protection"),
+            f'applies to ciphered pushes: needs level "hls-gmac" (level is {v.show(level)})',
+        )
     keys = None
     if level != "none":
         key_id = v.get_str(st, "key_id", sp, probs, meter_id) or meter_id
         raw_file = v.get_opt_str(st, "key_file", sp, probs)
-        key_file = (resolve_path(raw_file, ctx.base, join(sp, "key_file"), probs)
-                    if raw_file else ctx.default_key_file)
+        key_file = (
+            resolve_path(raw_file, ctx.base, join(sp, "key_file"), probs)
+            if raw_file
+            else ctx.default_key_file
+        )
         if key_file is None:
-            probs.add(join(sp, "key_file"), f"security {level} needs keys: set key_file here "
-                      "or [gateway].key_file")
+            probs.add(
+                join(sp, "key_file"),
+                f"security {level} needs keys: set key_file here or [gateway].key_file",
+            )
         else:
             sets = ctx.keys.load(key_file, join(sp, "key_file"), probs)
             if sets is not None:
                 keys = sets.get(key_id)
                 if keys is None:
-                    probs.add(join(sp, "key_id"), f"{v.show(key_id)} is not in key file "
-                              f"{key_file}{v.suggest(key_id, sets)}")
+                    probs.add(
+                        join(sp, "key_id"),
+                        f"{v.show(key_id)} is not in key file {key_file}{v.suggest(key_id, sets)}",
+                    )
                 elif level == "lls" and keys.password is None:
-                    probs.add(join(sp, "key_id"), f"key set {v.show(key_id)} has no password "
-                              "(needed for lls)")
+                    probs.add(
+                        join(sp, "key_id"),
+                        f"key set {v.show(key_id)} has no password (needed for lls)",
+                    )
                 elif level == "hls-gmac" and (keys.ek is None or keys.ak is None):
-                    probs.add(join(sp, "key_id"), f"key set {v.show(key_id)} needs ek and ak "
-                              "for hls-gmac")
+                    probs.add(
+                        join(sp, "key_id"), f"key set {v.show(key_id)} needs ek and ak for hls-gmac"
+                    )
     groups = []
     for i, g in enumerate(v.get_str_list(t, "groups", p, probs)):
         gid = v.check_id(g, join(join(p, "groups"), i), probs, "group name")
@@ -290,8 +329,11 @@ def meters_from_csv(
     bad = False
     for col in header:
         if col not in CSV_COLUMNS:
-            probs.add(f"{label}:1", f"unknown column {v.show(col)}{v.suggest(col, CSV_COLUMNS)}; "
-                      f"allowed: {', '.join(CSV_COLUMNS)}")
+            probs.add(
+                f"{label}:1",
+                f"unknown column {v.show(col)}{v.suggest(col, CSV_COLUMNS)}; "
+                f"allowed: {', '.join(CSV_COLUMNS)}",
+            )
             bad = True
     for col in {c for c in header if header.count(c) > 1}:
         probs.add(f"{label}:1", f"column {v.show(col)} appears more than once")

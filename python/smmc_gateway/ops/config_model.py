@@ -232,15 +232,15 @@ class RegisterSpec:
 #: them (``refuse_quirks``, ``strict``); the others only when listed (``quirks``).
 KNOWN_QUIRKS: Mapping[str, str] = {
     "trailing-bytes": "bytes after a complete APDU or after the complete value of an answer "
-                      "(ignored)",
+    "(ignored)",
     "acse-field-length": "an ACSE field of the AARE whose outer length disagrees with its "
-                         "complete inner value (the inner value is taken)",
+    "complete inner value (the inner value is taken)",
     "initiate-response-length": "the AARE's InitiateResponse is one byte longer or shorter "
-                                "than its octet string says",
+    "than its octet string says",
     "rejection-without-user-information": "an AARE rejecting the association without "
-                                          "user-information (the rejection is reported as such)",
+    "user-information (the rejection is reported as such)",
     "plain-initiate-response": "the AARE of a ciphered association carries a plain "
-                               "(unciphered) InitiateResponse, or none",
+    "(unciphered) InitiateResponse, or none",
 }
 DEFAULT_QUIRKS: frozenset[str] = frozenset(KNOWN_QUIRKS) - {"plain-initiate-response"}
 
@@ -356,11 +356,13 @@ class MeterConfigRule:
     note: str = ""
 
     def matches_obis(self, obis: str) -> bool:
-        return all(p == "*" or p == o for p, o in
-                   zip(self.obis.split("."), obis.split("."), strict=True))
+        return all(
+            p == "*" or p == o for p, o in zip(self.obis.split("."), obis.split("."), strict=True)
+        )
 
-    def allows(self, class_id: int, obis: str, attribute: int | None = None,
-               method: int | None = None) -> bool:
+    def allows(
+        self, class_id: int, obis: str, attribute: int | None = None, method: int | None = None
+    ) -> bool:
         if class_id != self.class_id or not self.matches_obis(obis):
             return False
         if attribute is not None:
@@ -424,8 +426,9 @@ class CommandsConfig:
     def serves(self, noun: str) -> bool:
         return bool(self.enabled.get(noun, False))
 
-    def meter_config_allows(self, class_id: int, obis: str, attribute: int | None = None,
-                            method: int | None = None) -> MeterConfigRule | None:
+    def meter_config_allows(
+        self, class_id: int, obis: str, attribute: int | None = None, method: int | None = None
+    ) -> MeterConfigRule | None:
         """The first rule allowing this SET (attribute) or ACTION (method), or None."""
         for rule in self.meter_config_rules:
             if rule.allows(class_id, obis, attribute, method):

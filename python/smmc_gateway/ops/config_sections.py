@@ -83,10 +83,21 @@ def check_private_file(path: Path, where: str, probs: Problems, what: str) -> bo
 
 def gateway_section(t: Table, base: Path, probs: Problems) -> GatewaySection:
     p = "gateway"
-    v.check_keys(t, p, ("id", "state_dir", "key_file", "client_system_title",
-                        "key_encryption_key_file", "operator"), probs)
+    v.check_keys(
+        t,
+        p,
+        (
+            "id",
+            "state_dir",
+            "key_file",
+            "client_system_title",
+            "key_encryption_key_file",
+            "operator",
+        ),
+        probs,
+    )
     if "id" not in t:
-        probs.add(join(p, "id"), "is required (the gateway's MQTT topic level, like \"gw-0001\")")
+        probs.add(join(p, "id"), 'is required (the gateway\'s MQTT topic level, like "gw-0001")')
         gid = "invalid"
     else:
         gid = v.check_id(t["id"], join(p, "id"), probs, "gateway id") or "invalid"
@@ -104,14 +115,25 @@ def gateway_section(t: Table, base: Path, probs: Problems) -> GatewaySection:
 
     kek_file, kek = gateway_kek(t, base, probs)
     operator = v.get_opt_str(t, "operator", p, probs)
-    if operator is not None and (not operator.strip() or len(operator) > 200
-                                 or any(ord(ch) < 32 for ch in operator)):
-        probs.add(join(p, "operator"), "must be the distribution company's name: 1 to 200 "
-                  "characters, no line breaks or control characters (it is printed as the "
-                  "author of the interoperability profiles)")
+    if operator is not None and (
+        not operator.strip() or len(operator) > 200 or any(ord(ch) < 32 for ch in operator)
+    ):
+        probs.add(
+            join(p, "operator"),
+            "must be the distribution company's name: 1 to 200 "
+            "characters, no line breaks or control characters (it is printed as the "
+            "author of the interoperability profiles)",
+        )
         operator = None
-    return GatewaySection(gid, state_dir, key_file, title, kek_file, kek,
-                          operator=operator.strip() if operator is not None else None)
+    return GatewaySection(
+        gid,
+        state_dir,
+        key_file,
+        title,
+        kek_file,
+        kek,
+        operator=operator.strip() if operator is not None else None,
+    )
 
 
 def broker_section(t: Table, base: Path, gateway_id: str, probs: Problems) -> BrokerConfig:
@@ -139,9 +161,12 @@ def broker_section(t: Table, base: Path, gateway_id: str, probs: Problems) -> Br
         tls = TlsConfig(files["ca"], files["cert"], files["key"])
     port = v.get_int(t, "port", p, probs, 8883 if tls else 1883, 1, 65535)
     if tls is None and port == MQTT_TLS_PORT:
-        probs.add(join(p, "port"), f"{port} is the MQTT-over-TLS port but there is no "
-                  "[broker.tls] table: the CONNECT (and its password) would go in clear; add "
-                  "[broker.tls] (an empty table uses the system's CAs)")
+        probs.add(
+            join(p, "port"),
+            f"{port} is the MQTT-over-TLS port but there is no "
+            "[broker.tls] table: the CONNECT (and its password) would go in clear; add "
+            "[broker.tls] (an empty table uses the system's CAs)",
+        )
     password = None
     password_file = None
     raw_pw = v.get_opt_str(t, "password_file", p, probs)
@@ -176,41 +201,60 @@ def _refuse_password() -> bytes:
 
 def _ssl_reason(exc: OSError) -> str:
     if isinstance(exc, ssl.SSLError):
-        return (str(exc.reason).lower().replace("_", " ") if exc.reason
-                else "it is not in PEM format or is damaged")
+        return (
+            str(exc.reason).lower().replace("_", " ")
+            if exc.reason
+            else "it is not in PEM format or is damaged"
+        )
     return exc.strerror or str(exc)
 
 
-def _check_tls_files(ca: Path | None, cert: Path | None, key: Path | None, tp: str,
-                     probs: Problems) -> None:
+def _check_tls_files(
+    ca: Path | None, cert: Path | None, key: Path | None, tp: str, probs: Problems
+) -> None:
     """Load the TLS files as the uplink will: a CA bundle, certificate or key that cannot
     be used is a problem naming the file and why (never found at the first connect)."""
     try:
         ctx = ssl.create_default_context(cafile=str(ca) if ca else None)
     except OSError as exc:
-        probs.add(join(tp, "ca"), f"{ca} is not a usable CA bundle: {_ssl_reason(exc)} "
-                  "(a PEM file of CA certificates is expected)")
+        probs.add(
+            join(tp, "ca"),
+            f"{ca} is not a usable CA bundle: {_ssl_reason(exc)} "
+            "(a PEM file of CA certificates is expected)",
+        )
         return
     if cert is None or key is None:
         return
     try:
         ssl.create_default_context().load_verify_locations(cafile=str(cert))
     except OSError as exc:
-        probs.add(join(tp, "cert"), f"{cert} is not a usable certificate: {_ssl_reason(exc)} "
-                  "(a PEM certificate is expected)")
+        probs.add(
+            join(tp, "cert"),
+            f"{cert} is not a usable certificate: {_ssl_reason(exc)} "
+            "(a PEM certificate is expected)",
+        )
         return
     try:
         ctx.load_cert_chain(str(cert), str(key), password=_refuse_password)
     except _KeyNeedsPassword:
-        probs.add(join(tp, "key"), f"{key} is encrypted with a password; the gateway takes "
-                  "an unencrypted key (readable by the service only)")
+        probs.add(
+            join(tp, "key"),
+            f"{key} is encrypted with a password; the gateway takes "
+            "an unencrypted key (readable by the service only)",
+        )
     except ssl.SSLError as exc:
         if exc.reason == "KEY_VALUES_MISMATCH":
-            probs.add(tp, f"the certificate {cert} and the key {key} do not match (the key is "
-                      "not the certificate's private key)")
+            probs.add(
+                tp,
+                f"the certificate {cert} and the key {key} do not match (the key is "
+                "not the certificate's private key)",
+            )
         else:
-            probs.add(join(tp, "key"), f"{key} is not a usable private key: "
-                      f"{_ssl_reason(exc)} (a PEM private key is expected)")
+            probs.add(
+                join(tp, "key"),
+                f"{key} is not a usable private key: "
+                f"{_ssl_reason(exc)} (a PEM private key is expected)",
+            )
     except OSError as exc:
         probs.add(join(tp, "key"), f"{key} cannot be read: {_ssl_reason(exc)}")
 
@@ -220,8 +264,12 @@ def model_section(name: str, t: Table, probs: Problems, shipped: bool = False) -
     (smmc_gateway.models.shipped); the device-model tables: smmc_gateway.models.parse."""
     p = f"models.{name}"
     t = model_files.resolve(name, t, p, probs, shipped)
-    v.check_keys(t, p, ("obis", "capture_period", "registers", *QUIRK_KEYS, "clock",
-                        *model_parse.MODEL_KEYS), probs)
+    v.check_keys(
+        t,
+        p,
+        ("obis", "capture_period", "registers", *QUIRK_KEYS, "clock", *model_parse.MODEL_KEYS),
+        probs,
+    )
     quirks = quirk_settings(t, p, probs)
     extras = model_parse.parse_extras(p, t, probs)
     obis = dict(DEFAULT_OBIS)
@@ -258,9 +306,14 @@ def model_section(name: str, t: Table, probs: Problems, shipped: bool = False) -
         registers=tuple(registers),
         quirks=quirks,
         clock=clock_section(t.get("clock"), p, probs),
-        alarms=extras.alarms, pushes=extras.pushes, event_logs=extras.event_logs,
-        values=extras.values, identification=extras.identification,
-        description=extras.description, source=extras.source, extends=extras.extends,
+        alarms=extras.alarms,
+        pushes=extras.pushes,
+        event_logs=extras.event_logs,
+        values=extras.values,
+        identification=extras.identification,
+        description=extras.description,
+        source=extras.source,
+        extends=extras.extends,
     )
 
 
@@ -271,8 +324,21 @@ def bus_section(t: Table, p: str, base: Path, probs: Problems) -> BusConfig:
     raw_dev = v.get_str(t, "device", p, probs)
     device = resolve_path(raw_dev, base, join(p, "device"), probs) if raw_dev else None
     baud = v.get_int(t, "baud", p, probs, 9600, 300, 921600)
-    standard = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800,
-                921600)
+    standard = (
+        300,
+        600,
+        1200,
+        2400,
+        4800,
+        9600,
+        19200,
+        38400,
+        57600,
+        115200,
+        230400,
+        460800,
+        921600,
+    )
     if baud not in standard:
         rates = ", ".join(map(str, standard))
         probs.add(join(p, "baud"), f"{baud} is not a standard rate ({rates})")
@@ -292,9 +358,18 @@ def bus_section(t: Table, p: str, base: Path, probs: Problems) -> BusConfig:
 
 def schedules_section(t: Table, probs: Problems) -> SchedulesConfig:
     p = "schedules"
-    allowed = ("load_profile_every", "load_profile_jitter", "registers_every", "events_every",
-               "bulk_export_at", "clock_sync_at", "clock_tolerance", "clock_shift_limit",
-               "clock_drift_threshold", "clock_drift_min_interval")
+    allowed = (
+        "load_profile_every",
+        "load_profile_jitter",
+        "registers_every",
+        "events_every",
+        "bulk_export_at",
+        "clock_sync_at",
+        "clock_tolerance",
+        "clock_shift_limit",
+        "clock_drift_threshold",
+        "clock_drift_min_interval",
+    )
     v.check_keys(t, p, allowed, probs)
     every = v.get_duration(t, "load_profile_every", p, probs, 4 * 3600, 60, 7 * 86400)
     jitter = v.get_duration(t, "load_profile_jitter", p, probs, min(600, every / 2), 0, every)
@@ -307,8 +382,11 @@ def schedules_section(t: Table, probs: Problems) -> SchedulesConfig:
     # 0 turns drift detection off: collections then do not read the clock
     drift: float | None = v.get_duration(t, "clock_drift_threshold", p, probs, 30, 0, 86400)
     if drift and drift <= tolerance:
-        probs.add(join(p, "clock_drift_threshold"), f"{drift:g}s must be larger than "
-                  f"clock_tolerance ({tolerance:g}s), or 0 to turn drift detection off")
+        probs.add(
+            join(p, "clock_drift_threshold"),
+            f"{drift:g}s must be larger than "
+            f"clock_tolerance ({tolerance:g}s), or 0 to turn drift detection off",
+        )
     return SchedulesConfig(
         load_profile_every_s=every,
         load_profile_jitter_s=jitter,
@@ -321,8 +399,9 @@ def schedules_section(t: Table, probs: Problems) -> SchedulesConfig:
         clock_tolerance_s=tolerance,
         clock_shift_limit_s=shift,
         clock_drift_threshold_s=drift or None,
-        clock_drift_min_interval_s=v.get_duration(t, "clock_drift_min_interval", p, probs,
-                                                  86400, 60, 30 * 86400),
+        clock_drift_min_interval_s=v.get_duration(
+            t, "clock_drift_min_interval", p, probs, 86400, 60, 30 * 86400
+        ),
     )
 
 
@@ -347,11 +426,15 @@ def export_section(t: Table, base: Path, probs: Problems) -> ExportConfig:
         if directory is not None and directory.exists() and not directory.is_dir():
             probs.add(join(p, "directory"), f"{directory} exists and is not a directory")
     formats: list[str] = []
-    for i, name in enumerate(v.get_str_list(t, "formats", p, probs) if "formats" in t
-                             else list(EXPORT_FORMATS)):
+    for i, name in enumerate(
+        v.get_str_list(t, "formats", p, probs) if "formats" in t else list(EXPORT_FORMATS)
+    ):
         if name not in EXPORT_FORMATS:
-            probs.add(join(join(p, "formats"), i), f"{v.show(name)} is not one of "
-                      f"{' | '.join(EXPORT_FORMATS)}{v.suggest(name, EXPORT_FORMATS)}")
+            probs.add(
+                join(join(p, "formats"), i),
+                f"{v.show(name)} is not one of "
+                f"{' | '.join(EXPORT_FORMATS)}{v.suggest(name, EXPORT_FORMATS)}",
+            )
         elif name not in formats:
             formats.append(name)
     if "formats" in t and directory is None:
@@ -361,9 +444,17 @@ def export_section(t: Table, base: Path, probs: Problems) -> ExportConfig:
 
 def limits_section(t: Table, probs: Problems) -> LimitsConfig:
     p = "limits"
-    allowed = ("max_tcp_sessions", "sessions_per_bus", "retry_attempts", "backoff_initial",
-               "backoff_max", "backoff_multiplier", "response_timeout",
-               "reserved_for_collection", "max_block_transfer")
+    allowed = (
+        "max_tcp_sessions",
+        "sessions_per_bus",
+        "retry_attempts",
+        "backoff_initial",
+        "backoff_max",
+        "backoff_multiplier",
+        "response_timeout",
+        "reserved_for_collection",
+        "max_block_transfer",
+    )
     v.check_keys(t, p, allowed, probs)
     initial = v.get_duration(t, "backoff_initial", p, probs, 5, 0.1, 3600)
     maximum = v.get_duration(t, "backoff_max", p, probs, 600, 0.1, 86400)
@@ -377,8 +468,7 @@ def limits_section(t: Table, probs: Problems) -> LimitsConfig:
         backoff_max_s=maximum,
         backoff_multiplier=v.get_float(t, "backoff_multiplier", p, probs, 2.0, 1.0, 10.0),
         response_timeout_s=v.get_duration(t, "response_timeout", p, probs, 30, 0.1, 600),
-        reserved_for_collection=v.get_float(t, "reserved_for_collection", p, probs, 0.25,
-                                            0.0, 0.9),
+        reserved_for_collection=v.get_float(t, "reserved_for_collection", p, probs, 0.25, 0.0, 0.9),
         max_block_transfer=_block_ceiling(t, p, probs),
     )
 

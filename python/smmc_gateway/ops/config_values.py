@@ -70,8 +70,11 @@ def check_keys(table: Table, path: str, allowed: Iterable[str], probs: Problems)
     allowed_list = list(allowed)
     for key in table:
         if key not in allowed_list and key in ("include", "meters_csv") and path:
-            probs.add(join(path, key), f"{key} is a top-level key: move it above the first "
-                      "[table] of the file (TOML puts it in the table above it)")
+            probs.add(
+                join(path, key),
+                f"{key} is a top-level key: move it above the first "
+                "[table] of the file (TOML puts it in the table above it)",
+            )
         elif key not in allowed_list:
             probs.add(
                 join(path, key),
@@ -88,9 +91,7 @@ def table(value: object, path: str, probs: Problems) -> Table:
     return value
 
 
-def get_int(
-    t: Table, key: str, path: str, probs: Problems, default: int, lo: int, hi: int
-) -> int:
+def get_int(t: Table, key: str, path: str, probs: Problems, default: int, lo: int, hi: int) -> int:
     value = t.get(key, _MISSING)
     if value is _MISSING:
         return default
@@ -251,8 +252,16 @@ def get_opt_duration(
 
 
 _SIZE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB|kB|MB|GB)?")
-_SIZE_MULT = {None: 1, "B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9,
-              "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+_SIZE_MULT = {
+    None: 1,
+    "B": 1,
+    "kB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+}
 
 
 def get_opt_size(t: Table, key: str, path: str, probs: Problems) -> int | None:

@@ -50,72 +50,107 @@ class GatewayMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.reads = Counter(
-            "smmc_reads", "Meter reads by use case and result (ok|failed)",
-            ["use_case", "result"], registry=r,
+            "smmc_reads",
+            "Meter reads by use case and result (ok|failed)",
+            ["use_case", "result"],
+            registry=r,
         )
         self.session_duration = Histogram(
-            "smmc_session_duration_seconds", "Duration of a meter session, connect to release",
-            ["transport"], buckets=SESSION_BUCKETS, registry=r,
+            "smmc_session_duration_seconds",
+            "Duration of a meter session, connect to release",
+            ["transport"],
+            buckets=SESSION_BUCKETS,
+            registry=r,
         )
         self.wire_bytes = Counter(
-            "smmc_wire_bytes", "Bytes on the wire to and from meters",
-            ["direction", "transport"], registry=r,
+            "smmc_wire_bytes",
+            "Bytes on the wire to and from meters",
+            ["direction", "transport"],
+            registry=r,
         )
         self.meters_reachable = Gauge(
-            "smmc_meters_reachable", "Meters whose last session succeeded", registry=r,
+            "smmc_meters_reachable",
+            "Meters whose last session succeeded",
+            registry=r,
         )
         self.meters_configured = Gauge(
-            "smmc_meters_configured", "Meters in the configuration", registry=r,
+            "smmc_meters_configured",
+            "Meters in the configuration",
+            registry=r,
         )
         self.outbox_depth = Gauge(
-            "smmc_outbox_depth_messages", "Messages waiting in the outbox", ["class"], registry=r,
+            "smmc_outbox_depth_messages",
+            "Messages waiting in the outbox",
+            ["class"],
+            registry=r,
         )
         self.outbox_oldest_age = Gauge(
-            "smmc_outbox_oldest_age_seconds", "Age of the oldest message waiting in the outbox",
-            ["class"], registry=r,
+            "smmc_outbox_oldest_age_seconds",
+            "Age of the oldest message waiting in the outbox",
+            ["class"],
+            registry=r,
         )
         self.outbox_dropped = Counter(
-            "smmc_outbox_dropped_messages", "Messages dropped from the outbox (TTL or size cap)",
-            ["class", "reason"], registry=r,
+            "smmc_outbox_dropped_messages",
+            "Messages dropped from the outbox (TTL or size cap)",
+            ["class", "reason"],
+            registry=r,
         )
         self.clock_deviation = Histogram(
-            "smmc_clock_deviation_seconds", "Absolute meter clock deviation found at sync",
-            buckets=CLOCK_BUCKETS, registry=r,
+            "smmc_clock_deviation_seconds",
+            "Absolute meter clock deviation found at sync",
+            buckets=CLOCK_BUCKETS,
+            registry=r,
         )
         self.clock_adjustments = Counter(
-            "smmc_clock_adjustments", "Meter clock adjustments by method (shift_time|set)",
-            ["method"], registry=r,
+            "smmc_clock_adjustments",
+            "Meter clock adjustments by method (shift_time|set)",
+            ["method"],
+            registry=r,
         )
         self.push_notifications = Counter(
-            "smmc_push_notifications", "Meter push notifications by result (accepted|refused)",
-            ["result"], registry=r,
+            "smmc_push_notifications",
+            "Meter push notifications by result (accepted|refused)",
+            ["result"],
+            registry=r,
         )
         self.push_connections_closed = Counter(
             "smmc_push_connections_closed",
             "Push connections the gateway closed, by reason (unknown_peer|max_connections|"
             "max_per_peer|first_frame_timeout|idle_timeout|malformed)",
-            ["reason"], registry=r,
+            ["reason"],
+            registry=r,
         )
         self.protocol_quirks = Counter(
-            "smmc_protocol_quirks", "Quirks of a meter tolerated (tolerant reception), by quirk",
-            ["meter", "quirk"], registry=r,
+            "smmc_protocol_quirks",
+            "Quirks of a meter tolerated (tolerant reception), by quirk",
+            ["meter", "quirk"],
+            registry=r,
         )
         self.association_recoveries = Counter(
             "smmc_association_recoveries",
             "Stale associations of a meter released and retried, by cause",
-            ["meter", "cause"], registry=r,
+            ["meter", "cause"],
+            registry=r,
         )
         self.commands = Counter(
-            "smmc_commands", "Inbound MQTT commands by noun and result", ["noun", "result"],
+            "smmc_commands",
+            "Inbound MQTT commands by noun and result",
+            ["noun", "result"],
             registry=r,
         )
         self.command_refusals = Counter(
-            "smmc_command_refusals", "Inbound MQTT requests answered without running, or not "
+            "smmc_command_refusals",
+            "Inbound MQTT requests answered without running, or not "
             "answerable, by reason (bad|unanswerable|duplicate|busy|poison|timeout|"
-            "reply_too_large)", ["reason"], registry=r,
+            "reply_too_large)",
+            ["reason"],
+            registry=r,
         )
         self.mqtt_connected = Gauge(
-            "smmc_mqtt_connected", "1 while connected to the MQTT broker", registry=r,
+            "smmc_mqtt_connected",
+            "1 while connected to the MQTT broker",
+            registry=r,
         )
         # smmc_process_cpu_seconds_total, smmc_process_resident_memory_bytes, open fds, ...
         self.process = ProcessCollector(namespace="smmc", registry=r)

@@ -84,14 +84,22 @@ def architecture(config: GatewayConfig, *, volatile_ports: bool = False) -> Arch
     central("ops", "operation")
     comps.append(Component("warehouse", "operation", "bulk/readings"))
     ifaces.append(Interface("mdm", "warehouse", "internal", "bulk/readings"))
-    comps.append(Component("broker", "operation",
-                           f"{broker.host}:{_port(broker.port, volatile_ports)} ({tls})"))
-    ifaces.append(Interface("broker", "gateway", "mqtt",
-                            f"smmc/v1/{config.gateway.id}/# ({tls}, MQTT v5)"))
+    comps.append(
+        Component(
+            "broker", "operation", f"{broker.host}:{_port(broker.port, volatile_ports)} ({tls})"
+        )
+    )
+    ifaces.append(
+        Interface("broker", "gateway", "mqtt", f"smmc/v1/{config.gateway.id}/# ({tls}, MQTT v5)")
+    )
     n = len(config.meters)
-    comps.append(Component("gateway", "distribution",
-                           f"id {config.gateway.id}, {n} meter(s), "
-                           f"{len(config.buses)} bus(es)"))
+    comps.append(
+        Component(
+            "gateway",
+            "distribution",
+            f"id {config.gateway.id}, {n} meter(s), {len(config.buses)} bus(es)",
+        )
+    )
     kinds: Counter[str] = Counter()
     security: Counter[str] = Counter()
     for m in config.meters:
@@ -103,20 +111,38 @@ def architecture(config: GatewayConfig, *, volatile_ports: bool = False) -> Arch
         elif isinstance(m.connection, OpticalConnection):
             kinds["optical"] += 1
     models = sorted({m.model for m in config.meters})
-    comps.append(Component("meters", "distribution",
-                           f"{n}: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
-                           + "; " + ", ".join(f"{k} {v}" for k, v in sorted(security.items()))
-                           + f"; model(s) {', '.join(models) or '-'}"))
+    comps.append(
+        Component(
+            "meters",
+            "distribution",
+            f"{n}: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+            + "; "
+            + ", ".join(f"{k} {v}" for k, v in sorted(security.items()))
+            + f"; model(s) {', '.join(models) or '-'}",
+        )
+    )
     for kind, count in sorted(kinds.items()):
         ifaces.append(Interface("gateway", "meters", kind, f"{count} meter(s)"))
     for bus in config.buses.values():
-        ifaces.append(Interface("gateway", "meters", "serial",
-                                f"{bus.name}: {bus.device}, {bus.baud} baud "
-                                f"{bus.data_bits}{bus.parity}{bus.stop_bits}, {bus.kind}"))
+        ifaces.append(
+            Interface(
+                "gateway",
+                "meters",
+                "serial",
+                f"{bus.name}: {bus.device}, {bus.baud} baud "
+                f"{bus.data_bits}{bus.parity}{bus.stop_bits}, {bus.kind}",
+            )
+        )
     if config.push.enabled:
-        ifaces.append(Interface("meters", "gateway", "push",
-                                f"{config.push.address}:"
-                                f"{_port(config.push.port, volatile_ports)}"))
+        ifaces.append(
+            Interface(
+                "meters",
+                "gateway",
+                "push",
+                f"{config.push.address}:{_port(config.push.port, volatile_ports)}",
+            )
+        )
     comps.append(Component("technician", "distribution", "smmc-gateway meter --optical"))
     ifaces.append(Interface("technician", "meters", "optical", "IEC 62056-21 mode E, HDLC"))
     inbox = "state_dir" if volatile_ports else str(config.gateway.state_dir)
@@ -129,8 +155,12 @@ def architecture(config: GatewayConfig, *, volatile_ports: bool = False) -> Arch
     comps.append(Component("vas", "external", "-"))
     ifaces.append(Interface("vas", "portal", "external", "-"))
     if config.metrics.enabled:
-        ifaces.append(Interface("ops", "gateway", "metrics",
-                                f"{config.metrics.address}:"
-                                f"{_port(config.metrics.port, volatile_ports)}"))
-    return Architecture(config.gateway.operator, config.gateway.id, tuple(comps),
-                        tuple(ifaces))
+        ifaces.append(
+            Interface(
+                "ops",
+                "gateway",
+                "metrics",
+                f"{config.metrics.address}:{_port(config.metrics.port, volatile_ports)}",
+            )
+        )
+    return Architecture(config.gateway.operator, config.gateway.id, tuple(comps), tuple(ifaces))

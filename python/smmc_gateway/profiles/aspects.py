@@ -45,8 +45,9 @@ def _parse() -> dict[int, Aspect]:
     for line in _TABLE.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         title, _, arts = cells[1].rpartition(" (")
-        out[int(cells[0])] = Aspect(int(cells[0]), title, arts.rstrip(")"), cells[2], cells[3],
-                                    cells[4])
+        out[int(cells[0])] = Aspect(
+            int(cells[0]), title, arts.rstrip(")"), cells[2], cells[3], cells[4]
+        )
     return out
 
 

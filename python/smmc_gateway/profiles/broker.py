@@ -51,28 +51,34 @@ class LocalBroker:
         self.dir.mkdir(parents=True, exist_ok=True)
         conf = self.dir / "mosquitto.conf"
         user = "user root\n" if os.geteuid() == 0 else ""
-        conf.write_text(f"{user}listener {self.port} {self.host}\nallow_anonymous true\n"
-                        "persistence false\n")
+        conf.write_text(
+            f"{user}listener {self.port} {self.host}\nallow_anonymous true\npersistence false\n"
+        )
         with (self.dir / "mosquitto.out").open("ab") as log:
-            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.dir)
+            self.proc = subprocess.Popen(
+                [MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, cwd=self.dir
+            )
         deadline = time.monotonic() + self.timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode} "
-                                   f"(see {self.dir / 'mosquitto.out'})")
+                raise RuntimeError(
+                    f"mosquitto exited with {self.proc.returncode} "
+                    f"(see {self.dir / 'mosquitto.out'})"
+                )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.3):
                     return self
             except OSError:
                 if time.monotonic() > deadline:
                     self.__exit__(None, None, None)
-                    raise RuntimeError(f"mosquitto is not listening on port {self.port} "
-                                       f"after {self.timeout:.0f} s") from None
+                    raise RuntimeError(
+                        f"mosquitto is not listening on port {self.port} after {self.timeout:.0f} s"
+                    ) from None
                 time.sleep(0.05)
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -34,31 +34,52 @@ bundled into one file by `smmc-gateway profiles export --lang es --format docx -
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "profiles", help="the interoperability profiles (rendered from observed scenarios)",
+        "profiles",
+        help="the interoperability profiles (rendered from observed scenarios)",
         description="Run the scenarios (Mosquitto, simulated meters, the gateway) and render "
-                    "docs/profiles/{es,en}/, check that the committed documents still match, "
-                    "or export them as one document to file with the regulator.")
+        "docs/profiles/{es,en}/, check that the committed documents still match, "
+        "or export them as one document to file with the regulator.",
+    )
     sub = p.add_subparsers(dest="profiles_command", required=True, metavar="ACTION")
-    for name, text in (("render", "run the scenarios and write the documents"),
-                       ("check", "run the scenarios again and compare with the documents "
-                                 "(exit 1 on a difference)")):
+    for name, text in (
+        ("render", "run the scenarios and write the documents"),
+        (
+            "check",
+            "run the scenarios again and compare with the documents (exit 1 on a difference)",
+        ),
+    ):
         q = sub.add_parser(name, help=text, description=text)
-        q.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                       help=f"directory of the documents (default {DEFAULT_OUT})")
-        q.add_argument("--config", type=Path, metavar="TOML",
-                       help="a distributor's gateway.toml: author ([gateway] operator) and "
-                            "aspect 1's architecture come from it")
+        q.add_argument(
+            "--out",
+            type=Path,
+            default=DEFAULT_OUT,
+            help=f"directory of the documents (default {DEFAULT_OUT})",
+        )
+        q.add_argument(
+            "--config",
+            type=Path,
+            metavar="TOML",
+            help="a distributor's gateway.toml: author ([gateway] operator) and "
+            "aspect 1's architecture come from it",
+        )
         q.set_defaults(handler=run)
-    q = sub.add_parser("export", help="bundle the committed documents into one file",
-                       description="Bundle the committed documents of one language into one "
-                                   "DOCX, HTML or PDF file with a title page, a table of "
-                                   "contents and the diagrams as images (offline; no scenario "
-                                   "is run).")
+    q = sub.add_parser(
+        "export",
+        help="bundle the committed documents into one file",
+        description="Bundle the committed documents of one language into one "
+        "DOCX, HTML or PDF file with a title page, a table of "
+        "contents and the diagrams as images (offline; no scenario "
+        "is run).",
+    )
     q.add_argument("--lang", choices=LANGUAGES, required=True)
     q.add_argument("--format", choices=("docx", "html", "pdf"), required=True)
     q.add_argument("--out", type=Path, required=True, metavar="FILE")
-    q.add_argument("--docs", type=Path, default=DEFAULT_OUT,
-                   help=f"directory of the rendered documents (default {DEFAULT_OUT})")
+    q.add_argument(
+        "--docs",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"directory of the rendered documents (default {DEFAULT_OUT})",
+    )
     q.set_defaults(handler=run_export)
 
 
@@ -89,8 +110,9 @@ def observe(config: Path | None = None) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for lang in LANGUAGES:
         t = load(lang)
-        author = (arch.operator or (t.meta["lab_operator"] if config is None
-                                    else t.meta["author_unset"]))
+        author = arch.operator or (
+            t.meta["lab_operator"] if config is None else t.meta["author_unset"]
+        )
         label = t.meta["lab_operator"] if source == "lab" else source
         out[lang] = render_all(runs, t, Context(author, gateway_version(), arch, label))
     return out
@@ -106,9 +128,17 @@ def check(out: Path, docs: dict[str, str]) -> list[str]:
         path = out / name
         old = path.read_text(encoding="utf-8") if path.exists() else ""
         if mask_measured(old) != mask_measured(text):
-            problems.append("".join(difflib.unified_diff(
-                mask_measured(old).splitlines(True), mask_measured(text).splitlines(True),
-                f"{path} (committed)", f"{path} (observed now)")) or f"{path}: missing")
+            problems.append(
+                "".join(
+                    difflib.unified_diff(
+                        mask_measured(old).splitlines(True),
+                        mask_measured(text).splitlines(True),
+                        f"{path} (committed)",
+                        f"{path} (observed now)",
+                    )
+                )
+                or f"{path}: missing"
+            )
     if out.is_dir():
         for extra in sorted({p.name for p in out.glob("*.md")} - set(docs)):
             problems.append(f"{out / extra}: not rendered any more (remove it)")
@@ -138,8 +168,11 @@ def run(args: argparse.Namespace) -> int:
     for p in problems:
         sys.stdout.write(p if p.endswith("\n") else p + "\n")
     if problems:
-        print(f"profiles check: {len(problems)} document(s) differ from what was observed; "
-              "run `smmc-gateway profiles render` and review the diff", file=sys.stderr)
+        print(
+            f"profiles check: {len(problems)} document(s) differ from what was observed; "
+            "run `smmc-gateway profiles render` and review the diff",
+            file=sys.stderr,
+        )
         return 1
     print(f"profiles check: {count} documents match the observed scenarios")
     return 0
@@ -149,8 +182,7 @@ def run_export(args: argparse.Namespace) -> int:
     from smmc_gateway.profiles.export import ExportError, export
 
     try:
-        path = export(args.docs / args.lang, args.lang, args.format, args.out,
-                      gateway_version())
+        path = export(args.docs / args.lang, args.lang, args.format, args.out, gateway_version())
     except ExportError as exc:
         print(f"smmc-gateway profiles export: {exc}", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ MERMAID = re.compile(r"```mermaid\n(.*?)```", re.S)
 LINK = re.compile(r"\[([^\]]+)\]\((?!https?:)[^)]+\)")
 COMMENT = re.compile(r"<!--.*?-->\n?", re.S)
 FIELD = re.compile(r"^- ([^:]+): (.+)$", re.M)
-PAGE = "\n\n```{=openxml}\n<w:p><w:r><w:br w:type=\"page\"/></w:r></w:p>\n```\n\n"
+PAGE = '\n\n```{=openxml}\n<w:p><w:r><w:br w:type="page"/></w:r></w:p>\n```\n\n'
 """A page break in DOCX (and the PDF made from it); other formats ignore it."""
 
 
@@ -35,9 +35,11 @@ def _documents(directory: Path) -> tuple[str, list[str]]:
     index = directory / "README.md"
     docs = sorted(directory.glob("[0-9][0-9]-*.md"))
     if not index.exists() or len(docs) != 15:
-        raise ExportError(f"{directory}: expected README.md and 15 documents, found "
-                          f"{'README.md and ' if index.exists() else ''}{len(docs)} document(s)"
-                          "; run `smmc-gateway profiles render` first")
+        raise ExportError(
+            f"{directory}: expected README.md and 15 documents, found "
+            f"{'README.md and ' if index.exists() else ''}{len(docs)} document(s)"
+            "; run `smmc-gateway profiles render` first"
+        )
     return index.read_text(encoding="utf-8"), [d.read_text(encoding="utf-8") for d in docs]
 
 
@@ -47,22 +49,40 @@ def bundle(directory: Path, lang: str, version: str, images: Path) -> tuple[str,
     index, docs = _documents(directory)
     fields = dict(FIELD.findall(index))
     lb = t.labels
-    meta = {"title": t.meta["document"], "subtitle": t.meta["subtitle"],
-            "author": fields.get(lb["author"], t.meta["author_unset"]),
-            "date": f"{fields.get(lb['date'], t.meta['date'])} · smmc-gateway {version}",
-            "lang": "es-CL" if lang == "es" else "en", "toc-title": t.meta["toc"]}
-    intro = [f"**{t.meta['title_page_operator']}:** {meta['author']}", "",
-             f"**{t.meta['title_page_gateway']}:** {version}", "",
-             f"**{t.meta['title_page_date']}:** {fields.get(lb['date'], t.meta['date'])}", "",
-             t.meta["index_intro"], ""]
-    glossary = index[index.find(f"## {lb['glossary']}"):] if f"## {lb['glossary']}" in index \
-        else ""
+    meta = {
+        "title": t.meta["document"],
+        "subtitle": t.meta["subtitle"],
+        "author": fields.get(lb["author"], t.meta["author_unset"]),
+        "date": f"{fields.get(lb['date'], t.meta['date'])} · smmc-gateway {version}",
+        "lang": "es-CL" if lang == "es" else "en",
+        "toc-title": t.meta["toc"],
+    }
+    intro = [
+        f"**{t.meta['title_page_operator']}:** {meta['author']}",
+        "",
+        f"**{t.meta['title_page_gateway']}:** {version}",
+        "",
+        f"**{t.meta['title_page_date']}:** {fields.get(lb['date'], t.meta['date'])}",
+        "",
+        t.meta["index_intro"],
+        "",
+    ]
+    glossary = (
+        index[index.find(f"## {lb['glossary']}") :] if f"## {lb['glossary']}" in index else ""
+    )
     titles = [d.split("\n# ", 1)[1].split("\n", 1)[0] for d in docs]
     toc = [f"# {t.meta['toc']}", ""] + [f"- {title}" for title in titles]
     toc.append(f"- {lb['glossary']}")
     body = PAGE.join(COMMENT.sub("", d) for d in docs)
-    text = ("\n".join(intro) + PAGE + "\n".join(toc) + PAGE + body + PAGE
-            + glossary.replace("## ", "# ", 1))
+    text = (
+        "\n".join(intro)
+        + PAGE
+        + "\n".join(toc)
+        + PAGE
+        + body
+        + PAGE
+        + glossary.replace("## ", "# ", 1)
+    )
     text = LINK.sub(r"\1", text)
     blocks = [m.group(1).strip("\n").splitlines() for m in MERMAID.finditer(text)]
     try:
@@ -89,16 +109,24 @@ def export(directory: Path, lang: str, fmt: str, out: Path, version: str) -> Pat
     if fmt == "pdf":
         office = shutil.which("libreoffice") or shutil.which("soffice")
         if office is None:
-            raise ExportError("PDF needs LibreOffice: apt-get install libreoffice-writer-nogui "
-                              "(Debian), or export --format docx and print it to PDF")
+            raise ExportError(
+                "PDF needs LibreOffice: apt-get install libreoffice-writer-nogui "
+                "(Debian), or export --format docx and print it to PDF"
+            )
     pandoc = _pandoc()
     with tempfile.TemporaryDirectory(prefix="smmc-export-") as tmp:
         work = Path(tmp)
         text, meta = bundle(directory, lang, version, work / "img")
         source = work / "profiles.md"
         source.write_text(text, encoding="utf-8")
-        args = [pandoc, str(source), "-f", "markdown-yaml_metadata_block",
-                "--resource-path", str(work)]
+        args = [
+            pandoc,
+            str(source),
+            "-f",
+            "markdown-yaml_metadata_block",
+            "--resource-path",
+            str(work),
+        ]
         for key, value in meta.items():
             args += ["-M", f"{key}={value}"]
         target = work / f"profiles.{'docx' if fmt != 'html' else 'html'}"
@@ -109,8 +137,10 @@ def export(directory: Path, lang: str, fmt: str, out: Path, version: str) -> Pat
         _run([*args, "-o", str(target)], "pandoc")
         if fmt == "pdf":
             assert office is not None
-            _run([office, "--headless", "--convert-to", "pdf", "--outdir", str(work),
-                  str(target)], "libreoffice")
+            _run(
+                [office, "--headless", "--convert-to", "pdf", "--outdir", str(work), str(target)],
+                "libreoffice",
+            )
             target = work / "profiles.pdf"
             if not target.exists():
                 raise ExportError("libreoffice made no PDF")
@@ -125,5 +155,6 @@ def _run(cmd: list[str], what: str) -> None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ExportError(f"{what} could not run: {exc}") from None
     if proc.returncode != 0:
-        raise ExportError(f"{what} failed ({proc.returncode}): "
-                          f"{(proc.stderr or proc.stdout).strip()[:500]}")
+        raise ExportError(
+            f"{what} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()[:500]}"
+        )

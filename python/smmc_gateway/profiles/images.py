@@ -33,9 +33,15 @@ def _q(text: str) -> str:
 
 def to_plantuml(lines: Sequence[str]) -> str:
     """A Mermaid ``sequenceDiagram`` (our subset) as PlantUML."""
-    out = ["@startuml", "skinparam shadowing false", "skinparam defaultFontName DejaVu Sans",
-           "skinparam defaultFontSize 11", "skinparam sequenceMessageAlign left",
-           "skinparam maxMessageSize 320", "hide footbox"]
+    out = [
+        "@startuml",
+        "skinparam shadowing false",
+        "skinparam defaultFontName DejaVu Sans",
+        "skinparam defaultFontSize 11",
+        "skinparam sequenceMessageAlign left",
+        "skinparam maxMessageSize 320",
+        "hide footbox",
+    ]
     for raw in lines[1:]:
         line = raw.strip()
         if m := re.match(r"participant (\w+) as (.+)$", line):
@@ -53,24 +59,29 @@ def to_plantuml(lines: Sequence[str]) -> str:
 
 def to_dot(lines: Sequence[str]) -> str:
     """A Mermaid ``flowchart`` (our subset) as Graphviz DOT."""
-    out = ["digraph G {", "  rankdir=LR; bgcolor=white;",
-           '  node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
-           'fontname="DejaVu Sans", fontsize=11];',
-           '  edge [fontname="DejaVu Sans", fontsize=9, dir=none];']
+    out = [
+        "digraph G {",
+        "  rankdir=LR; bgcolor=white;",
+        '  node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
+        'fontname="DejaVu Sans", fontsize=11];',
+        '  edge [fontname="DejaVu Sans", fontsize=9, dir=none];',
+    ]
     n = 0
     for raw in lines[1:]:
         line = raw.strip()
         if m := re.match(r'subgraph (\w+)\["(.*)"\]$', line):
             n += 1
-            out.append(f'  subgraph cluster_{n} {{ label="{_q(m.group(2))}"; '
-                       'style="rounded,dashed"; fontname="DejaVu Sans"; fontsize=12;')
+            out.append(
+                f'  subgraph cluster_{n} {{ label="{_q(m.group(2))}"; '
+                'style="rounded,dashed"; fontname="DejaVu Sans"; fontsize=12;'
+            )
         elif line == "end":
             out.append("  }")
         elif m := re.match(r'(\w+)\["(.*)"\]$', line):
             label = "\\n".join(textwrap.wrap(_q(m.group(2)), LABEL_WIDTH))
             out.append(f'  {m.group(1)} [label="{label}"];')
         elif m := re.match(r'(\w+) (---|-\.->)\|"(.*)"\| (\w+)$', line):
-            style = ', style=dashed, dir=forward' if m.group(2) == "-.->" else ""
+            style = ", style=dashed, dir=forward" if m.group(2) == "-.->" else ""
             out.append(f'  {m.group(1)} -> {m.group(4)} [label="{_q(m.group(3))}"{style}];')
         elif line:
             raise ImageError(f"flowchart line not understood: {line!r}")
@@ -83,8 +94,9 @@ def to_dot(lines: Sequence[str]) -> str:
 def _need(tool: str, package: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        raise ImageError(f"{tool} is not installed: apt-get install {package} (Debian) to draw "
-                         "the diagrams")
+        raise ImageError(
+            f"{tool} is not installed: apt-get install {package} (Debian) to draw the diagrams"
+        )
     return path
 
 
@@ -111,12 +123,20 @@ def draw(diagrams: Sequence[Sequence[str]], directory: Path) -> list[Path]:
             raise ImageError(f"diagram {i + 1}: {kind!r} is not a diagram type drawn here")
     if sequences:
         if PLANTUML_JAR.exists() and shutil.which("java"):
-            cmd = ["java", "-Djava.awt.headless=true", "-DPLANTUML_LIMIT_SIZE=32768", "-jar",
-                   str(PLANTUML_JAR)]
+            cmd = [
+                "java",
+                "-Djava.awt.headless=true",
+                "-DPLANTUML_LIMIT_SIZE=32768",
+                "-jar",
+                str(PLANTUML_JAR),
+            ]
         else:
             cmd = [_need("plantuml", "plantuml")]
-        _run([*cmd, "-tpng", "-charset", "UTF-8", *map(str, sequences)], "plantuml",
-             env={**os.environ, "PLANTUML_LIMIT_SIZE": "32768"})
+        _run(
+            [*cmd, "-tpng", "-charset", "UTF-8", *map(str, sequences)],
+            "plantuml",
+            env={**os.environ, "PLANTUML_LIMIT_SIZE": "32768"},
+        )
     missing = [p.name for p in pngs if not p.exists()]
     if missing:
         raise ImageError(f"no image was drawn for {', '.join(missing)}")
@@ -125,10 +145,12 @@ def draw(diagrams: Sequence[Sequence[str]], directory: Path) -> list[Path]:
 
 def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env,
-                              check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=600, env=env, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ImageError(f"{what} could not run: {exc}") from None
     if proc.returncode != 0:
-        raise ImageError(f"{what} failed ({proc.returncode}): "
-                         f"{(proc.stderr or proc.stdout).strip()[:500]}")
+        raise ImageError(
+            f"{what} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()[:500]}"
+        )

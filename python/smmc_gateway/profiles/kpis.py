@@ -35,33 +35,52 @@ class RunFacts:
     refused_locally: bool  # an exception observed as a non-zero exit of the CLI
 
 
-def measure(runs: Sequence[RunFacts], latency_target_s: float,
-            completion_target_s: float) -> list[Kpi]:
+def measure(
+    runs: Sequence[RunFacts], latency_target_s: float, completion_target_s: float
+) -> list[Kpi]:
     nominal = [r for r in runs if not r.exception]
     failing = [r for r in runs if r.exception]
     out: list[Kpi] = []
     lat = [lat for r in nominal for lat, _ in r.timing.replies.values()]
     longest = max(lat, default=None)
-    out.append(Kpi("latency", f"<= {latency_target_s:g} s",
-                   None if longest is None else f"{longest:.2f} s",
-                   longest is not None and longest <= latency_target_s))
+    out.append(
+        Kpi(
+            "latency",
+            f"<= {latency_target_s:g} s",
+            None if longest is None else f"{longest:.2f} s",
+            longest is not None and longest <= latency_target_s,
+        )
+    )
     dur = max((r.timing.duration_s for r in nominal), default=None)
-    out.append(Kpi("completion", f"<= {completion_target_s:g} s",
-                   None if dur is None else f"{dur:.2f} s",
-                   dur is not None and dur <= completion_target_s))
+    out.append(
+        Kpi(
+            "completion",
+            f"<= {completion_target_s:g} s",
+            None if dur is None else f"{dur:.2f} s",
+            dur is not None and dur <= completion_target_s,
+        )
+    )
     sent = sum(len(r.timing.sent) for r in nominal)
     ok = sum(1 for r in nominal for _, res in r.timing.replies.values() if res == "OK")
-    out.append(Kpi("success", "100 %", f"{ok}/{sent}" if sent else None,
-                   sent > 0 and ok == sent))
+    out.append(Kpi("success", "100 %", f"{ok}/{sent}" if sent else None, sent > 0 and ok == sent))
     handled = 0
     for r in failing:
         results = [res for _, res in r.timing.replies.values()]
-        answered = bool(r.timing.sent) and len(results) == len(r.timing.sent) and all(
-            res in ("FAILED", "PARTIAL") for res in results)
+        answered = (
+            bool(r.timing.sent)
+            and len(results) == len(r.timing.sent)
+            and all(res in ("FAILED", "PARTIAL") for res in results)
+        )
         if answered or (not r.timing.sent and r.refused_locally):
             handled += 1
-    out.append(Kpi("exceptions", "100 %", f"{handled}/{len(failing)}" if failing else None,
-                   bool(failing) and handled == len(failing)))
+    out.append(
+        Kpi(
+            "exceptions",
+            "100 %",
+            f"{handled}/{len(failing)}" if failing else None,
+            bool(failing) and handled == len(failing),
+        )
+    )
     return out
 
 

@@ -21,8 +21,14 @@ def alias(actor: str) -> str:
 
 def clean(text: str) -> str:
     """Characters Mermaid would read as syntax in a message or label."""
-    return (text.replace(";", ",").replace("#", "no.").replace(":", " ").replace('"', "'")
-            .replace("{", "(").replace("}", ")"))
+    return (
+        text.replace(";", ",")
+        .replace("#", "no.")
+        .replace(":", " ")
+        .replace('"', "'")
+        .replace("{", "(")
+        .replace("}", ")")
+    )
 
 
 def sequence_diagram(steps: Sequence[Step], t: Texts) -> str:
@@ -39,8 +45,15 @@ def sequence_diagram(steps: Sequence[Step], t: Texts) -> str:
         if src == dst:
             lines.append(f"  Note over {src}: {text}")
         else:
-            arrow = "-)" if s.push else ("-->>" if s.source.startswith("Meter") or
-                                          s.message.startswith("reply ") else "->>")
+            arrow = (
+                "-)"
+                if s.push
+                else (
+                    "-->>"
+                    if s.source.startswith("Meter") or s.message.startswith("reply ")
+                    else "->>"
+                )
+            )
             lines.append(f"  {src}{arrow}{dst}: {text}")
     lines.append("```")
     return "\n".join(lines)

@@ -138,22 +138,26 @@ class Recorder:
         except ValueError:
             doc = {}
         header = doc.get("header", {}) if isinstance(doc, dict) else {}
-        kind = "/".join(parts[3:4] + (["{meter}", parts[5]] if parts[3] == "meter"
-                                      and len(parts) > 5 else []))
+        kind = "/".join(
+            parts[3:4] + (["{meter}", parts[5]] if parts[3] == "meter" and len(parts) > 5 else [])
+        )
         meter = parts[4] if parts[3] == "meter" and len(parts) > 4 else ""
         label = f"{kind} {header.get('noun', '?')} {header.get('verb', '?')}"
         if parts[3] == "reply":
             reply = doc.get("reply", {}) if isinstance(doc, dict) else {}
-            codes = sorted({str(e.get("code")) for e in reply.get("errors", [])
-                            if isinstance(e, dict)})
+            codes = sorted(
+                {str(e.get("code")) for e in reply.get("errors", []) if isinstance(e, dict)}
+            )
             cid = str(header.get("correlationId", "?"))
             result = str(reply.get("result", "?"))
             sent = self.timing.sent.get(cid)
             if self.active and sent is not None and cid not in self.timing.replies:
                 self.timing.replies[cid] = (time.monotonic() - sent, result)
-            label = (f"reply {header.get('noun', '?')} {result}"
-                     f"{' [' + ', '.join(codes) + ']' if codes else ''} "
-                     f"(correlationId {cid})")
+            label = (
+                f"reply {header.get('noun', '?')} {result}"
+                f"{' [' + ', '.join(codes) + ']' if codes else ''} "
+                f"(correlationId {cid})"
+            )
         elif meter:
             label = label.replace("{meter}", self.name(meter)) + _summary(doc)
         self.add(Step(GATEWAY, CENTRAL, self.name(label)))
@@ -170,8 +174,15 @@ class Recorder:
                 if not any(p is q for q in queued):
                     queued.append(p)
                     del queued[:-64]
-                    self.add(Step(who, GATEWAY, f"Data-notification from push setup "
-                                  f"{_obis(p.setup)} ({p.reason})", "dlms", push=True))
+                    self.add(
+                        Step(
+                            who,
+                            GATEWAY,
+                            f"Data-notification from push setup {_obis(p.setup)} ({p.reason})",
+                            "dlms",
+                            push=True,
+                        )
+                    )
 
         def channel() -> str:
             return "optical" if CLIENT.get() == TECHNICIAN else "dlms"
@@ -201,11 +212,19 @@ class Recorder:
                 result = fn(class_id, obis, index, *a, **kw)
                 sel = kw.get("selector")
                 extra = f" (selective access {sel})" if sel else ""
-                batch.append((service, f"{class_id}/{_obis(obis)}/{index}{extra}",
-                              _result(result), CLIENT.get(), channel()))
+                batch.append(
+                    (
+                        service,
+                        f"{class_id}/{_obis(obis)}/{index}{extra}",
+                        _result(result),
+                        CLIENT.get(),
+                        channel(),
+                    )
+                )
                 if not batching[0]:
                     emit()
                 return result
+
             return tapped
 
         meter.get = wrap(meter.get, "GET")
@@ -233,8 +252,14 @@ class Recorder:
                 self.add(Step(CLIENT.get(), who, f"AARQ (client {client})", channel()))
                 self.add(Step(who, CLIENT.get(), "AARE response", channel()))
             elif step == "hls":
-                self.add(Step(CLIENT.get(), who,
-                              "ACTION 15/0.0.40.0.0.255/1 reply_to_HLS f(StoC)", channel()))
+                self.add(
+                    Step(
+                        CLIENT.get(),
+                        who,
+                        "ACTION 15/0.0.40.0.0.255/1 reply_to_HLS f(StoC)",
+                        channel(),
+                    )
+                )
                 self.add(Step(who, CLIENT.get(), "ACTION response: f(CtoS)", channel()))
             stepped(client, step)
 
@@ -261,8 +286,13 @@ def _summary(doc: Any) -> str:
     body = doc.get("payload", {}) if isinstance(doc, dict) else {}
     if not isinstance(body, dict):
         return ""
-    refs = sorted({" ".join(str(e.get("EndDeviceEventType", {}).get(k)) for k in ("ref", "name"))
-                   for e in body.get("EndDeviceEvent", []) if isinstance(e, dict)})
+    refs = sorted(
+        {
+            " ".join(str(e.get("EndDeviceEventType", {}).get(k)) for k in ("ref", "name"))
+            for e in body.get("EndDeviceEvent", [])
+            if isinstance(e, dict)
+        }
+    )
     if refs:
         return f" [{', '.join(refs)}]"
     if body.get("MeterReading"):
@@ -325,16 +355,20 @@ def _repeats(steps: list[Step]) -> list[Step]:
     out: list[Step] = []
     i = 0
     while i < len(steps):
-        pair = steps[i:i + 2]
+        pair = steps[i : i + 2]
         n = 1
         if len(pair) == 2 and pair[0].channel in ("dlms", "optical") and not pair[0].push:
-            while steps[i + 2 * n:i + 2 * n + 2] == pair:
+            while steps[i + 2 * n : i + 2 * n + 2] == pair:
                 n += 1
         if n > 1:
-            out += [Step(pair[0].source, pair[0].target, pair[0].message + " (repeated)",
-                         pair[0].channel),
-                    Step(pair[1].source, pair[1].target, pair[1].message + " (repeated)",
-                         pair[1].channel)]
+            out += [
+                Step(
+                    pair[0].source, pair[0].target, pair[0].message + " (repeated)", pair[0].channel
+                ),
+                Step(
+                    pair[1].source, pair[1].target, pair[1].message + " (repeated)", pair[1].channel
+                ),
+            ]
             i += 2 * n
         else:
             out.append(steps[i])

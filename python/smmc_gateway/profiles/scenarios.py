@@ -46,6 +46,8 @@ class LabClock:
 
     def synchronised(self) -> bool:
         return self.synced
+
+
 METERS = 2
 STEP_TIMEOUT_S = 20.0
 
@@ -64,8 +66,9 @@ class Context:
     seen: list[tuple[str, bytes]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def command(self, noun: str, verb: str, cid: str, payload: dict[str, Any],
-                      what: str) -> None:
+    async def command(
+        self, noun: str, verb: str, cid: str, payload: dict[str, Any], what: str
+    ) -> None:
         self.recorder.command(noun, verb, cid, what)
         body = {"header": {"verb": verb, "noun": noun, "correlationId": cid}, "payload": payload}
         await self.client.publish(f"smmc/v1/{GW}/cmd/{noun}", json.dumps(body).encode(), qos=1)
@@ -93,8 +96,11 @@ class Scenario:
 
 
 def _control(ref: str, meters: list[str], **extra: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {"EndDeviceControlType": {"ref": ref},
-                            "EndDevices": [{"mRID": m} for m in meters], **extra}
+    item: dict[str, Any] = {
+        "EndDeviceControlType": {"ref": ref},
+        "EndDevices": [{"mRID": m} for m in meters],
+        **extra,
+    }
     return {"EndDeviceControl": [item]}
 
 
@@ -105,45 +111,66 @@ async def _collection(c: Context) -> None:
 
 
 async def _on_demand_read(c: Context) -> None:
-    await c.command("MeterReadings", "get", "read-1", {"EndDevices": [{"mRID": c.ids[0]}]},
-                    "meter A registers")
+    await c.command(
+        "MeterReadings", "get", "read-1", {"EndDevices": [{"mRID": c.ids[0]}]}, "meter A registers"
+    )
     await c.wait_for("reply/read-1")
 
 
 def _stored_window() -> dict[str, str]:
     """A window around now wide enough for everything the start-up collections stored."""
     now = datetime.now(UTC).replace(microsecond=0)
-    return {"start": (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "end": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return {
+        "start": (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 async def _customer_data(c: Context) -> None:
-    await c.command("CustomerMeterDataSet", "get", "cust-1",
-                    {"EndDevices": [{"mRID": c.ids[0]}], "timeSchedule": _stored_window()},
-                    "meter A, last days (from the data store)")
+    await c.command(
+        "CustomerMeterDataSet",
+        "get",
+        "cust-1",
+        {"EndDevices": [{"mRID": c.ids[0]}], "timeSchedule": _stored_window()},
+        "meter A, last days (from the data store)",
+    )
     await c.wait_for("reply/cust-1")
     c.seen.clear()
-    await c.command("MeterReadings", "get", "cust-2",
-                    {"EndDevices": [{"mRID": c.ids[0]}], "timeSchedule": _stored_window(),
-                     "fromStore": True}, "meter A, fromStore true")
+    await c.command(
+        "MeterReadings",
+        "get",
+        "cust-2",
+        {"EndDevices": [{"mRID": c.ids[0]}], "timeSchedule": _stored_window(), "fromStore": True},
+        "meter A, fromStore true",
+    )
     await c.wait_for("reply/cust-2")
 
 
 async def _readings_report(c: Context) -> None:
-    await c.command("ReadingsReport", "get", "rep-1",
-                    {"EndDeviceGroups": [{"mRID": "feeder"}], "timeSchedule": _stored_window()},
-                    "group feeder, last days")
+    await c.command(
+        "ReadingsReport",
+        "get",
+        "rep-1",
+        {"EndDeviceGroups": [{"mRID": "feeder"}], "timeSchedule": _stored_window()},
+        "group feeder, last days",
+    )
     await c.wait_for("reply/rep-1")
 
 
 async def _disconnect_connect(c: Context) -> None:
-    await c.command("EndDeviceControls", "create", "dc-1", _control("disconnect", [c.ids[0]]),
-                    "disconnect meter A")
+    await c.command(
+        "EndDeviceControls",
+        "create",
+        "dc-1",
+        _control("disconnect", [c.ids[0]]),
+        "disconnect meter A",
+    )
     await c.wait_for("reply/dc-1")
     await c.wait_for(f"meter/{c.ids[0]}/events")
     c.seen.clear()
-    await c.command("EndDeviceControls", "create", "rc-1", _control("connect", [c.ids[0]]),
-                    "connect meter A")
+    await c.command(
+        "EndDeviceControls", "create", "rc-1", _control("connect", [c.ids[0]]), "connect meter A"
+    )
     await c.wait_for("reply/rc-1")
     await c.wait_for(f"meter/{c.ids[0]}/events")
     press_button(c)
@@ -153,24 +180,37 @@ def press_button(c: Context) -> None:
     """Control mode 1 (the lab meters'): remote reconnect only makes the meter ready for
     reconnection; the supply returns when the customer presses the meter's button."""
     meter = c.fleet.meters[0].meter
-    c.recorder.add(Step("Customer", "Meter A", "presses the meter's button (manual "
-                                               "reconnect: ready_for_reconnection -> "
-                                               "connected)", "local"))
+    c.recorder.add(
+        Step(
+            "Customer",
+            "Meter A",
+            "presses the meter's button (manual reconnect: ready_for_reconnection -> connected)",
+            "local",
+        )
+    )
     if meter.press_button(c.fleet.now()) is None or not meter.supplied:
         raise RuntimeError("meter A did not reconnect when its button was pressed")
 
 
 async def _unknown_meter(c: Context) -> None:
-    await c.command("EndDeviceControls", "create", "dc-bad", _control("disconnect",
-                                                                      ["no-such-meter"]),
-                    "disconnect an unknown meter")
+    await c.command(
+        "EndDeviceControls",
+        "create",
+        "dc-bad",
+        _control("disconnect", ["no-such-meter"]),
+        "disconnect an unknown meter",
+    )
     await c.wait_for("reply/dc-bad")
 
 
 async def _oms(c: Context) -> None:
-    await c.command("EndDeviceControls", "create", "ping-1",
-                    _control("ping", c.ids, EndDeviceGroups=[{"mRID": "feeder"}]),
-                    "ping meters A and B (group feeder)")
+    await c.command(
+        "EndDeviceControls",
+        "create",
+        "ping-1",
+        _control("ping", c.ids, EndDeviceGroups=[{"mRID": "feeder"}]),
+        "ping meters A and B (group feeder)",
+    )
     await c.wait_for("reply/ping-1")
 
 
@@ -185,22 +225,36 @@ async def _outage(c: Context) -> None:
 
 
 async def _clock(c: Context) -> None:
-    await c.command("EndDeviceControls", "create", "clock-1", _control("clockSync", [c.ids[0]]),
-                    "clockSync meter A")
+    await c.command(
+        "EndDeviceControls",
+        "create",
+        "clock-1",
+        _control("clockSync", [c.ids[0]]),
+        "clockSync meter A",
+    )
     await c.wait_for("reply/clock-1")
 
 
 async def _limit(c: Context) -> None:
-    await c.command("EndDeviceControls", "create", "limit-1",
-                    _control("limit", [c.ids[0]], demandLimit={"value": 10, "unit": "kW"}),
-                    "limit meter A to 10 kW")
+    await c.command(
+        "EndDeviceControls",
+        "create",
+        "limit-1",
+        _control("limit", [c.ids[0]], demandLimit={"value": 10, "unit": "kW"}),
+        "limit meter A to 10 kW",
+    )
     await c.wait_for("reply/limit-1")
 
 
 async def _unreachable(c: Context) -> None:
     """Meter B is unpowered (since the OMS poll exception): a disconnect order fails."""
-    await c.command("EndDeviceControls", "create", "dc-down",
-                    _control("disconnect", [c.ids[1]]), "disconnect meter B (unpowered)")
+    await c.command(
+        "EndDeviceControls",
+        "create",
+        "dc-down",
+        _control("disconnect", [c.ids[1]]),
+        "disconnect meter B (unpowered)",
+    )
     await c.wait_for("reply/dc-down", 60.0)
     c.seen.clear()
     c.recorder.add(Step("Meter B", "Meter B", "supply restored", "local"))
@@ -209,27 +263,39 @@ async def _unreachable(c: Context) -> None:
 
 
 async def _discovery(c: Context) -> None:
-    c.recorder.add(Step("Scheduler", "Gateway", "meter A registered (discovery)",
-                        "internal"))
+    c.recorder.add(Step("Scheduler", "Gateway", "meter A registered (discovery)", "internal"))
     await c.gateway.headend.discover(c.ids[0])
     await c.wait_for(f"meter/{c.ids[0]}/config")
 
 
 async def _programming(c: Context) -> None:
-    setting = {"EndDevices": [{"mRID": c.ids[0]}], "class_id": 1, "obis": "0.0.97.98.10.255",
-               "attribute": 2, "value": {"type": "double-long-unsigned",
-                                                  "value": 0xFFFFFFFF}}
-    await c.command("MeterConfig", "change", "mc-1", {"Settings": [setting]},
-                    "set the alarm filter of meter A")
+    setting = {
+        "EndDevices": [{"mRID": c.ids[0]}],
+        "class_id": 1,
+        "obis": "0.0.97.98.10.255",
+        "attribute": 2,
+        "value": {"type": "double-long-unsigned", "value": 0xFFFFFFFF},
+    }
+    await c.command(
+        "MeterConfig", "change", "mc-1", {"Settings": [setting]}, "set the alarm filter of meter A"
+    )
     await c.wait_for("reply/mc-1")
 
 
 async def _account_move(c: Context) -> None:
     for cid, reason in (("move-out", "moveOut"), ("move-in", "moveIn")):
         c.seen.clear()
-        await c.command("MasterDataLinkageConfig", "create", cid,
-                        {"ConfigurationEvent": {"reason": reason}, "Meter": [{"mRID": c.ids[0]}],
-                         "CustomerAccount": {"mRID": "account-1"}}, f"{reason} meter A")
+        await c.command(
+            "MasterDataLinkageConfig",
+            "create",
+            cid,
+            {
+                "ConfigurationEvent": {"reason": reason},
+                "Meter": [{"mRID": c.ids[0]}],
+                "CustomerAccount": {"mRID": "account-1"},
+            },
+            f"{reason} meter A",
+        )
         await c.wait_for(f"reply/{cid}")
         await c.wait_for(f"meter/{c.ids[0]}/events")
         await c.wait_for(f"meter/{c.ids[0]}/readings")
@@ -243,22 +309,27 @@ def firmware_samples() -> Path:
     """The signed sample image of the source tree (firmware-images/, TEST-ONLY key)."""
     here = Path(__file__).resolve().parents[3] / "firmware-images"
     if not (here / FIRMWARE_IMAGE).exists():
-        raise RuntimeError(f"{here / FIRMWARE_IMAGE}: missing; the firmware scenario needs "
-                           "the source tree's firmware-images/ (run from a checkout)")
+        raise RuntimeError(
+            f"{here / FIRMWARE_IMAGE}: missing; the firmware scenario needs "
+            "the source tree's firmware-images/ (run from a checkout)"
+        )
     return here
 
 
 async def _firmware(c: Context) -> None:
-    body = {"EndDeviceFirmware": {"imageIdentifier": "SMMC-SIM-2.0.0"},
-            "EndDevices": [{"mRID": c.ids[0]}]}
-    await c.command("EndDeviceFirmware", "create", "fw-1", body,
-                    "image SMMC-SIM-2.0.0 to meter A")
+    body = {
+        "EndDeviceFirmware": {"imageIdentifier": "SMMC-SIM-2.0.0"},
+        "EndDevices": [{"mRID": c.ids[0]}],
+    }
+    await c.command("EndDeviceFirmware", "create", "fw-1", body, "image SMMC-SIM-2.0.0 to meter A")
     await c.wait_for("reply/fw-1", 60.0)
     # after activation the meter pushes a notification (reason "firmware"), which the
     # gateway publishes as an event: both belong to this scenario
     async with asyncio.timeout(STEP_TIMEOUT_S):
-        while not (any(b"smmc.firmware.activated" in p for _, p in c.seen)
-                   and any(b"smmc.push.dataNotification" in p for _, p in c.seen)):
+        while not (
+            any(b"smmc.firmware.activated" in p for _, p in c.seen)
+            and any(b"smmc.push.dataNotification" in p for _, p in c.seen)
+        ):
             c.arrived.clear()
             await c.arrived.wait()
 
@@ -268,13 +339,17 @@ async def _quiet(gw: Gateway, within_s: float = 60.0) -> None:
     async with asyncio.timeout(within_s):
         # the scheduler offers no event for "idle"; its state is polled (as the daemon's
         # own discovery does)
-        while (await gw.fleet.undiscovered() or gw.scheduler.active_jobs  # noqa: ASYNC110
-               or gw.scheduler.due_count(horizon_s=120.0)):
+        while (  # noqa: ASYNC110
+            await gw.fleet.undiscovered()
+            or gw.scheduler.active_jobs
+            or gw.scheduler.due_count(horizon_s=120.0)
+        ):
             await asyncio.sleep(0.2)
 
 
-async def _settle(gw: Gateway, recorder: Recorder, quiet_s: float = 0.4,
-                  within_s: float = 20.0) -> None:
+async def _settle(
+    gw: Gateway, recorder: Recorder, quiet_s: float = 0.4, within_s: float = 20.0
+) -> None:
     """What a scenario set off has ended: no job running and nothing observed for
     ``quiet_s`` (a push can make the gateway re-read a meter after the scenario's last
     awaited message; that belongs to the scenario, not to the next one)."""
@@ -320,23 +395,36 @@ async def run_all(scenarios: tuple[Scenario, ...] | None = None) -> Observation:
         from smmc_gateway.profiles.catalog import SCENARIOS
 
         scenarios = SCENARIOS
-    with (tempfile.TemporaryDirectory(prefix="smmc-profiles-") as tmp,
-          LocalBroker(Path(tmp) / "broker") as broker):
+    with (
+        tempfile.TemporaryDirectory(prefix="smmc-profiles-") as tmp,
+        LocalBroker(Path(tmp) / "broker") as broker,
+    ):
         return await _run(Path(tmp), broker, scenarios)
 
 
-def _lab(tmp: Path, fleet: SimulatedFleet, info: list[dict[str, Any]], broker: LocalBroker,
-         push_port: int) -> Path:
+def _lab(
+    tmp: Path,
+    fleet: SimulatedFleet,
+    info: list[dict[str, Any]],
+    broker: LocalBroker,
+    push_port: int,
+) -> Path:
     ids = [str(m["meter_id"]) for m in info]
     # the daily jobs (clock sync, bulk export) are put half a day away so they never run
     # inside a scenario (the bulk export scenario runs its job itself)
     away = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
-    cfg = write_lab_config(tmp / "gw", info, broker=(broker.host, broker.port), gateway_id=GW,
-                           groups={m: "feeder" for m in ids}, push_port=push_port,
-                           enable=LAB_ENABLE,
-                           schedules='load_profile_every = "6h"\nload_profile_jitter = "1s"\n'
-                                     'events_every = "6h"\nregisters_every = "6h"\n'
-                                     f'clock_sync_at = "{away}"\nbulk_export_at = "{away}"')
+    cfg = write_lab_config(
+        tmp / "gw",
+        info,
+        broker=(broker.host, broker.port),
+        gateway_id=GW,
+        groups={m: "feeder" for m in ids},
+        push_port=push_port,
+        enable=LAB_ENABLE,
+        schedules='load_profile_every = "6h"\nload_profile_jitter = "1s"\n'
+        'events_every = "6h"\nregisters_every = "6h"\n'
+        f'clock_sync_at = "{away}"\nbulk_export_at = "{away}"',
+    )
     from smmc_gateway.profiles.scenarios_han import with_master_keys
 
     with_master_keys(cfg.parent / "meter-keys.toml", fleet)
@@ -351,8 +439,11 @@ def _lab(tmp: Path, fleet: SimulatedFleet, info: list[dict[str, Any]], broker: L
 
 async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) -> Observation:
     push_port = free_port()
-    fleet = SimulatedFleet(FleetSpec(meters=METERS, seed=7, time_offset_s=40.0,
-                                     push_destination=f"127.0.0.1:{push_port}"))
+    fleet = SimulatedFleet(
+        FleetSpec(
+            meters=METERS, seed=7, time_offset_s=40.0, push_destination=f"127.0.0.1:{push_port}"
+        )
+    )
     base = free_ports(METERS)
     servers = await start_tcp_per_meter(fleet, base)
     ports = [base + i for i in range(METERS)]
@@ -364,13 +455,15 @@ async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) 
         recorder.tap_meter(rt.meter_id, rt.meter)
     config = load_config(_lab(tmp, fleet, info, broker, push_port))
     clock = LabClock()
-    gw = Gateway(config, DaemonOptions(time_source=clock, first_read_s=2 * 3600,
-                                       audit_interval_s=0.5))
+    gw = Gateway(
+        config, DaemonOptions(time_source=clock, first_read_s=2 * 3600, audit_interval_s=0.5)
+    )
     results: dict[str, Run] = {}
     try:
         await gw.start()
-        async with aiomqtt.Client(broker.host, broker.port,
-                                  protocol=aiomqtt.ProtocolVersion.V5) as client:
+        async with aiomqtt.Client(
+            broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5
+        ) as client:
             await client.subscribe(f"smmc/v1/{GW}/#", qos=1)
             ctx = Context(gw, fleet, client, recorder, ids, tmp, clock)
 
@@ -392,15 +485,19 @@ async def _run(tmp: Path, broker: LocalBroker, scenarios: tuple[Scenario, ...]) 
                         await sc.run(ctx)
                     except TimeoutError:
                         steps, _ = recorder.end()
-                        last = "; ".join(f"{x.source} -> {x.target}: {x.message}"
-                                         for x in steps[-6:])
-                        raise RuntimeError(f"scenario {sc.aspect:02d}-{sc.name}: the message "
-                                           "it waits for did not come in time (observed "
-                                           f"last: {last or 'nothing'})") from None
+                        last = "; ".join(
+                            f"{x.source} -> {x.target}: {x.message}" for x in steps[-6:]
+                        )
+                        raise RuntimeError(
+                            f"scenario {sc.aspect:02d}-{sc.name}: the message "
+                            "it waits for did not come in time (observed "
+                            f"last: {last or 'nothing'})"
+                        ) from None
                     await _settle(gw, recorder)
                     steps, timing = recorder.end()
-                    results[f"{sc.aspect:02d}-{sc.name}"] = Run(sc.aspect, sc.title, steps,
-                                                                timing, sc.exception)
+                    results[f"{sc.aspect:02d}-{sc.name}"] = Run(
+                        sc.aspect, sc.title, steps, timing, sc.exception
+                    )
             finally:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

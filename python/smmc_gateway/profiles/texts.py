@@ -19,9 +19,23 @@ from typing import Any
 HERE = Path(__file__).resolve().parent / "texts"
 LANGUAGES = ("es", "en")
 
-ASPECT_KEYS = ("name", "central", "scope", "objectives", "reference", "short", "narrative",
-               "triggers", "assumptions", "design", "pre", "post", "exceptions",
-               "kpi_latency_s", "kpi_completion_s")
+ASPECT_KEYS = (
+    "name",
+    "central",
+    "scope",
+    "objectives",
+    "reference",
+    "short",
+    "narrative",
+    "triggers",
+    "assumptions",
+    "design",
+    "pre",
+    "post",
+    "exceptions",
+    "kpi_latency_s",
+    "kpi_completion_s",
+)
 LIST_KEYS = ("objectives", "triggers", "assumptions", "design", "pre", "post", "exceptions")
 
 
@@ -87,11 +101,20 @@ def load(lang: str) -> Texts:
         raise TextsError(f"{where}: aspects {sorted(aspects)}; expected 1 to 15")
     phrases = tuple((str(p[0]), str(p[1])) for p in doc.get("phrases", []))
     arch = _table(doc, "arch", where)
-    return Texts(lang, _table(doc, "meta", where), _table(doc, "labels", where),
-                 _table(doc, "kpi", where), _table(doc, "channels", where),
-                 _table(doc, "actors", where), dict(doc.get("actor_names", {})),
-                 {k: dict(v) for k, v in arch.items()}, _table(doc, "glossary", where),
-                 _table(doc, "scenarios", where), aspects, phrases)
+    return Texts(
+        lang,
+        _table(doc, "meta", where),
+        _table(doc, "labels", where),
+        _table(doc, "kpi", where),
+        _table(doc, "channels", where),
+        _table(doc, "actors", where),
+        dict(doc.get("actor_names", {})),
+        {k: dict(v) for k, v in arch.items()},
+        _table(doc, "glossary", where),
+        _table(doc, "scenarios", where),
+        aspects,
+        phrases,
+    )
 
 
 def same_keys(a: Texts, b: Texts) -> list[str]:
@@ -107,6 +130,8 @@ def same_keys(a: Texts, b: Texts) -> list[str]:
     for n in range(1, 16):
         for k in LIST_KEYS:
             if len(a.aspects[n][k]) != len(b.aspects[n][k]):
-                out.append(f"[aspect.{n}] {k}: {len(a.aspects[n][k])} items in {a.lang}, "
-                           f"{len(b.aspects[n][k])} in {b.lang}")
+                out.append(
+                    f"[aspect.{n}] {k}: {len(a.aspects[n][k])} items in {a.lang}, "
+                    f"{len(b.aspects[n][k])} in {b.lang}"
+                )
     return out

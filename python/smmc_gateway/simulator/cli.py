@@ -323,8 +323,11 @@ def run(args: argparse.Namespace) -> int:
         print("simulate: --optical serves one meter (the optical port)", file=sys.stderr)
         return 2
     if args.tcp is not None and args.optical and (args.shared or not args.hdlc):
-        print("simulate: --optical over TCP needs --hdlc (mode E hands the line to HDLC) "
-              "and one port per meter (not --shared)", file=sys.stderr)
+        print(
+            "simulate: --optical over TCP needs --hdlc (mode E hands the line to HDLC) "
+            "and one port per meter (not --shared)",
+            file=sys.stderr,
+        )
         return 2
     configure_logging(level=args.log_level)
     try:
@@ -380,8 +383,11 @@ async def _main(args: argparse.Namespace, spec: FleetSpec) -> int:
             for i, entry in enumerate(listing):
                 entry["port"] = ports[0] if args.shared else ports[i]
                 entry["framing"] = (
-                    "optical+hdlc" if args.optical
-                    else "hdlc" if args.hdlc or args.shared else "wrapper"
+                    "optical+hdlc"
+                    if args.optical
+                    else "hdlc"
+                    if args.hdlc or args.shared
+                    else "wrapper"
                 )
         else:
             device = args.serial

@@ -140,9 +140,13 @@ def han_device(seed: int, index: int, number: int) -> HanDevice:
     """The ``number``-th (0..3) HAN device of meter ``index``: identity and default key
     derived from the fleet seed."""
     ident = int.from_bytes(derive(seed, index, f"han{number}", 4), "big") % 90_000_000
-    return HanDevice(identification=10_000_000 + ident,
-                     default_key=derive(seed, index, f"han{number}-default-key"),
-                     manufacturer="SMC", version=1, device_type=HAN_TYPES[number])
+    return HanDevice(
+        identification=10_000_000 + ident,
+        default_key=derive(seed, index, f"han{number}-default-key"),
+        manufacturer="SMC",
+        version=1,
+        device_type=HAN_TYPES[number],
+    )
 
 
 def _title(spec: FleetSpec, index: int) -> bytes:
@@ -190,8 +194,11 @@ class MeterRuntime:
             push_destination=spec.push_destination,
             key_unwrap=_unwrap,
             han_devices=tuple(
-                HanPlan(han_device(spec.seed, index, n), spec.han_join_after_s,
-                        spec.han_leave_after_s) for n in range(spec.han_devices)),
+                HanPlan(
+                    han_device(spec.seed, index, n), spec.han_join_after_s, spec.han_leave_after_s
+                )
+                for n in range(spec.han_devices)
+            ),
             cip_period_s=spec.cip_period_s,
             opt_out_after_s=spec.opt_out_after_s,
             opt_out_source=spec.opt_out_source,
@@ -232,11 +239,15 @@ class MeterRuntime:
             "ek": creds.guek.hex(),
             "ak": creds.gak.hex(),
             "password": creds.lls_password.decode("ascii", "replace"),
-            "han": [{"identification": f"{p.device.identification:08d}",
-                     "manufacturer": p.device.manufacturer,
-                     "device_type": p.device.device_type,
-                     "default_key": p.device.default_key.hex()}
-                    for p in self.meter.options.han_devices],
+            "han": [
+                {
+                    "identification": f"{p.device.identification:08d}",
+                    "manufacturer": p.device.manufacturer,
+                    "device_type": p.device.device_type,
+                    "default_key": p.device.default_key.hex(),
+                }
+                for p in self.meter.options.han_devices
+            ],
         }
 
     def notification(self, push: PushMessage) -> bytes:

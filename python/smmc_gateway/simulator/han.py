@@ -192,8 +192,7 @@ class HanBus:
         if device is None:
             client.status = STATUS_TEMPORARY_ERROR
             return "success"
-        if client.key is not None and device.user_key is not None \
-                and device.user_key != client.key:
+        if client.key is not None and device.user_key is not None and device.user_key != client.key:
             client.status = STATUS_APPLICATION_ERROR  # the telegram does not decrypt
             return "success"
         client.status = STATUS_OK
@@ -214,8 +213,13 @@ class HanBus:
     @staticmethod
     def _fill(client: MBusClient, device: HanDevice, address: int) -> None:
         client.clear()
-        client.slot = Installed(address, device.bcd, manufacturer_id(device.manufacturer),
-                                device.version, device.device_type)
+        client.slot = Installed(
+            address,
+            device.bcd,
+            manufacturer_id(device.manufacturer),
+            device.version,
+            device.device_type,
+        )
 
     def _event(self, client: MBusClient, base: int, now: datetime) -> None:
         self.log(base + 10 * (client.channel - 1), now)

@@ -104,8 +104,12 @@ def build_objects(meter: SimulatedMeter) -> list[CosemObject]:
     objs.append(Register(VOLTAGE, lambda now: long_unsigned(meter.voltage_dv(now)), -1, 35))
     objs.append(Data(AMR_STATUS, source=lambda now: unsigned(meter.status_flags)))
     objs.append(Data(ACTIVE_TARIFF, unsigned(1)))
-    objs.append(Data(LAST_CLOCK_SYNC, octet_string(meter.clock.local_bytes(
-        meter.clock.meter_time(meter.created)))))
+    objs.append(
+        Data(
+            LAST_CLOCK_SYNC,
+            octet_string(meter.clock.local_bytes(meter.clock.meter_time(meter.created))),
+        )
+    )
     # use cases 4 and 8, the customer side (simulator/customer.py)
     objs.append(Data(CONSUMER_MESSAGE, octet_string(b""), writable=True))
     objs.append(Data(CONSUMER_CODE, octet_string(b""), writable=True))

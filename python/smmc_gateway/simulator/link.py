@@ -39,7 +39,11 @@ class WrapperEndpoint:
         self.finished = False
         self.framer = _core.WrapperFramer()
         self.server = DlmsServer(
-            runtime.meter, runtime.counters, runtime.clock.now, log=log, offered=runtime.offered,
+            runtime.meter,
+            runtime.counters,
+            runtime.clock.now,
+            log=log,
+            offered=runtime.offered,
             stale=runtime.faults.stale,
         )
         self.frames_in = 0
@@ -87,7 +91,11 @@ class HdlcEndpoint:
         self.link = self._new_link(None)
         self.watch = _core.HdlcFramer()
         self.server = DlmsServer(
-            runtime.meter, runtime.counters, runtime.clock.now, log=log, offered=runtime.offered,
+            runtime.meter,
+            runtime.counters,
+            runtime.clock.now,
+            log=log,
+            offered=runtime.offered,
             stale=runtime.faults.stale,
         )
         self.client: int | None = None

@@ -162,9 +162,11 @@ class SimulatedMeter:
         self.special_days = SpecialDaysTable()
         # use case 4: the HAN (M-Bus) side and the customer's display (simulator/han.py,
         # simulator/customer.py); the prices the display shows (Charge, class 113)
-        self.han = HanBus(log=lambda code, t: self._log(events.MBUS, code, t),
-                          alarm=lambda bit, t, why: self._raise_alarm(1 << bit, t, why),
-                          auto_install=opts.mbus_auto_install)
+        self.han = HanBus(
+            log=lambda code, t: self._log(events.MBUS, code, t),
+            alarm=lambda bit, t, why: self._raise_alarm(1 << bit, t, why),
+            auto_install=opts.mbus_auto_install,
+        )
         self.charge = Charge(self.time_zone)
         self.display = CustomerDisplay(period_s=opts.cip_period_s)
         self.image_activation = SingleActionSchedule(
@@ -569,43 +571,57 @@ class SimulatedMeter:
         for obis in (ALARM, ALARM_FILTER, ALARM_PUSH):
             self.objects.pop(obis, None)
         for reg in model.alarms:
-            self.objects[Obis.coerce(reg.obis)] = Data(reg.obis, double_long_unsigned(0),
-                                                       writable=True)
+            self.objects[Obis.coerce(reg.obis)] = Data(
+                reg.obis, double_long_unsigned(0), writable=True
+            )
             if reg.filter_obis:
                 self.objects[Obis.coerce(reg.filter_obis)] = Data(
-                    reg.filter_obis, double_long_unsigned(0xFFFFFFFF), writable=True)
+                    reg.filter_obis, double_long_unsigned(0xFFFFFFFF), writable=True
+                )
             if reg.descriptor_obis:
                 self.objects[Obis.coerce(reg.descriptor_obis)] = Data(
-                    reg.descriptor_obis, double_long_unsigned(0), writable=True)
+                    reg.descriptor_obis, double_long_unsigned(0), writable=True
+                )
         for layout in model.pushes:
-            caps = [CaptureObject(o.class_id, Obis.coerce(o.obis), o.attribute)
-                    for o in layout.objects]
+            caps = [
+                CaptureObject(o.class_id, Obis.coerce(o.obis), o.attribute) for o in layout.objects
+            ]
             self.objects[Obis.coerce(layout.obis)] = PushSetup(
-                layout.obis, caps, destination=opts.push_destination, reader=self.read_value,
-                emit=self.emit_push)
+                layout.obis,
+                caps,
+                destination=opts.push_destination,
+                reader=self.read_value,
+                emit=self.emit_push,
+            )
         ldn = self.objects.get(LOGICAL_DEVICE_NAME)
         if isinstance(ldn, Data):
             ldn.value = octet_string(self._flag + opts.serial.encode())
         scaler, unit = self._play.limiter_scale()
         if (scaler, unit) != (0, 27):
             self.objects[POWER] = Register(
-                POWER, lambda now: double_long_unsigned(round(self.power_w(now) / 10**scaler)),
-                scaler, unit)
+                POWER,
+                lambda now: double_long_unsigned(round(self.power_w(now) / 10**scaler)),
+                scaler,
+                unit,
+            )
             self.limiter.threshold_normal = round(opts.limiter_threshold_w / 10**scaler)
-            self.limiter.threshold_emergency = round(self.limiter.threshold_emergency
-                                                     / 10**scaler)
+            self.limiter.threshold_emergency = round(self.limiter.threshold_emergency / 10**scaler)
 
     def _raise_played(self, mask: int, now: datetime, reason: str) -> None:
         assert self._play is not None
         for target in self._play.alarm_targets(mask):
             register = self._data(target.register)
             register.value = double_long_unsigned(as_int(register.current(now)) | 1 << target.bit)
-            if target.filter is not None and target.filter in self.objects \
-                    and not as_int(self._data(target.filter).current(now)) >> target.bit & 1:
+            if (
+                target.filter is not None
+                and target.filter in self.objects
+                and not as_int(self._data(target.filter).current(now)) >> target.bit & 1
+            ):
                 continue
             for obj in list(self.objects.values()):
                 if isinstance(obj, PushSetup) and any(
-                        c.obis == target.register for c in obj.objects):
+                    c.obis == target.register for c in obj.objects
+                ):
                     self._push_reason = reason
                     try:
                         obj.push(now)
@@ -705,13 +721,14 @@ class SimulatedMeter:
             return
         age = (now - self.created).total_seconds()
         for plan in self.options.han_devices:
-            ident, state = plan.device.identification, self._plans_done.get(
-                plan.device.identification)
+            ident, state = (
+                plan.device.identification,
+                self._plans_done.get(plan.device.identification),
+            )
             if state is None and plan.join_after_s is not None and age >= plan.join_after_s:
                 self._plans_done[ident] = "joined"
                 self.han.join(plan.device, now)
-            elif state == "joined" and plan.leave_after_s is not None \
-                    and age >= plan.leave_after_s:
+            elif state == "joined" and plan.leave_after_s is not None and age >= plan.leave_after_s:
                 self._plans_done[ident] = "left"
                 self.han.leave(plan.device.bcd, now)
         after = self.options.opt_out_after_s

@@ -44,8 +44,13 @@ def _read(meter: SimulatedMeter, a: _core.Attribute, client: int, now: datetime)
         except _core.DlmsError:
             return "type-unmatched"
     value = meter.get(
-        a.class_id, a.obis, a.attribute_id, now=now, client=client,
-        selector=selector, parameters=parameters,
+        a.class_id,
+        a.obis,
+        a.attribute_id,
+        now=now,
+        client=client,
+        selector=selector,
+        parameters=parameters,
     )
     if isinstance(value, str):
         return value

@@ -333,12 +333,19 @@ class Uplink:
         if code < 0x80 and not isinstance(rc, ReasonCode):
             code = _V311_CONNACK.get(code, 0x80)  # a v3.1.1 answer: its v5 equivalent
         action = connack_action(code)
-        log.warning("uplink_connack", code=f"0x{code:02X}", reason=reason_name(code),
-                    host=self.config.host, port=self.config.port, action=action)
+        log.warning(
+            "uplink_connack",
+            code=f"0x{code:02X}",
+            reason=reason_name(code),
+            host=self.config.host,
+            port=self.config.port,
+            action=action,
+        )
         if action == "fatal":
             refused = BrokerRefused(code, self.config.host, self.config.port)
-            log.error("broker_refused", code=f"0x{code:02X}", reason=reason_name(code),
-                      error=str(refused))
+            log.error(
+                "broker_refused", code=f"0x{code:02X}", reason=reason_name(code), error=str(refused)
+            )
             raise refused
         if action == "no_retain":
             if not self._retain_ok:  # refused even without a retained will: a broker bug
@@ -349,11 +356,14 @@ class Uplink:
 
     def _no_retain(self, why: str) -> None:
         if self._retain_ok:
-            log.warning("broker_retain_unsupported", why=why,
-                        effect="a non-retained will; retained messages (status, config, "
-                               "linkage, registry) are published without retain and the "
-                               f"status every {self.config.status_interval_s:g}s; consumers "
-                               "that subscribe later wait for the next one")
+            log.warning(
+                "broker_retain_unsupported",
+                why=why,
+                effect="a non-retained will; retained messages (status, config, "
+                "linkage, registry) are published without retain and the "
+                f"status every {self.config.status_interval_s:g}s; consumers "
+                "that subscribe later wait for the next one",
+            )
         self._retain_ok = False
 
     def _unworkable(self, error: BaseException) -> TlsSetupError | None:
@@ -364,8 +374,11 @@ class Uplink:
         if bad is None or self.counters.connects:
             return None
         cfg = self.config
-        ca = f"broker.tls.ca ({cfg.tls.ca})" if cfg.tls and cfg.tls.ca else (
-            "the system's CA certificates (broker.tls.ca is not set)")
+        ca = (
+            f"broker.tls.ca ({cfg.tls.ca})"
+            if cfg.tls and cfg.tls.ca
+            else ("the system's CA certificates (broker.tls.ca is not set)")
+        )
         if bad.verify_code in _CLOCK_DEPENDENT:
             check = "its validity dates are compared with this host's clock: check the clock"
         else:
@@ -423,7 +436,9 @@ class Uplink:
             tls_context=self._tls_context,  # set: TLS before anything is sent, or nothing
             max_inflight_messages=cfg.max_inflight,
             will=aiomqtt.Will(
-                self.topics.status(), self._status_payload("offline"), qos=1,
+                self.topics.status(),
+                self._status_payload("offline"),
+                qos=1,
                 retain=self._retain_ok,
             ),
         )
@@ -432,31 +447,50 @@ class Uplink:
         chained = inner.on_publish
         on_connect, on_disconnect = inner.on_connect, inner.on_disconnect
 
-        def connected(c: paho.Client, userdata: Any, flags: Any, rc: ReasonCode,
-                      properties: Properties | None = None) -> None:
+        def connected(
+            c: paho.Client,
+            userdata: Any,
+            flags: Any,
+            rc: ReasonCode,
+            properties: Properties | None = None,
+        ) -> None:
             self._connack = rc.value
             if rc.value < 0x80:
-                log.info("uplink_connack", code=f"0x{rc.value:02X}", reason=reason_name(rc.value),
-                         host=cfg.host, port=cfg.port,
-                         retain_available=getattr(properties, "RetainAvailable", 1))
+                log.info(
+                    "uplink_connack",
+                    code=f"0x{rc.value:02X}",
+                    reason=reason_name(rc.value),
+                    host=cfg.host,
+                    port=cfg.port,
+                    retain_available=getattr(properties, "RetainAvailable", 1),
+                )
                 if properties is not None and getattr(properties, "RetainAvailable", 1) == 0:
                     self._no_retain("the broker's CONNACK says Retain Available = 0")
             if on_connect is not None:
                 on_connect(c, userdata, flags, rc, properties)  # type: ignore[call-arg,arg-type]
 
-        def disconnected(c: paho.Client, userdata: Any, flags: Any, rc: ReasonCode,
-                         properties: Properties | None = None) -> None:
+        def disconnected(
+            c: paho.Client,
+            userdata: Any,
+            flags: Any,
+            rc: ReasonCode,
+            properties: Properties | None = None,
+        ) -> None:
             was_up = self._connack is not None and self._connack < 0x80
             if was_up and rc is not None and rc.value >= 0x80:
-                log.warning("uplink_broker_disconnect", code=f"0x{rc.value:02X}",
-                            reason=reason_name(rc.value))
+                log.warning(
+                    "uplink_broker_disconnect",
+                    code=f"0x{rc.value:02X}",
+                    reason=reason_name(rc.value),
+                )
             # A publish waiting for its PUBACK will not get it on this connection: fail it
             # now (the outbox sends it again after the reconnect) instead of waiting out
             # publish_timeout.
             for fut in list(self._acks.values()):
                 if not fut.done():
-                    fut.set_exception(aiomqtt.MqttError(
-                        "the connection to the broker was lost before the PUBACK"))
+                    fut.set_exception(
+                        aiomqtt.MqttError("the connection to the broker was lost before the PUBACK")
+                    )
             if on_disconnect is not None:
                 on_disconnect(c, userdata, flags, rc, properties)  # type: ignore[call-arg,arg-type]
 
@@ -522,8 +556,9 @@ class Uplink:
             self._acks.clear()
 
     async def _publish_status(self, client: aiomqtt.Client, state: str) -> None:
-        rc = await self._publish_raw(client, self.topics.status(), self._status_payload(state),
-                                     self._retain_ok)
+        rc = await self._publish_raw(
+            client, self.topics.status(), self._status_payload(state), self._retain_ok
+        )
         if rc.is_failure:
             log.error("status_refused", reason=reason_name(rc.value), code=f"0x{rc.value:02X}")
 
@@ -568,8 +603,7 @@ class Uplink:
                         await self._wake.wait()
 
     async def _send(self, client: aiomqtt.Client, row: OutboxRow, inflight: set[int]) -> None:
-        rc = await self._publish_raw(client, row.topic, row.payload,
-                                     row.retain and self._retain_ok)
+        rc = await self._publish_raw(client, row.topic, row.payload, row.retain and self._retain_ok)
         if rc.is_failure:
             await self.outbox.dead_letter(row.id, rc.value, reason_name(rc.value))
             self.counters.refused += 1
@@ -585,8 +619,12 @@ class Uplink:
         else:
             await self.outbox.ack(row.id)
             self.counters.published += 1
-            log.debug("puback", message_id=row.message_id, code=f"0x{rc.value:02X}",
-                      reason=reason_name(rc.value))
+            log.debug(
+                "puback",
+                message_id=row.message_id,
+                code=f"0x{rc.value:02X}",
+                reason=reason_name(rc.value),
+            )
         inflight.discard(row.id)
         self._wake.set()
         self._progress.set()
@@ -602,8 +640,14 @@ class Uplink:
                 inner.ack(msg.mid, msg.qos)  # only now: the request is durable
 
     async def _on_request(self, topic: str, body: bytes, cdata: bytes | None) -> None:
-        req = parse_request(self.topics, topic, body, self.config.nouns, cdata,
-                            max_bytes=self.config.max_request_bytes)
+        req = parse_request(
+            self.topics,
+            topic,
+            body,
+            self.config.nouns,
+            cdata,
+            max_bytes=self.config.max_request_bytes,
+        )
         if isinstance(req, BadRequest):
             self.counters.bad_commands += 1
             if self.on_bad_command is not None:

@@ -141,12 +141,21 @@ class UplinkConfig:
     """Without retained messages at the broker: how often ``online`` is re-published."""
 
     def __post_init__(self) -> None:
-        for name in ("max_concurrent", "max_queued", "max_attempts", "max_reply_bytes",
-                     "max_request_bytes"):
+        for name in (
+            "max_concurrent",
+            "max_queued",
+            "max_attempts",
+            "max_reply_bytes",
+            "max_request_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"uplink.{name}: must be >= 1, got {getattr(self, name)}")
-        for name in ("command_timeout_s", "journal_retention_s", "prune_interval_s",
-                     "status_interval_s"):
+        for name in (
+            "command_timeout_s",
+            "journal_retention_s",
+            "prune_interval_s",
+            "status_interval_s",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"uplink.{name}: must be > 0, got {getattr(self, name)}")
 

@@ -111,8 +111,14 @@ class Event(TypedDict, total=False):
     details: str
 
 
-def event(name: str, *, reason: str | None = None, details: str | None = None,
-          created: datetime | None = None, mrid: str | None = None) -> Event:
+def event(
+    name: str,
+    *,
+    reason: str | None = None,
+    details: str | None = None,
+    created: datetime | None = None,
+    mrid: str | None = None,
+) -> Event:
     """An event of type ``name`` (refused with :class:`EnvelopeError` when the name has no
     IEC 61968-9 code); ``created`` defaults to now, ``mrid`` to a fresh uuid4."""
     try:
@@ -211,7 +217,11 @@ READING_ID_NAMESPACE = uuid.UUID("5f0c6a52-8a3e-5b1e-9d6c-3c2f7e1b9a40")
 
 
 def reading_message_id(
-    gateway: str, meter: str, kind: str, first: datetime | None, last: datetime | None,
+    gateway: str,
+    meter: str,
+    kind: str,
+    first: datetime | None,
+    last: datetime | None,
     extra: str = "",
 ) -> str:
     """The deterministic messageId of a readings message: uuid5 over gateway, meter, kind

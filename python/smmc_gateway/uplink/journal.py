@@ -192,7 +192,9 @@ class CommandJournal:
         Unanswered requests are kept whatever their age."""
         cutoff = self.clock() - retention_s
         return await self.store.submit(
-            lambda c: c.execute(
-                "DELETE FROM command WHERE replied IS NOT NULL AND replied < ?", (cutoff,)
-            ).rowcount
+            lambda c: (
+                c.execute(
+                    "DELETE FROM command WHERE replied IS NOT NULL AND replied < ?", (cutoff,)
+                ).rowcount
+            )
         )

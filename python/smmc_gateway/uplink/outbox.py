@@ -136,9 +136,12 @@ class Outbox:
             for d in drafts:
                 if d.message_id is not None:
                     mid = d.message_id
-                    if mid in taken or conn.execute(
-                        "SELECT 1 FROM outbox WHERE message_id=?", (mid,)
-                    ).fetchone():
+                    if (
+                        mid in taken
+                        or conn.execute(
+                            "SELECT 1 FROM outbox WHERE message_id=?", (mid,)
+                        ).fetchone()
+                    ):
                         ids.append(mid)  # already pending: store it once only
                         continue
                 else:

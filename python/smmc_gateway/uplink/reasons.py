@@ -123,5 +123,6 @@ class BrokerRefused(Exception):
         self.code = code
         self.reason = reason_name(code)
         hint = FATAL_CONNACK.get(code, "retrying does not help")
-        super().__init__(f"broker {host}:{port} refused the connection: CONNACK "
-                         f"{describe(code)}: {hint}")
+        super().__init__(
+            f"broker {host}:{port} refused the connection: CONNACK {describe(code)}: {hint}"
+        )

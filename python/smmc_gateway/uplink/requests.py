@@ -82,9 +82,14 @@ def parse_request(
     except TopicError as exc:
         return BadRequest(fallback, "?", "?", "BadTopic", str(exc))
     if max_bytes is not None and len(body) > max_bytes:
-        return BadRequest(fallback or _correlation_in_head(body), noun, "?", "RequestTooLarge",
-                          f"request of {len(body)} bytes; at most {max_bytes} are taken "
-                          "(commands.max_request_bytes)")
+        return BadRequest(
+            fallback or _correlation_in_head(body),
+            noun,
+            "?",
+            "RequestTooLarge",
+            f"request of {len(body)} bytes; at most {max_bytes} are taken "
+            "(commands.max_request_bytes)",
+        )
     try:
         data: Any = json.loads(body)
     except UnicodeDecodeError as exc:

@@ -43,8 +43,10 @@ def check_level(field: str, value: object) -> str:
         # encoded at all (it would fail later, in the store or the client, after the
         # request was taken), and control characters must not appear (MQTT 5, 1.5.4).
         if 0xD800 <= ord(ch) <= 0xDFFF or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F:
-            raise TopicError(f"{field}: {value[:40]!r} contains the character "
-                             f"U+{ord(ch):04X} at offset {pos}, not allowed in a topic")
+            raise TopicError(
+                f"{field}: {value[:40]!r} contains the character "
+                f"U+{ord(ch):04X} at offset {pos}, not allowed in a topic"
+            )
     return value
 
 

@@ -47,19 +47,20 @@ class MoveResult:
     """Set when the switching step failed after the read (the read is still published)."""
 
 
-async def close_billing_period(session: ClientSession, model: ModelConfig,
-                               script_id: int = END_OF_BILLING_SCRIPT_ID) -> str:
+async def close_billing_period(
+    session: ClientSession, model: ModelConfig, script_id: int = END_OF_BILLING_SCRIPT_ID
+) -> str:
     """Execute end-of-billing, or capture on the billing profile; says which."""
     script = model.obis["end_of_billing_script"]
     try:
-        await session.action(*ScriptTable(script).execute,
-                             {"type": "long-unsigned", "value": script_id})
+        await session.action(
+            *ScriptTable(script).execute, {"type": "long-unsigned", "value": script_id}
+        )
         return f"end-of-billing script {script} executed (script {script_id})"
     except DataAccessError as exc:
         billing = model.obis["billing_profile"]
         await session.action(*ProfileGeneric(billing).capture, {"type": "integer", "value": 0})
-        return (f"billing profile {billing} captured (script table {script}: "
-                f"{exc.result or exc})")
+        return f"billing profile {billing} captured (script table {script}: {exc.result or exc})"
 
 
 async def last_billing_row(session: ClientSession, model: ModelConfig) -> dict[str, Any] | None:
@@ -67,14 +68,16 @@ async def last_billing_row(session: ClientSession, model: ModelConfig) -> dict[s
     billing = model.obis["billing_profile"]
     profile = ProfileGeneric(billing)
     entries_value, capture_value = await session.get_all(
-        [profile.entries_in_use, profile.capture_objects])
+        [profile.entries_in_use, profile.capture_objects]
+    )
     entries = int(entries_value["value"])
     if entries <= 0:
         return None
     capture = capture_value["value"]
     names = [str(Obis.from_bytes(bytes.fromhex(c["value"][1]["value"]))) for c in capture]
-    rows = await session.read_profile(billing, from_entry=entries, to_entry=entries,
-                                      capture_period=0)
+    rows = await session.read_profile(
+        billing, from_entry=entries, to_entry=entries, capture_period=0
+    )
     if not rows:
         return None
     out: dict[str, Any] = {}
@@ -87,19 +90,27 @@ async def last_billing_row(session: ClientSession, model: ModelConfig) -> dict[s
     return out
 
 
-async def move_out(session: ClientSession, meter_id: str, model: ModelConfig,
-                   readings: ReadingsUseCase, now: datetime | None = None) -> MoveResult:
+async def move_out(
+    session: ClientSession,
+    meter_id: str,
+    model: ModelConfig,
+    readings: ReadingsUseCase,
+    now: datetime | None = None,
+) -> MoveResult:
     result = MoveResult(meter_id, "moveOut")
     result.steps.append(await close_billing_period(session, model))
     result.billing_row = await last_billing_row(session, model)
-    result.steps.append("last billing entry read" if result.billing_row
-                        else "billing profile is empty")
-    result.readings = await readings.read_registers(session, model.registers,
-                                                    now or datetime.now(UTC), model=model.name)
+    result.steps.append(
+        "last billing entry read" if result.billing_row else "billing profile is empty"
+    )
+    result.readings = await readings.read_registers(
+        session, model.registers, now or datetime.now(UTC), model=model.name
+    )
     result.steps.append(f"final read: {len(result.readings)} register(s)")
     try:
-        result.switch = await connect_uc.operate(session, meter_id, "disconnect",
-                                                 obis=model.obis["disconnect_control"])
+        result.switch = await connect_uc.operate(
+            session, meter_id, "disconnect", obis=model.obis["disconnect_control"]
+        )
     except (SessionError, connect_uc.SwitchNotConfirmed) as exc:
         # the final read is taken: it must reach the uplink even though the switch failed
         result.error = f"disconnect failed: {type(exc).__name__}: {exc}"
@@ -109,16 +120,25 @@ async def move_out(session: ClientSession, meter_id: str, model: ModelConfig,
     return result
 
 
-async def move_in(session: ClientSession, meter_id: str, model: ModelConfig,
-                  readings: ReadingsUseCase, now: datetime | None = None) -> MoveResult:
+async def move_in(
+    session: ClientSession,
+    meter_id: str,
+    model: ModelConfig,
+    readings: ReadingsUseCase,
+    now: datetime | None = None,
+) -> MoveResult:
     result = MoveResult(meter_id, "moveIn")
-    result.switch = await connect_uc.operate(session, meter_id, "connect",
-                                             obis=model.obis["disconnect_control"])
+    result.switch = await connect_uc.operate(
+        session, meter_id, "connect", obis=model.obis["disconnect_control"]
+    )
     after = result.switch.after.control_state
-    result.steps.append("reconnected (control_state connected)" if after == "connected" else
-                        f"reconnection armed, the customer's button closes it (control_state "
-                        f"{after})")
-    result.readings = await readings.read_registers(session, model.registers,
-                                                    now or datetime.now(UTC), model=model.name)
+    result.steps.append(
+        "reconnected (control_state connected)"
+        if after == "connected"
+        else f"reconnection armed, the customer's button closes it (control_state {after})"
+    )
+    result.readings = await readings.read_registers(
+        session, model.registers, now or datetime.now(UTC), model=model.name
+    )
     result.steps.append(f"opening read: {len(result.readings)} register(s)")
     return result

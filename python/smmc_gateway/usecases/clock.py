@@ -85,8 +85,13 @@ class SystemTimeSource:
 
 def _probe_sync() -> tuple[bool, str]:
     try:
-        out = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
-                             capture_output=True, text=True, timeout=3, check=False)
+        out = subprocess.run(
+            ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+            capture_output=True,
+            text=True,
+            timeout=3,
+            check=False,
+        )
         if out.returncode == 0 and out.stdout.strip() in ("yes", "no"):
             return out.stdout.strip() == "yes", "timedatectl"
     except (OSError, subprocess.SubprocessError):
@@ -95,15 +100,30 @@ def _probe_sync() -> tuple[bool, str]:
 
 
 class _Timex(ctypes.Structure):
-    _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
-                ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long),
-                ("status", ctypes.c_int), ("constant", ctypes.c_long),
-                ("precision", ctypes.c_long), ("tolerance", ctypes.c_long),
-                ("time_sec", ctypes.c_long), ("time_usec", ctypes.c_long),
-                ("tick", ctypes.c_long), ("ppsfreq", ctypes.c_long), ("jitter", ctypes.c_long),
-                ("shift", ctypes.c_int), ("stabil", ctypes.c_long), ("jitcnt", ctypes.c_long),
-                ("calcnt", ctypes.c_long), ("errcnt", ctypes.c_long), ("stbcnt", ctypes.c_long),
-                ("tai", ctypes.c_int), ("pad", ctypes.c_int * 11)]
+    _fields_ = [
+        ("modes", ctypes.c_uint),
+        ("offset", ctypes.c_long),
+        ("freq", ctypes.c_long),
+        ("maxerror", ctypes.c_long),
+        ("esterror", ctypes.c_long),
+        ("status", ctypes.c_int),
+        ("constant", ctypes.c_long),
+        ("precision", ctypes.c_long),
+        ("tolerance", ctypes.c_long),
+        ("time_sec", ctypes.c_long),
+        ("time_usec", ctypes.c_long),
+        ("tick", ctypes.c_long),
+        ("ppsfreq", ctypes.c_long),
+        ("jitter", ctypes.c_long),
+        ("shift", ctypes.c_int),
+        ("stabil", ctypes.c_long),
+        ("jitcnt", ctypes.c_long),
+        ("calcnt", ctypes.c_long),
+        ("errcnt", ctypes.c_long),
+        ("stbcnt", ctypes.c_long),
+        ("tai", ctypes.c_int),
+        ("pad", ctypes.c_int * 11),
+    ]
 
 
 TIME_ERROR = 5
@@ -160,8 +180,9 @@ def _meter_clock(conventions: ClockConfig | MeterClock | None, model: str) -> Me
     return MeterClock(conventions, model)
 
 
-async def _read_clock(session: ClientSession, source: TimeSource, obis: str,
-                      clock: MeterClock) -> tuple[float, float, CosemDateTime]:
+async def _read_clock(
+    session: ClientSession, source: TimeSource, obis: str, clock: MeterClock
+) -> tuple[float, float, CosemDateTime]:
     """(deviation_s, round trip s, the date-time fields the meter sent)."""
     t0 = time.monotonic()
     before = source.now()
@@ -170,8 +191,9 @@ async def _read_clock(session: ClientSession, source: TimeSource, obis: str,
     try:
         fields = unpack_datetime(bytes.fromhex(str(raw.get("value"))))
     except (DateTimeError, ValueError) as exc:
-        raise ProtocolError(f"clock {obis}: {raw.get('value')!r} is not a date-time: "
-                            f"{exc}") from None
+        raise ProtocolError(
+            f"clock {obis}: {raw.get('value')!r} is not a date-time: {exc}"
+        ) from None
     if fields.to_datetime() is None:
         raise ProtocolError(f"clock {obis}: the meter's time {raw['value']} is not specified")
     meter_time = clock.to_utc(fields)
@@ -179,20 +201,32 @@ async def _read_clock(session: ClientSession, source: TimeSource, obis: str,
     return (meter_time - truth).total_seconds(), rtt, fields
 
 
-async def measure_deviation(session: ClientSession, source: TimeSource, obis: str, *,
-                            conventions: ClockConfig | MeterClock | None = None,
-                            model: str = "") -> tuple[float, float, int | None]:
+async def measure_deviation(
+    session: ClientSession,
+    source: TimeSource,
+    obis: str,
+    *,
+    conventions: ClockConfig | MeterClock | None = None,
+    model: str = "",
+) -> tuple[float, float, int | None]:
     """(deviation_s, round trip s, the meter's deviation field in minutes or None)."""
     clock = _meter_clock(conventions, model)
     deviation, rtt, fields = await _read_clock(session, source, obis, clock)
     return deviation, rtt, fields.deviation
 
 
-async def synchronise(session: ClientSession, meter_id: str, source: TimeSource, *,
-                      obis: str = "0.0.1.0.0.255", tolerance_s: float = 2.0,
-                      shift_limit_s: float = MAX_SHIFT_S, force: bool = False,
-                      conventions: ClockConfig | MeterClock | None = None,
-                      model: str = "") -> ClockResult:
+async def synchronise(
+    session: ClientSession,
+    meter_id: str,
+    source: TimeSource,
+    *,
+    obis: str = "0.0.1.0.0.255",
+    tolerance_s: float = 2.0,
+    shift_limit_s: float = MAX_SHIFT_S,
+    force: bool = False,
+    conventions: ClockConfig | MeterClock | None = None,
+    model: str = "",
+) -> ClockResult:
     """Measure, correct when needed (refusing without a synchronised host clock), re-measure.
     ``conventions``: the model's clock conventions (what the meter's date-times mean and
     what a SET writes); default: trust the meter's deviation."""
@@ -203,7 +237,8 @@ async def synchronise(session: ClientSession, meter_id: str, source: TimeSource,
         return ClockResult(meter_id, deviation, None, "none", rtt, tolerance_s)
     if not source.synchronised():
         raise ClockNotSynchronised(
-            "the concentrator clock is not synchronised (NTP); meter clocks are not set from it")
+            "the concentrator clock is not synchronised (NTP); meter clocks are not set from it"
+        )
     shift = -round(deviation)
     if shift != 0 and abs(shift) <= min(shift_limit_s, MAX_SHIFT_S) and not doubtful:
         await session.action(CLOCK_CLASS, obis, 6, {"type": "long", "value": shift})
@@ -217,28 +252,34 @@ async def synchronise(session: ClientSession, meter_id: str, source: TimeSource,
     return ClockResult(meter_id, deviation, after, method, max(rtt, rtt2), tolerance_s)
 
 
-async def read_last_sync(session: ClientSession, obis: str = "0.0.96.2.12.255", *,
-                         conventions: ClockConfig | MeterClock | None = None,
-                         model: str = "") -> datetime:
+async def read_last_sync(
+    session: ClientSession,
+    obis: str = "0.0.96.2.12.255",
+    *,
+    conventions: ClockConfig | MeterClock | None = None,
+    model: str = "",
+) -> datetime:
     """When the meter says its clock was last synchronised (UTC). A meter without the
     object answers a DataAccessError; a value that is not a date-time is a ProtocolError."""
     raw = await session.get(DATA_CLASS, obis, 2)
     if raw.get("type") not in ("octet-string", "date-time") or not isinstance(
-            raw.get("value"), str):
-        raise ProtocolError(f"last clock synchronisation {obis}: a {raw.get('type')}, not a "
-                            "date-time")
+        raw.get("value"), str
+    ):
+        raise ProtocolError(
+            f"last clock synchronisation {obis}: a {raw.get('type')}, not a date-time"
+        )
     try:
         fields = unpack_datetime(bytes.fromhex(raw["value"]))
     except ValueError as exc:
         raise ProtocolError(f"last clock synchronisation {obis}: {exc}") from None
     if fields.to_datetime() is None:
-        raise ProtocolError(f"last clock synchronisation {obis}: {raw['value']} is not "
-                            "specified")
+        raise ProtocolError(f"last clock synchronisation {obis}: {raw['value']} is not specified")
     return _meter_clock(conventions, model).to_utc(fields)
 
 
 def describe(result: ClockResult) -> str:
     after = "n/a" if result.after_s is None else f"{result.after_s:+.3f}s"
-    return (f"deviation before {result.before_s:+.3f}s, after {after}, method {result.method}, "
-            f"round trip {result.rtt_s * 1000:.1f}ms")
-
+    return (
+        f"deviation before {result.before_s:+.3f}s, after {after}, method {result.method}, "
+        f"round trip {result.rtt_s * 1000:.1f}ms"
+    )

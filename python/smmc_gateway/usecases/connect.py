@@ -59,8 +59,9 @@ async def read_state(session: ClientSession, obis: str, with_mode: bool = False)
     return SwitchState(bool(values[0]["value"]), CONTROL_STATES.get(code, f"state-{code}"), mode)
 
 
-async def operate(session: ClientSession, meter_id: str, operation: Operation, *,
-                  obis: str = "0.0.96.3.10.255") -> SwitchResult:
+async def operate(
+    session: ClientSession, meter_id: str, operation: Operation, *, obis: str = "0.0.96.3.10.255"
+) -> SwitchResult:
     """Disconnect or reconnect, then read the state back; SwitchNotConfirmed if it did not take."""
     if operation not in ("connect", "disconnect"):
         raise ValueError(f"operation {operation!r}: expected connect or disconnect")
@@ -74,5 +75,6 @@ async def operate(session: ClientSession, meter_id: str, operation: Operation, *
     if not result.confirmed:
         raise SwitchNotConfirmed(
             f"{operation} of {meter_id}: read back output_state={after.output_state}, "
-            f"control_state={after.control_state} (control_mode {before.control_mode})")
+            f"control_state={after.control_state} (control_mode {before.control_mode})"
+        )
     return result

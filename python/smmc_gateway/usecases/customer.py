@@ -61,25 +61,30 @@ def _octets(value: dict[str, object]) -> bytes:
     return bytes.fromhex(payload) if isinstance(payload, str) else b""
 
 
-async def read_message(session: ClientSession, text_obis: str, code_obis: str
-                       ) -> ConsumerMessage:
+async def read_message(session: ClientSession, text_obis: str, code_obis: str) -> ConsumerMessage:
     text = _octets(await session.get(*Data(text_obis).value)).decode("utf-8", "replace")
     code = _octets(await session.get(*Data(code_obis).value)).decode("ascii", "replace")
     return ConsumerMessage(text, code)
 
 
-async def write_message(session: ClientSession, message: ConsumerMessage, *,
-                        text_obis: str, code_obis: str) -> ConsumerMessage:
+async def write_message(
+    session: ClientSession, message: ConsumerMessage, *, text_obis: str, code_obis: str
+) -> ConsumerMessage:
     """Write text and code, read both back, confirm."""
-    await session.set(*Data(text_obis).value, {"type": "octet-string",
-                                               "value": message.text.encode().hex()})
-    await session.set(*Data(code_obis).value, {"type": "octet-string",
-                                               "value": message.code.encode("ascii").hex()})
+    await session.set(
+        *Data(text_obis).value, {"type": "octet-string", "value": message.text.encode().hex()}
+    )
+    await session.set(
+        *Data(code_obis).value,
+        {"type": "octet-string", "value": message.code.encode("ascii").hex()},
+    )
     back = await read_message(session, text_obis, code_obis)
     if back != message:
-        raise CustomerNotConfirmed(f"consumer message read back as {back.text!r} / code "
-                                   f"{back.code!r}, written {message.text!r} / "
-                                   f"{message.code!r}")
+        raise CustomerNotConfirmed(
+            f"consumer message read back as {back.text!r} / code "
+            f"{back.code!r}, written {message.text!r} / "
+            f"{message.code!r}"
+        )
     return back
 
 
@@ -101,9 +106,11 @@ def price_scale(prices: Sequence[Price]) -> tuple[int, list[int]] | str:
         if all(u == u.to_integral_value() and _LONG[0] <= u <= _LONG[1] for u in units):
             return scale, [int(u) for u in units]
     worst = max(prices, key=lambda p: len(p.price.as_tuple().digits))
-    return (f"price {worst.price} (tier {worst.tier}) cannot be held exactly by the meter's "
-            f"Charge table (a whole number -32768..32767 times one power of ten 10^-4..10^4 "
-            f"shared by all tiers); round it, or send fewer digits")
+    return (
+        f"price {worst.price} (tier {worst.tier}) cannot be held exactly by the meter's "
+        f"Charge table (a whole number -32768..32767 times one power of ten 10^-4..10^4 "
+        f"shared by all tiers); round it, or send fewer digits"
+    )
 
 
 def parse_price(value: object) -> Decimal | None:
@@ -117,19 +124,42 @@ def parse_price(value: object) -> Decimal | None:
 
 
 def unit_charge(prices: Sequence[Price], scale: int, units: Sequence[int]) -> dict[str, object]:
-    return {"type": "structure", "value": [
-        {"type": "structure", "value": [{"type": "integer", "value": COMMODITY_SCALE},
-                                        {"type": "integer", "value": scale}]},
-        {"type": "structure", "value": [
-            {"type": "long-unsigned", "value": 3},
-            {"type": "octet-string", "value": bytes(int(g) for g in
-                                                    IMPORT_ENERGY.split(".")).hex()},
-            {"type": "integer", "value": 2}]},
-        {"type": "array", "value": [
-            {"type": "structure", "value": [
-                {"type": "octet-string", "value": str(p.tier).encode().hex()},
-                {"type": "long", "value": u}]} for p, u in zip(prices, units, strict=True)]},
-    ]}
+    return {
+        "type": "structure",
+        "value": [
+            {
+                "type": "structure",
+                "value": [
+                    {"type": "integer", "value": COMMODITY_SCALE},
+                    {"type": "integer", "value": scale},
+                ],
+            },
+            {
+                "type": "structure",
+                "value": [
+                    {"type": "long-unsigned", "value": 3},
+                    {
+                        "type": "octet-string",
+                        "value": bytes(int(g) for g in IMPORT_ENERGY.split(".")).hex(),
+                    },
+                    {"type": "integer", "value": 2},
+                ],
+            },
+            {
+                "type": "array",
+                "value": [
+                    {
+                        "type": "structure",
+                        "value": [
+                            {"type": "octet-string", "value": str(p.tier).encode().hex()},
+                            {"type": "long", "value": u},
+                        ],
+                    }
+                    for p, u in zip(prices, units, strict=True)
+                ],
+            },
+        ],
+    }
 
 
 def read_unit_charge(value: dict[str, object]) -> list[Price]:
@@ -154,9 +184,15 @@ class PriceState:
     active_tariff: int | None
 
 
-async def write_prices(session: ClientSession, prices: Sequence[Price], *,
-                       start: datetime | None, charge_obis: str, tariff_obis: str,
-                       clock_obis: str) -> PriceState:
+async def write_prices(
+    session: ClientSession,
+    prices: Sequence[Price],
+    *,
+    start: datetime | None,
+    charge_obis: str,
+    tariff_obis: str,
+    clock_obis: str,
+) -> PriceState:
     """The prices as the passive unit charge, activated now (method 2) or at ``start``
     (attribute 7, the meter's local time); read back and confirmed."""
     scaled = price_scale(prices)
@@ -167,26 +203,31 @@ async def write_prices(session: ClientSession, prices: Sequence[Price], *,
     await session.set(*charge.unit_charge_passive, unit_charge(prices, scale, units))
     deviation = int((await session.get(*Clock(clock_obis).time_zone))["value"])
     if start is None:
-        await session.action(*charge.activate_passive_unit_charge,
-                             {"type": "integer", "value": 0})
+        await session.action(*charge.activate_passive_unit_charge, {"type": "integer", "value": 0})
     else:
         stamp = from_utc(start.astimezone(UTC), deviation=deviation)
-        await session.set(*charge.unit_charge_activation_time, {"type": "octet-string",
-                                                                "value": stamp.hex()})
+        await session.set(
+            *charge.unit_charge_activation_time, {"type": "octet-string", "value": stamp.hex()}
+        )
     active = read_unit_charge(await session.get(*charge.unit_charge_active))
     passive = read_unit_charge(await session.get(*charge.unit_charge_passive))
     raw_at = await session.get(*charge.unit_charge_activation_time)
     activation = to_utc(bytes.fromhex(str(raw_at["value"])), default_deviation=deviation)
     tariff = (await session.get(*Data(tariff_obis).value)).get("value")
-    state = PriceState(active, passive, activation,
-                       tariff if isinstance(tariff, int) and not isinstance(tariff, bool)
-                       else None)
+    state = PriceState(
+        active,
+        passive,
+        activation,
+        tariff if isinstance(tariff, int) and not isinstance(tariff, bool) else None,
+    )
     wanted = sorted(prices, key=lambda p: p.tier)
     held = sorted(passive if start is not None else active, key=lambda p: p.tier)
-    wrong = [] if held == wanted else [f"{'passive' if start else 'active'} prices read back "
-                                       f"{[p.describe() for p in held]}"]
-    if start is not None and (activation is None or abs((activation - start)
-                                                        .total_seconds()) > 1):
+    wrong = (
+        []
+        if held == wanted
+        else [f"{'passive' if start else 'active'} prices read back {[p.describe() for p in held]}"]
+    )
+    if start is not None and (activation is None or abs((activation - start).total_seconds()) > 1):
         wrong.append(f"unit_charge_activation_time read back {activation}, written {start}")
     if wrong:
         raise CustomerNotConfirmed("; ".join(wrong))
@@ -198,8 +239,9 @@ async def set_interface(session: ClientSession, enabled: bool, obis: str) -> boo
     await session.set(*Data(obis).value, {"type": "boolean", "value": enabled})
     back = (await session.get(*Data(obis).value)).get("value")
     if back is not enabled:
-        raise CustomerNotConfirmed(f"customer interface {obis} read back {back!r}, written "
-                                   f"{enabled}")
+        raise CustomerNotConfirmed(
+            f"customer interface {obis} read back {back!r}, written {enabled}"
+        )
     return bool(back)
 
 
@@ -216,10 +258,14 @@ class DrEvent:
 
     def message(self) -> ConsumerMessage:
         span = f"{_hm(self.start)}-{_hm(self.end)} UTC"
-        text = self.text if self.text is not None else (
-            f"Demand response event level {self.level}: {self.start.date().isoformat()} "
-            f"{span}" + (f", power limited to {self.threshold_w} W" if self.threshold_w
-                         else ""))
+        text = (
+            self.text
+            if self.text is not None
+            else (
+                f"Demand response event level {self.level}: {self.start.date().isoformat()} "
+                f"{span}" + (f", power limited to {self.threshold_w} W" if self.threshold_w else "")
+            )
+        )
         return ConsumerMessage(text, self.code if self.code is not None else f"DR{self.level}")
 
 
@@ -233,18 +279,30 @@ class DrShown:
     emergency: limiter_uc.EmergencyState | None
 
 
-async def show_dr_event(session: ClientSession, event: DrEvent, *, text_obis: str,
-                        code_obis: str, limiter_obis: str, clock_obis: str,
-                        model: ModelConfig | None = None) -> DrShown:
+async def show_dr_event(
+    session: ClientSession,
+    event: DrEvent,
+    *,
+    text_obis: str,
+    code_obis: str,
+    limiter_obis: str,
+    clock_obis: str,
+    model: ModelConfig | None = None,
+) -> DrShown:
     """The announcement (read back) and, with a power level, the emergency profile
     (read back by :func:`limiter.schedule_emergency`; the threshold in the unit and scaler
     of ``model``'s limiter)."""
     emergency = None
     if event.threshold_w is not None:
         emergency = await limiter_uc.schedule_emergency(
-            session, limiter_obis, profile_id=event.profile_id, start=event.start,
+            session,
+            limiter_obis,
+            profile_id=event.profile_id,
+            start=event.start,
             duration_s=int((event.end - event.start).total_seconds()),
-            threshold_w=event.threshold_w, clock_obis=clock_obis, model=model)
-    shown = await write_message(session, event.message(), text_obis=text_obis,
-                                code_obis=code_obis)
+            threshold_w=event.threshold_w,
+            clock_obis=clock_obis,
+            model=model,
+        )
+    shown = await write_message(session, event.message(), text_obis=text_obis, code_obis=code_obis)
     return DrShown(shown, emergency)

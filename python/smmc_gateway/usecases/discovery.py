@@ -46,21 +46,48 @@ IDENTIFICATION: dict[str, str] = {
 """Summary key -> Blue Book default OBIS (the model's device_id / firmware_id win)."""
 
 EXPECTED_CLASS: dict[str, tuple[int, ...]] = {
-    "clock": (8,), "load_profile": (7,), "billing_profile": (7,), "power_failure_log": (7,),
-    "event_log_standard": (7,), "event_log_fraud": (7,), "event_log_disconnect": (7,),
-    "event_log_power_quality": (7,), "disconnect_control": (70,), "limiter": (71,),
-    "image_transfer": (18,), "image_activation_schedule": (22,), "activity_calendar": (20,),
-    "special_days": (11,), "association_ln": (15,), "security_setup": (64,),
-    "device_id": (1,), "last_clock_sync": (1, 3, 4), "end_of_billing_script": (9,),
-    "active_tariff": (1, 3), "consumer_message": (1,), "push_setup": (40,),
-    "voltage_l1": (3, 4, 5), "alarm_register": (1,), "firmware_id": (1,),
-    "consumer_message_code": (1,), "charge": (113,), "customer_interface": (1,),
+    "clock": (8,),
+    "load_profile": (7,),
+    "billing_profile": (7,),
+    "power_failure_log": (7,),
+    "event_log_standard": (7,),
+    "event_log_fraud": (7,),
+    "event_log_disconnect": (7,),
+    "event_log_power_quality": (7,),
+    "disconnect_control": (70,),
+    "limiter": (71,),
+    "image_transfer": (18,),
+    "image_activation_schedule": (22,),
+    "activity_calendar": (20,),
+    "special_days": (11,),
+    "association_ln": (15,),
+    "security_setup": (64,),
+    "device_id": (1,),
+    "last_clock_sync": (1, 3, 4),
+    "end_of_billing_script": (9,),
+    "active_tariff": (1, 3),
+    "consumer_message": (1,),
+    "push_setup": (40,),
+    "voltage_l1": (3, 4, 5),
+    "alarm_register": (1,),
+    "firmware_id": (1,),
+    "consumer_message_code": (1,),
+    "charge": (113,),
+    "customer_interface": (1,),
 }
 """Interface classes a model object may have (Blue Book)."""
 
-OPTIONAL = frozenset({"end_of_billing_script", "last_clock_sync", "consumer_message",
-                      "security_setup", "consumer_message_code", "charge",
-                      "customer_interface"})
+OPTIONAL = frozenset(
+    {
+        "end_of_billing_script",
+        "last_clock_sync",
+        "consumer_message",
+        "security_setup",
+        "consumer_message_code",
+        "charge",
+        "customer_interface",
+    }
+)
 """Model objects whose absence is not a mismatch: the account move falls back to a
 billing-profile capture without the end-of-billing script; no use case reads the last
 clock sync; the customer-side objects (consumer message and code, the Charge with the
@@ -128,13 +155,13 @@ class Discovery:
             "model": self.model,
             "identification": dict(self.identification),
             "clock": clock,
-            "sapAssignment": [{"sap": sap, "logicalDeviceName": name}
-                              for sap, name in self.saps],
+            "sapAssignment": [{"sap": sap, "logicalDeviceName": name} for sap, name in self.saps],
             "securitySetups": [dict(x) for x in self.security],
             "objectCount": len(self.objects),
             "objects": [{"classId": c, "version": v, "obis": o} for c, v, o in self.objects],
-            "modelMismatch": [{"name": m.name, "obis": m.obis, "problem": m.problem}
-                              for m in self.mismatches],
+            "modelMismatch": [
+                {"name": m.name, "obis": m.obis, "problem": m.problem} for m in self.mismatches
+            ],
             "absentOptional": list(self.absent_optional),
             "unreadable": dict(self.unreadable),
             "modelProposal": self.proposal_summary(),
@@ -173,24 +200,43 @@ def compare(model: ModelConfig, objects: ObjectModel) -> tuple[list[Mismatch], l
             continue
         allowed = EXPECTED_CLASS.get(name)
         if allowed is not None and info.class_id not in allowed:
-            mismatches.append(Mismatch(name, code, f"is class {info.class_id} "
-                                       f"({info.class_name}), expected class "
-                                       f"{' or '.join(map(str, allowed))}"))
+            mismatches.append(
+                Mismatch(
+                    name,
+                    code,
+                    f"is class {info.class_id} "
+                    f"({info.class_name}), expected class "
+                    f"{' or '.join(map(str, allowed))}",
+                )
+            )
     for reg in model.registers:
         info = objects.get(reg.obis)
         if info is None:
-            mismatches.append(Mismatch(f"register {reg.name}", reg.obis,
-                                       "absent from the object list"))
+            mismatches.append(
+                Mismatch(f"register {reg.name}", reg.obis, "absent from the object list")
+            )
         elif info.class_id not in REGISTER_CLASSES:
-            mismatches.append(Mismatch(f"register {reg.name}", reg.obis,
-                                       f"is class {info.class_id} ({info.class_name}), "
-                                       "expected class 3, 4 or 5"))
+            mismatches.append(
+                Mismatch(
+                    f"register {reg.name}",
+                    reg.obis,
+                    f"is class {info.class_id} ({info.class_name}), expected class 3, 4 or 5",
+                )
+            )
     listed = {m.obis for m in mismatches} | set(model.obis.values())
     for name, code, classes in [
-            *((f"alarm {a.key}{what}", c, (1,)) for a in model.alarms
-              for what, c in (("", a.obis), (" filter", a.filter_obis),
-                              (" descriptor", a.descriptor_obis)) if c),
-            *((f"push {p.key}", p.obis, (40,)) for p in model.pushes)]:
+        *(
+            (f"alarm {a.key}{what}", c, (1,))
+            for a in model.alarms
+            for what, c in (
+                ("", a.obis),
+                (" filter", a.filter_obis),
+                (" descriptor", a.descriptor_obis),
+            )
+            if c
+        ),
+        *((f"push {p.key}", p.obis, (40,)) for p in model.pushes),
+    ]:
         if code in listed:
             continue
         listed.add(code)
@@ -198,24 +244,38 @@ def compare(model: ModelConfig, objects: ObjectModel) -> tuple[list[Mismatch], l
         if info is None:
             mismatches.append(Mismatch(name, code, "absent from the object list"))
         elif info.class_id not in classes:
-            mismatches.append(Mismatch(name, code, f"is class {info.class_id} "
-                                       f"({info.class_name}), expected class {classes[0]}"))
+            mismatches.append(
+                Mismatch(
+                    name,
+                    code,
+                    f"is class {info.class_id} ({info.class_name}), expected class {classes[0]}",
+                )
+            )
     return mismatches, optional
 
 
-def propose_models(found: Discovery, model: ModelConfig, objects: ObjectModel,
-                   candidates: Mapping[str, ModelConfig] | None = None) -> list[ModelMatch]:
+def propose_models(
+    found: Discovery,
+    model: ModelConfig,
+    objects: ObjectModel,
+    candidates: Mapping[str, ModelConfig] | None = None,
+) -> list[ModelMatch]:
     """Every candidate (default: the shipped models) and the configured model scored."""
     pool = dict(candidates if candidates is not None else shipped_models())
     pool[model.name] = model  # the configured one as configured (it may override a shipped one)
     by_obis = {str(o.obis): o.class_id for o in objects}
-    return propose(pool, by_obis, found.identification, EXPECTED_CLASS, OPTIONAL,
-                   (n for _, n in found.saps))
+    return propose(
+        pool, by_obis, found.identification, EXPECTED_CLASS, OPTIONAL, (n for _, n in found.saps)
+    )
 
 
-async def discover(session: ClientSession, meter_id: str, model: ModelConfig,
-                   at: datetime, candidates: Mapping[str, ModelConfig] | None = None
-                   ) -> Discovery:
+async def discover(
+    session: ClientSession,
+    meter_id: str,
+    model: ModelConfig,
+    at: datetime,
+    candidates: Mapping[str, ModelConfig] | None = None,
+) -> Discovery:
     """Object list, identification and time zone of the meter on ``session``, the
     configured model compared and a model proposed (from ``candidates``, default the
     shipped models)."""
@@ -260,8 +320,7 @@ async def discover(session: ClientSession, meter_id: str, model: ModelConfig,
                     found.saps.append((int(sap_v["value"]), text_of(name_v)))
     for sec in objects.of_class(64):
         item: dict[str, Any] = {"obis": str(sec.obis)}
-        for attr, key in ((2, "securityPolicy"), (3, "securitySuite"),
-                          (5, "serverSystemTitle")):
+        for attr, key in ((2, "securityPolicy"), (3, "securitySuite"), (5, "serverSystemTitle")):
             if not sec.can_read(attr):
                 continue
             try:

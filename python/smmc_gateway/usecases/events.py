@@ -90,8 +90,7 @@ def event_type(log: str, code: int, model: ModelConfig | None = None) -> str:
     return found.name if found is not None else f"smmc.meter.{log}.{code}"
 
 
-def _stamped(rows: Sequence[tuple[Any, ...]], clock: MeterClock
-             ) -> list[tuple[datetime, Any]]:
+def _stamped(rows: Sequence[tuple[Any, ...]], clock: MeterClock) -> list[tuple[datetime, Any]]:
     """(UTC stamp, code) of the rows with a date-time, in the log's order: a stamp without
     deviation is read with the model's clock conventions (the row before it tells the two
     passes of a repeated hour apart)."""
@@ -105,8 +104,9 @@ def _stamped(rows: Sequence[tuple[Any, ...]], clock: MeterClock
     return out
 
 
-def _rows_after(rows: Sequence[tuple[Any, ...]], mark: LogMark,
-                clock: MeterClock | None = None) -> tuple[list[tuple[datetime, Any]], LogMark]:
+def _rows_after(
+    rows: Sequence[tuple[Any, ...]], mark: LogMark, clock: MeterClock | None = None
+) -> tuple[list[tuple[datetime, Any]], LogMark]:
     """Rows not yet published (sorted by time) and the new mark."""
     stamped = sorted(_stamped(rows, clock or MeterClock()), key=lambda x: x[0])
     out: list[tuple[datetime, Any]] = []
@@ -131,21 +131,34 @@ class LogMissing(Exception):
     """The meter has no such log (the GET was refused); the others are still read."""
 
 
-async def read_log(session: ClientSession, key: str, obis: str, mark: LogMark, now: datetime,
-                   first_read_s: float = 86400.0, model: ModelConfig | None = None
-                   ) -> tuple[list[MeterEvent], LogMark]:
+async def read_log(
+    session: ClientSession,
+    key: str,
+    obis: str,
+    mark: LogMark,
+    now: datetime,
+    first_read_s: float = 86400.0,
+    model: ModelConfig | None = None,
+) -> tuple[list[MeterEvent], LogMark]:
     """New rows of one log as events (named per ``model``), and the mark to store once
     they are published."""
     log = LOGS.get(key, key)
     clock = MeterClock(model.clock, model.name) if model is not None else MeterClock()
     start = mark.stamp if mark.stamp is not None else now - timedelta(seconds=first_read_s)
     try:
-        rows = await session.read_profile(obis, start=clock.range_bound(start),
-                                          end=clock.range_bound(now + timedelta(seconds=60)),
-                                          capture_period=0)
+        rows = await session.read_profile(
+            obis,
+            start=clock.range_bound(start),
+            end=clock.range_bound(now + timedelta(seconds=60)),
+            capture_period=0,
+        )
     except DataAccessError as exc:
-        if exc.result in ("object-undefined", "object-unavailable", "read-write-denied",
-                          "object-class-inconsistent"):
+        if exc.result in (
+            "object-undefined",
+            "object-unavailable",
+            "read-write-denied",
+            "object-class-inconsistent",
+        ):
             raise LogMissing(f"{log} log {obis}: {exc.result}") from exc
         raise
     fresh, new_mark = _rows_after(rows, mark, clock)
@@ -153,8 +166,15 @@ async def read_log(session: ClientSession, key: str, obis: str, mark: LogMark, n
     name_of = _model(model).name
     for at, value in fresh:
         if log == "powerFailure":
-            events.append(MeterEvent(log, None, "smmc.meter.longPowerFailure", at,
-                                     f"long power failure of {value} s ended ({obis})"))
+            events.append(
+                MeterEvent(
+                    log,
+                    None,
+                    "smmc.meter.longPowerFailure",
+                    at,
+                    f"long power failure of {value} s ended ({obis})",
+                )
+            )
             continue
         code = int(value) if isinstance(value, int) and not isinstance(value, bool) else -1
         known = event_code(log, code, model)
@@ -164,8 +184,15 @@ async def read_log(session: ClientSession, key: str, obis: str, mark: LogMark, n
             extra = f" (the row's code is not a number: {value!r})"
         else:
             extra = f" (a code model {name_of!r} does not name)"
-        events.append(MeterEvent(log, code, event_type(log, code, model), at,
-                                 f"{log} event log {obis}: code {code}{extra}"))
+        events.append(
+            MeterEvent(
+                log,
+                code,
+                event_type(log, code, model),
+                at,
+                f"{log} event log {obis}: code {code}{extra}",
+            )
+        )
     return events, new_mark
 
 
@@ -177,9 +204,11 @@ def _integer(item: object) -> int | None:
     return None
 
 
-def alarm_values(body: Mapping[str, Any], model: ModelConfig | None = None,
-                 attribute: tuple[int, str, int] | None = None
-                 ) -> list[tuple[AlarmRegister, int]] | None:
+def alarm_values(
+    body: Mapping[str, Any],
+    model: ModelConfig | None = None,
+    attribute: tuple[int, str, int] | None = None,
+) -> list[tuple[AlarmRegister, int]] | None:
     """(alarm register, its value) of each alarm register the push carries, when the
     data-notification ``body`` follows one of the model's push layouts holding an alarm
     register, or when the event-notification's ``attribute`` is the value of one of the
@@ -196,11 +225,13 @@ def alarm_values(body: Mapping[str, Any], model: ModelConfig | None = None,
         return None
     m = _model(model)
     first = items[0]
-    sent_id = str(first.get("value", "")).lower() if isinstance(first, dict) \
-        and first.get("type") == "octet-string" else None
+    sent_id = (
+        str(first.get("value", "")).lower()
+        if isinstance(first, dict) and first.get("type") == "octet-string"
+        else None
+    )
     for push in m.pushes:
-        regs = [(reg, pos) for reg in m.alarms
-                if (pos := push.position_of(reg.obis)) is not None]
+        regs = [(reg, pos) for reg in m.alarms if (pos := push.position_of(reg.obis)) is not None]
         if not regs:
             continue
         if push.carries_push_id():
@@ -208,8 +239,11 @@ def alarm_values(body: Mapping[str, Any], model: ModelConfig | None = None,
                 continue
         elif len(items) != push.objects[-1].position + 1:
             continue
-        found = [(reg, value) for reg, pos in regs
-                 if pos < len(items) and (value := _integer(items[pos])) is not None]
+        found = [
+            (reg, value)
+            for reg, pos in regs
+            if pos < len(items) and (value := _integer(items[pos])) is not None
+        ]
         if found:
             return found
     return None
@@ -235,8 +269,9 @@ def han_alarm(body: Mapping[str, Any], model: ModelConfig | None = None) -> bool
     )
 
 
-def named_alarms(bits: int, previous: int, register: AlarmRegister | None = None
-                 ) -> list[tuple[str, str, int]]:
+def named_alarms(
+    bits: int, previous: int, register: AlarmRegister | None = None
+) -> list[tuple[str, str, int]]:
     """(event name, reason, bit) for the bits newly set since ``previous``, named by the
     register's bit map (default: the base model's alarm register 1); when none is new (the
     meter does not clear its register), every set bit, reason suffixed ``Repeated``."""
@@ -251,10 +286,13 @@ def named_alarms(bits: int, previous: int, register: AlarmRegister | None = None
     return out
 
 
-def decode_alarms(body: Mapping[str, Any], model: ModelConfig | None,
-                  seen: MutableMapping[str, int], meter_id: str,
-                  attribute: tuple[int, str, int] | None = None
-                  ) -> list[tuple[str, str, str]]:
+def decode_alarms(
+    body: Mapping[str, Any],
+    model: ModelConfig | None,
+    seen: MutableMapping[str, int],
+    meter_id: str,
+    attribute: tuple[int, str, int] | None = None,
+) -> list[tuple[str, str, str]]:
     """(event name, reason, details) of an alarm push per ``model``; ``seen`` keeps each
     meter's last value of each register (``meter/register_n``) so that bits already
     reported are not reported again while the meter keeps them set. Empty for other
@@ -264,11 +302,25 @@ def decode_alarms(body: Mapping[str, Any], model: ModelConfig | None,
         key = f"{meter_id}/{reg.key}"
         previous = seen.get(key, 0)
         seen[key] = bits
-        out.extend((name, reason, f"alarm {reg.key} {reg.obis} 0x{bits:08x}: bit {bit}")
-                   for name, reason, bit in named_alarms(bits, previous, reg))
+        out.extend(
+            (name, reason, f"alarm {reg.key} {reg.obis} 0x{bits:08x}: bit {bit}")
+            for name, reason, bit in named_alarms(bits, previous, reg)
+        )
     return out
 
 
-__all__ = ["LOGS", "LogMark", "LogMissing", "MeterEvent", "alarm_bits",
-           "alarm_values", "decode_alarms", "event_code", "event_log", "event_type", "han_alarm",
-           "named_alarms", "read_log"]
+__all__ = [
+    "LOGS",
+    "LogMark",
+    "LogMissing",
+    "MeterEvent",
+    "alarm_bits",
+    "alarm_values",
+    "decode_alarms",
+    "event_code",
+    "event_log",
+    "event_type",
+    "han_alarm",
+    "named_alarms",
+    "read_log",
+]

@@ -73,8 +73,13 @@ def execution_time(at: datetime, time_zone_min: int) -> dict[str, Any]:
     local = at.astimezone(UTC).replace(tzinfo=None) - timedelta(minutes=time_zone_min)
     t = CosemTime(local.hour, local.minute, local.second, 0).to_bytes()
     d = CosemDate(local.year, local.month, local.day, None).to_bytes()
-    return {"type": "structure", "value": [{"type": "octet-string", "value": t.hex()},
-                                           {"type": "octet-string", "value": d.hex()}]}
+    return {
+        "type": "structure",
+        "value": [
+            {"type": "octet-string", "value": t.hex()},
+            {"type": "octet-string", "value": d.hex()},
+        ],
+    }
 
 
 def _text(value: dict[str, Any]) -> str:
@@ -88,12 +93,20 @@ async def _read_version(s: ImageSession, objects: CampaignObjects) -> str:
     return _text(await s.get(*Data(objects.firmware_id).value))
 
 
-async def update_meter(open_session: OpenSession, meter_id: str, image: CampaignImage,
-                       emit: Emit, *, activation: datetime | None = None, attempts: int = 3,
-                       progress_step: int = 25, retry_delay_s: float = 1.0,
-                       now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                       objects: CampaignObjects | None = None,
-                       confirm_grace_s: float = 120.0) -> MeterOutcome:
+async def update_meter(
+    open_session: OpenSession,
+    meter_id: str,
+    image: CampaignImage,
+    emit: Emit,
+    *,
+    activation: datetime | None = None,
+    attempts: int = 3,
+    progress_step: int = 25,
+    retry_delay_s: float = 1.0,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    objects: CampaignObjects | None = None,
+    confirm_grace_s: float = 120.0,
+) -> MeterOutcome:
     obj = objects or CampaignObjects()
     out = MeterOutcome(meter_id, False, "started", "")
     ident = image.identifier.encode("ascii")
@@ -112,8 +125,11 @@ async def update_meter(open_session: OpenSession, meter_id: str, image: Campaign
         pct = done * 100 // total
         if pct >= last_pct[0] + progress_step or (pct == 100 and last_pct[0] != 100):
             last_pct[0] = pct
-            pending.append(asyncio.get_running_loop().create_task(
-                emit(meter_id, "progress", f"{pct}% ({done} of {total} bytes)")))
+            pending.append(
+                asyncio.get_running_loop().create_task(
+                    emit(meter_id, "progress", f"{pct}% ({done} of {total} bytes)")
+                )
+            )
 
     await emit(meter_id, "started", f"image {image.identifier}, {len(image.data)} bytes")
     while True:
@@ -132,16 +148,25 @@ async def update_meter(open_session: OpenSession, meter_id: str, image: Campaign
                     await emit(meter_id, "activated", out.details)
                     return out
                 out.step = "transferring"
-                report = await push_image(s, image.data, ident, activate=activation is None,
-                                          progress=progress, obis=obj.image_transfer)
+                report = await push_image(
+                    s,
+                    image.data,
+                    ident,
+                    activate=activation is None,
+                    progress=progress,
+                    obis=obj.image_transfer,
+                )
                 for p in pending:
                     await p
                 pending.clear()
                 out.step = "verified"
-                await emit(meter_id, "verified",
-                           f"{report.blocks_total} blocks of {report.block_size} bytes, "
-                           f"{report.blocks_already_there} already held (resumed), "
-                           f"{report.blocks_sent} sent")
+                await emit(
+                    meter_id,
+                    "verified",
+                    f"{report.blocks_total} blocks of {report.block_size} bytes, "
+                    f"{report.blocks_already_there} already held (resumed), "
+                    f"{report.blocks_sent} sent",
+                )
                 if activation is None:
                     out.version = await _read_version(s, obj)
                 else:
@@ -150,8 +175,11 @@ async def update_meter(open_session: OpenSession, meter_id: str, image: Campaign
                     schedule = SingleActionSchedule(obj.activation_schedule)
                     await s.set(*schedule.execution_time, {"type": "array", "value": [entry]})
                     out.step = "activationScheduled"
-                    await emit(meter_id, "activationScheduled", f"activation at "
-                               f"{activation.isoformat()} ({obj.activation_schedule})")
+                    await emit(
+                        meter_id,
+                        "activationScheduled",
+                        f"activation at {activation.isoformat()} ({obj.activation_schedule})",
+                    )
             break
         except (SessionError, OSError, TimeoutError) as exc:
             for p in pending:
@@ -178,13 +206,16 @@ async def update_meter(open_session: OpenSession, meter_id: str, image: Campaign
                 failures += 1
                 if failures >= attempts:
                     return await _failed(out, emit, f"version not confirmed: {exc}")
-            if out.version == image.identifier or \
-                    asyncio.get_running_loop().time() > deadline:
+            if out.version == image.identifier or asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(retry_delay_s)
     if out.version != image.identifier:
-        return await _failed(out, emit, f"after activation the meter reports firmware "
-                                        f"{out.version!r}, expected {image.identifier!r}")
+        return await _failed(
+            out,
+            emit,
+            f"after activation the meter reports firmware "
+            f"{out.version!r}, expected {image.identifier!r}",
+        )
     out.ok, out.step = True, "activated"
     out.details = f"firmware {out.version} active"
     await emit(meter_id, "activated", out.details)
@@ -197,18 +228,25 @@ async def _failed(out: MeterOutcome, emit: Emit, reason: str) -> MeterOutcome:
     return out
 
 
-async def run_campaign(open_session: OpenSession, meters: Sequence[str], image: CampaignImage,
-                       emit: Emit, *, activation: datetime | None = None,
-                       max_parallel: int = 4,
-                       objects_for: Callable[[str], CampaignObjects] | None = None,
-                       **kw: Any) -> list[MeterOutcome]:
+async def run_campaign(
+    open_session: OpenSession,
+    meters: Sequence[str],
+    image: CampaignImage,
+    emit: Emit,
+    *,
+    activation: datetime | None = None,
+    max_parallel: int = 4,
+    objects_for: Callable[[str], CampaignObjects] | None = None,
+    **kw: Any,
+) -> list[MeterOutcome]:
     """Update every meter, at most ``max_parallel`` at once; one outcome per meter."""
     gate = asyncio.Semaphore(max(1, max_parallel))
 
     async def one(m: str) -> MeterOutcome:
         async with gate:
             objects = objects_for(m) if objects_for is not None else None
-            return await update_meter(open_session, m, image, emit, activation=activation,
-                                      objects=objects, **kw)
+            return await update_meter(
+                open_session, m, image, emit, activation=activation, objects=objects, **kw
+            )
 
     return list(await asyncio.gather(*(one(m) for m in meters)))

@@ -143,12 +143,28 @@ async def push_image(
     missing = count - len(await _held(session, count, obis))
     if missing:
         raise ImageTransferFailed(f"after the transfer the meter still misses {missing} blocks")
-    await _step(session, it.image_verify, (3,), (4,), "verification", report, poll_interval,
-                poll_timeout, sleep)
+    await _step(
+        session,
+        it.image_verify,
+        (3,),
+        (4,),
+        "verification",
+        report,
+        poll_interval,
+        poll_timeout,
+        sleep,
+    )
     if activate:
         await _step(
-            session, it.image_activate, (6,), (7,), "activation", report, poll_interval,
-            poll_timeout, sleep
+            session,
+            it.image_activate,
+            (6,),
+            (7,),
+            "activation",
+            report,
+            poll_interval,
+            poll_timeout,
+            sleep,
         )
     report.final_status = _int(await session.get(*it.image_transfer_status))
     return report

@@ -36,9 +36,16 @@ CHANNELS = (1, 2, 3, 4)
 
 def _attrs(client: MBusClient) -> list[CosemAttribute]:
     """What a channel is read for, in :class:`HanChannel` order."""
-    return [client.primary_address, client.identification_number, client.manufacturer_id,
-            client.version, client.device_type, client.status, client.alarm,
-            client.encryption_key_status]
+    return [
+        client.primary_address,
+        client.identification_number,
+        client.manufacturer_id,
+        client.version,
+        client.device_type,
+        client.status,
+        client.alarm,
+        client.encryption_key_status,
+    ]
 
 
 _ATTRS = tuple(ref.attribute_id for ref in _attrs(MBusClient("0.1.24.1.0.255")))
@@ -46,14 +53,33 @@ _ABSENT = ("object-undefined", "object-unavailable", "object-class-inconsistent"
 
 #: EN 13757-3 device types (medium) a HAN device may have.
 DEVICE_TYPES: dict[int, str] = {
-    0x00: "other", 0x02: "electricity", 0x03: "gas", 0x04: "heat", 0x06: "warmWater",
-    0x07: "water", 0x08: "heatCostAllocator", 0x0A: "cooling", 0x0C: "heatInlet",
-    0x0D: "heatCooling", 0x0E: "busSystemComponent", 0x15: "hotWater", 0x16: "coldWater",
-    0x1A: "smokeDetector", 0x1B: "roomSensor", 0x1C: "gasDetector", 0x20: "breaker",
-    0x21: "valve", 0x25: "customerUnit",
+    0x00: "other",
+    0x02: "electricity",
+    0x03: "gas",
+    0x04: "heat",
+    0x06: "warmWater",
+    0x07: "water",
+    0x08: "heatCostAllocator",
+    0x0A: "cooling",
+    0x0C: "heatInlet",
+    0x0D: "heatCooling",
+    0x0E: "busSystemComponent",
+    0x15: "hotWater",
+    0x16: "coldWater",
+    0x1A: "smokeDetector",
+    0x1B: "roomSensor",
+    0x1C: "gasDetector",
+    0x20: "breaker",
+    0x21: "valve",
+    0x25: "customerUnit",
 }
-KEY_STATUS = ("noEncryptionKey", "encryptionKeySet", "encryptionKeyTransferred",
-              "encryptionKeySetAndTransferred", "encryptionKeyInUse")
+KEY_STATUS = (
+    "noEncryptionKey",
+    "encryptionKeySet",
+    "encryptionKeyTransferred",
+    "encryptionKeySetAndTransferred",
+    "encryptionKeyInUse",
+)
 KEY_IN_USE = 4
 
 
@@ -107,9 +133,11 @@ class HanKey:
         try:
             return cls(_core.aes_key_unwrap(kek, wrapped), transfer)
         except _core.DlmsError:
-            raise HanKeyRefused("encryptionKey does not unwrap under this meter's master_key "
-                                "(RFC 3394 integrity check failed: wrapped for another meter, "
-                                "with another key, or corrupted)") from None
+            raise HanKeyRefused(
+                "encryptionKey does not unwrap under this meter's master_key "
+                "(RFC 3394 integrity check failed: wrapped for another meter, "
+                "with another key, or corrupted)"
+            ) from None
 
     def reveal(self) -> tuple[bytes, bytes | None]:
         return self._key, self._transfer
@@ -150,16 +178,24 @@ class HanChannel:
     def describe(self) -> dict[str, Any]:
         """The EndDevice item of a MasterDataLinkageConfig (JSON-ready)."""
         out: dict[str, Any] = {
-            "serialNumber": self.serial, "channel": self.channel,
-            "mbusClient": client_obis(self.channel), "primaryAddress": self.primary_address,
+            "serialNumber": self.serial,
+            "channel": self.channel,
+            "mbusClient": client_obis(self.channel),
+            "primaryAddress": self.primary_address,
             "manufacturer": manufacturer_code(self.manufacturer) or f"0x{self.manufacturer:04x}",
-            "version": self.version, "deviceTypeCode": self.device_type,
+            "version": self.version,
+            "deviceTypeCode": self.device_type,
             "deviceType": DEVICE_TYPES.get(self.device_type, "other"),
-            "status": self.status, "alarm": self.alarm, "reachable": self.reachable}
+            "status": self.status,
+            "alarm": self.alarm,
+            "reachable": self.reachable,
+        }
         if self.key_status is not None:
-            out["encryptionKeyStatus"] = (KEY_STATUS[self.key_status]
-                                          if 0 <= self.key_status < len(KEY_STATUS)
-                                          else str(self.key_status))
+            out["encryptionKeyStatus"] = (
+                KEY_STATUS[self.key_status]
+                if 0 <= self.key_status < len(KEY_STATUS)
+                else str(self.key_status)
+            )
         return out
 
 
@@ -170,15 +206,16 @@ def _int(raw: bytes | DataAccessError) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-async def read_channels(session: ClientSession, channels: tuple[int, ...] = CHANNELS
-                        ) -> list[HanChannel]:
+async def read_channels(
+    session: ClientSession, channels: tuple[int, ...] = CHANNELS
+) -> list[HanChannel]:
     """Every channel the meter has (one GET with-list); a channel whose object the meter
     does not have is left out; [] for a meter without M-Bus."""
     refs = [ref for ch in channels for ref in _attrs(MBusClient(client_obis(ch)))]
     raw = await session.get_many(refs)
     out: list[HanChannel] = []
     for i, ch in enumerate(channels):
-        part = raw[i * len(_ATTRS):(i + 1) * len(_ATTRS)]
+        part = raw[i * len(_ATTRS) : (i + 1) * len(_ATTRS)]
         first = part[0]
         if isinstance(first, DataAccessError) and first.result in _ABSENT:
             continue
@@ -204,9 +241,15 @@ class InstallResult:
     steps: tuple[str, ...]
 
 
-async def install(session: ClientSession, serial: str, *, channel: int | None = None,
-                  manufacturer: str | None = None, primary_address: int = 0,
-                  key: HanKey | None = None) -> InstallResult:
+async def install(
+    session: ClientSession,
+    serial: str,
+    *,
+    channel: int | None = None,
+    manufacturer: str | None = None,
+    primary_address: int = 0,
+    key: HanKey | None = None,
+) -> InstallResult:
     """Install the device ``serial`` (8 digits) and, with ``key``, give it its key; the
     channel as read back. Raises HanNotConfirmed (nothing left half-done is hidden: the
     message says what was done)."""
@@ -214,41 +257,53 @@ async def install(session: ClientSession, serial: str, *, channel: int | None = 
     steps: list[str] = []
     channels = await read_channels(session)
     if not channels:
-        raise HanNotConfirmed("the meter has no M-Bus client setup (0.b.24.1.0.255): it "
-                              "takes no HAN device")
+        raise HanNotConfirmed(
+            "the meter has no M-Bus client setup (0.b.24.1.0.255): it takes no HAN device"
+        )
     held = next((c for c in channels if c.identification == wanted), None)
     if held is not None:
         if channel is not None and held.channel != channel:
-            raise HanNotConfirmed(f"device {serial} is installed on channel {held.channel}, "
-                                  f"not {channel}; de-install it first to move it")
+            raise HanNotConfirmed(
+                f"device {serial} is installed on channel {held.channel}, "
+                f"not {channel}; de-install it first to move it"
+            )
         steps.append(f"already installed on channel {held.channel}")
         target = held
     else:
         target = _free(channels, channel, serial)
         client = MBusClient(client_obis(target.channel))
-        await session.set(*client.identification_number, {"type": "double-long-unsigned",
-                                                          "value": wanted})
+        await session.set(
+            *client.identification_number, {"type": "double-long-unsigned", "value": wanted}
+        )
         if manufacturer is not None:
-            await session.set(*client.manufacturer_id,
-                              {"type": "long-unsigned", "value": manufacturer_id(manufacturer)})
+            await session.set(
+                *client.manufacturer_id,
+                {"type": "long-unsigned", "value": manufacturer_id(manufacturer)},
+            )
         try:
-            await session.action(*client.slave_install, {"type": "unsigned",
-                                                         "value": primary_address})
+            await session.action(
+                *client.slave_install, {"type": "unsigned", "value": primary_address}
+            )
         except DataAccessError as exc:
             # the identification written to select the device is taken back: the channel
             # must not read as holding a device it does not hold
-            await session.set(*client.identification_number,
-                              {"type": "double-long-unsigned", "value": 0})
-            raise HanNotConfirmed(f"slave_install on channel {target.channel} refused "
-                                  f"({exc.result}): no device {serial} answers on the "
-                                  "meter's M-Bus" if exc.result == "temporary-failure"
-                                  else f"slave_install on channel {target.channel} refused "
-                                  f"({exc.result})") from exc
+            await session.set(
+                *client.identification_number, {"type": "double-long-unsigned", "value": 0}
+            )
+            raise HanNotConfirmed(
+                f"slave_install on channel {target.channel} refused "
+                f"({exc.result}): no device {serial} answers on the "
+                "meter's M-Bus"
+                if exc.result == "temporary-failure"
+                else f"slave_install on channel {target.channel} refused ({exc.result})"
+            ) from exc
         steps.append(f"installed on channel {target.channel} (slave_install)")
         target = await read_channel(session, target.channel)
         if target.identification != wanted:
-            raise HanNotConfirmed(f"channel {target.channel} reads identification "
-                                  f"{target.serial} after slave_install, not {serial}")
+            raise HanNotConfirmed(
+                f"channel {target.channel} reads identification "
+                f"{target.serial} after slave_install, not {serial}"
+            )
     if key is not None:
         target = await _give_key(session, target, key, steps)
     return InstallResult(target, tuple(steps))
@@ -258,53 +313,70 @@ def _free(channels: list[HanChannel], channel: int | None, serial: str) -> HanCh
     if channel is not None:
         found = next((c for c in channels if c.channel == channel), None)
         if found is None:
-            raise HanNotConfirmed(f"the meter has no M-Bus channel {channel} "
-                                  f"(it has {[c.channel for c in channels]})")
+            raise HanNotConfirmed(
+                f"the meter has no M-Bus channel {channel} (it has {[c.channel for c in channels]})"
+            )
         if found.installed:
-            raise HanNotConfirmed(f"channel {channel} holds device {found.serial}; "
-                                  f"de-install it before installing {serial} there")
+            raise HanNotConfirmed(
+                f"channel {channel} holds device {found.serial}; "
+                f"de-install it before installing {serial} there"
+            )
         return found
     free = next((c for c in channels if not c.installed), None)
     if free is None:
-        raise HanNotConfirmed(f"every M-Bus channel of the meter holds a device "
-                              f"({', '.join(c.serial for c in channels)}); de-install one "
-                              f"before installing {serial}")
+        raise HanNotConfirmed(
+            f"every M-Bus channel of the meter holds a device "
+            f"({', '.join(c.serial for c in channels)}); de-install one "
+            f"before installing {serial}"
+        )
     return free
 
 
-async def _give_key(session: ClientSession, target: HanChannel, key: HanKey,
-                    steps: list[str]) -> HanChannel:
+async def _give_key(
+    session: ClientSession, target: HanChannel, key: HanKey, steps: list[str]
+) -> HanChannel:
     if not session.ciphered:
-        raise HanNotConfirmed("the HAN key is sent only over a ciphered association (the "
-                              "meter's security level is not HLS-GMAC): not sent")
+        raise HanNotConfirmed(
+            "the HAN key is sent only over a ciphered association (the "
+            "meter's security level is not HLS-GMAC): not sent"
+        )
     plain, transfer = key.reveal()
     client = MBusClient(client_obis(target.channel))
     try:
         if transfer is not None:
-            await session.action(*client.transfer_key, {"type": "octet-string",
-                                                        "value": transfer.hex()})
+            await session.action(
+                *client.transfer_key, {"type": "octet-string", "value": transfer.hex()}
+            )
             steps.append("key transferred to the device (transfer_key)")
-        await session.action(*client.set_encryption_key, {"type": "octet-string",
-                                                          "value": plain.hex()})
+        await session.action(
+            *client.set_encryption_key, {"type": "octet-string", "value": plain.hex()}
+        )
         steps.append("key set in the meter (set_encryption_key)")
         await session.action(*client.capture, {"type": "integer", "value": 0})
         steps.append("device read (capture)")
     except DataAccessError as exc:
-        raise HanNotConfirmed(f"{'; '.join(steps) or 'nothing done'}; then the meter "
-                              f"refused {exc}") from exc
+        raise HanNotConfirmed(
+            f"{'; '.join(steps) or 'nothing done'}; then the meter refused {exc}"
+        ) from exc
     after = await read_channel(session, target.channel)
     wanted = KEY_IN_USE if transfer is not None else 1
-    if after.key_status is None or after.key_status < wanted or \
-            (transfer is not None and after.key_status != KEY_IN_USE):
+    if (
+        after.key_status is None
+        or after.key_status < wanted
+        or (transfer is not None and after.key_status != KEY_IN_USE)
+    ):
         shown = after.describe().get("encryptionKeyStatus", "absent")
-        raise HanNotConfirmed(f"{'; '.join(steps)}; but encryption_key_status reads {shown} "
-                              f"(status byte 0x{after.status:02x}): the device and the meter "
-                              "do not hold the same key")
+        raise HanNotConfirmed(
+            f"{'; '.join(steps)}; but encryption_key_status reads {shown} "
+            f"(status byte 0x{after.status:02x}): the device and the meter "
+            "do not hold the same key"
+        )
     return after
 
 
-async def deinstall(session: ClientSession, serial: str | None = None,
-                    channel: int | None = None) -> HanChannel:
+async def deinstall(
+    session: ClientSession, serial: str | None = None, channel: int | None = None
+) -> HanChannel:
     """De-install the device ``serial`` (or whatever ``channel`` holds); the channel as it
     was before (the device's last identity)."""
     channels = await read_channels(session)
@@ -312,20 +384,26 @@ async def deinstall(session: ClientSession, serial: str | None = None,
         wanted = to_bcd(serial)
         found = next((c for c in channels if c.identification == wanted), None)
         if found is None:
-            raise HanNotConfirmed(f"device {serial} is on no channel of the meter "
-                                  f"(channels hold {[c.serial for c in channels if c.installed]})")
+            raise HanNotConfirmed(
+                f"device {serial} is on no channel of the meter "
+                f"(channels hold {[c.serial for c in channels if c.installed]})"
+            )
     else:
         found = next((c for c in channels if c.channel == channel), None)
         if found is None or not found.installed:
             raise HanNotConfirmed(f"channel {channel} holds no device")
     try:
-        await session.action(*MBusClient(client_obis(found.channel)).slave_deinstall,
-                             {"type": "integer", "value": 0})
+        await session.action(
+            *MBusClient(client_obis(found.channel)).slave_deinstall, {"type": "integer", "value": 0}
+        )
     except DataAccessError as exc:
-        raise HanNotConfirmed(f"slave_deinstall on channel {found.channel} refused "
-                              f"({exc.result})") from exc
+        raise HanNotConfirmed(
+            f"slave_deinstall on channel {found.channel} refused ({exc.result})"
+        ) from exc
     after = await read_channel(session, found.channel)
     if after.installed:
-        raise HanNotConfirmed(f"channel {found.channel} still reads identification "
-                              f"{after.serial} after slave_deinstall")
+        raise HanNotConfirmed(
+            f"channel {found.channel} still reads identification "
+            f"{after.serial} after slave_deinstall"
+        )
     return found

@@ -83,13 +83,17 @@ def _unwrap(kek: bytes, doc: Mapping[str, Any], name: str, where: str) -> bytes 
     if wrapped is None:
         return None
     if len(wrapped) < 24 or len(wrapped) % 8:
-        raise BundleError(f"{where}.{name}: {len(wrapped)} bytes is not an RFC 3394 wrapped "
-                          "key (a multiple of 8 bytes, at least 24)")
+        raise BundleError(
+            f"{where}.{name}: {len(wrapped)} bytes is not an RFC 3394 wrapped "
+            "key (a multiple of 8 bytes, at least 24)"
+        )
     try:
         clear = _core.aes_key_unwrap(kek, wrapped)
     except (_core.SecurityError, ValueError):
-        raise BundleError(f"{where}.{name}: does not unwrap with the key-encryption key "
-                          "(a different KEK, or the value is damaged)") from None
+        raise BundleError(
+            f"{where}.{name}: does not unwrap with the key-encryption key "
+            "(a different KEK, or the value is damaged)"
+        ) from None
     if name == "password":
         clear = clear.rstrip(b"\x00")
         if not clear:
@@ -103,20 +107,35 @@ def unwrap_bundle(doc: Any, kek: bytes, where: str = "keys") -> ClearKeys:
     """The clear keys of a bundle (see the module doc); BundleError naming the field."""
     if not isinstance(doc, Mapping):
         raise BundleError(f"{where}: not an object of wrapped keys")
-    allowed = {*SECRET_FIELDS, "systemTitle", "kekId", "wrap", "mRID", "state", "previous",
-               "keyId", "createdDateTime", "reason"}
+    allowed = {
+        *SECRET_FIELDS,
+        "systemTitle",
+        "kekId",
+        "wrap",
+        "mRID",
+        "state",
+        "previous",
+        "keyId",
+        "createdDateTime",
+        "reason",
+    }
     unknown = sorted(set(doc) - allowed)
     if unknown:
-        raise BundleError(f"{where}: unknown field(s) {unknown}; allowed: "
-                          f"{', '.join(sorted(allowed))}")
+        raise BundleError(
+            f"{where}: unknown field(s) {unknown}; allowed: {', '.join(sorted(allowed))}"
+        )
     if doc.get("wrap", WRAP) != WRAP:
         raise BundleError(f"{where}.wrap: only {WRAP!r} (RFC 3394 AES key wrap)")
     title = _hex(doc, "systemTitle", where)
     if title is not None and len(title) != 8:
         raise BundleError(f"{where}.systemTitle: {len(title)} bytes; a system title is 8")
-    return ClearKeys(ek=_unwrap(kek, doc, "ek", where), ak=_unwrap(kek, doc, "ak", where),
-                     master_key=_unwrap(kek, doc, "masterKey", where),
-                     password=_unwrap(kek, doc, "password", where), system_title=title)
+    return ClearKeys(
+        ek=_unwrap(kek, doc, "ek", where),
+        ak=_unwrap(kek, doc, "ak", where),
+        master_key=_unwrap(kek, doc, "masterKey", where),
+        password=_unwrap(kek, doc, "password", where),
+        system_title=title,
+    )
 
 
 def unwrap_previous(doc: Mapping[str, Any], kek: bytes, where: str = "keys") -> ClearKeys | None:
@@ -126,12 +145,15 @@ def unwrap_previous(doc: Mapping[str, Any], kek: bytes, where: str = "keys") -> 
         return None
     if not isinstance(prev, Mapping) or set(prev) - {"ek", "ak"}:
         raise BundleError(f"{where}.previous: an object of wrapped ek and ak")
-    return ClearKeys(ek=_unwrap(kek, prev, "ek", f"{where}.previous"),
-                     ak=_unwrap(kek, prev, "ak", f"{where}.previous"))
+    return ClearKeys(
+        ek=_unwrap(kek, prev, "ek", f"{where}.previous"),
+        ak=_unwrap(kek, prev, "ak", f"{where}.previous"),
+    )
 
 
-def wrap_bundle(keys: ClearKeys, kek: bytes, kek_id: str, *,
-                previous: ClearKeys | None = None, **extra: Any) -> dict[str, Any]:
+def wrap_bundle(
+    keys: ClearKeys, kek: bytes, kek_id: str, *, previous: ClearKeys | None = None, **extra: Any
+) -> dict[str, Any]:
     """A bundle of ``keys`` wrapped with ``kek`` (``extra``: mRID, state, ... as they are)."""
     out: dict[str, Any] = {**extra, "kekId": kek_id, "wrap": WRAP}
     for name, value in (("ek", keys.ek), ("ak", keys.ak), ("masterKey", keys.master_key)):
@@ -142,6 +164,8 @@ def wrap_bundle(keys: ClearKeys, kek: bytes, kek_id: str, *,
     if keys.system_title is not None:
         out["systemTitle"] = keys.system_title.hex()
     if previous is not None and previous.ek is not None and previous.ak is not None:
-        out["previous"] = {"ek": _core.aes_key_wrap(kek, previous.ek).hex(),
-                           "ak": _core.aes_key_wrap(kek, previous.ak).hex()}
+        out["previous"] = {
+            "ek": _core.aes_key_wrap(kek, previous.ek).hex(),
+            "ak": _core.aes_key_wrap(kek, previous.ak).hex(),
+        }
     return out

@@ -132,8 +132,11 @@ class KeyJournal:
         old = e.get("old")
         if e["state"] == "confirmed":
             old = None  # a journal of an older version kept it: never used again
-        return KeyEntry(e["state"], KeySet.from_json(old) if old is not None else None,
-                        KeySet.from_json(e["new"]))
+        return KeyEntry(
+            e["state"],
+            KeySet.from_json(old) if old is not None else None,
+            KeySet.from_json(e["new"]),
+        )
 
     def current(self, meter_id: str, configured: KeySet) -> list[KeySet]:
         """The key sets to try for a meter, most likely first."""
@@ -149,8 +152,10 @@ class KeyJournal:
         doc = self._load()
         e = doc.get(meter_id)
         if e is not None and e.get("state") == "pending":
-            raise KeyChangeRefused(f"meter {meter_id}: an earlier key change is still pending "
-                                   "(settle it first: the meter may hold either key set)")
+            raise KeyChangeRefused(
+                f"meter {meter_id}: an earlier key change is still pending "
+                "(settle it first: the meter may hold either key set)"
+            )
         doc[meter_id] = {"state": "pending", "old": old.to_json(), "new": new.to_json()}
         self._save(doc)
 
@@ -163,8 +168,10 @@ class KeyJournal:
         if e is None:
             return False
         if e.get("state") == "pending":
-            raise KeyChangeRefused(f"meter {meter_id}: a key change is still pending (the "
-                                   "meter may hold either key set); settle it first")
+            raise KeyChangeRefused(
+                f"meter {meter_id}: a key change is still pending (the "
+                "meter may hold either key set); settle it first"
+            )
         del doc[meter_id]
         self._save(doc)
         return True
@@ -177,12 +184,20 @@ class KeyJournal:
                 doc[meter_id] = {"state": "confirmed", "new": keep.to_json()}
                 self._save(doc)
             return True  # already settled this way (by another session)
-        if (e is None or e.get("state") != "pending" or "old" not in e
-                or KeySet.from_json(e["old"]) != old or KeySet.from_json(e["new"]) != new):
-            log.warning("key_journal_stale_settle", meter_id=meter_id, action=how,
-                        state=None if e is None else e.get("state"),
-                        reason="the journal no longer holds this pending (old, new) pair: "
-                               "left as it is")
+        if (
+            e is None
+            or e.get("state") != "pending"
+            or "old" not in e
+            or KeySet.from_json(e["old"]) != old
+            or KeySet.from_json(e["new"]) != new
+        ):
+            log.warning(
+                "key_journal_stale_settle",
+                meter_id=meter_id,
+                action=how,
+                state=None if e is None else e.get("state"),
+                reason="the journal no longer holds this pending (old, new) pair: left as it is",
+            )
             return False
         doc[meter_id] = {"state": "confirmed", "new": keep.to_json()}
         self._save(doc)
@@ -213,9 +228,13 @@ class KeyChangeResult:
 
 def transfer_parameters(kek: bytes, new: KeySet) -> dict[str, Any]:
     def item(key_id: int, key: bytes) -> dict[str, Any]:
-        return {"type": "structure", "value": [
-            {"type": "enum", "value": key_id},
-            {"type": "octet-string", "value": _core.aes_key_wrap(kek, key).hex()}]}
+        return {
+            "type": "structure",
+            "value": [
+                {"type": "enum", "value": key_id},
+                {"type": "octet-string", "value": _core.aes_key_wrap(kek, key).hex()},
+            ],
+        }
 
     return {"type": "array", "value": [item(KEY_EK, new.ek), item(KEY_AK, new.ak)]}
 
@@ -238,23 +257,43 @@ async def settle(open_with: OpenWith, meter_id: str, journal: KeyJournal) -> Key
     why_new = await _associates(open_with, e.new)
     if why_new is None:
         if not journal.confirm(meter_id, e.old, e.new):
-            return KeyChangeResult(meter_id, "unknown", "associated with the new keys, but "
-                                   "the journal entry changed meanwhile; left as it is")
+            return KeyChangeResult(
+                meter_id,
+                "unknown",
+                "associated with the new keys, but "
+                "the journal entry changed meanwhile; left as it is",
+            )
         return KeyChangeResult(meter_id, "changed", "associated with the new keys")
     why_old = await _associates(open_with, e.old)
     if why_old is None:
         if not journal.abandon(meter_id, e.old, e.new):
-            return KeyChangeResult(meter_id, "unknown", "associated with the old keys, but "
-                                   "the journal entry changed meanwhile; left as it is")
-        return KeyChangeResult(meter_id, "unchanged",
-                               f"the meter still takes the old keys (new: {why_new})")
-    return KeyChangeResult(meter_id, "unknown", f"neither key set associates (new: {why_new}; "
-                           f"old: {why_old}); both kept, settle again later")
+            return KeyChangeResult(
+                meter_id,
+                "unknown",
+                "associated with the old keys, but "
+                "the journal entry changed meanwhile; left as it is",
+            )
+        return KeyChangeResult(
+            meter_id, "unchanged", f"the meter still takes the old keys (new: {why_new})"
+        )
+    return KeyChangeResult(
+        meter_id,
+        "unknown",
+        f"neither key set associates (new: {why_new}; "
+        f"old: {why_old}); both kept, settle again later",
+    )
 
 
-async def change_keys(open_with: OpenWith, meter_id: str, *, kek: bytes, old: KeySet,
-                      new: KeySet, journal: KeyJournal,
-                      obis: str = SECURITY_SETUP) -> KeyChangeResult:
+async def change_keys(
+    open_with: OpenWith,
+    meter_id: str,
+    *,
+    kek: bytes,
+    old: KeySet,
+    new: KeySet,
+    journal: KeyJournal,
+    obis: str = SECURITY_SETUP,
+) -> KeyChangeResult:
     """Transfer ``new`` to the meter (wrapped by ``kek``) and settle which keys it holds."""
     if len(kek) != 16 or len(new.ek) != 16 or len(new.ak) != 16:
         raise ValueError("suite 0 keys and the master key are 16 bytes")

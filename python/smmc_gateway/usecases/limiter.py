@@ -34,8 +34,14 @@ from smmc_gateway.dlms.session import ClientSession
 from smmc_gateway.ops.config_model import ModelConfig
 
 LIMITER_CLASS = 71
-_MAX = {"double-long-unsigned": 0xFFFFFFFF, "long-unsigned": 0xFFFF, "unsigned": 0xFF,
-        "double-long": 0x7FFFFFFF, "long": 0x7FFF, "long64-unsigned": 2**64 - 1}
+_MAX = {
+    "double-long-unsigned": 0xFFFFFFFF,
+    "long-unsigned": 0xFFFF,
+    "unsigned": 0xFF,
+    "double-long": 0x7FFFFFFF,
+    "long": 0x7FFF,
+    "long64-unsigned": 2**64 - 1,
+}
 
 
 class LimiterNotConfirmed(RuntimeError):
@@ -70,8 +76,9 @@ class LimiterScale:
         return raw * factor if self.scaler >= 0 else round(raw / factor)
 
 
-async def threshold_scale(session: ClientSession, obis: str,
-                          model: ModelConfig | None) -> LimiterScale:
+async def threshold_scale(
+    session: ClientSession, obis: str, model: ModelConfig | None
+) -> LimiterScale:
     """The scale of limiter ``obis``'s thresholds per ``model`` (see the module doc)."""
     spec = model.values.get("limiter_threshold") if model is not None else None
     if spec is None:
@@ -86,16 +93,19 @@ async def threshold_scale(session: ClientSession, obis: str,
             raise LimiterUnitError(
                 f"limiter {obis}: its monitored value {code} is class {class_id}, which has "
                 f"no scaler_unit; declare [models.{model.name if model else '?'}.values."
-                "limiter_threshold] scaler and unit")
+                "limiter_threshold] scaler and unit"
+            )
         su = (await session.get(class_id, code, 3))["value"]
         unit_code = int(su[1]["value"])
-        scale = LimiterScale(int(su[0]["value"]), UNIT_NAMES.get(unit_code, f"unit-{unit_code}"),
-                             code)
+        scale = LimiterScale(
+            int(su[0]["value"]), UNIT_NAMES.get(unit_code, f"unit-{unit_code}"), code
+        )
     if scale.unit != "W":
         raise LimiterUnitError(
             f"limiter {obis}: the meter compares its thresholds with a value in "
             f"{scale.unit} (scaler {scale.scaler}, from {scale.origin}); a limit in W cannot "
-            "be written to it: nothing was written")
+            "be written to it: nothing was written"
+        )
     return scale
 
 
@@ -108,9 +118,11 @@ class LimiterState:
     min_under_s: int
 
     def describe(self) -> str:
-        return (f"threshold_normal {self.threshold_normal} W, threshold_active "
-                f"{self.threshold_active} W, threshold_emergency {self.threshold_emergency} W, "
-                f"min_over {self.min_over_s} s, min_under {self.min_under_s} s")
+        return (
+            f"threshold_normal {self.threshold_normal} W, threshold_active "
+            f"{self.threshold_active} W, threshold_emergency {self.threshold_emergency} W, "
+            f"min_over {self.min_over_s} s, min_under {self.min_under_s} s"
+        )
 
 
 @dataclass(frozen=True)
@@ -124,19 +136,25 @@ class EmergencyState:
 
     def describe(self) -> str:
         at = self.activation.isoformat() if self.activation else "unset"
-        return (f"emergency profile {self.profile_id} from {at} for {self.duration_s} s, "
-                f"threshold_emergency {self.threshold_emergency} W, group ids "
-                f"{list(self.group_ids)}, active now {self.active}")
+        return (
+            f"emergency profile {self.profile_id} from {at} for {self.duration_s} s, "
+            f"threshold_emergency {self.threshold_emergency} W, group ids "
+            f"{list(self.group_ids)}, active now {self.active}"
+        )
 
 
-async def read_state(session: ClientSession, obis: str,
-                     scale: LimiterScale | None = None) -> LimiterState:
+async def read_state(
+    session: ClientSession, obis: str, scale: LimiterScale | None = None
+) -> LimiterState:
     """Attributes 3..7, thresholds in W (per ``scale``; default whole watts)."""
     sc = scale or LimiterScale()
-    values = [int(v["value"]) for v in
-              await session.get_all([(LIMITER_CLASS, obis, a) for a in (3, 4, 5, 6, 7)])]
-    return LimiterState(sc.to_watts(values[0]), sc.to_watts(values[1]), sc.to_watts(values[2]),
-                        values[3], values[4])
+    values = [
+        int(v["value"])
+        for v in await session.get_all([(LIMITER_CLASS, obis, a) for a in (3, 4, 5, 6, 7)])
+    ]
+    return LimiterState(
+        sc.to_watts(values[0]), sc.to_watts(values[1]), sc.to_watts(values[2]), values[3], values[4]
+    )
 
 
 async def _threshold_type(session: ClientSession, obis: str) -> str:
@@ -147,9 +165,16 @@ def off_value(type_name: str) -> int:
     return _MAX.get(type_name, 0xFFFFFFFF)
 
 
-async def set_limit(session: ClientSession, obis: str, *, threshold_w: int | None,
-                    min_over_s: int | None = None, min_under_s: int | None = None,
-                    off: bool = False, model: ModelConfig | None = None) -> LimiterState:
+async def set_limit(
+    session: ClientSession,
+    obis: str,
+    *,
+    threshold_w: int | None,
+    min_over_s: int | None = None,
+    min_under_s: int | None = None,
+    off: bool = False,
+    model: ModelConfig | None = None,
+) -> LimiterState:
     """Write what is given (``off``: no limit; the threshold in the unit and scaler
     ``model`` says), read back, confirm; the confirmed state."""
     try:
@@ -170,59 +195,85 @@ async def set_limit(session: ClientSession, obis: str, *, threshold_w: int | Non
         wanted[7] = min_under_s
     await session.set_all(
         [(LIMITER_CLASS, obis, attr) for attr in wanted],
-        [{"type": ttype if attr == 4 else "double-long-unsigned", "value": value}
-         for attr, value in wanted.items()],
+        [
+            {"type": ttype if attr == 4 else "double-long-unsigned", "value": value}
+            for attr, value in wanted.items()
+        ],
     )
-    raw = [int(v["value"]) for v in
-           await session.get_all([(LIMITER_CLASS, obis, a) for a in (3, 4, 5, 6, 7)])]
+    raw = [
+        int(v["value"])
+        for v in await session.get_all([(LIMITER_CLASS, obis, a) for a in (3, 4, 5, 6, 7)])
+    ]
     got = {4: raw[1], 6: raw[3], 7: raw[4]}
-    wrong = [f"attribute {a}: wrote {v}, read back {got[a]}" for a, v in wanted.items()
-             if got[a] != v]
+    wrong = [
+        f"attribute {a}: wrote {v}, read back {got[a]}" for a, v in wanted.items() if got[a] != v
+    ]
     if wrong:
         raise LimiterNotConfirmed(f"limiter {obis}: " + "; ".join(wrong))
-    return LimiterState(scale.to_watts(raw[0]), scale.to_watts(raw[1]),
-                        scale.to_watts(raw[2]), raw[3], raw[4])
+    return LimiterState(
+        scale.to_watts(raw[0]), scale.to_watts(raw[1]), scale.to_watts(raw[2]), raw[3], raw[4]
+    )
 
 
-async def read_emergency(session: ClientSession, obis: str, deviation: int = 0,
-                         scale: LimiterScale | None = None) -> EmergencyState:
+async def read_emergency(
+    session: ClientSession, obis: str, deviation: int = 0, scale: LimiterScale | None = None
+) -> EmergencyState:
     values = await session.get_all([(LIMITER_CLASS, obis, a) for a in (8, 9, 5, 10)])
     prof = values[0]["value"]
     groups = values[1]["value"] or []
     emergency = (scale or LimiterScale()).to_watts(int(values[2]["value"]))
     active = bool(values[3]["value"])
     activation = to_utc(bytes.fromhex(prof[1]["value"]), default_deviation=deviation)
-    return EmergencyState(int(prof[0]["value"]), activation, int(prof[2]["value"]),
-                          tuple(int(g["value"]) for g in groups), emergency, active)
+    return EmergencyState(
+        int(prof[0]["value"]),
+        activation,
+        int(prof[2]["value"]),
+        tuple(int(g["value"]) for g in groups),
+        emergency,
+        active,
+    )
 
 
-async def schedule_emergency(session: ClientSession, obis: str, *, profile_id: int,
-                             start: datetime, duration_s: int, threshold_w: int,
-                             clock_obis: str = "0.0.1.0.0.255",
-                             model: ModelConfig | None = None) -> EmergencyState:
+async def schedule_emergency(
+    session: ClientSession,
+    obis: str,
+    *,
+    profile_id: int,
+    start: datetime,
+    duration_s: int,
+    threshold_w: int,
+    clock_obis: str = "0.0.1.0.0.255",
+    model: ModelConfig | None = None,
+) -> EmergencyState:
     """Emergency threshold ``threshold_w`` from ``start`` for ``duration_s`` (meter's clock);
     read back and confirmed. The activation time is written in the meter's local time with
     its deviation (clock attribute 3); the threshold in the unit and scaler ``model``
     says."""
     scale = await threshold_scale(session, obis, model)
     threshold, time_zone, listed = await session.get_all(
-        [(LIMITER_CLASS, obis, 4), (8, clock_obis, 3), (LIMITER_CLASS, obis, 9)])
+        [(LIMITER_CLASS, obis, 4), (8, clock_obis, 3), (LIMITER_CLASS, obis, 9)]
+    )
     ttype, deviation = str(threshold["type"]), int(time_zone["value"])
     stamp = from_utc(start.astimezone(UTC), deviation=deviation)
     refs: list[AttributeRef] = [(LIMITER_CLASS, obis, 5), (LIMITER_CLASS, obis, 8)]
     values: list[TypedValue] = [
         {"type": ttype, "value": scale.to_meter(threshold_w)},
-        {"type": "structure", "value": [
-            {"type": "long-unsigned", "value": profile_id},
-            {"type": "octet-string", "value": stamp.hex()},
-            {"type": "double-long-unsigned", "value": duration_s}]},
+        {
+            "type": "structure",
+            "value": [
+                {"type": "long-unsigned", "value": profile_id},
+                {"type": "octet-string", "value": stamp.hex()},
+                {"type": "double-long-unsigned", "value": duration_s},
+            ],
+        },
     ]
     groups = [int(g["value"]) for g in listed["value"] or []]
     if profile_id not in groups:
         groups.append(profile_id)
         refs.append((LIMITER_CLASS, obis, 9))
-        values.append({"type": "array", "value": [
-            {"type": "long-unsigned", "value": g} for g in groups]})
+        values.append(
+            {"type": "array", "value": [{"type": "long-unsigned", "value": g} for g in groups]}
+        )
     await session.set_all(refs, values)
     state = await read_emergency(session, obis, deviation, scale)
     wrong: list[str] = []
@@ -235,8 +286,10 @@ async def schedule_emergency(session: ClientSession, obis: str, *, profile_id: i
     if profile_id not in state.group_ids:
         wrong.append(f"group id list {list(state.group_ids)} lacks {profile_id}")
     if state.threshold_emergency != scale.to_watts(scale.to_meter(threshold_w)):
-        wrong.append(f"threshold_emergency {state.threshold_emergency} W (wrote "
-                     f"{scale.to_meter(threshold_w)} x 10^{scale.scaler} W)")
+        wrong.append(
+            f"threshold_emergency {state.threshold_emergency} W (wrote "
+            f"{scale.to_meter(threshold_w)} x 10^{scale.scaler} W)"
+        )
     if wrong:
         raise LimiterNotConfirmed(f"limiter {obis}: " + "; ".join(wrong))
     return state

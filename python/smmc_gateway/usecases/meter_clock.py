@@ -129,8 +129,9 @@ class MeterClock:
         if mode == "refuse":
             raise ClockConventionError(
                 f"model {self.model}: the meter's date-time {naive.isoformat()} has its "
-                f'deviation not specified (0x8000) and [models.{self.model}.clock] '
-                'deviation_unspecified = "refuse"')
+                f"deviation not specified (0x8000) and [models.{self.model}.clock] "
+                'deviation_unspecified = "refuse"'
+            )
         if mode == "utc":
             return naive.replace(tzinfo=UTC)
         if self.zone is None:
@@ -138,7 +139,8 @@ class MeterClock:
                 f"model {self.model}: the meter's date-time {naive.isoformat()} has its "
                 "deviation not specified (0x8000) and the model has no time zone: set "
                 f'[models.{self.model}.clock] timezone (e.g. "America/Santiago"), or '
-                'deviation_unspecified = "utc" for meters that keep UTC')
+                'deviation_unspecified = "utc" for meters that keep UTC'
+            )
         return self._in_zone(naive, None, after)
 
     def _in_zone(self, naive: datetime, status: int | None, after: datetime | None) -> datetime:

@@ -32,8 +32,14 @@ class PollResult:
     rtt_s: float | None = None
 
 
-async def poll_one(open_session: OpenSession, meter_id: str, *, clock_obis: str,
-                   disconnect_obis: str | None, timeout_s: float) -> PollResult:
+async def poll_one(
+    open_session: OpenSession,
+    meter_id: str,
+    *,
+    clock_obis: str,
+    disconnect_obis: str | None,
+    timeout_s: float,
+) -> PollResult:
     t0 = time.monotonic()
     try:
         async with asyncio.timeout(timeout_s), open_session(meter_id) as s:
@@ -48,19 +54,37 @@ async def poll_one(open_session: OpenSession, meter_id: str, *, clock_obis: str,
                         state, details = "disconnected", "clock answered; output_state false"
             return PollResult(meter_id, state, details, rtt)
     except TimeoutError:
-        return PollResult(meter_id, "unreachable",
-                          f"no answer within {timeout_s:.1f}s "
-                          f"(after {time.monotonic() - t0:.1f}s)")
+        return PollResult(
+            meter_id,
+            "unreachable",
+            f"no answer within {timeout_s:.1f}s (after {time.monotonic() - t0:.1f}s)",
+        )
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every other failure is an answer too: unreachable, why
         return PollResult(meter_id, "unreachable", f"{type(exc).__name__}: {exc}")
 
 
-async def poll(open_session: OpenSession, meter_ids: Sequence[str], *,
-               clock_obis: Callable[[str], str], disconnect_obis: Callable[[str], str | None],
-               timeout_s: float = 30.0) -> list[PollResult]:
+async def poll(
+    open_session: OpenSession,
+    meter_ids: Sequence[str],
+    *,
+    clock_obis: Callable[[str], str],
+    disconnect_obis: Callable[[str], str | None],
+    timeout_s: float = 30.0,
+) -> list[PollResult]:
     """Poll ``meter_ids`` concurrently; results in the order asked."""
-    return list(await asyncio.gather(*(
-        poll_one(open_session, m, clock_obis=clock_obis(m), disconnect_obis=disconnect_obis(m),
-                 timeout_s=timeout_s) for m in meter_ids)))
+    return list(
+        await asyncio.gather(
+            *(
+                poll_one(
+                    open_session,
+                    m,
+                    clock_obis=clock_obis(m),
+                    disconnect_obis=disconnect_obis(m),
+                    timeout_s=timeout_s,
+                )
+                for m in meter_ids
+            )
+        )
+    )

@@ -38,8 +38,9 @@ _OBIS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
 class ProgrammingSession(Protocol):
     async def get(self, class_id: int, obis: str, attribute: int) -> TypedValue: ...
     async def set(self, class_id: int, obis: str, attribute: int, value: TypedValue) -> None: ...
-    async def action(self, class_id: int, obis: str, method: int,
-                     parameters: TypedValue | None = None) -> Any: ...
+    async def action(
+        self, class_id: int, obis: str, method: int, parameters: TypedValue | None = None
+    ) -> Any: ...
     async def read_object_model(self) -> ObjectModel: ...
 
 
@@ -84,19 +85,26 @@ def guarded(class_id: int, attribute: int | None, method: int | None) -> str | N
     if member is None or not is_secret(class_id, kind, member):
         return None
     if class_id == SecuritySetup.class_id:
-        return (f"Security setup (class 64) {kind} {member} carries key material: keys are "
-                "changed only by the key change procedure (MeterConfig keyChange), which "
-                "makes the keys itself and keeps the old ones until the new ones work")
+        return (
+            f"Security setup (class 64) {kind} {member} carries key material: keys are "
+            "changed only by the key change procedure (MeterConfig keyChange), which "
+            "makes the keys itself and keeps the old ones until the new ones work"
+        )
     if class_id == MBusClient.class_id:
-        return (f"M-Bus client (class 72) {kind} {member} carries a HAN device's key: HAN "
-                "keys go only through MasterDataLinkageConfig hanInstall (commands.enabled."
-                "hanKeys), wrapped by the meter's master key, never in clear in a request")
-    return (f"class {class_id} {kind} {member} carries a secret (a password or HLS secret): "
-            "secrets never travel in a MeterConfig request")
+        return (
+            f"M-Bus client (class 72) {kind} {member} carries a HAN device's key: HAN "
+            "keys go only through MasterDataLinkageConfig hanInstall (commands.enabled."
+            "hanKeys), wrapped by the meter's master key, never in clear in a request"
+        )
+    return (
+        f"class {class_id} {kind} {member} carries a secret (a password or HLS secret): "
+        "secrets never travel in a MeterConfig request"
+    )
 
 
-def _int_field(item: dict[str, Any], key: str, where: str, lo: int, hi: int,
-               problems: list[str]) -> int:
+def _int_field(
+    item: dict[str, Any], key: str, where: str, lo: int, hi: int, problems: list[str]
+) -> int:
     v = item.get(key)
     if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
         problems.append(f"{where}.{key}: {v!r}; must be an integer {lo}..{hi}")
@@ -107,8 +115,9 @@ def _int_field(item: dict[str, Any], key: str, where: str, lo: int, hi: int,
 def check_typed(value: Any, where: str, problems: list[str]) -> TypedValue | None:
     """A typed JSON value (CLI.md) the core can encode, else a problem naming ``where``."""
     if not isinstance(value, dict) or "type" not in value:
-        problems.append(f"{where}: must be typed JSON like "
-                        '{"type": "long-unsigned", "value": 900}')
+        problems.append(
+            f'{where}: must be typed JSON like {{"type": "long-unsigned", "value": 900}}'
+        )
         return None
     try:
         _core.encode(value)
@@ -120,8 +129,18 @@ def check_typed(value: Any, where: str, problems: list[str]) -> TypedValue | Non
 
 #: Members of one MeterConfig item; anything else is named as a problem (a misspelt
 #: ``atribute`` must not leave a different attribute to be written).
-ITEM_FIELDS = frozenset({"class_id", "obis", "attribute", "value", "method", "parameters",
-                         "EndDevices", "EndDeviceGroups"})
+ITEM_FIELDS = frozenset(
+    {
+        "class_id",
+        "obis",
+        "attribute",
+        "value",
+        "method",
+        "parameters",
+        "EndDevices",
+        "EndDeviceGroups",
+    }
+)
 
 
 def canonical_obis(text: Any, where: str, problems: list[str]) -> str | None:
@@ -130,8 +149,7 @@ def canonical_obis(text: Any, where: str, problems: list[str]) -> str | None:
         groups = [int(g) for g in text.split(".")]
         if all(g <= 255 for g in groups):
             return ".".join(str(g) for g in groups)
-    problems.append(f"{where}: {text!r} is not an OBIS code like 1.0.1.8.0.255 (six groups "
-                    "0..255)")
+    problems.append(f"{where}: {text!r} is not an OBIS code like 1.0.1.8.0.255 (six groups 0..255)")
     return None
 
 
@@ -139,9 +157,11 @@ def parse_items(raw: Any, where: str, problems: list[str]) -> list[SetItem]:
     """The valid items of ``raw``; every problem named in ``problems`` by its JSON path.
     The result has one item per element of ``raw`` only when ``problems`` gained none."""
     if not isinstance(raw, list) or not raw:
-        problems.append(f"{where}: must be a non-empty array of "
-                        "{class_id, obis, attribute, value} or {class_id, obis, method[, "
-                        "parameters]}")
+        problems.append(
+            f"{where}: must be a non-empty array of "
+            "{class_id, obis, attribute, value} or {class_id, obis, method[, "
+            "parameters]}"
+        )
         return []
     items: list[SetItem] = []
     for i, item in enumerate(raw):
@@ -152,14 +172,17 @@ def parse_items(raw: Any, where: str, problems: list[str]) -> list[SetItem]:
         before = len(problems)
         unknown = sorted(str(k) for k in item if k not in ITEM_FIELDS)
         if unknown:
-            problems.append(f"{w}: unknown field(s) {unknown}; allowed: "
-                            f"{', '.join(sorted(ITEM_FIELDS))}")
+            problems.append(
+                f"{w}: unknown field(s) {unknown}; allowed: {', '.join(sorted(ITEM_FIELDS))}"
+            )
         class_id = _int_field(item, "class_id", w, 1, 0xFFFF, problems)
         obis = canonical_obis(item.get("obis"), f"{w}.obis", problems)
         if "method" in item:
             if "attribute" in item or "value" in item:
-                problems.append(f"{w}: give either attribute and value (SET) or method and "
-                                "parameters (ACTION), not both")
+                problems.append(
+                    f"{w}: give either attribute and value (SET) or method and "
+                    "parameters (ACTION), not both"
+                )
             method = _int_field(item, "method", w, 1, 127, problems)
             params = None
             if item.get("parameters") is not None:
@@ -194,8 +217,10 @@ def refusal(model: ObjectModel | None, item: SetItem) -> str | None:
     if info is None:
         return "object-undefined (not in the meter's object list)"
     if info.class_id != item.class_id:
-        return (f"object-class-inconsistent (the meter's {item.obis} is class "
-                f"{info.class_id}, not {item.class_id})")
+        return (
+            f"object-class-inconsistent (the meter's {item.obis} is class "
+            f"{info.class_id}, not {item.class_id})"
+        )
     if item.method is not None:
         if item.method not in info.methods:
             return f"object-undefined (class {info.class_id} has no method {item.method})"
@@ -206,13 +231,20 @@ def refusal(model: ObjectModel | None, item: SetItem) -> str | None:
         return f"object-undefined (class {info.class_id} has no attribute {item.attribute})"
     if not info.can_write(item.attribute):
         access = info.attributes[item.attribute].access
-        return (f"read-write-denied (the association's access to attribute {item.attribute} "
-                f"is {getattr(access, 'name', access)}; not written)")
+        return (
+            f"read-write-denied (the association's access to attribute {item.attribute} "
+            f"is {getattr(access, 'name', access)}; not written)"
+        )
     return None
 
 
-async def program(session: ProgrammingSession, items: Sequence[SetItem], *,
-                  model: ObjectModel | None = None, check_model: bool = True) -> list[ItemResult]:
+async def program(
+    session: ProgrammingSession,
+    items: Sequence[SetItem],
+    *,
+    model: ObjectModel | None = None,
+    check_model: bool = True,
+) -> list[ItemResult]:
     """SET each item and read it back; refused items are never sent."""
     if model is None and check_model:
         model = await object_model(session)

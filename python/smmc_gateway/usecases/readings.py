@@ -45,9 +45,28 @@ from smmc_gateway.usecases.meter_clock import MeterClock
 
 log = structlog.get_logger("smmc_gateway.readings")
 UNITS: dict[int, str] = {
-    1: "a", 2: "mo", 3: "wk", 4: "d", 5: "h", 6: "min", 7: "s", 8: "deg", 9: "degC",
-    27: "W", 28: "VA", 29: "var", 30: "Wh", 31: "VAh", 32: "varh", 33: "A", 34: "C", 35: "V",
-    44: "Hz", 255: "count", 254: "other", 56: "%",
+    1: "a",
+    2: "mo",
+    3: "wk",
+    4: "d",
+    5: "h",
+    6: "min",
+    7: "s",
+    8: "deg",
+    9: "degC",
+    27: "W",
+    28: "VA",
+    29: "var",
+    30: "Wh",
+    31: "VAh",
+    32: "varh",
+    33: "A",
+    34: "C",
+    35: "V",
+    44: "Hz",
+    255: "count",
+    254: "other",
+    56: "%",
 }
 
 
@@ -91,8 +110,9 @@ class _Layout:
     period_s: int
 
 
-async def _scaler_units(session: ClientSession,
-                        refs: Sequence[tuple[int, str]]) -> dict[str, tuple[int, str]]:
+async def _scaler_units(
+    session: ClientSession, refs: Sequence[tuple[int, str]]
+) -> dict[str, tuple[int, str]]:
     """(scaler, unit name) of class 3/4/5 objects, by OBIS."""
     wanted = [(cid, ln, 3) for cid, ln in refs if cid in (3, 4, 5)]
     out: dict[str, tuple[int, str]] = {}
@@ -109,8 +129,9 @@ async def _scaler_units(session: ClientSession,
 class ReadingsUseCase:
     """Collection of load profile and registers for meters of a model."""
 
-    def __init__(self, *, first_read_s: float = 86400.0, max_backfill_s: float = 31 * 86400.0
-                 ) -> None:
+    def __init__(
+        self, *, first_read_s: float = 86400.0, max_backfill_s: float = 31 * 86400.0
+    ) -> None:
         self.first_read_s = first_read_s
         self.max_backfill_s = max_backfill_s
         self._layouts: dict[str, _Layout] = {}
@@ -129,12 +150,18 @@ class ReadingsUseCase:
         cols: list[tuple[int, str, int]] = []
         for entry in capture:
             f = entry["value"]
-            cols.append((int(f[0]["value"]), str(Obis.from_bytes(bytes.fromhex(f[1]["value"]))),
-                         int(f[2]["value"])))
+            cols.append(
+                (
+                    int(f[0]["value"]),
+                    str(Obis.from_bytes(bytes.fromhex(f[1]["value"]))),
+                    int(f[2]["value"]),
+                )
+            )
         su = await _scaler_units(session, [(c, ln) for c, ln, _ in cols])
         clock_index = next((i for i, (c, _, _) in enumerate(cols) if c == 8), 0)
-        status_index = next((i for i, (c, ln, _) in enumerate(cols)
-                             if c == 1 and ln.startswith("0.0.96.10.")), None)
+        status_index = next(
+            (i for i, (c, ln, _) in enumerate(cols) if c == 1 and ln.startswith("0.0.96.10.")), None
+        )
         period = period or int(model.capture_period_s)
         specs = []
         seen: dict[str, str] = {}
@@ -144,8 +171,13 @@ class ReadingsUseCase:
             scaler, unit = su.get(ln, (0, ""))
             ref = reading_type(ln, unit, measuring_period_s=period)
             if ref in seen:  # the data store keys interval rows by ref: say so, loudly
-                log.warning("reading_type_collision", model=model.name, profile=lp, ref=ref,
-                            obis=[seen[ref], ln])
+                log.warning(
+                    "reading_type_collision",
+                    model=model.name,
+                    profile=lp,
+                    ref=ref,
+                    obis=[seen[ref], ln],
+                )
             seen.setdefault(ref, ln)
             specs.append(_core.ColumnSpec(i, ref, obis=ln, unit=unit, scaler=scaler))
         layout = _Layout(tuple(specs), clock_index, status_index, period)
@@ -157,8 +189,9 @@ class ReadingsUseCase:
             return until - timedelta(seconds=self.first_read_s)
         return max(since + timedelta(seconds=1), until - timedelta(seconds=self.max_backfill_s))
 
-    async def read_profile(self, session: ClientSession, model: ModelConfig,
-                           since: datetime | None, until: datetime) -> ProfileResult:
+    async def read_profile(
+        self, session: ClientSession, model: ModelConfig, since: datetime | None, until: datetime
+    ) -> ProfileResult:
         """Rows after ``since`` (exclusive) up to ``until``; gaps found in between."""
         lp = model.obis["load_profile"]
         layout = await self._layout(session, model, lp)
@@ -167,8 +200,14 @@ class ReadingsUseCase:
         raw = await session.get_raw(7, lp, 2, access=_range(clock, start, until))
         return _profile(raw, layout, since, start, until, clock)
 
-    async def read_registers(self, session: ClientSession, registers: Sequence[RegisterSpec],
-                             now: datetime, *, model: str = "") -> list[Reading]:
+    async def read_registers(
+        self,
+        session: ClientSession,
+        registers: Sequence[RegisterSpec],
+        now: datetime,
+        *,
+        model: str = "",
+    ) -> list[Reading]:
         """Values of ``registers`` (attribute 2), scaled; scaler/unit read when not
         configured (once per ``model`` when it is named)."""
         if not registers:
@@ -176,9 +215,15 @@ class ReadingsUseCase:
         values = await session.get_many([(3, r.obis, 2) for r in registers])
         return await self._readings(session, model, registers, values, now)
 
-    async def collect(self, session: ClientSession, meter_id: str, model: ModelConfig,
-                      since: datetime | None, now: datetime | None = None,
-                      registers: bool = True) -> ReadingsResult:
+    async def collect(
+        self,
+        session: ClientSession,
+        meter_id: str,
+        model: ModelConfig,
+        since: datetime | None,
+        now: datetime | None = None,
+        registers: bool = True,
+    ) -> ReadingsResult:
         """One scheduled collection: profile from ``since`` plus the registers, in one
         GET with-list where the meter agreed it (the profile with its range selection)."""
         now = now or datetime.now(UTC)
@@ -196,15 +241,22 @@ class ReadingsUseCase:
         regs = await self._readings(session, model.name, specs, values, now) if specs else []
         return ReadingsResult(meter_id, regs, profile)
 
-    async def _readings(self, session: ClientSession, model: str,
-                        registers: Sequence[RegisterSpec],
-                        values: Sequence[bytes | DataAccessError], now: datetime
-                        ) -> list[Reading]:
+    async def _readings(
+        self,
+        session: ClientSession,
+        model: str,
+        registers: Sequence[RegisterSpec],
+        values: Sequence[bytes | DataAccessError],
+        now: datetime,
+    ) -> list[Reading]:
         """The registers' values read (attribute 2), scaled; scaler/unit read when not
         configured, once per named ``model``."""
         known = self._scalers if model else {}
-        unknown = [(3, r.obis) for r in registers if (r.scaler is None or r.unit is None)
-                   and (model, r.obis) not in known]
+        unknown = [
+            (3, r.obis)
+            for r in registers
+            if (r.scaler is None or r.unit is None) and (model, r.obis) not in known
+        ]
         su = await _scaler_units(session, unknown) if unknown else {}
         if model:
             self._scalers.update(((model, ln), v) for ln, v in su.items())
@@ -223,8 +275,13 @@ class ReadingsUseCase:
                 number = value
             else:
                 number = str(value)
-            reading = Reading(ref=reading_type(spec.obis, unit), obis=spec.obis, unit=unit,
-                              timestamp=now, value=number)
+            reading = Reading(
+                ref=reading_type(spec.obis, unit),
+                obis=spec.obis,
+                unit=unit,
+                timestamp=now,
+                value=number,
+            )
             if spec.name:
                 reading["name"] = spec.name
             out.append(reading)
@@ -235,8 +292,14 @@ def _range(clock: MeterClock, start: datetime, end: datetime) -> RangeAccess:
     return RangeAccess(start=clock.range_bound(start), end=clock.range_bound(end))
 
 
-def _profile(raw: bytes, layout: _Layout, since: datetime | None, start: datetime,
-             until: datetime, clock: MeterClock | None = None) -> ProfileResult:
+def _profile(
+    raw: bytes,
+    layout: _Layout,
+    since: datetime | None,
+    start: datetime,
+    until: datetime,
+    clock: MeterClock | None = None,
+) -> ProfileResult:
     rows = _core.decode_profile_buffer(raw, layout.period_s)
     clock = clock or MeterClock()
     if rows and clock.needs_rewrite([r[layout.clock_index] for r in rows]):
@@ -247,15 +310,19 @@ def _profile(raw: bytes, layout: _Layout, since: datetime | None, start: datetim
     gaps = find_gaps(stamps, layout.period_s, since)
     blocks = None
     if rows:
-        blocks = _core.profile_to_json(raw, clock_column=layout.clock_index,
-                                       columns=list(layout.columns),
-                                       status_column=layout.status_index,
-                                       capture_period=layout.period_s)
+        blocks = _core.profile_to_json(
+            raw,
+            clock_column=layout.clock_index,
+            columns=list(layout.columns),
+            status_column=layout.status_index,
+            capture_period=layout.period_s,
+        )
     return ProfileResult(len(rows), blocks, max(stamps) if stamps else None, gaps, start, until)
 
 
-def find_gaps(stamps: Sequence[datetime], period_s: int,
-              since: datetime | None = None) -> list[Gap]:
+def find_gaps(
+    stamps: Sequence[datetime], period_s: int, since: datetime | None = None
+) -> list[Gap]:
     """Holes in a sorted series of profile timestamps (and between ``since`` and the first)."""
     if period_s <= 0:
         return []

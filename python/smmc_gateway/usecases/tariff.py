@@ -72,8 +72,9 @@ class CalendarSession(Protocol):
     async def set_all(
         self, refs: Sequence[AttributeRef], values: Sequence[TypedValue | bytes]
     ) -> None: ...
-    async def action(self, class_id: int, obis: str, method: int,
-                     parameters: TypedValue | None = None) -> Any: ...
+    async def action(
+        self, class_id: int, obis: str, method: int, parameters: TypedValue | None = None
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,12 @@ class CalendarResult:
     special_days: int | None = None  # entries in the table after the inserts
 
 
-
 def _every_year(month: int, day: int, hour: int, minute: int) -> bytes:
     """A season start: this date and time every year (year, weekday, hundredths,
     deviation and clock status not specified). DateTimeError for a day no such
     month has (02-30)."""
     return CosemDateTime(None, month, day, None, hour, minute, 0, None, None, None).to_bytes()
+
 
 def _os(data: bytes) -> TypedValue:
     return {"type": "octet-string", "value": data.hex()}
@@ -113,8 +114,7 @@ def _name(raw: Any, where: str, problems: list[str]) -> bytes:
     return raw.encode()
 
 
-def _list(doc: dict[str, Any], key: str, where: str, problems: list[str],
-          limit: int) -> list[Any]:
+def _list(doc: dict[str, Any], key: str, where: str, problems: list[str], limit: int) -> list[Any]:
     v = doc.get(key)
     if not isinstance(v, list) or not v:
         problems.append(f"{where}.{key}: must be a non-empty array")
@@ -137,8 +137,9 @@ def _show(value: Any) -> str:
 def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None:
     """The calendar as typed values; every problem named by its JSON path."""
     if not isinstance(doc, dict):
-        problems.append(f"{where}: must be an object with calendarName, seasons, weeks, "
-                        "dayProfiles, activation")
+        problems.append(
+            f"{where}: must be an object with calendarName, seasons, weeks, dayProfiles, activation"
+        )
         return None
     before = len(problems)
     name = _name(doc.get("calendarName"), f"{where}.calendarName", problems)
@@ -170,17 +171,29 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
                 problems.append(f"{aw}.start: {_show(start)}; must be HH:MM (00:00..23:59)")
                 continue
             tariff = a.get("tariff") if isinstance(a, dict) else None
-            if not isinstance(tariff, int) or isinstance(tariff, bool) or \
-                    not 1 <= tariff <= 0xFFFF:
-                problems.append(f"{aw}.tariff: {_show(tariff)}; must be a script selector "
-                                "1..65535")
+            if not isinstance(tariff, int) or isinstance(tariff, bool) or not 1 <= tariff <= 0xFFFF:
+                problems.append(f"{aw}.tariff: {_show(tariff)}; must be a script selector 1..65535")
                 continue
-            actions.append({"type": "structure", "value": [
-                _os(bytes([int(m[1]), int(m[2]), 0, 0xFF])), _os(script_ln),
-                {"type": "long-unsigned", "value": tariff}]})
+            actions.append(
+                {
+                    "type": "structure",
+                    "value": [
+                        _os(bytes([int(m[1]), int(m[2]), 0, 0xFF])),
+                        _os(script_ln),
+                        {"type": "long-unsigned", "value": tariff},
+                    ],
+                }
+            )
         if isinstance(day_id, int):
-            days.append({"type": "structure", "value": [
-                {"type": "unsigned", "value": day_id}, {"type": "array", "value": actions}]})
+            days.append(
+                {
+                    "type": "structure",
+                    "value": [
+                        {"type": "unsigned", "value": day_id},
+                        {"type": "array", "value": actions},
+                    ],
+                }
+            )
     week_names: set[str] = set()
     weeks: list[TypedValue] = []
     for i, wk in enumerate(_list(doc, "weeks", where, problems, MAX_WEEKS)):
@@ -196,11 +209,19 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
             continue
         for k, r in enumerate(refs):
             if not isinstance(r, int) or r not in day_ids:
-                problems.append(f"{w}.days[{k}]: {_show(r)} is not the id of a dayProfiles "
-                                f"entry (ids: {sorted(day_ids)})")
-        weeks.append({"type": "structure", "value": [
-            _os(wname), *({"type": "unsigned", "value": r if isinstance(r, int) else 0}
-                          for r in refs)]})
+                problems.append(
+                    f"{w}.days[{k}]: {_show(r)} is not the id of a dayProfiles "
+                    f"entry (ids: {sorted(day_ids)})"
+                )
+        weeks.append(
+            {
+                "type": "structure",
+                "value": [
+                    _os(wname),
+                    *({"type": "unsigned", "value": r if isinstance(r, int) else 0} for r in refs),
+                ],
+            }
+        )
     seasons: list[TypedValue] = []
     for i, s in enumerate(_list(doc, "seasons", where, problems, MAX_SEASONS)):
         w = f"{where}.seasons[{i}]"
@@ -212,11 +233,11 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
         m = _SEASON.match(start) if isinstance(start, str) else None
         month, day = (int(m[1]), int(m[2])) if m else (0, 0)
         hour, minute = (int(m[3]), int(m[4])) if m and m[3] else (0, 0)
-        start_ok = m is not None and 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 \
-            and minute <= 59
+        start_ok = (
+            m is not None and 1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59
+        )
         if not start_ok:
-            problems.append(f"{w}.start: {_show(start)}; must be MM-DD or MM-DDTHH:MM "
-                            "(every year)")
+            problems.append(f"{w}.start: {_show(start)}; must be MM-DD or MM-DDTHH:MM (every year)")
         if not isinstance(s.get("week"), str) or s.get("week") not in week_names:
             problems.append(f"{w}.week: {_show(s.get('week'))} is not the name of a weeks entry")
         start_dt = UNSPECIFIED
@@ -225,16 +246,19 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
                 start_dt = _every_year(month, day, hour, minute)
             except DateTimeError as exc:
                 problems.append(f"{w}.start: {_show(start)}; {exc}")
-        seasons.append({"type": "structure", "value": [
-            _os(sname), _os(start_dt), _os(str(s.get("week")).encode())]})
+        seasons.append(
+            {
+                "type": "structure",
+                "value": [_os(sname), _os(start_dt), _os(str(s.get("week")).encode())],
+            }
+        )
     specials: list[TypedValue] = []
     raw_sd = doc.get("specialDays", [])
     if not isinstance(raw_sd, list):
         problems.append(f"{where}.specialDays: must be an array of {{index, date, dayId}}")
         raw_sd = []
     elif len(raw_sd) > MAX_SPECIAL_DAYS:
-        problems.append(f"{where}.specialDays: {len(raw_sd)} entries; at most "
-                        f"{MAX_SPECIAL_DAYS}")
+        problems.append(f"{where}.specialDays: {len(raw_sd)} entries; at most {MAX_SPECIAL_DAYS}")
         raw_sd = []
     for i, sd in enumerate(raw_sd):
         w = f"{where}.specialDays[{i}]"
@@ -247,27 +271,38 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
         when = sd.get("date")
         m = _DAY.match(when) if isinstance(when, str) else None
         if m is None or not 1 <= int(m[2]) <= 12 or not 1 <= int(m[3]) <= 31:
-            problems.append(f"{w}.date: {_show(when)}; must be YYYY-MM-DD, or MM-DD for every "
-                            "year")
+            problems.append(f"{w}.date: {_show(when)}; must be YYYY-MM-DD, or MM-DD for every year")
         if not isinstance(sd.get("dayId"), int) or sd.get("dayId") not in day_ids:
-            problems.append(f"{w}.dayId: {_show(sd.get('dayId'))} is not the id of a dayProfiles "
-                            f"entry (ids: {sorted(day_ids)})")
+            problems.append(
+                f"{w}.dayId: {_show(sd.get('dayId'))} is not the id of a dayProfiles "
+                f"entry (ids: {sorted(day_ids)})"
+            )
         if m is not None and isinstance(index, int) and isinstance(sd.get("dayId"), int):
             try:
-                sd_date = CosemDate(int(m[1]) if m[1] else None, int(m[2]), int(m[3]),
-                                    None).to_bytes()
+                sd_date = CosemDate(
+                    int(m[1]) if m[1] else None, int(m[2]), int(m[3]), None
+                ).to_bytes()
             except DateTimeError as exc:
                 problems.append(f"{w}.date: {_show(when)}; {exc}")
                 continue
-            specials.append({"type": "structure", "value": [
-                {"type": "long-unsigned", "value": index}, _os(sd_date),
-                {"type": "unsigned", "value": sd["dayId"]}]})
+            specials.append(
+                {
+                    "type": "structure",
+                    "value": [
+                        {"type": "long-unsigned", "value": index},
+                        _os(sd_date),
+                        {"type": "unsigned", "value": sd["dayId"]},
+                    ],
+                }
+            )
     activation: datetime | None = None
     act = doc.get("activation")
     if act != "now":
         if not isinstance(act, str) or not _ISO.match(act):
-            problems.append(f"{where}.activation: {_show(act)}; must be \"now\" or a UTC time "
-                            "like 2027-01-01T00:00:00Z")
+            problems.append(
+                f'{where}.activation: {_show(act)}; must be "now" or a UTC time '
+                "like 2027-01-01T00:00:00Z"
+            )
         else:
             try:
                 activation = datetime.fromisoformat(act[:-1]).replace(tzinfo=UTC)
@@ -278,31 +313,48 @@ def parse_calendar(doc: Any, where: str, problems: list[str]) -> Calendar | None
                     problems.append(f"{where}.activation: {act} is before 1970")
     if len(problems) != before:
         return None
-    return Calendar(_os(name), {"type": "array", "value": seasons},
-                    {"type": "array", "value": weeks}, {"type": "array", "value": days},
-                    activation, tuple(specials))
+    return Calendar(
+        _os(name),
+        {"type": "array", "value": seasons},
+        {"type": "array", "value": weeks},
+        {"type": "array", "value": days},
+        activation,
+        tuple(specials),
+    )
 
 
-async def write_calendar(session: CalendarSession, cal: Calendar, *,
-                         obis: str = ACTIVITY_CALENDAR,
-                         active_tariff: str | None = ACTIVE_TARIFF,
-                         special_days: str = SPECIAL_DAYS) -> CalendarResult:
+async def write_calendar(
+    session: CalendarSession,
+    cal: Calendar,
+    *,
+    obis: str = ACTIVITY_CALENDAR,
+    active_tariff: str | None = ACTIVE_TARIFF,
+    special_days: str = SPECIAL_DAYS,
+) -> CalendarResult:
     """Write the passive calendar, activate it (now or at its time), read back.
 
     A refused SET/ACTION raises the session's DataAccessError (naming the attribute)."""
     ac, days = ActivityCalendar(obis), SpecialDaysTable(special_days)
-    written = ((ac.day_profile_table_passive, cal.days), (ac.week_profile_table_passive, cal.weeks),
-               (ac.season_profile_passive, cal.seasons), (ac.calendar_name_passive, cal.name))
+    written = (
+        (ac.day_profile_table_passive, cal.days),
+        (ac.week_profile_table_passive, cal.weeks),
+        (ac.season_profile_passive, cal.seasons),
+        (ac.calendar_name_passive, cal.name),
+    )
     await session.set_all([ref for ref, _ in written], [v for _, v in written])
     if cal.activation is None:
         await session.action(*ac.activate_passive_calendar, {"type": "integer", "value": 0})
     else:
-        await session.set(*ac.activate_passive_calendar_time,
-                          _os(from_utc(cal.activation, deviation=0)))
+        await session.set(
+            *ac.activate_passive_calendar_time, _os(from_utc(cal.activation, deviation=0))
+        )
     for entry in cal.special_days:
         await session.action(*days.insert, entry)
-    refs: list[AttributeRef] = [ac.calendar_name_passive, ac.calendar_name_active,
-                                ac.activate_passive_calendar_time]
+    refs: list[AttributeRef] = [
+        ac.calendar_name_passive,
+        ac.calendar_name_active,
+        ac.activate_passive_calendar_time,
+    ]
     if active_tariff is not None:
         refs.append(Data(active_tariff).value)
     if cal.special_days:

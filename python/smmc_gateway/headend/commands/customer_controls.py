@@ -81,18 +81,22 @@ def claims(payload: dict[str, Any]) -> bool:
     """Whether an EndDeviceControls request has a control of these types."""
     items = payload.get("EndDeviceControl")
     return isinstance(items, list) and any(
-        isinstance(i, dict) and isinstance(i.get("EndDeviceControlType"), dict)
-        and i["EndDeviceControlType"].get("ref") in TYPES for i in items)
+        isinstance(i, dict)
+        and isinstance(i.get("EndDeviceControlType"), dict)
+        and i["EndDeviceControlType"].get("ref") in TYPES
+        for i in items
+    )
 
 
-def _text(item: dict[str, Any], where: str, problems: list[str], *,
-          required: bool) -> str | None:
+def _text(item: dict[str, Any], where: str, problems: list[str], *, required: bool) -> str | None:
     raw = item.get("textMessage")
     if raw is None and not required:
         return None
     if not isinstance(raw, str) or len(raw.encode("utf-8", "surrogatepass")) > uc.MAX_TEXT_BYTES:
-        problems.append(f"{where}.textMessage: {show(raw)} is not a text of at most "
-                        f"{uc.MAX_TEXT_BYTES} UTF-8 bytes")
+        problems.append(
+            f"{where}.textMessage: {show(raw)} is not a text of at most "
+            f"{uc.MAX_TEXT_BYTES} UTF-8 bytes"
+        )
         return None
     try:
         raw.encode("utf-8")
@@ -106,10 +110,10 @@ def _code(item: dict[str, Any], where: str, problems: list[str]) -> str | None:
     raw = item.get("messageCode")
     if raw is None:
         return None
-    if not isinstance(raw, str) or len(raw) > uc.MAX_CODE or not all(
-            " " <= c <= "~" for c in raw):
-        problems.append(f"{where}.messageCode: {show(raw)} is not 0..{uc.MAX_CODE} printable "
-                        "ASCII characters")
+    if not isinstance(raw, str) or len(raw) > uc.MAX_CODE or not all(" " <= c <= "~" for c in raw):
+        problems.append(
+            f"{where}.messageCode: {show(raw)} is not 0..{uc.MAX_CODE} printable ASCII characters"
+        )
         return None
     return raw
 
@@ -120,16 +124,22 @@ def _watts(item: dict[str, Any], where: str, problems: list[str]) -> int | None:
         return None
     value = dl.get("value") if isinstance(dl, dict) else None
     unit = dl.get("unit") if isinstance(dl, dict) else None
-    if unit not in _POWER or not isinstance(value, int | float) or isinstance(value, bool) \
-            or not math.isfinite(value) or not 1 <= round(value * _POWER[str(unit)]) < _U32:
-        problems.append(f"{where}.demandLimit: {show(dl)} is not {{value, unit W|kW}} "
-                        f"within 1 W .. {_U32 - 1} W")
+    if (
+        unit not in _POWER
+        or not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not 1 <= round(value * _POWER[str(unit)]) < _U32
+    ):
+        problems.append(
+            f"{where}.demandLimit: {show(dl)} is not {{value, unit W|kW}} "
+            f"within 1 W .. {_U32 - 1} W"
+        )
         return None
     return round(value * _POWER[str(unit)])
 
 
-def _params(kind: str, item: dict[str, Any], where: str, problems: list[str]
-            ) -> dict[str, Any]:
+def _params(kind: str, item: dict[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
     if kind == "displayMessage":
         text = _text(item, where, problems, required=True)
         return {"message": uc.ConsumerMessage(text or "", _code(item, where, problems) or "")}
@@ -142,13 +152,18 @@ def _params(kind: str, item: dict[str, Any], where: str, problems: list[str]
     if kind == "priceSignal":
         start = None
         if sched is not None:
-            start = parse_utc(sched.get("start") if isinstance(sched, dict) else None,
-                              f"{where}.scheduledInterval.start", problems, earliest=EARLIEST)
+            start = parse_utc(
+                sched.get("start") if isinstance(sched, dict) else None,
+                f"{where}.scheduledInterval.start",
+                problems,
+                earliest=EARLIEST,
+            )
         rows = item.get("PanPricingDetail")
         prices: list[uc.Price] = []
         if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_TIERS:
-            problems.append(f"{where}.PanPricingDetail: must be an array of 1..{MAX_TIERS} "
-                            "{priceTier, price}")
+            problems.append(
+                f"{where}.PanPricingDetail: must be an array of 1..{MAX_TIERS} {{priceTier, price}}"
+            )
             return {}
         for j, row in enumerate(rows):
             w = f"{where}.PanPricingDetail[{j}]"
@@ -177,13 +192,15 @@ def _params(kind: str, item: dict[str, Any], where: str, problems: list[str]
         problems.append(f"{where}.emergencyProfileId: {show(pid)} is not 1..65535")
         pid = 1
     if not isinstance(sched, dict):
-        problems.append(f"{where}.scheduledInterval: missing; an object with start and end "
-                        "(UTC ISO-8601 like 2026-11-27T18:00:00Z)")
+        problems.append(
+            f"{where}.scheduledInterval: missing; an object with start and end "
+            "(UTC ISO-8601 like 2026-11-27T18:00:00Z)"
+        )
         return {}
-    start = parse_utc(sched.get("start"), f"{where}.scheduledInterval.start", problems,
-                      earliest=EARLIEST)
-    end = parse_utc(sched.get("end"), f"{where}.scheduledInterval.end", problems,
-                    earliest=EARLIEST)
+    start = parse_utc(
+        sched.get("start"), f"{where}.scheduledInterval.start", problems, earliest=EARLIEST
+    )
+    end = parse_utc(sched.get("end"), f"{where}.scheduledInterval.end", problems, earliest=EARLIEST)
     if start is not None and end is not None:
         if end <= start:
             problems.append(f"{where}.scheduledInterval.end: must be after start")
@@ -211,8 +228,7 @@ class CustomerControls:
     def parse(self, verb: str, payload: dict[str, Any]) -> tuple[list[_Control], list[str]]:
         problems: list[str] = []
         if verb not in ("create", "execute"):
-            problems.append(f"header.verb: {show(verb)}; EndDeviceControls takes create or "
-                            "execute")
+            problems.append(f"header.verb: {show(verb)}; EndDeviceControls takes create or execute")
         controls: list[_Control] = []
         for i, item in enumerate(payload["EndDeviceControl"]):
             where = f"payload.EndDeviceControl[{i}]"
@@ -222,20 +238,24 @@ class CustomerControls:
             ctype = item.get("EndDeviceControlType")
             ref = ctype.get("ref") if isinstance(ctype, dict) else None
             if ref not in TYPES:
-                problems.append(f"{where}.EndDeviceControlType.ref: {show(ref)} cannot be sent "
-                                f"with {', '.join(TYPES)} in one request; send them apart")
+                problems.append(
+                    f"{where}.EndDeviceControlType.ref: {show(ref)} cannot be sent "
+                    f"with {', '.join(TYPES)} in one request; send them apart"
+                )
                 continue
             meters = target_meters(self.headend.fleet, item, where, problems)
             mrid = item.get("mRID") if isinstance(item.get("mRID"), str) else None
-            controls.append(_Control(i, mrid, str(ref), meters,
-                                     _params(str(ref), item, where, problems)))
+            controls.append(
+                _Control(i, mrid, str(ref), meters, _params(str(ref), item, where, problems))
+            )
         return controls, problems
 
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
         controls, problems = self.parse(verb, payload)
         if problems:
-            return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
-                                             for p in problems])
+            return Outcome(
+                "FAILED", errors=[{"code": "InvalidRequest", "details": p} for p in problems]
+            )
         entries: list[dict[str, Any]] = []
         for c in controls:
             done = await asyncio.gather(*(self._meter(c, m) for m in c.meters))
@@ -244,12 +264,16 @@ class CustomerControls:
         result = "OK" if good == len(entries) else ("FAILED" if good == 0 else "PARTIAL")
         errors: list[ReplyError] = [
             {"code": "MeterFailed", "details": f"{e['EndDevices'][0]['mRID']}: {e['details']}"}
-            for e in entries if e["result"] != "OK"]
+            for e in entries
+            if e["result"] != "OK"
+        ]
         return Outcome(result, {"EndDeviceControl": entries}, errors)
 
     async def _meter(self, c: _Control, meter: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {"EndDeviceControlType": {"ref": c.kind},
-                                 "EndDevices": [{"mRID": meter}]}
+        entry: dict[str, Any] = {
+            "EndDeviceControlType": {"ref": c.kind},
+            "EndDevices": [{"mRID": meter}],
+        }
         if c.mrid is not None:
             entry["mRID"] = c.mrid
         text_obis = self._obis(meter, "consumer_message")
@@ -258,53 +282,74 @@ class CustomerControls:
         try:
             async with self.headend.scheduler.session(meter, Priority.COMMAND) as s:
                 if c.kind == "displayMessage":
-                    msg = await uc.write_message(s, c.params["message"], text_obis=text_obis,
-                                                 code_obis=code_obis)
+                    msg = await uc.write_message(
+                        s, c.params["message"], text_obis=text_obis, code_obis=code_obis
+                    )
                     entry["consumerMessage"] = _message(msg)
                     details = f"consumer message written and read back ({len(msg.text)} chars)"
                 elif c.kind == "customerInterface":
-                    on = await uc.set_interface(s, c.params["enabled"],
-                                                self._obis(meter, "customer_interface"))
+                    on = await uc.set_interface(
+                        s, c.params["enabled"], self._obis(meter, "customer_interface")
+                    )
                     entry["customerInterface"] = {"enabled": on}
                     details = f"customer interface {'enabled' if on else 'disabled'}"
-                    events.append(_event(EV_INTERFACE_ON if on else EV_INTERFACE_OFF, c.kind,
-                                         details))
+                    events.append(
+                        _event(EV_INTERFACE_ON if on else EV_INTERFACE_OFF, c.kind, details)
+                    )
                 elif c.kind == "priceSignal":
                     st = await uc.write_prices(
-                        s, c.params["prices"], start=c.params["start"],
+                        s,
+                        c.params["prices"],
+                        start=c.params["start"],
                         charge_obis=self._obis(meter, "charge"),
                         tariff_obis=self._obis(meter, "active_tariff"),
-                        clock_obis=self._obis(meter, "clock"))
+                        clock_obis=self._obis(meter, "clock"),
+                    )
                     entry.update(_prices(st, c.params["start"] is not None))
-                    details = ("prices written and active" if c.params["start"] is None
-                               else f"prices written, active from {entry['activationTime']}")
+                    details = (
+                        "prices written and active"
+                        if c.params["start"] is None
+                        else f"prices written, active from {entry['activationTime']}"
+                    )
                 else:
                     ev: uc.DrEvent = c.params["event"]
                     shown = await uc.show_dr_event(
-                        s, ev, text_obis=text_obis, code_obis=code_obis,
+                        s,
+                        ev,
+                        text_obis=text_obis,
+                        code_obis=code_obis,
                         limiter_obis=self._obis(meter, "limiter"),
                         clock_obis=self._obis(meter, "clock"),
-                        model=self.headend.model_of(meter))
+                        model=self.headend.model_of(meter),
+                    )
                     entry["demandResponseEvent"] = {
-                        "start": iso(ev.start), "end": iso(ev.end), "drProgramLevel": ev.level,
-                        "consumerMessage": _message(shown.message)}
+                        "start": iso(ev.start),
+                        "end": iso(ev.end),
+                        "drProgramLevel": ev.level,
+                        "consumerMessage": _message(shown.message),
+                    }
                     details = f"DR event level {ev.level} shown to the customer"
                     if shown.emergency is not None:
                         em = shown.emergency
                         entry["limiter"] = {
                             "emergencyProfileId": em.profile_id,
                             "activationTime": iso(em.activation) if em.activation else None,
-                            "duration": em.duration_s, "thresholdEmergency":
-                            em.threshold_emergency, "active": em.active}
+                            "duration": em.duration_s,
+                            "thresholdEmergency": em.threshold_emergency,
+                            "active": em.active,
+                        }
                         details += f" and enforced ({em.threshold_emergency} W)"
-                        events.append(_event(EV_EMERGENCY_SET, "demandResponseEvent",
-                                             em.describe()))
+                        events.append(
+                            _event(EV_EMERGENCY_SET, "demandResponseEvent", em.describe())
+                        )
         except DataAccessError as exc:
             return {**entry, "result": "FAILED", "details": f"the meter refused {exc}"}
         except _ERRORS as exc:
-            return {**entry, "result": "FAILED",
-                    "details": f"{type(exc).__name__}: {exc}" if str(exc) else
-                    type(exc).__name__}
+            return {
+                **entry,
+                "result": "FAILED",
+                "details": f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+            }
         if c.kind != "customerInterface":
             events.insert(0, _event(EV_DISPLAY, c.kind, details))
         await self.headend.publisher.publish_event(meter, events)
@@ -316,8 +361,10 @@ def _message(m: uc.ConsumerMessage) -> dict[str, str]:
 
 
 def _prices(st: uc.PriceState, scheduled: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"PanPricingDetail": [p.describe() for p in st.active],
-                           "activeTariff": st.active_tariff}
+    out: dict[str, Any] = {
+        "PanPricingDetail": [p.describe() for p in st.active],
+        "activeTariff": st.active_tariff,
+    }
     if scheduled:
         out["pendingPanPricingDetail"] = [p.describe() for p in st.passive]
         out["activationTime"] = iso(st.activation) if st.activation else None

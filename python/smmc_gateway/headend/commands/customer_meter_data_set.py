@@ -103,8 +103,9 @@ def stored_window(headend: HeadEnd, payload: dict[str, Any], problems: list[str]
     kept = f"the store keeps {store.retention_s / 86400:g} days, from {iso(oldest)}"
     nothing = StoredWindow(now, now, now, now, kept)
     if not isinstance(ts, dict):
-        problems.append("payload.timeSchedule: missing; give {\"start\": ..., \"end\": ...}"
-                        " in UTC ISO-8601 with Z")
+        problems.append(
+            'payload.timeSchedule: missing; give {"start": ..., "end": ...} in UTC ISO-8601 with Z'
+        )
         return nothing
     before = len(problems)
     start = parse_utc(ts.get("start"), "payload.timeSchedule.start", problems)
@@ -115,15 +116,18 @@ def stored_window(headend: HeadEnd, payload: dict[str, Any], problems: list[str]
         problems.append(f"payload.timeSchedule: start {iso(start)} is not before end {iso(end)}")
         return nothing
     if end <= oldest:
-        problems.append(f"payload.timeSchedule.end: {iso(end)} is before the oldest data kept "
-                        f"({kept}); nothing to answer")
+        problems.append(
+            f"payload.timeSchedule.end: {iso(end)} is before the oldest data kept "
+            f"({kept}); nothing to answer"
+        )
         return nothing
     tomorrow = now + timedelta(seconds=FUTURE_SLACK_S)
     return StoredWindow(start, end, max(start, oldest), min(end, max(start, tomorrow)), kept)
 
 
-def positive_int(payload: dict[str, Any], key: str, default: int | None, ceiling: int,
-              problems: list[str]) -> int | None:
+def positive_int(
+    payload: dict[str, Any], key: str, default: int | None, ceiling: int, problems: list[str]
+) -> int | None:
     raw = payload.get(key, default)
     if raw is None:
         return None
@@ -137,8 +141,9 @@ def get_problems(verb: str, noun: str, problems: list[str]) -> Outcome | None:
     if verb != "get":
         problems.insert(0, f"header.verb: {show(verb)}; {noun} takes get")
     if problems:
-        return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
-                                         for p in problems])
+        return Outcome(
+            "FAILED", errors=[{"code": "InvalidRequest", "details": p} for p in problems]
+        )
     return None
 
 
@@ -160,9 +165,11 @@ class CustomerDataCommands:
         assert limit is not None
         work = sum(window.intervals(self.headend.model_of(m).capture_period_s) for m in meters)
         problem = work_problem(
-            work, self.commands, f"payload: {window.text()} / the capture period x "
-            f"{len(meters)} meter(s)", f"narrow timeSchedule ({window.kept}) or name fewer "
-            "meters")
+            work,
+            self.commands,
+            f"payload: {window.text()} / the capture period x {len(meters)} meter(s)",
+            f"narrow timeSchedule ({window.kept}) or name fewer meters",
+        )
         if problem is not None:
             raise LimitExceeded(problem)
         start, end = window.scan_start, window.end
@@ -179,8 +186,13 @@ class CustomerDataCommands:
             parts.append(found.part())
             if found.truncated and found.next_start is not None:
                 why = cap if found.by_bytes else f"maxIntervals = {limit}"
-                errors.append(truncated(m, f"{found.intervals} interval(s) returned, more "
-                                           f"stored ({why})", found.next_start))
+                errors.append(
+                    truncated(
+                        m,
+                        f"{found.intervals} interval(s) returned, more stored ({why})",
+                        found.next_start,
+                    )
+                )
         if not parts:
             return Outcome("FAILED", errors=errors)
         body = json.loads(meter_readings_payload(parts))

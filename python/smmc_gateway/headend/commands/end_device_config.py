@@ -55,26 +55,41 @@ class DiscoveryCommands:
         problems: list[str] = []
         if verb in ("create", "change", "delete"):
             if self.provisioning is None:
-                return Outcome("FAILED", errors=[{
-                    "code": "NotImplemented",
-                    "details": f"EndDeviceConfig {verb}: provisioning is not served here"}])
+                return Outcome(
+                    "FAILED",
+                    errors=[
+                        {
+                            "code": "NotImplemented",
+                            "details": f"EndDeviceConfig {verb}: provisioning is not served here",
+                        }
+                    ],
+                )
             return await self.provisioning(verb, payload)
         if verb == "get" and "keyBundle" in payload:
             if self.escrow is None:
-                return Outcome("FAILED", errors=[{
-                    "code": "NotImplemented",
-                    "details": "EndDeviceConfig get keyBundle: key escrow is not served here"}])
+                return Outcome(
+                    "FAILED",
+                    errors=[
+                        {
+                            "code": "NotImplemented",
+                            "details": "EndDeviceConfig get keyBundle: key escrow is not served "
+                            "here",
+                        }
+                    ],
+                )
             return await self.escrow(payload)
         if verb != "get":
-            problems.append(f"header.verb: {show(verb)}; EndDeviceConfig takes get, create, "
-                            "change or delete")
+            problems.append(
+                f"header.verb: {show(verb)}; EndDeviceConfig takes get, create, change or delete"
+            )
         refresh = payload.get("refresh", False)
         if not isinstance(refresh, bool):
             problems.append(f"payload.refresh: {show(refresh)} is not true or false")
         meters = target_meters(self.headend.fleet, payload, "payload", problems)
         if problems:
-            return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
-                                             for p in problems])
+            return Outcome(
+                "FAILED", errors=[{"code": "InvalidRequest", "details": p} for p in problems]
+            )
         items: list[dict[str, Any]] = []
         errors: list[ReplyError] = []
         whole = self.commands.max_reply_bytes
@@ -90,9 +105,14 @@ class DiscoveryCommands:
                     continue
             size = len(dumps(summary)) + 1
             if size > left or left < MIN_PART_BYTES:
-                errors.append(truncated(m, "its configuration", None,
-                                        f"{size} bytes; the reply reached commands."
-                                        f"max_reply_bytes = {whole}"))
+                errors.append(
+                    truncated(
+                        m,
+                        "its configuration",
+                        None,
+                        f"{size} bytes; the reply reached commands.max_reply_bytes = {whole}",
+                    )
+                )
                 continue
             left -= size
             items.append(summary)

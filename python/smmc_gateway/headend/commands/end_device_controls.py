@@ -58,8 +58,14 @@ class _Control:
 class EndDeviceControls(NounHandler):
     """``await EndDeviceControls(...)(verb, payload)`` -> the reply Outcome."""
 
-    def __init__(self, headend: HeadEnd, commands: CommandsConfig, orders: OrderCommands,
-                 customer: CustomerControls, poll_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        headend: HeadEnd,
+        commands: CommandsConfig,
+        orders: OrderCommands,
+        customer: CustomerControls,
+        poll_timeout_s: float = 30.0,
+    ) -> None:
         super().__init__(headend)
         self.commands = commands
         self.orders = orders
@@ -72,9 +78,11 @@ class EndDeviceControls(NounHandler):
     def _parse_controls(self, verb: str, payload: dict[str, Any]) -> list[_Control]:
         problems: list[str] = []
         if verb not in ("create", "execute"):
-            problems.append(f"header.verb: {show(verb)}; EndDeviceControls takes create or "
-                            "execute (cancel: a scheduled connect/disconnect; get: the "
-                            "scheduled ones)")
+            problems.append(
+                f"header.verb: {show(verb)}; EndDeviceControls takes create or "
+                "execute (cancel: a scheduled connect/disconnect; get: the "
+                "scheduled ones)"
+            )
         items = payload.get("EndDeviceControl")
         if not isinstance(items, list) or not items:
             raise Invalid([*problems, "payload.EndDeviceControl: must be a non-empty array"])
@@ -87,10 +95,17 @@ class EndDeviceControls(NounHandler):
             ctype = item.get("EndDeviceControlType")
             ref = ctype.get("ref") if isinstance(ctype, dict) else None
             if ref not in CONTROL_TYPES:
-                problems.append(f"{where}.EndDeviceControlType.ref: {show(ref)} is not one of "
-                                f"{', '.join(CONTROL_TYPES)}")
-            meters = self._meters(item, where, problems, groups=ref == "ping",
-                                  refused=" (only ping takes groups: multicast)")
+                problems.append(
+                    f"{where}.EndDeviceControlType.ref: {show(ref)} is not one of "
+                    f"{', '.join(CONTROL_TYPES)}"
+                )
+            meters = self._meters(
+                item,
+                where,
+                problems,
+                groups=ref == "ping",
+                refused=" (only ping takes groups: multicast)",
+            )
             mrid = item.get("mRID") if isinstance(item.get("mRID"), str) else None
             params: dict[str, Any] = {}
             if ref == "limit":
@@ -98,12 +113,13 @@ class EndDeviceControls(NounHandler):
             elif ref == "demandResponse":
                 params = _dr_params(item, where, problems)
             if "effectiveDateTime" in item and ref not in EFFECTIVE_KINDS:
-                problems.append(f"{where}.effectiveDateTime: taken by "
-                                f"{' and '.join(EFFECTIVE_KINDS)} only")
+                problems.append(
+                    f"{where}.effectiveDateTime: taken by {' and '.join(EFFECTIVE_KINDS)} only"
+                )
             elif "effectiveDateTime" in item:
-                params["effective"] = effective_at(item["effectiveDateTime"],
-                                                   f"{where}.effectiveDateTime", problems,
-                                                   self.commands)
+                params["effective"] = effective_at(
+                    item["effectiveDateTime"], f"{where}.effectiveDateTime", problems, self.commands
+                )
             controls.append(_Control(i, mrid, str(ref)[:40], meters, params))
         if problems:
             raise Invalid(problems)
@@ -121,9 +137,17 @@ class EndDeviceControls(NounHandler):
         # effective-dated controls are stored first (all or none, under their caps), so a
         # request over a cap does nothing at all
         later = [c for c in controls if c.params.get("effective") is not None]
-        orders = await self.orders.schedule([
-            NewOrder(c.kind, m, c.params["effective"].timestamp(), c.mrid)
-            for c in later for m in c.meters]) if later else []
+        orders = (
+            await self.orders.schedule(
+                [
+                    NewOrder(c.kind, m, c.params["effective"].timestamp(), c.mrid)
+                    for c in later
+                    for m in c.meters
+                ]
+            )
+            if later
+            else []
+        )
         entries.extend(self.orders.control_entry(o, "scheduled") for o in orders)
         for c in controls:
             if c.params.get("effective") is not None:
@@ -131,8 +155,11 @@ class EndDeviceControls(NounHandler):
             if c.kind == "ping":
                 results = await self.headend.poll(c.meters, self.poll_timeout_s)
                 for r in results:
-                    entries.append(self._entry(c, r.meter_id, r.state != "unreachable",
-                                               r.details, state=r.state))
+                    entries.append(
+                        self._entry(
+                            c, r.meter_id, r.state != "unreachable", r.details, state=r.state
+                        )
+                    )
                 continue
             if c.kind in ("limit", "demandResponse"):
                 done = await asyncio.gather(*(self._limiter(c, m) for m in c.meters))
@@ -147,14 +174,20 @@ class EndDeviceControls(NounHandler):
         result = "OK" if good == len(entries) else ("FAILED" if good == 0 else "PARTIAL")
         errors: list[ReplyError] = [
             {"code": "MeterFailed", "details": f"{e['EndDevices'][0]['mRID']}: {e['details']}"}
-            for e in entries if e["result"] != "OK"]
+            for e in entries
+            if e["result"] != "OK"
+        ]
         return Outcome(result, {"EndDeviceControl": entries}, errors)
 
     @staticmethod
     def _entry(c: _Control, meter: str, ok: bool, details: str, **extra: Any) -> dict[str, Any]:
-        e: dict[str, Any] = {"EndDeviceControlType": {"ref": c.kind},
-                             "EndDevices": [{"mRID": meter}],
-                             "result": "OK" if ok else "FAILED", "details": details, **extra}
+        e: dict[str, Any] = {
+            "EndDeviceControlType": {"ref": c.kind},
+            "EndDevices": [{"mRID": meter}],
+            "result": "OK" if ok else "FAILED",
+            "details": details,
+            **extra,
+        }
         if c.mrid is not None:
             e["mRID"] = c.mrid
         return e
@@ -163,8 +196,9 @@ class EndDeviceControls(NounHandler):
         try:
             if kind in ("connect", "disconnect"):
                 r = await self.headend.switch(meter, kind)  # type: ignore[arg-type]
-                return True, (f"output_state {r.after.output_state}, control_state "
-                              f"{r.after.control_state}")
+                return True, (
+                    f"output_state {r.after.output_state}, control_state {r.after.control_state}"
+                )
             out = await self.headend.sync_clock(meter, Priority.COMMAND, force=False)
             if out.result is None:
                 return False, f"refused: {out.refused}"
@@ -178,38 +212,60 @@ class EndDeviceControls(NounHandler):
         p = c.params
         try:
             if c.kind == "limit":
-                st = await self.headend.limit(meter, p.get("threshold_w"), p.get("min_over_s"),
-                                              p.get("min_under_s"), off=p.get("off", False))
-                return True, st.describe(), {
-                    "thresholdActive": st.threshold_active, "thresholdNormal":
-                    st.threshold_normal, "thresholdEmergency": st.threshold_emergency,
-                    "minOverThresholdDuration": st.min_over_s,
-                    "minUnderThresholdDuration": st.min_under_s}
-            em = await self.headend.emergency(meter, p["profile_id"], p["start"],
-                                              p["duration_s"], p["threshold_w"])
-            return True, em.describe(), {
-                "emergencyProfileId": em.profile_id,
-                "activationTime": em.activation.isoformat().replace("+00:00", "Z")
-                if em.activation else None,
-                "duration": em.duration_s, "emergencyProfileGroupIds": list(em.group_ids),
-                "thresholdEmergency": em.threshold_emergency, "active": em.active}
+                st = await self.headend.limit(
+                    meter,
+                    p.get("threshold_w"),
+                    p.get("min_over_s"),
+                    p.get("min_under_s"),
+                    off=p.get("off", False),
+                )
+                return (
+                    True,
+                    st.describe(),
+                    {
+                        "thresholdActive": st.threshold_active,
+                        "thresholdNormal": st.threshold_normal,
+                        "thresholdEmergency": st.threshold_emergency,
+                        "minOverThresholdDuration": st.min_over_s,
+                        "minUnderThresholdDuration": st.min_under_s,
+                    },
+                )
+            em = await self.headend.emergency(
+                meter, p["profile_id"], p["start"], p["duration_s"], p["threshold_w"]
+            )
+            return (
+                True,
+                em.describe(),
+                {
+                    "emergencyProfileId": em.profile_id,
+                    "activationTime": em.activation.isoformat().replace("+00:00", "Z")
+                    if em.activation
+                    else None,
+                    "duration": em.duration_s,
+                    "emergencyProfileGroupIds": list(em.group_ids),
+                    "thresholdEmergency": em.threshold_emergency,
+                    "active": em.active,
+                },
+            )
         except _METER_ERRORS as exc:
             return False, _error_text(exc), {}
-
 
 
 def _power(item: dict[str, Any], where: str, problems: list[str]) -> int | None:
     """``demandLimit {value, unit}`` in whole W (None and a problem when wrong)."""
     dl = item.get("demandLimit")
     if not isinstance(dl, dict):
-        problems.append(f"{where}.demandLimit: missing; an object {{\"value\": number, "
-                        f"\"unit\": {' or '.join(POWER_UNITS)}}}")
+        problems.append(
+            f'{where}.demandLimit: missing; an object {{"value": number, '
+            f'"unit": {" or ".join(POWER_UNITS)}}}'
+        )
         return None
     value, unit = dl.get("value"), dl.get("unit")
     ok = True
     if not isinstance(unit, str) or unit not in POWER_UNITS:
-        problems.append(f"{where}.demandLimit.unit: {show(unit)} is not one of "
-                        f"{', '.join(POWER_UNITS)}")
+        problems.append(
+            f"{where}.demandLimit.unit: {show(unit)} is not one of {', '.join(POWER_UNITS)}"
+        )
         ok = False
     if not isinstance(value, int | float) or isinstance(value, bool):
         problems.append(f"{where}.demandLimit.value: {show(value)} is not a number")
@@ -218,20 +274,21 @@ def _power(item: dict[str, Any], where: str, problems: list[str]) -> int | None:
         return None
     scaled = float(value) * POWER_UNITS[str(unit)] if math.isfinite(value) else math.inf
     if not (math.isfinite(scaled) and 1 <= round(scaled) < _U32):
-        problems.append(f"{where}.demandLimit.value: {show(value)} {unit} is outside 1 W .. "
-                        f"{_U32 - 1} W")
+        problems.append(
+            f"{where}.demandLimit.value: {show(value)} {unit} is outside 1 W .. {_U32 - 1} W"
+        )
         return None
     return round(scaled)
 
 
-def _seconds(item: dict[str, Any], key: str, where: str, problems: list[str],
-             high: int = _U32) -> int | None:
+def _seconds(
+    item: dict[str, Any], key: str, where: str, problems: list[str], high: int = _U32
+) -> int | None:
     raw = item.get(key)
     if raw is None:
         return None
     if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= high:
-        problems.append(f"{where}.{key}: {show(raw)} is not a whole number of seconds "
-                        f"0..{high}")
+        problems.append(f"{where}.{key}: {show(raw)} is not a whole number of seconds 0..{high}")
         return None
     return raw
 
@@ -241,15 +298,16 @@ def _limit_params(item: dict[str, Any], where: str, problems: list[str]) -> dict
     if not isinstance(off, bool):
         problems.append(f"{where}.off: {show(off)} is not true or false")
         off = False
-    out: dict[str, Any] = {"off": off,
-                           "min_over_s": _seconds(item, "minOverThresholdDuration", where,
-                                                  problems),
-                           "min_under_s": _seconds(item, "minUnderThresholdDuration", where,
-                                                   problems)}
+    out: dict[str, Any] = {
+        "off": off,
+        "min_over_s": _seconds(item, "minOverThresholdDuration", where, problems),
+        "min_under_s": _seconds(item, "minUnderThresholdDuration", where, problems),
+    }
     if off:
         if "demandLimit" in item:
-            problems.append(f"{where}.demandLimit: not allowed with off: true (off removes "
-                            "the limit)")
+            problems.append(
+                f"{where}.demandLimit: not allowed with off: true (off removes the limit)"
+            )
     else:
         out["threshold_w"] = _power(item, where, problems)
     return out
@@ -259,13 +317,14 @@ def _dr_params(item: dict[str, Any], where: str, problems: list[str]) -> dict[st
     out: dict[str, Any] = {"threshold_w": _power(item, where, problems)}
     pid = item.get("emergencyProfileId", 1)
     if not isinstance(pid, int) or isinstance(pid, bool) or not 1 <= pid <= 0xFFFF:
-        problems.append(f"{where}.emergencyProfileId: {show(pid)} is not an integer "
-                        "1..65535")
+        problems.append(f"{where}.emergencyProfileId: {show(pid)} is not an integer 1..65535")
     out["profile_id"] = pid
     sched = item.get("scheduledInterval")
     if not isinstance(sched, dict):
-        problems.append(f"{where}.scheduledInterval: missing; an object with start and end "
-                        "(UTC ISO-8601 like 2026-11-27T12:00:00Z)")
+        problems.append(
+            f"{where}.scheduledInterval: missing; an object with start and end "
+            "(UTC ISO-8601 like 2026-11-27T12:00:00Z)"
+        )
         return out
     w = f"{where}.scheduledInterval"
     start = parse_utc(sched.get("start"), f"{w}.start", problems, earliest=EARLIEST)
@@ -279,4 +338,3 @@ def _dr_params(item: dict[str, Any], where: str, problems: list[str]) -> dict[st
             problems.append(f"{where}.scheduledInterval: longer than {_U32} s")
         out.update(start=start, duration_s=int((end - start).total_seconds()))
     return out
-

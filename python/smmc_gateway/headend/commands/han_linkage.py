@@ -66,8 +66,9 @@ from smmc_gateway.usecases import han as han_uc
 log = structlog.get_logger("smmc_gateway.han")
 
 REASONS = ("hanInstall", "hanRemove")
-DEVICE_FIELDS = frozenset({"serialNumber", "mRID", "channel", "manufacturer",
-                           "primaryAddress", "UsagePoint", "key"})
+DEVICE_FIELDS = frozenset(
+    {"serialNumber", "mRID", "channel", "manufacturer", "primaryAddress", "UsagePoint", "key"}
+)
 KEY_FIELDS = frozenset({"encryptionKey", "transferKey"})
 HAN_ALARM_BITS = 0x0F0F0000  # the simulator's M-Bus bits (the model names them: events.han_alarm)
 METER_ERRORS = (SessionError, OSError, TimeoutError, han_uc.HanNotConfirmed)
@@ -80,8 +81,12 @@ def _error_text(exc: BaseException) -> str:
 
 def _hex(raw: object, where: str, sizes: tuple[int, int], problems: list[str]) -> bytes | None:
     lo, hi = sizes
-    if not isinstance(raw, str) or not _HEX.fullmatch(raw) or len(raw) % 2 \
-            or not lo <= len(raw) // 2 <= hi:
+    if (
+        not isinstance(raw, str)
+        or not _HEX.fullmatch(raw)
+        or len(raw) % 2
+        or not lo <= len(raw) // 2 <= hi
+    ):
         problems.append(f"{where}: not {lo}..{hi} bytes of hex (value not shown)")
         return None
     return bytes.fromhex(raw)
@@ -105,13 +110,16 @@ class _Device:
             return
         bad = sorted(set(item) - DEVICE_FIELDS)
         if bad:
-            problems.append(f"{where}: unknown field(s) {bad}; allowed: "
-                            f"{', '.join(sorted(DEVICE_FIELDS))}")
+            problems.append(
+                f"{where}: unknown field(s) {bad}; allowed: {', '.join(sorted(DEVICE_FIELDS))}"
+            )
         serial = item.get("serialNumber")
         if serial is not None or install:
             if not isinstance(serial, str) or not re.fullmatch(r"\d{8}", serial, re.ASCII):
-                problems.append(f"{where}.serialNumber: {show(serial)} is not the device's "
-                                "8-digit M-Bus identification number")
+                problems.append(
+                    f"{where}.serialNumber: {show(serial)} is not the device's "
+                    "8-digit M-Bus identification number"
+                )
             else:
                 self.serial = serial
         mrid = item.get("mRID")
@@ -120,15 +128,18 @@ class _Device:
         elif isinstance(mrid, str):
             self.mrid = mrid
         ch = item.get("channel")
-        if ch is not None and (not isinstance(ch, int) or isinstance(ch, bool)
-                               or ch not in han_uc.CHANNELS):
+        if ch is not None and (
+            not isinstance(ch, int) or isinstance(ch, bool) or ch not in han_uc.CHANNELS
+        ):
             problems.append(f"{where}.channel: {show(ch)} is not an M-Bus channel 1..4")
         elif isinstance(ch, int):
             self.channel = ch
         man = item.get("manufacturer")
         if man is not None and (not isinstance(man, str) or not re.fullmatch(r"[A-Z]{3}", man)):
-            problems.append(f"{where}.manufacturer: {show(man)} is not a three-letter "
-                            "EN 13757-3 manufacturer code (A..Z)")
+            problems.append(
+                f"{where}.manufacturer: {show(man)} is not a three-letter "
+                "EN 13757-3 manufacturer code (A..Z)"
+            )
         elif isinstance(man, str):
             self.manufacturer = man
         addr = item.get("primaryAddress", 0)
@@ -148,19 +159,22 @@ class _Device:
             if not install:
                 problems.append(f"{where}.key: only hanInstall takes a key")
             elif not isinstance(key, dict):
-                problems.append(f"{where}.key: must be an object {{encryptionKey, "
-                                "transferKey}}")
+                problems.append(f"{where}.key: must be an object {{encryptionKey, transferKey}}}}")
             else:
                 extra = sorted(set(key) - KEY_FIELDS)
                 if extra:
-                    problems.append(f"{where}.key: unknown field(s) {extra}; allowed: "
-                                    "encryptionKey (RFC 3394 wrap under the meter's master "
-                                    "key), transferKey")
-                self.wrapped = _hex(key.get("encryptionKey"), f"{where}.key.encryptionKey",
-                                    (24, 24), problems)
+                    problems.append(
+                        f"{where}.key: unknown field(s) {extra}; allowed: "
+                        "encryptionKey (RFC 3394 wrap under the meter's master "
+                        "key), transferKey"
+                    )
+                self.wrapped = _hex(
+                    key.get("encryptionKey"), f"{where}.key.encryptionKey", (24, 24), problems
+                )
                 if key.get("transferKey") is not None:
-                    self.transfer = _hex(key["transferKey"], f"{where}.key.transferKey",
-                                         (16, 64), problems)
+                    self.transfer = _hex(
+                        key["transferKey"], f"{where}.key.transferKey", (16, 64), problems
+                    )
         if not install and self.serial is None and self.mrid is None and self.channel is None:
             problems.append(f"{where}: names no device (give serialNumber, mRID or channel)")
 
@@ -196,52 +210,70 @@ class HanCommands:
         ev = payload.get("ConfigurationEvent")
         reason = ev.get("reason") if isinstance(ev, dict) else None
         if verb == "get":
-            meters = target_meters(self.headend.fleet, payload, "payload", problems,
-                                   key="Meter", groups=False)
+            meters = target_meters(
+                self.headend.fleet, payload, "payload", problems, key="Meter", groups=False
+            )
             if reason not in (None, "hanDevices"):
-                problems.append(f"payload.ConfigurationEvent.reason: {show(reason)}; a get "
-                                "lists the HAN devices (reason hanDevices or none)")
+                problems.append(
+                    f"payload.ConfigurationEvent.reason: {show(reason)}; a get "
+                    "lists the HAN devices (reason hanDevices or none)"
+                )
             if problems:
                 return _invalid(problems)
             entries = await asyncio.gather(*(self._list(m) for m in meters))
             return _overall(list(entries))
         if verb not in ("create", "change"):
-            problems.append(f"header.verb: {show(verb)}; MasterDataLinkageConfig takes "
-                            "create, change or get")
+            problems.append(
+                f"header.verb: {show(verb)}; MasterDataLinkageConfig takes create, change or get"
+            )
         if reason not in REASONS:
-            problems.append(f"payload.ConfigurationEvent.reason: {show(reason)} is not one "
-                            f"of {', '.join(REASONS)} (a request with EndDevice is a HAN "
-                            "request)")
-        meters = target_meters(self.headend.fleet, payload, "payload", problems, key="Meter",
-                               groups=False)
+            problems.append(
+                f"payload.ConfigurationEvent.reason: {show(reason)} is not one "
+                f"of {', '.join(REASONS)} (a request with EndDevice is a HAN "
+                "request)"
+            )
+        meters = target_meters(
+            self.headend.fleet, payload, "payload", problems, key="Meter", groups=False
+        )
         if len(meters) > 1:
-            problems.append(f"payload.Meter: {len(meters)} meters; a HAN install or removal "
-                            "names one meter (its devices are on that meter's bus)")
+            problems.append(
+                f"payload.Meter: {len(meters)} meters; a HAN install or removal "
+                "names one meter (its devices are on that meter's bus)"
+            )
         raw = payload.get("EndDevice")
         devices: list[_Device] = []
         if not isinstance(raw, list) or not 1 <= len(raw) <= len(han_uc.CHANNELS):
-            problems.append(f"payload.EndDevice: must be an array of 1..{len(han_uc.CHANNELS)}"
-                            " devices")
+            problems.append(
+                f"payload.EndDevice: must be an array of 1..{len(han_uc.CHANNELS)} devices"
+            )
         else:
-            devices = [_Device(d, f"payload.EndDevice[{i}]", reason == "hanInstall", problems)
-                       for i, d in enumerate(raw)]
+            devices = [
+                _Device(d, f"payload.EndDevice[{i}]", reason == "hanInstall", problems)
+                for i, d in enumerate(raw)
+            ]
         if problems:
             return _invalid(problems)
         if any(d.keyed for d in devices) and not self.commands.serves("hanKeys"):
-            return Outcome("FAILED", errors=[{
-                "code": "NounDisabled",
-                "details": "MasterDataLinkageConfig hanInstall with a key is disabled on this "
-                           "gateway (commands.enabled.hanKeys is false); the operator turns "
-                           "it on on purpose with [commands.enabled] hanKeys = true; nothing "
-                           "was done"}])
+            return Outcome(
+                "FAILED",
+                errors=[
+                    {
+                        "code": "NounDisabled",
+                        "details": "MasterDataLinkageConfig hanInstall with a key is disabled on "
+                        "this "
+                        "gateway (commands.enabled.hanKeys is false); the operator turns "
+                        "it on on purpose with [commands.enabled] hanKeys = true; nothing "
+                        "was done",
+                    }
+                ],
+            )
         entry = await self._work(meters[0], str(reason), devices)
         return _overall([entry])
 
     # -- one meter -----------------------------------------------------------------
     async def _list(self, meter: str) -> dict[str, Any]:
         try:
-            return {**await self.refresh(meter, "hanDevices", Priority.COMMAND),
-                    "result": "OK"}
+            return {**await self.refresh(meter, "hanDevices", Priority.COMMAND), "result": "OK"}
         except METER_ERRORS as exc:
             return {"Meter": {"mRID": meter}, "result": "FAILED", "details": _error_text(exc)}
 
@@ -254,26 +286,43 @@ class HanCommands:
         requested: dict[str, tuple[str | None, str | None]] = {}
         channels: list[han_uc.HanChannel] = []
         try:
-            async with self.links.lock(meter), \
-                    self.headend.scheduler.session(meter, Priority.COMMAND) as s:
+            async with (
+                self.links.lock(meter),
+                self.headend.scheduler.session(meter, Priority.COMMAND) as s,
+            ):
                 for d in devices:
                     results.append(await self._one(s, d, reason, kek, by_mrid, requested))
                 channels = await han_uc.read_channels(s)
-                entry = await self.links.update(meter, channels, reason, requested=requested,
-                                                publish=True)
+                entry = await self.links.update(
+                    meter, channels, reason, requested=requested, publish=True
+                )
         except METER_ERRORS as exc:
             done = {r["EndDevice"]["name"] for r in results}
-            results += [{"EndDevice": {"name": d.name()}, "result": "FAILED",
-                         "details": _error_text(exc)} for d in devices if d.name() not in done]
-            return {"Meter": {"mRID": meter}, "reason": reason, "result": "FAILED",
-                    "details": _error_text(exc), "results": results}
+            results += [
+                {"EndDevice": {"name": d.name()}, "result": "FAILED", "details": _error_text(exc)}
+                for d in devices
+                if d.name() not in done
+            ]
+            return {
+                "Meter": {"mRID": meter},
+                "reason": reason,
+                "result": "FAILED",
+                "details": _error_text(exc),
+                "results": results,
+            }
         good = sum(1 for r in results if r["result"] == "OK")
         result = "OK" if good == len(results) else ("FAILED" if good == 0 else "PARTIAL")
         return {**entry, "reason": reason, "result": result, "results": results}
 
-    async def _one(self, s: Any, d: _Device, reason: str, kek: Any,
-                   by_mrid: dict[str, Any],
-                   requested: dict[str, tuple[str | None, str | None]]) -> dict[str, Any]:
+    async def _one(
+        self,
+        s: Any,
+        d: _Device,
+        reason: str,
+        kek: Any,
+        by_mrid: dict[str, Any],
+        requested: dict[str, tuple[str | None, str | None]],
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {"EndDevice": {"name": d.name()}}
         try:
             if reason == "hanRemove":
@@ -281,37 +330,53 @@ class HanCommands:
                 if serial is None and d.mrid is not None:
                     found = by_mrid.get(d.mrid)
                     if found is None:
-                        raise han_uc.HanNotConfirmed(f"no HAN device with mRID {d.mrid!r} is "
-                                                     "linked to this meter")
+                        raise han_uc.HanNotConfirmed(
+                            f"no HAN device with mRID {d.mrid!r} is linked to this meter"
+                        )
                     serial = found.serial
                 before = await han_uc.deinstall(s, serial, None if serial else d.channel)
-                return {**out, "result": "OK", "steps": [
-                    f"de-installed from channel {before.channel} (slave_deinstall)"],
-                    "details": f"device {before.serial} removed; channel {before.channel} "
-                               "is free", "serialNumber": before.serial}
+                return {
+                    **out,
+                    "result": "OK",
+                    "steps": [f"de-installed from channel {before.channel} (slave_deinstall)"],
+                    "details": f"device {before.serial} removed; channel {before.channel} is free",
+                    "serialNumber": before.serial,
+                }
             key = None
             if d.wrapped is not None:
                 if kek is None:
                     raise han_uc.HanNotConfirmed(
                         "not sent: the key file has no master_key for this meter (needed to "
-                        "unwrap encryptionKey)")
+                        "unwrap encryptionKey)"
+                    )
                 key = han_uc.HanKey.unwrap(kek.reveal(), d.wrapped, d.transfer)
             assert d.serial is not None
-            r = await han_uc.install(s, d.serial, channel=d.channel,
-                                     manufacturer=d.manufacturer,
-                                     primary_address=d.address, key=key)
+            r = await han_uc.install(
+                s,
+                d.serial,
+                channel=d.channel,
+                manufacturer=d.manufacturer,
+                primary_address=d.address,
+                key=key,
+            )
             requested[d.serial] = (d.mrid, d.usage_point)
-            return {**out, "result": "OK", "steps": list(r.steps),
-                    "details": f"device {d.serial} on channel {r.channel.channel}",
-                    **r.channel.describe()}
+            return {
+                **out,
+                "result": "OK",
+                "steps": list(r.steps),
+                "details": f"device {d.serial} on channel {r.channel.channel}",
+                **r.channel.describe(),
+            }
         except (han_uc.HanNotConfirmed, han_uc.HanKeyRefused, DataAccessError) as exc:
-            log.warning("han_request_failed", reason=reason, device=d.name(),
-                        details=str(exc)[:300])
+            log.warning(
+                "han_request_failed", reason=reason, device=d.name(), details=str(exc)[:300]
+            )
             return {**out, "result": "FAILED", "details": str(exc)}
 
     # -- discovery -----------------------------------------------------------------
-    async def refresh(self, meter: str, reason: str,
-                      priority: Priority = Priority.READ) -> dict[str, Any]:
+    async def refresh(
+        self, meter: str, reason: str, priority: Priority = Priority.READ
+    ) -> dict[str, Any]:
         """Read the meter's channels, compare with what is kept, publish changes; the
         linkage entry."""
         async with self.links.lock(meter):
@@ -353,18 +418,19 @@ class HanCommands:
 
         async def job(meter: str) -> None:
             found = await self.headend.fleet.discovery(meter)
-            if found is not None and not any(o.get("classId") == han_uc.MBUS_CLIENT
-                                             for o in found.get("objects", [])):
+            if found is not None and not any(
+                o.get("classId") == han_uc.MBUS_CLIENT for o in found.get("objects", [])
+            ):
                 return
             await self.refresh(meter, "hanPoll")
 
-        self.headend.scheduler.every("han", every_s, job, jitter_s=jitter_s,
-                                     last_success=lambda _m: started)
+        self.headend.scheduler.every(
+            "han", every_s, job, jitter_s=jitter_s, last_success=lambda _m: started
+        )
 
 
 def _invalid(problems: list[str]) -> Outcome:
-    return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
-                                     for p in problems])
+    return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p} for p in problems])
 
 
 def _overall(entries: list[dict[str, Any]]) -> Outcome:
@@ -376,9 +442,18 @@ def _overall(entries: list[dict[str, Any]]) -> Outcome:
             continue
         for r in e.get("results", []):
             if r["result"] != "OK":
-                errors.append({"code": "HanFailed",
-                               "details": f"{m}: {r['EndDevice']['name']}: {r['details']}"})
+                errors.append(
+                    {
+                        "code": "HanFailed",
+                        "details": f"{m}: {r['EndDevice']['name']}: {r['details']}",
+                    }
+                )
     good = sum(1 for e in entries if e["result"] == "OK")
-    result = "OK" if good == len(entries) else (
-        "FAILED" if good == 0 and all(e["result"] == "FAILED" for e in entries) else "PARTIAL")
+    result = (
+        "OK"
+        if good == len(entries)
+        else (
+            "FAILED" if good == 0 and all(e["result"] == "FAILED" for e in entries) else "PARTIAL"
+        )
+    )
     return Outcome(result, {"MasterDataLinkageConfig": entries}, errors)

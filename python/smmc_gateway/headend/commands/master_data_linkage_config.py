@@ -32,8 +32,9 @@ MOVES = ("moveOut", "moveIn")
 class MasterDataLinkageConfigCommands(NounHandler):
     """``await MasterDataLinkageConfigCommands(...)(verb, payload)`` -> the reply Outcome."""
 
-    def __init__(self, headend: HeadEnd, commands: CommandsConfig, orders: OrderCommands,
-                 han: HanCommands) -> None:
+    def __init__(
+        self, headend: HeadEnd, commands: CommandsConfig, orders: OrderCommands, han: HanCommands
+    ) -> None:
         super().__init__(headend)
         self.commands = commands
         self.orders = orders
@@ -51,30 +52,43 @@ class MasterDataLinkageConfigCommands(NounHandler):
             return await self.orders.listing("MasterDataLinkageConfig", payload)
         problems: list[str] = []
         if verb not in ("create", "change"):
-            problems.append(f"header.verb: {show(verb)}; MasterDataLinkageConfig takes create "
-                            "or change (cancel: a scheduled move; get with reason "
-                            "moveOut/moveIn: the scheduled moves)")
+            problems.append(
+                f"header.verb: {show(verb)}; MasterDataLinkageConfig takes create "
+                "or change (cancel: a scheduled move; get with reason "
+                "moveOut/moveIn: the scheduled moves)"
+            )
         ev = payload.get("ConfigurationEvent")
         move = ev.get("reason") if isinstance(ev, dict) else None
         if move not in MOVES:
-            problems.append(f"payload.ConfigurationEvent.reason: {show(move)} is not one of "
-                            f"{', '.join(MOVES)}")
+            problems.append(
+                f"payload.ConfigurationEvent.reason: {show(move)} is not one of {', '.join(MOVES)}"
+            )
         meters = self._meters(payload, "payload", problems, key="Meter")
         effective = None
         if isinstance(ev, dict) and "effectiveDateTime" in ev:
-            effective = effective_at(ev["effectiveDateTime"],
-                                     "payload.ConfigurationEvent.effectiveDateTime", problems,
-                                     self.commands)
+            effective = effective_at(
+                ev["effectiveDateTime"],
+                "payload.ConfigurationEvent.effectiveDateTime",
+                problems,
+                self.commands,
+            )
         mrid = ev.get("mRID") if isinstance(ev, dict) else None
         if mrid is not None and (not isinstance(mrid, str) or not mrid):
             problems.append(f"payload.ConfigurationEvent.mRID: {show(mrid)} is not a string")
         if problems:
             raise Invalid(problems)
         if effective is not None:
-            orders = await self.orders.schedule([NewOrder(str(move), m, effective.timestamp(),
-                                                          mrid) for m in meters])
-            return Outcome("OK", {"MasterDataLinkageConfig": [
-                self.orders.move_entry(o, "scheduled") for o in orders]})
+            orders = await self.orders.schedule(
+                [NewOrder(str(move), m, effective.timestamp(), mrid) for m in meters]
+            )
+            return Outcome(
+                "OK",
+                {
+                    "MasterDataLinkageConfig": [
+                        self.orders.move_entry(o, "scheduled") for o in orders
+                    ]
+                },
+            )
         entries: list[dict[str, Any]] = []
         errors: list[ReplyError] = []
         for m in meters:
@@ -85,8 +99,9 @@ class MasterDataLinkageConfigCommands(NounHandler):
                 errors.append({"code": "MeterFailed", "details": f"{m}: {_error_text(exc)}"})
                 entries.append({**entry, "result": "FAILED", "details": _error_text(exc)})
                 continue
-            entry.update(result="FAILED" if r.error else "OK", steps=r.steps,
-                         registers=len(r.readings))
+            entry.update(
+                result="FAILED" if r.error else "OK", steps=r.steps, registers=len(r.readings)
+            )
             if r.error:
                 entry["details"] = r.error
                 errors.append({"code": "MeterFailed", "details": f"{m}: {r.error}"})

@@ -55,8 +55,7 @@ VERBS = ("create", "change", "delete", "get")
 
 
 def _invalid(problems: list[str]) -> Outcome:
-    return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
-                                     for p in problems])
+    return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p} for p in problems])
 
 
 class ReadScheduleCommands:
@@ -73,33 +72,42 @@ class ReadScheduleCommands:
             return await self._delete(payload)
         if verb == "get":
             return self._get(payload)
-        return _invalid([f"header.verb: {show(verb)}; MeterReadSchedule takes "
-                         f"{', '.join(VERBS)}"])
+        return _invalid([f"header.verb: {show(verb)}; MeterReadSchedule takes {', '.join(VERBS)}"])
 
     def view(self, s: ReadSchedule) -> dict[str, Any]:
         nxt = self.schedules.next_runs(s)
-        return {**s.spec(), "meters": len(self.schedules.meters_of(s)),
-                "nextRun": iso(nxt) if nxt is not None else None,
-                "createdDateTime": iso(s.created), "changedDateTime": iso(s.changed)}
+        return {
+            **s.spec(),
+            "meters": len(self.schedules.meters_of(s)),
+            "nextRun": iso(nxt) if nxt is not None else None,
+            "createdDateTime": iso(s.created),
+            "changedDateTime": iso(s.changed),
+        }
 
     async def _put(self, verb: str, payload: dict[str, Any]) -> Outcome:
         c = self.commands
         problems: list[str] = []
-        schedule = parse(payload, problems, min_period_s=c.min_read_interval_s,
-                         max_types=MAX_READING_TYPES)
+        schedule = parse(
+            payload, problems, min_period_s=c.min_read_interval_s, max_types=MAX_READING_TYPES
+        )
         meters = target_meters(self.schedules.fleet, payload, "payload", problems)
         if schedule is not None and schedule.mrid.startswith(OWNED_PREFIX):
-            problems.append(f"payload.mRID: {show(schedule.mrid)}: ids starting "
-                            f"{OWNED_PREFIX!r} are provisioned meters' own schedules, changed "
-                            "with EndDeviceConfig (the item's schedule)")
+            problems.append(
+                f"payload.mRID: {show(schedule.mrid)}: ids starting "
+                f"{OWNED_PREFIX!r} are provisioned meters' own schedules, changed "
+                "with EndDeviceConfig (the item's schedule)"
+            )
         elif schedule is not None:
             old = self.schedules.get(schedule.mrid)
             if verb == "create" and old is not None:
-                problems.append(f"payload.mRID: schedule {show(schedule.mrid)} exists; "
-                                "replace it with verb change (or delete it first)")
+                problems.append(
+                    f"payload.mRID: schedule {show(schedule.mrid)} exists; "
+                    "replace it with verb change (or delete it first)"
+                )
             elif verb == "change" and old is None:
-                problems.append(f"payload.mRID: no schedule {show(schedule.mrid)}; make it "
-                                "with verb create")
+                problems.append(
+                    f"payload.mRID: no schedule {show(schedule.mrid)}; make it with verb create"
+                )
             seen: set[str] = set()
             for m in meters:
                 model = self.schedules.model_of(m)
@@ -109,17 +117,21 @@ class ReadScheduleCommands:
         if problems or schedule is None:
             return _invalid(problems)
         if verb == "create" and len(self.schedules.all()) >= c.max_read_schedules:
-            raise LimitExceeded(f"payload: this gateway keeps {len(self.schedules.all())} read "
-                                "schedules; at most commands.max_read_schedules = "
-                                f"{c.max_read_schedules}: delete one first")
+            raise LimitExceeded(
+                f"payload: this gateway keeps {len(self.schedules.all())} read "
+                "schedules; at most commands.max_read_schedules = "
+                f"{c.max_read_schedules}: delete one first"
+            )
         cap = c.max_read_schedules_per_meter
         have = self.schedules.per_meter(excluding=schedule.mrid)
         over = [m for m in meters if have[m] + 1 > cap]
         if over:
             more = f" and {len(over) - 5} more" if len(over) > 5 else ""
-            raise LimitExceeded(f"payload: meter(s) {', '.join(over[:5])}{more} would be read by "
-                                f"more than commands.max_read_schedules_per_meter = {cap} "
-                                "schedules; delete one of theirs or name fewer meters")
+            raise LimitExceeded(
+                f"payload: meter(s) {', '.join(over[:5])}{more} would be read by "
+                f"more than commands.max_read_schedules_per_meter = {cap} "
+                "schedules; delete one of theirs or name fewer meters"
+            )
         kept = await self.schedules.put(schedule)
         return Outcome("OK", {"MeterReadSchedule": [self.view(kept)]})
 
@@ -128,12 +140,18 @@ class ReadScheduleCommands:
         if not isinstance(mrid, str) or not mrid:
             return _invalid([f"payload.mRID: {show(mrid)} is not a schedule id"])
         if self.schedules.get(mrid) is None:
-            return Outcome("FAILED", errors=[{"code": "NotFound", "details":
-                                              f"payload.mRID: no schedule {show(mrid)}"}])
+            return Outcome(
+                "FAILED",
+                errors=[{"code": "NotFound", "details": f"payload.mRID: no schedule {show(mrid)}"}],
+            )
         if mrid.startswith(OWNED_PREFIX):
-            return _invalid([f"payload.mRID: {show(mrid)} is meter "
-                             f"{mrid.removeprefix(OWNED_PREFIX)}'s own schedule: drop it with "
-                             "EndDeviceConfig change (\"schedule\": null)"])
+            return _invalid(
+                [
+                    f"payload.mRID: {show(mrid)} is meter "
+                    f"{mrid.removeprefix(OWNED_PREFIX)}'s own schedule: drop it with "
+                    'EndDeviceConfig change ("schedule": null)'
+                ]
+            )
         await self.schedules.delete(mrid)
         return Outcome("OK", {"MeterReadSchedule": [{"mRID": mrid, "deleted": True}]})
 
@@ -144,8 +162,12 @@ class ReadScheduleCommands:
                 return _invalid([f"payload.mRID: {show(mrid)} is not a schedule id"])
             one = self.schedules.get(mrid)
             if one is None:
-                return Outcome("FAILED", errors=[{"code": "NotFound", "details":
-                                                  f"payload.mRID: no schedule {show(mrid)}"}])
+                return Outcome(
+                    "FAILED",
+                    errors=[
+                        {"code": "NotFound", "details": f"payload.mRID: no schedule {show(mrid)}"}
+                    ],
+                )
             found = [one]
         else:
             found = self.schedules.all()
@@ -162,8 +184,12 @@ class ReadScheduleCommands:
             items.append(item)
         errors: list[ReplyError] = []
         if cut:
-            errors.append({"code": "Truncated", "details": f"{len(cut)} schedule(s) left out "
-                           f"(commands.max_reply_bytes = {self.commands.max_reply_bytes}), "
-                           f"ask for each by mRID: {', '.join(cut[:20])}"})
+            errors.append(
+                {
+                    "code": "Truncated",
+                    "details": f"{len(cut)} schedule(s) left out "
+                    f"(commands.max_reply_bytes = {self.commands.max_reply_bytes}), "
+                    f"ask for each by mRID: {', '.join(cut[:20])}",
+                }
+            )
         return Outcome("PARTIAL" if cut else "OK", {"MeterReadSchedule": items}, errors)
-

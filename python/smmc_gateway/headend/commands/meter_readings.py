@@ -61,17 +61,20 @@ class LiveReadings(NounHandler):
         obis: list[str] = []
         types = payload.get("ReadingTypes", [])
         if not isinstance(types, list):
-            problems.append("payload.ReadingTypes: must be an array of {\"obis\": ...}")
+            problems.append('payload.ReadingTypes: must be an array of {"obis": ...}')
             types = []
         elif len(types) > MAX_READING_TYPES:
-            problems.append(f"payload.ReadingTypes: {len(types)} entries; at most "
-                            f"{MAX_READING_TYPES}")
+            problems.append(
+                f"payload.ReadingTypes: {len(types)} entries; at most {MAX_READING_TYPES}"
+            )
             types = []
         for j, rt in enumerate(types):
             o = rt.get("obis") if isinstance(rt, dict) else None
             if not isinstance(o, str) or not _OBIS.fullmatch(o):
-                problems.append(f"payload.ReadingTypes[{j}].obis: {show(o)} is not an OBIS "
-                                "code like 1.0.1.8.0.255")
+                problems.append(
+                    f"payload.ReadingTypes[{j}].obis: {show(o)} is not an OBIS "
+                    "code like 1.0.1.8.0.255"
+                )
             else:
                 obis.append(o)
         start, end = _schedule(payload, problems)
@@ -83,8 +86,10 @@ class LiveReadings(NounHandler):
             self._check_profile_work(meters, start, end)
             for key, moment in (("start", start), ("end", end)):
                 if moment is not None and moment < EARLIEST:
-                    problems.append(f"payload.timeSchedule.{key}: {iso(moment)} is before "
-                                    f"{iso(EARLIEST)}; no meter holds a profile that old")
+                    problems.append(
+                        f"payload.timeSchedule.{key}: {iso(moment)} is before "
+                        f"{iso(EARLIEST)}; no meter holds a profile that old"
+                    )
             if problems:
                 raise Invalid(problems)
         parts: list[MeterReadingPart] = []
@@ -104,8 +109,7 @@ class LiveReadings(NounHandler):
             left -= len(meter_readings_payload([part]))
             if r.profile is not None and r.profile.interval_blocks is not None:
                 # up to max_query_intervals rows: parsed and cut off the event loop
-                blocks, cut = await asyncio.to_thread(_fit_profile,
-                                                      r.profile.interval_blocks, left)
+                blocks, cut = await asyncio.to_thread(_fit_profile, r.profile.interval_blocks, left)
                 part["interval_blocks"] = blocks
                 left -= sum(len(json.dumps(b, separators=(",", ":"))) for b in blocks)
                 if cut is not None:
@@ -116,41 +120,52 @@ class LiveReadings(NounHandler):
         body = json.loads(meter_readings_payload(parts))
         return Outcome("PARTIAL" if errors else "OK", body, errors)
 
-    def _check_profile_work(self, meters: list[str], start: datetime,
-                            end: datetime | None) -> None:
+    def _check_profile_work(self, meters: list[str], start: datetime, end: datetime | None) -> None:
         """A live profile read asks each meter for window / its capture period intervals
         (the window up to now, or tomorrow at the latest: a meter holds nothing later):
         bounded by ``max_query_intervals`` before any session is opened."""
         latest = datetime.now(UTC) + timedelta(seconds=FUTURE_SLACK_S)
         end = min(end, latest) if end is not None else datetime.now(UTC)
         seconds = max(0.0, (end - start).total_seconds())
-        work = sum(math.ceil(seconds / max(1.0, self.headend.model_of(m).capture_period_s))
-                   for m in meters)
-        problem = work_problem(work, self.commands,
-                               f"payload.timeSchedule: {iso(start)} .. {iso(end)} / the capture "
-                               f"period x {len(meters)} meter(s)",
-                               "narrow timeSchedule or name fewer meters")
+        work = sum(
+            math.ceil(seconds / max(1.0, self.headend.model_of(m).capture_period_s)) for m in meters
+        )
+        problem = work_problem(
+            work,
+            self.commands,
+            f"payload.timeSchedule: {iso(start)} .. {iso(end)} / the capture "
+            f"period x {len(meters)} meter(s)",
+            "narrow timeSchedule or name fewer meters",
+        )
         if problem is not None:
             raise LimitExceeded(problem)
-
 
 
 class StoredOrLiveReadings:
     """``MeterReadings``: ``fromStore: true`` -> the stored data (as CustomerMeterDataSet),
     otherwise ``live(verb, payload)``, the on-demand read of the meter."""
 
-    def __init__(self, headend: HeadEnd,
-                 live: Callable[[str, dict[str, Any]], Awaitable[Outcome]],
-                 commands: CommandsConfig | None = None) -> None:
+    def __init__(
+        self,
+        headend: HeadEnd,
+        live: Callable[[str, dict[str, Any]], Awaitable[Outcome]],
+        commands: CommandsConfig | None = None,
+    ) -> None:
         self.stored = CustomerDataCommands(headend, commands)
         self.live = live
 
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
         flag = payload.get("fromStore", False)
         if not isinstance(flag, bool):
-            return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details":
-                                              f"payload.fromStore: {show(flag)} is not true or "
-                                              "false"}])
+            return Outcome(
+                "FAILED",
+                errors=[
+                    {
+                        "code": "InvalidRequest",
+                        "details": f"payload.fromStore: {show(flag)} is not true or false",
+                    }
+                ],
+            )
         if not flag:
             return await self.live(verb, payload)
         return await self.stored(verb, {k: v for k, v in payload.items() if k != "fromStore"})
@@ -160,8 +175,9 @@ def _fit_profile(raw: bytes, budget: int) -> tuple[list[dict[str, Any]], datetim
     return fit_blocks(json.loads(raw), budget)
 
 
-def _schedule(payload: dict[str, Any], problems: list[str]
-              ) -> tuple[datetime | None, datetime | None]:
+def _schedule(
+    payload: dict[str, Any], problems: list[str]
+) -> tuple[datetime | None, datetime | None]:
     """``timeSchedule`` of a live read: start and optional end, both inclusive (the
     profile entries stamped in [start, end]; end = start is the one entry then, which
     is where the last page of a cut profile may start); without an end the read runs to
@@ -177,14 +193,15 @@ def _schedule(payload: dict[str, Any], problems: list[str]
         problems.append(f"{where}.start: missing")
         return None, None
     start = parse_utc(sched["start"], f"{where}.start", problems)
-    end = parse_utc(sched["end"], f"{where}.end", problems) \
-        if sched.get("end") is not None else None
+    end = (
+        parse_utc(sched["end"], f"{where}.end", problems) if sched.get("end") is not None else None
+    )
     if start is None:
         return None, None
     if end is not None and end < start:
         problems.append(f"{where}.end: {iso(end)} is before start {iso(start)}")
     elif end is None and start >= datetime.now(UTC):
-        problems.append(f"{where}.start: {iso(start)} is in the future; with no end the "
-                        "read runs up to now")
+        problems.append(
+            f"{where}.start: {iso(start)} is in the future; with no end the read runs up to now"
+        )
     return start, end
-

@@ -73,8 +73,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:g}d" if seconds >= 86400 else f"{seconds:g}s"
 
 
-def effective_at(raw: Any, where: str, problems: list[str], commands: CommandsConfig,
-                 now: datetime | None = None) -> datetime | None:
+def effective_at(
+    raw: Any, where: str, problems: list[str], commands: CommandsConfig, now: datetime | None = None
+) -> datetime | None:
     """The future moment an operation is to run, or None to run it now (absent, or now, or
     past within the grace); a moment too far ahead or too long ago is a problem."""
     if raw is None:
@@ -85,12 +86,15 @@ def effective_at(raw: Any, where: str, problems: list[str], commands: CommandsCo
     now = now or datetime.now(UTC)
     horizon = commands.order_horizon_s
     if moment > now + timedelta(seconds=horizon):
-        problems.append(f"{where}: {raw} is more than commands.order_horizon = "
-                        f"{_duration(horizon)} ahead")
+        problems.append(
+            f"{where}: {raw} is more than commands.order_horizon = {_duration(horizon)} ahead"
+        )
         return None
     if moment < now - timedelta(seconds=commands.order_grace_s):
-        problems.append(f"{where}: {raw} is in the past (more than commands.order_grace = "
-                        f"{_duration(commands.order_grace_s)} ago); nothing was scheduled")
+        problems.append(
+            f"{where}: {raw} is in the past (more than commands.order_grace = "
+            f"{_duration(commands.order_grace_s)} ago); nothing was scheduled"
+        )
         return None
     return moment if moment > now + timedelta(seconds=_NOW_SLACK_S) else None
 
@@ -101,11 +105,15 @@ class OrderCommands:
     def __init__(self, headend: HeadEnd, commands: CommandsConfig) -> None:
         self.headend = headend
         self.commands = commands
-        self.orders = Orders(headend.fleet.store, self._execute, self._publish,
-                             max_pending=commands.max_pending_orders,
-                             max_per_meter=commands.max_orders_per_meter,
-                             grace_s=commands.order_grace_s,
-                             retry_delay=headend.scheduler.retry_delay)
+        self.orders = Orders(
+            headend.fleet.store,
+            self._execute,
+            self._publish,
+            max_pending=commands.max_pending_orders,
+            max_per_meter=commands.max_orders_per_meter,
+            grace_s=commands.order_grace_s,
+            retry_delay=headend.scheduler.retry_delay,
+        )
 
     async def schedule(self, items: Sequence[NewOrder]) -> list[Order]:
         try:
@@ -120,8 +128,9 @@ class OrderCommands:
                 r = await self.headend.switch(o.meter_id, o.kind)  # type: ignore[arg-type]
             except SwitchNotConfirmed as exc:
                 return False, _text(exc)
-            return True, (f"output_state {r.after.output_state}, control_state "
-                          f"{r.after.control_state}")
+            return True, (
+                f"output_state {r.after.output_state}, control_state {r.after.control_state}"
+            )
         try:
             m = await self.headend.move(o.meter_id, o.kind)  # type: ignore[arg-type]
         except SwitchNotConfirmed as exc:
@@ -133,30 +142,42 @@ class OrderCommands:
     async def _publish(self, o: Order, state: str, details: str) -> None:
         ref = f", request mRID {o.mrid}" if o.mrid else ""
         text = f"order {o.order_id}: {o.kind} effective {o.effective}{ref}: {details}"
-        await self.headend.publisher.publish_event(o.meter_id, [event(
-            EVENT_OF[state], reason=o.kind, details=text[:2000], mrid=o.order_id)])
+        await self.headend.publisher.publish_event(
+            o.meter_id,
+            [event(EVENT_OF[state], reason=o.kind, details=text[:2000], mrid=o.order_id)],
+        )
 
     # -- replies ---------------------------------------------------------------------------
     @staticmethod
-    def control_entry(o: Order, status: str | None = None, ok: bool = True,
-                      details: str | None = None) -> dict[str, Any]:
-        e: dict[str, Any] = {"EndDeviceControlType": {"ref": o.kind},
-                             "EndDevices": [{"mRID": o.meter_id}],
-                             "result": "OK" if ok else "FAILED",
-                             "status": status or o.state, "orderId": o.order_id,
-                             "effectiveDateTime": o.effective,
-                             "details": details or _describe(o)}
+    def control_entry(
+        o: Order, status: str | None = None, ok: bool = True, details: str | None = None
+    ) -> dict[str, Any]:
+        e: dict[str, Any] = {
+            "EndDeviceControlType": {"ref": o.kind},
+            "EndDevices": [{"mRID": o.meter_id}],
+            "result": "OK" if ok else "FAILED",
+            "status": status or o.state,
+            "orderId": o.order_id,
+            "effectiveDateTime": o.effective,
+            "details": details or _describe(o),
+        }
         if o.mrid is not None:
             e["mRID"] = o.mrid
         return e
 
     @staticmethod
-    def move_entry(o: Order, status: str | None = None, ok: bool = True,
-                   details: str | None = None) -> dict[str, Any]:
-        e: dict[str, Any] = {"Meter": {"mRID": o.meter_id}, "reason": o.kind,
-                             "result": "OK" if ok else "FAILED", "status": status or o.state,
-                             "orderId": o.order_id, "effectiveDateTime": o.effective,
-                             "details": details or _describe(o)}
+    def move_entry(
+        o: Order, status: str | None = None, ok: bool = True, details: str | None = None
+    ) -> dict[str, Any]:
+        e: dict[str, Any] = {
+            "Meter": {"mRID": o.meter_id},
+            "reason": o.kind,
+            "result": "OK" if ok else "FAILED",
+            "status": status or o.state,
+            "orderId": o.order_id,
+            "effectiveDateTime": o.effective,
+            "details": details or _describe(o),
+        }
         if o.mrid is not None:
             e["mRID"] = o.mrid
         return e
@@ -166,12 +187,17 @@ class OrderCommands:
         """verb get: the orders of ``noun``, paged (see the module doc)."""
         problems: list[str] = []
         controls = noun == "EndDeviceControls"
-        allowed = {"EndDevices", "status", "after"} if controls else \
-            {"Meter", "ConfigurationEvent", "status", "after"}
+        allowed = (
+            {"EndDevices", "status", "after"}
+            if controls
+            else {"Meter", "ConfigurationEvent", "status", "after"}
+        )
         extra = sorted(set(payload) - allowed)
         if extra:
-            problems.append(f"payload: unknown field(s) {extra}; a get of the scheduled "
-                            f"orders takes {', '.join(sorted(allowed))}")
+            problems.append(
+                f"payload: unknown field(s) {extra}; a get of the scheduled "
+                f"orders takes {', '.join(sorted(allowed))}"
+            )
         kinds: tuple[str, ...] = EFFECTIVE_KINDS if controls else MOVE_KINDS
         if not controls:
             ev = payload.get("ConfigurationEvent")
@@ -179,39 +205,61 @@ class OrderCommands:
             if reason in MOVE_KINDS:
                 kinds = (str(reason),)
         states = payload.get("status", list(OPEN_STATES))
-        if not isinstance(states, list) or not states or not all(
-                isinstance(x, str) and x in ORDER_STATES for x in states):
-            problems.append(f"payload.status: {show(states)}; an array of "
-                            f"{', '.join(ORDER_STATES)} (default pending, running)")
+        if (
+            not isinstance(states, list)
+            or not states
+            or not all(isinstance(x, str) and x in ORDER_STATES for x in states)
+        ):
+            problems.append(
+                f"payload.status: {show(states)}; an array of "
+                f"{', '.join(ORDER_STATES)} (default pending, running)"
+            )
             states = list(OPEN_STATES)
         key = "EndDevices" if controls else "Meter"
-        meters = target_meters(self.headend.fleet, payload, "payload", problems, key=key,
-                               groups=False) if key in payload else None
+        meters = (
+            target_meters(self.headend.fleet, payload, "payload", problems, key=key, groups=False)
+            if key in payload
+            else None
+        )
         after: Order | None = None
         raw_after = payload.get("after")
         if raw_after is not None:
             found = await self.orders.get(raw_after) if isinstance(raw_after, str) else None
             if found is None or found.noun != noun:
-                problems.append(f"payload.after: {show(raw_after)} is not an orderId of "
-                                f"{noun} (give the last orderId of the previous page)")
+                problems.append(
+                    f"payload.after: {show(raw_after)} is not an orderId of "
+                    f"{noun} (give the last orderId of the previous page)"
+                )
             after = found
         if problems:
-            return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
-                                             for p in problems])
+            return Outcome(
+                "FAILED", errors=[{"code": "InvalidRequest", "details": p} for p in problems]
+            )
         page = max(1, self.commands.max_meters_per_request)
-        rows = await self.orders.listing(noun, kinds=kinds, states=states, meters=meters,
-                                         after=after, limit=page + 1)
+        rows = await self.orders.listing(
+            noun, kinds=kinds, states=states, meters=meters, after=after, limit=page + 1
+        )
         entry = self.control_entry if controls else self.move_entry
-        items = [entry(o, ok=o.state not in ("failed", "expired"),
-                       details=o.outcome or _describe(o)) for o in rows[:page]]
+        items = [
+            entry(o, ok=o.state not in ("failed", "expired"), details=o.outcome or _describe(o))
+            for o in rows[:page]
+        ]
         reply_key = "EndDeviceControl" if controls else "MasterDataLinkageConfig"
         if len(rows) <= page:
             return Outcome("OK", {reply_key: items})
         last = rows[page - 1].order_id
-        return Outcome("PARTIAL", {reply_key: items}, [{
-            "code": "Truncated", "details": f"more than {page} orders (a page is "
-            f"commands.max_meters_per_request = {page}): ask again with \"after\": "
-            f"\"{last}\""}])
+        return Outcome(
+            "PARTIAL",
+            {reply_key: items},
+            [
+                {
+                    "code": "Truncated",
+                    "details": f"more than {page} orders (a page is "
+                    f'commands.max_meters_per_request = {page}): ask again with "after": '
+                    f'"{last}"',
+                }
+            ],
+        )
 
     # -- cancel ----------------------------------------------------------------------------
     async def cancel(self, noun: str, verb: str, payload: dict[str, Any]) -> Outcome:
@@ -221,19 +269,23 @@ class OrderCommands:
         if noun == "EndDeviceControls":
             items = payload.get("EndDeviceControl")
             if not isinstance(items, list) or not items:
-                problems.append("payload.EndDeviceControl: must be a non-empty array of "
-                                "{\"mRID\": <orderId or the control's mRID>}")
+                problems.append(
+                    "payload.EndDeviceControl: must be a non-empty array of "
+                    '{"mRID": <orderId or the control\'s mRID>}'
+                )
                 items = []
             for i, item in enumerate(items):
                 where = f"payload.EndDeviceControl[{i}]"
                 refs.append(self._ref(item, where, "EndDevices", problems))
         else:
             ev = payload.get("ConfigurationEvent")
-            refs.append(self._ref(ev, "payload.ConfigurationEvent", "Meter", problems,
-                                  meters_in=payload))
+            refs.append(
+                self._ref(ev, "payload.ConfigurationEvent", "Meter", problems, meters_in=payload)
+            )
         if problems:
-            return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
-                                             for p in problems])
+            return Outcome(
+                "FAILED", errors=[{"code": "InvalidRequest", "details": p} for p in problems]
+            )
         cap = self.commands.max_meters_per_request
         entries: list[dict[str, Any]] = []
         errors: list[ReplyError] = []
@@ -241,22 +293,30 @@ class OrderCommands:
         for where, ref, meters in refs:
             found = await self.orders.find(noun, ref, meters)
             if not found:
-                errors.append({"code": "NotFound", "details": f"{where}.mRID: no order with "
-                               f"orderId or mRID {show(ref)}" + (" for the meters named"
-                                                                 if meters else "")})
+                errors.append(
+                    {
+                        "code": "NotFound",
+                        "details": f"{where}.mRID: no order with "
+                        f"orderId or mRID {show(ref)}"
+                        + (" for the meters named" if meters else ""),
+                    }
+                )
                 continue
             if len(found) > cap:
-                raise LimitExceeded(f"{where}.mRID: {show(ref)} names {len(found)} orders; at "
-                                    f"most commands.max_meters_per_request = {cap} are "
-                                    "cancelled per request: cancel them by orderId or by meter")
+                raise LimitExceeded(
+                    f"{where}.mRID: {show(ref)} names {len(found)} orders; at "
+                    f"most commands.max_meters_per_request = {cap} are "
+                    "cancelled per request: cancel them by orderId or by meter"
+                )
             cancelled = {o.order_id for o in await self.orders.cancel(found)}
             for o in found:
                 if o.order_id in cancelled:
                     entries.append(entry(o, "cancelled", True, "cancelled before it ran"))
                     continue
                 now = await self.orders.get(o.order_id) or o
-                text = (f"order {o.order_id} is {now.state}, not pending: "
-                        + (now.outcome or "it is being run now"))
+                text = f"order {o.order_id} is {now.state}, not pending: " + (
+                    now.outcome or "it is being run now"
+                )
                 entries.append(entry(now, now.state, False, text))
                 errors.append({"code": "NotPending", "details": text})
         good = sum(1 for e in entries if e["result"] == "OK")
@@ -264,20 +324,35 @@ class OrderCommands:
         key = "EndDeviceControl" if noun == "EndDeviceControls" else "MasterDataLinkageConfig"
         return Outcome(result, {key: entries} if entries else {}, errors)
 
-    def _ref(self, item: Any, where: str, key: str, problems: list[str],
-             meters_in: dict[str, Any] | None = None) -> tuple[str, str, set[str] | None]:
+    def _ref(
+        self,
+        item: Any,
+        where: str,
+        key: str,
+        problems: list[str],
+        meters_in: dict[str, Any] | None = None,
+    ) -> tuple[str, str, set[str] | None]:
         ref = item.get("mRID") if isinstance(item, dict) else None
         if not isinstance(ref, str) or not ref:
-            problems.append(f"{where}.mRID: {show(ref)}; name the order to cancel by its "
-                            "orderId (from the reply that scheduled it) or the mRID the "
-                            "request gave")
+            problems.append(
+                f"{where}.mRID: {show(ref)}; name the order to cancel by its "
+                "orderId (from the reply that scheduled it) or the mRID the "
+                "request gave"
+            )
             return where, "", None
         holder = meters_in if meters_in is not None else item
         meters = None
         if isinstance(holder, dict) and key in holder:
-            meters = set(target_meters(self.headend.fleet, holder, "payload" if meters_in
-                                       is not None else where, problems, key=key,
-                                       groups=False))
+            meters = set(
+                target_meters(
+                    self.headend.fleet,
+                    holder,
+                    "payload" if meters_in is not None else where,
+                    problems,
+                    key=key,
+                    groups=False,
+                )
+            )
         return where, ref, meters
 
 

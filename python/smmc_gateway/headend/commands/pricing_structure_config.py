@@ -43,15 +43,18 @@ class PricingCommands:
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
         problems: list[str] = []
         check_verb(verb, ("create", "change"), "PricingStructureConfig", problems)
-        cal = tariff.parse_calendar(payload.get("PricingStructure"), "payload.PricingStructure",
-                                    problems)
+        cal = tariff.parse_calendar(
+            payload.get("PricingStructure"), "payload.PricingStructure", problems
+        )
         meters = target_meters(self.headend, payload, "payload", problems)
         if problems or cal is None:
             return invalid(problems)
         entries = await asyncio.gather(*(self._meter(m, cal) for m in meters))
         errors: list[ReplyError] = [
             {"code": "MeterFailed", "details": f"{e['EndDevices'][0]['mRID']}: {e['details']}"}
-            for e in entries if e["result"] != "OK"]
+            for e in entries
+            if e["result"] != "OK"
+        ]
         return overall(list(entries), errors, {"PricingStructureConfig": list(entries)})
 
     async def _meter(self, meter: str, cal: tariff.Calendar) -> dict[str, Any]:
@@ -59,15 +62,23 @@ class PricingCommands:
         try:
             async with self.headend.scheduler.session(meter, Priority.COMMAND) as s:
                 r = await tariff.write_calendar(
-                    s, cal, obis=self.headend.obis(meter, "activity_calendar"),
+                    s,
+                    cal,
+                    obis=self.headend.obis(meter, "activity_calendar"),
                     active_tariff=self.headend.obis(meter, "active_tariff"),
-                    special_days=self.headend.obis(meter, "special_days"))
+                    special_days=self.headend.obis(meter, "special_days"),
+                )
         except DataAccessError as exc:
             return {**e, "result": "FAILED", "details": f"the meter refused {exc}"}
         except METER_ERRORS as exc:
             return {**e, "result": "FAILED", "details": error_text(exc)}
-        return {**e, "result": "OK", "details": "calendar written and read back",
-                "activeCalendar": r.active_name, "passiveCalendar": r.passive_name,
-                "activationTime": r.activation_time, "activeTariff": r.active_tariff,
-                "specialDays": r.special_days}
-
+        return {
+            **e,
+            "result": "OK",
+            "details": "calendar written and read back",
+            "activeCalendar": r.active_name,
+            "passiveCalendar": r.passive_name,
+            "activationTime": r.activation_time,
+            "activeTariff": r.active_tariff,
+            "specialDays": r.special_days,
+        }

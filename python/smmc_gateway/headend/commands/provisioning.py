@@ -67,56 +67,81 @@ def _failed(code: str, details: str) -> Outcome:
 class ProvisioningCommands:
     """``await ProvisioningCommands(manager, commands)(verb, payload)`` -> Outcome."""
 
-    def __init__(self, manager: FleetManager, commands: CommandsConfig,
-                 schedules: ReadSchedules | None = None) -> None:
+    def __init__(
+        self,
+        manager: FleetManager,
+        commands: CommandsConfig,
+        schedules: ReadSchedules | None = None,
+    ) -> None:
         self.manager = manager
         self.commands = commands
         self.schedules = schedules
 
     async def __call__(self, verb: str, payload: dict[str, Any]) -> Outcome:
         if not self.commands.serves("provisioning"):
-            return _failed("NounDisabled", "EndDeviceConfig create/change/delete "
-                           "(provisioning) is disabled on this gateway; the operator turns it "
-                           "on on purpose with [commands.enabled] provisioning = true")
+            return _failed(
+                "NounDisabled",
+                "EndDeviceConfig create/change/delete "
+                "(provisioning) is disabled on this gateway; the operator turns it "
+                "on on purpose with [commands.enabled] provisioning = true",
+            )
         extra = sorted(set(payload) - {"EndDevices"})
         if extra:
-            return _failed("InvalidRequest", f"payload: unknown field(s) {extra}; {verb} "
-                           "takes EndDevices only (groups are not expanded here)")
+            return _failed(
+                "InvalidRequest",
+                f"payload: unknown field(s) {extra}; {verb} "
+                "takes EndDevices only (groups are not expanded here)",
+            )
         items = payload.get("EndDevices")
         if not isinstance(items, list) or not items:
-            return _failed("InvalidRequest", f"payload.EndDevices: {show(items)} is not a "
-                           "non-empty array of meters")
+            return _failed(
+                "InvalidRequest",
+                f"payload.EndDevices: {show(items)} is not a non-empty array of meters",
+            )
         problems: list[str] = []
         over: list[str] = []
         plans = self._schedules(verb, items, problems, over)
         if problems:
-            return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
-                                             for p in problems])
+            return Outcome(
+                "FAILED", errors=[{"code": "InvalidRequest", "details": p} for p in problems]
+            )
         if over:
             raise LimitExceeded("; ".join(over))
-        bare = [{k: val for k, val in i.items() if k != "schedule"} if isinstance(i, dict)
-                else i for i in items]
+        bare = [
+            {k: val for k, val in i.items() if k != "schedule"} if isinstance(i, dict) else i
+            for i in items
+        ]
         change, errors = await self.manager.provision(verb, bare)
         if change is None:
-            return Outcome("FAILED", errors=[{"code": e.code, "details": e.details}
-                                             for e in errors])
+            return Outcome(
+                "FAILED", errors=[{"code": e.code, "details": e.details} for e in errors]
+            )
         await self._apply_schedules(verb, items, plans)
-        status = {**{m: "added" for m in change.added}, **{m: "changed" for m in change.changed},
-                  **{m: "removed" for m in change.removed}}
+        status = {
+            **{m: "added" for m in change.added},
+            **{m: "changed" for m in change.changed},
+            **{m: "removed" for m in change.removed},
+        }
         out: list[dict[str, Any]] = []
         for i in items:
-            entry: dict[str, Any] = {"mRID": str(i["mRID"]),
-                                     "change": status.get(str(i["mRID"]), "unchanged")}
-            kept = self.schedules.get(OWNED_PREFIX + str(i["mRID"])) \
-                if self.schedules is not None and verb != "delete" else None
+            entry: dict[str, Any] = {
+                "mRID": str(i["mRID"]),
+                "change": status.get(str(i["mRID"]), "unchanged"),
+            }
+            kept = (
+                self.schedules.get(OWNED_PREFIX + str(i["mRID"]))
+                if self.schedules is not None and verb != "delete"
+                else None
+            )
             if kept is not None:
                 entry["schedule"] = kept.mrid
             out.append(entry)
         return Outcome("OK", {"Provisioning": out, "meterCount": len(self.manager.fleet)})
 
     # -- the meters' own read schedules ------------------------------------------------
-    def _schedules(self, verb: str, items: list[Any], problems: list[str], over: list[str]
-                   ) -> dict[str, ReadSchedule | None]:
+    def _schedules(
+        self, verb: str, items: list[Any], problems: list[str], over: list[str]
+    ) -> dict[str, ReadSchedule | None]:
         """The schedule each create/change item gives (None: drop it), checked like a
         MeterReadSchedule request; problems are named from the item's path, caps passed
         in ``over``."""
@@ -128,8 +153,9 @@ class ProvisioningCommands:
             where = f"payload.EndDevices[{i}].schedule"
             meter_id = item.get("mRID")
             if verb == "delete":
-                problems.append(f"{where}: delete takes only mRID (the meter's schedule goes "
-                                "with it)")
+                problems.append(
+                    f"{where}: delete takes only mRID (the meter's schedule goes with it)"
+                )
                 continue
             if self.schedules is None:
                 problems.append(f"{where}: read schedules are not served by this gateway")
@@ -139,28 +165,37 @@ class ProvisioningCommands:
             raw = item["schedule"]
             if raw is None:
                 if verb == "create":
-                    problems.append(f"{where}: null drops a meter's schedule on change; leave "
-                                    "it out on create")
+                    problems.append(
+                        f"{where}: null drops a meter's schedule on change; leave it out on create"
+                    )
                 plans[meter_id] = None
                 continue
             if not isinstance(raw, dict):
-                problems.append(f"{where}: {show(raw)} is not an object {{ReadingTypes, "
-                                "TimeSchedule}")
+                problems.append(
+                    f"{where}: {show(raw)} is not an object {{ReadingTypes, TimeSchedule}}"
+                )
                 continue
             extra = sorted(set(raw) - {"ReadingTypes", "TimeSchedule"})
             if extra:
-                problems.append(f"{where}: unknown field(s) {extra}; a meter's schedule "
-                                "takes ReadingTypes and TimeSchedule (the meter is the item)")
+                problems.append(
+                    f"{where}: unknown field(s) {extra}; a meter's schedule "
+                    "takes ReadingTypes and TimeSchedule (the meter is the item)"
+                )
             mine: list[str] = []
             c = self.commands
             spec = {**raw, "mRID": OWNED_PREFIX + meter_id, "EndDevices": [{"mRID": meter_id}]}
-            schedule = parse(spec, mine, min_period_s=c.min_read_interval_s,
-                             max_types=MAX_READING_TYPES)
+            schedule = parse(
+                spec, mine, min_period_s=c.min_read_interval_s, max_types=MAX_READING_TYPES
+            )
             model = self._model(verb, item, meter_id)
             if schedule is not None and model is not None:
                 resolve(model, schedule.reading_types, problems=mine)
-            problems.extend(p.replace("payload.", f"{where}.", 1) if p.startswith("payload.")
-                            else p.replace("payload", where, 1) for p in mine)
+            problems.extend(
+                p.replace("payload.", f"{where}.", 1)
+                if p.startswith("payload.")
+                else p.replace("payload", where, 1)
+                for p in mine
+            )
             if schedule is None or mine:
                 continue
             plans[meter_id] = schedule
@@ -168,15 +203,19 @@ class ProvisioningCommands:
                 new += 1
             have = self.schedules.per_meter(excluding=schedule.mrid)[meter_id]
             if have + 1 > c.max_read_schedules_per_meter:
-                over.append(f"{where}: meter {meter_id} would be read by more than "
-                                "commands.max_read_schedules_per_meter = "
-                                f"{c.max_read_schedules_per_meter} schedules")
+                over.append(
+                    f"{where}: meter {meter_id} would be read by more than "
+                    "commands.max_read_schedules_per_meter = "
+                    f"{c.max_read_schedules_per_meter} schedules"
+                )
         if self.schedules is not None and new:
             kept = len(self.schedules.all())
             if kept + new > self.commands.max_read_schedules:
-                over.append(f"payload: {new} new schedule(s) over the {kept} kept pass "
-                                "commands.max_read_schedules = "
-                                f"{self.commands.max_read_schedules}")
+                over.append(
+                    f"payload: {new} new schedule(s) over the {kept} kept pass "
+                    "commands.max_read_schedules = "
+                    f"{self.commands.max_read_schedules}"
+                )
         return plans
 
     def _model(self, verb: str, item: dict[str, Any], meter_id: str) -> ModelConfig | None:
@@ -185,12 +224,16 @@ class ProvisioningCommands:
         name = item.get("model")
         if name is None:
             fleet = self.manager.fleet
-            name = fleet.meter(meter_id).model if verb == "change" and fleet.has(meter_id) \
+            name = (
+                fleet.meter(meter_id).model
+                if verb == "change" and fleet.has(meter_id)
                 else "default"
+            )
         return self.manager.config.models.get(name) if isinstance(name, str) else None
 
-    async def _apply_schedules(self, verb: str, items: list[Any],
-                               plans: dict[str, ReadSchedule | None]) -> None:
+    async def _apply_schedules(
+        self, verb: str, items: list[Any], plans: dict[str, ReadSchedule | None]
+    ) -> None:
         if self.schedules is None:
             return
         for item in items:
@@ -212,24 +255,34 @@ class EscrowCommands:
 
     async def __call__(self, payload: dict[str, Any]) -> Outcome:
         if not self.commands.serves("keyEscrow"):
-            return _failed("NounDisabled", "EndDeviceConfig get with keyBundle (key escrow) is "
-                           "disabled on this gateway; the operator turns it on on purpose "
-                           "with [commands.enabled] keyEscrow = true")
+            return _failed(
+                "NounDisabled",
+                "EndDeviceConfig get with keyBundle (key escrow) is "
+                "disabled on this gateway; the operator turns it on on purpose "
+                "with [commands.enabled] keyEscrow = true",
+            )
         if self.escrow is None:
-            return _failed("EscrowNotConfigured", "this gateway has no [escrow] section (the "
-                           "central key-encryption key): it cannot hand out wrapped keys")
+            return _failed(
+                "EscrowNotConfigured",
+                "this gateway has no [escrow] section (the "
+                "central key-encryption key): it cannot hand out wrapped keys",
+            )
         problems: list[str] = []
         if payload.get("keyBundle") is not True:
-            problems.append(f"payload.keyBundle: {show(payload.get('keyBundle'))}; true asks "
-                            "for the key bundles")
+            problems.append(
+                f"payload.keyBundle: {show(payload.get('keyBundle'))}; true asks "
+                "for the key bundles"
+            )
         if payload.get("refresh"):
             problems.append("payload.refresh: not with keyBundle; send two requests")
         meters = target_meters(self.escrow.fleet, payload, "payload", problems)
         if problems:
-            return Outcome("FAILED", errors=[{"code": "InvalidRequest", "details": p}
-                                             for p in problems])
+            return Outcome(
+                "FAILED", errors=[{"code": "InvalidRequest", "details": p} for p in problems]
+            )
         bundles, refused = await self.escrow.publish(meters, "request")
-        errors: list[ReplyError] = [{"code": "NoKeys", "details": f"{m}: {why}"}
-                                    for m, why in refused]
+        errors: list[ReplyError] = [
+            {"code": "NoKeys", "details": f"{m}: {why}"} for m, why in refused
+        ]
         result = "OK" if not errors else ("FAILED" if not bundles else "PARTIAL")
         return Outcome(result, {"KeyBundle": bundles} if bundles else {}, errors)

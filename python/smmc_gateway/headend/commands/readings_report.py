@@ -56,10 +56,11 @@ class ReadingsReportCommands:
             return bad
         if period is not None:
             problem = work_problem(
-                window.intervals(period) * len(meters), self.commands,
-                f"payload: {window.text()} / intervalSeconds ({period}) x {len(meters)} "
-                "meter(s)", f"narrow timeSchedule ({window.kept}), raise intervalSeconds or "
-                "name fewer meters")
+                window.intervals(period) * len(meters),
+                self.commands,
+                f"payload: {window.text()} / intervalSeconds ({period}) x {len(meters)} meter(s)",
+                f"narrow timeSchedule ({window.kept}), raise intervalSeconds or name fewer meters",
+            )
             if problem is not None:
                 raise LimitExceeded(problem)
         start, end = window.scan_start, window.end
@@ -74,20 +75,31 @@ class ReadingsReportCommands:
                 continue
             try:
                 rep = await self.headend.datastore.report(
-                    m, start, end, period, max_stamps=stamps_left,
-                    max_gaps=max(1, (left - REPORT_BYTES) // GAP_BYTES))
+                    m,
+                    start,
+                    end,
+                    period,
+                    max_stamps=stamps_left,
+                    max_gaps=max(1, (left - REPORT_BYTES) // GAP_BYTES),
+                )
             except TooMuchStored:
                 raise LimitExceeded(
                     f"payload: the stored interval stamps of {len(meters)} meter(s) in "
                     f"{iso(start)} .. {iso(end)} are more than commands.max_query_intervals "
                     f"= {self.commands.max_query_intervals} (reached at meter {m}): narrow "
-                    "timeSchedule or name fewer meters") from None
+                    "timeSchedule or name fewer meters"
+                ) from None
             stamps_left -= rep.scanned
             doc = rep.as_json()
             left -= len(dumps(doc)) + 1
             reports.append(doc)
             if rep.truncated:
-                errors.append(truncated(m, f"report ends at {iso(rep.end)} after "
-                                           f"{len(rep.gaps)} gaps ({cap})", rep.end))
+                errors.append(
+                    truncated(
+                        m,
+                        f"report ends at {iso(rep.end)} after {len(rep.gaps)} gaps ({cap})",
+                        rep.end,
+                    )
+                )
         result = "OK" if not errors else ("PARTIAL" if reports else "FAILED")
         return Outcome(result, {"ReadingsReport": reports} if reports else {}, errors)

@@ -89,9 +89,7 @@ def default_calendar(name: bytes, tariff_script: Obis) -> Calendar:
     season = structure(
         [
             octet_string(b"S1"),
-            octet_string(
-                CosemDateTime(None, 1, 1, None, 0, 0, 0, None, None, None).to_bytes()
-            ),
+            octet_string(CosemDateTime(None, 1, 1, None, 0, 0, 0, None, None, None).to_bytes()),
             octet_string(b"W1"),
         ]
     )

@@ -54,14 +54,20 @@ NOT_SPECIFIED = UNSPECIFIED
 IMPORT_ENERGY = Obis(1, 0, 1, 8, 0, 255)
 
 
-def unit_charge(commodity_scale: int, price_scale: int, table: list[tuple[bytes, int]],
-                commodity: tuple[int, Obis, int] = (3, IMPORT_ENERGY, 2)) -> TypedValue:
+def unit_charge(
+    commodity_scale: int,
+    price_scale: int,
+    table: list[tuple[bytes, int]],
+    commodity: tuple[int, Obis, int] = (3, IMPORT_ENERGY, 2),
+) -> TypedValue:
     class_id, obis, attribute = commodity
-    return structure([
-        structure([integer(commodity_scale), integer(price_scale)]),
-        structure([long_unsigned(class_id), octet_string(obis.to_bytes()), integer(attribute)]),
-        array([structure([octet_string(i), {"type": "long", "value": p}]) for i, p in table]),
-    ])
+    return structure(
+        [
+            structure([integer(commodity_scale), integer(price_scale)]),
+            structure([long_unsigned(class_id), octet_string(obis.to_bytes()), integer(attribute)]),
+            array([structure([octet_string(i), {"type": "long", "value": p}]) for i, p in table]),
+        ]
+    )
 
 
 def check_unit_charge(value: TypedValue) -> None:
@@ -113,8 +119,9 @@ class Charge(CosemObject):
                 return as_int(value, "long"), price_scale
         return None
 
-    def read(self, attribute_id: int, now: datetime, selector: int | None,
-             parameters: Any) -> GetResult:
+    def read(
+        self, attribute_id: int, now: datetime, selector: int | None, parameters: Any
+    ) -> GetResult:
         values: dict[int, Callable[[], TypedValue]] = {
             2: lambda: double_long(0),
             3: lambda: enum(self.charge_type),
@@ -147,8 +154,7 @@ class Charge(CosemObject):
             self.proportion = as_int(value, "long-unsigned")
         return "success"
 
-    def invoke(self, method_id: int, parameters: TypedValue | None,
-               now: datetime) -> ActionResult:
+    def invoke(self, method_id: int, parameters: TypedValue | None, now: datetime) -> ActionResult:
         if method_id == 1:
             if parameters is None:
                 return ("type-unmatched", None)

@@ -110,8 +110,9 @@ class MBusClient(CosemObject):
         self.transferred = False
 
     # ---------------------------------------------------------------- COSEM
-    def read(self, attribute_id: int, now: datetime, selector: int | None,
-             parameters: Any) -> GetResult:
+    def read(
+        self, attribute_id: int, now: datetime, selector: int | None, parameters: Any
+    ) -> GetResult:
         s = self.slot
         values: dict[int, Callable[[], TypedValue]] = {
             2: lambda: octet_string(MASTER_PORT.to_bytes()),
@@ -150,8 +151,7 @@ class MBusClient(CosemObject):
             self.configuration = as_int(value, "long-unsigned")
         return "success"
 
-    def invoke(self, method_id: int, parameters: TypedValue | None,
-               now: datetime) -> ActionResult:
+    def invoke(self, method_id: int, parameters: TypedValue | None, now: datetime) -> ActionResult:
         if method_id == 1:
             address = as_int(parameters, "unsigned") if parameters is not None else 0
             return (self.bus.install(self, address, now), None)
@@ -183,8 +183,9 @@ class MBusMasterPort(CosemObject):
         super().__init__(MASTER_PORT)
         self.comm_speed = 3
 
-    def read(self, attribute_id: int, now: datetime, selector: int | None,
-             parameters: Any) -> GetResult:
+    def read(
+        self, attribute_id: int, now: datetime, selector: int | None, parameters: Any
+    ) -> GetResult:
         return enum(self.comm_speed)
 
     def write(self, attribute_id: int, value: TypedValue, now: datetime) -> str:

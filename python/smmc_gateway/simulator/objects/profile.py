@@ -105,8 +105,10 @@ class ProfileGeneric(CosemObject):
         self._instants: dict[tuple[str, int], Any] = {}
         # The instant of each row's clock column, while the rows are in time order:
         # a range by the clock is then two bisections, not a scan.
-        self._clock = next((i for i, c in enumerate(self.capture_objects)
-                            if c.class_id == 8 and c.attribute == 2), None)
+        self._clock = next(
+            (i for i, c in enumerate(self.capture_objects) if c.class_id == 8 and c.attribute == 2),
+            None,
+        )
         self._stamps: list[Any] = []
         self._ordered = True
 
@@ -128,8 +130,9 @@ class ProfileGeneric(CosemObject):
                 stamp = self._key(row[self._clock], self.time_zone())
             except SelectiveAccessError:
                 stamp = None
-        if stamp is None or (self._stamps and self._stamps[-1] is not None
-                             and stamp < self._stamps[-1]):
+        if stamp is None or (
+            self._stamps and self._stamps[-1] is not None and stamp < self._stamps[-1]
+        ):
             self._ordered = False
         self.rows.append(row)
         self._stamps.append(stamp)
@@ -235,10 +238,15 @@ class ProfileGeneric(CosemObject):
         if not columns:
             columns = list(range(len(self.capture_objects)))
         try:
-            if (column == self._clock and self._ordered and len(self._stamps) == len(self.rows)
-                    and isinstance(low, datetime) and isinstance(high, datetime)):
+            if (
+                column == self._clock
+                and self._ordered
+                and len(self._stamps) == len(self.rows)
+                and isinstance(low, datetime)
+                and isinstance(high, datetime)
+            ):
                 first = bisect.bisect_left(self._stamps, low)
-                rows = self.rows[first:bisect.bisect_right(self._stamps, high, lo=first)]
+                rows = self.rows[first : bisect.bisect_right(self._stamps, high, lo=first)]
             else:
                 rows = [r for r in self.rows if low <= self._key(r[column], deviation) <= high]
         except TypeError as exc:
