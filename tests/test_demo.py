@@ -14,9 +14,9 @@ from tests.support_sim import REPO
 
 @pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed")
 @pytest.mark.timeout(150)
-def test_demo_headless_three_meters_for_forty_seconds() -> None:
+def test_demo_headless_three_meters_for_thirty_seconds() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "smmc_gateway.cli", "demo", "--meters", "3", "--for", "40"],
+        [sys.executable, "-m", "smmc_gateway.cli", "demo", "--meters", "3", "--for", "30"],
         capture_output=True,
         text=True,
         timeout=140,
