@@ -43,13 +43,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from smmc_gateway.cosem.datetime import CosemDateTime, DateTimeError, unpack_datetime
+from smmc_gateway.cosem.objects import Clock, Data
 from smmc_gateway.dlms.session import ClientSession, ProtocolError
 from smmc_gateway.ops.config_clock import ClockConfig
 from smmc_gateway.usecases.meter_clock import MeterClock
 
 MAX_SHIFT_S = 900
-CLOCK_CLASS = 8
-DATA_CLASS = 1
+CLOCK_CLASS = Clock.class_id
+DATA_CLASS = Data.class_id
 
 
 class ClockNotSynchronised(RuntimeError):
@@ -186,7 +187,7 @@ async def _read_clock(
     """(deviation_s, round trip s, the date-time fields the meter sent)."""
     t0 = time.monotonic()
     before = source.now()
-    raw = await session.get(CLOCK_CLASS, obis, 2)
+    raw = await session.get(*Clock(obis).time)
     rtt = time.monotonic() - t0
     try:
         fields = unpack_datetime(bytes.fromhex(str(raw.get("value"))))
@@ -241,12 +242,12 @@ async def synchronise(
         )
     shift = -round(deviation)
     if shift != 0 and abs(shift) <= min(shift_limit_s, MAX_SHIFT_S) and not doubtful:
-        await session.action(CLOCK_CLASS, obis, 6, {"type": "long", "value": shift})
+        await session.action(*Clock(obis).shift_time, {"type": "long", "value": shift})
         method = "shift_time"
     else:
         target = source.now() + timedelta(seconds=rtt / 2)
         data = clock.clock_bytes(target, fields)
-        await session.set(CLOCK_CLASS, obis, 2, {"type": "octet-string", "value": data.hex()})
+        await session.set(*Clock(obis).time, {"type": "octet-string", "value": data.hex()})
         method = "set"
     after, rtt2, _ = await _read_clock(session, source, obis, clock)
     return ClockResult(meter_id, deviation, after, method, max(rtt, rtt2), tolerance_s)
@@ -261,7 +262,7 @@ async def read_last_sync(
 ) -> datetime:
     """When the meter says its clock was last synchronised (UTC). A meter without the
     object answers a DataAccessError; a value that is not a date-time is a ProtocolError."""
-    raw = await session.get(DATA_CLASS, obis, 2)
+    raw = await session.get(*Data(obis).value)
     if raw.get("type") not in ("octet-string", "date-time") or not isinstance(
         raw.get("value"), str
     ):

@@ -45,6 +45,7 @@ from typing import Any, Literal
 import structlog
 
 from smmc_gateway import _core
+from smmc_gateway.cosem.objects import Clock, SecuritySetup
 from smmc_gateway.dlms.errors import DataAccessError, SessionError
 
 log = structlog.get_logger("smmc_gateway.key_change")
@@ -243,7 +244,7 @@ async def _associates(open_with: OpenWith, keys: KeySet) -> str | None:
     """None when a session with ``keys`` opens and answers a GET, else the error."""
     try:
         async with open_with(keys) as s:
-            await s.get(8, "0.0.1.0.0.255", 2)
+            await s.get(*Clock().time)
         return None
     except (SessionError, OSError, TimeoutError) as exc:
         return f"{type(exc).__name__}: {exc}"
@@ -306,7 +307,7 @@ async def change_keys(
     journal.begin(meter_id, old, new)  # durable (file and directory) before the transfer
     try:
         async with open_with(old) as s:
-            await s.action(64, obis, 2, transfer_parameters(kek, new))
+            await s.action(*SecuritySetup(obis).key_transfer, transfer_parameters(kek, new))
     except DataAccessError as exc:
         journal.abandon(meter_id, old, new)
         return KeyChangeResult(meter_id, "unchanged", f"the meter refused: {exc.result}")

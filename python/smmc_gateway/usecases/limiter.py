@@ -29,11 +29,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from smmc_gateway.cosem.datetime import from_utc, to_utc
+from smmc_gateway.cosem.objects import Clock, Limiter
 from smmc_gateway.dlms.access import AttributeRef, TypedValue
 from smmc_gateway.dlms.session import ClientSession
 from smmc_gateway.ops.config_model import ModelConfig
 
-LIMITER_CLASS = 71
+LIMITER_CLASS = Limiter.class_id
+_STATE = (
+    "threshold_active",
+    "threshold_normal",
+    "threshold_emergency",
+    "min_over_threshold_duration",
+    "min_under_threshold_duration",
+)
+
+
+def _state_refs(obis: str) -> list[AttributeRef]:
+    """Attributes 3..7 of limiter ``obis``: the thresholds and the two durations."""
+    lim = Limiter(obis)
+    return [getattr(lim, name) for name in _STATE]
+
+
 _MAX = {
     "double-long-unsigned": 0xFFFFFFFF,
     "long-unsigned": 0xFFFF,
@@ -86,7 +102,7 @@ async def threshold_scale(
     if spec.scaler_from is None and spec.scaler is not None and spec.unit is not None:
         scale = LimiterScale(spec.scaler, spec.unit, "model")
     else:
-        monitored = (await session.get(LIMITER_CLASS, obis, 2))["value"]
+        monitored = (await session.get(*Limiter(obis).monitored_value))["value"]
         class_id, ln = int(monitored[0]["value"]), monitored[1]["value"]
         code = ".".join(str(b) for b in bytes.fromhex(str(ln)))
         if class_id not in SCALER_CLASSES:
@@ -148,17 +164,14 @@ async def read_state(
 ) -> LimiterState:
     """Attributes 3..7, thresholds in W (per ``scale``; default whole watts)."""
     sc = scale or LimiterScale()
-    values = [
-        int(v["value"])
-        for v in await session.get_all([(LIMITER_CLASS, obis, a) for a in (3, 4, 5, 6, 7)])
-    ]
+    values = [int(v["value"]) for v in await session.get_all(_state_refs(obis))]
     return LimiterState(
         sc.to_watts(values[0]), sc.to_watts(values[1]), sc.to_watts(values[2]), values[3], values[4]
     )
 
 
 async def _threshold_type(session: ClientSession, obis: str) -> str:
-    return str((await session.get(LIMITER_CLASS, obis, 4))["type"])
+    return str((await session.get(*Limiter(obis).threshold_normal))["type"])
 
 
 def off_value(type_name: str) -> int:
@@ -200,10 +213,7 @@ async def set_limit(
             for attr, value in wanted.items()
         ],
     )
-    raw = [
-        int(v["value"])
-        for v in await session.get_all([(LIMITER_CLASS, obis, a) for a in (3, 4, 5, 6, 7)])
-    ]
+    raw = [int(v["value"]) for v in await session.get_all(_state_refs(obis))]
     got = {4: raw[1], 6: raw[3], 7: raw[4]}
     wrong = [
         f"attribute {a}: wrote {v}, read back {got[a]}" for a, v in wanted.items() if got[a] != v
@@ -218,7 +228,15 @@ async def set_limit(
 async def read_emergency(
     session: ClientSession, obis: str, deviation: int = 0, scale: LimiterScale | None = None
 ) -> EmergencyState:
-    values = await session.get_all([(LIMITER_CLASS, obis, a) for a in (8, 9, 5, 10)])
+    lim = Limiter(obis)
+    values = await session.get_all(
+        [
+            lim.emergency_profile,
+            lim.emergency_profile_group_id_list,
+            lim.threshold_emergency,
+            lim.emergency_profile_active,
+        ]
+    )
     prof = values[0]["value"]
     groups = values[1]["value"] or []
     emergency = (scale or LimiterScale()).to_watts(int(values[2]["value"]))
@@ -250,12 +268,13 @@ async def schedule_emergency(
     its deviation (clock attribute 3); the threshold in the unit and scaler ``model``
     says."""
     scale = await threshold_scale(session, obis, model)
+    lim = Limiter(obis)
     threshold, time_zone, listed = await session.get_all(
-        [(LIMITER_CLASS, obis, 4), (8, clock_obis, 3), (LIMITER_CLASS, obis, 9)]
+        [lim.threshold_normal, Clock(clock_obis).time_zone, lim.emergency_profile_group_id_list]
     )
     ttype, deviation = str(threshold["type"]), int(time_zone["value"])
     stamp = from_utc(start.astimezone(UTC), deviation=deviation)
-    refs: list[AttributeRef] = [(LIMITER_CLASS, obis, 5), (LIMITER_CLASS, obis, 8)]
+    refs: list[AttributeRef] = [lim.threshold_emergency, lim.emergency_profile]
     values: list[TypedValue] = [
         {"type": ttype, "value": scale.to_meter(threshold_w)},
         {
@@ -270,7 +289,7 @@ async def schedule_emergency(
     groups = [int(g["value"]) for g in listed["value"] or []]
     if profile_id not in groups:
         groups.append(profile_id)
-        refs.append((LIMITER_CLASS, obis, 9))
+        refs.append(lim.emergency_profile_group_id_list)
         values.append(
             {"type": "array", "value": [{"type": "long-unsigned", "value": g} for g in groups]}
         )
