@@ -318,8 +318,13 @@ class Gateway:
         self.uplink_task = loop.create_task(self.uplink.run(), name="uplink")
         self.scheduler_task = loop.create_task(self.scheduler.run(), name="scheduler")
         self.tasks = [
-            loop.create_task(_daily(s.clock_sync_at, self.sync_all_clocks, "clock_sync")),
-            loop.create_task(_daily(s.bulk_export_at, self.headend.bulk_export, "bulk_export")),
+            loop.create_task(
+                _daily(s.clock_sync_at, self.sync_all_clocks, "clock_sync"), name="clock_sync"
+            ),
+            loop.create_task(
+                _daily(s.bulk_export_at, self.headend.bulk_export, "bulk_export"),
+                name="bulk_export",
+            ),
             loop.create_task(self._metrics_loop(), name="metrics"),
         ]
         # Use case 1: discover the meters never discovered (new in the configuration), once,
@@ -327,7 +332,9 @@ class Gateway:
         self.tasks.append(loop.create_task(self._discover_new(), name="discovery"))
         # Back-fill: days collected but never exported (a restart across midnight).
         yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-        self.tasks.append(loop.create_task(self.headend.bulk_export(yesterday)))
+        self.tasks.append(
+            loop.create_task(self.headend.bulk_export(yesterday), name="bulk_export_backfill")
+        )
         # Use case 5: CLI audit records in the inbox go up as EndDeviceEvents.
         self.audit_inbox = AuditInbox(
             state_dir / "audit-inbox", self.uplink, self.options.audit_interval_s
@@ -457,12 +464,23 @@ class Gateway:
         """Stop taking work, finish or cancel sessions, flush the outbox, close stores."""
         log.info("gateway_stopping", active_jobs=self.scheduler.active_jobs)
         if self.push_listener is not None:
-            await self.push_listener.stop()
+            try:
+                await asyncio.wait_for(self.push_listener.stop(), STOP_STEP_S)
+            except TimeoutError:
+                log.error("stop_step_timeout", step="push_listener", timeout_s=STOP_STEP_S)
         await self.scheduler.stop(self.options.stop_deadline_s)
         self.scheduler_task.cancel()
         for t in self.tasks:
             t.cancel()
-        await asyncio.gather(self.scheduler_task, *self.tasks, return_exceptions=True)
+        # A task that does not end once cancelled must not hang the stop: named, left behind.
+        _, stuck = await asyncio.wait({self.scheduler_task, *self.tasks}, timeout=STOP_STEP_S)
+        if stuck:
+            log.error(
+                "stop_step_timeout",
+                step="background tasks",
+                tasks=sorted(t.get_name() for t in stuck),
+                timeout_s=STOP_STEP_S,
+            )
         await self.uplink.stop(self.options.flush_deadline_s)
         try:
             await asyncio.wait_for(self.uplink_task, self.options.flush_deadline_s + 10)
@@ -475,6 +493,11 @@ class Gateway:
         if self.metrics_server is not None:
             self.metrics_server.close()
         log.info("gateway_stopped")
+
+
+STOP_STEP_S = 10.0
+"""At most this long for the push listener, and for the cancelled background tasks, at
+stop (each named in ``stop_step_timeout`` when it does not end)."""
 
 
 def _ts(moment: dt.datetime | None) -> float | None:
