@@ -572,7 +572,7 @@ fn decode_untagged(r: &mut Reader<'_>, desc: &TypeDesc, depth: usize) -> Result<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -656,11 +656,17 @@ mod tests {
         assert!(matches!(decode(&v).unwrap_err().kind, ErrorKind::TooDeep(_)));
     }
 
-    mod props {
+    pub(crate) mod props {
         use super::super::*;
         use proptest::prelude::*;
 
         fn simple() -> impl Strategy<Value = Data> {
+            scalar(200)
+        }
+
+        /// Every simple (non-compound) Data value; octet strings up to `max_octets` long
+        /// (over 255 reaches the two-byte length form); no NaN (values compare equal).
+        pub(crate) fn scalar(max_octets: usize) -> impl Strategy<Value = Data> {
             prop_oneof![
                 Just(Data::Null),
                 Just(Data::DontCare),
@@ -671,7 +677,7 @@ mod tests {
                 }),
                 any::<i32>().prop_map(Data::DoubleLong),
                 any::<u32>().prop_map(Data::DoubleLongUnsigned),
-                proptest::collection::vec(any::<u8>(), 0..200).prop_map(Data::OctetString),
+                proptest::collection::vec(any::<u8>(), 0..max_octets).prop_map(Data::OctetString),
                 proptest::collection::vec(any::<u8>(), 0..20).prop_map(Data::VisibleString),
                 proptest::collection::vec(any::<u8>(), 0..20).prop_map(Data::Utf8String),
                 any::<i8>().prop_map(Data::Bcd),

@@ -127,31 +127,7 @@ mod tests {
 
     fn simple() -> impl Strategy<Value = Data> {
         prop_oneof![
-            Just(Data::Null),
-            Just(Data::DontCare),
-            any::<bool>().prop_map(Data::Boolean),
-            (0usize..40).prop_flat_map(|bits| {
-                proptest::collection::vec(any::<u8>(), bits.div_ceil(8))
-                    .prop_map(move |bytes| Data::BitString { bits, bytes })
-            }),
-            any::<i32>().prop_map(Data::DoubleLong),
-            any::<u32>().prop_map(Data::DoubleLongUnsigned),
-            proptest::collection::vec(any::<u8>(), 0..300).prop_map(Data::OctetString),
-            proptest::collection::vec(any::<u8>(), 0..20).prop_map(Data::VisibleString),
-            proptest::collection::vec(any::<u8>(), 0..20).prop_map(Data::Utf8String),
-            any::<i8>().prop_map(Data::Bcd),
-            any::<i8>().prop_map(Data::Integer),
-            any::<i16>().prop_map(Data::Long),
-            any::<u8>().prop_map(Data::Unsigned),
-            any::<u16>().prop_map(Data::LongUnsigned),
-            any::<i64>().prop_map(Data::Long64),
-            any::<u64>().prop_map(Data::Long64Unsigned),
-            any::<u8>().prop_map(Data::Enum),
-            any::<f32>().prop_map(Data::Float32),
-            any::<f64>().prop_map(Data::Float64),
-            any::<[u8; 12]>().prop_map(Data::DateTime),
-            any::<[u8; 5]>().prop_map(Data::Date),
-            any::<[u8; 4]>().prop_map(Data::Time),
+            crate::axdr::tests::props::scalar(300),
             Just(Data::CompactArray {
                 description: TypeDesc::Simple(tag::LONG_UNSIGNED),
                 elements: vec![Data::LongUnsigned(7)],
