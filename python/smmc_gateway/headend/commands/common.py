@@ -7,6 +7,7 @@ A handler raises :class:`Invalid` (every problem named with its JSON path) or
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from smmc_gateway.dlms.session import SessionError
@@ -26,6 +27,20 @@ class Invalid(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+def control_items(
+    items: Sequence[Any], problems: list[str]
+) -> Iterator[tuple[int, str, dict[str, Any], Any]]:
+    """(index, JSON path, item, EndDeviceControlType.ref) of each EndDeviceControl item
+    that is an object; the others are named in ``problems``."""
+    for i, item in enumerate(items):
+        where = f"payload.EndDeviceControl[{i}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: must be an object")
+            continue
+        ctype = item.get("EndDeviceControlType")
+        yield i, where, item, ctype.get("ref") if isinstance(ctype, dict) else None
 
 
 def failed(code: str, details: str) -> Outcome:

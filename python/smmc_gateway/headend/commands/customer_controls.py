@@ -49,6 +49,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smmc_gateway.dlms.errors import DataAccessError, SessionError
+from smmc_gateway.headend.commands.common import control_items
 from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.request_limits import EARLIEST, iso, parse_utc, show, target_meters
 from smmc_gateway.headend.service import EV_EMERGENCY_SET, HeadEnd
@@ -230,13 +231,7 @@ class CustomerControls:
         if verb not in ("create", "execute"):
             problems.append(f"header.verb: {show(verb)}; EndDeviceControls takes create or execute")
         controls: list[_Control] = []
-        for i, item in enumerate(payload["EndDeviceControl"]):
-            where = f"payload.EndDeviceControl[{i}]"
-            if not isinstance(item, dict):
-                problems.append(f"{where}: must be an object")
-                continue
-            ctype = item.get("EndDeviceControlType")
-            ref = ctype.get("ref") if isinstance(ctype, dict) else None
+        for i, where, item, ref in control_items(payload["EndDeviceControl"], problems):
             if ref not in TYPES:
                 problems.append(
                     f"{where}.EndDeviceControlType.ref: {show(ref)} cannot be sent "

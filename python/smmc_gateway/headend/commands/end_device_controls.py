@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smmc_gateway.headend.commands.common import METER_ERRORS as _METER_ERRORS
-from smmc_gateway.headend.commands.common import Invalid, NounHandler
+from smmc_gateway.headend.commands.common import Invalid, NounHandler, control_items
 from smmc_gateway.headend.commands.common import error_text as _error_text
 from smmc_gateway.headend.commands.customer_controls import CustomerControls
 from smmc_gateway.headend.commands.customer_controls import claims as customer_controls
@@ -87,13 +87,7 @@ class EndDeviceControls(NounHandler):
         if not isinstance(items, list) or not items:
             raise Invalid([*problems, "payload.EndDeviceControl: must be a non-empty array"])
         controls: list[_Control] = []
-        for i, item in enumerate(items):
-            where = f"payload.EndDeviceControl[{i}]"
-            if not isinstance(item, dict):
-                problems.append(f"{where}: must be an object")
-                continue
-            ctype = item.get("EndDeviceControlType")
-            ref = ctype.get("ref") if isinstance(ctype, dict) else None
+        for i, where, item, ref in control_items(items, problems):
             if ref not in CONTROL_TYPES:
                 problems.append(
                     f"{where}.EndDeviceControlType.ref: {show(ref)} is not one of "
