@@ -160,6 +160,14 @@ def push_apdus(rec: Recording, pieces: Iterable[bytes] | None = None) -> list[by
     (M-Bus, test-side)."""
     if rec.transport == "mbus":
         return [b"".join(mbus_payload(rec.stream))]
+    if rec.transport == "wrapper":  # TCP: the product's wrapper framer
+        framer = _core.WrapperFramer()
+        out = []
+        for piece in pieces if pieces is not None else [rec.stream]:
+            framer.feed(piece)
+            while (frame := framer.next_frame()) is not None:
+                out.append(frame[2])
+        return out
     return through_link(pieces if pieces is not None else [rec.stream], recording=rec).payloads
 
 

@@ -27,7 +27,7 @@ from smmc_gateway.usecases import events as events_uc
 from smmc_gateway.usecases.discovery import EXPECTED_CLASS, OPTIONAL
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-FAMILIES = ("kaifa-ma304", "kamstrup-omnipower", "landis-gyr-e450")
+FAMILIES = ("iskraemeco-mx382", "kaifa-ma304", "kamstrup-omnipower", "landis-gyr-e450")
 ACME = """
 [models.acme]
 extends = "idis"

@@ -20,6 +20,7 @@ HARMLESS = {
     "acse-field-length",
     "initiate-response-length",
     "rejection-without-user-information",
+    "event-time-data-tag",
 }
 
 

@@ -84,6 +84,7 @@ def test_the_collection_reaches_five_manufacturers_and_the_kinds_the_issue_lists
         "in pieces",
         "behind garbage",
         "general-glo-ciphering",
+        "event-notification",
     ):
         assert kind in kinds, f"no recording of kind {kind!r}"
 

@@ -55,7 +55,7 @@ import inspect
 import ipaddress
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +65,7 @@ import structlog
 from smmc_gateway import _core
 from smmc_gateway.dlms.errors import SecurityFailure
 from smmc_gateway.dlms.ic_store import InvocationCounterStore, memory_store
+from smmc_gateway.dlms.observe import SessionObserver, quirk_taken
 from smmc_gateway.dlms.tags import TAGS
 
 log = structlog.get_logger("smmc_gateway.dlms.push")
@@ -126,6 +127,9 @@ class MeterKeys:
     key_sets: tuple[PushKeySet, ...] = ()
     """Every key set to try, most likely first; empty: ``ek``/``ak`` alone, with the
     invocation-counter scope ``push:{meter_id}``."""
+    quirks: Sequence[str] | None = None
+    """The quirks of the meter's model tolerated in its pushes (``_core.known_quirks``);
+    None: the core's defaults, empty: strict. Never inside the ciphering."""
 
     def candidates(self) -> tuple[PushKeySet, ...]:
         if self.key_sets:
@@ -411,6 +415,7 @@ class PushListener:
         on_close: CloseHook | None = None,
         max_apdu: int = MAX_APDU,
         backlog: int = 128,
+        observer: SessionObserver | None = None,
     ) -> None:
         if max_connections < 1 or max_per_peer < 1:
             raise ValueError(
@@ -437,6 +442,7 @@ class PushListener:
         self.pause_at = WRAPPER_HEADER + self.max_apdu
         self.backlog = backlog
         self.counters = PushCounters()
+        self.observer = observer  # quirks taken: smmc_protocol_quirks_total
         self._server: asyncio.Server | None = None
         self._open: set[_Connection] = set()
         self._per_peer: dict[str, int] = {}
@@ -641,9 +647,10 @@ class PushListener:
             )
         attribute: tuple[int, str, int] | None = None
         names: tuple[int, ...] = ()
+        taken: list[tuple[str, str]] = []
         try:
             if plain[0] == EVENT_NOTIFICATION:
-                fields = _core.decode_apdu(plain)
+                fields, taken = _core.decode_apdu_tolerant(plain, keys.quirks)
                 ref = fields["attribute"]
                 attribute = (int(ref["class_id"]), str(ref["obis"]), int(ref["attribute_id"]))
                 body = _core.decode(fields["value_raw"])
@@ -653,12 +660,23 @@ class PushListener:
                 stamp, body, names = information_report(plain)
                 invoke_id = 0
             else:
-                notification = _core.DataNotification.decode(plain)
-                body = _core.decode(notification.body)
-                stamp = notification.date_time
-                invoke_id = notification.long_invoke_id
+                try:
+                    notification = _core.DataNotification.decode(plain)
+                except _core.DlmsError:
+                    # not standard: decoded again with the model's quirks, or refused
+                    # naming the quirk it would need
+                    fields, taken = _core.decode_apdu_tolerant(plain, keys.quirks)
+                    body = _core.decode(fields["body_raw"])
+                    stamp = fields["date_time"]
+                    invoke_id = int(fields["long_invoke_id_and_priority"])
+                else:
+                    body = _core.decode(notification.body)
+                    stamp = notification.date_time
+                    invoke_id = notification.long_invoke_id
         except (_core.DlmsError, ValueError) as exc:
             raise PushRefused("refused_malformed", f"push from {who}: {exc}") from exc
+        for quirk, detail in taken:
+            quirk_taken(self.observer, keys.meter_id, quirk, f"push: {detail}")
         meter_time = None
         if stamp:
             try:

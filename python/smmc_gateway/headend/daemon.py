@@ -268,7 +268,10 @@ class Gateway:
         if cfg.push.enabled:
             addresses = await resolve_hosts(tcp_hosts(self.fleet.meters()))
             routing = PushRouting(
-                self.fleet.meters(), journal=sessions.key_journal, addresses=addresses
+                self.fleet.meters(),
+                journal=sessions.key_journal,
+                addresses=addresses,
+                models=cfg.models,
             )
 
             async def on_push(event: PushEvent) -> None:
@@ -296,6 +299,7 @@ class Gateway:
                 on_close=lambda reason: self.metrics.push_connections_closed.labels(
                     reason=reason
                 ).inc(),
+                observer=self.metrics,  # quirks taken in pushes
             )
             await self.push_listener.start()
             self.manager.attach_push(routing, self.push_listener, p.allow_from, addresses)

@@ -43,7 +43,7 @@ from smmc_gateway.dlms.push import (
     key_fingerprint,
     normalize_ip,
 )
-from smmc_gateway.ops.config_model import MeterConfig, TcpConnection
+from smmc_gateway.ops.config_model import MeterConfig, ModelConfig, TcpConnection
 from smmc_gateway.uplink.envelope import Event, event
 from smmc_gateway.usecases.key_change import KeyJournal, KeySet
 
@@ -119,15 +119,18 @@ class PushRouting:
 
     ``journal``: the key change journal (keys of meters with an entry come from it);
     ``addresses``: host -> IP addresses (:func:`resolve_hosts`); without it, hosts that
-    are IP literals are used as they are."""
+    are IP literals are used as they are. ``models``: the meter models, whose quirks
+    are tolerated in their meters' pushes (a meter of an unknown model: the defaults)."""
 
     def __init__(
         self,
         meters: Iterable[MeterConfig],
         journal: KeyJournal | None = None,
         addresses: Mapping[str, Sequence[str]] | None = None,
+        models: Mapping[str, ModelConfig] | None = None,
     ) -> None:
         self.journal = journal
+        self.models: Mapping[str, ModelConfig] = models or {}
         self._version: tuple[int, int, int] | None = None
         self._cache: dict[str, MeterKeys | PushRefused] = {}
         self.update(meters, addresses)
@@ -152,12 +155,14 @@ class PushRouting:
         for m in meters:
             k = m.keys
             hls = m.security == "hls-gmac"
+            model = self.models.get(m.model)
             keys = MeterKeys(
                 meter_id=m.id,
                 system_title=k.system_title if k else None,
                 ek=k.ek.reveal() if hls and k and k.ek else None,
                 ak=k.ak.reveal() if hls and k and k.ak else None,
                 required_protection=m.push_required_protection,
+                quirks=tuple(sorted(model.quirks)) if model is not None else None,
             )
             self._base[m.id] = keys
             if keys.ek is not None and keys.ak is not None:
@@ -243,6 +248,7 @@ class PushRouting:
             ek=sets[0].ek,
             ak=sets[0].ak,
             required_protection=base.required_protection,
+            quirks=base.quirks,
             key_sets=tuple(
                 PushKeySet(s.ek, s.ak, f"push:{base.meter_id}:{key_fingerprint(s.ek, s.ak)}")
                 for s in sets

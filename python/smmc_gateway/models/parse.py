@@ -1,6 +1,6 @@
 """Validation of the device-model tables of a ``[models.NAME]`` section (shipped model
-files use the same shape): ``alarms``, ``pushes``, ``event_codes``, ``event_logs``,
-``values``, ``identification``, ``description``, ``source``.
+files use the same shape): ``alarms``, ``pushes``, ``notifications``, ``event_codes``,
+``event_logs``, ``values``, ``identification``, ``description``, ``source``.
 
 Called by :func:`smmc_gateway.ops.config_sections.model_section` after ``extends`` was
 resolved (:mod:`smmc_gateway.models.shipped`); every problem names its key path.
@@ -19,6 +19,7 @@ from smmc_gateway.models.spec import (
     AlarmRegister,
     EventCode,
     EventLog,
+    EventNotificationSpec,
     Identification,
     PushLayout,
     PushObject,
@@ -34,6 +35,7 @@ MODEL_KEYS = (
     "identification",
     "alarms",
     "pushes",
+    "notifications",
     "event_codes",
     "event_logs",
     "values",
@@ -61,6 +63,7 @@ class ModelExtras:
 
     alarms: tuple[AlarmRegister, ...] = ()
     pushes: tuple[PushLayout, ...] = ()
+    notifications: tuple[EventNotificationSpec, ...] = ()
     event_logs: tuple[EventLog, ...] = ()
     values: Mapping[str, ScaledValue] = field(default_factory=lambda: MappingProxyType({}))
     identification: Identification = field(default_factory=Identification)
@@ -188,6 +191,22 @@ def _push(key: str, t: Table, where: str, probs: Problems) -> PushLayout | None:
     return PushLayout(key, obis, tuple(sorted(objects, key=lambda o: o.position)))
 
 
+def _notification(key: str, t: Table, where: str, probs: Problems) -> EventNotificationSpec | None:
+    v.check_keys(t, where, ("attribute", "name", "reason"), probs)
+    if "attribute" not in t:
+        probs.add(join(where, "attribute"), 'is required ([class, "obis", attribute])')
+        return None
+    known = len(probs.items)
+    ref = _push_object(t["attribute"], 0, join(where, "attribute"), probs)
+    name = _event_name(t.get("name"), join(where, "name"), probs)
+    reason = v.get_opt_str(t, "reason", where, probs)
+    if ref is None or name is None or len(probs.items) != known:
+        return None
+    return EventNotificationSpec(
+        key, ref.class_id, ref.obis, ref.attribute, name, reason or name.rsplit(".", 1)[-1]
+    )
+
+
 def _scaled(name: str, t: Table, where: str, probs: Problems) -> ScaledValue:
     v.check_keys(t, where, ("unit", "scaler", "scaler_from"), probs)
     source = v.get_opt_str(t, "scaler_from", where, probs)
@@ -249,6 +268,18 @@ def parse_extras(p: str, t: Table, probs: Problems) -> ModelExtras:
             )
         )
     ]
+    notifications = [
+        spec
+        for key, raw in v.table(t.get("notifications"), join(p, "notifications"), probs).items()
+        if (
+            spec := _notification(
+                key,
+                v.table(raw, join(join(p, "notifications"), key), probs),
+                join(join(p, "notifications"), key),
+                probs,
+            )
+        )
+    ]
     shared = _codes(
         v.table(t.get("event_codes"), join(p, "event_codes"), probs), join(p, "event_codes"), probs
     )
@@ -276,6 +307,7 @@ def parse_extras(p: str, t: Table, probs: Problems) -> ModelExtras:
     return ModelExtras(
         alarms=tuple(alarms),
         pushes=tuple(pushes),
+        notifications=tuple(notifications),
         event_logs=tuple(logs),
         values=MappingProxyType(values),
         identification=_identification(

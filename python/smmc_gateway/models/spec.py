@@ -95,6 +95,23 @@ class PushLayout:
 
 
 @dataclass(frozen=True, slots=True)
+class EventNotificationSpec:
+    """An event-notification (push) whose attribute alone says what happened (e.g. a
+    meter's last gasp): its attribute descriptor and the event it is published as; the
+    value it carries goes into the event's details."""
+
+    key: str
+    class_id: int
+    obis: str
+    attribute: int
+    name: str
+    reason: str
+
+    def matches(self, attribute: tuple[int, str, int]) -> bool:
+        return attribute == (self.class_id, self.obis, self.attribute)
+
+
+@dataclass(frozen=True, slots=True)
 class EventCode:
     """One code of an event log: its event name and, optionally, what the details add."""
 

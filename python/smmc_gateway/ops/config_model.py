@@ -18,6 +18,7 @@ from typing import Literal
 from smmc_gateway.models.spec import (
     AlarmRegister,
     EventLog,
+    EventNotificationSpec,
     Identification,
     PushLayout,
     ScaledValue,
@@ -239,6 +240,8 @@ KNOWN_QUIRKS: Mapping[str, str] = {
     "than its octet string says",
     "rejection-without-user-information": "an AARE rejecting the association without "
     "user-information (the rejection is reported as such)",
+    "event-time-data-tag": "an event-notification whose time is flagged 0x09 (an "
+    "octet-string's Data tag) instead of 0x01 (present)",
     "plain-initiate-response": "the AARE of a ciphered association carries a plain "
     "(unciphered) InitiateResponse, or none",
 }
@@ -256,6 +259,7 @@ class ModelConfig:
     # -- the device model as data (smmc_gateway.models; docs/models.md) --
     alarms: tuple[AlarmRegister, ...] = ()
     pushes: tuple[PushLayout, ...] = ()
+    notifications: tuple[EventNotificationSpec, ...] = ()  # event-notifications by attribute
     event_logs: tuple[EventLog, ...] = ()
     values: Mapping[str, ScaledValue] = field(default_factory=dict)
     identification: Identification = field(default_factory=Identification)

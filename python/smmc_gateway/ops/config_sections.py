@@ -308,6 +308,7 @@ def model_section(name: str, t: Table, probs: Problems, shipped: bool = False) -
         clock=clock_section(t.get("clock"), p, probs),
         alarms=extras.alarms,
         pushes=extras.pushes,
+        notifications=extras.notifications,
         event_logs=extras.event_logs,
         values=extras.values,
         identification=extras.identification,

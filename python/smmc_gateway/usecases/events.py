@@ -196,6 +196,21 @@ async def read_log(
     return events, new_mark
 
 
+def _shown(value: Mapping[str, Any]) -> str:
+    """A pushed value as text: an octet-string of printable ASCII as the text (a meter's
+    identifier), another as hex, anything else as its value."""
+    raw = value.get("value")
+    if value.get("type") == "octet-string" and isinstance(raw, str):
+        try:
+            octets = bytes.fromhex(raw)
+        except ValueError:
+            return raw
+        if octets and all(0x20 <= b < 0x7F for b in octets):
+            return f"{octets.decode('ascii')!r} (octet-string {raw})"
+        return f"octet-string {raw}"
+    return f"{value.get('type')} {raw!r}"
+
+
 def _integer(item: object) -> int | None:
     if isinstance(item, dict):
         value = item.get("value")
@@ -295,9 +310,16 @@ def decode_alarms(
 ) -> list[tuple[str, str, str]]:
     """(event name, reason, details) of an alarm push per ``model``; ``seen`` keeps each
     meter's last value of each register (``meter/register_n``) so that bits already
-    reported are not reported again while the meter keeps them set. Empty for other
-    pushes."""
+    reported are not reported again while the meter keeps them set. An event-notification
+    whose attribute the model names (``notifications``) is that event, its value in the
+    details. Empty for other pushes."""
     out: list[tuple[str, str, str]] = []
+    if attribute is not None:
+        for spec in _model(model).notifications:
+            if spec.matches(attribute):
+                class_id, obis, attr = attribute
+                where = f"event-notification {class_id}/{obis}/{attr}"
+                return [(spec.name, spec.reason, f"{where}: {_shown(body)}")]
     for reg, bits in alarm_values(body, model, attribute) or ():
         key = f"{meter_id}/{reg.key}"
         previous = seen.get(key, 0)

@@ -311,7 +311,9 @@ fn decode_in(buf: &[u8], cx: &mut quirks::Lenient<'_>) -> Result<Apdu> {
         action::TAG_ACTION_REQUEST => Apdu::ActionRequest(ActionRequest::decode(&mut r)?),
         action::TAG_ACTION_RESPONSE => Apdu::ActionResponse(ActionResponse::decode(&mut r)?),
         notification::TAG_DATA_NOTIFICATION => Apdu::DataNotification(DataNotification::decode(&mut r)?),
-        notification::TAG_EVENT_NOTIFICATION_REQUEST => Apdu::EventNotification(EventNotification::decode(&mut r)?),
+        notification::TAG_EVENT_NOTIFICATION_REQUEST => {
+            Apdu::EventNotification(EventNotification::decode_in(&mut r, cx)?)
+        }
         errors::TAG_EXCEPTION_RESPONSE => Apdu::ExceptionResponse(ExceptionResponse::decode(&mut r)?),
         block::TAG_GENERAL_BLOCK_TRANSFER => Apdu::GeneralBlockTransfer(GeneralBlockTransfer::decode(&mut r)?),
         ciphered::TAG_GENERAL_GLO_CIPHERING => Apdu::GeneralCiphering(GeneralCiphering::decode(false, &mut r)?),

@@ -5,6 +5,7 @@ use crate::axdr::Reader;
 use crate::error::Result;
 
 use super::access::AttributeDescriptor;
+use super::quirks::{self, Lenient};
 use super::xdr;
 
 pub const TAG_DATA_NOTIFICATION: u8 = 0x0f;
@@ -45,7 +46,22 @@ pub struct EventNotification {
 
 impl EventNotification {
     pub fn decode(r: &mut Reader<'_>) -> Result<Self> {
-        let time = if xdr::optional(r, "time")? { Some(xdr::octet_string(r, "time")?) } else { None };
+        Self::decode_in(r, &mut Lenient::strict(&[]))
+    }
+    /// Decode, taking the quirk [`quirks::EVENT_TIME_DATA_TAG`] when `cx` allows it.
+    pub(crate) fn decode_in(r: &mut Reader<'_>, cx: &mut Lenient<'_>) -> Result<Self> {
+        let present = if r.peek_u8("time")? == 0x09 {
+            let refusal = xdr::optional(r, "time").expect_err("0x09 is not an OPTIONAL flag");
+            cx.take(
+                quirks::EVENT_TIME_DATA_TAG,
+                || "the time is flagged 0x09 (an octet-string's Data tag), not 0x01 (present)".to_string(),
+                refusal,
+            )?;
+            true
+        } else {
+            xdr::optional(r, "time")?
+        };
+        let time = if present { Some(xdr::octet_string(r, "time")?) } else { None };
         let attribute = AttributeDescriptor::decode(r)?;
         let value = xdr::raw_data(r, "attribute-value")?;
         Ok(EventNotification { time, attribute, value })

@@ -28,6 +28,11 @@ pub const ACSE_FIELD_LENGTH: &str = "acse-field-length";
 pub const INITIATE_RESPONSE_LENGTH: &str = "initiate-response-length";
 /// An AARE rejecting the association carries no user-information.
 pub const REJECTION_WITHOUT_USER_INFORMATION: &str = "rejection-without-user-information";
+/// An event-notification-request whose time is flagged 0x09 (the Data tag of
+/// an octet-string) where A-XDR flags a present OPTIONAL with 0x01: the time
+/// (length and octets, as for 0x01) is taken. Seen from Iskraemeco Mx382
+/// (DSMR 2.2) meters' alarm pushes.
+pub const EVENT_TIME_DATA_TAG: &str = "event-time-data-tag";
 /// The AARE of a ciphered association carries a plain InitiateResponse, or none
 /// (it touches security: never on by default).
 pub const PLAIN_INITIATE_RESPONSE: &str = "plain-initiate-response";
@@ -48,6 +53,11 @@ pub const QUIRKS: &[(&str, &str, bool)] = &[
     (
         REJECTION_WITHOUT_USER_INFORMATION,
         "an AARE rejecting the association without user-information (the rejection is reported as such)",
+        true,
+    ),
+    (
+        EVENT_TIME_DATA_TAG,
+        "an event-notification whose time is flagged 0x09 (an octet-string's Data tag) instead of 0x01 (present)",
         true,
     ),
     (
@@ -73,15 +83,24 @@ pub struct Tolerance {
     pub trailing_bytes: bool,
     pub acse_field_length: bool,
     pub initiate_response_length: bool,
+    pub event_time_data_tag: bool,
 }
 
 impl Tolerance {
     /// Nothing tolerated (what [`super::decode`] does).
-    pub const NONE: Tolerance =
-        Tolerance { trailing_bytes: false, acse_field_length: false, initiate_response_length: false };
+    pub const NONE: Tolerance = Tolerance {
+        trailing_bytes: false,
+        acse_field_length: false,
+        initiate_response_length: false,
+        event_time_data_tag: false,
+    };
     /// Every decode quirk.
-    pub const ALL: Tolerance =
-        Tolerance { trailing_bytes: true, acse_field_length: true, initiate_response_length: true };
+    pub const ALL: Tolerance = Tolerance {
+        trailing_bytes: true,
+        acse_field_length: true,
+        initiate_response_length: true,
+        event_time_data_tag: true,
+    };
 
     /// The decode quirks among these names (other names are ignored here).
     pub fn from_names<S: AsRef<str>>(names: &[S]) -> Tolerance {
@@ -90,6 +109,7 @@ impl Tolerance {
             trailing_bytes: has(TRAILING_BYTES),
             acse_field_length: has(ACSE_FIELD_LENGTH),
             initiate_response_length: has(INITIATE_RESPONSE_LENGTH),
+            event_time_data_tag: has(EVENT_TIME_DATA_TAG),
         }
     }
 
@@ -99,6 +119,7 @@ impl Tolerance {
             TRAILING_BYTES => self.trailing_bytes = false,
             ACSE_FIELD_LENGTH => self.acse_field_length = false,
             INITIATE_RESPONSE_LENGTH => self.initiate_response_length = false,
+            EVENT_TIME_DATA_TAG => self.event_time_data_tag = false,
             _ => {}
         }
         self
@@ -109,6 +130,7 @@ impl Tolerance {
             TRAILING_BYTES => self.trailing_bytes,
             ACSE_FIELD_LENGTH => self.acse_field_length,
             INITIATE_RESPONSE_LENGTH => self.initiate_response_length,
+            EVENT_TIME_DATA_TAG => self.event_time_data_tag,
             _ => false,
         }
     }

@@ -19,6 +19,7 @@ impl Tolerance {
             TRAILING_BYTES => self.trailing_bytes = true,
             ACSE_FIELD_LENGTH => self.acse_field_length = true,
             INITIATE_RESPONSE_LENGTH => self.initiate_response_length = true,
+            EVENT_TIME_DATA_TAG => self.event_time_data_tag = true,
             _ => panic!("{q}"),
         }
         self
@@ -158,11 +159,50 @@ fn a_ciphered_initiate_response_is_never_resized() {
 fn names_and_defaults() {
     assert_eq!(
         default_quirks(),
-        vec![TRAILING_BYTES, ACSE_FIELD_LENGTH, INITIATE_RESPONSE_LENGTH, REJECTION_WITHOUT_USER_INFORMATION]
+        vec![
+            TRAILING_BYTES,
+            ACSE_FIELD_LENGTH,
+            INITIATE_RESPONSE_LENGTH,
+            REJECTION_WITHOUT_USER_INFORMATION,
+            EVENT_TIME_DATA_TAG
+        ]
     );
     assert!(!default_quirks().contains(&PLAIN_INITIATE_RESPONSE));
     assert_eq!(Tolerance::from_names(&default_quirks()), Tolerance::ALL);
     assert_eq!(Tolerance::from_names(&[PLAIN_INITIATE_RESPONSE]), Tolerance::NONE);
     assert_eq!(quirk_name("trailing-bytes"), Some(TRAILING_BYTES));
     assert_eq!(quirk_name("lenient"), None);
+}
+
+/// The last-gasp alarm of an Iskraemeco Mx382 (DSMR 2.2) meter as the GXF/OSGP
+/// head-end logged it (tests/vectors/real/iskraemeco-mx382-event-notification.json):
+/// the event-notification's time is flagged 0x09, not 0x01.
+const MX382_LAST_GASP: &str = "C2090C07E70706040A362600FF888000018080808080000209104B413650303035303339303231313130";
+
+#[test]
+fn event_notification_time_flagged_with_the_octet_string_tag() {
+    use crate::apdu::EventNotification;
+    let buf = h(MX382_LAST_GASP);
+    let strict = decode(&buf).unwrap_err();
+    assert!(strict.to_string().contains("0x09"), "{strict}");
+    let d = decode_tolerant(&buf, only(EVENT_TIME_DATA_TAG)).unwrap();
+    assert_eq!(d.quirks.len(), 1);
+    assert_eq!(d.quirks[0].quirk, EVENT_TIME_DATA_TAG);
+    let Apdu::EventNotification(EventNotification { time: Some(time), attribute, value }) = &d.value else {
+        panic!("{:?}", d.value)
+    };
+    assert_eq!(time, &h("07E70706040A362600FF8880"));
+    assert_eq!(attribute.class_id, 1);
+    assert_eq!(attribute.obis, [0x80, 0x80, 0x80, 0x80, 0x80, 0x00]);
+    assert_eq!(attribute.attribute_id, 2);
+    assert_eq!(value, &h("09104B413650303035303339303231313130"));
+    // The same event with the standard flag decodes strictly to the same APDU.
+    let standard = h(&MX382_LAST_GASP.replacen("C209", "C201", 1));
+    assert_eq!(decode(&standard).unwrap(), d.value);
+    // Refused when the model does not allow it, naming the quirk.
+    let e = decode_tolerant(&buf, Tolerance::ALL.without(EVENT_TIME_DATA_TAG)).unwrap_err();
+    assert!(e.to_string().contains("the quirk event-time-data-tag is not allowed"), "{e}");
+    // Any other flag byte stays an error, whatever the tolerance.
+    let other = h(&MX382_LAST_GASP.replacen("C209", "C20A", 1));
+    assert!(decode_tolerant(&other, Tolerance::ALL).unwrap_err().to_string().contains("0x0a"));
 }
