@@ -261,3 +261,44 @@ async def test_a_fallback_session_built_before_a_newer_change_does_not_settle_it
         e = journal.entry(meter)
         assert e is not None and e.state == "pending" and (e.old, e.new) == (held, C)
         store.close()
+
+
+def test_entry_reads_the_file_again_only_when_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every session asks for its meter's entry: an unchanged journal is parsed once; a
+    write by this journal, by another one on the same file, or an edit of the file is
+    seen by the next entry."""
+    path = tmp_path / "keys.json"
+    journal, other = KeyJournal(path), KeyJournal(path)
+    reads = 0
+    read_text = Path.read_text
+
+    def counting(self: Path, *args: Any, **kwargs: Any) -> str:
+        nonlocal reads
+        reads += 1 if self == path else 0
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting)
+    assert journal.current("m0", A) == [A] and reads == 0  # no file: nothing read
+    journal.begin("m0", A, B)
+    reads = 0
+    for _ in range(5):
+        assert journal.current("m0", A) == [B, A]
+    assert reads == 1
+    other.confirm("m0", A, B)  # another journal object writes the same file
+    assert journal.current("m0", A) == [B]
+    journal.begin("m1", A, C)  # our own write
+    assert journal.current("m1", A) == [C, A] and journal.current("m0", A) == [B]
+    path.write_text(json.dumps({"m0": {"state": "confirmed", "new": C.to_json()}, "m2": 1}))
+    assert journal.current("m0", A) == [C] and journal.entry("m1") is None
+
+
+def test_a_caller_changing_what_it_loaded_does_not_change_what_entry_sees(
+    tmp_path: Path,
+) -> None:
+    journal = KeyJournal(tmp_path / "keys.json")
+    journal.begin("m0", A, B)
+    assert journal.current("m0", A) == [B, A]
+    journal._load()["m0"]["new"] = C.to_json()  # the mutators' copy, never saved
+    assert journal.current("m0", A) == [B, A]

@@ -36,7 +36,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,13 +99,34 @@ class KeyJournal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Every session asks for its meter's entry: the parsed file is kept with the
+        # identity of the file it came from (device, inode, size, mtime, ctime), and read
+        # again when a stat shows another file (each write renames a new one in) or after
+        # our own write. The stat comes before the read, so a file replaced in between is
+        # only read once more, never cached under the new file's identity.
+        self._cached: dict[str, Any] | None = None
+        self._cached_as: tuple[int, int, int, int, int] | None = None
 
     def _load(self) -> dict[str, Any]:
+        """The journal as on disk, a fresh copy (the caller may change it and save it)."""
         try:
             doc: dict[str, Any] = json.loads(self.path.read_text("utf-8"))
             return doc
         except FileNotFoundError:
             return {}
+
+    def _view(self) -> Mapping[str, Any]:
+        """The journal as on disk, to read only (shared: never change it)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return {}
+        ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if self._cached is None or self._cached_as != ident:
+            self._cached, self._cached_as = None, None
+            doc = self._load()
+            self._cached, self._cached_as = doc, ident
+        return self._cached
 
     def _save(self, doc: dict[str, Any]) -> None:
         for e in doc.values():  # settled entries of an older version still held the old keys
@@ -124,10 +145,12 @@ class KeyJournal:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        finally:
+            self._cached, self._cached_as = None, None
         fsync_dir(self.path.parent)
 
     def entry(self, meter_id: str) -> KeyEntry | None:
-        e = self._load().get(meter_id)
+        e = self._view().get(meter_id)
         if e is None:
             return None
         old = e.get("old")
