@@ -39,7 +39,7 @@ if TYPE_CHECKING:
         ScriptTable,
         SecuritySetup,
     )
-    from smmc_gateway.cosem.values import ValueTypeError
+    from smmc_gateway.cosem.values import TypedValue, ValueTypeError
     from smmc_gateway.dlms.errors import (
         AssociationRefused,
         DataAccessError,
@@ -58,7 +58,7 @@ DlmsError = _core.DlmsError
 what they should be; the message names the layer, field and byte offset."""
 
 
-def decode(data: bytes) -> dict[str, Any]:
+def decode(data: bytes) -> TypedValue:
     """One A-XDR value (tag, length, content) to its typed value, e.g.
     ``decode(bytes.fromhex("1200e6"))`` is ``{"type": "long-unsigned", "value": 230}``.
     A valid COSEM date-time octet-string also carries ``"datetime"`` (ISO-8601).

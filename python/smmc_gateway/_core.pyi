@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeAlias
 
 __version__: str
 
-TypedValue: TypeAlias = dict[str, Any]
+from smmc_gateway.cosem.values import TypedValue as TypedValue
 
 # ---------------------------------------------------------------- errors
 class DlmsError(ValueError):

@@ -27,6 +27,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from smmc_gateway import _core
+from smmc_gateway.cosem.values import TypedValue, as_typed
 from smmc_gateway.translate import Layer
 
 
@@ -52,7 +53,7 @@ def obis_text(hex_value: str) -> str | None:
     return ".".join(str(b) for b in bytes.fromhex(hex_value))
 
 
-def value_text(tv: dict[str, Any]) -> str:
+def value_text(tv: TypedValue) -> str:
     """One line for a scalar typed value (containers give their size)."""
     t = tv.get("type", "?")
     v = tv.get("value")
@@ -93,9 +94,11 @@ def _octet_text(v: str) -> str:
 def add_value(tree: Tree, tv: Any, label: str = "") -> None:
     """Add a typed value under ``tree`` (containers as sub-trees)."""
     prefix = f"{label}: " if label else ""
-    if not isinstance(tv, dict):
+    typed_value = as_typed(tv)
+    if typed_value is None:
         tree.add(f"{prefix}{tv!r}")
         return
+    tv = typed_value
     node = tree.add(Text(prefix + value_text(tv)))
     items = tv.get("value")
     if tv.get("type") in ("array", "structure", "compact-array") and isinstance(items, list):
@@ -103,7 +106,7 @@ def add_value(tree: Tree, tv: Any, label: str = "") -> None:
             add_value(node, item, f"[{i}]")
 
 
-def value_tree(tv: dict[str, Any], title: str = "value") -> Tree:
+def value_tree(tv: TypedValue, title: str = "value") -> Tree:
     tree = Tree(Text(title, style="bold"))
     add_value(tree, tv)
     return tree
@@ -161,12 +164,13 @@ def cell_text(value: Any) -> str:
         return local_time(value)
     if isinstance(value, bytes | bytearray):
         return bytes(value).hex()
-    if isinstance(value, dict) and "type" in value:
-        return _typed_cell(value)
+    typed_value = as_typed(value)
+    if typed_value is not None:
+        return _typed_cell(typed_value)
     return str(value)
 
 
-def _typed_cell(tv: dict[str, Any]) -> str:
+def _typed_cell(tv: TypedValue) -> str:
     """A typed value in a table cell: the value only (the column says what it is)."""
     if "datetime" in tv:
         try:

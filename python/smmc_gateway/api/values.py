@@ -24,7 +24,7 @@ from typing import Any
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.objects import DATE_TIME
-from smmc_gateway.cosem.values import INTEGER_RANGES, TypedValue, ValueTypeError, typed
+from smmc_gateway.cosem.values import INTEGER_RANGES, TypedValue, ValueTypeError, as_typed, typed
 
 _INTEGERS = frozenset(INTEGER_RANGES) | {"bcd"}
 
@@ -69,12 +69,13 @@ def from_python(
     what: str = "value",
 ) -> TypedValue:
     """A typed value for ``value`` (see the module doc)."""
-    if is_typed(value):
+    given = as_typed(value) if is_typed(value) else None
+    if given is not None:
         try:  # checked: a malformed typed value fails here, not at the meter
-            _core.encode(value)
+            _core.encode(given)
         except (_core.DlmsError, TypeError, ValueError) as exc:
             raise ValueTypeError(f"{what}: not a valid typed value: {exc}") from None
-        return dict(value)
+        return given
     kind = type_name or (template["type"] if template is not None else None)
     if kind is None:
         return _infer(value, what)

@@ -12,12 +12,12 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from smmc_gateway import _core
 from smmc_gateway.cli.common import UsageError
 from smmc_gateway.cli.secrets import add_key_options
 from smmc_gateway.cosem.obis import Obis, ObisError
+from smmc_gateway.cosem.values import TypedValue, as_typed
 
 EVENT_LOGS = {
     "standard": "0.0.99.98.0.255",
@@ -75,7 +75,7 @@ def parse_time(text: str, option: str) -> datetime:
     return value if value.tzinfo is not None else value.astimezone()
 
 
-def parse_typed(text: str, what: str) -> dict[str, Any]:
+def parse_typed(text: str, what: str) -> TypedValue:
     """Typed JSON (CLI.md), checked by encoding it; ``@FILE`` reads it from a file."""
     if text.startswith("@"):
         try:
@@ -91,16 +91,17 @@ def parse_typed(text: str, what: str) -> dict[str, Any]:
         ) from None
     if isinstance(value, dict) and "value" in value and "type" not in value and "result" in value:
         value = value["value"]  # `get --json` output fed back
-    if not isinstance(value, dict) or "type" not in value:
+    typed_value = as_typed(value)
+    if typed_value is None:
         raise UsageError(
             f'{what}: expected a typed value object with "type" and "value", '
             """like '{"type": "long-unsigned", "value": 5}'"""
         )
     try:
-        _core.encode(value)
+        _core.encode(typed_value)
     except (_core.DlmsError, TypeError, ValueError) as exc:
         raise UsageError(f"{what}: not a valid typed value: {exc}") from None
-    return value
+    return typed_value
 
 
 def _port(text: str) -> tuple[str, int]:

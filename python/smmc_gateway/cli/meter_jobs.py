@@ -29,6 +29,7 @@ from smmc_gateway.cli.meter_args import (
 )
 from smmc_gateway.cosem.classes import CLASSES
 from smmc_gateway.cosem.objects import ProfileGeneric
+from smmc_gateway.cosem.values import TypedValue, as_typed
 from smmc_gateway.dlms.client import EntryAccess, RangeAccess
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ def _member_name(ref: Reference, method: bool = False) -> str:
     return f"({ic.name}.{name})"
 
 
-def _as_rows(value: dict[str, Any]) -> list[list[Any]] | None:
+def _as_rows(value: TypedValue) -> list[list[Any]] | None:
     """An array of equal-length structures (a profile buffer) as table rows."""
     items = value.get("value")
     if value.get("type") != "array" or not isinstance(items, list) or not items:
@@ -188,7 +189,7 @@ def _is_profile_buffer(ref: Reference) -> bool:
     return ref.member == ProfileGeneric(ref.obis).buffer.attribute_id
 
 
-async def _scaled(s: Any, ref: Reference, value: dict[str, Any]) -> str | None:
+async def _scaled(s: Any, ref: Reference, value: TypedValue) -> str | None:
     raw = value.get("value")
     if not isinstance(raw, int) or isinstance(raw, bool):
         return None
@@ -213,7 +214,7 @@ def _scale(raw: int, scaler: int) -> str:
     return f"{sign}{digits[:scaler]}.{digits[scaler:]}"
 
 
-async def _set(s: Any, out: Output, ref: Reference, value: dict[str, Any]) -> int:
+async def _set(s: Any, out: Output, ref: Reference, value: TypedValue) -> int:
     await s.set(ref.class_id, str(ref.obis), ref.member, value)
     if out.json:
         out.data({"result": "success"})
@@ -222,15 +223,16 @@ async def _set(s: Any, out: Output, ref: Reference, value: dict[str, Any]) -> in
     return EXIT_OK
 
 
-async def _action(s: Any, out: Output, ref: Reference, param: dict[str, Any] | None) -> int:
+async def _action(s: Any, out: Output, ref: Reference, param: TypedValue | None) -> int:
     ret = await s.action(ref.class_id, str(ref.obis), ref.member, param)
     if out.json:
         out.data({"result": "success", "return": ret})
         return EXIT_OK
     name = _member_name(ref, method=True)
     out.print(f"{ref.class_id}/{ref.obis}/m{ref.member} {name}: success")
-    if isinstance(ret, dict) and "type" in ret:
-        out.print(console.value_tree(ret, "returned"))
+    returned = as_typed(ret)
+    if returned is not None:
+        out.print(console.value_tree(returned, "returned"))
     return EXIT_OK
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from smmc_gateway.cosem.classes import CLASSES, AttributeAccess, MethodAccess
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.values import (
+    TypedValue,
     ValueTypeError,
     as_bool,
     as_bytes,
@@ -79,7 +79,7 @@ class ObjectModel:
     objects: dict[Obis, CosemObjectInfo]
 
     @classmethod
-    def from_object_list(cls, value: dict[str, Any]) -> ObjectModel:
+    def from_object_list(cls, value: TypedValue) -> ObjectModel:
         try:
             entries = as_list(value, "array")
         except ValueTypeError as exc:
@@ -106,7 +106,7 @@ class ObjectModel:
         return [o for o in self.objects.values() if o.class_id == class_id]
 
 
-def _parse_entry(entry: dict[str, Any]) -> CosemObjectInfo:
+def _parse_entry(entry: TypedValue) -> CosemObjectInfo:
     class_id_v, version_v, ln_v, rights_v = as_structure(entry, 4)
     class_id = as_int(class_id_v, "long-unsigned")
     version = as_int(version_v, "unsigned")

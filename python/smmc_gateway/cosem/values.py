@@ -8,11 +8,46 @@ Readers raise :class:`ValueTypeError` naming the expected and found type.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Required, TypedDict
 
 from smmc_gateway.cosem.datetime import unpack_datetime
 
-TypedValue = dict[str, Any]
+
+class TypedValue(TypedDict, total=False):
+    """One A-XDR value as the core decodes and encodes it (the typed JSON of the CLI):
+    ``type`` (an A-XDR type name: ``long-unsigned``, ``octet-string``, ``structure``...)
+    and ``value`` (an int, a float, a bool, None, text, lowercase hex for an
+    octet-string, or a list of typed values for an array or a structure); a 12-byte
+    octet-string or date-time that is a valid COSEM date-time also carries
+    ``datetime`` (ISO 8601), a bit-string ``bits`` (its length in bits), a
+    compact-array its ``description``. Only ``type`` and ``value`` are read on input."""
+
+    type: Required[str]
+    value: Required[Any]
+    datetime: str
+    bits: int
+    description: Any
+
+
+def as_typed(obj: object) -> TypedValue | None:
+    """``obj`` (parsed JSON, a caller's dict) as a TypedValue when it has the shape of
+    one (a string ``type`` and a ``value``; ``datetime``, ``bits``, ``description``
+    kept), else None. Only the shape: the core's encoder checks the rest."""
+    if not isinstance(obj, Mapping):
+        return None
+    kind = obj.get("type")
+    if not isinstance(kind, str) or "value" not in obj:
+        return None
+    out: TypedValue = {"type": kind, "value": obj["value"]}
+    if isinstance(stamp := obj.get("datetime"), str):
+        out["datetime"] = stamp
+    if isinstance(bits := obj.get("bits"), int):
+        out["bits"] = bits
+    if "description" in obj:
+        out["description"] = obj["description"]
+    return out
+
 
 INTEGER_RANGES: dict[str, tuple[int, int]] = {
     "integer": (-(2**7), 2**7 - 1),

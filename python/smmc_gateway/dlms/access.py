@@ -10,12 +10,12 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.obis import Obis
+from smmc_gateway.cosem.values import TypedValue
 
-TypedValue = dict[str, Any]
 AttributeRef = tuple[int, "Obis | str", int]
 """(class_id, logical name, attribute_id)"""
 MethodRef = tuple[int, "Obis | str", int]

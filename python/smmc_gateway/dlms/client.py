@@ -22,6 +22,7 @@ from smmc_gateway import _core
 from smmc_gateway.cosem.model import ObjectModel
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.objects import AssociationLN, Clock
+from smmc_gateway.cosem.values import TypedValue
 from smmc_gateway.dlms import sn
 from smmc_gateway.dlms.access import (
     CLOCK_COLUMN,
@@ -31,7 +32,6 @@ from smmc_gateway.dlms.access import (
     EntryAccess,
     MethodRef,
     RangeAccess,
-    TypedValue,
     access_selection,
     logical_name,
     raw_value,

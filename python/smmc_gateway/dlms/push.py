@@ -58,11 +58,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
 from smmc_gateway import _core
+from smmc_gateway.cosem.values import TypedValue
 from smmc_gateway.dlms.errors import SecurityFailure
 from smmc_gateway.dlms.ic_store import InvocationCounterStore, memory_store
 from smmc_gateway.dlms.observe import SessionObserver, quirk_taken
@@ -157,7 +157,7 @@ class PushEvent:
     received_at: datetime
     meter_time: datetime | None
     """The notification's date-time (None when absent or not specified)."""
-    body: dict[str, Any]
+    body: TypedValue
     """The notification body as a typed value."""
     long_invoke_id: int
     ciphered: bool
@@ -728,7 +728,7 @@ class PushListener:
         raise PushRefused("refused_security", f"push from {who}{tried}: {'; '.join(failures)}")
 
 
-def information_report(plain: bytes) -> tuple[bytes, dict[str, Any], tuple[int, ...]]:
+def information_report(plain: bytes) -> tuple[bytes, TypedValue, tuple[int, ...]]:
     """An InformationReport (0x18): its current-time (b"" when absent), its
     values as one structure, and the short name of each value (only
     variable-name entries are reports; anything else is malformed: ValueError)."""

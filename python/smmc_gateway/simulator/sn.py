@@ -26,11 +26,10 @@ answer exactly as with logical names.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.obis import Obis
-from smmc_gateway.cosem.values import TypedValue
+from smmc_gateway.cosem.values import TypedValue, structure
 from smmc_gateway.simulator import services
 from smmc_gateway.simulator.acse import association_config
 from smmc_gateway.simulator.layout import PUBLIC_OBJECTS
@@ -119,7 +118,7 @@ def _association(
     return "object-unavailable"
 
 
-def access_rights(meter: SimulatedMeter, client: int) -> dict[str, Any]:
+def access_rights(meter: SimulatedMeter, client: int) -> TypedValue:
     """Association SN attribute 3: per object its base name and the rights of
     the LN object list entry (attribute and method access)."""
     bases = {(c, ln): b for b, c, _v, ln in short_names(meter, client)}
@@ -130,8 +129,8 @@ def access_rights(meter: SimulatedMeter, client: int) -> dict[str, Any]:
         if base is None:
             continue
         attributes, methods = access["value"]
-        base_v = {"type": "long", "value": base - 0x10000 if base >= 0x8000 else base}
-        rights.append({"type": "structure", "value": [base_v, attributes, methods]})
+        base_v: TypedValue = {"type": "long", "value": base - 0x10000 if base >= 0x8000 else base}
+        rights.append(structure([base_v, attributes, methods]))
     return {"type": "array", "value": rights}
 
 

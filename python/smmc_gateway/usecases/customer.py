@@ -33,6 +33,7 @@ from decimal import Decimal, InvalidOperation
 
 from smmc_gateway.cosem.datetime import from_utc, to_utc
 from smmc_gateway.cosem.objects import Charge, Clock, Data
+from smmc_gateway.cosem.values import TypedValue
 from smmc_gateway.dlms.session import ClientSession
 from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.usecases import limiter as limiter_uc
@@ -56,7 +57,7 @@ class ConsumerMessage:
     code: str
 
 
-def _octets(value: dict[str, object]) -> bytes:
+def _octets(value: TypedValue) -> bytes:
     payload = value.get("value")
     return bytes.fromhex(payload) if isinstance(payload, str) else b""
 
@@ -123,7 +124,7 @@ def parse_price(value: object) -> Decimal | None:
     return d if d.is_finite() else None
 
 
-def unit_charge(prices: Sequence[Price], scale: int, units: Sequence[int]) -> dict[str, object]:
+def unit_charge(prices: Sequence[Price], scale: int, units: Sequence[int]) -> TypedValue:
     return {
         "type": "structure",
         "value": [
@@ -162,7 +163,7 @@ def unit_charge(prices: Sequence[Price], scale: int, units: Sequence[int]) -> di
     }
 
 
-def read_unit_charge(value: dict[str, object]) -> list[Price]:
+def read_unit_charge(value: TypedValue) -> list[Price]:
     """The prices of a unit_charge value (tiers whose index is not a number are skipped)."""
     items = value.get("value")
     if not isinstance(items, list) or len(items) != 3:

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from smmc_gateway.cosem.model import ObjectModel
+from smmc_gateway.cosem.values import TypedValue
 from smmc_gateway.dlms.errors import DataAccessError
 from smmc_gateway.dlms.session import ClientSession
 from smmc_gateway.models.catalog import shipped_models
@@ -172,7 +173,7 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def text_of(value: dict[str, Any]) -> str:
+def text_of(value: TypedValue) -> str:
     """An identification value as text: printable ASCII octet-strings as such, other
     octet-strings as hex, numbers and strings as they are."""
     raw = value.get("value")

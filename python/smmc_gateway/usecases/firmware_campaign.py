@@ -27,6 +27,7 @@ from typing import Any
 
 from smmc_gateway.cosem.datetime import CosemDate, CosemTime
 from smmc_gateway.cosem.objects import Clock, Data, SingleActionSchedule
+from smmc_gateway.cosem.values import TypedValue
 from smmc_gateway.dlms.errors import DataAccessError, SessionError
 from smmc_gateway.usecases.firmware_push import ImageSession, ImageTransferFailed, push_image
 
@@ -82,7 +83,7 @@ def execution_time(at: datetime, time_zone_min: int) -> dict[str, Any]:
     }
 
 
-def _text(value: dict[str, Any]) -> str:
+def _text(value: TypedValue) -> str:
     raw = value.get("value")
     if value.get("type") == "octet-string" and isinstance(raw, str):
         return bytes.fromhex(raw).decode("ascii", errors="replace")

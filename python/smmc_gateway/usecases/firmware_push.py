@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from smmc_gateway.cosem.objects import CosemMethod, ImageTransfer
+from smmc_gateway.cosem.values import TypedValue
 from smmc_gateway.dlms.errors import DataAccessError
 
 IMAGE_TRANSFER = ImageTransfer.default_obis or "0.0.44.0.0.255"
@@ -32,8 +33,6 @@ STATUS_NAMES = {
     6: "activation successful",
     7: "activation failed",
 }
-
-TypedValue = dict[str, Any]
 
 
 class ImageSession(Protocol):

@@ -30,7 +30,8 @@ from datetime import UTC, datetime, timedelta
 
 from smmc_gateway.cosem.datetime import from_utc, to_utc
 from smmc_gateway.cosem.objects import Clock, Limiter
-from smmc_gateway.dlms.access import AttributeRef, TypedValue
+from smmc_gateway.cosem.values import TypedValue
+from smmc_gateway.dlms.access import AttributeRef
 from smmc_gateway.dlms.session import ClientSession
 from smmc_gateway.ops.config_model import ModelConfig
 

@@ -28,10 +28,10 @@ from typing import Any, Protocol
 from smmc_gateway import _core
 from smmc_gateway.cosem.model import ObjectListError, ObjectModel
 from smmc_gateway.cosem.objects import MBusClient, SecuritySetup
+from smmc_gateway.cosem.values import TypedValue, as_typed
 from smmc_gateway.dlms.errors import DataAccessError
 from smmc_gateway.ops.audit import is_secret
 
-TypedValue = dict[str, Any]
 _OBIS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
 
 
@@ -114,17 +114,18 @@ def _int_field(
 
 def check_typed(value: Any, where: str, problems: list[str]) -> TypedValue | None:
     """A typed JSON value (CLI.md) the core can encode, else a problem naming ``where``."""
-    if not isinstance(value, dict) or "type" not in value:
+    typed_value = as_typed(value)
+    if typed_value is None:
         problems.append(
             f'{where}: must be typed JSON like {{"type": "long-unsigned", "value": 900}}'
         )
         return None
     try:
-        _core.encode(value)
+        _core.encode(typed_value)
     except Exception as exc:  # the core's encoder names the problem
         problems.append(f"{where}: not a valid typed DLMS value ({exc})")
         return None
-    return value
+    return typed_value
 
 
 #: Members of one MeterConfig item; anything else is named as a problem (a misspelt
@@ -260,7 +261,7 @@ async def program(
             except DataAccessError as exc:
                 out.append(ItemResult(item, False, result=exc.result))
                 continue
-            out.append(ItemResult(item, True, read_back=ret if isinstance(ret, dict) else None))
+            out.append(ItemResult(item, True, read_back=ret))
             continue
         assert item.value is not None
         try:

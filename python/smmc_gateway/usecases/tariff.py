@@ -42,9 +42,9 @@ from smmc_gateway.cosem.datetime import (
 )
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.objects import ActivityCalendar, Data, SpecialDaysTable
+from smmc_gateway.cosem.values import TypedValue
 from smmc_gateway.dlms.access import AttributeRef
 
-TypedValue = dict[str, Any]
 ACTIVITY_CALENDAR = "0.0.13.0.0.255"
 ACTIVE_TARIFF = "0.0.96.14.0.255"
 TARIFF_SCRIPTS = "0.0.10.0.100.255"
