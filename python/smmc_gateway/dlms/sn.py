@@ -27,17 +27,17 @@ ReadRequest / WriteRequest on 16-bit short names. This module is the glue:
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.model import ObjectListError, ObjectModel
+from smmc_gateway.cosem.values import TypedValue, array, structure
 from smmc_gateway.dlms.driver import Driver
 from smmc_gateway.dlms.errors import AssociationRefused, DataAccessError, ProtocolError
 
 if TYPE_CHECKING:
-    from smmc_gateway.cosem.values import TypedValue
     from smmc_gateway.dlms.association import SessionSettings
     from smmc_gateway.dlms.client import ClientSession
     from smmc_gateway.dlms.stream import Transport
@@ -153,27 +153,24 @@ async def read_object_model(session: ClientSession) -> ObjectModel:
         rights_v = await session.get(OBJECT_LIST[0], OBJECT_LIST[1], 3)
     except DataAccessError as exc:
         log.info("sn_access_rights_unavailable", meter_id=session.meter_id, why=str(exc))
-        rights_v = {"type": "array", "value": []}
-    no_rights = {"type": "structure", "value": [_EMPTY, _EMPTY]}
-    rights: dict[int, dict[str, Any]] = {}
-    entries: list[dict[str, Any]] = []
+        rights_v = array([])
+    no_rights = structure([array([]), array([])])
+    rights: dict[int, TypedValue] = {}
+    entries: list[TypedValue] = []
     where = "access_rights_list"
     try:
         for n, item in enumerate(rights_v["value"]):
             where = f"access_rights_list entry {n}"
             base_v, attributes, methods = item["value"]
-            rights[base_v["value"] & 0xFFFF] = {"type": "structure", "value": [attributes, methods]}
+            rights[base_v["value"] & 0xFFFF] = structure([attributes, methods])
         for n, item in enumerate(listed["value"]):
             where = f"object_list entry {n}"
             base_v, class_v, version_v, ln_v = item["value"]
             access = rights.get(base_v["value"] & 0xFFFF, no_rights)
-            entries.append({"type": "structure", "value": [class_v, version_v, ln_v, access]})
+            entries.append(structure([class_v, version_v, ln_v, access]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ObjectListError(f"Association SN {where}: {exc!r}") from exc
-    return ObjectModel.from_object_list({"type": "array", "value": entries})
-
-
-_EMPTY: dict[str, Any] = {"type": "array", "value": []}
+    return ObjectModel.from_object_list(array(entries))
 
 
 async def write_unconfirmed(

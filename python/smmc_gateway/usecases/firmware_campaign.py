@@ -27,7 +27,7 @@ from typing import Any
 
 from smmc_gateway.cosem.datetime import CosemDate, CosemTime
 from smmc_gateway.cosem.objects import Clock, Data, SingleActionSchedule
-from smmc_gateway.cosem.values import TypedValue
+from smmc_gateway.cosem.values import TypedValue, octet_string, structure
 from smmc_gateway.dlms.errors import DataAccessError, SessionError
 from smmc_gateway.usecases.firmware_push import ImageSession, ImageTransferFailed, push_image
 
@@ -68,19 +68,13 @@ class MeterOutcome:
     attempts: int = 0
 
 
-def execution_time(at: datetime, time_zone_min: int) -> dict[str, Any]:
+def execution_time(at: datetime, time_zone_min: int) -> TypedValue:
     """The single action schedule entry for UTC ``at`` in meter local time
     (COSEM convention: UTC = local + time_zone minutes)."""
     local = at.astimezone(UTC).replace(tzinfo=None) - timedelta(minutes=time_zone_min)
     t = CosemTime(local.hour, local.minute, local.second, 0).to_bytes()
     d = CosemDate(local.year, local.month, local.day, None).to_bytes()
-    return {
-        "type": "structure",
-        "value": [
-            {"type": "octet-string", "value": t.hex()},
-            {"type": "octet-string", "value": d.hex()},
-        ],
-    }
+    return structure([octet_string(t), octet_string(d)])
 
 
 def _text(value: TypedValue) -> str:

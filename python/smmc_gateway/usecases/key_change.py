@@ -46,6 +46,7 @@ import structlog
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.objects import Clock, SecuritySetup
+from smmc_gateway.cosem.values import TypedValue, array, enum, octet_string, structure
 from smmc_gateway.dlms.errors import DataAccessError, SessionError
 
 log = structlog.get_logger("smmc_gateway.key_change")
@@ -250,17 +251,13 @@ class KeyChangeResult:
     details: str
 
 
-def transfer_parameters(kek: bytes, new: KeySet) -> dict[str, Any]:
-    def item(key_id: int, key: bytes) -> dict[str, Any]:
-        return {
-            "type": "structure",
-            "value": [
-                {"type": "enum", "value": key_id},
-                {"type": "octet-string", "value": _core.aes_key_wrap(kek, key).hex()},
-            ],
-        }
+def transfer_parameters(kek: bytes, new: KeySet) -> TypedValue:
+    """key_transfer's parameter: (key id, the key wrapped with the KEK) per key."""
 
-    return {"type": "array", "value": [item(KEY_EK, new.ek), item(KEY_AK, new.ak)]}
+    def item(key_id: int, key: bytes) -> TypedValue:
+        return structure([enum(key_id), octet_string(_core.aes_key_wrap(kek, key))])
+
+    return array([item(KEY_EK, new.ek), item(KEY_AK, new.ak)])
 
 
 async def _associates(open_with: OpenWith, keys: KeySet) -> str | None:
