@@ -54,6 +54,7 @@ __all__ = [
     "ReferenceError_",
     "Register",
     "RegisterMonitor",
+    "SapAssignment",
     "ScriptTable",
     "SecuritySetup",
     "SingleActionSchedule",
@@ -445,6 +446,16 @@ class PushSetup(CosemObject):
     number_of_retries: CosemAttribute = attribute(6)
     repetition_delay: CosemAttribute = attribute(7)
     push: CosemMethod = method(1)
+
+
+class SapAssignment(CosemObject):
+    """SAP assignment (class 17); standard logical name ``0.0.41.0.0.255``: the
+    logical devices of the physical device, (SAP, logical device name) pairs."""
+
+    class_id = 17
+    default_obis = "0.0.41.0.0.255"
+    sap_assignment_list: CosemAttribute = attribute(2)
+    connect_logical_device: CosemMethod = method(1)
 
 
 class SecuritySetup(CosemObject):

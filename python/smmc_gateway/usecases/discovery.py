@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from smmc_gateway.cosem.model import ObjectModel
+from smmc_gateway.cosem.objects import Clock, SapAssignment, SecuritySetup
 from smmc_gateway.cosem.values import TypedValue
 from smmc_gateway.dlms.errors import DataAccessError
 from smmc_gateway.dlms.session import ClientSession
@@ -294,42 +295,49 @@ async def discover(
             found.identification[key] = text_of(await session.get(info.class_id, code, 2))
         except DataAccessError as exc:
             found.unreadable[key] = f"{code}: {exc.result or exc}"
-    clock = model.obis.get("clock") or "0.0.1.0.0.255"
-    info = objects.get(clock)
-    if info is not None and info.class_id == 8:
-        for attr in (3, 8):
-            if not info.can_read(attr):
+    clock = Clock(model.obis.get("clock") or Clock.default_obis)
+    info = objects.get(clock.obis)
+    if info is not None and info.class_id == Clock.class_id:
+        for ref in (clock.time_zone, clock.daylight_savings_enabled):
+            if not info.can_read(ref.attribute_id):
                 continue
             try:
-                value = await session.get(8, clock, attr)
+                value = await session.get(*ref)
             except DataAccessError as exc:
-                found.unreadable[f"clock/{attr}"] = f"{clock}: {exc.result or exc}"
+                found.unreadable[f"clock/{ref.attribute_id}"] = f"{clock.obis}: {exc.result or exc}"
                 continue
-            if attr == 3:
+            if ref == clock.time_zone:
                 found.time_zone = int(value["value"])
             else:
                 found.dst_enabled = bool(value["value"])
-    for sap_info in objects.of_class(17):
-        if sap_info.can_read(2):
+    for sap_info in objects.of_class(SapAssignment.class_id):
+        saps = SapAssignment(sap_info.obis).sap_assignment_list
+        if sap_info.can_read(saps.attribute_id):
             try:
-                value = await session.get(17, sap_info.obis, 2)
+                value = await session.get(*saps)
             except DataAccessError as exc:
                 found.unreadable[f"sap/{sap_info.obis}"] = str(exc.result or exc)
             else:
                 for entry in value.get("value") or []:
                     sap_v, name_v = entry["value"]
                     found.saps.append((int(sap_v["value"]), text_of(name_v)))
-    for sec in objects.of_class(64):
-        item: dict[str, Any] = {"obis": str(sec.obis)}
-        for attr, key in ((2, "securityPolicy"), (3, "securitySuite"), (5, "serverSystemTitle")):
-            if not sec.can_read(attr):
+    for sec_info in objects.of_class(SecuritySetup.class_id):
+        sec = SecuritySetup(sec_info.obis)
+        item: dict[str, Any] = {"obis": sec.obis}
+        for ref, key in (
+            (sec.security_policy, "securityPolicy"),
+            (sec.security_suite, "securitySuite"),
+            (sec.server_system_title, "serverSystemTitle"),
+        ):
+            if not sec_info.can_read(ref.attribute_id):
                 continue
             try:
-                v = await session.get(64, sec.obis, attr)
+                v = await session.get(*ref)
             except DataAccessError as exc:
-                found.unreadable[f"security/{sec.obis}/{attr}"] = str(exc.result or exc)
+                where = f"security/{sec.obis}/{ref.attribute_id}"
+                found.unreadable[where] = str(exc.result or exc)
                 continue
-            item[key] = bytes.fromhex(v["value"]).hex() if attr == 5 else int(v["value"])
+            item[key] = v["value"] if ref == sec.server_system_title else int(v["value"])
         found.security.append(item)
     found.mismatches, found.absent_optional = compare(model, objects)
     found.proposal = propose_models(found, model, objects, candidates)
