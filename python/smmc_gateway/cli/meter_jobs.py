@@ -29,36 +29,13 @@ from smmc_gateway.cli.meter_args import (
 )
 from smmc_gateway.cosem.classes import CLASSES
 from smmc_gateway.cosem.objects import ProfileGeneric
+from smmc_gateway.cosem.units import unit_symbol
 from smmc_gateway.cosem.values import TypedValue, as_typed
 from smmc_gateway.dlms.client import EntryAccess, RangeAccess
 
 if TYPE_CHECKING:
     from smmc_gateway.cli.meter_cmd import Job, Output
 
-# Blue Book unit enumeration (the common ones).
-UNITS = {
-    1: "a",
-    2: "mo",
-    3: "wk",
-    4: "d",
-    5: "h",
-    6: "min",
-    7: "s",
-    8: "°",
-    9: "°C",
-    13: "m³",
-    27: "W",
-    28: "VA",
-    29: "var",
-    30: "Wh",
-    31: "VAh",
-    32: "varh",
-    33: "A",
-    34: "C",
-    35: "V",
-    44: "Hz",
-    255: "count",
-}
 # IDIS event codes (standard and disconnector logs).
 EVENT_NAMES = {
     1: "power down",
@@ -198,7 +175,7 @@ async def _scaled(s: Any, ref: Reference, value: TypedValue) -> str | None:
         scaler, unit = (int(v["value"]) for v in su["value"])
     except (KeyError, TypeError, ValueError):
         return None
-    return f"{_scale(raw, scaler)} {UNITS.get(unit, f'unit {unit}')}"
+    return f"{_scale(raw, scaler)} {unit_symbol(unit)}"
 
 
 def _scaler_attr(class_id: int) -> int:
@@ -399,7 +376,7 @@ async def _scaler_unit(s: Any, c: dict[str, Any]) -> tuple[int, str] | None:
     obis = console.obis_text(ln) or ln
     su = await s.get(cid, obis, _scaler_attr(cid))
     scaler, unit = (int(v["value"]) for v in su["value"])
-    return scaler, UNITS.get(unit, f"unit {unit}")
+    return scaler, unit_symbol(unit)
 
 
 def _json_cell(value: Any) -> Any:

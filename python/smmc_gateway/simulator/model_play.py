@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smmc_gateway.cosem.obis import Obis
+from smmc_gateway.cosem.units import unit_code
 from smmc_gateway.models.catalog import base_model
 from smmc_gateway.models.spec import AlarmRegister
 from smmc_gateway.ops.config_model import ModelConfig
@@ -30,9 +31,8 @@ LOG_NAMES = {
     events.DISCONNECTOR: "disconnector",
     events.POWER_QUALITY: "powerQuality",
 }
-#: unit names a model may declare for the limiter -> DLMS unit codes
-UNIT_CODES = {"W": 27, "VA": 28, "var": 29, "A": 33, "V": 35}
 MONITORED = "1.0.1.7.0.255"
+WATT = 27  # the unit code of W
 
 
 @dataclass(frozen=True)
@@ -92,11 +92,11 @@ class ModelPlay:
         1.0.1.7.0.255): the model's declaration, else its register spec, else W."""
         spec = self.model.values.get("limiter_threshold")
         if spec is not None and spec.scaler is not None:
-            return spec.scaler, UNIT_CODES.get(spec.unit or "W", 27)
+            return spec.scaler, unit_code(spec.unit or "W") or WATT
         reg = next((r for r in self.model.registers if r.obis == MONITORED), None)
         if reg is not None and reg.scaler is not None:
-            return reg.scaler, UNIT_CODES.get(reg.unit or "W", 27)
-        return 0, 27
+            return reg.scaler, unit_code(reg.unit or "W") or WATT
+        return 0, WATT
 
     def flag_id(self) -> bytes:
         flags = self.model.identification.flag_ids

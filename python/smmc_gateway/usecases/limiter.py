@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from smmc_gateway.cosem.datetime import from_utc, to_utc
 from smmc_gateway.cosem.objects import Clock, Limiter
+from smmc_gateway.cosem.units import unit_name
 from smmc_gateway.cosem.values import TypedValue
 from smmc_gateway.dlms.access import AttributeRef
 from smmc_gateway.dlms.session import ClientSession
@@ -69,7 +70,6 @@ class LimiterUnitError(LimiterNotConfirmed):
     """The threshold cannot be written in the unit the meter expects (nothing written)."""
 
 
-UNIT_NAMES = {27: "W", 28: "VA", 29: "var", 33: "A", 35: "V"}
 SCALER_CLASSES = (3, 4, 5)  # Register, Extended register, Demand register: scaler_unit = 3
 
 
@@ -114,9 +114,7 @@ async def threshold_scale(
             )
         su = (await session.get(class_id, code, 3))["value"]
         unit_code = int(su[1]["value"])
-        scale = LimiterScale(
-            int(su[0]["value"]), UNIT_NAMES.get(unit_code, f"unit-{unit_code}"), code
-        )
+        scale = LimiterScale(int(su[0]["value"]), unit_name(unit_code), code)
     if scale.unit != "W":
         raise LimiterUnitError(
             f"limiter {obis}: the meter compares its thresholds with a value in "

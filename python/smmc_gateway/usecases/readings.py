@@ -38,40 +38,13 @@ import structlog
 from smmc_gateway import _core
 from smmc_gateway.cim.reading_types import reading_type
 from smmc_gateway.cosem.obis import Obis
+from smmc_gateway.cosem.units import unit_name
 from smmc_gateway.dlms.session import ClientSession, DataAccessError, RangeAccess
 from smmc_gateway.ops.config_model import ModelConfig, RegisterSpec
 from smmc_gateway.uplink.envelope import Reading
 from smmc_gateway.usecases.meter_clock import MeterClock
 
 log = structlog.get_logger("smmc_gateway.readings")
-UNITS: dict[int, str] = {
-    1: "a",
-    2: "mo",
-    3: "wk",
-    4: "d",
-    5: "h",
-    6: "min",
-    7: "s",
-    8: "deg",
-    9: "degC",
-    27: "W",
-    28: "VA",
-    29: "var",
-    30: "Wh",
-    31: "VAh",
-    32: "varh",
-    33: "A",
-    34: "C",
-    35: "V",
-    44: "Hz",
-    255: "count",
-    254: "other",
-    56: "%",
-}
-
-
-def unit_name(code: int) -> str:
-    return UNITS.get(code, f"unit-{code}")
 
 
 @dataclass(frozen=True)
