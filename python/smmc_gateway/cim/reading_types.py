@@ -25,9 +25,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import NamedTuple
+from datetime import datetime
+from typing import NamedTuple, NotRequired, TypedDict
 
 from smmc_gateway.cosem.obis import Obis, ObisError
+
+
+class Reading(TypedDict):
+    """One register value: ``ref`` is the IEC 61968-9 ReadingType code
+    (:func:`reading_type`), ``obis`` e.g. "1.0.1.8.0.255", ``name`` the
+    register's configured name (optional)."""
+
+    ref: str
+    obis: str
+    unit: str
+    timestamp: datetime
+    value: float | int | str
+    name: NotRequired[str]
+
 
 # Enumeration values (GBA resource server enums; see the module docstring).
 MEASURING_PERIODS: Mapping[int, int] = {  # seconds -> TimeAttributeKind

@@ -37,9 +37,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, TypedDict
 
 from smmc_gateway.cim.event_types import UnknownEventName, event_type
+from smmc_gateway.cim.reading_types import Reading as Reading  # the payload's element
 from smmc_gateway.uplink.topics import Topics
 
 # IEC 61968-9 request verbs; delete (MeterReadSchedule, EndDeviceConfig) and cancel (a
@@ -76,19 +77,6 @@ class Draft:
     retain: bool = False
     message_id: str | None = None
     """Caller-chosen messageId (deterministic, for de-duplication); None = uuid4."""
-
-
-class Reading(TypedDict):
-    """One register value: ``ref`` is the IEC 61968-9 ReadingType code
-    (:func:`smmc_gateway.cim.reading_type`), ``obis`` e.g. "1.0.1.8.0.255", ``name`` the
-    register's configured name (optional)."""
-
-    ref: str
-    obis: str
-    unit: str
-    timestamp: datetime
-    value: float | int | str
-    name: NotRequired[str]
 
 
 class MeterReadingPart(TypedDict, total=False):

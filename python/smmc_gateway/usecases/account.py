@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from smmc_gateway.cim.reading_types import Reading
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.objects import ProfileGeneric, ScriptTable
 from smmc_gateway.dlms.session import ClientSession, DataAccessError, SessionError
 from smmc_gateway.ops.config_model import ModelConfig
-from smmc_gateway.uplink.envelope import Reading
 from smmc_gateway.usecases import connect as connect_uc
 from smmc_gateway.usecases.meter_clock import MeterClock
 from smmc_gateway.usecases.readings import ReadingsUseCase

@@ -36,12 +36,11 @@ from typing import Any
 import structlog
 
 from smmc_gateway import _core
-from smmc_gateway.cim.reading_types import reading_type
+from smmc_gateway.cim.reading_types import Reading, reading_type
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.units import unit_name
 from smmc_gateway.dlms.session import ClientSession, DataAccessError, RangeAccess
 from smmc_gateway.ops.config_model import ModelConfig, RegisterSpec
-from smmc_gateway.uplink.envelope import Reading
 from smmc_gateway.usecases.meter_clock import MeterClock
 
 log = structlog.get_logger("smmc_gateway.readings")
