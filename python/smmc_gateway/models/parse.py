@@ -9,9 +9,10 @@ Event names must have an IEC 61968-9 code (:func:`smmc_gateway.cim.event_types.l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
 from smmc_gateway.cim.event_types import lookup
 from smmc_gateway.models.spec import (
@@ -54,6 +55,7 @@ VALUE_NAMES: Mapping[str, str] = {
     "the unit and scaler of its monitored value",
 }
 SCALER_SOURCES = ("monitored",)
+_T = TypeVar("_T")
 _EVENTS_FILE = "python/smmc_gateway/cim/event_types.py"
 
 
@@ -241,6 +243,24 @@ def _identification(t: Table, where: str, probs: Problems) -> Identification:
     )
 
 
+def _keyed(
+    t: Table,
+    p: str,
+    name: str,
+    parse: Callable[[str, Table, str, Problems], _T | None],
+    probs: Problems,
+) -> list[_T]:
+    """Each ``name.KEY`` table of ``t`` parsed by ``parse`` (those with problems left out)."""
+    where = join(p, name)
+    out = []
+    for key, raw in v.table(t.get(name), where, probs).items():
+        kp = join(where, key)
+        item = parse(key, v.table(raw, kp, probs), kp, probs)
+        if item is not None:
+            out.append(item)
+    return out
+
+
 def parse_extras(p: str, t: Table, probs: Problems) -> ModelExtras:
     """The device-model tables of the model table ``t`` at key path ``p``."""
     obis: dict[str, str] = {}
@@ -256,30 +276,8 @@ def parse_extras(p: str, t: Table, probs: Problems) -> ModelExtras:
     alarms.sort(key=lambda a: a.key)
     if alarms:
         obis["alarm_register"] = alarms[0].obis
-    pushes = [
-        push
-        for key, raw in v.table(t.get("pushes"), join(p, "pushes"), probs).items()
-        if (
-            push := _push(
-                key,
-                v.table(raw, join(join(p, "pushes"), key), probs),
-                join(join(p, "pushes"), key),
-                probs,
-            )
-        )
-    ]
-    notifications = [
-        spec
-        for key, raw in v.table(t.get("notifications"), join(p, "notifications"), probs).items()
-        if (
-            spec := _notification(
-                key,
-                v.table(raw, join(join(p, "notifications"), key), probs),
-                join(join(p, "notifications"), key),
-                probs,
-            )
-        )
-    ]
+    pushes = _keyed(t, p, "pushes", _push, probs)
+    notifications = _keyed(t, p, "notifications", _notification, probs)
     shared = _codes(
         v.table(t.get("event_codes"), join(p, "event_codes"), probs), join(p, "event_codes"), probs
     )
