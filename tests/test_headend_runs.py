@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from smmc_gateway.dlms.session import SessionError
 from smmc_gateway.headend.runs.base import EV_CLOCK_REFUSED, Runner
 from smmc_gateway.headend.service import HeadEnd
@@ -143,3 +144,56 @@ async def test_the_facade_delegates_every_operation_to_its_runner(tmp_path: Path
                 got = await got
             assert got in ("ran", None) and len(calls) == 1, name
             assert calls[0][: len(args)] == tuple(args), name
+
+
+def _count(path: Path, table: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_a_collection_keeps_its_bulk_data_only_with_its_progress(tmp_path: Path) -> None:
+    """The end of a collection (the bulk export's copy, the meter's progress, the read's
+    outcome) is one transaction: when the progress cannot be written, the kept copy is
+    not written either and the read is neither counted nor noted as a success."""
+    async with live_fleet(tmp_path) as lab:
+        metrics = Metrics()
+        lab.head.metrics = metrics  # type: ignore[assignment]
+        store = lab.head.fleet.store
+        store.execute_script(  # the session's own state write (no progress yet) passes
+            "CREATE TRIGGER refuse_progress BEFORE INSERT ON meter_state "
+            "WHEN NEW.last_entry IS NOT NULL BEGIN SELECT RAISE(ABORT, 'progress refused'); END"
+        )
+        with pytest.raises(sqlite3.IntegrityError, match="progress refused"):
+            await lab.head.collect(lab.meters[0])
+        assert _count(store.path, "bulk_pending") == 0
+        assert _reads(store.path) == []
+        assert ("collect", True) not in metrics.done
+
+
+async def test_a_read_outcome_that_cannot_be_noted_leaves_the_collection_written(
+    tmp_path: Path,
+) -> None:
+    async with live_fleet(tmp_path) as lab:
+        metrics = Metrics()
+        lab.head.metrics = metrics  # type: ignore[assignment]
+        store = lab.head.fleet.store
+        store.execute_script("ALTER TABLE ds_read RENAME TO ds_read_gone")
+        meter = lab.meters[0]
+        with structlog.testing.capture_logs() as logs:
+            result = await lab.head.collect(meter)
+        assert result.profile is not None and result.profile.newest is not None
+        assert metrics.done == [("collect", True)]
+        failed = [e["kind"] for e in logs if e["event"] == "datastore_write_failed"]
+        assert failed.count("read") == 1  # (the readings' copy prunes ds_read too: fails)
+        assert _count(store.path, "bulk_pending") == 1
+        conn = sqlite3.connect(store.path)
+        try:
+            (saved,) = conn.execute(
+                "SELECT last_entry FROM meter_state WHERE meter_id=?", (meter,)
+            ).fetchone()
+        finally:
+            conn.close()
+        assert saved is not None

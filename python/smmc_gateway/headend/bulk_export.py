@@ -298,15 +298,22 @@ class BulkExporter:
     async def keep(
         self, meter_id: str, day: date, blocks: bytes | None, readings: Sequence[Reading]
     ) -> None:
+        await self.store.submit(self.keep_job(meter_id, day, blocks, readings))
+
+    def keep_job(
+        self, meter_id: str, day: date, blocks: bytes | None, readings: Sequence[Reading]
+    ) -> Callable[[sqlite3.Connection], None]:
+        """What :meth:`keep` writes, as a job for this exporter's store (for a caller that
+        writes it in one transaction with other rows of the same database)."""
         regs = json.dumps([{**r, "timestamp": r["timestamp"].isoformat()} for r in readings])
+        row = (day.isoformat(), meter_id, blocks, regs)
 
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO bulk_pending (day, meter_id, blocks, readings) VALUES (?,?,?,?)",
-                (day.isoformat(), meter_id, blocks, regs),
+                "INSERT INTO bulk_pending (day, meter_id, blocks, readings) VALUES (?,?,?,?)", row
             )
 
-        await self.store.submit(job)
+        return job
 
     # -- sizes ---------------------------------------------------------------------------
     def _overheads(self, plan_bytes: int, day: str) -> tuple[int, int]:

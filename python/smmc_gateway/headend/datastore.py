@@ -372,14 +372,23 @@ class DataStore:
         error: str | None = None,
         at: datetime | None = None,
     ) -> None:
-        ts = (at or datetime.now(UTC)).timestamp()
+        await self._job(self.record_read_job(meter, use_case, ok, error, at))
+
+    def record_read_job(
+        self,
+        meter: str,
+        use_case: str,
+        ok: bool,
+        error: str | None = None,
+        at: datetime | None = None,
+    ) -> Callable[[sqlite3.Connection], None]:
+        """What :meth:`record_read` writes, as a job for this data store's store."""
+        row = (meter, (at or datetime.now(UTC)).timestamp(), use_case, int(ok), error)
 
         def job(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO ds_read VALUES (?,?,?,?,?)", (meter, ts, use_case, int(ok), error)
-            )
+            conn.execute("INSERT INTO ds_read VALUES (?,?,?,?,?)", row)
 
-        await self._job(job)
+        return job
 
     async def prune(self, now: datetime) -> int:
         """Delete rows older than the retention; returns how many."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,6 +239,11 @@ class Fleet:
 
     async def save(self, *states: MeterState) -> None:
         """Write ``states`` through to SQLite (returns once committed)."""
+        await self._store.submit(self.save_job(*states))
+
+    def save_job(self, *states: MeterState) -> Callable[[sqlite3.Connection], None]:
+        """What :meth:`save` writes, as a job for :attr:`store` (the states as they are
+        now), for a caller that writes it in one transaction with other rows."""
         rows = [
             (
                 s.meter_id,
@@ -264,7 +269,7 @@ class Fleet:
                 rows,
             )
 
-        await self._store.submit(job)
+        return job
 
     async def save_discovery(self, meter_id: str, at: datetime, summary: dict[str, Any]) -> None:
         """Keep ``summary`` (JSON-ready) as the meter's discovery (replaces the last one)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -71,6 +71,24 @@ class Publisher(Protocol):
     async def publish(self, drafts: Sequence[Draft]) -> list[str]: ...
 
 
+Job = Callable[[sqlite3.Connection], object]
+"""A write to the fleet database (``Fleet.save_job``, ``BulkExporter.keep_job``, ...)."""
+
+
+def _on_its_own(conn: sqlite3.Connection, write: Job) -> sqlite3.Error | None:
+    """``write`` inside its own savepoint: its failure is undone and returned, what the
+    transaction wrote before stays."""
+    conn.execute("SAVEPOINT on_its_own")
+    try:
+        write(conn)
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK TO on_its_own")
+        conn.execute("RELEASE on_its_own")
+        return exc
+    conn.execute("RELEASE on_its_own")
+    return None
+
+
 def event(name: str, reason: str, details: str, at: datetime | None = None) -> Event:
     """One EndDeviceEvent of the head-end (``at``: when it happened; default now)."""
     return new_event(name, reason=reason, details=details, created=at)
@@ -102,6 +120,26 @@ class Runner:
         self.done(use_case, True)
         if note:
             await self.note_read(meter_id, use_case, None)
+
+    async def succeeded_after(
+        self, meter_id: str, use_case: str, writes: Sequence[Job], *, note: bool = True
+    ) -> None:
+        """``writes`` (jobs of the fleet database: a read's last writes), then the success
+        as :meth:`succeeded` counts and notes it, all in one transaction (one commit
+        instead of one per write). A failure of ``writes`` raises (nothing of it is
+        written, the success is not counted); the noted outcome alone may fail: it is
+        logged as :meth:`note_read` logs it and the rest is written."""
+        outcome = self.head.datastore.record_read_job(meter_id, use_case, True) if note else None
+
+        def job(conn: sqlite3.Connection) -> sqlite3.Error | None:
+            for write in writes:
+                write(conn)
+            return None if outcome is None else _on_its_own(conn, outcome)
+
+        failed = await self.head.fleet.store.submit(job)
+        self.done(use_case, True)
+        if failed is not None:
+            log.error("datastore_write_failed", meter_id=meter_id, kind="read", error=str(failed))
 
     @contextlib.asynccontextmanager
     async def session(

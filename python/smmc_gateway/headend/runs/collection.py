@@ -71,16 +71,20 @@ class Collection(Runner):
                     for g in profile.gaps
                 ),
             )
-        await head.bulk.keep(
-            meter_id,
-            datetime.now(UTC).date(),
-            profile.interval_blocks if profile else None,
-            result.readings,
-        )
+        # what the bulk export needs, the progress and the read's outcome: one transaction
+        # (the progress moves on only with the kept data)
+        writes = [
+            head.bulk.keep_job(
+                meter_id,
+                datetime.now(UTC).date(),
+                profile.interval_blocks if profile else None,
+                result.readings,
+            )
+        ]
         if profile is not None and profile.newest is not None:
             state.last_entry = profile.newest
-            await head.fleet.save(state)
-        await self.succeeded(meter_id, use_case, note=True)
+            writes.append(head.fleet.save_job(state))
+        await self.succeeded_after(meter_id, use_case, writes)
         log.info(
             "meter_collected",
             meter_id=meter_id,
