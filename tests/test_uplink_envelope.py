@@ -7,6 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from smmc_gateway.uplink import envelope
 from smmc_gateway.uplink.envelope import EnvelopeError, MessageClass
 from smmc_gateway.uplink.journal import Command
@@ -258,3 +260,44 @@ def test_bad_requests_name_the_problem(
     assert isinstance(res, BadRequest)
     assert (res.code, res.correlation_id) == (code, cid)
     assert detail in res.details
+
+
+def _utc_iso_reference(moment: datetime) -> str:
+    """utc_iso as first written (astimezone, drop the zone, isoformat, "Z")."""
+    utc = moment.astimezone(UTC)
+    spec = "milliseconds" if utc.microsecond else "seconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1971, 1, 2), max_value=datetime(9998, 12, 30), timezones=st.just(UTC)
+    )
+    | st.datetimes(
+        min_value=datetime(1971, 1, 2),
+        max_value=datetime(9998, 12, 30),
+        timezones=st.builds(
+            timezone, st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23))
+        ),
+    )
+)
+def test_utc_iso_is_the_utc_stamp_whatever_the_zone(moment: datetime) -> None:
+    assert envelope.utc_iso(moment) == _utc_iso_reference(moment)
+    assert envelope.utc_iso(moment).endswith("Z") and "+" not in envelope.utc_iso(moment)
+
+
+def test_utc_iso_of_other_utc_zones_and_sub_millisecond_stamps() -> None:
+    zoned = datetime(2026, 1, 1, 9, 0, 0, 999, tzinfo=timezone(timedelta(0), "UTC+0"))
+    assert envelope.utc_iso(zoned) == "2026-01-01T09:00:00.000Z"
+    assert envelope.utc_iso(NOW) == "2026-11-27T12:00:00Z"
+    with pytest.raises(EnvelopeError, match="no time zone"):
+        envelope.utc_iso(datetime(2026, 1, 1, 0, 0, 0, 5))
+
+
+def test_a_reading_without_a_key_is_named_with_its_place() -> None:
+    good = {"ref": "r", "obis": "1.0.1.8.0.255", "unit": "Wh", "timestamp": NOW, "value": 1}
+    bad = {k: v for k, v in good.items() if k != "unit"}
+    with pytest.raises(
+        EnvelopeError, match=r"MeterReading\[0\]\.Readings\[1\]: missing key 'unit'"
+    ):
+        envelope.meter_readings(T, "m1", [good, bad])  # type: ignore[list-item]

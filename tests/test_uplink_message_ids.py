@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from smmc_gateway.uplink import MessageClass, Uplink, UplinkConfig, envelope
@@ -89,3 +90,20 @@ def test_reading_message_id_is_deterministic_and_specific() -> None:
 
 def up_draft(up: Uplink, meter: str, mid: str) -> envelope.Draft:
     return envelope.meter_readings(up.topics, meter, (), None, message_id=mid)
+
+
+def test_reading_message_ids_stay_what_earlier_versions_gave() -> None:
+    """A re-read after an upgrade must give the id the version before gave (consumers
+    de-duplicate by it): pinned values, computed with uuid.uuid5 stamped version 4."""
+    t0 = datetime(2026, 3, 1, 0, 15, tzinfo=UTC)
+    t1 = datetime(2026, 3, 1, 4, 0, 0, 250000, tzinfo=timezone(timedelta(hours=-3)))
+    assert reading_message_id("gw-1", "m1", "profile", t0, t1, "16") == (
+        "3c3a4d20-087e-4cb8-9c5a-4f8a5a6ca316"
+    )
+    assert reading_message_id("gw-1", "medidor-ñ", "registers", None, t0) == (
+        "3428ea07-3372-4572-b724-258176903fc0"
+    )
+    name = "\x1f".join(["gw", "m", "registers", "2026-03-01T00:15:00Z", "-", ""])
+    hashed = uuid.uuid5(envelope.READING_ID_NAMESPACE, name)
+    expected = str(uuid.UUID(bytes=hashed.bytes, version=4))
+    assert reading_message_id("gw", "m", "registers", t0, None) == expected

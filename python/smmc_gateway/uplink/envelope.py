@@ -31,6 +31,7 @@ the table to add it to), so no uncoded event is ever published.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -128,17 +129,21 @@ class ReplyError(TypedDict):
 
 def utc_iso(moment: datetime) -> str:
     """UTC ISO-8601 with a ``Z`` (milliseconds only when present); naive datetimes are refused."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise EnvelopeError(
-            f"timestamp: {moment.isoformat()} has no time zone; give an aware UTC datetime"
-        )
-    utc = moment.astimezone(UTC)
-    spec = "milliseconds" if utc.microsecond else "seconds"
-    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+    if moment.tzinfo is not UTC:  # (every stamp of the readings path is already in UTC)
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise EnvelopeError(
+                f"timestamp: {moment.isoformat()} has no time zone; give an aware UTC datetime"
+            )
+        moment = moment.astimezone(UTC)
+    # isoformat() of a UTC datetime ends with "+00:00"
+    return moment.isoformat("T", "milliseconds" if moment.microsecond else "seconds")[:-6] + "Z"
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def render(draft: Draft, *, message_id: str, seq: int, timestamp: datetime, source: str) -> bytes:
@@ -154,23 +159,23 @@ def render(draft: Draft, *, message_id: str, seq: int, timestamp: datetime, sour
     return b"".join(parts)
 
 
-def _reading(r: Reading, where: str) -> dict[str, Any]:
+def _reading(r: Reading, i: int, j: int) -> dict[str, Any]:
     try:
         rt: dict[str, Any] = {"ref": r["ref"], "obis": r["obis"], "unit": r["unit"]}
         if r.get("name"):
             rt["name"] = r["name"]
         return {"ReadingType": rt, "timeStamp": utc_iso(r["timestamp"]), "value": r["value"]}
     except KeyError as exc:
+        where = f"MeterReading[{i}].Readings[{j}]"
         raise EnvelopeError(f"{where}: missing key {exc.args[0]!r}") from None
 
 
-def _interval_blocks(raw: bytes | Sequence[Mapping[str, Any]], where: str) -> bytes:
+def _interval_blocks(raw: bytes | Sequence[Mapping[str, Any]], i: int) -> bytes:
     if isinstance(raw, bytes | bytearray | memoryview):
-        data = bytes(raw)
-        body = data.strip()
+        body = bytes(raw).strip()
         if not (body.startswith(b"[") and body.endswith(b"]")):
             raise EnvelopeError(
-                f"{where}.IntervalBlocks: pre-rendered JSON must be an array "
+                f"MeterReading[{i}].IntervalBlocks: pre-rendered JSON must be an array "
                 f"(starts with {body[:1]!r}, ends with {body[-1:]!r})"
             )
         return body
@@ -181,20 +186,16 @@ def meter_readings_payload(parts: Sequence[MeterReadingPart]) -> bytes:
     """The MeterReadings payload body for one or many meters."""
     items: list[bytes] = []
     for i, part in enumerate(parts):
-        where = f"MeterReading[{i}]"
         if "meter" not in part:
-            raise EnvelopeError(f"{where}: missing key 'meter'")
+            raise EnvelopeError(f"MeterReading[{i}]: missing key 'meter'")
         head: dict[str, Any] = {
             "Meter": {"mRID": part["meter"]},
-            "Readings": [
-                _reading(r, f"{where}.Readings[{j}]")
-                for j, r in enumerate(part.get("readings", ()))
-            ],
+            "Readings": [_reading(r, i, j) for j, r in enumerate(part.get("readings", ()))],
         }
         rendered = _dumps(head)
         blocks = part.get("interval_blocks")
         if blocks is not None:
-            spliced = _interval_blocks(blocks, where)
+            spliced = _interval_blocks(blocks, i)
             rendered = rendered[:-1] + b',"IntervalBlocks":' + spliced + b"}"
         items.append(rendered)
     return b'{"MeterReading":[' + b",".join(items) + b"]}"
@@ -202,6 +203,7 @@ def meter_readings_payload(parts: Sequence[MeterReadingPart]) -> bytes:
 
 READING_ID_NAMESPACE = uuid.UUID("5f0c6a52-8a3e-5b1e-9d6c-3c2f7e1b9a40")
 """uuid5 namespace of deterministic readings messageIds (fixed: changing it changes ids)."""
+_NAMESPACE_BYTES = READING_ID_NAMESPACE.bytes
 
 
 def reading_message_id(
@@ -217,9 +219,11 @@ def reading_message_id(
     and ``extra`` (e.g. a row count). Same inputs, same id, on every run."""
     stamps = [utc_iso(t) if t is not None else "-" for t in (first, last)]
     name = "\x1f".join([gateway, meter, kind, *stamps, extra])
-    # uuid5's name hash, stamped version 4: docs/schemas/envelope.schema.json requires the
-    # version-4 pattern of header.messageId, and the hash bits are as unique as random ones.
-    return str(uuid.UUID(bytes=uuid.uuid5(READING_ID_NAMESPACE, name).bytes, version=4))
+    # uuid5's name hash (SHA-1 of namespace and name), stamped version 4:
+    # docs/schemas/envelope.schema.json requires the version-4 pattern of header.messageId,
+    # and the hash bits are as unique as random ones.
+    digest = hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def meter_readings(
