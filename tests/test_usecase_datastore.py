@@ -470,3 +470,13 @@ async def test_rows_stored_before_the_cim_codes_are_migrated(tmp_path: Path) -> 
         assert await store.submit(again) == 0  # idempotent
     finally:
         await store.close()
+
+
+def test_interval_values_are_stored_as_the_json_encoder_writes_them() -> None:
+    """Finite floats and ints take a short path; everything else goes through json."""
+    from smmc_gateway.headend.datastore import _json_value
+
+    values = [0, -7, 2**70, 1.5, -0.0, 1e-05, 123456789.123, 1e300, float("nan"), float("inf")]
+    values += [True, None, "x", {"a": [1, 2.5]}]
+    for v in values:
+        assert _json_value(v) == json.dumps(v), v

@@ -263,6 +263,17 @@ class TooMuchStored(Exception):
         self.limit = limit
 
 
+def _json_value(value: Any) -> str:
+    """``json.dumps(value)``; finite floats and ints (every interval value of a profile)
+    written as the JSON encoder writes them (their repr) without going through it."""
+    kind = type(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if kind is int:
+        return int.__repr__(value)
+    return json.dumps(value)
+
+
 def _interval_rows(
     meter: str, blocks: bytes | Sequence[Mapping[str, Any]]
 ) -> list[tuple[Any, ...]]:
@@ -279,7 +290,7 @@ def _interval_rows(
                     rt.get("obis"),
                     rt.get("unit"),
                     _epoch(iv["timeStamp"]),
-                    json.dumps(iv["value"]),
+                    _json_value(iv["value"]),
                     json.dumps(q) if q else None,
                 )
             )
