@@ -160,6 +160,8 @@ def push_apdus(rec: Recording, pieces: Iterable[bytes] | None = None) -> list[by
     (M-Bus, test-side)."""
     if rec.transport == "mbus":
         return [b"".join(mbus_payload(rec.stream))]
+    if rec.transport == "raw":  # the source logged the APDU alone
+        return [b"".join(pieces) if pieces is not None else rec.stream]
     if rec.transport == "wrapper":  # TCP: the product's wrapper framer
         framer = _core.WrapperFramer()
         out = []

@@ -51,6 +51,16 @@ def crc16_x25(data: bytes) -> int:
 def decode(data: bytes) -> TypedValue:
     """One tagged A-XDR value to its typed value tree. Trailing bytes are an error."""
 
+def decode_data_notification_untagged(
+    apdu: bytes,
+) -> tuple[int, bytes | None, TypedValue, int]:
+    """A data-notification whose body follows the quirk
+    ``untagged-attribute-descriptors`` (array items ``{attribute descriptor
+    without data tags, value}``, Sagemcom XT211; each descriptor returned as a structure
+    {long-unsigned, octet-string, integer}): ``(long-invoke-id, date-time or None, body,
+    descriptors read)`` (0 descriptors: the body was plain A-XDR); the body must end the
+    APDU. :class:`ApduError`/:class:`AxdrError` otherwise."""
+
 def encode(value: TypedValue) -> bytes:
     """A typed value tree to A-XDR bytes (inverse of :func:`decode`)."""
 

@@ -10,6 +10,7 @@
 pub mod apdu;
 pub mod assoc;
 pub mod axdr;
+pub mod axdr_descriptors;
 mod axdr_skip;
 pub mod cosem_datetime;
 pub mod crc;

@@ -75,6 +75,8 @@ EVENT_NOTIFICATION = TAGS["event-notification-request"]
 INFORMATION_REPORT = TAGS["information-report-request"]
 GENERAL_GLO_CIPHERING = TAGS["general-glo-ciphering"]
 PUSHED = (DATA_NOTIFICATION, EVENT_NOTIFICATION, INFORMATION_REPORT)
+UNTAGGED_DESCRIPTORS = "untagged-attribute-descriptors"
+"""The quirk of a model whose push bodies carry untagged attribute descriptors."""
 """The APDUs a meter pushes: data-notification, and event-notification-request (one
 attribute's value, e.g. an alarm register, as IEC 62056-5-3 lets a server report)."""
 GENERAL_BLOCK_TRANSFER = TAGS["general-block-transfer"]
@@ -660,19 +662,7 @@ class PushListener:
                 stamp, body, names = information_report(plain)
                 invoke_id = 0
             else:
-                try:
-                    notification = _core.DataNotification.decode(plain)
-                except _core.DlmsError:
-                    # not standard: decoded again with the model's quirks, or refused
-                    # naming the quirk it would need
-                    fields, taken = _core.decode_apdu_tolerant(plain, keys.quirks)
-                    body = _core.decode(fields["body_raw"])
-                    stamp = fields["date_time"]
-                    invoke_id = int(fields["long_invoke_id_and_priority"])
-                else:
-                    body = _core.decode(notification.body)
-                    stamp = notification.date_time
-                    invoke_id = notification.long_invoke_id
+                body, stamp, invoke_id = self._data_notification(plain, keys, taken)
         except (_core.DlmsError, ValueError) as exc:
             raise PushRefused("refused_malformed", f"push from {who}: {exc}") from exc
         for quirk, detail in taken:
@@ -696,6 +686,56 @@ class PushListener:
             attribute=attribute,
             short_names=names,
         )
+
+    @staticmethod
+    def _data_notification(
+        plain: bytes, keys: MeterKeys, taken: list[tuple[str, str]]
+    ) -> tuple[TypedValue, bytes | None, int]:
+        """(body, date-time, long-invoke-id) of a data-notification: A-XDR (when not
+        standard, again with the model's quirks, or refused naming the quirk it would
+        need); for a model whose pushes carry untagged attribute descriptors (Sagemcom
+        XT211) in that layout first; when neither reads, both errors are named."""
+        layout_error: _core.DlmsError | None = None
+        if keys.quirks is not None and UNTAGGED_DESCRIPTORS in keys.quirks:
+            try:
+                invoke_id, stamp, body, found = _core.decode_data_notification_untagged(plain)
+            except _core.DlmsError as exc:
+                layout_error = exc  # perhaps a standard push from the same meter
+            else:
+                if found:
+                    detail = f"{found} body item(s) read as {{attribute descriptor, value}}"
+                    taken.append((UNTAGGED_DESCRIPTORS, detail))
+                return body, stamp, invoke_id
+        try:
+            try:
+                notification = _core.DataNotification.decode(plain)
+            except _core.DlmsError:
+                fields, more = _core.decode_apdu_tolerant(plain, keys.quirks)
+                taken.extend(more)
+                return (
+                    _core.decode(fields["body_raw"]),
+                    fields["date_time"],
+                    int(fields["long_invoke_id_and_priority"]),
+                )
+            return (
+                _core.decode(notification.body),
+                notification.date_time,
+                notification.long_invoke_id,
+            )
+        except _core.DlmsError as exc:
+            if layout_error is not None:
+                raise ValueError(
+                    f"{exc}; nor with {UNTAGGED_DESCRIPTORS}: {layout_error}"
+                ) from None
+            try:
+                _core.decode_data_notification_untagged(plain)
+            except _core.DlmsError:
+                raise exc from None
+            raise ValueError(
+                f"{exc}; it reads as items {{attribute descriptor without data tags, value}}: "
+                f'give the meter a model with quirks = ["{UNTAGGED_DESCRIPTORS}"] '
+                "(e.g. the shipped sagemcom-xt211)"
+            ) from None
 
     def _decipher(self, apdu: bytes, keys: MeterKeys, who: str) -> tuple[bytes, int, bytes]:
         """Authenticate and decipher with the first key set that works, then check

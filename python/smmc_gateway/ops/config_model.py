@@ -242,10 +242,15 @@ KNOWN_QUIRKS: Mapping[str, str] = {
     "user-information (the rejection is reported as such)",
     "event-time-data-tag": "an event-notification whose time is flagged 0x09 (an "
     "octet-string's Data tag) instead of 0x01 (present)",
+    "untagged-attribute-descriptors": "a push body whose array items are {attribute "
+    "descriptor without data tags, value} (decoded that way only for a model that lists it)",
     "plain-initiate-response": "the AARE of a ciphered association carries a plain "
     "(unciphered) InitiateResponse, or none",
 }
-DEFAULT_QUIRKS: frozenset[str] = frozenset(KNOWN_QUIRKS) - {"plain-initiate-response"}
+DEFAULT_QUIRKS: frozenset[str] = frozenset(KNOWN_QUIRKS) - {
+    "plain-initiate-response",  # touches security
+    "untagged-attribute-descriptors",  # not recognisable from the bytes: a model's layout
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ pub use ciphered::{Ciphered, GeneralCiphering};
 pub use errors::{ConfirmedServiceError, ExceptionResponse};
 pub use get::{BlockResult, GetDataResult, GetRequest, GetResponse};
 pub use initiate::{InitiateRequest, InitiateResponse};
-pub use notification::{DataNotification, EventNotification};
+pub use notification::{decode_data_notification_untagged, DataNotification, EventNotification};
 pub use quirks::{Decoded, Tolerance, Tolerated};
 pub use set::{DataBlockSa, SetRequest, SetResponse};
 pub use sn::{

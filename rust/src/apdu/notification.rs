@@ -35,6 +35,30 @@ impl DataNotification {
     }
 }
 
+/// A data-notification whose body is in the layout of
+/// [`crate::axdr_descriptors`] (array items `{ untagged attribute descriptor,
+/// value }`, Sagemcom XT211): (long-invoke-id-and-priority, date-time, body).
+/// Only for a meter model that names the quirk; the body must end the APDU.
+/// The last element: how many descriptors were read (0: a plain A-XDR body).
+pub fn decode_data_notification_untagged(buf: &[u8]) -> Result<(u32, Vec<u8>, crate::axdr::Data, usize)> {
+    let mut r = xdr::reader(buf);
+    let tag = r.u8("APDU tag")?;
+    if tag != TAG_DATA_NOTIFICATION {
+        return Err(crate::error::Error::invalid(
+            r.layer(),
+            "APDU tag",
+            0,
+            format!("0x{tag:02x}"),
+            "0x0f (data-notification)",
+        ));
+    }
+    let id = r.u32("long-invoke-id-and-priority")?;
+    let date_time = xdr::octet_string(&mut r, "date-time")?;
+    let at = r.pos();
+    let (body, found) = crate::axdr_descriptors::decode_counting(r.rest()).map_err(|e| e.shifted(at))?;
+    Ok((id, date_time, body, found))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventNotification {
     /// OPTIONAL time octet-string.

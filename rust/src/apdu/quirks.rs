@@ -33,6 +33,10 @@ pub const REJECTION_WITHOUT_USER_INFORMATION: &str = "rejection-without-user-inf
 /// (length and octets, as for 0x01) is taken. Seen from Iskraemeco Mx382
 /// (DSMR 2.2) meters' alarm pushes.
 pub const EVENT_TIME_DATA_TAG: &str = "event-time-data-tag";
+/// A push body whose array items are `{ attribute descriptor without data
+/// tags, value }` (Sagemcom XT211): not recognisable from the bytes, so only
+/// for a model that names it (never on by default; `crate::axdr_descriptors`).
+pub const UNTAGGED_ATTRIBUTE_DESCRIPTORS: &str = "untagged-attribute-descriptors";
 /// The AARE of a ciphered association carries a plain InitiateResponse, or none
 /// (it touches security: never on by default).
 pub const PLAIN_INITIATE_RESPONSE: &str = "plain-initiate-response";
@@ -59,6 +63,11 @@ pub const QUIRKS: &[(&str, &str, bool)] = &[
         EVENT_TIME_DATA_TAG,
         "an event-notification whose time is flagged 0x09 (an octet-string's Data tag) instead of 0x01 (present)",
         true,
+    ),
+    (
+        UNTAGGED_ATTRIBUTE_DESCRIPTORS,
+        "a push body whose array items are {attribute descriptor without data tags, value} (decoded that way only for a model that lists it)",
+        false,
     ),
     (
         PLAIN_INITIATE_RESPONSE,

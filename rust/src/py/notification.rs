@@ -3,7 +3,7 @@
 //! (the system title a general-ciphering APDU names). Conversion only.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyType};
+use pyo3::types::{PyBytes, PyDict, PyType};
 
 use super::to_py_err;
 use crate::apdu::{self, Apdu};
@@ -70,8 +70,24 @@ fn ciphering_sender<'py>(py: Python<'py>, apdu: &[u8]) -> PyResult<Bound<'py, Py
     }
 }
 
+/// A data-notification whose body items carry untagged attribute descriptors
+/// (quirk `untagged-attribute-descriptors`): (long-invoke-id, date-time or
+/// None, body as a typed value with each descriptor as a structure, the number
+/// of descriptors read: 0 when the body was plain A-XDR).
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn decode_data_notification_untagged<'py>(
+    py: Python<'py>,
+    apdu: &[u8],
+) -> PyResult<(u32, Option<Bound<'py, PyBytes>>, Bound<'py, PyDict>, usize)> {
+    let (id, date_time, body, found) = apdu::decode_data_notification_untagged(apdu).map_err(to_py_err)?;
+    let stamp = (!date_time.is_empty()).then(|| PyBytes::new(py, &date_time));
+    Ok((id, stamp, super::axdr::data_to_typed(py, &body)?, found))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDataNotification>()?;
+    m.add_function(wrap_pyfunction!(decode_data_notification_untagged, m)?)?;
     m.add_function(wrap_pyfunction!(ciphering_sender, m)?)?;
     Ok(())
 }
