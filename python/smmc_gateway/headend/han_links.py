@@ -134,11 +134,12 @@ class HanLinks:
             desc = ch.describe()
             old = before.get(ch.serial)
             mrid, up = requested.get(ch.serial, (None, None))
+            key_status = desc.get("encryptionKeyStatus")
             k = Known(
                 ch.serial,
                 ch.channel,
                 ch.reachable,
-                desc.get("encryptionKeyStatus"),
+                key_status if isinstance(key_status, str) else None,
                 mrid or (old.device_mrid if old else None),
                 up or (old.usage_point if old else None),
             )

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from smmc_gateway.jsonvalue import JsonObject
 from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.ops.logging import configure_logging
 from smmc_gateway.simulator.faults import STALE_MODES, FaultOptions
@@ -450,7 +451,7 @@ async def _outages(fleet: SimulatedFleet, after: float, length: float) -> None:
         fleet.power_restored(i)
 
 
-def _mask_given_secrets(listing: list[dict[str, Any]], args: argparse.Namespace) -> None:
+def _mask_given_secrets(listing: list[JsonObject], args: argparse.Namespace) -> None:
     """Secrets the operator typed are never echoed; derived ones are shown so
     a trainee can use them (they are the simulated meters' own test keys)."""
     for key in ("ek", "ak", "password"):
@@ -459,7 +460,7 @@ def _mask_given_secrets(listing: list[dict[str, Any]], args: argparse.Namespace)
                 m[key] = "(as given)"
 
 
-def _print_listing(listing: list[dict[str, Any]], *, as_json: bool) -> None:
+def _print_listing(listing: list[JsonObject], *, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"meters": listing}), flush=True)
         return
@@ -473,7 +474,10 @@ def _print_listing(listing: list[dict[str, Any]], *, as_json: bool) -> None:
             f"ak {m['ak']}, password {m['password']}",
             flush=True,
         )
-        for d in m.get("han", []):
+        han = m.get("han")
+        for d in han if isinstance(han, list) else []:
+            if not isinstance(d, dict):
+                continue
             print(
                 f"  HAN device {d['identification']} ({d['manufacturer']}, type "
                 f"0x{d['device_type']:02x}), default key {d['default_key']}",

@@ -26,6 +26,7 @@ import structlog
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.values import double_long_unsigned
+from smmc_gateway.jsonvalue import JsonObject
 from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.simulator import sn
 from smmc_gateway.simulator.acse import BASIC_CONFORMANCE, SERVER_CONFORMANCE, CipherCounters
@@ -226,7 +227,7 @@ class MeterRuntime:
     def powered(self) -> bool:
         return self.meter.powered
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         creds = self.credentials
         return {
             "meter_id": self.meter_id,

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from smmc_gateway.cim.reading_types import Reading
 from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.objects import ProfileGeneric, ScriptTable
 from smmc_gateway.dlms.session import ClientSession, DataAccessError, SessionError
+from smmc_gateway.jsonvalue import JsonObject
 from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.usecases import connect as connect_uc
 from smmc_gateway.usecases.meter_clock import MeterClock
@@ -41,7 +42,7 @@ class MoveResult:
     move: Move
     steps: list[str] = field(default_factory=list)
     readings: list[Reading] = field(default_factory=list)
-    billing_row: dict[str, Any] | None = None
+    billing_row: JsonObject | None = None
     switch: connect_uc.SwitchResult | None = None
     error: str | None = None
     """Set when the switching step failed after the read (the read is still published)."""
@@ -63,7 +64,7 @@ async def close_billing_period(
         return f"billing profile {billing} captured (script table {script}: {exc.result or exc})"
 
 
-async def last_billing_row(session: ClientSession, model: ModelConfig) -> dict[str, Any] | None:
+async def last_billing_row(session: ClientSession, model: ModelConfig) -> JsonObject | None:
     """The newest billing-profile row as {"clock": iso, obis: value...}."""
     billing = model.obis["billing_profile"]
     profile = ProfileGeneric(billing)
@@ -80,7 +81,7 @@ async def last_billing_row(session: ClientSession, model: ModelConfig) -> dict[s
     )
     if not rows:
         return None
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     clock = MeterClock(model.clock, model.name)
     for name, value in zip(names, rows[-1], strict=False):
         if isinstance(value, datetime):

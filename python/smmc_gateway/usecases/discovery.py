@@ -26,13 +26,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from smmc_gateway.cosem.model import ObjectModel
 from smmc_gateway.cosem.objects import Clock, SapAssignment, SecuritySetup
 from smmc_gateway.cosem.values import TypedValue
 from smmc_gateway.dlms.errors import DataAccessError
 from smmc_gateway.dlms.session import ClientSession
+from smmc_gateway.jsonvalue import JsonObject
 from smmc_gateway.models.catalog import shipped_models
 from smmc_gateway.models.match import ModelMatch, flag_id, propose
 from smmc_gateway.ops.config_model import ModelConfig
@@ -127,11 +127,11 @@ class Discovery:
     absent_optional: list[str] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
     saps: list[tuple[int, str]] = field(default_factory=list)
-    security: list[dict[str, Any]] = field(default_factory=list)
+    security: list[JsonObject] = field(default_factory=list)
     proposal: list[ModelMatch] = field(default_factory=list)
     """Every candidate model scored, best first."""
 
-    def proposal_summary(self, top: int = 3) -> dict[str, Any]:
+    def proposal_summary(self, top: int = 3) -> JsonObject:
         """``modelProposal``: the best model, the configured one's score, the top
         candidates."""
         best = self.proposal[0] if self.proposal else None
@@ -144,9 +144,9 @@ class Discovery:
             "candidates": [m.summary() for m in self.proposal[:top]],
         }
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> JsonObject:
         """The EndDeviceConfig item (JSON-ready; also what the fleet state keeps)."""
-        clock: dict[str, Any] = {}
+        clock: JsonObject = {}
         if self.time_zone is not None:
             clock["timeZone"] = self.time_zone
         if self.dst_enabled is not None:
@@ -323,7 +323,7 @@ async def discover(
                     found.saps.append((int(sap_v["value"]), text_of(name_v)))
     for sec_info in objects.of_class(SecuritySetup.class_id):
         sec = SecuritySetup(sec_info.obis)
-        item: dict[str, Any] = {"obis": sec.obis}
+        item: JsonObject = {"obis": sec.obis}
         for ref, key in (
             (sec.security_policy, "securityPolicy"),
             (sec.security_suite, "securitySuite"),

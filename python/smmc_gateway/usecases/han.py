@@ -24,11 +24,11 @@ The key is never logged, returned or kept: :class:`HanKey` hides it from ``repr`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from smmc_gateway import _core
 from smmc_gateway.cosem.objects import CosemAttribute, MBusClient
 from smmc_gateway.dlms.session import ClientSession, DataAccessError
+from smmc_gateway.jsonvalue import JsonObject
 
 MBUS_CLIENT = MBusClient.class_id
 CHANNELS = (1, 2, 3, 4)
@@ -175,9 +175,9 @@ class HanChannel:
         """The last telegram came without a temporary or permanent error (status bits 3-4)."""
         return self.status & 0x18 == 0
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         """The EndDevice item of a MasterDataLinkageConfig (JSON-ready)."""
-        out: dict[str, Any] = {
+        out: JsonObject = {
             "serialNumber": self.serial,
             "channel": self.channel,
             "mbusClient": client_obis(self.channel),

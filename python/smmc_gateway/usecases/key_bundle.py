@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smmc_gateway import _core
+from smmc_gateway.jsonvalue import JsonObject
 
 WRAP = "rfc3394"
 KEY_FIELDS = ("ek", "ak", "masterKey")
@@ -153,9 +154,9 @@ def unwrap_previous(doc: Mapping[str, Any], kek: bytes, where: str = "keys") -> 
 
 def wrap_bundle(
     keys: ClearKeys, kek: bytes, kek_id: str, *, previous: ClearKeys | None = None, **extra: Any
-) -> dict[str, Any]:
+) -> JsonObject:
     """A bundle of ``keys`` wrapped with ``kek`` (``extra``: mRID, state, ... as they are)."""
-    out: dict[str, Any] = {**extra, "kekId": kek_id, "wrap": WRAP}
+    out: JsonObject = {**extra, "kekId": kek_id, "wrap": WRAP}
     for name, value in (("ek", keys.ek), ("ak", keys.ak), ("masterKey", keys.master_key)):
         if value is not None:
             out[name] = _core.aes_key_wrap(kek, value).hex()

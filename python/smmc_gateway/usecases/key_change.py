@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Required, TypedDict
 
 import structlog
 
@@ -95,6 +95,20 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class JournalEntry(TypedDict, total=False):
+    """One meter's entry of the key journal file: ``pending`` (``old`` and ``new``
+    journaled before the transfer) or ``confirmed`` (``new`` only), each key set as
+    :meth:`KeySet.to_json` writes it."""
+
+    state: Required[Literal["pending", "confirmed"]]
+    old: dict[str, str]
+    new: Required[dict[str, str]]
+
+
+Journal = dict[str, JournalEntry]
+"""The key journal file: meter id -> its entry."""
+
+
 class KeyJournal:
     """Durable per-meter key change state (see the module doc)."""
 
@@ -105,18 +119,18 @@ class KeyJournal:
         # again when a stat shows another file (each write renames a new one in) or after
         # our own write. The stat comes before the read, so a file replaced in between is
         # only read once more, never cached under the new file's identity.
-        self._cached: dict[str, Any] | None = None
+        self._cached: Journal | None = None
         self._cached_as: tuple[int, int, int, int, int] | None = None
 
-    def _load(self) -> dict[str, Any]:
+    def _load(self) -> Journal:
         """The journal as on disk, a fresh copy (the caller may change it and save it)."""
         try:
-            doc: dict[str, Any] = json.loads(self.path.read_text("utf-8"))
+            doc: Journal = json.loads(self.path.read_text("utf-8"))
             return doc
         except FileNotFoundError:
             return {}
 
-    def _view(self) -> Mapping[str, Any]:
+    def _view(self) -> Mapping[str, JournalEntry]:
         """The journal as on disk, to read only (shared: never change it)."""
         try:
             st = os.stat(self.path)
@@ -129,9 +143,9 @@ class KeyJournal:
             self._cached, self._cached_as = doc, ident
         return self._cached
 
-    def _save(self, doc: dict[str, Any]) -> None:
+    def _save(self, doc: Journal) -> None:
         for e in doc.values():  # settled entries of an older version still held the old keys
-            if isinstance(e, dict) and e.get("state") == "confirmed":
+            if e.get("state") == "confirmed":
                 e.pop("old", None)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".keys-", dir=self.path.parent)

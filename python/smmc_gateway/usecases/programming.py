@@ -30,6 +30,7 @@ from smmc_gateway.cosem.model import ObjectListError, ObjectModel
 from smmc_gateway.cosem.objects import MBusClient, SecuritySetup
 from smmc_gateway.cosem.values import TypedValue, as_typed
 from smmc_gateway.dlms.errors import DataAccessError
+from smmc_gateway.jsonvalue import JsonObject
 from smmc_gateway.ops.audit import is_secret
 
 _OBIS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
@@ -103,7 +104,7 @@ def guarded(class_id: int, attribute: int | None, method: int | None) -> str | N
 
 
 def _int_field(
-    item: dict[str, Any], key: str, where: str, lo: int, hi: int, problems: list[str]
+    item: JsonObject, key: str, where: str, lo: int, hi: int, problems: list[str]
 ) -> int:
     v = item.get(key)
     if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:

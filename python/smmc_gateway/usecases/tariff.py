@@ -44,6 +44,7 @@ from smmc_gateway.cosem.obis import Obis
 from smmc_gateway.cosem.objects import ActivityCalendar, Data, SpecialDaysTable
 from smmc_gateway.cosem.values import TypedValue
 from smmc_gateway.dlms.access import AttributeRef
+from smmc_gateway.jsonvalue import JsonObject
 
 ACTIVITY_CALENDAR = "0.0.13.0.0.255"
 ACTIVE_TARIFF = "0.0.96.14.0.255"
@@ -114,7 +115,7 @@ def _name(raw: Any, where: str, problems: list[str]) -> bytes:
     return raw.encode()
 
 
-def _list(doc: dict[str, Any], key: str, where: str, problems: list[str], limit: int) -> list[Any]:
+def _list(doc: JsonObject, key: str, where: str, problems: list[str], limit: int) -> list[Any]:
     v = doc.get(key)
     if not isinstance(v, list) or not v:
         problems.append(f"{where}.{key}: must be a non-empty array")
