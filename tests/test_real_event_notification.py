@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from smmc_gateway import _core
 from smmc_gateway.dlms.ic_store import InvocationCounterStore
@@ -230,3 +232,16 @@ def test_a_notification_entry_is_checked_like_the_rest_of_a_model(tmp_path: Path
     )
     assert "models.x.notifications.a.what: unknown key; allowed: attribute, name, reason" in got
     assert "models.x.notifications.b.attribute: is required" in " | ".join(got), got
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.integers(min_value=0, max_value=41))
+def test_damaged_event_notifications_are_refused_by_name_never_crash(
+    noise: bytes, cut: int
+) -> None:
+    [apdu] = push_apdus(REC)
+    for candidate in (apdu[:cut] + noise, b"\xc2\x09" + noise, b"\xc2" + noise):
+        try:
+            _listener(MeterKeys("mx382")).accept(candidate, PEER)
+        except PushRefused as exc:
+            assert exc.kind == "refused_malformed" and str(exc)

@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from smmc_gateway import _core
 from smmc_gateway.dlms.ic_store import InvocationCounterStore
@@ -138,3 +140,16 @@ async def test_over_tcp_in_wrapper_frames_with_the_metric() -> None:
         "smmc_protocol_quirks_total", {"meter": "xt211", "quirk": QUIRK}
     )
     assert value == 2.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.integers(min_value=0, max_value=354))
+def test_damaged_pushes_are_refused_by_name_never_crash(noise: bytes, cut: int) -> None:
+    """What a hostile or broken sender may push to an XT211 meter's listener: the
+    recording cut anywhere and followed by anything, or anything at all."""
+    [apdu] = push_apdus(REC)
+    for candidate in (apdu[:cut] + noise, b"\x0f" + noise, noise):
+        try:
+            _accept(MeterKeys("xt211", quirks=XT211), candidate)
+        except PushRefused as exc:
+            assert exc.kind == "refused_malformed" and str(exc)
