@@ -13,6 +13,7 @@ import structlog
 from smmc_gateway.dlms.session import SessionError
 from smmc_gateway.headend.runs.base import EV_CLOCK_REFUSED, Runner
 from smmc_gateway.headend.service import HeadEnd
+from smmc_gateway.uplink.store import StoreClosed
 from smmc_gateway.usecases.clock import FixedTimeSource
 
 from tests.security.requests_support import FakeUplink, dead_fleet, live_fleet
@@ -197,3 +198,74 @@ async def test_a_read_outcome_that_cannot_be_noted_leaves_the_collection_written
         finally:
             conn.close()
         assert saved is not None
+
+
+def _state_row(path: Path, meter: str) -> tuple[Any, ...]:
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute(
+            "SELECT last_entry, reads_ok, last_success FROM meter_state WHERE meter_id=?", (meter,)
+        ).fetchone()
+        return tuple(row) if row else ()
+    finally:
+        conn.close()
+
+
+async def test_a_collection_writes_the_fleet_database_twice_and_keeps_its_success(
+    tmp_path: Path,
+) -> None:
+    """Per collection: the readings' copy (as published) and one last transaction with the
+    bulk copy, the meter's state (the session's success, the progress) and the outcome;
+    the session's success is not saved on its own before."""
+    async with live_fleet(tmp_path) as lab:
+        store, meter = lab.head.fleet.store, lab.meters[0]
+        jobs: list[str] = []
+        submit = store.submit
+
+        async def counting(fn: Any) -> Any:
+            name = getattr(fn, "__qualname__", "?")
+            if "prune" not in name:  # (the retention's, now and then)
+                jobs.append(name)
+            return await submit(fn)
+
+        store.submit = counting  # type: ignore[method-assign]
+        for n in (1, 2):  # the first read (rows, progress) and one with nothing new
+            jobs.clear()
+            await lab.head.collect(meter)
+            assert len(jobs) == 2, jobs
+            last_entry, reads_ok, last_success = _state_row(store.path, meter)
+            assert last_entry is not None and reads_ok == n and last_success is not None
+
+
+async def test_a_collection_whose_publish_fails_still_saves_the_sessions_success(
+    tmp_path: Path,
+) -> None:
+    async with live_fleet(tmp_path) as lab:
+        store, meter = lab.head.fleet.store, lab.meters[0]
+
+        async def refused(*args: Any, **kwargs: Any) -> str:
+            raise StoreClosed("outbox closed")
+
+        lab.head.publisher.publish_reading = refused  # type: ignore[method-assign]
+        with pytest.raises(StoreClosed):
+            await lab.head.collect(meter)
+        last_entry, reads_ok, _ = _state_row(store.path, meter)
+        assert reads_ok == 1 and last_entry is None  # the success, not the progress
+        assert _count(store.path, "bulk_pending") == 0
+
+
+async def test_progress_not_written_is_not_kept_in_memory_either(tmp_path: Path) -> None:
+    """When the last transaction fails, the next collection reads the same rows again."""
+    async with live_fleet(tmp_path) as lab:
+        store, meter = lab.head.fleet.store, lab.meters[0]
+        store.execute_script(
+            "CREATE TRIGGER refuse_progress BEFORE INSERT ON meter_state "
+            "WHEN NEW.last_entry IS NOT NULL BEGIN SELECT RAISE(ABORT, 'progress refused'); END"
+        )
+        with pytest.raises(sqlite3.IntegrityError, match="progress refused"):
+            await lab.head.collect(meter)
+        assert lab.head.fleet.state(meter).last_entry is None
+        store.execute_script("DROP TRIGGER refuse_progress")
+        result = await lab.head.collect(meter)
+        assert result.profile is not None and result.profile.rows > 0
+        assert _state_row(store.path, meter)[0] is not None

@@ -47,9 +47,9 @@ class CountingScheduler:
         self.sessions = inner.sessions
         self.opened: list[str] = []
 
-    def session(self, meter_id: str, priority: Any) -> Any:
+    def session(self, meter_id: str, priority: Any, **kw: Any) -> Any:
         self.opened.append(meter_id)
-        return self.inner.session(meter_id, priority)
+        return self.inner.session(meter_id, priority, **kw)
 
 
 @contextlib.asynccontextmanager

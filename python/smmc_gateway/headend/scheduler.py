@@ -135,10 +135,12 @@ class Scheduler:
 
     @contextlib.asynccontextmanager
     async def session(
-        self, meter_id: str, priority: Priority = Priority.READ
+        self, meter_id: str, priority: Priority = Priority.READ, *, save_success: bool = True
     ) -> AsyncIterator[ClientSession]:
         """An open session with ``meter_id`` once its slot is granted; closed on exit.
-        A failure (``SessionError`` or ``OSError``) is recorded in the meter's state."""
+        A failure (``SessionError`` or ``OSError``) is recorded in the meter's state and
+        saved; so is a success, unless ``save_success`` is False: then the caller saves the
+        state (recorded here) with its own writes (a collection: in its last transaction)."""
         if self._stopping:
             raise GatewayStopping("the gateway is stopping; no new meter sessions")
         meter = self.fleet.meter(meter_id)
@@ -177,7 +179,8 @@ class Scheduler:
                             meter_id, ok, time.monotonic() - started, c.bytes_sent, c.bytes_received
                         )
                 state.record_success(self.clock())
-                await self.fleet.save(state)
+                if save_success:
+                    await self.fleet.save(state)
         finally:
             if not lock.locked() and not lock._waiters:
                 self._meter_locks.pop(meter_id, None)

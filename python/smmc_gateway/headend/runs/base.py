@@ -143,13 +143,22 @@ class Runner:
 
     @contextlib.asynccontextmanager
     async def session(
-        self, meter_id: str, priority: Priority, use_case: str | None = None, *, note: bool = False
+        self,
+        meter_id: str,
+        priority: Priority,
+        use_case: str | None = None,
+        *,
+        note: bool = False,
+        save_success: bool = True,
     ) -> AsyncIterator[Any]:
         """A session on ``meter_id`` at ``priority``; what raises inside (or while opening
         it) counts ``use_case`` failed (none when None) and, with ``note``, is kept as a
-        failed read; then it is raised on."""
+        failed read; then it is raised on. ``save_success=False``: the meter's state after
+        a successful session is saved by the caller (``Scheduler.session``)."""
         try:
-            async with self.head.scheduler.session(meter_id, priority) as s:
+            async with self.head.scheduler.session(
+                meter_id, priority, save_success=save_success
+            ) as s:
                 yield s
         except BaseException as exc:
             if use_case is not None:

@@ -41,7 +41,8 @@ class Collection(Runner):
         head = self.head
         state = head.fleet.state(meter_id)
         model = head.model_of(meter_id)
-        async with self.session(meter_id, priority, use_case, note=True) as s:
+        # the session's success is saved with the read's last writes (one transaction)
+        async with self.session(meter_id, priority, use_case, note=True, save_success=False) as s:
             result = await head.readings.collect(
                 s, meter_id, model, state.last_entry, registers=registers is None
             )
@@ -51,12 +52,50 @@ class Collection(Runner):
                 )
             drift = await head.clock.check(s, meter_id)
         profile = result.profile
+        try:
+            await self._publish(meter_id, state.last_entry, result)
+        except BaseException:
+            await head.fleet.save(state)  # the session's success, as the scheduler saves it
+            raise
+        # what the bulk export needs, the meter's state (the session's success and the
+        # progress) and the read's outcome: one transaction, so the progress moves on only
+        # with the kept data
+        previous = state.last_entry
+        if profile is not None and profile.newest is not None:
+            state.last_entry = profile.newest
+        writes = [
+            head.bulk.keep_job(
+                meter_id,
+                datetime.now(UTC).date(),
+                profile.interval_blocks if profile else None,
+                result.readings,
+            ),
+            head.fleet.save_job(state),
+        ]
+        try:
+            await self.succeeded_after(meter_id, use_case, writes)
+        except BaseException:
+            state.last_entry = previous  # not written: the next collection reads them again
+            raise
+        log.info(
+            "meter_collected",
+            meter_id=meter_id,
+            rows=profile.rows if profile else 0,
+            registers=len(result.readings),
+        )
+        if drift is not None:
+            await head.clock.drift_sync(meter_id, drift)
+        return result
+
+    async def _publish(self, meter_id: str, since: datetime | None, result: ReadingsResult) -> None:
+        """The readings (when there is anything new) and an event per gap."""
+        profile = result.profile
         if result.readings or (profile is not None and profile.rows):  # else: nothing new
-            await head.publisher.publish_reading(
+            await self.head.publisher.publish_reading(
                 meter_id,
                 result.readings,
                 profile.interval_blocks if profile else None,
-                message_id=self.collect_id(meter_id, state.last_entry, result),
+                message_id=self.collect_id(meter_id, since, result),
             )
         if profile is not None and profile.gaps:
             await self.publish_events(
@@ -71,29 +110,6 @@ class Collection(Runner):
                     for g in profile.gaps
                 ),
             )
-        # what the bulk export needs, the progress and the read's outcome: one transaction
-        # (the progress moves on only with the kept data)
-        writes = [
-            head.bulk.keep_job(
-                meter_id,
-                datetime.now(UTC).date(),
-                profile.interval_blocks if profile else None,
-                result.readings,
-            )
-        ]
-        if profile is not None and profile.newest is not None:
-            state.last_entry = profile.newest
-            writes.append(head.fleet.save_job(state))
-        await self.succeeded_after(meter_id, use_case, writes)
-        log.info(
-            "meter_collected",
-            meter_id=meter_id,
-            rows=profile.rows if profile else 0,
-            registers=len(result.readings),
-        )
-        if drift is not None:
-            await head.clock.drift_sync(meter_id, drift)
-        return result
 
     def collect_id(self, meter_id: str, since: datetime | None, result: ReadingsResult) -> str:
         """Deterministic messageId of a scheduled collection (see uplink.envelope).
