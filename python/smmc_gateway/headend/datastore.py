@@ -339,7 +339,7 @@ class DataStore:
                 r["ref"],
                 r["unit"],
                 r["timestamp"].timestamp(),
-                json.dumps(r["value"]),
+                _json_value(r["value"]),
             )
             for r in readings
         ]
