@@ -269,3 +269,23 @@ async def test_progress_not_written_is_not_kept_in_memory_either(tmp_path: Path)
         result = await lab.head.collect(meter)
         assert result.profile is not None and result.profile.rows > 0
         assert _state_row(store.path, meter)[0] is not None
+
+
+async def test_a_failed_publish_is_the_error_raised_even_when_the_state_cannot_be_saved(
+    tmp_path: Path,
+) -> None:
+    async with live_fleet(tmp_path) as lab:
+        store, meter = lab.head.fleet.store, lab.meters[0]
+
+        async def refused(*args: Any, **kwargs: Any) -> str:
+            raise StoreClosed("outbox closed")
+
+        lab.head.publisher.publish_reading = refused  # type: ignore[method-assign]
+        store.execute_script(
+            "CREATE TRIGGER refuse_state BEFORE INSERT ON meter_state "
+            "BEGIN SELECT RAISE(ABORT, 'state refused'); END"
+        )
+        with structlog.testing.capture_logs() as logs, pytest.raises(StoreClosed, match="outbox"):
+            await lab.head.collect(meter)
+        failed = [e for e in logs if e["event"] == "meter_state_save_failed"]
+        assert len(failed) == 1 and "state refused" in failed[0]["error"]

@@ -10,6 +10,7 @@ detection on, the same session reads the clock (:mod:`.clock`).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
@@ -20,6 +21,7 @@ from smmc_gateway.headend.read_schedules import Reads, ReadSchedule
 from smmc_gateway.headend.runs.base import EV_READING_GAP, Runner, event
 from smmc_gateway.ops.config_model import RegisterSpec
 from smmc_gateway.uplink.envelope import Reading, reading_message_id
+from smmc_gateway.uplink.store import StoreClosed
 from smmc_gateway.usecases.readings import ReadingsResult, registers_for
 
 log = structlog.get_logger("smmc_gateway.headend")
@@ -55,7 +57,10 @@ class Collection(Runner):
         try:
             await self._publish(meter_id, state.last_entry, result)
         except BaseException:
-            await head.fleet.save(state)  # the session's success, as the scheduler saves it
+            try:  # the session's success, as the scheduler saves it; the first error goes on
+                await head.fleet.save(state)
+            except (sqlite3.Error, StoreClosed) as exc:
+                log.error("meter_state_save_failed", meter_id=meter_id, error=str(exc))
             raise
         # what the bulk export needs, the meter's state (the session's success and the
         # progress) and the read's outcome: one transaction, so the progress moves on only
