@@ -8,6 +8,7 @@ names the quirk. The values are the source's expected values."""
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -153,3 +154,23 @@ def test_damaged_pushes_are_refused_by_name_never_crash(noise: bytes, cut: int) 
             _accept(MeterKeys("xt211", quirks=XT211), candidate)
         except PushRefused as exc:
             assert exc.kind == "refused_malformed" and str(exc)
+
+
+def test_decode_names_the_quirk_a_technician_would_need(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`smmc-gateway decode` of the recorded push: not valid (exit 1), the error says it
+    reads as 22 untagged-descriptor items and which quirk and model take it."""
+    from smmc_gateway.cli import main
+
+    rc = main(["decode", "--json", REC.stream.hex()])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1 and doc["valid"] is False
+    message = doc["layers"][0]["error"]["message"]
+    assert "unknown tag 0x60" in message
+    assert "22 item(s)" in message and QUIRK in message and "sagemcom-xt211" in message
+    # a standard data-notification gets no such hint
+    plain = _core.DataNotification(1, None, _core.encode({"type": "null-data", "value": None}))
+    rc = main(["decode", "--json", plain.encode().hex()])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and QUIRK not in json.dumps(doc)

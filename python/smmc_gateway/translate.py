@@ -453,6 +453,9 @@ def apdu_layer(data: bytes, base: int, keys: Keys | None, *, tolerant: bool = Tr
         if taken is None:
             layer.add("tag", f"{tag:02x}" if data else "", _PLAIN_TAGS.get(tag, "unknown"), base)
             layer.error = error
+            hint = _untagged_descriptors_hint(data) if tolerant else None
+            if hint is not None:
+                layer.error = LayerError(error.field, error.offset, f"{error.message}; {hint}")
             return layer
         fields, layer.quirks = taken
         names = ", ".join(q for q, _ in layer.quirks)
@@ -660,6 +663,24 @@ def _ciphered_layer(data: bytes, base: int, keys: Keys | None) -> Layer:
 def _ber_size(length: int) -> int:
     """How many bytes the A-XDR length ``length`` takes (the core wrote or read it)."""
     return 1 if length < 0x80 else 1 + (length.bit_length() + 7) // 8
+
+
+def _untagged_descriptors_hint(data: bytes) -> str | None:
+    """For a data-notification whose body reads only as items {attribute descriptor
+    without data tags, value} (Sagemcom XT211): what it would take to read it."""
+    if not data or data[0] != 0x0F:
+        return None
+    try:
+        _id, _stamp, _body, found = _core.decode_data_notification_untagged(data)
+    except _core.DlmsError:
+        return None
+    if not found:
+        return None
+    return (
+        f"it reads as {found} item(s) {{attribute descriptor without data tags, value}}: "
+        "the quirk untagged-attribute-descriptors, which a meter's model must name "
+        "(e.g. the shipped sagemcom-xt211)"
+    )
 
 
 # ---------------------------------------------------------------- A-XDR
