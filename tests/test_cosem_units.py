@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from smmc_gateway.cim.reading_types import UNITS as CIM_UNITS
 from smmc_gateway.cim.reading_types import unit_symbol as cim_symbol
-from smmc_gateway.cosem.units import UNITS, unit_code, unit_name, unit_symbol
+from smmc_gateway.cosem.units import UNITS, WATT, unit_code, unit_name, unit_symbol
 
 # what the readings published before the table moved here (the MQTT contract)
 PUBLISHED = {
@@ -61,6 +61,6 @@ def test_unknown_codes_are_shown_not_dropped() -> None:
 
 
 def test_codes_of_names() -> None:
-    assert unit_code("W") == 27 and unit_code("Wh") == 30 and unit_code("VA") == 28
+    assert unit_code("W") == WATT == 27 and unit_code("Wh") == 30 and unit_code("VA") == 28
     assert unit_code("m3") == 13  # the first of the codes that share a name
     assert sorted(UNITS) == [*range(1, 58), 254, 255]

@@ -205,7 +205,7 @@ def test_the_mx382_model_names_it_a_last_gasp_outage() -> None:
     [(name, reason, details)] = named
     assert (name, reason) == ("smmc.alarm.outage", "lastGasp")
     assert REC.expect["source_reading"]["alarms"] == ["LAST_GASP"]
-    assert "'KA6P005039021110'" in details and "128.128.128.128.128.0" in details
+    assert details == "event-notification 1/128.128.128.128.128.0/2: KA6P005039021110"
     assert lookup(name) is not None  # an IEC 61968-9 EndDeviceEventType
     # the generic IDIS model does not know this attribute: the push event only
     assert (

@@ -90,6 +90,10 @@ UNITS: Mapping[int, Unit] = _table(
 )
 
 
+WATT = 27
+"""The code of W (what a limiter's monitored value is expected in)."""
+
+
 def unit_name(code: int) -> str:
     """The ASCII name of a unit code (``unit-N`` when not known)."""
     unit = UNITS.get(code)

@@ -49,6 +49,18 @@ def as_typed(obj: object) -> TypedValue | None:
     return out
 
 
+def text_of(value: Mapping[str, Any]) -> str:
+    """A value as text for a person (an identifier, a name): printable ASCII
+    octet-strings as such, other octet-strings as hex, numbers and strings as they are."""
+    raw = value.get("value")
+    if value.get("type") == "octet-string" and isinstance(raw, str):
+        data = bytes.fromhex(raw)
+        if data and all(0x20 <= b < 0x7F for b in data):
+            return data.decode("ascii")
+        return data.hex()
+    return str(raw)
+
+
 INTEGER_RANGES: dict[str, tuple[int, int]] = {
     "integer": (-(2**7), 2**7 - 1),
     "long": (-(2**15), 2**15 - 1),

@@ -16,6 +16,7 @@ import hmac
 from datetime import UTC, datetime, timedelta
 
 from smmc_gateway.cosem.obis import Obis
+from smmc_gateway.cosem.units import WATT
 from smmc_gateway.cosem.values import (
     TypedValue,
     as_bool,
@@ -597,7 +598,7 @@ class SimulatedMeter:
         if isinstance(ldn, Data):
             ldn.value = octet_string(self._flag + opts.serial.encode())
         scaler, unit = self._play.limiter_scale()
-        if (scaler, unit) != (0, 27):
+        if (scaler, unit) != (0, WATT):
             self.objects[POWER] = Register(
                 POWER,
                 lambda now: double_long_unsigned(round(self.power_w(now) / 10**scaler)),

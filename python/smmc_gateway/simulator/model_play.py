@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smmc_gateway.cosem.obis import Obis
-from smmc_gateway.cosem.units import unit_code
+from smmc_gateway.cosem.units import WATT, unit_code
 from smmc_gateway.models.catalog import base_model
 from smmc_gateway.models.spec import AlarmRegister
 from smmc_gateway.ops.config_model import ModelConfig
@@ -32,7 +32,6 @@ LOG_NAMES = {
     events.POWER_QUALITY: "powerQuality",
 }
 MONITORED = "1.0.1.7.0.255"
-WATT = 27  # the unit code of W
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from datetime import datetime
 
 from smmc_gateway.cosem.model import ObjectModel
 from smmc_gateway.cosem.objects import Clock, SapAssignment, SecuritySetup
-from smmc_gateway.cosem.values import TypedValue
+from smmc_gateway.cosem.values import text_of
 from smmc_gateway.dlms.errors import DataAccessError
 from smmc_gateway.dlms.session import ClientSession
 from smmc_gateway.jsonvalue import JsonObject
@@ -172,18 +172,6 @@ class Discovery:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def text_of(value: TypedValue) -> str:
-    """An identification value as text: printable ASCII octet-strings as such, other
-    octet-strings as hex, numbers and strings as they are."""
-    raw = value.get("value")
-    if value.get("type") == "octet-string" and isinstance(raw, str):
-        data = bytes.fromhex(raw)
-        if data and all(0x20 <= b < 0x7F for b in data):
-            return data.decode("ascii")
-        return data.hex()
-    return str(raw)
 
 
 def compare(model: ModelConfig, objects: ObjectModel) -> tuple[list[Mismatch], list[str]]:

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from smmc_gateway.cim.event_types import IDIS_EVENT_NAMES
+from smmc_gateway.cosem.values import text_of
 from smmc_gateway.dlms.session import ClientSession, DataAccessError
 from smmc_gateway.models.catalog import base_model
 from smmc_gateway.models.spec import AlarmRegister, EventCode, EventLog
@@ -196,21 +197,6 @@ async def read_log(
     return events, new_mark
 
 
-def _shown(value: Mapping[str, Any]) -> str:
-    """A pushed value as text: an octet-string of printable ASCII as the text (a meter's
-    identifier), another as hex, anything else as its value."""
-    raw = value.get("value")
-    if value.get("type") == "octet-string" and isinstance(raw, str):
-        try:
-            octets = bytes.fromhex(raw)
-        except ValueError:
-            return raw
-        if octets and all(0x20 <= b < 0x7F for b in octets):
-            return f"{octets.decode('ascii')!r} (octet-string {raw})"
-        return f"octet-string {raw}"
-    return f"{value.get('type')} {raw!r}"
-
-
 def _integer(item: object) -> int | None:
     if isinstance(item, dict):
         value = item.get("value")
@@ -319,7 +305,7 @@ def decode_alarms(
             if spec.matches(attribute):
                 class_id, obis, attr = attribute
                 where = f"event-notification {class_id}/{obis}/{attr}"
-                return [(spec.name, spec.reason, f"{where}: {_shown(body)}")]
+                return [(spec.name, spec.reason, f"{where}: {text_of(body)}")]
     for reg, bits in alarm_values(body, model, attribute) or ():
         key = f"{meter_id}/{reg.key}"
         previous = seen.get(key, 0)
