@@ -14,6 +14,7 @@ authenticate, decode). M-Bus, which the product does not speak, is unwrapped her
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 
 from smmc_gateway import _core
 from smmc_gateway.dlms.ic_store import InvocationCounterStore
+from smmc_gateway.dlms.observe import SessionObserver
 from smmc_gateway.dlms.push import GbtPushAssembler, MeterKeys, PushEvent, PushListener
 
 REAL = Path(__file__).parent / "vectors" / "real"
@@ -252,3 +254,53 @@ def values_in_order(body: dict[str, Any]) -> Iterator[Any]:
     for v in body["value"]:
         if isinstance(v.get("value"), int) and v.get("type") != "octet-string":
             yield v["value"]
+
+
+# ---------------------------------------------------------------- over TCP
+class SeenQuirks:
+    """A session observer that keeps the (meter, quirk) pairs it is told of."""
+
+    def __init__(self) -> None:
+        self.quirks: list[tuple[str, str]] = []
+
+    def protocol_quirk(self, meter: str, quirk: str) -> None:
+        self.quirks.append((meter, quirk))
+
+    def association_recovery(self, meter: str, cause: str) -> None:
+        raise AssertionError(f"no association here ({meter}, {cause})")
+
+
+async def pushed_over_tcp(
+    keys: MeterKeys,
+    pieces: Iterable[bytes],
+    expected: int,
+    observer: SessionObserver | None = None,
+) -> tuple[list[PushEvent], PushListener]:
+    """Send ``pieces`` (wrapper frames cut anywhere) to a real PushListener over TCP
+    whose every push comes from ``keys``' meter; the ``expected`` events it delivers
+    (5 s at most) and the listener (its counters)."""
+    got: list[PushEvent] = []
+    arrived = asyncio.Event()
+
+    def on_event(event: PushEvent) -> None:
+        got.append(event)
+        arrived.set()
+
+    async with PushListener(
+        lambda _t, _p: keys,
+        on_event,
+        port=0,
+        ic_store=InvocationCounterStore(":memory:"),
+        observer=observer,
+    ) as push:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", push.port)
+        for piece in pieces:
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0)
+        async with asyncio.timeout(5):
+            while len(got) < expected:
+                arrived.clear()
+                await arrived.wait()
+        writer.close()
+    return got, push

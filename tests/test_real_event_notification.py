@@ -10,7 +10,6 @@ for a meter model that is strict.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,24 +27,11 @@ from smmc_gateway.ops.config import load_config
 from smmc_gateway.ops.config_model import DEFAULT_QUIRKS, KNOWN_QUIRKS
 from smmc_gateway.ops.metrics import GatewayMetrics
 
-from tests.support_real import PEER, by_name, push_apdus
+from tests.support_real import PEER, SeenQuirks, by_name, push_apdus, pushed_over_tcp
 from tests.test_config import BASE, write
 
 REC = by_name("iskraemeco-mx382-event-notification")
 QUIRK = "event-time-data-tag"
-
-
-class Seen:
-    """A session observer that keeps what it was told."""
-
-    def __init__(self) -> None:
-        self.quirks: list[tuple[str, str]] = []
-
-    def protocol_quirk(self, meter: str, quirk: str) -> None:
-        self.quirks.append((meter, quirk))
-
-    def association_recovery(self, meter: str, cause: str) -> None:
-        raise AssertionError(f"no association here ({meter}, {cause})")
 
 
 def _listener(keys: MeterKeys, observer: Any = None) -> PushListener:
@@ -79,7 +65,7 @@ def test_the_wrapper_frame_is_framed_as_the_source_logged_it() -> None:
 
 def test_the_push_listener_takes_it_naming_and_counting_the_quirk() -> None:
     forget_logged()
-    seen = Seen()
+    seen = SeenQuirks()
     [apdu] = push_apdus(REC)
     event = _listener(MeterKeys("mx382"), seen).accept(apdu, PEER)
     want = REC.expect
@@ -119,7 +105,7 @@ def test_a_strict_model_refuses_it_by_the_quirk_s_name() -> None:
 
 def test_the_standard_form_of_the_same_event_takes_no_quirk() -> None:
     [apdu] = push_apdus(REC)
-    seen = Seen()
+    seen = SeenQuirks()
     standard = apdu[:1] + b"\x01" + apdu[2:]
     event = _listener(MeterKeys("mx382", quirks=()), seen).accept(standard, PEER)
     assert event.attribute == (1, "128.128.128.128.128.0", 2)
@@ -160,30 +146,9 @@ def test_push_routing_gives_each_meter_its_model_s_quirks(tmp_path: Path) -> Non
 async def test_over_tcp_in_pieces_with_the_gateway_metric() -> None:
     forget_logged()
     metrics = GatewayMetrics(CollectorRegistry())
-    got: list[PushEvent] = []
-    arrived = asyncio.Event()
-
-    def on_event(event: PushEvent) -> None:
-        got.append(event)
-        arrived.set()
-
-    keys = MeterKeys("mx382")
-    async with PushListener(
-        lambda _t, _p: keys,
-        on_event,
-        port=0,
-        ic_store=InvocationCounterStore(":memory:"),
-        observer=metrics,
-    ) as push:
-        _reader, writer = await asyncio.open_connection("127.0.0.1", push.port)
-        stream = REC.stream
-        for i in range(0, len(stream), 7):  # the logged frame, in pieces
-            writer.write(stream[i : i + 7])
-            await writer.drain()
-            await asyncio.sleep(0)
-        async with asyncio.timeout(5):
-            await arrived.wait()
-        writer.close()
+    stream = REC.stream
+    pieces = [stream[i : i + 7] for i in range(0, len(stream), 7)]  # the logged frame, cut
+    got, push = await pushed_over_tcp(MeterKeys("mx382"), pieces, 1, metrics)
     assert [e.attribute for e in got] == [(1, "128.128.128.128.128.0", 2)]
     assert push.counters.accepted == 1 and push.counters.refused_malformed == 0
     value = metrics.registry.get_sample_value(

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from smmc_gateway import _core
-from smmc_gateway.dlms.ic_store import InvocationCounterStore
 from smmc_gateway.dlms.push import MeterKeys, PushEvent, PushListener, PushRefused
 from smmc_gateway.headend.pushes import EV_PUSH, PushRouting
 
@@ -33,6 +32,7 @@ from tests.support_real import (
     listener,
     obis,
     push_apdus,
+    pushed_over_tcp,
     readings,
     recordings,
     through_link,
@@ -293,25 +293,7 @@ async def test_the_push_listener_takes_the_recording_in_wrapper_frames_in_pieces
 ) -> None:
     apdus = push_apdus(rec)
     [want] = accept_all(rec, apdus)
-    got: list[PushEvent] = []
-    arrived = asyncio.Event()
-
-    def on_event(event: PushEvent) -> None:
-        got.append(event)
-        arrived.set()
-
-    keys = rec.keys()
-    async with PushListener(
-        lambda _t, _p: keys, on_event, port=0, ic_store=InvocationCounterStore(":memory:")
-    ) as push:
-        _reader, writer = await asyncio.open_connection("127.0.0.1", push.port)
-        for piece in _wrapped(apdus, seed=len(rec.stream)):
-            writer.write(piece)
-            await writer.drain()
-            await asyncio.sleep(0)
-        async with asyncio.timeout(5):
-            await arrived.wait()
-        writer.close()
+    got, push = await pushed_over_tcp(rec.keys(), _wrapped(apdus, seed=len(rec.stream)), 1)
     assert [e.body for e in got] == [want.body]
     assert push.counters.accepted == 1 and push.counters.refused_malformed == 0
 

@@ -7,7 +7,6 @@ names the quirk. The values are the source's expected values."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 from typing import Any
@@ -17,15 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from smmc_gateway import _core
-from smmc_gateway.dlms.ic_store import InvocationCounterStore
 from smmc_gateway.dlms.observe import forget_logged
-from smmc_gateway.dlms.push import MeterKeys, PushEvent, PushListener, PushRefused
+from smmc_gateway.dlms.push import MeterKeys, PushEvent, PushRefused
 from smmc_gateway.headend.pushes import EV_PUSH, PushRouting
 from smmc_gateway.models.catalog import shipped_model
 from smmc_gateway.ops.config_model import DEFAULT_QUIRKS
 from smmc_gateway.ops.metrics import GatewayMetrics
 
-from tests.support_real import PEER, by_name, listener, push_apdus
+from tests.support_real import PEER, SeenQuirks, by_name, listener, push_apdus, pushed_over_tcp
 
 REC = by_name("sagemcom-xt211-untagged-descriptors")
 QUIRK = "untagged-attribute-descriptors"
@@ -84,21 +82,13 @@ def test_the_xt211_model_still_takes_a_standard_push() -> None:
     standard = _core.DataNotification(
         7, None, _core.encode({"type": "long-unsigned", "value": 230})
     ).encode()
-    seen: list[tuple[str, str]] = []
-
-    class Seen:
-        def protocol_quirk(self, meter: str, quirk: str) -> None:
-            seen.append((meter, quirk))
-
-        def association_recovery(self, meter: str, cause: str) -> None:
-            raise AssertionError
-
+    seen = SeenQuirks()
     push = listener()
-    push.observer = Seen()
+    push.observer = seen
     push.lookup = lambda _t, _p: MeterKeys("xt211", quirks=XT211)
     event = push.accept(standard, PEER)
     assert event.body == {"type": "long-unsigned", "value": 230}
-    assert seen == []  # no quirk taken for it
+    assert seen.quirks == []  # no quirk taken for it
 
 
 def test_a_damaged_push_names_both_readings() -> None:
@@ -110,32 +100,10 @@ def test_a_damaged_push_names_both_readings() -> None:
 async def test_over_tcp_in_wrapper_frames_with_the_metric() -> None:
     forget_logged()
     metrics = GatewayMetrics(CollectorRegistry())
-    got: list[PushEvent] = []
-    arrived = asyncio.Event()
-
-    def on_event(event: PushEvent) -> None:
-        got.append(event)
-        arrived.set()
-
+    stream = _core.wrapper_encode(1, 1, push_apdus(REC)[0]) * 2
+    pieces = [stream[i : i + 50] for i in range(0, len(stream), 50)]
     keys = MeterKeys("xt211", quirks=XT211)
-    async with PushListener(
-        lambda _t, _p: keys,
-        on_event,
-        port=0,
-        ic_store=InvocationCounterStore(":memory:"),
-        observer=metrics,
-    ) as push:
-        _reader, writer = await asyncio.open_connection("127.0.0.1", push.port)
-        stream = _core.wrapper_encode(1, 1, push_apdus(REC)[0]) * 2
-        for i in range(0, len(stream), 50):
-            writer.write(stream[i : i + 50])
-            await writer.drain()
-            await asyncio.sleep(0)
-        async with asyncio.timeout(5):
-            while len(got) < 2:
-                arrived.clear()
-                await arrived.wait()
-        writer.close()
+    got, _push = await pushed_over_tcp(keys, pieces, 2, metrics)
     assert [len(_items(e)) for e in got] == [22, 22]
     value = metrics.registry.get_sample_value(
         "smmc_protocol_quirks_total", {"meter": "xt211", "quirk": QUIRK}
