@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smmc_gateway import _core
+from smmc_gateway.quirk_hints import untagged_descriptors_hint
 
 # APDU tags and names, as the core states them (one home per protocol fact).
 _CIPHERED_TAGS: dict[int, str] = {t: name for t, name, _, _ in _core.ciphered_apdu_tags()}
@@ -453,7 +454,7 @@ def apdu_layer(data: bytes, base: int, keys: Keys | None, *, tolerant: bool = Tr
         if taken is None:
             layer.add("tag", f"{tag:02x}" if data else "", _PLAIN_TAGS.get(tag, "unknown"), base)
             layer.error = error
-            hint = _untagged_descriptors_hint(data) if tolerant else None
+            hint = untagged_descriptors_hint(data) if tolerant else None
             if hint is not None:
                 layer.error = LayerError(error.field, error.offset, f"{error.message}; {hint}")
             return layer
@@ -663,24 +664,6 @@ def _ciphered_layer(data: bytes, base: int, keys: Keys | None) -> Layer:
 def _ber_size(length: int) -> int:
     """How many bytes the A-XDR length ``length`` takes (the core wrote or read it)."""
     return 1 if length < 0x80 else 1 + (length.bit_length() + 7) // 8
-
-
-def _untagged_descriptors_hint(data: bytes) -> str | None:
-    """For a data-notification whose body reads only as items {attribute descriptor
-    without data tags, value} (Sagemcom XT211): what it would take to read it."""
-    if not data or data[0] != 0x0F:
-        return None
-    try:
-        _id, _stamp, _body, found = _core.decode_data_notification_untagged(data)
-    except _core.DlmsError:
-        return None
-    if not found:
-        return None
-    return (
-        f"it reads as {found} item(s) {{attribute descriptor without data tags, value}}: "
-        "the quirk untagged-attribute-descriptors, which a meter's model must name "
-        "(e.g. the shipped sagemcom-xt211)"
-    )
 
 
 # ---------------------------------------------------------------- A-XDR

@@ -67,6 +67,7 @@ from smmc_gateway.dlms.errors import SecurityFailure
 from smmc_gateway.dlms.ic_store import InvocationCounterStore, memory_store
 from smmc_gateway.dlms.observe import SessionObserver, quirk_taken
 from smmc_gateway.dlms.tags import TAGS
+from smmc_gateway.quirk_hints import UNTAGGED_DESCRIPTORS, untagged_descriptors_hint
 
 log = structlog.get_logger("smmc_gateway.dlms.push")
 
@@ -75,8 +76,6 @@ EVENT_NOTIFICATION = TAGS["event-notification-request"]
 INFORMATION_REPORT = TAGS["information-report-request"]
 GENERAL_GLO_CIPHERING = TAGS["general-glo-ciphering"]
 PUSHED = (DATA_NOTIFICATION, EVENT_NOTIFICATION, INFORMATION_REPORT)
-UNTAGGED_DESCRIPTORS = "untagged-attribute-descriptors"
-"""The quirk of a model whose push bodies carry untagged attribute descriptors."""
 """The APDUs a meter pushes: data-notification, and event-notification-request (one
 attribute's value, e.g. an alarm register, as IEC 62056-5-3 lets a server report)."""
 GENERAL_BLOCK_TRANSFER = TAGS["general-block-transfer"]
@@ -707,35 +706,22 @@ class PushListener:
                     taken.append((UNTAGGED_DESCRIPTORS, detail))
                 return body, stamp, invoke_id
         try:
-            try:
-                notification = _core.DataNotification.decode(plain)
-            except _core.DlmsError:
-                fields, more = _core.decode_apdu_tolerant(plain, keys.quirks)
-                taken.extend(more)
-                return (
-                    _core.decode(fields["body_raw"]),
-                    fields["date_time"],
-                    int(fields["long_invoke_id_and_priority"]),
-                )
-            return (
-                _core.decode(notification.body),
-                notification.date_time,
-                notification.long_invoke_id,
-            )
+            fields, more = _core.decode_apdu_tolerant(plain, keys.quirks)
         except _core.DlmsError as exc:
             if layout_error is not None:
                 raise ValueError(
                     f"{exc}; nor with {UNTAGGED_DESCRIPTORS}: {layout_error}"
                 ) from None
-            try:
-                _core.decode_data_notification_untagged(plain)
-            except _core.DlmsError:
-                raise exc from None
-            raise ValueError(
-                f"{exc}; it reads as items {{attribute descriptor without data tags, value}}: "
-                f'give the meter a model with quirks = ["{UNTAGGED_DESCRIPTORS}"] '
-                "(e.g. the shipped sagemcom-xt211)"
-            ) from None
+            hint = untagged_descriptors_hint(plain)
+            if hint is None:
+                raise
+            raise ValueError(f"{exc}; {hint}") from None
+        taken.extend(more)
+        return (
+            _core.decode(fields["body_raw"]),
+            fields["date_time"],
+            int(fields["long_invoke_id_and_priority"]),
+        )
 
     def _decipher(self, apdu: bytes, keys: MeterKeys, who: str) -> tuple[bytes, int, bytes]:
         """Authenticate and decipher with the first key set that works, then check
