@@ -91,6 +91,11 @@ def _facts(runs: Sequence[Observed]) -> list[RunFacts]:
     ]
 
 
+def _scenario(heading: str, title: str, steps: Sequence[Step], t: Texts) -> list[str]:
+    """One recorded scenario of section 9 or 11: its step table and sequence diagram."""
+    return [f"{heading} {title}", "", step_table(steps, t), "", sequence_diagram(steps, t), ""]
+
+
 def step_table(steps: Sequence[Step], t: Texts) -> str:
     lb = t.labels
     rows = [
@@ -301,14 +306,7 @@ def render_aspect(aspect: Aspect, runs: Mapping[str, Observed], t: Texts, ctx: C
         "",
     ]
     for n, (key, r) in enumerate(nominal.items(), 1):
-        head += [
-            f"### 9.{n} {t.scenarios[key]}",
-            "",
-            step_table(r.steps, t),
-            "",
-            sequence_diagram(r.steps, t),
-            "",
-        ]
+        head += _scenario(f"### 9.{n}", t.scenarios[key], r.steps, t)
     head += [
         f"## 10. {lb['post']}",
         "",
@@ -322,14 +320,7 @@ def render_aspect(aspect: Aspect, runs: Mapping[str, Observed], t: Texts, ctx: C
     if failing:
         head += [f"### {lb['exceptions_observed']}", ""]
         for n, (key, r) in enumerate(failing.items(), 1):
-            head += [
-                f"#### 11.{n} {t.scenarios[key]}",
-                "",
-                step_table(r.steps, t),
-                "",
-                sequence_diagram(r.steps, t),
-                "",
-            ]
+            head += _scenario(f"#### 11.{n}", t.scenarios[key], r.steps, t)
     head += [
         f"## 12. {lb['information']}",
         "",
