@@ -271,7 +271,7 @@ class Gateway:
                 self.fleet.meters(),
                 journal=sessions.key_journal,
                 addresses=addresses,
-                models=cfg.models,
+                models=sessions.models,  # the live models a reload updates
             )
 
             async def on_push(event: PushEvent) -> None:

@@ -431,6 +431,7 @@ class FleetManager:
                     sections=restart,
                     effect="not applied until the gateway restarts",
                 )
+            models_changed = dict(self.sessions.models) != dict(new.models)
             _replace(self.sessions.models, new.models)
             _replace(self.sessions.buses, new.buses)
             self.config = dataclasses.replace(
@@ -438,7 +439,10 @@ class FleetManager:
             )
             remove = [m for m in self.fleet.ids() if m not in effective]
             ordered = [effective[m] for m in (*self.file_meters, *built) if m in effective]
-            return await self._apply(ordered, remove, "reload", restart)
+            change = await self._apply(ordered, remove, "reload", restart)
+            if models_changed and not (change.added or change.changed or change.removed):
+                await self._refresh_push()  # a model's quirks reach its meters' pushes
+            return change
 
     async def _failed(self, problems: list[str]) -> FleetChange:
         log.error(

@@ -130,7 +130,8 @@ class PushRouting:
         models: Mapping[str, ModelConfig] | None = None,
     ) -> None:
         self.journal = journal
-        self.models: Mapping[str, ModelConfig] = models or {}
+        # the live mapping (a reload replaces its content in place): not copied
+        self.models: Mapping[str, ModelConfig] = models if models is not None else {}
         self._version: tuple[int, int, int] | None = None
         self._cache: dict[str, MeterKeys | PushRefused] = {}
         self.update(meters, addresses)
