@@ -55,7 +55,7 @@ from smmc_gateway.headend.provisioning import (
 from smmc_gateway.headend.pushes import PushRouting, resolve_hosts, tcp_hosts
 from smmc_gateway.headend.scheduler import Scheduler
 from smmc_gateway.headend.sessions import SessionFactory
-from smmc_gateway.ops.config import ConfigError, load_config
+from smmc_gateway.ops.config import TOP_KEYS, ConfigError, load_config
 from smmc_gateway.ops.config_model import GatewayConfig, MeterConfig
 from smmc_gateway.ops.config_values import Problems
 from smmc_gateway.usecases.key_change import KeyChangeRefused
@@ -63,20 +63,10 @@ from smmc_gateway.usecases.key_change import KeyChangeRefused
 log = structlog.get_logger("smmc_gateway.fleet")
 
 #: Sections a reload does not apply (a restart does); meters, models and buses it applies.
-RESTART_SECTIONS = (
-    "gateway",
-    "broker",
-    "schedules",
-    "limits",
-    "outbox",
-    "metrics",
-    "push",
-    "logging",
-    "commands",
-    "datastore",
-    "export",
-    "escrow",
-)
+RELOADED = ("meters", "models", "buses")
+RESTART_SECTIONS = tuple(
+    k for k in TOP_KEYS if k not in (*RELOADED, "include", "meters_csv")
+)  # every other section of the file: a new one is restart-only until it says otherwise
 VERBS = ("create", "change", "delete")
 
 
