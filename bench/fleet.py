@@ -43,6 +43,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "python"))
 
+from smmc_gateway import runtime  # noqa: E402
 from smmc_gateway.dlms.errors import SessionError  # noqa: E402
 from smmc_gateway.headend.fleet import Fleet  # noqa: E402
 from smmc_gateway.headend.labconfig import write_lab_config  # noqa: E402
@@ -183,6 +184,7 @@ async def bench_reads(
         "sim_cpu_ms_per_read": scpu / done * 1e3,
         "outbox_rows": rows,
         "max_tcp_sessions": sessions,
+        "event_loop": runtime.running_loop_name(),
         "cold_reads_per_s": cold.ok / cold_wall,
     }
 
@@ -267,10 +269,10 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="smmc-bench-") as d:
             tmp = Path(d)
-            mem = asyncio.run(bench_memory(args.config_meters, tmp))
-            ins = asyncio.run(bench_inserts(args.inserts, tmp))
+            mem = runtime.run(bench_memory(args.config_meters, tmp))
+            ins = runtime.run(bench_inserts(args.inserts, tmp))
             sim, listing = start_simulator(args.meters)
-            reads = asyncio.run(bench_reads(sim, listing, tmp, args.sessions))
+            reads = runtime.run(bench_reads(sim, listing, tmp, args.sessions))
     except (BenchError, ConfigError, OSError, ValueError) as exc:
         print(f"bench/fleet.py: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -295,6 +297,7 @@ def main() -> int:
         "outbox_inserts_per_s": ins["inserts_per_s"],
         "outbox_fsynced_commits": ins["fsynced_commits"],
         "cpus": os.cpu_count(),
+        "event_loop": reads["event_loop"],
     }
     if args.json:
         print(json.dumps(figures, sort_keys=True))
@@ -312,7 +315,10 @@ def main() -> int:
 def print_table(
     f: dict[str, Any], reads: dict[str, Any], mem: dict[str, float], ins: dict[str, float]
 ) -> None:
-    print(f"\nsmmc-gateway fleet benchmark ({f['cpus']} CPUs, Python {sys.version.split()[0]})\n")
+    print(
+        f"\nsmmc-gateway fleet benchmark ({f['cpus']} CPUs, Python {sys.version.split()[0]}, "
+        f"{f['event_loop']} event loop)\n"
+    )
     rows = [
         (
             "complete reads/s (HLS-GMAC, 16-row profile + 4 registers)",

@@ -36,12 +36,24 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from smmc_gateway import runtime
 
 # In CI (CI=true) property tests run derandomized: the same examples on every run, so a
 # submission is judged on its code, not on the draw. Locally they keep exploring.
 hypothesis.settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     hypothesis.settings.load_profile("ci")
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Async tests run on the loop the product runs on (smmc_gateway.runtime: uvloop
+    where installed; ``SMMC_EVENT_LOOP=asyncio`` runs them on the standard library's)."""
+    del config, item
+    name, factory = runtime.loop_factory()
+    return {name: factory}
+
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"  # /usr/sbin may not be on PATH
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"

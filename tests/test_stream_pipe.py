@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from smmc_gateway import _core
+from smmc_gateway import _core, runtime
 from smmc_gateway.dlms.errors import MeterTimeout
 from smmc_gateway.dlms.stream import RECEIVE_BUFFER, _Pipe
 from smmc_gateway.dlms.transport import WrapperTransport
@@ -27,9 +27,10 @@ BIG = bytes(range(256)) * 255 + b"\x01" * 255  # 65535 bytes: the wrapper's larg
 
 
 async def test_tcp_reads_go_into_the_pipes_own_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Over TCP asyncio calls ``get_buffer``/``buffer_updated`` (recv_into), never
-    ``data_received``; frames split across reads, and several in one read, come
-    out whole and in order (a frame larger than the buffer takes several reads)."""
+    """Over TCP asyncio's loop calls ``get_buffer``/``buffer_updated`` (recv_into),
+    never ``data_received``; uvloop (which reads into one buffer of its own) only
+    ``data_received``. Frames split across reads, and several in one read, come out
+    whole and in order (a frame larger than the buffer takes several reads)."""
     calls = {"get_buffer": 0, "data_received": 0}
     get_buffer, data_received = _Pipe.get_buffer, _Pipe.data_received
 
@@ -68,8 +69,10 @@ async def test_tcp_reads_go_into_the_pipes_own_buffer(monkeypatch: pytest.Monkey
         got = [await tr.receive_apdu(5) for _ in range(4)]
         assert got == [b"\xc4\x01", BIG, b"\xc5", b"\xc7"]
         assert len(BIG) + 8 > RECEIVE_BUFFER  # the big frame cannot fit one read
-        assert calls["get_buffer"] >= 3
-        assert calls["data_received"] == 0
+        if runtime.running_loop_name() == "uvloop":
+            assert calls["data_received"] >= 2 and calls["get_buffer"] == 0, calls
+        else:
+            assert calls["get_buffer"] >= 3 and calls["data_received"] == 0, calls
         assert tr.counters.bytes_received == sum(len(f) for f in frames)
     finally:
         await tr.close()

@@ -152,10 +152,11 @@ MDWE_PROBE = textwrap.dedent(
     get_logger().info("probe_ok", password="x")
     assert json.loads(out.getvalue())["event"] == "probe_ok"
     GatewayMetrics().exposition()
+    from smmc_gateway import runtime
     async def main():
         await asyncio.sleep(0)
-        return 1
-    assert asyncio.run(main()) == 1
+        return runtime.running_loop_name()
+    assert runtime.run(main()) == runtime.loop_factory()[0]  # the daemon's loop (uvloop)
     print("ok")
     """
 )

@@ -25,6 +25,7 @@ from smmc_gateway.cli.common import (
     UsageError,
     error,
 )
+from smmc_gateway.runtime import EventLoopChoiceError
 
 # (module, subcommands it registers, who provides it)
 _PLUGINS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if handler is None:
             raise UsageError(f"'{args.command}' has no handler (a plug-in registration bug)")
         return handler(args)
-    except UsageError as exc:
+    except (UsageError, EventLoopChoiceError) as exc:
         error(str(exc))
         return EXIT_USAGE
     except OperationFailed as exc:

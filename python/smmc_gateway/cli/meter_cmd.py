@@ -8,7 +8,6 @@ errors become exit 1 with the meter's reason and a hint; usage errors exit 2.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import sys
 import time
@@ -19,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.status import Status
 
-from smmc_gateway import _core, console
+from smmc_gateway import _core, console, runtime
 from smmc_gateway.cli import meter_args, meter_jobs, meter_session
 from smmc_gateway.cli.common import EXIT_OK, OperationFailed, UsageError, print_json
 from smmc_gateway.cli.trace import TracingTransport
@@ -107,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         transport = TracingTransport(transport)
     out = Output(bool(args.json), console.make_console(), console.make_console(sys.stderr))
     label = "image transfer" if args.action == "firmware" else f"{args.action}"
-    return asyncio.run(_session(job, transport, settings, target, out, label))
+    return runtime.run(_session(job, transport, settings, target, out, label))
 
 
 async def _session(

@@ -58,6 +58,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 import structlog
 
@@ -345,8 +346,8 @@ class _Connection(asyncio.BufferedProtocol):
         self._buf = bytearray(READ_CHUNK)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport (uvloop's is not registered as an asyncio.Transport)
+        self.transport = cast(asyncio.Transport, transport)
         peername = transport.get_extra_info("peername")
         self.peer = str(peername[0]) if peername else "?"
         ip = normalize_ip(self.peer)

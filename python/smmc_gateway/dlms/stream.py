@@ -103,6 +103,11 @@ class Transport(ABC):
         return self.counters.bytes_received
 
 
+TIMER_SLACK = 0.002
+"""How much later than a wait's end its shared timer may fire (seconds): uvloop keeps
+timers and its clock in whole milliseconds, so a timer armed for the same end can read
+as a hair later; a timeout a millisecond or two late changes nothing."""
+
 RECEIVE_BUFFER = 0x4000
 """Bytes one read of the pipe takes at most: a frame of the usual PDU sizes in one read,
 a longer one in a few; the buffer is allocated per connection, so it stays small."""
@@ -111,9 +116,12 @@ a longer one in a few; the buffer is allocated per connection, so it stays small
 class _Pipe(asyncio.Protocol, asyncio.BufferedProtocol):
     """An asyncio protocol that forwards bytes and loss to its owner.
 
-    A socket transport reads into this protocol's own buffer (``recv_into``):
-    with a plain protocol asyncio allocates 256 KiB for every read and shrinks
-    it (an mmap, an mremap and a munmap per answer). Transports that only know
+    On asyncio's own loop a socket transport reads into this protocol's own
+    buffer (``recv_into``): with a plain protocol that loop allocates 256 KiB for
+    every read and shrinks it (an mmap, an mremap and a munmap per answer).
+    uvloop reads every socket into one buffer of the loop and hands the bytes to
+    ``data_received`` (it takes a protocol that is also a plain one as plain),
+    which costs no allocation beyond the bytes. Transports that only know
     ``data_received`` (serial) call that."""
 
     def __init__(self, owner: StreamTransport) -> None:
@@ -238,7 +246,7 @@ class StreamTransport(Transport):
         self._waiter = waiter
         self._wait_until = until = loop.time() + timeout
         timer = self._wait_timer
-        if timer is None or timer.when() > until or self._wait_loop is not loop:
+        if timer is None or timer.when() > until + TIMER_SLACK or self._wait_loop is not loop:
             if timer is not None:
                 timer.cancel()
             self._wait_timer = loop.call_at(until, self._wait_timer_fired)

@@ -7,9 +7,10 @@ smmc-gateway demo [--meters N] [--for SECONDS] [--broker HOST:PORT]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
+
+from smmc_gateway import runtime
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -33,7 +34,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.first_read is not None:
         options.first_read_s = args.first_read
     try:
-        return asyncio.run(run_daemon(config, options))
+        return runtime.run(run_daemon(config, options))
     except SchemaTooNew as exc:  # a newer gateway's state file: restarting cannot help
         print(f"smmc-gateway run: {exc}", file=sys.stderr)
         return 2

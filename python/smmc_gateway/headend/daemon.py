@@ -63,6 +63,7 @@ from smmc_gateway.ops.config_model import GatewayConfig
 from smmc_gateway.ops.lifecycle import DaemonLifecycle
 from smmc_gateway.ops.metrics import GatewayMetrics, MetricsServer
 from smmc_gateway.ops.notify import LoopHealth
+from smmc_gateway.runtime import running_loop_name
 from smmc_gateway.uplink import ClassLimit, MessageClass, TlsFiles, Uplink, UplinkConfig
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.config import TlsSetupError
@@ -531,6 +532,7 @@ async def run_daemon(config: GatewayConfig, options: DaemonOptions | None = None
             gateway=config.gateway.id,
             meters=len(gw.fleet),
             startup_s=round(time.monotonic() - started, 3),
+            event_loop=running_loop_name(),
         )
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(life.stop_requested.wait())]
         if options.stop_event is not None:

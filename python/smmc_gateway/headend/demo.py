@@ -37,6 +37,7 @@ from typing import Any
 
 import aiomqtt
 
+from smmc_gateway import runtime
 from smmc_gateway.headend.labconfig import write_lab_config
 
 GATEWAY = "gw-demo"
@@ -389,7 +390,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 flush=True,
             )
         view = View(ids)
-        asyncio.run(_watch(view, host, port, args.duration, live, metrics_port, gw_proc))
+        runtime.run(_watch(view, host, port, args.duration, live, metrics_port, gw_proc))
     except KeyboardInterrupt:
         pass
     except (RuntimeError, OSError, aiomqtt.MqttError) as exc:

@@ -12,13 +12,13 @@ author and aspect 1's architecture is drawn from it (the scenarios still run on 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import difflib
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from smmc_gateway import runtime
 from smmc_gateway.profiles.texts import LANGUAGES
 
 DEFAULT_OUT = Path("docs/profiles")
@@ -98,7 +98,7 @@ def observe(config: Path | None = None) -> dict[str, dict[str, str]]:
     from smmc_gateway.profiles.scenarios import run_all
     from smmc_gateway.profiles.texts import load
 
-    obs = asyncio.run(run_all())
+    obs = runtime.run(run_all())
     runs = {k: Observed(r.aspect, r.steps, r.timing, r.exception) for k, r in obs.runs.items()}
     if config is not None:
         deployment = load_config(config)

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from smmc_gateway import runtime
 from smmc_gateway.jsonvalue import JsonObject
 from smmc_gateway.ops.config_model import ModelConfig
 from smmc_gateway.ops.logging import configure_logging
@@ -332,7 +333,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     configure_logging(level=args.log_level)
     try:
-        return asyncio.run(_main(args, spec))
+        return runtime.run(_main(args, spec))
+    except runtime.EventLoopChoiceError as exc:
+        print(f"simulate: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 0
 
