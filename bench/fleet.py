@@ -152,6 +152,7 @@ async def bench_reads(
         fleet, sched, uplink, cfg.models, time_source=FixedTimeSource(), first_read_s=4 * 3600
     )
     ids = fleet.ids()
+    runtime.settle_heap()  # as the daemon does once started
     try:
         warm = Reads()
         await warm.one(head, ids[0])  # caches the profile layout and scalers of the model

@@ -18,6 +18,7 @@ rule the loop out while chasing a fault), or unset / ``auto``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -78,3 +79,24 @@ def running_loop_name() -> str:
     """``uvloop`` or ``asyncio``: the loop this coroutine runs on (for logs and benches)."""
     loop = asyncio.get_running_loop()
     return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
+GEN0_THRESHOLD = 10_000
+"""Container allocations between two young-generation collections (CPython's default
+is 700). A read allocates a few thousand short-lived containers, almost none in
+cycles; collecting every 700 of them cost the fleet bench ~0.1 ms per read."""
+
+
+def settle_heap() -> None:
+    """After start-up (and after a reload): what is loaded now lives as long as the
+    process, so the cyclic garbage collector stops traversing it (``gc.freeze``)
+    and collects the young generation less often (:data:`GEN0_THRESHOLD`).
+
+    The collector keeps running; only objects alive at this call are left out
+    of it (reference counting still frees them). A reload calls this again: what
+    became garbage since the last call is collected first."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)

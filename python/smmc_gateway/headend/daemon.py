@@ -63,7 +63,7 @@ from smmc_gateway.ops.config_model import GatewayConfig
 from smmc_gateway.ops.lifecycle import DaemonLifecycle
 from smmc_gateway.ops.metrics import GatewayMetrics, MetricsServer
 from smmc_gateway.ops.notify import LoopHealth
-from smmc_gateway.runtime import running_loop_name
+from smmc_gateway.runtime import running_loop_name, settle_heap
 from smmc_gateway.uplink import ClassLimit, MessageClass, TlsFiles, Uplink, UplinkConfig
 from smmc_gateway.uplink.client import Outcome
 from smmc_gateway.uplink.config import TlsSetupError
@@ -526,6 +526,7 @@ async def run_daemon(config: GatewayConfig, options: DaemonOptions | None = None
     async with DaemonLifecycle(healthy=Gateway.health) as life:
         started = time.monotonic()
         await gw.start()
+        settle_heap()  # the fleet, models and stores live as long as the process
         life.ready(f"serving {len(gw.fleet)} meters as {config.gateway.id}")
         log.info(
             "gateway_ready",
@@ -544,6 +545,7 @@ async def run_daemon(config: GatewayConfig, options: DaemonOptions | None = None
                 await life.reload_requested.wait()
                 life.reload_requested.clear()
                 change = await gw.reload()
+                settle_heap()  # the old configuration's objects collected, the new kept
                 life.status(change.summary())
 
         reloading = asyncio.ensure_future(reloads())

@@ -367,6 +367,7 @@ def _pty(client_path: str) -> Any:
 
 async def _main(args: argparse.Namespace, spec: FleetSpec) -> int:
     fleet = SimulatedFleet(spec)
+    runtime.settle_heap()  # the meters and their histories live as long as the simulator
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
