@@ -445,7 +445,7 @@ def main() -> int:
         print(json.dumps(figures, sort_keys=True))
         return 0
     width = max(len(label) for _, label, _, _ in TARGETS)
-    print(f"{'measure':<{width}}  {'value':>10}   (our client on the {figures['event_loop']} loop)")
+    print(f"{'measure':<{width}}  {'value':>10}   (event loop: {figures['event_loop']})")
     for key, label, unit, _ in TARGETS:
         value = figures.get(key)
         if isinstance(value, float):

@@ -121,7 +121,8 @@ class _Pipe(asyncio.Protocol, asyncio.BufferedProtocol):
     every read and shrinks it (an mmap, an mremap and a munmap per answer).
     uvloop reads every socket into one buffer of the loop and hands the bytes to
     ``data_received`` (it takes a protocol that is also a plain one as plain),
-    which costs no allocation beyond the bytes. Transports that only know
+    which costs no allocation beyond the bytes (so this protocol's buffer is made
+    only when a loop asks for it). Transports that only know
     ``data_received`` (serial) call that."""
 
     def __init__(self, owner: StreamTransport) -> None:
@@ -130,7 +131,7 @@ class _Pipe(asyncio.Protocol, asyncio.BufferedProtocol):
         """The owner opened a new pipe since: what this one still reports is not its."""
         self.drained = asyncio.Event()
         self.drained.set()
-        self._view = memoryview(bytearray(RECEIVE_BUFFER))
+        self._view: memoryview | None = None  # made on the first read that asks for it
 
     def pause_writing(self) -> None:
         self.drained.clear()
@@ -139,10 +140,12 @@ class _Pipe(asyncio.Protocol, asyncio.BufferedProtocol):
         self.drained.set()
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self._view is None:
+            self._view = memoryview(bytearray(RECEIVE_BUFFER))
         return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
-        if not self.detached:
+        if not self.detached and self._view is not None:
             self.owner._data_received(self._view[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
