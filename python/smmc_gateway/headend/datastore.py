@@ -113,7 +113,7 @@ def _epoch(text: str) -> float:
     """Epoch seconds of an ISO-8601 stamp. A stamp without an offset is UTC: never the
     host's time zone (the readings path publishes UTC stamps only; see
     usecases/meter_clock.py for meters whose date-times carry no deviation)."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(text)  # (3.11 reads "Z" as UTC)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
@@ -279,20 +279,18 @@ def _interval_rows(
 ) -> list[tuple[Any, ...]]:
     parsed = json.loads(bytes(blocks)) if isinstance(blocks, bytes | bytearray) else blocks
     rows: list[tuple[Any, ...]] = []
+    epochs: dict[str, float] = {}  # every column's block repeats the same stamps
     for block in parsed:
         rt = block.get("ReadingType", {})
+        ref, obis, unit = rt.get("ref", "?"), rt.get("obis"), rt.get("unit")
         for iv in block.get("IntervalReadings", []):
+            stamp = iv["timeStamp"]
+            at = epochs.get(stamp)
+            if at is None:
+                at = epochs[stamp] = _epoch(stamp)
             q = iv.get("ReadingQualities")
             rows.append(
-                (
-                    meter,
-                    rt.get("ref", "?"),
-                    rt.get("obis"),
-                    rt.get("unit"),
-                    _epoch(iv["timeStamp"]),
-                    _json_value(iv["value"]),
-                    json.dumps(q) if q else None,
-                )
+                (meter, ref, obis, unit, at, _json_value(iv["value"]), json.dumps(q) if q else None)
             )
     return rows
 
