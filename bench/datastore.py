@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from smmc_gateway import runtime
 from smmc_gateway.headend.datastore import DataStore
 from smmc_gateway.headend.persistence import open_fleet_store
 
@@ -87,10 +88,10 @@ def main() -> int:
         args.meters = 50
     try:
         if args.dir:
-            out = asyncio.run(run(args.dir, args.meters))
+            out = runtime.run(run(args.dir, args.meters))
         else:
             with tempfile.TemporaryDirectory() as d:
-                out = asyncio.run(run(Path(d), args.meters))
+                out = runtime.run(run(Path(d), args.meters))
     except (WrongResult, sqlite3.Error, OSError) as exc:
         print(f"bench/datastore.py: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO / "python"))
 import aiomqtt  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
+from smmc_gateway import runtime  # noqa: E402
 from smmc_gateway.headend.labconfig import write_lab_config  # noqa: E402
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -692,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         spec.consumer_broker = ("127.0.0.1", cluster[1].port)
         spec.broker_kill = None if args.no_node_kill else kill
     try:
-        report = asyncio.run(run(spec))
+        report = runtime.run(run(spec))
     finally:
         stop_nodes(*nodes)
         if not args.keep:

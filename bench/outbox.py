@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from smmc_gateway import runtime
 from smmc_gateway.uplink import envelope
 from smmc_gateway.uplink.outbox import Outbox
 from smmc_gateway.uplink.store import Store
@@ -98,7 +99,7 @@ def main() -> int:
     if args.smoke:
         args.n = 200
     try:
-        out = asyncio.run(bench(args.dir, args.n, args.json))
+        out = runtime.run(bench(args.dir, args.n, args.json))
     except (sqlite3.Error, OSError) as exc:
         print(f"bench/outbox.py: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
