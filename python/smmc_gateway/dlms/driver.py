@@ -44,6 +44,9 @@ _NOT_ALLOWED = "service-not-allowed"
 _RECEIVED_TOO_LONG = "received APDU (our max receive PDU size)"
 _CEILING = " (max_block_transfer)"
 _Done = _core.Response | _core.Timeout
+# the event kinds as tuples made once (a ``A | B`` written in the loop builds a union per event)
+_DONE_EVENTS = (_core.Response, _core.Timeout)
+_ACSE_EVENTS = (_core.Associated, _core.Refused, _core.AssociationFailed)
 
 
 class Driver:
@@ -113,13 +116,13 @@ class Driver:
 
     def _dispatch(self, events: list[_core.ClientEvent]) -> None:
         for e in events:
-            if isinstance(e, _core.Response | _core.Timeout):
+            if isinstance(e, _DONE_EVENTS):
                 self._done[e.id] = e
             elif isinstance(e, _core.NeedCounters):
                 if self.counters is None:
                     raise SecurityFailure("the association asks for counters but has no keys")
                 self.counters.grant(self.assoc)
-            elif isinstance(e, _core.Associated | _core.Refused | _core.AssociationFailed):
+            elif isinstance(e, _ACSE_EVENTS):
                 self._acse = e
             elif isinstance(e, _core.Released):
                 self._released = e
