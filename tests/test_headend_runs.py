@@ -211,11 +211,11 @@ def _state_row(path: Path, meter: str) -> tuple[Any, ...]:
         conn.close()
 
 
-async def test_a_collection_writes_the_fleet_database_twice_and_keeps_its_success(
+async def test_a_collection_writes_the_fleet_database_once_and_keeps_its_success(
     tmp_path: Path,
 ) -> None:
-    """Per collection: the readings' copy (as published) and one last transaction with the
-    bulk copy, the meter's state (the session's success, the progress) and the outcome;
+    """Per collection one transaction: the bulk copy, the meter's state (the session's
+    success, the progress), the data store's copy of what was published and the outcome;
     the session's success is not saved on its own before."""
     async with live_fleet(tmp_path) as lab:
         store, meter = lab.head.fleet.store, lab.meters[0]
@@ -232,9 +232,34 @@ async def test_a_collection_writes_the_fleet_database_twice_and_keeps_its_succes
         for n in (1, 2):  # the first read (rows, progress) and one with nothing new
             jobs.clear()
             await lab.head.collect(meter)
-            assert len(jobs) == 2, jobs
+            assert len(jobs) == 1, jobs
             last_entry, reads_ok, last_success = _state_row(store.path, meter)
             assert last_entry is not None and reads_ok == n and last_success is not None
+            assert _count(store.path, "ds_register") > 0 and _count(store.path, "ds_interval") > 0
+
+
+async def test_a_data_store_copy_that_fails_does_not_hold_the_progress(
+    tmp_path: Path,
+) -> None:
+    """The data store's copy fails on its own (its blocks do not make rows): logged with
+    its kind, the progress, the success and the bulk copy are written all the same."""
+    async with live_fleet(tmp_path) as lab:
+        store, meter = lab.head.fleet.store, lab.meters[0]
+        record = lab.head.datastore.record_readings_job
+
+        def broken(meter_id: str, readings: Any, blocks: Any) -> Any:
+            return record(meter_id, readings, b'[{"IntervalReadings": [{}]}]')  # no timeStamp
+
+        lab.head.datastore.record_readings_job = broken  # type: ignore[method-assign]
+        with structlog.testing.capture_logs() as logs:
+            await lab.head.collect(meter)
+        failed = [e for e in logs if e["event"] == "datastore_write_failed"]
+        assert [e["kind"] for e in failed] == ["readings"], logs
+        assert "timeStamp" in failed[0]["error"]
+        last_entry, reads_ok, _ = _state_row(store.path, meter)
+        assert last_entry is not None and reads_ok == 1
+        assert _count(store.path, "bulk_pending") == 1
+        assert _count(store.path, "ds_interval") == 0 and _count(store.path, "ds_register") == 0
 
 
 async def test_a_collection_whose_publish_fails_still_saves_the_sessions_success(

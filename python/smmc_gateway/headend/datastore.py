@@ -330,6 +330,17 @@ class DataStore:
         readings: Sequence[Reading],
         interval_blocks: bytes | Sequence[Mapping[str, Any]] | None,
     ) -> None:
+        await self._job(self.record_readings_job(meter, readings, interval_blocks))
+        await self._maybe_prune()
+
+    def record_readings_job(
+        self,
+        meter: str,
+        readings: Sequence[Reading],
+        interval_blocks: bytes | Sequence[Mapping[str, Any]] | None,
+    ) -> Callable[[sqlite3.Connection], None]:
+        """What :meth:`record_readings` writes, as a job for this data store's store (a
+        collection writes it in its last transaction)."""
         regs = [
             (
                 meter,
@@ -350,8 +361,15 @@ class DataStore:
                     _interval_rows(meter, interval_blocks),
                 )
 
-        await self._job(job)
-        await self._maybe_prune()
+        return job
+
+    async def maybe_prune(self) -> None:
+        """Delete what the retention no longer keeps, at most every PRUNE_EVERY_S; a
+        failure is logged (tried again a period later), never raised."""
+        try:
+            await self._maybe_prune()
+        except (sqlite3.Error, StoreClosed) as exc:
+            log.error("datastore_prune_failed", error=str(exc))
 
     async def record_events(self, meter: str, events: Sequence[Event]) -> None:
         # ds_event.type_ref holds the event's name: its IEC 61968-9 code is a function of
@@ -620,11 +638,16 @@ class RecordingPublisher:
         readings: Sequence[Reading] = (),
         interval_blocks: bytes | Sequence[Mapping[str, Any]] | None = None,
         message_id: str | None = None,
+        *,
+        record: bool = True,
     ) -> str:
-        try:
-            await self.data.record_readings(meter, readings, interval_blocks)
-        except (sqlite3.Error, StoreClosed, ValueError, KeyError, TypeError) as exc:
-            log.error("datastore_write_failed", meter_id=meter, kind="readings", error=str(exc))
+        """Publish; with ``record`` also keep the copy here first (without: the caller
+        writes :meth:`DataStore.record_readings_job` in its own transaction)."""
+        if record:
+            try:
+                await self.data.record_readings(meter, readings, interval_blocks)
+            except (sqlite3.Error, StoreClosed, ValueError, KeyError, TypeError) as exc:
+                log.error("datastore_write_failed", meter_id=meter, kind="readings", error=str(exc))
         message: str = await self.inner.publish_reading(
             meter, readings, interval_blocks, message_id=message_id
         )

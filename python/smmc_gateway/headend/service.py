@@ -112,7 +112,8 @@ class HeadEnd:
         self.scheduler = scheduler
         # use cases 3 and 11: what is published, kept
         self.datastore = DataStore(fleet.store, retention_days=retention_days)
-        self.publisher: Publisher = RecordingPublisher(publisher, self.datastore)
+        self.recording = RecordingPublisher(publisher, self.datastore)
+        self.publisher: Publisher = self.recording
         e = export or ExportConfig()
         self.bulk = BulkExporter(
             fleet.store,

@@ -75,13 +75,17 @@ Job = Callable[[sqlite3.Connection], object]
 """A write to the fleet database (``Fleet.save_job``, ``BulkExporter.keep_job``, ...)."""
 
 
-def _on_its_own(conn: sqlite3.Connection, write: Job) -> sqlite3.Error | None:
+ALONE_ERRORS = (sqlite3.Error, ValueError, KeyError, TypeError)
+"""How a write on its own may fail: the database refused it, or its data did not make rows."""
+
+
+def _on_its_own(conn: sqlite3.Connection, write: Job) -> Exception | None:
     """``write`` inside its own savepoint: its failure is undone and returned, what the
     transaction wrote before stays."""
     conn.execute("SAVEPOINT on_its_own")
     try:
         write(conn)
-    except sqlite3.Error as exc:
+    except ALONE_ERRORS as exc:
         conn.execute("ROLLBACK TO on_its_own")
         conn.execute("RELEASE on_its_own")
         return exc
@@ -122,24 +126,35 @@ class Runner:
             await self.note_read(meter_id, use_case, None)
 
     async def succeeded_after(
-        self, meter_id: str, use_case: str, writes: Sequence[Job], *, note: bool = True
+        self,
+        meter_id: str,
+        use_case: str,
+        writes: Sequence[Job],
+        *,
+        note: bool = True,
+        alone: Sequence[tuple[str, Job]] = (),
     ) -> None:
         """``writes`` (jobs of the fleet database: a read's last writes), then the success
         as :meth:`succeeded` counts and notes it, all in one transaction (one commit
         instead of one per write). A failure of ``writes`` raises (nothing of it is
-        written, the success is not counted); the noted outcome alone may fail: it is
-        logged as :meth:`note_read` logs it and the rest is written."""
-        outcome = self.head.datastore.record_read_job(meter_id, use_case, True) if note else None
+        written, the success is not counted). The writes of ``alone`` (kind, job: the
+        data store's copies) and the noted outcome may each fail on their own: the
+        failure is logged (``datastore_write_failed`` with its kind) and the rest is
+        written."""
+        own = list(alone)
+        if note:
+            own.append(("read", self.head.datastore.record_read_job(meter_id, use_case, True)))
 
-        def job(conn: sqlite3.Connection) -> sqlite3.Error | None:
+        def job(conn: sqlite3.Connection) -> list[tuple[str, Exception]]:
             for write in writes:
                 write(conn)
-            return None if outcome is None else _on_its_own(conn, outcome)
+            failures = ((kind, _on_its_own(conn, write)) for kind, write in own)
+            return [(kind, exc) for kind, exc in failures if exc is not None]
 
-        failed = await self.head.fleet.store.submit(job)
+        failed: list[tuple[str, Exception]] = await self.head.fleet.store.submit(job)
         self.done(use_case, True)
-        if failed is not None:
-            log.error("datastore_write_failed", meter_id=meter_id, kind="read", error=str(failed))
+        for kind, exc in failed:
+            log.error("datastore_write_failed", meter_id=meter_id, kind=kind, error=str(exc))
 
     @contextlib.asynccontextmanager
     async def session(

@@ -18,7 +18,7 @@ import structlog
 
 from smmc_gateway.headend.gates import Priority
 from smmc_gateway.headend.read_schedules import Reads, ReadSchedule
-from smmc_gateway.headend.runs.base import EV_READING_GAP, Runner, event
+from smmc_gateway.headend.runs.base import EV_READING_GAP, Job, Runner, event
 from smmc_gateway.ops.config_model import RegisterSpec
 from smmc_gateway.uplink.envelope import Reading, reading_message_id
 from smmc_gateway.uplink.store import StoreClosed
@@ -63,8 +63,9 @@ class Collection(Runner):
                 log.error("meter_state_save_failed", meter_id=meter_id, error=str(exc))
             raise
         # what the bulk export needs, the meter's state (the session's success and the
-        # progress) and the read's outcome: one transaction, so the progress moves on only
-        # with the kept data
+        # progress), the data store's copy and the read's outcome: one transaction, so the
+        # progress moves on only with the kept data (the copy and the outcome may fail on
+        # their own: logged, the rest written)
         previous = state.last_entry
         if profile is not None and profile.newest is not None:
             state.last_entry = profile.newest
@@ -77,11 +78,18 @@ class Collection(Runner):
             ),
             head.fleet.save_job(state),
         ]
+        copy: list[tuple[str, Job]] = []
+        if result.readings or (profile is not None and profile.rows):  # what was published
+            blocks = profile.interval_blocks if profile else None
+            copy.append(
+                ("readings", head.datastore.record_readings_job(meter_id, result.readings, blocks))
+            )
         try:
-            await self.succeeded_after(meter_id, use_case, writes)
+            await self.succeeded_after(meter_id, use_case, writes, alone=copy)
         except BaseException:
             state.last_entry = previous  # not written: the next collection reads them again
             raise
+        await head.datastore.maybe_prune()
         log.info(
             "meter_collected",
             meter_id=meter_id,
@@ -96,11 +104,12 @@ class Collection(Runner):
         """The readings (when there is anything new) and an event per gap."""
         profile = result.profile
         if result.readings or (profile is not None and profile.rows):  # else: nothing new
-            await self.head.publisher.publish_reading(
+            await self.head.recording.publish_reading(
                 meter_id,
                 result.readings,
                 profile.interval_blocks if profile else None,
                 message_id=self.collect_id(meter_id, since, result),
+                record=False,  # the data store's copy joins the read's last transaction
             )
         if profile is not None and profile.gaps:
             await self.publish_events(
