@@ -48,10 +48,13 @@ if os.environ.get("CI"):
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
-    """Async tests run on the loop the product runs on (smmc_gateway.runtime: uvloop
-    where installed; ``SMMC_EVENT_LOOP=asyncio`` runs them on the standard library's)."""
+    """In-process async tests run on the standard library's loop unless
+    ``SMMC_TEST_EVENT_LOOP`` names another (``uvloop``, ``auto``); the daemons and
+    simulators the tests start as processes run on the product's (uvloop). On uvloop a
+    test stuck in the loop is not stopped by pytest-timeout (its SIGALRM is not
+    delivered while the loop waits in C), so the suite as CI runs it stays on asyncio's."""
     del config, item
-    name, factory = runtime.loop_factory()
+    name, factory = runtime.loop_factory(os.environ.get("SMMC_TEST_EVENT_LOOP", "asyncio"))
     return {name: factory}
 
 

@@ -34,7 +34,7 @@ from smmc_gateway.dlms.errors import (
     SessionError,
 )
 from smmc_gateway.dlms.observe import SessionObserver, quirk_taken
-from smmc_gateway.dlms.stream import Transport
+from smmc_gateway.dlms.stream import TIMER_SLACK, Transport
 
 log = structlog.get_logger("smmc_gateway.dlms")
 
@@ -94,14 +94,17 @@ class Driver:
                 return
             now = time.monotonic()
             due = assoc.next_deadline()
-            if due is not None and now >= due:
+            # a wait may end up to TIMER_SLACK early (uvloop's clock is in whole
+            # milliseconds): that is the deadline, not a reason to wait a sliver more
+            if due is not None and now >= due - TIMER_SLACK:
+                now = max(now, due)
                 if tr.progress != self._progress:
                     self._progress = tr.progress
                     assoc.progress(now)
                 else:
                     assoc.handle_timeout(now)
                 continue
-            if now >= deadline:
+            if now >= deadline - TIMER_SLACK:
                 raise MeterTimeout(f"{what} from {tr.description}", budget)
             wait = deadline - now if due is None else min(due, deadline) - now
             try:
